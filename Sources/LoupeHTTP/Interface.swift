@@ -1,0 +1,96 @@
+// The public surface LoupeService builds on. The HTTP layer may grow, but these names and
+// shapes are the contract between LoupeHTTP and LoupeService: change them only together.
+
+/// Header fields in arrival order; names compared case-insensitively (ASCII).
+public struct HTTPHeaders: Sendable, Sequence {
+    public private(set) var fields: [(name: String, value: String)]
+    public init(_ fields: [(String, String)] = []) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public mutating func add(_ name: String, _ value: String) { fields.append((name: name, value: value)) }
+    /// Replaces every field called `name` with one field.
+    public mutating func set(_ name: String, _ value: String) {
+        fields.removeAll { Self.equal($0.name, name) }
+        fields.append((name: name, value: value))
+    }
+    public mutating func remove(_ name: String) { fields.removeAll { Self.equal($0.name, name) } }
+    /// First value of `name`, or nil.
+    public subscript(_ name: String) -> String? { fields.first { Self.equal($0.name, name) }?.value }
+    public func values(_ name: String) -> [String] { fields.filter { Self.equal($0.name, name) }.map(\.value) }
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+    static func equal(_ a: String, _ b: String) -> Bool {
+        let a = a.utf8, b = b.utf8
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            let lx = (x >= 65 && x <= 90) ? x + 32 : x
+            let ly = (y >= 65 && y <= 90) ? y + 32 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+}
+
+public enum HTTPMethod: Sendable, Hashable, CustomStringConvertible {
+    case GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH
+    case other(String)
+    public var description: String {
+        switch self {
+        case .GET: "GET"
+        case .HEAD: "HEAD"
+        case .POST: "POST"
+        case .PUT: "PUT"
+        case .DELETE: "DELETE"
+        case .OPTIONS: "OPTIONS"
+        case .PATCH: "PATCH"
+        case .other(let s): s
+        }
+    }
+}
+
+/// A complete request, body collected (bounded by the server's body limit).
+public struct HTTPRequest: Sendable {
+    public var method: HTTPMethod
+    /// The request target as sent (origin-form or absolute-form).
+    public var target: String
+    /// Percent-decoded path, e.g. "/v2/models/fashion/infer".
+    public var path: String
+    /// Percent-decoded query items in order ("a=1&b" → [("a","1"),("b","")]).
+    public var query: [(name: String, value: String)]
+    public var version: (major: Int, minor: Int)
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    /// Values captured by the router for `{name}` segments of the matched route.
+    public var pathParameters: [String: String]
+    /// The matched route template ("/v2/models/{m}/infer"), or nil when no route matched.
+    public var routeTemplate: String?
+    /// Peer address as text ("127.0.0.1:51234").
+    public var remoteAddress: String
+
+    public init(method: HTTPMethod, target: String, path: String, query: [(name: String, value: String)] = [],
+                version: (major: Int, minor: Int) = (1, 1), headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
+                pathParameters: [String: String] = [:], routeTemplate: String? = nil, remoteAddress: String = "") {
+        self.method = method; self.target = target; self.path = path; self.query = query; self.version = version
+        self.headers = headers; self.body = body; self.pathParameters = pathParameters
+        self.routeTemplate = routeTemplate; self.remoteAddress = remoteAddress
+    }
+    public func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.status = status; self.headers = headers; self.body = body
+    }
+}
+
+/// Handed to a handler with each request; `respond` must be called exactly once, from any thread,
+/// now or later (e.g. after a batch of inference completes). The server adds Date, Server,
+/// Content-Length/Transfer-Encoding and Connection, strips the body for HEAD, and gzips when the
+/// client accepts it and the response is compressible.
+public protocol HTTPResponseSink: Sendable {
+    func respond(_ response: HTTPResponse)
+}
+
+/// Handlers run on the server's handler queue; they must not block for long. Heavy work goes to
+/// the caller's own bounded workers, which then call `sink.respond`.
+public typealias HTTPHandler = @Sendable (HTTPRequest, any HTTPResponseSink) -> Void
