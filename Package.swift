@@ -43,6 +43,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine"], path: "Benchmarks/EngineBench",
+                          swiftSettings: engineFlags),
+        .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench"),
         .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"]),
         .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),

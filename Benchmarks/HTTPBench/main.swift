@@ -1,0 +1,1 @@
+print("http bench: not built yet")
