@@ -20,6 +20,8 @@ final class Connection: LoopChannel, @unchecked Sendable {
     private var closed = false
     /// Set while a handler is being called inline, so a synchronous `respond` does not recurse.
     private var inDispatch = false
+    /// Whether the close reason has been counted in the stats.
+    private var reasonRecorded = false
     let remoteAddress: String
 
     init(fd: Int32, remoteAddress: String, core: ServerCore, loop: EventLoop, tls: TLSSession?) {
@@ -47,6 +49,7 @@ final class Connection: LoopChannel, @unchecked Sendable {
         if machine.deadline <= now {
             perform(machine.timeout(now: now))
             if !closed { pump() }
+            if !reasonRecorded { recordReason() }
         }
         return closed ? .max : machine.deadline
     }
@@ -83,6 +86,15 @@ final class Connection: LoopChannel, @unchecked Sendable {
             break
         }
         if !closed { loop.noteDeadline(machine.deadline) }
+        if !reasonRecorded { recordReason() }
+    }
+
+    /// Counts why the connection is ending, as soon as that is known (a 408 is counted when it
+    /// is sent, not when the socket finally closes).
+    private func recordReason() {
+        guard let reason = machine.closeReason else { return }
+        reasonRecorded = true
+        core.record(reason: reason, errorCode: machine.errorCode)
     }
 
     /// Writes pending output; true when all of it went out.
@@ -164,7 +176,8 @@ final class Connection: LoopChannel, @unchecked Sendable {
         loop.deregister(self)
         tls = nil
         Syscall.close(fd)
-        core.connectionClosed(reason: machine.closeReason ?? .peerClosed, errorCode: machine.errorCode)
+        if !reasonRecorded { recordReason() }
+        core.connectionClosed()
     }
 
     // MARK: transport

@@ -65,6 +65,9 @@ struct RequestDecoder {
             }
             return .needMore
         }
+        if end - start > limits.maxHeaderBytes {
+            return .error(status: 431, code: "headers_too_large", message: "The request head is larger than \(limits.maxHeaderBytes) bytes.")
+        }
         let head = String(decoding: buffer[start ..< end], as: UTF8.self)
         start = end + 4
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)

@@ -75,8 +75,11 @@ final class ServerCore: @unchecked Sendable {
 
     func requestStarted() { counters.requests.add(1, ordering: .relaxed) }
 
-    func connectionClosed(reason: CloseReason, errorCode: String?) {
+    func connectionClosed() {
         counters.open.subtract(1, ordering: .relaxed)
+    }
+
+    func record(reason: CloseReason, errorCode: String?) {
         switch reason {
         case .headerTimeout: counters.headerTimeout.add(1, ordering: .relaxed)
         case .bodyTimeout: counters.bodyTimeout.add(1, ordering: .relaxed)
@@ -167,7 +170,7 @@ final class Listener: LoopChannel, @unchecked Sendable {
         for _ in 0..<64 {
             let accepted: (fd: Int32, peer: SocketAddress)?
             do {
-                accepted = try Syscall.accept(fd)
+                accepted = try server.acceptFunction(fd)
             } catch let error where error.isResourceExhaustion {
                 // Out of descriptors: stop accepting for a while; keep serving.
                 core.counters.acceptBackoff.add(1, ordering: .relaxed)
@@ -242,6 +245,11 @@ public final class HTTPServer: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
 
     private enum LifeState { case idle, running, draining, stopped }
+
+    /// accept(2) as the listener calls it; tests replace it to inject EMFILE.
+    var acceptFunction: (Int32) throws(SyscallError) -> (fd: Int32, peer: SocketAddress)? = { fd throws(SyscallError) in
+        try Syscall.accept(fd)
+    }
 
     /// Creates a server; nothing is bound until `start()`. Throws if TLS files cannot be loaded.
     public init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler) throws {
