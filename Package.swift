@@ -33,7 +33,6 @@ let package = Package(
             dependencies: [
                 "LoupeEngine", "LoupeData", "LoupeHTTP",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(

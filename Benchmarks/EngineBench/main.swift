@@ -1,1 +1,2 @@
-print("engine bench: not built yet")
+import LoupeEngine
+print("loupe-engine-bench: benchmarks come next")

@@ -1,0 +1,63 @@
+// Owned, 64-byte aligned float storage for workspaces, gradients and optimizer moments.
+// All pointer code of the engine lives in this folder; nothing here is public API.
+import Glibc
+
+package final class FloatBuffer: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<Float>
+    package let count: Int
+
+    package init(count: Int) {
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(64, (count * MemoryLayout<Float>.stride + 63) & ~63)
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
+        base.initialize(repeating: 0, count: count)
+    }
+
+    package convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { free(base) }
+
+    package func zero() { base.update(repeating: 0, count: count) }
+    package func copy(from values: [Float]) {
+        precondition(values.count == count)
+        values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) }
+    }
+    package func array(offset: Int = 0, count n: Int? = nil) -> [Float] {
+        let n = n ?? count - offset
+        return Array(UnsafeBufferPointer(start: base + offset, count: n))
+    }
+    package subscript(i: Int) -> Float {
+        get { base[i] }
+        set { base[i] = newValue }
+    }
+}
+
+package final class ByteBuffer: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<UInt8>
+    package let count: Int
+    package init(count: Int) {
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(64, (count + 63) & ~63)
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
+        base = raw.bindMemory(to: UInt8.self, capacity: max(count, 64))
+        base.initialize(repeating: 0, count: count)
+    }
+    deinit { free(base) }
+}
+
+/// Runs `body(shard, start, count)` for `threads` contiguous shards of `n` items.
+/// Shard boundaries depend only on (n, threads), so results are reproducible for a fixed thread count.
+package func forEachShard(_ n: Int, threads: Int, _ body: (Int, Int, Int) -> Void) {
+    let t = max(1, min(threads, n))
+    if t == 1 { body(0, 0, n); return }
+    DispatchQueueShim.concurrentPerform(iterations: t) { s in
+        let start = s * n / t, end = (s + 1) * n / t
+        body(s, start, end - start)
+    }
+}

@@ -1,0 +1,218 @@
+import Glibc
+
+// Array-level entry points used by the public API: batched inference and training epochs.
+// Batches are split into `threads` contiguous shards run with DispatchQueue.concurrentPerform;
+// per-shard gradients are summed in shard order, so a run with a fixed thread count is
+// reproducible bit for bit.
+
+/// Reusable inference buffers for batches of up to `maxBatch` images.
+package final class InferenceStorage: @unchecked Sendable {
+    package let plan: NetworkPlan
+    package let maxBatch: Int
+    private var threads = 0
+    private var shards: [ShardWorkspace] = []
+
+    package init(plan: NetworkPlan, maxBatch: Int) {
+        self.plan = plan
+        self.maxBatch = max(1, maxBatch)
+    }
+
+    func shards(threads t: Int) -> [ShardWorkspace] {
+        if t != threads {
+            let per = (maxBatch + t - 1) / t
+            shards = (0..<t).map { _ in ShardWorkspace(plan: plan, capacity: per, training: false) }
+            threads = t
+        }
+        return shards
+    }
+}
+
+package enum Inference {
+    /// input (count, plan.inputSize) → (count, plan.outputSize) logits, or softmax probabilities.
+    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], input: [Float], count: Int,
+                            storage: InferenceStorage, threads: Int, softmax: Bool) -> [Float] {
+        let classes = plan.outputSize
+        var result = [Float](repeating: 0, count: count * classes)
+        let t = max(1, min(threads, storage.maxBatch))
+        let shards = storage.shards(threads: t)
+        parameters.withUnsafeBufferPointer { p in
+            input.withUnsafeBufferPointer { x in
+                result.withUnsafeMutableBufferPointer { r in
+                    let params = p.baseAddress!, images = x.baseAddress!, out = r.baseAddress!
+                    var start = 0
+                    while start < count {
+                        let chunk = min(storage.maxBatch, count - start)
+                        forEachShard(chunk, threads: t) { s, first, n in
+                            let ws = shards[s]
+                            let b0 = start + first
+                            Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
+                                             workspace: ws, dropoutSeed: nil, firstImage: 0)
+                            if softmax {
+                                softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: out + b0 * classes)
+                            } else {
+                                (out + b0 * classes).update(from: ws.output, count: n * classes)
+                            }
+                        }
+                        start += chunk
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
+
+package enum OptimizerRule: Sendable, Equatable {
+    case adam(beta1: Float, beta2: Float, epsilon: Float)
+    case sgd(momentum: Float)
+}
+
+/// Training state: parameters, per-shard gradients and optimizer moments, all preallocated.
+package final class TrainingEngine: @unchecked Sendable {
+    package let plan: NetworkPlan
+    let kernels: KernelSet
+    package let threads: Int
+    package let batchSize: Int
+    let rule: OptimizerRule
+    package var learningRate: Float
+    package var l2: Float
+    package private(set) var step = 0
+    let parameters: FloatBuffer
+    let gradients: [FloatBuffer]
+    let moment1: FloatBuffer
+    let moment2: FloatBuffer
+    let weightMask: FloatBuffer
+    let shards: [ShardWorkspace]
+    var shardLoss: [Double]
+    var shardCorrect: [Int]
+
+    package init(plan: NetworkPlan, kernels: KernelSet, parameters initial: [Float], threads: Int, batchSize: Int,
+                 rule: OptimizerRule, learningRate: Float, l2: Float) {
+        self.plan = plan
+        self.kernels = kernels
+        self.threads = max(1, min(threads, batchSize))
+        self.batchSize = batchSize
+        self.rule = rule
+        self.learningRate = learningRate
+        self.l2 = l2
+        parameters = FloatBuffer(initial)
+        gradients = (0..<self.threads).map { _ in FloatBuffer(count: plan.parameterCount) }
+        moment1 = FloatBuffer(count: plan.parameterCount)
+        moment2 = FloatBuffer(count: plan.parameterCount)
+        weightMask = FloatBuffer(count: plan.parameterCount)
+        for r in plan.weightRanges { for i in r { weightMask[i] = 1 } }
+        let per = (batchSize + self.threads - 1) / self.threads
+        shards = (0..<self.threads).map { _ in ShardWorkspace(plan: plan, capacity: per, training: true) }
+        shardLoss = Array(repeating: 0, count: self.threads)
+        shardCorrect = Array(repeating: 0, count: self.threads)
+    }
+
+    package var parameterArray: [Float] { parameters.array() }
+
+    /// One optimizer step on the images `order[range]`. Returns (Σ loss, correct) over the batch.
+    /// dropoutSeed keys the dropout masks (see Executor.forward).
+    package func trainStep(images: UnsafePointer<Float>, labels: UnsafePointer<UInt8>, order: UnsafePointer<Int>, count n: Int,
+                           dropoutSeed: UInt64) -> (loss: Double, correct: Int) {
+        let plan = self.plan, kernels = self.kernels, inputSize = plan.inputSize, classes = plan.outputSize
+        let params = UnsafePointer(parameters.base)
+        let scale = 1 / Float(n)
+        forEachShard(n, threads: threads) { s, first, count in
+            let ws = shards[s]
+            let grad = gradients[s]
+            grad.zero()
+            for b in 0..<count {
+                let src = order[first + b]
+                (ws.input.base + b * inputSize).update(from: images + src * inputSize, count: inputSize)
+                ws.labels.base[b] = labels[src]
+            }
+            Executor.forward(plan, kernels: kernels, parameters: params, input: ws.input.base, n: count, workspace: ws,
+                             dropoutSeed: dropoutSeed, firstImage: first)
+            let r = softmaxCrossEntropy(n: count, classes: classes, logits: ws.output, labels: ws.labels.base, scale: scale,
+                                        dLogits: ws.grad[ws.grad.count - 1])
+            shardLoss[s] = r.loss
+            shardCorrect[s] = r.correct
+            Executor.backward(plan, kernels: kernels, parameters: params, input: ws.input.base, n: count, workspace: ws,
+                              dParameters: grad.base)
+        }
+        step += 1
+        applyUpdate()
+        var loss: Double = 0, correct = 0
+        for s in 0..<min(threads, n) { loss += shardLoss[s]; correct += shardCorrect[s] }
+        return (loss, correct)
+    }
+
+    /// Sums the shard gradients in shard order, adds L2 (2·l2·w on weights), and applies the optimizer.
+    /// Element-wise, so splitting the parameter range over threads does not change any bit.
+    func applyUpdate() {
+        let count = plan.parameterCount
+        let w = parameters.base, m = moment1.base, v = moment2.base, mask = weightMask.base
+        let grads = gradients.map(\.base)
+        let shardsUsed = grads.count
+        let lr = learningRate, l2x2 = 2 * l2
+        let t = Float(step)
+        let rule = self.rule
+        forEachShard(count, threads: threads) { _, first, n in
+            for i in first..<(first + n) {
+                var g = grads[0][i]
+                for s in 1..<max(1, shardsUsed) { g += grads[s][i] }
+                g += l2x2 * mask[i] * w[i]
+                switch rule {
+                case let .adam(b1, b2, eps):
+                    let alpha = lr * (1 - powf(b2, t)).squareRoot() / (1 - powf(b1, t))
+                    m[i] += (g - m[i]) * (1 - b1)
+                    v[i] += (g * g - v[i]) * (1 - b2)
+                    w[i] -= m[i] * alpha / (v[i].squareRoot() + eps)
+                case let .sgd(momentum):
+                    m[i] = momentum * m[i] - lr * g
+                    w[i] += m[i]
+                }
+            }
+        }
+    }
+
+    /// One pass over `order` in batches of batchSize. `onBatch(batchIndex, batchLoss, batchCorrect, batchCount)`
+    /// returns false to stop after that batch.
+    package func trainEpoch(images: [Float], labels: [UInt8], order: [Int], dropoutSeed: UInt64,
+                            onBatch: (Int, Double, Int, Int) -> Bool) -> (loss: Double, correct: Int, seen: Int, stopped: Bool) {
+        var loss: Double = 0, correct = 0, seen = 0, stopped = false
+        images.withUnsafeBufferPointer { x in
+            labels.withUnsafeBufferPointer { y in
+                order.withUnsafeBufferPointer { o in
+                    var start = 0, batch = 0
+                    while start < order.count {
+                        let n = min(batchSize, order.count - start)
+                        let r = trainStep(images: x.baseAddress!, labels: y.baseAddress!, order: o.baseAddress! + start, count: n,
+                                          dropoutSeed: dropoutSeed &+ UInt64(batch))
+                        loss += r.loss; correct += r.correct; seen += n
+                        start += n
+                        if !onBatch(batch, r.loss, r.correct, n) { stopped = true; break }
+                        batch += 1
+                    }
+                }
+            }
+        }
+        return (loss, correct, seen, stopped)
+    }
+}
+
+package enum Evaluation {
+    /// Softmax probabilities, per-row predicted class, Σ cross-entropy and correct count.
+    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], images: [Float], labels: [UInt8],
+                            count: Int, threads: Int) -> (probabilities: [Float], predictions: [Int], loss: Double, correct: Int) {
+        let storage = InferenceStorage(plan: plan, maxBatch: min(max(count, 1), 512))
+        let probs = Inference.run(plan, kernels: kernels, parameters: parameters, input: images, count: count,
+                                  storage: storage, threads: threads, softmax: true)
+        let classes = plan.outputSize
+        var predictions = [Int](repeating: 0, count: count)
+        var loss: Double = 0, correct = 0
+        for b in 0..<count {
+            var best = 0
+            for j in 1..<classes where probs[b * classes + j] > probs[b * classes + best] { best = j }
+            predictions[b] = best
+            let label = Int(labels[b])
+            loss -= Double(logf(max(probs[b * classes + label], 1e-30)))
+            if best == label { correct += 1 }
+        }
+        return (probs, predictions, loss, correct)
+    }
+}

@@ -1,0 +1,147 @@
+// The executor: a compiled plan of stages run forward and backward over one shard of a batch.
+// Every buffer is allocated once per workspace; nothing allocates per batch.
+
+package enum StageOp: Sendable, Equatable {
+    case conv(ConvGeometry, weight: Int, bias: Int)
+    case pool(PoolGeometry)
+    case flatten
+    case dense(inputs: Int, outputs: Int, relu: Bool, weight: Int, bias: Int)
+    case dropout(rate: Float)
+}
+
+package struct Stage: Sendable, Equatable {
+    package var op: StageOp
+    package var inputSize: Int
+    package var outputSize: Int
+    package init(op: StageOp, inputSize: Int, outputSize: Int) {
+        self.op = op; self.inputSize = inputSize; self.outputSize = outputSize
+    }
+    var hasParameters: Bool {
+        switch op { case .conv, .dense: return true; default: return false }
+    }
+}
+
+package struct NetworkPlan: Sendable, Equatable {
+    package var stages: [Stage]
+    package var inputSize: Int
+    package var outputSize: Int
+    package var parameterCount: Int
+    /// Flat parameter indices that are weights (L2 applies to these, not to biases).
+    package var weightRanges: [Range<Int>]
+    package init(stages: [Stage], inputSize: Int, outputSize: Int, parameterCount: Int, weightRanges: [Range<Int>]) {
+        self.stages = stages; self.inputSize = inputSize; self.outputSize = outputSize
+        self.parameterCount = parameterCount; self.weightRanges = weightRanges
+    }
+}
+
+/// Activations (and, for training, their gradients) of one shard of up to `capacity` images.
+package final class ShardWorkspace: @unchecked Sendable {
+    package let capacity: Int
+    let training: Bool
+    private var owned: [FloatBuffer] = []
+    private var ownedBytes: [ByteBuffer] = []
+    /// Output of stage i, (capacity, stage.outputSize). Flatten aliases its input.
+    var act: [UnsafeMutablePointer<Float>] = []
+    /// Gradient w.r.t. the output of stage i (training only).
+    var grad: [UnsafeMutablePointer<Float>] = []
+    var argmax: [UnsafeMutablePointer<UInt8>?] = []
+    var mask: [UnsafeMutablePointer<Float>?] = []
+    /// A copy of this shard's input images (training gathers shuffled images here) and labels.
+    var input: FloatBuffer
+    var labels: ByteBuffer
+
+    package init(plan: NetworkPlan, capacity: Int, training: Bool) {
+        self.capacity = capacity
+        self.training = training
+        input = FloatBuffer(count: training ? capacity * plan.inputSize : 0)
+        labels = ByteBuffer(count: training ? capacity : 0)
+        for (i, stage) in plan.stages.enumerated() {
+            if case .flatten = stage.op, i > 0 {
+                act.append(act[i - 1])
+                if training { grad.append(grad[i - 1]) }
+            } else {
+                let a = FloatBuffer(count: capacity * stage.outputSize); owned.append(a); act.append(a.base)
+                if training { let g = FloatBuffer(count: capacity * stage.outputSize); owned.append(g); grad.append(g.base) }
+            }
+            if case .pool = stage.op {
+                let b = ByteBuffer(count: capacity * stage.outputSize); ownedBytes.append(b); argmax.append(b.base)
+            } else { argmax.append(nil) }
+            if case .dropout = stage.op, training {
+                let m = FloatBuffer(count: capacity * stage.outputSize); owned.append(m); mask.append(m.base)
+            } else { mask.append(nil) }
+        }
+    }
+
+    var output: UnsafeMutablePointer<Float> { act[act.count - 1] }
+}
+
+package enum Executor {
+    /// Runs the stages over `n` images of `input` (n, plan.inputSize); the logits land in ws.output.
+    /// Dropout is applied only when `dropoutSeed` is given; image b's mask comes from
+    /// (seed, firstImage + b, stage), so masks do not depend on the thread count.
+    static func forward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
+                        workspace ws: ShardWorkspace, dropoutSeed: UInt64?, firstImage: Int) {
+        var x = input
+        for (i, stage) in plan.stages.enumerated() {
+            let y = ws.act[i]
+            switch stage.op {
+            case let .conv(g, w, b):
+                kernels.convForward(g, n, x, parameters + w, parameters + b, y)
+            case let .pool(g):
+                kernels.maxPoolForward(g, n, x, y, ws.argmax[i]!)
+            case .flatten:
+                break
+            case let .dense(inputs, outputs, relu, w, b):
+                kernels.denseForward(n, inputs, outputs, relu, x, parameters + w, parameters + b, y)
+            case let .dropout(rate):
+                let size = stage.outputSize
+                if let seed = dropoutSeed, rate > 0 {
+                    let m = ws.mask[i]!
+                    let keep = 1 - rate, scale = 1 / keep
+                    for b in 0..<n {
+                        var rng = SeededGenerator(seed: seed, stream: UInt64(firstImage + b), UInt64(i))
+                        for j in 0..<size {
+                            let k: Float = rng.nextUnitFloat() < keep ? scale : 0
+                            m[b * size + j] = k
+                            y[b * size + j] = x[b * size + j] * k
+                        }
+                    }
+                } else {
+                    y.update(from: x, count: n * size)
+                    if let m = ws.mask[i] { m.update(repeating: 1, count: n * size) }
+                }
+            }
+            x = UnsafePointer(y)
+        }
+    }
+
+    /// Expects ws.grad[last] = dLoss/dLogits for the shard; accumulates parameter gradients into dParameters.
+    static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
+                         workspace ws: ShardWorkspace, dParameters: UnsafeMutablePointer<Float>) {
+        let firstParameterStage = plan.stages.firstIndex(where: \.hasParameters) ?? plan.stages.count
+        for i in stride(from: plan.stages.count - 1, through: 0, by: -1) {
+            let stage = plan.stages[i]
+            let x = i == 0 ? input : UnsafePointer(ws.act[i - 1])
+            let dy = ws.grad[i]
+            // The input gradient is needed only if some earlier stage holds parameters.
+            let dx: UnsafeMutablePointer<Float>? = i > firstParameterStage ? ws.grad[i - 1] : nil
+            switch stage.op {
+            case let .conv(g, w, b):
+                if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
+                kernels.convBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
+            case let .pool(g):
+                if let dx { kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx) }
+            case .flatten:
+                break
+            case let .dense(inputs, outputs, relu, w, b):
+                if relu { kernels.reluBackward(n * outputs, ws.act[i], dy) }
+                kernels.denseBackward(n, inputs, outputs, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
+            case .dropout:
+                if let dx {
+                    let m = ws.mask[i]!
+                    for j in 0..<(n * stage.outputSize) { dx[j] = dy[j] * m[j] }
+                }
+            }
+        }
+    }
+}

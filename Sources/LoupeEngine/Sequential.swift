@@ -1,0 +1,83 @@
+// The public model type: an architecture plus its flat parameter arena.
+
+/// Reusable buffers for `predict`/`logits` on batches of up to `maxBatch` images (larger inputs
+/// are processed in chunks). A value type: if a copy is shared, the next call allocates its own.
+public struct InferenceWorkspace: @unchecked Sendable {
+    public let maxBatch: Int
+    var storage: InferenceStorage
+
+    mutating func unique() -> InferenceStorage {
+        if !isKnownUniquelyReferenced(&storage) { storage = InferenceStorage(plan: storage.plan, maxBatch: maxBatch) }
+        return storage
+    }
+}
+
+public struct Sequential: Sendable {
+    public let architecture: Architecture
+    /// Named regions of `parameters`, in order: conv1.weight, conv1.bias, dense1.weight, ...
+    public let parameterSlots: [ParameterSlot]
+    /// All parameters in slot order; the count never changes.
+    public var parameters: [Float] {
+        didSet { precondition(parameters.count == plan.parameterCount, "parameter count must stay \(plan.parameterCount)") }
+    }
+    /// Floats per input image (H·W·C), normalized as in training (pixels / 255 for the seed).
+    public var inputCount: Int { plan.inputSize }
+    /// Classes per output row.
+    public var outputCount: Int { plan.outputSize }
+    public var parameterCount: Int { plan.parameterCount }
+
+    let plan: NetworkPlan
+
+    /// Glorot-uniform weights from a seeded generator (same seed → same parameters), zero biases.
+    public init(architecture: Architecture, seed: UInt64) throws {
+        let compiled = try compile(architecture)
+        var rng = SeededGenerator(seed: seed)
+        var p = [Float](repeating: 0, count: compiled.plan.parameterCount)
+        for slot in compiled.slots {
+            guard let limit = compiled.glorotLimits[slot.name] else { continue }
+            for i in slot.offset..<(slot.offset + slot.count) { p[i] = (rng.nextUnitFloat() * 2 - 1) * limit }
+        }
+        self.architecture = architecture
+        self.parameterSlots = compiled.slots
+        self.plan = compiled.plan
+        self.parameters = p
+    }
+
+    /// Wraps existing parameters (e.g. read from a model file); throws if the count does not match.
+    public init(architecture: Architecture, parameters: [Float]) throws {
+        let compiled = try compile(architecture)
+        guard parameters.count == compiled.plan.parameterCount else {
+            throw EngineError.parameterCountMismatch(expected: compiled.plan.parameterCount, got: parameters.count)
+        }
+        self.architecture = architecture
+        self.parameterSlots = compiled.slots
+        self.plan = compiled.plan
+        self.parameters = parameters
+    }
+
+    /// The slot with this name, e.g. "dense1.weight".
+    public func slot(named name: String) -> ParameterSlot? { parameterSlots.first { $0.name == name } }
+
+    public func makeWorkspace(maxBatch: Int) -> InferenceWorkspace {
+        InferenceWorkspace(maxBatch: max(1, maxBatch), storage: InferenceStorage(plan: plan, maxBatch: max(1, maxBatch)))
+    }
+
+    /// Softmax probabilities, (count, outputCount) row-major. `input` is (count, inputCount), NHWC.
+    public func predict(_ input: [Float], count: Int, workspace: inout InferenceWorkspace, threads: Int = 1) -> [Float] {
+        run(input, count: count, workspace: &workspace, threads: threads, softmax: true)
+    }
+
+    /// The last layer's outputs before softmax, (count, outputCount).
+    public func logits(_ input: [Float], count: Int, workspace: inout InferenceWorkspace, threads: Int = 1) -> [Float] {
+        run(input, count: count, workspace: &workspace, threads: threads, softmax: false)
+    }
+
+    private func run(_ input: [Float], count: Int, workspace: inout InferenceWorkspace, threads: Int, softmax: Bool) -> [Float] {
+        precondition(count >= 0 && input.count >= count * inputCount,
+                     "input holds \(input.count) floats, fewer than count × inputCount = \(count) × \(inputCount)")
+        precondition(workspace.storage.plan == plan, "workspace was made for a different architecture")
+        let storage = workspace.unique()
+        return Inference.run(plan, kernels: ISA.kernels, parameters: parameters, input: input, count: count,
+                             storage: storage, threads: max(1, threads), softmax: softmax)
+    }
+}

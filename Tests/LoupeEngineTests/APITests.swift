@@ -1,0 +1,71 @@
+import FoundationEssentials
+import Testing
+@testable import LoupeEngine
+
+@Suite struct APITests {
+    @Test func seedArchitectureHasKerasParameterLayout() throws {
+        let model = try Sequential(architecture: .seed, seed: 42)
+        #expect(model.parameters.count == 693_962)
+        #expect(model.inputCount == 784)
+        #expect(model.outputCount == 10)
+        #expect(model.parameterSlots.map(\.name) == ["conv1.weight", "conv1.bias", "dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias"])
+        #expect(model.parameterSlots.map(\.shape) == [[3, 3, 1, 32], [32], [5408, 128], [128], [128, 10], [10]])
+        #expect(model.parameterSlots.map(\.offset) == [0, 288, 320, 692_544, 692_672, 693_952])
+    }
+
+    @Test func glorotInitIsSeededBoundedAndBiasesAreZero() throws {
+        let a = try Sequential(architecture: .seed, seed: 42)
+        let b = try Sequential(architecture: .seed, seed: 42)
+        let c = try Sequential(architecture: .seed, seed: 43)
+        #expect(a.parameters == b.parameters)
+        #expect(a.parameters != c.parameters)
+        let d1 = a.slot(named: "dense1.weight")!
+        let limit = (6.0 / Float(5408 + 128)).squareRoot()
+        let w = a.parameters[d1.offset..<(d1.offset + d1.count)]
+        #expect(w.allSatisfy { abs($0) <= limit })
+        #expect(w.max()! > limit * 0.99)
+        let bias = a.slot(named: "dense1.bias")!
+        #expect(a.parameters[bias.offset..<(bias.offset + bias.count)].allSatisfy { $0 == 0 })
+    }
+
+    @Test func architectureRoundTripsThroughJSON() throws {
+        var arch = Architecture.seed
+        arch.layers.insert(.dropout(rate: 0.25), at: 4)
+        let data = try JSONEncoder().encode(arch)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains("\"type\":\"conv2d\""))
+        #expect(try JSONDecoder().decode(Architecture.self, from: data) == arch)
+    }
+
+    @Test func unknownLayerTypeIsRejected() {
+        let json = #"{"inputShape":[4],"layers":[{"type":"lstm","units":3}]}"#
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Architecture.self, from: Data(json.utf8)) }
+    }
+
+    @Test func parameterCountMismatchNamesBothCounts() {
+        #expect(throws: EngineError.parameterCountMismatch(expected: 693_962, got: 5)) {
+            try Sequential(architecture: .seed, parameters: [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test func invalidArchitecturesAreRejected() {
+        #expect(throws: EngineError.self) { try Sequential(architecture: Architecture(inputShape: [28, 28, 1], layers: [.dense(units: 10, activation: .softmax)]), seed: 1) }
+        #expect(throws: EngineError.self) { try Sequential(architecture: Architecture(inputShape: [2, 2, 1], layers: [.conv2d(filters: 2, kernel: 3, padding: .valid, activation: .relu), .flatten, .dense(units: 2, activation: .linear)]), seed: 1) }
+        #expect(throws: EngineError.self) { try Sequential(architecture: Architecture(inputShape: [4], layers: [.dense(units: 3, activation: .softmax), .dense(units: 2, activation: .linear)]), seed: 1) }
+    }
+
+    @Test func predictGivesProbabilityRowsForAnyBatchSize() throws {
+        let model = try Sequential(architecture: .seed, seed: 7)
+        var rng = SeededGenerator(seed: 1)
+        let n = 13
+        let input = (0..<(n * 784)).map { _ in rng.nextUnitFloat() }
+        var ws = model.makeWorkspace(maxBatch: 4)
+        let p = model.predict(input, count: n, workspace: &ws, threads: 2)
+        #expect(p.count == n * 10)
+        for b in 0..<n { #expect(abs(p[(b * 10)..<(b * 10 + 10)].reduce(0, +) - 1) < 1e-5) }
+        // The same image alone gives the same probabilities.
+        var ws1 = model.makeWorkspace(maxBatch: 1)
+        let single = model.predict(Array(input[(5 * 784)..<(6 * 784)]), count: 1, workspace: &ws1, threads: 1)
+        for j in 0..<10 { #expect(abs(single[j] - p[50 + j]) < 1e-6) }
+    }
+}
