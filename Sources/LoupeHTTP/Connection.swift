@@ -29,10 +29,9 @@ final class Connection: LoopChannel, @unchecked Sendable {
         self.loop = loop
         self.tls = tls
         self.remoteAddress = remoteAddress
-        machine = ConnectionStateMachine(timeouts: core.timeouts, limits: core.decoderLimits,
+        machine = ConnectionStateMachine(timeouts: core.timeouts, limits: core.parserLimits,
                                          maxRequests: core.configuration.maxRequestsPerConnection,
-                                         now: loop.now, renderError: { [unowned core] status, code, message in
-                                             core.errorResponse(status: status, code: code, message: message) })
+                                         writer: core.writer, now: loop.now)
         super.init(fd: fd)
     }
 
@@ -119,15 +118,15 @@ final class Connection: LoopChannel, @unchecked Sendable {
     }
 
     private func perform(_ action: ConnectionStateMachine.Action) {
+        if !reasonRecorded { recordReason() }
         switch action {
         case .none:
             break
         case .dispatch(var request, let serial, let keepAlive):
             request.remoteAddress = remoteAddress
             core.requestStarted()
-            let sink = ResponseSink(connection: self, serial: serial, keepAlive: keepAlive,
-                                    head: request.method == .HEAD,
-                                    acceptEncoding: request.headers["accept-encoding"])
+            let sink = ResponseSink(connection: self, serial: serial,
+                                    context: HTTPResponseContext(request: request, keepAlive: keepAlive))
             if core.configuration.runHandlersOnEventLoop {
                 inDispatch = true
                 core.handler(request, sink)
@@ -208,33 +207,35 @@ final class Connection: LoopChannel, @unchecked Sendable {
 final class ResponseSink: HTTPResponseSink, @unchecked Sendable {
     private let connection: Connection
     private let serial: UInt64
-    private let keepAlive: Bool
-    private let head: Bool
-    private let acceptEncoding: String?
+    private let context: HTTPResponseContext
     private let done = Atomic<Bool>(false)
 
-    init(connection: Connection, serial: UInt64, keepAlive: Bool, head: Bool, acceptEncoding: String?) {
+    init(connection: Connection, serial: UInt64, context: HTTPResponseContext) {
         self.connection = connection
         self.serial = serial
-        self.keepAlive = keepAlive
-        self.head = head
-        self.acceptEncoding = acceptEncoding
+        self.context = context
     }
 
     func respond(_ response: HTTPResponse) {
         guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        deliver(response, keepAlive: context.keepAlive)
+    }
+
+    /// Serializes on the calling thread (gzip included), then hands the bytes to the loop.
+    private func deliver(_ response: HTTPResponse, keepAlive: Bool) {
         let core = connection.core
-        let keepAlive = self.keepAlive && !core.isDraining
-        let bytes = core.encode(response, head: head, keepAlive: keepAlive, acceptEncoding: acceptEncoding)
-        connection.deliver(serial: serial, bytes: bytes, keepAlive: keepAlive)
+        var context = self.context
+        context.keepAlive = keepAlive && !core.isDraining
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(160 + response.body.count)
+        let close = core.writer.write(response, context: context, into: &bytes)
+        connection.deliver(serial: serial, bytes: bytes, keepAlive: !close)
     }
 
     deinit {
         if !done.load(ordering: .acquiring) {
-            let core = connection.core
-            let bytes = core.errorResponse(status: 500, code: "handler_did_not_respond",
-                                           message: "The server failed to produce a response.")
-            connection.deliver(serial: serial, bytes: bytes, keepAlive: false)
+            deliver(HTTPResponse.jsonError(status: 500, message: "The server failed to produce a response.",
+                                           code: "handler_did_not_respond"), keepAlive: false)
         }
     }
 }

@@ -78,15 +78,14 @@ struct ConnectionStateMachine {
     /// The parse error code that closed the connection, if any (for stats).
     private(set) var errorCode: String? = nil
     private var currentKeepAlive = true
-    /// Error responses are rendered by the caller (needs Date/Server); this builds them.
-    let renderError: (Int, String, String) -> [UInt8]
+    /// Renders error responses (parse errors, 408).
+    let writer: ResponseWriter
 
-    init(timeouts: ConnectionTimeouts, limits: DecoderLimits, maxRequests: Int, now: UInt64,
-         renderError: @escaping (Int, String, String) -> [UInt8]) {
+    init(timeouts: ConnectionTimeouts, limits: HTTPParserLimits, maxRequests: Int, writer: ResponseWriter, now: UInt64) {
         self.timeouts = timeouts
         self.maxRequests = maxRequests
         self.decoder = RequestDecoder(limits: limits)
-        self.renderError = renderError
+        self.writer = writer
         phaseStart = now
         lastProgress = now
     }
@@ -169,23 +168,20 @@ struct ConnectionStateMachine {
             case .awaitingHead, .readingBody: break
             default: return .none
             }
-            if case .awaitingHead(idle: true) = phase, decoder.bufferedByteCount > 0 {
+            if case .awaitingHead(idle: true) = phase, decoder.isMidRequest {
                 phase = .awaitingHead(idle: false)
                 phaseStart = now
             }
             switch decoder.next() {
             case .needMore:
                 return .none
-            case .head(let expectContinue, let hasBody):
-                if hasBody {
-                    phase = .readingBody
-                    phaseStart = now
-                    lastProgress = now
-                    bodyBytesReceived = 0
-                    if expectContinue && decoder.bufferedByteCount == 0 {
-                        output.append(contentsOf: Self.continueBytes)
-                    }
-                }
+            case .head(let expectContinue):
+                // A body follows and has not fully arrived.
+                phase = .readingBody
+                phaseStart = now
+                lastProgress = now
+                bodyBytesReceived = 0
+                if expectContinue { output.append(contentsOf: ResponseWriter.continueResponse) }
                 continue
             case .request(let request, let wantsKeepAlive):
                 requestsStarted += 1
@@ -197,8 +193,8 @@ struct ConnectionStateMachine {
                 }
                 phase = .handling
                 return .dispatch(request, serial: serial, keepAlive: currentKeepAlive)
-            case .error(let status, let code, let message):
-                return fail(status: status, code: code, message: message, reason: .protocolError)
+            case .error(let error):
+                return fail(.parse(error), reason: .protocolError)
             }
         }
     }
@@ -270,11 +266,9 @@ struct ConnectionStateMachine {
                 phase = .closed
                 return .close
             }
-            return fail(status: 408, code: "request_timeout",
-                        message: "The request head did not arrive in time.", reason: .headerTimeout)
+            return fail(.timeout("The request head did not arrive in time."), reason: .headerTimeout)
         case .readingBody:
-            return fail(status: 408, code: "request_timeout",
-                        message: "The request body did not arrive in time or arrived too slowly.", reason: .bodyTimeout)
+            return fail(.timeout("The request body did not arrive in time or arrived too slowly."), reason: .bodyTimeout)
         case .writing:
             closeReason = .writeTimeout
             phase = .closed
@@ -293,16 +287,22 @@ struct ConnectionStateMachine {
         phase = .closed
     }
 
-    private mutating func fail(status: Int, code: String, message: String, reason: CloseReason) -> Action {
+    private enum Failure { case parse(HTTPParseError), timeout(String) }
+
+    private mutating func fail(_ failure: Failure, reason: CloseReason) -> Action {
         closeReason = reason
-        if reason == .protocolError { errorCode = code }
         // A response is never in progress while parsing (one request at a time), so the error
         // response can always be sent.
-        output.append(contentsOf: renderError(status, code, message))
+        switch failure {
+        case .parse(let error):
+            errorCode = error.code
+            writer.writeError(error, into: &output)
+        case .timeout(let message):
+            writer.write(HTTPResponse.jsonError(status: 408, message: message, code: "request_timeout"),
+                         context: .parseFailure, into: &output)
+        }
         closeAfterOutput = true
         phase = .writing
         return .none
     }
-
-    static let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 }

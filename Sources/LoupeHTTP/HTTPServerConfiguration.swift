@@ -34,11 +34,19 @@ public struct HTTPServerConfiguration: Sendable {
     /// Largest request body accepted (413 above it, checked against Content-Length before any
     /// body byte is read, and while reading chunked bodies). Default 16 MiB.
     public var maxBodyBytes: Int = 16 << 20
-    /// Request line + header section, bytes (the parser answers 414/431 above it). Default 16 KiB
-    /// for the head, 8 KiB for the request line, 100 fields.
+    /// Parser limits: request line (414 above it; default 8 KiB), header section after the
+    /// request line (431; default 16 KiB), header field count (431; default 100).
     public var maxHeaderBytes: Int = 16 << 10
     public var maxRequestLineBytes: Int = 8 << 10
     public var maxHeaderCount: Int = 100
+    /// Longest chunk-size line of a chunked body (with extensions). Default 1 KiB.
+    public var maxChunkLineBytes: Int = 1024
+
+    /// The limits above, as the parser takes them.
+    public var parserLimits: HTTPParserLimits {
+        HTTPParserLimits(maxRequestLineBytes: maxRequestLineBytes, maxHeaderBytes: maxHeaderBytes,
+                         maxHeaderCount: maxHeaderCount, maxBodyBytes: maxBodyBytes, maxChunkLineBytes: maxChunkLineBytes)
+    }
 
     // MARK: timeouts (seconds)
 
@@ -64,10 +72,10 @@ public struct HTTPServerConfiguration: Sendable {
 
     // MARK: behaviour
 
-    /// Value of the `Server` header; nil omits it. Default "loupe".
-    public var serverName: String? = "loupe"
-    /// Compress responses with gzip when the client accepts it and the body is at least this
-    /// many bytes and of a compressible type. 0 disables. Default 1024.
+    /// Value of the `Server` header; nil omits it. Default "Loupe".
+    public var serverName: String? = "Loupe"
+    /// Compress responses with gzip (level 5) when the client accepts it and the body is at least
+    /// this many bytes and of a compressible type. 0 disables gzip. Default 1024.
     public var gzipMinimumBytes: Int = 1024
 
     /// TLS: PEM certificate chain and private key files. nil = plain HTTP. Default nil.

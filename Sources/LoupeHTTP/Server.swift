@@ -46,28 +46,21 @@ final class ServerCore: @unchecked Sendable {
     let handler: HTTPHandler
     let counters = ServerCounters()
     let timeouts: ConnectionTimeouts
-    let decoderLimits: DecoderLimits
+    let parserLimits: HTTPParserLimits
+    let writer: ResponseWriter
     let pool: HandlerPool
     let tls: TLSContext?
     private let draining = Atomic<Bool>(false)
-    private let dateCache = Mutex<(second: Int, text: String)>((-1, ""))
     init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler, tls: TLSContext?) {
         self.configuration = configuration
         self.handler = handler
         self.tls = tls
         timeouts = ConnectionTimeouts(configuration)
-        decoderLimits = DecoderLimits(maxRequestLineBytes: configuration.maxRequestLineBytes,
-                                      maxHeaderBytes: configuration.maxHeaderBytes,
-                                      maxHeaderCount: configuration.maxHeaderCount,
-                                      maxBodyBytes: configuration.maxBodyBytes)
+        parserLimits = configuration.parserLimits
+        writer = ResponseWriter(configuration: ResponseWriterConfiguration(
+            serverName: configuration.serverName, gzipEnabled: configuration.gzipMinimumBytes > 0,
+            gzipMinimumBytes: max(1, configuration.gzipMinimumBytes)))
         pool = HandlerPool(threads: configuration.handlerThreads)
-    }
-
-    /// A complete error response: JSON body {"error","code"}, Connection: close.
-    func errorResponse(status: Int, code: String, message: String) -> [UInt8] {
-        var response = HTTPResponse(status: status, body: Array(ErrorBody.json(message: message, code: code).utf8))
-        response.headers.add("Content-Type", "application/json")
-        return encode(response, head: false, keepAlive: false, acceptEncoding: nil)
     }
 
     var isDraining: Bool { draining.load(ordering: .relaxed) }
@@ -92,61 +85,6 @@ final class ServerCore: @unchecked Sendable {
         }
     }
 
-    /// The IMF-fixdate of now, recomputed once per second.
-    func httpDate() -> String {
-        let now = Syscall.wallClockSeconds()
-        return dateCache.withLock { cache in
-            if cache.second != now {
-                cache = (now, HTTPDateFormat.imfFixdate(secondsSinceEpoch: now))
-            }
-            return cache.text
-        }
-    }
-
-    func encode(_ response: HTTPResponse, head: Bool, keepAlive: Bool, acceptEncoding: String?) -> [UInt8] {
-        ResponseEncoder.encode(response, headRequest: head, keepAlive: keepAlive, acceptEncoding: acceptEncoding,
-                               date: httpDate(), serverName: configuration.serverName,
-                               gzipMinimumBytes: configuration.gzipMinimumBytes)
-    }
-}
-
-enum ErrorBody {
-    /// {"error": "<message>", "code": "<code>"} with JSON string escaping.
-    static func json(message: String, code: String) -> String {
-        "{\"error\":\"\(escape(message))\",\"code\":\"\(escape(code))\"}"
-    }
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out
-    }
-}
-
-enum HTTPDateFormat {
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    static func imfFixdate(secondsSinceEpoch: Int) -> String {
-        var t = time_t(secondsSinceEpoch)
-        var tm = Glibc.tm()
-        gmtime_r(&t, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
-    }
 }
 
 /// The listening socket, registered on loop 0 only. Accepted sockets are dealt round-robin.
@@ -203,9 +141,14 @@ final class Listener: LoopChannel, @unchecked Sendable {
         }
     }
 
-    static let overloaded = Array(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: "
-        + "\(ErrorBody.json(message: "The server has too many open connections.", code: "too_many_connections").utf8.count)\r\n\r\n"
-        + ErrorBody.json(message: "The server has too many open connections.", code: "too_many_connections")).utf8)
+    static let overloaded: [UInt8] = {
+        var out: [UInt8] = []
+        ResponseWriter(configuration: ResponseWriterConfiguration(serverName: nil)).write(
+            HTTPResponse.jsonError(status: 503, message: "The server has too many open connections; retry later.",
+                                   code: "too_many_connections", headers: HTTPHeaders([("Retry-After", "1")])),
+            context: .parseFailure, into: &out)
+        return out
+    }()
 
     func pause(for seconds: Double) {
         paused = true

@@ -21,7 +21,7 @@ import Testing
             #expect(r.text == "GET /r\(i) 0")
             #expect(r.header("connection") == nil)
             #expect(r.header("date") != nil)
-            #expect(r.header("server") == "loupe")
+            #expect(r.header("server") == "Loupe")
         }
         #expect(server.stats.acceptedTotal == 1)
         #expect(server.stats.requestsTotal == 5)
