@@ -5,6 +5,11 @@
 public struct HTTPHeaders: Sendable, Sequence {
     public private(set) var fields: [(name: String, value: String)]
     public init(_ fields: [(String, String)] = []) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    /// Takes the labelled array as is (no copy); used by the parser.
+    public init(fields: [(name: String, value: String)]) { self.fields = fields }
+    public var count: Int { fields.count }
+    public var isEmpty: Bool { fields.isEmpty }
+    public mutating func reserveCapacity(_ n: Int) { fields.reserveCapacity(n) }
     public mutating func add(_ name: String, _ value: String) { fields.append((name: name, value: value)) }
     /// Replaces every field called `name` with one field.
     public mutating func set(_ name: String, _ value: String) {
@@ -25,6 +30,13 @@ public struct HTTPHeaders: Sendable, Sequence {
             if lx != ly { return false }
         }
         return true
+    }
+}
+
+extension HTTPHeaders: Equatable {
+    /// Same fields in the same order; names compared case-insensitively, values exactly.
+    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
+        a.fields.elementsEqual(b.fields) { equal($0.name, $1.name) && $0.value == $1.value }
     }
 }
 
