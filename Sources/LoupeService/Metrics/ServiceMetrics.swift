@@ -26,7 +26,7 @@ public final class ServiceMetrics: Sendable {
                                             help: "Time from a request's arrival at the service to its response, by route template and method.",
                                             labels: ["route", "method"], buckets: MetricBuckets.latencySeconds)
         inFlight = registry.gauge("loupe_http_requests_in_flight", help: "Requests received and not yet answered.").unlabelled
-        rejections = registry.counter("loupe_rejections_total",
+        rejections = registry.counter("loupe_rejected_requests_total",
                                       help: "Requests refused, by reason (the error code of the response: queue_full, draining, not_ready, invalid_image, …).",
                                       labels: ["reason"])
         let queueDepth = registry.gauge("loupe_queue_depth", help: "Images waiting for an inference worker.").unlabelled
@@ -39,7 +39,7 @@ public final class ServiceMetrics: Sendable {
         batcher = BatcherMetrics(queueDepth: queueDepth, batchSize: batchSize, queueSeconds: queueSeconds,
                                  inferenceSeconds: inferenceSeconds, busyWorkers: busy)
         images = registry.counter("loupe_images_total", help: "Images classified, by model.", labels: ["model"])
-        predictions = registry.counter("loupe_predictions_total", help: "Top-1 predictions, by model and class label.", labels: ["model", "class"])
+        predictions = registry.counter("loupe_predictions_total", help: "Top-1 predictions, by model and class label.", labels: ["model", "label"])
         confidence = registry.histogram("loupe_prediction_confidence", help: "Top-1 probability of each prediction, by model.",
                                         labels: ["model"], buckets: MetricBuckets.confidence)
         lowConfidence = registry.counter("loupe_low_confidence_predictions_total",

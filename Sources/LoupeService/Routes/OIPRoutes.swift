@@ -208,7 +208,7 @@ struct OIPRequest {
 
     private static func classCount(_ v: JSONValue, model: any InferenceModel) throws(ServiceError) -> Int {
         guard let x = v.numberValue, x == x.rounded(), x >= 0, x <= Double(model.outputCount) else {
-            throw .badRequest("invalid_parameter", "classification must be an integer from 1 to \(model.outputCount), received \(v)")
+            throw .badRequest("invalid_parameter", "classification must be an integer from 1 to \(model.outputCount), received \(v.numberValue.map { String($0) } ?? v.kindName)")
         }
         return Int(x)
     }

@@ -26,7 +26,7 @@ extension InferenceService {
         do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
             return sink.respond(error.response)
         }
-        submit(batch, model: model, sink: sink) { [self] result in
+        submit(batch, model: model, sink: sink) { [self, topK] result in
             let (classes, confidences) = recordOutcome(model: model, batch: batch, probabilities: result.probabilities)
             return .json(200, Self.predictResponse(model: model, probabilities: result.probabilities, classes: classes,
                                                    confidences: confidences, topK: topK))
