@@ -40,12 +40,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var accessLog = true
     // models
     public var modelsDirectory = "models"
-    public var pollIntervalMilliseconds = 2000
+    public var pollIntervalMilliseconds = 5000
+    public var stableAfterMilliseconds = 500
+    public var maxModelBytes = 256 << 20
     public var versionPolicy = "latest"
     /// Per-model version policy (`models.policy.<name>`), overriding `versionPolicy`.
     public var modelPolicies: [String: String] = [:]
     public var defaultModel = ""
     public var selfTest = true
+    public var selfTestTolerance = 1e-4
+    // drift
+    public var driftWindow = 1000
     // repository API (Triton repository extension)
     public var repositoryAPIEnabled = false
     public var repositoryAPIToken = ""
@@ -125,9 +130,13 @@ extension ServiceConfiguration {
         bool("logging.access_log", \.accessLog, "One log line per request (request id, route, status, latency)."),
         string("models.dir", \.modelsDirectory, "Model repository: <dir>/<name>/<version>/model.loupe."),
         int("models.poll_interval_ms", \.pollIntervalMilliseconds, 0...86_400_000, "How often the repository is scanned for new versions (0 = never; SIGHUP still reloads)."),
-        string("models.version_policy", \.versionPolicy, "Versions served per model: latest, all, or a list of version numbers (\"1,3\")."),
+        int("models.stable_after_ms", \.stableAfterMilliseconds, 0...3_600_000, "A new or changed file is loaded only after it has not changed for this long."),
+        int("models.max_model_bytes", \.maxModelBytes, 64...(1 << 40), "Model files larger than this are refused."),
+        string("models.version_policy", \.versionPolicy, "Versions served per model: latest, latest:N, all, or a list of version numbers (\"1,3\")."),
         string("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
         bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),
+        double("models.self_test_tolerance", \.selfTestTolerance, 0...1, "Largest allowed difference of a golden sample's class probability from the recorded one."),
+        int("drift.window", \.driftWindow, 1...10_000_000, "Most recent images the drift statistics (PSI) are computed over."),
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
@@ -180,12 +189,27 @@ extension ServiceConfiguration {
     }
 
     static func validatePolicy(_ value: String) throws(ConfigurationValueError) {
-        let v = value.trimmingSpaces()
-        if v == "latest" || v == "all" { return }
-        let parts = v.split(separator: ",").map { String($0).trimmingSpaces() }
-        guard !parts.isEmpty, parts.allSatisfy({ Int($0).map { $0 >= 1 } ?? false }) else {
-            throw ConfigurationValueError(message: "expected latest, all, or a list of version numbers ≥ 1 like \"1,3\", got '\(value)'")
+        guard VersionPolicy(parsing: value) != nil else {
+            throw ConfigurationValueError(message: "expected latest, latest:N, all, or a list of version numbers ≥ 1 like \"1,3\", got '\(value)'")
         }
+    }
+
+    /// The repository's settings from the `models.*`, `repository_api.*` and `drift.*` keys.
+    public var repositoryConfiguration: RepositoryConfiguration {
+        var r = RepositoryConfiguration()
+        r.root = modelsDirectory
+        r.defaultModel = defaultModel.isEmpty ? nil : defaultModel
+        r.versionPolicy = VersionPolicy(parsing: versionPolicy) ?? .default
+        r.policies = modelPolicies.compactMapValues { VersionPolicy(parsing: $0) }
+        r.pollIntervalSeconds = Double(pollIntervalMilliseconds) / 1000
+        r.stableAfterSeconds = Double(stableAfterMilliseconds) / 1000
+        r.maxModelBytes = maxModelBytes
+        r.selfTest = selfTest
+        r.selfTestTolerance = Float(selfTestTolerance)
+        r.apiEnabled = repositoryAPIEnabled
+        r.apiToken = repositoryAPIToken.isEmpty ? nil : repositoryAPIToken
+        r.driftWindow = driftWindow
+        return r
     }
 
     private static func suggestion(for name: String) -> String {
@@ -262,6 +286,17 @@ extension ServiceConfiguration {
                 throw ConfigurationValueError(message: "expected an integer from \(range.lowerBound) to \(range.upperBound), got \(n)")
             }
             c[keyPath: keyPath] = n
+        }, read: { String($0[keyPath: keyPath]) })
+    }
+
+    static func double(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, Double> & Sendable,
+                       _ range: ClosedRange<Double>, _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            guard let x = Double(v), x.isFinite else { throw ConfigurationValueError(message: "expected a number, got '\(v)'") }
+            guard range.contains(x) else {
+                throw ConfigurationValueError(message: "expected a number from \(range.lowerBound) to \(range.upperBound), got \(x)")
+            }
+            c[keyPath: keyPath] = x
         }, read: { String($0[keyPath: keyPath]) })
     }
 
