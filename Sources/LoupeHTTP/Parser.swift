@@ -139,7 +139,7 @@ public struct HTTPParser: Sendable {
         var lineLength = 0      // bytes of the current line so far, CR excluded
         var sawCR = false
         var lines = 0           // complete non-empty lines
-        var sectionBytes = 0    // bytes after the request line (head) or of the whole section (trailers)
+        var sectionBytes = 0    // bytes of the complete field lines (CRLF included) after the request line
         var started = false     // a byte of a (non-blank) line has been seen
     }
 
@@ -355,6 +355,11 @@ public struct HTTPParser: Sendable {
                     }
                     return i
                 }
+                if !(isHead && s.lines == 0) {
+                    // A field line, counted with its CRLF.
+                    s.sectionBytes += s.lineLength + 2
+                    if s.sectionBytes > maxSection { throw .headerSectionTooLarge(limit: maxSection) }
+                }
                 s.lines += 1
                 s.lineLength = 0
                 if (isHead ? s.lines - 1 : s.lines) > maxCount { throw .tooManyHeaders(limit: maxCount) }
@@ -362,17 +367,16 @@ public struct HTTPParser: Sendable {
             }
             if b == CR {
                 s.sawCR = true
+                continue
             } else if b == LF {
                 throw .bareLineFeed
-            } else {
-                s.lineLength += 1
-                s.started = true
             }
+            s.lineLength += 1
+            s.started = true
             if isHead && s.lines == 0 {
                 if s.lineLength > maxLine { throw .requestLineTooLong(limit: maxLine) }
-            } else {
-                s.sectionBytes += 1
-                if s.sectionBytes > maxSection { throw .headerSectionTooLarge(limit: maxSection) }
+            } else if s.sectionBytes + s.lineLength > maxSection {
+                throw .headerSectionTooLarge(limit: maxSection)
             }
         }
         return nil

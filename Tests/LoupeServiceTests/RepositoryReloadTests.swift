@@ -204,7 +204,7 @@ import Glibc
         let path = template.replacingOccurrences("{m}", model ?? "")
         let request = HTTPRequest(method: .POST, target: path, path: path, headers: headers, body: Array(body.utf8),
                                   pathParameters: model.map { ["m": $0] } ?? [:], routeTemplate: template)
-        let sink = CapturingSink()
+        let sink = RepoCapturingSink()
         route.handler(request, sink)
         return sink.wait()!
     }
