@@ -26,7 +26,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .target(name: "LoupeEngine", swiftSettings: engineFlags),
         .target(name: "LoupeData", dependencies: ["LoupeEngine", "CZlib", "COpenSSL"]),
-        .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL"]),
+        .target(name: "CLoupeSystem"),
+        .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL", "CLoupeSystem"]),
         .target(
             name: "LoupeService",
             dependencies: [

@@ -99,7 +99,7 @@ def build():
               [(f"sum by (instance) (loupe_http_requests_in_flight{{{SEL}}})", "{{instance}}")],
               8, y, description="The per-pod signal for optional/hpa-inflight.yaml."),
         panel("Rejected requests by reason", "timeseries",
-              [(f"sum by (reason) (rate(loupe_rejected_requests_total{{{SEL}}}[{RI}]))", "{{reason}}")],
+              [(f"sum by (reason) (rate(loupe_rejections_total{{{SEL}}}[{RI}]))", "{{reason}}")],
               16, y, unit="reqps", description="queue_full feeds alert LoupeQueueSaturated."),
     ]
     y += 8
@@ -108,30 +108,36 @@ def build():
         panel("Batch size", "timeseries",
               [(f"sum(rate(loupe_batch_size_sum{{{SEL}}}[{RI}])) / sum(rate(loupe_batch_size_count{{{SEL}}}[{RI}]))", "mean"),
                (quantile(0.99, "loupe_batch_size", SEL), "p99")],
-              0, y, unit="short"),
+              0, y, w=6, unit="short"),
         panel("Queue depth (images waiting)", "timeseries",
               [(f"sum by (instance) (loupe_queue_depth{{{SEL}}})", "{{instance}}")],
-              8, y, unit="short"),
-        panel("Queue wait and inference time (p99)", "timeseries",
+              6, y, w=6, unit="short"),
+        panel("Inference workers busy", "timeseries",
+              [(f"sum by (instance) (loupe_inference_workers_busy{{{SEL}}})", "{{instance}}")],
+              12, y, w=6, unit="short", description="Workers running a batch now; at inference.workers the queue grows."),
+        panel("Queue wait and inference time", "timeseries",
               [(quantile(0.99, "loupe_queue_duration_seconds", SEL), "queue p99"),
                (quantile(0.99, "loupe_inference_duration_seconds", SEL), "inference p99"),
                (quantile(0.5, "loupe_inference_duration_seconds", SEL), "inference p50")],
-              16, y, unit="s"),
+              18, y, w=6, unit="s"),
     ]
     y += 8
     panels.append(row("Models", y)); y += 1
     panels += [
         panel("Ready", "stat",
               [(f"min(loupe_ready{{{SEL}}})", "ready")],
-              0, y, w=4, h=6, description="1 when every selected instance answers /health/ready with 200.",
+              0, y, w=4, h=6, description="1 when every selected instance answers /health/ready with 200 (alert LoupeNotReady).",
               thresholds=[(None, "red"), (1, "green")],
               defaults={"mappings": [{"type": "value", "options": {"0": {"text": "NOT READY"}, "1": {"text": "READY"}}}]}),
+        panel("Start to ready", "stat",
+              [(f"max(loupe_start_to_ready_seconds{{{SEL}}})", "slowest instance")],
+              4, y, w=4, h=6, unit="s", description="Time from process start to the first ready state."),
         panel("Model versions serving", "table",
               [(f"max by (model, version, sha256) (loupe_model_info{{{SEL}, model=~\"$model\"}})", "")],
-              4, y, w=12, h=6, transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}]),
+              8, y, w=10, h=6, transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}]),
         panel("Model reloads (last hour) by result", "stat",
               [(f"sum by (result) (increase(loupe_model_reloads_total{{{SEL}, model=~\"$model\"}}[1h]))", "{{result}}")],
-              16, y, w=8, h=6, description="A failure keeps the previous version serving; alert LoupeModelReloadFailed."),
+              18, y, w=6, h=6, description="A failure keeps the previous version serving (alert LoupeModelReloadFailed)."),
     ]
     y += 6
     panels += [
@@ -142,7 +148,7 @@ def build():
               thresholds=[(None, "green"), (0.1, "yellow"), (0.25, "red")],
               defaults={"custom": {"thresholdsStyle": {"mode": "line"}}}),
         panel("Predictions per second by class", "timeseries",
-              [(f"sum by (label) (rate(loupe_predictions_total{{{SEL}, model=~\"$model\"}}[{RI}]))", "{{label}}")],
+              [(f"sum by (class) (rate(loupe_predictions_total{{{SEL}, model=~\"$model\"}}[{RI}]))", "{{class}}")],
               8, y, unit="short", defaults={"custom": {"stacking": {"mode": "percent"}, "fillOpacity": 60}}),
         panel("Prediction confidence", "timeseries",
               [(quantile(0.5, "loupe_prediction_confidence", f'{SEL}, model=~"$model"'), "p50"),
@@ -150,6 +156,15 @@ def build():
                (f'sum(rate(loupe_low_confidence_predictions_total{{{SEL}, model=~"$model"}}[{RI}])) / '
                 f'sum(rate(loupe_predictions_total{{{SEL}, model=~"$model"}}[{RI}]))', "low-confidence share")],
               16, y, unit="percentunit"),
+    ]
+    y += 8
+    panels += [
+        panel("Mean intensity: live vs training", "timeseries",
+              [(f"max by (model, source) (loupe_drift_mean_intensity{{{SEL}, model=~\"$model\"}})", "{{model}} {{source}}")],
+              0, y, w=12, unit="percentunit", description="Mean pixel intensity of the drift window next to the training set's."),
+        panel("Class share: live vs training", "timeseries",
+              [(f"max by (model, class, source) (loupe_drift_class_share{{{SEL}, model=~\"$model\"}})", "{{class}} {{source}}")],
+              12, y, w=12, unit="percentunit", description="Predicted class shares in the window (live) against the training priors."),
     ]
     y += 8
     panels.append(row("Process", y)); y += 1

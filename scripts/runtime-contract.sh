@@ -150,10 +150,18 @@ EOF
 unshare --mount --pid --fork --propagation private bash "$work/inside.sh" > "$work/server.log" 2>&1 &
 upid=$!
 
-# The server's host PID: the namespace's PID 1, child of unshare.
+# The server's host PID: the namespace's PID 1, child of unshare (found in /proc: no procps needed).
+child_of() {
+    local parent=$1 p stat fields
+    for p in /proc/[0-9]*; do
+        stat=$(cat "$p/stat" 2>/dev/null) || continue
+        read -r -a fields <<< "${stat##*) }"     # after "(comm) ": state ppid ...
+        if [ "${fields[1]:-}" = "$parent" ]; then echo "${p#/proc/}"; return; fi
+    done
+}
 cpid=""
 for _ in $(seq 1 100); do
-    cpid=$(pgrep -P "$upid" | head -1 || true)
+    cpid=$(child_of "$upid")
     [ -n "$cpid" ] && break
     sleep 0.05
 done
@@ -262,6 +270,90 @@ if [ "$code" = 200 ]; then
     fi
 else
     fail "GET /metrics answers 200 (got $code)"
+fi
+
+# ---- a real Prometheus scrapes it and evaluates the shipped rules and dashboard queries -------
+if command -v prometheus >/dev/null 2>&1; then
+    pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$work/prom"
+    cp Deploy/alerts/loupe-rules.yaml "$work/prom/"
+    cat > "$work/prom/prometheus.yml" <<PROM
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [loupe-rules.yaml]
+scrape_configs:
+  - job_name: loupe
+    static_configs:
+      - targets: ["127.0.0.1:$port"]
+PROM
+    prometheus --config.file="$work/prom/prometheus.yml" --storage.tsdb.path="$work/prom/data" \
+        --web.listen-address="127.0.0.1:$pport" > "$work/prom/log" 2>&1 &
+    ppid_prom=$!
+    # A little traffic so that rates have two points.
+    for _ in 1 2 3; do
+        curl -s -o /dev/null -H 'Content-Type: image/png' --data-binary @"$work/test-0.png" "$base/predict"
+        sleep 1
+    done
+    if python3 - "http://127.0.0.1:$pport" Deploy/dashboards/loupe.json <<'PY'
+import json, re, sys, time, urllib.parse, urllib.request
+prom, dashboard = sys.argv[1], json.load(open(sys.argv[2]))
+def get(path, **params):
+    url = prom + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.load(r)
+deadline = time.time() + 40
+problems = ["Prometheus did not answer"]
+while time.time() < deadline:
+    time.sleep(1)
+    try:
+        up = get("/api/v1/query", query='up{job="loupe"}')["data"]["result"]
+        groups = get("/api/v1/rules")["data"]["groups"]
+    except Exception as e:
+        problems = [f"Prometheus API: {e}"]
+        continue
+    rules = [r for g in groups for r in g["rules"]]
+    problems = []
+    if not up or up[0]["value"][1] != "1":
+        problems.append(f"up{{job=loupe}} is {up}")
+    if not rules:
+        problems.append("no rules loaded")
+    for r in rules:
+        if r.get("health") != "ok" or r.get("lastEvaluation", "").startswith("0001"):
+            problems.append(f"rule {r['name']}: health {r.get('health')} {r.get('lastError', '')}")
+    if not problems:
+        break
+# Every dashboard query runs without error against the live data, with variables set to "all".
+def exprs(ps):
+    for p in ps:
+        for t in p.get("targets", []):
+            if t.get("expr"): yield p["title"], t["expr"]
+        yield from exprs(p.get("panels", []))
+with_data = 0
+for title, expr in exprs(dashboard["panels"]):
+    q = expr.replace("$__rate_interval", "1m")
+    q = re.sub(r"\$\{?[A-Za-z_]+\}?", ".*", q)
+    try:
+        res = get("/api/v1/query", query=q)
+    except Exception as e:
+        problems.append(f"panel {title!r}: {e}"); continue
+    if res.get("status") != "success":
+        problems.append(f"panel {title!r}: {res}")
+    elif res["data"]["result"]:
+        with_data += 1
+for name in ("loupe_http_requests_total", "loupe_ready", "loupe_model_info", "process_resident_memory_bytes"):
+    if not get("/api/v1/query", query=name)["data"]["result"]:
+        problems.append(f"no series {name} scraped")
+print(f"# prometheus: {with_data} dashboard queries returned data")
+for p in problems: print("    " + p)
+sys.exit(1 if problems else 0)
+PY
+    then ok "a real Prometheus scrapes it, evaluates every shipped alert rule without error, and runs every dashboard query"
+    else fail "a real Prometheus scrapes it, evaluates every shipped alert rule without error, and runs every dashboard query"
+         tail -5 "$work/prom/log" | sed 's/^/    | /'; fi
+    kill "$ppid_prom" 2>/dev/null; wait "$ppid_prom" 2>/dev/null || true
+else
+    echo "# prometheus not installed (apt-get install prometheus): live rule evaluation not checked"
 fi
 
 # ---- SIGTERM: drain, then exit 0 -------------------------------------------------------------

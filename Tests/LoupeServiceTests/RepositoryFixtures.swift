@@ -154,7 +154,7 @@ extension RepositoryConfiguration {
 }
 
 /// Captures the one response a handler gives.
-final class CapturingSink: HTTPResponseSink, Sendable {
+final class RepoCapturingSink: HTTPResponseSink, Sendable {
     private let response = Mutex<HTTPResponse?>(nil)
 
     func respond(_ r: HTTPResponse) { response.withLock { $0 = r } }

@@ -10,12 +10,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var port = 8080
     public var tlsCertificatePath = ""
     public var tlsKeyPath = ""
+    public var eventLoopThreads = 0
+    public var handlerThreads = 0
+    public var gzipMinimumBytes = 1024
     // limits
     public var maxConnections = 1024
     public var maxHeaderBytes = 16 * 1024
     public var maxBodyBytes = 8 * 1024 * 1024
-    public var readTimeoutMilliseconds = 30_000
-    public var idleTimeoutMilliseconds = 60_000
+    public var headerTimeoutMilliseconds = 10_000
+    public var bodyTimeoutMilliseconds = 30_000
+    public var idleTimeoutMilliseconds = 75_000
+    public var writeTimeoutMilliseconds = 30_000
     public var maxImagesPerRequest = 1024
     public var maxImageDimension = 4096
     // batching
@@ -35,12 +40,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var accessLog = true
     // models
     public var modelsDirectory = "models"
-    public var pollIntervalMilliseconds = 2000
+    public var pollIntervalMilliseconds = 5000
+    public var stableAfterMilliseconds = 500
+    public var maxModelBytes = 256 << 20
     public var versionPolicy = "latest"
     /// Per-model version policy (`models.policy.<name>`), overriding `versionPolicy`.
     public var modelPolicies: [String: String] = [:]
     public var defaultModel = ""
     public var selfTest = true
+    public var selfTestTolerance = 1e-4
+    // drift
+    public var driftWindow = 1000
     // repository API (Triton repository extension)
     public var repositoryAPIEnabled = false
     public var repositoryAPIToken = ""
@@ -89,11 +99,16 @@ extension ServiceConfiguration {
         int("server.port", \.port, 0...65535, "TCP port (0 = any free port, logged at start)."),
         string("server.tls.certificate", \.tlsCertificatePath, "PEM certificate chain; TLS is on when this and the key are set."),
         string("server.tls.key", \.tlsKeyPath, "PEM private key."),
+        int("server.event_loop_threads", \.eventLoopThreads, 0...1024, "Socket I/O threads (epoll loops); 0 = one per CPU."),
+        int("server.handler_threads", \.handlerThreads, 0...1024, "Threads that decode requests (PNG, JSON) before they are queued; 0 = one per CPU."),
+        int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
         int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; more wait in the accept backlog."),
         int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),
         int("limits.max_body_bytes", \.maxBodyBytes, 1024...1_073_741_824, "Request body at most (413 above)."),
-        int("limits.read_timeout_ms", \.readTimeoutMilliseconds, 1...3_600_000, "A started request must arrive within this time (408 after)."),
+        int("limits.header_timeout_ms", \.headerTimeoutMilliseconds, 1...3_600_000, "A request's line and headers must arrive within this time of its first byte (408 after)."),
+        int("limits.body_timeout_ms", \.bodyTimeoutMilliseconds, 1...3_600_000, "Longest gap without a body byte while a body is read (408 after)."),
         int("limits.idle_timeout_ms", \.idleTimeoutMilliseconds, 1...3_600_000, "Idle keep-alive connections are closed after this time."),
+        int("limits.write_timeout_ms", \.writeTimeoutMilliseconds, 1...3_600_000, "A client that stops reading its response is cut off after this time."),
         int("limits.max_images_per_request", \.maxImagesPerRequest, 1...1_000_000, "Images in one request at most (413 above)."),
         int("limits.max_image_dimension", \.maxImageDimension, 28...65_535, "Width or height of an uploaded PNG/PGM at most, before decoding (400 above)."),
         int("batching.max_batch_size", \.maxBatchSize, 1...65_536, "Images run through the model at once at most; queued requests are merged up to this."),
@@ -115,9 +130,13 @@ extension ServiceConfiguration {
         bool("logging.access_log", \.accessLog, "One log line per request (request id, route, status, latency)."),
         string("models.dir", \.modelsDirectory, "Model repository: <dir>/<name>/<version>/model.loupe."),
         int("models.poll_interval_ms", \.pollIntervalMilliseconds, 0...86_400_000, "How often the repository is scanned for new versions (0 = never; SIGHUP still reloads)."),
-        string("models.version_policy", \.versionPolicy, "Versions served per model: latest, all, or a list of version numbers (\"1,3\")."),
+        int("models.stable_after_ms", \.stableAfterMilliseconds, 0...3_600_000, "A new or changed file is loaded only after it has not changed for this long."),
+        int("models.max_model_bytes", \.maxModelBytes, 64...(1 << 40), "Model files larger than this are refused."),
+        string("models.version_policy", \.versionPolicy, "Versions served per model: latest, latest:N, all, or a list of version numbers (\"1,3\")."),
         string("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
         bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),
+        double("models.self_test_tolerance", \.selfTestTolerance, 0...1, "Largest allowed difference of a golden sample's class probability from the recorded one."),
+        int("drift.window", \.driftWindow, 1...10_000_000, "Most recent images the drift statistics (PSI) are computed over."),
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
@@ -170,12 +189,27 @@ extension ServiceConfiguration {
     }
 
     static func validatePolicy(_ value: String) throws(ConfigurationValueError) {
-        let v = value.trimmingSpaces()
-        if v == "latest" || v == "all" { return }
-        let parts = v.split(separator: ",").map { String($0).trimmingSpaces() }
-        guard !parts.isEmpty, parts.allSatisfy({ Int($0).map { $0 >= 1 } ?? false }) else {
-            throw ConfigurationValueError(message: "expected latest, all, or a list of version numbers ≥ 1 like \"1,3\", got '\(value)'")
+        guard VersionPolicy(parsing: value) != nil else {
+            throw ConfigurationValueError(message: "expected latest, latest:N, all, or a list of version numbers ≥ 1 like \"1,3\", got '\(value)'")
         }
+    }
+
+    /// The repository's settings from the `models.*`, `repository_api.*` and `drift.*` keys.
+    public var repositoryConfiguration: RepositoryConfiguration {
+        var r = RepositoryConfiguration()
+        r.root = modelsDirectory
+        r.defaultModel = defaultModel.isEmpty ? nil : defaultModel
+        r.versionPolicy = VersionPolicy(parsing: versionPolicy) ?? .default
+        r.policies = modelPolicies.compactMapValues { VersionPolicy(parsing: $0) }
+        r.pollIntervalSeconds = Double(pollIntervalMilliseconds) / 1000
+        r.stableAfterSeconds = Double(stableAfterMilliseconds) / 1000
+        r.maxModelBytes = maxModelBytes
+        r.selfTest = selfTest
+        r.selfTestTolerance = Float(selfTestTolerance)
+        r.apiEnabled = repositoryAPIEnabled
+        r.apiToken = repositoryAPIToken.isEmpty ? nil : repositoryAPIToken
+        r.driftWindow = driftWindow
+        return r
     }
 
     private static func suggestion(for name: String) -> String {
@@ -252,6 +286,17 @@ extension ServiceConfiguration {
                 throw ConfigurationValueError(message: "expected an integer from \(range.lowerBound) to \(range.upperBound), got \(n)")
             }
             c[keyPath: keyPath] = n
+        }, read: { String($0[keyPath: keyPath]) })
+    }
+
+    static func double(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, Double> & Sendable,
+                       _ range: ClosedRange<Double>, _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            guard let x = Double(v), x.isFinite else { throw ConfigurationValueError(message: "expected a number, got '\(v)'") }
+            guard range.contains(x) else {
+                throw ConfigurationValueError(message: "expected a number from \(range.lowerBound) to \(range.upperBound), got \(x)")
+            }
+            c[keyPath: keyPath] = x
         }, read: { String($0[keyPath: keyPath]) })
     }
 

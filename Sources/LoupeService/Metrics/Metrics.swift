@@ -258,30 +258,42 @@ public final class MetricsRegistry: Sendable {
 
     public init() {}
 
-    private func claim(_ name: String) {
-        let fresh = names.withLock { $0.insert(name).inserted }
-        precondition(fresh, "metric \(name) registered twice")
+    /// Registering a name twice returns the first family when kind and labels agree (so two
+    /// parts of the service may share one), and stops the process when they do not (a bug).
+    private func family(_ name: String, help: String, kind: MetricKind, labels: [String]) -> MetricFamily {
+        entries.withLock { list in
+            for case .family(let f) in list where f.name == name {
+                precondition(f.kind == kind && f.labelNames == labels, "metric \(name) registered twice with different kinds or labels")
+                return f
+            }
+            let fresh = names.withLock { $0.insert(name).inserted }
+            precondition(fresh, "metric \(name) registered twice with different kinds")
+            let f = MetricFamily(name: name, help: help, kind: kind, labelNames: labels)
+            list.append(.family(f))
+            return f
+        }
     }
 
     public func counter(_ name: String, help: String, labels: [String] = []) -> MetricFamily {
-        let f = MetricFamily(name: name, help: help, kind: .counter, labelNames: labels)
-        claim(name)
-        entries.withLock { $0.append(.family(f)) }
-        return f
+        family(name, help: help, kind: .counter, labels: labels)
     }
 
     public func gauge(_ name: String, help: String, labels: [String] = []) -> MetricFamily {
-        let f = MetricFamily(name: name, help: help, kind: .gauge, labelNames: labels)
-        claim(name)
-        entries.withLock { $0.append(.family(f)) }
-        return f
+        family(name, help: help, kind: .gauge, labels: labels)
     }
 
     public func histogram(_ name: String, help: String, labels: [String] = [], buckets: [Double]) -> HistogramFamily {
-        let f = HistogramFamily(name: name, help: help, labelNames: labels, upperBounds: buckets)
-        claim(name)
-        entries.withLock { $0.append(.histogram(f)) }
-        return f
+        entries.withLock { list in
+            for case .histogram(let h) in list where h.name == name {
+                precondition(h.labelNames == labels, "histogram \(name) registered twice with different labels")
+                return h
+            }
+            let fresh = names.withLock { $0.insert(name).inserted }
+            precondition(fresh, "metric \(name) registered twice with different kinds")
+            let h = HistogramFamily(name: name, help: help, labelNames: labels, upperBounds: buckets)
+            list.append(.histogram(h))
+            return h
+        }
     }
 
     /// A closure run at every scrape that writes whole families (HELP/TYPE + samples) with
