@@ -256,8 +256,10 @@ import Glibc
         let models = ModelRepository(configuration: .testing(root: repo.root, stable: 0.3), logger: .discarding)
         models.start()
         #expect(models.resolve(model: "m", version: nil)?.version == 1)
-        // A fresh v2 is not quiet yet: a non-waiting pass (the poller's) leaves it pending.
-        repo.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        // v2's timestamps lie in the future (clock skew, or touched), so only seeing the same file
+        // state for the settle time counts: a non-waiting pass (the poller's) leaves it pending.
+        let v2 = repo.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        TempRepository.age(v2, seconds: -3600)
         models.pollOnce()
         #expect(models.resolve(model: "m", version: nil)?.version == 1)
         #expect(models.status(model: "m")?.versions.first { $0.version == 2 }?.state == .loading)
