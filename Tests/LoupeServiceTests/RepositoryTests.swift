@@ -248,6 +248,25 @@ import Glibc
         #expect(models.resolve(model: "good", version: 0) == nil)
     }
 
+    @Test func aFileThatChangedSinceTheScanIsRetriedNotCondemned() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        let path = repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        var stale = try #require(RepositoryFileSystem.identity(path))
+        stale.size += 1
+        let window = DriftWindow(reference: DriftReference(labels: RepoFixture.labels), capacity: 4)
+        do {
+            _ = try ModelLoader.load(name: "m", version: 1, path: path, expected: stale,
+                                     configuration: .testing(root: repo.root), drift: { _ in window })
+            Issue.record("expected a fileChanged error")
+        } catch {
+            #expect(error.fileChanged && error.stage == .read)
+        }
+        let fresh = RepositoryFileSystem.identity(path)
+        let loaded = try ModelLoader.load(name: "m", version: 1, path: path, expected: fresh,
+                                          configuration: .testing(root: repo.root), drift: { _ in window })
+        #expect(loaded.version == 1)
+    }
+
     @Test func aFileStillBeingWrittenWaitsUntilItSettles() throws {
         let repo = TempRepository(); defer { repo.remove() }
         let v1 = RepoFixture.file(seed: 1)
