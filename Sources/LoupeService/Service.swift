@@ -287,12 +287,10 @@ public final class InferenceService: Sendable {
         }
         metrics.recordPredictions(model: model.name, labels: model.labels, classes: classes, confidences: confidences)
         // Drift statistics (the repository's models keep a sliding window of live inputs).
-        if let loaded = model as? LoadedModel {
-            if let pixels = batch.pixels {
-                loaded.recordPredictions(pixels: pixels, predictedClasses: classes)
-            } else {
-                loaded.recordPredictions(pixels: loaded.pixels(fromNormalized: batch.input), predictedClasses: classes)
-            }
+        if let pixels = batch.pixels {
+            model.observe(pixels: pixels, predictedClasses: classes)
+        } else if let loaded = model as? LoadedModel {
+            model.observe(pixels: loaded.pixels(fromNormalized: batch.input), predictedClasses: classes)
         }
         return (classes, confidences)
     }

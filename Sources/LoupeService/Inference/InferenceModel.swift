@@ -20,6 +20,13 @@ public protocol InferenceModel: AnyObject, Sendable {
     var pixelOffset: Float { get }
     /// A runner with its own workspace for batches of up to `maxBatch` images.
     func makeRunner(maxBatch: Int) -> any ModelRunner
+    /// Called after inference with the input pixels (`count × inputCount` bytes) and the top-1
+    /// class of each image, for drift statistics. Default: nothing.
+    func observe(pixels: [UInt8], predictedClasses: [Int])
+}
+
+extension InferenceModel {
+    public func observe(pixels: [UInt8], predictedClasses: [Int]) {}
 }
 
 /// Runs one model on one worker thread; not shared between threads.
