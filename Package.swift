@@ -35,13 +35,13 @@ let package = Package(
         .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU"],
                 exclude: ["Kernels", "KernelsAVX512", "CPU"], swiftSettings: engineFlags),
         .target(name: "LoupeData", dependencies: ["LoupeEngine", "CZlib", "COpenSSL"]),
-        .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL"]),
+        .target(name: "CLoupeSystem"),
+        .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL", "CLoupeSystem"]),
         .target(
             name: "LoupeService",
             dependencies: [
                 "LoupeEngine", "LoupeData", "LoupeHTTP",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(

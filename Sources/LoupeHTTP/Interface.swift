@@ -5,6 +5,11 @@
 public struct HTTPHeaders: Sendable, Sequence {
     public private(set) var fields: [(name: String, value: String)]
     public init(_ fields: [(String, String)] = []) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    /// Takes the labelled array as is (no copy); used by the parser.
+    public init(fields: [(name: String, value: String)]) { self.fields = fields }
+    public var count: Int { fields.count }
+    public var isEmpty: Bool { fields.isEmpty }
+    public mutating func reserveCapacity(_ n: Int) { fields.reserveCapacity(n) }
     public mutating func add(_ name: String, _ value: String) { fields.append((name: name, value: value)) }
     /// Replaces every field called `name` with one field.
     public mutating func set(_ name: String, _ value: String) {
@@ -19,12 +24,30 @@ public struct HTTPHeaders: Sendable, Sequence {
     static func equal(_ a: String, _ b: String) -> Bool {
         let a = a.utf8, b = b.utf8
         guard a.count == b.count else { return false }
+        // Fast path over contiguous UTF-8 (native and small strings).
+        if let result = a.withContiguousStorageIfAvailable({ x in
+            b.withContiguousStorageIfAvailable { y -> Bool in
+                for i in 0..<x.count where x[i] != y[i] {
+                    let lx = (x[i] >= 65 && x[i] <= 90) ? x[i] + 32 : x[i]
+                    let ly = (y[i] >= 65 && y[i] <= 90) ? y[i] + 32 : y[i]
+                    if lx != ly { return false }
+                }
+                return true
+            }
+        }), let result { return result }
         for (x, y) in zip(a, b) where x != y {
             let lx = (x >= 65 && x <= 90) ? x + 32 : x
             let ly = (y >= 65 && y <= 90) ? y + 32 : y
             if lx != ly { return false }
         }
         return true
+    }
+}
+
+extension HTTPHeaders: Equatable {
+    /// Same fields in the same order; names compared case-insensitively, values exactly.
+    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
+        a.fields.elementsEqual(b.fields) { equal($0.name, $1.name) && $0.value == $1.value }
     }
 }
 

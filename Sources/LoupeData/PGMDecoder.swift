@@ -1,0 +1,65 @@
+/// PGM: P5 (binary) and P2 (ASCII), maxval 1…65535 (two bytes per sample, big-endian, above 255).
+/// Samples are rescaled to 0…255 with rounding. '#' comments are allowed in the header.
+enum PGMDecoder {
+    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits) throws -> GrayImage {
+        func fail(_ s: String) -> LoupeDataError { .invalidImage(format: "PGM", reason: s) }
+        let binary = bytes[1] == UInt8(ascii: "5")
+        var i = 2
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0a || b == 0x0d || b == 0x0b || b == 0x0c }
+        func skipSpaceAndComments() {
+            while i < bytes.count {
+                if isSpace(bytes[i]) { i += 1 }
+                else if bytes[i] == UInt8(ascii: "#") {
+                    while i < bytes.count && bytes[i] != 0x0a && bytes[i] != 0x0d { i += 1 }
+                } else { break }
+            }
+        }
+        func number(_ what: String) throws -> Int {
+            skipSpaceAndComments()
+            var v = 0
+            var digits = 0
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                v = v * 10 + Int(bytes[i] - 0x30)
+                digits += 1
+                i += 1
+                if v > 1 << 31 { throw fail("\(what) is too large") }
+            }
+            guard digits > 0 else {
+                throw i >= bytes.count ? fail("truncated header (no \(what))") : fail("expected \(what), found byte 0x\(String(bytes[i], radix: 16))")
+            }
+            return v
+        }
+        guard bytes.count > 2, isSpace(bytes[2]) || bytes[2] == UInt8(ascii: "#") else { throw fail("no whitespace after the magic number") }
+        let width = try number("width")
+        let height = try number("height")
+        let maxval = try number("maxval")
+        guard width > 0, height > 0 else { throw fail("size \(width)×\(height)") }
+        guard (1...65535).contains(maxval) else { throw fail("maxval \(maxval) is outside 1…65535") }
+        try limits.check(width: width, height: height)
+        let count = width * height
+        var samples = [Int](repeating: 0, count: count)
+        if binary {
+            guard i < bytes.count, isSpace(bytes[i]) else { throw fail("truncated header (no whitespace after maxval)") }
+            i += 1
+            let bps = maxval > 255 ? 2 : 1
+            guard bytes.count - i >= count * bps else {
+                throw fail("truncated: \(width)×\(height) samples need \(count * bps) bytes, \(bytes.count - i) present")
+            }
+            for k in 0..<count {
+                samples[k] = bps == 1 ? Int(bytes[i + k]) : Int(bytes[i + 2 * k]) << 8 | Int(bytes[i + 2 * k + 1])
+            }
+        } else {
+            for k in 0..<count {
+                skipSpaceAndComments()
+                guard i < bytes.count else { throw fail("truncated: \(k) of \(count) samples present") }
+                samples[k] = try number("sample \(k)")
+            }
+        }
+        var pixels = [UInt8](repeating: 0, count: count)
+        for k in 0..<count {
+            guard samples[k] <= maxval else { throw fail("sample \(k) is \(samples[k]), above maxval \(maxval)") }
+            pixels[k] = UInt8((samples[k] * 255 + maxval / 2) / maxval)
+        }
+        return GrayImage(width: width, height: height, pixels: pixels)
+    }
+}

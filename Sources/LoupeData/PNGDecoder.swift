@@ -1,0 +1,229 @@
+/// PNG (ISO/IEC 15948) decoder to 8-bit gray: colour types 0, 2, 3, 4, 6 at every allowed bit
+/// depth, tRNS transparency, Adam7 interlace. Every chunk's CRC is checked; critical chunks
+/// other than IHDR/PLTE/IDAT/IEND are refused; the inflated size is bounded by the size IHDR
+/// declares (which `Limits` bounds before anything is allocated).
+enum PNGDecoder {
+    static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    struct Header {
+        var width: Int
+        var height: Int
+        var bitDepth: Int
+        var colorType: Int
+        var interlaced: Bool
+
+        var channels: Int {
+            switch colorType {
+            case 0, 3: return 1
+            case 2: return 3
+            case 4: return 2
+            default: return 4
+            }
+        }
+        var bitsPerPixel: Int { channels * bitDepth }
+        func rowBytes(_ w: Int) -> Int { (w * bitsPerPixel + 7) / 8 }
+        /// Filter-type byte + row bytes per row, for a (sub)image of w×h.
+        func rawSize(_ w: Int, _ h: Int) -> Int { w == 0 || h == 0 ? 0 : h * (1 + rowBytes(w)) }
+    }
+
+    /// Adam7 passes: (x start, y start, x step, y step).
+    static let adam7: [(Int, Int, Int, Int)] = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+    static func fail(_ s: String) -> LoupeDataError { .invalidImage(format: "PNG", reason: s) }
+
+    static func be32(_ b: [UInt8], _ i: Int) -> Int {
+        Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
+    }
+
+    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits) throws -> GrayImage {
+        guard bytes.starts(with: signature) else { throw fail("bad signature") }
+        var pos = 8
+        var header: Header?
+        var palette: [(UInt8, UInt8, UInt8)] = []
+        var paletteAlpha: [UInt8] = []
+        var transparentKey: [Int]?   // gray or RGB sample values that are fully transparent
+        var idat: [UInt8] = []
+        var sawIDAT = false, idatEnded = false, sawIEND = false
+        while !sawIEND {
+            guard bytes.count - pos >= 12 else { throw fail("truncated: the file ends before IEND (at byte \(bytes.count))") }
+            let length = be32(bytes, pos)
+            guard length <= 0x7fff_ffff else { throw fail("chunk length \(length) is invalid") }
+            let typeBytes = Array(bytes[pos + 4..<pos + 8])
+            guard typeBytes.allSatisfy({ (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }) else {
+                throw fail("invalid chunk type at byte \(pos + 4)")
+            }
+            let type = String(decoding: typeBytes, as: UTF8.self)
+            guard bytes.count - pos - 12 >= length else { throw fail("truncated: chunk \(type) declares \(length) bytes, the file ends first") }
+            let data = bytes[pos + 8..<pos + 8 + length]
+            let storedCRC = UInt32(be32(bytes, pos + 8 + length))
+            guard crc32Checksum(bytes[pos + 4..<pos + 8 + length]) == storedCRC else { throw fail("CRC mismatch in chunk \(type)") }
+            pos += 12 + length
+            if header == nil && type != "IHDR" { throw fail("the first chunk is \(type), not IHDR") }
+            if sawIDAT && type != "IDAT" { idatEnded = true }
+            switch type {
+            case "IHDR":
+                guard header == nil else { throw fail("more than one IHDR") }
+                guard length == 13 else { throw fail("IHDR is \(length) bytes, not 13") }
+                let d = Array(data)
+                let h = Header(width: be32(d, 0), height: be32(d, 4), bitDepth: Int(d[8]), colorType: Int(d[9]), interlaced: d[12] == 1)
+                guard h.width > 0, h.height > 0, h.width <= 0x7fff_ffff, h.height <= 0x7fff_ffff else { throw fail("size \(h.width)×\(h.height)") }
+                let allowed: [Int: [Int]] = [0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16]]
+                guard let depths = allowed[h.colorType] else { throw fail("colour type \(h.colorType) does not exist") }
+                guard depths.contains(h.bitDepth) else { throw fail("bit depth \(h.bitDepth) is not allowed for colour type \(h.colorType)") }
+                guard d[10] == 0 else { throw fail("compression method \(d[10])") }
+                guard d[11] == 0 else { throw fail("filter method \(d[11])") }
+                guard d[12] <= 1 else { throw fail("interlace method \(d[12])") }
+                try limits.check(width: h.width, height: h.height)
+                header = h
+            case "PLTE":
+                guard length % 3 == 0, length > 0, length <= 768 else { throw fail("PLTE is \(length) bytes") }
+                guard !sawIDAT else { throw fail("PLTE after IDAT") }
+                let d = Array(data)
+                palette = stride(from: 0, to: length, by: 3).map { (d[$0], d[$0 + 1], d[$0 + 2]) }
+                if header!.colorType == 3 && palette.count > 1 << header!.bitDepth {
+                    throw fail("\(palette.count) palette entries for bit depth \(header!.bitDepth)")
+                }
+            case "tRNS":
+                guard !sawIDAT else { throw fail("tRNS after IDAT") }
+                let d = Array(data)
+                switch header!.colorType {
+                case 3: paletteAlpha = d
+                case 0:
+                    guard length == 2 else { throw fail("tRNS for gray is \(length) bytes, not 2") }
+                    transparentKey = [Int(d[0]) << 8 | Int(d[1])]
+                case 2:
+                    guard length == 6 else { throw fail("tRNS for RGB is \(length) bytes, not 6") }
+                    transparentKey = [Int(d[0]) << 8 | Int(d[1]), Int(d[2]) << 8 | Int(d[3]), Int(d[4]) << 8 | Int(d[5])]
+                default: throw fail("tRNS is not allowed with an alpha channel")
+                }
+            case "IDAT":
+                guard !idatEnded else { throw fail("IDAT chunks are not consecutive") }
+                sawIDAT = true
+                guard idat.count + length <= limits.maxInputBytes else { throw fail("compressed data exceeds \(limits.maxInputBytes) bytes") }
+                idat += data
+            case "IEND":
+                sawIEND = true
+            default:
+                if typeBytes[0] & 0x20 == 0 { throw fail("unknown critical chunk \(type)") }
+            }
+        }
+        guard let h = header else { throw fail("no IHDR") }
+        guard sawIDAT else { throw fail("no IDAT chunk") }
+        if h.colorType == 3 && palette.isEmpty { throw fail("a palette image without PLTE") }
+        if h.colorType == 3 && paletteAlpha.count > palette.count { throw fail("tRNS has more entries than PLTE") }
+
+        var passes: [(x0: Int, y0: Int, dx: Int, dy: Int, w: Int, h: Int)] = []
+        if h.interlaced {
+            for (x0, y0, dx, dy) in adam7 {
+                passes.append((x0, y0, dx, dy, (h.width - x0 + dx - 1) / dx, (h.height - y0 + dy - 1) / dy))
+            }
+        } else {
+            passes.append((0, 0, 1, 1, h.width, h.height))
+        }
+        let expected = passes.reduce(0) { $0 + h.rawSize($1.w, $1.h) }
+        let inflater = try Inflater(idat, format: .zlib, maxOutput: expected)
+        var raw: [UInt8]
+        do {
+            raw = try inflater.read(expected)
+        } catch let LoupeDataError.compression(reason) {
+            throw fail("image data: \(reason)")
+        }
+        guard raw.count == expected else { throw fail("image data is truncated: \(raw.count) of \(expected) bytes") }
+        // More output than IHDR implies is an error too (Inflater caps at `expected`).
+        do {
+            if !inflater.isAtEnd, try !inflater.read(1).isEmpty { throw fail("image data is longer than the \(expected) bytes IHDR implies") }
+        } catch let LoupeDataError.compression(reason) {
+            throw fail("image data: \(reason)")
+        }
+
+        var gray = [UInt8](repeating: 0, count: h.width * h.height)
+        var offset = 0
+        let bpp = max(1, h.bitsPerPixel / 8)
+        for pass in passes where pass.w > 0 && pass.h > 0 {
+            let rowBytes = h.rowBytes(pass.w)
+            var previous = [UInt8](repeating: 0, count: rowBytes)
+            var row = [UInt8](repeating: 0, count: rowBytes)
+            for y in 0..<pass.h {
+                let filter = raw[offset]
+                for i in 0..<rowBytes { row[i] = raw[offset + 1 + i] }
+                offset += 1 + rowBytes
+                try unfilter(filter, &row, previous, bpp: bpp, line: y)
+                try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
+                           count: pass.w) { x, value in
+                    gray[(pass.y0 + y * pass.dy) * h.width + pass.x0 + x * pass.dx] = value
+                }
+                swap(&previous, &row)
+            }
+        }
+        return GrayImage(width: h.width, height: h.height, pixels: gray)
+    }
+
+    static func unfilter(_ filter: UInt8, _ row: inout [UInt8], _ prior: [UInt8], bpp: Int, line: Int) throws {
+        let n = row.count
+        switch filter {
+        case 0: break
+        case 1: for i in bpp..<max(bpp, n) { row[i] = row[i] &+ row[i - bpp] }
+        case 2: for i in 0..<n { row[i] = row[i] &+ prior[i] }
+        case 3:
+            for i in 0..<n {
+                let left = i >= bpp ? Int(row[i - bpp]) : 0
+                row[i] = row[i] &+ UInt8((left + Int(prior[i])) / 2)
+            }
+        case 4:
+            for i in 0..<n {
+                let a = i >= bpp ? Int(row[i - bpp]) : 0
+                let b = Int(prior[i])
+                let c = i >= bpp ? Int(prior[i - bpp]) : 0
+                let p = a + b - c
+                let pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                let predictor = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c)
+                row[i] = row[i] &+ UInt8(predictor)
+            }
+        default:
+            throw fail("bad filter type \(filter) on row \(line)")
+        }
+    }
+
+    /// Converts one unfiltered row of `count` pixels to gray (BT.601 luma, alpha over black).
+    static func convertRow(_ row: [UInt8], header h: Header, palette: [(UInt8, UInt8, UInt8)], paletteAlpha: [UInt8],
+                           transparentKey: [Int]?, count: Int, store: (Int, UInt8) -> Void) throws {
+        let depth = h.bitDepth
+        let maxValue = Double((1 << depth) - 1)
+        func sample(_ index: Int) -> Int {
+            switch depth {
+            case 16: return Int(row[2 * index]) << 8 | Int(row[2 * index + 1])
+            case 8: return Int(row[index])
+            default:
+                let bit = index * depth
+                let byte = Int(row[bit >> 3])
+                return (byte >> (8 - depth - (bit & 7))) & ((1 << depth) - 1)
+            }
+        }
+        func toByte(_ v: Double) -> UInt8 { UInt8(min(255, max(0, (v * 255).rounded()))) }
+        func luma(_ r: Double, _ g: Double, _ b: Double) -> Double { 0.299 * r + 0.587 * g + 0.114 * b }
+        for x in 0..<count {
+            switch h.colorType {
+            case 0:
+                let v = sample(x)
+                let transparent = transparentKey.map { $0[0] == v } ?? false
+                store(x, transparent ? 0 : toByte(Double(v) / maxValue))
+            case 2:
+                let r = sample(3 * x), g = sample(3 * x + 1), b = sample(3 * x + 2)
+                if let key = transparentKey, key == [r, g, b] { store(x, 0); continue }
+                store(x, toByte(luma(Double(r), Double(g), Double(b)) / maxValue))
+            case 3:
+                let i = sample(x)
+                guard i < palette.count else { throw fail("palette index \(i) is beyond the \(palette.count) PLTE entries") }
+                let (r, g, b) = palette[i]
+                let a = i < paletteAlpha.count ? Double(paletteAlpha[i]) / 255 : 1
+                store(x, toByte(luma(Double(r), Double(g), Double(b)) / 255 * a))
+            case 4:
+                let v = sample(2 * x), a = sample(2 * x + 1)
+                store(x, toByte(Double(v) / maxValue * Double(a) / maxValue))
+            default:
+                let r = sample(4 * x), g = sample(4 * x + 1), b = sample(4 * x + 2), a = sample(4 * x + 3)
+                store(x, toByte(luma(Double(r), Double(g), Double(b)) / maxValue * Double(a) / maxValue))
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+// Carries out the state machine's actions on a socket. Lives on one event loop; every method
+// runs on that loop's thread. The socket is registered once, edge-triggered, for both
+// directions; `readable` / `writable` remember readiness until a transfer says EAGAIN.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLoupeSystem
+import Synchronization
+
+final class Connection: LoopChannel, @unchecked Sendable {
+    unowned let core: ServerCore
+    unowned let loop: EventLoop
+    private var machine: ConnectionStateMachine
+    private var tls: TLSSession?
+    private var readable = false
+    private var writable = true
+    private var closed = false
+    /// Set while a handler is being called inline, so a synchronous `respond` does not recurse.
+    private var inDispatch = false
+    /// Whether the close reason has been counted in the stats.
+    private var reasonRecorded = false
+    let remoteAddress: String
+
+    init(fd: Int32, remoteAddress: String, core: ServerCore, loop: EventLoop, tls: TLSSession?) {
+        self.core = core
+        self.loop = loop
+        self.tls = tls
+        self.remoteAddress = remoteAddress
+        machine = ConnectionStateMachine(timeouts: core.timeouts, limits: core.parserLimits,
+                                         maxRequests: core.configuration.maxRequestsPerConnection,
+                                         writer: core.writer, now: loop.now)
+        super.init(fd: fd)
+    }
+
+    static let interest: UInt32 = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+
+    override func handle(events: UInt32) {
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readable = true }
+        if events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writable = true }
+        pump()
+    }
+
+    override func checkTimeouts(now: UInt64) -> UInt64 {
+        if closed { return .max }
+        if machine.deadline <= now {
+            perform(machine.timeout(now: now))
+            if !closed { pump() }
+            if !reasonRecorded { recordReason() }
+        }
+        return closed ? .max : machine.deadline
+    }
+
+    /// Moves bytes until the socket would block or the state machine waits on a handler.
+    func pump() {
+        while !closed {
+            if machine.hasOutput {
+                if !writable { break }
+                if !flush() { break }
+                perform(machine.outputDrained(now: loop.now))
+                continue
+            }
+            if machine.wantsInput {
+                if !readable { break }
+                let result: IOResult
+                do {
+                    result = try transportRead(into: loop.readBuffer)
+                } catch {
+                    abort()
+                    return
+                }
+                switch result {
+                case .wouldBlock:
+                    readable = false
+                case .processed(0):
+                    readable = false
+                    perform(machine.peerClosed(now: loop.now))
+                case .processed(let n):
+                    perform(machine.received(UnsafeRawBufferPointer(rebasing: loop.readBuffer[..<n]), now: loop.now))
+                }
+                continue
+            }
+            break
+        }
+        if !closed { loop.noteDeadline(machine.deadline) }
+        if !reasonRecorded { recordReason() }
+    }
+
+    /// Counts why the connection is ending, as soon as that is known (a 408 is counted when it
+    /// is sent, not when the socket finally closes).
+    private func recordReason() {
+        guard let reason = machine.closeReason else { return }
+        reasonRecorded = true
+        core.record(reason: reason, errorCode: machine.errorCode)
+    }
+
+    /// Writes pending output; true when all of it went out.
+    private func flush() -> Bool {
+        while machine.hasOutput {
+            let result: IOResult
+            do {
+                result = try machine.withPendingOutput { buffer in try transportWrite(buffer) }
+            } catch {
+                abort()
+                return false
+            }
+            switch result {
+            case .wouldBlock:
+                writable = false
+                return false
+            case .processed(let n):
+                machine.wrote(n, now: loop.now)
+            }
+        }
+        return true
+    }
+
+    private func perform(_ action: ConnectionStateMachine.Action) {
+        if !reasonRecorded { recordReason() }
+        switch action {
+        case .none:
+            break
+        case .dispatch(var request, let serial, let keepAlive):
+            request.remoteAddress = remoteAddress
+            core.requestStarted()
+            let sink = ResponseSink(connection: self, serial: serial,
+                                    context: HTTPResponseContext(request: request, keepAlive: keepAlive))
+            if core.configuration.runHandlersOnEventLoop {
+                inDispatch = true
+                core.handler(request, sink)
+                inDispatch = false
+            } else {
+                let handler = core.handler
+                let request = request
+                loop.submit { handler(request, sink) }
+            }
+        case .shutdownWrite:
+            tls?.shutdown()
+            Syscall.shutdown(fd, Int32(SHUT_WR))
+        case .close:
+            close()
+        }
+    }
+
+    /// A response arrived (on the loop thread).
+    func responseReady(serial: UInt64, bytes: [UInt8], keepAlive: Bool) {
+        guard !closed, serial == machine.serial else { return }
+        perform(machine.responseReady(bytes, keepAlive: keepAlive, now: loop.now))
+        if !inDispatch { pump() }
+    }
+
+    /// Graceful shutdown began.
+    func beginDrain() {
+        guard !closed else { return }
+        perform(machine.beginDrain(now: loop.now))
+        if !closed { pump() }
+    }
+
+    func forceClose() {
+        guard !closed else { return }
+        machine.failed()
+        close()
+    }
+
+    private func abort() {
+        machine.failed()
+        close()
+    }
+
+    private func close() {
+        guard !closed else { return }
+        closed = true
+        loop.deregister(self)
+        tls = nil
+        Syscall.close(fd)
+        if !reasonRecorded { recordReason() }
+        core.connectionClosed()
+    }
+
+    // MARK: transport
+
+    private func transportRead(into buffer: UnsafeMutableRawBufferPointer) throws -> IOResult {
+        if let tls { return try tls.read(into: buffer) }
+        return try Syscall.read(fd, into: buffer)
+    }
+
+    private func transportWrite(_ buffer: UnsafeRawBufferPointer) throws -> IOResult {
+        if let tls { return try tls.write(buffer) }
+        return try Syscall.send(fd, buffer)
+    }
+
+    // Inline responses reach the machine directly; others go through the loop's mailbox.
+    fileprivate func deliver(serial: UInt64, bytes: [UInt8], keepAlive: Bool) {
+        if loop.isCurrentThread {
+            responseReady(serial: serial, bytes: bytes, keepAlive: keepAlive)
+        } else {
+            loop.execute(.response(self, serial: serial, bytes: bytes, keepAlive: keepAlive))
+        }
+    }
+}
+
+/// Handed to the handler with each request. `respond` may be called from any thread, once;
+/// later calls are ignored. A sink dropped without a response answers 500 so the connection
+/// is never stuck.
+final class ResponseSink: HTTPResponseSink, @unchecked Sendable {
+    private let connection: Connection
+    private let serial: UInt64
+    private let context: HTTPResponseContext
+    private let done = Atomic<Bool>(false)
+
+    init(connection: Connection, serial: UInt64, context: HTTPResponseContext) {
+        self.connection = connection
+        self.serial = serial
+        self.context = context
+    }
+
+    func respond(_ response: HTTPResponse) {
+        guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        deliver(response, keepAlive: context.keepAlive)
+    }
+
+    /// Serializes on the calling thread (gzip included), then hands the bytes to the loop.
+    private func deliver(_ response: HTTPResponse, keepAlive: Bool) {
+        let core = connection.core
+        var context = self.context
+        context.keepAlive = keepAlive && !core.isDraining
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(160 + response.body.count)
+        let close = core.writer.write(response, context: context, into: &bytes)
+        connection.deliver(serial: serial, bytes: bytes, keepAlive: !close)
+    }
+
+    deinit {
+        if !done.load(ordering: .acquiring) {
+            deliver(HTTPResponse.jsonError(status: 500, message: "The server failed to produce a response.",
+                                           code: "handler_did_not_respond"), keepAlive: false)
+        }
+    }
+}

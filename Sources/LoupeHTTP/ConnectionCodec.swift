@@ -1,0 +1,87 @@
+// The seam between the connection state machine and httpcore's pure protocol code: collects
+// HTTPParser's parts into whole requests (bodies are bounded by the parser's maxBodyBytes).
+
+/// What the connection learns from the bytes of one request.
+enum DecodeResult {
+    /// Not enough bytes for the next step.
+    case needMore
+    /// The head is complete and a body follows (not yet complete).
+    case head(expectContinue: Bool)
+    /// The whole request (head + body) is in.
+    case request(HTTPRequest, keepAlive: Bool)
+    /// The bytes are not acceptable HTTP: answer with the error's status and close.
+    case error(HTTPParseError)
+}
+
+struct RequestDecoder {
+    private var parser: HTTPParser
+    /// Received bytes not yet fed to the parser (a pipelined request waits here while the
+    /// previous one is being answered).
+    private var pending: [UInt8] = []
+    private var pendingStart = 0
+    private var parts: [HTTPPart] = []
+    private var head: HTTPRequestHead? = nil
+    private var body: [UInt8] = []
+    private var complete = false
+
+    init(limits: HTTPParserLimits) {
+        parser = HTTPParser(limits: limits)
+        parts.reserveCapacity(4)
+    }
+
+    /// Some byte of a request has arrived that has not been answered yet.
+    var isMidRequest: Bool {
+        if head != nil || pendingStart < pending.count { return true }
+        switch parser.phase {
+        case .head, .body: return true
+        default: return false
+        }
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if pendingStart == pending.count {
+            pending.removeAll(keepingCapacity: pending.capacity <= 256 << 10)
+            pendingStart = 0
+        }
+        pending.append(contentsOf: bytes)
+    }
+
+    mutating func next() -> DecodeResult {
+        while true {
+            if complete, let h = head {
+                let request = h.makeRequest(body: body)
+                head = nil
+                body = []
+                complete = false
+                return .request(request, keepAlive: h.keepAlive)
+            }
+            guard pendingStart < pending.count else { return .needMore }
+            parts.removeAll(keepingCapacity: true)
+            do {
+                pendingStart += try parser.feed(pending[pendingStart...], into: &parts, stopAfterMessage: true)
+            } catch {
+                return .error(error)
+            }
+            var newHead = false
+            for part in parts {
+                switch part {
+                case .head(let h):
+                    head = h
+                    newHead = true
+                    if let n = h.contentLength, n > 0 { body.reserveCapacity(n) }
+                case .body(let slice):
+                    body.append(contentsOf: slice)
+                case .end:
+                    complete = true
+                }
+            }
+            if pendingStart == pending.count {
+                pending.removeAll(keepingCapacity: pending.capacity <= 256 << 10)
+                pendingStart = 0
+            }
+            if newHead && !complete, let h = head {
+                return .head(expectContinue: h.expectContinue)
+            }
+        }
+    }
+}

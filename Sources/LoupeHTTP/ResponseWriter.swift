@@ -1,0 +1,478 @@
+// Response serialization (RFC 9112 §4, §6; RFC 9110 §6.6.1 Date, §8.4 content codings).
+// Pure: bytes out, no socket. The connection code appends what this writes to its output buffer.
+import Glibc
+import Synchronization
+
+/// What the writer needs to know about the request a response answers.
+public struct HTTPResponseContext: Sendable {
+    /// HEAD: headers as for GET, no body bytes.
+    public var isHead: Bool
+    /// The request's version; an HTTP/1.0 client gets no chunked framing and an explicit keep-alive.
+    public var version: (major: Int, minor: Int)
+    /// Whether the connection may stay open after this response (the request's keep-alive and the
+    /// server's own wish, e.g. not when draining or at the per-connection request limit).
+    public var keepAlive: Bool
+    /// The request's Accept-Encoding value, if any.
+    public var acceptEncoding: String?
+
+    public init(isHead: Bool = false, version: (major: Int, minor: Int) = (1, 1), keepAlive: Bool = true,
+                acceptEncoding: String? = nil) {
+        self.isHead = isHead; self.version = version; self.keepAlive = keepAlive; self.acceptEncoding = acceptEncoding
+    }
+
+    public init(head: HTTPRequestHead) {
+        self.init(isHead: head.method == .HEAD, version: head.version, keepAlive: head.keepAlive,
+                  acceptEncoding: head.headers["accept-encoding"])
+    }
+
+    public init(request: HTTPRequest, keepAlive: Bool) {
+        self.init(isHead: request.method == .HEAD, version: request.version, keepAlive: keepAlive,
+                  acceptEncoding: request.headers["accept-encoding"])
+    }
+
+    /// For answering bytes that did not parse: HTTP/1.1, close afterwards.
+    public static let parseFailure = HTTPResponseContext(keepAlive: false)
+}
+
+/// Every default of the writer in one place.
+public struct ResponseWriterConfiguration: Sendable {
+    /// `Server` header value; nil sends none. A handler's own `Server` header wins.
+    public var serverName: String? = "Loupe"
+    /// Compress responses with gzip when the client accepts it.
+    public var gzipEnabled = true
+    /// Bodies smaller than this are sent as they are (gzip's ~20-byte frame and the CPU are not worth it).
+    public var gzipMinimumBytes = 1024
+    /// zlib level 1…9; 5 is near level 6's ratio on JSON and text at a good deal less CPU.
+    public var gzipLevel: Int32 = 5
+
+    public init(serverName: String? = "Loupe", gzipEnabled: Bool = true, gzipMinimumBytes: Int = 1024, gzipLevel: Int32 = 5) {
+        self.serverName = serverName; self.gzipEnabled = gzipEnabled
+        self.gzipMinimumBytes = gzipMinimumBytes; self.gzipLevel = gzipLevel
+    }
+}
+
+/// Source of the `Date` header: a per-second cache of the IMF-fixdate text.
+public final class HTTPDateCache: Sendable {
+    private let now: @Sendable () -> Int
+    private let cache = Mutex<(second: Int, bytes: [UInt8])>((second: Int.min, bytes: []))
+
+    /// `now` returns seconds since the Unix epoch (default: the system clock).
+    public init(now: @escaping @Sendable () -> Int = { Int(time(nil)) }) {
+        self.now = now
+    }
+
+    public static let system = HTTPDateCache()
+
+    /// "Sun, 06 Nov 1994 08:49:37 GMT" for the current second.
+    public func current() -> [UInt8] {
+        let second = now()
+        return cache.withLock { c in
+            if c.second != second { c = (second, Self.imfFixdate(second)) }
+            return c.bytes
+        }
+    }
+
+    /// IMF-fixdate (RFC 9110 §5.6.7) of a Unix time.
+    public static func imfFixdate(_ epochSeconds: Int) -> [UInt8] {
+        var t = time_t(epochSeconds)
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        var out: [UInt8] = []
+        out.reserveCapacity(29)
+        out.append(contentsOf: days[Int(tm.tm_wday)].utf8)
+        out.append(contentsOf: ", ".utf8)
+        appendTwoDigits(Int(tm.tm_mday), &out)
+        out.append(SP)
+        out.append(contentsOf: months[Int(tm.tm_mon)].utf8)
+        out.append(SP)
+        appendDecimal(Int(tm.tm_year) + 1900, into: &out)
+        out.append(SP)
+        appendTwoDigits(Int(tm.tm_hour), &out)
+        out.append(COLON)
+        appendTwoDigits(Int(tm.tm_min), &out)
+        out.append(COLON)
+        appendTwoDigits(Int(tm.tm_sec), &out)
+        out.append(contentsOf: " GMT".utf8)
+        return out
+    }
+
+    private static func appendTwoDigits(_ v: Int, _ out: inout [UInt8]) {
+        out.append(0x30 + UInt8(v / 10))
+        out.append(0x30 + UInt8(v % 10))
+    }
+}
+
+/// Serializes responses: status line, `Date`, `Server`, framing (`Content-Length`, or chunked
+/// for streams), `Connection`, gzip. Handlers' own framing headers are replaced, never trusted.
+public struct ResponseWriter: Sendable {
+    public let configuration: ResponseWriterConfiguration
+    public let dates: HTTPDateCache
+
+    public init(configuration: ResponseWriterConfiguration = ResponseWriterConfiguration(), dates: HTTPDateCache = .system) {
+        self.configuration = configuration
+        self.dates = dates
+    }
+
+    /// The interim response sent before reading the body of an `Expect: 100-continue` request.
+    public static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    /// Appends the whole response to `out`. Returns true when the connection must close after it.
+    @discardableResult
+    public func write(_ response: HTTPResponse, context: HTTPResponseContext, into out: inout [UInt8]) -> Bool {
+        let status = response.status
+        let bodyAllowed = !(status < 200 || status == 204 || status == 304)
+        var body = response.body
+        var close = !context.keepAlive
+        var contentEncodingSet = false
+        var varySet = false
+        var serverSet = false
+        var contentType: String? = nil
+        var declaredLength: String? = nil
+        for field in response.headers {
+            let name = field.name.utf8
+            switch name.count {
+            case 10 where HTTPHeaders.equal(field.name, "connection"):
+                if headerListContains(field.value, "close") { close = true }
+            case 16 where HTTPHeaders.equal(field.name, "content-encoding"): contentEncodingSet = true
+            case 4 where HTTPHeaders.equal(field.name, "vary"): varySet = true
+            case 6 where HTTPHeaders.equal(field.name, "server"): serverSet = true
+            case 12 where HTTPHeaders.equal(field.name, "content-type"): contentType = field.value
+            case 14 where HTTPHeaders.equal(field.name, "content-length"): declaredLength = field.value
+            default: break
+            }
+        }
+
+        // gzip: compressible type, big enough, not already encoded, and the client accepts it.
+        var gzipped = false
+        var addVary = false
+        if configuration.gzipEnabled && bodyAllowed && status != 206 && !contentEncodingSet
+            && body.count >= configuration.gzipMinimumBytes, let type = contentType, Self.isCompressible(type) {
+            addVary = !varySet
+            if let accept = context.acceptEncoding, Self.acceptsGzip(accept),
+               let compressed = Gzip.compress(body, level: configuration.gzipLevel), compressed.count < body.count {
+                body = compressed
+                gzipped = true
+            }
+        }
+
+        out.reserveCapacity(out.count + 160 + body.count + response.headers.count * 32)
+        appendStatusLine(status, &out)
+        appendStatic(&out, "Date: ")
+        out.append(contentsOf: dates.current())
+        appendStatic(&out, "\r\n")
+        if !serverSet, let server = configuration.serverName {
+            appendStatic(&out, "Server: ")
+            out.append(contentsOf: server.utf8)
+            appendStatic(&out, "\r\n")
+        }
+        for field in response.headers where Self.isUserHeaderWritable(field.name, field.value) {
+            out.append(contentsOf: field.name.utf8)
+            appendStatic(&out, ": ")
+            out.append(contentsOf: field.value.utf8)
+            appendStatic(&out, "\r\n")
+        }
+        if gzipped { appendStatic(&out, "Content-Encoding: gzip\r\n") }
+        if addVary { appendStatic(&out, "Vary: Accept-Encoding\r\n") }
+        if bodyAllowed {
+            appendStatic(&out, "Content-Length: ")
+            if context.isHead && body.isEmpty, let declared = declaredLength, isDecimal(declared) {
+                // A HEAD handler that states the length its GET would have.
+                out.append(contentsOf: declared.utf8)
+            } else {
+                appendDecimal(body.count, into: &out)
+            }
+            appendStatic(&out, "\r\n")
+        }
+        if close {
+            appendStatic(&out, "Connection: close\r\n")
+        } else if context.version.minor == 0 {
+            appendStatic(&out, "Connection: keep-alive\r\n")
+        }
+        appendStatic(&out, "\r\n")
+        if bodyAllowed && !context.isHead { out.append(contentsOf: body) }
+        return close
+    }
+
+    /// Starts a streamed response whose length is not known: chunked for HTTP/1.1; for HTTP/1.0
+    /// the body runs to connection close. Follow with `writeChunk` calls and `writeEnd`.
+    /// Returns whether the body is chunked and whether the connection must close after it.
+    public func writeStreamHead(status: Int, headers: HTTPHeaders, context: HTTPResponseContext,
+                                into out: inout [UInt8]) -> (chunked: Bool, close: Bool) {
+        let chunked = context.version.minor >= 1
+        var close = !context.keepAlive || !chunked
+        var serverSet = false
+        for field in headers {
+            if HTTPHeaders.equal(field.name, "connection") && headerListContains(field.value, "close") { close = true }
+            if HTTPHeaders.equal(field.name, "server") { serverSet = true }
+        }
+        appendStatusLine(status, &out)
+        appendStatic(&out, "Date: ")
+        out.append(contentsOf: dates.current())
+        appendStatic(&out, "\r\n")
+        if !serverSet, let server = configuration.serverName {
+            appendStatic(&out, "Server: ")
+            out.append(contentsOf: server.utf8)
+            appendStatic(&out, "\r\n")
+        }
+        for field in headers where Self.isUserHeaderWritable(field.name, field.value) {
+            out.append(contentsOf: field.name.utf8)
+            appendStatic(&out, ": ")
+            out.append(contentsOf: field.value.utf8)
+            appendStatic(&out, "\r\n")
+        }
+        if chunked { appendStatic(&out, "Transfer-Encoding: chunked\r\n") }
+        if close { appendStatic(&out, "Connection: close\r\n") }
+        appendStatic(&out, "\r\n")
+        return (chunked, close)
+    }
+
+    /// One chunk of a streamed body (nothing for empty data: an empty chunk would end the body).
+    public static func writeChunk(_ data: ArraySlice<UInt8>, chunked: Bool, into out: inout [UInt8]) {
+        guard !data.isEmpty else { return }
+        if chunked {
+            appendHex(data.count, &out)
+            appendStatic(&out, "\r\n")
+            out.append(contentsOf: data)
+            appendStatic(&out, "\r\n")
+        } else {
+            out.append(contentsOf: data)
+        }
+    }
+
+    /// Ends a streamed body: the last chunk and optional trailers.
+    public static func writeEnd(trailers: HTTPHeaders = HTTPHeaders(), chunked: Bool, into out: inout [UInt8]) {
+        guard chunked else { return }
+        appendStatic(&out, "0\r\n")
+        for field in trailers where isUserHeaderWritable(field.name, field.value) {
+            out.append(contentsOf: field.name.utf8)
+            appendStatic(&out, ": ")
+            out.append(contentsOf: field.value.utf8)
+            appendStatic(&out, "\r\n")
+        }
+        appendStatic(&out, "\r\n")
+    }
+
+    /// Appends the error answer for bytes that did not parse (JSON body, `Connection: close`).
+    public func writeError(_ error: HTTPParseError, into out: inout [UInt8]) {
+        write(HTTPResponse.parseError(error), context: .parseFailure, into: &out)
+    }
+
+    // MARK: - Rules
+
+    /// Header fields a handler may not set: the writer owns framing, Date and Connection.
+    /// Fields with an invalid name or a value containing CR, LF or another control character
+    /// (response splitting) are dropped.
+    static func isUserHeaderWritable(_ name: String, _ value: String) -> Bool {
+        let n = name.utf8
+        guard !n.isEmpty, n.allSatisfy(isTokenByte) else { return false }
+        switch n.count {
+        case 4 where HTTPHeaders.equal(name, "date"): return false
+        case 10 where HTTPHeaders.equal(name, "connection"): return false
+        case 14 where HTTPHeaders.equal(name, "content-length"): return false
+        case 17 where HTTPHeaders.equal(name, "transfer-encoding"): return false
+        default: break
+        }
+        return value.utf8.allSatisfy { $0 == HTAB || ($0 >= SP && $0 != 0x7F) }
+    }
+
+    /// Types worth compressing: text/*, JSON, XML, JavaScript, Prometheus/OpenMetrics text, SVG.
+    public static func isCompressible(_ contentType: String) -> Bool {
+        var type = Substring(contentType)
+        if let semi = type.firstIndex(of: ";") { type = type[..<semi] }
+        let t = type.trimmingSpaces().lowercased()
+        if t.hasPrefix("text/") { return true }
+        switch t {
+        case "application/json", "application/javascript", "application/xml", "application/x-ndjson",
+             "application/openmetrics-text", "image/svg+xml", "application/problem+json":
+            return true
+        default:
+            return t.hasSuffix("+json") || t.hasSuffix("+xml")
+        }
+    }
+
+    /// Whether an Accept-Encoding value admits gzip (RFC 9110 §12.5.3): an explicit `gzip` or
+    /// `x-gzip` with q > 0, else `*` with q > 0. No header means no compression.
+    public static func acceptsGzip(_ acceptEncoding: String) -> Bool {
+        var gzipQ: Double? = nil
+        var starQ: Double? = nil
+        for element in acceptEncoding.split(separator: ",") {
+            var parts = element.split(separator: ";", omittingEmptySubsequences: false).makeIterator()
+            guard let coding = parts.next()?.trimmingSpaces().lowercased(), !coding.isEmpty else { continue }
+            var q = 1.0
+            while let param = parts.next() {
+                let p = param.trimmingSpaces()
+                if p.count > 2, p.lowercased().hasPrefix("q=") {
+                    q = Self.parseQValue(p.dropFirst(2)) ?? 0
+                }
+            }
+            if coding == "gzip" || coding == "x-gzip" { gzipQ = max(gzipQ ?? 0, q) }
+            else if coding == "*" { starQ = q }
+        }
+        if let q = gzipQ { return q > 0 }
+        if let q = starQ { return q > 0 }
+        return false
+    }
+
+    /// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); nil when malformed.
+    static func parseQValue(_ s: Substring) -> Double? {
+        let u = Array(s.utf8)
+        guard let first = u.first, first == 0x30 || first == 0x31 else { return nil }
+        if u.count == 1 { return first == 0x31 ? 1 : 0 }
+        guard u[1] == 0x2E, u.count <= 5 else { return nil }
+        var frac = 0.0, scale = 0.1
+        for d in u[2...] {
+            guard isDigit(d) else { return nil }
+            frac += Double(d - 0x30) * scale
+            scale /= 10
+        }
+        if first == 0x31 { return frac == 0 ? 1 : nil }
+        return frac
+    }
+
+    public static func reasonPhrase(_ status: Int) -> StaticString {
+        switch status {
+        case 100: "Continue"
+        case 101: "Switching Protocols"
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 206: "Partial Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 303: "See Other"
+        case 304: "Not Modified"
+        case 307: "Temporary Redirect"
+        case 308: "Permanent Redirect"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 406: "Not Acceptable"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 410: "Gone"
+        case 411: "Length Required"
+        case 412: "Precondition Failed"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 417: "Expectation Failed"
+        case 422: "Unprocessable Content"
+        case 425: "Too Early"
+        case 426: "Upgrade Required"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
+        default: ""
+        }
+    }
+
+    private func appendStatusLine(_ status: Int, _ out: inout [UInt8]) {
+        if status == 200 {
+            appendStatic(&out, "HTTP/1.1 200 OK\r\n")
+            return
+        }
+        appendStatic(&out, "HTTP/1.1 ")
+        appendDecimal(min(max(status, 100), 999), into: &out)
+        out.append(SP)
+        appendStatic(&out, Self.reasonPhrase(status))
+        appendStatic(&out, "\r\n")
+    }
+}
+
+extension HTTPResponse {
+    /// A JSON error response: `{"error": "<message>", "code": "<code>"}`.
+    public static func jsonError(status: Int, message: String, code: String, headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponse {
+        var body: [UInt8] = []
+        body.reserveCapacity(message.utf8.count + code.utf8.count + 32)
+        appendStatic(&body, "{\"error\":")
+        appendJSONString(message, &body)
+        appendStatic(&body, ",\"code\":")
+        appendJSONString(code, &body)
+        appendStatic(&body, "}")
+        var h = headers
+        h.set("Content-Type", "application/json")
+        return HTTPResponse(status: status, headers: h, body: body)
+    }
+
+    /// The answer to a request that did not parse: its status, JSON body, `Connection: close`.
+    public static func parseError(_ error: HTTPParseError) -> HTTPResponse {
+        jsonError(status: error.status, message: error.description, code: error.code,
+                  headers: HTTPHeaders([("Connection", "close")]))
+    }
+}
+
+// MARK: - Byte helpers
+
+@inline(__always)
+func appendStatic(_ out: inout [UInt8], _ s: StaticString) {
+    out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+}
+
+func appendDecimal(_ value: Int, into out: inout [UInt8]) {
+    if value < 0 { out.append(0x2D); appendDecimal(0 - value, into: &out); return }
+    if value < 10 { out.append(0x30 + UInt8(value)); return }
+    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var v = value
+    var n = 0
+    withUnsafeMutableBytes(of: &digits) { d in
+        while v > 0 { d[19 - n] = 0x30 + UInt8(v % 10); v /= 10; n += 1 }
+        out.append(contentsOf: d[(20 - n)...])
+    }
+}
+
+func appendHex(_ value: Int, _ out: inout [UInt8]) {
+    let hex: StaticString = "0123456789abcdef"
+    var shift = 60
+    while shift > 0 && (value >> shift) & 0xF == 0 { shift -= 4 }
+    while shift >= 0 {
+        out.append(hex.utf8Start[(value >> shift) & 0xF])
+        shift -= 4
+    }
+}
+
+func appendJSONString(_ s: String, _ out: inout [UInt8]) {
+    let hex: StaticString = "0123456789abcdef"
+    out.append(DQUOTE)
+    for b in s.utf8 {
+        switch b {
+        case DQUOTE: appendStatic(&out, "\\\"")
+        case BACKSLASH: appendStatic(&out, "\\\\")
+        case LF: appendStatic(&out, "\\n")
+        case CR: appendStatic(&out, "\\r")
+        case HTAB: appendStatic(&out, "\\t")
+        case 0..<0x20:
+            appendStatic(&out, "\\u00")
+            out.append(hex.utf8Start[Int(b >> 4)])
+            out.append(hex.utf8Start[Int(b & 0xF)])
+        default: out.append(b)
+        }
+    }
+    out.append(DQUOTE)
+}
+
+func isDecimal(_ s: String) -> Bool { !s.utf8.isEmpty && s.utf8.allSatisfy(isDigit) }
+
+func headerListContains(_ value: String, _ token: String) -> Bool {
+    value.split(separator: ",").contains { HTTPHeaders.equal(String($0.trimmingSpaces()), token) }
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+}

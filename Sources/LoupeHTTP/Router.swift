@@ -1,0 +1,289 @@
+// Routing: templates like "/v2/models/{model}/versions/{version}/infer" registered on a
+// RouterBuilder, frozen into an immutable, Sendable Router (a segment trie).
+//
+// Matching works on the raw path of the request target, split at "/" and percent-decoded one
+// segment at a time, so "%2F" inside a segment never becomes a separator. Literal segments win
+// over parameters, with backtracking. A `{name}` segment matches any one non-empty segment.
+// A trailing slash is significant ("/health/" does not match "/health").
+
+/// Outcome of looking a request up.
+public enum RouteMatch: Sendable {
+    case found(template: String, parameters: [String: String], handler: HTTPHandler)
+    /// The path matches a route but not with this method; `allowed` is the Allow list.
+    case methodNotAllowed(template: String, allowed: [String])
+    /// OPTIONS on a known path without its own OPTIONS handler; `allowed` is the Allow list.
+    case options(template: String, allowed: [String])
+    case notFound
+}
+
+struct RouteNode: Sendable {
+    var literals: [String: Int] = [:]
+    var parameter: Int? = nil
+    var template: String? = nil
+    var parameterNames: [String] = []
+    var endpoints: [(method: HTTPMethod, handler: HTTPHandler)] = []
+
+    func handler(for method: HTTPMethod) -> HTTPHandler? {
+        endpoints.first { $0.method == method }?.handler
+    }
+}
+
+public struct RouterBuilder {
+    private var nodes = [RouteNode()]
+    private var answersOptions: Bool
+
+    /// `answersOptions`: OPTIONS on a known path answers 204 with `Allow` unless a route
+    /// registers OPTIONS itself.
+    public init(answersOptions: Bool = true) {
+        self.answersOptions = answersOptions
+    }
+
+    /// Registers `handler` for `method` on `template`: "/" followed by "/"-separated segments,
+    /// each either literal text or a whole `{name}`. Registering the same method and template
+    /// twice, or templates that differ only in parameter names, is a programming error.
+    public mutating func add(_ method: HTTPMethod, _ template: String, _ handler: @escaping HTTPHandler) {
+        precondition(template.hasPrefix("/"), "route template must start with '/': \(template)")
+        var node = 0
+        var names: [String] = []
+        for segment in template.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.hasPrefix("{") && segment.hasSuffix("}") && segment.count > 2 {
+                let name = String(segment.dropFirst().dropLast())
+                precondition(!name.contains("{") && !name.contains("}") && !names.contains(name),
+                             "bad or repeated parameter '\(name)' in \(template)")
+                names.append(name)
+                if let next = nodes[node].parameter {
+                    node = next
+                } else {
+                    nodes.append(RouteNode())
+                    nodes[node].parameter = nodes.count - 1
+                    node = nodes.count - 1
+                }
+            } else {
+                precondition(!segment.contains("{") && !segment.contains("}"), "bad segment '\(segment)' in \(template)")
+                let key = String(segment)
+                if let next = nodes[node].literals[key] {
+                    node = next
+                } else {
+                    nodes.append(RouteNode())
+                    nodes[node].literals[key] = nodes.count - 1
+                    node = nodes.count - 1
+                }
+            }
+        }
+        if let existing = nodes[node].template {
+            precondition(existing == template, "route \(template) conflicts with \(existing)")
+        }
+        precondition(nodes[node].handler(for: method) == nil, "route \(method) \(template) registered twice")
+        nodes[node].template = template
+        nodes[node].parameterNames = names
+        nodes[node].endpoints.append((method: method, handler: handler))
+    }
+
+    public func freeze() -> Router {
+        Router(nodes: nodes, answersOptions: answersOptions)
+    }
+}
+
+/// A trie node as the frozen router keeps it: literal children as byte strings, compared
+/// against the request's bytes without building Strings.
+struct FrozenRouteNode: Sendable {
+    var literalKeys: [[UInt8]]
+    var literalChildren: [Int]
+    var parameter: Int              // -1: none
+    var template: String?
+    var parameterNames: [String]
+    var endpoints: [(method: HTTPMethod, handler: HTTPHandler)]
+
+    init(_ node: RouteNode) {
+        let literals = node.literals.sorted { $0.key < $1.key }
+        literalKeys = literals.map { Array($0.key.utf8) }
+        literalChildren = literals.map(\.value)
+        parameter = node.parameter ?? -1
+        template = node.template
+        parameterNames = node.parameterNames
+        endpoints = node.endpoints
+    }
+
+    func handler(for method: HTTPMethod) -> HTTPHandler? {
+        for endpoint in endpoints where endpoint.method == method { return endpoint.handler }
+        return nil
+    }
+}
+
+public struct Router: Sendable {
+    let nodes: [FrozenRouteNode]
+    let answersOptions: Bool
+
+    init(nodes: [RouteNode], answersOptions: Bool) {
+        self.nodes = nodes.map(FrozenRouteNode.init)
+        self.answersOptions = answersOptions
+    }
+
+    /// Every registered (method, template), for documentation and tests.
+    public var routes: [(method: HTTPMethod, template: String)] {
+        nodes.flatMap { node in node.endpoints.map { (method: $0.method, template: node.template ?? "") } }
+    }
+
+    /// Routes `request`: on a match, calls the handler with `pathParameters` and `routeTemplate`
+    /// filled in; otherwise answers 404 or 405 (with `Allow`) in JSON, or 204 for OPTIONS.
+    public func handle(_ request: HTTPRequest, sink: any HTTPResponseSink) {
+        switch match(request) {
+        case .found(let template, let parameters, let handler):
+            var request = request
+            request.pathParameters = parameters
+            request.routeTemplate = template
+            handler(request, sink)
+        case .methodNotAllowed(_, let allowed):
+            let list = allowed.joined(separator: ", ")
+            sink.respond(.jsonError(status: 405,
+                                    message: "Method \(request.method) is not allowed on \(request.path); allowed: \(list).",
+                                    code: "method_not_allowed", headers: HTTPHeaders([("Allow", list)])))
+        case .options(_, let allowed):
+            sink.respond(HTTPResponse(status: 204, headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))])))
+        case .notFound:
+            sink.respond(.jsonError(status: 404, message: "No route for \(request.method) \(request.path).", code: "not_found"))
+        }
+    }
+
+    /// Looks a request up without calling anything.
+    public func match(_ request: HTTPRequest) -> RouteMatch {
+        var target = request.target
+        return target.withUTF8 { t -> RouteMatch in
+            var start = 0, end = t.count
+            if end == 1 && t[0] == 0x2A { return matchAsterisk(request.method) }
+            if end > 0 && t[0] == SLASH {
+                // origin-form
+            } else if let authorityStart = Self.absoluteFormAuthorityStart(t) {
+                start = authorityStart
+                while start < end && t[start] != SLASH && t[start] != QUESTION { start += 1 }
+                if start == end || t[start] == QUESTION { return match(method: request.method, rawPath: "/") }
+            } else {
+                var path = request.path
+                return path.withUTF8 { match(method: request.method, path: $0) }
+            }
+            var q = start
+            while q < end && t[q] != QUESTION { q += 1 }
+            end = q
+            return match(method: request.method, path: UnsafeBufferPointer(rebasing: t[start..<end]))
+        }
+    }
+
+    /// Looks up `rawPath` (as in the request target: not yet percent-decoded, no query).
+    public func match(method: HTTPMethod, rawPath: String) -> RouteMatch {
+        if rawPath == "*" { return matchAsterisk(method) }
+        var path = rawPath
+        return path.withUTF8 { match(method: method, path: $0) }
+    }
+
+    private static func absoluteFormAuthorityStart(_ t: UnsafeBufferPointer<UInt8>) -> Int? {
+        if t.count >= 7 && equalsLowercase(t, 0, 7, "http://") { return 7 }
+        if t.count >= 8 && equalsLowercase(t, 0, 8, "https://") { return 8 }
+        return nil
+    }
+
+    private func matchAsterisk(_ method: HTTPMethod) -> RouteMatch {
+        guard method == .OPTIONS, answersOptions else { return .notFound }
+        return .options(template: "*", allowed: allowedMethods(nodes.filter { !$0.endpoints.isEmpty }))
+    }
+
+    private func match(method: HTTPMethod, path p: UnsafeBufferPointer<UInt8>) -> RouteMatch {
+        guard p.count > 0, p[0] == SLASH else { return .notFound }
+        var captures: [String] = []
+        // Pass 1: a route that takes this method (HEAD falls back to GET).
+        if let leaf = find(0, p, 1, &captures, accepting: method) {
+            let node = nodes[leaf]
+            let handler = node.handler(for: method) ?? (method == .HEAD ? node.handler(for: .GET) : nil)
+            if let handler {
+                var parameters: [String: String] = [:]
+                if !captures.isEmpty {
+                    parameters.reserveCapacity(captures.count)
+                    for (name, value) in zip(node.parameterNames, captures) { parameters[name] = value }
+                }
+                return .found(template: node.template ?? "", parameters: parameters, handler: handler)
+            }
+            // Only reachable for OPTIONS answered by the router itself.
+            return .options(template: node.template ?? "", allowed: allowedMethods([node]))
+        }
+        // Pass 2: any route on this path → 405.
+        captures.removeAll()
+        if let leaf = find(0, p, 1, &captures, accepting: nil) {
+            return .methodNotAllowed(template: nodes[leaf].template ?? "", allowed: allowedMethods([nodes[leaf]]))
+        }
+        return .notFound
+    }
+
+    private func accepts(_ index: Int, _ method: HTTPMethod?) -> Bool {
+        let endpoints = nodes[index].endpoints
+        guard let method else { return !endpoints.isEmpty }
+        for endpoint in endpoints {
+            if endpoint.method == method { return true }
+            if method == .HEAD && endpoint.method == .GET { return true }
+        }
+        return method == .OPTIONS && answersOptions && !endpoints.isEmpty
+    }
+
+    /// Matches the segment of `p` starting at `start` against the children of node `index`,
+    /// then the rest of the path below them. Returns the node the whole path ends on.
+    private func find(_ index: Int, _ p: UnsafeBufferPointer<UInt8>, _ start: Int, _ captures: inout [String],
+                      accepting method: HTTPMethod?) -> Int? {
+        var end = start
+        var escaped = false
+        while end < p.count && p[end] != SLASH {
+            if p[end] == PERCENT { escaped = true }
+            end += 1
+        }
+        var decoded: String? = nil
+        if escaped {
+            guard let d = PercentDecoding.decode(p, start, end, plusAsSpace: false) else { return nil }
+            decoded = d
+        }
+        let isLast = end == p.count
+        // Literal children first.
+        let keys = nodes[index].literalKeys
+        for k in 0..<keys.count {
+            let key = keys[k]
+            let same: Bool
+            if let decoded { same = key.elementsEqual(decoded.utf8) }
+            else {
+                same = key.count == end - start && key.withUnsafeBufferPointer { kb in
+                    var j = 0
+                    while j < kb.count && kb[j] == p[start + j] { j += 1 }
+                    return j == kb.count
+                }
+            }
+            guard same else { continue }
+            let child = nodes[index].literalChildren[k]
+            if isLast {
+                if accepts(child, method) { return child }
+            } else if let found = find(child, p, end + 1, &captures, accepting: method) {
+                return found
+            }
+            break
+        }
+        // Then the parameter child, for a non-empty segment.
+        let child = nodes[index].parameter
+        if child >= 0 && end > start {
+            captures.append(decoded ?? String(decoding: UnsafeBufferPointer(rebasing: p[start..<end]), as: UTF8.self))
+            if isLast {
+                if accepts(child, method) { return child }
+            } else if let found = find(child, p, end + 1, &captures, accepting: method) {
+                return found
+            }
+            captures.removeLast()
+        }
+        return nil
+    }
+
+    /// The Allow list: registered methods in a fixed order, HEAD wherever GET is, OPTIONS when answered.
+    private func allowedMethods(_ nodes: [FrozenRouteNode]) -> [String] {
+        var methods = Set<HTTPMethod>()
+        for node in nodes {
+            for endpoint in node.endpoints { methods.insert(endpoint.method) }
+        }
+        if methods.contains(.GET) { methods.insert(.HEAD) }
+        if answersOptions && !methods.isEmpty { methods.insert(.OPTIONS) }
+        let order: [HTTPMethod] = [.GET, .HEAD, .POST, .PUT, .PATCH, .DELETE, .OPTIONS]
+        return order.filter(methods.contains).map(\.description)
+            + methods.filter { !order.contains($0) }.map(\.description).sorted()
+    }
+}

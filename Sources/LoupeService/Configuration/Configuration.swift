@@ -1,0 +1,330 @@
+// The service's configuration: one type holding every default (documented in Config/loupe.yaml,
+// which a test keeps in step with this file), loaded from defaults < YAML file < LOUPE_* environment
+// < command-line flags. Every key has a dotted name (`batching.max_batch_size`), an environment
+// name (`LOUPE_BATCHING_MAX_BATCH_SIZE`) and a parser that refuses bad values naming the key.
+
+/// Every setting of `loupe serve`. The initial values are the defaults.
+public struct ServiceConfiguration: Sendable, Equatable {
+    // server
+    public var host = "0.0.0.0"
+    public var port = 8080
+    public var tlsCertificatePath = ""
+    public var tlsKeyPath = ""
+    public var eventLoopThreads = 0
+    public var handlerThreads = 0
+    public var gzipMinimumBytes = 1024
+    // limits
+    public var maxConnections = 1024
+    public var maxHeaderBytes = 16 * 1024
+    public var maxBodyBytes = 8 * 1024 * 1024
+    public var headerTimeoutMilliseconds = 10_000
+    public var bodyTimeoutMilliseconds = 30_000
+    public var idleTimeoutMilliseconds = 75_000
+    public var writeTimeoutMilliseconds = 30_000
+    public var maxImagesPerRequest = 1024
+    public var maxImageDimension = 4096
+    // batching
+    public var maxBatchSize = 64
+    public var maxQueueDelayMicroseconds = 0
+    public var queueCapacity = 4096
+    // inference
+    public var inferenceWorkers = 0
+    public var inferenceThreads = 1
+    public var defaultTopK = 3
+    // shutdown
+    public var drainDelayMilliseconds = 5000
+    public var drainDeadlineMilliseconds = 4000
+    // logging
+    public var logFormat = LogFormat.auto
+    public var logLevel = "info"
+    public var accessLog = true
+    // models
+    public var modelsDirectory = "models"
+    public var pollIntervalMilliseconds = 5000
+    public var stableAfterMilliseconds = 500
+    public var maxModelBytes = 256 << 20
+    public var versionPolicy = "latest"
+    /// Per-model version policy (`models.policy.<name>`), overriding `versionPolicy`.
+    public var modelPolicies: [String: String] = [:]
+    public var defaultModel = ""
+    public var selfTest = true
+    public var selfTestTolerance = 1e-4
+    // drift
+    public var driftWindow = 1000
+    // repository API (Triton repository extension)
+    public var repositoryAPIEnabled = false
+    public var repositoryAPIToken = ""
+    // metrics
+    public var metricsEnabled = true
+
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable { case auto, json, text }
+
+    public init() {}
+
+    /// Worker count after resolving 0 = one per online CPU.
+    public var effectiveInferenceWorkers: Int {
+        if inferenceWorkers > 0 { return inferenceWorkers }
+        return max(1, onlineProcessorCount())
+    }
+}
+
+/// A configuration problem, reported at start with the key it concerns.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var key: String
+    public var message: String
+    public var source: String
+    public var description: String { "invalid configuration: \(key) (\(source)): \(message)" }
+}
+
+/// One configuration key: name, documentation, and how to read and write it as text.
+public struct ConfigurationKey: Sendable {
+    public let name: String
+    public let summary: String
+    let apply: @Sendable (inout ServiceConfiguration, String) throws(ConfigurationValueError) -> Void
+    let read: @Sendable (ServiceConfiguration) -> String
+
+    /// `LOUPE_` + the dotted name in upper case with dots as underscores.
+    public var environmentName: String {
+        "LOUPE_" + name.uppercased().replacingOccurrences(".", "_")
+    }
+    public func currentValue(in configuration: ServiceConfiguration) -> String { read(configuration) }
+}
+
+struct ConfigurationValueError: Error { var message: String }
+
+extension ServiceConfiguration {
+    /// Every key, in the order of Config/loupe.yaml.
+    public static let keys: [ConfigurationKey] = [
+        string("server.host", \.host, "Address to listen on (0.0.0.0 = every IPv4 interface; :: for IPv6)."),
+        int("server.port", \.port, 0...65535, "TCP port (0 = any free port, logged at start)."),
+        string("server.tls.certificate", \.tlsCertificatePath, "PEM certificate chain; TLS is on when this and the key are set."),
+        string("server.tls.key", \.tlsKeyPath, "PEM private key."),
+        int("server.event_loop_threads", \.eventLoopThreads, 0...1024, "Socket I/O threads (epoll loops); 0 = one per CPU."),
+        int("server.handler_threads", \.handlerThreads, 0...1024, "Threads that decode requests (PNG, JSON) before they are queued; 0 = one per CPU."),
+        int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
+        int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; more wait in the accept backlog."),
+        int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),
+        int("limits.max_body_bytes", \.maxBodyBytes, 1024...1_073_741_824, "Request body at most (413 above)."),
+        int("limits.header_timeout_ms", \.headerTimeoutMilliseconds, 1...3_600_000, "A request's line and headers must arrive within this time of its first byte (408 after)."),
+        int("limits.body_timeout_ms", \.bodyTimeoutMilliseconds, 1...3_600_000, "Longest gap without a body byte while a body is read (408 after)."),
+        int("limits.idle_timeout_ms", \.idleTimeoutMilliseconds, 1...3_600_000, "Idle keep-alive connections are closed after this time."),
+        int("limits.write_timeout_ms", \.writeTimeoutMilliseconds, 1...3_600_000, "A client that stops reading its response is cut off after this time."),
+        int("limits.max_images_per_request", \.maxImagesPerRequest, 1...1_000_000, "Images in one request at most (413 above)."),
+        int("limits.max_image_dimension", \.maxImageDimension, 28...65_535, "Width or height of an uploaded PNG/PGM at most, before decoding (400 above)."),
+        int("batching.max_batch_size", \.maxBatchSize, 1...65_536, "Images run through the model at once at most; queued requests are merged up to this."),
+        int("batching.max_queue_delay_us", \.maxQueueDelayMicroseconds, 0...10_000_000, "How long a worker waits for more requests to fill a batch (0 = take what is queued, never wait)."),
+        int("batching.queue_size", \.queueCapacity, 1...10_000_000, "Images waiting for a worker at most; beyond it requests get 503 + Retry-After."),
+        int("inference.workers", \.inferenceWorkers, 0...1024, "Inference worker threads, each with its own workspace (0 = one per CPU)."),
+        int("inference.threads", \.inferenceThreads, 1...1024, "Threads each worker uses to split one batch."),
+        int("inference.default_top_k", \.defaultTopK, 0...1000, "Classes listed in top_k when ?top_k= is not given."),
+        int("shutdown.drain_delay_ms", \.drainDelayMilliseconds, 0...3_600_000, "After SIGTERM: readiness answers 503 and requests are still served for this long."),
+        int("shutdown.deadline_ms", \.drainDeadlineMilliseconds, 0...3_600_000, "Then: listener closed; in-flight requests get this long to finish before exit."),
+        ConfigurationKey(name: "logging.format", summary: "auto (JSON lines, text on a TTY), json or text.",
+                         apply: { (c, v) throws(ConfigurationValueError) in
+                             guard let f = LogFormat(rawValue: v.lowercased()) else {
+                                 throw ConfigurationValueError(message: "expected one of auto, json, text, got '\(v)'")
+                             }
+                             c.logFormat = f
+                         }, read: { $0.logFormat.rawValue }),
+        oneOf("logging.level", \.logLevel, ["trace", "debug", "info", "notice", "warning", "error", "critical"], "Lowest level logged."),
+        bool("logging.access_log", \.accessLog, "One log line per request (request id, route, status, latency)."),
+        string("models.dir", \.modelsDirectory, "Model repository: <dir>/<name>/<version>/model.loupe."),
+        int("models.poll_interval_ms", \.pollIntervalMilliseconds, 0...86_400_000, "How often the repository is scanned for new versions (0 = never; SIGHUP still reloads)."),
+        int("models.stable_after_ms", \.stableAfterMilliseconds, 0...3_600_000, "A new or changed file is loaded only after it has not changed for this long."),
+        int("models.max_model_bytes", \.maxModelBytes, 64...(1 << 40), "Model files larger than this are refused."),
+        string("models.version_policy", \.versionPolicy, "Versions served per model: latest, latest:N, all, or a list of version numbers (\"1,3\")."),
+        string("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
+        bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),
+        double("models.self_test_tolerance", \.selfTestTolerance, 0...1, "Largest allowed difference of a golden sample's class probability from the recorded one."),
+        int("drift.window", \.driftWindow, 1...10_000_000, "Most recent images the drift statistics (PSI) are computed over."),
+        bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
+        string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
+        bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
+    ]
+
+    /// Per-model policies use a key prefix rather than a fixed key.
+    static let policyPrefix = "models.policy."
+
+    static func key(named name: String) -> ConfigurationKey? { keys.first { $0.name == name } }
+
+    /// Sets one key from text, e.g. `set("server.port", "9000", source: "--set")`.
+    public mutating func set(_ name: String, _ value: String, source: String) throws(ConfigurationError) {
+        if name.hasPrefix(Self.policyPrefix) {
+            let model = String(name.dropFirst(Self.policyPrefix.count))
+            guard !model.isEmpty else {
+                throw ConfigurationError(key: name, message: "a model name must follow '\(Self.policyPrefix)'", source: source)
+            }
+            do throws(ConfigurationValueError) {
+                try Self.validatePolicy(value)
+            } catch {
+                throw ConfigurationError(key: name, message: error.message, source: source)
+            }
+            modelPolicies[model] = value
+            return
+        }
+        guard let key = Self.key(named: name) else {
+            throw ConfigurationError(key: name, message: "unknown key\(Self.suggestion(for: name))", source: source)
+        }
+        do throws(ConfigurationValueError) {
+            try key.apply(&self, value.trimmingSpaces())
+        } catch {
+            throw ConfigurationError(key: name, message: error.message, source: source)
+        }
+    }
+
+    /// Checks combinations of keys that are each valid alone.
+    public func validate() throws(ConfigurationError) {
+        if tlsCertificatePath.isEmpty != tlsKeyPath.isEmpty {
+            throw ConfigurationError(key: tlsCertificatePath.isEmpty ? "server.tls.certificate" : "server.tls.key",
+                                     message: "TLS needs both server.tls.certificate and server.tls.key", source: "combination")
+        }
+        do throws(ConfigurationValueError) {
+            try Self.validatePolicy(versionPolicy)
+        } catch {
+            throw ConfigurationError(key: "models.version_policy", message: error.message, source: "combination")
+        }
+        if modelsDirectory.isEmpty {
+            throw ConfigurationError(key: "models.dir", message: "must not be empty", source: "combination")
+        }
+    }
+
+    static func validatePolicy(_ value: String) throws(ConfigurationValueError) {
+        guard VersionPolicy(parsing: value) != nil else {
+            throw ConfigurationValueError(message: "expected latest, latest:N, all, or a list of version numbers ≥ 1 like \"1,3\", got '\(value)'")
+        }
+    }
+
+    /// The repository's settings from the `models.*`, `repository_api.*` and `drift.*` keys.
+    public var repositoryConfiguration: RepositoryConfiguration {
+        var r = RepositoryConfiguration()
+        r.root = modelsDirectory
+        r.defaultModel = defaultModel.isEmpty ? nil : defaultModel
+        r.versionPolicy = VersionPolicy(parsing: versionPolicy) ?? .default
+        r.policies = modelPolicies.compactMapValues { VersionPolicy(parsing: $0) }
+        r.pollIntervalSeconds = Double(pollIntervalMilliseconds) / 1000
+        r.stableAfterSeconds = Double(stableAfterMilliseconds) / 1000
+        r.maxModelBytes = maxModelBytes
+        r.selfTest = selfTest
+        r.selfTestTolerance = Float(selfTestTolerance)
+        r.apiEnabled = repositoryAPIEnabled
+        r.apiToken = repositoryAPIToken.isEmpty ? nil : repositoryAPIToken
+        r.driftWindow = driftWindow
+        return r
+    }
+
+    private static func suggestion(for name: String) -> String {
+        let last = name.split(separator: ".").last.map(String.init) ?? name
+        if let close = keys.first(where: { $0.name.hasSuffix("." + last) || $0.name == last }) {
+            return "; did you mean '\(close.name)'?"
+        }
+        return "; see Config/loupe.yaml for every key"
+    }
+
+    // MARK: Loading
+
+    /// Loads defaults, then the YAML file (if any), then `LOUPE_*` variables, then `overrides`
+    /// (flags, in order). Unknown keys in the file or among flags are refused; unknown
+    /// `LOUPE_*` variables are reported in `warnings` (other tools may set them).
+    public static func load(file: String?, environment: [String: String], overrides: [(key: String, value: String)],
+                            warnings: inout [String]) throws -> ServiceConfiguration {
+        var configuration = ServiceConfiguration()
+        if let file, !file.isEmpty {
+            let text: String
+            do {
+                text = try readTextFile(file)
+            } catch {
+                throw ConfigurationError(key: "config", message: "cannot read '\(file)': \(error)", source: "--config")
+            }
+            let entries: [(key: String, value: String, line: Int)]
+            do {
+                entries = try MiniYAML.flatten(text)
+            } catch {
+                throw ConfigurationError(key: "config", message: "\(error)", source: file)
+            }
+            for entry in entries {
+                try configuration.set(entry.key, entry.value, source: "\(file) line \(entry.line)")
+            }
+        }
+        let byEnvironmentName = Dictionary(uniqueKeysWithValues: keys.map { ($0.environmentName, $0) })
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("LOUPE_") {
+            if name == "LOUPE_CONFIG" { continue }
+            if let key = byEnvironmentName[name] {
+                try configuration.set(key.name, value, source: "environment \(name)")
+            } else if name.hasPrefix("LOUPE_MODELS_POLICY_") {
+                let model = String(name.dropFirst("LOUPE_MODELS_POLICY_".count)).lowercased()
+                try configuration.set(policyPrefix + model, value, source: "environment \(name)")
+            } else {
+                warnings.append("ignoring unknown environment variable \(name)")
+            }
+        }
+        for (key, value) in overrides {
+            try configuration.set(key, value, source: "flag")
+        }
+        try configuration.validate()
+        return configuration
+    }
+
+    /// The effective configuration as YAML-ish lines (`loupe serve --print-config`).
+    public func renderedKeyValues() -> [(key: String, value: String)] {
+        var out = Self.keys.map { ($0.name, $0.read(self)) }
+        for (model, policy) in modelPolicies.sorted(by: { $0.key < $1.key }) {
+            out.append((Self.policyPrefix + model, policy))
+        }
+        return out
+    }
+
+    // MARK: Key constructors
+
+    static func int(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, Int> & Sendable,
+                    _ range: ClosedRange<Int>, _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            let digits = v.replacingOccurrences("_", "")
+            guard let n = Int(digits) else {
+                throw ConfigurationValueError(message: "expected an integer, got '\(v)'")
+            }
+            guard range.contains(n) else {
+                throw ConfigurationValueError(message: "expected an integer from \(range.lowerBound) to \(range.upperBound), got \(n)")
+            }
+            c[keyPath: keyPath] = n
+        }, read: { String($0[keyPath: keyPath]) })
+    }
+
+    static func double(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, Double> & Sendable,
+                       _ range: ClosedRange<Double>, _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            guard let x = Double(v), x.isFinite else { throw ConfigurationValueError(message: "expected a number, got '\(v)'") }
+            guard range.contains(x) else {
+                throw ConfigurationValueError(message: "expected a number from \(range.lowerBound) to \(range.upperBound), got \(x)")
+            }
+            c[keyPath: keyPath] = x
+        }, read: { String($0[keyPath: keyPath]) })
+    }
+
+    static func bool(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, Bool> & Sendable,
+                     _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            switch v.lowercased() {
+            case "true", "yes", "on", "1": c[keyPath: keyPath] = true
+            case "false", "no", "off", "0": c[keyPath: keyPath] = false
+            default: throw ConfigurationValueError(message: "expected true or false, got '\(v)'")
+            }
+        }, read: { String($0[keyPath: keyPath]) })
+    }
+
+    static func string(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, String> & Sendable,
+                       _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            c[keyPath: keyPath] = v
+        }, read: { $0[keyPath: keyPath] })
+    }
+
+    static func oneOf(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, String> & Sendable,
+                      _ allowed: [String], _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            guard allowed.contains(v.lowercased()) else {
+                throw ConfigurationValueError(message: "expected one of \(allowed.joined(separator: ", ")), got '\(v)'")
+            }
+            c[keyPath: keyPath] = v.lowercased()
+        }, read: { $0[keyPath: keyPath] })
+    }
+}

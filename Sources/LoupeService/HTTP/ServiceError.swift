@@ -1,0 +1,58 @@
+// Every error the service answers with, and its one mapping to an HTTP response (DESIGN §5):
+// `{"error": "<sentence>", "code": "<machine_code>"}`, plus Retry-After on 503.
+import LoupeHTTP
+
+public struct ServiceError: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var retryAfterSeconds: Int?
+
+    public init(status: Int, code: String, _ message: String, retryAfterSeconds: Int? = nil) {
+        self.status = status; self.code = code; self.message = message; self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    public var description: String { "\(status) \(code): \(message)" }
+
+    static func badRequest(_ code: String, _ message: String) -> ServiceError { ServiceError(status: 400, code: code, message) }
+    static func modelNotFound(_ name: String?, version: Int?) -> ServiceError {
+        let what: String
+        switch (name, version) {
+        case (nil, _): what = "no model is loaded"
+        case (let n?, nil): what = "model '\(n)' is not loaded"
+        case (let n?, let v?): what = "version \(v) of model '\(n)' is not loaded"
+        }
+        return ServiceError(status: 404, code: "model_not_found", what)
+    }
+    static func tooLarge(_ message: String) -> ServiceError { ServiceError(status: 413, code: "payload_too_large", message) }
+    static func unsupportedMediaType(_ received: String) -> ServiceError {
+        ServiceError(status: 415, code: "unsupported_media_type",
+                     "expected Content-Type image/png, image/x-portable-graymap, application/octet-stream, application/json or multipart/form-data, received \(received.isEmpty ? "none" : "'\(received)'")")
+    }
+    static let notReady = ServiceError(status: 503, code: "not_ready", "no model is ready to serve yet", retryAfterSeconds: 1)
+    static let draining = ServiceError(status: 503, code: "draining", "the server is shutting down", retryAfterSeconds: 1)
+    static let queueFull = ServiceError(status: 503, code: "queue_full", "the inference queue is full; retry shortly", retryAfterSeconds: 1)
+    static let internalError = ServiceError(status: 500, code: "internal_error", "internal error; the details are in the server log")
+
+    public var response: HTTPResponse {
+        var w = JSONWriter(capacity: 64 + message.utf8.count)
+        w.raw("{"); w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
+        var headers = HTTPHeaders([("Content-Type", "application/json")])
+        if let retry = retryAfterSeconds { headers.add("Retry-After", String(retry)) }
+        return HTTPResponse(status: status, headers: headers, body: w.bytes)
+    }
+}
+
+extension HTTPResponse {
+    static func json(_ status: Int = 200, _ bytes: [UInt8], headers extra: [(String, String)] = []) -> HTTPResponse {
+        var headers = HTTPHeaders([("Content-Type", "application/json")])
+        for (k, v) in extra { headers.add(k, v) }
+        return HTTPResponse(status: status, headers: headers, body: bytes)
+    }
+
+    static func json(_ status: Int = 200, _ value: JSONValue) -> HTTPResponse {
+        var w = JSONWriter()
+        w.value(value)
+        return json(status, w.bytes)
+    }
+}

@@ -1,0 +1,270 @@
+// Dynamic batching: requests (each one or more images for one model) wait in a bounded queue;
+// a fixed set of worker threads, each with its own model workspaces, take up to
+// `maxBatchSize` queued images of the same model at once, waiting at most `maxQueueDelay` for a
+// batch to fill (0 = take what is queued, never wait), run one forward pass and complete each
+// request with its slice of the output.
+
+/// Timings and outputs for one request.
+public struct InferenceResult: Sendable {
+    /// `count × outputCount` probabilities.
+    public var probabilities: [Float]
+    public var queueNanoseconds: UInt64
+    public var inferenceNanoseconds: UInt64
+    /// Images in the forward pass this request was part of.
+    public var batchSize: Int
+}
+
+/// One queued request.
+public final class InferenceJob: @unchecked Sendable {
+    public let model: any InferenceModel
+    let input: [Float]
+    public let count: Int
+    let enqueuedAt: UInt64
+    let completion: @Sendable (InferenceResult) -> Void
+
+    /// `input` holds `count × model.inputCount` model-ready floats.
+    public init(model: any InferenceModel, input: [Float], count: Int,
+                completion: @escaping @Sendable (InferenceResult) -> Void) {
+        precondition(input.count == count * model.inputCount, "input size does not match count")
+        self.model = model; self.input = input; self.count = count
+        self.enqueuedAt = monotonicNanoseconds(); self.completion = completion
+    }
+}
+
+public struct BatcherConfiguration: Sendable {
+    public var workers: Int
+    public var threadsPerWorker: Int
+    public var maxBatchSize: Int
+    public var maxQueueDelayMicroseconds: Int
+    /// Images waiting at most.
+    public var queueCapacity: Int
+
+    public init(workers: Int, threadsPerWorker: Int, maxBatchSize: Int, maxQueueDelayMicroseconds: Int, queueCapacity: Int) {
+        self.workers = max(1, workers); self.threadsPerWorker = max(1, threadsPerWorker)
+        self.maxBatchSize = max(1, maxBatchSize); self.maxQueueDelayMicroseconds = max(0, maxQueueDelayMicroseconds)
+        self.queueCapacity = max(1, queueCapacity)
+    }
+}
+
+/// Metrics the batcher updates (created by `ServiceMetrics`).
+public struct BatcherMetrics: Sendable {
+    var queueDepth: MetricValue
+    var batchSize: HistogramValue
+    var queueSeconds: HistogramValue
+    var inferenceSeconds: HistogramValue
+    var busyWorkers: MetricValue
+
+    static func detached() -> BatcherMetrics {
+        let r = MetricsRegistry()
+        return BatcherMetrics(
+            queueDepth: r.gauge("q", help: "").unlabelled,
+            batchSize: r.histogram("b", help: "", buckets: MetricBuckets.batchSize).unlabelled,
+            queueSeconds: r.histogram("qs", help: "", buckets: MetricBuckets.latencySeconds).unlabelled,
+            inferenceSeconds: r.histogram("is", help: "", buckets: MetricBuckets.latencySeconds).unlabelled,
+            busyWorkers: r.gauge("w", help: "").unlabelled)
+    }
+}
+
+public final class Batcher: @unchecked Sendable {
+    public enum SubmitOutcome: Sendable, Equatable { case accepted, queueFull, stopped }
+
+    public let configuration: BatcherConfiguration
+    private let metrics: BatcherMetrics
+    private let lock = ConditionLock()
+    // Protected by `lock`:
+    private var queue: [InferenceJob] = []
+    private var head = 0
+    private var queuedImages = 0
+    private var stopping = false
+    private var runningWorkers = 0
+
+    public init(configuration: BatcherConfiguration, metrics: BatcherMetrics? = nil) {
+        self.configuration = configuration
+        self.metrics = metrics ?? .detached()
+    }
+
+    /// Starts the worker threads.
+    public func start() {
+        lock.withLock { runningWorkers = configuration.workers }
+        for i in 0..<configuration.workers {
+            startThread(name: "loupe-infer-\(i)") { [self] in
+                var worker = Worker(batcher: self)
+                worker.run()
+                lock.withLock { runningWorkers -= 1; lock.broadcast() }
+            }
+        }
+    }
+
+    /// Queues a job; `.queueFull` when the queue holds `queueCapacity` images already (a job larger
+    /// than the whole capacity is accepted only into an empty queue), `.stopped` after `stop()`.
+    public func submit(_ job: InferenceJob) -> SubmitOutcome {
+        lock.lock()
+        if stopping { lock.unlock(); return .stopped }
+        if queuedImages > 0 && queuedImages + job.count > configuration.queueCapacity {
+            lock.unlock(); return .queueFull
+        }
+        queue.append(job)
+        queuedImages += job.count
+        metrics.queueDepth.set(Double(queuedImages))
+        lock.signal()
+        lock.unlock()
+        return .accepted
+    }
+
+    /// Images waiting now.
+    public var queueDepth: Int { lock.withLock { queuedImages } }
+
+    /// Stops taking jobs; workers finish what is queued, then exit. `waitUntilIdle` waits for that.
+    public func stop() {
+        lock.withLock { stopping = true; lock.broadcast() }
+    }
+
+    /// Waits until every worker has exited after `stop()`, or the deadline (monotonic ns) passes.
+    @discardableResult
+    public func waitUntilStopped(deadline: UInt64) -> Bool {
+        lock.withLock {
+            while runningWorkers > 0 {
+                if monotonicNanoseconds() >= deadline { return false }
+                lock.wait(untilMonotonic: deadline)
+            }
+            return true
+        }
+    }
+
+    // MARK: Worker side
+
+    /// Blocks until a batch is available; nil when stopping and the queue is empty.
+    fileprivate func takeBatch(into batch: inout [InferenceJob]) -> Bool {
+        batch.removeAll(keepingCapacity: true)
+        lock.lock()
+        defer { lock.unlock() }
+        while head == queue.count {
+            if stopping { return false }
+            lock.wait()
+        }
+        let first = queue[head]
+        queue[head] = first  // keep
+        head += 1
+        batch.append(first)
+        var images = first.count
+        let maxBatch = configuration.maxBatchSize
+        let delay = UInt64(configuration.maxQueueDelayMicroseconds) * 1000
+        let deadline = first.enqueuedAt &+ delay
+        while true {
+            gather(model: first.model, images: &images, into: &batch, limit: maxBatch)
+            if delay == 0 || images >= maxBatch || stopping { break }
+            if monotonicNanoseconds() >= deadline { break }
+            lock.wait(untilMonotonic: deadline)
+        }
+        queuedImages -= images
+        metrics.queueDepth.set(Double(queuedImages))
+        compact()
+        return true
+    }
+
+    /// Moves queued jobs for `model` into `batch` while they fit; others keep their place.
+    private func gather(model: any InferenceModel, images: inout Int, into batch: inout [InferenceJob], limit: Int) {
+        guard head < queue.count, images < limit else { return }
+        var index = head
+        var skipped: [InferenceJob] = []
+        while index < queue.count && images < limit {
+            let job = queue[index]
+            if job.model === model && images + job.count <= limit {
+                batch.append(job)
+                images += job.count
+            } else if job.model === model {
+                break  // the next one of ours does not fit: keep order
+            } else {
+                skipped.append(job)
+            }
+            index += 1
+        }
+        // Put skipped jobs back just before the first unexamined one, in order.
+        if skipped.isEmpty {
+            head = index
+        } else {
+            let start = index - skipped.count
+            for (i, job) in skipped.enumerated() { queue[start + i] = job }
+            head = start
+        }
+    }
+
+    private func compact() {
+        if head == queue.count {
+            queue.removeAll(keepingCapacity: true); head = 0
+        } else if head > 1024 && head * 2 > queue.count {
+            queue.removeFirst(head); head = 0
+        }
+    }
+
+    fileprivate var metricsForWorker: BatcherMetrics { metrics }
+}
+
+/// One inference thread's state: its runners (one per model it has seen) and input buffer.
+private struct Worker {
+    let batcher: Batcher
+    var runners: [(model: any InferenceModel, runner: any ModelRunner)] = []
+    var batch: [InferenceJob] = []
+    var buffer: [Float] = []
+
+    init(batcher: Batcher) { self.batcher = batcher }
+
+    mutating func runner(for model: any InferenceModel) -> any ModelRunner {
+        if let i = runners.firstIndex(where: { $0.model === model }) {
+            if i != 0 { runners.swapAt(0, i) }
+            return runners[0].runner
+        }
+        let created = model.makeRunner(maxBatch: batcher.configuration.maxBatchSize)
+        runners.insert((model, created), at: 0)
+        if runners.count > 4 { runners.removeLast() }  // models replaced by reloads fall out
+        return created
+    }
+
+    mutating func run() {
+        let metrics = batcher.metricsForWorker
+        let threads = batcher.configuration.threadsPerWorker
+        let maxBatch = batcher.configuration.maxBatchSize
+        while batcher.takeBatch(into: &batch) {
+            let start = monotonicNanoseconds()
+            metrics.busyWorkers.increment()
+            let model = batch[0].model
+            let runner = runner(for: model)
+            let images = batch.reduce(0) { $0 + $1.count }
+            let output: [Float]
+            if batch.count == 1 && images <= maxBatch {
+                output = runner.predict(batch[0].input, count: images, threads: threads)
+            } else if batch.count == 1 {
+                // One request larger than a batch: run it in slices.
+                let job = batch[0]
+                var out = [Float](); out.reserveCapacity(images * model.outputCount)
+                var offset = 0
+                while offset < images {
+                    let n = min(maxBatch, images - offset)
+                    let slice = Array(job.input[(offset * model.inputCount)..<((offset + n) * model.inputCount)])
+                    out.append(contentsOf: runner.predict(slice, count: n, threads: threads))
+                    offset += n
+                }
+                output = out
+            } else {
+                buffer.removeAll(keepingCapacity: true)
+                for job in batch { buffer.append(contentsOf: job.input) }
+                output = runner.predict(buffer, count: images, threads: threads)
+            }
+            let end = monotonicNanoseconds()
+            metrics.busyWorkers.decrement()
+            metrics.batchSize.observe(Double(images))
+            metrics.inferenceSeconds.observe(Double(end - start) / 1e9)
+            var offset = 0
+            let outputs = model.outputCount
+            for job in batch {
+                let queued = start > job.enqueuedAt ? start - job.enqueuedAt : 0
+                metrics.queueSeconds.observe(Double(queued) / 1e9)
+                let slice = batch.count == 1 ? output : Array(output[(offset * outputs)..<((offset + job.count) * outputs)])
+                offset += job.count
+                job.completion(InferenceResult(probabilities: slice, queueNanoseconds: queued,
+                                               inferenceNanoseconds: end - start, batchSize: images))
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// What the service needs from a servable model, independent of where it came from (the model
+// repository, or a single file). A model hands each inference worker its own `ModelRunner`,
+// which owns the scratch memory for batches up to a size, so workers never share mutable state.
+
+/// A loaded, verified model ready to serve. Instances are immutable and compared by identity:
+/// a reload publishes a new instance.
+public protocol InferenceModel: AnyObject, Sendable {
+    var name: String { get }
+    var version: Int { get }
+    /// Hex SHA-256 of the model file.
+    var sha256: String { get }
+    /// Class labels, `outputCount` of them.
+    var labels: [String] { get }
+    /// Input shape without the batch dimension, e.g. [28, 28, 1] (NHWC).
+    var inputShape: [Int] { get }
+    var inputCount: Int { get }
+    var outputCount: Int { get }
+    /// Pixel (0…255) → model input: `pixel * pixelScale + pixelOffset`.
+    var pixelScale: Float { get }
+    var pixelOffset: Float { get }
+    /// A runner with its own workspace for batches of up to `maxBatch` images.
+    func makeRunner(maxBatch: Int) -> any ModelRunner
+    /// Called after inference with the input pixels (`count × inputCount` bytes) and the top-1
+    /// class of each image, for drift statistics. Default: nothing.
+    func observe(pixels: [UInt8], predictedClasses: [Int])
+}
+
+extension InferenceModel {
+    public func observe(pixels: [UInt8], predictedClasses: [Int]) {}
+}
+
+/// Runs one model on one worker thread; not shared between threads.
+public protocol ModelRunner: AnyObject {
+    /// `input` holds `count × inputCount` model-ready floats; returns `count × outputCount`
+    /// softmax probabilities.
+    func predict(_ input: [Float], count: Int, threads: Int) -> [Float]
+}
+
+extension InferenceModel {
+    /// Image height and width from the input shape (NHWC without batch): [H, W, C].
+    public var imageHeight: Int { inputShape.count >= 2 ? inputShape[0] : 1 }
+    public var imageWidth: Int { inputShape.count >= 2 ? inputShape[1] : inputCount }
+    public var imageChannels: Int { inputShape.count >= 3 ? inputShape[2] : 1 }
+}
+
+/// Where the service finds models: the lifecycle helper's `ModelRepository` or a single file.
+public protocol ModelProvider: AnyObject, Sendable {
+    /// The model to serve for a request: `name` nil = the default model, `version` nil = the
+    /// preferred version under its policy. Nil when there is no such model or version.
+    func model(named name: String?, version: Int?) -> (any InferenceModel)?
+    /// Every servable model (all served versions), for metadata and /health.
+    func servedModels() -> [any InferenceModel]
+    /// Names of the models known to the repository (servable or not).
+    var modelNames: [String] { get }
+    /// True when at least one model is loaded and has passed its self-test.
+    var isReady: Bool { get }
+    /// Asks for a rescan/reload (SIGHUP). Returns at once; the reload runs in the background.
+    func requestReload(reason: String)
+}

@@ -1,0 +1,333 @@
+// A small Prometheus registry: counters, gauges and histograms with fixed label names, rendered in
+// the text exposition format 0.0.4. Metric families are created once at start-up and their
+// children (one per label-value tuple) are looked up or cached by the caller; labels must be
+// bounded (route templates, codes, class names — never raw paths or ids).
+//
+// Other parts of the service (the model repository) create their own families on the same
+// registry with `counter/gauge/histogram`, or register a `collector` closure that writes
+// samples computed at scrape time.
+import Synchronization
+
+/// A metric's kind, as written on its `# TYPE` line.
+public enum MetricKind: String, Sendable { case counter, gauge, histogram, untyped }
+
+/// Writes samples of collector-provided families in exposition format.
+public struct MetricsWriter {
+    var text: String = ""
+
+    init() { text.reserveCapacity(16 * 1024) }
+
+    /// Writes `# HELP` and `# TYPE` for a family.
+    public mutating func family(_ name: String, help: String, kind: MetricKind) {
+        text += "# HELP \(name) \(escapeHelp(help))\n# TYPE \(name) \(kind.rawValue)\n"
+    }
+
+    /// Writes one sample line: `name{l="v",…} value`.
+    public mutating func sample(_ name: String, labels: [(String, String)] = [], value: Double) {
+        text += name
+        if !labels.isEmpty {
+            text += "{"
+            for (i, (k, v)) in labels.enumerated() {
+                if i > 0 { text += "," }
+                text += k
+                text += "=\""
+                text += escapeLabelValue(v)
+                text += "\""
+            }
+            text += "}"
+        }
+        text += " "
+        text += formatMetricValue(value)
+        text += "\n"
+    }
+}
+
+func formatMetricValue(_ v: Double) -> String {
+    if v.isNaN { return "NaN" }
+    if v == .infinity { return "+Inf" }
+    if v == -.infinity { return "-Inf" }
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    return String(v)
+}
+
+func escapeLabelValue(_ s: String) -> String {
+    guard s.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else {
+        return s
+    }
+    var out = ""
+    for c in s {
+        switch c {
+        case "\\": out += "\\\\"
+        case "\"": out += "\\\""
+        case "\n": out += "\\n"
+        default: out.append(c)
+        }
+    }
+    return out
+}
+
+func escapeHelp(_ s: String) -> String {
+    s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\n", "\\n")
+}
+
+/// A counter (monotonic) or gauge value; lock-free.
+public final class MetricValue: Sendable {
+    private let bits = Atomic<UInt64>(0.0.bitPattern)
+
+    public func add(_ delta: Double) {
+        var old = bits.load(ordering: .relaxed)
+        while true {
+            let new = (Double(bitPattern: old) + delta).bitPattern
+            let (exchanged, original) = bits.compareExchange(expected: old, desired: new, ordering: .relaxed)
+            if exchanged { return }
+            old = original
+        }
+    }
+    public func increment() { add(1) }
+    public func decrement() { add(-1) }
+    public func set(_ value: Double) { bits.store(value.bitPattern, ordering: .relaxed) }
+    public var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
+}
+
+/// A histogram with fixed upper bounds (`le`), cumulative on output.
+public final class HistogramValue: Sendable {
+    let upperBounds: [Double]
+    private struct State { var counts: [UInt64]; var sum: Double; var count: UInt64 }
+    private let state: Mutex<State>
+
+    init(upperBounds: [Double]) {
+        self.upperBounds = upperBounds
+        self.state = Mutex(State(counts: [UInt64](repeating: 0, count: upperBounds.count), sum: 0, count: 0))
+    }
+
+    public func observe(_ value: Double) {
+        // Binary search for the first bound ≥ value.
+        var lo = 0, hi = upperBounds.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if upperBounds[mid] >= value { hi = mid } else { lo = mid + 1 }
+        }
+        let index = lo
+        state.withLock { s in
+            if index < s.counts.count { s.counts[index] &+= 1 }
+            s.sum += value
+            s.count &+= 1
+        }
+    }
+
+    /// Records `n` observations of the same value at once.
+    public func observe(_ value: Double, times n: Int) {
+        guard n > 0 else { return }
+        var lo = 0, hi = upperBounds.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if upperBounds[mid] >= value { hi = mid } else { lo = mid + 1 }
+        }
+        let index = lo
+        state.withLock { s in
+            if index < s.counts.count { s.counts[index] &+= UInt64(n) }
+            s.sum += value * Double(n)
+            s.count &+= UInt64(n)
+        }
+    }
+
+    func snapshot() -> (cumulative: [UInt64], sum: Double, count: UInt64) {
+        state.withLock { s in
+            var running: UInt64 = 0
+            var cumulative = [UInt64](); cumulative.reserveCapacity(s.counts.count)
+            for c in s.counts { running &+= c; cumulative.append(running) }
+            return (cumulative, s.sum, s.count)
+        }
+    }
+}
+
+/// A family of counters or gauges sharing a name and label names.
+public final class MetricFamily: Sendable {
+    public let name: String
+    public let help: String
+    public let kind: MetricKind
+    public let labelNames: [String]
+    private let children = Mutex<[[String]: MetricValue]>([:])
+    private let order = Mutex<[[String]]>([])
+
+    init(name: String, help: String, kind: MetricKind, labelNames: [String]) {
+        self.name = name; self.help = help; self.kind = kind; self.labelNames = labelNames
+    }
+
+    /// The child for these label values (in `labelNames` order), created on first use.
+    public func labels(_ values: String...) -> MetricValue { child(values) }
+
+    public func child(_ values: [String]) -> MetricValue {
+        precondition(values.count == labelNames.count, "\(name): expected \(labelNames.count) label values")
+        return children.withLock { map in
+            if let existing = map[values] { return existing }
+            let created = MetricValue()
+            map[values] = created
+            order.withLock { $0.append(values) }
+            return created
+        }
+    }
+
+    /// Removes one child (for example a model version that was unloaded).
+    public func remove(_ values: [String]) {
+        children.withLock { map in
+            if map.removeValue(forKey: values) != nil {
+                order.withLock { $0.removeAll { $0 == values } }
+            }
+        }
+    }
+
+    /// Removes every child.
+    public func removeAll() {
+        children.withLock { map in
+            map.removeAll()
+            order.withLock { $0.removeAll() }
+        }
+    }
+
+    /// The value for a family without labels.
+    public var unlabelled: MetricValue { child([]) }
+
+    func render(into writer: inout MetricsWriter) {
+        let snapshot: [([String], Double)] = children.withLock { map in
+            order.withLock { keys in keys.compactMap { k in map[k].map { (k, $0.value) } } }
+        }
+        writer.family(name, help: help, kind: kind)
+        for (values, value) in snapshot {
+            writer.sample(name, labels: Array(zip(labelNames, values)), value: value)
+        }
+    }
+}
+
+/// A family of histograms sharing a name, label names and buckets.
+public final class HistogramFamily: Sendable {
+    public let name: String
+    public let help: String
+    public let labelNames: [String]
+    public let upperBounds: [Double]
+    private let children = Mutex<[[String]: HistogramValue]>([:])
+    private let order = Mutex<[[String]]>([])
+
+    init(name: String, help: String, labelNames: [String], upperBounds: [Double]) {
+        self.name = name; self.help = help; self.labelNames = labelNames
+        self.upperBounds = upperBounds.sorted()
+    }
+
+    public func labels(_ values: String...) -> HistogramValue { child(values) }
+
+    public func child(_ values: [String]) -> HistogramValue {
+        precondition(values.count == labelNames.count, "\(name): expected \(labelNames.count) label values")
+        return children.withLock { map in
+            if let existing = map[values] { return existing }
+            let created = HistogramValue(upperBounds: upperBounds)
+            map[values] = created
+            order.withLock { $0.append(values) }
+            return created
+        }
+    }
+
+    public var unlabelled: HistogramValue { child([]) }
+
+    func render(into writer: inout MetricsWriter) {
+        let snapshot: [([String], HistogramValue)] = children.withLock { map in
+            order.withLock { keys in keys.compactMap { k in map[k].map { (k, $0) } } }
+        }
+        writer.family(name, help: help, kind: .histogram)
+        for (values, histogram) in snapshot {
+            let labels = Array(zip(labelNames, values))
+            let (cumulative, sum, count) = histogram.snapshot()
+            for (bound, c) in zip(upperBounds, cumulative) {
+                writer.sample(name + "_bucket", labels: labels + [("le", formatMetricValue(bound))], value: Double(c))
+            }
+            writer.sample(name + "_bucket", labels: labels + [("le", "+Inf")], value: Double(count))
+            writer.sample(name + "_sum", labels: labels, value: sum)
+            writer.sample(name + "_count", labels: labels, value: Double(count))
+        }
+    }
+}
+
+/// The set of metric families one `/metrics` scrape renders, in registration order.
+public final class MetricsRegistry: Sendable {
+    private enum Entry: Sendable {
+        case family(MetricFamily)
+        case histogram(HistogramFamily)
+        case collector(@Sendable (inout MetricsWriter) -> Void)
+    }
+    private let entries = Mutex<[Entry]>([])
+    private let names = Mutex<Set<String>>([])
+
+    public init() {}
+
+    /// Registering a name twice returns the first family when kind and labels agree (so two
+    /// parts of the service may share one), and stops the process when they do not (a bug).
+    private func family(_ name: String, help: String, kind: MetricKind, labels: [String]) -> MetricFamily {
+        entries.withLock { list in
+            for case .family(let f) in list where f.name == name {
+                precondition(f.kind == kind && f.labelNames == labels, "metric \(name) registered twice with different kinds or labels")
+                return f
+            }
+            let fresh = names.withLock { $0.insert(name).inserted }
+            precondition(fresh, "metric \(name) registered twice with different kinds")
+            let f = MetricFamily(name: name, help: help, kind: kind, labelNames: labels)
+            list.append(.family(f))
+            return f
+        }
+    }
+
+    public func counter(_ name: String, help: String, labels: [String] = []) -> MetricFamily {
+        family(name, help: help, kind: .counter, labels: labels)
+    }
+
+    public func gauge(_ name: String, help: String, labels: [String] = []) -> MetricFamily {
+        family(name, help: help, kind: .gauge, labels: labels)
+    }
+
+    public func histogram(_ name: String, help: String, labels: [String] = [], buckets: [Double]) -> HistogramFamily {
+        entries.withLock { list in
+            for case .histogram(let h) in list where h.name == name {
+                precondition(h.labelNames == labels, "histogram \(name) registered twice with different labels")
+                return h
+            }
+            let fresh = names.withLock { $0.insert(name).inserted }
+            precondition(fresh, "metric \(name) registered twice with different kinds")
+            let h = HistogramFamily(name: name, help: help, labelNames: labels, upperBounds: buckets)
+            list.append(.histogram(h))
+            return h
+        }
+    }
+
+    /// A closure run at every scrape that writes whole families (HELP/TYPE + samples) with
+    /// `MetricsWriter.family` and `.sample`. It must be quick and must not call back into the registry.
+    public func addCollector(_ collect: @escaping @Sendable (inout MetricsWriter) -> Void) {
+        entries.withLock { $0.append(.collector(collect)) }
+    }
+
+    /// The whole registry in Prometheus text format 0.0.4.
+    public func render() -> String {
+        let snapshot = entries.withLock { $0 }
+        var writer = MetricsWriter()
+        for entry in snapshot {
+            switch entry {
+            case .family(let f): f.render(into: &writer)
+            case .histogram(let h): h.render(into: &writer)
+            case .collector(let c): c(&writer)
+            }
+        }
+        return writer.text
+    }
+
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+}
+
+/// Bucket sets used across the service.
+public enum MetricBuckets {
+    /// Latency in seconds from 25 µs to 10 s (sub-millisecond resolution).
+    public static let latencySeconds: [Double] = [
+        0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075,
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
+    /// Batch sizes (images).
+    public static let batchSize: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    /// Confidence (top-1 probability).
+    public static let confidence: [Double] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1]
+}

@@ -1,0 +1,71 @@
+// The service's metric families (DESIGN §6), created once. Labels are bounded: route templates
+// (or "unmatched"), methods from a fixed set, status codes, error codes, model names and class labels.
+import LoupeHTTP
+
+public final class ServiceMetrics: Sendable {
+    public let registry: MetricsRegistry
+    let requests: MetricFamily
+    let requestSeconds: HistogramFamily
+    let inFlight: MetricValue
+    let rejections: MetricFamily
+    let predictions: MetricFamily
+    let confidence: HistogramFamily
+    let lowConfidence: MetricFamily
+    let images: MetricFamily
+    let startToReady: MetricValue
+    let ready: MetricValue
+    let draining: MetricValue
+    let batcher: BatcherMetrics
+
+    public init(registry: MetricsRegistry, version: String) {
+        self.registry = registry
+        registry.gauge("loupe_build_info", help: "Loupe build; the value is always 1.", labels: ["version"]).labels(version).set(1)
+        requests = registry.counter("loupe_http_requests_total", help: "HTTP requests answered, by route template, method and status code.",
+                                    labels: ["route", "method", "code"])
+        requestSeconds = registry.histogram("loupe_http_request_duration_seconds",
+                                            help: "Time from a request's arrival at the service to its response, by route template and method.",
+                                            labels: ["route", "method"], buckets: MetricBuckets.latencySeconds)
+        inFlight = registry.gauge("loupe_http_requests_in_flight", help: "Requests received and not yet answered.").unlabelled
+        rejections = registry.counter("loupe_rejected_requests_total",
+                                      help: "Requests refused, by reason (the error code of the response: queue_full, draining, not_ready, invalid_image, …).",
+                                      labels: ["reason"])
+        let queueDepth = registry.gauge("loupe_queue_depth", help: "Images waiting for an inference worker.").unlabelled
+        let busy = registry.gauge("loupe_inference_workers_busy", help: "Inference workers running a batch now.").unlabelled
+        let batchSize = registry.histogram("loupe_batch_size", help: "Images per forward pass.", buckets: MetricBuckets.batchSize).unlabelled
+        let queueSeconds = registry.histogram("loupe_queue_duration_seconds", help: "Time a request waited in the queue before its batch started.",
+                                              buckets: MetricBuckets.latencySeconds).unlabelled
+        let inferenceSeconds = registry.histogram("loupe_inference_duration_seconds", help: "Time of one forward pass (one batch).",
+                                                  buckets: MetricBuckets.latencySeconds).unlabelled
+        batcher = BatcherMetrics(queueDepth: queueDepth, batchSize: batchSize, queueSeconds: queueSeconds,
+                                 inferenceSeconds: inferenceSeconds, busyWorkers: busy)
+        images = registry.counter("loupe_images_total", help: "Images classified, by model.", labels: ["model"])
+        predictions = registry.counter("loupe_predictions_total", help: "Top-1 predictions, by model and class label.", labels: ["model", "label"])
+        confidence = registry.histogram("loupe_prediction_confidence", help: "Top-1 probability of each prediction, by model.",
+                                        labels: ["model"], buckets: MetricBuckets.confidence)
+        lowConfidence = registry.counter("loupe_low_confidence_predictions_total",
+                                         help: "Predictions whose top-1 probability was below 0.5, by model.", labels: ["model"])
+        startToReady = registry.gauge("loupe_start_to_ready_seconds", help: "Time from process start to the first ready state (0 until then).").unlabelled
+        ready = registry.gauge("loupe_ready", help: "1 when /health/ready answers 200, else 0.").unlabelled
+        draining = registry.gauge("loupe_draining", help: "1 after SIGTERM while the server drains.").unlabelled
+        ProcessMetrics.register(on: registry)
+    }
+
+    /// Normalised method label: the seven standard methods, else "other".
+    static func methodLabel(_ m: HTTPMethod) -> String {
+        if case .other = m { return "other" }
+        return m.description
+    }
+
+    /// Records one top-1 prediction per image.
+    func recordPredictions(model: String, labels: [String], classes: [Int], confidences: [Float]) {
+        let c = confidence.labels(model)
+        var low = 0
+        for (cls, p) in zip(classes, confidences) {
+            predictions.labels(model, cls < labels.count ? labels[cls] : String(cls)).increment()
+            c.observe(Double(p))
+            if p < 0.5 { low += 1 }
+        }
+        images.labels(model).add(Double(classes.count))
+        if low > 0 { lowConfidence.labels(model).add(Double(low)) }
+    }
+}

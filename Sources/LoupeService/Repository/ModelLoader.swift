@@ -1,0 +1,106 @@
+import LoupeData
+import LoupeEngine
+
+/// Why a version could not be loaded; `description` is the sentence that is logged, counted and
+/// shown in the repository index.
+public struct ModelLoadError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Stage: String, Sendable { case read, verify, build, selfTest = "self-test" }
+    public var stage: Stage
+    public var message: String
+    /// The file changed between the scan and the end of the read: not a verdict on the file,
+    /// the pass retries it once it settles.
+    public var fileChanged = false
+    public var description: String { "\(stage.rawValue): \(message)" }
+}
+
+/// Reads, verifies, builds and self-tests one version. Pure apart from reading the file.
+enum ModelLoader {
+    /// `expected` is the file state the scan saw and judged settled; a different state at open
+    /// time, or a change during the read, throws with `fileChanged` set.
+    static func load(name: String, version: Int, path: String, expected: FileIdentity?, configuration: RepositoryConfiguration,
+                     drift: (ModelHeader) -> DriftWindow) throws(ModelLoadError) -> LoadedModel {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let bytes: [UInt8]
+        let identity: FileIdentity
+        do {
+            (bytes, identity) = try RepositoryFileSystem.readStable(path, maxBytes: configuration.maxModelBytes)
+        } catch let error as RepositoryFileError where error.changedDuringRead {
+            throw ModelLoadError(stage: .read, message: "\(error)", fileChanged: true)
+        } catch {
+            throw ModelLoadError(stage: .read, message: "\(error)")
+        }
+        if let expected, expected != identity {
+            throw ModelLoadError(stage: .read, message: "\(path) changed after it was scanned", fileChanged: true)
+        }
+        let file: ModelFile
+        do {
+            file = try ModelFile.decode(bytes: bytes)
+        } catch {
+            throw ModelLoadError(stage: .verify, message: "\(error)")
+        }
+        if let required = configuration.requiredInputShape, file.header.inputShape != required {
+            throw ModelLoadError(stage: .verify, message:
+                "input shape \(file.header.inputShape) is not the \(required) this server feeds")
+        }
+        let model: Sequential
+        do {
+            model = try Sequential(architecture: file.header.architecture, parameters: file.parameters)
+        } catch {
+            throw ModelLoadError(stage: .build, message: "\(error)")
+        }
+        guard model.outputCount == file.header.labels.count else {
+            throw ModelLoadError(stage: .build, message:
+                "the network has \(model.outputCount) outputs but the header names \(file.header.labels.count) labels")
+        }
+        if configuration.selfTest {
+            try selfTest(model: model, header: file.header, tolerance: configuration.selfTestTolerance)
+        }
+        let duration = start.duration(to: clock.now)
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        return LoadedModel(
+            name: name, version: version, sha256: file.sha256Hex, header: file.header, model: model,
+            loadedAt: Double(RepositoryFileSystem.nowNanoseconds()) / 1e9, loadDuration: seconds,
+            path: path, drift: drift(file.header), fileIdentity: identity)
+    }
+
+    /// Runs the model on the golden samples recorded when it was saved: every predicted class
+    /// must equal the recorded one and every probability must be within `tolerance` of it.
+    static func selfTest(model: Sequential, header: ModelHeader, tolerance: Float) throws(ModelLoadError) {
+        let samples = header.goldenSamples
+        guard !samples.isEmpty else {
+            throw ModelLoadError(stage: .selfTest, message:
+                "the file has no golden samples to test with (set models.self_test: false to serve it anyway)")
+        }
+        let inputCount = model.inputCount, outputs = model.outputCount
+        var input = [Float](repeating: 0, count: samples.count * inputCount)
+        for (i, sample) in samples.enumerated() {
+            guard sample.pixels.count == inputCount, sample.probabilities.count == outputs else {
+                throw ModelLoadError(stage: .selfTest, message:
+                    "golden sample \(i) has \(sample.pixels.count) pixels and \(sample.probabilities.count) probabilities; the network takes \(inputCount) and gives \(outputs)")
+            }
+            header.normalization.apply(sample.pixels[...], into: &input, at: i * inputCount)
+        }
+        var workspace = model.makeWorkspace(maxBatch: samples.count)
+        let probabilities = model.predict(input, count: samples.count, workspace: &workspace, threads: 1)
+        for (i, sample) in samples.enumerated() {
+            let row = probabilities[(i * outputs)..<((i + 1) * outputs)]
+            var best = row.startIndex
+            for j in row.indices where row[j] > row[best] { best = j }
+            let predicted = best - row.startIndex
+            guard predicted == sample.expectedClass else {
+                throw ModelLoadError(stage: .selfTest, message:
+                    "golden sample \(i): predicted class \(predicted), the file records \(sample.expectedClass)")
+            }
+            var worst: Float = 0
+            for k in 0..<outputs {
+                let d = abs(row[row.startIndex + k] - sample.probabilities[k])
+                if d.isNaN { worst = .infinity } else if d > worst { worst = d }
+            }
+            guard worst <= tolerance else {
+                throw ModelLoadError(stage: .selfTest, message:
+                    "golden sample \(i): a probability differs from the recorded one by \(worst), over the tolerance \(tolerance)")
+            }
+        }
+    }
+}

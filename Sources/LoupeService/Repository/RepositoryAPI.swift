@@ -1,0 +1,126 @@
+// Triton's model repository extension (KServe v2): `POST /v2/repository/index`,
+// `POST /v2/repository/models/{m}/load`, `POST /v2/repository/models/{m}/unload`. Off unless
+// `repository_api.enabled`; with `repository_api.token` set, each call needs
+// `Authorization: Bearer <token>` (401 otherwise). Model names from the path are checked against
+// the name grammar and only compared with the repository's own listing.
+import Dispatch
+import LoupeHTTP
+
+/// One route the service registers on its router.
+public struct RepositoryRoute: Sendable {
+    public var method: HTTPMethod
+    public var template: String
+    public var handler: HTTPHandler
+}
+
+extension ModelRepository {
+    /// The repository extension's routes; empty when `apiEnabled` is false (so the paths 404).
+    /// The service registers each: `for r in repository.apiRoutes() { builder.add(r.method, r.template, r.handler) }`.
+    /// Handlers answer from a background queue: a load reads and self-tests a model.
+    public func apiRoutes() -> [RepositoryRoute] {
+        guard configuration.apiEnabled else { return [] }
+        return [
+            RepositoryRoute(method: .POST, template: "/v2/repository/index") { [weak self] request, sink in
+                self?.authorized(request, sink) { $0.handleIndex(request) }
+            },
+            RepositoryRoute(method: .POST, template: "/v2/repository/models/{m}/load") { [weak self] request, sink in
+                self?.authorized(request, sink) { $0.handleLoad(request) }
+            },
+            RepositoryRoute(method: .POST, template: "/v2/repository/models/{m}/unload") { [weak self] request, sink in
+                self?.authorized(request, sink) { $0.handleUnload(request) }
+            },
+        ]
+    }
+
+    private func authorized(_ request: HTTPRequest, _ sink: any HTTPResponseSink,
+                            _ body: @escaping @Sendable (ModelRepository) -> HTTPResponse) {
+        if let token = configuration.apiToken {
+            let given = request.headers["Authorization"] ?? ""
+            let prefix = "bearer "
+            let ok = given.count > prefix.count && given.lowercased().hasPrefix(prefix)
+                && constantTimeEqual(Array(given.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
+            guard ok else {
+                var response = Self.apiError(401, "unauthorized", "the repository API needs 'Authorization: Bearer <token>'")
+                response.headers.add("WWW-Authenticate", "Bearer realm=\"loupe-repository\"")
+                sink.respond(response)
+                return
+            }
+        }
+        DispatchQueue.global().async { sink.respond(body(self)) }
+    }
+
+    func handleIndex(_ request: HTTPRequest) -> HTTPResponse {
+        var readyOnly = false
+        if !request.body.isEmpty {
+            guard let body = try? JSONReader.parse(request.body) else {
+                return Self.apiError(400, "invalid_json", "the body must be a JSON object such as {\"ready\": true}, or empty")
+            }
+            readyOnly = body["ready"]?.boolValue ?? false
+        }
+        // A fresh scan first, so the index lists what is on disk now (without loading).
+        let statuses = indexStatuses()
+        var w = JSONWriter()
+        w.raw("[")
+        var first = true
+        for model in statuses {
+            for v in model.versions where !readyOnly || v.state == .ready {
+                if !first { w.raw(",") }
+                first = false
+                w.raw("{"); w.key("name"); w.string(model.name)
+                w.raw(","); w.key("version"); w.string(String(v.version))
+                w.raw(","); w.key("state"); w.string(v.state.rawValue)
+                w.raw(","); w.key("reason"); w.string(v.reason ?? "")
+                w.raw("}")
+            }
+            if model.versions.isEmpty, !readyOnly {
+                if !first { w.raw(",") }
+                first = false
+                w.raw("{"); w.key("name"); w.string(model.name)
+                w.raw(","); w.key("state"); w.string(model.state.rawValue)
+                w.raw(","); w.key("reason"); w.string(model.reason ?? "")
+                w.raw("}")
+            }
+        }
+        w.raw("]")
+        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+    }
+
+    func handleLoad(_ request: HTTPRequest) -> HTTPResponse {
+        let name = request.pathParameters["m"] ?? ""
+        let result = load(model: name)
+        if result.ok {
+            var w = JSONWriter()
+            w.raw("{"); w.key("model"); w.string(name); w.raw(","); w.key("message"); w.string(result.message); w.raw("}")
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+        }
+        let code = ModelNaming.isValidName(name) ? "load_failed" : "invalid_model_name"
+        return Self.apiError(400, code, result.message)
+    }
+
+    func handleUnload(_ request: HTTPRequest) -> HTTPResponse {
+        let name = request.pathParameters["m"] ?? ""
+        let result = unload(model: name)
+        if result.ok {
+            var w = JSONWriter()
+            w.raw("{"); w.key("model"); w.string(name); w.raw(","); w.key("message"); w.string(result.message); w.raw("}")
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+        }
+        let code = ModelNaming.isValidName(name) ? "model_not_found" : "invalid_model_name"
+        return Self.apiError(ModelNaming.isValidName(name) ? 404 : 400, code, result.message)
+    }
+
+    static func apiError(_ status: Int, _ code: String, _ message: String) -> HTTPResponse {
+        var w = JSONWriter()
+        w.raw("{"); w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
+        return HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+    }
+}
+
+/// Compares without an early exit, so the time taken does not reveal a matching prefix.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var diff = UInt8(a.count == b.count ? 0 : 1)
+    for i in 0..<max(a.count, b.count) {
+        diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+    }
+    return diff == 0
+}

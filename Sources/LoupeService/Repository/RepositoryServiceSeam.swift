@@ -1,0 +1,47 @@
+// The seam between the repository and the rest of the service: `LoadedModel` is the service's
+// `InferenceModel`, `ModelRepository` its `ModelProvider` (Inference/InferenceModel.swift).
+import LoupeEngine
+
+extension LoadedModel: InferenceModel {
+    public var inputShape: [Int] { header.inputShape }
+    public var pixelScale: Float { header.normalization.scale }
+    public var pixelOffset: Float { header.normalization.offset }
+    public func makeRunner(maxBatch: Int) -> any ModelRunner {
+        LoadedModelRunner(network: model, maxBatch: maxBatch)
+    }
+    /// Feeds the drift window of this model name (one short critical section per batch).
+    public func observe(pixels: [UInt8], predictedClasses: [Int]) {
+        drift.recordBatch(pixels: pixels, predictedClasses: predictedClasses)
+    }
+}
+
+/// One worker's runner: the shared immutable network plus that worker's own workspace.
+final class LoadedModelRunner: ModelRunner {
+    let network: Sequential
+    var workspace: InferenceWorkspace
+
+    init(network: Sequential, maxBatch: Int) {
+        self.network = network
+        self.workspace = network.makeWorkspace(maxBatch: max(1, maxBatch))
+    }
+
+    func predict(_ input: [Float], count: Int, threads: Int) -> [Float] {
+        network.predict(input, count: count, workspace: &workspace, threads: threads)
+    }
+}
+
+extension ModelRepository: ModelProvider {
+    public func model(named name: String?, version: Int?) -> (any InferenceModel)? {
+        resolve(model: name, version: version)
+    }
+
+    public func servedModels() -> [any InferenceModel] { loadedModels }
+
+    /// At least one model is served (loaded, verified, self-tested). Draining is the service's.
+    public var isReady: Bool { !servedModelNames.isEmpty }
+
+    public func requestReload(reason: String) {
+        logger.info("reloading the model repository", metadata: ["reason": "\(reason)"])
+        scheduleReload()
+    }
+}

@@ -1,0 +1,281 @@
+// Turns request bodies into model-ready batches: PNG/PGM images, raw N×784 bytes, JSON
+// `instances`, multipart uploads, and OIP tensors. Every refusal says what was expected and what
+// came. Pixel inputs (images, bytes, UINT8 tensors, JSON numbers) are 0…255 and normalized with
+// the model's own normalization; FP32 OIP tensors are taken as model-ready values.
+import LoupeData
+import LoupeHTTP
+
+/// A decoded batch for one model.
+struct DecodedBatch {
+    /// `count × inputCount` model-ready floats.
+    var input: [Float]
+    var count: Int
+    /// The raw pixels when the input was pixels (for drift statistics); nil for FP32 tensors.
+    var pixels: [UInt8]?
+}
+
+struct InputLimits {
+    var maxImages: Int
+    var maxImageDimension: Int
+    /// Resize images of another size to the model's (opt-in, `?resize=true`).
+    var resize: Bool
+}
+
+enum InputDecoding {
+    // MARK: /predict bodies
+
+    static func predictBody(_ request: HTTPRequest, model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
+        let body = request.body
+        guard !body.isEmpty else {
+            throw .badRequest("empty_body", "the request body is empty; expected an image (PNG or PGM), raw pixels or JSON instances")
+        }
+        let contentType = request.headers["Content-Type"] ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { String($0).trimmingSpaces().lowercased() } ?? ""
+        switch mediaType {
+        case "image/png", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
+            return try images([body], model: model, limits: limits)
+        case "application/octet-stream":
+            return try rawPixels(body, model: model, limits: limits)
+        case "application/json":
+            return try jsonInstances(body, model: model, limits: limits)
+        case "multipart/form-data":
+            return try images(try multipartFiles(body, contentType: contentType), model: model, limits: limits)
+        case "", "application/x-www-form-urlencoded":
+            // `curl --data-binary @x.png` sends form-urlencoded: accept it when the bytes are an image.
+            if ImageDecoder.sniff(body) != nil { return try images([body], model: model, limits: limits) }
+            throw .unsupportedMediaType(contentType)
+        default:
+            throw .unsupportedMediaType(contentType)
+        }
+    }
+
+    static func images(_ files: [[UInt8]], model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
+        guard !files.isEmpty else {
+            throw .badRequest("no_images", "the multipart body holds no file part; send the image as a file field, e.g. curl -F image=@x.png")
+        }
+        guard files.count <= limits.maxImages else {
+            throw .tooLarge("a request may carry at most \(limits.maxImages) images, received \(files.count)")
+        }
+        let w = model.imageWidth, h = model.imageHeight
+        var pixels = [UInt8](); pixels.reserveCapacity(files.count * w * h)
+        for (index, file) in files.enumerated() {
+            let image = try decodeImage(file, index: files.count > 1 ? index : nil, limits: limits)
+            if image.width == w && image.height == h {
+                pixels.append(contentsOf: image.pixels)
+            } else if limits.resize {
+                pixels.append(contentsOf: image.resized(width: w, height: h).pixels)
+            } else {
+                throw .badRequest("wrong_image_size",
+                                  "\(imagePrefix(index, files.count))expected a \(w)×\(h) image, received \(image.width)×\(image.height) (add ?resize=true to scale it)")
+            }
+        }
+        return normalize(pixels, count: files.count, model: model)
+    }
+
+    static func decodeImage(_ bytes: [UInt8], index: Int?, limits: InputLimits) throws(ServiceError) -> GrayImage {
+        let prefix = index.map { "image \($0): " } ?? ""
+        guard ImageDecoder.sniff(bytes) != nil else {
+            throw .badRequest("invalid_image", "\(prefix)expected a PNG or PGM image, but the data does not start with a PNG or PGM signature")
+        }
+        do {
+            let decoderLimits = ImageDecoder.Limits(maxDimension: limits.maxImageDimension,
+                                                    maxPixels: limits.maxImageDimension * limits.maxImageDimension,
+                                                    maxInputBytes: Int.max)
+            return try ImageDecoder.decode(bytes, limits: decoderLimits)
+        } catch {
+            throw .badRequest("invalid_image", "\(prefix)the image could not be decoded: \(error)")
+        }
+    }
+
+    static func rawPixels(_ body: [UInt8], model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
+        let n = model.inputCount
+        guard body.count % n == 0 else {
+            throw .badRequest("wrong_input_size",
+                              "expected a multiple of \(n) bytes (\(model.imageWidth)×\(model.imageHeight) pixels of one byte per image), received \(body.count) bytes")
+        }
+        let count = body.count / n
+        guard count <= limits.maxImages else {
+            throw .tooLarge("a request may carry at most \(limits.maxImages) images, received \(count)")
+        }
+        return normalize(body, count: count, model: model)
+    }
+
+    static func jsonInstances(_ body: [UInt8], model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
+        let document: JSONValue
+        do { document = try JSONReader.parse(body) } catch {
+            throw .badRequest("invalid_json", "the body is not valid JSON: \(error)")
+        }
+        guard let instances = document["instances"]?.arrayValue else {
+            throw .badRequest("invalid_input", "expected a JSON object {\"instances\": [...]}, received \(document["instances"].map { "instances as \($0.kindName)" } ?? document.kindName + " without 'instances'")")
+        }
+        guard !instances.isEmpty else { throw .badRequest("invalid_input", "'instances' is empty; expected at least one image") }
+        guard instances.count <= limits.maxImages else {
+            throw .tooLarge("a request may carry at most \(limits.maxImages) images, received \(instances.count)")
+        }
+        let n = model.inputCount, w = model.imageWidth, h = model.imageHeight
+        var pixels = [UInt8](); pixels.reserveCapacity(instances.count * n)
+        for (index, instance) in instances.enumerated() {
+            if let b64 = instance["b64"]?.stringValue {
+                guard let bytes = Base64.decode(b64) else {
+                    throw .badRequest("invalid_input", "instance \(index): 'b64' is not valid base64")
+                }
+                let image = try decodeImage(bytes, index: index, limits: limits)
+                if image.width == w && image.height == h {
+                    pixels.append(contentsOf: image.pixels)
+                } else if limits.resize {
+                    pixels.append(contentsOf: image.resized(width: w, height: h).pixels)
+                } else {
+                    throw .badRequest("wrong_image_size", "instance \(index): expected a \(w)×\(h) image, received \(image.width)×\(image.height) (add ?resize=true to scale it)")
+                }
+                continue
+            }
+            guard let array = instance.arrayValue else {
+                throw .badRequest("invalid_input", "instance \(index): expected \(n) numbers, \(h) arrays of \(w) numbers, or {\"b64\": \"<base64 PNG>\"}, received \(instance.kindName)")
+            }
+            let start = pixels.count
+            if array.first?.arrayValue != nil {
+                guard array.count == h else {
+                    throw .badRequest("wrong_input_size", "instance \(index): expected \(h) rows of \(w) numbers, received \(array.count) rows")
+                }
+                for (r, row) in array.enumerated() {
+                    guard let values = row.arrayValue, values.count == w else {
+                        throw .badRequest("wrong_input_size", "instance \(index): row \(r): expected \(w) numbers, received \(row.arrayValue.map { "\($0.count) values" } ?? row.kindName)")
+                    }
+                    try appendPixels(values, to: &pixels, instance: index)
+                }
+            } else {
+                guard array.count == n else {
+                    throw .badRequest("wrong_input_size", "instance \(index): expected \(n) numbers (\(w)×\(h) pixels), received \(array.count)")
+                }
+                try appendPixels(array, to: &pixels, instance: index)
+            }
+            precondition(pixels.count - start == n)
+        }
+        return normalize(pixels, count: instances.count, model: model)
+    }
+
+    private static func appendPixels(_ values: [JSONValue], to pixels: inout [UInt8], instance: Int) throws(ServiceError) {
+        for v in values {
+            guard case .number(let x) = v else {
+                throw .badRequest("invalid_input", "instance \(instance): expected pixel values as numbers from 0 to 255, received \(v.kindName)")
+            }
+            guard x >= 0, x <= 255, x == x.rounded() else {
+                throw .badRequest("invalid_input", "instance \(instance): expected whole pixel values from 0 to 255, received \(x)")
+            }
+            pixels.append(UInt8(x))
+        }
+    }
+
+    static func normalize(_ pixels: [UInt8], count: Int, model: any InferenceModel) -> DecodedBatch {
+        let scale = model.pixelScale, offset = model.pixelOffset
+        let input = [Float](unsafeUninitializedCapacity: pixels.count) { buffer, initialized in
+            for i in 0..<pixels.count { buffer[i] = Float(pixels[i]) * scale + offset }
+            initialized = pixels.count
+        }
+        return DecodedBatch(input: input, count: count, pixels: pixels)
+    }
+
+    private static func imagePrefix(_ index: Int, _ count: Int) -> String { count > 1 ? "image \(index): " : "" }
+
+    // MARK: multipart/form-data
+
+    /// The file parts of a multipart body (parts with a filename, an image content type, or a
+    /// field named image/images/file/files), in order.
+    static func multipartFiles(_ body: [UInt8], contentType: String) throws(ServiceError) -> [[UInt8]] {
+        guard let boundary = parameter("boundary", in: contentType), !boundary.isEmpty else {
+            throw .badRequest("invalid_multipart", "multipart/form-data needs a boundary parameter in Content-Type")
+        }
+        let delimiter = Array(("--" + boundary).utf8)
+        var files: [[UInt8]] = []
+        guard var position = find(delimiter, in: body, from: 0) else {
+            throw .badRequest("invalid_multipart", "the multipart body does not contain its boundary")
+        }
+        while true {
+            position += delimiter.count
+            // "--" after a delimiter ends the body.
+            if position + 1 < body.count && body[position] == 0x2D && body[position + 1] == 0x2D { break }
+            // Skip to the end of the delimiter line.
+            guard let lineEnd = find([0x0D, 0x0A], in: body, from: position) else { break }
+            let headerStart = lineEnd + 2
+            guard let headerEnd = find([0x0D, 0x0A, 0x0D, 0x0A], in: body, from: headerStart) else {
+                throw .badRequest("invalid_multipart", "a multipart part has no end of headers")
+            }
+            let headers = String(decoding: body[headerStart..<headerEnd], as: UTF8.self)
+            let contentStart = headerEnd + 4
+            guard let next = find([0x0D, 0x0A] + delimiter, in: body, from: contentStart) else {
+                throw .badRequest("invalid_multipart", "a multipart part is not terminated by the boundary")
+            }
+            if isFilePart(headers) { files.append(Array(body[contentStart..<next])) }
+            position = next + 2
+        }
+        return files
+    }
+
+    private static func isFilePart(_ headers: String) -> Bool {
+        for line in headers.split(separator: "\r\n") {
+            let lower = line.lowercased()
+            if lower.hasPrefix("content-disposition:") {
+                if lower.contains("filename=") { return true }
+                if let name = parameter("name", in: String(line)),
+                   ["image", "images", "file", "files", "image[]", "images[]"].contains(name.lowercased()) { return true }
+            }
+            if lower.hasPrefix("content-type:") && lower.contains("image/") { return true }
+        }
+        return false
+    }
+
+    /// A `key=value` or `key="value"` parameter of a header value.
+    static func parameter(_ key: String, in header: String) -> String? {
+        for part in header.split(separator: ";").dropFirst() {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, String(kv[0]).trimmingSpaces().lowercased() == key else { continue }
+            var v = String(kv[1]).trimmingSpaces()
+            if v.hasPrefix("\"") && v.hasSuffix("\"") && v.count >= 2 { v = String(v.dropFirst().dropLast()) }
+            return v
+        }
+        return nil
+    }
+
+    static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
+        let first = needle[0]
+        var i = start
+        let last = haystack.count - needle.count
+        while i <= last {
+            if haystack[i] == first {
+                var j = 1
+                while j < needle.count && haystack[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+}
+
+/// Standard and URL-safe base64, padding optional, whitespace ignored.
+enum Base64 {
+    static func decode(_ text: String) -> [UInt8]? {
+        var out = [UInt8](); out.reserveCapacity(text.utf8.count * 3 / 4)
+        var buffer: UInt32 = 0, bits = 0
+        for c in text.utf8 {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): v = 62
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): v = 63
+            case UInt8(ascii: "="), 0x20, 0x0A, 0x0D, 0x09: continue
+            default: return nil
+            }
+            buffer = (buffer << 6) | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((buffer >> UInt32(bits)) & 0xFF))
+            }
+        }
+        return out
+    }
+}

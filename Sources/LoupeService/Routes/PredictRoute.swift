@@ -1,0 +1,76 @@
+// POST /predict: one or many images in, classes with labels, confidences, top-k and all
+// probabilities out.
+import LoupeHTTP
+
+extension InferenceService {
+    func predict(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        let model: any InferenceModel
+        switch resolveModel(name: request.queryValue("model"), versionText: request.queryValue("version")) {
+        case .success(let m): model = m
+        case .failure(let e): return sink.respond(e.response)
+        }
+        var topK = min(configuration.defaultTopK, model.outputCount)
+        if let t = request.queryValue("top_k") {
+            guard let k = Int(t), k >= 0, k <= model.outputCount else {
+                return sink.respond(ServiceError.badRequest("invalid_parameter",
+                                                            "top_k must be an integer from 0 to \(model.outputCount), received '\(t)'").response)
+            }
+            topK = k
+        }
+        let limits: InputLimits
+        switch inputLimits(request) {
+        case .success(let l): limits = l
+        case .failure(let e): return sink.respond(e.response)
+        }
+        let batch: DecodedBatch
+        do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
+            return sink.respond(error.response)
+        }
+        submit(batch, model: model, sink: sink) { [self, topK] result in
+            let (classes, confidences) = recordOutcome(model: model, batch: batch, probabilities: result.probabilities)
+            return .json(200, Self.predictResponse(model: model, probabilities: result.probabilities, classes: classes,
+                                                   confidences: confidences, topK: topK))
+        }
+    }
+
+    static func predictResponse(model: any InferenceModel, probabilities: [Float], classes: [Int], confidences: [Float], topK: Int) -> [UInt8] {
+        let k = model.outputCount
+        let labels = model.labels
+        var w = JSONWriter(capacity: 256 + classes.count * (k * 14 + 64 + topK * 48))
+        w.raw("{"); w.key("model"); w.string(model.name)
+        w.raw(","); w.key("model_version"); w.int(model.version)
+        w.raw(","); w.key("predictions"); w.raw("[")
+        var order = [Int](repeating: 0, count: k)
+        for i in 0..<classes.count {
+            if i > 0 { w.raw(",") }
+            let row = probabilities[(i * k)..<((i + 1) * k)]
+            w.raw("{"); w.key("class"); w.int(classes[i])
+            w.raw(","); w.key("label"); w.string(classes[i] < labels.count ? labels[classes[i]] : String(classes[i]))
+            w.raw(","); w.key("confidence"); w.float(confidences[i])
+            w.raw(","); w.key("top_k"); w.raw("[")
+            if topK > 0 {
+                for j in 0..<k { order[j] = j }
+                // Highest probability first; ties by class index (stable).
+                order.sort { a, b in
+                    let pa = row[row.startIndex + a], pb = row[row.startIndex + b]
+                    return pa != pb ? pa > pb : a < b
+                }
+                for j in 0..<topK {
+                    if j > 0 { w.raw(",") }
+                    let c = order[j]
+                    w.raw("{"); w.key("class"); w.int(c)
+                    w.raw(","); w.key("label"); w.string(c < labels.count ? labels[c] : String(c))
+                    w.raw(","); w.key("confidence"); w.float(row[row.startIndex + c]); w.raw("}")
+                }
+            }
+            w.raw("],"); w.key("probabilities"); w.raw("[")
+            for j in 0..<k {
+                if j > 0 { w.raw(",") }
+                w.float(row[row.startIndex + j])
+            }
+            w.raw("]}")
+        }
+        w.raw("]}")
+        return w.bytes
+    }
+}

@@ -1,0 +1,163 @@
+import Testing
+@testable import LoupeData
+
+/// Fixtures: Tests/LoupeDataTests/Fixtures/images, made by scripts/make_image_fixtures.py
+/// (hand-encoded PNGs, cross-checked with Pillow, and the gray each must decode to).
+let fixtureDirectory: String = {
+    let file = #filePath
+    return String(file[..<file.lastIndex(of: "/")!]) + "/Fixtures/images"
+}()
+
+func fixture(_ name: String) throws -> [UInt8] { try FileIO.readFile(fixtureDirectory + "/" + name) }
+
+/// A minimal PNG writer for crafting broken files: chunks with correct CRCs unless told otherwise.
+enum PNGWriter {
+    static func chunk(_ type: String, _ data: [UInt8], corruptCRC: Bool = false) -> [UInt8] {
+        let typeBytes = Array(type.utf8)
+        var crc = crc32Checksum((typeBytes + data)[...])
+        if corruptCRC { crc ^= 1 }
+        return be32(data.count) + typeBytes + data + be32(Int(crc))
+    }
+    static func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+    static func ihdr(width: Int, height: Int, depth: UInt8 = 8, colorType: UInt8 = 0, interlace: UInt8 = 0) -> [UInt8] {
+        chunk("IHDR", be32(width) + be32(height) + [depth, colorType, 0, 0, interlace])
+    }
+    /// An 8-bit gray image whose rows use `filter` (raw bytes are the pixels, unfiltered data).
+    static func gray(width: Int, height: Int, filter: UInt8 = 0, extraRaw: [UInt8] = [], idat: [UInt8]? = nil) -> [UInt8] {
+        var raw: [UInt8] = []
+        for y in 0..<height { raw.append(filter); raw += (0..<width).map { UInt8(($0 + y) % 256) } }
+        raw += extraRaw
+        return PNGDecoder.signature + ihdr(width: width, height: height) + chunk("IDAT", idat ?? Deflate.zlib(raw)) + chunk("IEND", [])
+    }
+}
+
+@Suite struct ImageDecoderTests {
+    static let pngFixtures = [
+        "gray1", "gray2", "gray4", "gray8", "gray16", "gray1_adam7", "gray8_adam7", "gray16_adam7", "gray8_trns", "gray2_trns",
+        "rgb8", "rgb16", "rgb8_adam7", "rgb8_trns", "rgb16_trns",
+        "palette1", "palette2", "palette4", "palette8", "palette4_trns", "palette8_trns_adam7", "palette2_adam7",
+        "gray_alpha8", "gray_alpha16", "gray_alpha8_adam7", "rgba8", "rgba16", "rgba8_adam7", "rgba16_adam7",
+    ]
+
+    @Test(arguments: pngFixtures)
+    func decodesEveryPNGKind(name: String) throws {
+        let image = try ImageDecoder.decode(try fixture(name + ".png"))
+        let expected = try ImageDecoder.decode(try fixture(name + ".expected.pgm"))
+        #expect(image.width == 13 && image.height == 11)
+        #expect(image == expected)
+        // The content is not degenerate: the pattern covers dark and bright values.
+        #expect(Set(image.pixels).count > 2 || name.hasPrefix("gray1") || name.hasPrefix("palette1"))
+    }
+
+    @Test func decodesPGM() throws {
+        let p5 = try ImageDecoder.decode(try fixture("p5_8bit.pgm"))
+        #expect(p5.width == 13 && p5.height == 11)
+        #expect(p5.pixels[0] == 0 && p5.pixels[1] == 37 && p5.pixels[13] == 11)
+        #expect(try ImageDecoder.decode(try fixture("p5_16bit.pgm")) == ImageDecoder.decode(try fixture("p5_16bit.expected.pgm")))
+        #expect(try ImageDecoder.decode(try fixture("p2_maxval15.pgm")) == ImageDecoder.decode(try fixture("p2_maxval15.expected.pgm")))
+        let tiny = try ImageDecoder.decode(Array("P2 2 1 65535 0 65535".utf8))
+        #expect(tiny.pixels == [0, 255])
+        let mid = try ImageDecoder.decode(Array("P2 3 1 2 0 1 2\n".utf8))
+        #expect(mid.pixels == [0, 128, 255])
+    }
+
+    @Test func rejectsBrokenPGM() {
+        expectError(Array("P5 2 2 255\n\u{1}\u{2}\u{3}".utf8), contains: "truncated")
+        expectError(Array("P2 2 1 10 3 11".utf8), contains: "above maxval")
+        expectError(Array("P5 2 2 70000\n".utf8), contains: "maxval")
+        expectError(Array("P5 0 2 255\n".utf8), contains: "size")
+        expectError(Array("P2 2 2 255 1 2 3".utf8), contains: "truncated")
+        expectError(Array("P5 2 x 255\n".utf8), contains: "height")
+        expectError(Array("P5 99999 99999 255\n".utf8), contains: "larger than allowed")
+    }
+
+    @Test func rejectsBadSignatureAndUnknownFormats() {
+        var png = PNGWriter.gray(width: 4, height: 4)
+        png[1] = UInt8(ascii: "X")
+        expectError(png, contains: "Unsupported image format")
+        expectError([], contains: "empty")
+        expectError(Array("GIF89a".utf8), contains: "47 49 46")
+    }
+
+    @Test func roundTripsEveryFilterType() throws {
+        for filter in UInt8(0)...4 {
+            // Filtered bytes equal the raw pixels when the data is built as "filtered = pixels":
+            // decode must apply the filter, so only filter 0 returns the raw pattern; others must
+            // still decode without error and differ in a predictable way for filter 2 (Up).
+            let image = try ImageDecoder.decode(PNGWriter.gray(width: 5, height: 3, filter: filter))
+            #expect(image.width == 5 && image.height == 3)
+            if filter == 0 { #expect(image.pixels == [0, 1, 2, 3, 4, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6]) }
+            if filter == 2 { #expect(image.pixels == [0, 1, 2, 3, 4, 1, 3, 5, 7, 9, 3, 6, 9, 12, 15]) }
+            if filter == 1 { #expect(Array(image.pixels[0..<5]) == [0, 1, 3, 6, 10]) }
+        }
+    }
+
+    @Test func rejectsCorruptPNG() throws {
+        let good = try fixture("rgb8.png")
+        // CRC: flip a byte inside the IDAT payload.
+        var bad = good
+        bad[bad.count - 20] ^= 0x55
+        expectError(bad, contains: "CRC")
+        // Truncated at several points.
+        for cut in [10, 20, 33, good.count / 2, good.count - 12, good.count - 1] {
+            expectError(Array(good.prefix(cut)), contains: "truncated")
+        }
+        // Bad filter byte.
+        expectError(PNGWriter.gray(width: 4, height: 3, filter: 7), contains: "filter type 7")
+        // Image data longer than IHDR implies (oversized zlib output).
+        expectError(PNGWriter.gray(width: 4, height: 3, extraRaw: [UInt8](repeating: 9, count: 100_000)), contains: "inflates to more than")
+        // Image data shorter than IHDR implies.
+        expectError(PNGWriter.gray(width: 4, height: 3, idat: Deflate.zlib([0, 1, 2])), contains: "truncated")
+        // Corrupt zlib stream.
+        expectError(PNGWriter.gray(width: 4, height: 3, idat: [0x78, 0x9c, 0xff, 0xff, 0xff, 0x00]), contains: "image data")
+        // Absurd dimensions: refused before any allocation.
+        let huge = PNGDecoder.signature + PNGWriter.ihdr(width: 1 << 30, height: 1 << 30) + PNGWriter.chunk("IDAT", Deflate.zlib([0])) + PNGWriter.chunk("IEND", [])
+        expectError(huge, contains: "larger than allowed")
+        let zero = PNGDecoder.signature + PNGWriter.ihdr(width: 0, height: 5) + PNGWriter.chunk("IEND", [])
+        expectError(zero, contains: "size")
+        // Invalid bit depth for the colour type, unknown colour type.
+        expectError(PNGDecoder.signature + PNGWriter.ihdr(width: 2, height: 2, depth: 4, colorType: 2) + PNGWriter.chunk("IEND", []), contains: "bit depth 4")
+        expectError(PNGDecoder.signature + PNGWriter.ihdr(width: 2, height: 2, depth: 8, colorType: 5) + PNGWriter.chunk("IEND", []), contains: "colour type 5")
+        // Missing IHDR, IDAT, PLTE; unknown critical chunk.
+        expectError(PNGDecoder.signature + PNGWriter.chunk("IEND", []), contains: "IHDR")
+        expectError(PNGDecoder.signature + PNGWriter.ihdr(width: 2, height: 2) + PNGWriter.chunk("IEND", []), contains: "no IDAT")
+        expectError(PNGDecoder.signature + PNGWriter.ihdr(width: 2, height: 2, colorType: 3) + PNGWriter.chunk("IDAT", Deflate.zlib([0, 0, 0, 0, 0, 0])) + PNGWriter.chunk("IEND", []), contains: "PLTE")
+        expectError(PNGDecoder.signature + PNGWriter.ihdr(width: 2, height: 2) + PNGWriter.chunk("ABCD", [1]) + PNGWriter.chunk("IEND", []), contains: "critical chunk ABCD")
+        // Palette index beyond PLTE.
+        let pal = PNGDecoder.signature + PNGWriter.ihdr(width: 2, height: 1, colorType: 3) + PNGWriter.chunk("PLTE", [1, 2, 3])
+            + PNGWriter.chunk("IDAT", Deflate.zlib([0, 0, 5])) + PNGWriter.chunk("IEND", [])
+        expectError(pal, contains: "palette index 5")
+        // A chunk CRC that lies.
+        expectError(PNGDecoder.signature + PNGWriter.chunk("IHDR", PNGWriter.be32(2) + PNGWriter.be32(2) + [8, 0, 0, 0, 0], corruptCRC: true), contains: "CRC mismatch in chunk IHDR")
+    }
+
+    @Test func limitsAreConfigurable() throws {
+        let png = try fixture("gray8.png")
+        #expect(throws: LoupeDataError.self) { try ImageDecoder.decode(png, limits: .init(maxDimension: 12)) }
+        #expect(throws: LoupeDataError.self) { try ImageDecoder.decode(png, limits: .init(maxPixels: 100)) }
+        #expect(throws: LoupeDataError.self) { try ImageDecoder.decode(png, limits: .init(maxInputBytes: 50)) }
+        #expect(try ImageDecoder.decode(png, limits: .init(maxDimension: 13, maxPixels: 143)).width == 13)
+    }
+
+    @Test func resizesByAreaAveraging() {
+        let image = GrayImage(width: 4, height: 2, pixels: [0, 100, 200, 255, 50, 150, 250, 5])
+        #expect(image.resized(width: 2, height: 1).pixels == [75, 178])
+        #expect(image.resized(width: 4, height: 2) == image)
+        let up = GrayImage(width: 1, height: 1, pixels: [7]).resized(width: 3, height: 3)
+        #expect(up.pixels == [UInt8](repeating: 7, count: 9))
+        let rows: [UInt8] = (0..<56).flatMap { (y: Int) -> [UInt8] in [UInt8](repeating: UInt8(y / 2 * 9), count: 56) }
+        let big = GrayImage(width: 56, height: 56, pixels: rows)
+        let small = big.resized(width: 28, height: 28)
+        #expect(small.pixels[0] == 0 && small.pixels[28] == 9 && small.pixels[27 * 28] == UInt8(27 * 9))
+        #expect(image.inverted().pixels[0] == 255)
+    }
+
+    func expectError(_ bytes: [UInt8], contains text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try ImageDecoder.decode(bytes)
+            Issue.record("expected an error containing '\(text)'", sourceLocation: sourceLocation)
+        } catch {
+            #expect("\(error)".contains(text), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Synchronization
+import Testing
+@testable import LoupeHTTP
+
+/// Captures the response a handler or the router gives.
+final class CapturingSink: HTTPResponseSink {
+    private let box = Mutex<[HTTPResponse]>([])
+    func respond(_ response: HTTPResponse) { box.withLock { $0.append(response) } }
+    var responses: [HTTPResponse] { box.withLock { $0 } }
+}
+
+/// A handler that answers with the route template and parameters it was given.
+let echo: HTTPHandler = { request, sink in
+    let params = request.pathParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    sink.respond(HTTPResponse(status: 200, body: Array("\(request.method) \(request.routeTemplate ?? "-") \(params)".utf8)))
+}
+
+func makeRouter(answersOptions: Bool = true) -> Router {
+    var builder = RouterBuilder(answersOptions: answersOptions)
+    builder.add(.GET, "/", echo)
+    builder.add(.GET, "/health", echo)
+    builder.add(.GET, "/health/live", echo)
+    builder.add(.POST, "/predict", echo)
+    builder.add(.GET, "/v2/models/{model}", echo)
+    builder.add(.GET, "/v2/models/{model}/ready", echo)
+    builder.add(.POST, "/v2/models/{model}/infer", echo)
+    builder.add(.GET, "/v2/models/{model}/versions/{version}", echo)
+    builder.add(.POST, "/v2/models/{model}/versions/{version}/infer", echo)
+    builder.add(.GET, "/v2/models/special/stats", echo)
+    builder.add(.DELETE, "/v2/models/{model}/cache", echo)
+    return builder.freeze()
+}
+
+func route(_ router: Router, _ method: HTTPMethod, _ target: String) -> HTTPResponse? {
+    let sink = CapturingSink()
+    let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+    router.handle(HTTPRequest(method: method, target: target, path: PercentDecoding.decode(path) ?? path), sink: sink)
+    #expect(sink.responses.count == 1)
+    return sink.responses.first
+}
+
+func bodyText(_ r: HTTPResponse?) -> String { String(decoding: r?.body ?? [], as: UTF8.self) }
+
+struct RouterTests {
+    let router = makeRouter()
+
+    @Test func literalAndParameterRoutes() {
+        #expect(bodyText(route(router, .GET, "/")) == "GET / ")
+        #expect(bodyText(route(router, .GET, "/health")) == "GET /health ")
+        #expect(bodyText(route(router, .GET, "/health/live?x=1")) == "GET /health/live ")
+        #expect(bodyText(route(router, .POST, "/v2/models/fashion/infer")) == "POST /v2/models/{model}/infer model=fashion")
+        #expect(bodyText(route(router, .POST, "/v2/models/fashion/versions/3/infer"))
+                == "POST /v2/models/{model}/versions/{version}/infer model=fashion,version=3")
+    }
+
+    @Test func parametersArePercentDecodedPerSegment() {
+        #expect(bodyText(route(router, .GET, "/v2/models/a%2Fb%20c")) == "GET /v2/models/{model} model=a/b c")
+    }
+
+    @Test func literalWinsAndBacktracks() {
+        // "special" is a literal at depth 3 only for /stats; /ready must still reach {model}.
+        #expect(bodyText(route(router, .GET, "/v2/models/special/stats")) == "GET /v2/models/special/stats ")
+        #expect(bodyText(route(router, .GET, "/v2/models/special/ready")) == "GET /v2/models/{model}/ready model=special")
+        #expect(bodyText(route(router, .GET, "/v2/models/special")) == "GET /v2/models/{model} model=special")
+    }
+
+    @Test func notFoundIsJSON() {
+        let r = route(router, .GET, "/nope")
+        #expect(r?.status == 404)
+        #expect(r?.headers["content-type"] == "application/json")
+        #expect(bodyText(r) == "{\"error\":\"No route for GET /nope.\",\"code\":\"not_found\"}")
+        #expect(route(router, .GET, "/health/")?.status == 404)
+        #expect(route(router, .GET, "/v2/models//ready")?.status == 404)
+        #expect(route(router, .GET, "/v2/models/a/versions/1/infer/extra")?.status == 404)
+    }
+
+    @Test func methodNotAllowedListsAllow() {
+        let r = route(router, .PUT, "/predict")
+        #expect(r?.status == 405)
+        #expect(r?.headers["allow"] == "POST, OPTIONS")
+        #expect(bodyText(r).contains("\"code\":\"method_not_allowed\""))
+        let r2 = route(router, .POST, "/v2/models/fashion")
+        #expect(r2?.headers["allow"] == "GET, HEAD, OPTIONS")
+    }
+
+    @Test func headFallsBackToGet() {
+        #expect(bodyText(route(router, .HEAD, "/health")) == "HEAD /health ")
+        #expect(route(router, .HEAD, "/predict")?.status == 405)
+    }
+
+    @Test func optionsAnswersAllow() {
+        let r = route(router, .OPTIONS, "/v2/models/x/cache")
+        #expect(r?.status == 204)
+        #expect(r?.headers["allow"] == "DELETE, OPTIONS")
+        let star = route(router, .OPTIONS, "*")
+        #expect(star?.status == 204)
+        #expect(star?.headers["allow"] == "GET, HEAD, POST, DELETE, OPTIONS")
+        let off = makeRouter(answersOptions: false)
+        #expect(route(off, .OPTIONS, "/health")?.status == 405)
+        #expect(route(off, .PUT, "/predict")?.headers["allow"] == "POST")
+    }
+
+    @Test func absoluteFormTargetsRoute() {
+        #expect(bodyText(route(router, .GET, "http://example.com/health")) == "GET /health ")
+        #expect(bodyText(route(router, .GET, "HTTP://example.com")) == "GET / ")
+    }
+
+    @Test func routesAreListed() {
+        #expect(router.routes.count == 11)
+        #expect(router.routes.contains { $0.method == .DELETE && $0.template == "/v2/models/{model}/cache" })
+    }
+
+    @Test func sendableRouterIsSharedAcrossTasks() async {
+        let router = self.router
+        await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask { bodyText(route(router, .GET, "/v2/models/m\(i)/versions/\(i)")).hasSuffix("model=m\(i),version=\(i)") }
+            }
+            for await ok in group { #expect(ok) }
+        }
+    }
+}

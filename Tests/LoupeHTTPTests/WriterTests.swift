@@ -1,0 +1,184 @@
+import Testing
+@testable import LoupeHTTP
+
+/// A fixed clock: 1994-11-06 08:49:37 UTC.
+let fixedDates = HTTPDateCache(now: { 784_111_777 })
+
+func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+/// Splits a serialized response into head lines and body.
+func splitResponse(_ bytes: [UInt8]) -> (lines: [String], body: [UInt8]) {
+    let crlfcrlf: [UInt8] = [13, 10, 13, 10]
+    var i = 0
+    while i + 4 <= bytes.count && Array(bytes[i..<i + 4]) != crlfcrlf { i += 1 }
+    let head = text(Array(bytes[0..<i]))
+    return (head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init), Array(bytes[min(i + 4, bytes.count)...]))
+}
+
+struct WriterTests {
+    let writer = ResponseWriter(dates: fixedDates)
+
+    @Test func dateFormat() {
+        #expect(text(HTTPDateCache.imfFixdate(784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(text(HTTPDateCache.imfFixdate(0)) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(text(HTTPDateCache.imfFixdate(1_767_225_599)) == "Wed, 31 Dec 2025 23:59:59 GMT")
+    }
+
+    @Test func simpleResponse() {
+        var out: [UInt8] = []
+        let close = writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: Array("hi".utf8)),
+                                 context: HTTPResponseContext(), into: &out)
+        #expect(!close)
+        #expect(text(out) == "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: Loupe\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+    }
+
+    @Test func framingHeadersFromHandlersAreReplaced() {
+        var out: [UInt8] = []
+        let response = HTTPResponse(status: 201, headers: HTTPHeaders([("Content-Length", "99"), ("Transfer-Encoding", "chunked"),
+                                                                       ("Date", "x"), ("X-Ok", "1")]), body: [1, 2, 3])
+        writer.write(response, context: HTTPResponseContext(), into: &out)
+        let (lines, body) = splitResponse(out)
+        #expect(lines[0] == "HTTP/1.1 201 Created")
+        #expect(lines.contains("Content-Length: 3"))
+        #expect(lines.contains("X-Ok: 1"))
+        #expect(!lines.contains { $0.hasPrefix("Transfer-Encoding") || $0 == "Date: x" || $0 == "Content-Length: 99" })
+        #expect(body == [1, 2, 3])
+    }
+
+    @Test func responseSplittingIsRefused() {
+        var out: [UInt8] = []
+        let response = HTTPResponse(status: 200, headers: HTTPHeaders([("X-Echo", "a\r\nSet-Cookie: x=1"), ("Bad Name", "v"),
+                                                                       ("X-Fine", "ok")]))
+        writer.write(response, context: HTTPResponseContext(), into: &out)
+        let (lines, _) = splitResponse(out)
+        #expect(!lines.contains { $0.contains("Set-Cookie") || $0.contains("Bad Name") })
+        #expect(lines.contains("X-Fine: ok"))
+    }
+
+    @Test func headHasLengthButNoBody() {
+        var out: [UInt8] = []
+        writer.write(HTTPResponse(status: 200, body: Array(repeating: 65, count: 10)), context: HTTPResponseContext(isHead: true), into: &out)
+        let (lines, body) = splitResponse(out)
+        #expect(lines.contains("Content-Length: 10"))
+        #expect(body.isEmpty)
+    }
+
+    @Test func noContentAndNotModifiedHaveNoLength() {
+        for status in [204, 304] {
+            var out: [UInt8] = []
+            writer.write(HTTPResponse(status: status, body: [1]), context: HTTPResponseContext(), into: &out)
+            let (lines, body) = splitResponse(out)
+            #expect(!lines.contains { $0.hasPrefix("Content-Length") })
+            #expect(body.isEmpty)
+        }
+    }
+
+    @Test func connectionHandling() {
+        var out: [UInt8] = []
+        #expect(writer.write(HTTPResponse(status: 200), context: HTTPResponseContext(keepAlive: false), into: &out))
+        #expect(splitResponse(out).lines.contains("Connection: close"))
+        out = []
+        #expect(!writer.write(HTTPResponse(status: 200), context: HTTPResponseContext(version: (1, 0), keepAlive: true), into: &out))
+        #expect(splitResponse(out).lines.contains("Connection: keep-alive"))
+        out = []
+        #expect(writer.write(HTTPResponse(status: 503, headers: HTTPHeaders([("Connection", "close")])), context: HTTPResponseContext(), into: &out))
+        #expect(splitResponse(out).lines.filter { $0.hasPrefix("Connection") } == ["Connection: close"])
+    }
+
+    @Test func gzipWhenAcceptedAndWorthIt() throws {
+        let json = Array(String(repeating: "{\"class\":3,\"label\":\"Dress\",\"confidence\":0.97},", count: 100).utf8)
+        var out: [UInt8] = []
+        writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json; charset=utf-8")]), body: json),
+                     context: HTTPResponseContext(acceptEncoding: "br;q=1.0, gzip;q=0.8, *;q=0.1"), into: &out)
+        let (lines, body) = splitResponse(out)
+        #expect(lines.contains("Content-Encoding: gzip"))
+        #expect(lines.contains("Vary: Accept-Encoding"))
+        #expect(lines.contains("Content-Length: \(body.count)"))
+        #expect(body.count < json.count)
+        #expect(body.prefix(2) == [0x1F, 0x8B])
+        #expect(Gzip.decompress(body) == json)
+    }
+
+    @Test func noGzipWhenRefusedSmallOrIncompressibleType() {
+        let big = Array(String(repeating: "abc ", count: 1000).utf8)
+        func encoded(_ type: String, _ body: [UInt8], _ accept: String?) -> Bool {
+            var out: [UInt8] = []
+            writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", type)]), body: body),
+                         context: HTTPResponseContext(acceptEncoding: accept), into: &out)
+            return splitResponse(out).lines.contains("Content-Encoding: gzip")
+        }
+        #expect(encoded("text/plain", big, "gzip"))
+        #expect(!encoded("text/plain", big, nil))
+        #expect(!encoded("text/plain", big, "gzip;q=0"))
+        #expect(!encoded("text/plain", big, "identity"))
+        #expect(!encoded("text/plain", big, "*;q=1, gzip;q=0"))
+        #expect(encoded("text/plain", big, "deflate, *"))
+        #expect(!encoded("image/png", big, "gzip"))
+        #expect(!encoded("text/plain", Array(big.prefix(100)), "gzip"))
+    }
+
+    @Test func acceptEncodingQValues() {
+        #expect(ResponseWriter.acceptsGzip("gzip"))
+        #expect(ResponseWriter.acceptsGzip("GZIP ; q=0.001"))
+        #expect(ResponseWriter.acceptsGzip("x-gzip"))
+        #expect(!ResponseWriter.acceptsGzip("gzip;q=0.000"))
+        #expect(!ResponseWriter.acceptsGzip("gzip;q=bogus"))
+        #expect(!ResponseWriter.acceptsGzip("deflate, br"))
+        #expect(ResponseWriter.acceptsGzip("gzip;q=1.000"))
+        #expect(!ResponseWriter.acceptsGzip("gzip;q=1.5"))
+    }
+
+    @Test func streamedChunkedResponse() throws {
+        var out: [UInt8] = []
+        let (chunked, close) = writer.writeStreamHead(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]),
+                                                      context: HTTPResponseContext(), into: &out)
+        #expect(chunked && !close)
+        ResponseWriter.writeChunk(Array(repeating: 120, count: 26)[...], chunked: true, into: &out)
+        ResponseWriter.writeChunk([][...], chunked: true, into: &out)
+        ResponseWriter.writeEnd(chunked: true, into: &out)
+        let (lines, body) = splitResponse(out)
+        #expect(lines.contains("Transfer-Encoding: chunked"))
+        #expect(text(body) == "1a\r\n" + String(repeating: "x", count: 26) + "\r\n0\r\n\r\n")
+        // HTTP/1.0: no chunking, close-delimited.
+        out = []
+        let (chunked10, close10) = writer.writeStreamHead(status: 200, headers: HTTPHeaders(), context: HTTPResponseContext(version: (1, 0)), into: &out)
+        #expect(!chunked10 && close10)
+    }
+
+    @Test func parseErrorsBecomeJSONWithClose() {
+        var out: [UInt8] = []
+        writer.writeError(.bodyTooLarge(limit: 1024), into: &out)
+        let (lines, body) = splitResponse(out)
+        #expect(lines[0] == "HTTP/1.1 413 Content Too Large")
+        #expect(lines.contains("Connection: close"))
+        #expect(lines.contains("Content-Type: application/json"))
+        #expect(text(body) == "{\"error\":\"The request body is larger than the limit of 1024 bytes.\",\"code\":\"body_too_large\"}")
+    }
+
+    @Test func jsonEscaping() {
+        let r = HTTPResponse.jsonError(status: 404, message: "No \"route\" for \\x\n\u{01}é", code: "not_found")
+        #expect(text(r.body) == "{\"error\":\"No \\\"route\\\" for \\\\x\\n\\u0001é\",\"code\":\"not_found\"}")
+    }
+
+    @Test func continueBytes() {
+        #expect(text(ResponseWriter.continueResponse) == "HTTP/1.1 100 Continue\r\n\r\n")
+    }
+
+    @Test func unknownStatusHasEmptyReason() {
+        var out: [UInt8] = []
+        writer.write(HTTPResponse(status: 299), context: HTTPResponseContext(), into: &out)
+        #expect(splitResponse(out).lines[0] == "HTTP/1.1 299 ")
+    }
+
+    @Test func gzipRoundTripsManySizes() {
+        var seed: UInt64 = 42
+        for size in [0, 1, 100, 5000, 70_000, 300_000] {
+            var data = [UInt8](repeating: 0, count: size)
+            for i in 0..<size { seed = seed &* 6364136223846793005 &+ 1442695040888963407; data[i] = UInt8(truncatingIfNeeded: seed >> 59) + 97 }
+            let compressed = Gzip.compress(data)
+            #expect(compressed != nil)
+            #expect(Gzip.decompress(compressed ?? []) == data)
+        }
+        #expect(Gzip.decompress([0x1F, 0x8B, 1, 2, 3]) == nil)
+    }
+}

@@ -1,0 +1,134 @@
+import Synchronization
+import Testing
+@testable import LoupeService
+
+/// A model whose "probabilities" are a function of the input: output[j] = sum(input) + j, so
+/// each request can check it got its own rows back. It records batch sizes it saw.
+final class FakeModel: InferenceModel, @unchecked Sendable {
+    let name: String
+    let version: Int
+    let sha256 = "00"
+    let labels = ["a", "b", "c"]
+    let inputShape = [2, 2, 1]
+    let inputCount = 4
+    let outputCount = 3
+    let pixelScale: Float = 1.0 / 255
+    let pixelOffset: Float = 0
+    let batches = Mutex<[Int]>([])
+    let delayMicroseconds: UInt32
+
+    init(name: String = "fake", version: Int = 1, delayMicroseconds: UInt32 = 0) {
+        self.name = name; self.version = version; self.delayMicroseconds = delayMicroseconds
+    }
+
+    final class Runner: ModelRunner {
+        let model: FakeModel
+        init(model: FakeModel) { self.model = model }
+        func predict(_ input: [Float], count: Int, threads: Int) -> [Float] {
+            model.batches.withLock { $0.append(count) }
+            if model.delayMicroseconds > 0 { usleepShim(model.delayMicroseconds) }
+            var out: [Float] = []
+            for i in 0..<count {
+                let s = input[(i * 4)..<(i * 4 + 4)].reduce(0, +)
+                out += [s, s + 1, s + 2]
+            }
+            return out
+        }
+    }
+    func makeRunner(maxBatch: Int) -> any ModelRunner { Runner(model: self) }
+}
+
+import Glibc
+func usleepShim(_ us: UInt32) { usleep(us) }
+
+@Suite struct BatcherTests {
+    func submitAndWait(_ batcher: Batcher, _ model: FakeModel, values: [Float]) async -> InferenceResult? {
+        let count = values.count / 4
+        return await withCheckedContinuation { continuation in
+            let job = InferenceJob(model: model, input: values, count: count) { result in continuation.resume(returning: result) }
+            if batcher.submit(job) != .accepted { continuation.resume(returning: nil) }
+        }
+    }
+
+    @Test func eachRequestGetsItsOwnRows() async throws {
+        let batcher = Batcher(configuration: .init(workers: 2, threadsPerWorker: 1, maxBatchSize: 8, maxQueueDelayMicroseconds: 0, queueCapacity: 1000))
+        batcher.start()
+        let model = FakeModel()
+        await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    let n = 1 + i % 3
+                    var values: [Float] = []
+                    for k in 0..<n { values += [Float(i), Float(k), 0, 0] }
+                    guard let r = await self.submitAndWait(batcher, model, values: values) else { return false }
+                    var expected: [Float] = []
+                    for k in 0..<n { let s = Float(i + k); expected += [s, s + 1, s + 2] }
+                    return r.probabilities == expected && r.batchSize >= n && r.batchSize <= 8
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+        #expect(model.batches.withLock { $0.allSatisfy { $0 <= 8 } })
+        batcher.stop()
+        #expect(batcher.waitUntilStopped(deadline: monotonicNanoseconds() + 5_000_000_000))
+    }
+
+    @Test func queueDelayFormsBatches() async throws {
+        // One worker, 20 ms delay: requests submitted together run as one batch.
+        let batcher = Batcher(configuration: .init(workers: 1, threadsPerWorker: 1, maxBatchSize: 64, maxQueueDelayMicroseconds: 20_000, queueCapacity: 1000))
+        batcher.start()
+        let model = FakeModel()
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<10 {
+                group.addTask { _ = await self.submitAndWait(batcher, model, values: [Float(i), 0, 0, 0]) }
+            }
+        }
+        #expect(model.batches.withLock { $0.max() ?? 0 } > 1)
+        batcher.stop()
+    }
+
+    @Test func largeRequestRunsInSlices() async throws {
+        let batcher = Batcher(configuration: .init(workers: 1, threadsPerWorker: 1, maxBatchSize: 4, maxQueueDelayMicroseconds: 0, queueCapacity: 100))
+        batcher.start()
+        let model = FakeModel()
+        var values: [Float] = []
+        for k in 0..<10 { values += [Float(k), 0, 0, 0] }
+        let r = await submitAndWait(batcher, model, values: values)
+        #expect(r?.probabilities.count == 30)
+        #expect(r?.probabilities[27] == 9)
+        #expect(model.batches.withLock { $0 } == [4, 4, 2])
+        batcher.stop()
+    }
+
+    @Test func fullQueueIsRefusedAndStoppedRefuses() async throws {
+        let batcher = Batcher(configuration: .init(workers: 1, threadsPerWorker: 1, maxBatchSize: 1, maxQueueDelayMicroseconds: 0, queueCapacity: 2))
+        // Not started: nothing drains the queue.
+        let model = FakeModel()
+        let noop: @Sendable (InferenceResult) -> Void = { _ in }
+        #expect(batcher.submit(InferenceJob(model: model, input: [0, 0, 0, 0], count: 1, completion: noop)) == .accepted)
+        #expect(batcher.submit(InferenceJob(model: model, input: [0, 0, 0, 0], count: 1, completion: noop)) == .accepted)
+        #expect(batcher.submit(InferenceJob(model: model, input: [0, 0, 0, 0], count: 1, completion: noop)) == .queueFull)
+        #expect(batcher.queueDepth == 2)
+        batcher.stop()
+        #expect(batcher.submit(InferenceJob(model: model, input: [0, 0, 0, 0], count: 1, completion: noop)) == .stopped)
+    }
+
+    @Test func batchesNeverMixModels() async throws {
+        let batcher = Batcher(configuration: .init(workers: 1, threadsPerWorker: 1, maxBatchSize: 16, maxQueueDelayMicroseconds: 5_000, queueCapacity: 1000))
+        batcher.start()
+        let a = FakeModel(name: "a"), b = FakeModel(name: "b")
+        await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<40 {
+                let m = i % 2 == 0 ? a : b
+                group.addTask {
+                    let r = await self.submitAndWait(batcher, m, values: [Float(i), 0, 0, 0])
+                    return r?.probabilities == [Float(i), Float(i) + 1, Float(i) + 2]
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+        let total = a.batches.withLock { $0.reduce(0, +) } + b.batches.withLock { $0.reduce(0, +) }
+        #expect(total == 40)
+        batcher.stop()
+    }
+}

@@ -1,0 +1,123 @@
+import Testing
+@testable import LoupeService
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsWithNothingGiven() throws {
+        var warnings: [String] = []
+        let c = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [], warnings: &warnings)
+        #expect(c == ServiceConfiguration())
+        #expect(c.port == 8080 && c.maxQueueDelayMicroseconds == 0 && c.modelsDirectory == "models")
+        #expect(warnings.isEmpty)
+    }
+
+    @Test func precedenceFlagsOverEnvironmentOverFile() throws {
+        let dir = try TempDirectory()
+        let file = dir.path + "/loupe.yaml"
+        try dir.write("loupe.yaml", """
+            # comment
+            server:
+              port: 9000   # trailing comment
+              host: "127.0.0.1"
+            batching:
+              max_batch_size: 32
+              max_queue_delay_us: 250
+            logging:
+              format: json
+            """)
+        var warnings: [String] = []
+        let c = try ServiceConfiguration.load(
+            file: file,
+            environment: ["LOUPE_SERVER_PORT": "9100", "LOUPE_BATCHING_MAX_BATCH_SIZE": "16", "LOUPE_UNRELATED": "x", "PATH": "/bin"],
+            overrides: [("batching.max_batch_size", "8")], warnings: &warnings)
+        #expect(c.host == "127.0.0.1")           // file
+        #expect(c.maxQueueDelayMicroseconds == 250)
+        #expect(c.port == 9100)                   // env over file
+        #expect(c.maxBatchSize == 8)              // flag over env
+        #expect(c.logFormat == .json)
+        #expect(warnings == ["ignoring unknown environment variable LOUPE_UNRELATED"])
+    }
+
+    @Test func invalidValuesNameTheKey() throws {
+        var warnings: [String] = []
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: ["LOUPE_SERVER_PORT": "http"], overrides: [], warnings: &warnings)
+        } throws: { error in
+            let e = error as? ConfigurationError
+            return e?.key == "server.port" && "\(error)".contains("expected an integer") && "\(error)".contains("LOUPE_SERVER_PORT")
+        }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("batching.max_batch_size", "0")], warnings: &warnings)
+        } throws: { error in (error as? ConfigurationError)?.key == "batching.max_batch_size" }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("batching.max_batch", "4")], warnings: &warnings)
+        } throws: { error in "\(error)".contains("unknown key") }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("server.tls.certificate", "/x.pem")], warnings: &warnings)
+        } throws: { error in (error as? ConfigurationError)?.key == "server.tls.key" }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("models.version_policy", "newest")], warnings: &warnings)
+        } throws: { error in (error as? ConfigurationError)?.key == "models.version_policy" }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("logging.format", "xml")], warnings: &warnings)
+        } throws: { error in (error as? ConfigurationError)?.key == "logging.format" }
+    }
+
+    @Test func fileErrorsNameLineAndKey() throws {
+        let dir = try TempDirectory()
+        try dir.write("a.yaml", "server:\n  port: 70000\n")
+        var warnings: [String] = []
+        #expect {
+            _ = try ServiceConfiguration.load(file: dir.path + "/a.yaml", environment: [:], overrides: [], warnings: &warnings)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("server.port") && text.contains("line 2") && text.contains("65535")
+        }
+        try dir.write("b.yaml", "server:\n  prot: 1\n")
+        #expect {
+            _ = try ServiceConfiguration.load(file: dir.path + "/b.yaml", environment: [:], overrides: [], warnings: &warnings)
+        } throws: { error in "\(error)".contains("server.prot") }
+    }
+
+    @Test func perModelPoliciesAndLists() throws {
+        let dir = try TempDirectory()
+        try dir.write("p.yaml", "models:\n  policy:\n    fashion: [1, 3]\n    digits: latest\n")
+        var warnings: [String] = []
+        let c = try ServiceConfiguration.load(file: dir.path + "/p.yaml", environment: ["LOUPE_MODELS_POLICY_MNIST": "all"],
+                                              overrides: [], warnings: &warnings)
+        #expect(c.modelPolicies == ["fashion": "1,3", "digits": "latest", "mnist": "all"])
+    }
+
+    /// Config/loupe.yaml documents every key with its default: loading it must give the defaults,
+    /// and every key must appear in it.
+    @Test func shippedConfigFileEqualsDefaults() throws {
+        let path = repositoryRoot() + "/Config/loupe.yaml"
+        var warnings: [String] = []
+        let c = try ServiceConfiguration.load(file: path, environment: [:], overrides: [], warnings: &warnings)
+        #expect(c == ServiceConfiguration())
+        let entries = try MiniYAML.flatten(try readTextFile(path)).map(\.key)
+        for key in ServiceConfiguration.keys {
+            #expect(entries.contains(key.name), "Config/loupe.yaml lacks \(key.name)")
+        }
+    }
+
+    @Test func yamlSubset() throws {
+        let entries = try MiniYAML.flatten("""
+            a:
+              b: 'it''s'
+              c: "x # not a comment"
+              d:
+                - 1
+                - 2
+              e: ~
+            f: plain value
+            """)
+        let map = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        #expect(map["a.b"] == "it's")
+        #expect(map["a.c"] == "x # not a comment")
+        #expect(map["a.d"] == "1,2")
+        #expect(map["a.e"] == "")
+        #expect(map["f"] == "plain value")
+        #expect(throws: MiniYAML.ParseError.self) { try MiniYAML.flatten("a: {b: 1}") }
+        #expect(throws: MiniYAML.ParseError.self) { try MiniYAML.flatten("just text") }
+    }
+}

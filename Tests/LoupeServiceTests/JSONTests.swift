@@ -1,0 +1,39 @@
+import Testing
+@testable import LoupeService
+
+@Suite struct JSONTests {
+    @Test func parsesDocuments() throws {
+        let v = try JSONReader.parse(Array(#"{"a": [1, -2.5, 1e3, 0.1], "b": "x\"\u00e9\n", "c": true, "d": null, "e": {}}"#.utf8))
+        #expect(v["a"] == .array([.number(1), .number(-2.5), .number(1000), .number(0.1)]))
+        #expect(v["b"]?.stringValue == "x\"é\n")
+        #expect(v["c"] == .bool(true))
+        #expect(v["d"] == .null)
+        #expect(v["e"] == .object([]))
+    }
+
+    @Test func numbersAreCorrectlyRounded() throws {
+        for text in ["0.1", "0.30000000000000004", "123456.789", "1.7976931348623157e308", "5e-324", "0.000001", "-0", "255",
+                     "0.12345678901234567890", "3.141592653589793238"] {
+            let v = try JSONReader.parse(Array(text.utf8))
+            #expect(v.numberValue == Double(text), "\(text)")
+        }
+    }
+
+    @Test func rejectsMalformedInputWithOffset() {
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "01x", "nul", "\"abc", "[1] 2", "-", "1.", "1e"] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSONReader.parse(Array(bad.utf8)) }
+        }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONParseError.self) { try JSONReader.parse(Array(deep.utf8)) }
+    }
+
+    @Test func writerRoundTrips() throws {
+        var w = JSONWriter()
+        let value: JSONValue = .object([("s", .string("q\"\\\n\u{1}")), ("n", .number(3)), ("f", .number(0.25)), ("a", .array([.bool(false), .null]))])
+        w.value(value)
+        #expect(try JSONReader.parse(w.bytes) == value)
+        var f = JSONWriter()
+        f.float(Float(0.1)); f.raw(","); f.float(.nan)
+        #expect(String(decoding: f.bytes, as: UTF8.self) == "0.1,null")
+    }
+}
