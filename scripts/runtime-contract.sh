@@ -114,6 +114,8 @@ run_env=("${image_env[@]}"
          "LOUPE_SERVER_HOST=127.0.0.1" "LOUPE_SERVER_PORT=$port"
          "LOUPE_SHUTDOWN_DRAIN_DELAY_MS=$drain_delay_ms" "LOUPE_SHUTDOWN_DEADLINE_MS=$deadline_ms")
 
+[ -d "$repo/models" ] || { fail "the default model repository models/ exists (the Dockerfile copies it to $models_dir)"; finish; }
+
 # ---- the root filesystem, built inside a private mount namespace ----------------------------
 root="$work/root"
 mkdir -p "$root"
@@ -154,7 +156,7 @@ upid=$!
 child_of() {
     local parent=$1 p stat fields
     for p in /proc/[0-9]*; do
-        stat=$(cat "$p/stat" 2>/dev/null) || continue
+        read -r stat < "$p/stat" 2>/dev/null || continue
         read -r -a fields <<< "${stat##*) }"     # after "(comm) ": state ppid ...
         if [ "${fields[1]:-}" = "$parent" ]; then echo "${p#/proc/}"; return; fi
     done
@@ -163,6 +165,7 @@ cpid=""
 for _ in $(seq 1 100); do
     cpid=$(child_of "$upid")
     [ -n "$cpid" ] && break
+    kill -0 "$upid" 2>/dev/null || break
     sleep 0.05
 done
 base="http://127.0.0.1:$port"
