@@ -84,9 +84,40 @@ public struct RouterBuilder {
     }
 }
 
+/// A trie node as the frozen router keeps it: literal children as byte strings, compared
+/// against the request's bytes without building Strings.
+struct FrozenRouteNode: Sendable {
+    var literalKeys: [[UInt8]]
+    var literalChildren: [Int]
+    var parameter: Int              // -1: none
+    var template: String?
+    var parameterNames: [String]
+    var endpoints: [(method: HTTPMethod, handler: HTTPHandler)]
+
+    init(_ node: RouteNode) {
+        let literals = node.literals.sorted { $0.key < $1.key }
+        literalKeys = literals.map { Array($0.key.utf8) }
+        literalChildren = literals.map(\.value)
+        parameter = node.parameter ?? -1
+        template = node.template
+        parameterNames = node.parameterNames
+        endpoints = node.endpoints
+    }
+
+    func handler(for method: HTTPMethod) -> HTTPHandler? {
+        for endpoint in endpoints where endpoint.method == method { return endpoint.handler }
+        return nil
+    }
+}
+
 public struct Router: Sendable {
-    let nodes: [RouteNode]
+    let nodes: [FrozenRouteNode]
     let answersOptions: Bool
+
+    init(nodes: [RouteNode], answersOptions: Bool) {
+        self.nodes = nodes.map(FrozenRouteNode.init)
+        self.answersOptions = answersOptions
+    }
 
     /// Every registered (method, template), for documentation and tests.
     public var routes: [(method: HTTPMethod, template: String)] {
@@ -116,35 +147,58 @@ public struct Router: Sendable {
 
     /// Looks a request up without calling anything.
     public func match(_ request: HTTPRequest) -> RouteMatch {
-        match(method: request.method, rawPath: Self.rawPath(of: request))
+        var target = request.target
+        return target.withUTF8 { t -> RouteMatch in
+            var start = 0, end = t.count
+            if end == 1 && t[0] == 0x2A { return matchAsterisk(request.method) }
+            if end > 0 && t[0] == SLASH {
+                // origin-form
+            } else if let authorityStart = Self.absoluteFormAuthorityStart(t) {
+                start = authorityStart
+                while start < end && t[start] != SLASH && t[start] != QUESTION { start += 1 }
+                if start == end || t[start] == QUESTION { return match(method: request.method, rawPath: "/") }
+            } else {
+                var path = request.path
+                return path.withUTF8 { match(method: request.method, path: $0) }
+            }
+            var q = start
+            while q < end && t[q] != QUESTION { q += 1 }
+            end = q
+            return match(method: request.method, path: UnsafeBufferPointer(rebasing: t[start..<end]))
+        }
     }
 
     /// Looks up `rawPath` (as in the request target: not yet percent-decoded, no query).
-    public func match(method: HTTPMethod, rawPath: Substring) -> RouteMatch {
-        if rawPath == "*" {
-            guard method == .OPTIONS, answersOptions else { return .notFound }
-            return .options(template: "*", allowed: allowedMethods(nodes.filter { !$0.endpoints.isEmpty }))
-        }
-        guard rawPath.hasPrefix("/") else { return .notFound }
-        var segments: [Substring] = []
-        segments.reserveCapacity(8)
-        for s in rawPath.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            if s.utf8.contains(PERCENT) {
-                guard let decoded = PercentDecoding.decode(String(s)) else { return .notFound }
-                segments.append(Substring(decoded))
-            } else {
-                segments.append(s)
-            }
-        }
-        var captures: [Substring] = []
+    public func match(method: HTTPMethod, rawPath: String) -> RouteMatch {
+        if rawPath == "*" { return matchAsterisk(method) }
+        var path = rawPath
+        return path.withUTF8 { match(method: method, path: $0) }
+    }
+
+    private static func absoluteFormAuthorityStart(_ t: UnsafeBufferPointer<UInt8>) -> Int? {
+        if t.count >= 7 && equalsLowercase(t, 0, 7, "http://") { return 7 }
+        if t.count >= 8 && equalsLowercase(t, 0, 8, "https://") { return 8 }
+        return nil
+    }
+
+    private func matchAsterisk(_ method: HTTPMethod) -> RouteMatch {
+        guard method == .OPTIONS, answersOptions else { return .notFound }
+        return .options(template: "*", allowed: allowedMethods(nodes.filter { !$0.endpoints.isEmpty }))
+    }
+
+    private func match(method: HTTPMethod, path p: UnsafeBufferPointer<UInt8>) -> RouteMatch {
+        guard p.count > 0, p[0] == SLASH else { return .notFound }
+        var captures: [String] = []
         // Pass 1: a route that takes this method (HEAD falls back to GET).
-        if let leaf = find(0, segments, 0, &captures, accepting: method) {
+        if let leaf = find(0, p, 1, &captures, accepting: method) {
             let node = nodes[leaf]
             let handler = node.handler(for: method) ?? (method == .HEAD ? node.handler(for: .GET) : nil)
             if let handler {
                 var parameters: [String: String] = [:]
-                parameters.reserveCapacity(captures.count)
-                for (name, value) in zip(node.parameterNames, captures) { parameters[name] = String(value) }
+                if !captures.isEmpty {
+                    parameters.reserveCapacity(captures.count)
+                    for (name, value) in zip(node.parameterNames, captures) { parameters[name] = value }
+                }
                 return .found(template: node.template ?? "", parameters: parameters, handler: handler)
             }
             // Only reachable for OPTIONS answered by the router itself.
@@ -152,39 +206,76 @@ public struct Router: Sendable {
         }
         // Pass 2: any route on this path → 405.
         captures.removeAll()
-        if let leaf = find(0, segments, 0, &captures, accepting: nil) {
+        if let leaf = find(0, p, 1, &captures, accepting: nil) {
             return .methodNotAllowed(template: nodes[leaf].template ?? "", allowed: allowedMethods([nodes[leaf]]))
         }
         return .notFound
     }
 
-    private func accepts(_ node: RouteNode, _ method: HTTPMethod?) -> Bool {
-        guard let method else { return !node.endpoints.isEmpty }
-        if node.handler(for: method) != nil { return true }
-        if method == .HEAD && node.handler(for: .GET) != nil { return true }
-        if method == .OPTIONS && answersOptions && !node.endpoints.isEmpty { return true }
-        return false
+    private func accepts(_ index: Int, _ method: HTTPMethod?) -> Bool {
+        let endpoints = nodes[index].endpoints
+        guard let method else { return !endpoints.isEmpty }
+        for endpoint in endpoints {
+            if endpoint.method == method { return true }
+            if method == .HEAD && endpoint.method == .GET { return true }
+        }
+        return method == .OPTIONS && answersOptions && !endpoints.isEmpty
     }
 
-    private func find(_ index: Int, _ segments: [Substring], _ depth: Int, _ captures: inout [Substring],
+    /// Matches the segment of `p` starting at `start` against the children of node `index`,
+    /// then the rest of the path below them. Returns the node the whole path ends on.
+    private func find(_ index: Int, _ p: UnsafeBufferPointer<UInt8>, _ start: Int, _ captures: inout [String],
                       accepting method: HTTPMethod?) -> Int? {
-        let node = nodes[index]
-        if depth == segments.count { return accepts(node, method) ? index : nil }
-        let segment = segments[depth]
-        if let next = node.literals[String(segment)],
-           let found = find(next, segments, depth + 1, &captures, accepting: method) {
-            return found
+        var end = start
+        var escaped = false
+        while end < p.count && p[end] != SLASH {
+            if p[end] == PERCENT { escaped = true }
+            end += 1
         }
-        if let next = node.parameter, !segment.isEmpty {
-            captures.append(segment)
-            if let found = find(next, segments, depth + 1, &captures, accepting: method) { return found }
+        var decoded: String? = nil
+        if escaped {
+            guard let d = PercentDecoding.decode(p, start, end, plusAsSpace: false) else { return nil }
+            decoded = d
+        }
+        let isLast = end == p.count
+        // Literal children first.
+        let keys = nodes[index].literalKeys
+        for k in 0..<keys.count {
+            let key = keys[k]
+            let same: Bool
+            if let decoded { same = key.elementsEqual(decoded.utf8) }
+            else {
+                same = key.count == end - start && key.withUnsafeBufferPointer { kb in
+                    var j = 0
+                    while j < kb.count && kb[j] == p[start + j] { j += 1 }
+                    return j == kb.count
+                }
+            }
+            guard same else { continue }
+            let child = nodes[index].literalChildren[k]
+            if isLast {
+                if accepts(child, method) { return child }
+            } else if let found = find(child, p, end + 1, &captures, accepting: method) {
+                return found
+            }
+            break
+        }
+        // Then the parameter child, for a non-empty segment.
+        let child = nodes[index].parameter
+        if child >= 0 && end > start {
+            captures.append(decoded ?? String(decoding: UnsafeBufferPointer(rebasing: p[start..<end]), as: UTF8.self))
+            if isLast {
+                if accepts(child, method) { return child }
+            } else if let found = find(child, p, end + 1, &captures, accepting: method) {
+                return found
+            }
             captures.removeLast()
         }
         return nil
     }
 
     /// The Allow list: registered methods in a fixed order, HEAD wherever GET is, OPTIONS when answered.
-    private func allowedMethods(_ nodes: [RouteNode]) -> [String] {
+    private func allowedMethods(_ nodes: [FrozenRouteNode]) -> [String] {
         var methods = Set<HTTPMethod>()
         for node in nodes {
             for endpoint in node.endpoints { methods.insert(endpoint.method) }
@@ -194,20 +285,5 @@ public struct Router: Sendable {
         let order: [HTTPMethod] = [.GET, .HEAD, .POST, .PUT, .PATCH, .DELETE, .OPTIONS]
         return order.filter(methods.contains).map(\.description)
             + methods.filter { !order.contains($0) }.map(\.description).sorted()
-    }
-
-    /// The not-yet-decoded path of the request target (origin-form or absolute-form); falls
-    /// back to the decoded `path` for requests built by hand without a target.
-    static func rawPath(of request: HTTPRequest) -> Substring {
-        var target = Substring(request.target)
-        if let q = target.firstIndex(of: "?") { target = target[..<q] }
-        if target.hasPrefix("/") || target == "*" { return target }
-        let lower = target.lowercased()
-        if lower.hasPrefix("http://") || lower.hasPrefix("https://") {
-            let rest = target.dropFirst(lower.hasPrefix("http://") ? 7 : 8)
-            if let slash = rest.firstIndex(of: "/") { return rest[slash...] }
-            return "/"
-        }
-        return Substring(request.path)
     }
 }

@@ -286,7 +286,12 @@ public final class InferenceService: Sendable {
             classes.append(best); confidences.append(bestP)
         }
         metrics.recordPredictions(model: model.name, labels: model.labels, classes: classes, confidences: confidences)
-        if let pixels = batch.pixels { model.observe(pixels: pixels, predictedClasses: classes) }
+        // Drift statistics (the repository's models keep a sliding window of live inputs).
+        if let pixels = batch.pixels {
+            model.observe(pixels: pixels, predictedClasses: classes)
+        } else if let loaded = model as? LoadedModel {
+            model.observe(pixels: loaded.pixels(fromNormalized: batch.input), predictedClasses: classes)
+        }
         return (classes, confidences)
     }
 }

@@ -1,6 +1,90 @@
 import ArgumentParser
+import LoupeService
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// `loupe healthcheck`: exit 0 when the server's readiness endpoint answers 200, else 1. For
+/// Docker's HEALTHCHECK (the image has no curl): a plain HTTP/1.1 GET over a socket.
 struct Healthcheck: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not built yet.")
-    func run() throws { throw ValidationError("'loupe healthcheck' is not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 when the server's /health/ready answers 200, non-zero otherwise.",
+        discussion: "The default URL uses LOUPE_SERVER_PORT (else 8080) on 127.0.0.1. Only http:// URLs.")
+
+    @Option(help: "URL to check (default http://127.0.0.1:$LOUPE_SERVER_PORT/health/ready).")
+    var url: String?
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout: Double = 2
+    @Flag(help: "Print nothing.")
+    var quiet = false
+
+    func run() throws {
+        let port = environmentVariables()["LOUPE_SERVER_PORT"].flatMap { Int($0) } ?? 8080
+        let target = url ?? "http://127.0.0.1:\(port)/health/ready"
+        do {
+            let status = try HealthProbe.get(target, timeoutSeconds: timeout)
+            if !quiet { print("\(target): \(status)") }
+            if status != 200 { throw ExitCode(1) }
+        } catch let error as HealthProbe.Failure {
+            if !quiet { print("\(target): \(error.message)") }
+            throw ExitCode(2)
+        }
+    }
+}
+
+enum HealthProbe {
+    struct Failure: Error { var message: String }
+
+    /// The status code of `GET url`.
+    static func get(_ url: String, timeoutSeconds: Double) throws(Failure) -> Int {
+        guard url.hasPrefix("http://") else { throw Failure(message: "only http:// URLs are supported") }
+        let rest = url.dropFirst("http://".count)
+        let hostPort = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(hostPort.count).isEmpty ? "/" : String(rest.dropFirst(hostPort.count))
+        var host = String(hostPort), port = "80"
+        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.hasPrefix(":") { port = String(after.dropFirst()) }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = String(hostPort[..<colon]); port = String(hostPort[hostPort.index(after: colon)...])
+        }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, port, &hints, &list) == 0, let info = list else {
+            throw Failure(message: "cannot resolve \(host)")
+        }
+        defer { freeaddrinfo(list) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(message: "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            throw Failure(message: "cannot connect: \(String(cString: strerror(errno)))")
+        }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nUser-Agent: loupe-healthcheck\r\nConnection: close\r\n\r\n".utf8)
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; throw Failure(message: "send: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while !response.contains(0x0A) && response.count < 8192 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 { if errno == EINTR { continue }; throw Failure(message: "no answer: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            response.append(contentsOf: buffer[0..<n])
+        }
+        let line = String(decoding: response.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
+        let parts = line.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
+            throw Failure(message: "not an HTTP answer: '\(line.prefix(60))'")
+        }
+        return status
+    }
 }

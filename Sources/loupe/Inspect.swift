@@ -1,6 +1,105 @@
 import ArgumentParser
+import FoundationEssentials
+import LoupeData
+import LoupeEngine
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not built yet.")
-    func run() throws { throw ValidationError("'loupe inspect' is not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Show a model file: header, architecture, parameters, labels, training metadata, checksum.",
+        discussion: "Exits 0 when the file is valid, 1 when it is not (showing what could be read).")
+
+    @Argument(help: ArgumentHelp("A .loupe file, a version directory, or a model directory (latest version).", valueName: "path"))
+    var path: String
+
+    @Flag(name: .long, help: "Print the JSON header (plus container fields) instead of a summary.")
+    var json = false
+
+    func run() throws {
+        let file = try ModelPath.resolve(path)
+        let bytes = try FileIO.readFile(file, maxBytes: ModelFile.maxFileBytes)
+        let r = ModelInspection.inspect(bytes: bytes)
+        if json {
+            try printJSON(r, file: file)
+        } else {
+            printSummary(r, file: file)
+        }
+        if let error = r.error {
+            if !json { Terminal.line("INVALID: \(LoupeDataError.modelFile(path: file, problem: problem(error)))") }
+            throw ExitCode.failure
+        }
+    }
+
+    private func problem(_ e: LoupeDataError) -> ModelFileProblem {
+        if case let .modelFile(_, p) = e { return p }
+        return .invalidHeader(e.description)
+    }
+
+    private func printSummary(_ r: ModelInspection, file: String) {
+        Terminal.line("file            \(file) (\(Format.grouped(r.fileSize)) bytes)")
+        Terminal.line("format          \(r.magicOK ? "loupe" : "not a .loupe file (bad magic)")\(r.formatVersion.map { ", version \($0)" } ?? "")")
+        if let l = r.headerLength, let d = r.dataOffset { Terminal.line("header          \(Format.grouped(l)) bytes of JSON; tensor data at byte \(d)") }
+        if let s = r.storedChecksum {
+            Terminal.line("sha256          \(s) \(r.checksumOK ? "(verified)" : "(MISMATCH: content hashes to \(r.computedChecksum ?? "?"))")")
+        }
+        guard let h = r.header else { return }
+        Terminal.line("input           \(h.inputShape.map(String.init).joined(separator: "×")), pixel × \(h.normalization.scale) + \(h.normalization.offset)")
+        Terminal.line("parameters      \(Format.grouped(h.parameterCount)) float32 (\(Format.grouped(4 * h.parameterCount)) bytes)")
+        Terminal.line("architecture")
+        for (i, layer) in h.architecture.layers.enumerated() { Terminal.line("  \(i + 1). \(Inspect.describe(layer))") }
+        Terminal.line("tensors")
+        for t in h.tensors {
+            Terminal.line("  \(Format.pad(t.name, 16)) \(Format.pad(t.shape.map(String.init).joined(separator: "×"), 12)) offset \(t.offset)")
+        }
+        Terminal.line("labels          \(h.labels.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", "))")
+        let t = h.training
+        Terminal.line("training        dataset \(t.dataset)\(t.datasetPath.map { " (\($0))" } ?? ""), \(t.epochs) epoch\(t.epochs == 1 ? "" : "s"), seed \(t.seed)")
+        var hyper: [String] = []
+        if let o = t.optimizer { hyper.append("optimizer \(o)") }
+        if let lr = t.learningRate { hyper.append("learning rate \(lr)") }
+        if let b = t.batchSize { hyper.append("batch \(b)") }
+        if let l2 = t.l2, l2 > 0 { hyper.append("l2 \(l2)") }
+        if let v = t.validationSplit { hyper.append("validation split \(v)") }
+        if !hyper.isEmpty { Terminal.line("                \(hyper.joined(separator: ", "))") }
+        var figures: [String] = []
+        if let a = t.trainAccuracy { figures.append("train accuracy \(Format.fixed(a, 4))") }
+        if let a = t.validationAccuracy { figures.append("val accuracy \(Format.fixed(a, 4))") }
+        if let a = t.testAccuracy { figures.append("test accuracy \(Format.fixed(a, 4))\(t.testExamples.map { " (\(Format.grouped($0)) images)" } ?? "")") }
+        if !figures.isEmpty { Terminal.line("                \(figures.joined(separator: ", "))") }
+        Terminal.line("created         \(t.createdAt) by \(t.engineVersion)\(t.trainingSeconds.map { ", \(Format.duration($0)) of training" } ?? "")")
+        Terminal.line("golden samples  \(h.goldenSamples.count)\(h.goldenSamples.isEmpty ? "" : " (expected classes \(h.goldenSamples.map { String($0.expectedClass) }.joined(separator: " ")))")")
+        if let s = h.inputStatistics {
+            Terminal.line("input stats     \(Format.grouped(s.sampleCount)) images, mean intensity \(Format.fixed(s.meanIntensity, 4)), ink fraction \(Format.fixed(s.inkFraction, 4)) (pixel ≥ \(s.inkThreshold))")
+        }
+        if r.isValid { Terminal.line("status          valid") }
+    }
+
+    private func printJSON(_ r: ModelInspection, file: String) throws {
+        struct Output: Encodable {
+            var file: String
+            var fileSize: Int
+            var formatVersion: UInt32?
+            var headerLength: Int?
+            var dataOffset: Int?
+            var sha256: String?
+            var checksumOK: Bool
+            var valid: Bool
+            var error: String?
+            var header: ModelHeader?
+        }
+        let out = Output(file: file, fileSize: r.fileSize, formatVersion: r.formatVersion, headerLength: r.headerLength, dataOffset: r.dataOffset,
+                         sha256: r.storedChecksum, checksumOK: r.checksumOK, valid: r.isValid, error: r.error?.description, header: r.header)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        Terminal.line(String(decoding: try encoder.encode(out), as: UTF8.self))
+    }
+
+    static func describe(_ layer: LayerSpec) -> String {
+        switch layer {
+        case let .conv2d(filters, kernel, padding, activation): return "conv2d \(filters) filters \(kernel)×\(kernel), \(padding) padding, \(activation)"
+        case let .maxPool2d(pool): return "maxPool2d \(pool)×\(pool)"
+        case .flatten: return "flatten"
+        case let .dense(units, activation): return "dense \(units), \(activation)"
+        case let .dropout(rate): return "dropout \(rate)"
+        }
+    }
 }

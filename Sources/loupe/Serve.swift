@@ -1,6 +1,152 @@
 import ArgumentParser
+import Dispatch
+import Logging
+import LoupeService
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Not built yet.")
-    func run() throws { throw ValidationError("'loupe serve' is not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Serve models over HTTP: /predict, /health, /metrics and the KServe v2 protocol.",
+        discussion: """
+            Settings come from built-in defaults < the YAML file (--config or LOUPE_CONFIG) < LOUPE_* \
+            environment variables < flags. Config/loupe.yaml lists every key with its default; any key \
+            can be set with --set key=value. SIGTERM/SIGINT drain (readiness 503, serve for \
+            shutdown.drain_delay_ms, stop accepting, finish in-flight within shutdown.deadline_ms, exit 0); \
+            a second signal exits at once. SIGHUP reloads the model repository.
+            """)
+
+    @Option(help: "YAML configuration file (default: $LOUPE_CONFIG, else none).")
+    var config: String?
+    @Option(help: "Model repository: <dir>/<name>/<version>/model.loupe (models.dir, default models).")
+    var models: String?
+    @Option(help: "Listen address (server.host, default 0.0.0.0).")
+    var host: String?
+    @Option(help: "Listen port; 0 = any free port (server.port, default 8080).")
+    var port: String?
+    @Option(help: "Images per forward pass at most (batching.max_batch_size, default 64).")
+    var maxBatchSize: String?
+    @Option(help: "Longest wait for a batch to fill, µs (batching.max_queue_delay_us, default 0).")
+    var maxQueueDelayUs: String?
+    @Option(help: "Inference worker threads; 0 = one per CPU (inference.workers).")
+    var workers: String?
+    @Option(help: "Threads per worker for one batch (inference.threads, default 1).")
+    var threads: String?
+    @Option(help: "PEM certificate chain; enables TLS with --tls-key (server.tls.certificate).")
+    var tlsCert: String?
+    @Option(help: "PEM private key (server.tls.key).")
+    var tlsKey: String?
+    @Option(help: "auto, json or text (logging.format, default auto: text on a TTY).")
+    var logFormat: String?
+    @Option(help: "trace … critical (logging.level, default info).")
+    var logLevel: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Any configuration key, e.g. --set shutdown.drain_delay_ms=0 (repeatable).", valueName: "key=value"))
+    var settings: [String] = []
+    @Flag(help: "Print the effective configuration as key: value lines and exit.")
+    var printConfig = false
+
+    func run() throws {
+        let startedAt = processStartMonotonicNanoseconds()
+        let environment = environmentVariables()
+        var overrides: [(key: String, value: String)] = []
+        let flagKeys: [(String?, String)] = [
+            (models, "models.dir"), (host, "server.host"), (port, "server.port"), (maxBatchSize, "batching.max_batch_size"),
+            (maxQueueDelayUs, "batching.max_queue_delay_us"), (workers, "inference.workers"), (threads, "inference.threads"),
+            (tlsCert, "server.tls.certificate"), (tlsKey, "server.tls.key"), (logFormat, "logging.format"), (logLevel, "logging.level"),
+        ]
+        for (value, key) in flagKeys { if let value { overrides.append((key, value)) } }
+        for setting in settings {
+            guard let eq = setting.firstIndex(of: "=") else {
+                throw ValidationError("--set expects key=value, got '\(setting)'")
+            }
+            overrides.append((String(setting[..<eq]), String(setting[setting.index(after: eq)...])))
+        }
+        var warnings: [String] = []
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration.load(file: config ?? environment["LOUPE_CONFIG"], environment: environment,
+                                                          overrides: overrides, warnings: &warnings)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if printConfig {
+            for (key, value) in configuration.renderedKeyValues() { print("\(key): \(value)") }
+            return
+        }
+
+        let format: LoupeLogHandler.Format = switch configuration.logFormat {
+        case .json: .json
+        case .text: .text
+        case .auto: isTerminal(1) ? .text : .json
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in LoupeLogHandler(label: label, format: format, level: level) }
+        let logger = Logger(label: "loupe")
+        for warning in warnings { logger.warning("\(warning)") }
+
+        let repository = ModelRepository(configuration: configuration.repositoryConfiguration, logger: Logger(label: "loupe.repository"))
+        let registry = MetricsRegistry()
+        let service = InferenceService(configuration: configuration, provider: repository, registry: registry,
+                                       logger: logger, startedAt: startedAt)
+        repository.registerMetrics(on: registry)
+        for route in repository.apiRoutes() { service.addRoute(route.method, route.template, route.handler) }
+        let server: ServiceServer
+        do {
+            server = try ServiceServer(service: service, logger: logger)
+            try server.start()
+        } catch {
+            logger.critical("cannot start the server", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+
+        // Signals: handled on a queue, not in async-signal context.
+        let finished = DispatchSemaphore(value: 0)
+        let signalQueue = DispatchQueue(label: "loupe.signals")
+        let draining = SignalLatch()
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+            source.setEventHandler {
+                if draining.trip() {
+                    logger.warning("second signal: exiting now", metadata: ["signal": "\(sig)"])
+                    Glibc.exit(1)
+                }
+                logger.info("signal received: draining", metadata: ["signal": "\(sig)"])
+                DispatchQueue.global().async {
+                    _ = server.drain()
+                    repository.stop()
+                    finished.signal()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
+        hup.setEventHandler { repository.requestReload(reason: "SIGHUP") }
+        hup.resume()
+        sources.append(hup)
+
+        repository.start()
+        if !service.checkReadiness() {
+            let reasons = repository.statuses.map { "\($0.name): \($0.reason ?? $0.state.rawValue)" }
+            logger.warning("no model is servable yet; /health/ready answers 503 until one is", metadata: [
+                "models_dir": "\(configuration.modelsDirectory)", "models": "\(reasons.joined(separator: "; "))",
+            ])
+        }
+        finished.wait()
+        withExtendedLifetime(sources) {}
+    }
+}
+
+/// Set once by the first termination signal; a second one sees it set.
+final class SignalLatch: @unchecked Sendable {
+    private var tripped = false
+    /// Returns true if the latch was already tripped.
+    func trip() -> Bool {
+        defer { tripped = true }
+        return tripped
+    }
 }

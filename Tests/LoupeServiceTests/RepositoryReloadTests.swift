@@ -266,6 +266,10 @@ import Glibc
         let runner = m.makeRunner(maxBatch: 2)
         #expect(runner.predict(RepoFixture.probe, count: 2, threads: 1) == RepoFixture.expectedProbe(seed: 1))
         #expect(provider.servedModels().count == 1)
+        // The service reports predictions through the protocol; they reach the drift window.
+        m.observe(pixels: [UInt8](repeating: 255, count: 2 * 784), predictedClasses: [4, 4])
+        let drift = try #require(models.resolve(model: nil, version: nil)).drift.summary()
+        #expect(drift.images == 2 && drift.liveClassShare[4] == 1 && drift.liveInkFraction == 1)
         let loaded = try #require(models.resolve(model: nil, version: nil))
         #expect(loaded.pixels(fromNormalized: [0, Float(128) / 255, 1, 2, -1, .nan]) == [0, 128, 255, 255, 0, 0])
     }

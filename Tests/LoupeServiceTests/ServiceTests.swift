@@ -5,7 +5,7 @@ import Testing
 @testable import LoupeService
 
 /// Captures the one response a handler gives.
-final class CapturingSink: HTTPResponseSink, @unchecked Sendable {
+final class ResponseCapture: HTTPResponseSink, @unchecked Sendable {
     private let lock = ConditionLock()
     private var response: HTTPResponse?
     func respond(_ r: HTTPResponse) { lock.withLock { response = r; lock.broadcast() } }
@@ -44,7 +44,7 @@ struct Harness {
     func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = []) -> HTTPResponse {
         var request = HTTPRequest(method: method, target: path, path: path, query: query.map { (name: $0.0, value: $0.1) },
                                   headers: HTTPHeaders(headers), body: body)
-        let sink = CapturingSink()
+        let sink = ResponseCapture()
         service.instrument(request, sink: sink) { req, s in
             for route in service.routes where route.method == method {
                 if let params = match(route.template, path) {
@@ -247,7 +247,7 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         let predict = service.routes.first { $0.template == "/predict" }!
         let request = HTTPRequest(method: .POST, target: "/predict", path: "/predict",
                                   headers: HTTPHeaders([("Content-Type", "application/octet-stream")]), body: [0, 0, 0, 0])
-        let sinks = (0..<4).map { _ in CapturingSink() }
+        let sinks = (0..<4).map { _ in ResponseCapture() }
         for s in sinks { predict.handler(request, s) }
         let statuses = sinks.map { $0.wait().status }
         #expect(statuses.contains(503))

@@ -10,12 +10,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var port = 8080
     public var tlsCertificatePath = ""
     public var tlsKeyPath = ""
+    public var eventLoopThreads = 0
+    public var handlerThreads = 0
+    public var gzipMinimumBytes = 1024
     // limits
     public var maxConnections = 1024
     public var maxHeaderBytes = 16 * 1024
     public var maxBodyBytes = 8 * 1024 * 1024
-    public var readTimeoutMilliseconds = 30_000
-    public var idleTimeoutMilliseconds = 60_000
+    public var headerTimeoutMilliseconds = 10_000
+    public var bodyTimeoutMilliseconds = 30_000
+    public var idleTimeoutMilliseconds = 75_000
+    public var writeTimeoutMilliseconds = 30_000
     public var maxImagesPerRequest = 1024
     public var maxImageDimension = 4096
     // batching
@@ -94,11 +99,16 @@ extension ServiceConfiguration {
         int("server.port", \.port, 0...65535, "TCP port (0 = any free port, logged at start)."),
         string("server.tls.certificate", \.tlsCertificatePath, "PEM certificate chain; TLS is on when this and the key are set."),
         string("server.tls.key", \.tlsKeyPath, "PEM private key."),
+        int("server.event_loop_threads", \.eventLoopThreads, 0...1024, "Socket I/O threads (epoll loops); 0 = one per CPU."),
+        int("server.handler_threads", \.handlerThreads, 0...1024, "Threads that decode requests (PNG, JSON) before they are queued; 0 = one per CPU."),
+        int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
         int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; more wait in the accept backlog."),
         int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),
         int("limits.max_body_bytes", \.maxBodyBytes, 1024...1_073_741_824, "Request body at most (413 above)."),
-        int("limits.read_timeout_ms", \.readTimeoutMilliseconds, 1...3_600_000, "A started request must arrive within this time (408 after)."),
+        int("limits.header_timeout_ms", \.headerTimeoutMilliseconds, 1...3_600_000, "A request's line and headers must arrive within this time of its first byte (408 after)."),
+        int("limits.body_timeout_ms", \.bodyTimeoutMilliseconds, 1...3_600_000, "Longest gap without a body byte while a body is read (408 after)."),
         int("limits.idle_timeout_ms", \.idleTimeoutMilliseconds, 1...3_600_000, "Idle keep-alive connections are closed after this time."),
+        int("limits.write_timeout_ms", \.writeTimeoutMilliseconds, 1...3_600_000, "A client that stops reading its response is cut off after this time."),
         int("limits.max_images_per_request", \.maxImagesPerRequest, 1...1_000_000, "Images in one request at most (413 above)."),
         int("limits.max_image_dimension", \.maxImageDimension, 28...65_535, "Width or height of an uploaded PNG/PGM at most, before decoding (400 above)."),
         int("batching.max_batch_size", \.maxBatchSize, 1...65_536, "Images run through the model at once at most; queued requests are merged up to this."),

@@ -9,6 +9,10 @@ extension LoadedModel: InferenceModel {
     public func makeRunner(maxBatch: Int) -> any ModelRunner {
         LoadedModelRunner(network: model, maxBatch: maxBatch)
     }
+    /// Feeds the drift window of this model name (one short critical section per batch).
+    public func observe(pixels: [UInt8], predictedClasses: [Int]) {
+        drift.recordBatch(pixels: pixels, predictedClasses: predictedClasses)
+    }
 }
 
 /// One worker's runner: the shared immutable network plus that worker's own workspace.

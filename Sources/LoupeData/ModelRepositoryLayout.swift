@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The on-disk repository layout `<root>/<name>/<version>/model.loupe` (+ history.json), as the
+/// server's model repository scans it. Versions are positive integers without leading zeros.
+public enum ModelRepositoryLayout {
+    public static let modelFileName = "model.loupe"
+    public static let historyFileName = "history.json"
+
+    /// Existing versions of `name` under `root`, ascending.
+    public static func versions(root: String, name: String) -> [Int] {
+        guard let dir = opendir(root + "/" + name) else { return [] }
+        defer { closedir(dir) }
+        var out: [Int] = []
+        while let entry = readdir(dir) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if let v = Int(entryName), v > 0, String(v) == entryName { out.append(v) }
+        }
+        return out.sorted()
+    }
+
+    /// The next free version: one more than the highest existing (1 when none).
+    public static func nextVersion(root: String, name: String) -> Int {
+        (versions(root: root, name: name).last ?? 0) + 1
+    }
+
+    /// Whether `name` is a valid model name: 1–64 of [A-Za-z0-9_.-], not starting with '.'.
+    public static func isValidName(_ name: String) -> Bool {
+        guard (1...64).contains(name.utf8.count), !name.hasPrefix(".") else { return false }
+        return name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+    }
+
+    /// Publishes a new version: both files are written into a hidden temp directory
+    /// (`<root>/<name>/.tmp-…`), fsynced, and the directory is renamed to the next free version,
+    /// so a watcher never sees a half-written version. Returns the model file's path.
+    @discardableResult
+    public static func publish(model: [UInt8], history: [UInt8], root: String, name: String) throws -> (path: String, version: Int) {
+        guard isValidName(name) else {
+            throw LoupeDataError.io(path: name, operation: "publish (model names are 1–64 of A-Z a-z 0-9 _ . -, not starting with '.')", errno: EINVAL)
+        }
+        let parent = root + "/" + name
+        try FileIO.createDirectories(parent)
+        var template = Array("\(parent)/.tmp-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw LoupeDataError.io(path: parent, operation: "mkdtemp", errno: errno)
+        }
+        let temp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        chmod(temp, 0o755)   // mkdtemp makes it 0700
+        var published = false
+        defer {
+            if !published {
+                unlink(temp + "/" + modelFileName)
+                unlink(temp + "/" + historyFileName)
+                rmdir(temp)
+            }
+        }
+        try FileIO.writeAtomically(history, to: temp + "/" + historyFileName)
+        try FileIO.writeAtomically(model, to: temp + "/" + modelFileName)
+        for _ in 0..<100 {
+            let version = nextVersion(root: root, name: name)
+            let final = "\(parent)/\(version)"
+            if FileIO.isDirectory(final) || FileIO.isRegularFile(final) { continue }
+            if rename(temp, final) == 0 {
+                published = true
+                FileIO.fsyncDirectory(parent)
+                return (final + "/" + modelFileName, version)
+            }
+            if errno != EEXIST && errno != ENOTEMPTY { throw LoupeDataError.io(path: final, operation: "rename", errno: errno) }
+        }
+        throw LoupeDataError.io(path: parent, operation: "publish (no free version)", errno: EEXIST)
+    }
+}
+
+extension FileIO {
+    /// fsyncs a directory so a rename inside it is durable (errors ignored: best effort).
+    static func fsyncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = fsync(fd)
+            close(fd)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import FoundationEssentials
+import LoupeEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything `loupe train` can be told; every default in one place.
+public struct TrainingOptions: Sendable, Equatable {
+    public static let defaultDataDirectory = "/usr/share/datasets/fashion-mnist"
+
+    /// Directory of IDX files (train-*/t10k-*, gzipped or not).
+    public var dataDirectory = TrainingOptions.defaultDataDirectory
+    public var architecture: Architecture = .seed
+    public var epochs = 10
+    public var batchSize = 128
+    public var learningRate: Float = 1e-3
+    public var optimizer: OptimizerKind = .adam
+    public var l2: Float = 0
+    /// When set, a dropout layer with this rate is inserted before the last dense layer.
+    public var dropout: Float?
+    public var seed: UInt64 = 42
+    /// The last fraction of the training split is held out for validation (as Keras does).
+    public var validationSplit = 0.2
+    public var threads = 2
+    /// Train on the first `limit` training images only (before the validation split).
+    public var limit: Int?
+    /// Class names; nil = guessed from the dataset directory (Fashion-MNIST or digits).
+    public var labels: [String]?
+    /// Golden samples stored in the model: the first test image of each class (up to this many).
+    public var goldenSampleCount = 10
+
+    public init() {}
+
+    /// The architecture actually trained: `architecture` with the dropout layer, if asked.
+    public func effectiveArchitecture() -> Architecture {
+        guard let rate = dropout, rate > 0 else { return architecture }
+        var a = architecture
+        if let last = a.layers.lastIndex(where: { if case .dense = $0 { return true } else { return false } }) {
+            a.layers.insert(.dropout(rate: rate), at: last)
+        }
+        return a
+    }
+
+    public var trainingConfiguration: TrainingConfiguration {
+        TrainingConfiguration(epochs: epochs, batchSize: batchSize, learningRate: learningRate, optimizer: optimizer,
+                              l2: l2, seed: seed, threads: threads)
+    }
+}
+
+/// One epoch in history.json (Keras's names: loss, accuracy, val_loss, val_accuracy).
+public struct EpochRecord: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var loss: Double
+    public var accuracy: Double
+    public var valLoss: Double?
+    public var valAccuracy: Double?
+    public var seconds: Double
+    public var imagesPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, loss, accuracy, seconds
+        case valLoss = "val_loss", valAccuracy = "val_accuracy", imagesPerSecond = "images_per_second"
+    }
+}
+
+/// history.json: the per-epoch records plus the final test figures.
+public struct TrainingHistory: Codable, Sendable, Equatable {
+    public var dataset: String
+    public var architecture: Architecture
+    public var epochs: [EpochRecord]
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var trainingSeconds: Double
+    public var stopped: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case dataset, architecture, epochs, stopped
+        case testLoss = "test_loss", testAccuracy = "test_accuracy", trainingSeconds = "training_seconds"
+    }
+
+    public func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return [UInt8](try encoder.encode(self)) + [0x0a]
+    }
+}
+
+/// What a caller hears while a run goes on. Return false from `batch` to stop (Ctrl-C).
+public struct TrainingEvents {
+    public var loaded: (_ train: Int, _ validation: Int, _ test: Int) -> Void = { _, _, _ in }
+    public var batch: (TrainingProgress) -> Bool = { _ in true }
+    public var epoch: (EpochRecord, _ of: Int) -> Void = { _, _ in }
+    public var phase: (String) -> Void = { _ in }
+    public init() {}
+}
+
+/// The result of a run: the model file (not yet written) and its history.
+public struct TrainingOutcome: Sendable {
+    public var modelFile: ModelFile
+    public var history: TrainingHistory
+    /// True when the run was stopped early; nothing should be written then.
+    public var stopped: Bool
+}
+
+/// Loads the data, trains, validates each epoch, evaluates on the full test split, and
+/// assembles the model file (header, golden samples, input statistics).
+public enum TrainingRun {
+    public static func run(_ options: TrainingOptions, events: TrainingEvents = TrainingEvents()) throws -> TrainingOutcome {
+        let started = monotonicNow()
+        events.phase("loading \(options.dataDirectory)")
+        var full = try IDXDataset.load(directory: options.dataDirectory, split: .train)
+        let test = try IDXDataset.load(directory: options.dataDirectory, split: .test)
+        if let limit = options.limit { full = full.prefix(limit) }
+        guard test.rows == full.rows, test.cols == full.cols else {
+            throw LoupeDataError.datasetMismatch("training images are \(full.rows)×\(full.cols) but test images are \(test.rows)×\(test.cols)")
+        }
+        let architecture = options.effectiveArchitecture()
+        guard architecture.inputShape.reduce(1, *) == full.pixelsPerImage else {
+            throw LoupeDataError.datasetMismatch("the images are \(full.rows)×\(full.cols) but the architecture takes input \(architecture.inputShape)")
+        }
+        let (train, validation) = full.splitLast(fraction: options.validationSplit)
+        guard train.count > 0 else { throw LoupeDataError.datasetMismatch("no training images left after the validation split") }
+        let model = try Sequential(architecture: architecture, seed: options.seed)
+        let classes = model.outputCount
+        let labels = options.labels ?? ClassNames.guess(forDatasetAt: options.dataDirectory, classCount: classes)
+        guard labels.count == classes else {
+            throw LoupeDataError.datasetMismatch("\(labels.count) class names for a network with \(classes) outputs")
+        }
+        for (name, set) in [("training", full), ("test", test)] {
+            if let bad = set.labels.first(where: { Int($0) >= classes }) {
+                throw LoupeDataError.datasetMismatch("\(name) label \(bad) is out of range for a network with \(classes) outputs")
+            }
+        }
+        events.loaded(train.count, validation.count, test.count)
+
+        let trainer = Trainer(model: model, configuration: options.trainingConfiguration)
+        let trainImages = train.normalizedImages()
+        let validationImages = validation.normalizedImages()
+        var records: [EpochRecord] = []
+        var stopped = false
+        var last: EpochResult?
+        for epoch in 1...max(1, options.epochs) where options.epochs > 0 {
+            let r = trainer.trainEpoch(images: trainImages, labels: train.labels, count: train.count, epoch: epoch, progress: events.batch)
+            if r.stopped { stopped = true; break }
+            last = r
+            var record = EpochRecord(epoch: epoch, loss: r.loss, accuracy: r.accuracy, seconds: r.seconds, imagesPerSecond: r.imagesPerSecond)
+            if validation.count > 0 {
+                let v = trainer.evaluate(images: validationImages, labels: validation.labels, count: validation.count)
+                record.valLoss = v.loss
+                record.valAccuracy = v.accuracy
+            }
+            records.append(record)
+            events.epoch(record, options.epochs)
+        }
+        let trained = trainer.model
+        var training = TrainingMetadata(dataset: ClassNames.datasetName(forDatasetAt: options.dataDirectory), epochs: records.count, seed: options.seed)
+        training.datasetPath = options.dataDirectory
+        training.trainExamples = train.count
+        training.validationExamples = validation.count
+        training.testExamples = test.count
+        training.batchSize = options.batchSize
+        training.learningRate = Double("\(options.learningRate)") ?? Double(options.learningRate)   // 0.001, not 0.0010000000474974513
+        switch options.optimizer {
+        case .adam: training.optimizer = "adam"
+        case let .sgd(momentum): training.optimizer = "sgd(momentum: \(momentum))"
+        }
+        training.l2 = Double(options.l2)
+        training.validationSplit = options.validationSplit
+        training.threads = options.threads
+        training.trainLoss = last?.loss
+        training.trainAccuracy = last?.accuracy
+        training.validationLoss = records.last?.valLoss
+        training.validationAccuracy = records.last?.valAccuracy
+
+        var testLoss: Double?, testAccuracy: Double?
+        if !stopped {
+            events.phase("evaluating on \(test.count) test images")
+            let t = trainer.evaluate(images: test.normalizedImages(), labels: test.labels, count: test.count)
+            testLoss = t.loss
+            testAccuracy = t.accuracy
+        }
+        training.testLoss = testLoss
+        training.testAccuracy = testAccuracy
+        let seconds = monotonicNow() - started
+        training.trainingSeconds = records.reduce(0) { $0 + $1.seconds }
+
+        // Golden samples: the first test image of each class, in class order.
+        var picked: [Int] = []
+        for c in 0..<classes where picked.count < options.goldenSampleCount {
+            if let i = test.labels.firstIndex(of: UInt8(c)) { picked.append(i) }
+        }
+        let n = test.pixelsPerImage
+        let goldenImages = picked.flatMap { test.images[$0 * n..<($0 + 1) * n] }
+        let golden = ModelFile.goldenSamples(model: trained, images: goldenImages, labels: picked.map { test.labels[$0] }, count: picked.count)
+        let statistics = InputStatistics.compute(images: train.images, labels: train.labels, count: train.count,
+                                                 pixelsPerImage: train.pixelsPerImage, classCount: classes)
+        let file = try ModelFile(model: trained, labels: labels, training: training, goldenSamples: golden, inputStatistics: statistics)
+        let history = TrainingHistory(dataset: training.dataset, architecture: architecture, epochs: records, testLoss: testLoss,
+                                      testAccuracy: testAccuracy, trainingSeconds: seconds, stopped: stopped)
+        return TrainingOutcome(modelFile: file, history: history, stopped: stopped)
+    }
+
+    static func monotonicNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}

@@ -1,0 +1,123 @@
+// Puts the service on a socket: registers its routes on LoupeHTTP's router, maps the
+// configuration onto the HTTP server, exports the server's connection statistics, and runs
+// the drain sequence of DESIGN §6.
+import Dispatch
+import Logging
+import LoupeHTTP
+
+public final class ServiceServer: Sendable {
+    public let service: InferenceService
+    public let http: HTTPServer
+    let logger: Logger
+
+    public init(service: InferenceService, logger: Logger) throws {
+        self.service = service
+        self.logger = logger
+        var builder = RouterBuilder()
+        for route in service.routes { builder.add(route.method, route.template, route.handler) }
+        let router = builder.freeze()
+        let http = try HTTPServer(configuration: Self.httpConfiguration(service.configuration)) { request, sink in
+            service.instrument(request, sink: sink) { request, sink in
+                // The router answers 404/405 itself; tell the instrumented sink the template when
+                // the path matched some route (405), so the label stays a template.
+                if case .methodNotAllowed(let template, _) = router.match(request) {
+                    (sink as? InstrumentedSink)?.route.withLock { $0 = template }
+                }
+                router.handle(request, sink: sink)
+            }
+        }
+        self.http = http
+        service.metrics.registry.addCollector { [http] w in
+            let stats = http.stats
+            w.family("loupe_http_open_connections", help: "Open client connections.", kind: .gauge)
+            w.sample("loupe_http_open_connections", value: Double(stats.openConnections))
+            w.family("loupe_http_connections_accepted_total", help: "Client connections accepted.", kind: .counter)
+            w.sample("loupe_http_connections_accepted_total", value: Double(stats.acceptedTotal))
+            w.family("loupe_http_connection_rejections_total",
+                     help: "Connections refused or cut by the HTTP layer, by reason (max_connections, timeouts, parse_error, …).", kind: .counter)
+            for (reason, n) in stats.rejections.sorted(by: { $0.key < $1.key }) {
+                w.sample("loupe_http_connection_rejections_total", labels: [("reason", reason)], value: Double(n))
+            }
+            w.family("loupe_http_parse_errors_total", help: "Malformed requests answered by the HTTP layer, by error code.", kind: .counter)
+            for (code, n) in stats.parseErrors.sorted(by: { $0.key < $1.key }) {
+                w.sample("loupe_http_parse_errors_total", labels: [("code", code)], value: Double(n))
+            }
+        }
+    }
+
+    static func httpConfiguration(_ c: ServiceConfiguration) -> HTTPServerConfiguration {
+        var h = HTTPServerConfiguration(host: c.host, port: c.port)
+        if c.eventLoopThreads > 0 { h.eventLoopThreads = c.eventLoopThreads }
+        if c.handlerThreads > 0 { h.handlerThreads = c.handlerThreads }
+        h.maxConnections = c.maxConnections
+        h.maxHeaderBytes = c.maxHeaderBytes
+        h.maxBodyBytes = c.maxBodyBytes
+        h.headerReadTimeout = Double(c.headerTimeoutMilliseconds) / 1000
+        h.bodyReadTimeout = Double(c.bodyTimeoutMilliseconds) / 1000
+        h.keepAliveIdleTimeout = Double(c.idleTimeoutMilliseconds) / 1000
+        h.writeTimeout = Double(c.writeTimeoutMilliseconds) / 1000
+        h.gzipMinimumBytes = c.gzipMinimumBytes
+        if !c.tlsCertificatePath.isEmpty {
+            h.tls = TLSConfiguration(certificateChainPath: c.tlsCertificatePath, privateKeyPath: c.tlsKeyPath)
+        }
+        return h
+    }
+
+    /// The bound port (after `start`).
+    public var port: Int { http.port }
+
+    /// Starts the inference workers and the listener, then watches readiness until the first
+    /// ready moment (recorded as start-to-ready).
+    public func start() throws {
+        service.start()
+        try http.start()
+        logger.info("listening", metadata: [
+            "address": .string("\(service.configuration.host):\(http.port)"),
+            "tls": .stringConvertible(!service.configuration.tlsCertificatePath.isEmpty),
+            "workers": .stringConvertible(service.configuration.effectiveInferenceWorkers),
+            "max_batch_size": .stringConvertible(service.configuration.maxBatchSize),
+            "max_queue_delay_us": .stringConvertible(service.configuration.maxQueueDelayMicroseconds),
+        ])
+        if !service.checkReadiness() {
+            let service = self.service
+            startThread(name: "loupe-ready-watch") {
+                while !service.isDraining && !service.checkReadiness() {
+                    var ts = timespecFromMilliseconds(2)
+                    nanosleepShim(&ts)
+                }
+            }
+        }
+    }
+
+    /// SIGTERM: readiness 503 now; keep serving for the drain delay; stop accepting; let
+    /// requests in flight finish within the deadline; stop the workers. Blocks until done and
+    /// returns true when everything in flight finished.
+    public func drain() -> Bool {
+        let c = service.configuration
+        logger.info("draining", metadata: ["drain_delay_ms": .stringConvertible(c.drainDelayMilliseconds),
+                                           "deadline_ms": .stringConvertible(c.drainDeadlineMilliseconds)])
+        service.beginDrain()
+        var delay = timespecFromMilliseconds(c.drainDelayMilliseconds)
+        nanosleepShim(&delay)
+        logger.info("closing listener", metadata: ["in_flight": .stringConvertible(Int(service.metrics.inFlight.value))])
+        http.beginShutdown(deadline: .milliseconds(c.drainDeadlineMilliseconds))
+        http.waitUntilStopped()
+        let clean = service.stopWorkers(deadline: monotonicNanoseconds() + 1_000_000_000)
+        let left = Int(service.metrics.inFlight.value)
+        logger.info("stopped", metadata: ["unfinished_requests": .stringConvertible(left)])
+        return clean && left == 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func timespecFromMilliseconds(_ ms: Int) -> timespec {
+    timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+}
+
+func nanosleepShim(_ ts: inout timespec) {
+    var remaining = timespec()
+    while nanosleep(&ts, &remaining) != 0 && errno == EINTR { ts = remaining }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import LoupeData
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--threads N`: shared by train, evaluate and predict.
+struct ThreadOptions: ParsableArguments {
+    @Option(name: .long, help: "Worker threads (default: the number of online CPUs).")
+    var threads: Int?
+
+    var resolved: Int { threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads).") }
+    }
+}
+
+/// `--model PATH`: a model file, a version directory holding model.loupe, or a model directory
+/// (`models/<name>`), whose highest version is used.
+struct ModelOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The model: a .loupe file, a version directory, or a model directory (its latest version).", valueName: "path"))
+    var model: String
+
+    func resolvedPath() throws -> String { try ModelPath.resolve(model) }
+}
+
+enum ModelPath {
+    static func resolve(_ path: String) throws -> String {
+        if FileIO.isRegularFile(path) { return path }
+        guard FileIO.isDirectory(path) else { throw LoupeDataError.io(path: path, operation: "open model", errno: ENOENT) }
+        let direct = path + "/" + ModelRepositoryLayout.modelFileName
+        if FileIO.isRegularFile(direct) { return direct }
+        let root = FileIO.directoryName(path)
+        let name = String(path.split(separator: "/").last ?? "")
+        for version in ModelRepositoryLayout.versions(root: root, name: name).reversed() {
+            let candidate = "\(path)/\(version)/\(ModelRepositoryLayout.modelFileName)"
+            if FileIO.isRegularFile(candidate) { return candidate }
+        }
+        throw LoupeDataError.io(path: path, operation: "find model.loupe in directory", errno: ENOENT)
+    }
+}
+
+/// Writes to standard output without Foundation, flushing as it goes.
+enum Terminal {
+    static var isInteractive: Bool { isatty(STDOUT_FILENO) != 0 }
+
+    static func write(_ s: String) {
+        var s = s
+        s.withUTF8 { buf in
+            var done = 0
+            while done < buf.count {
+                let n = Glibc.write(STDOUT_FILENO, buf.baseAddress! + done, buf.count - done)
+                if n <= 0 { if errno == EINTR { continue }; return }
+                done += n
+            }
+        }
+    }
+
+    static func line(_ s: String = "") { write(s + "\n") }
+}
+
+/// Fixed-point formatting without Foundation's String(format:).
+enum Format {
+    static func fixed(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "\(v)" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let r = (abs(v) * scale).rounded()
+        let whole = Int(r / scale)
+        var fraction = String(Int(r.truncatingRemainder(dividingBy: scale)))
+        while fraction.count < digits { fraction = "0" + fraction }
+        let sign = v < 0 && r != 0 ? "-" : ""
+        return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
+    }
+
+    static func percent(_ v: Double, _ digits: Int = 2) -> String { fixed(v * 100, digits) + "%" }
+
+    /// Groups thousands: 12345 → "12,345".
+    static func grouped(_ v: Int) -> String {
+        let s = String(abs(v))
+        var out = ""
+        for (i, c) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return v < 0 ? "-" + out : out
+    }
+
+    static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let n = s.count
+        if n >= width { return s }
+        let fill = String(repeating: " ", count: width - n)
+        return right ? fill + s : s + fill
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 60 { return fixed(seconds, 1) + " s" }
+        let s = Int(seconds.rounded())
+        return "\(s / 60)m\(s % 60 < 10 ? "0" : "")\(s % 60)s"
+    }
+}
