@@ -99,7 +99,7 @@ def build():
               [(f"sum by (instance) (loupe_http_requests_in_flight{{{SEL}}})", "{{instance}}")],
               8, y, description="The per-pod signal for optional/hpa-inflight.yaml."),
         panel("Rejected requests by reason", "timeseries",
-              [(f"sum by (reason) (rate(loupe_rejections_total{{{SEL}}}[{RI}]))", "{{reason}}")],
+              [(f"sum by (reason) (rate(loupe_rejected_requests_total{{{SEL}}}[{RI}]))", "{{reason}}")],
               16, y, unit="reqps", description="queue_full feeds alert LoupeQueueSaturated."),
     ]
     y += 8
