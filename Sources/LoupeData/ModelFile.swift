@@ -121,7 +121,7 @@ public struct ModelFile: Sendable, Equatable {
     /// The file's bytes.
     public func encode() throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = [UInt8](try encoder.encode(header))
         var out = ModelFile.magic
         ModelFile.appendUInt32(&out, ModelFile.formatVersion)

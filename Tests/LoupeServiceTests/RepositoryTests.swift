@@ -248,6 +248,25 @@ import Glibc
         #expect(models.resolve(model: "good", version: 0) == nil)
     }
 
+    @Test func aFileThatChangedSinceTheScanIsRetriedNotCondemned() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        let path = repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        var stale = try #require(RepositoryFileSystem.identity(path))
+        stale.size += 1
+        let window = DriftWindow(reference: DriftReference(labels: RepoFixture.labels), capacity: 4)
+        do {
+            _ = try ModelLoader.load(name: "m", version: 1, path: path, expected: stale,
+                                     configuration: .testing(root: repo.root), drift: { _ in window })
+            Issue.record("expected a fileChanged error")
+        } catch {
+            #expect(error.fileChanged && error.stage == .read)
+        }
+        let fresh = RepositoryFileSystem.identity(path)
+        let loaded = try ModelLoader.load(name: "m", version: 1, path: path, expected: fresh,
+                                          configuration: .testing(root: repo.root), drift: { _ in window })
+        #expect(loaded.version == 1)
+    }
+
     @Test func aFileStillBeingWrittenWaitsUntilItSettles() throws {
         let repo = TempRepository(); defer { repo.remove() }
         let v1 = RepoFixture.file(seed: 1)
@@ -256,8 +275,10 @@ import Glibc
         let models = ModelRepository(configuration: .testing(root: repo.root, stable: 0.3), logger: .discarding)
         models.start()
         #expect(models.resolve(model: "m", version: nil)?.version == 1)
-        // A fresh v2 is not quiet yet: a non-waiting pass (the poller's) leaves it pending.
-        repo.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        // v2's timestamps lie in the future (clock skew, or touched), so only seeing the same file
+        // state for the settle time counts: a non-waiting pass (the poller's) leaves it pending.
+        let v2 = repo.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        TempRepository.age(v2, seconds: -3600)
         models.pollOnce()
         #expect(models.resolve(model: "m", version: nil)?.version == 1)
         #expect(models.status(model: "m")?.versions.first { $0.version == 2 }?.state == .loading)

@@ -7,12 +7,17 @@ public struct ModelLoadError: Error, CustomStringConvertible, Sendable, Equatabl
     public enum Stage: String, Sendable { case read, verify, build, selfTest = "self-test" }
     public var stage: Stage
     public var message: String
+    /// The file changed between the scan and the end of the read: not a verdict on the file,
+    /// the pass retries it once it settles.
+    public var fileChanged = false
     public var description: String { "\(stage.rawValue): \(message)" }
 }
 
 /// Reads, verifies, builds and self-tests one version. Pure apart from reading the file.
 enum ModelLoader {
-    static func load(name: String, version: Int, path: String, configuration: RepositoryConfiguration,
+    /// `expected` is the file state the scan saw and judged settled; a different state at open
+    /// time, or a change during the read, throws with `fileChanged` set.
+    static func load(name: String, version: Int, path: String, expected: FileIdentity?, configuration: RepositoryConfiguration,
                      drift: (ModelHeader) -> DriftWindow) throws(ModelLoadError) -> LoadedModel {
         let clock = ContinuousClock()
         let start = clock.now
@@ -20,8 +25,13 @@ enum ModelLoader {
         let identity: FileIdentity
         do {
             (bytes, identity) = try RepositoryFileSystem.readStable(path, maxBytes: configuration.maxModelBytes)
+        } catch let error as RepositoryFileError where error.changedDuringRead {
+            throw ModelLoadError(stage: .read, message: "\(error)", fileChanged: true)
         } catch {
             throw ModelLoadError(stage: .read, message: "\(error)")
+        }
+        if let expected, expected != identity {
+            throw ModelLoadError(stage: .read, message: "\(path) changed after it was scanned", fileChanged: true)
         }
         let file: ModelFile
         do {

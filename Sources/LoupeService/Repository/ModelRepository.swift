@@ -535,7 +535,7 @@ public final class ModelRepository: Sendable {
                 publish(served: served, statuses: statuses)
 
                 do throws(ModelLoadError) {
-                    let loaded = try ModelLoader.load(name: name, version: v, path: candidate.path,
+                    let loaded = try ModelLoader.load(name: name, version: v, path: candidate.path, expected: candidate.identity,
                                                       configuration: configuration,
                                                       drift: { driftWindow(name: name, header: $0) })
                     keep[v] = loaded
@@ -550,6 +550,13 @@ public final class ModelRepository: Sendable {
                     events.append(ReloadEvent(model: name, version: v, outcome: .loaded(sha256: loaded.sha256)))
                     logger.info("model \(name) version \(v) loaded",
                                 metadata: ["sha256": "\(loaded.sha256)", "load_seconds": "\(loaded.loadDuration)"])
+                } catch where error.fileChanged {
+                    // Still being written: like an unsettled file, retried once quiet.
+                    pending = true
+                    settleLeft = min(settleLeft ?? configuration.stableAfterSeconds, configuration.stableAfterSeconds)
+                    events.append(ReloadEvent(model: name, version: v, outcome: .pending))
+                    versionStatus[v] = VersionStatus(version: v, state: .loading, reason: "waiting for the file to settle", sha256: nil)
+                    if let current = previous[v] { keep[v] = current }
                 } catch {
                     let reason = error.description
                     control.withLock { c in

@@ -27,7 +27,12 @@ struct FileIdentity: Sendable, Hashable, CustomStringConvertible {
 /// An error of the file-system layer; a human sentence naming the path and the reason.
 struct RepositoryFileError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// The file was modified while it was being read (retry later; not a bad file).
+    var changedDuringRead = false
+    init(_ description: String, changedDuringRead: Bool = false) {
+        self.description = description
+        self.changedDuringRead = changedDuringRead
+    }
     static func errno(_ call: String, _ path: String, _ code: Int32 = Glibc.errno) -> RepositoryFileError {
         RepositoryFileError("\(call)(\(path)) failed: \(String(cString: strerror(code)))")
     }
@@ -121,7 +126,7 @@ enum RepositoryFileSystem {
         guard fstat(fd, &after) == 0 else { throw RepositoryFileError.errno("fstat", path) }
         let first = identity(of: before), second = identity(of: after)
         guard done == size, first == second else {
-            throw RepositoryFileError("\(path) changed while it was being read")
+            throw RepositoryFileError("\(path) changed while it was being read", changedDuringRead: true)
         }
         return (bytes, first)
     }

@@ -1,0 +1,398 @@
+// Hot reload through the real `loupe serve` binary on loopback: clients keep predicting over
+// keep-alive connections while new versions are written, a corrupt version is dropped in, the
+// server gets SIGHUP and repository-API loads. Every answer must be a 200 and equal, bit for bit,
+// what exactly one version computes for that input.
+import FoundationEssentials
+import Synchronization
+import Testing
+import LoupeData
+import LoupeEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized) struct ReloadEndToEndTests {
+    @Test func reloadsUnderLoadWithoutAFailedOrMixedResponse() throws {
+        let dir = ReloadE2E.makeTempDirectory()
+        defer { ReloadE2E.removeTree(dir) }
+        let repo = dir + "/models"
+        let versions = 1...5
+        var expected: [Int: [Float]] = [:]
+        var files: [Int: ModelFile] = [:]
+        let probe = ReloadE2E.images(count: 1, seed: 1234)
+        for v in versions {
+            files[v] = ReloadE2E.modelFile(seed: UInt64(v))
+            expected[v] = ReloadE2E.predict(files[v]!, pixels: probe)
+        }
+        try ReloadE2E.write(files[1]!, repo: repo, name: "fashion", version: 1)
+
+        let server = try ReloadE2E.Server(directory: dir, settings: [
+            "models.dir=\(repo)", "models.poll_interval_ms=50", "models.stable_after_ms=100",
+            "repository_api.enabled=true", "repository_api.token=t0ken", "logging.access_log=false",
+        ])
+        defer { server.stop() }
+        try server.waitUntilReady()
+
+        let stop = Atomic<Bool>(false)
+        let progress = Atomic<Int>(0)
+        struct Tally: Sendable { var ok = 0; var failed: [String] = []; var mixed: [String] = []; var seen: Set<Int> = [] }
+        let tally = Mutex(Tally())
+        let port = server.port
+        let expectedByVersion = expected
+        var clients: [ReloadE2E.Thread] = []
+        for _ in 0..<4 {
+            clients.append(ReloadE2E.Thread {
+                var local = Tally()
+                var connection: ReloadE2E.Connection? = nil
+                while !stop.load(ordering: .relaxed) {
+                    if connection == nil { connection = try? ReloadE2E.Connection(port: port) }
+                    guard let c = connection,
+                          let r = try? c.request("POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: probe)
+                    else { local.failed.append("no response (connection failed)"); connection = nil; continue }
+                    if r.closes { connection = nil }
+                    guard r.status == 200, let answer = try? JSONDecoder().decode(ReloadE2E.PredictAnswer.self, from: Data(r.body)) else {
+                        local.failed.append("status \(r.status): \(String(decoding: r.body.prefix(200), as: UTF8.self))")
+                        continue
+                    }
+                    local.ok += 1
+                    local.seen.insert(answer.model_version)
+                    progress.add(1, ordering: .relaxed)
+                    let want = expectedByVersion[answer.model_version] ?? []
+                    let got = answer.predictions.first?.probabilities ?? []
+                    if got.count != want.count || zip(got, want).contains(where: { abs($0 - $1) > 1e-6 }) {
+                        local.mixed.append("version \(answer.model_version) answered \(got.prefix(3)) instead of \(want.prefix(3))")
+                    }
+                }
+                tally.withLock { t in
+                    t.ok += local.ok; t.failed += local.failed; t.mixed += local.mixed; t.seen.formUnion(local.seen)
+                }
+            })
+        }
+        func letClientsRun(_ n: Int = 30) {
+            let target = progress.load(ordering: .relaxed) + n
+            var waited = 0.0
+            while progress.load(ordering: .relaxed) < target, waited < 30 { usleep(2000); waited += 0.002 }
+        }
+        func waitForVersion(_ v: Int) -> Bool {
+            for _ in 0..<1500 {
+                if let r = try? ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/versions/\(v)/ready"),
+                   r.status == 200 { return true }
+                usleep(10_000)
+            }
+            return false
+        }
+        letClientsRun()
+        // 2: picked up by polling.
+        try ReloadE2E.write(files[2]!, repo: repo, name: "fashion", version: 2)
+        #expect(waitForVersion(2))
+        letClientsRun()
+        // A corrupt 3: refused, 2 keeps serving; then the real 3 replaces it (polling).
+        try FileManagerLite.mkdirs(repo + "/fashion/3")
+        var corrupt = try files[3]!.encode()
+        corrupt[corrupt.count - 100] ^= 0xFF
+        try ReloadE2E.writeAtomically(corrupt, to: repo + "/fashion/3/model.loupe")
+        let refused = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load",
+                                                                   headers: [("Authorization", "Bearer t0ken")])
+        #expect(refused.status == 400)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("still serving version 2"))
+        letClientsRun(60)
+        try ReloadE2E.write(files[3]!, repo: repo, name: "fashion", version: 3)
+        #expect(waitForVersion(3))
+        letClientsRun()
+        // 4: SIGHUP.
+        try ReloadE2E.write(files[4]!, repo: repo, name: "fashion", version: 4)
+        kill(server.pid, SIGHUP)
+        #expect(waitForVersion(4))
+        letClientsRun()
+        // 5: the repository API.
+        try ReloadE2E.write(files[5]!, repo: repo, name: "fashion", version: 5)
+        let unauthorized = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load")
+        #expect(unauthorized.status == 401)
+        let load = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load",
+                                                                headers: [("Authorization", "Bearer t0ken")])
+        #expect(load.status == 200, "\(String(decoding: load.body, as: UTF8.self))")
+        letClientsRun()
+        // Roll back by removing 5.
+        ReloadE2E.removeTree(repo + "/fashion/5")
+        #expect(waitForVersion(4))
+        letClientsRun()
+        stop.store(true, ordering: .relaxed)
+        for c in clients { c.join() }
+
+        let t = tally.withLock { $0 }
+        #expect(t.failed.isEmpty, "\(t.failed.count) failed requests, e.g. \(t.failed.prefix(3))")
+        #expect(t.mixed.isEmpty, "\(t.mixed.prefix(3))")
+        #expect(t.ok > 100)
+        #expect(t.seen.isSuperset(of: [1, 2, 3, 4, 5]), "versions answered: \(t.seen.sorted())")
+        let metrics = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains("loupe_model_reloads_total{model=\"fashion\",result=\"failure\"} 1"))
+        #expect(metrics.contains("loupe_model_info{model=\"fashion\",version=\"4\",sha256=\"\(files[4]!.sha256Hex)\"} 1"))
+        #expect(metrics.contains("loupe_drift_window_images{model=\"fashion\"}"))
+        #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 200)
+    }
+}
+
+/// Helpers of this file only (the end-to-end target shares no code with the unit tests).
+enum ReloadE2E {
+    struct PredictAnswer: Decodable {
+        struct Prediction: Decodable { var probabilities: [Float] }
+        var model_version: Int
+        var predictions: [Prediction]
+    }
+
+    static func images(count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<(count * 784)).map { _ in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return UInt8(truncatingIfNeeded: state >> 24)
+        }
+    }
+
+    static func network(seed: UInt64) -> Sequential {
+        try! Sequential(architecture: Architecture(inputShape: [28, 28, 1], layers: [.flatten, .dense(units: 10, activation: .softmax)]),
+                        seed: seed)
+    }
+
+    static func predict(_ file: ModelFile, pixels: [UInt8]) -> [Float] {
+        let net = try! Sequential(architecture: file.header.architecture, parameters: file.parameters)
+        var ws = net.makeWorkspace(maxBatch: 1)
+        return net.predict(pixels.map { Float($0) / 255 }, count: pixels.count / 784, workspace: &ws, threads: 1)
+    }
+
+    /// A small seeded model with golden samples computed from itself.
+    static func modelFile(seed: UInt64) -> ModelFile {
+        let net = network(seed: seed)
+        let golden = images(count: 3, seed: seed &+ 17)
+        var ws = net.makeWorkspace(maxBatch: 3)
+        let p = net.predict(golden.map { Float($0) / 255 }, count: 3, workspace: &ws, threads: 1)
+        let samples = (0..<3).map { i -> GoldenSample in
+            let row = Array(p[(i * 10)..<((i + 1) * 10)])
+            return GoldenSample(pixels: Array(golden[(i * 784)..<((i + 1) * 784)]), label: nil,
+                                expectedClass: row.indices.max { row[$0] < row[$1] }!, probabilities: row)
+        }
+        let header = ModelHeader(architecture: net.architecture, labels: (0..<10).map { "c\($0)" },
+                                 parameterCount: net.parameters.count,
+                                 tensors: try! ModelFile.expectedTensors(for: net.architecture),
+                                 training: TrainingMetadata(dataset: "synthetic", epochs: 0, seed: seed),
+                                 goldenSamples: samples,
+                                 inputStatistics: InputStatistics.compute(images: images(count: 20, seed: seed), labels: (0..<20).map { UInt8($0 % 10) },
+                                                                          count: 20, pixelsPerImage: 784, classCount: 10))
+        return try! ModelFile(header: header, parameters: net.parameters)
+    }
+
+    static func write(_ file: ModelFile, repo: String, name: String, version: Int) throws {
+        try FileManagerLite.mkdirs("\(repo)/\(name)/\(version)")
+        try file.write(to: "\(repo)/\(name)/\(version)/model.loupe")
+    }
+
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        try FileIO.writeAtomically(bytes, to: path)
+    }
+
+    static func makeTempDirectory() -> String {
+        var template = Array("/tmp/loupe-reload-e2e-XXXXXX".utf8CString)
+        precondition(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) } != nil)
+        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR, let d = opendir(path) {
+            var names: [String] = []
+            while let e = readdir(d) {
+                let n = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+                if n != "." && n != ".." { names.append(n) }
+            }
+            closedir(d)
+            for n in names { removeTree(path + "/" + n) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// The `loupe` binary next to the test bundle (`swift build` puts both in .build/<config>/).
+    static func binaryPath() -> String {
+        if let env = getenv("LOUPE_BINARY") { return String(cString: env) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        var dir = n > 0 ? String(cString: buffer) : ".build/debug/x"
+        for _ in 0..<4 {
+            dir = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
+            if access(dir + "/loupe", X_OK) == 0 { return dir + "/loupe" }
+        }
+        return ".build/debug/loupe"
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// `loupe serve` as a child process; its output goes to <directory>/serve.log.
+    final class Server: Sendable {
+        let pid: pid_t
+        let port: Int
+        let log: String
+
+        init(directory: String, settings: [String]) throws {
+            port = ReloadE2E.freePort()
+            log = directory + "/serve.log"
+            var args = [ReloadE2E.binaryPath(), "serve", "--set", "server.host=127.0.0.1", "--set", "server.port=\(port)"]
+            for s in settings { args += ["--set", s] }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            var cArgs = args.map { strdup($0) } + [nil]
+            defer { for a in cArgs { free(a) } }
+            var child = pid_t()
+            let rc = posix_spawn(&child, args[0], &actions, nil, &cArgs, environ)
+            guard rc == 0 else { throw E2EError("cannot start \(args[0]): \(String(cString: strerror(rc)))") }
+            pid = child
+        }
+
+        func waitUntilReady() throws {
+            for _ in 0..<1000 {
+                if let r = try? Connection(port: port).request("GET", "/health/ready"), r.status == 200 { return }
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { throw E2EError("loupe serve exited: \(logText())") }
+                usleep(10_000)
+            }
+            throw E2EError("loupe serve did not become ready: \(logText())")
+        }
+
+        func logText() -> String {
+            (try? FileIO.readFile(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
+        }
+
+        func stop() {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+
+    struct E2EError: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    struct Response { var status: Int; var headers: [(String, String)]; var body: [UInt8]; var closes: Bool }
+
+    /// One HTTP/1.1 keep-alive connection (Content-Length or chunked bodies).
+    final class Connection {
+        let fd: Int32
+        var buffer: [UInt8] = []
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var tv = timeval(tv_sec: 30, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard rc == 0 else { close(fd); throw E2EError("connect failed") }
+        }
+
+        deinit { close(fd) }
+
+        func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> Response {
+            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n"
+            for (k, v) in headers { head += "\(k): \(v)\r\n" }
+            let bytes = Array((head + "\r\n").utf8) + body
+            var sent = 0
+            while sent < bytes.count {
+                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+                guard n > 0 else { throw E2EError("send failed") }
+                sent += n
+            }
+            let headerEnd = try readUntil([13, 10, 13, 10])
+            let lines = String(decoding: buffer[..<headerEnd], as: UTF8.self).split(separator: "\r\n")
+            buffer.removeFirst(headerEnd + 4)
+            guard let statusLine = lines.first, statusLine.split(separator: " ").count >= 2,
+                  let status = Int(statusLine.split(separator: " ")[1]) else { throw E2EError("bad status line") }
+            var fields: [(String, String)] = []
+            for line in lines.dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" })))
+            }
+            func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
+            var content: [UInt8] = []
+            if field("transfer-encoding")?.lowercased().contains("chunked") == true {
+                while true {
+                    let end = try readUntil([13, 10])
+                    let size = Int(String(decoding: buffer[..<end], as: UTF8.self).split(separator: ";")[0], radix: 16) ?? 0
+                    buffer.removeFirst(end + 2)
+                    try fill(size + 2)
+                    content += buffer[..<size]
+                    buffer.removeFirst(size + 2)
+                    if size == 0 { break }
+                }
+            } else {
+                let length = Int(field("content-length") ?? "0") ?? 0
+                try fill(length)
+                content = Array(buffer[..<length])
+                buffer.removeFirst(length)
+            }
+            return Response(status: status, headers: fields, body: content, closes: field("connection")?.lowercased() == "close")
+        }
+
+        private func readMore() throws {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw E2EError("connection closed") }
+            buffer += chunk[..<n]
+        }
+
+        private func fill(_ count: Int) throws { while buffer.count < count { try readMore() } }
+
+        private func readUntil(_ marker: [UInt8]) throws -> Int {
+            var from = 0
+            while true {
+                if buffer.count >= marker.count {
+                    for i in from...(buffer.count - marker.count) where buffer[i..<(i + marker.count)].elementsEqual(marker) { return i }
+                    from = buffer.count - marker.count + 1
+                }
+                try readMore()
+            }
+        }
+    }
+
+    /// A real thread (Dispatch workers may all be busy with other tests).
+    final class Thread: @unchecked Sendable {
+        private var thread = pthread_t()
+        private let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) {
+            self.body = body
+            let box = Unmanaged.passRetained(self).toOpaque()
+            precondition(pthread_create(&thread, nil, { raw in
+                Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, box) == 0)
+        }
+        func join() { pthread_join(thread, nil) }
+    }
+}
+
+enum FileManagerLite {
+    static func mkdirs(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw ReloadE2E.E2EError("mkdir \(current) failed") }
+        }
+    }
+}
