@@ -40,8 +40,15 @@ final class Connection: LoopChannel, @unchecked Sendable {
     static let interest: UInt32 = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
 
     override func handle(events: UInt32) {
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readable = true }
-        if events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writable = true }
+        if tls != nil {
+            // SSL_read may need the socket writable and SSL_write may need it readable (handshake,
+            // key updates); with edge triggering, retry both on any readiness.
+            readable = true
+            writable = true
+        } else {
+            if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readable = true }
+            if events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writable = true }
+        }
         pump()
     }
 
