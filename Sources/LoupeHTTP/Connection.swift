@@ -110,7 +110,10 @@ final class Connection: LoopChannel, @unchecked Sendable {
         while machine.hasOutput {
             let result: IOResult
             do {
-                result = try machine.withPendingOutput { buffer in try transportWrite(buffer) }
+                // Not `machine.withPendingOutput { … }`: a closure capturing self forces a copy of
+                // the whole state machine (retains of every buffer) on each write.
+                let (bytes, offset) = machine.pendingOutput
+                result = try bytes.withUnsafeBytes { try transportWrite(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
             } catch {
                 abort()
                 return false
