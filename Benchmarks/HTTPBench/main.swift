@@ -30,6 +30,9 @@ while let arg = args.popFirst() {
     case "--handlers": configuration.handlerThreads = Int(value()) ?? 1
     case "--inline": configuration.runHandlersOnEventLoop = true
     case "--dispatch-probe": dispatchProbe = true
+    case "--protocol":
+        ProtocolBench.run()
+        exit(0)
     case "--spin-us": configuration.responseSpinWait = (Double(value()) ?? 0) / 1e6
     case "--tls-cert": tlsCert = value()
     case "--tls-key": tlsKey = value()
