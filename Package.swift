@@ -1,11 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Kernels are compiled for x86-64-v3 (AVX2 + FMA) at least; see docs/performance.md for the
-// ISA policy. -Ounchecked keeps bounds checks out of the hot loops in every configuration,
-// so even debug test builds of the engine run at speed.
+// Engine ISA policy (docs/performance.md, "Engine"): LoupeEngine and LoupeKernels compile for
+// x86-64-v3 (AVX2 + FMA), the engine's minimum; LoupeKernelsAVX512 compiles the same @inlinable
+// kernels for x86-64-v4 (AVX-512), chosen at start-up by cpuid (LOUPE_ISA=avx2 forces the fallback).
+// -Ounchecked keeps bounds checks out of the hot loops in every configuration, so even debug test
+// builds of the engine run at speed. x86-64 only.
 let engineFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"]),
+    .unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v3", "-Xllvm", "-sil-inline-overall-caller-block-limit=10000"]),
+]
+let avx512Flags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-Xcc", "-march=x86-64-v4", "-Xllvm", "-sil-inline-overall-caller-block-limit=10000"]),
 ]
 
 let package = Package(
@@ -24,7 +29,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
-        .target(name: "LoupeEngine", swiftSettings: engineFlags),
+        .target(name: "CLoupeCPU", path: "Sources/LoupeEngine/CPU"),
+        .target(name: "LoupeKernels", path: "Sources/LoupeEngine/Kernels", swiftSettings: engineFlags),
+        .target(name: "LoupeKernelsAVX512", dependencies: ["LoupeKernels"], path: "Sources/LoupeEngine/KernelsAVX512", swiftSettings: avx512Flags),
+        .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU"],
+                exclude: ["Kernels", "KernelsAVX512", "CPU"], swiftSettings: engineFlags),
         .target(name: "LoupeData", dependencies: ["LoupeEngine", "CZlib", "COpenSSL"]),
         .target(name: "CLoupeSystem"),
         .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL", "CLoupeSystem"]),
@@ -43,10 +52,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine"], path: "Benchmarks/EngineBench",
+        .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
                           swiftSettings: engineFlags),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench"),
-        .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"]),
+        .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),
         .testTarget(name: "LoupeServiceTests", dependencies: ["LoupeService", "LoupeData", "LoupeEngine", "LoupeHTTP"]),

@@ -1,8 +1,11 @@
-// libFuzzer target for HTTPParser. Built by Fuzz/run.sh from this file plus the parser's
-// sources (no package, no Foundation). Besides "does not crash or trip ASan", it checks:
+// libFuzzer target for HTTPParser (and the router and writer on what it accepts). Built by
+// Fuzz/run.sh from this file plus the protocol sources (no package, no Foundation; zlib through
+// the CZlib module map). Besides "does not crash or trip ASan", it checks:
 //   - the verdict and the parts do not depend on how the bytes are cut into reads;
 //   - parts are well formed: head, body*, end per request; body bytes match the framing;
-//   - a rejected input's error has a 4xx/5xx status and a non-empty code.
+//   - a rejected input's error has a 4xx/5xx status and a non-empty code;
+//   - routing an accepted head does not trap, and echoing request-controlled text (decoded
+//     path, query, header values) into response headers never yields a malformed response head.
 // The first input byte picks a cut point; the rest is the request stream.
 
 struct Outcome: Equatable {
@@ -77,6 +80,7 @@ public func fuzzParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
     let whole = parse(input, cuts: [])
     checkStructure(whole)
+    checkRouterAndWriter(whole)
     let cut = input.isEmpty ? 0 : Int(data[0]) * input.count / 255
     let split = parse(input, cuts: [cut])
     precondition(split == whole, "verdict depends on the split at \(cut)")
@@ -85,4 +89,66 @@ public func fuzzParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         precondition(bytewise == whole, "verdict differs byte by byte")
     }
     return 0
+}
+
+// MARK: - Router and writer on what the parser accepted
+
+let fuzzRouter: Router = {
+    var builder = RouterBuilder()
+    let handler: HTTPHandler = { _, _ in }
+    builder.add(.GET, "/", handler)
+    builder.add(.GET, "/health", handler)
+    builder.add(.POST, "/v2/models/{model}/infer", handler)
+    builder.add(.POST, "/v2/models/{model}/versions/{version}/infer", handler)
+    builder.add(.GET, "/v2/models/special/stats", handler)
+    return builder.freeze()
+}()
+
+let fuzzWriter = ResponseWriter(dates: HTTPDateCache(now: { 0 }))
+
+/// Routes each accepted head, then echoes request-controlled text (decoded path, query, header
+/// values) into response headers and checks the serialized head is still well formed: no
+/// response splitting, whatever the request smuggled in through percent-encoding.
+func checkRouterAndWriter(_ outcome: Outcome) {
+    for part in outcome.parts {
+        guard case .head(let head) = part else { continue }
+        let request = head.makeRequest(body: [])
+        switch fuzzRouter.match(request) {
+        case .found(let template, let parameters, _):
+            precondition(template.hasPrefix("/"))
+            for (_, v) in parameters { precondition(!v.isEmpty) }
+        case .methodNotAllowed(_, let allowed), .options(_, let allowed):
+            precondition(!allowed.isEmpty)
+        case .notFound:
+            break
+        }
+        var headers = HTTPHeaders([("X-Path", head.path), ("Content-Type", "text/plain")])
+        for item in head.query { headers.add("X-Q", item.value); headers.add(item.name, "v") }
+        for field in head.headers { headers.add("X-Echo", field.value) }
+        var out: [UInt8] = []
+        let body = Array(head.path.utf8) + Array(repeating: 0x61, count: 1100)
+        fuzzWriter.write(HTTPResponse(status: 200, headers: headers, body: body),
+                         context: HTTPResponseContext(head: head), into: &out)
+        var end = 0
+        while end + 3 < out.count && !(out[end] == 13 && out[end + 1] == 10 && out[end + 2] == 13 && out[end + 3] == 10) { end += 1 }
+        precondition(end + 3 < out.count, "no end of head")
+        var lineStart = 0
+        var first = true
+        var k = 0
+        while k <= end {
+            if k == end || (out[k] == 13 && out[k + 1] == 10) {
+                if !first {
+                    var c = lineStart
+                    while c < k && isTokenByte(out[c]) { c += 1 }
+                    precondition(c > lineStart && c < k && out[c] == 0x3A, "malformed response header line")
+                }
+                first = false
+                k += 2
+                lineStart = k
+                continue
+            }
+            precondition(out[k] != 13 && out[k] != 10 && out[k] != 0, "bare CR/LF/NUL in response head")
+            k += 1
+        }
+    }
 }

@@ -15,6 +15,8 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name LoupeHTTPFuzz 
     Fuzz/ParserFuzz.swift \
     Sources/LoupeHTTP/Parser.swift Sources/LoupeHTTP/ParseError.swift \
     Sources/LoupeHTTP/PercentDecoding.swift Sources/LoupeHTTP/Interface.swift \
+    Sources/LoupeHTTP/Router.swift Sources/LoupeHTTP/ResponseWriter.swift Sources/LoupeHTTP/Gzip.swift \
+    -I Sources/CZlib -lz \
     -o "$OUT/parser-fuzz" 2> >(grep -v "Cannot export local symbol" >&2)
 if [ "$#" -gt 0 ] && [ -f "$1" ]; then
     exec "$OUT/parser-fuzz" "$@"

@@ -1,2 +1,163 @@
+// loupe-engine-bench: training and inference speed of LoupeEngine on Fashion-MNIST.
+//   swift run -c release loupe-engine-bench train [--epochs 10] [--threads 2] [--batch 128] [--seed 42]
+//   swift run -c release loupe-engine-bench infer [--reps 5] [--n1 5000] [--n256 300]
+//   swift run -c release loupe-engine-bench kernels [--n 64] [--reps 50]
+// Data: /usr/share/datasets/fashion-mnist (or --data DIR), read here with a few lines (gunzip via the
+// gzip CLI) so the benchmark does not depend on LoupeData. LOUPE_ISA=avx2 measures the fallback kernels.
+// Output: one JSON line per measurement.
+import Glibc
 import LoupeEngine
-print("loupe-engine-bench: benchmarks come next")
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func readIDX(_ path: String) -> [UInt8] {
+    var source = path
+    if path.hasSuffix(".gz") {
+        source = "/tmp/loupe-engine-bench-\(getpid())-" + String(path.split(separator: "/").last!.dropLast(3))
+        guard system("gzip -dc '\(path)' > '\(source)'") == 0 else { fatalError("gunzip \(path) failed") }
+    }
+    guard let f = fopen(source, "rb") else { fatalError("cannot open \(source)") }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, f)
+        if n <= 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    fclose(f)
+    if source != path { unlink(source) }
+    let dims = Int(bytes[3])
+    return Array(bytes[(4 + 4 * dims)...])
+}
+
+struct Options {
+    var command = "infer"
+    var values: [String: String] = [:]
+    init() {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if let first = args.first, !first.hasPrefix("--") { command = first; args.removeFirst() }
+        var i = 0
+        while i < args.count {
+            if args[i].hasPrefix("--"), i + 1 < args.count { values[String(args[i].dropFirst(2))] = args[i + 1]; i += 2 } else { i += 1 }
+        }
+    }
+    func int(_ k: String, _ d: Int) -> Int { values[k].flatMap { Int($0) } ?? d }
+    func string(_ k: String, _ d: String) -> String { values[k] ?? d }
+}
+
+let options = Options()
+let dataDir = options.string("data", "/usr/share/datasets/fashion-mnist")
+func loadSplit(_ prefix: String) -> (images: [Float], labels: [UInt8], count: Int) {
+    let pixels = readIDX("\(dataDir)/\(prefix)-images-idx3-ubyte.gz")
+    let labels = readIDX("\(dataDir)/\(prefix)-labels-idx1-ubyte.gz")
+    return (pixels.map { Float($0) / 255 }, labels, labels.count)
+}
+
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+func percentile(_ xs: [Double], _ p: Double) -> Double { let s = xs.sorted(); return s[min(s.count - 1, Int(Double(s.count) * p))] }
+func fmt(_ x: Double, _ digits: Int = 2) -> String {
+    var m = 1.0; for _ in 0..<digits { m *= 10 }
+    return String((x * m).rounded() / m)
+}
+func emit(_ fields: [(String, String)]) {
+    print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+    fflush(nil)
+}
+
+switch options.command {
+case "train":
+    let epochs = options.int("epochs", 10), threads = options.int("threads", 2), batch = options.int("batch", 128)
+    let seed = UInt64(options.int("seed", 42))
+    let train = loadSplit("train"), test = loadSplit("t10k")
+    // Keras's validation_split=0.2: the last 20% of the training file, unshuffled.
+    let trainCount = train.count * 8 / 10, valCount = train.count - trainCount
+    let trainImages = Array(train.images[0..<(trainCount * 784)]), trainLabels = Array(train.labels[0..<trainCount])
+    let valImages = Array(train.images[(trainCount * 784)...]), valLabels = Array(train.labels[trainCount...])
+    let model = try Sequential(architecture: .seed, seed: seed)
+    let trainer = Trainer(model: model, configuration: TrainingConfiguration(epochs: epochs, batchSize: batch, learningRate: 1e-3,
+                                                                             optimizer: .adam, seed: seed, threads: threads))
+    var epochSeconds: [Double] = []
+    for epoch in 0..<epochs {
+        let t0 = now()
+        let r = trainer.trainEpoch(images: trainImages, labels: trainLabels, count: trainCount, epoch: epoch)
+        let t1 = now()
+        let v = trainer.evaluate(images: valImages, labels: valLabels, count: valCount)
+        let t2 = now()
+        epochSeconds.append(t2 - t0)
+        emit([("event", "\"epoch\""), ("kernels", "\"\(engineKernelName)\""), ("epoch", "\(epoch + 1)"), ("threads", "\(threads)"),
+              ("loss", fmt(r.loss, 4)), ("accuracy", fmt(r.accuracy, 4)), ("val_loss", fmt(v.loss, 4)), ("val_accuracy", fmt(v.accuracy, 4)),
+              ("train_s", fmt(t1 - t0, 3)), ("val_s", fmt(t2 - t1, 3)), ("epoch_s", fmt(t2 - t0, 3))])
+    }
+    let t = trainer.evaluate(images: test.images, labels: test.labels, count: test.count)
+    emit([("event", "\"train_summary\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("epochs", "\(epochs)"),
+          ("median_epoch_s", fmt(median(epochSeconds.count > 1 ? Array(epochSeconds.dropFirst()) : epochSeconds), 3)),
+          ("first_epoch_s", fmt(epochSeconds[0], 3)), ("total_s", fmt(epochSeconds.reduce(0, +), 2)),
+          ("test_loss", fmt(t.loss, 4)), ("test_accuracy", fmt(t.accuracy, 4))])
+
+case "infer":
+    let test = loadSplit("t10k")
+    let reps = options.int("reps", 5), n1 = options.int("n1", 5000), n256 = options.int("n256", 300)
+    let model: Sequential
+    if let path = options.values["weights"] {   // raw float32 in slot order, e.g. the Keras fixture
+        let bytes = readIDXRaw(path)
+        model = try Sequential(architecture: .seed, parameters: bytes)
+    } else {
+        model = try Sequential(architecture: .seed, seed: 42)
+    }
+    let singles = (0..<100).map { Array(test.images[($0 * 784)..<(($0 + 1) * 784)]) }
+    let batch256 = Array(test.images[0..<(256 * 784)])
+    for threads in [1, 2] {
+        var ws1 = model.makeWorkspace(maxBatch: 1)
+        var ws256 = model.makeWorkspace(maxBatch: 256)
+        for rep in 0..<reps {
+            for i in 0..<500 { _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads) }
+            var lat: [Double] = []
+            lat.reserveCapacity(n1)
+            for i in 0..<n1 {
+                let t0 = now()
+                _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads)
+                lat.append(now() - t0)
+            }
+            for _ in 0..<10 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
+            var bl: [Double] = []
+            for _ in 0..<n256 {
+                let t0 = now()
+                _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads)
+                bl.append(now() - t0)
+            }
+            emit([("event", "\"infer\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("rep", "\(rep + 1)"),
+                  ("batch1_median_us", fmt(median(lat) * 1e6, 1)), ("batch1_p99_us", fmt(percentile(lat, 0.99) * 1e6, 1)),
+                  ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0))])
+        }
+    }
+    // Accuracy sanity check over the test set (meaningful with --weights).
+    var ws = model.makeWorkspace(maxBatch: 256)
+    let p = model.predict(test.images, count: test.count, workspace: &ws, threads: 2)
+    var correct = 0
+    for b in 0..<test.count {
+        var best = 0
+        for j in 1..<10 where p[b * 10 + j] > p[b * 10 + best] { best = j }
+        if best == Int(test.labels[b]) { correct += 1 }
+    }
+    emit([("event", "\"infer_accuracy\""), ("test_accuracy", fmt(Double(correct) / Double(test.count), 4))])
+
+case "kernels":
+    kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)
+
+default:
+    print("usage: loupe-engine-bench train|infer [--threads N] [--epochs N] ...")
+    exit(2)
+}
+
+func readIDXRaw(_ path: String) -> [Float] {
+    guard let f = fopen(path, "rb") else { fatalError("cannot open \(path)") }
+    defer { fclose(f) }
+    fseek(f, 0, SEEK_END); let size = ftell(f); fseek(f, 0, SEEK_SET)
+    var out = [Float](repeating: 0, count: size / 4)
+    _ = out.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, f) }
+    return out
+}

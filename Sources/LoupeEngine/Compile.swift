@@ -1,3 +1,4 @@
+@_spi(Kernels) import LoupeKernels
 // Architecture → executable plan + named parameter slots.
 
 /// A named region of the flat parameter array, e.g. "conv1.weight" at offset 0 with shape [3, 3, 1, 32].
@@ -33,7 +34,9 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
     var offset = 0
     var convIndex = 0, denseIndex = 0
     let inputSize = shape.reduce(1, *)
+    var skipNext = false
     for (i, layer) in architecture.layers.enumerated() {
+        if skipNext { skipNext = false; continue }
         let where_ = "layer \(i + 1) (\(layer.kindName))"
         let inSize = shape.reduce(1, *)
         switch layer {
@@ -53,9 +56,24 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
             slots.append(ParameterSlot(name: "\(name).bias", offset: offset + g.weightCount, shape: [filters]))
             limits["\(name).weight"] = (6 / Float(kernel * kernel * (c + filters))).squareRoot()
             weightRanges.append(offset..<(offset + g.weightCount))
-            stages.append(Stage(op: .conv(g, weight: offset, bias: offset + g.weightCount), inputSize: inSize, outputSize: g.outputSize))
             offset += g.weightCount + filters
             shape = [oh, ow, filters]
+            if padding == .valid && filters % 16 == 0 {
+                // Fast path: fused with a following max pool (validated like the pool layer itself).
+                var pool = 1
+                if i + 1 < architecture.layers.count, case let .maxPool2d(p) = architecture.layers[i + 1],
+                   p >= 1, p <= 15, oh >= p, ow >= p {
+                    pool = p
+                    skipNext = true
+                }
+                let cp = ConvPoolGeometry(conv: g, pool: pool)
+                stages.append(Stage(op: .convPool(cp, weight: offset - g.weightCount - filters, bias: offset - filters),
+                                    inputSize: inSize, outputSize: cp.outputSize))
+                shape = [cp.outHeight, cp.outWidth, filters]
+            } else {
+                stages.append(Stage(op: .conv(g, weight: offset - g.weightCount - filters, bias: offset - filters),
+                                    inputSize: inSize, outputSize: g.outputSize))
+            }
         case let .maxPool2d(pool):
             guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
             guard pool >= 1, pool <= 15, shape[0] >= pool, shape[1] >= pool else {

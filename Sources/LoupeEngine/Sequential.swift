@@ -1,3 +1,4 @@
+@_spi(Kernels) import LoupeKernels
 // The public model type: an architecture plus its flat parameter arena.
 
 /// Reusable buffers for `predict`/`logits` on batches of up to `maxBatch` images (larger inputs

@@ -1,3 +1,4 @@
+@_spi(Kernels) import LoupeKernels
 // Mini-batch training: softmax cross-entropy, SGD-momentum or Adam, optional L2, seeded shuffling.
 import Glibc
 
@@ -73,6 +74,7 @@ public final class Trainer {
     public let configuration: TrainingConfiguration
     private let architecture: Architecture
     private let engine: TrainingEngine
+    private let kernels: KernelSet
 
     /// The model with the current parameters.
     public var model: Sequential {
@@ -83,7 +85,12 @@ public final class Trainer {
         }
     }
 
-    public init(model: Sequential, configuration: TrainingConfiguration) {
+    public convenience init(model: Sequential, configuration: TrainingConfiguration) {
+        self.init(model: model, configuration: configuration, kernels: ISA.kernels)
+    }
+
+    /// With an explicit kernel table (tests compare the AVX2 fallback, AVX-512 and the references).
+    init(model: Sequential, configuration: TrainingConfiguration, kernels: KernelSet) {
         precondition(configuration.batchSize >= 1, "batchSize must be at least 1")
         self.configuration = configuration
         self.architecture = model.architecture
@@ -92,7 +99,8 @@ public final class Trainer {
         case .adam: rule = .adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
         case let .sgd(momentum): rule = .sgd(momentum: momentum)
         }
-        engine = TrainingEngine(plan: model.plan, kernels: ISA.kernels, parameters: model.parameters,
+        self.kernels = kernels
+        engine = TrainingEngine(plan: model.plan, kernels: kernels, parameters: model.parameters,
                                 threads: max(1, configuration.threads), batchSize: configuration.batchSize,
                                 rule: rule, learningRate: configuration.learningRate, l2: configuration.l2)
     }
@@ -130,7 +138,7 @@ public final class Trainer {
     /// Loss (mean cross-entropy), accuracy, predictions and probabilities with the current parameters.
     public func evaluate(images: [Float], labels: [UInt8], count: Int) -> EvaluationResult {
         precondition(images.count >= count * engine.plan.inputSize && labels.count >= count, "fewer images or labels than count")
-        let r = Evaluation.run(engine.plan, kernels: ISA.kernels, parameters: engine.parameterArray, images: images, labels: labels,
+        let r = Evaluation.run(engine.plan, kernels: kernels, parameters: engine.parameterArray, images: images, labels: labels,
                                count: count, threads: configuration.threads)
         return EvaluationResult(loss: count > 0 ? r.loss / Double(count) : 0, accuracy: count > 0 ? Double(r.correct) / Double(count) : 0,
                                 count: count, predictions: r.predictions, probabilities: r.probabilities)

@@ -24,6 +24,17 @@ public struct HTTPHeaders: Sendable, Sequence {
     static func equal(_ a: String, _ b: String) -> Bool {
         let a = a.utf8, b = b.utf8
         guard a.count == b.count else { return false }
+        // Fast path over contiguous UTF-8 (native and small strings).
+        if let result = a.withContiguousStorageIfAvailable({ x in
+            b.withContiguousStorageIfAvailable { y -> Bool in
+                for i in 0..<x.count where x[i] != y[i] {
+                    let lx = (x[i] >= 65 && x[i] <= 90) ? x[i] + 32 : x[i]
+                    let ly = (y[i] >= 65 && y[i] <= 90) ? y[i] + 32 : y[i]
+                    if lx != ly { return false }
+                }
+                return true
+            }
+        }), let result { return result }
         for (x, y) in zip(a, b) where x != y {
             let lx = (x >= 65 && x <= 90) ? x + 32 : x
             let ly = (y >= 65 && y <= 90) ? y + 32 : y

@@ -230,13 +230,14 @@ public struct HTTPParser: Sendable {
                     return
                 }
                 let head: HTTPRequestHead
+                let fieldCount = max(0, scan.lines - 1)
                 if buffer.isEmpty {
-                    head = try Self.parseHead(UnsafeBufferPointer(rebasing: buf[start..<end]), limits)
+                    head = try Self.parseHead(UnsafeBufferPointer(rebasing: buf[start..<end]), limits, fieldCount: fieldCount)
                 } else {
                     buffer.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<end]))
                     let limits = self.limits
                     let result = buffer.withUnsafeBufferPointer { b in
-                        Result { () throws(HTTPParseError) in try Self.parseHead(b, limits) }
+                        Result { () throws(HTTPParseError) in try Self.parseHead(b, limits, fieldCount: fieldCount) }
                     }
                     buffer.removeAll(keepingCapacity: true)
                     head = try result.get()
@@ -245,7 +246,7 @@ public struct HTTPParser: Sendable {
                 i = end
                 keepAlive = head.keepAlive
                 let framing = head.bodyFraming
-                parts.append(.head(head))
+                parts.append(.head(consume head))
                 switch framing {
                 case .none, .contentLength(0):
                     finishMessage(HTTPHeaders(), &parts)
@@ -471,7 +472,8 @@ public struct HTTPParser: Sendable {
 
     // MARK: - Head parsing (the section is complete: every CR is followed by LF)
 
-    static func parseHead(_ p: UnsafeBufferPointer<UInt8>, _ limits: HTTPParserLimits) throws(HTTPParseError) -> HTTPRequestHead {
+    static func parseHead(_ p: UnsafeBufferPointer<UInt8>, _ limits: HTTPParserLimits,
+                          fieldCount: Int = 0) throws(HTTPParseError) -> HTTPRequestHead {
         // Request line: method SP request-target SP HTTP-version CRLF (single spaces only).
         var i = 0
         while isTokenByte(p[i]) { i += 1 }
@@ -498,6 +500,7 @@ public struct HTTPParser: Sendable {
 
         // Header fields.
         var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(fieldCount)
         var hostCount = 0
         var hostValue: String? = nil
         var contentLength: Int? = nil

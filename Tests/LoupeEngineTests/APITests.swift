@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Testing
 @testable import LoupeEngine
+@_spi(Kernels) import LoupeKernels
 
 @Suite struct APITests {
     @Test func seedArchitectureHasKerasParameterLayout() throws {

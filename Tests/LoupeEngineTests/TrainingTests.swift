@@ -1,5 +1,6 @@
 import Testing
 @testable import LoupeEngine
+@_spi(Kernels) import LoupeKernels
 
 /// A small synthetic 10-class problem: each class is a bright blob at its own position.
 func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], labels: [UInt8]) {
@@ -43,5 +44,45 @@ func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], 
         }
         #expect(calls == 3)
         #expect(r.stopped && r.images == 96)
+    }
+}
+
+@Suite struct ReproducibilityTests {
+    func train(threads: Int, kernels: KernelSet = ISA.kernels, epochs: Int = 2) throws -> (losses: [Double], parameters: [Float]) {
+        let data = blobDataset(count: 320, seed: 5)
+        let model = try Sequential(architecture: .seed, seed: 42)
+        let trainer = Trainer(model: model, configuration: TrainingConfiguration(batchSize: 32, learningRate: 1e-3, seed: 7, threads: threads),
+                              kernels: kernels)
+        var losses: [Double] = []
+        for epoch in 0..<epochs { losses.append(trainer.trainEpoch(images: data.images, labels: data.labels, count: 320, epoch: epoch).loss) }
+        return (losses, trainer.model.parameters)
+    }
+
+    @Test(arguments: [1, 2]) func aSeededRunWithAFixedThreadCountIsBitForBitReproducible(threads: Int) throws {
+        let a = try train(threads: threads), b = try train(threads: threads)
+        #expect(a.losses == b.losses)
+        #expect(a.parameters == b.parameters)
+    }
+
+    /// The AVX2 fallback and the AVX-512 kernels run the same arithmetic in the same order per lane.
+    @Test func theAVX2FallbackTrainsExactlyLikeAVX512() throws {
+        guard ISA.hasAVX512 else { return }
+        let avx2 = try train(threads: 2, kernels: .avx2, epochs: 1)
+        let avx512 = try train(threads: 2, kernels: ISA.available.last!, epochs: 1)
+        #expect(avx2.parameters == avx512.parameters)
+    }
+
+    /// Golden losses of a short seeded run (2 threads, blob data, Adam 1e-3, batch 32). Tolerance 1e-4 relative:
+    /// exact on this machine; the slack is for another libm's expf/logf.
+    @Test func shortSeededRunMatchesGoldenLosses() throws {
+        let r = try train(threads: 2)
+        let golden: [Double] = [1.9681016936898232, 0.8979715969413519]
+        for (got, want) in zip(r.losses, golden) { #expect(abs(got - want) <= 1e-4 * want, "loss \(got) vs golden \(want)") }
+    }
+
+    /// The same run with 1 thread gives the same losses up to float summation order.
+    @Test func threadCountChangesOnlyRoundingNotTheResult() throws {
+        let one = try train(threads: 1), two = try train(threads: 2)
+        for (a, b) in zip(one.losses, two.losses) { #expect(abs(a - b) <= 1e-4 * b) }
     }
 }

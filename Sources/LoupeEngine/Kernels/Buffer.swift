@@ -51,6 +51,20 @@ package final class ByteBuffer: @unchecked Sendable {
     deinit { free(base) }
 }
 
+package final class IndexBuffer: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<Int32>
+    package let count: Int
+    package init(count: Int) {
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(64, (count * 4 + 63) & ~63)
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
+        base = raw.bindMemory(to: Int32.self, capacity: max(count, 16))
+        base.initialize(repeating: 0, count: count)
+    }
+    deinit { free(base) }
+}
+
 /// Runs `body(shard, start, count)` for `threads` contiguous shards of `n` items.
 /// Shard boundaries depend only on (n, threads), so results are reproducible for a fixed thread count.
 package func forEachShard(_ n: Int, threads: Int, _ body: (Int, Int, Int) -> Void) {

@@ -62,7 +62,7 @@ package enum Inference {
     }
 }
 
-package enum OptimizerRule: Sendable, Equatable {
+@_spi(Kernels) public enum OptimizerRule: Sendable, Equatable {
     case adam(beta1: Float, beta2: Float, epsilon: Float)
     case sgd(momentum: Float)
 }
@@ -77,8 +77,9 @@ package final class TrainingEngine: @unchecked Sendable {
     package var learningRate: Float
     package var l2: Float
     package private(set) var step = 0
-    let parameters: FloatBuffer
+    package let parameters: FloatBuffer
     let gradients: [FloatBuffer]
+    let gradientPointers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     let moment1: FloatBuffer
     let moment2: FloatBuffer
     let weightMask: FloatBuffer
@@ -97,6 +98,8 @@ package final class TrainingEngine: @unchecked Sendable {
         self.l2 = l2
         parameters = FloatBuffer(initial)
         gradients = (0..<self.threads).map { _ in FloatBuffer(count: plan.parameterCount) }
+        gradientPointers = .allocate(capacity: self.threads)
+        for (s, g) in gradients.enumerated() { gradientPointers[s] = g.base }
         moment1 = FloatBuffer(count: plan.parameterCount)
         moment2 = FloatBuffer(count: plan.parameterCount)
         weightMask = FloatBuffer(count: plan.parameterCount)
@@ -106,6 +109,8 @@ package final class TrainingEngine: @unchecked Sendable {
         shardLoss = Array(repeating: 0, count: self.threads)
         shardCorrect = Array(repeating: 0, count: self.threads)
     }
+
+    deinit { gradientPointers.deallocate() }
 
     package var parameterArray: [Float] { parameters.array() }
 
@@ -135,7 +140,7 @@ package final class TrainingEngine: @unchecked Sendable {
                               dParameters: grad.base)
         }
         step += 1
-        applyUpdate()
+        applyUpdate(shardsUsed: min(threads, n))
         var loss: Double = 0, correct = 0
         for s in 0..<min(threads, n) { loss += shardLoss[s]; correct += shardCorrect[s] }
         return (loss, correct)
@@ -143,30 +148,22 @@ package final class TrainingEngine: @unchecked Sendable {
 
     /// Sums the shard gradients in shard order, adds L2 (2·l2·w on weights), and applies the optimizer.
     /// Element-wise, so splitting the parameter range over threads does not change any bit.
-    func applyUpdate() {
+    func applyUpdate(shardsUsed: Int) {
         let count = plan.parameterCount
-        let w = parameters.base, m = moment1.base, v = moment2.base, mask = weightMask.base
-        let grads = gradients.map(\.base)
-        let shardsUsed = grads.count
-        let lr = learningRate, l2x2 = 2 * l2
-        let t = Float(step)
-        let rule = self.rule
-        forEachShard(count, threads: threads) { _, first, n in
-            for i in first..<(first + n) {
-                var g = grads[0][i]
-                for s in 1..<max(1, shardsUsed) { g += grads[s][i] }
-                g += l2x2 * mask[i] * w[i]
-                switch rule {
-                case let .adam(b1, b2, eps):
-                    let alpha = lr * (1 - powf(b2, t)).squareRoot() / (1 - powf(b1, t))
-                    m[i] += (g - m[i]) * (1 - b1)
-                    v[i] += (g * g - v[i]) * (1 - b2)
-                    w[i] -= m[i] * alpha / (v[i].squareRoot() + eps)
-                case let .sgd(momentum):
-                    m[i] = momentum * m[i] - lr * g
-                    w[i] += m[i]
-                }
-            }
+        let w = parameters.base, m = moment1.base, v = moment2.base, mask = UnsafePointer(weightMask.base)
+        let grads = UnsafePointer(gradientPointers)
+        var alpha: Float = 0
+        if case let .adam(b1, b2, _) = rule {
+            let t = Double(step)
+            alpha = Float(Double(learningRate) * (1 - pow(Double(b2), t)).squareRoot() / (1 - pow(Double(b1), t)))
+        }
+        let update = OptimizerStep(rule: rule, learningRate: learningRate, l2x2: 2 * l2, alpha: alpha)
+        let kernels = self.kernels
+        // Ranges are multiples of 16 so the SIMD loop covers them; the split never changes a result.
+        let blocks = (count + 15) / 16
+        forEachShard(blocks, threads: threads) { _, first, n in
+            let lo = first * 16, hi = min(count, (first + n) * 16)
+            kernels.optimizer(update, lo, hi - lo, grads, shardsUsed, w, mask, m, v)
         }
     }
 

@@ -2,6 +2,9 @@
 // Every buffer is allocated once per workspace; nothing allocates per batch.
 
 package enum StageOp: Sendable, Equatable {
+    /// Fused valid conv (+ReLU) + max pool (pool 1 = none), SIMD over filters (filters % 16 == 0).
+    case convPool(ConvPoolGeometry, weight: Int, bias: Int)
+    /// Slow paths (plain loops) for what convPool does not cover: same padding, filters % 16 != 0.
     case conv(ConvGeometry, weight: Int, bias: Int)
     case pool(PoolGeometry)
     case flatten
@@ -17,7 +20,7 @@ package struct Stage: Sendable, Equatable {
         self.op = op; self.inputSize = inputSize; self.outputSize = outputSize
     }
     var hasParameters: Bool {
-        switch op { case .conv, .dense: return true; default: return false }
+        switch op { case .conv, .convPool, .dense: return true; default: return false }
     }
 }
 
@@ -39,12 +42,12 @@ package final class ShardWorkspace: @unchecked Sendable {
     package let capacity: Int
     let training: Bool
     private var owned: [FloatBuffer] = []
-    private var ownedBytes: [ByteBuffer] = []
+    private var ownedIndices: [IndexBuffer] = []
     /// Output of stage i, (capacity, stage.outputSize). Flatten aliases its input.
     var act: [UnsafeMutablePointer<Float>] = []
     /// Gradient w.r.t. the output of stage i (training only).
     var grad: [UnsafeMutablePointer<Float>] = []
-    var argmax: [UnsafeMutablePointer<UInt8>?] = []
+    var argmax: [UnsafeMutablePointer<Int32>?] = []
     var mask: [UnsafeMutablePointer<Float>?] = []
     /// A copy of this shard's input images (training gathers shuffled images here) and labels.
     var input: FloatBuffer
@@ -64,7 +67,9 @@ package final class ShardWorkspace: @unchecked Sendable {
                 if training { let g = FloatBuffer(count: capacity * stage.outputSize); owned.append(g); grad.append(g.base) }
             }
             if case .pool = stage.op {
-                let b = ByteBuffer(count: capacity * stage.outputSize); ownedBytes.append(b); argmax.append(b.base)
+                let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
+            } else if case .convPool = stage.op {
+                let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
             } else { argmax.append(nil) }
             if case .dropout = stage.op, training {
                 let m = FloatBuffer(count: capacity * stage.outputSize); owned.append(m); mask.append(m.base)
@@ -85,10 +90,12 @@ package enum Executor {
         for (i, stage) in plan.stages.enumerated() {
             let y = ws.act[i]
             switch stage.op {
+            case let .convPool(g, w, b):
+                kernels.convPoolForward(g, n, x, parameters + w, parameters + b, y, ws.argmax[i]!)
             case let .conv(g, w, b):
-                kernels.convForward(g, n, x, parameters + w, parameters + b, y)
+                Reference.convForward(g, n: n, input: x, weight: parameters + w, bias: parameters + b, output: y)
             case let .pool(g):
-                kernels.maxPoolForward(g, n, x, y, ws.argmax[i]!)
+                Reference.maxPoolForward(g, n: n, input: x, output: y, argmax: ws.argmax[i]!)
             case .flatten:
                 break
             case let .dense(inputs, outputs, relu, w, b):
@@ -126,11 +133,14 @@ package enum Executor {
             // The input gradient is needed only if some earlier stage holds parameters.
             let dx: UnsafeMutablePointer<Float>? = i > firstParameterStage ? ws.grad[i - 1] : nil
             switch stage.op {
+            case let .convPool(g, w, b):
+                kernels.convPoolBackward(g, n, x, parameters + w, dy, ws.argmax[i]!, dParameters + w, dParameters + b, dx)
             case let .conv(g, w, b):
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
-                kernels.convBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
+                Reference.convBackward(g, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: dParameters + w,
+                                       dBias: dParameters + b, dInput: dx)
             case let .pool(g):
-                if let dx { kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx) }
+                if let dx { Reference.maxPoolBackward(g, n: n, dOutput: dy, argmax: ws.argmax[i]!, dInput: dx) }
             case .flatten:
                 break
             case let .dense(inputs, outputs, relu, w, b):

@@ -5,23 +5,31 @@ import Glibc
 // (dInput) are written (=), because each is consumed exactly once.
 
 /// Geometry of a stride-1 convolution in NHWC / HWIO.
-package struct ConvGeometry: Sendable, Equatable {
-    package var height, width, channels: Int      // input (H, W, C)
-    package var filters, kernel: Int              // K, k
-    package var padTop, padLeft: Int              // 0 for valid
-    package var outHeight, outWidth: Int          // (OH, OW)
-    package var relu: Bool
-    package var inputSize: Int { height * width * channels }
-    package var outputSize: Int { outHeight * outWidth * filters }
-    package var weightCount: Int { kernel * kernel * channels * filters }
+@_spi(Kernels) public struct ConvGeometry: Sendable, Equatable {
+    public var height, width, channels: Int      // input (H, W, C)
+    public var filters, kernel: Int              // K, k
+    public var padTop, padLeft: Int              // 0 for valid
+    public var outHeight, outWidth: Int          // (OH, OW)
+    public var relu: Bool
+    public init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int, padTop: Int, padLeft: Int,
+                 outHeight: Int, outWidth: Int, relu: Bool) {
+        self.height = height; self.width = width; self.channels = channels; self.filters = filters; self.kernel = kernel
+        self.padTop = padTop; self.padLeft = padLeft; self.outHeight = outHeight; self.outWidth = outWidth; self.relu = relu
+    }
+    @inlinable public var inputSize: Int { height * width * channels }
+    @inlinable public var outputSize: Int { outHeight * outWidth * filters }
+    @inlinable public var weightCount: Int { kernel * kernel * channels * filters }
 }
 
-package struct PoolGeometry: Sendable, Equatable {
-    package var height, width, channels, pool: Int
-    package var outHeight: Int { height / pool }
-    package var outWidth: Int { width / pool }
-    package var inputSize: Int { height * width * channels }
-    package var outputSize: Int { outHeight * outWidth * channels }
+@_spi(Kernels) public struct PoolGeometry: Sendable, Equatable {
+    public var height, width, channels, pool: Int
+    public init(height: Int, width: Int, channels: Int, pool: Int) {
+        self.height = height; self.width = width; self.channels = channels; self.pool = pool
+    }
+    @inlinable public var outHeight: Int { height / pool }
+    @inlinable public var outWidth: Int { width / pool }
+    @inlinable public var inputSize: Int { height * width * channels }
+    @inlinable public var outputSize: Int { outHeight * outWidth * channels }
 }
 
 package enum Reference {
@@ -72,7 +80,7 @@ package enum Reference {
 
     /// input (N, H, W, C) → output (N, OH, OW, C), argmax = index (dh·pool + dw) of the first maximum.
     package static func maxPoolForward(_ g: PoolGeometry, n: Int, input: UnsafePointer<Float>,
-                                       output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>) {
+                                       output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
         for b in 0..<n {
             let x = input + b * g.inputSize, y = output + b * g.outputSize, a = argmax + b * g.outputSize
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<g.channels {
@@ -82,14 +90,14 @@ package enum Reference {
                     if v > best { best = v; bestIndex = dh * g.pool + dw }
                 }}
                 let o = (oh * g.outWidth + ow) * g.channels + c
-                y[o] = best; a[o] = UInt8(bestIndex)
+                y[o] = best; a[o] = Int32(bestIndex)
             }}}
         }
     }
 
     /// dInput = 0 except dOutput routed to each window's argmax.
     package static func maxPoolBackward(_ g: PoolGeometry, n: Int, dOutput: UnsafePointer<Float>,
-                                        argmax: UnsafePointer<UInt8>, dInput: UnsafeMutablePointer<Float>) {
+                                        argmax: UnsafePointer<Int32>, dInput: UnsafeMutablePointer<Float>) {
         dInput.update(repeating: 0, count: n * g.inputSize)
         for b in 0..<n {
             let dy = dOutput + b * g.outputSize, a = argmax + b * g.outputSize, dx = dInput + b * g.inputSize
@@ -166,4 +174,52 @@ package func softmaxCrossEntropy(n: Int, classes: Int, logits: UnsafePointer<Flo
         if arg == label { correct += 1 }
     }
     return (loss, correct)
+}
+
+extension Reference {
+    /// conv (+ ReLU) then max pooling, as Keras computes it; argmax is 255 where ReLU zeroed the output.
+    package static func convPoolForward(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                        bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        let conv = UnsafeMutablePointer<Float>.allocate(capacity: n * g.conv.outputSize)
+        defer { conv.deallocate() }
+        convForward(g.conv, n: n, input: input, weight: weight, bias: bias, output: conv)
+        let pool = PoolGeometry(height: g.conv.outHeight, width: g.conv.outWidth, channels: g.conv.filters, pool: g.pool)
+        maxPoolForward(pool, n: n, input: conv, output: output, argmax: argmax)
+        if g.conv.relu { for i in 0..<(n * g.outputSize) where !(output[i] > 0) { argmax[i] = 255 } }
+    }
+
+    package static func convPoolBackward(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                         dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dWeight: UnsafeMutablePointer<Float>,
+                                         dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>?) {
+        let pool = PoolGeometry(height: g.conv.outHeight, width: g.conv.outWidth, channels: g.conv.filters, pool: g.pool)
+        let routed = UnsafeMutablePointer<Float>.allocate(capacity: n * g.outputSize)
+        let dConv = UnsafeMutablePointer<Float>.allocate(capacity: n * g.conv.outputSize)
+        let index = UnsafeMutablePointer<Int32>.allocate(capacity: n * g.outputSize)
+        defer { routed.deallocate(); dConv.deallocate(); index.deallocate() }
+        for i in 0..<(n * g.outputSize) {
+            routed[i] = argmax[i] == 255 ? 0 : dOutput[i]
+            index[i] = argmax[i] == 255 ? 0 : argmax[i]
+        }
+        maxPoolBackward(pool, n: n, dOutput: routed, argmax: index, dInput: dConv)
+        convBackward(g.conv, n: n, input: input, weight: weight, dOutput: dConv, dWeight: dWeight, dBias: dBias, dInput: dInput)
+    }
+
+    package static func optimizer(_ step: OptimizerStep, first: Int, count: Int, gradients: UnsafePointer<UnsafeMutablePointer<Float>>,
+                                  shards: Int, weights w: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>,
+                                  moment1 m: UnsafeMutablePointer<Float>, moment2 v: UnsafeMutablePointer<Float>) {
+        for i in first..<(first + count) {
+            var g: Float = 0
+            for s in 0..<shards { g += gradients[s][i] }
+            g += step.l2x2 * mask[i] * w[i]
+            switch step.rule {
+            case let .adam(b1, b2, eps):
+                m[i] += (g - m[i]) * (1 - b1)
+                v[i] += (g * g - v[i]) * (1 - b2)
+                w[i] -= m[i] * step.alpha / (v[i].squareRoot() + eps)
+            case let .sgd(momentum):
+                m[i] = momentum * m[i] - step.learningRate * g
+                w[i] += m[i]
+            }
+        }
+    }
 }

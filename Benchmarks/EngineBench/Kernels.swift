@@ -1,0 +1,41 @@
+// `loupe-engine-bench kernels`: per-kernel timings for the seed network's shapes, for every kernel
+// table this CPU can run (reference is skipped unless --reference 1), one shard of --n images.
+import Glibc
+import LoupeEngine
+@_spi(Kernels) import LoupeKernels
+import LoupeKernelsAVX512
+
+func kernelBench(n: Int, reps: Int, includeReference: Bool) {
+    var tables = [KernelSet.avx2]
+    if ISAInfo.hasAVX512 { tables.append(avx512KernelSet) }
+    if includeReference { tables.insert(KernelSet.reference, at: 0) }
+    let conv = ConvPoolGeometry(conv: ConvGeometry(height: 28, width: 28, channels: 1, filters: 32, kernel: 3, padTop: 0, padLeft: 0,
+                                                   outHeight: 26, outWidth: 26, relu: true), pool: 2)
+    var rng = SeededGenerator(seed: 9)
+    func buffer(_ count: Int, scale: Float = 1) -> FloatBuffer {
+        let b = FloatBuffer(count: count)
+        for i in 0..<count { b[i] = (rng.nextUnitFloat() * 2 - 1) * scale }
+        return b
+    }
+    let x = buffer(n * 784), cw = buffer(288, scale: 0.5), cb = buffer(32, scale: 0.1)
+    let pooled = buffer(n * 5408), arg = IndexBuffer(count: n * 5408)
+    let w1 = buffer(5408 * 128, scale: 0.03), b1 = buffer(128), h = buffer(n * 128)
+    let dH = buffer(n * 128), dW1 = buffer(5408 * 128), dB1 = buffer(128), dP = buffer(n * 5408)
+    let dCW = buffer(288), dCB = buffer(32)
+    for table in tables {
+        func time(_ name: String, flops: Double, _ body: () -> Void) {
+            body()
+            var best = Double.infinity, samples: [Double] = []
+            for _ in 0..<reps { let t0 = now(); body(); let dt = now() - t0; samples.append(dt); best = min(best, dt) }
+            let med = median(samples)
+            emit([("event", "\"kernel\""), ("kernels", "\"\(table.name)\""), ("kernel", "\"\(name)\""), ("n", "\(n)"),
+                  ("median_us", fmt(med * 1e6, 1)), ("us_per_image", fmt(med * 1e6 / Double(n), 2)),
+                  ("gflops", fmt(flops * Double(n) / med / 1e9, 1))])
+        }
+        time("convPool forward", flops: 2 * 194_688) { table.convPoolForward(conv, n, x.base, cw.base, cb.base, pooled.base, arg.base) }
+        time("convPool backward", flops: 2 * 194_688) { table.convPoolBackward(conv, n, x.base, cw.base, dP.base, arg.base, dCW.base, dCB.base, nil) }
+        time("dense1 forward", flops: 2 * 692_224) { table.denseForward(n, 5408, 128, true, pooled.base, w1.base, b1.base, h.base) }
+        time("dense1 backward (dW, dB)", flops: 2 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, dH.base, dW1.base, dB1.base, nil) }
+        time("dense1 backward (dW, dB, dX)", flops: 4 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, dH.base, dW1.base, dB1.base, dP.base) }
+    }
+}

@@ -1,0 +1,319 @@
+// Fused valid convolution + ReLU + max pooling, vectorised over filters (K % 16 == 0).
+// input (N, H, W, C), weight (k, k, C, K) HWIO, bias (K) → output (N, PH, PW, K) pooled,
+// argmax (N, PH, PW, K) Int32 = window index dh·p + dw of the first maximum, or 255 where ReLU
+// zeroed the output (so the gradient there is 0). pool p = 1 gives a plain convolution.
+// max and ReLU commute, so pooling the pre-activations (bias included) and then applying ReLU
+// equals Keras's conv → ReLU → pool, gradient routing included.
+
+@_spi(Kernels) public struct ConvPoolGeometry: Sendable, Equatable {
+    public var conv: ConvGeometry
+    public var pool: Int
+    @inlinable public var outHeight: Int { conv.outHeight / pool }
+    @inlinable public var outWidth: Int { conv.outWidth / pool }
+    @inlinable public var outputSize: Int { outHeight * outWidth * conv.filters }
+    public init(conv: ConvGeometry, pool: Int) { self.conv = conv; self.pool = pool }
+}
+
+@_spi(Kernels) public enum ConvKernels {
+    @inlinable @inline(__always)
+    public static func forward(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        let c = g.conv
+        let K = c.filters, C = c.channels, k = c.kernel, W = c.width, p = g.pool
+        let PH = g.outHeight, PW = g.outWidth
+        let inSize = c.height * W * C, outSize = g.outputSize
+        let rowStride = W * C
+        for b in 0..<n {
+            let x = input + b * inSize, y = output + b * outSize, am = argmax + b * outSize
+            for ph in 0..<PH { for pw in 0..<PW {
+                let origin = x + (ph * p * W + pw * p) * C
+                let o = (ph * PW + pw) * K
+                var kc = 0
+                if p == 2 {
+                    while kc + 32 <= K {
+                        let bias0 = load16(bias + kc), bias1 = load16(bias + kc + 16)
+                        var a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0, e0 = bias1, e1 = bias1, e2 = bias1, e3 = bias1
+                        for kh in 0..<k { for kw in 0..<k {
+                            let px = origin + kh * rowStride + kw * C
+                            let wp = weight + (kh * k + kw) * C * K + kc
+                            for ci in 0..<C {
+                                let w0 = load16(wp + ci * K), w1 = load16(wp + ci * K + 16)
+                                let v0 = splat(px[ci]), v1 = splat(px[C + ci]), v2 = splat(px[rowStride + ci]), v3 = splat(px[rowStride + C + ci])
+                                a0.addProduct(v0, w0); a1.addProduct(v1, w0); a2.addProduct(v2, w0); a3.addProduct(v3, w0)
+                                e0.addProduct(v0, w1); e1.addProduct(v1, w1); e2.addProduct(v2, w1); e3.addProduct(v3, w1)
+                            }
+                        }}
+                        finishPool4(a0, a1, a2, a3, c.relu, y + o + kc, am + o + kc)
+                        finishPool4(e0, e1, e2, e3, c.relu, y + o + kc + 16, am + o + kc + 16)
+                        kc += 32
+                    }
+                    while kc < K {
+                        let bias0 = load16(bias + kc)
+                        var a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0
+                        for kh in 0..<k { for kw in 0..<k {
+                            let px = origin + kh * rowStride + kw * C
+                            let wp = weight + (kh * k + kw) * C * K + kc
+                            for ci in 0..<C {
+                                let w0 = load16(wp + ci * K)
+                                a0.addProduct(splat(px[ci]), w0); a1.addProduct(splat(px[C + ci]), w0)
+                                a2.addProduct(splat(px[rowStride + ci]), w0); a3.addProduct(splat(px[rowStride + C + ci]), w0)
+                            }
+                        }}
+                        finishPool4(a0, a1, a2, a3, c.relu, y + o + kc, am + o + kc)
+                        kc += 16
+                    }
+                } else {
+                    while kc < K {
+                        var best = F16(repeating: -.infinity)
+                        var index = I16(repeating: 0)
+                        for dh in 0..<p { for dw in 0..<p {
+                            var a = load16(bias + kc)
+                            let pos = origin + (dh * W + dw) * C
+                            for kh in 0..<k { for kw in 0..<k {
+                                let px = pos + kh * rowStride + kw * C
+                                let wp = weight + (kh * k + kw) * C * K + kc
+                                for ci in 0..<C { a.addProduct(splat(px[ci]), load16(wp + ci * K)) }
+                            }}
+                            index = select(greaterMask(a, best), I16(repeating: Int32(dh * p + dw)), index)
+                            best = maximum(best, a)
+                        }}
+                        store(best, index, c.relu, y + o + kc, am + o + kc)
+                        kc += 16
+                    }
+                }
+            }}
+        }
+    }
+
+    /// The seed network's conv (3×3, 1 channel, 2×2 pool): 32 filters per pass, the 18 weight vectors
+    /// in registers, each of the 16 input pixels under a pooling window broadcast once (72 FMAs).
+    @inlinable @inline(__always)
+    static func forward3x3Pool2(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        let c = g.conv
+        let K = c.filters, W = c.width, PH = g.outHeight, PW = g.outWidth, relu = c.relu
+        let inSize = c.height * W, outSize = g.outputSize
+        for kc in stride(from: 0, to: K, by: 32) {
+            let w0a = load16(weight + 0 * K + kc), w0b = load16(weight + 0 * K + kc + 16)
+            let w1a = load16(weight + 1 * K + kc), w1b = load16(weight + 1 * K + kc + 16)
+            let w2a = load16(weight + 2 * K + kc), w2b = load16(weight + 2 * K + kc + 16)
+            let w3a = load16(weight + 3 * K + kc), w3b = load16(weight + 3 * K + kc + 16)
+            let w4a = load16(weight + 4 * K + kc), w4b = load16(weight + 4 * K + kc + 16)
+            let w5a = load16(weight + 5 * K + kc), w5b = load16(weight + 5 * K + kc + 16)
+            let w6a = load16(weight + 6 * K + kc), w6b = load16(weight + 6 * K + kc + 16)
+            let w7a = load16(weight + 7 * K + kc), w7b = load16(weight + 7 * K + kc + 16)
+            let w8a = load16(weight + 8 * K + kc), w8b = load16(weight + 8 * K + kc + 16)
+            let biasA = load16(bias + kc), biasB = load16(bias + kc + 16)
+            for b in 0..<n {
+                let x = input + b * inSize, y = output + b * outSize, am = argmax + b * outSize
+                for ph in 0..<PH {
+                    for pw in 0..<PW {
+                        let px = x + 2 * ph * W + 2 * pw
+                        let x00 = splat(px[0 * W + 0]), x01 = splat(px[0 * W + 1]), x02 = splat(px[0 * W + 2]), x03 = splat(px[0 * W + 3])
+                        let x10 = splat(px[1 * W + 0]), x11 = splat(px[1 * W + 1]), x12 = splat(px[1 * W + 2]), x13 = splat(px[1 * W + 3])
+                        let x20 = splat(px[2 * W + 0]), x21 = splat(px[2 * W + 1]), x22 = splat(px[2 * W + 2]), x23 = splat(px[2 * W + 3])
+                        let x30 = splat(px[3 * W + 0]), x31 = splat(px[3 * W + 1]), x32 = splat(px[3 * W + 2]), x33 = splat(px[3 * W + 3])
+                        var s0a = biasA
+                        s0a.addProduct(x00, w0a)
+                        s0a.addProduct(x01, w1a)
+                        s0a.addProduct(x02, w2a)
+                        s0a.addProduct(x10, w3a)
+                        s0a.addProduct(x11, w4a)
+                        s0a.addProduct(x12, w5a)
+                        s0a.addProduct(x20, w6a)
+                        s0a.addProduct(x21, w7a)
+                        s0a.addProduct(x22, w8a)
+                        var s0b = biasB
+                        s0b.addProduct(x00, w0b)
+                        s0b.addProduct(x01, w1b)
+                        s0b.addProduct(x02, w2b)
+                        s0b.addProduct(x10, w3b)
+                        s0b.addProduct(x11, w4b)
+                        s0b.addProduct(x12, w5b)
+                        s0b.addProduct(x20, w6b)
+                        s0b.addProduct(x21, w7b)
+                        s0b.addProduct(x22, w8b)
+                        var s1a = biasA
+                        s1a.addProduct(x01, w0a)
+                        s1a.addProduct(x02, w1a)
+                        s1a.addProduct(x03, w2a)
+                        s1a.addProduct(x11, w3a)
+                        s1a.addProduct(x12, w4a)
+                        s1a.addProduct(x13, w5a)
+                        s1a.addProduct(x21, w6a)
+                        s1a.addProduct(x22, w7a)
+                        s1a.addProduct(x23, w8a)
+                        var s1b = biasB
+                        s1b.addProduct(x01, w0b)
+                        s1b.addProduct(x02, w1b)
+                        s1b.addProduct(x03, w2b)
+                        s1b.addProduct(x11, w3b)
+                        s1b.addProduct(x12, w4b)
+                        s1b.addProduct(x13, w5b)
+                        s1b.addProduct(x21, w6b)
+                        s1b.addProduct(x22, w7b)
+                        s1b.addProduct(x23, w8b)
+                        var s2a = biasA
+                        s2a.addProduct(x10, w0a)
+                        s2a.addProduct(x11, w1a)
+                        s2a.addProduct(x12, w2a)
+                        s2a.addProduct(x20, w3a)
+                        s2a.addProduct(x21, w4a)
+                        s2a.addProduct(x22, w5a)
+                        s2a.addProduct(x30, w6a)
+                        s2a.addProduct(x31, w7a)
+                        s2a.addProduct(x32, w8a)
+                        var s2b = biasB
+                        s2b.addProduct(x10, w0b)
+                        s2b.addProduct(x11, w1b)
+                        s2b.addProduct(x12, w2b)
+                        s2b.addProduct(x20, w3b)
+                        s2b.addProduct(x21, w4b)
+                        s2b.addProduct(x22, w5b)
+                        s2b.addProduct(x30, w6b)
+                        s2b.addProduct(x31, w7b)
+                        s2b.addProduct(x32, w8b)
+                        var s3a = biasA
+                        s3a.addProduct(x11, w0a)
+                        s3a.addProduct(x12, w1a)
+                        s3a.addProduct(x13, w2a)
+                        s3a.addProduct(x21, w3a)
+                        s3a.addProduct(x22, w4a)
+                        s3a.addProduct(x23, w5a)
+                        s3a.addProduct(x31, w6a)
+                        s3a.addProduct(x32, w7a)
+                        s3a.addProduct(x33, w8a)
+                        var s3b = biasB
+                        s3b.addProduct(x11, w0b)
+                        s3b.addProduct(x12, w1b)
+                        s3b.addProduct(x13, w2b)
+                        s3b.addProduct(x21, w3b)
+                        s3b.addProduct(x22, w4b)
+                        s3b.addProduct(x23, w5b)
+                        s3b.addProduct(x31, w6b)
+                        s3b.addProduct(x32, w7b)
+                        s3b.addProduct(x33, w8b)
+                        let o = (ph * PW + pw) * K + kc
+                        finishPool4(s0a, s1a, s2a, s3a, relu, y + o, am + o)
+                        finishPool4(s0b, s1b, s2b, s3b, relu, y + o + 16, am + o + 16)
+                    }
+                }
+            }
+        }
+    }
+
+    /// dInput (N, H, W, C) = Σ over windows and taps of weight · dZ (dZ = dOutput routed through argmax).
+    @inlinable @inline(__always)
+    static func backwardInput(_ g: ConvPoolGeometry, n: Int, weight: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                              argmax: UnsafePointer<Int32>, dInput: UnsafeMutablePointer<Float>) {
+        let c = g.conv
+        let K = c.filters, C = c.channels, k = c.kernel, W = c.width, p = g.pool
+        let PH = g.outHeight, PW = g.outWidth
+        let inSize = c.height * W * C, outSize = g.outputSize
+        dInput.update(repeating: 0, count: n * inSize)
+        for b in 0..<n {
+            let dy = dOutput + b * outSize, am = argmax + b * outSize, dx = dInput + b * inSize
+            for ph in 0..<PH { for pw in 0..<PW { for dh in 0..<p { for dw in 0..<p {
+                let window = Int32(dh * p + dw)
+                let pos = ((ph * p + dh) * W + pw * p + dw) * C
+                for kh in 0..<k { for kw in 0..<k { for ci in 0..<C {
+                    var acc = F16(repeating: 0)
+                    for kc in stride(from: 0, to: K, by: 16) {
+                        let o = (ph * PW + pw) * K + kc
+                        let ds = keep(equalMask(UnsafeRawPointer(am + o).loadUnaligned(as: I16.self), window), load16(dy + o))
+                        acc.addProduct(load16(weight + ((kh * k + kw) * C + ci) * K + kc), ds)
+                    }
+                    dx[pos + (kh * W + kw) * C + ci] += acc.sum()
+                }}}
+            }}}}
+        }
+    }
+
+    @_transparent @usableFromInline
+    static func finishPool4(_ a0: F16, _ a1: F16, _ a2: F16, _ a3: F16, _ relu: Bool,
+                            _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
+        var best = bits(a0)
+        var index = I16(repeating: 0)
+        var m = greaterMask(a1, floats(best)); index = select(m, I16(repeating: 1), index); best = select(m, bits(a1), best)
+        m = greaterMask(a2, floats(best)); index = select(m, I16(repeating: 2), index); best = select(m, bits(a2), best)
+        m = greaterMask(a3, floats(best)); index = select(m, I16(repeating: 3), index); best = select(m, bits(a3), best)
+        store(floats(best), index, relu, y, am)
+    }
+
+    @_transparent @usableFromInline
+    static func store(_ value: F16, _ index: SIMD16<Int32>, _ relu: Bool, _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
+        var v = value, idx = index
+        if relu {
+            let alive = greaterMask(v, F16(repeating: 0))
+            v = keep(alive, v)
+            idx = select(alive, idx, I16(repeating: 255))
+        }
+        store16(v, y)
+        UnsafeMutableRawPointer(am).storeBytes(of: idx, as: I16.self)
+    }
+
+    /// dOutput (N, PH, PW, K) w.r.t. the pooled (post-ReLU) output. dWeight += Σ x ⊗ dZ, dBias += Σ dZ where dZ
+    /// is dOutput routed through argmax; dInput (if given) = dZ correlated with the kernel (written, not accumulated).
+    @inlinable @inline(__always)
+    public static func backward(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                 dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dWeight: UnsafeMutablePointer<Float>,
+                                 dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>?) {
+        let c = g.conv
+        let K = c.filters, C = c.channels, k = c.kernel, W = c.width, p = g.pool
+        let PH = g.outHeight, PW = g.outWidth
+        let inSize = c.height * W * C, outSize = g.outputSize
+        let rowStride = W * C
+        if let dInput { backwardInput(g, n: n, weight: weight, dOutput: dOutput, argmax: argmax, dInput: dInput) }
+        for kc in stride(from: 0, to: K, by: 16) {
+            var biasAcc = load16(dBias + kc)
+            if k == 3 && C == 1 && p == 2 {
+                // The seed network's conv: all 9 weight-gradient vectors stay in registers.
+                var g0 = load16(dWeight + 0 * K + kc), g1 = load16(dWeight + 1 * K + kc), g2 = load16(dWeight + 2 * K + kc)
+                var g3 = load16(dWeight + 3 * K + kc), g4 = load16(dWeight + 4 * K + kc), g5 = load16(dWeight + 5 * K + kc)
+                var g6 = load16(dWeight + 6 * K + kc), g7 = load16(dWeight + 7 * K + kc), g8 = load16(dWeight + 8 * K + kc)
+                for b in 0..<n {
+                    let x = input + b * inSize, dy = dOutput + b * outSize, am = argmax + b * outSize
+                    for ph in 0..<PH { for pw in 0..<PW {
+                        let o = (ph * PW + pw) * K + kc
+                        let d = load16(dy + o)
+                        let index = UnsafeRawPointer(am + o).loadUnaligned(as: I16.self)
+                        biasAcc += keep(~equalMask(index, 255), d)
+                        for s in 0..<4 {
+                            let ds = keep(equalMask(index, Int32(s)), d)
+                            let px = x + (ph * 2 + (s >> 1)) * W + pw * 2 + (s & 1)
+                            g0.addProduct(splat(px[0]), ds); g1.addProduct(splat(px[1]), ds); g2.addProduct(splat(px[2]), ds)
+                            g3.addProduct(splat(px[W]), ds); g4.addProduct(splat(px[W + 1]), ds); g5.addProduct(splat(px[W + 2]), ds)
+                            g6.addProduct(splat(px[2 * W]), ds); g7.addProduct(splat(px[2 * W + 1]), ds); g8.addProduct(splat(px[2 * W + 2]), ds)
+                        }
+                    }}
+                }
+                store16(g0, dWeight + 0 * K + kc); store16(g1, dWeight + 1 * K + kc); store16(g2, dWeight + 2 * K + kc)
+                store16(g3, dWeight + 3 * K + kc); store16(g4, dWeight + 4 * K + kc); store16(g5, dWeight + 5 * K + kc)
+                store16(g6, dWeight + 6 * K + kc); store16(g7, dWeight + 7 * K + kc); store16(g8, dWeight + 8 * K + kc)
+            } else {
+                for b in 0..<n {
+                    let x = input + b * inSize, dy = dOutput + b * outSize, am = argmax + b * outSize
+                    for ph in 0..<PH { for pw in 0..<PW {
+                        let o = (ph * PW + pw) * K + kc
+                        let d = load16(dy + o)
+                        let index = UnsafeRawPointer(am + o).loadUnaligned(as: I16.self)
+                        biasAcc += keep(~equalMask(index, 255), d)
+                        for dh in 0..<p { for dw in 0..<p {
+                            let ds = keep(equalMask(index, Int32(dh * p + dw)), d)
+                            let pos = (ph * p + dh) * rowStride + (pw * p + dw) * C
+                            for kh in 0..<k { for kw in 0..<k {
+                                let px = pos + kh * rowStride + kw * C
+                                let wo = (kh * k + kw) * C * K + kc
+                                for ci in 0..<C {
+                                    let gp = dWeight + wo + ci * K
+                                    store16(load16(gp).addingProduct(splat(x[px + ci]), ds), gp)
+                                }
+                            }}
+                        }}
+                    }}
+                }
+            }
+            store16(biasAcc, dBias + kc)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+// Dense layer kernels. Layout: x (N, in) row-major, weight (in, out) row-major (Keras), y (N, out).
+// The SIMD paths need out % 16 == 0; other widths (e.g. the 10-class head) use the small loops.
+
+@_spi(Kernels) public enum DenseKernels {
+    /// Rows of the weight matrix per cache block: 256 × 128 floats = 128 KB stays in L2 while
+    /// every 4-image tile of the batch streams past it.
+    @usableFromInline static var kBlock: Int { 256 }
+
+    /// y (N, out) = x (N, in) · weight (in, out) + bias; ReLU if relu.
+    @inlinable @inline(__always)
+    public static func forward(n: Int, inputs: Int, outputs: Int, relu: Bool, x: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        guard outputs % 16 == 0 else {
+            forwardSmall(n: n, inputs: inputs, outputs: outputs, relu: relu, x: x, weight: weight, bias: bias, y: y)
+            return
+        }
+        for m in 0..<n { for j in stride(from: 0, to: outputs, by: 16) { store16(load16(bias + j), y + m * outputs + j) } }
+        var k0 = 0
+        while k0 < inputs {
+            let kc = min(kBlock, inputs - k0)
+            var m = 0
+            while m + 4 <= n {
+                var j = 0
+                while j + 64 <= outputs {
+                    tileNN4x4(kc, x + m * inputs + k0, inputs, weight + k0 * outputs + j, outputs, y + m * outputs + j, outputs)
+                    j += 64
+                }
+                while j < outputs {
+                    tileNN4x1(kc, x + m * inputs + k0, inputs, weight + k0 * outputs + j, outputs, y + m * outputs + j, outputs)
+                    j += 16
+                }
+                m += 4
+            }
+            while m < n {
+                var j = 0
+                while j + 64 <= outputs {
+                    tileNN1x4(kc, x + m * inputs + k0, weight + k0 * outputs + j, outputs, y + m * outputs + j)
+                    j += 64
+                }
+                while j < outputs {
+                    tileNN1x1(kc, x + m * inputs + k0, weight + k0 * outputs + j, outputs, y + m * outputs + j)
+                    j += 16
+                }
+                m += 1
+            }
+            k0 += kc
+        }
+        if relu {
+            for i in stride(from: 0, to: n * outputs, by: 16) { store16(LoupeKernels.relu(load16(y + i)), y + i) }
+        }
+    }
+
+    /// C (4 × 64) += A (4 × K, row stride lda) · B (K × 64, row stride ldb).
+    @inlinable @inline(__always)
+    static func tileNN4x4(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc
+        var s00 = load16(c0), s01 = load16(c0 + 16), s02 = load16(c0 + 32), s03 = load16(c0 + 48)
+        var s10 = load16(c1), s11 = load16(c1 + 16), s12 = load16(c1 + 32), s13 = load16(c1 + 48)
+        var s20 = load16(c2), s21 = load16(c2 + 16), s22 = load16(c2 + 32), s23 = load16(c2 + 48)
+        var s30 = load16(c3), s31 = load16(c3 + 16), s32 = load16(c3 + 32), s33 = load16(c3 + 48)
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
+        var bp = b
+        for k in 0..<K {
+            let b0 = load16(bp), b1 = load16(bp + 16), b2 = load16(bp + 32), b3 = load16(bp + 48)
+            let x0 = splat(a0[k]), x1 = splat(a1[k]), x2 = splat(a2[k]), x3 = splat(a3[k])
+            s00.addProduct(x0, b0); s01.addProduct(x0, b1); s02.addProduct(x0, b2); s03.addProduct(x0, b3)
+            s10.addProduct(x1, b0); s11.addProduct(x1, b1); s12.addProduct(x1, b2); s13.addProduct(x1, b3)
+            s20.addProduct(x2, b0); s21.addProduct(x2, b1); s22.addProduct(x2, b2); s23.addProduct(x2, b3)
+            s30.addProduct(x3, b0); s31.addProduct(x3, b1); s32.addProduct(x3, b2); s33.addProduct(x3, b3)
+            bp += ldb
+        }
+        store16(s00, c0); store16(s01, c0 + 16); store16(s02, c0 + 32); store16(s03, c0 + 48)
+        store16(s10, c1); store16(s11, c1 + 16); store16(s12, c1 + 32); store16(s13, c1 + 48)
+        store16(s20, c2); store16(s21, c2 + 16); store16(s22, c2 + 32); store16(s23, c2 + 48)
+        store16(s30, c3); store16(s31, c3 + 16); store16(s32, c3 + 32); store16(s33, c3 + 48)
+    }
+
+    /// C (4 × 16) += A (4 × K) · B (K × 16).
+    @inlinable @inline(__always)
+    static func tileNN4x1(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        var s0 = load16(c), s1 = load16(c + ldc), s2 = load16(c + 2 * ldc), s3 = load16(c + 3 * ldc)
+        var bp = b
+        for k in 0..<K {
+            let bv = load16(bp)
+            s0.addProduct(splat(a[k]), bv); s1.addProduct(splat(a[lda + k]), bv)
+            s2.addProduct(splat(a[2 * lda + k]), bv); s3.addProduct(splat(a[3 * lda + k]), bv)
+            bp += ldb
+        }
+        store16(s0, c); store16(s1, c + ldc); store16(s2, c + 2 * ldc); store16(s3, c + 3 * ldc)
+    }
+
+    /// C (1 × 64) += a (1 × K) · B (K × 64). Batch-1 inference: bound by streaming B from L3.
+    @inlinable @inline(__always)
+    static func tileNN1x4(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
+        var s0 = load16(c), s1 = load16(c + 16), s2 = load16(c + 32), s3 = load16(c + 48)
+        var t0 = F16(repeating: 0), t1 = F16(repeating: 0), t2 = F16(repeating: 0), t3 = F16(repeating: 0)
+        var bp = b
+        var k = 0
+        while k + 2 <= K {
+            let x0 = splat(a[k]), x1 = splat(a[k + 1])
+            s0.addProduct(x0, load16(bp)); s1.addProduct(x0, load16(bp + 16))
+            s2.addProduct(x0, load16(bp + 32)); s3.addProduct(x0, load16(bp + 48))
+            t0.addProduct(x1, load16(bp + ldb)); t1.addProduct(x1, load16(bp + ldb + 16))
+            t2.addProduct(x1, load16(bp + ldb + 32)); t3.addProduct(x1, load16(bp + ldb + 48))
+            bp += 2 * ldb
+            k += 2
+        }
+        if k < K {
+            let x0 = splat(a[k])
+            s0.addProduct(x0, load16(bp)); s1.addProduct(x0, load16(bp + 16))
+            s2.addProduct(x0, load16(bp + 32)); s3.addProduct(x0, load16(bp + 48))
+        }
+        store16(s0 + t0, c); store16(s1 + t1, c + 16); store16(s2 + t2, c + 32); store16(s3 + t3, c + 48)
+    }
+
+    @inlinable @inline(__always)
+    static func tileNN1x1(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
+        var s = load16(c)
+        var bp = b
+        for k in 0..<K { s.addProduct(splat(a[k]), load16(bp)); bp += ldb }
+        store16(s, c)
+    }
+
+    /// Plain loops for widths that are not a multiple of 16 (i outer, so the inner loop is contiguous).
+    @inlinable @inline(__always)
+    static func forwardSmall(n: Int, inputs: Int, outputs: Int, relu: Bool, x: UnsafePointer<Float>,
+                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        for m in 0..<n {
+            let yr = y + m * outputs, xr = x + m * inputs
+            for j in 0..<outputs { yr[j] = bias[j] }
+            for i in 0..<inputs {
+                let xi = xr[i], wr = weight + i * outputs
+                for j in 0..<outputs { yr[j] += xi * wr[j] }
+            }
+            if relu { for j in 0..<outputs { yr[j] = max(yr[j], 0) } }
+        }
+    }
+
+    /// dY (N, out) is w.r.t. the pre-activation. dWeight += xᵀ·dY, dBias += Σ dY, dX (if given) = dY·weightᵀ.
+    @inlinable @inline(__always)
+    public static func backward(n: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                 dY: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                 dBias: UnsafeMutablePointer<Float>, dX: UnsafeMutablePointer<Float>?) {
+        guard outputs % 16 == 0 else {
+            backwardSmall(n: n, inputs: inputs, outputs: outputs, x: x, weight: weight, dY: dY, dWeight: dWeight, dBias: dBias, dX: dX)
+            return
+        }
+        // dBias: rows summed in order.
+        for j in stride(from: 0, to: outputs, by: 16) {
+            var s = load16(dBias + j)
+            for m in 0..<n { s += load16(dY + m * outputs + j) }
+            store16(s, dBias + j)
+        }
+        // dWeight (in × out) += xᵀ (in × N) · dY (N × out), in 4-row × 64-column tiles over the batch.
+        var i = 0
+        while i + 4 <= inputs {
+            var j = 0
+            while j + 64 <= outputs { tileTN4x4(n, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 64 }
+            while j < outputs { tileTN1(n, 4, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 16 }
+            i += 4
+        }
+        if i < inputs {
+            for j in stride(from: 0, to: outputs, by: 16) { tileTN1(n, inputs - i, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs) }
+        }
+        guard let dX else { return }
+        // dX (N × in) = dY (N × out) · weightᵀ: dot products along out, 2 images × 8 weight rows at a time,
+        // weight rows blocked by 64 so the block stays in L1 while the batch passes.
+        var i0 = 0
+        while i0 < inputs {
+            let ib = min(64, inputs - i0)
+            var m = 0
+            while m + 2 <= n {
+                var ii = i0
+                while ii + 8 <= i0 + ib { tileNT2x8(outputs, dY + m * outputs, weight + ii * outputs, dX + m * inputs + ii, inputs); ii += 8 }
+                while ii < i0 + ib { dotRows(outputs, dY + m * outputs, 2, outputs, weight + ii * outputs, dX + m * inputs + ii, inputs); ii += 1 }
+                m += 2
+            }
+            if m < n {
+                for ii in i0..<(i0 + ib) { dotRows(outputs, dY + m * outputs, 1, outputs, weight + ii * outputs, dX + m * inputs + ii, inputs) }
+            }
+            i0 += ib
+        }
+    }
+
+    /// C (4 × 64) += Aᵀ · B where A (K × ≥4) has row stride lda (so column r of the tile is a[k·lda + r]), B (K × 64).
+    @inlinable @inline(__always)
+    static func tileTN4x4(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc
+        var s00 = load16(c0), s01 = load16(c0 + 16), s02 = load16(c0 + 32), s03 = load16(c0 + 48)
+        var s10 = load16(c1), s11 = load16(c1 + 16), s12 = load16(c1 + 32), s13 = load16(c1 + 48)
+        var s20 = load16(c2), s21 = load16(c2 + 16), s22 = load16(c2 + 32), s23 = load16(c2 + 48)
+        var s30 = load16(c3), s31 = load16(c3 + 16), s32 = load16(c3 + 32), s33 = load16(c3 + 48)
+        var ap = a, bp = b
+        for _ in 0..<K {
+            let b0 = load16(bp), b1 = load16(bp + 16), b2 = load16(bp + 32), b3 = load16(bp + 48)
+            let x0 = splat(ap[0]), x1 = splat(ap[1]), x2 = splat(ap[2]), x3 = splat(ap[3])
+            s00.addProduct(x0, b0); s01.addProduct(x0, b1); s02.addProduct(x0, b2); s03.addProduct(x0, b3)
+            s10.addProduct(x1, b0); s11.addProduct(x1, b1); s12.addProduct(x1, b2); s13.addProduct(x1, b3)
+            s20.addProduct(x2, b0); s21.addProduct(x2, b1); s22.addProduct(x2, b2); s23.addProduct(x2, b3)
+            s30.addProduct(x3, b0); s31.addProduct(x3, b1); s32.addProduct(x3, b2); s33.addProduct(x3, b3)
+            ap += lda; bp += ldb
+        }
+        store16(s00, c0); store16(s01, c0 + 16); store16(s02, c0 + 32); store16(s03, c0 + 48)
+        store16(s10, c1); store16(s11, c1 + 16); store16(s12, c1 + 32); store16(s13, c1 + 48)
+        store16(s20, c2); store16(s21, c2 + 16); store16(s22, c2 + 32); store16(s23, c2 + 48)
+        store16(s30, c3); store16(s31, c3 + 16); store16(s32, c3 + 32); store16(s33, c3 + 48)
+    }
+
+    /// C (rows × 16) += Aᵀ · B for rows ≤ 4, one 16-wide column block.
+    @inlinable @inline(__always)
+    static func tileTN1(_ K: Int, _ rows: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        for r in 0..<rows {
+            var s = load16(c + r * ldc)
+            for k in 0..<K { s.addProduct(splat(a[k * lda + r]), load16(b + k * ldb)) }
+            store16(s, c + r * ldc)
+        }
+    }
+
+    /// C[m, i] = Σ_k A[m, k] · B[i, k] for 2 rows m (stride lda) × 8 rows i (stride K), K % 16 == 0.
+    @inlinable @inline(__always)
+    static func tileNT2x8(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let z = F16(repeating: 0)
+        var p0 = z, p1 = z, p2 = z, p3 = z, p4 = z, p5 = z, p6 = z, p7 = z
+        var q0 = z, q1 = z, q2 = z, q3 = z, q4 = z, q5 = z, q6 = z, q7 = z
+        let a1 = a + K
+        for k in stride(from: 0, to: K, by: 16) {
+            let x0 = load16(a + k), x1 = load16(a1 + k)
+            let w0 = load16(b + k), w1 = load16(b + K + k), w2 = load16(b + 2 * K + k), w3 = load16(b + 3 * K + k)
+            p0.addProduct(x0, w0); p1.addProduct(x0, w1); p2.addProduct(x0, w2); p3.addProduct(x0, w3)
+            q0.addProduct(x1, w0); q1.addProduct(x1, w1); q2.addProduct(x1, w2); q3.addProduct(x1, w3)
+            let w4 = load16(b + 4 * K + k), w5 = load16(b + 5 * K + k), w6 = load16(b + 6 * K + k), w7 = load16(b + 7 * K + k)
+            p4.addProduct(x0, w4); p5.addProduct(x0, w5); p6.addProduct(x0, w6); p7.addProduct(x0, w7)
+            q4.addProduct(x1, w4); q5.addProduct(x1, w5); q6.addProduct(x1, w6); q7.addProduct(x1, w7)
+        }
+        let s = transposeSum(p0, p1, p2, p3, p4, p5, p6, p7, q0, q1, q2, q3, q4, q5, q6, q7)
+        let r0 = s.lowHalf, r1 = s.highHalf
+        UnsafeMutableRawPointer(c).storeBytes(of: r0, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(c + ldc).storeBytes(of: r1, as: SIMD8<Float>.self)
+    }
+
+    /// c[m·ldc] = Σ_k a[m·lda + k] · b[k] for `rows` rows m (K % 16 == 0).
+    @inlinable @inline(__always)
+    static func dotRows(_ K: Int, _ a: UnsafePointer<Float>, _ rows: Int, _ lda: Int, _ b: UnsafePointer<Float>,
+                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        for m in 0..<rows {
+            var s = F16(repeating: 0)
+            for k in stride(from: 0, to: K, by: 16) { s.addProduct(load16(a + m * lda + k), load16(b + k)) }
+            c[m * ldc] = s.sum()
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func backwardSmall(n: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              dY: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                              dBias: UnsafeMutablePointer<Float>, dX: UnsafeMutablePointer<Float>?) {
+        for m in 0..<n {
+            let dy = dY + m * outputs, xr = x + m * inputs
+            for j in 0..<outputs { dBias[j] += dy[j] }
+            for i in 0..<inputs {
+                let xi = xr[i], wr = weight + i * outputs, dwr = dWeight + i * outputs
+                var acc: Float = 0
+                for j in 0..<outputs { dwr[j] += xi * dy[j]; acc += wr[j] * dy[j] }
+                dX?[m * inputs + i] = acc
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+// The same @inlinable kernels as LoupeKernels, compiled here for x86-64-v4 (AVX-512 F/BW/CD/DQ/VL):
+// SIMD16<Float> becomes one zmm register and the 4×64 tiles keep all 16 accumulators in registers.
+// Only called after LoupeEngine's cpuid check (ISA.swift) says the CPU has AVX-512.
+@_spi(Kernels) import LoupeKernels
+
+package let avx512KernelSet = KernelSet(
+    name: "avx512",
+    convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) },
+    convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
+    denseForward: { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7) },
+    denseBackward: { DenseKernels.backward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, dY: $5, dWeight: $6, dBias: $7, dX: $8) },
+    reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
+    optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })

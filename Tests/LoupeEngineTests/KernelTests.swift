@@ -1,0 +1,129 @@
+import Testing
+@testable import LoupeEngine
+@_spi(Kernels) import LoupeKernels
+
+/// Random floats in [-scale, scale) from a seeded generator, in an owned buffer.
+func randomBuffer(_ count: Int, seed: UInt64, scale: Float = 1) -> FloatBuffer {
+    var rng = SeededGenerator(seed: seed)
+    let b = FloatBuffer(count: count)
+    for i in 0..<count { b[i] = (rng.nextUnitFloat() * 2 - 1) * scale }
+    return b
+}
+
+func copyBuffer(_ b: FloatBuffer) -> FloatBuffer { FloatBuffer(b.array()) }
+
+/// max |a - b| / max(1, |b|) over the first count elements.
+func maxRelativeError(_ a: FloatBuffer, _ b: FloatBuffer, count: Int? = nil) -> Float {
+    var e: Float = 0
+    for i in 0..<(count ?? b.count) { e = max(e, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
+    return e
+}
+
+/// The SIMD tables this CPU can run (AVX2 always; AVX-512 where cpuid says so).
+let simdTables: [KernelSet] = ISA.available.filter { $0.name != "reference" }
+
+let seedConv = ConvPoolGeometry(conv: ConvGeometry(height: 28, width: 28, channels: 1, filters: 32, kernel: 3, padTop: 0, padLeft: 0,
+                                                   outHeight: 26, outWidth: 26, relu: true), pool: 2)
+/// A geometry that takes the generic paths: 2 channels, 2×2 kernel, pool 3, odd sizes, 16 filters, no ReLU.
+let oddConv = ConvPoolGeometry(conv: ConvGeometry(height: 9, width: 11, channels: 2, filters: 16, kernel: 2, padTop: 0, padLeft: 0,
+                                                  outHeight: 8, outWidth: 10, relu: false), pool: 3)
+let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channels: 3, filters: 48, kernel: 3, padTop: 0, padLeft: 0,
+                                                    outHeight: 4, outWidth: 3, relu: true), pool: 1)
+
+@Suite struct KernelTests {
+    @Test func theFallbackAndTheAVX512TablesAreBothAvailableToTests() {
+        #expect(simdTables.contains { $0.name == "avx2" })
+        #expect(ISA.hasAVX2)
+        if ISA.hasAVX512 { #expect(simdTables.contains { $0.name == "avx512" }) }
+    }
+
+    // Tolerance: 1e-5 relative; the kernels sum in the reference's order except the dX dot products.
+    @Test(arguments: [seedConv, oddConv, plainConv])
+    func convPoolMatchesReference(_ g: ConvPoolGeometry) {
+        let n = 3
+        let x = randomBuffer(n * g.conv.inputSize, seed: 1), w = randomBuffer(g.conv.weightCount, seed: 2, scale: 0.5)
+        let b = randomBuffer(g.conv.filters, seed: 3, scale: 0.2), dOut = randomBuffer(n * g.outputSize, seed: 4)
+        let refOut = FloatBuffer(count: n * g.outputSize), refArg = IndexBuffer(count: n * g.outputSize)
+        Reference.convPoolForward(g, n: n, input: x.base, weight: w.base, bias: b.base, output: refOut.base, argmax: refArg.base)
+        let refDW = randomBuffer(g.conv.weightCount, seed: 5), refDB = randomBuffer(g.conv.filters, seed: 6)
+        let refDX = FloatBuffer(count: n * g.conv.inputSize)
+        Reference.convPoolBackward(g, n: n, input: x.base, weight: w.base, dOutput: dOut.base, argmax: refArg.base,
+                                   dWeight: refDW.base, dBias: refDB.base, dInput: refDX.base)
+        for table in simdTables {
+            let out = FloatBuffer(count: n * g.outputSize), arg = IndexBuffer(count: n * g.outputSize)
+            table.convPoolForward(g, n, x.base, w.base, b.base, out.base, arg.base)
+            #expect(maxRelativeError(out, refOut) < 1e-5, "\(table.name) forward")
+            var argMismatch = 0
+            for i in 0..<(n * g.outputSize) where arg.base[i] != refArg.base[i] { argMismatch += 1 }
+            #expect(argMismatch == 0, "\(table.name) argmax")
+            let dW = randomBuffer(g.conv.weightCount, seed: 5), dB = randomBuffer(g.conv.filters, seed: 6)
+            let dX = FloatBuffer(count: n * g.conv.inputSize)
+            table.convPoolBackward(g, n, x.base, w.base, dOut.base, arg.base, dW.base, dB.base, dX.base)
+            #expect(maxRelativeError(dW, refDW) < 1e-5, "\(table.name) dWeight")
+            #expect(maxRelativeError(dB, refDB) < 1e-5, "\(table.name) dBias")
+            let dxError = maxRelativeError(dX, refDX)
+            #expect(dxError < 1e-5, "\(table.name) dInput \(dxError)")
+        }
+    }
+
+    @Test(arguments: [(1, 5408, 128, true), (5, 37, 48, false), (7, 128, 10, false), (4, 64, 16, true), (9, 5408, 128, true)])
+    func denseMatchesReference(_ shape: (Int, Int, Int, Bool)) {
+        let (n, inputs, outputs, relu) = shape
+        let x = randomBuffer(n * inputs, seed: 11), w = randomBuffer(inputs * outputs, seed: 12, scale: 0.1)
+        let b = randomBuffer(outputs, seed: 13), dY = randomBuffer(n * outputs, seed: 14)
+        let refY = FloatBuffer(count: n * outputs)
+        Reference.denseForward(n: n, inputs: inputs, outputs: outputs, relu: relu, x: x.base, weight: w.base, bias: b.base, y: refY.base)
+        let refDW = randomBuffer(inputs * outputs, seed: 15), refDB = randomBuffer(outputs, seed: 16), refDX = FloatBuffer(count: n * inputs)
+        Reference.denseBackward(n: n, inputs: inputs, outputs: outputs, x: x.base, weight: w.base, dY: dY.base,
+                                dWeight: refDW.base, dBias: refDB.base, dX: refDX.base)
+        for table in simdTables {
+            let y = FloatBuffer(count: n * outputs)
+            table.denseForward(n, inputs, outputs, relu, x.base, w.base, b.base, y.base)
+            #expect(maxRelativeError(y, refY) < 1e-5, "\(table.name) forward")
+            let dW = randomBuffer(inputs * outputs, seed: 15), dB = randomBuffer(outputs, seed: 16), dX = FloatBuffer(count: n * inputs)
+            table.denseBackward(n, inputs, outputs, x.base, w.base, dY.base, dW.base, dB.base, dX.base)
+            #expect(maxRelativeError(dW, refDW) < 1e-5, "\(table.name) dWeight")
+            #expect(maxRelativeError(dB, refDB) < 1e-5, "\(table.name) dBias")
+            #expect(maxRelativeError(dX, refDX) < 1e-5, "\(table.name) dX")
+        }
+    }
+
+    @Test func reluBackwardMatchesReference() {
+        let count = 1000
+        let out = randomBuffer(count, seed: 21)
+        for i in 0..<count where out[i] < 0 { out[i] = 0 }   // ReLU outputs: zeros and positives
+        let g = randomBuffer(count, seed: 22)
+        let ref = copyBuffer(g)
+        Reference.reluBackward(count: count, output: out.base, gradient: ref.base)
+        for table in simdTables {
+            let got = copyBuffer(g)
+            table.reluBackward(count, out.base, got.base)
+            #expect(got.array() == ref.array(), "\(table.name)")
+        }
+    }
+
+    // Adam's SIMD path uses a Newton-refined √v (relative error ~1e-7): tolerance 1e-6 relative.
+    @Test(arguments: [OptimizerRule.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-7), .sgd(momentum: 0.9)])
+    func optimizerMatchesReference(_ rule: OptimizerRule) {
+        let count = 1000 + 7, shards = 2
+        let grads = [randomBuffer(count, seed: 31), randomBuffer(count, seed: 32)]
+        let pointers = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: shards)
+        defer { pointers.deallocate() }
+        for s in 0..<shards { pointers[s] = grads[s].base }
+        let mask = FloatBuffer(count: count)
+        for i in 0..<count where i % 3 != 0 { mask[i] = 1 }
+        let step = OptimizerStep(rule: rule, learningRate: 0.01, l2x2: 0.02, alpha: 0.003)
+        let w0 = randomBuffer(count, seed: 33), m0 = randomBuffer(count, seed: 34, scale: 0.1), v0 = randomBuffer(count, seed: 35, scale: 0.1)
+        for i in 0..<count { v0[i] = abs(v0[i]) }
+        let (rw, rm, rv) = (copyBuffer(w0), copyBuffer(m0), copyBuffer(v0))
+        Reference.optimizer(step, first: 0, count: count, gradients: pointers, shards: shards, weights: rw.base, mask: mask.base,
+                            moment1: rm.base, moment2: rv.base)
+        for table in simdTables {
+            let (w, m, v) = (copyBuffer(w0), copyBuffer(m0), copyBuffer(v0))
+            table.optimizer(step, 0, count, pointers, shards, w.base, mask.base, m.base, v.base)
+            #expect(maxRelativeError(w, rw) < 1e-6, "\(table.name) weights")
+            #expect(maxRelativeError(m, rm) < 1e-6, "\(table.name) moment1")
+            #expect(maxRelativeError(v, rv) < 1e-6, "\(table.name) moment2")
+        }
+    }
+}
