@@ -2,6 +2,8 @@
 #
 # Loupe container image: `docker build -t loupe .` from the repository root, then
 # `docker run --rm -p 8080:8080 --read-only --tmpfs /tmp loupe`.
+# linux/amd64 only: the engine is compiled for x86-64-v3 (AVX2 + FMA) at least, so on an arm64
+# machine build with `docker build --platform linux/amd64`, and run it on AVX2 CPUs.
 #
 # Stage 1 builds a release binary with the Swift runtime linked in statically, so the runtime
 # stage needs no Swift toolchain; stage 2 is a slim Debian with only the C libraries that binary
@@ -28,7 +30,8 @@ WORKDIR /src
 COPY Package.swift ./
 RUN swift package resolve
 COPY . .
-# The kernels need AVX2 at least (x86-64-v3): see docs/performance.md for the ISA policy.
+# Package.swift compiles the kernels for x86-64-v3 and x86-64-v4 (picked at start-up by cpuid):
+# fixed targets, so the image does not depend on the build machine's CPU.
 RUN swift build -c release --static-swift-stdlib --product loupe \
     && install -D -m 0755 "$(swift build -c release --static-swift-stdlib --show-bin-path)/loupe" /out/loupe \
     && /out/loupe --help > /dev/null

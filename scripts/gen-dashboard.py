@@ -99,8 +99,9 @@ def build():
               [(f"sum by (instance) (loupe_http_requests_in_flight{{{SEL}}})", "{{instance}}")],
               8, y, description="The per-pod signal for optional/hpa-inflight.yaml."),
         panel("Rejected requests by reason", "timeseries",
-              [(f"sum by (reason) (rate(loupe_rejections_total{{{SEL}}}[{RI}]))", "{{reason}}")],
-              16, y, unit="reqps", description="queue_full feeds alert LoupeQueueSaturated."),
+              [(f"sum by (reason) (rate(loupe_rejected_requests_total{{{SEL}}}[{RI}]))", "{{reason}}"),
+               (f"sum by (reason) (rate(loupe_http_connection_rejections_total{{{SEL}}}[{RI}]))", "connection: {{reason}}")],
+              16, y, unit="reqps", description="Requests refused by the service (queue_full feeds alert LoupeQueueSaturated) and connections refused or closed by the HTTP layer."),
     ]
     y += 8
     panels.append(row("Batching and inference", y)); y += 1
@@ -171,13 +172,17 @@ def build():
     panels += [
         panel("CPU (cores)", "timeseries",
               [(f"sum by (instance) (rate(process_cpu_seconds_total{{{SEL}}}[{RI}]))", "{{instance}}")],
-              0, y, unit="short"),
+              0, y, w=6, unit="short"),
         panel("Resident memory", "timeseries",
               [(f"sum by (instance) (process_resident_memory_bytes{{{SEL}}})", "{{instance}}")],
-              8, y, unit="bytes"),
+              6, y, w=6, unit="bytes"),
+        panel("Open connections", "timeseries",
+              [(f"sum by (instance) (loupe_http_open_connections{{{SEL}}})", "{{instance}}")],
+              12, y, w=6, unit="short", description="Capped by limits.max_connections."),
         panel("Open file descriptors", "timeseries",
-              [(f"sum by (instance) (process_open_fds{{{SEL}}})", "{{instance}}")],
-              16, y, unit="short"),
+              [(f"sum by (instance) (process_open_fds{{{SEL}}})", "{{instance}}"),
+               (f"min by (instance) (process_max_fds{{{SEL}}})", "limit {{instance}}")],
+              18, y, w=6, unit="short"),
     ]
 
     def var(name, query, label, include_all=True):

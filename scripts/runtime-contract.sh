@@ -60,11 +60,17 @@ echo "# binary: $LOUPE_BIN"
 
 work=$(mktemp -d /tmp/loupe-contract.XXXXXX)
 upid=""
+cpid=""
+ppid_prom=""
 cleanup() {
-    if [ -n "$upid" ] && kill -0 "$upid" 2>/dev/null; then kill -KILL "$upid" 2>/dev/null || true; fi
+    # The server dies with unshare (--kill-child) and with it its PID namespace; Prometheus too.
+    for p in "$ppid_prom" "$cpid" "$upid"; do
+        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE
 
 # ---- what the Dockerfile's final stage says --------------------------------------------------
 python3 - "$repo/Dockerfile" > "$work/image.sh" <<'PY'
@@ -114,6 +120,8 @@ run_env=("${image_env[@]}"
          "LOUPE_SERVER_HOST=127.0.0.1" "LOUPE_SERVER_PORT=$port"
          "LOUPE_SHUTDOWN_DRAIN_DELAY_MS=$drain_delay_ms" "LOUPE_SHUTDOWN_DEADLINE_MS=$deadline_ms")
 
+[ -d "$repo/models" ] || { fail "the default model repository models/ exists (the Dockerfile copies it to $models_dir)"; finish; }
+
 # ---- the root filesystem, built inside a private mount namespace ----------------------------
 root="$work/root"
 mkdir -p "$root"
@@ -147,22 +155,22 @@ exec env -i $(printf '%q ' "${run_env[@]}") \
         --inh-caps=-all --bounding-set=-all -- $(printf '%q ' "${image_command[@]}")
 EOF
 
-unshare --mount --pid --fork --propagation private bash "$work/inside.sh" > "$work/server.log" 2>&1 &
+unshare --mount --pid --fork --kill-child --propagation private bash "$work/inside.sh" > "$work/server.log" 2>&1 &
 upid=$!
 
 # The server's host PID: the namespace's PID 1, child of unshare (found in /proc: no procps needed).
 child_of() {
     local parent=$1 p stat fields
     for p in /proc/[0-9]*; do
-        stat=$(cat "$p/stat" 2>/dev/null) || continue
+        read -r stat < "$p/stat" 2>/dev/null || continue
         read -r -a fields <<< "${stat##*) }"     # after "(comm) ": state ppid ...
         if [ "${fields[1]:-}" = "$parent" ]; then echo "${p#/proc/}"; return; fi
     done
 }
-cpid=""
 for _ in $(seq 1 100); do
     cpid=$(child_of "$upid")
     [ -n "$cpid" ] && break
+    kill -0 "$upid" 2>/dev/null || break
     sleep 0.05
 done
 base="http://127.0.0.1:$port"
@@ -352,6 +360,7 @@ PY
     else fail "a real Prometheus scrapes it, evaluates every shipped alert rule without error, and runs every dashboard query"
          tail -5 "$work/prom/log" | sed 's/^/    | /'; fi
     kill "$ppid_prom" 2>/dev/null; wait "$ppid_prom" 2>/dev/null || true
+    ppid_prom=""
 else
     echo "# prometheus not installed (apt-get install prometheus): live rule evaluation not checked"
 fi
@@ -373,6 +382,7 @@ if kill -0 "$upid" 2>/dev/null; then
 fi
 wait "$upid" || rc=$?
 upid=""
+cpid=""
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ "$rc" = 0 ]; then ok "exits 0 after SIGTERM (${elapsed_ms} ms; drain delay ${drain_delay_ms} ms, deadline ${deadline_ms} ms)"
 else fail "exits 0 after SIGTERM (exit status $rc after ${elapsed_ms} ms)"; sed 's/^/    | /' "$work/server.log" | tail -20; fi

@@ -18,6 +18,10 @@ public struct InputStatistics: Codable, Sendable, Equatable {
     public var inkThreshold: Int
     /// Fraction of all pixels in each of 16 equal bins: bin i holds values 16·i … 16·i+15.
     public var histogram: [Double]
+    /// Share of each class among the trained model's predictions on held-out images (the test
+    /// split), the reference for prediction drift: a model's own bias is not drift. Optional
+    /// (absent in files written before it existed, or when evaluation was skipped).
+    public var predictedClassShares: [Double]? = nil
 
     public static let defaultInkThreshold = 128
     public static let histogramBins = 16

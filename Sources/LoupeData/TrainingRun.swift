@@ -173,11 +173,17 @@ public enum TrainingRun {
         training.validationAccuracy = records.last?.valAccuracy
 
         var testLoss: Double?, testAccuracy: Double?
+        var predictedShares: [Double]?
         if !stopped {
             events.phase("evaluating on \(test.count) test images")
             let t = trainer.evaluate(images: test.normalizedImages(), labels: test.labels, count: test.count)
             testLoss = t.loss
             testAccuracy = t.accuracy
+            if !t.predictions.isEmpty {
+                var counts = [Double](repeating: 0, count: classes)
+                for p in t.predictions where p >= 0 && p < classes { counts[p] += 1 }
+                predictedShares = counts.map { $0 / Double(t.predictions.count) }
+            }
         }
         training.testLoss = testLoss
         training.testAccuracy = testAccuracy
@@ -192,8 +198,9 @@ public enum TrainingRun {
         let n = test.pixelsPerImage
         let goldenImages = picked.flatMap { test.images[$0 * n..<($0 + 1) * n] }
         let golden = ModelFile.goldenSamples(model: trained, images: goldenImages, labels: picked.map { test.labels[$0] }, count: picked.count)
-        let statistics = InputStatistics.compute(images: train.images, labels: train.labels, count: train.count,
+        var statistics = InputStatistics.compute(images: train.images, labels: train.labels, count: train.count,
                                                  pixelsPerImage: train.pixelsPerImage, classCount: classes)
+        statistics.predictedClassShares = predictedShares
         let file = try ModelFile(model: trained, labels: labels, training: training, goldenSamples: golden, inputStatistics: statistics)
         let history = TrainingHistory(dataset: training.dataset, architecture: architecture, epochs: records, testLoss: testLoss,
                                       testAccuracy: testAccuracy, trainingSeconds: seconds, stopped: stopped)

@@ -99,3 +99,17 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite struct RepositoryPredictionReferenceTests {
+    @Test func predictionDriftPrefersTheModelsHeldOutPredictionShares() {
+        // The model predicts class 0 for 80% of held-out images (its bias); live traffic that
+        // matches that bias is no drift, although it differs from the 50/50 class priors.
+        let biased = DriftReference(labels: ["a", "b"], classPriors: [0.5, 0.5], predictedClassShares: [0.8, 0.2])
+        let w = DriftWindow(reference: biased, capacity: 10)
+        w.recordBatch(pixels: [UInt8](), predictedClasses: [0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+        #expect(abs(w.summary().classPSI!) < 1e-9)
+        let priorsOnly = DriftWindow(reference: DriftReference(labels: ["a", "b"], classPriors: [0.5, 0.5]), capacity: 10)
+        priorsOnly.recordBatch(pixels: [UInt8](), predictedClasses: [0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+        #expect(priorsOnly.summary().classPSI! > 0.25)
+    }
+}

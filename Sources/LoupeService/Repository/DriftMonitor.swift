@@ -17,6 +17,10 @@ public struct DriftReference: Sendable, Equatable {
     public var labels: [String]
     /// Share of each class in the training set (sums to 1); nil when not recorded.
     public var classPriors: [Double]?
+    /// Share of each class among the model's own predictions on held-out images at training
+    /// time; nil when not recorded. Preferred over `classPriors` for prediction drift, since it
+    /// already contains the model's bias.
+    public var predictedClassShares: [Double]?
     /// Mean pixel / 255 over the training images; nil when not recorded.
     public var meanIntensity: Double?
     /// Share of pixels ≥ `inkThreshold`; nil when not recorded.
@@ -27,11 +31,17 @@ public struct DriftReference: Sendable, Equatable {
     /// nil when not recorded.
     public var intensityHistogram: [Double]?
 
-    public init(labels: [String], classPriors: [Double]? = nil, meanIntensity: Double? = nil,
-                inkFraction: Double? = nil, inkThreshold: Int = 128, intensityHistogram: [Double]? = nil) {
-        self.labels = labels; self.classPriors = classPriors; self.meanIntensity = meanIntensity
+    public init(labels: [String], classPriors: [Double]? = nil, predictedClassShares: [Double]? = nil,
+                meanIntensity: Double? = nil, inkFraction: Double? = nil, inkThreshold: Int = 128,
+                intensityHistogram: [Double]? = nil) {
+        self.labels = labels; self.classPriors = classPriors; self.predictedClassShares = predictedClassShares
+        self.meanIntensity = meanIntensity
         self.inkFraction = inkFraction; self.inkThreshold = inkThreshold; self.intensityHistogram = intensityHistogram
     }
+
+    /// What the predicted-class shares are compared with: the model's held-out prediction
+    /// shares when recorded, else the training class priors.
+    var expectedClassShares: [Double]? { predictedClassShares ?? classPriors }
 
     /// Bins of the live histogram: the recorded histogram's count (a divisor of 256), else 16.
     var histogramBins: Int {
@@ -205,7 +215,7 @@ public final class DriftWindow: Sendable {
         public var liveMeanIntensity: Double?
         public var liveInkFraction: Double?
         public var liveHistogram: [Double]
-        /// PSI of the predicted-class distribution against the training class priors.
+        /// PSI of the predicted-class distribution against `reference.expectedClassShares`.
         public var classPSI: Double?
         /// PSI of the pixel-intensity histogram against the training histogram.
         public var intensityPSI: Double?
@@ -221,7 +231,7 @@ public final class DriftWindow: Sendable {
         let histTotal = histogram.reduce(0, +)
         let liveHist = histogram.map { histTotal > 0 ? Double($0) / Double(histTotal) : 0 }
         var classPSI: Double? = nil
-        if classTotal > 0, let priors = reference.classPriors, priors.count == liveClass.count {
+        if classTotal > 0, let priors = reference.expectedClassShares, priors.count == liveClass.count {
             classPSI = populationStabilityIndex(actual: liveClass, expected: priors)
         }
         var intensityPSI: Double? = nil

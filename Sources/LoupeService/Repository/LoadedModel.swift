@@ -64,7 +64,8 @@ extension DriftReference {
     /// The reference recorded in a model header (labels always; statistics when present).
     init(header: ModelHeader) {
         let s = header.inputStatistics
-        self.init(labels: header.labels, classPriors: s?.classPriors, meanIntensity: s?.meanIntensity,
+        self.init(labels: header.labels, classPriors: s?.classPriors, predictedClassShares: s?.predictedClassShares,
+                  meanIntensity: s?.meanIntensity,
                   inkFraction: s?.inkFraction, inkThreshold: s?.inkThreshold ?? InputStatistics.defaultInkThreshold,
                   intensityHistogram: s?.histogram)
     }

@@ -54,7 +54,7 @@ extension ModelRepository {
         let summaries = served.map { ($0.latest.name, $0.latest.drift.summary()) }
         w.family("loupe_drift_window_images", help: "Images in the sliding window the drift statistics cover.", kind: .gauge)
         for (name, d) in summaries { w.sample("loupe_drift_window_images", labels: [("model", name)], value: Double(d.images)) }
-        w.family("loupe_drift_psi", help: "Population stability index of the window against the training set (feature: predicted_class or intensity); > 0.25 means the population moved.", kind: .gauge)
+        w.family("loupe_drift_psi", help: "Population stability index of the window against the training set (feature: predicted_class vs the held-out prediction shares, else the class priors; intensity vs the pixel histogram); > 0.25 means the population moved.", kind: .gauge)
         for (name, d) in summaries {
             if let v = d.classPSI { w.sample("loupe_drift_psi", labels: [("model", name), ("feature", "predicted_class")], value: v) }
             if let v = d.intensityPSI { w.sample("loupe_drift_psi", labels: [("model", name), ("feature", "intensity")], value: v) }
@@ -69,7 +69,7 @@ extension ModelRepository {
             if let v = d.liveInkFraction { w.sample("loupe_drift_ink_fraction", labels: [("model", name), ("source", "live")], value: v) }
             if let v = d.reference.inkFraction { w.sample("loupe_drift_ink_fraction", labels: [("model", name), ("source", "training")], value: v) }
         }
-        w.family("loupe_drift_class_share", help: "Share of each predicted class in the window (source=live) and of each class in the training set (source=training).", kind: .gauge)
+        w.family("loupe_drift_class_share", help: "Share of each predicted class in the window (source=live), of each class in the training set (source=training) and of each class among the model's predictions on held-out images at training time (source=training_predictions).", kind: .gauge)
         for (name, d) in summaries where d.images > 0 || d.reference.classPriors != nil {
             for (k, label) in d.reference.labels.enumerated() {
                 if d.images > 0, k < d.liveClassShare.count {
@@ -77,6 +77,9 @@ extension ModelRepository {
                 }
                 if let p = d.reference.classPriors, k < p.count {
                     w.sample("loupe_drift_class_share", labels: [("model", name), ("class", label), ("source", "training")], value: p[k])
+                }
+                if let p = d.reference.predictedClassShares, k < p.count {
+                    w.sample("loupe_drift_class_share", labels: [("model", name), ("class", label), ("source", "training_predictions")], value: p[k])
                 }
             }
         }
