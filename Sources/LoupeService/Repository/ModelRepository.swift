@@ -172,16 +172,18 @@ public final class ModelRepository: Sendable {
     /// the configured one, else the first served model by name). Names are only compared with
     /// what the repository serves; nothing here touches the file system.
     public func resolve(model: String?, version: Int?) -> LoadedModel? {
-        if case .found(let m) = lookup(model: model, version: version) { return m }
-        return nil
+        let snap = snapshot
+        guard let name = model ?? snap.defaultModel, let served = snap.served[name] else { return nil }
+        guard let version else { return served.latest }
+        return served.versions[version]
     }
 
     /// Like `resolve`, but says why nothing was found.
     public func lookup(model: String?, version: Int?) -> ModelResolution {
         let snap = snapshot
         guard let name = model ?? snap.defaultModel else { return .noDefaultModel }
-        guard ModelNaming.isValidName(name) else { return .unknownModel(name) }
         guard let served = snap.served[name] else {
+            guard ModelNaming.isValidName(name) else { return .unknownModel(name) }
             if let status = snap.statuses[name] { return .notReady(name, state: status.state, reason: status.reason) }
             return .unknownModel(name)
         }
