@@ -284,7 +284,16 @@ public final class ModelRepository: Sendable {
         return queue.sync {
             control.withLock { _ = $0.unloadedByRequest.remove(model) }
             let events = pass(only: model, waitForSettling: true)
-            let failures = events.filter { if case .failed = $0.outcome { true } else { false } }
+            // Versions the policy wants whose current file failed to load, in this pass or an
+            // earlier one (the poller may have tried the file first).
+            let failures: [ReloadEvent] = control.withLock { c in
+                (status(model: model)?.versions ?? []).compactMap { v in
+                    let key = VersionKey(name: model, version: v.version)
+                    guard v.state == .unavailable, let failed = c.failures[key],
+                          c.lastScan[model]?[v.version]?.identity == failed.identity else { return nil }
+                    return ReloadEvent(model: model, version: v.version, outcome: .failed(failed.reason))
+                }
+            }
             let served = snapshot.served[model]
             if served == nil, control.withLock({ $0.lastScan[model] == nil }) {
                 return (false, events, "model \"\(model)\" is not in the repository")
