@@ -54,7 +54,7 @@ let package = Package(
         ),
         .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
                           swiftSettings: engineFlags),
-        .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench"),
+        .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
         .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),

@@ -35,7 +35,10 @@ func kernelBench(n: Int, reps: Int, includeReference: Bool) {
         time("convPool forward", flops: 2 * 194_688) { table.convPoolForward(conv, n, x.base, cw.base, cb.base, pooled.base, arg.base) }
         time("convPool backward", flops: 2 * 194_688) { table.convPoolBackward(conv, n, x.base, cw.base, dP.base, arg.base, dCW.base, dCB.base, nil) }
         time("dense1 forward", flops: 2 * 692_224) { table.denseForward(n, 5408, 128, true, pooled.base, w1.base, b1.base, h.base) }
-        time("dense1 backward (dW, dB)", flops: 2 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, dH.base, dW1.base, dB1.base, nil) }
-        time("dense1 backward (dW, dB, dX)", flops: 4 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, dH.base, dW1.base, dB1.base, dP.base) }
+        time("dense1 backward (dW, dB)", flops: 2 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, nil, dH.base, dW1.base, dB1.base, nil) }
+        time("dense1 backward (dW, dB, dX)", flops: 4 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, nil, dH.base, dW1.base, dB1.base, dP.base) }
+        let w1T = FloatBuffer(count: 5408 * 128)
+        time("dense1 transpose (1 thread)", flops: 0) { table.transpose(5408, 128, w1.base, w1T.base, 0, 5408) }
+        time("dense1 backward (dW, dB, dX via Wt)", flops: 4 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, w1T.base, dH.base, dW1.base, dB1.base, dP.base) }
     }
 }

@@ -2,7 +2,7 @@
 // shared/anchors/http (GET /health → {"status":"ok"}, POST /echo → {"length":N}).
 //
 //   loupe-http-bench [--port 8084] [--host 127.0.0.1] [--loops N] [--handlers N] [--inline]
-//                    [--tls-cert cert.pem --tls-key key.pem]
+//                    [--tls-cert cert.pem --tls-key key.pem] [--dispatch-probe]
 //
 // --inline runs the handler on the event loop (runHandlersOnEventLoop); the default hands each
 // request to the handler threads like `loupe serve` does. Stops on SIGINT/SIGTERM.
@@ -14,6 +14,7 @@ import Glibc
 #endif
 
 var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 8084)
+var dispatchProbe = false
 var tlsCert: String?
 var tlsKey: String?
 var args = CommandLine.arguments.dropFirst()
@@ -28,6 +29,7 @@ while let arg = args.popFirst() {
     case "--loops": configuration.eventLoopThreads = Int(value()) ?? 1
     case "--handlers": configuration.handlerThreads = Int(value()) ?? 1
     case "--inline": configuration.runHandlersOnEventLoop = true
+    case "--dispatch-probe": dispatchProbe = true
     case "--tls-cert": tlsCert = value()
     case "--tls-key": tlsKey = value()
     default:
@@ -40,7 +42,7 @@ if let tlsCert, let tlsKey {
 }
 
 let health = Array(#"{"status":"ok"}"#.utf8)
-let server = try HTTPServer(configuration: configuration) { request, sink in
+let handler: HTTPHandler = { request, sink in
     switch (request.method, request.path) {
     case (.GET, "/health"), (.HEAD, "/health"):
         sink.respond(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: health))
@@ -52,6 +54,8 @@ let server = try HTTPServer(configuration: configuration) { request, sink in
                                   body: Array(#"{"error":"not found","code":"not_found"}"#.utf8)))
     }
 }
+if dispatchProbe { runDispatchProbe(port: configuration.port, queues: configuration.eventLoopThreads, handler: handler) }
+let server = try HTTPServer(configuration: configuration, handler: handler)
 try server.start()
 print("loupe-http-bench listening on \(configuration.host):\(server.port) loops=\(configuration.eventLoopThreads) handlers=\(configuration.runHandlersOnEventLoop ? "inline" : String(configuration.handlerThreads))")
 

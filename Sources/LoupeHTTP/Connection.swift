@@ -11,8 +11,10 @@ import CLoupeSystem
 import Synchronization
 
 final class Connection: LoopChannel, @unchecked Sendable {
-    unowned let core: ServerCore
-    unowned let loop: EventLoop
+    // Strong: a sink may outlive the server's own references (a late response is then dropped
+    // by the stopped loop). The loop→connection reference ends when the connection closes.
+    let core: ServerCore
+    let loop: EventLoop
     private var machine: ConnectionStateMachine
     private var tls: TLSSession?
     private var readable = false

@@ -14,6 +14,9 @@ enum DecodeResult {
 }
 
 struct RequestDecoder {
+    /// Buffers larger than this are freed once empty, so idle keep-alive connections stay small
+    /// after a large request.
+    static let retainedCapacity = 4096
     private var parser: HTTPParser
     /// Received bytes not yet fed to the parser (a pipelined request waits here while the
     /// previous one is being answered).
@@ -40,7 +43,7 @@ struct RequestDecoder {
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if pendingStart == pending.count {
-            pending.removeAll(keepingCapacity: pending.capacity <= 256 << 10)
+            pending.removeAll(keepingCapacity: pending.capacity <= Self.retainedCapacity)
             pendingStart = 0
         }
         pending.append(contentsOf: bytes)
@@ -76,7 +79,7 @@ struct RequestDecoder {
                 }
             }
             if pendingStart == pending.count {
-                pending.removeAll(keepingCapacity: pending.capacity <= 256 << 10)
+                pending.removeAll(keepingCapacity: pending.capacity <= Self.retainedCapacity)
                 pendingStart = 0
             }
             if newHead && !complete, let h = head {

@@ -215,7 +215,7 @@ struct ConnectionStateMachine {
         outputOffset += count
         if count > 0 { lastProgress = now }
         if outputOffset >= output.count {
-            output.removeAll(keepingCapacity: output.capacity <= 16 << 10)
+            output.removeAll(keepingCapacity: output.capacity <= RequestDecoder.retainedCapacity)
             outputOffset = 0
         }
     }

@@ -142,7 +142,11 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: cross-thread
 
+    /// Set when the loop has exited; later tasks are dropped (a response after shutdown).
+    private let exited = Atomic<Bool>(false)
+
     func execute(_ task: LoopTask) {
+        if exited.load(ordering: .acquiring) { return }
         mailbox.withLock { $0.append(task) }
         if sleeping.exchange(false, ordering: .sequentiallyConsistent) {
             Syscall.eventFDSignal(wakeFD)
@@ -214,6 +218,9 @@ final class EventLoop: @unchecked Sendable {
             }
             if stopWhenEmpty && liveChannels == 0 { running = false }
         }
+        exited.store(true, ordering: .releasing)
+        mailbox.withLock { $0.removeAll() }
+        jobs.removeAll()
     }
 
     private func scanTimers() {

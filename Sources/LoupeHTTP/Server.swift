@@ -118,6 +118,7 @@ final class Listener: LoopChannel, @unchecked Sendable {
                 return
             }
             guard let (cfd, peer) = accepted else { return }
+            if core.isDraining { Syscall.close(cfd); continue }
             core.counters.accepted.add(1, ordering: .relaxed)
             let open = core.counters.open.add(1, ordering: .relaxed).newValue
             if open > core.configuration.maxConnections {
@@ -289,12 +290,14 @@ public final class HTTPServer: @unchecked Sendable {
     /// flight get until `deadline` (from now) to finish, then every connection is closed.
     /// Returns at once; use `waitUntilStopped()` to wait. Safe to call more than once.
     public func beginShutdown(deadline: Duration = .seconds(10)) {
-        let proceed = state.withLock { s -> Bool in
-            guard case .running = s else { return false }
-            s = .draining
-            return true
+        let previous = state.withLock { s -> LifeState in
+            let previous = s
+            if case .running = s { s = .draining }
+            if case .idle = s { s = .stopped }
+            return previous
         }
-        guard proceed, core.beginDraining() else { return }
+        if case .idle = previous { stopped.signal(); return }   // never started: nothing to drain
+        guard case .running = previous, core.beginDraining() else { return }
         let (sec, atto) = deadline.components
         let graceNs = UInt64(max(0, sec)) &* 1_000_000_000 &+ UInt64(max(0, atto) / 1_000_000_000)
         let listener = self.listener

@@ -324,8 +324,9 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
         if response.status >= 500 && response.status != 503 {
             service.logger.error("server error", metadata: ["request_id": .string(requestID), "status": .stringConvertible(response.status)])
         }
-        inner.respond(response)
+        // Metrics first, so a client that scrapes after its answer sees its request counted.
         service.finished(self, status: response.status, errorCode: errorCode ?? (response.status >= 400 ? "http_\(response.status)" : nil))
+        inner.respond(response)
     }
 
     /// The "code" of an error body, without a full parse (bodies are small and ours).

@@ -46,7 +46,7 @@ func dot(_ a: FloatBuffer, _ r: FloatBuffer, _ count: Int) -> Double {
         let dY = copyBuffer(r)
         table.reluBackward(n * outputs, y.base, dY.base)
         let dW = FloatBuffer(count: inputs * outputs), dB = FloatBuffer(count: outputs), dX = FloatBuffer(count: n * inputs)
-        table.denseBackward(n, inputs, outputs, x.base, w.base, dY.base, dW.base, dB.base, dX.base)
+        table.denseBackward(n, inputs, outputs, x.base, w.base, nil, dY.base, dW.base, dB.base, dX.base)
         let h: Float = 1e-2
         for (buffer, grad, name) in [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")] {
             for i in stride(from: 0, to: buffer.count, by: max(1, buffer.count / 40)) {

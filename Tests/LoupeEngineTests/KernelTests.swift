@@ -66,7 +66,7 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
         }
     }
 
-    @Test(arguments: [(1, 5408, 128, true), (5, 37, 48, false), (7, 128, 10, false), (4, 64, 16, true), (9, 5408, 128, true)])
+    @Test(arguments: [(1, 5408, 128, true), (5, 37, 48, false), (7, 128, 10, false), (4, 64, 16, true), (6, 80, 32, true), (9, 5408, 128, true)])
     func denseMatchesReference(_ shape: (Int, Int, Int, Bool)) {
         let (n, inputs, outputs, relu) = shape
         let x = randomBuffer(n * inputs, seed: 11), w = randomBuffer(inputs * outputs, seed: 12, scale: 0.1)
@@ -81,10 +81,21 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
             table.denseForward(n, inputs, outputs, relu, x.base, w.base, b.base, y.base)
             #expect(maxRelativeError(y, refY) < 1e-5, "\(table.name) forward")
             let dW = randomBuffer(inputs * outputs, seed: 15), dB = randomBuffer(outputs, seed: 16), dX = FloatBuffer(count: n * inputs)
-            table.denseBackward(n, inputs, outputs, x.base, w.base, dY.base, dW.base, dB.base, dX.base)
+            table.denseBackward(n, inputs, outputs, x.base, w.base, nil, dY.base, dW.base, dB.base, dX.base)
             #expect(maxRelativeError(dW, refDW) < 1e-5, "\(table.name) dWeight")
             #expect(maxRelativeError(dB, refDB) < 1e-5, "\(table.name) dBias")
             #expect(maxRelativeError(dX, refDX) < 1e-5, "\(table.name) dX")
+            // The training path: dX from the transposed weight (built by the table's transpose, in two halves).
+            let wT = FloatBuffer(count: inputs * outputs)
+            table.transpose(inputs, outputs, w.base, wT.base, 0, inputs / 2)
+            table.transpose(inputs, outputs, w.base, wT.base, inputs / 2, inputs - inputs / 2)
+            let refWT = FloatBuffer(count: inputs * outputs)
+            KernelSet.reference.transpose(inputs, outputs, w.base, refWT.base, 0, inputs)
+            #expect(wT.array() == refWT.array(), "\(table.name) packed transpose")
+            let dW2 = randomBuffer(inputs * outputs, seed: 15), dB2 = randomBuffer(outputs, seed: 16), dX2 = FloatBuffer(count: n * inputs)
+            table.denseBackward(n, inputs, outputs, x.base, w.base, wT.base, dY.base, dW2.base, dB2.base, dX2.base)
+            #expect(maxRelativeError(dX2, refDX) < 1e-5, "\(table.name) dX via weightT")
+            #expect(dW2.array() == dW.array(), "\(table.name) dW via weightT")
         }
     }
 

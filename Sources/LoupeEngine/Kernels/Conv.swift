@@ -20,6 +20,10 @@
                                 bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
         let c = g.conv
         let K = c.filters, C = c.channels, k = c.kernel, W = c.width, p = g.pool
+        if k == 3 && C == 1 && p == 2 && K % 32 == 0 {
+            forward3x3Pool2(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax)
+            return
+        }
         let PH = g.outHeight, PW = g.outWidth
         let inSize = c.height * W * C, outSize = g.outputSize
         let rowStride = W * C
@@ -85,8 +89,9 @@
         }
     }
 
-    /// The seed network's conv (3×3, 1 channel, 2×2 pool): 32 filters per pass, the 18 weight vectors
-    /// in registers, each of the 16 input pixels under a pooling window broadcast once (72 FMAs).
+    /// The seed network's conv (3×3, 1 channel, 2×2 pool): 32 filters per pass with the 18 weight vectors
+    /// in registers; per 16 filters, the 4×4 pixels under a pooling window are broadcast row by row
+    /// into 4 window accumulators (36 FMAs), so everything stays in the 32 zmm registers.
     @inlinable @inline(__always)
     static func forward3x3Pool2(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
@@ -109,92 +114,112 @@
                 for ph in 0..<PH {
                     for pw in 0..<PW {
                         let px = x + 2 * ph * W + 2 * pw
-                        let x00 = splat(px[0 * W + 0]), x01 = splat(px[0 * W + 1]), x02 = splat(px[0 * W + 2]), x03 = splat(px[0 * W + 3])
-                        let x10 = splat(px[1 * W + 0]), x11 = splat(px[1 * W + 1]), x12 = splat(px[1 * W + 2]), x13 = splat(px[1 * W + 3])
-                        let x20 = splat(px[2 * W + 0]), x21 = splat(px[2 * W + 1]), x22 = splat(px[2 * W + 2]), x23 = splat(px[2 * W + 3])
-                        let x30 = splat(px[3 * W + 0]), x31 = splat(px[3 * W + 1]), x32 = splat(px[3 * W + 2]), x33 = splat(px[3 * W + 3])
-                        var s0a = biasA
-                        s0a.addProduct(x00, w0a)
-                        s0a.addProduct(x01, w1a)
-                        s0a.addProduct(x02, w2a)
-                        s0a.addProduct(x10, w3a)
-                        s0a.addProduct(x11, w4a)
-                        s0a.addProduct(x12, w5a)
-                        s0a.addProduct(x20, w6a)
-                        s0a.addProduct(x21, w7a)
-                        s0a.addProduct(x22, w8a)
-                        var s0b = biasB
-                        s0b.addProduct(x00, w0b)
-                        s0b.addProduct(x01, w1b)
-                        s0b.addProduct(x02, w2b)
-                        s0b.addProduct(x10, w3b)
-                        s0b.addProduct(x11, w4b)
-                        s0b.addProduct(x12, w5b)
-                        s0b.addProduct(x20, w6b)
-                        s0b.addProduct(x21, w7b)
-                        s0b.addProduct(x22, w8b)
-                        var s1a = biasA
-                        s1a.addProduct(x01, w0a)
-                        s1a.addProduct(x02, w1a)
-                        s1a.addProduct(x03, w2a)
-                        s1a.addProduct(x11, w3a)
-                        s1a.addProduct(x12, w4a)
-                        s1a.addProduct(x13, w5a)
-                        s1a.addProduct(x21, w6a)
-                        s1a.addProduct(x22, w7a)
-                        s1a.addProduct(x23, w8a)
-                        var s1b = biasB
-                        s1b.addProduct(x01, w0b)
-                        s1b.addProduct(x02, w1b)
-                        s1b.addProduct(x03, w2b)
-                        s1b.addProduct(x11, w3b)
-                        s1b.addProduct(x12, w4b)
-                        s1b.addProduct(x13, w5b)
-                        s1b.addProduct(x21, w6b)
-                        s1b.addProduct(x22, w7b)
-                        s1b.addProduct(x23, w8b)
-                        var s2a = biasA
-                        s2a.addProduct(x10, w0a)
-                        s2a.addProduct(x11, w1a)
-                        s2a.addProduct(x12, w2a)
-                        s2a.addProduct(x20, w3a)
-                        s2a.addProduct(x21, w4a)
-                        s2a.addProduct(x22, w5a)
-                        s2a.addProduct(x30, w6a)
-                        s2a.addProduct(x31, w7a)
-                        s2a.addProduct(x32, w8a)
-                        var s2b = biasB
-                        s2b.addProduct(x10, w0b)
-                        s2b.addProduct(x11, w1b)
-                        s2b.addProduct(x12, w2b)
-                        s2b.addProduct(x20, w3b)
-                        s2b.addProduct(x21, w4b)
-                        s2b.addProduct(x22, w5b)
-                        s2b.addProduct(x30, w6b)
-                        s2b.addProduct(x31, w7b)
-                        s2b.addProduct(x32, w8b)
-                        var s3a = biasA
-                        s3a.addProduct(x11, w0a)
-                        s3a.addProduct(x12, w1a)
-                        s3a.addProduct(x13, w2a)
-                        s3a.addProduct(x21, w3a)
-                        s3a.addProduct(x22, w4a)
-                        s3a.addProduct(x23, w5a)
-                        s3a.addProduct(x31, w6a)
-                        s3a.addProduct(x32, w7a)
-                        s3a.addProduct(x33, w8a)
-                        var s3b = biasB
-                        s3b.addProduct(x11, w0b)
-                        s3b.addProduct(x12, w1b)
-                        s3b.addProduct(x13, w2b)
-                        s3b.addProduct(x21, w3b)
-                        s3b.addProduct(x22, w4b)
-                        s3b.addProduct(x23, w5b)
-                        s3b.addProduct(x31, w6b)
-                        s3b.addProduct(x32, w7b)
-                        s3b.addProduct(x33, w8b)
                         let o = (ph * PW + pw) * K + kc
+                        var s0a = biasA
+                        var s1a = biasA
+                        var s2a = biasA
+                        var s3a = biasA
+                        do {
+                            let x0 = splat(px[0 * W + 0]), x1 = splat(px[0 * W + 1]), x2 = splat(px[0 * W + 2]), x3 = splat(px[0 * W + 3])
+                            s0a.addProduct(x0, w0a)
+                            s0a.addProduct(x1, w1a)
+                            s0a.addProduct(x2, w2a)
+                            s1a.addProduct(x1, w0a)
+                            s1a.addProduct(x2, w1a)
+                            s1a.addProduct(x3, w2a)
+                        }
+                        do {
+                            let x0 = splat(px[1 * W + 0]), x1 = splat(px[1 * W + 1]), x2 = splat(px[1 * W + 2]), x3 = splat(px[1 * W + 3])
+                            s0a.addProduct(x0, w3a)
+                            s0a.addProduct(x1, w4a)
+                            s0a.addProduct(x2, w5a)
+                            s1a.addProduct(x1, w3a)
+                            s1a.addProduct(x2, w4a)
+                            s1a.addProduct(x3, w5a)
+                            s2a.addProduct(x0, w0a)
+                            s2a.addProduct(x1, w1a)
+                            s2a.addProduct(x2, w2a)
+                            s3a.addProduct(x1, w0a)
+                            s3a.addProduct(x2, w1a)
+                            s3a.addProduct(x3, w2a)
+                        }
+                        do {
+                            let x0 = splat(px[2 * W + 0]), x1 = splat(px[2 * W + 1]), x2 = splat(px[2 * W + 2]), x3 = splat(px[2 * W + 3])
+                            s0a.addProduct(x0, w6a)
+                            s0a.addProduct(x1, w7a)
+                            s0a.addProduct(x2, w8a)
+                            s1a.addProduct(x1, w6a)
+                            s1a.addProduct(x2, w7a)
+                            s1a.addProduct(x3, w8a)
+                            s2a.addProduct(x0, w3a)
+                            s2a.addProduct(x1, w4a)
+                            s2a.addProduct(x2, w5a)
+                            s3a.addProduct(x1, w3a)
+                            s3a.addProduct(x2, w4a)
+                            s3a.addProduct(x3, w5a)
+                        }
+                        do {
+                            let x0 = splat(px[3 * W + 0]), x1 = splat(px[3 * W + 1]), x2 = splat(px[3 * W + 2]), x3 = splat(px[3 * W + 3])
+                            s2a.addProduct(x0, w6a)
+                            s2a.addProduct(x1, w7a)
+                            s2a.addProduct(x2, w8a)
+                            s3a.addProduct(x1, w6a)
+                            s3a.addProduct(x2, w7a)
+                            s3a.addProduct(x3, w8a)
+                        }
                         finishPool4(s0a, s1a, s2a, s3a, relu, y + o, am + o)
+                        var s0b = biasB
+                        var s1b = biasB
+                        var s2b = biasB
+                        var s3b = biasB
+                        do {
+                            let x0 = splat(px[0 * W + 0]), x1 = splat(px[0 * W + 1]), x2 = splat(px[0 * W + 2]), x3 = splat(px[0 * W + 3])
+                            s0b.addProduct(x0, w0b)
+                            s0b.addProduct(x1, w1b)
+                            s0b.addProduct(x2, w2b)
+                            s1b.addProduct(x1, w0b)
+                            s1b.addProduct(x2, w1b)
+                            s1b.addProduct(x3, w2b)
+                        }
+                        do {
+                            let x0 = splat(px[1 * W + 0]), x1 = splat(px[1 * W + 1]), x2 = splat(px[1 * W + 2]), x3 = splat(px[1 * W + 3])
+                            s0b.addProduct(x0, w3b)
+                            s0b.addProduct(x1, w4b)
+                            s0b.addProduct(x2, w5b)
+                            s1b.addProduct(x1, w3b)
+                            s1b.addProduct(x2, w4b)
+                            s1b.addProduct(x3, w5b)
+                            s2b.addProduct(x0, w0b)
+                            s2b.addProduct(x1, w1b)
+                            s2b.addProduct(x2, w2b)
+                            s3b.addProduct(x1, w0b)
+                            s3b.addProduct(x2, w1b)
+                            s3b.addProduct(x3, w2b)
+                        }
+                        do {
+                            let x0 = splat(px[2 * W + 0]), x1 = splat(px[2 * W + 1]), x2 = splat(px[2 * W + 2]), x3 = splat(px[2 * W + 3])
+                            s0b.addProduct(x0, w6b)
+                            s0b.addProduct(x1, w7b)
+                            s0b.addProduct(x2, w8b)
+                            s1b.addProduct(x1, w6b)
+                            s1b.addProduct(x2, w7b)
+                            s1b.addProduct(x3, w8b)
+                            s2b.addProduct(x0, w3b)
+                            s2b.addProduct(x1, w4b)
+                            s2b.addProduct(x2, w5b)
+                            s3b.addProduct(x1, w3b)
+                            s3b.addProduct(x2, w4b)
+                            s3b.addProduct(x3, w5b)
+                        }
+                        do {
+                            let x0 = splat(px[3 * W + 0]), x1 = splat(px[3 * W + 1]), x2 = splat(px[3 * W + 2]), x3 = splat(px[3 * W + 3])
+                            s2b.addProduct(x0, w6b)
+                            s2b.addProduct(x1, w7b)
+                            s2b.addProduct(x2, w8b)
+                            s3b.addProduct(x1, w6b)
+                            s3b.addProduct(x2, w7b)
+                            s3b.addProduct(x3, w8b)
+                        }
                         finishPool4(s0b, s1b, s2b, s3b, relu, y + o + 16, am + o + 16)
                     }
                 }

@@ -53,12 +53,17 @@
     /// C (4 × 64) += A (4 × K, row stride lda) · B (K × 64, row stride ldb).
     @inlinable @inline(__always)
     static func tileNN4x4(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, overwrite: Bool = false) {
         let c0 = c, c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc
-        var s00 = load16(c0), s01 = load16(c0 + 16), s02 = load16(c0 + 32), s03 = load16(c0 + 48)
-        var s10 = load16(c1), s11 = load16(c1 + 16), s12 = load16(c1 + 32), s13 = load16(c1 + 48)
-        var s20 = load16(c2), s21 = load16(c2 + 16), s22 = load16(c2 + 32), s23 = load16(c2 + 48)
-        var s30 = load16(c3), s31 = load16(c3 + 16), s32 = load16(c3 + 32), s33 = load16(c3 + 48)
+        let z = F16(repeating: 0)
+        var s00 = z, s01 = z, s02 = z, s03 = z, s10 = z, s11 = z, s12 = z, s13 = z
+        var s20 = z, s21 = z, s22 = z, s23 = z, s30 = z, s31 = z, s32 = z, s33 = z
+        if !overwrite {
+            s00 = load16(c0); s01 = load16(c0 + 16); s02 = load16(c0 + 32); s03 = load16(c0 + 48)
+            s10 = load16(c1); s11 = load16(c1 + 16); s12 = load16(c1 + 32); s13 = load16(c1 + 48)
+            s20 = load16(c2); s21 = load16(c2 + 16); s22 = load16(c2 + 32); s23 = load16(c2 + 48)
+            s30 = load16(c3); s31 = load16(c3 + 16); s32 = load16(c3 + 32); s33 = load16(c3 + 48)
+        }
         let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
         var bp = b
         for k in 0..<K {
@@ -79,8 +84,10 @@
     /// C (4 × 16) += A (4 × K) · B (K × 16).
     @inlinable @inline(__always)
     static func tileNN4x1(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        var s0 = load16(c), s1 = load16(c + ldc), s2 = load16(c + 2 * ldc), s3 = load16(c + 3 * ldc)
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, overwrite: Bool = false) {
+        let z = F16(repeating: 0)
+        var s0 = z, s1 = z, s2 = z, s3 = z
+        if !overwrite { s0 = load16(c); s1 = load16(c + ldc); s2 = load16(c + 2 * ldc); s3 = load16(c + 3 * ldc) }
         var bp = b
         for k in 0..<K {
             let bv = load16(bp)
@@ -93,8 +100,11 @@
 
     /// C (1 × 64) += a (1 × K) · B (K × 64). Batch-1 inference: bound by streaming B from L3.
     @inlinable @inline(__always)
-    static func tileNN1x4(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
-        var s0 = load16(c), s1 = load16(c + 16), s2 = load16(c + 32), s3 = load16(c + 48)
+    static func tileNN1x4(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+                          overwrite: Bool = false) {
+        let z = F16(repeating: 0)
+        var s0 = z, s1 = z, s2 = z, s3 = z
+        if !overwrite { s0 = load16(c); s1 = load16(c + 16); s2 = load16(c + 32); s3 = load16(c + 48) }
         var t0 = F16(repeating: 0), t1 = F16(repeating: 0), t2 = F16(repeating: 0), t3 = F16(repeating: 0)
         var bp = b
         var k = 0
@@ -116,8 +126,9 @@
     }
 
     @inlinable @inline(__always)
-    static func tileNN1x1(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
-        var s = load16(c)
+    static func tileNN1x1(_ K: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>,
+                          overwrite: Bool = false) {
+        var s = overwrite ? F16(repeating: 0) : load16(c)
         var bp = b
         for k in 0..<K { s.addProduct(splat(a[k]), load16(bp)); bp += ldb }
         store16(s, c)
@@ -141,7 +152,7 @@
     /// dY (N, out) is w.r.t. the pre-activation. dWeight += xᵀ·dY, dBias += Σ dY, dX (if given) = dY·weightᵀ.
     @inlinable @inline(__always)
     public static func backward(n: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                 dY: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                 weightT: UnsafePointer<Float>?, dY: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
                                  dBias: UnsafeMutablePointer<Float>, dX: UnsafeMutablePointer<Float>?) {
         guard outputs % 16 == 0 else {
             backwardSmall(n: n, inputs: inputs, outputs: outputs, x: x, weight: weight, dY: dY, dWeight: dWeight, dBias: dBias, dX: dX)
@@ -165,6 +176,34 @@
             for j in stride(from: 0, to: outputs, by: 16) { tileTN1(n, inputs - i, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs) }
         }
         guard let dX else { return }
+        if let weightT, inputs % 16 == 0 {
+            // dX (N × in) = dY (N × out) · weightᵀ with weightᵀ packed in 64-column panels (see transpose):
+            // the forward GEMM's tiles, one contiguous panel (out × 64, L1/L2-resident) at a time while the
+            // batch streams past it.
+            var j0 = 0
+            while j0 < inputs {
+                let width = min(64, inputs - j0)
+                let panel = weightT + j0 * outputs
+                var j = 0
+                while j < width {
+                    let wide = j + 64 <= width
+                    var m = 0
+                    while m + 4 <= n {
+                        if wide { tileNN4x4(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true) }
+                        else { tileNN4x1(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true) }
+                        m += 4
+                    }
+                    while m < n {
+                        if wide { tileNN1x4(outputs, dY + m * outputs, panel + j, width, dX + m * inputs + j0 + j, overwrite: true) }
+                        else { tileNN1x1(outputs, dY + m * outputs, panel + j, width, dX + m * inputs + j0 + j, overwrite: true) }
+                        m += 1
+                    }
+                    j += wide ? 64 : 16
+                }
+                j0 += width
+            }
+            return
+        }
         // dX (N × in) = dY (N × out) · weightᵀ: dot products along out, 2 images × 8 weight rows at a time,
         // weight rows blocked by 64 so the block stays in L1 while the batch passes.
         var i0 = 0
@@ -181,6 +220,20 @@
                 for ii in i0..<(i0 + ib) { dotRows(outputs, dY + m * outputs, 1, outputs, weight + ii * outputs, dX + m * inputs + ii, inputs) }
             }
             i0 += ib
+        }
+    }
+
+    /// Packs weightᵀ for the input-gradient GEMM: weight (rows × cols) = (in × out) becomes panels of 64
+    /// input rows (the last one narrower), each stored (cols × width) contiguous, so a panel is one
+    /// contiguous block: element (k, j) of weightᵀ sits at panelStart(j) · cols + k · width + (j − panelStart).
+    /// Writes the entries for weight rows [firstRow, firstRow + rowCount) (threads split the rows).
+    @inlinable @inline(__always)
+    public static func transpose(rows: Int, cols: Int, src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>,
+                                 firstRow: Int, rowCount: Int) {
+        for j in firstRow..<(firstRow + rowCount) {
+            let j0 = j & ~63, width = min(64, rows - j0)
+            let d = dst + j0 * cols + (j - j0), s = src + j * cols
+            for k in 0..<cols { d[k * width] = s[k] }
         }
     }
 

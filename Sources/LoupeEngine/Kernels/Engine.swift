@@ -84,6 +84,9 @@ package final class TrainingEngine: @unchecked Sendable {
     let moment2: FloatBuffer
     let weightMask: FloatBuffer
     let shards: [ShardWorkspace]
+    /// Transposed copies (out × in) of the dense weights whose input gradient is needed, per stage.
+    let transposed: [FloatBuffer?]
+    let transposedPointers: [UnsafePointer<Float>?]
     var shardLoss: [Double]
     var shardCorrect: [Int]
 
@@ -106,6 +109,14 @@ package final class TrainingEngine: @unchecked Sendable {
         for r in plan.weightRanges { for i in r { weightMask[i] = 1 } }
         let per = (batchSize + self.threads - 1) / self.threads
         shards = (0..<self.threads).map { _ in ShardWorkspace(plan: plan, capacity: per, training: true) }
+        let firstParameterStage = plan.stages.firstIndex(where: \.hasParameters) ?? plan.stages.count
+        transposed = plan.stages.enumerated().map { i, stage in
+            if case let .dense(inputs, outputs, _, _, _) = stage.op, i > firstParameterStage, outputs % 16 == 0, inputs % 16 == 0 {
+                return FloatBuffer(count: inputs * outputs)
+            }
+            return nil
+        }
+        transposedPointers = transposed.map { $0.map { UnsafePointer($0.base) } }
         shardLoss = Array(repeating: 0, count: self.threads)
         shardCorrect = Array(repeating: 0, count: self.threads)
     }
@@ -121,6 +132,15 @@ package final class TrainingEngine: @unchecked Sendable {
         let plan = self.plan, kernels = self.kernels, inputSize = plan.inputSize, classes = plan.outputSize
         let params = UnsafePointer(parameters.base)
         let scale = 1 / Float(n)
+        // Phase 1: transposed dense weights for the input gradients (split by destination rows).
+        for (i, buffer) in transposed.enumerated() {
+            guard let buffer, case let .dense(inputs, outputs, _, w, _) = plan.stages[i].op else { continue }
+            forEachShard(inputs, threads: threads) { _, first, count in
+                kernels.transpose(inputs, outputs, params + w, buffer.base, first, count)
+            }
+        }
+        let transposedPointers = self.transposedPointers
+        // Phase 2: forward and backward per shard.
         forEachShard(n, threads: threads) { s, first, count in
             let ws = shards[s]
             let grad = gradients[s]
@@ -137,8 +157,9 @@ package final class TrainingEngine: @unchecked Sendable {
             shardLoss[s] = r.loss
             shardCorrect[s] = r.correct
             Executor.backward(plan, kernels: kernels, parameters: params, input: ws.input.base, n: count, workspace: ws,
-                              dParameters: grad.base)
+                              dParameters: grad.base, transposedWeights: transposedPointers)
         }
+        // Phase 3: sum the shard gradients in order and apply the optimizer.
         step += 1
         applyUpdate(shardsUsed: min(threads, n))
         var loss: Double = 0, correct = 0

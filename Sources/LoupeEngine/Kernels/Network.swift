@@ -19,7 +19,7 @@ package struct Stage: Sendable, Equatable {
     package init(op: StageOp, inputSize: Int, outputSize: Int) {
         self.op = op; self.inputSize = inputSize; self.outputSize = outputSize
     }
-    var hasParameters: Bool {
+    package var hasParameters: Bool {
         switch op { case .conv, .convPool, .dense: return true; default: return false }
     }
 }
@@ -123,8 +123,10 @@ package enum Executor {
     }
 
     /// Expects ws.grad[last] = dLoss/dLogits for the shard; accumulates parameter gradients into dParameters.
+    /// transposedWeights[i] (optional) holds stage i's dense weight transposed (out × in), for the input gradient.
     static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
-                         workspace ws: ShardWorkspace, dParameters: UnsafeMutablePointer<Float>) {
+                         workspace ws: ShardWorkspace, dParameters: UnsafeMutablePointer<Float>,
+                         transposedWeights: [UnsafePointer<Float>?] = []) {
         let firstParameterStage = plan.stages.firstIndex(where: \.hasParameters) ?? plan.stages.count
         for i in stride(from: plan.stages.count - 1, through: 0, by: -1) {
             let stage = plan.stages[i]
@@ -145,7 +147,8 @@ package enum Executor {
                 break
             case let .dense(inputs, outputs, relu, w, b):
                 if relu { kernels.reluBackward(n * outputs, ws.act[i], dy) }
-                kernels.denseBackward(n, inputs, outputs, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
+                let wT = i < transposedWeights.count ? transposedWeights[i] : nil
+                kernels.denseBackward(n, inputs, outputs, x, parameters + w, wT, dy, dParameters + w, dParameters + b, dx)
             case .dropout:
                 if let dx {
                     let m = ws.mask[i]!

@@ -1,0 +1,340 @@
+// `loupe serve` end to end: the real binary on loopback, real Fashion-MNIST test images.
+import FoundationEssentials
+import Glibc
+import Testing
+
+struct PredictBody: Decodable {
+    struct TopK: Decodable { var `class`: Int; var label: String; var confidence: Float }
+    struct Prediction: Decodable { var `class`: Int; var label: String; var confidence: Float; var top_k: [TopK]; var probabilities: [Float] }
+    var model: String
+    var model_version: Int
+    var predictions: [Prediction]
+}
+
+struct OfflineBody: Decodable {
+    struct Prediction: Decodable { var `class`: Int; var label: String; var confidence: Float; var probabilities: [Float] }
+    var predictions: [Prediction]
+}
+
+struct ErrorBody: Decodable { var error: String; var code: String }
+
+func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
+    do { return try JSONDecoder().decode(T.self, from: Data(reply.body)) } catch {
+        throw E2EError("cannot decode \(T.self) from \(reply.status) \(reply.text.prefix(300)): \(error)")
+    }
+}
+
+@Suite(.serialized) struct ServeEndToEndTests {
+    /// Predictions over HTTP equal `loupe predict`'s offline output for the same PNG files, in every
+    /// input encoding the server takes.
+    @Test func predictionsEqualOfflinePredict() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let n = 6
+        let (pixels, _) = try E2E.testImages(n)
+        let images = try TempDir()
+        var paths: [String] = []
+        var pngs: [[UInt8]] = []
+        for i in 0..<n {
+            let png = PNGWriter.gray(width: 28, height: 28, pixels: Array(pixels[(i * 784)..<((i + 1) * 784)]))
+            try images.write("img\(i).png", png)
+            paths.append(images.path + "/img\(i).png")
+            pngs.append(png)
+        }
+        // Offline.
+        let offline = try ChildProcess([try E2E.binary(), "predict", "--json", "--model", repo.path + "/fashion/1/model.loupe"] + paths,
+                                       logPath: images.path + "/offline.json")
+        #expect(offline.wait(seconds: 60) == 0)
+        let expected = try JSONDecoder().decode(OfflineBody.self, from: Data(offline.log.utf8)).predictions
+        #expect(expected.count == n)
+
+        // One PNG per request.
+        for i in 0..<n {
+            let r = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "image/png")], body: pngs[i])
+            #expect(r.status == 200)
+            let body = try decode(PredictBody.self, r)
+            #expect(body.model == "fashion" && body.model_version == 1)
+            #expect(body.predictions.count == 1)
+            #expect(body.predictions[0].class == expected[i].class)
+            #expect(body.predictions[0].label == expected[i].label)
+            #expect(body.predictions[0].probabilities == expected[i].probabilities)
+            #expect(r.header("Server-Timing")?.contains("inference;dur=") == true)
+        }
+        // Raw bytes, all images in one request.
+        let raw = try HTTP.request(port: server.port, "POST", "/predict?top_k=10", headers: [("Content-Type", "application/octet-stream")],
+                                   body: pixels)
+        let rawBody = try decode(PredictBody.self, raw)
+        #expect(rawBody.predictions.map(\.class) == expected.map(\.class))
+        // Batches may take other kernel paths than single images: equal within float rounding.
+        #expect(close(rawBody.predictions.flatMap(\.probabilities), expected.flatMap(\.probabilities)))
+        #expect(rawBody.predictions[0].top_k.count == 10)
+        // JSON instances: flat, 28×28, base64 PNG.
+        var instances: [String] = []
+        for i in 0..<n {
+            let image = Array(pixels[(i * 784)..<((i + 1) * 784)])
+            switch i % 3 {
+            case 0: instances.append("[" + image.map(String.init).joined(separator: ",") + "]")
+            case 1: instances.append("[" + (0..<28).map { r in "[" + image[(r * 28)..<(r * 28 + 28)].map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]")
+            default: instances.append("{\"b64\":\"\(base64(pngs[i]))\"}")
+            }
+        }
+        let json = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/json")],
+                                    body: Array("{\"instances\":[\(instances.joined(separator: ","))]}".utf8))
+        #expect(close(try decode(PredictBody.self, json).predictions.flatMap(\.probabilities), expected.flatMap(\.probabilities)))
+        // multipart/form-data, as `curl -F image=@a.png -F image=@b.png` sends it.
+        var multipart: [UInt8] = []
+        for i in 0..<2 {
+            multipart += Array("--BOUNDARY\r\nContent-Disposition: form-data; name=\"image\"; filename=\"img\(i).png\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+            multipart += pngs[i] + Array("\r\n".utf8)
+        }
+        multipart += Array("--BOUNDARY--\r\n".utf8)
+        let form = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "multipart/form-data; boundary=BOUNDARY")], body: multipart)
+        #expect(try decode(PredictBody.self, form).predictions.map(\.class) == expected.prefix(2).map(\.class))
+        // KServe v2 infer, UINT8 [N,28,28,1].
+        let data = pixels.map(String.init).joined(separator: ",")
+        let infer = try HTTP.request(port: server.port, "POST", "/v2/models/fashion/infer",
+                                     body: Array("{\"inputs\":[{\"name\":\"input\",\"datatype\":\"UINT8\",\"shape\":[\(n),28,28,1],\"data\":[\(data)]}]}".utf8))
+        struct Infer: Decodable { struct Out: Decodable { var name: String; var shape: [Int]; var data: [Float] }; var model_name: String; var outputs: [Out] }
+        let inferBody = try decode(Infer.self, infer)
+        #expect(inferBody.outputs[0].shape == [n, 10])
+        #expect(close(inferBody.outputs[0].data, expected.flatMap(\.probabilities)))
+    }
+
+    @Test func concurrentClientsAllGetTheirOwnAnswers() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: ["--set", "batching.max_queue_delay_us=2000"])
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(16)
+        // Reference: each image alone.
+        var reference: [[Float]] = []
+        for i in 0..<16 {
+            let r = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")],
+                                     body: Array(pixels[(i * 784)..<((i + 1) * 784)]))
+            reference.append(try decode(PredictBody.self, r).predictions[0].probabilities)
+        }
+        let port = server.port
+        let reference2 = reference
+        let outcomes = onThreads(16) { client -> Bool in
+            var ok = true
+            for k in 0..<10 {
+                let i = (client + k) % 16
+                guard let r = try? HTTP.request(port: port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")],
+                                                body: Array(pixels[(i * 784)..<((i + 1) * 784)])) else { return false }
+                ok = ok && r.status == 200
+                if let p = try? decode(PredictBody.self, r).predictions[0].probabilities {
+                    // Batched and unbatched runs agree within float rounding of summation order.
+                    ok = ok && zip(p, reference2[i]).allSatisfy { abs($0 - $1) <= 1e-5 }
+                } else { ok = false }
+            }
+            return ok
+        }
+        #expect(outcomes.allSatisfy { $0 })
+        let metrics = try HTTP.request(port: port, "GET", "/metrics").text
+        #expect(metrics.contains("loupe_batch_size_count"))
+        #expect(metrics.contains("loupe_http_requests_total{route=\"/predict\",method=\"POST\",code=\"200\"} 176"))
+    }
+
+    @Test func everyErrorPathAnswersJSONAndTheServerStaysUp() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: ["--set", "limits.max_body_bytes=65536", "--set", "limits.max_images_per_request=8"])
+        try server.waitReady()
+        let p = server.port
+        let (pixels, _) = try E2E.testImages(1)
+        let big = PNGWriter.gray(width: 32, height: 32, pixels: [UInt8](repeating: 7, count: 1024))
+        let cases: [(String, String, [(String, String)], [UInt8], Int, String, String)] = [
+            ("POST", "/predict", [("Content-Type", "image/png")], Array("hello".utf8), 400, "invalid_image", "PNG"),
+            ("POST", "/predict", [("Content-Type", "image/png")], Array(PNGWriter.gray(width: 28, height: 28, pixels: pixels).prefix(60)), 400, "invalid_image", "decoded"),
+            ("POST", "/predict", [("Content-Type", "image/png")], big, 400, "wrong_image_size", "expected a 28×28 image, received 32×32"),
+            ("POST", "/predict", [("Content-Type", "application/octet-stream")], [UInt8](repeating: 0, count: 700), 400, "wrong_input_size", "784"),
+            ("POST", "/predict", [("Content-Type", "application/octet-stream")], [], 400, "empty_body", "empty"),
+            ("POST", "/predict", [("Content-Type", "application/octet-stream")], [UInt8](repeating: 0, count: 784 * 9), 413, "payload_too_large", "at most 8"),
+            ("POST", "/predict", [("Content-Type", "application/octet-stream")], [UInt8](repeating: 0, count: 70_000), 413, "", ""),
+            ("POST", "/predict", [("Content-Type", "text/csv")], [1, 2], 415, "unsupported_media_type", "text/csv"),
+            ("POST", "/predict", [("Content-Type", "application/json")], Array(#"{"instances":[[1,2]]}"#.utf8), 400, "wrong_input_size", "784"),
+            ("POST", "/predict", [("Content-Type", "application/json")], Array(#"{"instances":[NaN]}"#.utf8), 400, "invalid_json", "JSON"),
+            ("POST", "/predict?top_k=99", [("Content-Type", "application/octet-stream")], pixels, 400, "invalid_parameter", "top_k"),
+            ("POST", "/predict?model=nope", [("Content-Type", "application/octet-stream")], pixels, 404, "model_not_found", "nope"),
+            ("POST", "/v2/models/fashion/versions/9/infer", [], Array("{}".utf8), 404, "model_not_found", "version 9"),
+            ("POST", "/v2/models/fashion/infer", [], Array(#"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,27],"data":[0]}]}"#.utf8), 400, "invalid_shape", "[N,784]"),
+            ("POST", "/v2/models/fashion/infer", [("Inference-Header-Content-Length", "10")], Array("{}".utf8), 400, "binary_data_unsupported", "binary"),
+            ("GET", "/nowhere", [], [], 404, "not_found", "/nowhere"),
+            ("DELETE", "/predict", [], [], 405, "method_not_allowed", "POST"),
+        ]
+        for (method, path, headers, body, status, code, phrase) in cases {
+            let r = try HTTP.request(port: p, method, path, headers: headers, body: body)
+            #expect(r.status == status, "\(method) \(path): \(r.status) \(r.text)")
+            #expect(r.header("Content-Type")?.hasPrefix("application/json") == true, "\(method) \(path)")
+            if !code.isEmpty {
+                let e = try decode(ErrorBody.self, r)
+                #expect(e.code == code, "\(method) \(path): \(e.code)")
+                #expect(e.error.contains(phrase), "\(method) \(path): \(e.error)")
+            }
+            if status == 405 { #expect(r.header("Allow")?.contains("POST") == true) }
+        }
+        // HEAD wherever GET exists.
+        for path in ["/health", "/health/live", "/health/ready", "/metrics", "/v2", "/v2/models/fashion", "/openapi.json"] {
+            let r = try HTTP.request(port: p, "HEAD", path)
+            #expect(r.status == 200, "HEAD \(path)")
+            #expect(r.body.isEmpty)
+        }
+        // Still serving.
+        #expect(try HTTP.request(port: p, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels).status == 200)
+        let metrics = try HTTP.request(port: p, "GET", "/metrics").text
+        #expect(metrics.contains("loupe_rejected_requests_total{reason=\"wrong_image_size\"} 1"))
+        #expect(metrics.contains("route=\"unmatched\""))
+        #expect(!metrics.contains("/nowhere"))
+    }
+
+    @Test func requestIDsAndAccessLog() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let r = try HTTP.request(port: server.port, "GET", "/health/live", headers: [("X-Request-ID", "trace-42")])
+        #expect(r.header("X-Request-ID") == "trace-42")
+        let generated = try HTTP.request(port: server.port, "GET", "/health/live")
+        #expect((generated.header("X-Request-ID")?.count ?? 0) >= 8)
+        usleep(100_000)
+        let line = server.log.split(separator: "\n").first { $0.contains("\"request_id\":\"trace-42\"") }
+        #expect(line?.contains("\"route\":\"/health/live\"") == true)
+        #expect(line?.contains("\"status\":200") == true)
+        #expect(line?.contains("\"duration_ms\"") == true)
+    }
+
+    /// SIGTERM with requests in flight: readiness turns 503 at once, requests keep being served
+    /// through the drain delay, every request sent before the listener closed gets its answer,
+    /// and the process exits 0.
+    @Test func drainOnSIGTERMWithRequestsInFlight() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: [
+            "--workers", "1", "--set", "shutdown.drain_delay_ms=700", "--set", "shutdown.deadline_ms=5000"])
+        try server.waitReady()
+        let port = server.port
+        let (pixels, _) = try E2E.testImages(64)
+        let started = now()
+        // One thread sends SIGTERM while 8 clients keep 64-image requests in flight.
+        let observed = SignalObservation()
+        let results = onThreads(9) { i -> [Int] in
+            if i == 8 {
+                usleep(300_000)
+                server.process.signal(SIGTERM)
+                usleep(100_000)
+                let ready = try? HTTP.request(port: port, "GET", "/health/ready")
+                observed.ready = ready?.status ?? 0
+                observed.code = ready.flatMap { try? decode(ErrorBody.self, $0).code }
+                observed.live = (try? HTTP.request(port: port, "GET", "/health/live"))?.status ?? 0
+                return []
+            }
+            var statuses: [Int] = []
+            // Keep sending 64-image requests until the listener refuses connections.
+            while now() - started < 10 {
+                guard let r = try? HTTP.request(port: port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels) else { break }
+                statuses.append(r.status)
+            }
+            return statuses
+        }.flatMap { $0 }
+        #expect(observed.ready == 503)
+        #expect(observed.code == "draining")
+        #expect(observed.live == 200)
+        #expect(server.process.wait(seconds: 15) == 0)
+        #expect(results.count > 8)
+        #expect(results.allSatisfy { $0 == 200 }, "statuses: \(Set(results))")
+        let log = server.log
+        #expect(log.contains("\"msg\":\"draining\""))
+        #expect(log.contains("\"unfinished_requests\":0"))
+    }
+
+    @Test func secondSignalExitsAtOnce() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: ["--set", "shutdown.drain_delay_ms=30000"])
+        try server.waitReady()
+        server.process.signal(SIGTERM)
+        usleep(200_000)
+        #expect(server.process.wait(seconds: 0.1) == nil)  // still draining
+        server.process.signal(SIGINT)
+        #expect(server.process.wait(seconds: 5) == 1)
+    }
+
+    @Test func healthcheckCommand() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let dir = try TempDir()
+        let ok = try ChildProcess([try E2E.binary(), "healthcheck", "--url", "http://127.0.0.1:\(server.port)/health/ready"], logPath: dir.path + "/a")
+        #expect(ok.wait(seconds: 10) == 0)
+        let viaEnv = try ChildProcess([try E2E.binary(), "healthcheck"], environment: ["LOUPE_SERVER_PORT": String(server.port)], logPath: dir.path + "/b")
+        #expect(viaEnv.wait(seconds: 10) == 0)
+        let empty = try TempDir()
+        let notReady = try ServeProcess(models: empty.path)
+        let bad = try ChildProcess([try E2E.binary(), "healthcheck", "--url", "http://127.0.0.1:\(notReady.port)/health/ready"], logPath: dir.path + "/c")
+        #expect(bad.wait(seconds: 10) == 1)
+        notReady.process.signal(SIGKILL)
+        let closed = try ChildProcess([try E2E.binary(), "healthcheck", "--url", "http://127.0.0.1:1/health/ready"], logPath: dir.path + "/d")
+        #expect(closed.wait(seconds: 10) == 2)
+    }
+
+    @Test func invalidConfigurationIsRefusedNamingTheKey() throws {
+        let dir = try TempDir()
+        try dir.write("bad.yaml", Array("batching:\n  max_batch_size: lots\n".utf8))
+        let fromFile = try ChildProcess([try E2E.binary(), "serve", "--config", dir.path + "/bad.yaml"], logPath: dir.path + "/a")
+        #expect(fromFile.wait(seconds: 10) != 0)
+        #expect(fromFile.log.contains("batching.max_batch_size"))
+        let fromEnv = try ChildProcess([try E2E.binary(), "serve"], environment: ["LOUPE_SERVER_PORT": "-3"], logPath: dir.path + "/b")
+        #expect(fromEnv.wait(seconds: 10) != 0)
+        #expect(fromEnv.log.contains("server.port") && fromEnv.log.contains("LOUPE_SERVER_PORT"))
+        // Precedence: flag over environment over file.
+        try dir.write("ok.yaml", Array("server:\n  port: 1111\nbatching:\n  max_batch_size: 8\n  queue_size: 99\n".utf8))
+        let printed = try ChildProcess([try E2E.binary(), "serve", "--config", dir.path + "/ok.yaml", "--print-config", "--max-batch-size", "4"],
+                                       environment: ["LOUPE_SERVER_PORT": "2222", "LOUPE_BATCHING_MAX_BATCH_SIZE": "16"], logPath: dir.path + "/c")
+        #expect(printed.wait(seconds: 10) == 0)
+        let text = printed.log
+        #expect(text.contains("server.port: 2222\n"))
+        #expect(text.contains("batching.max_batch_size: 4\n"))
+        #expect(text.contains("batching.queue_size: 99\n"))
+    }
+
+    @Test func sighupReloadsTheRepository() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: ["--set", "models.poll_interval_ms=0", "--set", "models.stable_after_ms=0"])
+        try server.waitReady()
+        let second = try E2E.makeRepository(versions: [11])
+        try repo.mkdir("fashion/2")
+        guard system("cp '\(second.path)/fashion/1/model.loupe' '\(repo.path)/fashion/2/model.loupe'") == 0 else { throw E2EError("cp") }
+        server.process.signal(SIGHUP)
+        let deadline = now() + 10
+        var version = 1
+        while now() < deadline && version != 2 {
+            usleep(50_000)
+            let (pixels, _) = try E2E.testImages(1)
+            let r = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels)
+            version = (try? decode(PredictBody.self, r).model_version) ?? 0
+        }
+        #expect(version == 2)
+    }
+}
+
+func base64(_ bytes: [UInt8]) -> String {
+    let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i < bytes.count {
+        let b0 = UInt32(bytes[i]), b1 = i + 1 < bytes.count ? UInt32(bytes[i + 1]) : 0, b2 = i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0
+        let v = (b0 << 16) | (b1 << 8) | b2
+        out.append(table[Int((v >> 18) & 63)]); out.append(table[Int((v >> 12) & 63)])
+        out.append(i + 1 < bytes.count ? table[Int((v >> 6) & 63)] : UInt8(ascii: "="))
+        out.append(i + 2 < bytes.count ? table[Int(v & 63)] : UInt8(ascii: "="))
+        i += 3
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+final class SignalObservation: @unchecked Sendable {
+    var ready = 0
+    var code: String?
+    var live = 0
+}
+
+/// Element-wise equal within 1e-5 (absolute), and the same length.
+func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance }
+}

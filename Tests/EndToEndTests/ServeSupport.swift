@@ -1,0 +1,354 @@
+// Support for the `loupe serve` end-to-end tests: the real binary as a child process on
+// loopback port 0, a plain-socket HTTP client, a PNG writer, and a model fixture built from the
+// engine (a seeded network with golden samples taken from real Fashion-MNIST test images).
+import Glibc
+import LoupeData
+import LoupeEngine
+import Testing
+
+enum E2E {
+    static let datasetDirectory = "/usr/share/datasets/fashion-mnist"
+
+    /// The package root, from this file's path.
+    static var root: String {
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/")
+    }
+
+    /// The `loupe` binary: $LOUPE_BINARY, else the debug or release build of this package
+    /// (scripts/test.sh builds it before `swift test`).
+    static func binary() throws -> String {
+        if let p = getenv("LOUPE_BINARY").map({ String(cString: $0) }), access(p, X_OK) == 0 { return p }
+        for candidate in [root + "/.build/debug/loupe", root + "/.build/release/loupe"] where access(candidate, X_OK) == 0 {
+            return candidate
+        }
+        throw E2EError("the loupe binary was not found; run `swift build --product loupe` first (or set LOUPE_BINARY)")
+    }
+
+    static func testImages(_ n: Int) throws -> (pixels: [UInt8], labels: [UInt8]) {
+        let set = try IDXDataset.load(directory: datasetDirectory, split: .test)
+        return (Array(set.images.prefix(n * 784)), Array(set.labels.prefix(n)))
+    }
+
+    /// A model repository in a temp dir holding fashion/1/model.loupe: the seed network with
+    /// seeded weights (deterministic, not trained: the tests compare the server with `loupe
+    /// predict`, not with labels) and golden samples from real test images.
+    static func makeRepository(versions: [UInt64] = [7]) throws -> TempDir {
+        let dir = try TempDir()
+        let (pixels, labels) = try testImages(4)
+        for (i, seed) in versions.enumerated() {
+            let model = try Sequential(architecture: .seed, seed: seed)
+            let golden = ModelFile.goldenSamples(model: model, images: pixels, labels: labels, count: 4)
+            let file = try ModelFile(model: model, labels: ClassNames.fashionMNIST,
+                                     training: TrainingMetadata(dataset: "fashion-mnist", epochs: 0, seed: seed),
+                                     goldenSamples: golden)
+            try dir.mkdir("fashion/\(i + 1)")
+            try file.write(to: dir.path + "/fashion/\(i + 1)/model.loupe")
+        }
+        return dir
+    }
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+final class TempDir: @unchecked Sendable {
+    let path: String
+    init() throws {
+        var template = Array("/tmp/loupe-e2e-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw E2EError("mkdtemp failed") }
+        path = String(cString: p)
+    }
+    deinit { _ = system("rm -rf '\(path)'") }
+    func mkdir(_ relative: String) throws {
+        guard system("mkdir -p '\(path)/\(relative)'") == 0 else { throw E2EError("mkdir \(relative)") }
+    }
+    func write(_ relative: String, _ bytes: [UInt8]) throws {
+        let fd = open(path + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw E2EError("open \(relative)") }
+        defer { close(fd) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw E2EError("write \(relative)") }
+            off += n
+        }
+    }
+    func read(_ relative: String) -> String {
+        (try? FileIO.readFile(path + "/" + relative)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}
+
+/// A child process with stdout+stderr going to a file.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    let logPath: String
+    private(set) var exitStatus: Int32?
+
+    init(_ arguments: [String], environment: [String: String] = [:], logPath: String) throws {
+        self.logPath = logPath
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var env = [String: String]()
+        var e = environ
+        while let entry = e.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "="), !s.hasPrefix("LOUPE_") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            e += 1
+        }
+        for (k, v) in environment { env[k] = v }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var child = pid_t()
+        let rc = posix_spawn(&child, arguments[0], &actions, nil, argv, envp)
+        guard rc == 0 else { throw E2EError("posix_spawn \(arguments[0]) failed: \(rc)") }
+        pid = child
+    }
+
+    func signal(_ sig: Int32) { kill(pid, sig) }
+
+    /// Waits up to `seconds` for exit; returns the exit code (128+signal when killed), nil on timeout.
+    @discardableResult
+    func wait(seconds: Double) -> Int32? {
+        if let s = exitStatus { return s }
+        let deadline = now() + seconds
+        while now() < deadline {
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid {
+                let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+                exitStatus = code
+                return code
+            }
+            usleep(5_000)
+        }
+        return nil
+    }
+
+    var log: String { (try? FileIO.readFile(logPath)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+
+    deinit {
+        if exitStatus == nil { kill(pid, SIGKILL); var s: Int32 = 0; waitpid(pid, &s, 0) }
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// `loupe serve` on 127.0.0.1 port 0 with a temp model repository.
+final class ServeProcess: @unchecked Sendable {
+    let process: ChildProcess
+    let port: Int
+    let logDir: TempDir
+
+    init(models: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+        logDir = try TempDir()
+        process = try ChildProcess([try E2E.binary(), "serve", "--models", models, "--host", "127.0.0.1", "--port", "0",
+                                    "--log-format", "json"] + arguments,
+                                   environment: environment, logPath: logDir.path + "/serve.log")
+        // The bound port is in the "listening" log line.
+        let deadline = now() + 20
+        var found: Int?
+        while now() < deadline && found == nil {
+            for line in process.log.split(separator: "\n") where line.contains("\"msg\":\"listening\"") {
+                if let r = line.firstRange(of: "\"address\":\"127.0.0.1:") {
+                    found = Int(line[r.upperBound...].prefix { $0.isNumber })
+                }
+            }
+            if found == nil {
+                if process.wait(seconds: 0.01) != nil { break }
+            }
+        }
+        guard let port = found else { throw E2EError("loupe serve did not start; log:\n\(process.log)") }
+        self.port = port
+    }
+
+    /// Waits until /health/ready answers 200.
+    func waitReady(seconds: Double = 20) throws {
+        let deadline = now() + seconds
+        while now() < deadline {
+            if let r = try? HTTP.request(port: port, "GET", "/health/ready"), r.status == 200 { return }
+            usleep(10_000)
+        }
+        throw E2EError("not ready after \(seconds) s; log:\n\(process.log)")
+    }
+
+    var log: String { process.log }
+}
+
+struct HTTPReply {
+    var status: Int
+    var headers: [(String, String)]
+    var body: [UInt8]
+    func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection (`Connection: close`).
+enum HTTP {
+    static func request(port: Int, _ method: String, _ target: String, headers: [(String, String)] = [],
+                        body: [UInt8] = [], timeout: Double = 30) throws -> HTTPReply {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw E2EError("socket") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw E2EError("connect: \(String(cString: strerror(errno)))") }
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        let out = Array(head.utf8) + body
+        var sent = 0
+        while sent < out.count {
+            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw E2EError("send: \(String(cString: strerror(errno)))") }
+            sent += n
+        }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return try parse(data, method: method)
+    }
+
+    static func parse(_ data: [UInt8], method: String) throws -> HTTPReply {
+        guard let end = find([13, 10, 13, 10], in: data) else { throw E2EError("no complete response head (\(data.count) bytes)") }
+        let head = String(decoding: data[..<end], as: UTF8.self)
+        var lines = head.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw E2EError("bad status line \(statusLine)") }
+        let headers = lines.compactMap { line -> (String, String)? in
+            guard let c = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<c]), String(line[line.index(after: c)...]).trimmingCharacters(in: " "))
+        }
+        var body = Array(data[(end + 4)...])
+        if let te = headers.first(where: { $0.0.lowercased() == "transfer-encoding" }), te.1.lowercased().contains("chunked") {
+            body = dechunk(body)
+        }
+        return HTTPReply(status: status, headers: headers, body: body)
+    }
+
+    static func dechunk(_ b: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []; var i = 0
+        while i < b.count, let lineEnd = find([13, 10], in: Array(b[i...])) {
+            let sizeText = String(decoding: b[i..<(i + lineEnd)], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText, radix: 16), size > 0 else { break }
+            let start = i + lineEnd + 2
+            out += b[start..<min(b.count, start + size)]
+            i = start + size + 2
+        }
+        return out
+    }
+
+    static func find(_ needle: [UInt8], in hay: [UInt8]) -> Int? {
+        guard hay.count >= needle.count else { return nil }
+        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && Array(hay[i..<(i + needle.count)]) == needle { return i }
+        return nil
+    }
+}
+
+extension String {
+    func components(separatedBy s: String) -> [String] {
+        var out: [String] = []; var rest = Substring(self)
+        while let r = rest.firstRange(of: s) { out.append(String(rest[..<r.lowerBound])); rest = rest[r.upperBound...] }
+        out.append(String(rest))
+        return out
+    }
+    func trimmingCharacters(in c: Character) -> String {
+        var s = Substring(self)
+        while s.first == c { s = s.dropFirst() }
+        while s.last == c { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// Grayscale 8-bit PNG, zlib "stored" blocks (no compression needed for tests).
+enum PNGWriter {
+    static func gray(width: Int, height: Int, pixels: [UInt8]) -> [UInt8] {
+        var raw: [UInt8] = []
+        for y in 0..<height { raw.append(0); raw += pixels[(y * width)..<((y + 1) * width)] }
+        var z: [UInt8] = [0x78, 0x01]
+        var offset = 0
+        repeat {
+            let n = min(65535, raw.count - offset)
+            let final: UInt8 = offset + n == raw.count ? 1 : 0
+            z += [final, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
+            z += raw[offset..<(offset + n)]
+            offset += n
+        } while offset < raw.count
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in raw { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
+        let adler = (b << 16) | a
+        z += [UInt8(adler >> 24), UInt8((adler >> 16) & 0xFF), UInt8((adler >> 8) & 0xFF), UInt8(adler & 0xFF)]
+        var ihdr = be32(UInt32(width)) + be32(UInt32(height))
+        ihdr += [8, 0, 0, 0, 0]
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr) + chunk("IDAT", z) + chunk("IEND", [])
+    }
+
+    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+
+    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let t = Array(type.utf8)
+        return be32(UInt32(data.count)) + t + data + be32(crc32(t + data))
+    }
+
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            c ^= UInt32(byte)
+            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        }
+        return ~c
+    }
+}
+
+/// Runs `body(i)` for i in 0..<n on n dedicated threads (blocking clients: the Swift
+/// concurrency pool has only as many threads as cores) and returns the results in order.
+func onThreads<T>(_ n: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
+    let box = ThreadResults<T>(n: n, body: body)
+    var threads: [pthread_t] = []
+    for i in 0..<n {
+        var t = pthread_t()
+        let arg = Unmanaged.passRetained(ThreadArg(box, i)).toOpaque()
+        pthread_create(&t, nil, { raw in
+            let a = Unmanaged<ThreadArg>.fromOpaque(raw!).takeRetainedValue()
+            a.run()
+            return nil
+        }, arg)
+        threads.append(t)
+    }
+    for t in threads { pthread_join(t, nil) }
+    return box.results.map { $0! }
+}
+
+final class ThreadResults<T>: @unchecked Sendable {
+    var results: [T?]
+    let body: (Int) -> T
+    init(n: Int, body: @escaping (Int) -> T) { results = Array(repeating: nil, count: n); self.body = body }
+}
+
+final class ThreadArg {
+    let run: () -> Void
+    init<T>(_ box: ThreadResults<T>, _ index: Int) { run = { box.results[index] = box.body(index) } }
+}
