@@ -55,6 +55,8 @@ let package = Package(
         .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
                           swiftSettings: engineFlags),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
+        .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
+                          .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),
         .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),
