@@ -87,6 +87,10 @@ package final class TrainingEngine: @unchecked Sendable {
     /// Transposed copies (out × in) of the dense weights whose input gradient is needed, per stage.
     let transposed: [FloatBuffer?]
     let transposedPointers: [UnsafePointer<Float>?]
+    /// (buffer, weight offset, inputs, outputs) of each transposed dense weight, for the optimizer.
+    let transposedStages: [(buffer: UnsafeMutablePointer<Float>, offset: Int, inputs: Int, outputs: Int)]
+    /// False until the transposed copies match `parameters` (set false when parameters are replaced).
+    package var transposedValid = false
     var shardLoss: [Double]
     var shardCorrect: [Int]
 
@@ -117,6 +121,10 @@ package final class TrainingEngine: @unchecked Sendable {
             return nil
         }
         transposedPointers = transposed.map { $0.map { UnsafePointer($0.base) } }
+        transposedStages = transposed.enumerated().compactMap { i, buffer in
+            guard let buffer, case let .dense(inputs, outputs, _, wo, _) = plan.stages[i].op else { return nil }
+            return (buffer.base, wo, inputs, outputs)
+        }
         shardLoss = Array(repeating: 0, count: self.threads)
         shardCorrect = Array(repeating: 0, count: self.threads)
     }
@@ -132,12 +140,16 @@ package final class TrainingEngine: @unchecked Sendable {
         let plan = self.plan, kernels = self.kernels, inputSize = plan.inputSize, classes = plan.outputSize
         let params = UnsafePointer(parameters.base)
         let scale = 1 / Float(n)
-        // Phase 1: transposed dense weights for the input gradients (split by destination rows).
-        for (i, buffer) in transposed.enumerated() {
-            guard let buffer, case let .dense(inputs, outputs, _, w, _) = plan.stages[i].op else { continue }
-            forEachShard(inputs, threads: threads) { _, first, count in
-                kernels.transpose(inputs, outputs, params + w, buffer.base, first, count)
+        // Phase 1 (first step only): transposed dense weights for the input gradients; afterwards the
+        // optimizer refreshes them as it updates the weights (see applyUpdate).
+        if !transposedValid {
+            for (i, buffer) in transposed.enumerated() {
+                guard let buffer, case let .dense(inputs, outputs, _, w, _) = plan.stages[i].op else { continue }
+                forEachShard(inputs, threads: threads) { _, first, count in
+                    kernels.transpose(inputs, outputs, params + w, buffer.base, first, count)
+                }
             }
+            transposedValid = true
         }
         let transposedPointers = self.transposedPointers
         // Phase 2: forward and backward per shard.
@@ -182,9 +194,31 @@ package final class TrainingEngine: @unchecked Sendable {
         let kernels = self.kernels
         // Ranges are multiples of 16 so the SIMD loop covers them; the split never changes a result.
         let blocks = (count + 15) / 16
+        let transposedStages = self.transposedStages
         forEachShard(blocks, threads: threads) { _, first, n in
             let lo = first * 16, hi = min(count, (first + n) * 16)
             kernels.optimizer(update, lo, hi - lo, grads, shardsUsed, w, mask, m, v)
+            // Refresh the transposed copies of the weights this thread just updated (element-wise
+            // disjoint writes, so the split over threads does not matter).
+            for t in transposedStages {
+                let start = max(lo, t.offset), end = min(hi, t.offset + t.inputs * t.outputs)
+                guard start < end else { continue }
+                var e = start - t.offset
+                let stop = end - t.offset
+                while e < stop {
+                    let row = e / t.outputs, k0 = e % t.outputs
+                    if k0 == 0 && e + t.outputs <= stop {
+                        let rows = (stop - e) / t.outputs
+                        kernels.transpose(t.inputs, t.outputs, w + t.offset, t.buffer, row, rows)
+                        e += rows * t.outputs
+                    } else {
+                        let kEnd = min(t.outputs, k0 + (stop - e))
+                        let j0 = row & ~63, width = min(64, t.inputs - j0)
+                        for k in k0..<kEnd { t.buffer[j0 * t.outputs + k * width + row - j0] = w[t.offset + row * t.outputs + k] }
+                        e += kEnd - k0
+                    }
+                }
+            }
         }
     }
 
