@@ -10,20 +10,23 @@ package final class InferenceStorage: @unchecked Sendable {
     package let plan: NetworkPlan
     package let maxBatch: Int
     private var threads = 0
-    private var shards: [ShardWorkspace] = []
+    private(set) var chunk = 0
+    private var workspaces: [ShardWorkspace] = []
 
     package init(plan: NetworkPlan, maxBatch: Int) {
         self.plan = plan
         self.maxBatch = max(1, maxBatch)
     }
 
-    func shards(threads t: Int) -> [ShardWorkspace] {
+    /// One thread: one workspace for the whole batch. More threads: chunks of up to 32 images, one
+    /// workspace each, handed out dynamically (a descheduled thread holds up one chunk, not half the batch).
+    func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
-            let per = (maxBatch + t - 1) / t
-            shards = (0..<t).map { _ in ShardWorkspace(plan: plan, capacity: per, training: false) }
+            chunk = t == 1 ? maxBatch : max(1, min(32, (maxBatch + t - 1) / t))
+            workspaces = (0..<((maxBatch + chunk - 1) / chunk)).map { _ in ShardWorkspace(plan: plan, capacity: chunk, training: false) }
             threads = t
         }
-        return shards
+        return workspaces
     }
 }
 
@@ -33,27 +36,34 @@ package enum Inference {
                             storage: InferenceStorage, threads: Int, softmax: Bool) -> [Float] {
         let classes = plan.outputSize
         var result = [Float](repeating: 0, count: count * classes)
-        let t = max(1, min(threads, storage.maxBatch))
-        let shards = storage.shards(threads: t)
+        let t = max(1, threads)
+        let workspaces = storage.workspaces(threads: t)
+        let chunk = storage.chunk
         parameters.withUnsafeBufferPointer { p in
             input.withUnsafeBufferPointer { x in
                 result.withUnsafeMutableBufferPointer { r in
                     let params = p.baseAddress!, images = x.baseAddress!, out = r.baseAddress!
+                    func runChunk(_ c: Int, _ start: Int, _ blockCount: Int) {
+                        let ws = workspaces[c]
+                        let b0 = start + c * chunk, n = min(chunk, blockCount - c * chunk)
+                        Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
+                                         workspace: ws, dropoutSeed: nil, firstImage: 0)
+                        if softmax {
+                            softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: out + b0 * classes)
+                        } else {
+                            (out + b0 * classes).update(from: ws.output, count: n * classes)
+                        }
+                    }
                     var start = 0
                     while start < count {
-                        let chunk = min(storage.maxBatch, count - start)
-                        forEachShard(chunk, threads: t) { s, first, n in
-                            let ws = shards[s]
-                            let b0 = start + first
-                            Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
-                                             workspace: ws, dropoutSeed: nil, firstImage: 0)
-                            if softmax {
-                                softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: out + b0 * classes)
-                            } else {
-                                (out + b0 * classes).update(from: ws.output, count: n * classes)
-                            }
+                        let blockCount = min(storage.maxBatch, count - start)
+                        let chunks = (blockCount + chunk - 1) / chunk
+                        if t == 1 || chunks == 1 {
+                            for c in 0..<chunks { runChunk(c, start, blockCount) }
+                        } else {
+                            DispatchQueueShim.concurrentPerform(iterations: chunks) { c in runChunk(c, start, blockCount) }
                         }
-                        start += chunk
+                        start += blockCount
                     }
                 }
             }
