@@ -56,6 +56,8 @@ let package = Package(
                           exclude: ["compare.sh", "check_isa.sh", "summarize.py"],
                           swiftSettings: engineFlags),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
+        .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
+                          .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),
         .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),

@@ -127,7 +127,21 @@ public struct Router: Sendable {
     /// Routes `request`: on a match, calls the handler with `pathParameters` and `routeTemplate`
     /// filled in; otherwise answers 404 or 405 (with `Allow`) in JSON, or 204 for OPTIONS.
     public func handle(_ request: HTTPRequest, sink: any HTTPResponseSink) {
-        switch match(request) {
+        handle(request, sink: sink, observeTemplate: { _ in })
+    }
+
+    /// Like `handle(_:sink:)`, but first tells `observeTemplate` which template the path matched
+    /// (also for a 405 or a router-answered OPTIONS; nil for a 404), so a caller can label
+    /// metrics by template without routing twice.
+    public func handle(_ request: HTTPRequest, sink: any HTTPResponseSink, observeTemplate: (String?) -> Void) {
+        let result = match(request)
+        switch result {
+        case .found(let template, _, _), .methodNotAllowed(let template, _), .options(let template, _):
+            observeTemplate(template)
+        case .notFound:
+            observeTemplate(nil)
+        }
+        switch result {
         case .found(let template, let parameters, let handler):
             var request = request
             request.pathParameters = parameters

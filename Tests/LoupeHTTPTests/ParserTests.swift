@@ -145,6 +145,17 @@ struct ParserBasicsTests {
         #expect(parts[1] == .body(ArraySlice(bytes("abc"))))
     }
 
+    @Test func headBecomesRequestAndResponseContext() throws {
+        let raw = "HEAD /a%20b?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nAccept-Encoding: gzip\r\n\r\n"
+        guard case .head(let head)? = try parseAll(bytes(raw)).first else { Issue.record("no head"); return }
+        let request = head.makeRequest(body: [1, 2], remoteAddress: "127.0.0.1:5000")
+        #expect(request.method == .HEAD && request.path == "/a b" && request.queryValue("x") == "1")
+        #expect(request.version == (1, 0) && request.body == [1, 2] && request.remoteAddress == "127.0.0.1:5000")
+        #expect(request.headers["connection"] == "keep-alive")
+        let context = HTTPResponseContext(head: head)
+        #expect(context.isHead && context.keepAlive && context.version == (1, 0) && context.acceptEncoding == "gzip")
+    }
+
     @Test func unknownMethodIsPassedOn() throws {
         guard case .head(let h)? = try parseAll(bytes("PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n")).first else { Issue.record("no head"); return }
         #expect(h.method == .other("PROPFIND"))

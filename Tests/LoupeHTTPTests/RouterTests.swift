@@ -105,6 +105,14 @@ struct RouterTests {
         #expect(bodyText(route(router, .GET, "HTTP://example.com")) == "GET / ")
     }
 
+    @Test func observedTemplates() {
+        var seen: [String?] = []
+        for (method, target) in [(HTTPMethod.POST, "/v2/models/m/infer"), (.PUT, "/predict"), (.OPTIONS, "/health"), (.GET, "/nope")] {
+            router.handle(HTTPRequest(method: method, target: target, path: target), sink: CapturingSink()) { seen.append($0) }
+        }
+        #expect(seen == ["/v2/models/{model}/infer", "/predict", "/health", nil])
+    }
+
     @Test func routesAreListed() {
         #expect(router.routes.count == 11)
         #expect(router.routes.contains { $0.method == .DELETE && $0.template == "/v2/models/{model}/cache" })

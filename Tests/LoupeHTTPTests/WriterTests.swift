@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import LoupeHTTP
 
@@ -61,6 +62,47 @@ struct WriterTests {
         let (lines, body) = splitResponse(out)
         #expect(lines.contains("Content-Length: 10"))
         #expect(body.isEmpty)
+    }
+
+    @Test func headWithGzipAnnouncesTheCompressedLength() {
+        let body = Array(String(repeating: "metric_total 1\n", count: 200).utf8)
+        let response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4")]), body: body)
+        var get: [UInt8] = [], head: [UInt8] = []
+        writer.write(response, context: HTTPResponseContext(isHead: false, acceptEncoding: "gzip"), into: &get)
+        writer.write(response, context: HTTPResponseContext(isHead: true, acceptEncoding: "gzip"), into: &head)
+        let g = splitResponse(get), h = splitResponse(head)
+        #expect(g.lines == h.lines)
+        #expect(h.body.isEmpty)
+        #expect(g.lines.contains("Content-Length: \(g.body.count)"))
+    }
+
+    @Test func headHandlerMayStateItsLength() {
+        var out: [UInt8] = []
+        writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Length", "1234")])),
+                     context: HTTPResponseContext(isHead: true), into: &out)
+        #expect(splitResponse(out).lines.contains("Content-Length: 1234"))
+        out = []
+        writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Length", "12x")])),
+                     context: HTTPResponseContext(isHead: true), into: &out)
+        #expect(splitResponse(out).lines.contains("Content-Length: 0"))
+    }
+
+    @Test func serverNameCanBeReplacedOrDropped() {
+        var out: [UInt8] = []
+        writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Server", "custom")])), context: HTTPResponseContext(), into: &out)
+        #expect(splitResponse(out).lines.filter { $0.hasPrefix("Server") } == ["Server: custom"])
+        out = []
+        ResponseWriter(configuration: ResponseWriterConfiguration(serverName: nil), dates: fixedDates)
+            .write(HTTPResponse(status: 200), context: HTTPResponseContext(), into: &out)
+        #expect(!splitResponse(out).lines.contains { $0.hasPrefix("Server") })
+    }
+
+    @Test func dateCacheFollowsTheClock() {
+        let clock = Mutex(784_111_777)
+        let dates = HTTPDateCache(now: { clock.withLock { $0 } })
+        #expect(text(dates.current()) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        clock.withLock { $0 += 1 }
+        #expect(text(dates.current()) == "Sun, 06 Nov 1994 08:49:38 GMT")
     }
 
     @Test func noContentAndNotModifiedHaveNoLength() {

@@ -247,6 +247,12 @@ import Glibc
         #expect(failed.status == 400)
         #expect(String(decoding: failed.body, as: UTF8.self).contains("still serving version 2"))
         #expect(models.resolve(model: "fashion", version: nil)?.version == 2)
+        // Also when the poller (here: a plain reload) met the bad file first.
+        TempRepository.writeBytes([0, 1], to: repo.path("fashion", "3", "model.loupe"))
+        models.reload()
+        let again = call(models, "/v2/repository/models/{m}/load", model: "fashion")
+        #expect(again.status == 400)
+        #expect(String(decoding: again.body, as: UTF8.self).contains("version 3 failed to load"))
     }
 
     @Test func seamForTheService() throws {

@@ -197,6 +197,18 @@ import Glibc
         #expect(!models.isReady())
     }
 
+    @Test func aVanishedRootUnloadsNothing() {
+        let repo = TempRepository(); defer { repo.remove() }
+        repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        let models = ModelRepository(configuration: .testing(root: repo.root), logger: .discarding)
+        models.start()
+        rename(repo.root, repo.root + ".gone")
+        defer { rename(repo.root + ".gone", repo.root) }
+        models.reload()
+        #expect(models.resolve(model: "m", version: nil)?.version == 1)
+        #expect(models.countersCopy.scanErrors == 1)
+    }
+
     @Test func unloadHoldsUntilLoad() {
         let repo = TempRepository(); defer { repo.remove() }
         repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)

@@ -257,3 +257,21 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         #expect(json(rejected!)["code"]?.stringValue == "queue_full")
     }
 }
+
+@Suite struct OpenAPITests {
+    @Test func servedDocumentEqualsDocsFile() throws {
+        let file = try readTextFile(repositoryRoot() + "/docs/openapi.yaml")
+        let json = file.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("#") }.joined(separator: "\n")
+        #expect(try JSONReader.parse(Array(json.utf8)) == OpenAPI.document)
+    }
+
+    @Test func everyRouteIsDocumented() throws {
+        let h = Harness()
+        guard case .object(let paths)? = OpenAPI.document["paths"] else { Issue.record("no paths"); return }
+        let documented = Set(paths.map(\.0))
+        for route in h.service.routes {
+            #expect(documented.contains(route.template), "\(route.template) is not in the OpenAPI document")
+        }
+        #expect(h.send(.GET, "/openapi.json").status == 200)
+    }
+}

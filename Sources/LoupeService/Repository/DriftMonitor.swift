@@ -73,12 +73,15 @@ struct ImageFeatures: Equatable {
 
     init(pixels: some Collection<UInt8>, bins: Int, inkThreshold: Int) {
         var histogram = [UInt16](repeating: 0, count: bins)
-        let shift = 8 - (bins.trailingZeroBitCount)   // bins is a power of two dividing 256
+        let shift = UInt16(8 - bins.trailingZeroBitCount)   // bins is a power of two dividing 256
+        // Branch-free: p ≥ threshold ⟺ p + (256 − threshold) ≥ 256, i.e. bit 8 of the sum.
+        let inkBias = UInt16(max(0, min(256, 256 - inkThreshold)))
         var sum = 0, ink = 0
         for p in pixels {
-            sum += Int(p)
-            if Int(p) >= inkThreshold { ink += 1 }
-            histogram[Int(p) >> shift] &+= 1
+            let v = UInt16(p)
+            sum &+= Int(v)
+            ink &+= Int((v &+ inkBias) >> 8)
+            histogram[Int(v >> shift)] &+= 1
         }
         let n = Double(max(1, pixels.count))
         self.meanIntensity = Double(sum) / n / 255

@@ -172,16 +172,18 @@ public final class ModelRepository: Sendable {
     /// the configured one, else the first served model by name). Names are only compared with
     /// what the repository serves; nothing here touches the file system.
     public func resolve(model: String?, version: Int?) -> LoadedModel? {
-        if case .found(let m) = lookup(model: model, version: version) { return m }
-        return nil
+        let snap = snapshot
+        guard let name = model ?? snap.defaultModel, let served = snap.served[name] else { return nil }
+        guard let version else { return served.latest }
+        return served.versions[version]
     }
 
     /// Like `resolve`, but says why nothing was found.
     public func lookup(model: String?, version: Int?) -> ModelResolution {
         let snap = snapshot
         guard let name = model ?? snap.defaultModel else { return .noDefaultModel }
-        guard ModelNaming.isValidName(name) else { return .unknownModel(name) }
         guard let served = snap.served[name] else {
+            guard ModelNaming.isValidName(name) else { return .unknownModel(name) }
             if let status = snap.statuses[name] { return .notReady(name, state: status.state, reason: status.reason) }
             return .unknownModel(name)
         }
@@ -282,7 +284,16 @@ public final class ModelRepository: Sendable {
         return queue.sync {
             control.withLock { _ = $0.unloadedByRequest.remove(model) }
             let events = pass(only: model, waitForSettling: true)
-            let failures = events.filter { if case .failed = $0.outcome { true } else { false } }
+            // Versions the policy wants whose current file failed to load, in this pass or an
+            // earlier one (the poller may have tried the file first).
+            let failures: [ReloadEvent] = control.withLock { c in
+                (status(model: model)?.versions ?? []).compactMap { v in
+                    let key = VersionKey(name: model, version: v.version)
+                    guard v.state == .unavailable, let failed = c.failures[key],
+                          c.lastScan[model]?[v.version]?.identity == failed.identity else { return nil }
+                    return ReloadEvent(model: model, version: v.version, outcome: .failed(failed.reason))
+                }
+            }
             let served = snapshot.served[model]
             if served == nil, control.withLock({ $0.lastScan[model] == nil }) {
                 return (false, events, "model \"\(model)\" is not in the repository")
