@@ -53,7 +53,9 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
+                          exclude: ["compare.sh", "check_isa.sh", "summarize.py"],
                           swiftSettings: engineFlags),
+        .executableTarget(name: "loupe-data-bench", dependencies: ["LoupeData", "LoupeEngine"], path: "Benchmarks/DataBench"),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
         .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
                           .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),
