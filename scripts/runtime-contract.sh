@@ -14,7 +14,8 @@
 # Then it checks: /health/ready answers 200; the HEALTHCHECK command exits 0 when run inside the
 # same namespaces as that user (like `docker exec`); /predict classifies a real Fashion-MNIST PNG;
 # /metrics carries the metrics Deploy/ uses; on SIGTERM readiness turns 503 while requests are
-# still served, then the process exits 0 within the drain delay + deadline.
+# still served, then the process exits 0 within the drain delay + deadline; started again, a
+# SIGSEGV makes it log a backtrace through the image's swift-backtrace-static (SWIFT_BACKTRACE).
 #
 # What it cannot emulate: the image itself (its Debian packages, the Swift static-stdlib build
 # inside the official Swift image), cgroup limits, the container network namespace and port
