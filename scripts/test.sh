@@ -5,3 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --product loupe
 swift test
+# The container's runtime contract once more, with the image's own build (release,
+# --static-swift-stdlib); DeploymentTests ran it with the debug build. Needs root (CI is root).
+LOUPE_CONTRACT_RELEASE=1 bash scripts/runtime-contract.sh

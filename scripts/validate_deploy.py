@@ -217,6 +217,16 @@ def check_custom_resources(docs):
                     problems.append("an endpoint names neither port nor targetPort")
                 if ep.get("path", "/metrics") != "/metrics":
                     problems.append(f"endpoint path {ep.get('path')} is not /metrics")
+        elif kind == "PrometheusRule":
+            require(doc, "apiVersion", problems, "monitoring.coreos.com/v1")
+            require(doc, "metadata.name", problems)
+            groups = require(doc, "spec.groups", problems) or []
+            source = yaml.safe_load((ALERTS / "loupe-rules.yaml").read_text())
+            if doc.get("spec") != source:
+                problems.append("spec differs from Deploy/alerts/loupe-rules.yaml; run bash scripts/gen-configmap.sh")
+            for g in groups:
+                if not g.get("name") or not g.get("rules"):
+                    problems.append(f"group {g.get('name')} has no name or no rules")
         elif kind == "ServingRuntime":
             require(doc, "apiVersion", problems, "serving.kserve.io/v1alpha1")
             require(doc, "metadata.name", problems)
@@ -241,8 +251,8 @@ def check_custom_resources(docs):
             continue
         seen.add(kind)
         check(f"custom resource fields: {rel(path)} {kind}/{doc.get('metadata', {}).get('name')}", problems)
-    missing = {"ServiceMonitor", "ServingRuntime", "InferenceService"} - seen
-    check("custom resources present (ServiceMonitor, ServingRuntime, InferenceService)",
+    missing = {"ServiceMonitor", "PrometheusRule", "ServingRuntime", "InferenceService"} - seen
+    check("custom resources present (ServiceMonitor, PrometheusRule, ServingRuntime, InferenceService)",
           [f"no {k}" for k in sorted(missing)])
 
     # The InferenceService must name a runtime that exists and supports its format.

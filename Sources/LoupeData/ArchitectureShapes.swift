@@ -14,6 +14,13 @@ extension ModelFile {
     }
 
     static func layout(of architecture: Architecture) throws -> (tensors: [TensorEntry], outputs: Int) {
+        // Size the network before the engine allocates it: a file's architecture is untrusted
+        // input (a valid checksum proves nothing), and `dense(units: 1 << 40)` must be an error,
+        // not an allocation.
+        let count = try plannedParameterCount(of: architecture)
+        guard count <= maxFileBytes / 4 else {
+            throw LoupeDataError.modelFile(path: nil, problem: .shapeMismatch("the architecture needs \(count) parameters, more than a model file can hold"))
+        }
         let model: Sequential
         do {
             model = try Sequential(architecture: architecture, seed: 0)
@@ -56,5 +63,50 @@ extension ModelFile {
             return GoldenSample(pixels: Array(images[i * n..<(i + 1) * n]), label: i < labels.count ? Int(labels[i]) : nil,
                                 expectedClass: best, probabilities: p)
         }
+    }
+}
+
+extension ModelFile {
+    /// Parameter count of an architecture, computed with overflow checks and without
+    /// allocating (shapes as in docs/model-format.md §3). Throws on overflow or bad sizes;
+    /// architectural errors the engine reports better are left to it (counted as 0 here).
+    static func plannedParameterCount(of architecture: Architecture) throws -> Int {
+        func bad(_ why: String) -> LoupeDataError { .modelFile(path: nil, problem: .shapeMismatch(why)) }
+        let limit = 1 << 40
+        func mul(_ values: [Int]) throws -> Int {
+            var r = 1
+            for v in values {
+                guard v >= 0, v <= limit else { throw bad("size \(v) is out of range") }
+                let (p, o) = r.multipliedReportingOverflow(by: v)
+                guard !o, p <= limit else { throw bad("sizes overflow") }
+                r = p
+            }
+            return r
+        }
+        var shape = architecture.inputShape
+        guard !shape.isEmpty, shape.count <= 3 else { return 0 }
+        _ = try mul(shape)
+        var total = 0
+        for layer in architecture.layers {
+            switch layer {
+            case let .conv2d(filters, kernel, padding, _):
+                guard shape.count == 3 else { return total }
+                total += try mul([kernel, kernel, shape[2], filters]) + (try mul([filters]))
+                shape = padding == .valid ? [max(0, shape[0] - kernel + 1), max(0, shape[1] - kernel + 1), filters] : [shape[0], shape[1], filters]
+            case let .maxPool2d(pool):
+                guard shape.count == 3, pool > 0 else { return total }
+                shape = [shape[0] / pool, shape[1] / pool, shape[2]]
+            case .flatten:
+                shape = [try mul(shape)]
+            case let .dense(units, _):
+                guard shape.count == 1 else { return total }
+                total += try mul([shape[0], units]) + (try mul([units]))
+                shape = [units]
+            case .dropout:
+                break
+            }
+            guard total <= limit else { throw bad("the architecture needs more than \(limit) parameters") }
+        }
+        return total
     }
 }

@@ -129,6 +129,17 @@ import Glibc
         #expect(metrics.contains("loupe_model_info{model=\"fashion\",version=\"4\",sha256=\"\(files[4]!.sha256Hex)\"} 1"))
         #expect(metrics.contains("loupe_drift_window_images{model=\"fashion\"}"))
         #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 200)
+
+        // Readiness follows unload and load through the repository API.
+        let auth = [("Authorization", "Bearer t0ken")]
+        #expect(try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/unload", headers: auth).status == 200)
+        #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 503)
+        #expect(try ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/ready").status != 200)
+        let index = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/index", headers: auth)
+        #expect(String(decoding: index.body, as: UTF8.self).contains("\"state\":\"UNLOADED\""))
+        #expect(try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load", headers: auth).status == 200)
+        #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 200)
+        #expect(try ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/ready").status == 200)
     }
 }
 

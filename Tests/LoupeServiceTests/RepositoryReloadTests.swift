@@ -231,7 +231,7 @@ import Glibc
 
         #expect(call(models, "/v2/repository/models/{m}/load", model: "fashion").status == 200)
         #expect(models.resolve(model: "fashion", version: nil)?.version == 2)
-        #expect(call(models, "/v2/repository/models/{m}/load", model: "absent").status == 400)
+        #expect(call(models, "/v2/repository/models/{m}/load", model: "absent").status == 404)
         #expect(call(models, "/v2/repository/models/{m}/load", model: "..").status == 400)
 
         #expect(call(models, "/v2/repository/models/{m}/unload", model: "fashion").status == 200)

@@ -224,7 +224,7 @@ import Glibc
         #expect(loaded.ok, "\(loaded.message)")
         #expect(models.isReady(model: "m"))
         let bad = models.load(model: "absent")
-        #expect(!bad.ok && bad.message.contains("not in the repository"))
+        #expect(!bad.ok && bad.notFound && bad.message.contains("not in the repository"))
     }
 
     @Test func traversalAndSymlinksOutOfTheRepositoryAreRefused() throws {

@@ -275,11 +275,22 @@ public final class ModelRepository: Sendable {
         }
     }
 
-    /// Loads (or reloads) one model, clearing an earlier unload. Returns the events and whether
-    /// the model is now served with no version failing in this pass.
-    public func load(model: String) -> (ok: Bool, events: [ReloadEvent], message: String) {
+    /// What `load(model:)` did.
+    public struct LoadOutcome: Sendable {
+        /// The model is served and none of the versions its policy wants failed.
+        public var ok: Bool
+        /// The name is valid but not in the repository.
+        public var notFound: Bool
+        public var events: [ReloadEvent]
+        /// A sentence for the caller: what serves, or why not.
+        public var message: String
+    }
+
+    /// Loads (or reloads) one model now, clearing an earlier unload.
+    public func load(model: String) -> LoadOutcome {
         guard ModelNaming.isValidName(model) else {
-            return (false, [], "\"\(model)\" is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)")
+            return LoadOutcome(ok: false, notFound: false, events: [],
+                               message: "\"\(model)\" is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)")
         }
         return queue.sync {
             control.withLock { _ = $0.unloadedByRequest.remove(model) }
@@ -296,18 +307,18 @@ public final class ModelRepository: Sendable {
             }
             let served = snapshot.served[model]
             if served == nil, control.withLock({ $0.lastScan[model] == nil }) {
-                return (false, events, "model \"\(model)\" is not in the repository")
+                return LoadOutcome(ok: false, notFound: true, events: events, message: "model \"\(model)\" is not in the repository")
             }
             if let served, failures.isEmpty {
                 let versions = served.versions.keys.sorted(by: >).map(String.init).joined(separator: ", ")
-                return (true, events, "model \"\(model)\" serves version \(versions)")
+                return LoadOutcome(ok: true, notFound: false, events: events, message: "model \"\(model)\" serves version \(versions)")
             }
             var message = failures.map(\.description).joined(separator: "; ")
             if message.isEmpty { message = status(model: model)?.reason ?? "model \"\(model)\" has no version to serve" }
             if let served {
                 message += "; still serving version " + served.versions.keys.sorted(by: >).map(String.init).joined(separator: ", ")
             }
-            return (false, events, message)
+            return LoadOutcome(ok: false, notFound: false, events: events, message: message)
         }
     }
 

@@ -93,6 +93,7 @@ extension ModelRepository {
             w.raw("{"); w.key("model"); w.string(name); w.raw(","); w.key("message"); w.string(result.message); w.raw("}")
             return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
         }
+        if result.notFound { return Self.apiError(404, "model_not_found", result.message) }
         let code = ModelNaming.isValidName(name) ? "load_failed" : "invalid_model_name"
         return Self.apiError(400, code, result.message)
     }
