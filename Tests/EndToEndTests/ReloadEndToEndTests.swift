@@ -143,6 +143,32 @@ import Glibc
     }
 }
 
+@Suite(.serialized) struct ReloadTritonClientTests {
+    /// The official KServe v2 client against the repository extension (CI installs it).
+    @Test func tritonClientRepositoryIndexLoadUnload() throws {
+        var python: String? = nil
+        for dir in (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin").split(separator: ":") where python == nil {
+            if access("\(dir)/python3", X_OK) == 0 { python = "\(dir)/python3" }
+        }
+        let interpreter = try #require(python, "python3 is not installed (CI installs it)")
+        let dir = ReloadE2E.makeTempDirectory()
+        defer { ReloadE2E.removeTree(dir) }
+        let repo = dir + "/models"
+        try ReloadE2E.write(ReloadE2E.modelFile(seed: 1), repo: repo, name: "fashion", version: 1)
+        try ReloadE2E.write(ReloadE2E.modelFile(seed: 2), repo: repo, name: "fashion", version: 2)
+        let server = try ReloadE2E.Server(directory: dir, settings: [
+            "models.dir=\(repo)", "models.stable_after_ms=0", "repository_api.enabled=true",
+            "repository_api.token=t0ken", "logging.access_log=false",
+        ])
+        defer { server.stop() }
+        try server.waitUntilReady()
+        let script = ReloadE2E.sourceRoot() + "/Tests/EndToEndTests/python/reload_repository_check.py"
+        let output = try ReloadE2E.run([interpreter, script, "127.0.0.1:\(server.port)", "fashion", "t0ken"], log: dir + "/check.out")
+        #expect(output.status == 0, "tritonclient repository check failed: \(output.text)")
+        #expect(output.text.contains("\"ok\": true"))
+    }
+}
+
 /// Helpers of this file only (the end-to-end target shares no code with the unit tests).
 enum ReloadE2E {
     struct PredictAnswer: Decodable {
@@ -234,6 +260,36 @@ enum ReloadE2E {
             if access(dir + "/loupe", X_OK) == 0 { return dir + "/loupe" }
         }
         return ".build/debug/loupe"
+    }
+
+    /// The package root: this file lives in <root>/Tests/EndToEndTests/.
+    static func sourceRoot() -> String {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
+        return path
+    }
+
+    /// Runs a command to completion (bounded: 120 s), its stdout and stderr into `log`.
+    static func run(_ args: [String], log: String) throws -> (status: Int32, text: String) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var cArgs = args.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, args[0], &actions, nil, &cArgs, environ)
+        guard rc == 0 else { throw E2EError("cannot start \(args[0]): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        var waited = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if waited > 120_000 { kill(pid, SIGKILL); waitpid(pid, &status, 0); throw E2EError("\(args) timed out") }
+            usleep(10_000); waited += 10
+        }
+        let text = (try? FileIO.readFile(log)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let exited = (status & 0x7f) == 0
+        return (exited ? (status >> 8) & 0xff : -1, text)
     }
 
     static func freePort() -> Int {

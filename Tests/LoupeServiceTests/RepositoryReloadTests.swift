@@ -233,6 +233,9 @@ import Glibc
         #expect(models.resolve(model: "fashion", version: nil)?.version == 2)
         #expect(call(models, "/v2/repository/models/{m}/load", model: "absent").status == 404)
         #expect(call(models, "/v2/repository/models/{m}/load", model: "..").status == 400)
+        #expect(call(models, "/v2/repository/models/{m}/load", model: "fashion", body: #"{"parameters":{"config":"{}"}}"#).status == 400)
+        #expect(call(models, "/v2/repository/models/{m}/load", model: "fashion", body: #"{"parameters":{"file:1/model.loupe":"AA=="}}"#).status == 400)
+        #expect(call(models, "/v2/repository/models/{m}/load", model: "fashion", body: "{}").status == 200)
 
         #expect(call(models, "/v2/repository/models/{m}/unload", model: "fashion").status == 200)
         #expect(!models.isReady(model: "fashion"))

@@ -87,6 +87,18 @@ extension ModelRepository {
 
     func handleLoad(_ request: HTTPRequest) -> HTTPResponse {
         let name = request.pathParameters["m"] ?? ""
+        // Triton lets a load carry a config override or model files; Loupe loads only what is in
+        // the repository, so such a request is refused rather than half honoured.
+        if !request.body.isEmpty {
+            guard let body = try? JSONReader.parse(request.body) else {
+                return Self.apiError(400, "invalid_json", "the body must be a JSON object such as {} or {\"parameters\": {}}, or empty")
+            }
+            let keys = body["parameters"]?.objectValue?.map(\.0) ?? []
+            if let key = keys.first(where: { $0 == "config" || $0.hasPrefix("file:") }) {
+                return Self.apiError(400, "unsupported_parameter",
+                    "load parameter '\(key)' is not supported: Loupe loads models only from the repository directory")
+            }
+        }
         let result = load(model: name)
         if result.ok {
             var w = JSONWriter()
