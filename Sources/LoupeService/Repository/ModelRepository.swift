@@ -206,14 +206,6 @@ public final class ModelRepository: Sendable {
         resolve(model: model, version: version) != nil
     }
 
-    /// True when every model in the repository that is not unloaded has a served version, and
-    /// there is at least one. What a server's overall readiness should use.
-    public var allModelsReady: Bool {
-        let snap = snapshot
-        let relevant = snap.statuses.values.filter { $0.state != .unloaded }
-        return !snap.served.isEmpty && relevant.allSatisfy { snap.served[$0.name] != nil }
-    }
-
     public func status(model: String) -> ModelStatus? { snapshot.statuses[model] }
 
     /// Status of every model, sorted by name.
