@@ -54,6 +54,7 @@ let package = Package(
         ),
         .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
                           swiftSettings: engineFlags),
+        .executableTarget(name: "loupe-data-bench", dependencies: ["LoupeData", "LoupeEngine"], path: "Benchmarks/DataBench"),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
         .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
                           .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),

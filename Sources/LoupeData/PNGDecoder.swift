@@ -148,6 +148,17 @@ enum PNGDecoder {
                 for i in 0..<rowBytes { row[i] = raw[offset + 1 + i] }
                 offset += 1 + rowBytes
                 try unfilter(filter, &row, previous, bpp: bpp, line: y)
+                if h.colorType == 0 && h.bitDepth == 8 && transparentKey == nil {
+                    // Fast path, the common case: 8-bit gray needs no conversion.
+                    let base = (pass.y0 + y * pass.dy) * h.width + pass.x0
+                    if pass.dx == 1 {
+                        gray.replaceSubrange(base..<base + pass.w, with: row)
+                    } else {
+                        for x in 0..<pass.w { gray[base + x * pass.dx] = row[x] }
+                    }
+                    swap(&previous, &row)
+                    continue
+                }
                 try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
                            count: pass.w) { x, value in
                     gray[(pass.y0 + y * pass.dy) * h.width + pass.x0 + x * pass.dx] = value
