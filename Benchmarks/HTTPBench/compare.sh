@@ -28,6 +28,7 @@ start() {
   case "$1" in
     loupe)        "$LOUPE_BIN" --port 8084 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     loupe-inline) "$LOUPE_BIN" --port 8084 --inline > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
+    loupe-nospin) "$LOUPE_BIN" --port 8084 --spin-us 0 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     loupe-probe)  "$LOUPE_BIN" --port 8084 --dispatch-probe > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     nio) "$ANCHORS/nio/.build/release/NIOServer" 8082 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8082 ;;
     hb)  "$ANCHORS/hb/.build/release/HBServer" 8081 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8081 ;;

@@ -2,7 +2,7 @@
 // shared/anchors/http (GET /health → {"status":"ok"}, POST /echo → {"length":N}).
 //
 //   loupe-http-bench [--port 8084] [--host 127.0.0.1] [--loops N] [--handlers N] [--inline]
-//                    [--tls-cert cert.pem --tls-key key.pem] [--dispatch-probe]
+//                    [--tls-cert cert.pem --tls-key key.pem] [--dispatch-probe] [--spin-us N]
 //
 // --inline runs the handler on the event loop (runHandlersOnEventLoop); the default hands each
 // request to the handler threads like `loupe serve` does. Stops on SIGINT/SIGTERM.
@@ -30,10 +30,14 @@ while let arg = args.popFirst() {
     case "--handlers": configuration.handlerThreads = Int(value()) ?? 1
     case "--inline": configuration.runHandlersOnEventLoop = true
     case "--dispatch-probe": dispatchProbe = true
+    case "--protocol":
+        ProtocolBench.run()
+        exit(0)
+    case "--spin-us": configuration.responseSpinWait = (Double(value()) ?? 0) / 1e6
     case "--tls-cert": tlsCert = value()
     case "--tls-key": tlsKey = value()
     default:
-        print("usage: loupe-http-bench [--port N] [--host H] [--loops N] [--handlers N] [--inline] [--tls-cert F --tls-key F]")
+        print("usage: loupe-http-bench [--port N] [--host H] [--loops N] [--handlers N] [--inline] [--spin-us N] [--dispatch-probe] [--protocol] [--tls-cert F --tls-key F]")
         exit(2)
     }
 }

@@ -40,8 +40,15 @@ final class Connection: LoopChannel, @unchecked Sendable {
     static let interest: UInt32 = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
 
     override func handle(events: UInt32) {
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readable = true }
-        if events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writable = true }
+        if tls != nil {
+            // SSL_read may need the socket writable and SSL_write may need it readable (handshake,
+            // key updates); with edge triggering, retry both on any readiness.
+            readable = true
+            writable = true
+        } else {
+            if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readable = true }
+            if events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writable = true }
+        }
         pump()
     }
 
@@ -103,7 +110,10 @@ final class Connection: LoopChannel, @unchecked Sendable {
         while machine.hasOutput {
             let result: IOResult
             do {
-                result = try machine.withPendingOutput { buffer in try transportWrite(buffer) }
+                // Not `machine.withPendingOutput { … }`: a closure capturing self forces a copy of
+                // the whole state machine (retains of every buffer) on each write.
+                let (bytes, offset) = machine.pendingOutput
+                result = try bytes.withUnsafeBytes { try transportWrite(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
             } catch {
                 abort()
                 return false

@@ -220,7 +220,9 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// Unwritten output, for the socket code.
+    /// Unwritten output, for the socket code: the buffer and where the unwritten part starts.
+    var pendingOutput: (bytes: [UInt8], offset: Int) { (output, outputOffset) }
+
     func withPendingOutput<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[outputOffset...])) }
     }

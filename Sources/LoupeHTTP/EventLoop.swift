@@ -145,9 +145,17 @@ final class EventLoop: @unchecked Sendable {
     /// Set when the loop has exited; later tasks are dropped (a response after shutdown).
     private let exited = Atomic<Bool>(false)
 
+    /// Tasks in the mailbox (read without the lock by the spinning loop).
+    private let mailboxCount = Atomic<Int>(0)
+    /// Handler jobs submitted by this loop whose responses have not come back yet.
+    private var outstanding = 0
+    /// How long to poll for outstanding responses before sleeping (HTTPServerConfiguration.responseSpinWait).
+    var spinNanoseconds: UInt64 = 0
+
     func execute(_ task: LoopTask) {
         if exited.load(ordering: .acquiring) { return }
         mailbox.withLock { $0.append(task) }
+        mailboxCount.add(1, ordering: .releasing)
         if sleeping.exchange(false, ordering: .sequentiallyConsistent) {
             Syscall.eventFDSignal(wakeFD)
         }
@@ -178,6 +186,16 @@ final class EventLoop: @unchecked Sendable {
             if nextTimerScan != .max {
                 timeoutMs = nextTimerScan <= now ? 0 : Int32(min((nextTimerScan - now + 999_999) / 1_000_000, 60_000))
             }
+            if outstanding > 0 && timeoutMs != 0 && spinNanoseconds > 0 {
+                // A response is expected soon (handlers are short): wait for it briefly awake
+                // rather than sleep and be woken through the eventfd.
+                let until = now &+ spinNanoseconds
+                var spins = 0
+                while mailboxCount.load(ordering: .acquiring) == 0 {
+                    spins += 1
+                    if spins & 63 == 0 && Syscall.monotonicNanoseconds() >= until { break }
+                }
+            }
             sleeping.store(true, ordering: .sequentiallyConsistent)
             if mailbox.withLock({ !$0.isEmpty }) { timeoutMs = 0 }
             let n: Int
@@ -201,9 +219,11 @@ final class EventLoop: @unchecked Sendable {
             }
             mailbox.withLock { swap(&$0, &pending) }
             if !pending.isEmpty {
+                mailboxCount.subtract(pending.count, ordering: .relaxed)
                 for task in pending {
                     switch task {
                     case .response(let connection, let serial, let bytes, let keepAlive):
+                        if outstanding > 0 { outstanding -= 1 }
                         connection.responseReady(serial: serial, bytes: bytes, keepAlive: keepAlive)
                     case .run(let body):
                         body()
@@ -213,6 +233,7 @@ final class EventLoop: @unchecked Sendable {
             }
             if now >= nextTimerScan { scanTimers() }
             if !jobs.isEmpty {
+                outstanding += jobs.count
                 pool?.submit(jobs)
                 jobs.removeAll(keepingCapacity: true)
             }

@@ -242,7 +242,12 @@ public final class HTTPServer: @unchecked Sendable {
             try Syscall.listen(fd, backlog: Int32(clamping: configuration.backlog))
             boundPort.store(try Syscall.localAddress(fd).port, ordering: .releasing)
             for i in 0..<max(1, configuration.eventLoopThreads) { loops.append(try EventLoop(index: i)) }
-            if !configuration.runHandlersOnEventLoop { for loop in loops { loop.pool = core.pool } }
+            if !configuration.runHandlersOnEventLoop {
+                for loop in loops {
+                    loop.pool = core.pool
+                    loop.spinNanoseconds = UInt64(max(0, min(configuration.responseSpinWait, 0.01)) * 1e9)
+                }
+            }
         } catch {
             Syscall.close(fd)
             throw error

@@ -85,6 +85,26 @@ func makeTemporaryDirectory() -> String {
         #expect(again.output == "GET /ok 0")
     }
 
+    @Test func largeBodiesBothWaysOverTLS() throws {
+        let (cert, key) = try Self.makeCertificate()
+        let big = [UInt8](repeating: 97, count: 4 << 20)
+        let server = try makeServer({ $0.tls = TLSConfiguration(certificateChainPath: cert, privateKeyPath: key) }) { request, sink in
+            sink.respond(HTTPResponse(status: 200, body: request.method == .GET ? big : Array("\(request.body.count)".utf8)))
+        }
+        defer { server.shutdown(deadline: .seconds(1)) }
+        let dir = makeTemporaryDirectory()
+        let upload = dir + "/upload.bin"
+        let f = fopen(upload, "w")
+        _ = [UInt8](repeating: 98, count: 1 << 20).withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
+        let down = runProcess(["curl", "-sS", "-k", "--max-time", "20", "-o", "/dev/null", "-w", "%{size_download}",
+                               "https://127.0.0.1:\(server.port)/big"])
+        #expect(down.output == "\(4 << 20)")
+        let up = runProcess(["curl", "-sS", "-k", "--max-time", "20", "--data-binary", "@" + upload,
+                             "https://127.0.0.1:\(server.port)/up"])
+        #expect(up.output == "\(1 << 20)")
+    }
+
     @Test func badCertificatePathIsAnError() throws {
         var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.tls = TLSConfiguration(certificateChainPath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key.pem")
