@@ -82,6 +82,7 @@ public final class Trainer {
         set {
             precondition(newValue.plan == engine.plan, "the new model must have the same architecture")
             engine.parameters.copy(from: newValue.parameters)
+            engine.transposedValid = false
         }
     }
 
