@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
                           .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),
         .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
-        .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
+        .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),
         .testTarget(name: "LoupeServiceTests", dependencies: ["LoupeService", "LoupeData", "LoupeEngine", "LoupeHTTP"]),
         .testTarget(name: "EndToEndTests", dependencies: ["LoupeData", "LoupeEngine"]),

@@ -626,9 +626,52 @@ def check_alert_metrics(known: set[str], scraped: set[str]):
     check(f"alert rules ({len(names)} alerts) use only exported metrics and carry severity/summary/description", problems)
 
 
+def docker_context_files() -> list[str]:
+    """The tracked files `docker build .` would send, after .dockerignore (Docker's rules: patterns
+    match from the context root, a match on a folder covers everything in it, later lines win, `!`
+    re-includes)."""
+    import fnmatch
+    import subprocess
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+
+    def matches(pattern: str, path: str) -> bool:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:i])
+            if fnmatch.fnmatchcase(prefix, pattern):
+                return True
+            if pattern.startswith("**/") and any(fnmatch.fnmatchcase("/".join(parts[j:i]), pattern[3:])
+                                                 for j in range(i)):
+                return True
+        return False
+
+    kept = []
+    for f in filter(None, files):
+        excluded = False
+        for p in patterns:
+            negated = p.startswith("!")
+            if matches(p.lstrip("!"), f):
+                excluded = not negated
+        if not excluded and (ROOT / f).exists():
+            kept.append(f)
+    return kept
+
+
 def main() -> int:
     scraped_path = os.environ.get("LOUPE_METRICS_SCRAPE")
     args = sys.argv[1:]
+    if args[:1] == ["--docker-context"] and len(args) == 2:
+        # Copies the Docker build context into args[1] (scripts/validate-deploy.sh then checks
+        # that the package loads there and that the Dockerfile's COPY sources are in it).
+        import shutil
+        dest = Path(args[1])
+        for f in docker_context_files():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+        return 0
     if "--metrics-only" in args:
         # Only the metric-name checks, against the sources and the scrape in LOUPE_METRICS_SCRAPE
         # (scripts/runtime-contract.sh saves one from the running server).

@@ -72,7 +72,7 @@ struct Predict: ParsableCommand {
         }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             struct Output: Encodable { var model: String; var predictions: [Prediction] }
             Terminal.line(String(decoding: try encoder.encode(Output(model: path, predictions: results)), as: UTF8.self))
         } else {
