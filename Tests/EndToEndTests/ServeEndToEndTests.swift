@@ -293,6 +293,28 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(text.contains("batching.queue_size: 99\n"))
     }
 
+    /// The lifecycle's repository API is mounted by `loupe serve` when enabled, behind its token.
+    @Test func repositoryAPIWhenEnabled() throws {
+        let repo = try E2E.makeRepository()
+        let off = try ServeProcess(models: repo.path)
+        try off.waitReady()
+        #expect(try HTTP.request(port: off.port, "POST", "/v2/repository/index").status == 404)
+        let on = try ServeProcess(models: repo.path, environment: ["LOUPE_REPOSITORY_API_ENABLED": "true", "LOUPE_REPOSITORY_API_TOKEN": "s3cret"])
+        try on.waitReady()
+        #expect(try HTTP.request(port: on.port, "POST", "/v2/repository/index").status == 401)
+        let index = try HTTP.request(port: on.port, "POST", "/v2/repository/index", headers: [("Authorization", "Bearer s3cret")])
+        #expect(index.status == 200)
+        #expect(index.text.contains("\"name\":\"fashion\""))
+        let unload = try HTTP.request(port: on.port, "POST", "/v2/repository/models/fashion/unload", headers: [("Authorization", "Bearer s3cret")])
+        #expect(unload.status == 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/v2/models/fashion/ready").status != 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/health/ready").status == 503)
+        let load = try HTTP.request(port: on.port, "POST", "/v2/repository/models/fashion/load", headers: [("Authorization", "Bearer s3cret")])
+        #expect(load.status == 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/v2/models/fashion/ready").status == 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/v2").text.contains("model_repository"))
+    }
+
     @Test func sighupReloadsTheRepository() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, arguments: ["--set", "models.poll_interval_ms=0", "--set", "models.stable_after_ms=0"])

@@ -12,6 +12,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var tlsKeyPath = ""
     public var eventLoopThreads = 0
     public var handlerThreads = 0
+    public var handlersOnEventLoop = false
     public var gzipMinimumBytes = 1024
     // limits
     public var maxConnections = 1024
@@ -101,6 +102,7 @@ extension ServiceConfiguration {
         string("server.tls.key", \.tlsKeyPath, "PEM private key."),
         int("server.event_loop_threads", \.eventLoopThreads, 0...1024, "Socket I/O threads (epoll loops); 0 = one per CPU."),
         int("server.handler_threads", \.handlerThreads, 0...1024, "Threads that decode requests (PNG, JSON) before they are queued; 0 = one per CPU."),
+        bool("server.handlers_on_event_loop", \.handlersOnEventLoop, "Decode requests on the socket threads instead of the handler threads (saves two thread hand-offs per request; a large JSON body then delays other connections of that loop)."),
         int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
         int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; more wait in the accept backlog."),
         int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),
