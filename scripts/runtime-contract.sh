@@ -206,6 +206,7 @@ fi
 
 # ---- who and where it runs -------------------------------------------------------------------
 status=$(cat "/proc/$cpid/status")
+echo "# server at rest: $(awk '/^VmRSS:/ {printf "%.1f MB RSS", $2/1024}' <<< "$status"), $(awk '/^Threads:/ {print $2}' <<< "$status") threads, binary $(( $(stat -c %s "$LOUPE_BIN") / 1048576 )) MB"
 uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' <<< "$status")
 gids=$(awk '/^Gid:/ {print $2, $3, $4, $5}' <<< "$status")
 groups=$(awk '/^Groups:/ {$1=""; print}' <<< "$status" | tr -d ' ')
