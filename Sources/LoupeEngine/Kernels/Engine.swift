@@ -260,8 +260,9 @@ package final class TrainingEngine: @unchecked Sendable {
 package enum Evaluation {
     /// Softmax probabilities, per-row predicted class, Σ cross-entropy and correct count.
     package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], images: [Float], labels: [UInt8],
-                            count: Int, threads: Int) -> (probabilities: [Float], predictions: [Int], loss: Double, correct: Int) {
-        let storage = InferenceStorage(plan: plan, maxBatch: min(max(count, 1), 512))
+                            count: Int, threads: Int, storage reusable: InferenceStorage? = nil)
+        -> (probabilities: [Float], predictions: [Int], loss: Double, correct: Int) {
+        let storage = reusable ?? InferenceStorage(plan: plan, maxBatch: min(max(count, 1), 512))
         let probs = Inference.run(plan, kernels: kernels, parameters: parameters, input: images, count: count,
                                   storage: storage, threads: threads, softmax: true)
         let classes = plan.outputSize
