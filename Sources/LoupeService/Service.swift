@@ -273,11 +273,10 @@ public final class InferenceService: Sendable {
     /// Queues a decoded batch; `respond` runs on the inference worker with the result.
     func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink,
                 respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
-        let job = InferenceJob(model: model, input: batch.input, count: batch.count) { [metrics] result in
+        let job = InferenceJob(model: model, input: batch.input, count: batch.count) { result in
             var response = respond(result)
             response.headers.add("Server-Timing",
                                  "queue;dur=\(formatMilliseconds(Double(result.queueNanoseconds) / 1e6)), inference;dur=\(formatMilliseconds(Double(result.inferenceNanoseconds) / 1e6))")
-            _ = metrics
             sink.respond(response)
         }
         switch batcher.submit(job) {

@@ -66,8 +66,7 @@ extension InferenceService {
         }
         let versionText = String(model.version)
         submit(parsed.batch, model: model, sink: sink) { [self] result in
-            let (classes, _) = recordOutcome(model: model, batch: parsed.batch, probabilities: result.probabilities)
-            _ = classes
+            _ = recordOutcome(model: model, batch: parsed.batch, probabilities: result.probabilities)
             return .json(200, Self.oipResponse(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
                                                probabilities: result.probabilities, classification: parsed.classification))
         }
