@@ -1,6 +1,7 @@
 // The inference service: its routes, readiness and drain state, and the instrumentation every
 // request passes through (request id, access log, HTTP metrics). Transport-agnostic: the
 // `routes` are registered on LoupeHTTP's router by `ServiceServer`.
+import Dispatch
 import Logging
 import LoupeHTTP
 import Synchronization
@@ -255,6 +256,18 @@ public final class InferenceService: Sendable {
         }
         return .success(InputLimits(maxImages: configuration.maxImagesPerRequest,
                                     maxImageDimension: configuration.maxImageDimension, resize: resize))
+    }
+
+    /// Decoding runs where the handler runs (by default the connection's event loop: no thread
+    /// hand-off for the common small request); a body larger than `server.inline_decode_max_bytes`
+    /// is decoded on a Dispatch queue instead, so parsing a big JSON batch never holds up the other
+    /// connections of that loop.
+    func offloadIfLarge(_ request: HTTPRequest, _ work: @escaping @Sendable () -> Void) {
+        if request.body.count > configuration.inlineDecodeMaxBytes {
+            DispatchQueue.global(qos: .userInitiated).async(execute: work)
+        } else {
+            work()
+        }
     }
 
     /// Queues a decoded batch; `respond` runs on the inference worker with the result.

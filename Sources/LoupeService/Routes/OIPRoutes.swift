@@ -51,6 +51,10 @@ extension InferenceService {
     }
 
     func oipInfer(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        offloadIfLarge(request) { [self] in oipInferNow(request, sink) }
+    }
+
+    func oipInferNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let model: any InferenceModel
         switch resolveModel(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
         case .success(let m): model = m
