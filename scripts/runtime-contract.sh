@@ -387,6 +387,14 @@ kill -TERM "$cpid"
 sleep 0.3
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/health/ready")
 [ "$code" = 503 ] && ok "after SIGTERM /health/ready answers 503" || fail "after SIGTERM /health/ready answers 503 (got $code)"
+if [ "${#image_health[@]}" -gt 0 ]; then
+    hc=0
+    env -i "${run_env[@]}" nsenter --target "$cpid" --mount --pid --root --wd \
+        --setuid "$image_uid" --setgid "$image_gid" -- "${image_health[@]}" > "$work/health.log" 2>&1 || hc=$?
+    # Docker: 0 healthy, 1 unhealthy (2 is reserved).
+    [ "$hc" = 1 ] && ok "during the drain the HEALTHCHECK exits 1 (unhealthy)" \
+        || fail "during the drain the HEALTHCHECK exits 1 (unhealthy) (exit $hc: $(cat "$work/health.log"))"
+fi
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: image/png' --data-binary @"$work/test-0.png" "$base/predict")
 [ "$code" = 200 ] && ok "during the drain delay /predict is still served" || fail "during the drain delay /predict is still served (got $code)"
 rc=0

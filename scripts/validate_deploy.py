@@ -593,6 +593,22 @@ def check_dashboard(known: set[str], scraped: set[str], exprs_out: Path | None):
         ids = [p.get("id") for p in dash.get("panels", [])]
         if len(ids) != len(set(ids)):
             problems.append(f"{rel(path)}: duplicate panel ids")
+        # Layout: inside the 24-column grid, no two panels on the same cells.
+        cells = {}
+        for p in dash.get("panels", []):
+            g = p.get("gridPos", {})
+            x, y, w, h = g.get("x", 0), g.get("y", 0), g.get("w", 0), g.get("h", 0)
+            if w <= 0 or h <= 0 or x < 0 or x + w > 24:
+                problems.append(f"{rel(path)} panel {p.get('title')!r}: gridPos {g} outside the 24-column grid")
+            for cx in range(x, x + w):
+                for cy in range(y, y + h):
+                    if (cx, cy) in cells:
+                        problems.append(f"{rel(path)} panels {cells[(cx, cy)]!r} and {p.get('title')!r} overlap")
+                        break
+                    cells[(cx, cy)] = p.get("title")
+                else:
+                    continue
+                break
     check("Grafana dashboards parse and use only metrics the service exports", problems)
     if exprs_out:
         # Written as recording rules so that promtool checks the PromQL syntax of every panel.
@@ -632,8 +648,12 @@ def docker_context_files() -> list[str]:
     re-includes)."""
     import fnmatch
     import subprocess
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split("\0")
+    try:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.split("\0")
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: every file but build output
+        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+                 if p.is_file() and not any(part.startswith(".build") for part in p.relative_to(ROOT).parts)]
     patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
 
