@@ -34,6 +34,7 @@ COPY . .
 # fixed targets, so the image does not depend on the build machine's CPU.
 RUN swift build -c release --static-swift-stdlib --product loupe \
     && install -D -m 0755 "$(swift build -c release --static-swift-stdlib --show-bin-path)/loupe" /out/loupe \
+    && install -D -m 0755 /usr/libexec/swift/linux/swift-backtrace-static /out/swift-backtrace-static \
     && /out/loupe --help > /dev/null
 
 # ---------------------------------------------------------------------------------------------
@@ -50,6 +51,8 @@ LABEL org.opencontainers.image.title="loupe" \
       org.opencontainers.image.licenses="Apache-2.0"
 
 COPY --from=build /out/loupe /usr/local/bin/loupe
+# Swift's crash backtracer (static build), so that a crash logs a symbolicated backtrace of every thread.
+COPY --from=build /out/swift-backtrace-static /usr/local/libexec/swift-backtrace-static
 # The shipped configuration (every key documented) and the default model. Both are owned by
 # root and read-only for the service user; mount a volume on /models to serve your own
 # repository (<name>/<version>/model.loupe), or a ConfigMap on /etc/loupe.
@@ -62,7 +65,8 @@ ENV LOUPE_CONFIG=/etc/loupe/loupe.yaml \
     LOUPE_SERVER_HOST=0.0.0.0 \
     LOUPE_SERVER_PORT=8080 \
     LOUPE_MODELS_DIR=/models \
-    LOUPE_LOGGING_FORMAT=json
+    LOUPE_LOGGING_FORMAT=json \
+    SWIFT_BACKTRACE=enable=yes,sanitize=yes,threads=all,images=all,interactive=no,swift-backtrace=/usr/local/libexec/swift-backtrace-static
 
 USER 10001:10001
 WORKDIR /tmp

@@ -24,7 +24,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -53,15 +52,16 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
+                          exclude: ["compare.sh", "check_isa.sh", "summarize.py"],
                           swiftSettings: engineFlags),
         .executableTarget(name: "loupe-data-bench", dependencies: ["LoupeData", "LoupeEngine"], path: "Benchmarks/DataBench"),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
         .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
                           .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),
         .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
-        .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"]),
+        .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),
         .testTarget(name: "LoupeServiceTests", dependencies: ["LoupeService", "LoupeData", "LoupeEngine", "LoupeHTTP"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["LoupeData", "LoupeEngine"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["python"]),
     ]
 )

@@ -232,6 +232,41 @@ def main():
             assert check, f"{name}: Pillow decodes different samples than were encoded"
             checked += 1
 
+    # Files written by Pillow's own encoder (its filter choices, zlib settings and chunk
+    # layout), when Pillow is installed; expected gray from the samples Pillow was given.
+    pillow_count = 0
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+    if Image is not None:
+        rgba = pattern(6, 8, 101)
+        flat = [p for row in rgba for p in row]
+        def save(name, im, expected, **kw):
+            im.save(os.path.join(outdir, name + ".png"), **kw)
+            with open(os.path.join(outdir, name + ".expected.pgm"), "wb") as f:
+                f.write(pgm(W, H, bytes(expected)))
+        im = Image.new("RGBA", (W, H)); im.putdata(flat)
+        save("pillow_rgba", im, [to_byte(luma(r, g, b) / 255 * a / 255) for (r, g, b, a) in flat], optimize=True)
+        im = Image.new("RGB", (W, H)); im.putdata([p[:3] for p in flat])
+        save("pillow_rgb", im, [to_byte(luma(r, g, b) / 255) for (r, g, b, a) in flat], compress_level=1)
+        gray = [p[0] for p in flat]
+        im = Image.new("L", (W, H)); im.putdata(gray)
+        save("pillow_gray", im, gray, optimize=True)
+        im = Image.new("LA", (W, H)); im.putdata([(p[0], p[3]) for p in flat])
+        save("pillow_gray_alpha", im, [to_byte(p[0] / 255 * p[3] / 255) for p in flat])
+        im = Image.new("1", (W, H)); im.putdata([255 if p[0] > 127 else 0 for p in flat])
+        save("pillow_bilevel", im, [255 if p[0] > 127 else 0 for p in flat])
+        pal = Image.new("RGB", (W, H)); pal.putdata([p[:3] for p in flat])
+        pim = pal.quantize(colors=16)
+        colors = pim.getpalette()
+        idx = list(pim.get_flattened_data() if hasattr(pim, "get_flattened_data") else pim.getdata())
+        save("pillow_palette", pim, [to_byte(luma(colors[3 * i], colors[3 * i + 1], colors[3 * i + 2]) / 255) for i in idx])
+        g16 = [(p[0] << 8) | p[1] for p in flat]
+        im = Image.new("I;16", (W, H)); im.putdata(g16)
+        save("pillow_gray16", im, [to_byte(v / 65535) for v in g16])
+        pillow_count = 7
+
     # PGM fixtures: P5 8-bit, P5 16-bit, P2 with comments, and their expected 8-bit values.
     vals = [(x * 37 + y * 11) % 256 for y in range(H) for x in range(W)]
     with open(os.path.join(outdir, "p5_8bit.pgm"), "wb") as f:
@@ -247,7 +282,7 @@ def main():
         f.write(f"P2\n# ASCII, maxval 15\n{W} {H}\n15\n{body}\n")
     with open(os.path.join(outdir, "p2_maxval15.expected.pgm"), "wb") as f:
         f.write(pgm(W, H, bytes((v * 255 + 15 // 2) // 15 for v in vals15)))
-    print(f"wrote {len(cases)} PNG fixtures and 3 PGM fixtures to {outdir}; {checked} cross-checked with Pillow")
+    print(f"wrote {len(cases)} hand-encoded PNG fixtures, {pillow_count} written by Pillow, and 3 PGM fixtures to {outdir}; {checked} cross-checked with Pillow")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@
 # Then it checks: /health/ready answers 200; the HEALTHCHECK command exits 0 when run inside the
 # same namespaces as that user (like `docker exec`); /predict classifies a real Fashion-MNIST PNG;
 # /metrics carries the metrics Deploy/ uses; on SIGTERM readiness turns 503 while requests are
-# still served, then the process exits 0 within the drain delay + deadline.
+# still served, then the process exits 0 within the drain delay + deadline; started again, a
+# SIGSEGV makes it log a backtrace through the image's swift-backtrace-static (SWIFT_BACKTRACE).
 #
 # What it cannot emulate: the image itself (its Debian packages, the Swift static-stdlib build
 # inside the official Swift image), cgroup limits, the container network namespace and port
@@ -63,7 +64,8 @@ upid=""
 cpid=""
 ppid_prom=""
 cleanup() {
-    # The server dies with unshare (--kill-child) and with it its PID namespace; Prometheus too.
+    # SIGKILL the server (PID 1 of its namespace, so everything in it dies too), unshare, Prometheus.
+    # (unshare --kill-child alone is not enough: setpriv's uid change clears that death signal.)
     for p in "$ppid_prom" "$cpid" "$upid"; do
         if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
     done
@@ -112,6 +114,13 @@ env_value() { local k=$1; for e in "${image_env[@]}"; do [ "${e%%=*}" = "$k" ] &
 models_dir=$(env_value LOUPE_MODELS_DIR); models_dir=${models_dir:-/models}
 config_path=$(env_value LOUPE_CONFIG)
 bin_path=${image_command[0]}
+# Swift's crash backtracer, where the image's SWIFT_BACKTRACE says it is (the toolchain's copy here).
+backtracer_path=$(env_value SWIFT_BACKTRACE | tr ',' '\n' | sed -n 's/^swift-backtrace=//p')
+backtracer_src=$(dirname "$(readlink -f "$(command -v swift)")")/../libexec/swift/linux/swift-backtrace-static
+if [ -n "$backtracer_path" ]; then
+    [ -x "$backtracer_src" ] && ok "the crash backtracer SWIFT_BACKTRACE names exists in the toolchain" \
+        || fail "the crash backtracer SWIFT_BACKTRACE names exists in the toolchain ($backtracer_src)"
+fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 drain_delay_ms=1500
@@ -126,7 +135,7 @@ run_env=("${image_env[@]}"
 root="$work/root"
 mkdir -p "$root"
 setpriv_bin=$(command -v setpriv)
-libs=$( { ldd "$LOUPE_BIN"; ldd "$setpriv_bin"; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+libs=$( { ldd "$LOUPE_BIN"; ldd "$setpriv_bin"; if [ -n "$backtracer_path" ] && [ -x "$backtracer_src" ]; then ldd "$backtracer_src"; fi; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
 
 cat > "$work/inside.sh" <<EOF
 set -euo pipefail
@@ -140,6 +149,7 @@ mount -t tmpfs -o mode=0755,size=8m rootfs "\$R"
 mkdir -p "\$R/tmp" "\$R/proc" "\$R/dev" "\$R/etc/ssl" "\$R$image_workdir"
 bind_ro '$LOUPE_BIN' "\$R$bin_path"
 bind_ro '$setpriv_bin' "\$R/.emulator/setpriv"
+if [ -n '$backtracer_path' ] && [ -x '$backtracer_src' ]; then bind_ro '$backtracer_src' "\$R$backtracer_path"; fi
 for lib in $(echo $libs); do bind_ro "\$lib" "\$R\$lib"; done
 bind_ro /etc/ssl/certs "\$R/etc/ssl/certs"
 bind_ro '$repo/models' "\$R$models_dir"
@@ -155,9 +165,6 @@ exec env -i $(printf '%q ' "${run_env[@]}") \
         --inh-caps=-all --bounding-set=-all -- $(printf '%q ' "${image_command[@]}")
 EOF
 
-unshare --mount --pid --fork --kill-child --propagation private bash "$work/inside.sh" > "$work/server.log" 2>&1 &
-upid=$!
-
 # The server's host PID: the namespace's PID 1, child of unshare (found in /proc: no procps needed).
 child_of() {
     local parent=$1 p stat fields
@@ -167,22 +174,30 @@ child_of() {
         if [ "${fields[1]:-}" = "$parent" ]; then echo "${p#/proc/}"; return; fi
     done
 }
-for _ in $(seq 1 100); do
-    cpid=$(child_of "$upid")
-    [ -n "$cpid" ] && break
-    kill -0 "$upid" 2>/dev/null || break
-    sleep 0.05
-done
 base="http://127.0.0.1:$port"
 
+# start_container LOG: starts the emulated container (upid: unshare, cpid: the server) and waits
+# up to 30 s for /health/ready; returns 1 if it never got ready.
+start_container() {
+    unshare --mount --pid --fork --kill-child --propagation private bash "$work/inside.sh" > "$1" 2>&1 &
+    upid=$!
+    cpid=""
+    for _ in $(seq 1 100); do
+        cpid=$(child_of "$upid")
+        [ -n "$cpid" ] && break
+        kill -0 "$upid" 2>/dev/null || break
+        sleep 0.05
+    done
+    for _ in $(seq 1 300); do
+        kill -0 "$upid" 2>/dev/null || return 1
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/health/ready" 2>/dev/null)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # ---- ready -----------------------------------------------------------------------------------
-ready=0
-for _ in $(seq 1 300); do
-    if ! kill -0 "$upid" 2>/dev/null; then break; fi
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/health/ready" 2>/dev/null)" = 200 ]; then ready=1; break; fi
-    sleep 0.1
-done
-if [ "$ready" = 1 ]; then ok "GET /health/ready answers 200 in the emulated container"
+if start_container "$work/server.log"; then ok "GET /health/ready answers 200 in the emulated container"
 else
     fail "GET /health/ready answers 200 in the emulated container (server log below)"
     sed 's/^/    | /' "$work/server.log" | tail -40
@@ -191,6 +206,7 @@ fi
 
 # ---- who and where it runs -------------------------------------------------------------------
 status=$(cat "/proc/$cpid/status")
+echo "# server at rest: $(awk '/^VmRSS:/ {printf "%.1f MB RSS", $2/1024}' <<< "$status"), $(awk '/^Threads:/ {print $2}' <<< "$status") threads, binary $(( $(stat -c %s "$LOUPE_BIN") / 1048576 )) MB"
 uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' <<< "$status")
 gids=$(awk '/^Gid:/ {print $2, $3, $4, $5}' <<< "$status")
 groups=$(awk '/^Groups:/ {$1=""; print}' <<< "$status" | tr -d ' ')
@@ -371,6 +387,14 @@ kill -TERM "$cpid"
 sleep 0.3
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/health/ready")
 [ "$code" = 503 ] && ok "after SIGTERM /health/ready answers 503" || fail "after SIGTERM /health/ready answers 503 (got $code)"
+if [ "${#image_health[@]}" -gt 0 ]; then
+    hc=0
+    env -i "${run_env[@]}" nsenter --target "$cpid" --mount --pid --root --wd \
+        --setuid "$image_uid" --setgid "$image_gid" -- "${image_health[@]}" > "$work/health.log" 2>&1 || hc=$?
+    # Docker: 0 healthy, 1 unhealthy (2 is reserved).
+    [ "$hc" = 1 ] && ok "during the drain the HEALTHCHECK exits 1 (unhealthy)" \
+        || fail "during the drain the HEALTHCHECK exits 1 (unhealthy) (exit $hc: $(cat "$work/health.log"))"
+fi
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: image/png' --data-binary @"$work/test-0.png" "$base/predict")
 [ "$code" = 200 ] && ok "during the drain delay /predict is still served" || fail "during the drain delay /predict is still served (got $code)"
 rc=0
@@ -391,5 +415,25 @@ else fail "exits 0 after SIGTERM (exit status $rc after ${elapsed_ms} ms)"; sed 
 if curl -s -o /dev/null "$base/health/live" 2>/dev/null; then fail "the port is closed after exit"; else ok "the port is closed after exit"; fi
 if grep -q '^{' "$work/server.log"; then ok "logs are JSON lines (LOUPE_LOGGING_FORMAT from the image)"
 else fail "logs are JSON lines (LOUPE_LOGGING_FORMAT from the image)"; head -5 "$work/server.log"; fi
+
+# ---- a crash logs a backtrace (SWIFT_BACKTRACE), as uid 10001 without capabilities ----------
+if [ -n "$backtracer_path" ]; then
+    if start_container "$work/crash.log"; then
+        kill -SEGV "$cpid"
+        for _ in $(seq 1 100); do grep -q "Backtrace took" "$work/crash.log" && break; sleep 0.1; done
+        if grep -q "Program crashed" "$work/crash.log" && grep -q "Backtrace took" "$work/crash.log"; then
+            ok "a crash (SIGSEGV) logs a backtrace through the image's swift-backtrace-static"
+        else
+            fail "a crash (SIGSEGV) logs a backtrace through the image's swift-backtrace-static"
+            tail -15 "$work/crash.log" | sed 's/^/    | /'
+        fi
+        # SIGKILL the server itself: setpriv's uid change clears unshare's --kill-child death signal.
+        kill -KILL "$cpid" 2>/dev/null || true
+        wait "$upid" 2>/dev/null || true
+        upid=""; cpid=""
+    else
+        fail "the container starts again for the crash test"; tail -5 "$work/crash.log" | sed 's/^/    | /'
+    fi
+fi
 
 finish

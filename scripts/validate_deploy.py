@@ -593,6 +593,22 @@ def check_dashboard(known: set[str], scraped: set[str], exprs_out: Path | None):
         ids = [p.get("id") for p in dash.get("panels", [])]
         if len(ids) != len(set(ids)):
             problems.append(f"{rel(path)}: duplicate panel ids")
+        # Layout: inside the 24-column grid, no two panels on the same cells.
+        cells = {}
+        for p in dash.get("panels", []):
+            g = p.get("gridPos", {})
+            x, y, w, h = g.get("x", 0), g.get("y", 0), g.get("w", 0), g.get("h", 0)
+            if w <= 0 or h <= 0 or x < 0 or x + w > 24:
+                problems.append(f"{rel(path)} panel {p.get('title')!r}: gridPos {g} outside the 24-column grid")
+            for cx in range(x, x + w):
+                for cy in range(y, y + h):
+                    if (cx, cy) in cells:
+                        problems.append(f"{rel(path)} panels {cells[(cx, cy)]!r} and {p.get('title')!r} overlap")
+                        break
+                    cells[(cx, cy)] = p.get("title")
+                else:
+                    continue
+                break
     check("Grafana dashboards parse and use only metrics the service exports", problems)
     if exprs_out:
         # Written as recording rules so that promtool checks the PromQL syntax of every panel.
@@ -626,9 +642,56 @@ def check_alert_metrics(known: set[str], scraped: set[str]):
     check(f"alert rules ({len(names)} alerts) use only exported metrics and carry severity/summary/description", problems)
 
 
+def docker_context_files() -> list[str]:
+    """The tracked files `docker build .` would send, after .dockerignore (Docker's rules: patterns
+    match from the context root, a match on a folder covers everything in it, later lines win, `!`
+    re-includes)."""
+    import fnmatch
+    import subprocess
+    try:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.split("\0")
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: every file but build output
+        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+                 if p.is_file() and not any(part.startswith(".build") for part in p.relative_to(ROOT).parts)]
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+
+    def matches(pattern: str, path: str) -> bool:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:i])
+            if fnmatch.fnmatchcase(prefix, pattern):
+                return True
+            if pattern.startswith("**/") and any(fnmatch.fnmatchcase("/".join(parts[j:i]), pattern[3:])
+                                                 for j in range(i)):
+                return True
+        return False
+
+    kept = []
+    for f in filter(None, files):
+        excluded = False
+        for p in patterns:
+            negated = p.startswith("!")
+            if matches(p.lstrip("!"), f):
+                excluded = not negated
+        if not excluded and (ROOT / f).exists():
+            kept.append(f)
+    return kept
+
+
 def main() -> int:
     scraped_path = os.environ.get("LOUPE_METRICS_SCRAPE")
     args = sys.argv[1:]
+    if args[:1] == ["--docker-context"] and len(args) == 2:
+        # Copies the Docker build context into args[1] (scripts/validate-deploy.sh then checks
+        # that the package loads there and that the Dockerfile's COPY sources are in it).
+        import shutil
+        dest = Path(args[1])
+        for f in docker_context_files():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+        return 0
     if "--metrics-only" in args:
         # Only the metric-name checks, against the sources and the scrape in LOUPE_METRICS_SCRAPE
         # (scripts/runtime-contract.sh saves one from the running server).

@@ -14,6 +14,18 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// CPU seconds used by this process (all threads): with other load on the machine, epoch wall time
+/// includes waiting for a core, CPU time does not.
+func cpuSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+func loadAverage() -> Double {
+    var l = [Double](repeating: 0, count: 3)
+    return getloadavg(&l, 3) > 0 ? l[0] : -1
+}
+
 func readIDX(_ path: String) -> [UInt8] {
     var source = path
     if path.hasSuffix(".gz") {
@@ -80,21 +92,26 @@ case "train":
     let model = try Sequential(architecture: .seed, seed: seed)
     let trainer = Trainer(model: model, configuration: TrainingConfiguration(epochs: epochs, batchSize: batch, learningRate: 1e-3,
                                                                              optimizer: .adam, seed: seed, threads: threads))
-    var epochSeconds: [Double] = []
+    var epochSeconds: [Double] = [], epochCPU: [Double] = []
     for epoch in 0..<epochs {
+        let c0 = cpuSeconds()
         let t0 = now()
         let r = trainer.trainEpoch(images: trainImages, labels: trainLabels, count: trainCount, epoch: epoch)
         let t1 = now()
         let v = trainer.evaluate(images: valImages, labels: valLabels, count: valCount)
         let t2 = now()
+        let c2 = cpuSeconds()
         epochSeconds.append(t2 - t0)
+        epochCPU.append(c2 - c0)
         emit([("event", "\"epoch\""), ("kernels", "\"\(engineKernelName)\""), ("epoch", "\(epoch + 1)"), ("threads", "\(threads)"),
               ("loss", fmt(r.loss, 4)), ("accuracy", fmt(r.accuracy, 4)), ("val_loss", fmt(v.loss, 4)), ("val_accuracy", fmt(v.accuracy, 4)),
-              ("train_s", fmt(t1 - t0, 3)), ("val_s", fmt(t2 - t1, 3)), ("epoch_s", fmt(t2 - t0, 3))])
+              ("train_s", fmt(t1 - t0, 3)), ("val_s", fmt(t2 - t1, 3)), ("epoch_s", fmt(t2 - t0, 3)),
+              ("epoch_cpu_s", fmt(c2 - c0, 3)), ("loadavg1", fmt(loadAverage(), 2))])
     }
     let t = trainer.evaluate(images: test.images, labels: test.labels, count: test.count)
     emit([("event", "\"train_summary\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("epochs", "\(epochs)"),
           ("median_epoch_s", fmt(median(epochSeconds.count > 1 ? Array(epochSeconds.dropFirst()) : epochSeconds), 3)),
+          ("median_epoch_cpu_s", fmt(median(epochCPU.count > 1 ? Array(epochCPU.dropFirst()) : epochCPU), 3)),
           ("first_epoch_s", fmt(epochSeconds[0], 3)), ("total_s", fmt(epochSeconds.reduce(0, +), 2)),
           ("test_loss", fmt(t.loss, 4)), ("test_accuracy", fmt(t.accuracy, 4))])
 
@@ -117,13 +134,16 @@ case "infer":
             for i in 0..<500 { _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads) }
             var lat: [Double] = []
             lat.reserveCapacity(n1)
+            let c0 = cpuSeconds()
             for i in 0..<n1 {
                 let t0 = now()
                 _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads)
                 lat.append(now() - t0)
             }
             for _ in 0..<10 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
+            let c1 = cpuSeconds()
             var bl: [Double] = []
+            let c2 = cpuSeconds()
             for _ in 0..<n256 {
                 let t0 = now()
                 _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads)
@@ -131,19 +151,25 @@ case "infer":
             }
             emit([("event", "\"infer\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("rep", "\(rep + 1)"),
                   ("batch1_median_us", fmt(median(lat) * 1e6, 1)), ("batch1_p99_us", fmt(percentile(lat, 0.99) * 1e6, 1)),
-                  ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0))])
+                  ("batch1_cpu_us_per_call", fmt((c1 - c0) / Double(n1) * 1e6, 1)),
+                  ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0)),
+                  ("batch256_min_ms", fmt(bl.min()! * 1e3, 3)), ("batch256_cpu_ms_per_call", fmt((cpuSeconds() - c2) / Double(n256) * 1e3, 3)),
+                  ("loadavg1", fmt(loadAverage(), 2))])
         }
     }
-    // Accuracy sanity check over the test set (meaningful with --weights).
-    var ws = model.makeWorkspace(maxBatch: 256)
-    let p = model.predict(test.images, count: test.count, workspace: &ws, threads: 2)
-    var correct = 0
-    for b in 0..<test.count {
-        var best = 0
-        for j in 1..<10 where p[b * 10 + j] > p[b * 10 + best] { best = j }
-        if best == Int(test.labels[b]) { correct += 1 }
+    // Accuracy sanity check over the test set (meaningful with --weights), for several batch/thread shapes.
+    for (maxBatch, threads) in [(256, 2), (256, 1), (1, 1), (17, 2)] {
+        var ws = model.makeWorkspace(maxBatch: maxBatch)
+        let p = model.predict(test.images, count: test.count, workspace: &ws, threads: threads)
+        var correct = 0
+        for b in 0..<test.count {
+            var best = 0
+            for j in 1..<10 where p[b * 10 + j] > p[b * 10 + best] { best = j }
+            if best == Int(test.labels[b]) { correct += 1 }
+        }
+        emit([("event", "\"infer_accuracy\""), ("max_batch", "\(maxBatch)"), ("threads", "\(threads)"),
+              ("test_accuracy", fmt(Double(correct) / Double(test.count), 4))])
     }
-    emit([("event", "\"infer_accuracy\""), ("test_accuracy", fmt(Double(correct) / Double(test.count), 4))])
 
 case "kernels":
     kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)

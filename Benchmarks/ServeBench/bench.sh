@@ -73,7 +73,7 @@ for rep in $(seq "$REPS"); do
   line=$(wrk -t1 -c8 -d${SECS}s --timeout 5s -s $LUA "http://127.0.0.1:$LPORT/predict" -- "$OUT/batch64.bin" | grep '^{')
   echo "{\"test\":\"batch64_c8\",\"server\":\"loupe\",\"rep\":$rep,${line#\{}" | tee -a "$OUT/results.jsonl"
   # The engine alone, same machine, between the HTTP runs: batch-256 throughput with 1 and 2 threads.
-  .build/release/loupe-engine-bench infer --reps 1 --n1 300 --n256 100 | grep '"event":"infer"' | tee -a "$OUT/results.jsonl"
+  .build/release/loupe-engine-bench infer --reps 1 --n1 300 --n256 100 | grep '"event": "infer"' | tee -a "$OUT/results.jsonl"
 done
 curl -s "http://127.0.0.1:$LPORT/metrics" > "$OUT/metrics.txt"
 echo "RSS after load (kB): $(awk '/VmRSS/ {print $2}' /proc/$LPID/status)" | tee -a "$OUT/results.jsonl"

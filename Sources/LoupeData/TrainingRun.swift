@@ -80,7 +80,7 @@ public struct TrainingHistory: Codable, Sendable, Equatable {
 
     public func encoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return [UInt8](try encoder.encode(self)) + [0x0a]
     }
 }

@@ -75,6 +75,8 @@ public final class Trainer {
     private let architecture: Architecture
     private let engine: TrainingEngine
     private let kernels: KernelSet
+    /// Inference buffers reused by every evaluate call (validation runs after each epoch).
+    private lazy var evaluationStorage = InferenceStorage(plan: engine.plan, maxBatch: 512)
 
     /// The model with the current parameters.
     public var model: Sequential {
@@ -82,6 +84,7 @@ public final class Trainer {
         set {
             precondition(newValue.plan == engine.plan, "the new model must have the same architecture")
             engine.parameters.copy(from: newValue.parameters)
+            engine.transposedValid = false
         }
     }
 
@@ -139,7 +142,7 @@ public final class Trainer {
     public func evaluate(images: [Float], labels: [UInt8], count: Int) -> EvaluationResult {
         precondition(images.count >= count * engine.plan.inputSize && labels.count >= count, "fewer images or labels than count")
         let r = Evaluation.run(engine.plan, kernels: kernels, parameters: engine.parameterArray, images: images, labels: labels,
-                               count: count, threads: configuration.threads)
+                               count: count, threads: configuration.threads, storage: evaluationStorage)
         return EvaluationResult(loss: count > 0 ? r.loss / Double(count) : 0, accuracy: count > 0 ? Double(r.correct) / Double(count) : 0,
                                 count: count, predictions: r.predictions, probabilities: r.probabilities)
     }

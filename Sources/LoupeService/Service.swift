@@ -1,6 +1,7 @@
 // The inference service: its routes, readiness and drain state, and the instrumentation every
 // request passes through (request id, access log, HTTP metrics). Transport-agnostic: the
 // `routes` are registered on LoupeHTTP's router by `ServiceServer`.
+import Dispatch
 import Logging
 import LoupeHTTP
 import Synchronization
@@ -257,14 +258,25 @@ public final class InferenceService: Sendable {
                                     maxImageDimension: configuration.maxImageDimension, resize: resize))
     }
 
+    /// Decoding runs where the handler runs (by default the connection's event loop: no thread
+    /// hand-off for the common small request); a body larger than `server.inline_decode_max_bytes`
+    /// is decoded on a Dispatch queue instead, so parsing a big JSON batch never holds up the other
+    /// connections of that loop.
+    func offloadIfLarge(_ request: HTTPRequest, _ work: @escaping @Sendable () -> Void) {
+        if request.body.count > configuration.inlineDecodeMaxBytes {
+            DispatchQueue.global(qos: .userInitiated).async(execute: work)
+        } else {
+            work()
+        }
+    }
+
     /// Queues a decoded batch; `respond` runs on the inference worker with the result.
     func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink,
                 respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
-        let job = InferenceJob(model: model, input: batch.input, count: batch.count) { [metrics] result in
+        let job = InferenceJob(model: model, input: batch.input, count: batch.count) { result in
             var response = respond(result)
             response.headers.add("Server-Timing",
                                  "queue;dur=\(formatMilliseconds(Double(result.queueNanoseconds) / 1e6)), inference;dur=\(formatMilliseconds(Double(result.inferenceNanoseconds) / 1e6))")
-            _ = metrics
             sink.respond(response)
         }
         switch batcher.submit(job) {

@@ -49,6 +49,7 @@ public final class ServiceServer: Sendable {
         var h = HTTPServerConfiguration(host: c.host, port: c.port)
         if c.eventLoopThreads > 0 { h.eventLoopThreads = c.eventLoopThreads }
         if c.handlerThreads > 0 { h.handlerThreads = c.handlerThreads }
+        h.runHandlersOnEventLoop = c.handlersOnEventLoop
         h.maxConnections = c.maxConnections
         h.maxHeaderBytes = c.maxHeaderBytes
         h.maxBodyBytes = c.maxBodyBytes

@@ -35,7 +35,7 @@ struct Evaluate: ParsableCommand {
                                                    modelName: path, datasetName: directory)
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             Terminal.line(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             Evaluate.printReport(report, split: split, sha256: file.sha256Hex)

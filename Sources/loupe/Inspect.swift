@@ -89,7 +89,7 @@ struct Inspect: ParsableCommand {
         let out = Output(file: file, fileSize: r.fileSize, formatVersion: r.formatVersion, headerLength: r.headerLength, dataOffset: r.dataOffset,
                          sha256: r.storedChecksum, checksumOK: r.checksumOK, valid: r.isValid, error: r.error?.description, header: r.header)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         Terminal.line(String(decoding: try encoder.encode(out), as: UTF8.self))
     }
 

@@ -34,7 +34,7 @@ struct Predict: ParsableCommand {
     }
 
     struct Prediction: Encodable {
-        struct Ranked: Encodable { var `class`: Int; var label: String; var probability: Float }
+        struct Ranked: Encodable { var `class`: Int; var label: String; var confidence: Float }
         var file: String
         var `class`: Int
         var label: String
@@ -67,18 +67,18 @@ struct Predict: ParsableCommand {
         for (i, f) in files.enumerated() {
             let p = Array(probabilities[i * k..<(i + 1) * k])
             let ranked = p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
-            let top = ranked.prefix(topK).map { Prediction.Ranked(class: $0, label: labels[$0], probability: p[$0]) }
+            let top = ranked.prefix(topK).map { Prediction.Ranked(class: $0, label: labels[$0], confidence: p[$0]) }
             results.append(Prediction(file: f, class: ranked[0], label: labels[ranked[0]], confidence: p[ranked[0]], topK: top, probabilities: p))
         }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             struct Output: Encodable { var model: String; var predictions: [Prediction] }
             Terminal.line(String(decoding: try encoder.encode(Output(model: path, predictions: results)), as: UTF8.self))
         } else {
             let width = min(40, files.map(\.count).max() ?? 0)
             for r in results {
-                let top = r.topK.map { "\($0.label) \(Format.fixed(Double($0.probability), 3))" }.joined(separator: ", ")
+                let top = r.topK.map { "\($0.label) \(Format.fixed(Double($0.confidence), 3))" }.joined(separator: ", ")
                 Terminal.line("\(Format.pad(r.file, width))  \(r.label) (\(r.class))  \(Format.fixed(Double(r.confidence), 3))   top-\(r.topK.count): \(top)")
             }
         }

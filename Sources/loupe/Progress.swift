@@ -14,6 +14,13 @@ final class Interrupt: @unchecked Sendable {
     private let source: DispatchSourceSignal
 
     init() {
+        // Block SIGINT in this (main) thread before the training threads exist, so they all
+        // inherit the mask and the kernel keeps the signal pending for Dispatch's source
+        // (signalfd on Linux); unblocked, a busy worker thread could take it and drop it.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &mask, nil)
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler { [unowned self] in

@@ -48,6 +48,14 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let startedAt = processStartMonotonicNanoseconds()
+        // Block the signals we handle in this thread before any other thread exists, so every
+        // thread inherits the mask and the kernel keeps them pending for Dispatch's signal sources
+        // (signalfd on Linux). Without this a SIGTERM can be delivered to a busy worker thread,
+        // where SIG_IGN discards it, and the drain never starts.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handled, sig) }
+        pthread_sigmask(SIG_BLOCK, &handled, nil)
         let environment = environmentVariables()
         var overrides: [(key: String, value: String)] = []
         let flagKeys: [(String?, String)] = [

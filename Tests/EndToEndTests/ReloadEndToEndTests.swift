@@ -292,29 +292,17 @@ enum ReloadE2E {
         return (exited ? (status >> 8) & 0xff : -1, text)
     }
 
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// `loupe serve` as a child process; its output goes to <directory>/serve.log.
     final class Server: Sendable {
         let pid: pid_t
         let port: Int
         let log: String
 
+        /// Starts on port 0 and learns the bound port from the JSON "listening" log line.
         init(directory: String, settings: [String]) throws {
-            port = ReloadE2E.freePort()
             log = directory + "/serve.log"
-            var args = [ReloadE2E.binaryPath(), "serve", "--set", "server.host=127.0.0.1", "--set", "server.port=\(port)"]
+            var args = [ReloadE2E.binaryPath(), "serve", "--set", "server.host=127.0.0.1", "--set", "server.port=0",
+                        "--set", "logging.format=json"]
             for s in settings { args += ["--set", s] }
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
@@ -327,6 +315,25 @@ enum ReloadE2E {
             let rc = posix_spawn(&child, args[0], &actions, nil, &cArgs, environ)
             guard rc == 0 else { throw E2EError("cannot start \(args[0]): \(String(cString: strerror(rc)))") }
             pid = child
+            var found: Int? = nil
+            for _ in 0..<3000 where found == nil {
+                let text = (try? FileIO.readFile(log)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                if let range = text.range(of: "\"address\":\"127.0.0.1:") {
+                    found = Int(text[range.upperBound...].prefix { $0.isNumber })
+                    break
+                }
+                var status: Int32 = 0
+                if waitpid(child, &status, WNOHANG) == child { break }
+                usleep(10_000)
+            }
+            guard let bound = found else {
+                kill(child, SIGKILL)
+                var status: Int32 = 0
+                waitpid(child, &status, 0)
+                let text = (try? FileIO.readFile(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
+                throw E2EError("loupe serve did not log its port: \(text)")
+            }
+            port = bound
         }
 
         func waitUntilReady() throws {

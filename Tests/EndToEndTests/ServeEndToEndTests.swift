@@ -255,6 +255,34 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(server.process.wait(seconds: 5) == 1)
     }
 
+    /// Every thread of the server blocks SIGTERM, SIGINT and SIGHUP, so the kernel leaves them
+    /// pending for the signal sources instead of handing one to a busy worker thread that would
+    /// discard it (a lost SIGTERM means no drain, then SIGKILL).
+    @Test func everyThreadLeavesSignalsToTheSignalSources() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(1)
+        _ = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels)
+        let taskDir = "/proc/\(server.process.pid)/task"
+        guard let dir = opendir(taskDir) else { throw E2EError("cannot list \(taskDir)") }
+        var threads = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard Int(name) != nil else { continue }
+            let status = TempDirReader.read("\(taskDir)/\(name)/status")
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigBlk:") }),
+                  let mask = UInt64(String(line.dropFirst("SigBlk:".count).filter { !$0.isWhitespace }), radix: 16) else { continue }
+            threads += 1
+            let wanted: UInt64 = (1 << (UInt64(SIGTERM) - 1)) | (1 << (UInt64(SIGINT) - 1)) | (1 << (UInt64(SIGHUP) - 1))
+            #expect(mask & wanted == wanted, "thread \(name) does not block SIGTERM/SIGINT/SIGHUP: SigBlk \(String(mask, radix: 16))")
+        }
+        closedir(dir)
+        #expect(threads >= 4)
+        server.process.signal(SIGTERM)
+        #expect(server.process.wait(seconds: 15) == 0)
+    }
+
     @Test func healthcheckCommand() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path)
@@ -291,6 +319,28 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(text.contains("server.port: 2222\n"))
         #expect(text.contains("batching.max_batch_size: 4\n"))
         #expect(text.contains("batching.queue_size: 99\n"))
+    }
+
+    /// The lifecycle's repository API is mounted by `loupe serve` when enabled, behind its token.
+    @Test func repositoryAPIWhenEnabled() throws {
+        let repo = try E2E.makeRepository()
+        let off = try ServeProcess(models: repo.path)
+        try off.waitReady()
+        #expect(try HTTP.request(port: off.port, "POST", "/v2/repository/index").status == 404)
+        let on = try ServeProcess(models: repo.path, environment: ["LOUPE_REPOSITORY_API_ENABLED": "true", "LOUPE_REPOSITORY_API_TOKEN": "s3cret"])
+        try on.waitReady()
+        #expect(try HTTP.request(port: on.port, "POST", "/v2/repository/index").status == 401)
+        let index = try HTTP.request(port: on.port, "POST", "/v2/repository/index", headers: [("Authorization", "Bearer s3cret")])
+        #expect(index.status == 200)
+        #expect(index.text.contains("\"name\":\"fashion\""))
+        let unload = try HTTP.request(port: on.port, "POST", "/v2/repository/models/fashion/unload", headers: [("Authorization", "Bearer s3cret")])
+        #expect(unload.status == 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/v2/models/fashion/ready").status != 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/health/ready").status == 503)
+        let load = try HTTP.request(port: on.port, "POST", "/v2/repository/models/fashion/load", headers: [("Authorization", "Bearer s3cret")])
+        #expect(load.status == 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/v2/models/fashion/ready").status == 200)
+        #expect(try HTTP.request(port: on.port, "GET", "/v2").text.contains("model_repository"))
     }
 
     @Test func sighupReloadsTheRepository() throws {
@@ -337,4 +387,19 @@ final class SignalObservation: @unchecked Sendable {
 /// Element-wise equal within 1e-5 (absolute), and the same length.
 func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance }
+}
+
+enum TempDirReader {
+    static func read(_ path: String) -> String {
+        guard let f = fopen(path, "r") else { return "" }
+        defer { fclose(f) }
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

@@ -106,8 +106,20 @@ final class ChildProcess: @unchecked Sendable {
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        // The child starts with an empty signal mask and default dispositions, as under a shell or a
+        // container runtime (the test runner's own mask must not leak into the server under test).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var child = pid_t()
-        let rc = posix_spawn(&child, arguments[0], &actions, nil, argv, envp)
+        let rc = posix_spawn(&child, arguments[0], &actions, &attributes, argv, envp)
         guard rc == 0 else { throw E2EError("posix_spawn \(arguments[0]) failed: \(rc)") }
         pid = child
     }

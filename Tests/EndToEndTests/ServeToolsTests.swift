@@ -43,6 +43,25 @@ import Testing
         #expect(close(result.probabilities.flatMap { $0 }, predicted))
     }
 
+    /// TLS from the configuration: a self-signed certificate made with the openssl CLI, checked with curl.
+    @Test func tlsWithCertificateAndKey() throws {
+        let openssl = try Self.require("openssl"), curl = try Self.require("curl")
+        let dir = try TempDir()
+        let make = try ChildProcess([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                     "-keyout", dir.path + "/key.pem", "-out", dir.path + "/cert.pem", "-days", "1",
+                                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], logPath: dir.path + "/openssl.log")
+        #expect(make.wait(seconds: 30) == 0, "openssl: \(make.log)")
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: ["--tls-cert", dir.path + "/cert.pem", "--tls-key", dir.path + "/key.pem"])
+        let get = try ChildProcess([curl, "-sS", "--cacert", dir.path + "/cert.pem", "-o", dir.path + "/body", "-w", "%{http_code}",
+                                    "https://127.0.0.1:\(server.port)/health/live"], logPath: dir.path + "/curl.log")
+        #expect(get.wait(seconds: 30) == 0)
+        #expect(get.log == "200", "curl: \(get.log)")
+        #expect(dir.read("body").contains("alive"))
+        // Plain HTTP to the TLS port gets no HTTP answer.
+        #expect((try? HTTP.request(port: server.port, "GET", "/health/live", timeout: 5))?.status != 200)
+    }
+
     /// Exercises every metric family, then checks the exposition with promtool.
     @Test func promtoolAcceptsMetrics() throws {
         let promtool = try Self.require("promtool")

@@ -132,6 +132,18 @@ import LoupeData
         #expect(p.status != 0 && p.stderr.contains("truncated"), "\(p.output)")
     }
 
+    @Test func shippedModelReproducesItsRecordedTestAccuracy() throws {
+        let path = CLIProcess.repositoryRoot + "/models/fashion/1/model.loupe"
+        let recorded = try #require(try ModelFile.read(path: path).header.training.testAccuracy)
+        let r = try CLIProcess.loupe(["evaluate", "--model", path, "--json", "--data", Self.dataset])
+        #expect(r.status == 0, "\(r.output)")
+        // Another CPU may run other kernels (AVX2 vs AVX-512): float summation order may then flip
+        // a borderline image or two, never more than 0.1%.
+        let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(r.stdout.utf8))
+        #expect(abs(report.accuracy - recorded) <= 0.001, "recorded \(recorded), measured \(report.accuracy)")
+        #expect(report.count == 10_000)
+    }
+
     @Test func errorPathsGiveAClearMessageAndNonZeroExit() throws {
         let scratch = ScratchDirectory()
         let noData = try CLIProcess.loupe(["train", "--data", scratch.path, "--output", scratch.path + "/m.loupe"])

@@ -86,3 +86,53 @@ func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], 
         for (a, b) in zip(one.losses, two.losses) { #expect(abs(a - b) <= 1e-4 * b) }
     }
 }
+
+@Suite struct OptionsTests {
+    /// Dropout (training only), SGD with momentum and L2 all take part and still learn; reproducible.
+    @Test func dropoutSGDAndL2Train() throws {
+        var arch = Architecture.seed
+        arch.layers.insert(.dropout(rate: 0.3), at: 4)
+        let data = blobDataset(count: 256, seed: 8)
+        func run() throws -> (EvaluationResult, EvaluationResult, [Float]) {
+            let trainer = Trainer(model: try Sequential(architecture: arch, seed: 3),
+                                  configuration: TrainingConfiguration(batchSize: 32, learningRate: 0.05, optimizer: .sgd(momentum: 0.9),
+                                                                       l2: 1e-4, seed: 11, threads: 2))
+            let before = trainer.evaluate(images: data.images, labels: data.labels, count: 256)
+            for epoch in 0..<3 { _ = trainer.trainEpoch(images: data.images, labels: data.labels, count: 256, epoch: epoch) }
+            return (before, trainer.evaluate(images: data.images, labels: data.labels, count: 256), trainer.model.parameters)
+        }
+        let (before, after, params) = try run()
+        #expect(after.loss < before.loss * 0.5)
+        #expect(after.accuracy > 0.8)
+        #expect(try run().2 == params)
+        // Dropout is identity at inference: predict twice gives identical outputs.
+        let model = try Sequential(architecture: arch, parameters: params)
+        var ws = model.makeWorkspace(maxBatch: 8)
+        let input = Array(data.images[0..<(8 * 784)])
+        #expect(model.predict(input, count: 8, workspace: &ws) == model.predict(input, count: 8, workspace: &ws))
+    }
+
+    /// Architectures off the fast paths (same padding, filter counts not a multiple of 16, a standalone
+    /// pool, two convs) train through the plain-loop stages.
+    @Test func slowPathArchitectureTrains() throws {
+        let arch = Architecture(inputShape: [12, 12, 1], layers: [
+            .conv2d(filters: 6, kernel: 3, padding: .same, activation: .relu),
+            .maxPool2d(pool: 2),
+            .conv2d(filters: 16, kernel: 3, padding: .valid, activation: .relu),
+            .flatten,
+            .dense(units: 10, activation: .softmax),
+        ])
+        var images: [Float] = [], labels: [UInt8] = []
+        let full = blobDataset(count: 128, seed: 9)
+        for b in 0..<128 {   // crop 12×12 from the 28×28 blobs' top-left area (classes 0-4 differ there)
+            for y in 0..<12 { for x in 0..<12 { images.append(full.images[b * 784 + (y + 1) * 28 + x * 2]) } }
+            labels.append(full.labels[b])
+        }
+        let trainer = Trainer(model: try Sequential(architecture: arch, seed: 5),
+                              configuration: TrainingConfiguration(batchSize: 16, learningRate: 3e-3, seed: 1, threads: 2))
+        let before = trainer.evaluate(images: images, labels: labels, count: 128)
+        for epoch in 0..<4 { _ = trainer.trainEpoch(images: images, labels: labels, count: 128, epoch: epoch) }
+        let after = trainer.evaluate(images: images, labels: labels, count: 128)
+        #expect(after.loss < before.loss * 0.8)
+    }
+}

@@ -132,3 +132,25 @@ func usleepShim(_ us: UInt32) { usleep(us) }
         batcher.stop()
     }
 }
+
+@Suite struct BatcherMemoryTests {
+    /// A finished job (and its input) is released at once, even while the queue never empties.
+    @Test func finishedJobsAreReleased() async throws {
+        let batcher = Batcher(configuration: .init(workers: 1, threadsPerWorker: 1, maxBatchSize: 1, maxQueueDelayMicroseconds: 0, queueCapacity: 100))
+        let fast = FakeModel(name: "fast"), slow = FakeModel(name: "slow", delayMicroseconds: 300_000)
+        let noop: @Sendable (InferenceResult) -> Void = { _ in }
+        weak var weakJob: InferenceJob?
+        do {
+            let first = InferenceJob(model: fast, input: [0, 0, 0, 0], count: 1, completion: noop)
+            weakJob = first
+            #expect(batcher.submit(first) == .accepted)
+        }
+        // Queued behind it: a slow job, and one more so the queue does not empty while the slow one runs.
+        _ = batcher.submit(InferenceJob(model: slow, input: [0, 0, 0, 0], count: 1, completion: noop))
+        _ = batcher.submit(InferenceJob(model: slow, input: [0, 0, 0, 0], count: 1, completion: noop))
+        batcher.start()
+        try await Task.sleep(nanoseconds: 100_000_000)  // the first is done, the slow one is running
+        #expect(weakJob == nil)
+        batcher.stop()
+    }
+}

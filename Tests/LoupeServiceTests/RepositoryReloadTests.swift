@@ -275,6 +275,10 @@ import Glibc
         m.observe(pixels: [UInt8](repeating: 255, count: 2 * 784), predictedClasses: [4, 4])
         let drift = try #require(models.resolve(model: nil, version: nil)).drift.summary()
         #expect(drift.images == 2 && drift.liveClassShare[4] == 1 && drift.liveInkFraction == 1)
+        // FP32 inputs are turned back into pixels for the same statistics.
+        m.observe(normalized: [Float](repeating: 0, count: 784), predictedClasses: [1])
+        let after = try #require(models.resolve(model: nil, version: nil)).drift.summary()
+        #expect(after.images == 3 && abs(after.liveMeanIntensity! - 2.0 / 3) < 1e-9)
         let loaded = try #require(models.resolve(model: nil, version: nil))
         #expect(loaded.pixels(fromNormalized: [0, Float(128) / 255, 1, 2, -1, .nan]) == [0, 128, 255, 255, 0, 0])
     }

@@ -228,7 +228,7 @@
     }
 
     /// dInput (N, H, W, C) = Σ over windows and taps of weight · dZ (dZ = dOutput routed through argmax).
-    @inlinable @inline(__always)
+    @_transparent @usableFromInline
     static func backwardInput(_ g: ConvPoolGeometry, n: Int, weight: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
                               argmax: UnsafePointer<Int32>, dInput: UnsafeMutablePointer<Float>) {
         let c = g.conv

@@ -8,8 +8,12 @@
 
     /// y (N, out) = x (N, in) · weight (in, out) + bias; ReLU if relu.
     @inlinable @inline(__always)
+    /// `narrow` (the AVX2 table) uses 16-column tiles only: 4×64 tiles need 16 accumulators, which fit
+    /// AVX-512's 32 zmm registers but spill on AVX2's 16 ymm. Per output element the summation order is
+    /// the same either way, so both give identical results.
     public static func forward(n: Int, inputs: Int, outputs: Int, relu: Bool, x: UnsafePointer<Float>,
-                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                narrow: Bool = false) {
         guard outputs % 16 == 0 else {
             forwardSmall(n: n, inputs: inputs, outputs: outputs, relu: relu, x: x, weight: weight, bias: bias, y: y)
             return
@@ -21,7 +25,7 @@
             var m = 0
             while m + 4 <= n {
                 var j = 0
-                while j + 64 <= outputs {
+                while !narrow && j + 64 <= outputs {
                     tileNN4x4(kc, x + m * inputs + k0, inputs, weight + k0 * outputs + j, outputs, y + m * outputs + j, outputs)
                     j += 64
                 }
@@ -33,7 +37,7 @@
             }
             while m < n {
                 var j = 0
-                while j + 64 <= outputs {
+                while j + 64 <= outputs {   // one row: 1×64 has enough independent chains on either ISA
                     tileNN1x4(kc, x + m * inputs + k0, weight + k0 * outputs + j, outputs, y + m * outputs + j)
                     j += 64
                 }
@@ -153,7 +157,7 @@
     @inlinable @inline(__always)
     public static func backward(n: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                  weightT: UnsafePointer<Float>?, dY: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
-                                 dBias: UnsafeMutablePointer<Float>, dX: UnsafeMutablePointer<Float>?) {
+                                 dBias: UnsafeMutablePointer<Float>, dX: UnsafeMutablePointer<Float>?, narrow: Bool = false) {
         guard outputs % 16 == 0 else {
             backwardSmall(n: n, inputs: inputs, outputs: outputs, x: x, weight: weight, dY: dY, dWeight: dWeight, dBias: dBias, dX: dX)
             return
@@ -168,8 +172,8 @@
         var i = 0
         while i + 4 <= inputs {
             var j = 0
-            while j + 64 <= outputs { tileTN4x4(n, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 64 }
-            while j < outputs { tileTN1(n, 4, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 16 }
+            while !narrow && j + 64 <= outputs { tileTN4x4(n, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 64 }
+            while j < outputs { tileTN4x1(n, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 16 }
             i += 4
         }
         if i < inputs {
@@ -186,7 +190,7 @@
                 let panel = weightT + j0 * outputs
                 var j = 0
                 while j < width {
-                    let wide = j + 64 <= width
+                    let wide = !narrow && j + 64 <= width
                     var m = 0
                     while m + 4 <= n {
                         if wide { tileNN4x4(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true) }
@@ -260,6 +264,21 @@
         store16(s10, c1); store16(s11, c1 + 16); store16(s12, c1 + 32); store16(s13, c1 + 48)
         store16(s20, c2); store16(s21, c2 + 16); store16(s22, c2 + 32); store16(s23, c2 + 48)
         store16(s30, c3); store16(s31, c3 + 16); store16(s32, c3 + 32); store16(s33, c3 + 48)
+    }
+
+    /// C (4 × 16) += Aᵀ · B, one 16-wide column block.
+    @inlinable @inline(__always)
+    static func tileTN4x1(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        var s0 = load16(c), s1 = load16(c + ldc), s2 = load16(c + 2 * ldc), s3 = load16(c + 3 * ldc)
+        var ap = a, bp = b
+        for _ in 0..<K {
+            let bv = load16(bp)
+            s0.addProduct(splat(ap[0]), bv); s1.addProduct(splat(ap[1]), bv)
+            s2.addProduct(splat(ap[2]), bv); s3.addProduct(splat(ap[3]), bv)
+            ap += lda; bp += ldb
+        }
+        store16(s0, c); store16(s1, c + ldc); store16(s2, c + 2 * ldc); store16(s3, c + 3 * ldc)
     }
 
     /// C (rows × 16) += Aᵀ · B for rows ≤ 4, one 16-wide column block.

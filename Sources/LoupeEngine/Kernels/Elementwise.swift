@@ -34,6 +34,7 @@
         var i = first
         let end = first + count
         let l2v = F16(repeating: l2x2)
+        let useL2 = l2x2 != 0   // the mask stream is skipped when there is no L2 term
         switch rule {
         case let .adam(b1, b2, eps):
             let c1 = F16(repeating: 1 - b1), c2 = F16(repeating: 1 - b2), av = F16(repeating: alpha), ev = F16(repeating: eps)
@@ -41,7 +42,7 @@
                 var g = load16(gradients[0] + i)
                 for s in 1..<max(shards, 1) { g += load16(gradients[s] + i) }
                 let wv = load16(w + i)
-                g.addProduct(l2v * load16(mask + i), wv)
+                if useL2 { g.addProduct(l2v * load16(mask + i), wv) }
                 var mv = load16(m + i), vv = load16(v + i)
                 mv.addProduct(g - mv, c1)
                 vv.addProduct(g * g - vv, c2)
@@ -52,7 +53,7 @@
             while i < end {
                 var g = gradients[0][i]
                 for s in 1..<max(shards, 1) { g += gradients[s][i] }
-                g = g.addingProduct(l2x2 * mask[i], w[i])
+                if useL2 { g = g.addingProduct(l2x2 * mask[i], w[i]) }
                 m[i] = m[i].addingProduct(g - m[i], 1 - b1)
                 v[i] = v[i].addingProduct(g * g - v[i], 1 - b2)
                 w[i] = w[i] - m[i] * alpha / (v[i].squareRoot() + eps)
@@ -64,7 +65,7 @@
                 var g = load16(gradients[0] + i)
                 for s in 1..<max(shards, 1) { g += load16(gradients[s] + i) }
                 let wv = load16(w + i)
-                g.addProduct(l2v * load16(mask + i), wv)
+                if useL2 { g.addProduct(l2v * load16(mask + i), wv) }
                 let mv = mu * load16(m + i) - lr * g
                 store16(mv, m + i)
                 store16(wv + mv, w + i)
@@ -73,7 +74,7 @@
             while i < end {
                 var g = gradients[0][i]
                 for s in 1..<max(shards, 1) { g += gradients[s][i] }
-                g = g.addingProduct(l2x2 * mask[i], w[i])
+                if useL2 { g = g.addingProduct(l2x2 * mask[i], w[i]) }
                 m[i] = momentum * m[i] - learningRate * g
                 w[i] += m[i]
                 i += 1

@@ -10,20 +10,23 @@ package final class InferenceStorage: @unchecked Sendable {
     package let plan: NetworkPlan
     package let maxBatch: Int
     private var threads = 0
-    private var shards: [ShardWorkspace] = []
+    private(set) var chunk = 0
+    private var workspaces: [ShardWorkspace] = []
 
     package init(plan: NetworkPlan, maxBatch: Int) {
         self.plan = plan
         self.maxBatch = max(1, maxBatch)
     }
 
-    func shards(threads t: Int) -> [ShardWorkspace] {
+    /// One thread: one workspace for the whole batch. More threads: chunks of up to 32 images, one
+    /// workspace each, handed out dynamically (a descheduled thread holds up one chunk, not half the batch).
+    func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
-            let per = (maxBatch + t - 1) / t
-            shards = (0..<t).map { _ in ShardWorkspace(plan: plan, capacity: per, training: false) }
+            chunk = t == 1 ? maxBatch : max(1, min(32, (maxBatch + t - 1) / t))
+            workspaces = (0..<((maxBatch + chunk - 1) / chunk)).map { _ in ShardWorkspace(plan: plan, capacity: chunk, training: false) }
             threads = t
         }
-        return shards
+        return workspaces
     }
 }
 
@@ -33,27 +36,34 @@ package enum Inference {
                             storage: InferenceStorage, threads: Int, softmax: Bool) -> [Float] {
         let classes = plan.outputSize
         var result = [Float](repeating: 0, count: count * classes)
-        let t = max(1, min(threads, storage.maxBatch))
-        let shards = storage.shards(threads: t)
+        let t = max(1, threads)
+        let workspaces = storage.workspaces(threads: t)
+        let chunk = storage.chunk
         parameters.withUnsafeBufferPointer { p in
             input.withUnsafeBufferPointer { x in
                 result.withUnsafeMutableBufferPointer { r in
                     let params = p.baseAddress!, images = x.baseAddress!, out = r.baseAddress!
+                    func runChunk(_ c: Int, _ start: Int, _ blockCount: Int) {
+                        let ws = workspaces[c]
+                        let b0 = start + c * chunk, n = min(chunk, blockCount - c * chunk)
+                        Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
+                                         workspace: ws, dropoutSeed: nil, firstImage: 0)
+                        if softmax {
+                            softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: out + b0 * classes)
+                        } else {
+                            (out + b0 * classes).update(from: ws.output, count: n * classes)
+                        }
+                    }
                     var start = 0
                     while start < count {
-                        let chunk = min(storage.maxBatch, count - start)
-                        forEachShard(chunk, threads: t) { s, first, n in
-                            let ws = shards[s]
-                            let b0 = start + first
-                            Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
-                                             workspace: ws, dropoutSeed: nil, firstImage: 0)
-                            if softmax {
-                                softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: out + b0 * classes)
-                            } else {
-                                (out + b0 * classes).update(from: ws.output, count: n * classes)
-                            }
+                        let blockCount = min(storage.maxBatch, count - start)
+                        let chunks = (blockCount + chunk - 1) / chunk
+                        if t == 1 || chunks == 1 {
+                            for c in 0..<chunks { runChunk(c, start, blockCount) }
+                        } else {
+                            DispatchQueueShim.concurrentPerform(iterations: chunks) { c in runChunk(c, start, blockCount) }
                         }
-                        start += chunk
+                        start += blockCount
                     }
                 }
             }
@@ -87,6 +97,10 @@ package final class TrainingEngine: @unchecked Sendable {
     /// Transposed copies (out × in) of the dense weights whose input gradient is needed, per stage.
     let transposed: [FloatBuffer?]
     let transposedPointers: [UnsafePointer<Float>?]
+    /// (buffer, weight offset, inputs, outputs) of each transposed dense weight, for the optimizer.
+    let transposedStages: [(buffer: UnsafeMutablePointer<Float>, offset: Int, inputs: Int, outputs: Int)]
+    /// False until the transposed copies match `parameters` (set false when parameters are replaced).
+    package var transposedValid = false
     var shardLoss: [Double]
     var shardCorrect: [Int]
 
@@ -117,6 +131,10 @@ package final class TrainingEngine: @unchecked Sendable {
             return nil
         }
         transposedPointers = transposed.map { $0.map { UnsafePointer($0.base) } }
+        transposedStages = transposed.enumerated().compactMap { i, buffer in
+            guard let buffer, case let .dense(inputs, outputs, _, wo, _) = plan.stages[i].op else { return nil }
+            return (buffer.base, wo, inputs, outputs)
+        }
         shardLoss = Array(repeating: 0, count: self.threads)
         shardCorrect = Array(repeating: 0, count: self.threads)
     }
@@ -132,12 +150,16 @@ package final class TrainingEngine: @unchecked Sendable {
         let plan = self.plan, kernels = self.kernels, inputSize = plan.inputSize, classes = plan.outputSize
         let params = UnsafePointer(parameters.base)
         let scale = 1 / Float(n)
-        // Phase 1: transposed dense weights for the input gradients (split by destination rows).
-        for (i, buffer) in transposed.enumerated() {
-            guard let buffer, case let .dense(inputs, outputs, _, w, _) = plan.stages[i].op else { continue }
-            forEachShard(inputs, threads: threads) { _, first, count in
-                kernels.transpose(inputs, outputs, params + w, buffer.base, first, count)
+        // Phase 1 (first step only): transposed dense weights for the input gradients; afterwards the
+        // optimizer refreshes them as it updates the weights (see applyUpdate).
+        if !transposedValid {
+            for (i, buffer) in transposed.enumerated() {
+                guard let buffer, case let .dense(inputs, outputs, _, w, _) = plan.stages[i].op else { continue }
+                forEachShard(inputs, threads: threads) { _, first, count in
+                    kernels.transpose(inputs, outputs, params + w, buffer.base, first, count)
+                }
             }
+            transposedValid = true
         }
         let transposedPointers = self.transposedPointers
         // Phase 2: forward and backward per shard.
@@ -182,9 +204,31 @@ package final class TrainingEngine: @unchecked Sendable {
         let kernels = self.kernels
         // Ranges are multiples of 16 so the SIMD loop covers them; the split never changes a result.
         let blocks = (count + 15) / 16
+        let transposedStages = self.transposedStages
         forEachShard(blocks, threads: threads) { _, first, n in
             let lo = first * 16, hi = min(count, (first + n) * 16)
             kernels.optimizer(update, lo, hi - lo, grads, shardsUsed, w, mask, m, v)
+            // Refresh the transposed copies of the weights this thread just updated (element-wise
+            // disjoint writes, so the split over threads does not matter).
+            for t in transposedStages {
+                let start = max(lo, t.offset), end = min(hi, t.offset + t.inputs * t.outputs)
+                guard start < end else { continue }
+                var e = start - t.offset
+                let stop = end - t.offset
+                while e < stop {
+                    let row = e / t.outputs, k0 = e % t.outputs
+                    if k0 == 0 && e + t.outputs <= stop {
+                        let rows = (stop - e) / t.outputs
+                        kernels.transpose(t.inputs, t.outputs, w + t.offset, t.buffer, row, rows)
+                        e += rows * t.outputs
+                    } else {
+                        let kEnd = min(t.outputs, k0 + (stop - e))
+                        let j0 = row & ~63, width = min(64, t.inputs - j0)
+                        for k in k0..<kEnd { t.buffer[j0 * t.outputs + k * width + row - j0] = w[t.offset + row * t.outputs + k] }
+                        e += kEnd - k0
+                    }
+                }
+            }
         }
     }
 
@@ -216,8 +260,9 @@ package final class TrainingEngine: @unchecked Sendable {
 package enum Evaluation {
     /// Softmax probabilities, per-row predicted class, Σ cross-entropy and correct count.
     package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], images: [Float], labels: [UInt8],
-                            count: Int, threads: Int) -> (probabilities: [Float], predictions: [Int], loss: Double, correct: Int) {
-        let storage = InferenceStorage(plan: plan, maxBatch: min(max(count, 1), 512))
+                            count: Int, threads: Int, storage reusable: InferenceStorage? = nil)
+        -> (probabilities: [Float], predictions: [Int], loss: Double, correct: Int) {
+        let storage = reusable ?? InferenceStorage(plan: plan, maxBatch: min(max(count, 1), 512))
         let probs = Inference.run(plan, kernels: kernels, parameters: parameters, input: images, count: count,
                                   storage: storage, threads: threads, softmax: true)
         let classes = plan.outputSize

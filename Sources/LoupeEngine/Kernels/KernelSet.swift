@@ -54,13 +54,13 @@ package struct KernelSet: Sendable {
         reluBackward: { Reference.reluBackward(count: $0, output: $1, gradient: $2) },
         optimizer: { Reference.optimizer($0, first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })
 
-    /// The SIMD kernels compiled for this module's ISA (x86-64-v3: AVX2 + FMA).
+    /// The SIMD kernels compiled for this module's ISA (x86-64-v3: AVX2 + FMA), with the narrow dense tiles.
     package static let avx2 = KernelSet(
         name: "avx2",
         convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) },
         convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
-        denseForward: { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7) },
-        denseBackward: { DenseKernels.backward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, weightT: $5, dY: $6, dWeight: $7, dBias: $8, dX: $9) },
+        denseForward: { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true) },
+        denseBackward: { DenseKernels.backward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, weightT: $5, dY: $6, dWeight: $7, dBias: $8, dX: $9, narrow: true) },
         transpose: { DenseKernels.transpose(rows: $0, cols: $1, src: $2, dst: $3, firstRow: $4, rowCount: $5) },
         reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
         optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })

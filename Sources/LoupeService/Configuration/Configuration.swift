@@ -12,6 +12,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var tlsKeyPath = ""
     public var eventLoopThreads = 0
     public var handlerThreads = 0
+    public var handlersOnEventLoop = true
+    public var inlineDecodeMaxBytes = 65536
     public var gzipMinimumBytes = 1024
     // limits
     public var maxConnections = 1024
@@ -101,6 +103,8 @@ extension ServiceConfiguration {
         string("server.tls.key", \.tlsKeyPath, "PEM private key."),
         int("server.event_loop_threads", \.eventLoopThreads, 0...1024, "Socket I/O threads (epoll loops); 0 = one per CPU."),
         int("server.handler_threads", \.handlerThreads, 0...1024, "Threads that decode requests (PNG, JSON) before they are queued; 0 = one per CPU."),
+        bool("server.handlers_on_event_loop", \.handlersOnEventLoop, "Run request handlers (routing, decoding small bodies) on the socket threads: two thread hand-offs fewer per request. false = on the HTTP layer's handler threads."),
+        int("server.inline_decode_max_bytes", \.inlineDecodeMaxBytes, 0...1_073_741_824, "Bodies larger than this are decoded on a separate queue, not on the socket thread."),
         int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
         int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; more wait in the accept backlog."),
         int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),

@@ -72,7 +72,9 @@ public final class Batcher: @unchecked Sendable {
     private let metrics: BatcherMetrics
     private let lock = ConditionLock()
     // Protected by `lock`:
-    private var queue: [InferenceJob] = []
+    /// Jobs waiting from `head` on; taken slots are set to nil at once so a finished job's input
+    /// (up to megabytes for a large batch) is freed without waiting for compaction.
+    private var queue: [InferenceJob?] = []
     private var head = 0
     private var queuedImages = 0
     private var stopping = false
@@ -142,8 +144,8 @@ public final class Batcher: @unchecked Sendable {
             if stopping { return false }
             lock.wait()
         }
-        let first = queue[head]
-        queue[head] = first  // keep
+        let first = queue[head]!
+        queue[head] = nil
         head += 1
         batch.append(first)
         var images = first.count
@@ -168,7 +170,7 @@ public final class Batcher: @unchecked Sendable {
         var index = head
         var skipped: [InferenceJob] = []
         while index < queue.count && images < limit {
-            let job = queue[index]
+            let job = queue[index]!
             if job.model === model && images + job.count <= limit {
                 batch.append(job)
                 images += job.count
@@ -180,13 +182,10 @@ public final class Batcher: @unchecked Sendable {
             index += 1
         }
         // Put skipped jobs back just before the first unexamined one, in order.
-        if skipped.isEmpty {
-            head = index
-        } else {
-            let start = index - skipped.count
-            for (i, job) in skipped.enumerated() { queue[start + i] = job }
-            head = start
-        }
+        let start = index - skipped.count
+        for i in head..<start { queue[i] = nil }
+        for (i, job) in skipped.enumerated() { queue[start + i] = job }
+        head = start
     }
 
     private func compact() {

@@ -82,18 +82,26 @@ public struct LoupeLogHandler: LogHandler {
     }
 }
 
-/// UTC time as RFC 3339 with milliseconds: 2026-11-29T08:31:06.123Z.
+/// UTC time as RFC 3339 with milliseconds: 2026-11-29T08:31:06.123Z. The text up to the seconds
+/// is cached per second (the access log writes one line per request).
 func timestamp() -> String {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
-    var t = time_t(ts.tv_sec)
-    var parts = tm()
-    gmtime_r(&t, &parts)
-    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    let second = Int(ts.tv_sec)
+    let prefix = timestampCache.withLock { cache -> String in
+        if cache.second == second { return cache.text }
+        var t = time_t(second)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        cache = (second, "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).")
+        return cache.text
+    }
     let ms = Int(ts.tv_nsec / 1_000_000)
-    let msText = ms < 10 ? "00\(ms)" : (ms < 100 ? "0\(ms)" : "\(ms)")
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(msText)Z"
+    return prefix + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
 }
+
+private let timestampCache = Mutex<(second: Int, text: String)>((-1, ""))
 
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }

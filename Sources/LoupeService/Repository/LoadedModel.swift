@@ -42,21 +42,10 @@ public final class LoadedModel: Sendable {
     }
 
     /// Records a batch for drift statistics: `pixels` holds the images back to back (empty when
-    /// they came as float tensors, see `pixels(fromNormalized:)`), one predicted class per image.
+    /// they came as float tensors, see `observe(normalized:predictedClasses:)`), one predicted
+    /// class per image.
     public func recordPredictions(pixels: some RandomAccessCollection<UInt8>, predictedClasses: [Int]) {
         drift.recordBatch(pixels: pixels, predictedClasses: predictedClasses)
-    }
-
-    /// 8-bit pixels recovered from normalized inputs (x = pixel·scale + offset), for drift
-    /// statistics of float tensors; values are rounded and clamped to 0…255.
-    public func pixels(fromNormalized input: some Collection<Float>) -> [UInt8] {
-        let n = header.normalization
-        guard n.scale != 0 else { return [] }
-        let inverse = 1 / n.scale
-        return input.map { x in
-            let p = ((x - n.offset) * inverse).rounded()
-            return p.isFinite ? UInt8(max(0, min(255, p))) : 0
-        }
     }
 }
 

@@ -419,9 +419,10 @@ public final class ModelRepository: Sendable {
         return result
     }
 
-    private func warnOnce(_ path: String, _ message: String) {
-        let first = control.withLock { $0.warned.insert(path).inserted }
-        if first { logger.warning("\(message)") }
+    /// Logs `message` the first time `key` is seen (per process; settled versions forget theirs).
+    private func warnOnce(_ key: String, level: Logger.Level = .warning, _ message: String) {
+        let first = control.withLock { $0.warned.insert(key).inserted }
+        if first { logger.log(level: level, "\(message)") }
     }
 
     /// nil when the file state has settled (unchanged for `stable_after`), else the seconds
@@ -535,6 +536,8 @@ public final class ModelRepository: Sendable {
                     pending = true
                     settleLeft = min(settleLeft ?? l, l)
                     events.append(ReloadEvent(model: name, version: v, outcome: .pending))
+                    warnOnce("settling:\(candidate.path)", level: .info,
+                             "model \(name) version \(v) is still being written; it is loaded once unchanged for \(configuration.stableAfterSeconds) s")
                     versionStatus[v] = VersionStatus(version: v, state: .loading, reason: "waiting for the file to settle", sha256: nil)
                     if let current = previous[v] { keep[v] = current }
                     continue
@@ -556,6 +559,7 @@ public final class ModelRepository: Sendable {
                     control.withLock { c in
                         c.failures[key] = nil
                         c.observed[key] = nil
+                        c.warned.remove("settling:\(candidate.path)")
                     }
                     counters.withLock { c in
                         c.models[name, default: ModelCounters()].reloads.success += 1
@@ -576,6 +580,7 @@ public final class ModelRepository: Sendable {
                     control.withLock { c in
                         c.failures[key] = (candidate.identity, reason)
                         c.observed[key] = nil
+                        c.warned.remove("settling:\(candidate.path)")
                     }
                     counters.withLock { $0.models[name, default: ModelCounters()].reloads.failure += 1 }
                     lastFailure = "version \(v): \(reason)"

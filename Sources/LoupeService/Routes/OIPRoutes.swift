@@ -51,6 +51,10 @@ extension InferenceService {
     }
 
     func oipInfer(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        offloadIfLarge(request) { [self] in oipInferNow(request, sink) }
+    }
+
+    func oipInferNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let model: any InferenceModel
         switch resolveModel(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
         case .success(let m): model = m
@@ -62,8 +66,7 @@ extension InferenceService {
         }
         let versionText = String(model.version)
         submit(parsed.batch, model: model, sink: sink) { [self] result in
-            let (classes, _) = recordOutcome(model: model, batch: parsed.batch, probabilities: result.probabilities)
-            _ = classes
+            _ = recordOutcome(model: model, batch: parsed.batch, probabilities: result.probabilities)
             return .json(200, Self.oipResponse(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
                                                probabilities: result.probabilities, classification: parsed.classification))
         }

@@ -4,6 +4,10 @@ import LoupeHTTP
 
 extension InferenceService {
     func predict(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        offloadIfLarge(request) { [self] in predictNow(request, sink) }
+    }
+
+    func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let model: any InferenceModel
         switch resolveModel(name: request.queryValue("model"), versionText: request.queryValue("version")) {
         case .success(let m): model = m
