@@ -36,4 +36,33 @@ import Testing
         f.float(Float(0.1)); f.raw(","); f.float(.nan)
         #expect(String(decoding: f.bytes, as: UTF8.self) == "0.1,null")
     }
+    @Test func writerEscapesExactly() {
+        var w = JSONWriter()
+        w.string("plain"); w.raw(","); w.string(""); w.raw(",")
+        w.string("a\"b\\c\nd\re\tf\u{1}g\u{1f}é\u{7f}"); w.raw(","); w.string("\"")
+        #expect(String(decoding: w.bytes, as: UTF8.self) ==
+                #""plain","","a\"b\\c\nd\re\tf\u0001g\u001fé\#u{7f}","\"""#)
+        // A string assembled from characters gives the same output.
+        var v = JSONWriter()
+        v.string(String("x\"y".utf8.map { Character(Unicode.Scalar($0)) }))
+        #expect(String(decoding: v.bytes, as: UTF8.self) == #""x\"y""#)
+    }
+
+    @Test func topKOrderMatchesStableSort() throws {
+        let model = FakeModel()
+        // Ties resolve by class index; every top_k from 0 to 3.
+        let rows: [[Float]] = [[0.2, 0.5, 0.3], [0.4, 0.2, 0.4], [0.1, 0.1, 0.1], [0.0, 0.3, 0.7]]
+        for topK in 0...3 {
+            let bytes = InferenceService.predictResponse(model: model, probabilities: rows.flatMap { $0 },
+                                                         classes: rows.map { _ in 0 }, confidences: rows.map { _ in 0 }, topK: topK)
+            let value = try JSONReader.parse(bytes)
+            let predictions = value["predictions"]?.arrayValue ?? []
+            #expect(predictions.count == rows.count)
+            for (row, p) in zip(rows, predictions) {
+                let expected = Array(row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(topK))
+                let got = (p["top_k"]?.arrayValue ?? []).compactMap { $0["class"]?.numberValue }.map { Int($0) }
+                #expect(got == expected)
+            }
+        }
+    }
 }

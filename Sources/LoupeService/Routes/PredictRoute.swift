@@ -54,10 +54,22 @@ extension InferenceService {
             w.raw(","); w.key("top_k"); w.raw("[")
             if topK > 0 {
                 for j in 0..<k { order[j] = j }
-                // Highest probability first; ties by class index (stable).
-                order.sort { a, b in
-                    let pa = row[row.startIndex + a], pb = row[row.startIndex + b]
-                    return pa != pb ? pa > pb : a < b
+                // Highest probability first; ties by class index (stable). Only the first topK
+                // places are needed: a selection pass each (no sort, no closure) for small topK.
+                if topK <= 8 {
+                    for j in 0..<topK {
+                        var best = j
+                        for m in (j + 1)..<max(j + 1, k) {
+                            let pm = row[row.startIndex + order[m]], pb = row[row.startIndex + order[best]]
+                            if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
+                        }
+                        if best != j { order.swapAt(j, best) }
+                    }
+                } else {
+                    order.sort { a, b in
+                        let pa = row[row.startIndex + a], pb = row[row.startIndex + b]
+                        return pa != pb ? pa > pb : a < b
+                    }
                 }
                 for j in 0..<topK {
                     if j > 0 { w.raw(",") }
