@@ -39,8 +39,13 @@ public struct LoupeLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let level = event.level, message = event.message
-        var merged = metadata
-        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        var merged: Logger.Metadata
+        if metadata.isEmpty, let explicit = event.metadata {
+            merged = explicit  // the usual case (access log): no second dictionary to build
+        } else {
+            merged = metadata
+            if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        }
         if let error = event.error { merged["error"] = .string("\(error)") }
         switch format {
         case .json:
