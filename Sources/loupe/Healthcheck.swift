@@ -26,8 +26,9 @@ struct Healthcheck: ParsableCommand {
             if !quiet { print("\(target): \(status)") }
             if status != 200 { throw ExitCode(1) }
         } catch let error as HealthProbe.Failure {
+            // 1, not 2: Docker reserves exit code 2 for HEALTHCHECK commands.
             if !quiet { print("\(target): \(error.message)") }
-            throw ExitCode(2)
+            throw ExitCode(1)
         }
     }
 }
