@@ -158,21 +158,7 @@ public struct ResponseWriter: Sendable {
         }
 
         out.reserveCapacity(out.count + 160 + body.count + response.headers.count * 32)
-        appendStatusLine(status, &out)
-        appendStatic(&out, "Date: ")
-        out.append(contentsOf: dates.current())
-        appendStatic(&out, "\r\n")
-        if !serverSet, let server = configuration.serverName {
-            appendStatic(&out, "Server: ")
-            out.append(contentsOf: server.utf8)
-            appendStatic(&out, "\r\n")
-        }
-        for field in response.headers where Self.isUserHeaderWritable(field.name, field.value) {
-            out.append(contentsOf: field.name.utf8)
-            appendStatic(&out, ": ")
-            out.append(contentsOf: field.value.utf8)
-            appendStatic(&out, "\r\n")
-        }
+        appendHeadPrefix(status: status, headers: response.headers, serverSet: serverSet, into: &out)
         if gzipped { appendStatic(&out, "Content-Encoding: gzip\r\n") }
         if addVary { appendStatic(&out, "Vary: Accept-Encoding\r\n") }
         if bodyAllowed {
@@ -207,6 +193,16 @@ public struct ResponseWriter: Sendable {
             if HTTPHeaders.equal(field.name, "connection") && headerListContains(field.value, "close") { close = true }
             if HTTPHeaders.equal(field.name, "server") { serverSet = true }
         }
+        appendHeadPrefix(status: status, headers: headers, serverSet: serverSet, into: &out)
+        if chunked { appendStatic(&out, "Transfer-Encoding: chunked\r\n") }
+        if close { appendStatic(&out, "Connection: close\r\n") }
+        appendStatic(&out, "\r\n")
+        return (chunked, close)
+    }
+
+    /// Status line, Date, Server (unless the handler set one) and the handler's writable headers:
+    /// the part every response head shares.
+    private func appendHeadPrefix(status: Int, headers: HTTPHeaders, serverSet: Bool, into out: inout [UInt8]) {
         appendStatusLine(status, &out)
         appendStatic(&out, "Date: ")
         out.append(contentsOf: dates.current())
@@ -222,10 +218,6 @@ public struct ResponseWriter: Sendable {
             out.append(contentsOf: field.value.utf8)
             appendStatic(&out, "\r\n")
         }
-        if chunked { appendStatic(&out, "Transfer-Encoding: chunked\r\n") }
-        if close { appendStatic(&out, "Connection: close\r\n") }
-        appendStatic(&out, "\r\n")
-        return (chunked, close)
     }
 
     /// One chunk of a streamed body (nothing for empty data: an empty chunk would end the body).

@@ -100,24 +100,12 @@ public final class HistogramValue: Sendable {
         self.state = Mutex(State(counts: [UInt64](repeating: 0, count: upperBounds.count), sum: 0, count: 0))
     }
 
-    public func observe(_ value: Double) {
-        // Binary search for the first bound ≥ value.
-        var lo = 0, hi = upperBounds.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if upperBounds[mid] >= value { hi = mid } else { lo = mid + 1 }
-        }
-        let index = lo
-        state.withLock { s in
-            if index < s.counts.count { s.counts[index] &+= 1 }
-            s.sum += value
-            s.count &+= 1
-        }
-    }
+    public func observe(_ value: Double) { observe(value, times: 1) }
 
     /// Records `n` observations of the same value at once.
     public func observe(_ value: Double, times n: Int) {
         guard n > 0 else { return }
+        // Binary search for the first bound ≥ value.
         var lo = 0, hi = upperBounds.count
         while lo < hi {
             let mid = (lo + hi) / 2
