@@ -1,3 +1,5 @@
+import LoupeEngine
+
 /// Summary statistics of a set of UInt8 images (and labels), stored in the model header as
 /// the baseline for input-drift metrics. Compute live statistics with `ImageStatistics.of`
 /// so the numbers are comparable.
@@ -30,25 +32,26 @@ public struct InputStatistics: Codable, Sendable, Equatable {
     public static func compute(images: [UInt8], labels: [UInt8], count: Int, pixelsPerImage: Int, classCount: Int) -> InputStatistics {
         var priors = [Double](repeating: 0, count: classCount)
         for l in labels.prefix(count) where Int(l) < classCount { priors[Int(l)] += 1 }
-        var bins = [Int](repeating: 0, count: 256)
+        var counts = [UInt32](repeating: 0, count: histogramBins)
+        var binTotals = [Int](repeating: 0, count: histogramBins)
         var sumMean = 0.0, sumMean2 = 0.0, sumInk = 0.0, sumInk2 = 0.0
-        for i in 0..<count {
-            var sum = 0
-            var ink = 0
-            for p in images[i * pixelsPerImage..<(i + 1) * pixelsPerImage] {
-                bins[Int(p)] += 1
-                sum += Int(p)
-                if Int(p) >= defaultInkThreshold { ink += 1 }
+        images.withUnsafeBufferPointer { all in
+            for i in 0..<count {
+                let image = UnsafeBufferPointer(rebasing: all[i * pixelsPerImage..<(i + 1) * pixelsPerImage])
+                let (sum, ink) = counts.withUnsafeMutableBufferPointer { h in
+                    h.update(repeating: 0)
+                    return PixelCounts.accumulate(image, inkThreshold: defaultInkThreshold, histogram: h)
+                }
+                for b in 0..<histogramBins { binTotals[b] += Int(counts[b]) }
+                let m = Double(sum) / Double(pixelsPerImage) / 255
+                let f = Double(ink) / Double(pixelsPerImage)
+                sumMean += m; sumMean2 += m * m
+                sumInk += f; sumInk2 += f * f
             }
-            let m = Double(sum) / Double(pixelsPerImage) / 255
-            let f = Double(ink) / Double(pixelsPerImage)
-            sumMean += m; sumMean2 += m * m
-            sumInk += f; sumInk2 += f * f
         }
         let n = Double(max(count, 1))
         let total = Double(max(count * pixelsPerImage, 1))
-        var histogram = [Double](repeating: 0, count: histogramBins)
-        for v in 0..<256 { histogram[v >> 4] += Double(bins[v]) / total }
+        let histogram = binTotals.map { Double($0) / total }
         let meanM = sumMean / n, meanF = sumInk / n
         return InputStatistics(
             sampleCount: count,
@@ -71,10 +74,9 @@ public struct ImageStatistics: Sendable, Equatable {
     public var inkFraction: Double
 
     public static func of(_ pixels: ArraySlice<UInt8>, inkThreshold: Int = InputStatistics.defaultInkThreshold) -> ImageStatistics {
-        var sum = 0, ink = 0
-        for p in pixels {
-            sum += Int(p)
-            if Int(p) >= inkThreshold { ink += 1 }
+        var histogram: [UInt32] = [0]
+        let (sum, ink) = pixels.withUnsafeBufferPointer { p in
+            histogram.withUnsafeMutableBufferPointer { PixelCounts.accumulate(p, inkThreshold: inkThreshold, histogram: $0) }
         }
         let n = Double(max(pixels.count, 1))
         return ImageStatistics(meanIntensity: Double(sum) / n / 255, inkFraction: Double(ink) / n)

@@ -36,6 +36,30 @@ import Testing
         f.float(Float(0.1)); f.raw(","); f.float(.nan)
         #expect(String(decoding: f.bytes, as: UTF8.self) == "0.1,null")
     }
+    @Test func writerNumbersMatchTheStandardLibraryText() {
+        // Floats: the same shortest round-trip text as `description` over special values, the
+        // probability range and 100k random bit patterns (every exponent).
+        var g = SystemRandomNumberGenerator()
+        var floats: [Float] = [0, -0.0, 1, -1, .leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude,
+                               -.greatestFiniteMagnitude, 1e-45, 3.4028235e38, 0.1, 1.0 / 3, 5.8176614e-08, 0.9980393, 1e7, 1e16]
+        for _ in 0..<100_000 {
+            let f = Float(bitPattern: g.next())
+            if f.isFinite { floats.append(f) }
+            floats.append(Float.random(in: 0...1, using: &g))
+        }
+        for f in floats {
+            var w = JSONWriter()
+            w.float(f)
+            let text = String(decoding: w.bytes, as: UTF8.self)
+            if text != f.description { Issue.record("\(f.bitPattern): \(text) != \(f.description)"); break }
+        }
+        for v in [0, 1, -1, 9, 10, 99, 100, 123_456_789, Int.max, Int.min, Int.min + 1] + (0..<1000).map({ _ in Int.random(in: .min ... .max) }) {
+            var w = JSONWriter()
+            w.int(v)
+            #expect(String(decoding: w.bytes, as: UTF8.self) == String(v))
+        }
+    }
+
     @Test func writerEscapesExactly() {
         var w = JSONWriter()
         w.string("plain"); w.raw(","); w.string(""); w.raw(",")

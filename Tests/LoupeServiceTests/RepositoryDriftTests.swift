@@ -18,6 +18,24 @@ import Testing
         #expect(abs(v - expected) < 1e-3)
     }
 
+    @Test func featuresEqualAPlainLoopForEveryLengthAndBinCount() {
+        var g = SystemRandomNumberGenerator()
+        for length in [0, 1, 3, 4, 5, 783, 784, 785] {
+            for bins in [1, 2, 16, 256] {
+                for threshold in [0, 1, 128, 255, 256] {
+                    let pixels = (0..<length).map { _ in UInt8.random(in: 0...255, using: &g) }
+                    let f = ImageFeatures(pixels: pixels[...], bins: bins, inkThreshold: threshold)
+                    var h = [UInt16](repeating: 0, count: bins)
+                    for p in pixels { h[Int(p) * bins / 256] += 1 }
+                    let n = Double(max(1, length))
+                    #expect(f.histogram == h)
+                    #expect(f.meanIntensity == Double(pixels.reduce(0) { $0 + Int($1) }) / n / 255)
+                    #expect(f.inkFraction == Double(pixels.filter { Int($0) >= threshold }.count) / n)
+                }
+            }
+        }
+    }
+
     @Test func featuresMatchTrainingDefinitions() {
         // 4 pixels: 0, 127, 128, 255 → mean (510/4)/255 = 0.5, ink (≥128) 2/4, bins 0, 7, 8, 15.
         let f = ImageFeatures(pixels: [0, 127, 128, 255] as [UInt8], bins: 16, inkThreshold: 128)

@@ -60,11 +60,14 @@ public final class ServiceMetrics: Sendable {
     func recordPredictions(model: String, labels: [String], classes: [Int], confidences: [Float]) {
         let c = confidence.labels(model)
         var low = 0
+        // Counted per class first: one labelled-series lookup per class seen, not per image.
+        var perClass = [Int](repeating: 0, count: labels.count)
         for (cls, p) in zip(classes, confidences) {
-            predictions.labels(model, cls < labels.count ? labels[cls] : String(cls)).increment()
+            if cls >= 0 && cls < labels.count { perClass[cls] += 1 } else { predictions.labels(model, String(cls)).increment() }
             c.observe(Double(p))
             if p < 0.5 { low += 1 }
         }
+        for (cls, n) in perClass.enumerated() where n > 0 { predictions.labels(model, labels[cls]).add(Double(n)) }
         images.labels(model).add(Double(classes.count))
         if low > 0 { lowConfidence.labels(model).add(Double(low)) }
     }

@@ -2,6 +2,7 @@
 // the training-set statistics `loupe train` recorded in the model header (LoupeData's
 // InputStatistics). Features are computed the same way as there: intensity = pixel / 255,
 // ink = pixel ≥ threshold (128), a 16-bin histogram of pixel >> 4.
+import LoupeEngine
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -72,20 +73,25 @@ struct ImageFeatures: Equatable {
     var histogram: [UInt16]
 
     init(pixels: some Collection<UInt8>, bins: Int, inkThreshold: Int) {
-        var histogram = [UInt16](repeating: 0, count: bins)
-        let shift = UInt16(8 - bins.trailingZeroBitCount)   // bins is a power of two dividing 256
-        // Branch-free: p ≥ threshold ⟺ p + (256 − threshold) ≥ 256, i.e. bit 8 of the sum.
-        let inkBias = UInt16(max(0, min(256, 256 - inkThreshold)))
-        var sum = 0, ink = 0
-        for p in pixels {
-            let v = UInt16(p)
-            sum &+= Int(v)
-            ink &+= Int((v &+ inkBias) >> 8)
-            histogram[Int(v >> shift)] &+= 1
+        if let f = pixels.withContiguousStorageIfAvailable({ ImageFeatures(buffer: $0, bins: bins, inkThreshold: inkThreshold) }) {
+            self = f
+        } else {
+            self = Array(pixels).withUnsafeBufferPointer { ImageFeatures(buffer: $0, bins: bins, inkThreshold: inkThreshold) }
         }
-        let n = Double(max(1, pixels.count))
-        self.meanIntensity = Double(sum) / n / 255
-        self.inkFraction = Double(ink) / n
+    }
+
+    /// The engine's `PixelCounts` (the same counting as the training-time statistics).
+    init(buffer: UnsafeBufferPointer<UInt8>, bins: Int, inkThreshold: Int) {
+        var histogram = [UInt16](repeating: 0, count: bins)
+        let (sum, ink) = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: bins) { counts in
+            counts.initialize(repeating: 0)
+            let totals = PixelCounts.accumulate(buffer, inkThreshold: inkThreshold, histogram: counts)
+            for b in 0..<bins { histogram[b] = UInt16(truncatingIfNeeded: counts[b]) }
+            return totals
+        }
+        let count = Double(max(1, buffer.count))
+        self.meanIntensity = Double(sum) / count / 255
+        self.inkFraction = Double(ink) / count
         self.histogram = histogram
     }
 }

@@ -333,11 +333,26 @@ public struct JSONWriter {
         }
     }
 
-    public mutating func int(_ v: Int) { raw(String(v)) }
+    /// Decimal digits, written straight into the buffer (no intermediate String).
+    public mutating func int(_ v: Int) {
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var i = 20
+            repeat {
+                i -= 1
+                digits[i] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30
+                m /= 10
+            } while m > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i..<20]))
+        }
+    }
 
-    /// Shortest text that reads back as the same Float; non-finite values become null.
+    /// Shortest text that reads back as the same Float (the text of `description`); non-finite
+    /// values become null. Through `TextOutputStreamable`, so the digits go straight from the
+    /// standard library's formatter into the buffer, with no temporary String.
     public mutating func float(_ v: Float) {
-        if v.isFinite { raw(v.description) } else { raw("null") }
+        if v.isFinite { v.write(to: &self) } else { raw("null") }
     }
 
     public mutating func double(_ v: Double) {
@@ -372,4 +387,9 @@ public struct JSONWriter {
             bytes.append(UInt8(ascii: "}"))
         }
     }
+}
+
+extension JSONWriter: TextOutputStream {
+    public mutating func write(_ string: String) { raw(string) }
+    public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }
