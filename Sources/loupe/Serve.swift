@@ -90,6 +90,9 @@ struct Serve: ParsableCommand {
         }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in LoupeLogHandler(label: label, format: format, level: level) }
+        // Info lines (the access log) go through a buffer written by a background thread; see LogSink.
+        LogSink.standardOutput.startBuffering()
+        defer { LogSink.standardOutput.flush() }
         let logger = Logger(label: "loupe")
         for warning in warnings { logger.warning("\(warning)") }
 

@@ -201,6 +201,61 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(line?.contains("\"duration_ms\"") == true)
     }
 
+    /// A stdout nobody reads does not stall requests: the server's stdout is a FIFO that the test
+    /// stops reading after the "listening" line; 1,200 requests (≈ 300 KB of access log, several
+    /// times a pipe's 64 KiB) are all answered promptly. Reading it afterwards yields every line,
+    /// whole and in order, and the process still drains and exits 0.
+    @Test func unreadStdoutDoesNotStallRequests() throws {
+        let repo = try E2E.makeRepository()
+        let dir = try TempDir()
+        let fifo = dir.path + "/stdout"
+        guard mkfifo(fifo, 0o600) == 0 else { throw E2EError("mkfifo") }
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        guard reader >= 0 else { throw E2EError("open fifo") }
+        defer { close(reader) }
+        let process = try ChildProcess([try E2E.binary(), "serve", "--models", repo.path, "--host", "127.0.0.1", "--port", "0",
+                                        "--log-format", "json", "--set", "shutdown.drain_delay_ms=200"], logPath: fifo)
+        var text = ""
+        func drain() {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                text += String(decoding: buffer[0..<n], as: UTF8.self)
+            }
+        }
+        var port: Int?
+        let deadline = now() + 20
+        while port == nil && now() < deadline {
+            drain()
+            if let r = text.firstRange(of: "\"address\":\"127.0.0.1:") { port = Int(text[r.upperBound...].prefix { $0.isNumber }) }
+            usleep(10_000)
+        }
+        guard let port else { throw E2EError("no listening line; output:\n\(text)") }
+        // From here on nobody reads stdout until every request has been answered.
+        let start = now()
+        for i in 0..<1200 {
+            let r = try HTTP.request(port: port, "GET", "/health/live", headers: [("X-Request-ID", "fill-\(i)")], timeout: 5)
+            #expect(r.status == 200)
+            if r.status != 200 { break }
+        }
+        let elapsed = now() - start
+        #expect(elapsed < 60, "1,200 requests took \(elapsed) s")
+        // Now read it all: every access-log line arrives, whole and in request order.
+        let readDeadline = now() + 10
+        while now() < readDeadline && !text.contains("\"request_id\":\"fill-1199\"") { drain(); usleep(10_000) }
+        let ids = text.split(separator: "\n").compactMap { line -> Int? in
+            guard line.hasPrefix("{"), line.hasSuffix("}"), let r = line.firstRange(of: "\"request_id\":\"fill-") else { return nil }
+            return Int(line[r.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(ids == Array(0..<1200))
+        process.signal(SIGTERM)
+        var code: Int32?
+        let exitDeadline = now() + 30
+        while code == nil && now() < exitDeadline { drain(); code = process.wait(seconds: 0.05) }
+        #expect(code == 0)
+    }
+
     /// SIGTERM with requests in flight: readiness turns 503 at once, requests keep being served
     /// through the drain delay, every request sent before the listener closed gets its answer,
     /// and the process exits 0.

@@ -7,15 +7,93 @@ import Glibc
 #endif
 
 /// Serializes whole lines to a file descriptor (stdout by default).
-public final class LogSink: Sendable {
-    private let lock = Mutex<Void>(())
+///
+/// Synchronous until `startBuffering()` (the CLI's one-shot commands stay that way). `loupe serve`
+/// turns buffering on: then info-and-below lines (the access log is one per request) are appended
+/// to a bounded buffer that a background thread writes out every `flushInterval`, so request
+/// threads never make a write system call of their own and a slow or blocked stdout cannot stall
+/// them. When the buffer is full (the reader of stdout has stopped reading) further buffered
+/// lines are dropped and counted (`droppedLines`, exported as loupe_log_lines_dropped_total)
+/// rather than blocking a request. Warnings and errors still go out at once, after whatever is
+/// buffered, so nothing important waits for the flusher or is lost on a sudden exit; `flush()`
+/// writes out the rest (serve calls it before exiting).
+public final class LogSink: @unchecked Sendable {
+    private let lock = ConditionLock()
+    // Protected by `lock`:
+    private var buffer: [UInt8] = []
+    private var buffering = false
+    private var dropped = 0
+    /// Serializes the actual writes (the flusher's and the synchronous ones), keeping line order.
+    private let writeLock = Mutex<Void>(())
     let fd: Int32
-    public init(fd: Int32 = 1) { self.fd = fd }
+    /// Buffered bytes at most; lines beyond are dropped.
+    let capacity: Int
+    let flushIntervalNanoseconds: UInt64
+
+    public init(fd: Int32 = 1, capacity: Int = 4 << 20, flushIntervalMilliseconds: Int = 20) {
+        self.fd = fd; self.capacity = capacity
+        self.flushIntervalNanoseconds = UInt64(max(1, flushIntervalMilliseconds)) * 1_000_000
+    }
     public static let standardOutput = LogSink(fd: 1)
     public static let standardError = LogSink(fd: 2)
 
-    func write(_ bytes: [UInt8]) {
-        lock.withLock { _ in bytes.withUnsafeBytes { writeAll(fd, $0) } }
+    /// Lines dropped because the buffer was full.
+    public var droppedLines: Int { lock.withLock { dropped } }
+
+    /// Buffers info-and-below lines from now on and starts the flusher thread. Idempotent.
+    public func startBuffering() {
+        let start = lock.withLock { () -> Bool in
+            defer { buffering = true }
+            return !buffering
+        }
+        guard start else { return }
+        startThread(name: "loupe-log") { [self] in
+            while true {
+                lock.lock()
+                while buffer.isEmpty { lock.wait() }
+                lock.unlock()
+                // Let lines gather for one interval: at most one write per interval.
+                var ts = timespec(tv_sec: Int(flushIntervalNanoseconds / 1_000_000_000), tv_nsec: Int(flushIntervalNanoseconds % 1_000_000_000))
+                nanosleep(&ts, nil)
+                flush()
+            }
+        }
+    }
+
+    /// Writes out everything buffered, on the calling thread.
+    public func flush() {
+        writeLock.withLock { _ in writePending() }
+    }
+
+    /// Call with `writeLock` held.
+    private func writePending() {
+        let pending = lock.withLock { () -> [UInt8] in
+            defer { buffer.removeAll(keepingCapacity: true) }
+            return buffer
+        }
+        if !pending.isEmpty { pending.withUnsafeBytes { writeAll(fd, $0) } }
+    }
+
+    /// Writes one or more whole lines. Non-`urgent` ones are buffered once buffering is on;
+    /// `urgent` ones (warnings, errors) are written at once, after what is buffered.
+    func write(_ bytes: [UInt8], urgent: Bool = true) {
+        if !urgent {
+            let buffered = lock.withLock { () -> Bool in
+                guard buffering else { return false }
+                if buffer.count + bytes.count > capacity {
+                    dropped += 1
+                } else {
+                    if buffer.isEmpty { lock.signal() }
+                    buffer.append(contentsOf: bytes)
+                }
+                return true
+            }
+            if buffered { return }
+        }
+        writeLock.withLock { _ in
+            writePending()
+            bytes.withUnsafeBytes { writeAll(fd, $0) }
+        }
     }
 }
 
@@ -58,12 +136,12 @@ public struct LoupeLogHandler: LogHandler {
                 w.raw(","); w.key(k); Self.write(v, to: &w)
             }
             w.raw("}\n")
-            sink.write(w.bytes)
+            sink.write(w.bytes, urgent: level >= .warning)
         case .text:
             var text = "\(timestamp()) \(level.rawValue.uppercased().padding(8)) \(label): \(message)"
             for (k, v) in merged.sorted(by: { $0.key < $1.key }) { text += " \(k)=\(v)" }
             text += "\n"
-            sink.write(Array(text.utf8))
+            sink.write(Array(text.utf8), urgent: level >= .warning)
         }
     }
 

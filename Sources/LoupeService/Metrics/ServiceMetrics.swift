@@ -48,6 +48,11 @@ public final class ServiceMetrics: Sendable {
         ready = registry.gauge("loupe_ready", help: "1 when /health/ready answers 200, else 0.").unlabelled
         draining = registry.gauge("loupe_draining", help: "1 after SIGTERM while the server drains.").unlabelled
         ProcessMetrics.register(on: registry)
+        registry.addCollector { w in
+            w.family("loupe_log_lines_dropped_total",
+                     help: "Log lines dropped because stdout was not being read fast enough (the log buffer was full).", kind: .counter)
+            w.sample("loupe_log_lines_dropped_total", value: Double(LogSink.standardOutput.droppedLines))
+        }
     }
 
     /// Normalised method label: the seven standard methods, else "other".

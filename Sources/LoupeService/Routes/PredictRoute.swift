@@ -49,6 +49,24 @@ extension InferenceService {
         // the top-k entries (the same values): 10 float formats per image instead of 14.
         var rowText = JSONWriter(capacity: k * 16)
         var ends = [Int](repeating: 0, count: k)
+        // `{"class":c,"label":"…","confidence":` once per class: the opening of both a prediction
+        // and a top-k entry, copied instead of re-encoded for every image.
+        let heads: [[UInt8]] = (0..<k).map { c in
+            var h = JSONWriter(capacity: 64)
+            h.raw("{\"class\":"); h.int(c)
+            h.raw(",\"label\":"); h.string(c < labels.count ? labels[c] : String(c))
+            h.raw(",\"confidence\":")
+            return h.bytes
+        }
+        func head(_ c: Int, into w: inout JSONWriter) {
+            if c >= 0 && c < k {
+                w.bytes.append(contentsOf: heads[c])
+            } else {
+                w.raw("{\"class\":"); w.int(c)
+                w.raw(",\"label\":"); w.string(c < labels.count && c >= 0 ? labels[c] : String(c))
+                w.raw(",\"confidence\":")
+            }
+        }
         for i in 0..<classes.count {
             if i > 0 { w.raw(",") }
             let row = probabilities[(i * k)..<((i + 1) * k)]
@@ -67,9 +85,7 @@ extension InferenceService {
                     w.float(value)
                 }
             }
-            w.raw("{\"class\":"); w.int(classes[i])
-            w.raw(",\"label\":"); w.string(classes[i] < labels.count ? labels[classes[i]] : String(classes[i]))
-            w.raw(",\"confidence\":"); probability(classes[i], confidences[i], into: &w)
+            head(classes[i], into: &w); probability(classes[i], confidences[i], into: &w)
             w.raw(",\"top_k\":[")
             if topK > 0 {
                 for j in 0..<k { order[j] = j }
@@ -93,9 +109,7 @@ extension InferenceService {
                 for j in 0..<topK {
                     if j > 0 { w.raw(",") }
                     let c = order[j]
-                    w.raw("{\"class\":"); w.int(c)
-                    w.raw(",\"label\":"); w.string(c < labels.count ? labels[c] : String(c))
-                    w.raw(",\"confidence\":"); probability(c, row[row.startIndex + c], into: &w); w.raw("}")
+                    head(c, into: &w); probability(c, row[row.startIndex + c], into: &w); w.raw("}")
                 }
             }
             w.raw("],\"probabilities\":[")
