@@ -216,7 +216,19 @@ public final class InferenceService: Sendable {
             w.raw("{"); w.key("name"); w.string(m.name); w.raw(","); w.key("version"); w.int(m.version)
             w.raw(","); w.key("sha256"); w.string(m.sha256); w.raw("}")
         }
-        w.raw("]}")
+        w.raw("]")
+        // What failed to load, and why: the answer to "why is it not ready / not the new version".
+        let problems = provider.loadProblems()
+        if !problems.isEmpty {
+            w.raw(","); w.key("load_failures"); w.raw("[")
+            for (i, p) in problems.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.raw("{"); w.key("model"); w.string(p.model); w.raw(","); w.key("version"); w.int(p.version)
+                w.raw(","); w.key("state"); w.string(p.state); w.raw(","); w.key("reason"); w.string(p.reason); w.raw("}")
+            }
+            w.raw("]")
+        }
+        w.raw("}")
         var response = HTTPResponse.json(ready ? 200 : 503, w.bytes)
         if !ready { response.headers.add("Retry-After", "1") }
         sink.respond(response)
@@ -242,7 +254,11 @@ public final class InferenceService: Sendable {
         let name = (name?.isEmpty ?? true) ? nil : name
         if let model = provider.model(named: name, version: version) { return .success(model) }
         if !provider.isReady && name == nil { return .failure(.notReady) }
-        return .failure(.modelNotFound(name ?? (provider.modelNames.isEmpty ? nil : "default"), version: version))
+        var error = ServiceError.modelNotFound(name ?? (provider.modelNames.isEmpty ? nil : "default"), version: version)
+        if let name, let problem = provider.loadProblems().first(where: { $0.model == name && $0.state != "READY" && (version == nil || $0.version == version) }) {
+            error.message += ": version \(problem.version) failed to load: \(problem.reason)"
+        }
+        return .failure(error)
     }
 
     func inputLimits(_ request: HTTPRequest) -> Result<InputLimits, ServiceError> {

@@ -9,18 +9,39 @@ import Glibc
 struct Healthcheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exit 0 when the server's /health/ready answers 200, non-zero otherwise.",
-        discussion: "The default URL uses LOUPE_SERVER_PORT (else 8080) on 127.0.0.1. Only http:// URLs.")
+        discussion: """
+            The default URL is http://127.0.0.1:<port>/health/ready with the port `loupe serve` would use: \
+            server.port from the same configuration (--config, else LOUPE_CONFIG; then LOUPE_SERVER_PORT), else 8080. \
+            Only http:// URLs.
+            """)
 
-    @Option(help: "URL to check (default http://127.0.0.1:$LOUPE_SERVER_PORT/health/ready).")
+    @Option(help: "URL to check (default http://127.0.0.1:<server.port>/health/ready).")
     var url: String?
+    @Option(help: "Configuration file to read server.port from (default: $LOUPE_CONFIG, if set).")
+    var config: String?
     @Option(help: "Seconds to wait for the answer.")
     var timeout: Double = 2
     @Flag(help: "Print nothing.")
     var quiet = false
 
     func run() throws {
-        let port = environmentVariables()["LOUPE_SERVER_PORT"].flatMap { Int($0) } ?? 8080
-        let target = url ?? "http://127.0.0.1:\(port)/health/ready"
+        let target: String
+        if let url {
+            target = url
+        } else {
+            // The port serve would bind: the same file < environment precedence as `loupe serve`.
+            let environment = environmentVariables()
+            var warnings: [String] = []
+            let port: Int
+            do {
+                port = try ServiceConfiguration.load(file: config ?? environment["LOUPE_CONFIG"], environment: environment,
+                                                     overrides: [], warnings: &warnings).port
+            } catch {
+                if !quiet { print("healthcheck: \(error)") }
+                throw ExitCode(1)
+            }
+            target = "http://127.0.0.1:\(port)/health/ready"
+        }
         do {
             let status = try HealthProbe.get(target, timeoutSeconds: timeout)
             if !quiet { print("\(target): \(status)") }

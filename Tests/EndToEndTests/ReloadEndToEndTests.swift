@@ -95,9 +95,17 @@ import Glibc
                                                                    headers: [("Authorization", "Bearer t0ken")])
         #expect(refused.status == 400)
         #expect(String(decoding: refused.body, as: UTF8.self).contains("still serving version 2"))
+        // /health says what failed and why; a request for that version is told the reason too.
+        let health = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/health").body, as: UTF8.self)
+        #expect(health.contains(#""load_failures":[{"model":"fashion","version":3,"state":"UNAVAILABLE","reason":""#), "\(health)")
+        let asked = try ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/versions/3")
+        #expect(asked.status == 404)
+        #expect(String(decoding: asked.body, as: UTF8.self).contains("version 3 failed to load: "))
         letClientsRun(60)
         try ReloadE2E.write(files[3]!, repo: repo, name: "fashion", version: 3)
         #expect(waitForVersion(3))
+        let healed = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/health").body, as: UTF8.self)
+        #expect(!healed.contains("load_failures"), "\(healed)")
         letClientsRun()
         // 4: SIGHUP.
         try ReloadE2E.write(files[4]!, repo: repo, name: "fashion", version: 4)

@@ -263,6 +263,8 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         let file = try readTextFile(repositoryRoot() + "/docs/openapi.yaml")
         let json = file.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("#") }.joined(separator: "\n")
         #expect(try JSONReader.parse(Array(json.utf8)) == OpenAPI.document)
+        // Text-exact too: OpenAPI.swift is generated from the YAML (bash scripts/gen-openapi.sh).
+        #expect(OpenAPI.text + "\n" == json, "Sources/LoupeService/Routes/OpenAPI.swift is out of date: run bash scripts/gen-openapi.sh")
     }
 
     @Test func everyRouteIsDocumented() throws {

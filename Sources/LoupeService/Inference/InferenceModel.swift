@@ -56,4 +56,23 @@ public protocol ModelProvider: AnyObject, Sendable {
     var isReady: Bool { get }
     /// Asks for a rescan/reload (SIGHUP). Returns at once; the reload runs in the background.
     func requestReload(reason: String)
+    /// Model versions whose files failed to load, with why: /health shows them, and a request for
+    /// such a model is told the reason.
+    func loadProblems() -> [ModelLoadProblem]
+}
+
+/// A model version that failed to load (or a pinned version that is missing).
+public struct ModelLoadProblem: Sendable, Equatable {
+    public var model: String
+    public var version: Int
+    /// The version's state now: UNAVAILABLE, or READY when its previous file keeps serving.
+    public var state: String
+    public var reason: String
+    public init(model: String, version: Int, state: String, reason: String) {
+        self.model = model; self.version = version; self.state = state; self.reason = reason
+    }
+}
+
+extension ModelProvider {
+    public func loadProblems() -> [ModelLoadProblem] { [] }
 }

@@ -31,6 +31,9 @@ public struct VersionStatus: Sendable, Equatable {
     public var reason: String?
     /// SHA-256 of the served file when ready.
     public var sha256: String?
+    /// The file failed to load (verify, build or self-test); `reason` says why. A ready version
+    /// can carry this too: its previous content keeps serving while the changed file is refused.
+    public var failed: Bool = false
 }
 
 public struct ModelStatus: Sendable, Equatable {
@@ -501,7 +504,7 @@ public final class ModelRepository: Sendable {
                 wanted = list.filter { candidates[$0] != nil }.sorted(by: >)
                 for v in list where candidates[v] == nil {
                     versionStatus[v] = VersionStatus(version: v, state: .unavailable,
-                                                     reason: "pinned by the version policy but not in the repository", sha256: nil)
+                                                     reason: "pinned by the version policy but not in the repository", sha256: nil, failed: true)
                 }
             case .latest(let n): wanted = candidates.keys.sorted(by: >); limit = n
             }
@@ -517,7 +520,7 @@ public final class ModelRepository: Sendable {
                 }
                 if let failed = control.withLock({ $0.failures[key] }), failed.identity == candidate.identity {
                     lastFailure = "version \(v): \(failed.reason)"
-                    versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: failed.reason, sha256: nil)
+                    versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: failed.reason, sha256: nil, failed: true)
                     if let current = previous[v] { keep[v] = current }   // old content of this version keeps serving
                     continue
                 }
@@ -584,7 +587,7 @@ public final class ModelRepository: Sendable {
                     }
                     counters.withLock { $0.models[name, default: ModelCounters()].reloads.failure += 1 }
                     lastFailure = "version \(v): \(reason)"
-                    versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: reason, sha256: nil)
+                    versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: reason, sha256: nil, failed: true)
                     if let current = previous[v] {
                         keep[v] = current
                         logger.error("model \(name) version \(v) failed to load; its previous file keeps serving",
@@ -600,7 +603,10 @@ public final class ModelRepository: Sendable {
                 logger.info("model \(name) version \(v) unloaded")
             }
             // Status of every version present.
-            for (v, m) in keep { versionStatus[v] = VersionStatus(version: v, state: .ready, reason: versionStatus[v]?.reason, sha256: m.sha256) }
+            for (v, m) in keep {
+                versionStatus[v] = VersionStatus(version: v, state: .ready, reason: versionStatus[v]?.reason, sha256: m.sha256,
+                                                 failed: versionStatus[v]?.failed ?? false)
+            }
             for v in candidates.keys where versionStatus[v] == nil {
                 versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: "not selected by the version policy \(policy)", sha256: nil)
             }

@@ -63,6 +63,14 @@ extension ModelRepository: ModelProvider {
     /// At least one model is served (loaded, verified, self-tested). Draining is the service's.
     public var isReady: Bool { !servedModelNames.isEmpty }
 
+    public func loadProblems() -> [ModelLoadProblem] {
+        statuses.flatMap { status in
+            status.versions.filter(\.failed).map {
+                ModelLoadProblem(model: status.name, version: $0.version, state: $0.state.rawValue, reason: $0.reason ?? "failed to load")
+            }
+        }
+    }
+
     public func requestReload(reason: String) {
         logger.info("reloading the model repository", metadata: ["reason": "\(reason)"])
         scheduleReload()
