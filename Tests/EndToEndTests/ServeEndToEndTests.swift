@@ -201,6 +201,26 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(line?.contains("\"duration_ms\"") == true)
     }
 
+    /// KServe FP32 tensors (model-ready values, not pixels) feed the drift window like pixel inputs:
+    /// the pixels are recovered from the model's normalization.
+    @Test func fp32TensorInputsFeedTheDriftWindow() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(3)
+        let values = pixels.map { String(Double($0) / 255) }.joined(separator: ",")
+        let body = #"{"inputs":[{"name":"input","shape":[3,784],"datatype":"FP32","data":[\#(values)]}]}"#
+        let r = try HTTP.request(port: server.port, "POST", "/v2/models/fashion/infer", headers: [("Content-Type", "application/json")],
+                                 body: Array(body.utf8))
+        #expect(r.status == 200, "\(r.text.prefix(300))")
+        let metrics = try HTTP.request(port: server.port, "GET", "/metrics").text
+        #expect(metrics.contains(#"loupe_drift_window_images{model="fashion"} 3"#))
+        let live = metrics.split(separator: "\n").first { $0.hasPrefix(#"loupe_drift_mean_intensity{model="fashion",source="live"}"#) }
+        let expected = Double(pixels.reduce(0) { $0 + Int($1) }) / Double(pixels.count) / 255
+        let reported = live.flatMap { Double($0.split(separator: " ").last ?? "") }
+        #expect(reported.map { abs($0 - expected) < 1e-3 } == true, "\(String(describing: live)) vs \(expected)")
+    }
+
     /// A stdout nobody reads does not stall requests: the server's stdout is a FIFO that the test
     /// stops reading after the "listening" line; 1,200 requests (≈ 300 KB of access log, several
     /// times a pipe's 64 KiB) are all answered promptly. Reading it afterwards yields every line,
