@@ -37,7 +37,6 @@ enum PGMDecoder {
         guard (1...65535).contains(maxval) else { throw fail("maxval \(maxval) is outside 1…65535") }
         try limits.check(width: width, height: height)
         let count = width * height
-        var samples = [Int](repeating: 0, count: count)
         if binary {
             guard i < bytes.count, isSpace(bytes[i]) else { throw fail("truncated header (no whitespace after maxval)") }
             i += 1
@@ -45,6 +44,13 @@ enum PGMDecoder {
             guard bytes.count - i >= count * bps else {
                 throw fail("truncated: \(width)×\(height) samples need \(count * bps) bytes, \(bytes.count - i) present")
             }
+            if maxval == 255 {   // the common case: already 0…255, nothing to rescale or check
+                return GrayImage(width: width, height: height, pixels: Array(bytes[i..<i + count]))
+            }
+        }
+        var samples = [Int](repeating: 0, count: count)
+        if binary {
+            let bps = maxval > 255 ? 2 : 1
             for k in 0..<count {
                 samples[k] = bps == 1 ? Int(bytes[i + k]) : Int(bytes[i + 2 * k]) << 8 | Int(bytes[i + 2 * k + 1])
             }
