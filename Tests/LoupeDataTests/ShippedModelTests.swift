@@ -16,9 +16,9 @@ import LoupeEngine
         #expect(file.header.training.seed == 42 && file.header.training.epochs == 10)
         #expect((file.header.training.testAccuracy ?? 0) >= 0.893)
         // docs/model-format.md §1's worked example.
-        #expect(ModelFile.readUInt32(bytes, 12) == 14_537)
-        #expect(bytes.count == 2_790_472)
-        #expect(file.sha256Hex == "133365a921b8a1b0773b9facb310f7b3f1d5445612552e8908d11767540a5b9e")
+        #expect(ModelFile.readUInt32(bytes, 12) == 14_593)
+        #expect(bytes.count == 2_790_536)
+        #expect(file.sha256Hex == "1382a202081616ea093972b357fdca72b5957ec21540dc66afd59d07ffd388c1")
     }
 
     @Test(arguments: [1, 2])
