@@ -224,7 +224,7 @@ public final class InferenceService: Sendable {
             for (i, p) in problems.enumerated() {
                 if i > 0 { w.raw(",") }
                 w.raw("{"); w.key("model"); w.string(p.model); w.raw(","); w.key("version"); w.int(p.version)
-                w.raw(","); w.key("state"); w.string(p.state); w.raw(","); w.key("reason"); w.string(p.reason); w.raw("}")
+                w.raw(","); w.key("state"); w.string(p.state.rawValue); w.raw(","); w.key("reason"); w.string(p.reason); w.raw("}")
             }
             w.raw("]")
         }
@@ -255,7 +255,7 @@ public final class InferenceService: Sendable {
         if let model = provider.model(named: name, version: version) { return .success(model) }
         if !provider.isReady && name == nil { return .failure(.notReady) }
         var error = ServiceError.modelNotFound(name ?? (provider.modelNames.isEmpty ? nil : "default"), version: version)
-        if let name, let problem = provider.loadProblems().first(where: { $0.model == name && $0.state != "READY" && (version == nil || $0.version == version) }) {
+        if let name, let problem = provider.loadProblems().first(where: { $0.model == name && $0.state != .ready && (version == nil || $0.version == version) }) {
             error.message += ": version \(problem.version) failed to load: \(problem.reason)"
         }
         return .failure(error)
@@ -302,8 +302,9 @@ public final class InferenceService: Sendable {
         }
     }
 
-    /// Top-1 class and confidence of each row, recorded in the prediction metrics and drift.
-    func recordOutcome(model: any InferenceModel, batch: DecodedBatch, probabilities: [Float]) -> (classes: [Int], confidences: [Float]) {
+    /// Top-1 class of each row (its confidence is that probability), recorded with the confidence in the
+    /// prediction metrics and drift.
+    func recordOutcome(model: any InferenceModel, batch: DecodedBatch, probabilities: [Float]) -> [Int] {
         let k = model.outputCount
         var classes = [Int](); classes.reserveCapacity(batch.count)
         var confidences = [Float](); confidences.reserveCapacity(batch.count)
@@ -320,7 +321,7 @@ public final class InferenceService: Sendable {
         } else if let loaded = model as? LoadedModel {
             model.observe(pixels: loaded.pixels(fromNormalized: batch.input), predictedClasses: classes)
         }
-        return (classes, confidences)
+        return classes
     }
 }
 

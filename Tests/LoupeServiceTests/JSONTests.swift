@@ -78,7 +78,7 @@ import Testing
         let rows: [[Float]] = [[0.2, 0.5, 0.3], [0.4, 0.2, 0.4], [0.1, 0.1, 0.1], [0.0, 0.3, 0.7]]
         for topK in 0...3 {
             let bytes = InferenceService.predictResponse(model: model, probabilities: rows.flatMap { $0 },
-                                                         classes: rows.map { _ in 0 }, confidences: rows.map { _ in 0 }, topK: topK)
+                                                         classes: rows.map { _ in 0 }, topK: topK)
             let value = try JSONReader.parse(bytes)
             let predictions = value["predictions"]?.arrayValue ?? []
             #expect(predictions.count == rows.count)

@@ -65,10 +65,10 @@ public protocol ModelProvider: AnyObject, Sendable {
 public struct ModelLoadProblem: Sendable, Equatable {
     public var model: String
     public var version: Int
-    /// The version's state now: UNAVAILABLE, or READY when its previous file keeps serving.
-    public var state: String
+    /// The version's state now: unavailable, or ready when its previous file keeps serving.
+    public var state: ModelState
     public var reason: String
-    public init(model: String, version: Int, state: String, reason: String) {
+    public init(model: String, version: Int, state: ModelState, reason: String) {
         self.model = model; self.version = version; self.state = state; self.reason = reason
     }
 }

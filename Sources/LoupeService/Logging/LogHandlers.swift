@@ -67,10 +67,8 @@ public final class LogSink: @unchecked Sendable {
 
     /// Call with `writeLock` held.
     private func writePending() {
-        let pending = lock.withLock { () -> [UInt8] in
-            defer { buffer.removeAll(keepingCapacity: true) }
-            return buffer
-        }
+        var pending: [UInt8] = []
+        lock.withLock { swap(&pending, &buffer) }   // take the bytes; appenders start a new buffer
         if !pending.isEmpty { pending.withUnsafeBytes { writeAll(fd, $0) } }
     }
 

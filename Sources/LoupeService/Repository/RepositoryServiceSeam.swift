@@ -66,7 +66,7 @@ extension ModelRepository: ModelProvider {
     public func loadProblems() -> [ModelLoadProblem] {
         statuses.flatMap { status in
             status.versions.filter(\.failed).map {
-                ModelLoadProblem(model: status.name, version: $0.version, state: $0.state.rawValue, reason: $0.reason ?? "failed to load")
+                ModelLoadProblem(model: status.name, version: $0.version, state: $0.state, reason: $0.reason ?? "failed to load")
             }
         }
     }

@@ -31,13 +31,13 @@ extension InferenceService {
             return sink.respond(error.response)
         }
         submit(batch, model: model, sink: sink) { [self, topK] result in
-            let (classes, confidences) = recordOutcome(model: model, batch: batch, probabilities: result.probabilities)
-            return .json(200, Self.predictResponse(model: model, probabilities: result.probabilities, classes: classes,
-                                                   confidences: confidences, topK: topK))
+            let classes = recordOutcome(model: model, batch: batch, probabilities: result.probabilities)
+            return .json(200, Self.predictResponse(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
         }
     }
 
-    static func predictResponse(model: any InferenceModel, probabilities: [Float], classes: [Int], confidences: [Float], topK: Int) -> [UInt8] {
+    /// `classes[i]` is row i's top class (< outputCount); its confidence is that probability.
+    static func predictResponse(model: any InferenceModel, probabilities: [Float], classes: [Int], topK: Int) -> [UInt8] {
         let k = model.outputCount
         let labels = model.labels
         var w = JSONWriter(capacity: 256 + classes.count * (k * 14 + 64 + topK * 48))
@@ -58,15 +58,6 @@ extension InferenceService {
             h.raw(",\"confidence\":")
             return h.bytes
         }
-        func head(_ c: Int, into w: inout JSONWriter) {
-            if c >= 0 && c < k {
-                w.bytes.append(contentsOf: heads[c])
-            } else {
-                w.raw("{\"class\":"); w.int(c)
-                w.raw(",\"label\":"); w.string(c < labels.count && c >= 0 ? labels[c] : String(c))
-                w.raw(",\"confidence\":")
-            }
-        }
         for i in 0..<classes.count {
             if i > 0 { w.raw(",") }
             let row = probabilities[(i * k)..<((i + 1) * k)]
@@ -76,16 +67,13 @@ extension InferenceService {
                 rowText.float(row[row.startIndex + j])
                 ends[j] = rowText.bytes.count
             }
-            /// The text of probability `c`, or a fresh format of `value` when it is not that probability.
-            func probability(_ c: Int, _ value: Float, into w: inout JSONWriter) {
-                if c >= 0 && c < k && row[row.startIndex + c].bitPattern == value.bitPattern {
-                    let start = c == 0 ? 0 : ends[c - 1] + 1
-                    rowText.bytes.withUnsafeBufferPointer { w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<ends[c]])) }
-                } else {
-                    w.float(value)
-                }
+            /// `heads[c]` and the text of probability `c` (a confidence is always that probability).
+            func entry(_ c: Int, into w: inout JSONWriter) {
+                w.bytes.append(contentsOf: heads[c])
+                let start = c == 0 ? 0 : ends[c - 1] + 1
+                rowText.bytes.withUnsafeBufferPointer { w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<ends[c]])) }
             }
-            head(classes[i], into: &w); probability(classes[i], confidences[i], into: &w)
+            entry(classes[i], into: &w)
             w.raw(",\"top_k\":[")
             if topK > 0 {
                 for j in 0..<k { order[j] = j }
@@ -108,8 +96,7 @@ extension InferenceService {
                 }
                 for j in 0..<topK {
                     if j > 0 { w.raw(",") }
-                    let c = order[j]
-                    head(c, into: &w); probability(c, row[row.startIndex + c], into: &w); w.raw("}")
+                    entry(order[j], into: &w); w.raw("}")
                 }
             }
             w.raw("],\"probabilities\":[")
