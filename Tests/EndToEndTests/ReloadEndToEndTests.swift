@@ -13,9 +13,8 @@ import Glibc
 
 @Suite(.serialized) struct ReloadEndToEndTests {
     @Test func reloadsUnderLoadWithoutAFailedOrMixedResponse() throws {
-        let dir = ReloadE2E.makeTempDirectory()
-        defer { ReloadE2E.removeTree(dir) }
-        let repo = dir + "/models"
+        let scratch = try TempDir()
+        let repo = scratch.path + "/models"
         let versions = 1...5
         var expected: [Int: [Float]] = [:]
         var files: [Int: ModelFile] = [:]
@@ -26,12 +25,11 @@ import Glibc
         }
         try ReloadE2E.write(files[1]!, repo: repo, name: "fashion", version: 1)
 
-        let server = try ReloadE2E.Server(directory: dir, settings: [
-            "models.dir=\(repo)", "models.poll_interval_ms=50", "models.stable_after_ms=100",
+        let server = try ServeProcess(models: repo, settings: [
+            "models.poll_interval_ms=50", "models.stable_after_ms=100",
             "repository_api.enabled=true", "repository_api.token=t0ken", "logging.access_log=false",
         ])
-        defer { server.stop() }
-        try server.waitUntilReady()
+        try server.waitReady()
 
         let stop = Atomic<Bool>(false)
         let progress = Atomic<Int>(0)
@@ -109,7 +107,7 @@ import Glibc
         letClientsRun()
         // 4: SIGHUP.
         try ReloadE2E.write(files[4]!, repo: repo, name: "fashion", version: 4)
-        kill(server.pid, SIGHUP)
+        server.process.signal(SIGHUP)
         #expect(waitForVersion(4))
         letClientsRun()
         // 5: the repository API.
@@ -159,25 +157,22 @@ import Glibc
             if access("\(dir)/python3", X_OK) == 0 { python = "\(dir)/python3" }
         }
         let interpreter = try #require(python, "python3 is not installed (CI installs it)")
-        let dir = ReloadE2E.makeTempDirectory()
-        defer { ReloadE2E.removeTree(dir) }
-        let repo = dir + "/models"
+        let scratch = try TempDir()
+        let repo = scratch.path + "/models"
         try ReloadE2E.write(ReloadE2E.modelFile(seed: 1), repo: repo, name: "fashion", version: 1)
         try ReloadE2E.write(ReloadE2E.modelFile(seed: 2), repo: repo, name: "fashion", version: 2)
-        let server = try ReloadE2E.Server(directory: dir, settings: [
-            "models.dir=\(repo)", "models.stable_after_ms=0", "repository_api.enabled=true",
-            "repository_api.token=t0ken", "logging.access_log=false",
+        let server = try ServeProcess(models: repo, settings: [
+            "models.stable_after_ms=0", "repository_api.enabled=true", "repository_api.token=t0ken", "logging.access_log=false",
         ])
-        defer { server.stop() }
-        try server.waitUntilReady()
-        let script = ReloadE2E.sourceRoot() + "/Tests/EndToEndTests/python/reload_repository_check.py"
-        let output = try ReloadE2E.run([interpreter, script, "127.0.0.1:\(server.port)", "fashion", "t0ken"], log: dir + "/check.out")
-        #expect(output.status == 0, "tritonclient repository check failed: \(output.text)")
-        #expect(output.text.contains("\"ok\": true"))
+        try server.waitReady()
+        let script = CLIProcess.repositoryRoot + "/Tests/EndToEndTests/python/reload_repository_check.py"
+        let output = try CLIProcess.run(interpreter, [script, "127.0.0.1:\(server.port)", "fashion", "t0ken"], timeout: 120)
+        #expect(output.status == 0, "tritonclient repository check failed: \(output.output)")
+        #expect(output.output.contains("\"ok\": true"))
     }
 }
 
-/// Helpers of this file only (the end-to-end target shares no code with the unit tests).
+/// Helpers of this file (processes, temp dirs and the binary come from ServeSupport / CLIProcess).
 enum ReloadE2E {
     struct PredictAnswer: Decodable {
         struct Prediction: Decodable { var probabilities: [Float] }
@@ -234,12 +229,6 @@ enum ReloadE2E {
         try FileIO.writeAtomically(bytes, to: path)
     }
 
-    static func makeTempDirectory() -> String {
-        var template = Array("/tmp/loupe-reload-e2e-XXXXXX".utf8CString)
-        precondition(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) } != nil)
-        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
-
     static func removeTree(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
@@ -255,119 +244,6 @@ enum ReloadE2E {
         } else {
             unlink(path)
         }
-    }
-
-    /// The `loupe` binary next to the test bundle (`swift build` puts both in .build/<config>/).
-    static func binaryPath() -> String {
-        if let env = getenv("LOUPE_BINARY") { return String(cString: env) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        var dir = n > 0 ? String(cString: buffer) : ".build/debug/x"
-        for _ in 0..<4 {
-            dir = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
-            if access(dir + "/loupe", X_OK) == 0 { return dir + "/loupe" }
-        }
-        return ".build/debug/loupe"
-    }
-
-    /// The package root: this file lives in <root>/Tests/EndToEndTests/.
-    static func sourceRoot() -> String {
-        var path = #filePath
-        for _ in 0..<3 { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
-        return path
-    }
-
-    /// Runs a command to completion (bounded: 120 s), its stdout and stderr into `log`.
-    static func run(_ args: [String], log: String) throws -> (status: Int32, text: String) {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var cArgs = args.map { strdup($0) } + [nil]
-        defer { for a in cArgs { free(a) } }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, args[0], &actions, nil, &cArgs, environ)
-        guard rc == 0 else { throw E2EError("cannot start \(args[0]): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        var waited = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if waited > 120_000 { kill(pid, SIGKILL); waitpid(pid, &status, 0); throw E2EError("\(args) timed out") }
-            usleep(10_000); waited += 10
-        }
-        let text = (try? FileIO.readFile(log)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let exited = (status & 0x7f) == 0
-        return (exited ? (status >> 8) & 0xff : -1, text)
-    }
-
-    /// `loupe serve` as a child process; its output goes to <directory>/serve.log.
-    final class Server: Sendable {
-        let pid: pid_t
-        let port: Int
-        let log: String
-
-        /// Starts on port 0 and learns the bound port from the JSON "listening" log line.
-        init(directory: String, settings: [String]) throws {
-            log = directory + "/serve.log"
-            var args = [ReloadE2E.binaryPath(), "serve", "--set", "server.host=127.0.0.1", "--set", "server.port=0",
-                        "--set", "logging.format=json"]
-            for s in settings { args += ["--set", s] }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-            var cArgs = args.map { strdup($0) } + [nil]
-            defer { for a in cArgs { free(a) } }
-            var child = pid_t()
-            let rc = posix_spawn(&child, args[0], &actions, nil, &cArgs, environ)
-            guard rc == 0 else { throw E2EError("cannot start \(args[0]): \(String(cString: strerror(rc)))") }
-            pid = child
-            var found: Int? = nil
-            for _ in 0..<3000 where found == nil {
-                let text = (try? FileIO.readFile(log)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-                if let range = text.range(of: "\"address\":\"127.0.0.1:") {
-                    found = Int(text[range.upperBound...].prefix { $0.isNumber })
-                    break
-                }
-                var status: Int32 = 0
-                if waitpid(child, &status, WNOHANG) == child { break }
-                usleep(10_000)
-            }
-            guard let bound = found else {
-                kill(child, SIGKILL)
-                var status: Int32 = 0
-                waitpid(child, &status, 0)
-                let text = (try? FileIO.readFile(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
-                throw E2EError("loupe serve did not log its port: \(text)")
-            }
-            port = bound
-        }
-
-        func waitUntilReady() throws {
-            for _ in 0..<1000 {
-                if let r = try? Connection(port: port).request("GET", "/health/ready"), r.status == 200 { return }
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { throw E2EError("loupe serve exited: \(logText())") }
-                usleep(10_000)
-            }
-            throw E2EError("loupe serve did not become ready: \(logText())")
-        }
-
-        func logText() -> String {
-            (try? FileIO.readFile(log)).map { String(decoding: $0.suffix(2000), as: UTF8.self) } ?? ""
-        }
-
-        func stop() {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-    }
-
-    struct E2EError: Error, CustomStringConvertible {
-        var description: String
-        init(_ d: String) { description = d }
     }
 
     struct Response { var status: Int; var headers: [(String, String)]; var body: [UInt8]; var closes: Bool }
@@ -474,7 +350,7 @@ enum FileManagerLite {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw ReloadE2E.E2EError("mkdir \(current) failed") }
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw E2EError("mkdir \(current) failed") }
         }
     }
 }

@@ -209,13 +209,7 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         let dir = try TempDir()
         let command = "sleep 1.3; exec '\(try E2E.binary())' serve --models '\(repo.path)' --host 127.0.0.1 --port 0 --log-format json"
         let process = try ChildProcess(["/bin/sh", "-c", command], logPath: dir.path + "/log")
-        let deadline = now() + 30
-        var readyLine: Substring?
-        while readyLine == nil && now() < deadline {
-            readyLine = process.log.split(separator: "\n").first { $0.contains("\"msg\":\"ready\"") }
-            usleep(20_000)
-        }
-        let line = try #require(readyLine, "no ready line: \(process.log)")
+        let line = try #require(process.waitForLine(containing: "\"msg\":\"ready\"", seconds: 30), "no ready line: \(process.log)")
         let ms = line.firstRange(of: "\"start_to_ready_ms\":\"").flatMap { Int(line[$0.upperBound...].prefix { $0.isNumber }) }
         #expect(ms.map { $0 < 1000 } == true, "\(line)")
         #expect(process.log.contains("\"seconds_before_loupe\""))

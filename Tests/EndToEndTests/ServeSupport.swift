@@ -9,21 +9,17 @@ import Testing
 enum E2E {
     static let datasetDirectory = "/usr/share/datasets/fashion-mnist"
 
-    /// The package root, from this file's path.
-    static var root: String {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)
-        return parts.joined(separator: "/")
-    }
+    /// The package root (one definition for the target: CLIProcess's).
+    static var root: String { CLIProcess.repositoryRoot }
 
-    /// The `loupe` binary: $LOUPE_BINARY, else the debug or release build of this package
-    /// (scripts/test.sh builds it before `swift test`).
+    /// The `loupe` binary: CLIProcess's (`$LOUPE_BINARY`, else the one next to the test bundle);
+    /// scripts/test.sh builds it before `swift test`.
     static func binary() throws -> String {
-        if let p = getenv("LOUPE_BINARY").map({ String(cString: $0) }), access(p, X_OK) == 0 { return p }
-        for candidate in [root + "/.build/debug/loupe", root + "/.build/release/loupe"] where access(candidate, X_OK) == 0 {
-            return candidate
+        let path = CLIProcess.loupePath
+        guard access(path, X_OK) == 0 else {
+            throw E2EError("the loupe binary was not found at \(path); run `swift build --product loupe` first (or set LOUPE_BINARY)")
         }
-        throw E2EError("the loupe binary was not found; run `swift build --product loupe` first (or set LOUPE_BINARY)")
+        return path
     }
 
     static func testImages(_ n: Int) throws -> (pixels: [UInt8], labels: [UInt8]) {
@@ -146,6 +142,17 @@ final class ChildProcess: @unchecked Sendable {
 
     var log: String { (try? FileIO.readFile(logPath)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
 
+    /// The first log line containing `text`, waiting up to `seconds` (nil if the process exits or
+    /// time runs out first).
+    func waitForLine(containing text: String, seconds: Double = 20) -> Substring? {
+        let deadline = now() + seconds
+        while now() < deadline {
+            if let line = log.split(separator: "\n").first(where: { $0.contains(text) }) { return line }
+            if wait(seconds: 0.01) != nil { return log.split(separator: "\n").first { $0.contains(text) } }
+        }
+        return nil
+    }
+
     deinit {
         if exitStatus == nil { kill(pid, SIGKILL); var s: Int32 = 0; waitpid(pid, &s, 0) }
     }
@@ -163,24 +170,15 @@ final class ServeProcess: @unchecked Sendable {
     let port: Int
     let logDir: TempDir
 
-    init(models: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// `settings` are `key=value` configuration overrides (each passed as `--set`).
+    init(models: String, arguments: [String] = [], settings: [String] = [], environment: [String: String] = [:]) throws {
         logDir = try TempDir()
         process = try ChildProcess([try E2E.binary(), "serve", "--models", models, "--host", "127.0.0.1", "--port", "0",
-                                    "--log-format", "json"] + arguments,
+                                    "--log-format", "json"] + arguments + settings.flatMap { ["--set", $0] },
                                    environment: environment, logPath: logDir.path + "/serve.log")
         // The bound port is in the "listening" log line.
-        let deadline = now() + 20
-        var found: Int?
-        while now() < deadline && found == nil {
-            for line in process.log.split(separator: "\n") where line.contains("\"msg\":\"listening\"") {
-                if let r = line.firstRange(of: "\"address\":\"127.0.0.1:") {
-                    found = Int(line[r.upperBound...].prefix { $0.isNumber })
-                }
-            }
-            if found == nil {
-                if process.wait(seconds: 0.01) != nil { break }
-            }
-        }
+        let line = process.waitForLine(containing: "\"msg\":\"listening\"")
+        let found = line.flatMap { l in l.firstRange(of: "\"address\":\"127.0.0.1:").flatMap { Int(l[$0.upperBound...].prefix { $0.isNumber }) } }
         guard let port = found else { throw E2EError("loupe serve did not start; log:\n\(process.log)") }
         self.port = port
     }
