@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests of every library plus end-to-end tests that run the real
 # `loupe` binary on loopback. Usage: bash scripts/test.sh
+# Installs what the tests need first (apt + pip; nothing when already present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
 swift build --product loupe
 swift test
 # The container's runtime contract once more, with the image's own build (release,

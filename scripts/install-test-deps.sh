@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian 12 machine, and nothing when it is all
+# there already (each step checks first, so a second run takes well under a second).
+# Called by scripts/test.sh; usable on its own: bash scripts/install-test-deps.sh
+# Apt packages: the Fashion-MNIST IDX files, zlib/OpenSSL headers, promtool and the Prometheus
+# server, curl, Debian's protoc (scripts/gen-onnx-proto.sh). Python packages: .ci/requirements.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(dataset-fashion-mnist zlib1g-dev libssl-dev openssl prometheus curl protobuf-compiler)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-test-deps: apt-get install ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq || true
+    $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# pip's own check is slow (~2 s); ask Python whether every requirement is satisfied first.
+if ! python3 - .ci/requirements.txt 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+import re
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name = re.split(r"[\[<>=!~ ;]", line, 1)[0]
+    try:
+        version(name)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+then
+    echo "install-test-deps: pip install -r .ci/requirements.txt"
+    python3 -m pip install -q --disable-pip-version-check -r .ci/requirements.txt
+fi
