@@ -2,6 +2,9 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include "CLoupeSystem.h"
+#ifdef __linux__
+#include <linux/filter.h>
+#endif
 
 int cloupe_set_thread_name(const char *name) {
 #ifdef __linux__
@@ -13,4 +16,34 @@ int cloupe_set_thread_name(const char *name) {
 
 int cloupe_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
+}
+
+int cloupe_drop_new_connections(int fd) {
+#ifdef __linux__
+    // Classic BPF over the TCP header (a TCP socket's filter sees the packet from its TCP
+    // header): drop a SYN without ACK (a new connection attempt), keep everything else, so
+    // handshakes already under way still complete into the accept queue.
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),             // the flags byte
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),          // SYN | ACK
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),    // SYN alone?
+        BPF_STMT(BPF_RET | BPF_K, 0),                       // drop
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),              // keep
+    };
+    struct sock_fprog program = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
+#else
+    (void)fd;
+    return -1;
+#endif
+}
+
+int cloupe_detach_filter(int fd) {
+#ifdef __linux__
+    int unused = 0;
+    return setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused));
+#else
+    (void)fd;
+    return -1;
+#endif
 }

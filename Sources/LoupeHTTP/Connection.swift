@@ -166,6 +166,12 @@ final class Connection: LoopChannel, @unchecked Sendable {
     /// Graceful shutdown began.
     func beginDrain() {
         guard !closed else { return }
+        // Take in what the kernel already holds first: with edge-triggered readiness, a request
+        // may sit unread while the machine looks idle, and closing over unread bytes resets the
+        // connection instead of answering it.
+        readable = true
+        pump()
+        guard !closed else { return }
         perform(machine.beginDrain(now: loop.now))
         if !closed { pump() }
     }
@@ -237,7 +243,7 @@ final class ResponseSink: HTTPResponseSink, @unchecked Sendable {
     private func deliver(_ response: HTTPResponse, keepAlive: Bool) {
         let core = connection.core
         var context = self.context
-        context.keepAlive = keepAlive && !core.isDraining
+        context.keepAlive = keepAlive && !core.isClosingConnections
         var bytes: [UInt8] = []
         bytes.reserveCapacity(160 + response.body.count)
         let close = core.writer.write(response, context: context, into: &bytes)

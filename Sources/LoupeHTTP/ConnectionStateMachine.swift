@@ -15,6 +15,10 @@ struct ConnectionTimeouts {
     var keepAliveIdle: UInt64
     var write: UInt64
     var linger: UInt64
+    /// While draining, an idle keep-alive connection is closed only once it has been idle this
+    /// long: its client, told keep-alive by the last response, may be sending the next request
+    /// right now (a client in a request loop turns around in microseconds to milliseconds).
+    var drainIdleGrace: UInt64
 
     init(_ c: HTTPServerConfiguration) {
         func ns(_ s: Double) -> UInt64 { s <= 0 ? .max : UInt64(s * 1e9) }
@@ -25,6 +29,7 @@ struct ConnectionTimeouts {
         keepAliveIdle = ns(c.keepAliveIdleTimeout)
         write = ns(c.writeTimeout)
         linger = 2_000_000_000
+        drainIdleGrace = 1_000_000_000
     }
 }
 
@@ -105,7 +110,10 @@ struct ConnectionStateMachine {
     var deadline: UInt64 {
         switch phase {
         case .awaitingHead(let idle):
-            if idle && requestsStarted > 0 { return sat(phaseStart, timeouts.keepAliveIdle) }
+            if idle && requestsStarted > 0 {
+                let idleLimit = draining ? min(timeouts.keepAliveIdle, timeouts.drainIdleGrace) : timeouts.keepAliveIdle
+                return sat(phaseStart, idleLimit)
+            }
             return sat(phaseStart, timeouts.headerRead)
         case .readingBody:
             var d = sat(lastProgress, timeouts.bodyRead)
@@ -236,25 +244,32 @@ struct ConnectionStateMachine {
             return .shutdownWrite
         }
         if phase == .writing {
+            // The response said keep-alive, so its client may already be sending the next request:
+            // even while draining, wait for it (answered with `Connection: close`) rather than
+            // closing under it. The keep-alive idle timeout and the drain deadline bound the wait.
             phase = .awaitingHead(idle: true)
             phaseStart = now
             lastProgress = now
-            if draining && !decoder.isMidRequest { closeReason = closeReason ?? .shutdown; phase = .closed; return .close }
             return process(now: now)
         }
         return .none
     }
 
-    /// Graceful shutdown: idle connections close now; busy ones close after their response.
+    /// Graceful shutdown (the listener has closed): a keep-alive connection with nothing in flight
+    /// closes now if it has been idle for `drainIdleGrace` (else when it has, unless a request
+    /// comes first); every other connection closes only after the response to the last request it
+    /// sent. Requests parsed from here on are answered with `Connection: close`. A connection that
+    /// has not sent its first request yet (accepted just before the listener closed; its request
+    /// may be on the wire) stays open for it, within the header timeout. A response already being
+    /// written keeps the framing it was serialized with: one that said keep-alive is followed by
+    /// waiting for the next request (see `outputDrained`), never by a close under the client.
     mutating func beginDrain(now: UInt64) -> Action {
         draining = true
-        if isIdle || phase == .lingering {
+        if phase == .lingering || (isIdle && requestsStarted > 0 && now >= sat(phaseStart, timeouts.drainIdleGrace)) {
             closeReason = closeReason ?? .shutdown
             phase = .closed
             return .close
         }
-        if case .handling = phase { return .none }
-        if case .writing = phase { closeAfterOutput = true; return .none }
         return .none
     }
 
@@ -264,7 +279,7 @@ struct ConnectionStateMachine {
         switch phase {
         case .awaitingHead(let idle):
             if idle && !decoder.isMidRequest {
-                closeReason = requestsStarted > 0 ? .keepAliveIdle : .headerTimeout
+                closeReason = draining ? .shutdown : (requestsStarted > 0 ? .keepAliveIdle : .headerTimeout)
                 phase = .closed
                 return .close
             }

@@ -49,6 +49,9 @@ final class EventLoop: @unchecked Sendable {
     /// Shared scratch buffer for reads (copied into connection state by the parser).
     let readBuffer: UnsafeMutableRawBufferPointer
     private var liveChannels = 0
+    /// Connections dealt to this loop by the listener and not yet adopted: a stopping loop waits
+    /// for them (else the adoption task would be dropped with the socket unanswered).
+    let pendingAdoptions = Atomic<Int>(0)
     /// Called when the loop has no channels left while stopping.
     var stopWhenEmpty = false
     /// Handler jobs collected during one iteration, submitted together at its end.
@@ -237,7 +240,7 @@ final class EventLoop: @unchecked Sendable {
                 pool?.submit(jobs)
                 jobs.removeAll(keepingCapacity: true)
             }
-            if stopWhenEmpty && liveChannels == 0 { running = false }
+            if stopWhenEmpty && liveChannels == 0 && pendingAdoptions.load(ordering: .acquiring) == 0 { running = false }
         }
         exited.store(true, ordering: .releasing)
         mailbox.withLock { $0.removeAll() }

@@ -63,8 +63,15 @@ final class ServerCore: @unchecked Sendable {
         pool = HandlerPool(threads: configuration.handlerThreads)
     }
 
+    /// Set when the drain begins (`HTTPServer.announceDrain`): from then on every response says
+    /// `Connection: close`, while the listener still accepts until `beginShutdown`.
+    private let closing = Atomic<Bool>(false)
+
+    /// The listener has stopped (`beginShutdown`).
     var isDraining: Bool { draining.load(ordering: .relaxed) }
     func beginDraining() -> Bool { !draining.exchange(true, ordering: .sequentiallyConsistent) }
+    var isClosingConnections: Bool { closing.load(ordering: .relaxed) }
+    func beginClosingConnections() { closing.store(true, ordering: .sequentiallyConsistent) }
 
     func requestStarted() { counters.requests.add(1, ordering: .relaxed) }
 
@@ -104,8 +111,20 @@ final class Listener: LoopChannel, @unchecked Sendable {
 
     override func handle(events: UInt32) {
         guard active, !paused else { return }
+        // While closing, other loops may already be stopping: keep new connections here.
+        _ = acceptPending(dealing: closingSince == .max)
+    }
+
+    /// Accepts what the backlog holds (64 at most per call unless `dealing` is false: then all of
+    /// it, onto this loop, which is still running — the listener's last accepts before it closes).
+    /// Returns how many connections were taken.
+    @discardableResult
+    private func acceptPending(dealing: Bool) -> Int {
         let core = server.core
-        for _ in 0..<64 {
+        var round = 0
+        var taken = 0
+        while !dealing || round < 64 {
+            round += 1
             let accepted: (fd: Int32, peer: SocketAddress)?
             do {
                 accepted = try server.acceptFunction(fd)
@@ -113,12 +132,12 @@ final class Listener: LoopChannel, @unchecked Sendable {
                 // Out of descriptors: stop accepting for a while; keep serving.
                 core.counters.acceptBackoff.add(1, ordering: .relaxed)
                 pause(for: core.configuration.acceptBackoff)
-                return
+                return taken
             } catch {
-                return
+                return taken
             }
-            guard let (cfd, peer) = accepted else { return }
-            if core.isDraining { Syscall.close(cfd); continue }
+            guard let (cfd, peer) = accepted else { return taken }
+            taken += 1
             core.counters.accepted.add(1, ordering: .relaxed)
             let open = core.counters.open.add(1, ordering: .relaxed).newValue
             if open > core.configuration.maxConnections {
@@ -129,17 +148,32 @@ final class Listener: LoopChannel, @unchecked Sendable {
                 continue
             }
             try? Syscall.setOption(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, call: "setsockopt(TCP_NODELAY)")
+            // Accepted while closing: the socket inherited the listener's SYN filter (`stop()`),
+            // which has nothing to do on a connection; shed it.
+            if closingSince != .max { Syscall.detachFilter(cfd) }
             let loops = server.loops
-            let target = loops[next % loops.count]
+            let target = dealing ? loops[next % loops.count] : loop
             next &+= 1
             let address = peer.description
             if target === loop {
                 server.adopt(fd: cfd, remoteAddress: address, on: target)
+                continue
+            }
+            // Counted before the shutdown check: a loop that begins stopping after it waits for
+            // this adoption; once the shutdown has begun, keep the connection on this loop.
+            target.pendingAdoptions.add(1, ordering: .sequentiallyConsistent)
+            if core.isDraining {
+                target.pendingAdoptions.subtract(1, ordering: .sequentiallyConsistent)
+                server.adopt(fd: cfd, remoteAddress: address, on: loop)
             } else {
                 let server = self.server
-                target.execute { server.adopt(fd: cfd, remoteAddress: address, on: target) }
+                target.execute {
+                    server.adopt(fd: cfd, remoteAddress: address, on: target)
+                    target.pendingAdoptions.subtract(1, ordering: .sequentiallyConsistent)
+                }
             }
         }
+        return taken
     }
 
     static let overloaded: [UInt8] = {
@@ -159,6 +193,10 @@ final class Listener: LoopChannel, @unchecked Sendable {
     }
 
     override func checkTimeouts(now: UInt64) -> UInt64 {
+        if active && closeAt != .max {
+            if now >= closeAt { settleOrClose(now: now) }
+            return closeAt
+        }
         guard active, paused else { return .max }
         if now >= resumeAt {
             paused = false
@@ -170,10 +208,37 @@ final class Listener: LoopChannel, @unchecked Sendable {
         return resumeAt
     }
 
-    /// Stop accepting for good (loop thread).
+    /// Stop accepting for good (loop thread), without resetting a connection whose handshake the
+    /// kernel has completed: closing a listener resets every connection still in its accept queue,
+    /// though those clients may have sent their request already. So: drop new SYNs first (a
+    /// client then retries its SYN about a second later and meets the closed port: "connection
+    /// refused"); let handshakes already under way land in the queue (on a loaded machine the
+    /// last ACKs can take tens of milliseconds to be processed) and accept and serve them on this
+    /// loop — for `closeSettle` at least, then until a `closeQuiet` interval brings none, at most
+    /// `closeSettleLimit` — and only then close.
     func stop() {
-        guard active else { return }
+        guard active, closingSince == .max else { return }
+        Syscall.dropNewConnections(fd)
+        closingSince = loop.now
+        closeAt = closingSince &+ Self.closeSettle
+        loop.noteDeadline(closeAt)
+    }
+
+    static let closeSettle: UInt64 = 100_000_000
+    static let closeQuiet: UInt64 = 20_000_000
+    static let closeSettleLimit: UInt64 = 1_000_000_000
+
+    private var closingSince: UInt64 = .max
+    private var closeAt: UInt64 = .max
+
+    /// Called at `closeAt`: accept what landed; close if nothing did (or the limit is reached).
+    private func settleOrClose(now: UInt64) {
+        if acceptPending(dealing: false) > 0 && now &- closingSince < Self.closeSettleLimit {
+            closeAt = now &+ Self.closeQuiet
+            return
+        }
         active = false
+        closeAt = .max
         loop.deregister(self)
         Syscall.close(fd)
     }
@@ -261,11 +326,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Called on `loop`'s thread for a freshly accepted socket.
     func adopt(fd: Int32, remoteAddress: String, on loop: EventLoop) {
-        if core.isDraining {
-            Syscall.close(fd)
-            core.counters.open.subtract(1, ordering: .relaxed)
-            return
-        }
+        // Adopted even while draining (the listener's last accepts): the connection is served its
+        // request with `Connection: close`, within the drain deadline.
         var session: TLSSession? = nil
         if let tls = core.tls {
             guard let s = tls.makeSession(fd: fd) else {
@@ -291,10 +353,19 @@ public final class HTTPServer: @unchecked Sendable {
         return t == .max ? .max : loop.now &+ t
     }
 
-    /// Graceful shutdown: stop accepting now; idle keep-alive connections close now; requests in
-    /// flight get until `deadline` (from now) to finish, then every connection is closed.
-    /// Returns at once; use `waitUntilStopped()` to wait. Safe to call more than once.
+    /// The drain has begun: from now on every response carries `Connection: close` (so no client
+    /// sends another request on a connection that is about to close), while the listener keeps
+    /// accepting until `beginShutdown`. Safe to call more than once, and from any thread.
+    public func announceDrain() {
+        core.beginClosingConnections()
+    }
+
+    /// Graceful shutdown: stop accepting now (after accepting what the backlog holds); idle
+    /// keep-alive connections close now; every other connection closes after the response to the
+    /// last request it sent (`Connection: close`); at `deadline` (from now) every connection left
+    /// is closed. Returns at once; use `waitUntilStopped()` to wait. Safe to call more than once.
     public func beginShutdown(deadline: Duration = .seconds(10)) {
+        core.beginClosingConnections()
         let previous = state.withLock { s -> LifeState in
             let previous = s
             if case .running = s { s = .draining }

@@ -92,6 +92,17 @@ enum Syscall {
         _ = try retrying(call) { Glibc.setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    /// A listening socket stops taking new connection attempts (`cloupe_drop_new_connections`);
+    /// best effort.
+    static func dropNewConnections(_ fd: Int32) {
+        _ = cloupe_drop_new_connections(fd)
+    }
+
+    /// Removes a socket filter (`cloupe_detach_filter`); best effort.
+    static func detachFilter(_ fd: Int32) {
+        _ = cloupe_detach_filter(fd)
+    }
+
     static func setLinger(_ fd: Int32, seconds: Int32) {
         var l = linger(l_onoff: 1, l_linger: seconds)
         _ = Glibc.setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))

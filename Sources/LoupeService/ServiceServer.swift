@@ -98,6 +98,7 @@ public final class ServiceServer: Sendable {
         logger.info("draining", metadata: ["drain_delay_ms": .stringConvertible(c.drainDelayMilliseconds),
                                            "deadline_ms": .stringConvertible(c.drainDeadlineMilliseconds)])
         service.beginDrain()
+        http.announceDrain()
         var delay = timespecFromMilliseconds(c.drainDelayMilliseconds)
         nanosleepShim(&delay)
         logger.info("closing listener", metadata: ["in_flight": .stringConvertible(Int(service.metrics.inFlight.value))])

@@ -208,17 +208,12 @@ struct HTTPReply {
 enum HTTP {
     static func request(port: Int, _ method: String, _ target: String, headers: [(String, String)] = [],
                         body: [UInt8] = [], timeout: Double = 30) throws -> HTTPReply {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw E2EError("socket") }
+        let fd: Int32
+        switch connectLoopback(port: port, timeout: timeout) {
+        case .success(let s): fd = s
+        case .failure(let e): throw E2EError("connect: \(String(cString: strerror(e.code)))")
+        }
         defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw E2EError("connect: \(String(cString: strerror(errno)))") }
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
@@ -239,6 +234,24 @@ enum HTTP {
             data.append(contentsOf: buffer[0..<n])
         }
         return try parse(data, method: method)
+    }
+
+    struct ConnectError: Error { var code: Int32 }
+
+    /// A TCP socket connected to 127.0.0.1:`port`, with `timeout` seconds for each receive; or the
+    /// errno of the failed call.
+    static func connectLoopback(port: Int, timeout: Double) -> Result<Int32, ConnectError> {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .failure(ConnectError(code: errno)) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc != 0 { let e = errno; close(fd); return .failure(ConnectError(code: e)) }
+        return .success(fd)
     }
 
     static func parse(_ data: [UInt8], method: String) throws -> HTTPReply {

@@ -125,14 +125,80 @@ private func dispatched(_ action: ConnectionStateMachine.Action) -> (HTTPRequest
         #expect(try #require(dispatched(m.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", at: 0))).2 == false)
     }
 
-    @Test func drainClosesIdleAndLetsBusyFinish() throws {
-        var idle = machine()
-        guard case .close = idle.beginDrain(now: 0) else { Issue.record("idle should close"); return }
-        var busy = machine()
-        _ = try #require(dispatched(busy.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", at: 0)))
-        guard case .none = busy.beginDrain(now: 0) else { Issue.record("busy should wait"); return }
-        _ = busy.responseReady(Array("R".utf8), keepAlive: true, now: 1)
-        guard case .close = busy.drainOutput(at: 2) else { Issue.record("expected close after response"); return }
+    @Test func drainClosesAKeepAliveConnectionIdleForTheGrace() throws {
+        func idleSince(_ t: UInt64) throws -> ConnectionStateMachine {
+            var m = machine()
+            _ = try #require(dispatched(m.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", at: 0)))
+            _ = m.responseReady(Array("R".utf8), keepAlive: true, now: t)
+            _ = m.drainOutput(at: t)
+            return m
+        }
+        let grace = machine().timeouts.drainIdleGrace
+        // Idle for the grace already: closed at once.
+        var long = try idleSince(1)
+        guard case .close = long.beginDrain(now: 1 + grace) else { Issue.record("a long-idle keep-alive connection should close"); return }
+        #expect(long.closeReason == .shutdown)
+        // Idle for less: its client may be sending the next request; it closes when the grace ends…
+        var recent = try idleSince(second)
+        guard case .none = recent.beginDrain(now: second + 1) else { Issue.record("a just-answered connection should wait"); return }
+        #expect(recent.deadline == second + grace)
+        guard case .close = recent.timeout(now: second + grace) else { Issue.record("expected close at the grace's end"); return }
+        #expect(recent.closeReason == .shutdown)
+        // …unless the request comes first: then it is answered, with keep-alive off.
+        var turning = try idleSince(second)
+        _ = turning.beginDrain(now: second + 1)
+        let (_, _, keepAlive) = try #require(dispatched(turning.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", at: second + 2)))
+        #expect(keepAlive == false)
+    }
+
+    @Test func drainWaitsForTheFirstRequestOfAFreshConnection() throws {
+        // Accepted just before the listener closed: its request may be on the wire. It is
+        // answered (keep-alive off), not closed under the client.
+        var m = machine()
+        guard case .none = m.beginDrain(now: 0) else { Issue.record("a fresh connection should wait"); return }
+        let (_, _, keepAlive) = try #require(dispatched(m.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", at: 1)))
+        #expect(keepAlive == false)
+        _ = m.responseReady(Array("R".utf8), keepAlive: false, now: 2)
+        guard case .shutdownWrite = m.drainOutput(at: 3) else { Issue.record("expected a graceful close after the answer"); return }
+        // Its header timeout still applies while it waits.
+        var silent = machine()
+        _ = silent.beginDrain(now: 0)
+        guard case .close = silent.timeout(now: 10 * second) else { Issue.record("expected the header timeout"); return }
+    }
+
+    @Test func drainLetsABusyConnectionFinishAndClosesAfterAConnectionCloseResponse() throws {
+        for phaseAtDrain in ["handling", "writing"] {
+            var m = machine()
+            _ = try #require(dispatched(m.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", at: 0)))
+            if phaseAtDrain == "writing" { _ = m.responseReady(Array("R".utf8), keepAlive: false, now: 1) }
+            guard case .none = m.beginDrain(now: 1) else { Issue.record("busy (\(phaseAtDrain)) should wait"); continue }
+            if phaseAtDrain == "handling" { _ = m.responseReady(Array("R".utf8), keepAlive: false, now: 2) }
+            guard case .shutdownWrite = m.drainOutput(at: 3) else { Issue.record("expected shutdownWrite (\(phaseAtDrain))"); continue }
+        }
+    }
+
+    @Test func drainNeverClosesUnderAClientThatWasToldKeepAlive() throws {
+        // The response in flight when the drain began was serialized with keep-alive, so its
+        // client may send the next request at once: that request is read and answered (with
+        // keep-alive off) instead of the connection closing after the first response.
+        var m = machine()
+        _ = try #require(dispatched(m.receive("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", at: 0)))
+        _ = m.responseReady(Array("R1".utf8), keepAlive: true, now: 1)
+        guard case .none = m.beginDrain(now: 2) else { Issue.record("busy should wait"); return }
+        guard case .none = m.drainOutput(at: 3) else { Issue.record("should wait for the next request, not close"); return }
+        #expect(!m.isClosed)
+        let (_, _, keepAlive) = try #require(dispatched(m.receive("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", at: 4)))
+        #expect(keepAlive == false)
+        _ = m.responseReady(Array("R2".utf8), keepAlive: false, now: 5)
+        guard case .shutdownWrite = m.drainOutput(at: 6) else { Issue.record("expected a graceful close after R2"); return }
+    }
+
+    @Test func drainClosesALingeringConnection() throws {
+        var m = machine()
+        _ = try #require(dispatched(m.receive("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", at: 0)))
+        _ = m.responseReady(Array("R".utf8), keepAlive: false, now: 1)
+        guard case .shutdownWrite = m.drainOutput(at: 2) else { Issue.record("expected shutdownWrite"); return }
+        guard case .close = m.beginDrain(now: 3) else { Issue.record("a lingering connection should close"); return }
     }
 
     @Test func parseErrorAnswersWithItsStatusAndCloses() {

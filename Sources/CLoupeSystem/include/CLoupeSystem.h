@@ -13,3 +13,11 @@ int cloupe_set_thread_name(const char *name);
 
 /// accept4(2) (a GNU extension in glibc's headers).
 int cloupe_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+/// Attaches a socket filter to a listening TCP socket that drops new connection attempts (a SYN
+/// without ACK): their clients retry the SYN later and meet a closed port, instead of completing
+/// into an accept queue about to be closed. Handshakes under way still complete. 0 or -1 + errno.
+int cloupe_drop_new_connections(int fd);
+
+/// Removes a socket filter (an accepted socket inherits its listener's). Returns 0 or -1 with errno.
+int cloupe_detach_filter(int fd);

@@ -1,0 +1,136 @@
+// A SIGTERM drain under keep-alive load, with the real binary on loopback: no request may fail.
+// Clients reuse their connection (HTTP/1.1 keep-alive, as every HTTP client library does) and
+// reconnect when a response says `Connection: close`. "Connection refused" once the listener
+// has closed is the one acceptable outcome; a reset, a broken pipe, or a connection closed
+// before its response is a request lost.
+import Glibc
+import Testing
+
+/// What happened to one request of a keep-alive client.
+enum KeepAliveOutcome: Equatable {
+    case answered(status: Int, close: Bool)
+    /// connect(2) was refused: the listener is closed (the drain is over for new connections).
+    case refused
+    /// The request was sent (or sending failed) and no complete response came back.
+    case lost(String)
+}
+
+/// One keep-alive HTTP/1.1 connection at a time, reopened after `Connection: close`.
+final class KeepAliveClient {
+    let port: Int
+    private var fd: Int32 = -1
+    private var buffer: [UInt8] = []
+    /// Requests sent on the current connection (for the loss reports).
+    private(set) var requestsOnConnection = 0
+
+    init(port: Int) { self.port = port }
+    deinit { if fd >= 0 { close(fd) } }
+
+    func send(_ method: String, _ target: String, headers: [(String, String)], body: [UInt8]) -> KeepAliveOutcome {
+        if fd < 0 {
+            switch HTTP.connectLoopback(port: port, timeout: 20) {
+            case .success(let s): fd = s
+            case .failure(let e):
+                return e.code == ECONNREFUSED ? .refused : .lost("connect: \(String(cString: strerror(e.code)))")
+            }
+            buffer.removeAll()
+            requestsOnConnection = 0
+        }
+        requestsOnConnection += 1
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Length: \(body.count)\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        let out = Array((head + "\r\n").utf8) + body
+        var sent = 0
+        while sent < out.count {
+            let n = out[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { let e = String(cString: strerror(errno)); reset(); return .lost("send: \(e)") }
+            sent += n
+        }
+        // Read one response: head, then Content-Length bytes of body.
+        var headEnd: Int? = nil
+        var contentLength = 0
+        var close = false
+        var status = 0
+        while true {
+            if headEnd == nil, let end = HTTP.find([13, 10, 13, 10], in: buffer) {
+                headEnd = end
+                let head = String(decoding: buffer[..<end], as: UTF8.self).lowercased()
+                let lines = head.components(separatedBy: "\r\n")
+                status = Int(lines[0].split(separator: " ").dropFirst().first ?? "") ?? 0
+                for line in lines.dropFirst() {
+                    if line.hasPrefix("content-length:") { contentLength = Int(String(line.dropFirst(15)).trimmingCharacters(in: " ")) ?? -1 }
+                    if line.hasPrefix("connection:") && line.contains("close") { close = true }
+                    if line.hasPrefix("transfer-encoding:") { reset(); return .lost("unexpected Transfer-Encoding") }
+                }
+            }
+            if let end = headEnd, buffer.count >= end + 4 + contentLength {
+                buffer.removeFirst(end + 4 + contentLength)
+                if close { reset() }
+                return .answered(status: status, close: close)
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let why = n == 0 ? "connection closed before the response" : "recv: \(String(cString: strerror(errno)))"
+                reset()
+                return .lost(why)
+            }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    private func reset() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        buffer.removeAll()
+    }
+}
+
+@Suite(.serialized) struct DrainEndToEndTests {
+    /// Keep-alive clients post /predict in a loop; SIGTERM arrives mid-load. Across concurrency
+    /// levels and drain delays (0 included: the listener closes at once), every request gets its
+    /// answer, every answer is 200, responses after the drain began say `Connection: close`, and
+    /// the process exits 0.
+    @Test(arguments: [(1, 0), (8, 0), (32, 0), (8, 300), (32, 300)])
+    func keepAliveClientsLoseNoRequestAcrossADrain(clients: Int, drainDelayMs: Int) throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: [
+            "--set", "shutdown.drain_delay_ms=\(drainDelayMs)", "--set", "shutdown.deadline_ms=5000"])
+        try server.waitReady()
+        let port = server.port
+        let (pixels, _) = try E2E.testImages(1)
+        let png = PNGWriter.gray(width: 28, height: 28, pixels: pixels)
+        let started = now()
+        let results = onThreads(clients + 1) { i -> [KeepAliveOutcome] in
+            if i == clients {
+                usleep(400_000)
+                server.process.signal(SIGTERM)
+                return []
+            }
+            let client = KeepAliveClient(port: port)
+            var outcomes: [KeepAliveOutcome] = []
+            while now() - started < 15 {
+                let outcome = client.send("POST", "/predict", headers: [("Content-Type", "image/png")], body: png)
+                if case .lost(let why) = outcome {
+                    outcomes.append(.lost("\(why) at \(Int((now() - started) * 1000)) ms, request \(client.requestsOnConnection) on its connection"))
+                } else {
+                    outcomes.append(outcome)
+                }
+                if case .refused = outcome { break }
+            }
+            return outcomes
+        }.flatMap { $0 }
+        let code = server.process.wait(seconds: 15)
+        let answered = results.filter { if case .answered = $0 { return true } else { return false } }
+        let lost = results.compactMap { outcome -> String? in if case .lost(let why) = outcome { return why } else { return nil } }
+        let refusedClients = results.filter { $0 == .refused }.count
+        #expect(lost.isEmpty, "\(lost.count) of \(results.count) requests lost: \(Set(lost))")
+        #expect(answered.allSatisfy { $0 == .answered(status: 200, close: false) || $0 == .answered(status: 200, close: true) },
+                "statuses: \(Set(answered.map { "\($0)" }))")
+        #expect(answered.count > clients, "too few requests to test anything: \(answered.count)")
+        #expect(refusedClients == clients, "every client ends refused by the closed listener")
+        #expect(code == 0)
+    }
+}
