@@ -36,7 +36,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxConnections: Int = 10_000
     /// Requests served on one connection before it is closed (`Connection: close` on the last
     /// response). 0 = unlimited. Default 10 000.
-    public var maxRequestsPerConnection: Int = 10_000
+    public var maxRequestsPerConnection: Int = 1000
     /// Largest request body accepted (413 above it, checked against Content-Length before any
     /// body byte is read, and while reading chunked bodies). Default 16 MiB.
     public var maxBodyBytes: Int = 16 << 20

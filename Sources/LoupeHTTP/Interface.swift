@@ -54,6 +54,9 @@ extension HTTPHeaders: Equatable {
 public enum HTTPMethod: Sendable, Hashable, CustomStringConvertible {
     case GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH
     case other(String)
+
+    /// A method outside the ones this enum names.
+    public var isUnknown: Bool { if case .other = self { true } else { false } }
     public var description: String {
         switch self {
         case .GET: "GET"

@@ -481,6 +481,7 @@ public struct HTTPParser: Sendable {
         guard methodEnd > 0 else { throw p[i] == SP || p[i] == CR ? .invalidRequestLine : .invalidMethod }
         guard p[i] == SP else { throw p[i] == CR || p[i] == HTAB ? .invalidRequestLine : .invalidMethod }
         let method = parseMethod(p, methodEnd)
+        // Other methods are passed on (a router may serve them; Router answers 501 when none does).
         if method == .other("CONNECT") { throw .methodNotImplemented }
         i += 1
         let targetStart = i
@@ -562,8 +563,10 @@ public struct HTTPParser: Sendable {
         if sawTransferEncoding {
             if contentLength != nil { throw .contentLengthWithTransferEncoding }
             if !isHTTP11 { throw .transferEncodingInHTTP10 }
-            if chunkedCount != 1 || !lastIsChunked { throw .chunkedNotFinal }
+            // A coding other than chunked (gzip, identity, …) is one this server does not
+            // implement: 501 (RFC 9112 §6.1), as nginx answers; then chunked must be there once, last.
             if otherCodings > 0 { throw .unsupportedTransferCoding }
+            if chunkedCount != 1 || !lastIsChunked { throw .chunkedNotFinal }
             framing = .chunked
         } else if let length = contentLength {
             framing = .contentLength(length)
@@ -705,7 +708,8 @@ public struct HTTPParser: Sendable {
             result = v
         }
         guard let length = result else { throw .invalidContentLength }
-        if overflow { throw .bodyTooLarge(limit: limits.maxBodyBytes) }
+        // A length that does not fit in 63 bits is not a length: 400, as nginx, Go and hyper answer.
+        if overflow { throw .invalidContentLength }
         return length
     }
 

@@ -200,7 +200,8 @@ public struct ResponseWriter: Sendable {
         return (chunked, close)
     }
 
-    /// Status line, Date, Server (unless the handler set one) and the handler's writable headers:
+    /// Status line, Date, Server (unless the handler set one), `X-Content-Type-Options: nosniff`
+    /// and the handler's writable headers:
     /// the part every response head shares.
     private func appendHeadPrefix(status: Int, headers: HTTPHeaders, serverSet: Bool, into out: inout [UInt8]) {
         appendStatusLine(status, &out)
@@ -212,6 +213,9 @@ public struct ResponseWriter: Sendable {
             out.append(contentsOf: server.utf8)
             appendStatic(&out, "\r\n")
         }
+        // Every response: browsers must not sniff a JSON error (which may echo request bytes)
+        // into HTML or script.
+        appendStatic(&out, "X-Content-Type-Options: nosniff\r\n")
         for field in headers where Self.isUserHeaderWritable(field.name, field.value) {
             out.append(contentsOf: field.name.utf8)
             appendStatic(&out, ": ")
@@ -434,6 +438,21 @@ func appendHex(_ value: Int, _ out: inout [UInt8]) {
     }
 }
 
+/// Request bytes quoted in an error message: at most `limit` bytes of UTF-8 (cut at a character
+/// boundary, "…" marking the cut). Control characters become "?"; the JSON writer escapes the rest,
+/// including `<`, `>` and `&`, so an echoed value can never become markup.
+public func echoed(_ value: some StringProtocol, limit: Int = 64) -> String {
+    var out = ""
+    var bytes = 0
+    for scalar in value.unicodeScalars {
+        let size = String(scalar).utf8.count
+        if bytes + size > limit { return out + "…" }
+        bytes += size
+        out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
+    }
+    return out
+}
+
 func appendJSONString(_ s: String, _ out: inout [UInt8]) {
     let hex: StaticString = "0123456789abcdef"
     out.append(DQUOTE)
@@ -444,6 +463,9 @@ func appendJSONString(_ s: String, _ out: inout [UInt8]) {
         case LF: appendStatic(&out, "\\n")
         case CR: appendStatic(&out, "\\r")
         case HTAB: appendStatic(&out, "\\t")
+        case 0x3C: appendStatic(&out, "\\u003c")   // < > &: HTML-safe, as Go's encoder does
+        case 0x3E: appendStatic(&out, "\\u003e")
+        case 0x26: appendStatic(&out, "\\u0026")
         case 0..<0x20:
             appendStatic(&out, "\\u00")
             out.append(hex.utf8Start[Int(b >> 4)])

@@ -147,15 +147,20 @@ public struct Router: Sendable {
             request.pathParameters = parameters
             request.routeTemplate = template
             handler(request, sink)
+        case .methodNotAllowed where request.method.isUnknown, .notFound where request.method.isUnknown:
+            // A method no route knows (TRACE, PROPFIND, made-up ones): 501, as RFC 9110 §9.1 and
+            // nginx answer, rather than 404/405, which would say the resource or this route is at fault.
+            sink.respond(.jsonError(status: 501, message: "The method \(echoed(request.method.description)) is not implemented by this server.",
+                                    code: "method_not_implemented"))
         case .methodNotAllowed(_, let allowed):
             let list = allowed.joined(separator: ", ")
             sink.respond(.jsonError(status: 405,
-                                    message: "Method \(request.method) is not allowed on \(request.path); allowed: \(list).",
+                                    message: "Method \(echoed(request.method.description)) is not allowed on \(echoed(request.path)); allowed: \(list).",
                                     code: "method_not_allowed", headers: HTTPHeaders([("Allow", list)])))
         case .options(_, let allowed):
             sink.respond(HTTPResponse(status: 204, headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))])))
         case .notFound:
-            sink.respond(.jsonError(status: 404, message: "No route for \(request.method) \(request.path).", code: "not_found"))
+            sink.respond(.jsonError(status: 404, message: "No route for \(echoed(request.method.description)) \(echoed(request.path)).", code: "not_found"))
         }
     }
 

@@ -247,7 +247,7 @@ public final class InferenceService: Sendable {
         var version: Int?
         if let v = versionText, !v.isEmpty {
             guard let n = Int(v), n >= 1 else {
-                return .failure(.badRequest("invalid_parameter", "version must be a positive integer, received '\(v)'"))
+                return .failure(.badRequest("invalid_parameter", "version must be a positive integer, received '\(echoed(v))'"))
             }
             version = n
         }
@@ -267,7 +267,7 @@ public final class InferenceService: Sendable {
             switch r.lowercased() {
             case "", "1", "true", "yes": resize = true
             case "0", "false", "no": resize = false
-            default: return .failure(.badRequest("invalid_parameter", "resize must be true or false, received '\(r)'"))
+            default: return .failure(.badRequest("invalid_parameter", "resize must be true or false, received '\(echoed(r))'"))
             }
         }
         return .success(InputLimits(maxImages: configuration.maxImagesPerRequest,

@@ -51,6 +51,7 @@ public final class ServiceServer: Sendable {
         if c.handlerThreads > 0 { h.handlerThreads = c.handlerThreads }
         h.runHandlersOnEventLoop = c.handlersOnEventLoop
         h.maxConnections = c.maxConnections
+        h.maxRequestsPerConnection = c.maxRequestsPerConnection
         h.maxHeaderBytes = c.maxHeaderBytes
         h.maxBodyBytes = c.maxBodyBytes
         h.headerReadTimeout = Double(c.headerTimeoutMilliseconds) / 1000

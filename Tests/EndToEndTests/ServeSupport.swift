@@ -208,20 +208,24 @@ struct HTTPReply {
 enum HTTP {
     static func request(port: Int, _ method: String, _ target: String, headers: [(String, String)] = [],
                         body: [UInt8] = [], timeout: Double = 30) throws -> HTTPReply {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        return try parse(exchange(port: port, Array(head.utf8) + body, timeout: timeout), method: method)
+    }
+
+    /// Sends `raw` on a new connection and returns every byte read until the server closes it.
+    static func exchange(port: Int, _ raw: [UInt8], timeout: Double = 30) throws -> [UInt8] {
         let fd: Int32
         switch connectLoopback(port: port, timeout: timeout) {
         case .success(let s): fd = s
         case .failure(let e): throw E2EError("connect: \(String(cString: strerror(e.code)))")
         }
         defer { close(fd) }
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
-        head += "\r\n"
-        let out = Array(head.utf8) + body
         var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        while sent < raw.count {
+            let n = raw[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw E2EError("send: \(String(cString: strerror(errno)))") }
             sent += n
         }
@@ -233,7 +237,7 @@ enum HTTP {
             if n <= 0 { break }
             data.append(contentsOf: buffer[0..<n])
         }
-        return try parse(data, method: method)
+        return data
     }
 
     struct ConnectError: Error { var code: Int32 }

@@ -74,6 +74,32 @@ struct RouterTests {
         #expect(route(router, .GET, "/v2/models/a/versions/1/infer/extra")?.status == 404)
     }
 
+    @Test func echoedRequestBytesAreTruncatedAndEscaped() {
+        // A path of markup and 200 bytes: the message quotes 64 bytes of it, cut with "…", and the
+        // JSON escapes < > & so no client can take it for HTML.
+        let long = "/<script>alert(1)</script>&" + String(repeating: "x", count: 200)
+        let r = route(router, .GET, long)
+        #expect(r?.status == 404)
+        let text = bodyText(r)
+        #expect(!text.contains("<") && !text.contains(">") && !text.contains("&"))
+        #expect(text.contains("\\u003cscript\\u003ealert(1)\\u003c/script\\u003e\\u0026xxx"))
+        #expect(text.contains("x…."))
+        #expect(!text.contains(String(repeating: "x", count: 64 - 27 + 1)))
+        #expect(echoed("ab\u{7}c\nd") == "ab?c?d")
+        #expect(echoed("héllo", limit: 2) == "h…")
+    }
+
+    @Test func unknownMethodIsNotImplemented() {
+        for target in ["/predict", "/nope"] {
+            let r = route(router, .other("BREW"), target)
+            #expect(r?.status == 501)
+            #expect(bodyText(r) == "{\"error\":\"The method BREW is not implemented by this server.\",\"code\":\"method_not_implemented\"}")
+        }
+        // A known method on a route without it is still 405, on no route 404.
+        #expect(route(router, .PUT, "/predict")?.status == 405)
+        #expect(route(router, .PUT, "/nope")?.status == 404)
+    }
+
     @Test func methodNotAllowedListsAllow() {
         let r = route(router, .PUT, "/predict")
         #expect(r?.status == 405)

@@ -30,7 +30,7 @@ struct WriterTests {
         let close = writer.write(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: Array("hi".utf8)),
                                  context: HTTPResponseContext(), into: &out)
         #expect(!close)
-        #expect(text(out) == "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: Loupe\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+        #expect(text(out) == "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: Loupe\r\nX-Content-Type-Options: nosniff\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
     }
 
     @Test func framingHeadersFromHandlersAreReplaced() {

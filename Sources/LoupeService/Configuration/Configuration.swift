@@ -17,6 +17,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var gzipMinimumBytes = 1024
     // limits
     public var maxConnections = 1024
+    public var maxRequestsPerConnection = 1000
     public var maxHeaderBytes = 16 * 1024
     public var maxBodyBytes = 8 * 1024 * 1024
     public var headerTimeoutMilliseconds = 10_000
@@ -106,7 +107,8 @@ extension ServiceConfiguration {
         bool("server.handlers_on_event_loop", \.handlersOnEventLoop, "Run request handlers (routing, decoding small bodies) on the socket threads: two thread hand-offs fewer per request. false = on the HTTP layer's handler threads."),
         int("server.inline_decode_max_bytes", \.inlineDecodeMaxBytes, 0...1_073_741_824, "Bodies larger than this are decoded on a separate queue, not on the socket thread."),
         int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
-        int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; more wait in the accept backlog."),
+        int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; a connection beyond it is answered 503 + Retry-After and closed."),
+        int("limits.max_requests_per_connection", \.maxRequestsPerConnection, 0...100_000_000, "Requests on one keep-alive connection at most; the last response says Connection: close (0 = no limit)."),
         int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),
         int("limits.max_body_bytes", \.maxBodyBytes, 1024...1_073_741_824, "Request body at most (413 above)."),
         int("limits.header_timeout_ms", \.headerTimeoutMilliseconds, 1...3_600_000, "A request's line and headers must arrive within this time of its first byte (408 after)."),

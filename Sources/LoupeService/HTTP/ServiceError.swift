@@ -19,15 +19,15 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
         let what: String
         switch (name, version) {
         case (nil, _): what = "no model is loaded"
-        case (let n?, nil): what = "model '\(n)' is not loaded"
-        case (let n?, let v?): what = "version \(v) of model '\(n)' is not loaded"
+        case (let n?, nil): what = "model '\(echoed(n))' is not loaded"
+        case (let n?, let v?): what = "version \(v) of model '\(echoed(n))' is not loaded"
         }
         return ServiceError(status: 404, code: "model_not_found", what)
     }
     static func tooLarge(_ message: String) -> ServiceError { ServiceError(status: 413, code: "payload_too_large", message) }
     static func unsupportedMediaType(_ received: String) -> ServiceError {
         ServiceError(status: 415, code: "unsupported_media_type",
-                     "expected Content-Type image/png, image/x-portable-graymap, application/octet-stream, application/json or multipart/form-data, received \(received.isEmpty ? "none" : "'\(received)'")")
+                     "expected Content-Type image/png, image/x-portable-graymap, application/octet-stream, application/json or multipart/form-data, received \(received.isEmpty ? "none" : "'\(echoed(received))'")")
     }
     static let notReady = ServiceError(status: 503, code: "not_ready", "no model is ready to serve yet", retryAfterSeconds: 1)
     static let draining = ServiceError(status: 503, code: "draining", "the server is shutting down", retryAfterSeconds: 1)

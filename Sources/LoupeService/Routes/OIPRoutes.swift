@@ -145,14 +145,14 @@ struct OIPRequest {
         }
         let name = input["name"]?.stringValue ?? ""
         guard name == InferenceService.inputTensorName else {
-            throw .badRequest("invalid_input", "expected an input named '\(InferenceService.inputTensorName)', received '\(name)'")
+            throw .badRequest("invalid_input", "expected an input named '\(InferenceService.inputTensorName)', received '\(echoed(name))'")
         }
         if let p = input["parameters"], p["binary_data_size"] != nil {
             throw .badRequest("binary_data_unsupported",
                               "binary tensor data (binary_data_size) is not supported; send tensor data as JSON (tritonclient: binary_data=False)")
         }
         guard let datatype = input["datatype"]?.stringValue, datatype == "FP32" || datatype == "UINT8" else {
-            throw .badRequest("invalid_datatype", "expected datatype FP32 or UINT8, received \(input["datatype"].map { $0.stringValue.map { "'\($0)'" } ?? $0.kindName } ?? "none")")
+            throw .badRequest("invalid_datatype", "expected datatype FP32 or UINT8, received \(input["datatype"].map { $0.stringValue.map { "'\(echoed($0))'" } ?? $0.kindName } ?? "none")")
         }
         guard let shapeValues = input["shape"]?.arrayValue,
               let shape = Optional(shapeValues.compactMap { $0.numberValue.flatMap { $0 == $0.rounded() && $0 >= 0 && $0 < 1e9 ? Int($0) : nil } }),
@@ -163,7 +163,7 @@ struct OIPRequest {
         let accepted = [[n], [h, w], [1, h, w], [h, w, 1]]
         guard shape.count >= 2, shape[0] >= 1, accepted.contains(Array(shape.dropFirst())) else {
             throw .badRequest("invalid_shape",
-                              "expected shape [N,\(n)], [N,\(h),\(w)], [N,1,\(h),\(w)] or [N,\(h),\(w),1] with N ≥ 1, received \(shape)")
+                              "expected shape [N,\(n)], [N,\(h),\(w)], [N,1,\(h),\(w)] or [N,\(h),\(w),1] with N ≥ 1, received \(echoed("\(shape)"))")
         }
         let count = shape[0]
         guard count <= maxImages else { throw .tooLarge("a request may carry at most \(maxImages) images, received \(count)") }

@@ -17,7 +17,7 @@ extension InferenceService {
         if let t = request.queryValue("top_k") {
             guard let k = Int(t), k >= 0, k <= model.outputCount else {
                 return sink.respond(ServiceError.badRequest("invalid_parameter",
-                                                            "top_k must be an integer from 0 to \(model.outputCount), received '\(t)'").response)
+                                                            "top_k must be an integer from 0 to \(model.outputCount), received '\(echoed(t))'").response)
             }
             topK = k
         }

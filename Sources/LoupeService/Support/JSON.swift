@@ -302,7 +302,7 @@ public struct JSONWriter {
             var runStart = 0
             for i in 0..<buffer.count {
                 let c = buffer[i]
-                if c == 0x22 || c == 0x5C || c < 0x20 {
+                if Self.needsEscape(c) {
                     if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
                     appendEscaped(c)
                     runStart = i + 1
@@ -313,13 +313,19 @@ public struct JSONWriter {
         }
         if done == nil {
             for c in s.utf8 {
-                if c == 0x22 || c == 0x5C || c < 0x20 { appendEscaped(c) } else { bytes.append(c) }
+                if Self.needsEscape(c) { appendEscaped(c) } else { bytes.append(c) }
             }
         }
         bytes.append(0x22)
     }
 
-    /// The escape sequence of a quote, backslash or control character.
+    /// Quote, backslash, control characters, and `<` `>` `&` (HTML-safe output, as Go's encoder
+    /// writes it: an error message quoting request bytes can never read as markup).
+    @inline(__always) private static func needsEscape(_ c: UInt8) -> Bool {
+        c == 0x22 || c == 0x5C || c < 0x20 || c == 0x3C || c == 0x3E || c == 0x26
+    }
+
+    /// The escape sequence of a quote, backslash, control or HTML-special character.
     private mutating func appendEscaped(_ c: UInt8) {
         switch c {
         case 0x22: bytes.append(0x5C); bytes.append(0x22)
