@@ -91,14 +91,17 @@ public enum ImageDecoder {
         return nil
     }
 
-    /// Decodes PNG or PGM bytes (sniffed from the content) into 8-bit gray.
-    public static func decode(_ bytes: [UInt8], limits: Limits = .default) throws -> GrayImage {
+    /// Decodes PNG or PGM bytes (sniffed from the content) into 8-bit gray. The memory a decode
+    /// holds grows with the data actually present and is reserved from `budget` as it grows
+    /// (`LoupeDataError.decodeBudgetExhausted` when it runs out); an image whose declared size is
+    /// past `limits` is refused (`imageTooLarge`) before anything is allocated.
+    public static func decode(_ bytes: [UInt8], limits: Limits = .default, budget: DecodeBudget = .unlimited) throws -> GrayImage {
         guard bytes.count <= limits.maxInputBytes else {
             throw LoupeDataError.invalidImage(format: "encoded", reason: "\(bytes.count) bytes exceed the \(limits.maxInputBytes)-byte limit")
         }
         switch sniff(bytes) {
-        case .png: return try PNGDecoder.decode(bytes, limits: limits)
-        case .pgm: return try PGMDecoder.decode(bytes, limits: limits)
+        case .png: return try PNGDecoder.decode(bytes, limits: limits, budget: budget)
+        case .pgm: return try PGMDecoder.decode(bytes, limits: limits, budget: budget)
         case nil:
             if bytes.isEmpty { throw LoupeDataError.unsupportedImageFormat("empty input") }
             let head = bytes.prefix(8).map { b -> String in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined(separator: " ")

@@ -23,6 +23,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
     case imageTooLarge(width: Int, height: Int, limit: String)
     /// The bytes are not a supported image format.
     case unsupportedImageFormat(String)
+    /// The process-wide allowance for image decoding in flight is used up (retry shortly).
+    case decodeBudgetExhausted(limit: Int)
     /// A model file is malformed; `path` is nil when decoding bytes from memory.
     case modelFile(path: String?, problem: ModelFileProblem)
 
@@ -42,6 +44,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
             return "Invalid \(format) image: \(reason)."
         case let .imageTooLarge(width, height, limit):
             return "The image is \(width)×\(height), larger than allowed (\(limit))."
+        case let .decodeBudgetExhausted(limit):
+            return "Images being decoded already use the \(limit)-byte decoding allowance; retry shortly."
         case let .unsupportedImageFormat(what):
             return "Unsupported image format: \(what); expected PNG or PGM (P5/P2)."
         case let .modelFile(path, problem):

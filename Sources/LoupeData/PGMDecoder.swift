@@ -1,7 +1,7 @@
 /// PGM: P5 (binary) and P2 (ASCII), maxval 1…65535 (two bytes per sample, big-endian, above 255).
 /// Samples are rescaled to 0…255 with rounding. '#' comments are allowed in the header.
 enum PGMDecoder {
-    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits) throws -> GrayImage {
+    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits, budget: DecodeBudget = .unlimited) throws -> GrayImage {
         func fail(_ s: String) -> LoupeDataError { .invalidImage(format: "PGM", reason: s) }
         let binary = bytes[1] == UInt8(ascii: "5")
         var i = 2
@@ -37,6 +37,16 @@ enum PGMDecoder {
         guard (1...65535).contains(maxval) else { throw fail("maxval \(maxval) is outside 1…65535") }
         try limits.check(width: width, height: height)
         let count = width * height
+        // Nothing is allocated for samples that are not there: P5 needs count (or 2·count) bytes,
+        // P2 at least a digit and a separator per sample.
+        var reservation = DecodeReservation(budget)
+        defer { reservation.releaseAll() }
+        if !binary {
+            guard bytes.count - i >= 2 * count - 1 else {
+                throw fail("truncated: \(width)×\(height) samples need at least \(2 * count - 1) bytes of text, \(bytes.count - i) present")
+            }
+        }
+        try reservation.cover(count, cap: count)
         if binary {
             guard i < bytes.count, isSpace(bytes[i]) else { throw fail("truncated header (no whitespace after maxval)") }
             i += 1
@@ -48,23 +58,27 @@ enum PGMDecoder {
                 return GrayImage(width: width, height: height, pixels: Array(bytes[i..<i + count]))
             }
         }
-        var samples = [Int](repeating: 0, count: count)
+        try reservation.cover(3 * count, cap: 3 * count)   // samples (UInt16) and pixels
+        var samples = [UInt16](repeating: 0, count: count)
         if binary {
             let bps = maxval > 255 ? 2 : 1
             for k in 0..<count {
-                samples[k] = bps == 1 ? Int(bytes[i + k]) : Int(bytes[i + 2 * k]) << 8 | Int(bytes[i + 2 * k + 1])
+                samples[k] = bps == 1 ? UInt16(bytes[i + k]) : UInt16(bytes[i + 2 * k]) << 8 | UInt16(bytes[i + 2 * k + 1])
             }
         } else {
             for k in 0..<count {
                 skipSpaceAndComments()
                 guard i < bytes.count else { throw fail("truncated: \(k) of \(count) samples present") }
-                samples[k] = try number("sample \(k)")
+                let v = try number("sample \(k)")
+                guard v <= maxval else { throw fail("sample \(k) is \(v), above maxval \(maxval)") }
+                samples[k] = UInt16(v)
             }
         }
         var pixels = [UInt8](repeating: 0, count: count)
         for k in 0..<count {
-            guard samples[k] <= maxval else { throw fail("sample \(k) is \(samples[k]), above maxval \(maxval)") }
-            pixels[k] = UInt8((samples[k] * 255 + maxval / 2) / maxval)
+            let v = Int(samples[k])
+            guard v <= maxval else { throw fail("sample \(k) is \(v), above maxval \(maxval)") }
+            pixels[k] = UInt8((v * 255 + maxval / 2) / maxval)
         }
         return GrayImage(width: width, height: height, pixels: pixels)
     }

@@ -1,7 +1,7 @@
 /// PNG (ISO/IEC 15948) decoder to 8-bit gray: colour types 0, 2, 3, 4, 6 at every allowed bit
 /// depth, tRNS transparency, Adam7 interlace. Every chunk's CRC is checked; critical chunks
 /// other than IHDR/PLTE/IDAT/IEND are refused; the inflated size is bounded by the size IHDR
-/// declares (which `Limits` bounds before anything is allocated).
+/// declares (which `Limits` bounds), and memory by what actually inflates (see `decode`).
 enum PNGDecoder {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
@@ -35,7 +35,7 @@ enum PNGDecoder {
         Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
     }
 
-    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits) throws -> GrayImage {
+    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits, budget: DecodeBudget = .unlimited) throws -> GrayImage {
         guard bytes.starts(with: signature) else { throw fail("bad signature") }
         var pos = 8
         var header: Header?
@@ -121,52 +121,111 @@ enum PNGDecoder {
             passes.append((0, 0, 1, 1, h.width, h.height))
         }
         let expected = passes.reduce(0) { $0 + h.rawSize($1.w, $1.h) }
+        // Rows are inflated, unfiltered and converted one at a time, and the gray output grows
+        // row by row: memory follows the bytes that actually inflate, never the size IHDR claims
+        // (a 20-byte IDAT that claims 4096×4096×16-bit RGBA fails after its first row, having
+        // held a few KiB). The output's growth is reserved from `budget` as it happens.
+        let pixelCount = h.width * h.height
+        var reservation = DecodeReservation(budget)
+        defer { reservation.releaseAll() }
         let inflater = try Inflater(idat, format: .zlib, maxOutput: expected)
-        var raw: [UInt8]
-        do {
-            raw = try inflater.read(expected)
-        } catch let LoupeDataError.compression(reason) {
-            throw fail("image data: \(reason)")
-        }
-        guard raw.count == expected else { throw fail("image data is truncated: \(raw.count) of \(expected) bytes") }
-        // More output than IHDR implies is an error too (Inflater caps at `expected`).
-        do {
-            if !inflater.isAtEnd, try !inflater.read(1).isEmpty { throw fail("image data is longer than the \(expected) bytes IHDR implies") }
-        } catch let LoupeDataError.compression(reason) {
-            throw fail("image data: \(reason)")
-        }
-
-        var gray = [UInt8](repeating: 0, count: h.width * h.height)
-        var offset = 0
+        var source = InflatedRows(inflater, capacity: max(1 << 16, 1 + h.rowBytes(h.width)), expected: expected)
+        // The image row by row for one pass; for Adam7, each pass's pixels one after another,
+        // scattered into place once all of them have arrived.
+        var decoded: [UInt8] = []
         let bpp = max(1, h.bitsPerPixel / 8)
+        let plainGray = h.colorType == 0 && h.bitDepth == 8 && transparentKey == nil
         for pass in passes where pass.w > 0 && pass.h > 0 {
             let rowBytes = h.rowBytes(pass.w)
             var previous = [UInt8](repeating: 0, count: rowBytes)
             var row = [UInt8](repeating: 0, count: rowBytes)
             for y in 0..<pass.h {
-                let filter = raw[offset]
-                for i in 0..<rowBytes { row[i] = raw[offset + 1 + i] }
-                offset += 1 + rowBytes
+                let filter = try source.nextRow(into: &row)
                 try unfilter(filter, &row, previous, bpp: bpp, line: y)
-                if h.colorType == 0 && h.bitDepth == 8 && transparentKey == nil {
-                    // Fast path, the common case: 8-bit gray needs no conversion.
-                    let base = (pass.y0 + y * pass.dy) * h.width + pass.x0
-                    if pass.dx == 1 {
-                        gray.replaceSubrange(base..<base + pass.w, with: row)
-                    } else {
-                        for x in 0..<pass.w { gray[base + x * pass.dx] = row[x] }
-                    }
-                    swap(&previous, &row)
-                    continue
-                }
-                try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
-                           count: pass.w) { x, value in
-                    gray[(pass.y0 + y * pass.dy) * h.width + pass.x0 + x * pass.dx] = value
+                try reservation.cover(decoded.count + pass.w, cap: pixelCount)
+                if plainGray {
+                    decoded.append(contentsOf: row)   // fast path, the common case: 8-bit gray as is
+                } else {
+                    let base = decoded.count
+                    decoded.append(contentsOf: repeatElement(0, count: pass.w))
+                    try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
+                                   count: pass.w) { x, value in decoded[base + x] = value }
                 }
                 swap(&previous, &row)
             }
         }
+        try source.expectEnd()
+        guard h.interlaced else { return GrayImage(width: h.width, height: h.height, pixels: decoded) }
+        try reservation.cover(2 * pixelCount, cap: 2 * pixelCount)
+        var gray = [UInt8](repeating: 0, count: pixelCount)
+        var k = 0
+        for pass in passes where pass.w > 0 && pass.h > 0 {
+            for y in 0..<pass.h {
+                let base = (pass.y0 + y * pass.dy) * h.width + pass.x0
+                for x in 0..<pass.w { gray[base + x * pass.dx] = decoded[k]; k += 1 }
+            }
+        }
         return GrayImage(width: h.width, height: h.height, pixels: gray)
+    }
+
+    /// The inflated image data, handed out one filtered row at a time from a fixed window.
+    struct InflatedRows {
+        let inflater: Inflater
+        let expected: Int
+        private var window: [UInt8]
+        private var start = 0, end = 0
+        private var consumed = 0
+
+        init(_ inflater: Inflater, capacity: Int, expected: Int) {
+            self.inflater = inflater
+            self.expected = expected
+            window = [UInt8](repeating: 0, count: capacity)
+        }
+
+        /// Copies the next row's bytes into `row` and returns its filter-type byte.
+        mutating func nextRow(into row: inout [UInt8]) throws -> UInt8 {
+            let need = 1 + row.count
+            if end - start < need {
+                if start > 0 {
+                    window.withUnsafeMutableBufferPointer { w in
+                        _ = w.baseAddress!.update(from: w.baseAddress! + start, count: end - start)   // memmove
+                    }
+                    end -= start
+                    start = 0
+                }
+                while end < need {
+                    let want = min(window.count - end, expected - consumed - end)
+                    let got: Int
+                    do {
+                        got = want > 0 ? try inflater.read(into: &window, at: end, count: want) : 0
+                    } catch let LoupeDataError.compression(reason) {
+                        throw PNGDecoder.fail("image data: \(reason)")
+                    }
+                    if got == 0 {
+                        throw PNGDecoder.fail("image data is truncated: \(consumed + end) of \(expected) bytes")
+                    }
+                    end += got
+                }
+            }
+            let filter = window[start]
+            for i in 0..<row.count { row[i] = window[start + 1 + i] }
+            start += need
+            consumed += need
+            return filter
+        }
+
+        /// After the last row: the stream must end there (more data than IHDR implies is an error).
+        func expectEnd() throws {
+            do {
+                var more = end > start
+                if !more && !inflater.isAtEnd { more = try !inflater.read(1).isEmpty }
+                if more {
+                    throw PNGDecoder.fail("image data is longer than the \(expected) bytes IHDR implies")
+                }
+            } catch let LoupeDataError.compression(reason) {
+                throw PNGDecoder.fail("image data: \(reason)")
+            }
+        }
     }
 
     static func unfilter(_ filter: UInt8, _ row: inout [UInt8], _ prior: [UInt8], bpp: Int, line: Int) throws {

@@ -52,9 +52,9 @@ public final class Inflater {
         return out
     }
 
-    /// Inflates into `buffer[0..<count]`, returning how many bytes were produced.
-    public func read(into buffer: inout [UInt8], count: Int) throws -> Int {
-        precondition(count <= buffer.count)
+    /// Inflates into `buffer[offset..<offset + count]`, returning how many bytes were produced.
+    public func read(into buffer: inout [UInt8], at offset: Int = 0, count: Int) throws -> Int {
+        precondition(offset >= 0 && offset + count <= buffer.count)
         var produced = 0
         while produced < count && !finished {
             let want = count - produced
@@ -62,7 +62,7 @@ public final class Inflater {
                 buffer.withUnsafeMutableBufferPointer { outBuf -> (Int32, Int) in
                     stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + inputOffset)
                     stream.avail_in = UInt32(clamping: input.count - inputOffset)
-                    stream.next_out = outBuf.baseAddress! + produced
+                    stream.next_out = outBuf.baseAddress! + offset + produced
                     stream.avail_out = UInt32(clamping: want)
                     let beforeIn = stream.avail_in
                     let beforeOut = stream.avail_out

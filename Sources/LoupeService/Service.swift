@@ -3,6 +3,7 @@
 // `routes` are registered on LoupeHTTP's router by `ServiceServer`.
 import Dispatch
 import Logging
+import LoupeData
 import LoupeHTTP
 import Synchronization
 
@@ -20,6 +21,8 @@ public final class InferenceService: Sendable {
     public let provider: any ModelProvider
     public let metrics: ServiceMetrics
     let batcher: Batcher
+    /// Shared by every image decode in flight (`limits.decode_budget_bytes`).
+    let decodeBudget: DecodeBudget
     let logger: Logger
     /// Monotonic ns when the process (or the service, in tests) started.
     let startedAt: UInt64
@@ -39,6 +42,7 @@ public final class InferenceService: Sendable {
         self.metrics = ServiceMetrics(registry: registry, version: loupeVersion)
         self.logger = logger
         self.startedAt = startedAt
+        self.decodeBudget = DecodeBudget(limit: configuration.decodeBudgetBytes)
         self.batcher = Batcher(configuration: BatcherConfiguration(
             workers: configuration.effectiveInferenceWorkers, threadsPerWorker: configuration.inferenceThreads,
             maxBatchSize: configuration.maxBatchSize, maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,
@@ -271,7 +275,8 @@ public final class InferenceService: Sendable {
             }
         }
         return .success(InputLimits(maxImages: configuration.maxImagesPerRequest,
-                                    maxImageDimension: configuration.maxImageDimension, resize: resize))
+                                    maxImageDimension: configuration.maxImageDimension, resize: resize,
+                                    decodeBudget: decodeBudget))
     }
 
     /// Decoding runs where the handler runs (by default the connection's event loop: no thread

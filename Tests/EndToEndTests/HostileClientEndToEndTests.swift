@@ -62,4 +62,87 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
                          .answered(status: 200, close: true), .answered(status: 200, close: false)])
         #expect(client.requestsOnConnection == 1)
     }
+
+    /// A 68-byte request whose PNG header claims 4096×4096 16-bit RGBA (134 MB of pixels) with a
+    /// 20-byte IDAT, sent as 64 concurrent copies, 4 rounds: every copy gets 400 and the server's
+    /// peak RSS (VmHWM) grows by less than 64 MiB. /health/live keeps answering meanwhile; its
+    /// latency is measured and printed (not asserted: timing is for benchmarks).
+    @Test func pngHeadersThatClaimHugeImagesCostNoMemory() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(1)
+        _ = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "image/png")],
+                             body: PNGWriter.gray(width: 28, height: 28, pixels: pixels))
+        let zeros = [UInt8](repeating: 0, count: 4000)
+        let stored: [UInt8] = [0x78, 0x01, 1, UInt8(4000 & 0xFF), UInt8(4000 >> 8), UInt8(~4000 & 0xFF), UInt8((~4000 >> 8) & 0xFF)] + zeros
+        var ihdr = PNGWriter.be32(4096) + PNGWriter.be32(4096)
+        ihdr += [16, 6, 0, 0, 0]
+        let bomb = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + PNGWriter.chunk("IHDR", ihdr)
+            + PNGWriter.chunk("IDAT", Array(stored.prefix(20))) + PNGWriter.chunk("IEND", [])
+        let before = try vmHWMKiB(server.process.pid)
+        let started = now()
+        let results = onThreads(65) { i -> [Double] in
+            if i == 64 {
+                var latencies: [Double] = []
+                while now() - started < 30 && latencies.count < 400 {
+                    let t = now()
+                    guard let r = try? HTTP.request(port: server.port, "GET", "/health/live"), r.status == 200 else { return [-1] }
+                    latencies.append(now() - t)
+                    usleep(2_000)
+                }
+                return latencies
+            }
+            var statuses: [Double] = []
+            for _ in 0..<4 {
+                let r = try? HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "image/png")], body: bomb)
+                statuses.append(Double(r?.status ?? 0))
+            }
+            return statuses
+        }
+        let after = try vmHWMKiB(server.process.pid)
+        let statuses = results.prefix(64).flatMap { $0 }
+        #expect(statuses.allSatisfy { $0 == 400 }, "statuses: \(Set(statuses))")
+        let latencies = results[64].sorted()
+        #expect(!latencies.contains(-1), "/health/live failed during the attack")
+        #expect((after - before) < 64 * 1024, "VmHWM grew by \((after - before) / 1024) MiB (from \(before / 1024) MiB)")
+        let p = { (q: Double) in latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(q * Double(latencies.count)))] * 1000 }
+        print("claims-huge PNG × 64 concurrent × 4: VmHWM \(before / 1024) → \(after / 1024) MiB; /health/live p50 \(p(0.5)) ms, p99 \(p(0.99)) ms over \(latencies.count) probes")
+        // Past the dimension limit: 413 with the limit named, before any decoding.
+        var wide = PNGWriter.be32(5000) + PNGWriter.be32(10)
+        wide += [8, 0, 0, 0, 0]
+        let tooWide = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + PNGWriter.chunk("IHDR", wide) + PNGWriter.chunk("IEND", [])
+        let r = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "image/png")], body: tooWide)
+        #expect(r.status == 413)
+        #expect(r.text.contains("\"code\":\"image_too_large\"") && r.text.contains("5000×10"), "\(r.text)")
+    }
+
+    @Test func theDecodeBudgetAnswersBusyNotInvalid() throws {
+        let repo = try E2E.makeRepository()
+        // 64 KiB for all decodes: a 400×400 PNG (160,000 pixels) cannot fit and is told to retry.
+        let server = try ServeProcess(models: repo.path, settings: ["limits.decode_budget_bytes=65536"])
+        try server.waitReady()
+        let big = PNGWriter.gray(width: 400, height: 400, pixels: [UInt8](repeating: 7, count: 160_000))
+        let r = try HTTP.request(port: server.port, "POST", "/predict?resize=true", headers: [("Content-Type", "image/png")], body: big)
+        #expect(r.status == 503)
+        #expect(r.header("Retry-After") == "1")
+        #expect(r.text.contains("\"code\":\"decode_budget_exhausted\""), "\(r.text)")
+        // A 28×28 image still fits.
+        let (pixels, _) = try E2E.testImages(1)
+        let ok = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "image/png")],
+                                  body: PNGWriter.gray(width: 28, height: 28, pixels: pixels))
+        #expect(ok.status == 200)
+    }
+}
+
+/// Peak resident set size of a process (VmHWM in /proc/<pid>/status), KiB.
+func vmHWMKiB(_ pid: pid_t) throws -> Int {
+    guard let f = fopen("/proc/\(pid)/status", "r") else { throw E2EError("cannot read /proc/\(pid)/status") }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = String(cString: line)
+        if s.hasPrefix("VmHWM:") { return Int(s.dropFirst(6).filter { $0.isNumber }) ?? 0 }
+    }
+    throw E2EError("no VmHWM in /proc/\(pid)/status")
 }

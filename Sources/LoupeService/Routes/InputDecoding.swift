@@ -19,6 +19,8 @@ struct InputLimits {
     var maxImageDimension: Int
     /// Resize images of another size to the model's (opt-in, `?resize=true`).
     var resize: Bool
+    /// The process-wide allowance for image decoding in flight (`limits.decode_budget_bytes`).
+    var decodeBudget: DecodeBudget = .unlimited
 }
 
 enum InputDecoding {
@@ -81,7 +83,14 @@ enum InputDecoding {
             let decoderLimits = ImageDecoder.Limits(maxDimension: limits.maxImageDimension,
                                                     maxPixels: limits.maxImageDimension * limits.maxImageDimension,
                                                     maxInputBytes: Int.max)
-            return try ImageDecoder.decode(bytes, limits: decoderLimits)
+            return try ImageDecoder.decode(bytes, limits: decoderLimits, budget: limits.decodeBudget)
+        } catch LoupeDataError.imageTooLarge(let width, let height, let limit) {
+            throw ServiceError(status: 413, code: "image_too_large",
+                               "\(prefix)the image is \(width)×\(height) pixels, over the limit of \(limit) (limits.max_image_dimension)")
+        } catch LoupeDataError.decodeBudgetExhausted(let limit) {
+            throw ServiceError(status: 503, code: "decode_budget_exhausted",
+                               "images being decoded already use the \(limit)-byte allowance (limits.decode_budget_bytes); retry shortly",
+                               retryAfterSeconds: 1)
         } catch {
             throw .badRequest("invalid_image", "\(prefix)the image could not be decoded: \(error)")
         }
