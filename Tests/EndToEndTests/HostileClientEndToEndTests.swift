@@ -50,6 +50,30 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
         }
     }
 
+    @Test func jsonWithRepeatedKeysOrInvalidUTF8IsRefused() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let zeros = "[" + Array(repeating: "0", count: 784).joined(separator: ",") + "]"
+        let json = [("Content-Type", "application/json")]
+        // The well-formed body works…
+        #expect(try HTTP.request(port: server.port, "POST", "/predict", headers: json, body: Array("{\"instances\":[\(zeros)]}".utf8)).status == 200)
+        // …repeated keys, on /predict and in a v2 tensor, are refused naming the key.
+        let dupPredict = try HTTP.request(port: server.port, "POST", "/predict", headers: json,
+                                          body: Array("{\"instances\":[\(zeros)],\"instances\":[]}".utf8))
+        #expect(dupPredict.status == 400)
+        #expect(dupPredict.text.contains("instances") && dupPredict.text.contains("more than once"), "\(dupPredict.text)")
+        let dupV2 = try HTTP.request(port: server.port, "POST", "/v2/models/fashion/infer", headers: json, body: Array(
+            "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,784],\"datatype\":\"UINT8\",\"datatype\":\"FP32\",\"data\":\(zeros)}]}".utf8))
+        #expect(dupV2.status == 400)
+        #expect(dupV2.text.contains("datatype") && dupV2.text.contains("more than once"), "\(dupV2.text)")
+        // Invalid UTF-8 in a field the server ignores.
+        let badUTF8 = Array("{\"instances\":[\(zeros)],\"note\":\"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)
+        let r = try HTTP.request(port: server.port, "POST", "/predict", headers: json, body: badUTF8)
+        #expect(r.status == 400)
+        #expect(r.text.contains("not valid UTF-8"), "\(r.text)")
+    }
+
     @Test func keepAliveRequestLimitClosesWithTheLastResponse() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, settings: ["limits.max_requests_per_connection=3"])

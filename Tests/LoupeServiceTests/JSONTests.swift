@@ -27,6 +27,44 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONReader.parse(Array(deep.utf8)) }
     }
 
+    @Test func repeatedKeysAreRefusedNamingTheKey() throws {
+        for (text, key) in [(#"{"instances":[1],"instances":[2]}"#, "instances"),
+                            (#"{"inputs":[{"name":"x","data":[1],"datatype":"FP32","data":[2]}]}"#, "data"),
+                            (#"{"a":{"b":1,"b":1}}"#, "b")] {
+            do {
+                _ = try JSONReader.parse(Array(text.utf8))
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.message == "the key \"\(key)\" appears more than once in an object", "\(error)")
+                #expect(Array(text.utf8)[error.offset] == UInt8(ascii: "\""))
+            }
+        }
+        // Past 16 keys the look-up switches to a set: still caught, and distinct keys still pass.
+        let many = (0..<40).map { "\"k\($0)\":\($0)" }
+        #expect(try JSONReader.parse(Array(("{" + many.joined(separator: ",") + "}").utf8)).objectValue?.count == 40)
+        #expect(throws: JSONParseError.self) { try JSONReader.parse(Array(("{" + (many + ["\"k3\":0"]).joined(separator: ",") + "}").utf8)) }
+        // The same key in sibling objects is fine.
+        #expect(throws: Never.self) { try JSONReader.parse(Array(#"[{"a":1},{"a":2}]"#.utf8)) }
+    }
+
+    @Test func invalidUTF8IsRefusedAnywhere() throws {
+        let cases: [[UInt8]] = [
+            Array(#"{"instances":[1],"note":""#.utf8) + [0xFF] + Array(#""}"#.utf8),          // invalid byte in an ignored field
+            Array(#"{""#.utf8) + [0xC3] + Array(#"":1}"#.utf8),                                // truncated sequence in a key
+            [UInt8(ascii: "["), UInt8(ascii: "\"")] + [0xED, 0xA0, 0x80] + [UInt8(ascii: "\""), UInt8(ascii: "]")],   // an encoded surrogate
+            Array(#"["a\n"#.utf8) + [0xC0, 0x80] + Array(#""]"#.utf8),                         // overlong, on the escape path
+        ]
+        for bytes in cases {
+            do {
+                _ = try JSONReader.parse(bytes)
+                Issue.record("accepted \(bytes)")
+            } catch {
+                #expect(error.message == "a string is not valid UTF-8", "\(error)")
+            }
+        }
+        #expect(try JSONReader.parse(Array(#"["é😀"]"#.utf8)) == .array([.string("é😀")]))
+    }
+
     @Test func writerRoundTrips() throws {
         var w = JSONWriter()
         let value: JSONValue = .object([("s", .string("q\"\\\n\u{1}")), ("n", .number(3)), ("f", .number(0.25)), ("a", .array([.bool(false), .null]))])

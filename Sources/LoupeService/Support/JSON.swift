@@ -3,6 +3,8 @@
 // turns into a slow boxed tree; this reader parses numbers on a fast exact path and keeps
 // objects as ordered pairs. Errors carry the byte offset and what was expected.
 
+import LoupeHTTP
+
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -109,12 +111,29 @@ public enum JSONReader {
             guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
             position += 1
             var pairs: [(String, JSONValue)] = []
+            // Keys seen, once the object is too large for a linear look-up to stay cheap.
+            var seen: Set<String>? = nil
             skipSpace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(pairs) }
             while true {
                 skipSpace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                let keyStart = position
                 let key = try string()
+                // A repeated key is refused (RFC 8259 leaves it undefined; first-wins or last-wins
+                // would let two readers of one body disagree about what it says).
+                let repeated: Bool
+                if var s = seen {
+                    repeated = !s.insert(key).inserted
+                    seen = s
+                } else {
+                    repeated = pairs.contains { $0.0 == key }
+                    if pairs.count == 16 { seen = Set(pairs.map { $0.0 } + [key]) }
+                }
+                if repeated {
+                    position = keyStart
+                    throw error("the key \"\(echoed(key))\" appears more than once in an object")
+                }
                 skipSpace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 position += 1
@@ -145,19 +164,33 @@ public enum JSONReader {
             }
         }
 
+        /// A JSON string's bytes must be UTF-8 (RFC 8259 §8.1), also in fields the server ignores.
+        func invalidUTF8(from start: Int) -> JSONParseError {
+            JSONParseError(offset: start, message: "a string is not valid UTF-8")
+        }
+
         mutating func string() throws(JSONParseError) -> String {
             position += 1  // opening quote
             let start = position
+            var ascii = true
             // Fast path: no escapes.
             while position < bytes.count {
                 let c = bytes[position]
                 if c == UInt8(ascii: "\"") {
-                    let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                    let s: String
+                    if ascii {
+                        s = String(decoding: raw, as: UTF8.self)
+                    } else {
+                        guard let valid = String(validating: raw, as: UTF8.self) else { throw invalidUTF8(from: start) }
+                        s = valid
+                    }
                     position += 1
                     return s
                 }
                 if c == UInt8(ascii: "\\") { break }
                 if c < 0x20 { throw error("control character in a string") }
+                if c >= 0x80 { ascii = false }
                 position += 1
             }
             var out = [UInt8](bytes[start..<position])
@@ -165,7 +198,8 @@ public enum JSONReader {
                 let c = bytes[position]
                 if c == UInt8(ascii: "\"") {
                     position += 1
-                    return String(decoding: out, as: UTF8.self)
+                    guard let valid = String(validating: out, as: UTF8.self) else { throw invalidUTF8(from: start) }
+                    return valid
                 }
                 if c < 0x20 { throw error("control character in a string") }
                 if c != UInt8(ascii: "\\") { out.append(c); position += 1; continue }
