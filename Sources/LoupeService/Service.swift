@@ -222,9 +222,9 @@ public final class InferenceService: Sendable {
         }
         w.raw("]")
         // What failed to load, and why: the answer to "why is it not ready / not the new version".
-        let problems = provider.loadProblems()
-        if !problems.isEmpty {
-            w.raw(","); w.key("load_failures"); w.raw("[")
+        // And which served versions have lost their files (kept serving from memory).
+        for (key, problems) in [("load_failures", provider.loadProblems()), ("missing_files", provider.missingFiles())] where !problems.isEmpty {
+            w.raw(","); w.key(key); w.raw("[")
             for (i, p) in problems.enumerated() {
                 if i > 0 { w.raw(",") }
                 w.raw("{"); w.key("model"); w.string(p.model); w.raw(","); w.key("version"); w.int(p.version)

@@ -74,6 +74,31 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
         #expect(r.text.contains("not valid UTF-8"), "\(r.text)")
     }
 
+    /// `rm models/fashion/1/model.loupe` under a running server: it keeps serving the loaded
+    /// version, and says in /health and /metrics that the file is missing.
+    @Test func aDeletedModelFileDoesNotTakeTheModelDown() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: ["models.poll_interval_ms=50", "models.stable_after_ms=0"])
+        try server.waitReady()
+        #expect(unlink(repo.path + "/fashion/1/model.loupe") == 0)
+        let (pixels, _) = try E2E.testImages(1)
+        var health = try HTTP.request(port: server.port, "GET", "/health")
+        let deadline = now() + 10
+        while !health.text.contains("missing_files") && now() < deadline {
+            usleep(50_000)
+            health = try HTTP.request(port: server.port, "GET", "/health")
+        }
+        #expect(health.status == 200)
+        #expect(health.text.contains("\"missing_files\":[{\"model\":\"fashion\",\"version\":1"), "\(health.text)")
+        #expect(try HTTP.request(port: server.port, "GET", "/health/ready").status == 200)
+        let predict = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels)
+        #expect(predict.status == 200)
+        let metrics = try HTTP.request(port: server.port, "GET", "/metrics").text
+        #expect(metrics.contains("loupe_model_file_missing{model=\"fashion\",version=\"1\"} 1"))
+        #expect(metrics.contains("loupe_model_last_reload_successful{model=\"fashion\"} 1"))
+        #expect(metrics.contains("loupe_model_ready{model=\"fashion\"} 1"))
+    }
+
     @Test func keepAliveRequestLimitClosesWithTheLastResponse() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, settings: ["limits.max_requests_per_connection=3"])

@@ -189,12 +189,92 @@ import Glibc
         // A request that resolved version 2 before keeps a working model.
         var ws = before!.model.makeWorkspace(maxBatch: 2)
         #expect(before!.model.predict(RepoFixture.probe, count: 2, workspace: &ws, threads: 1) == RepoFixture.expectedProbe(seed: 2))
-        // Removing the whole model stops serving it.
+        // Removing the whole model does not take it down: the loaded version keeps serving, and
+        // its status and /health say the file is missing…
         TempRepository.removeTree(repo.path("m"))
-        models.reload()
+        let gone = models.reload()
+        #expect(!gone.contains { $0.outcome == .unloaded })
+        #expect(models.resolve(model: "m", version: nil)?.version == 1)
+        #expect(models.status(model: "m")?.state == .ready)
+        #expect(models.status(model: "m")?.versions.map(\.fileMissing) == [true])
+        #expect(models.missingFiles().map(\.version) == [1])
+        #expect((models as any ModelProvider).isReady)
+        // …until it is unloaded through the API.
+        #expect(models.unload(model: "m").ok)
         #expect(models.resolve(model: "m", version: nil) == nil)
-        #expect(models.status(model: "m") == nil)
-        #expect(!models.isReady())
+        #expect(!(models as any ModelProvider).isReady)
+    }
+
+    @Test func aDeletedModelFileKeepsServingUntilANewVersionReplacesIt() {
+        let repo = TempRepository(); defer { repo.remove() }
+        let v1 = RepoFixture.file(seed: 1)
+        let path = repo.write(v1, name: "m", version: 1)
+        let models = ModelRepository(configuration: .testing(root: repo.root), logger: .discarding)
+        models.start()
+        TempRepository.removeTree(path)   // rm models/m/1/model.loupe: the version directory stays
+        for _ in 0..<2 {                  // and stays so across passes
+            models.reload()
+            #expect(models.resolve(model: "m", version: nil)?.sha256 == v1.sha256Hex)
+            #expect(models.missingFiles().map(\.version) == [1])
+        }
+        var text = MetricsWriter()
+        models.writeMetrics(into: &text)
+        #expect(text.text.contains("loupe_model_file_missing{model=\"m\",version=\"1\"} 1"))
+        #expect(text.text.contains("loupe_model_last_reload_successful{model=\"m\"} 1"))
+        // A new good version replaces it, and the missing one is gone.
+        let v2 = RepoFixture.file(seed: 2)
+        repo.write(v2, name: "m", version: 2)
+        models.reload()
+        #expect(models.resolve(model: "m", version: nil)?.sha256 == v2.sha256Hex)
+        #expect(models.missingFiles().isEmpty)
+        #expect(models.status(model: "m")?.reason == nil)
+    }
+
+    @Test func aFailedLoadSetsLastReloadSuccessfulToZero() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        let models = ModelRepository(configuration: .testing(root: repo.root), logger: .discarding)
+        models.start()
+        var bad = try RepoFixture.file(seed: 2).encode()
+        bad[bad.count / 2] ^= 0xFF
+        TempRepository.writeBytes(bad, to: repo.mkdir("m", "2") + "/model.loupe")
+        models.reload()
+        var text = MetricsWriter()
+        models.writeMetrics(into: &text)
+        #expect(text.text.contains("loupe_model_last_reload_successful{model=\"m\"} 0"))
+        #expect(text.text.contains("loupe_model_last_reload_success_timestamp_seconds{model=\"m\"}"))
+        #expect(models.resolve(model: "m", version: nil)?.version == 1)
+    }
+
+    @Test func strictReadinessWaitsForEveryListedModel() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        repo.write(RepoFixture.file(seed: 1), name: "a", version: 1)
+        repo.write(RepoFixture.file(seed: 2), name: "b", version: 1)
+        let models = ModelRepository(configuration: .testing(root: repo.root), logger: .discarding)
+        let provider: any ModelProvider = models
+        // Watch readiness while the first pass loads "a" then "b": it may only turn true once
+        // both have their final state.
+        let seenEarly = Mutex(false)
+        let watcher = TestThread {
+            let until = monotonicNanoseconds() + 20_000_000_000
+            while monotonicNanoseconds() < until {
+                if provider.isReady {
+                    if models.resolve(model: "b", version: nil) == nil { seenEarly.withLock { $0 = true } }
+                    return
+                }
+            }
+        }
+        models.start()
+        watcher.join()
+        #expect(!seenEarly.withLock { $0 }, "ready while b was still loading")
+        #expect(provider.isReady)
+        // A model that failed for good does not hold readiness back.
+        var bad = try RepoFixture.file(seed: 3).encode()
+        bad[bad.count / 2] ^= 0xFF
+        TempRepository.writeBytes(bad, to: repo.mkdir("c", "1") + "/model.loupe")
+        models.reload()
+        #expect(models.status(model: "c")?.state == .unavailable)
+        #expect(provider.isReady)
     }
 
     @Test func aVanishedRootUnloadsNothing() {

@@ -52,13 +52,19 @@ public protocol ModelProvider: AnyObject, Sendable {
     func servedModels() -> [any InferenceModel]
     /// Names of the models known to the repository (servable or not).
     var modelNames: [String] { get }
-    /// True when at least one model is loaded and has passed its self-test.
+    /// True when the provider can serve: see `ModelRepository.isReady` (strict readiness).
     var isReady: Bool { get }
     /// Asks for a rescan/reload (SIGHUP). Returns at once; the reload runs in the background.
     func requestReload(reason: String)
     /// Model versions whose files failed to load, with why: /health shows them, and a request for
     /// such a model is told the reason.
     func loadProblems() -> [ModelLoadProblem]
+    /// Served versions whose files are gone from the repository (kept serving from memory).
+    func missingFiles() -> [ModelLoadProblem]
+}
+
+extension ModelProvider {
+    public func missingFiles() -> [ModelLoadProblem] { [] }
 }
 
 /// A model version that failed to load (or a pinned version that is missing).

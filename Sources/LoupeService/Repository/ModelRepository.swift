@@ -34,6 +34,8 @@ public struct VersionStatus: Sendable, Equatable {
     /// The file failed to load (verify, build or self-test); `reason` says why. A ready version
     /// can carry this too: its previous content keeps serving while the changed file is refused.
     public var failed: Bool = false
+    /// Served from memory while its file is gone from the repository (see `pass`).
+    public var fileMissing: Bool = false
 }
 
 public struct ModelStatus: Sendable, Equatable {
@@ -140,6 +142,8 @@ public final class ModelRepository: Sendable {
         var reloads: (success: UInt64, failure: UInt64) = (0, 0)
         /// Unix time of the last successful load.
         var lastSuccess: Double? = nil
+        /// Whether the last load attempt succeeded (nil before any).
+        var lastSucceeded: Bool? = nil
     }
 
     struct Counters {
@@ -475,6 +479,14 @@ public final class ModelRepository: Sendable {
 
         var names = Set(found.keys).union(old.served.keys).union(old.statuses.keys)
         if let only { names = names.intersection([only]) }
+        // Strict readiness: a model the repository lists counts as loading from the moment it is
+        // found, so the server is not ready while one model has loaded and another has not begun.
+        var listed = false
+        for name in names where statuses[name] == nil && !unloaded.contains(name) && !(found[name] ?? [:]).isEmpty {
+            statuses[name] = ModelStatus(name: name, state: .loading, reason: "found; not loaded yet", versions: [])
+            listed = true
+        }
+        if listed { publish(served: served, statuses: statuses) }
 
         for name in names.sorted() {
             let previous = old.served[name]?.versions ?? [:]
@@ -487,10 +499,16 @@ public final class ModelRepository: Sendable {
                 continue
             }
             guard let candidates = found[name] else {
-                // The model's directory is gone: stop serving it.
-                for v in previous.keys.sorted() { events.append(ReloadEvent(model: name, version: v, outcome: .unloaded)) }
-                served[name] = nil
-                statuses[name] = nil
+                // The model's files are all gone (deleted, a volume unmounted): what is loaded keeps
+                // serving — a vanished file never takes a serving model down. Only the repository
+                // API's unload, or a new good version, ends it.
+                if previous.isEmpty {
+                    served[name] = nil
+                    statuses[name] = nil
+                } else {
+                    statuses[name] = Self.servingWithoutFiles(name, previous)
+                    warnOnce("missing:\(name)", "model \(name): its files are gone from the repository; the loaded version keeps serving")
+                }
                 continue
             }
             let policy = configuration.policy(for: name)
@@ -567,6 +585,7 @@ public final class ModelRepository: Sendable {
                     counters.withLock { c in
                         c.models[name, default: ModelCounters()].reloads.success += 1
                         c.models[name, default: ModelCounters()].lastSuccess = loaded.loadedAt
+                        c.models[name, default: ModelCounters()].lastSucceeded = true
                     }
                     events.append(ReloadEvent(model: name, version: v, outcome: .loaded(sha256: loaded.sha256)))
                     logger.info("model \(name) version \(v) loaded",
@@ -585,7 +604,10 @@ public final class ModelRepository: Sendable {
                         c.observed[key] = nil
                         c.warned.remove("settling:\(candidate.path)")
                     }
-                    counters.withLock { $0.models[name, default: ModelCounters()].reloads.failure += 1 }
+                    counters.withLock { c in
+                        c.models[name, default: ModelCounters()].reloads.failure += 1
+                        c.models[name, default: ModelCounters()].lastSucceeded = false
+                    }
                     lastFailure = "version \(v): \(reason)"
                     versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: reason, sha256: nil, failed: true)
                     if let current = previous[v] {
@@ -598,14 +620,30 @@ public final class ModelRepository: Sendable {
                     events.append(ReloadEvent(model: name, version: v, outcome: .failed(reason)))
                 }
             }
+            // Files that vanished while nothing else of the model would serve: keep the loaded
+            // copies (when another version is on disk, the policy chooses among those, as
+            // TF Serving does: deleting a version directory is how its users roll back).
+            var missing: Set<Int> = []
+            if keep.isEmpty {
+                for (v, current) in previous where candidates[v] == nil {
+                    keep[v] = current
+                    missing.insert(v)
+                }
+                if !missing.isEmpty {
+                    warnOnce("missing:\(name)", "model \(name): the file of version(s) \(missing.sorted()) is gone from the repository; the loaded copy keeps serving")
+                }
+            }
+            if missing.isEmpty { control.withLock { _ = $0.warned.remove("missing:\(name)") } }
             for v in previous.keys.sorted() where keep[v] == nil {
                 events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))
                 logger.info("model \(name) version \(v) unloaded")
             }
             // Status of every version present.
             for (v, m) in keep {
-                versionStatus[v] = VersionStatus(version: v, state: .ready, reason: versionStatus[v]?.reason, sha256: m.sha256,
-                                                 failed: versionStatus[v]?.failed ?? false)
+                versionStatus[v] = VersionStatus(version: v, state: .ready,
+                                                 reason: missing.contains(v) ? Self.missingFileReason : versionStatus[v]?.reason,
+                                                 sha256: m.sha256, failed: versionStatus[v]?.failed ?? false,
+                                                 fileMissing: missing.contains(v))
             }
             for v in candidates.keys where versionStatus[v] == nil {
                 versionStatus[v] = VersionStatus(version: v, state: .unavailable, reason: "not selected by the version policy \(policy)", sha256: nil)
@@ -613,7 +651,8 @@ public final class ModelRepository: Sendable {
             let versions = versionStatus.values.sorted { $0.version > $1.version }
             if let top = keep.keys.max() {
                 served[name] = RepositorySnapshot.Served(versions: keep, latest: keep[top]!)
-                statuses[name] = ModelStatus(name: name, state: .ready, reason: lastFailure, versions: versions)
+                statuses[name] = ModelStatus(name: name, state: .ready, reason: lastFailure ?? (missing.isEmpty ? nil : Self.missingFileReason),
+                                             versions: versions)
             } else {
                 served[name] = nil
                 let reason = lastFailure ?? (pending ? "waiting for the file to settle"
@@ -630,6 +669,15 @@ public final class ModelRepository: Sendable {
             c.observed = c.observed.filter { found[$0.key.name]?[$0.key.version] != nil }
         }
         return events
+    }
+
+    static let missingFileReason = "the file is gone from the repository; the loaded copy keeps serving until it is unloaded through the repository API or a new version replaces it"
+
+    /// The status of a model served from memory after all its files vanished.
+    static func servingWithoutFiles(_ name: String, _ versions: [Int: LoadedModel]) -> ModelStatus {
+        ModelStatus(name: name, state: .ready, reason: missingFileReason, versions: versions.keys.sorted(by: >).map {
+            VersionStatus(version: $0, state: .ready, reason: missingFileReason, sha256: versions[$0]!.sha256, fileMissing: true)
+        })
     }
 
     private func publish(served: [String: RepositorySnapshot.Served], statuses: [String: ModelStatus]) {

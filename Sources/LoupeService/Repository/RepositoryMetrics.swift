@@ -31,10 +31,30 @@ extension ModelRepository {
             w.sample("loupe_model_reloads_total", labels: [("model", name), ("result", "success")], value: Double(c.success))
             w.sample("loupe_model_reloads_total", labels: [("model", name), ("result", "failure")], value: Double(c.failure))
         }
-        w.family("loupe_model_last_reload_timestamp_seconds", help: "Unix time of the model's last successful version load.", kind: .gauge)
+        w.family("loupe_model_last_reload_timestamp_seconds", help: "Unix time of the model's last successful version load (also as loupe_model_last_reload_success_timestamp_seconds).", kind: .gauge)
         for name in counts.keys.sorted() {
             if let t = counts[name]!.lastSuccess {
                 w.sample("loupe_model_last_reload_timestamp_seconds", labels: [("model", name)], value: t)
+            }
+        }
+        // The Prometheus convention for "did the last attempt work, and when did one last work"
+        // (as Prometheus's own prometheus_config_last_reload_successful).
+        w.family("loupe_model_last_reload_successful", help: "1 when the model's last version load attempt succeeded, 0 when it failed.", kind: .gauge)
+        for name in counts.keys.sorted() {
+            if let ok = counts[name]!.lastSucceeded {
+                w.sample("loupe_model_last_reload_successful", labels: [("model", name)], value: ok ? 1 : 0)
+            }
+        }
+        w.family("loupe_model_last_reload_success_timestamp_seconds", help: "Unix time of the model's last successful version load.", kind: .gauge)
+        for name in counts.keys.sorted() {
+            if let t = counts[name]!.lastSuccess {
+                w.sample("loupe_model_last_reload_success_timestamp_seconds", labels: [("model", name)], value: t)
+            }
+        }
+        w.family("loupe_model_file_missing", help: "1 for a served version whose file is gone from the repository (served from memory).", kind: .gauge)
+        for s in statuses {
+            for v in s.versions where v.fileMissing {
+                w.sample("loupe_model_file_missing", labels: [("model", s.name), ("version", String(v.version))], value: 1)
             }
         }
         w.family("loupe_model_load_duration_seconds", help: "Time to read, verify, build and self-test the served version.", kind: .gauge)

@@ -60,8 +60,22 @@ extension ModelRepository: ModelProvider {
 
     public func servedModels() -> [any InferenceModel] { loadedModels }
 
-    /// At least one model is served (loaded, verified, self-tested). Draining is the service's.
-    public var isReady: Bool { !servedModelNames.isEmpty }
+    /// Strict readiness (KServe/Triton): at least one model is served (loaded, verified,
+    /// self-tested) and every model the repository lists has either a served version or a final
+    /// failure — none is still loading with nothing served. Draining is the service's.
+    public var isReady: Bool {
+        let snap = publishedSnapshot
+        guard !snap.served.isEmpty else { return false }
+        return snap.statuses.values.allSatisfy { $0.state != .loading || snap.served[$0.name] != nil }
+    }
+
+    public func missingFiles() -> [ModelLoadProblem] {
+        statuses.flatMap { status in
+            status.versions.filter(\.fileMissing).map {
+                ModelLoadProblem(model: status.name, version: $0.version, state: $0.state, reason: $0.reason ?? ModelRepository.missingFileReason)
+            }
+        }
+    }
 
     public func loadProblems() -> [ModelLoadProblem] {
         statuses.flatMap { status in
