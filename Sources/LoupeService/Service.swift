@@ -46,7 +46,12 @@ public final class InferenceService: Sendable {
         self.batcher = Batcher(configuration: BatcherConfiguration(
             workers: configuration.effectiveInferenceWorkers, threadsPerWorker: configuration.inferenceThreads,
             maxBatchSize: configuration.maxBatchSize, maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,
-            queueCapacity: configuration.queueCapacity), metrics: metrics.batcher)
+            queueCapacity: configuration.queueCapacity,
+            faultDelayMilliseconds: configuration.faultInferenceDelayMilliseconds,
+            faultDelayPercent: configuration.faultInferenceDelayPercent), metrics: metrics.batcher)
+        if configuration.faultInferenceDelayMilliseconds > 0 {
+            logger.warning("fault injection is on: \(configuration.faultInferenceDelayPercent)% of forward passes are delayed by \(configuration.faultInferenceDelayMilliseconds) ms (fault.inference_delay_ms)")
+        }
         var seed = UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ startedAt
         seed = seed &* 0x9E37_79B9_7F4A_7C15
         requestIDPrefix = String(String(seed >> 32, radix: 16).suffix(8))

@@ -133,4 +133,47 @@ final class KeepAliveClient {
         #expect(refusedClients == clients, "every client ends refused by the closed listener")
         #expect(code == 0)
     }
+
+    /// With fault injection slowing every forward pass (fault.inference_delay_ms), requests in
+    /// flight when SIGTERM arrives finish inside shutdown.deadline_ms: all answered 200.
+    @Test func slowRequestsInFlightFinishWithinTheDeadline() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: [
+            "fault.inference_delay_ms=600", "shutdown.drain_delay_ms=0", "shutdown.deadline_ms=5000", "inference.workers=4"])
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(1)
+        let started = now()
+        let results = onThreads(5) { i -> Int in
+            if i == 4 { usleep(250_000); server.process.signal(SIGTERM); return -1 }
+            let r = try? HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels)
+            return r?.status ?? 0
+        }
+        #expect(Array(results.prefix(4)) == [200, 200, 200, 200])
+        #expect(server.process.wait(seconds: 10) == 0)
+        #expect(now() - started >= 0.6, "the injected delay was not applied")
+        #expect(server.log.contains("fault injection is on"))
+        #expect(server.log.contains("\"unfinished_requests\":0"))
+    }
+
+    /// The deadline path, made honest by a delay longer than the deadline: requests still running
+    /// at shutdown.deadline_ms are cut off (their connections closed), the log counts them, and the
+    /// process still exits 0 within the deadline plus the workers' 1 s grace.
+    @Test func requestsPastTheDeadlineAreCutOffAndCounted() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: [
+            "fault.inference_delay_ms=4000", "shutdown.drain_delay_ms=0", "shutdown.deadline_ms=300", "inference.workers=2"])
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(1)
+        let started = now()
+        let results = onThreads(3) { i -> Int in
+            if i == 2 { usleep(250_000); server.process.signal(SIGTERM); return -1 }
+            let r = try? HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels)
+            return r?.status ?? 0
+        }
+        #expect(Array(results.prefix(2)) == [0, 0], "cut off without an answer")
+        #expect(server.process.wait(seconds: 10) == 0)
+        #expect(now() - started < 3.5, "exit waited for the slow passes")
+        let log = server.log
+        #expect(log.contains("\"unfinished_requests\":2") || log.contains("\"unfinished_requests\":1"), "\(log.suffix(600))")
+    }
 }

@@ -60,6 +60,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var repositoryAPIToken = ""
     // metrics
     public var metricsEnabled = true
+    // fault injection (off)
+    public var faultInferenceDelayMilliseconds = 0
+    public var faultInferenceDelayPercent = 100
 
     public enum LogFormat: String, Sendable, Equatable, CaseIterable { case auto, json, text }
 
@@ -148,6 +151,8 @@ extension ServiceConfiguration {
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
+        int("fault.inference_delay_ms", \.faultInferenceDelayMilliseconds, 0...600_000, "Fault injection, for tests and drills: add this delay to forward passes (0 = off; never in production)."),
+        int("fault.inference_delay_percent", \.faultInferenceDelayPercent, 0...100, "Share of forward passes that get the injected delay."),
     ]
 
     /// Per-model policies use a key prefix rather than a fixed key.

@@ -38,11 +38,17 @@ public struct BatcherConfiguration: Sendable {
     public var maxQueueDelayMicroseconds: Int
     /// Images waiting at most.
     public var queueCapacity: Int
+    /// Fault injection (`fault.inference_delay_ms` / `_percent`): this many milliseconds added to
+    /// that share of forward passes, as Envoy's fault filter delays requests. 0 = off.
+    public var faultDelayMilliseconds: Int
+    public var faultDelayPercent: Int
 
-    public init(workers: Int, threadsPerWorker: Int, maxBatchSize: Int, maxQueueDelayMicroseconds: Int, queueCapacity: Int) {
+    public init(workers: Int, threadsPerWorker: Int, maxBatchSize: Int, maxQueueDelayMicroseconds: Int, queueCapacity: Int,
+                faultDelayMilliseconds: Int = 0, faultDelayPercent: Int = 100) {
         self.workers = max(1, workers); self.threadsPerWorker = max(1, threadsPerWorker)
         self.maxBatchSize = max(1, maxBatchSize); self.maxQueueDelayMicroseconds = max(0, maxQueueDelayMicroseconds)
         self.queueCapacity = max(1, queueCapacity)
+        self.faultDelayMilliseconds = max(0, faultDelayMilliseconds); self.faultDelayPercent = min(100, max(0, faultDelayPercent))
     }
 }
 
@@ -223,9 +229,15 @@ private struct Worker {
         let metrics = batcher.metricsForWorker
         let threads = batcher.configuration.threadsPerWorker
         let maxBatch = batcher.configuration.maxBatchSize
+        let fault = batcher.configuration
+        var random = SystemRandomNumberGenerator()
         while batcher.takeBatch(into: &batch) {
             let start = monotonicNanoseconds()
             metrics.busyWorkers.increment()
+            if fault.faultDelayMilliseconds > 0 && Int.random(in: 0..<100, using: &random) < fault.faultDelayPercent {
+                var delay = timespecFromMilliseconds(fault.faultDelayMilliseconds)
+                nanosleepShim(&delay)
+            }
             let model = batch[0].model
             let runner = runner(for: model)
             let images = batch.reduce(0) { $0 + $1.count }
