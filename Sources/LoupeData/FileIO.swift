@@ -63,16 +63,45 @@ public enum FileIO {
     /// Writes `bytes` to `path` atomically: a uniquely named temp file in the same directory
     /// is written and fsynced, renamed over `path`, then the directory is fsynced. A crash or
     /// a signal leaves either the old file or the new one, never a partial file; on error
-    /// the temp file is removed.
+    /// the temp file is removed (and a kill -9 leaves it for `removeStaleTemporaries`).
     public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
-        let directory = directoryName(path)
-        var template = Array("\(path).XXXXXX.tmp".utf8CString)
+        try writeAtomically([(bytes, path)], mode: mode)
+    }
+
+    /// Writes several files as one step, as far as a file system allows: every file is first
+    /// written and fsynced to a temp file (a full disk fails here, and then nothing changed), and
+    /// only then are they renamed into place, in order. So a model and its history.json appear
+    /// together or not at all.
+    public static func writeAtomically(_ files: [(bytes: [UInt8], path: String)], mode: mode_t = 0o644) throws {
+        var temps: [String] = []
+        var committed = 0
+        defer { for t in temps.dropFirst(committed) { unlink(t) } }
+        for (bytes, path) in files { temps.append(try writeTemporary(bytes, for: path, mode: mode)) }
+        for (temp, (_, path)) in zip(temps, files) {
+            if rename(temp, path) != 0 { throw LoupeDataError.io(path: path, operation: "rename", errno: errno) }
+            committed += 1
+        }
+        for directory in Set(files.map { directoryName($0.path) }) {
+            let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 {
+                _ = fsync(dfd)
+                close(dfd)
+            }
+        }
+    }
+
+    /// The temp-file name of this process for `path`: `<path>.<pid>.XXXXXX.tmp`.
+    static func temporaryTemplate(for path: String) -> String { "\(path).\(getpid()).XXXXXX.tmp" }
+
+    /// Writes and fsyncs a new temp file beside `path`; returns its path (removed on error).
+    private static func writeTemporary(_ bytes: [UInt8], for path: String, mode: mode_t) throws -> String {
+        var template = Array(temporaryTemplate(for: path).utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 4) }
         if fd < 0 { throw LoupeDataError.io(path: path, operation: "create temp file", errno: errno) }
         let tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        var committed = false
+        var written = false
         defer {
-            if !committed { unlink(tempPath) }
+            if !written { unlink(tempPath) }
         }
         do {
             defer { close(fd) }
@@ -88,13 +117,60 @@ public enum FileIO {
             if fchmod(fd, mode) != 0 { throw LoupeDataError.io(path: tempPath, operation: "fchmod", errno: errno) }
             if fsync(fd) != 0 { throw LoupeDataError.io(path: tempPath, operation: "fsync", errno: errno) }
         }
-        if rename(tempPath, path) != 0 { throw LoupeDataError.io(path: path, operation: "rename", errno: errno) }
-        committed = true
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            _ = fsync(dfd)
-            close(dfd)
+        written = true
+        return tempPath
+    }
+
+    /// Removes what a killed loupe process left in `directory`: temp files `<name>.<pid>.XXXXXX.tmp`
+    /// and temp directories `.tmp-<pid>-XXXXXX` (with their files) whose process `<pid>` no longer
+    /// exists. Nothing else is touched, nor a temp of a process still running. Best effort (a
+    /// read-only directory is left as it is). Returns the paths removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) })
         }
+        closedir(dir)
+        var removed: [String] = []
+        for name in names {
+            guard let pid = temporaryOwner(name), !processExists(pid) else { continue }
+            let path = directory + "/" + name
+            if name.hasPrefix(".tmp-") {
+                for inner in removeStaleTemporariesContents(path) { unlink(inner) }
+                if rmdir(path) == 0 { removed.append(path) }
+            } else if unlink(path) == 0 {
+                removed.append(path)
+            }
+        }
+        return removed
+    }
+
+    /// The pid in a temp name of ours (`x.<pid>.XXXXXX.tmp` or `.tmp-<pid>-XXXXXX`), else nil.
+    static func temporaryOwner(_ name: String) -> pid_t? {
+        if name.hasPrefix(".tmp-") {
+            let parts = name.dropFirst(5).split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[1].count == 6, let pid = pid_t(parts[0]), pid > 0 else { return nil }
+            return pid
+        }
+        guard name.hasSuffix(".tmp") else { return nil }
+        let parts = name.dropLast(4).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[parts.count - 1].count == 6, let pid = pid_t(parts[parts.count - 2]), pid > 0 else { return nil }
+        return pid
+    }
+
+    private static func processExists(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+
+    private static func removeStaleTemporariesContents(_ directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { out.append(directory + "/" + name) }
+        }
+        return out
     }
 
     private static func retryingOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {

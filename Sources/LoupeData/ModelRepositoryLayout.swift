@@ -20,6 +20,26 @@ public enum ModelRepositoryLayout {
         return out.sorted()
     }
 
+    /// Removes what killed loupe processes left under a repository root (temp version directories
+    /// in `<root>/<name>/`, temp files in `<root>/<name>/<version>/`); see
+    /// `FileIO.removeStaleTemporaries`. Returns the paths removed.
+    @discardableResult
+    public static func removeStaleTemporaries(root: String) -> [String] {
+        guard let dir = opendir(root) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if isValidName(name) { names.append(name) }
+        }
+        closedir(dir)
+        var removed: [String] = []
+        for name in names {
+            removed += FileIO.removeStaleTemporaries(in: root + "/" + name)
+            for v in versions(root: root, name: name) { removed += FileIO.removeStaleTemporaries(in: "\(root)/\(name)/\(v)") }
+        }
+        return removed
+    }
+
     /// The next free version: one more than the highest existing (1 when none).
     public static func nextVersion(root: String, name: String) -> Int {
         (versions(root: root, name: name).last ?? 0) + 1
@@ -41,7 +61,7 @@ public enum ModelRepositoryLayout {
         }
         let parent = root + "/" + name
         try FileIO.createDirectories(parent)
-        var template = Array("\(parent)/.tmp-XXXXXX".utf8CString)
+        var template = Array("\(parent)/.tmp-\(getpid())-XXXXXX".utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw LoupeDataError.io(path: parent, operation: "mkdtemp", errno: errno)
         }
@@ -55,8 +75,7 @@ public enum ModelRepositoryLayout {
                 rmdir(temp)
             }
         }
-        try FileIO.writeAtomically(history, to: temp + "/" + historyFileName)
-        try FileIO.writeAtomically(model, to: temp + "/" + modelFileName)
+        try FileIO.writeAtomically([(history, temp + "/" + historyFileName), (model, temp + "/" + modelFileName)])
         for _ in 0..<100 {
             let version = nextVersion(root: root, name: name)
             let final = "\(parent)/\(version)"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import LoupeData
 import LoupeService
 #if canImport(Glibc)
 import Glibc
@@ -107,6 +108,14 @@ struct Serve: ParsableCommand {
                         metadata: ["seconds_before_loupe": "\((launcherSeconds * 1000).rounded() / 1000)"])
         }
 
+        // What a killed `loupe train` (or import) left in the repository: its temp files and
+        // directories, recognised by name and a pid that no longer runs. Best effort (read-only
+        // volumes are left alone).
+        let stale = ModelRepositoryLayout.removeStaleTemporaries(root: configuration.modelsDirectory)
+        if !stale.isEmpty {
+            logger.warning("removed temporary files a killed loupe process left in the model repository",
+                           metadata: ["count": "\(stale.count)", "paths": "\(stale.joined(separator: ","))"])
+        }
         let repository = ModelRepository(configuration: configuration.repositoryConfiguration, logger: Logger(label: "loupe.repository"))
         let registry = MetricsRegistry()
         let service = InferenceService(configuration: configuration, provider: repository, registry: registry,

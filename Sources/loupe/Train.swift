@@ -75,6 +75,10 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // Temp files a killed earlier run left where this one writes (named with its pid).
+        let stale = output.map { FileIO.removeStaleTemporaries(in: FileIO.directoryName($0)) }
+            ?? ModelRepositoryLayout.removeStaleTemporaries(root: repository)
+        if !stale.isEmpty { Terminal.line("removed \(stale.count) temporary file(s) a killed loupe process left: \(stale.joined(separator: ", "))") }
         var options = TrainingOptions()
         options.dataDirectory = data
         if let arch { options.architecture = try ArchitectureFile.load(arch) }
@@ -113,8 +117,8 @@ struct Train: ParsableCommand {
         let path: String
         if let output {
             try FileIO.createDirectories(FileIO.directoryName(output))
-            try FileIO.writeAtomically(history, to: Train.historyPath(forModelAt: output))
-            try FileIO.writeAtomically(bytes, to: output)
+            // Both staged before either is renamed: a full disk leaves the old model and history.
+            try FileIO.writeAtomically([(bytes, output), (history, Train.historyPath(forModelAt: output))])
             path = output
         } else {
             let modelName = name ?? Train.defaultName(forDataAt: data)
