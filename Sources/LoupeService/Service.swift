@@ -160,6 +160,12 @@ public final class InferenceService: Sendable {
 
     // MARK: Routes
 
+    /// The separate metrics listener's routes (`metrics.port` > 0): GET /metrics only.
+    public var metricsListenerRoutes: [ServiceRoute] {
+        guard configuration.metricsEnabled && configuration.metricsPort > 0 else { return [] }
+        return [ServiceRoute(method: .GET, template: "/metrics", handler: routeHandler("/metrics") { [self] r, s in metricsEndpoint(r, s) })]
+    }
+
     public var routes: [ServiceRoute] {
         var list: [ServiceRoute] = []
         func add(_ method: HTTPMethod, _ template: String, _ handler: @escaping HTTPHandler) {
@@ -169,7 +175,7 @@ public final class InferenceService: Sendable {
         add(.GET, "/health") { [self] r, s in health(r, s) }
         add(.GET, "/health/live") { [self] r, s in live(r, s) }
         add(.GET, "/health/ready") { [self] r, s in ready(r, s) }
-        if configuration.metricsEnabled {
+        if configuration.metricsEnabled && configuration.metricsPort == 0 {
             add(.GET, "/metrics") { [self] r, s in metricsEndpoint(r, s) }
         }
         add(.GET, "/openapi.json") { _, s in s.respond(.json(200, OpenAPI.document)) }

@@ -8,25 +8,28 @@ import LoupeHTTP
 public final class ServiceServer: Sendable {
     public let service: InferenceService
     public let http: HTTPServer
+    /// The separate metrics listener (`metrics.port` > 0), else nil.
+    public let metricsHTTP: HTTPServer?
     let logger: Logger
 
     public init(service: InferenceService, logger: Logger) throws {
         self.service = service
         self.logger = logger
-        var builder = RouterBuilder()
-        for route in service.routes { builder.add(route.method, route.template, route.handler) }
-        let router = builder.freeze()
-        let http = try HTTPServer(configuration: Self.httpConfiguration(service.configuration)) { request, sink in
-            service.instrument(request, sink: sink) { request, sink in
-                // The router answers 404/405 itself; tell the instrumented sink the template when
-                // the path matched some route (405), so the label stays a template.
-                if case .methodNotAllowed(let template, _) = router.match(request) {
-                    (sink as? InstrumentedSink)?.route.withLock { $0 = template }
-                }
-                router.handle(request, sink: sink)
-            }
-        }
+        let http = try HTTPServer(configuration: Self.httpConfiguration(service.configuration),
+                                  handler: Self.handler(service, service.routes))
         self.http = http
+        let metricsRoutes = service.metricsListenerRoutes
+        if metricsRoutes.isEmpty {
+            metricsHTTP = nil
+        } else {
+            var m = HTTPServerConfiguration(host: service.configuration.metricsHost, port: service.configuration.metricsPort)
+            m.eventLoopThreads = 1
+            m.handlerThreads = 1
+            m.runHandlersOnEventLoop = true
+            m.maxConnections = 64
+            m.gzipMinimumBytes = service.configuration.gzipMinimumBytes
+            metricsHTTP = try HTTPServer(configuration: m, handler: Self.handler(service, metricsRoutes))
+        }
         service.metrics.registry.addCollector { [http] w in
             let stats = http.stats
             w.family("loupe_http_open_connections", help: "Open client connections.", kind: .gauge)
@@ -41,6 +44,23 @@ public final class ServiceServer: Sendable {
             w.family("loupe_http_parse_errors_total", help: "Malformed requests answered by the HTTP layer, by error code.", kind: .counter)
             for (code, n) in stats.parseErrors.sorted(by: { $0.key < $1.key }) {
                 w.sample("loupe_http_parse_errors_total", labels: [("code", code)], value: Double(n))
+            }
+        }
+    }
+
+    /// Routes once frozen, behind the service's instrumentation.
+    static func handler(_ service: InferenceService, _ routes: [ServiceRoute]) -> HTTPHandler {
+        var builder = RouterBuilder()
+        for route in routes { builder.add(route.method, route.template, route.handler) }
+        let router = builder.freeze()
+        return { request, sink in
+            service.instrument(request, sink: sink) { request, sink in
+                // The router answers 404/405 itself; tell the instrumented sink the template when
+                // the path matched some route (405), so the label stays a template.
+                if case .methodNotAllowed(let template, _) = router.match(request) {
+                    (sink as? InstrumentedSink)?.route.withLock { $0 = template }
+                }
+                router.handle(request, sink: sink)
             }
         }
     }
@@ -73,6 +93,10 @@ public final class ServiceServer: Sendable {
     public func start() throws {
         service.start()
         try http.start()
+        if let metricsHTTP {
+            try metricsHTTP.start()
+            logger.info("metrics listening", metadata: ["address": .string("\(service.configuration.metricsHost):\(metricsHTTP.port)")])
+        }
         logger.info("listening", metadata: [
             "address": .string("\(service.configuration.host):\(http.port)"),
             "tls": .stringConvertible(!service.configuration.tlsCertificatePath.isEmpty),
@@ -105,6 +129,7 @@ public final class ServiceServer: Sendable {
         logger.info("closing listener", metadata: ["in_flight": .stringConvertible(Int(service.metrics.inFlight.value))])
         http.beginShutdown(deadline: .milliseconds(c.drainDeadlineMilliseconds))
         http.waitUntilStopped()
+        metricsHTTP?.shutdown(deadline: .seconds(1))
         let clean = service.stopWorkers(deadline: monotonicNanoseconds() + 1_000_000_000)
         let left = Int(service.metrics.inFlight.value)
         logger.info("stopped", metadata: ["unfinished_requests": .stringConvertible(left)])

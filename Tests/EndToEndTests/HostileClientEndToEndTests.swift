@@ -99,6 +99,29 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
         #expect(metrics.contains("loupe_model_ready{model=\"fashion\"} 1"))
     }
 
+    /// metrics.port moves /metrics to a listener of its own (here on 127.0.0.1), off the main one.
+    @Test func metricsCanHaveAListenerOfTheirOwn() throws {
+        // A free port: bind port 0, read it, close (the server binds it right after).
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+        let metricsPort = Int(UInt16(bigEndian: addr.sin_port))
+        close(probe)
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: ["metrics.port=\(metricsPort)", "metrics.host=127.0.0.1"])
+        try server.waitReady()
+        #expect(server.log.contains("\"msg\":\"metrics listening\""))
+        #expect(try HTTP.request(port: server.port, "GET", "/metrics").status == 404)
+        let scrape = try HTTP.request(port: metricsPort, "GET", "/metrics")
+        #expect(scrape.status == 200)
+        #expect(scrape.text.contains("loupe_ready 1"))
+        #expect(try HTTP.request(port: metricsPort, "POST", "/predict").status == 404, "the metrics listener serves /metrics only")
+    }
+
     @Test func keepAliveRequestLimitClosesWithTheLastResponse() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, settings: ["limits.max_requests_per_connection=3"])

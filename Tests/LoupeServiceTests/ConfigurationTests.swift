@@ -60,6 +60,9 @@ import Testing
         #expect {
             _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("logging.format", "xml")], warnings: &warnings)
         } throws: { error in (error as? ConfigurationError)?.key == "logging.format" }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("metrics.port", "8080")], warnings: &warnings)
+        } throws: { error in (error as? ConfigurationError)?.key == "metrics.port" && "\(error)".contains("must differ from server.port") }
     }
 
     @Test func fileErrorsNameLineAndKey() throws {

@@ -60,6 +60,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var repositoryAPIToken = ""
     // metrics
     public var metricsEnabled = true
+    /// 0: /metrics on the main listener. Else a listener of its own (and none on the main one).
+    public var metricsPort = 0
+    public var metricsHost = "0.0.0.0"
     // fault injection (off)
     public var faultInferenceDelayMilliseconds = 0
     public var faultInferenceDelayPercent = 100
@@ -151,6 +154,8 @@ extension ServiceConfiguration {
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
+        int("metrics.port", \.metricsPort, 0...65535, "0: /metrics is served on the main listener. Else on a listener of its own at metrics.host:metrics.port, and not on the main one."),
+        string("metrics.host", \.metricsHost, "Address of the separate metrics listener (127.0.0.1 keeps it to the pod or host)."),
         int("fault.inference_delay_ms", \.faultInferenceDelayMilliseconds, 0...600_000, "Fault injection, for tests and drills: add this delay to forward passes (0 = off; never in production)."),
         int("fault.inference_delay_percent", \.faultInferenceDelayPercent, 0...100, "Share of forward passes that get the injected delay."),
     ]
@@ -198,6 +203,10 @@ extension ServiceConfiguration {
         }
         if modelsDirectory.isEmpty {
             throw ConfigurationError(key: "models.dir", message: "must not be empty", source: "combination")
+        }
+        if metricsPort != 0 && metricsPort == port {
+            throw ConfigurationError(key: "metrics.port", message: "must differ from server.port (\(port)); 0 serves /metrics on the main listener",
+                                     source: "combination")
         }
     }
 
