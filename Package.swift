@@ -43,10 +43,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "LoupeONNX", dependencies: ["LoupeEngine"]),
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeEngine", "LoupeData", "LoupeHTTP", "LoupeService",
+                "LoupeEngine", "LoupeData", "LoupeHTTP", "LoupeService", "LoupeONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -62,6 +63,7 @@ let package = Package(
         .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),
         .testTarget(name: "LoupeServiceTests", dependencies: ["LoupeService", "LoupeData", "LoupeEngine", "LoupeHTTP"]),
+        .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX", "LoupeEngine"]),
         .testTarget(name: "EndToEndTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["python"]),
     ]
 )

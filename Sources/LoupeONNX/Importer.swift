@@ -1,0 +1,333 @@
+// ONNX graph → Loupe architecture + parameters. The graph must be a chain (each node takes the
+// previous node's output) made of operators the engine can run exactly; anything else is refused
+// with a sentence naming the node, its operator and what is supported — never a wrong answer.
+//
+// Layout: the engine runs NHWC. ONNX convolutions are NCHW, so the importer tracks which layout
+// the current tensor has in the graph (NHWC at an input declared [N,H,W,C], NCHW after a
+// Transpose [0,3,1,2] or at an input declared [N,C,H,W]); convolution weights are turned from
+// OIHW to HWIO, and the first dense layer after flattening an NCHW tensor has its rows permuted
+// from (c, h, w) to the engine's (h, w, c) order. Batch-norm is folded into the conv or dense
+// layer before it; Relu is merged into the layer it follows (also across max pooling and
+// flattening, with which it commutes).
+import LoupeEngine
+
+public struct ImportError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// What an import produced.
+public struct ImportedNetwork: Sendable {
+    public var architecture: Architecture
+    public var parameters: [Float]
+    public var inputName: String
+    public var outputName: String
+    /// How the graph's input is laid out: "NHWC" or "NCHW".
+    public var inputLayout: String
+    public var opset: Int64
+}
+
+public enum ONNXImporter {
+    public static let supportedOperators = ["Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Reshape", "Transpose",
+                                            "Gemm", "MatMul", "Add", "Softmax", "Dropout", "Identity"]
+    static var supported: String { supportedOperators.joined(separator: ", ") }
+
+    public static func importModel(_ model: ONNXModel) throws(ImportError) -> ImportedNetwork {
+        guard (7...21).contains(model.opset) || model.opset == 0 else {
+            throw ImportError("the model uses opset \(model.opset); Loupe imports opsets 7 to 21 of the default domain")
+        }
+        let graphInputs = model.inputs.filter { model.initializers[$0.name] == nil }
+        guard graphInputs.count == 1, let input = graphInputs.first else {
+            throw ImportError("the graph has \(graphInputs.count) inputs; Loupe imports graphs with exactly one input (the image batch)")
+        }
+        guard model.outputs.count == 1, let output = model.outputs.first else {
+            throw ImportError("the graph has \(model.outputs.count) outputs; Loupe imports graphs with exactly one output (the class scores)")
+        }
+        guard input.elementType == ONNXTensor.float else {
+            throw ImportError("input '\(input.name)' has element type \(input.elementType); Loupe imports FP32 inputs (type 1)")
+        }
+        guard input.shape.count == 4, let d1 = input.shape[1], let d2 = input.shape[2], let d3 = input.shape[3] else {
+            throw ImportError("input '\(input.name)' has shape \(input.shape.map { $0.map(String.init) ?? "?" }); Loupe imports image inputs [N,C,H,W] or [N,H,W,C] with fixed H, W, C")
+        }
+        var b = Builder(model: model)
+        let firstIsConv = model.nodes.first?.opType == "Conv"
+        if [1, 3].contains(d1) && (![1, 3].contains(d3) || firstIsConv) {
+            b.shape = (d2, d3, d1); b.nchw = true
+        } else if [1, 3].contains(d3) {
+            b.shape = (d1, d2, d3); b.nchw = false
+        } else {
+            throw ImportError("input '\(input.name)' has shape [N,\(d1),\(d2),\(d3)]: neither [N,C,H,W] nor [N,H,W,C] with C = 1 or 3")
+        }
+        let inputShape = [b.shape.h, b.shape.w, b.shape.c]
+        let inputLayout = b.nchw ? "NCHW" : "NHWC"
+        guard b.shape.h <= 256 && b.shape.w <= 256 else { throw ImportError("input '\(input.name)' is \(b.shape.h)×\(b.shape.w); Loupe imports images up to 256×256") }
+        b.current = input.name
+        for node in model.nodes { try b.apply(node) }
+        guard b.current == output.name else {
+            throw ImportError("the graph's output '\(output.name)' is not the end of its chain of nodes (which ends at '\(b.current)')")
+        }
+        guard b.endsInSoftmax else {
+            throw ImportError("the graph ends in raw scores (logits), not a Softmax; Loupe's engine serves probabilities today, so it imports graphs that end in Softmax (in PyTorch, export the model followed by nn.Softmax(dim=1))")
+        }
+        let architecture = Architecture(inputShape: inputShape, layers: b.layers)
+        do {
+            _ = try Sequential(architecture: architecture, parameters: b.parameters)
+        } catch {
+            throw ImportError("the engine cannot build the imported network: \(error)")
+        }
+        return ImportedNetwork(architecture: architecture, parameters: b.parameters, inputName: input.name, outputName: output.name,
+                               inputLayout: inputLayout, opset: model.opset)
+    }
+
+    struct Builder {
+        let model: ONNXModel
+        var current = ""
+        /// Spatial shape (h, w, c) while the tensor is an image; `flat` once flattened.
+        var shape = (h: 0, w: 0, c: 0)
+        var flat: Int? = nil
+        var nchw = false
+        /// After flattening an NCHW tensor of c > 1 channels: the (h, w, c) of that tensor, so the
+        /// next dense layer's rows are permuted from (c, h, w) order.
+        var flattenedFromNCHW: (h: Int, w: Int, c: Int)? = nil
+        var layers: [LayerSpec] = []
+        var parameters: [Float] = []
+        /// Index in `layers` of the last conv/dense layer, and where its weights and bias start in
+        /// `parameters` (the bias follows the weights).
+        var lastParametric: (layer: Int, weightStart: Int, biasOffset: Int, units: Int)? = nil
+        /// Only elementwise-commuting layers (max pool, flatten, dropout) since the last parametric one.
+        var activationMayMerge = false
+        var endsInSoftmax = false
+
+        init(model: ONNXModel) { self.model = model }
+
+        func refuse(_ node: ONNXNode, _ why: String) -> ImportError {
+            ImportError("\(node.label): \(why)")
+        }
+
+        func initializer(_ node: ONNXNode, _ index: Int) throws(ImportError) -> ONNXTensor {
+            guard index < node.inputs.count, !node.inputs[index].isEmpty else { throw refuse(node, "input \(index) is missing") }
+            let name = node.inputs[index]
+            guard let t = model.initializers[name] else {
+                throw refuse(node, "input '\(name)' must be a constant initializer (weights computed at run time are not supported)")
+            }
+            return t
+        }
+
+        mutating func apply(_ node: ONNXNode) throws(ImportError) {
+            guard node.domain.isEmpty || node.domain == "ai.onnx" else { throw refuse(node, "operator domain '\(node.domain)' is not supported; Loupe imports the default ONNX domain: \(ONNXImporter.supported)") }
+            guard node.inputs.first == current else {
+                throw refuse(node, "it does not take the previous node's output '\(current)': Loupe imports chains of nodes (one path from input to output)")
+            }
+            guard !endsInSoftmax else { throw refuse(node, "nothing may follow the final Softmax") }
+            let out = node.outputs.first ?? ""
+            switch node.opType {
+            case "Identity", "Dropout":
+                break
+            case "Transpose":
+                let perm = node.ints("perm") ?? []
+                guard flat == nil else { throw refuse(node, "a transpose of a flat tensor is not supported") }
+                if perm == [0, 3, 1, 2] && !nchw { nchw = true }
+                else if perm == [0, 2, 3, 1] && nchw { nchw = false }
+                else { throw refuse(node, "perm \(perm) on a \(nchw ? "NCHW" : "NHWC") tensor; Loupe imports the NHWC↔NCHW pairs [0,3,1,2] and [0,2,3,1]") }
+            case "Reshape":
+                let target = try initializer(node, 1).int64s
+                if flat == nil, target.count == 2, target[1] == -1 || Int(target[1]) == shape.h * shape.w * shape.c {
+                    flatten()
+                } else if flat == nil, shape.c == 1, target.count == 4,
+                          (nchw ? target.dropFirst() == [Int64(shape.h), Int64(shape.w), 1] : target.dropFirst() == [1, Int64(shape.h), Int64(shape.w)]) {
+                    nchw.toggle()   // with one channel, NHWC and NCHW hold the same bytes
+                } else {
+                    throw refuse(node, "reshape to \(target) is not supported; Loupe imports Reshape to [N,-1] (flatten) and the one-channel NHWC↔NCHW reshape")
+                }
+            case "Flatten":
+                guard (node.int("axis") ?? 1) == 1 else { throw refuse(node, "axis \(node.int("axis")!) is not supported; Loupe imports Flatten with axis 1") }
+                if flat == nil { flatten() }
+            case "Conv": try conv(node)
+            case "BatchNormalization": try batchNorm(node)
+            case "Relu":
+                guard let last = lastParametric, activationMayMerge || layerIsLast(last.layer) else {
+                    throw refuse(node, "a Relu must follow a Conv or Gemm/MatMul layer (possibly across MaxPool or Flatten)")
+                }
+                try setActivation(.relu, on: last.layer, node)
+            case "MaxPool": try maxPool(node)
+            case "Gemm": try gemm(node)
+            case "MatMul": try matMul(node)
+            case "Add":
+                guard let last = lastParametric, layerIsLast(last.layer), case .dense = layers[last.layer] else {
+                    throw refuse(node, "an Add must follow a MatMul (as its bias); other additions are not supported")
+                }
+                let bias = try initializer(node, 1)
+                guard bias.count == last.units, bias.dataType == ONNXTensor.float else {
+                    throw refuse(node, "the bias has \(bias.count) values for \(last.units) units")
+                }
+                for k in 0..<last.units { parameters[last.biasOffset + k] += bias.floats[k] }
+            case "Softmax":
+                guard flat != nil, let last = lastParametric, layerIsLast(last.layer), case .dense = layers[last.layer] else {
+                    throw refuse(node, "Softmax must directly follow the last Gemm/MatMul (+Add) layer")
+                }
+                let axis = node.int("axis") ?? (model.opset >= 13 ? -1 : 1)
+                guard axis == 1 || axis == -1 else { throw refuse(node, "axis \(axis) is not supported; Loupe imports Softmax over the classes (axis 1 or -1)") }
+                try setActivation(.softmax, on: last.layer, node)
+                endsInSoftmax = true
+            default:
+                throw refuse(node, "operator \(node.opType) is not supported; Loupe imports \(ONNXImporter.supported)")
+            }
+            current = out
+        }
+
+        func layerIsLast(_ index: Int) -> Bool { index == layers.count - 1 }
+
+        mutating func flatten() {
+            if nchw && shape.c > 1 && shape.h * shape.w > 1 { flattenedFromNCHW = shape }
+            flat = shape.h * shape.w * shape.c
+            layers.append(.flatten)
+        }
+
+        mutating func setActivation(_ activation: Activation, on index: Int, _ node: ONNXNode) throws(ImportError) {
+            switch layers[index] {
+            case let .conv2d(filters, kernel, padding, a):
+                guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
+                layers[index] = .conv2d(filters: filters, kernel: kernel, padding: padding, activation: activation)
+            case let .dense(units, a):
+                guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
+                layers[index] = .dense(units: units, activation: activation)
+            default: throw refuse(node, "no conv or dense layer to attach it to")
+            }
+        }
+
+        mutating func conv(_ node: ONNXNode) throws(ImportError) {
+            guard flat == nil, nchw else {
+                throw refuse(node, flat != nil ? "a Conv after flattening is not supported" : "the tensor is NHWC here; ONNX Conv takes NCHW (add Transpose [0,3,1,2])")
+            }
+            let w = try initializer(node, 1)
+            guard w.dataType == ONNXTensor.float, w.dims.count == 4 else { throw refuse(node, "weights of shape \(w.dims); expected [F, C, kH, kW] floats") }
+            let (f, c, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3])
+            guard (node.int("group") ?? 1) == 1 else { throw refuse(node, "group \(node.int("group")!) (grouped or depthwise convolution) is not supported yet") }
+            guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else { throw refuse(node, "dilations \(node.ints("dilations")!) are not supported (dilation 1 only)") }
+            guard (node.ints("strides") ?? [1, 1]).allSatisfy({ $0 == 1 }) else {
+                throw refuse(node, "strides \(node.ints("strides")!) are not supported yet; the engine runs stride-1 convolutions")
+            }
+            guard kh == kw else { throw refuse(node, "a \(kh)×\(kw) kernel is not supported yet; the engine runs square kernels") }
+            guard c == shape.c else { throw refuse(node, "weights for \(c) input channels, the tensor has \(shape.c)") }
+            let pads = node.ints("pads") ?? [0, 0, 0, 0]
+            let autoPad = node.string("auto_pad") ?? "NOTSET"
+            let padding: Padding
+            if autoPad == "VALID" || (autoPad == "NOTSET" && pads.allSatisfy { $0 == 0 }) {
+                padding = .valid
+            } else if kh % 2 == 1 && (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"
+                                      || (autoPad == "NOTSET" && pads.allSatisfy { $0 == Int64((kh - 1) / 2) })) {
+                padding = .same
+            } else {
+                throw refuse(node, "padding \(autoPad == "NOTSET" ? "\(pads)" : autoPad) is not supported yet; the engine pads nothing (valid) or (k-1)/2 on every side (same, odd k)")
+            }
+            // OIHW → HWIO.
+            var hwio = [Float](repeating: 0, count: w.count)
+            for o in 0..<f { for i in 0..<c { for y in 0..<kh { for x in 0..<kw {
+                hwio[((y * kw + x) * c + i) * f + o] = w.floats[((o * c + i) * kh + y) * kw + x]
+            } } } }
+            var bias = [Float](repeating: 0, count: f)
+            if node.inputs.count > 2, !node.inputs[2].isEmpty {
+                let bt = try initializer(node, 2)
+                guard bt.count == f, bt.dataType == ONNXTensor.float else { throw refuse(node, "bias of \(bt.count) values for \(f) filters") }
+                bias = bt.floats
+            }
+            layers.append(.conv2d(filters: f, kernel: kh, padding: padding, activation: .linear))
+            let weightStart = parameters.count
+            parameters += hwio
+            lastParametric = (layers.count - 1, weightStart, parameters.count, f)
+            parameters += bias
+            activationMayMerge = true
+            if padding == .valid { shape = (shape.h - kh + 1, shape.w - kw + 1, f) } else { shape.c = f }
+            guard shape.h > 0 && shape.w > 0 else { throw refuse(node, "the kernel is larger than the image") }
+        }
+
+        mutating func batchNorm(_ node: ONNXNode) throws(ImportError) {
+            guard let last = lastParametric, layerIsLast(last.layer) else {
+                throw refuse(node, "BatchNormalization must directly follow a Conv or Gemm, into which it is folded")
+            }
+            let gamma = try initializer(node, 1), beta = try initializer(node, 2), mean = try initializer(node, 3), variance = try initializer(node, 4)
+            let n = last.units
+            for t in [gamma, beta, mean, variance] where t.count != n || t.dataType != ONNXTensor.float {
+                throw refuse(node, "'\(t.name)' has \(t.count) values for \(n) channels")
+            }
+            let epsilon = node.float("epsilon") ?? 1e-5
+            let weightStart = last.weightStart
+            // Per output channel k: W' = W·s, b' = (b − mean)·s + beta, s = gamma / sqrt(var + eps).
+            // Output channels are the fastest-varying index of both HWIO and (in, out) weights.
+            for k in 0..<n {
+                let s = gamma.floats[k] / (variance.floats[k] + epsilon).squareRoot()
+                var i = weightStart + k
+                while i < last.biasOffset { parameters[i] *= s; i += n }
+                parameters[last.biasOffset + k] = (parameters[last.biasOffset + k] - mean.floats[k]) * s + beta.floats[k]
+            }
+        }
+
+        mutating func maxPool(_ node: ONNXNode) throws(ImportError) {
+            guard flat == nil else { throw refuse(node, "pooling after flattening is not supported") }
+            let kernel = node.ints("kernel_shape") ?? []
+            let strides = node.ints("strides") ?? [1, 1]
+            let pads = node.ints("pads") ?? [0, 0, 0, 0]
+            guard kernel.count == 2, kernel[0] == kernel[1], strides == kernel, pads.allSatisfy({ $0 == 0 }),
+                  (node.int("ceil_mode") ?? 0) == 0, (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }),
+                  node.string("auto_pad").map({ $0 == "NOTSET" || $0 == "VALID" }) ?? true else {
+                throw refuse(node, "kernel \(kernel), strides \(strides), pads \(pads) are not supported yet; the engine pools k×k windows with stride k and no padding")
+            }
+            let k = Int(kernel[0])
+            layers.append(.maxPool2d(pool: k))
+            shape = (shape.h / k, shape.w / k, shape.c)
+            guard shape.h > 0 && shape.w > 0 else { throw refuse(node, "the pooling window is larger than the image") }
+        }
+
+        /// Appends a dense layer from ONNX weights `w[in][out]` (already un-transposed) and bias.
+        mutating func dense(_ node: ONNXNode, inputs n: Int, units: Int, weight: (Int, Int) -> Float, bias: [Float]) throws(ImportError) {
+            guard let size = flat else { throw refuse(node, "a dense layer needs a flat input (add Flatten before it)") }
+            guard size == n else { throw refuse(node, "weights for \(n) inputs, the tensor has \(size)") }
+            var w = [Float](repeating: 0, count: n * units)
+            // Engine input j (h, w, c order) is ONNX input i: the same, or (c, h, w) order after
+            // flattening an NCHW tensor.
+            for j in 0..<n {
+                var i = j
+                if let s = flattenedFromNCHW {
+                    let c = j % s.c, x = (j / s.c) % s.w, y = j / (s.c * s.w)
+                    i = (c * s.h + y) * s.w + x
+                }
+                for o in 0..<units { w[j * units + o] = weight(i, o) }
+            }
+            flattenedFromNCHW = nil
+            layers.append(.dense(units: units, activation: .linear))
+            let weightStart = parameters.count
+            parameters += w
+            lastParametric = (layers.count - 1, weightStart, parameters.count, units)
+            parameters += bias
+            activationMayMerge = true
+            flat = units
+        }
+
+        mutating func gemm(_ node: ONNXNode) throws(ImportError) {
+            guard (node.int("transA") ?? 0) == 0 else { throw refuse(node, "transA = 1 is not supported") }
+            let b = try initializer(node, 1)
+            guard b.dataType == ONNXTensor.float, b.dims.count == 2 else { throw refuse(node, "B of shape \(b.dims); expected a 2-D float matrix") }
+            let transB = (node.int("transB") ?? 0) == 1
+            let (n, units) = transB ? (b.dims[1], b.dims[0]) : (b.dims[0], b.dims[1])
+            let alpha = node.float("alpha") ?? 1, beta = node.float("beta") ?? 1
+            var bias = [Float](repeating: 0, count: units)
+            if node.inputs.count > 2, !node.inputs[2].isEmpty {
+                let c = try initializer(node, 2)
+                guard c.dataType == ONNXTensor.float, c.count == units || c.count == 1 else { throw refuse(node, "C of \(c.count) values for \(units) units") }
+                bias = c.count == 1 ? [Float](repeating: c.floats[0] * beta, count: units) : c.floats.map { $0 * beta }
+            }
+            let floats = b.floats
+            try dense(node, inputs: n, units: units,
+                      weight: transB ? { i, o in alpha * floats[o * n + i] } : { i, o in alpha * floats[i * units + o] }, bias: bias)
+        }
+
+        mutating func matMul(_ node: ONNXNode) throws(ImportError) {
+            let b = try initializer(node, 1)
+            guard b.dataType == ONNXTensor.float, b.dims.count == 2 else { throw refuse(node, "B of shape \(b.dims); expected a 2-D float matrix") }
+            let (n, units) = (b.dims[0], b.dims[1])
+            let floats = b.floats
+            try dense(node, inputs: n, units: units, weight: { i, o in floats[i * units + o] }, bias: [Float](repeating: 0, count: units))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import LoupeData
+import LoupeEngine
+import LoupeONNX
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Turn an ONNX model (a small CNN from torch.onnx.export, tf2onnx, …) into a .loupe model.",
+        discussion: """
+        Writes the next version models/<name>/<v>/model.loupe (or --output FILE), with golden \
+        samples computed by the imported network on seeded inputs, so the server self-tests it \
+        like any trained model. Supported operators and layouts: docs/onnx.md. Anything else is \
+        refused with the node, its operator and what is supported.
+        """)
+
+    @Argument(help: ArgumentHelp("The ONNX model file.", valueName: "model.onnx"))
+    var model: String
+
+    @Option(help: "Model name in the repository (default: the file's stem).")
+    var name: String?
+
+    @Option(help: ArgumentHelp("Repository root for the default output.", valueName: "dir"))
+    var repository: String = "models"
+
+    @Option(help: ArgumentHelp("Write the model file here instead of the repository.", valueName: "path"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Class labels: a file with one label per line, or a,b,c (default 0…K-1).", valueName: "labels"))
+    var labels: String?
+
+    @Option(help: "Input normalization: model input = pixel × scale + offset (default: pixel / 255).")
+    var scale: Float = 1.0 / 255.0
+
+    @Option(help: "Input normalization offset (see --scale).")
+    var offset: Float = 0
+
+    /// A refusal: printed as "Error: <sentence>", exit status 1 (no usage text: the arguments were fine).
+    struct ImportFailure: Error, CustomStringConvertible { var message: String; var description: String { message } }
+
+    func run() throws {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileIO.readFile(model, maxBytes: 1 << 30)
+        } catch {
+            throw ImportFailure(message: "cannot read \(model): \(error)")
+        }
+        let network: ImportedNetwork
+        do {
+            network = try ONNXImporter.importModel(try ONNXModel(bytes: bytes))
+        } catch let error as ProtoError {
+            throw ImportFailure(message: "\(model) is not a readable ONNX model: \(error)")
+        } catch {
+            throw ImportFailure(message: "\(model) cannot be imported: \(error)")
+        }
+        let engine = try Sequential(architecture: network.architecture, parameters: network.parameters)
+        let k = engine.outputCount
+        let classNames = try resolvedLabels(count: k)
+        let normalization = Normalization(scale: scale, offset: offset)
+        // Golden samples: the imported network's own answers on seeded images (smooth random
+        // patterns, so they exercise every layer), recorded to the last bit.
+        let n = engine.inputCount
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let count = 8
+        var pixels = [UInt8](repeating: 0, count: count * n)
+        for i in 0..<pixels.count {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            pixels[i] = UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let golden = ModelFile.goldenSamples(model: engine, images: pixels, labels: [], count: count, normalization: normalization)
+        let stem = String((model.split(separator: "/").last ?? "model").split(separator: ".").first ?? "model")
+        let training = TrainingMetadata(dataset: "onnx:\(stem)", epochs: 0, seed: 0)
+        let file = try ModelFile(model: engine, labels: classNames, normalization: normalization, training: training, goldenSamples: golden)
+        let encoded = try file.encode()
+        let path: String
+        if let output {
+            try FileIO.createDirectories(FileIO.directoryName(output))
+            try FileIO.writeAtomically(encoded, to: output)
+            path = output
+        } else {
+            let history = Array("{\"imported_from\":\"\(stem).onnx\",\"opset\":\(network.opset),\"input_layout\":\"\(network.inputLayout)\"}\n".utf8)
+            path = try ModelRepositoryLayout.publish(model: encoded, history: history, root: repository, name: name ?? stem).path
+        }
+        let layers = network.architecture.layers.map(Inspect.describe).joined(separator: " → ")
+        Terminal.line("imported \(model) (opset \(network.opset), input '\(network.inputName)' \(network.inputLayout) \(network.architecture.inputShape), output '\(network.outputName)')")
+        Terminal.line("  \(layers)")
+        Terminal.line("wrote \(path) (\(Format.grouped(encoded.count)) bytes, \(Format.grouped(engine.parameterCount)) parameters, sha256 \(file.sha256Hex))")
+    }
+
+    func resolvedLabels(count k: Int) throws -> [String] {
+        guard let labels else { return (0..<k).map(String.init) }
+        let list: [String]
+        if FileIO.isRegularFile(labels) {
+            list = String(decoding: try FileIO.readFile(labels), as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { String($0.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed()) }.filter { !$0.isEmpty }
+        } else {
+            list = labels.split(separator: ",").map { String($0) }
+        }
+        guard list.count == k else { throw ValidationError("--labels gives \(list.count) labels; the model has \(k) classes") }
+        return list
+    }
+}

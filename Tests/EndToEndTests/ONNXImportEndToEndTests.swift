@@ -1,0 +1,80 @@
+// `loupe import` with real ONNX files written by the `onnx` package in the patterns the exporters
+// emit, served by the real binary and compared with ONNX Runtime through tritonclient (issue 11).
+import FoundationEssentials
+import Glibc
+import LoupeData
+import Testing
+
+@Suite(.serialized) struct ONNXImportEndToEndTests {
+    static let script = E2E.root + "/Tests/EndToEndTests/python/onnx_import_check.py"
+    /// The Keras-trained seed network as ONNX, beside the repository in CI (../shared).
+    static let anchor = E2E.root + "/../shared/anchors/ml/model.onnx"
+
+    @Test func exporterPatternsImportServeAndMatchONNXRuntime() throws {
+        let python = try ServeToolsTests.require("python3")
+        let dir = try TempDir()
+        let build = try CLIProcess.run(python, [Self.script, "build", dir.path + "/onnx"])
+        #expect(build.status == 0, "\(build.output)")
+        let repo = dir.path + "/models"
+        for name in ["pytorch", "tf2onnx", "batchnorm"] {
+            let r = try CLIProcess.loupe(["import", dir.path + "/onnx/\(name).onnx", "--repository", repo])
+            #expect(r.status == 0, "\(name): \(r.output)")
+            #expect(r.stdout.contains("wrote \(repo)/\(name)/1/model.loupe"), "\(r.stdout)")
+        }
+        // The imported files self-test on load (golden samples) and serve; v2 infer equals ORT.
+        let server = try ServeProcess(models: repo)
+        try server.waitReady()
+        let run = try ChildProcess([python, Self.script, "compare", "127.0.0.1:\(server.port)", dir.path + "/onnx"], logPath: dir.path + "/out.json")
+        let code = run.wait(seconds: 120)
+        #expect(code == 0, "\(run.log)")
+        struct Row: Decodable { var max_abs_diff: Double; var same_top1: Bool }
+        let line = run.log.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        let rows = try JSONDecoder().decode([String: Row].self, from: Data(line.utf8))
+        #expect(Set(rows.keys) == ["pytorch", "tf2onnx", "batchnorm"])
+        for (name, row) in rows {
+            #expect(row.max_abs_diff <= 1e-4, "\(name): max abs diff \(row.max_abs_diff)")
+            #expect(row.same_top1, "\(name)")
+        }
+    }
+
+    @Test func whatCannotBeImportedIsRefusedWithASentence() throws {
+        let python = try ServeToolsTests.require("python3")
+        let dir = try TempDir()
+        #expect(try CLIProcess.run(python, [Self.script, "build", dir.path]).status == 0)
+        let cases: [(String, String)] = [
+            ("sigmoid.onnx", "node 'odd' (Sigmoid): operator Sigmoid is not supported; Loupe imports Conv,"),
+            ("strided.onnx", "node 'conv1' (Conv): strides [2, 2] are not supported"),
+            ("logits.onnx", "ends in raw scores (logits), not a Softmax"),
+            ("ext/external.onnx", "keeps its data in an external file"),
+        ]
+        for (file, message) in cases {
+            let r = try CLIProcess.loupe(["import", dir.path + "/" + file, "--output", dir.path + "/out.loupe"])
+            #expect(r.status == 1, "\(file): \(r.output)")
+            #expect(r.stderr.contains(message), "\(file): \(r.stderr)")
+            #expect(!r.stderr.contains("Usage:"), "a refusal is not a usage error")
+        }
+        // A truncated file, and one that is not ONNX at all.
+        let whole = try FileIO.readFile(dir.path + "/pytorch.onnx")
+        try dir.write("truncated.onnx", Array(whole.prefix(whole.count / 2)))
+        try dir.write("text.onnx", Array("not a model".utf8))
+        for file in ["truncated.onnx", "text.onnx"] {
+            let r = try CLIProcess.loupe(["import", dir.path + "/" + file, "--output", dir.path + "/out.loupe"])
+            #expect(r.status == 1 && r.stderr.contains("is not a readable ONNX model"), "\(file): \(r.output)")
+        }
+        #expect(access(dir.path + "/out.loupe", F_OK) != 0, "nothing was written")
+    }
+
+    @Test(.enabled(if: access(anchor, R_OK) == 0, "needs ../shared/anchors/ml/model.onnx beside the repository"))
+    func theKerasSeedNetworkKeepsItsTestAccuracy() throws {
+        let dir = try TempDir()
+        let imported = try CLIProcess.loupe(["import", Self.anchor, "--output", dir.path + "/anchor.loupe",
+                                             "--labels", "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot"])
+        #expect(imported.status == 0, "\(imported.output)")
+        let evaluation = try CLIProcess.loupe(["evaluate", "--model", dir.path + "/anchor.loupe"])
+        #expect(evaluation.status == 0, "\(evaluation.output)")
+        // ONNX Runtime's (and Keras's) test accuracy on the full 10,000 images: 0.8930.
+        let line = evaluation.stdout.split(separator: "\n").first { $0.hasPrefix("accuracy") } ?? ""
+        let accuracy = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        #expect(abs(accuracy - 0.8930) <= 0.0005, "\(evaluation.stdout)")
+    }
+}
