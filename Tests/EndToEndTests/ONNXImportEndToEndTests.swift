@@ -35,6 +35,30 @@ import Testing
             #expect(row.max_abs_diff <= 1e-4, "\(name): max abs diff \(row.max_abs_diff)")
             #expect(row.same_top1, "\(name)")
         }
+        // Back out: `loupe export` of an imported model and of the shipped trained one; ONNX
+        // Runtime on the exported files equals what Loupe serves.
+        let shipped = E2E.root + "/models/fashion/1/model.loupe"
+        for (name, model) in [("pytorch", repo + "/pytorch"), ("fashion", shipped)] {
+            let r = try CLIProcess.loupe(["export", "--model", model, "--format", "onnx", "--output", dir.path + "/out/\(name).onnx"])
+            #expect(r.status == 0, "\(name): \(r.output)")
+        }
+        let both = dir.path + "/both"
+        let fashionDir = both + "/fashion/1", pytorchDir = both + "/pytorch/1"
+        for d in [fashionDir, pytorchDir] { try FileIO.createDirectories(d) }
+        try FileIO.writeAtomically(try FileIO.readFile(shipped), to: fashionDir + "/model.loupe")
+        try FileIO.writeAtomically(try FileIO.readFile(repo + "/pytorch/1/model.loupe"), to: pytorchDir + "/model.loupe")
+        let second = try ServeProcess(models: both)
+        try second.waitReady()
+        let check = try ChildProcess([python, Self.script, "exported", "127.0.0.1:\(second.port)",
+                                     "pytorch=\(dir.path)/out/pytorch.onnx", "fashion=\(dir.path)/out/fashion.onnx"], logPath: dir.path + "/exported.json")
+        #expect(check.wait(seconds: 120) == 0, "\(check.log)")
+        let exportedLine = check.log.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        let exported = try JSONDecoder().decode([String: Row].self, from: Data(exportedLine.utf8))
+        #expect(Set(exported.keys) == ["pytorch", "fashion"])
+        for (name, row) in exported {
+            #expect(row.max_abs_diff <= 1e-5, "\(name): exported model differs from Loupe by \(row.max_abs_diff)")
+            #expect(row.same_top1, "\(name)")
+        }
     }
 
     @Test func whatCannotBeImportedIsRefusedWithASentence() throws {

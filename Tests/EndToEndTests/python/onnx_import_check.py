@@ -5,6 +5,10 @@
   onnx_import_check.py compare URL DIR  runs each good model in ONNX Runtime and through
                                         `loupe serve` (KServe v2 infer, tritonclient) on the same
                                         seeded inputs; prints JSON with the max abs difference
+  onnx_import_check.py exported URL NAME=FILE.onnx …
+                                        files `loupe export` wrote: onnx.checker (full_check) must
+                                        accept them, and ONNX Runtime's outputs are compared with
+                                        the served model NAME's
 
 Models (random seeded weights, 28x28x1 inputs, 10 classes, ending in Softmax):
   pytorch   NCHW input, Conv (pads 1, 3x3) + Relu, MaxPool 2, Conv (no pads) + Relu, MaxPool 2,
@@ -155,8 +159,29 @@ def compare(url, d):
     print(json.dumps(result))
 
 
+def exported(url, pairs):
+    import onnxruntime as ort
+    import tritonclient.http as httpclient
+    client = httpclient.InferenceServerClient(url=url)
+    x = np.random.default_rng(5).integers(0, 256, size=(16, 28, 28, 1)).astype(np.float32) / 255.0
+    result = {}
+    for pair in pairs:
+        name, path = pair.split("=", 1)
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        expected = sess.run(None, {"input": x})[0]
+        inp = httpclient.InferInput("input", [16, 28, 28, 1], "FP32")
+        inp.set_data_from_numpy(x, binary_data=False)
+        out = httpclient.InferRequestedOutput("probabilities", binary_data=False)
+        got = client.infer(name, [inp], outputs=[out]).as_numpy("probabilities")
+        result[name] = {"max_abs_diff": float(np.abs(got - expected).max()), "same_top1": bool((got.argmax(1) == expected.argmax(1)).all())}
+    print(json.dumps(result))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "build":
         build(sys.argv[2])
-    else:
+    elif sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
+    else:
+        exported(sys.argv[2], sys.argv[3:])

@@ -1,0 +1,124 @@
+// Loupe network → ONNX model (opset 17), so a model trained (or imported) by Loupe runs in ONNX
+// Runtime, Triton or anything else that reads ONNX. The graph keeps Loupe's interface: input
+// `input` FP32 [N, H, W, C] (the model's normalized pixels, NHWC as the engine and the KServe v2
+// endpoint take them), output `probabilities` FP32 [N, K]. Inside: Transpose to NCHW, Conv (HWIO
+// weights → OIHW), Relu, MaxPool, a Transpose back to NHWC before Flatten (so flattening walks
+// (h, w, c) as the engine does and the dense weights stay as they are), Gemm, and a final Softmax
+// (the engine's predict applies softmax to the last layer's outputs).
+import LoupeEngine
+
+public enum ONNXExporter {
+    public static let opset: Int64 = 17
+
+    public static func export(architecture: Architecture, parameters: [Float], producerVersion: String) throws(ImportError) -> [UInt8] {
+        guard architecture.inputShape.count == 3 else {
+            throw ImportError("the model's input shape \(architecture.inputShape) is not an image (H, W, C); export handles image models")
+        }
+        var (h, w, c) = (architecture.inputShape[0], architecture.inputShape[1], architecture.inputShape[2])
+        var nodes: [(inout ProtoWriter) -> Void] = []
+        var initializers: [(inout ProtoWriter) -> Void] = []
+        var current = "input"
+        var offset = 0
+        var nchw = false
+        var counter = 0
+        func name(_ base: String) -> String { counter += 1; return "\(base)_\(counter)" }
+        func addNode(_ op: String, _ inputs: [String], ints: [(String, [Int64])] = [], int: [(String, Int64)] = []) -> String {
+            let out = name(op.lowercased())
+            let nodeName = out
+            nodes.append { n in
+                for i in inputs { n.string(1, i) }
+                n.string(2, out); n.string(3, nodeName); n.string(4, op)
+                for (k, v) in ints { n.message(5) { a in a.string(1, k); a.int64s(8, v); a.int(20, 7) } }
+                for (k, v) in int { n.message(5) { a in a.string(1, k); a.int(3, v); a.int(20, 2) } }
+            }
+            return out
+        }
+        func addTensor(_ base: String, _ dims: [Int], _ values: [Float]) -> String {
+            let tensorName = name(base)
+            initializers.append { t in
+                t.int64s(1, dims.map(Int64.init)); t.int(2, 1); t.string(8, tensorName)
+                var raw = [UInt8](); raw.reserveCapacity(values.count * 4)
+                for v in values { let b = v.bitPattern; raw += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)] }
+                t.bytes(9, raw)
+            }
+            return tensorName
+        }
+        func activation(_ a: Activation) throws(ImportError) {
+            switch a {
+            case .relu: current = addNode("Relu", [current])
+            case .linear, .softmax: break   // the final Softmax is added once at the end
+            }
+        }
+        var flatSize: Int? = nil
+        for (index, layer) in architecture.layers.enumerated() {
+            switch layer {
+            case let .conv2d(filters, kernel, padding, act):
+                if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
+                let count = kernel * kernel * c * filters
+                guard offset + count + filters <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
+                var oihw = [Float](repeating: 0, count: count)
+                for y in 0..<kernel { for x in 0..<kernel { for i in 0..<c { for o in 0..<filters {
+                    oihw[((o * c + i) * kernel + y) * kernel + x] = parameters[offset + ((y * kernel + x) * c + i) * filters + o]
+                } } } }
+                let weight = addTensor("conv_w", [filters, c, kernel, kernel], oihw)
+                let bias = addTensor("conv_b", [filters], Array(parameters[(offset + count)..<(offset + count + filters)]))
+                offset += count + filters
+                let before = Int64((kernel - 1) / 2), after = Int64(kernel - 1) - before
+                let pads: [Int64] = padding == .same ? [before, before, after, after] : [0, 0, 0, 0]
+                current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", [Int64(kernel), Int64(kernel)]), ("pads", pads),
+                                                                          ("strides", [1, 1])])
+                try activation(act)
+                if padding == .valid { h = h - kernel + 1; w = w - kernel + 1 }
+                c = filters
+            case let .maxPool2d(pool):
+                if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
+                current = addNode("MaxPool", [current], ints: [("kernel_shape", [Int64(pool), Int64(pool)]), ("strides", [Int64(pool), Int64(pool)])])
+                h /= pool; w /= pool
+            case .flatten:
+                if nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 2, 3, 1])]); nchw = false }
+                current = addNode("Flatten", [current], int: [("axis", 1)])
+                flatSize = h * w * c
+            case let .dense(units, act):
+                guard let n = flatSize else { throw ImportError("dense layer \(index) has no flat input") }
+                guard offset + n * units + units <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
+                let weight = addTensor("dense_w", [n, units], Array(parameters[offset..<(offset + n * units)]))
+                let bias = addTensor("dense_b", [units], Array(parameters[(offset + n * units)..<(offset + n * units + units)]))
+                offset += n * units + units
+                current = addNode("Gemm", [current, weight, bias])
+                try activation(act)
+                flatSize = units
+            case .dropout:
+                break
+            }
+        }
+        guard let classes = flatSize, offset == parameters.count else {
+            throw ImportError("the network does not end in a dense layer, or its parameters do not add up (\(offset) of \(parameters.count) used)")
+        }
+        let softmaxInput = current
+        let inputShape = architecture.inputShape
+        var m = ProtoWriter()
+        m.int(1, 8)                                   // ir_version
+        m.string(2, "loupe"); m.string(3, producerVersion)
+        m.message(8) { o in o.string(1, ""); o.int(2, opset) }
+        m.message(7) { g in
+            for node in nodes { g.message(1, node) }
+            g.message(1) { n in n.string(1, softmaxInput); n.string(2, "probabilities"); n.string(3, "softmax"); n.string(4, "Softmax")
+                n.message(5) { a in a.string(1, "axis"); a.int(3, 1); a.int(20, 2) } }
+            g.string(2, "loupe")
+            for t in initializers { g.message(5, t) }
+            g.message(11, valueInfo("input", [nil] + inputShape.map { Optional($0) }))
+            g.message(12, valueInfo("probabilities", [nil, classes]))
+        }
+        return m.bytes
+    }
+
+    static func valueInfo(_ name: String, _ dims: [Int?]) -> (inout ProtoWriter) -> Void {
+        { v in
+            v.string(1, name)
+            v.message(2) { t in t.message(1) { tt in
+                tt.int(1, 1)
+                tt.message(2) { s in for d in dims { s.message(1) { dim in if let d { dim.int(1, Int64(d)) } else { dim.string(2, "N") } } } }
+            } }
+        }
+    }
+}
