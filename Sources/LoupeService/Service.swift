@@ -180,8 +180,8 @@ public final class InferenceService: Sendable {
         }
         add(.GET, "/openapi.json") { _, s in s.respond(.json(200, OpenAPI.document)) }
         add(.GET, "/v2") { [self] r, s in oipServerMetadata(r, s) }
-        add(.GET, "/v2/health/live") { [self] r, s in live(r, s) }
-        add(.GET, "/v2/health/ready") { [self] r, s in ready(r, s) }
+        add(.GET, "/v2/health/live") { _, s in s.respond(.json(200, Array(#"{"live":true}"#.utf8))) }
+        add(.GET, "/v2/health/ready") { [self] r, s in v2Ready(r, s) }
         add(.GET, "/v2/models/{m}") { [self] r, s in oipModelMetadata(r, s) }
         add(.GET, "/v2/models/{m}/versions/{v}") { [self] r, s in oipModelMetadata(r, s) }
         add(.GET, "/v2/models/{m}/ready") { [self] r, s in oipModelReady(r, s) }
@@ -213,6 +213,16 @@ public final class InferenceService: Sendable {
             sink.respond(.json(200, Array(#"{"status":"ready"}"#.utf8)))
         } else {
             sink.respond(isDraining ? ServiceError.draining.response : ServiceError.notReady.response)
+        }
+    }
+
+    /// KServe v2 / Open Inference Protocol readiness: `{"ready": true}` (200), else 503 with
+    /// `{"ready": false, "error": …, "code": …}` — the spec's body, which the KServe SDK reads.
+    func v2Ready(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        if checkReadiness() {
+            sink.respond(.json(200, Array(#"{"ready":true}"#.utf8)))
+        } else {
+            sink.respond((isDraining ? ServiceError.draining : ServiceError.notReady).response(flag: "ready"))
         }
     }
 

@@ -19,6 +19,31 @@ import Testing
         return p
     }
 
+    /// The KServe Python SDK's v2 REST client: is_server_live / is_server_ready / is_model_ready
+    /// return True (they read the Open Inference Protocol's {"live": true} / {"ready": true}), and
+    /// its infer gets the same probabilities as /predict. (Tensors go as JSON: binary_data=False,
+    /// since the binary tensor extension is not implemented yet.)
+    @Test func kserveSDKHealthAndInfer() throws {
+        let python = try Self.require("python3")
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let n = 3
+        let (pixels, _) = try E2E.testImages(n)
+        let dir = try TempDir()
+        try dir.write("pixels.bin", pixels)
+        let script = E2E.root + "/Tests/EndToEndTests/python/kserve_sdk_check.py"
+        let run = try ChildProcess([python, script, "http://127.0.0.1:\(server.port)", "fashion", dir.path + "/pixels.bin"], logPath: dir.path + "/out.json")
+        #expect(run.wait(seconds: 120) == 0, "KServe SDK check failed: \(run.log)")
+        struct Result: Decodable { var ok: Bool; var n: Int; var live: Bool; var ready: Bool; var probabilities: [[Float]] }
+        let line = run.log.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
+        let result = try JSONDecoder().decode(Result.self, from: Data(line.utf8))
+        #expect(result.ok && result.n == n && result.live && result.ready)
+        let r = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: pixels)
+        let predicted = try decode(PredictBody.self, r).predictions.flatMap(\.probabilities)
+        #expect(close(result.probabilities.flatMap { $0 }, predicted))
+    }
+
     @Test func tritonClientServerModelAndInfer() throws {
         let python = try Self.require("python3")
         let repo = try E2E.makeRepository()

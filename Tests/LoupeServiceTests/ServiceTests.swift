@@ -214,6 +214,7 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         let draining = h.send(.GET, "/v2/health/ready")
         #expect(draining.status == 503)
         #expect(json(draining)["code"]?.stringValue == "draining")
+        #expect(json(draining)["ready"] == .bool(false))
         #expect(json(h.send(.GET, "/health"))["status"]?.stringValue == "draining")
         // Still serving while draining.
         #expect(h.send(.POST, "/predict", headers: [("Content-Type", "application/octet-stream")], body: [0, 0, 0, 0]).status == 200)

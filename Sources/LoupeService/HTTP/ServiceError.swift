@@ -34,9 +34,15 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     static let queueFull = ServiceError(status: 503, code: "queue_full", "the inference queue is full; retry shortly", retryAfterSeconds: 1)
     static let internalError = ServiceError(status: 500, code: "internal_error", "internal error; the details are in the server log")
 
-    public var response: HTTPResponse {
+    public var response: HTTPResponse { response(flag: nil) }
+
+    /// The error response, with `"<key>": false` first — the KServe v2 health and model-ready
+    /// bodies (`{"ready": false, …}`), so clients that read the flag get an answer on 503 too.
+    func response(flag key: String?) -> HTTPResponse {
         var w = JSONWriter(capacity: 64 + message.utf8.count)
-        w.raw("{"); w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
+        w.raw("{")
+        if let key { w.key(key); w.raw("false,") }
+        w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
         var headers = HTTPHeaders([("Content-Type", "application/json")])
         if let retry = retryAfterSeconds { headers.add("Retry-After", String(retry)) }
         return HTTPResponse(status: status, headers: headers, body: w.bytes)

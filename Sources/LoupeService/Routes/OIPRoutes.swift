@@ -44,9 +44,9 @@ extension InferenceService {
     func oipModelReady(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         switch resolveModel(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
         case .success(let m):
-            if isDraining { return sink.respond(ServiceError.draining.response) }
+            if isDraining { return sink.respond(ServiceError.draining.response(flag: "ready")) }
             sink.respond(.json(200, .object([("name", .string(m.name)), ("version", .string(String(m.version))), ("ready", .bool(true))])))
-        case .failure(let e): sink.respond(e.response)
+        case .failure(let e): sink.respond(e.response(flag: "ready"))
         }
     }
 

@@ -336,14 +336,16 @@ enum OpenAPI {
   },
   "/v2/health/live": {
    "get": {
-    "summary": "KServe v2 liveness.",
+    "summary": "KServe v2 liveness: {\"live\": true}, the Open Inference Protocol's body.",
     "responses": {
      "200": {
       "description": "Alive.",
       "content": {
        "application/json": {
         "schema": {
-         "type": "object"
+         "type": "object",
+         "required": ["live"],
+         "properties": {"live": {"type": "boolean"}}
         }
        }
       }
@@ -353,14 +355,16 @@ enum OpenAPI {
   },
   "/v2/health/ready": {
    "get": {
-    "summary": "KServe v2 readiness (same as /health/ready).",
+    "summary": "KServe v2 readiness (the same test as /health/ready): {\"ready\": true}; on 503 the error body starts with \"ready\": false.",
     "responses": {
      "200": {
       "description": "Ready.",
       "content": {
        "application/json": {
         "schema": {
-         "type": "object"
+         "type": "object",
+         "required": ["ready"],
+         "properties": {"ready": {"type": "boolean"}}
         }
        }
       }
