@@ -104,6 +104,9 @@ public enum ImageDecoder {
         case .pgm: return try PGMDecoder.decode(bytes, limits: limits, budget: budget)
         case nil:
             if bytes.isEmpty { throw LoupeDataError.unsupportedImageFormat("empty input") }
+            if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+                throw LoupeDataError.unsupportedImageFormat("this is a JPEG file, which is not supported yet (convert it to PNG)")
+            }
             let head = bytes.prefix(8).map { b -> String in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined(separator: " ")
             throw LoupeDataError.unsupportedImageFormat("the data starts with \(head)")
         }

@@ -6,7 +6,7 @@ import Glibc
 
 /// `--threads N`: shared by train, evaluate and predict.
 struct ThreadOptions: ParsableArguments {
-    @Option(name: .long, help: "Worker threads (default: the number of online CPUs).")
+    @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: the number of online CPUs).")
     var threads: Int?
 
     var resolved: Int { threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
@@ -45,12 +45,12 @@ enum ModelPath {
 enum Terminal {
     static var isInteractive: Bool { isatty(STDOUT_FILENO) != 0 }
 
-    static func write(_ s: String) {
+    static func write(_ s: String, to fd: Int32 = STDOUT_FILENO) {
         var s = s
         s.withUTF8 { buf in
             var done = 0
             while done < buf.count {
-                let n = Glibc.write(STDOUT_FILENO, buf.baseAddress! + done, buf.count - done)
+                let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
                 if n <= 0 { if errno == EINTR { continue }; return }
                 done += n
             }
@@ -58,6 +58,9 @@ enum Terminal {
     }
 
     static func line(_ s: String = "") { write(s + "\n") }
+
+    /// One line on standard error.
+    static func error(_ s: String) { write(s + "\n", to: STDERR_FILENO) }
 }
 
 /// Fixed-point formatting without Foundation's String(format:).

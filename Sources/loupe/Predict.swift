@@ -17,7 +17,7 @@ struct Predict: ParsableCommand {
     @Argument(help: ArgumentHelp("PNG or PGM files.", valueName: "file"))
     var files: [String]
 
-    @Option(name: .customLong("top-k"), help: "How many classes to list per image.")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "How many classes to list per image.")
     var topK: Int = 3
 
     @Flag(name: .long, help: "Invert the images (255 - pixel) before classifying.")
@@ -52,13 +52,26 @@ struct Predict: ParsableCommand {
         guard shape.count == 3, shape[2] == 1 else {
             throw ValidationError("this model takes input \(shape); predict handles grayscale (H, W, 1) models only.")
         }
+        // Every file that decodes is classified; each one that does not is named with its problem
+        // on stderr, and the exit status is then 1.
         var pixels: [UInt8] = []
-        for f in files {
-            var image = try ImageDecoder.decodeForModel(try FileIO.readFile(f, maxBytes: ImageDecoder.Limits.default.maxInputBytes),
-                                                        width: shape[1], height: shape[0])
-            if invert { image = image.inverted() }
-            pixels += image.pixels
+        var files: [String] = []
+        var failures: [String] = []
+        for f in self.files {
+            do {
+                var image = try ImageDecoder.decodeForModel(try FileIO.readFile(f, maxBytes: ImageDecoder.Limits.default.maxInputBytes),
+                                                            width: shape[1], height: shape[0])
+                if invert { image = image.inverted() }
+                pixels += image.pixels
+                files.append(f)
+            } catch {
+                failures.append("\(f): \(error)")
+            }
         }
+        defer {
+            for failure in failures { Terminal.error(failure) }
+        }
+        if files.isEmpty { throw ExitCode(1) }
         var workspace = model.makeWorkspace(maxBatch: files.count)
         let probabilities = model.predict(file.header.normalization.apply(pixels), count: files.count, workspace: &workspace, threads: threading.resolved)
         let k = model.outputCount
@@ -82,5 +95,6 @@ struct Predict: ParsableCommand {
                 Terminal.line("\(Format.pad(r.file, width))  \(r.label) (\(r.class))  \(Format.fixed(Double(r.confidence), 3))   top-\(r.topK.count): \(top)")
             }
         }
+        if !failures.isEmpty { throw ExitCode(1) }
     }
 }

@@ -19,28 +19,28 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Architecture JSON file (default: the seed network).", valueName: "file"))
     var arch: String?
 
-    @Option(name: .long, help: "Epochs.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs.")
     var epochs: Int = 10
 
-    @Option(name: .customLong("batch-size"), help: "Mini-batch size.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Mini-batch size.")
     var batchSize: Int = 128
 
-    @Option(name: .customLong("learning-rate"), help: "Learning rate.")
+    @Option(name: .customLong("learning-rate"), parsing: .unconditional, help: "Learning rate.")
     var learningRate: Float = 1e-3
 
     @Option(name: .long, help: "Optimizer: adam or sgd (SGD with momentum 0.9).")
     var optimizer: OptimizerName = .adam
 
-    @Option(name: .long, help: "L2 penalty on weights (Keras kernel_regularizer).")
+    @Option(name: .long, parsing: .unconditional, help: "L2 penalty on weights (Keras kernel_regularizer).")
     var l2: Float = 0
 
-    @Option(name: .long, help: "Dropout rate inserted before the last dense layer (0 = none).")
+    @Option(name: .long, parsing: .unconditional, help: "Dropout rate inserted before the last dense layer (0 = none).")
     var dropout: Float = 0
 
     @Option(name: .long, help: "Random seed (initialisation, shuffling, dropout).")
     var seed: UInt64 = 42
 
-    @Option(name: .customLong("validation-split"), help: "Fraction of the training split (its end, as Keras) held out for validation.")
+    @Option(name: .customLong("validation-split"), parsing: .unconditional, help: "Fraction of the training split (its end, as Keras) held out for validation.")
     var validationSplit: Double = 0.2
 
     @OptionGroup var threading: ThreadOptions
@@ -54,7 +54,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Repository root for the default output.", valueName: "dir"))
     var repository: String = "models"
 
-    @Option(name: .long, help: "Train on the first N training images only (quick runs, tests).")
+    @Option(name: .long, parsing: .unconditional, help: "Train on the first N training images only (quick runs, tests).")
     var limit: Int?
 
     enum OptimizerName: String, ExpressibleByArgument, CaseIterable { case adam, sgd }
@@ -98,7 +98,7 @@ struct Train: ParsableCommand {
         var events = TrainingEvents()
         events.phase = { display.clearBar(); Terminal.line("\($0)…") }
         events.loaded = { train, validation, test in
-            Terminal.line("data: \(Format.grouped(train)) training, \(Format.grouped(validation)) validation, \(Format.grouped(test)) test images; \(options.threads) threads")
+            Terminal.line("data: \(Format.grouped(train)) training, \(Format.grouped(validation)) validation, \(Format.grouped(test)) test images; \(options.threads) thread\(options.threads == 1 ? "" : "s")")
         }
         events.batch = { progress in
             display.batch(progress, epochs: options.epochs)

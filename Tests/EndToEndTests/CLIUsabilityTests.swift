@@ -1,0 +1,44 @@
+// The first minutes with the CLI (issue 12): --version, a mistyped command, negative numbers,
+// and `predict` with one bad file among good ones — each a sentence and the right exit status.
+import LoupeData
+import Testing
+
+@Suite struct CLIUsabilityTests {
+    @Test func versionAndAMistypedCommand() throws {
+        let version = try CLIProcess.loupe(["--version"])
+        #expect(version.status == 0 && version.stdout.trimmingSuffixNewline == "0.1.0", "\(version.output)")
+        let typo = try CLIProcess.loupe(["trian"])
+        #expect(typo.status == 64)
+        #expect(typo.stderr.contains("'trian' is not a loupe command. Did you mean 'train'?"), "\(typo.stderr)")
+        #expect(typo.stderr.contains("SUBCOMMANDS:"))
+        let far = try CLIProcess.loupe(["frobnicate"])
+        #expect(far.status == 64 && !far.stderr.contains("Did you mean"))
+    }
+
+    @Test func negativeNumbersGetARealMessage() throws {
+        for (args, text) in [(["train", "--epochs", "-1"], "--epochs must be at least 1, got -1."),
+                             (["train", "--threads", "-2"], "--threads must be between 1 and 256, got -2."),
+                             (["predict", "--model", "models/fashion", "--top-k", "-3", "x.png"], "--top-k must be at least 1, got -3.")] {
+            let r = try CLIProcess.loupe(args, directory: E2E.root)
+            #expect(r.status == 64, "\(args): \(r.output)")
+            #expect(r.stderr.contains(text), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains("Missing value"))
+        }
+    }
+
+    @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
+        let dir = try TempDir()
+        try dir.write("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0, 16] + Array("JFIF".utf8))
+        try dir.write("notes.txt", Array("hello".utf8))
+        let good = E2E.root + "/examples/images/0-ankle-boot.png"
+        let r = try CLIProcess.loupe(["predict", "--model", E2E.root + "/models/fashion", good, dir.path + "/photo.jpg", dir.path + "/notes.txt"])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("0-ankle-boot.png") && r.stdout.contains("Ankle boot"), "\(r.stdout)")
+        #expect(r.stderr.contains("photo.jpg: Unsupported image format: this is a JPEG file"), "\(r.stderr)")
+        #expect(r.stderr.contains("notes.txt: Unsupported image format"), "\(r.stderr)")
+    }
+}
+
+extension String {
+    var trimmingSuffixNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
+}
