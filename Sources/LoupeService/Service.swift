@@ -123,9 +123,13 @@ public final class InferenceService: Sendable {
 
     /// Wraps a route handler so the instrumented sink learns the matched route template.
     func routeHandler(_ template: String, _ handler: @escaping HTTPHandler) -> HTTPHandler {
-        { request, sink in
+        { [configuration] request, sink in
             (sink as? InstrumentedSink)?.route.withLock { $0 = template }
-            handler(request, sink)
+            guard !request.body.isEmpty, request.headers["Content-Encoding"] != nil else { return handler(request, sink) }
+            switch ContentCoding.decode(request, maxBytes: configuration.maxBodyBytes) {
+            case .success(let decoded): handler(decoded, sink)
+            case .failure(let error): sink.respond(error.response)
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 // framing the server does not implement, lengths that do not fit, echoed bytes, the keep-alive
 // request limit, and the headers every response carries.
 import Glibc
+import LoupeData
 import Testing
 
 /// Sends `raw` on a new connection and parses what comes back before the server closes it.
@@ -120,6 +121,34 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
         #expect(scrape.status == 200)
         #expect(scrape.text.contains("loupe_ready 1"))
         #expect(try HTTP.request(port: metricsPort, "POST", "/predict").status == 404, "the metrics listener serves /metrics only")
+    }
+
+    /// Content-Encoding on requests: gzip and deflate bodies are inflated (bounded by
+    /// limits.max_body_bytes: a zip bomb gets 413), an unknown encoding gets 415 naming it.
+    @Test func compressedRequestBodies() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: ["limits.max_body_bytes=1048576"])
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(2)
+        let raw = [("Content-Type", "application/octet-stream")]
+        let plain = try HTTP.request(port: server.port, "POST", "/predict", headers: raw, body: pixels)
+        #expect(plain.status == 200)
+        for (coding, body) in [("gzip", Deflate.gzip(pixels)), ("deflate", Deflate.zlib(pixels))] {
+            let r = try HTTP.request(port: server.port, "POST", "/predict", headers: raw + [("Content-Encoding", coding)], body: body)
+            #expect(r.status == 200, "\(coding): \(r.text)")
+            #expect(r.text == plain.text, "\(coding) gave another answer")
+        }
+        // 64 MiB of zeros in ~64 KiB of gzip: refused at the 1 MiB limit.
+        let bomb = Deflate.gzip([UInt8](repeating: 0, count: 64 << 20))
+        let big = try HTTP.request(port: server.port, "POST", "/predict", headers: raw + [("Content-Encoding", "gzip")], body: bomb)
+        #expect(big.status == 413)
+        #expect(big.text.contains("limits.max_body_bytes"), "\(big.text)")
+        let br = try HTTP.request(port: server.port, "POST", "/predict", headers: raw + [("Content-Encoding", "br")], body: pixels)
+        #expect(br.status == 415)
+        #expect(br.text.contains("'br' is not supported"), "\(br.text)")
+        let corrupt = try HTTP.request(port: server.port, "POST", "/predict", headers: raw + [("Content-Encoding", "gzip")], body: pixels)
+        #expect(corrupt.status == 400)
+        #expect(corrupt.text.contains("invalid_content_encoding"))
     }
 
     @Test func keepAliveRequestLimitClosesWithTheLastResponse() throws {

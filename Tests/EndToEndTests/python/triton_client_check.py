@@ -46,6 +46,11 @@ def main():
     probs8 = client.infer(model, [inp8], outputs=[out]).as_numpy("probabilities")
     assert np.allclose(probs8, probs, atol=1e-5), "UINT8 and FP32 inputs disagree"
 
+    # Compressed request bodies, as the client sends them with request_compression_algorithm.
+    for algorithm in ("gzip", "deflate"):
+        compressed = client.infer(model, [inp], outputs=[out], request_compression_algorithm=algorithm).as_numpy("probabilities")
+        assert np.allclose(compressed, probs, atol=1e-6), f"{algorithm} request body gave other answers"
+
     # Classification extension: top 3 as BYTES "score:index:label".
     cls_out = httpclient.InferRequestedOutput("probabilities", binary_data=False, class_count=3)
     classes = client.infer(model, [inp], outputs=[cls_out]).as_numpy("probabilities")
