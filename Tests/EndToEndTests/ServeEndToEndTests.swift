@@ -157,7 +157,7 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
             ("POST", "/predict?model=nope", [("Content-Type", "application/octet-stream")], pixels, 404, "model_not_found", "nope"),
             ("POST", "/v2/models/fashion/versions/9/infer", [], Array("{}".utf8), 404, "model_not_found", "version 9"),
             ("POST", "/v2/models/fashion/infer", [], Array(#"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,27],"data":[0]}]}"#.utf8), 400, "invalid_shape", "[N,784]"),
-            ("POST", "/v2/models/fashion/infer", [("Inference-Header-Content-Length", "10")], Array("{}".utf8), 400, "binary_data_unsupported", "binary"),
+            ("POST", "/v2/models/fashion/infer", [("Inference-Header-Content-Length", "10")], Array("{}".utf8), 400, "invalid_header", "Inference-Header-Content-Length"),
             ("GET", "/nowhere", [], [], 404, "not_found", "/nowhere"),
             ("DELETE", "/predict", [], [], 405, "method_not_allowed", "POST"),
         ]

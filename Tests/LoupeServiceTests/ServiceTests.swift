@@ -175,7 +175,8 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 5], "data": [0, 0, 0, 0, 0]}]}"#, "invalid_shape"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0]}]}"#, "wrong_input_size"),
         (#"{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0, 0]}]}"#, "invalid_input"),
-        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": 16}}]}"#, "binary_data_unsupported"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": 16}}]}"#, "wrong_input_size"),
+        (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "parameters": {"binary_data_size": 12}}]}"#, "wrong_input_size"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0, 1e999]}]}"#, "invalid_input"),
         (#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0, 0]}], "outputs": [{"name": "logits"}]}"#, "invalid_output"),
     ])

@@ -67,14 +67,22 @@ extension InferenceService {
         let versionText = String(model.version)
         submit(parsed.batch, model: model, sink: sink) { [self] result in
             _ = recordOutcome(model: model, batch: parsed.batch, probabilities: result.probabilities)
-            return .json(200, Self.oipResponse(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
-                                               probabilities: result.probabilities, classification: parsed.classification))
+            let body = Self.oipResponse(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
+                                        probabilities: result.probabilities, classification: parsed.classification,
+                                        binary: parsed.binaryOutput)
+            guard let headerLength = body.jsonLength else { return .json(200, body.bytes) }
+            // The binary tensor data extension: JSON header, then the raw tensor bytes.
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/octet-stream"),
+                                                                   ("Inference-Header-Content-Length", String(headerLength))]),
+                                body: body.bytes)
         }
     }
 
-    static func oipResponse(model: any InferenceModel, version: String, id: String?, count: Int, probabilities: [Float], classification: Int?) -> [UInt8] {
+    /// The response body; `jsonLength` is set when the output tensor follows the JSON as binary data.
+    static func oipResponse(model: any InferenceModel, version: String, id: String?, count: Int, probabilities: [Float],
+                            classification: Int?, binary: Bool) -> (bytes: [UInt8], jsonLength: Int?) {
         let k = model.outputCount
-        var w = JSONWriter(capacity: 256 + count * k * 14)
+        var w = JSONWriter(capacity: 256 + (binary ? 0 : count * k * 14))
         w.raw("{"); w.key("model_name"); w.string(model.name)
         w.raw(","); w.key("model_version"); w.string(version)
         if let id { w.raw(","); w.key("id"); w.string(id) }
@@ -82,7 +90,7 @@ extension InferenceService {
         if let top = classification {
             w.raw(","); w.key("datatype"); w.string("BYTES")
             w.raw(","); w.key("shape"); w.raw("["); w.int(count); w.raw(","); w.int(top); w.raw("]")
-            w.raw(","); w.key("data"); w.raw("[")
+            var strings: [String] = []
             var order = [Int](repeating: 0, count: k)
             for i in 0..<count {
                 let base = i * k
@@ -92,16 +100,37 @@ extension InferenceService {
                     return pa != pb ? pa > pb : a < b
                 }
                 for j in 0..<top {
-                    if i > 0 || j > 0 { w.raw(",") }
                     let c = order[j]
                     let label = c < model.labels.count ? ":" + model.labels[c] : ""
-                    w.string("\(probabilities[base + c]):\(c)\(label)")
+                    strings.append("\(probabilities[base + c]):\(c)\(label)")
                 }
+            }
+            if binary {
+                // BYTES in binary form: each element a 4-byte little-endian length, then its bytes.
+                var data: [UInt8] = []
+                for s in strings {
+                    let u = Array(s.utf8)
+                    data += [UInt8(u.count & 0xFF), UInt8(u.count >> 8 & 0xFF), UInt8(u.count >> 16 & 0xFF), UInt8(u.count >> 24)] + u
+                }
+                return binaryTail(&w, data)
+            }
+            w.raw(","); w.key("data"); w.raw("[")
+            for (i, s) in strings.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(s)
             }
             w.raw("]")
         } else {
             w.raw(","); w.key("datatype"); w.string("FP32")
             w.raw(","); w.key("shape"); w.raw("["); w.int(count); w.raw(","); w.int(k); w.raw("]")
+            if binary {
+                var data = [UInt8](); data.reserveCapacity(count * k * 4)
+                for v in probabilities.prefix(count * k) {
+                    let b = v.bitPattern
+                    data += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)]
+                }
+                return binaryTail(&w, data)
+            }
             w.raw(","); w.key("data"); w.raw("[")
             for i in 0..<(count * k) {
                 if i > 0 { w.raw(",") }
@@ -110,7 +139,15 @@ extension InferenceService {
             w.raw("]")
         }
         w.raw("}]}")
-        return w.bytes
+        return (w.bytes, nil)
+    }
+
+    /// Ends the JSON header with the output's `binary_data_size` and appends the tensor bytes.
+    private static func binaryTail(_ w: inout JSONWriter, _ data: [UInt8]) -> (bytes: [UInt8], jsonLength: Int?) {
+        w.raw(","); w.key("parameters"); w.raw("{"); w.key("binary_data_size"); w.int(data.count); w.raw("}")
+        w.raw("}]}")
+        let length = w.bytes.count
+        return (w.bytes + data, length)
     }
 }
 
@@ -120,17 +157,26 @@ struct OIPRequest {
     var batch: DecodedBatch
     /// k of the classification extension, nil for raw probabilities.
     var classification: Int?
+    /// The output goes back as binary tensor data (`binary_data_output`, or the output's `binary_data`).
+    var binaryOutput = false
 
     static func parse(_ request: HTTPRequest, model: any InferenceModel, maxImages: Int) throws(ServiceError) -> OIPRequest {
-        if request.headers["Inference-Header-Content-Length"] != nil {
-            throw .badRequest("binary_data_unsupported",
-                              "binary tensor data (Inference-Header-Content-Length) is not supported; send tensor data as JSON (tritonclient: binary_data=False)")
-        }
         guard !request.body.isEmpty else {
             throw .badRequest("empty_body", "the request body is empty; expected a JSON inference request {\"inputs\": [...]}")
         }
+        // The binary tensor data extension: the first Inference-Header-Content-Length bytes are
+        // the JSON request, the rest are the tensors named with `binary_data_size`, in input order.
+        var jsonBytes = request.body[...]
+        var binary: ArraySlice<UInt8> = []
+        if let header = request.headers["Inference-Header-Content-Length"] {
+            guard let length = Int(header.trimmingSpaces()), length > 0, length <= request.body.count else {
+                throw .badRequest("invalid_header", "Inference-Header-Content-Length must be the JSON header's length in bytes, 1 to \(request.body.count), received '\(echoed(header))'")
+            }
+            jsonBytes = request.body[..<length]
+            binary = request.body[length...]
+        }
         let document: JSONValue
-        do { document = try JSONReader.parse(request.body) } catch {
+        do { document = try JSONReader.parse(Array(jsonBytes)) } catch {
             throw .badRequest("invalid_json", "the body is not valid JSON: \(error)")
         }
         guard document.objectValue != nil else {
@@ -147,12 +193,9 @@ struct OIPRequest {
         guard name == InferenceService.inputTensorName else {
             throw .badRequest("invalid_input", "expected an input named '\(InferenceService.inputTensorName)', received '\(echoed(name))'")
         }
-        if let p = input["parameters"], p["binary_data_size"] != nil {
-            throw .badRequest("binary_data_unsupported",
-                              "binary tensor data (binary_data_size) is not supported; send tensor data as JSON (tritonclient: binary_data=False)")
-        }
-        guard let datatype = input["datatype"]?.stringValue, datatype == "FP32" || datatype == "UINT8" else {
-            throw .badRequest("invalid_datatype", "expected datatype FP32 or UINT8, received \(input["datatype"].map { $0.stringValue.map { "'\(echoed($0))'" } ?? $0.kindName } ?? "none")")
+        let elementSizes = ["FP32": 4, "UINT8": 1, "FP16": 2, "INT8": 1]
+        guard let datatype = input["datatype"]?.stringValue, let elementSize = elementSizes[datatype] else {
+            throw .badRequest("invalid_datatype", "expected datatype FP32, FP16, UINT8 or INT8, received \(input["datatype"].map { $0.stringValue.map { "'\(echoed($0))'" } ?? $0.kindName } ?? "none")")
         }
         guard let shapeValues = input["shape"]?.arrayValue,
               let shape = Optional(shapeValues.compactMap { $0.numberValue.flatMap { $0 == $0.rounded() && $0 >= 0 && $0 < 1e9 ? Int($0) : nil } }),
@@ -167,10 +210,27 @@ struct OIPRequest {
         }
         let count = shape[0]
         guard count <= maxImages else { throw .tooLarge("a request may carry at most \(maxImages) images, received \(count)") }
-        guard let data = input["data"] else { throw .badRequest("invalid_input", "the input tensor has no 'data'") }
         var values: [Double] = []
         values.reserveCapacity(count * n)
-        try flatten(data, into: &values, limit: count * n)
+        if let size = input["parameters"]?["binary_data_size"] {
+            guard let bytes = size.numberValue, bytes == bytes.rounded(), Int(exactly: bytes) == count * n * elementSize else {
+                throw .badRequest("wrong_input_size", "binary_data_size must be \(count * n * elementSize) (shape \(shape) of \(datatype)), received \(size.numberValue.map { String($0) } ?? size.kindName)")
+            }
+            guard binary.count == count * n * elementSize else {
+                throw .badRequest("wrong_input_size", "the binary tensor data after the JSON header is \(binary.count) bytes; binary_data_size says \(count * n * elementSize)")
+            }
+            if datatype == "UINT8" {
+                // Zero-copy into the batch: the bytes are the pixels.
+                return try finish(document, batch: InputDecoding.normalize(Array(binary), count: count, model: model), id: id, model: model)
+            }
+            values = decodeBinary(binary, datatype: datatype)
+        } else {
+            guard binary.isEmpty else {
+                throw .badRequest("invalid_input", "\(binary.count) bytes follow the JSON header but no input names them with binary_data_size")
+            }
+            guard let data = input["data"] else { throw .badRequest("invalid_input", "the input tensor has no 'data'") }
+            try flatten(data, into: &values, limit: count * n)
+        }
         guard values.count == count * n else {
             throw .badRequest("wrong_input_size", "shape \(shape) needs \(count * n) values, received \(values.count)")
         }
@@ -193,7 +253,38 @@ struct OIPRequest {
             }
             batch = DecodedBatch(input: floats, count: count, pixels: nil)
         }
-        // Classification: per output, or on the request.
+        return try finish(document, batch: batch, id: id, model: model)
+    }
+
+    /// Little-endian FP32 / FP16 / INT8 tensor bytes as numbers.
+    static func decodeBinary(_ bytes: ArraySlice<UInt8>, datatype: String) -> [Double] {
+        var out: [Double] = []
+        var k = bytes.startIndex
+        switch datatype {
+        case "FP32":
+            out.reserveCapacity(bytes.count / 4)
+            while k + 4 <= bytes.endIndex {
+                var bits = UInt32(bytes[k])
+                bits |= UInt32(bytes[k + 1]) << 8
+                bits |= UInt32(bytes[k + 2]) << 16
+                bits |= UInt32(bytes[k + 3]) << 24
+                out.append(Double(Float(bitPattern: bits)))
+                k += 4
+            }
+        case "FP16":
+            while k + 2 <= bytes.endIndex {
+                out.append(Double(Float(Float16(bitPattern: UInt16(bytes[k]) | UInt16(bytes[k + 1]) << 8))))
+                k += 2
+            }
+        default:   // INT8
+            for b in bytes { out.append(Double(Int8(bitPattern: b))) }
+        }
+        return out
+    }
+
+    /// The outputs part of a request: classification and binary output, per output or on the request.
+    static func finish(_ document: JSONValue, batch: DecodedBatch, id: String?, model: any InferenceModel) throws(ServiceError) -> OIPRequest {
+        var binaryOutput = document["parameters"]?["binary_data_output"]?.boolValue ?? false
         var classification: Int?
         if let outputs = document["outputs"]?.arrayValue {
             for output in outputs {
@@ -202,11 +293,12 @@ struct OIPRequest {
                     throw .badRequest("invalid_output", "unknown output '\(outName)'; this model has one output named '\(InferenceService.outputTensorName)'")
                 }
                 if let c = output["parameters"]?["classification"] { classification = try classCount(c, model: model) }
+                if let b = output["parameters"]?["binary_data"]?.boolValue { binaryOutput = b }
             }
         }
         if let c = document["parameters"]?["classification"] { classification = try classCount(c, model: model) }
         if classification == 0 { classification = nil }
-        return OIPRequest(id: id, batch: batch, classification: classification)
+        return OIPRequest(id: id, batch: batch, classification: classification, binaryOutput: binaryOutput)
     }
 
     private static func classCount(_ v: JSONValue, model: any InferenceModel) throws(ServiceError) -> Int {

@@ -648,7 +648,7 @@ enum OpenAPI {
       }
      },
      "400": {
-      "description": "Bad request: datatype, shape, data count, input/output name, binary data (`binary_data_unsupported`).",
+      "description": "Bad request: datatype, shape, data count (or binary_data_size), input/output name, Inference-Header-Content-Length (`invalid_header`).",
       "content": {
        "application/json": {
         "schema": {
@@ -758,7 +758,7 @@ enum OpenAPI {
       }
      },
      "400": {
-      "description": "Bad request: datatype, shape, data count, input/output name, binary data (`binary_data_unsupported`).",
+      "description": "Bad request: datatype, shape, data count (or binary_data_size), input/output name, Inference-Header-Content-Length (`invalid_header`).",
       "content": {
        "application/json": {
         "schema": {
@@ -970,7 +970,7 @@ enum OpenAPI {
      },
      "code": {
       "type": "string",
-      "description": "Machine code, e.g. invalid_image, wrong_image_size, wrong_input_size, invalid_json, invalid_input, invalid_parameter, empty_body, unsupported_media_type, payload_too_large, model_not_found, not_found, method_not_allowed, not_ready, draining, queue_full, binary_data_unsupported, invalid_shape, invalid_datatype, invalid_output, internal_error."
+      "description": "Machine code, e.g. invalid_image, wrong_image_size, wrong_input_size, invalid_json, invalid_input, invalid_parameter, empty_body, unsupported_media_type, payload_too_large, model_not_found, not_found, method_not_allowed, not_ready, draining, queue_full, decode_budget_exhausted, image_too_large, invalid_header, invalid_content_encoding, unsupported_content_encoding, invalid_shape, invalid_datatype, invalid_output, internal_error."
      }
     }
    },

@@ -60,14 +60,25 @@ def main():
     assert int(index) == int(np.argmax(probs[0])), (first, probs[0])
     assert abs(float(score) - float(probs[0].max())) < 1e-5
 
-    # Binary tensor data is refused with a clear message.
+    # The client's defaults: binary tensor data in both directions (set_data_from_numpy(x),
+    # InferRequestedOutput(name)), for FP32, UINT8 and FP16 inputs, and with no outputs named.
     binp = httpclient.InferInput("input", list(x.shape), "FP32")
-    binp.set_data_from_numpy(x, binary_data=True)
-    try:
-        client.infer(model, [binp], outputs=[out])
-        raise AssertionError("binary tensor data was accepted")
-    except InferenceServerException as e:
-        assert "binary" in str(e).lower(), str(e)
+    binp.set_data_from_numpy(x)
+    default = client.infer(model, [binp], outputs=[httpclient.InferRequestedOutput("probabilities")]).as_numpy("probabilities")
+    assert np.allclose(default, probs, atol=1e-6), "binary FP32 disagrees with JSON"
+    assert np.allclose(client.infer(model, [binp]).as_numpy("probabilities"), probs, atol=1e-6), "no outputs named"
+    bin8 = httpclient.InferInput("input", [n, 784], "UINT8")
+    bin8.set_data_from_numpy(raw.reshape(n, 784))
+    assert np.allclose(client.infer(model, [bin8], outputs=[httpclient.InferRequestedOutput("probabilities")]).as_numpy("probabilities"), probs, atol=1e-5)
+    bin16 = httpclient.InferInput("input", list(x.shape), "FP16")
+    bin16.set_data_from_numpy(x.astype(np.float16))
+    half = client.infer(model, [bin16], outputs=[httpclient.InferRequestedOutput("probabilities")]).as_numpy("probabilities")
+    assert np.allclose(half, probs, atol=1e-2) and (half.argmax(1) == probs.argmax(1)).all(), "FP16 input disagrees"
+    # Classification with binary output (BYTES elements, length-prefixed).
+    bcls = client.infer(model, [binp], outputs=[httpclient.InferRequestedOutput("probabilities", class_count=3)]).as_numpy("probabilities")
+    assert bcls.shape == (n, 3), bcls.shape
+    bfirst = bcls[0][0].decode() if isinstance(bcls[0][0], bytes) else str(bcls[0][0])
+    assert bfirst == first, (bfirst, first)
 
     print(json.dumps({"ok": True, "n": n, "probabilities": probs.tolist(), "classification": [c.decode() if isinstance(c, bytes) else str(c) for c in classes.reshape(-1)]}))
 
