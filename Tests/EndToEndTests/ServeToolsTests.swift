@@ -21,8 +21,7 @@ import Testing
 
     /// The KServe Python SDK's v2 REST client: is_server_live / is_server_ready / is_model_ready
     /// return True (they read the Open Inference Protocol's {"live": true} / {"ready": true}), and
-    /// its infer gets the same probabilities as /predict. (Tensors go as JSON: binary_data=False,
-    /// since the binary tensor extension is not implemented yet.)
+    /// its infer, with the SDK's default tensor encoding, gets the same probabilities as /predict.
     @Test func kserveSDKHealthAndInfer() throws {
         let python = try Self.require("python3")
         let repo = try E2E.makeRepository()

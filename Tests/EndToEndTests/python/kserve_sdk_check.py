@@ -27,7 +27,7 @@ async def main():
         assert ready is True, f"is_server_ready returned {ready!r}"
         assert model_ready is True, f"is_model_ready returned {model_ready!r}"
         inp = InferInput(name="input", shape=list(x.shape), datatype="FP32")
-        inp.set_data_from_numpy(x, binary_data=False)
+        inp.set_data_from_numpy(x)   # the SDK's default encoding
         response = await client.infer(base, InferRequest(model_name=model, infer_inputs=[inp]), model_name=model)
         out = response.outputs[0]
         probs = np.asarray(out.data, dtype=np.float32).reshape(out.shape)
