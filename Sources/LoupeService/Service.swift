@@ -54,7 +54,7 @@ public final class InferenceService: Sendable {
         }
         var seed = UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ startedAt
         seed = seed &* 0x9E37_79B9_7F4A_7C15
-        requestIDPrefix = String(String(seed >> 32, radix: 16).suffix(8))
+        requestIDPrefix = Self.hex8(seed >> 32)
         registry.addCollector { [provider] w in
             w.family("loupe_models_ready", help: "Servable model versions now.", kind: .gauge)
             w.sample("loupe_models_ready", value: Double(provider.servedModels().count))
@@ -139,8 +139,13 @@ public final class InferenceService: Sendable {
             return h
         }
         let n = requestCounter.add(1, ordering: .relaxed).newValue
-        let hex = String(n, radix: 16)
-        return requestIDPrefix + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
+        return requestIDPrefix + Self.hex8(n)
+    }
+
+    /// The low 32 bits as exactly 8 lower-case hex digits (so a generated request id is always 16).
+    static func hex8(_ v: UInt64) -> String {
+        let hex = String(v & 0xFFFF_FFFF, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
     }
 
     func finished(_ sink: InstrumentedSink, status: Int, errorCode: String?) {

@@ -5,6 +5,19 @@ import Dispatch
 import Logging
 import LoupeHTTP
 
+/// A listener that could not start, with the address it tried.
+public struct ServiceStartError: Error, CustomStringConvertible {
+    public var address: String
+    public var underlying: any Error
+    public var description: String {
+        let text = "\(underlying)"
+        if text.contains("Address already in use") {
+            return "cannot listen on \(address): the address is already in use (another process listens there; choose another port with --port or server.port)"
+        }
+        return "cannot listen on \(address): \(text)"
+    }
+}
+
 public final class ServiceServer: Sendable {
     public let service: InferenceService
     public let http: HTTPServer
@@ -92,9 +105,17 @@ public final class ServiceServer: Sendable {
     /// ready moment (recorded as start-to-ready).
     public func start() throws {
         service.start()
-        try http.start()
+        do {
+            try http.start()
+        } catch {
+            throw ServiceStartError(address: "\(service.configuration.host):\(service.configuration.port)", underlying: error)
+        }
         if let metricsHTTP {
-            try metricsHTTP.start()
+            do {
+                try metricsHTTP.start()
+            } catch {
+                throw ServiceStartError(address: "\(service.configuration.metricsHost):\(service.configuration.metricsPort) (metrics.port)", underlying: error)
+            }
             logger.info("metrics listening", metadata: ["address": .string("\(service.configuration.metricsHost):\(metricsHTTP.port)")])
         }
         logger.info("listening", metadata: [

@@ -122,6 +122,9 @@ struct Serve: ParsableCommand {
                                        logger: logger, startedAt: startedAt)
         repository.registerMetrics(on: registry)
         for route in repository.apiRoutes() { service.addRoute(route.method, route.template, route.handler) }
+        if configuration.repositoryAPIEnabled && configuration.repositoryAPIToken.isEmpty {
+            logger.warning("the repository API is enabled without a token: anyone who reaches the port can load and unload models; set repository_api.token (LOUPE_REPOSITORY_API_TOKEN)")
+        }
         let server: ServiceServer
         do {
             server = try ServiceServer(service: service, logger: logger)

@@ -26,6 +26,26 @@ import Testing
         }
     }
 
+    /// A port in use names the address; generated request ids are 16 hex digits; the load
+    /// line's seconds are a JSON number; the repository API without a token is warned about.
+    @Test func serveStartsUpSpeakingPlainly() throws {
+        let repo = try E2E.makeRepository()
+        let first = try ServeProcess(models: repo.path, settings: ["repository_api.enabled=true"])
+        try first.waitReady()
+        let loaded = first.process.waitForLine(containing: "load_seconds").map(String.init) ?? ""
+        #expect(loaded.contains("\"load_seconds\":0.") && !loaded.contains("\"load_seconds\":\""), "\(loaded)")
+        #expect(first.process.waitForLine(containing: "the repository API is enabled without a token") != nil, "\(first.log)")
+        for _ in 0..<3 {
+            let id = try HTTP.request(port: first.port, "GET", "/health/live").header("X-Request-ID") ?? ""
+            #expect(id.count == 16 && id.allSatisfy(\.isHexDigit), "\(id)")
+        }
+        let dir = try TempDir()
+        let second = try ChildProcess([try E2E.binary(), "serve", "--models", repo.path, "--host", "127.0.0.1",
+                                       "--port", String(first.port), "--log-format", "json"], logPath: dir.path + "/second.log")
+        #expect(second.wait(seconds: 20) == 1)
+        #expect(second.log.contains("cannot listen on 127.0.0.1:\(first.port): the address is already in use"), "\(second.log)")
+    }
+
     @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
         let dir = try TempDir()
         try dir.write("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0, 16] + Array("JFIF".utf8))

@@ -589,7 +589,8 @@ public final class ModelRepository: Sendable {
                     }
                     events.append(ReloadEvent(model: name, version: v, outcome: .loaded(sha256: loaded.sha256)))
                     logger.info("model \(name) version \(v) loaded",
-                                metadata: ["sha256": "\(loaded.sha256)", "load_seconds": "\(loaded.loadDuration)"])
+                                metadata: ["sha256": "\(loaded.sha256)",
+                                          "load_seconds": .stringConvertible((loaded.loadDuration * 1e6).rounded() / 1e6)])
                 } catch where error.fileChanged {
                     // Still being written: like an unsettled file, retried once quiet.
                     pending = true
