@@ -23,6 +23,8 @@ public final class InferenceService: Sendable {
     let batcher: Batcher
     /// Shared by every image decode in flight (`limits.decode_budget_bytes`).
     let decodeBudget: DecodeBudget
+    /// `server.cors.allowed_origins` (off when empty).
+    let cors: CORSPolicy
     let logger: Logger
     /// Monotonic ns when the process (or the service, in tests) started.
     let startedAt: UInt64
@@ -43,6 +45,7 @@ public final class InferenceService: Sendable {
         self.logger = logger
         self.startedAt = startedAt
         self.decodeBudget = DecodeBudget(limit: configuration.decodeBudgetBytes)
+        self.cors = CORSPolicy(configuration.corsAllowedOrigins)
         self.batcher = Batcher(configuration: BatcherConfiguration(
             workers: configuration.effectiveInferenceWorkers, threadsPerWorker: configuration.inferenceThreads,
             maxBatchSize: configuration.maxBatchSize, maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,
@@ -118,6 +121,9 @@ public final class InferenceService: Sendable {
         metrics.inFlight.increment()
         let instrumented = InstrumentedSink(service: self, inner: sink, requestID: id, method: request.method,
                                             path: request.path, remote: request.remoteAddress, start: monotonicNanoseconds())
+        instrumented.trace = TraceContext.forRequest(request.headers["traceparent"])
+        instrumented.cors = cors.headers(origin: request.headers["Origin"], method: request.method,
+                                         preflight: request.headers["Access-Control-Request-Method"] != nil)
         next(request, instrumented)
     }
 
@@ -158,7 +164,8 @@ public final class InferenceService: Sendable {
         if let errorCode, status >= 400 { metrics.rejections.labels(errorCode).increment() }
         if configuration.accessLog {
             var meta: Logger.Metadata = [
-                "request_id": .string(sink.requestID), "method": .string(sink.method.description), "path": .string(sink.path),
+                "request_id": .string(sink.requestID), "trace_id": .string(sink.trace.traceID),
+                "method": .string(sink.method.description), "path": .string(sink.path),
                 "route": .string(route), "status": .stringConvertible(status),
                 "duration_ms": .string(formatMilliseconds(seconds * 1000)), "remote": .string(sink.remote),
             ]
@@ -370,6 +377,9 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
     let remote: String
     let start: UInt64
     let route = Mutex<String?>(nil)
+    /// Set once in `instrument`, before the sink is shared.
+    nonisolated(unsafe) var trace = TraceContext(traceID: "", spanID: "", flags: "01")
+    nonisolated(unsafe) var cors: [(String, String)] = []
     private let answered = Atomic<Bool>(false)
 
     init(service: InferenceService, inner: any HTTPResponseSink, requestID: String, method: HTTPMethod, path: String, remote: String, start: UInt64) {
@@ -381,6 +391,8 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
         guard answered.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         var response = response
         response.headers.set("X-Request-ID", requestID)
+        response.headers.set("traceparent", trace.header)
+        for (name, value) in cors { response.headers.set(name, value) }
         var errorCode: String?
         if response.status >= 400, let text = response.headers["Content-Type"], text.hasPrefix("application/json") {
             errorCode = extractErrorCode(response.body)

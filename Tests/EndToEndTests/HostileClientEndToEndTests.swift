@@ -151,6 +151,45 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
         #expect(corrupt.text.contains("invalid_content_encoding"))
     }
 
+    /// W3C trace context: a valid traceparent keeps its trace id (new span), a missing or
+    /// malformed one starts a new trace; the access log line carries the trace id.
+    @Test func traceContextIsFollowed() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path)
+        try server.waitReady()
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let r = try HTTP.request(port: server.port, "GET", "/health/live", headers: [("traceparent", incoming)])
+        let parts = (r.header("traceparent") ?? "").split(separator: "-")
+        #expect(parts.count == 4 && parts[0] == "00" && parts[1] == "4bf92f3577b34da6a3ce929d0e0e4736" && parts[3] == "01", "\(parts)")
+        #expect(parts.count == 4 && parts[2].count == 16 && parts[2] != "00f067aa0ba902b7", "a new span for this server")
+        for header in [[], [("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")], [("traceparent", "garbage")]] {
+            let fresh = (try HTTP.request(port: server.port, "GET", "/health/live", headers: header).header("traceparent") ?? "").split(separator: "-")
+            #expect(fresh.count == 4 && fresh[1].count == 32 && fresh[1] != "4bf92f3577b34da6a3ce929d0e0e4736" && fresh[1].contains { $0 != "0" })
+        }
+        #expect(server.process.waitForLine(containing: "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"") != nil, "\(server.log)")
+    }
+
+    /// CORS is off by default; with allowed origins, those origins (only) get the headers, and a
+    /// preflight gets the methods and headers the API uses.
+    @Test func corsForConfiguredOriginsOnly() throws {
+        let repo = try E2E.makeRepository()
+        let off = try ServeProcess(models: repo.path)
+        try off.waitReady()
+        #expect(try HTTP.request(port: off.port, "GET", "/health", headers: [("Origin", "https://app.example")]).header("Access-Control-Allow-Origin") == nil)
+        let on = try ServeProcess(models: repo.path, settings: ["server.cors.allowed_origins=https://app.example"])
+        try on.waitReady()
+        let allowed = try HTTP.request(port: on.port, "GET", "/health", headers: [("Origin", "https://app.example")])
+        #expect(allowed.header("Access-Control-Allow-Origin") == "https://app.example")
+        #expect(allowed.header("Access-Control-Expose-Headers")?.contains("X-Request-ID") == true)
+        #expect(try HTTP.request(port: on.port, "GET", "/health", headers: [("Origin", "https://evil.example")]).header("Access-Control-Allow-Origin") == nil)
+        let preflight = try HTTP.request(port: on.port, "OPTIONS", "/predict", headers: [
+            ("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "content-type")])
+        #expect(preflight.status == 204)
+        #expect(preflight.header("Access-Control-Allow-Origin") == "https://app.example")
+        #expect(preflight.header("Access-Control-Allow-Methods")?.contains("POST") == true)
+        #expect(preflight.header("Access-Control-Allow-Headers")?.contains("Content-Type") == true)
+    }
+
     @Test func keepAliveRequestLimitClosesWithTheLastResponse() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, settings: ["limits.max_requests_per_connection=3"])

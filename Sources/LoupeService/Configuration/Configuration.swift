@@ -15,6 +15,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var handlersOnEventLoop = true
     public var inlineDecodeMaxBytes = 65536
     public var gzipMinimumBytes = 1024
+    public var corsAllowedOrigins = ""
     // limits
     public var maxConnections = 1024
     public var maxRequestsPerConnection = 1000
@@ -114,6 +115,7 @@ extension ServiceConfiguration {
         bool("server.handlers_on_event_loop", \.handlersOnEventLoop, "Run request handlers (routing, decoding small bodies) on the socket threads: two thread hand-offs fewer per request. false = on the HTTP layer's handler threads."),
         int("server.inline_decode_max_bytes", \.inlineDecodeMaxBytes, 0...1_073_741_824, "Bodies larger than this are decoded on a separate queue, not on the socket thread."),
         int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
+        string("server.cors.allowed_origins", \.corsAllowedOrigins, "Origins whose browser pages may call the API (comma-separated, or *); empty = CORS off."),
         int("limits.max_connections", \.maxConnections, 1...1_000_000, "Open connections at most; a connection beyond it is answered 503 + Retry-After and closed."),
         int("limits.max_requests_per_connection", \.maxRequestsPerConnection, 0...100_000_000, "Requests on one keep-alive connection at most; the last response says Connection: close (0 = no limit)."),
         int("limits.max_header_bytes", \.maxHeaderBytes, 1024...1_048_576, "Request line + headers at most (431 above)."),

@@ -1,0 +1,48 @@
+// W3C Trace Context (https://www.w3.org/TR/trace-context/): a request's `traceparent` is
+// accepted, its trace id goes into the access log line, and the response carries a `traceparent`
+// with the same trace id and this server's span id — or a new trace when the request had none
+// (or a malformed one), so requests can be followed through a mesh. No exporter.
+
+struct TraceContext: Equatable {
+    /// 32 lower-case hex digits, not all zero.
+    var traceID: String
+    /// 16 lower-case hex digits: this server's span for the request.
+    var spanID: String
+    /// 2 hex digits (01 = sampled).
+    var flags: String
+
+    var header: String { "00-\(traceID)-\(spanID)-\(flags)" }
+
+    /// The trace of a request: the caller's trace id and flags from a valid `traceparent`,
+    /// else a new trace (sampled); always a new span id.
+    static func forRequest(_ traceparent: String?) -> TraceContext {
+        var random = SystemRandomNumberGenerator()
+        let span = hex(random.next(), 16)
+        if let parsed = traceparent.flatMap(parse) { return TraceContext(traceID: parsed.traceID, spanID: span, flags: parsed.flags) }
+        var trace = hex(random.next(), 16) + hex(random.next(), 16)
+        if trace.allSatisfy({ $0 == "0" }) { trace = String(trace.dropLast()) + "1" }
+        return TraceContext(traceID: trace, spanID: span, flags: "01")
+    }
+
+    /// `version-traceid-parentid-flags` (version 00, or a later version's first four fields);
+    /// nil when malformed, as the spec says to then start a new trace.
+    static func parse(_ header: String) -> (traceID: String, flags: String)? {
+        let parts = header.trimmingSpaces().split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", isHex(parts[0]) else { return nil }
+        if parts[0] == "00" && parts.count != 4 { return nil }
+        let trace = parts[1], parent = parts[2], flags = parts[3]
+        guard trace.count == 32, isHex(trace), trace.contains(where: { $0 != "0" }),
+              parent.count == 16, isHex(parent), parent.contains(where: { $0 != "0" }),
+              flags.count == 2, isHex(flags) else { return nil }
+        return (String(trace), String(flags))
+    }
+
+    private static func isHex(_ s: Substring) -> Bool {
+        s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
+    private static func hex(_ v: UInt64, _ digits: Int) -> String {
+        let h = String(v, radix: 16)
+        return String(repeating: "0", count: digits - h.count) + h
+    }
+}
