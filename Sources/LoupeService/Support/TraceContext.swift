@@ -2,6 +2,7 @@
 // accepted, its trace id goes into the access log line, and the response carries a `traceparent`
 // with the same trace id and this server's span id — or a new trace when the request had none
 // (or a malformed one), so requests can be followed through a mesh. No exporter.
+import Synchronization
 
 struct TraceContext: Equatable {
     /// 32 lower-case hex digits, not all zero.
@@ -16,10 +17,9 @@ struct TraceContext: Equatable {
     /// The trace of a request: the caller's trace id and flags from a valid `traceparent`,
     /// else a new trace (sampled); always a new span id.
     static func forRequest(_ traceparent: String?) -> TraceContext {
-        var random = SystemRandomNumberGenerator()
-        let span = hex(random.next(), 16)
+        let span = hex(nextID(), 16)
         if let parsed = traceparent.flatMap(parse) { return TraceContext(traceID: parsed.traceID, spanID: span, flags: parsed.flags) }
-        var trace = hex(random.next(), 16) + hex(random.next(), 16)
+        var trace = hex(nextID(), 16) + hex(nextID(), 16)
         if trace.allSatisfy({ $0 == "0" }) { trace = String(trace.dropLast()) + "1" }
         return TraceContext(traceID: trace, spanID: span, flags: "01")
     }
@@ -35,6 +35,18 @@ struct TraceContext: Equatable {
               parent.count == 16, isHex(parent), parent.contains(where: { $0 != "0" }),
               flags.count == 2, isHex(flags) else { return nil }
         return (String(trace), String(flags))
+    }
+
+    /// Unique, unpredictable-enough ids without a system call per request: SplitMix64 over a
+    /// counter started at a random point (one getrandom at start).
+    private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+
+    static func nextID() -> UInt64 {
+        var z = counter.add(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        let id = z ^ (z >> 31)
+        return id == 0 ? 1 : id
     }
 
     private static func isHex(_ s: Substring) -> Bool {
