@@ -42,7 +42,7 @@ struct TraceContext: Equatable {
     private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
 
     static func nextID() -> UInt64 {
-        var z = counter.add(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        var z = counter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         let id = z ^ (z >> 31)
