@@ -53,8 +53,14 @@ struct TraceContext: Equatable {
         s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
+    /// `digits` lower-case hex digits of `v` (16 at most), written straight into the string.
     private static func hex(_ v: UInt64, _ digits: Int) -> String {
-        let h = String(v, radix: 16)
-        return String(repeating: "0", count: digits - h.count) + h
+        String(unsafeUninitializedCapacity: digits) { buffer in
+            let table: StaticString = "0123456789abcdef"
+            for i in 0..<digits {
+                buffer[i] = table.utf8Start[Int((v >> UInt64(4 * (digits - 1 - i))) & 0xF)]
+            }
+            return digits
+        }
     }
 }
