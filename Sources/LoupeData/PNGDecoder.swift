@@ -129,7 +129,7 @@ enum PNGDecoder {
         var reservation = DecodeReservation(budget)
         defer { reservation.releaseAll() }
         let inflater = try Inflater(idat, format: .zlib, maxOutput: expected)
-        var source = InflatedRows(inflater, capacity: max(1 << 16, 1 + h.rowBytes(h.width)), expected: expected)
+        var source = InflatedRows(inflater, capacity: min(expected, max(1 << 16, 1 + h.rowBytes(h.width))), expected: expected)
         // The image row by row for one pass; for Adam7, each pass's pixels one after another,
         // scattered into place once all of them have arrived.
         var decoded: [UInt8] = []
@@ -208,7 +208,10 @@ enum PNGDecoder {
                 }
             }
             let filter = window[start]
-            for i in 0..<row.count { row[i] = window[start + 1 + i] }
+            let from = start + 1
+            window.withUnsafeBufferPointer { w in
+                row.withUnsafeMutableBufferPointer { r in r.baseAddress!.update(from: w.baseAddress! + from, count: r.count) }
+            }
             start += need
             consumed += need
             return filter

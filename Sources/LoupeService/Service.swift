@@ -391,8 +391,8 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
         guard answered.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         var response = response
         response.headers.set("X-Request-ID", requestID)
-        response.headers.set("traceparent", trace.header)
-        for (name, value) in cors { response.headers.set(name, value) }
+        response.headers.add("traceparent", trace.header)   // handlers never set it
+        for (name, value) in cors { response.headers.add(name, value) }
         var errorCode: String?
         if response.status >= 400, let text = response.headers["Content-Type"], text.hasPrefix("application/json") {
             errorCode = extractErrorCode(response.body)
