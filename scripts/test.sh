@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
+bash scripts/check-no-foundation.sh
 swift build --product loupe
 swift test
 # The container's runtime contract once more, with the image's own build (release,
