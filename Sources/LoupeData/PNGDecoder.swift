@@ -188,7 +188,7 @@ enum PNGDecoder {
             if end - start < need {
                 if start > 0 {
                     window.withUnsafeMutableBufferPointer { w in
-                        _ = w.baseAddress!.update(from: w.baseAddress! + start, count: end - start)   // memmove
+                        w.baseAddress!.update(from: w.baseAddress! + start, count: end - start)   // memmove
                     }
                     end -= start
                     start = 0

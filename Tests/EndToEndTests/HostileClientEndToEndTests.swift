@@ -277,11 +277,12 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
 
 /// Peak resident set size of a process (VmHWM in /proc/<pid>/status), KiB.
 func vmHWMKiB(_ pid: pid_t) throws -> Int {
+    // /proc files report size 0, so read them line by line rather than by their size.
     guard let f = fopen("/proc/\(pid)/status", "r") else { throw E2EError("cannot read /proc/\(pid)/status") }
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, 256, f) != nil {
-        let s = String(cString: line)
+        let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if s.hasPrefix("VmHWM:") { return Int(s.dropFirst(6).filter { $0.isNumber }) ?? 0 }
     }
     throw E2EError("no VmHWM in /proc/\(pid)/status")
