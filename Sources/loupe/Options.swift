@@ -26,9 +26,27 @@ struct ModelOption: ParsableArguments {
 }
 
 enum ModelPath {
+    /// A missing model, said as a sentence with the absolute path.
+    struct NotFound: Error, CustomStringConvertible {
+        var path: String
+        var inside: Bool
+        var description: String {
+            inside ? "there is no model.loupe in \(path) or in any numbered version directory under it"
+                   : "there is no model at \(path) (give a .loupe file, a version directory, or a model directory such as models/fashion)"
+        }
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+
     static func resolve(_ path: String) throws -> String {
         if FileIO.isRegularFile(path) { return path }
-        guard FileIO.isDirectory(path) else { throw LoupeDataError.io(path: path, operation: "open model", errno: ENOENT) }
+        guard FileIO.isDirectory(path) else { throw NotFound(path: absolute(path), inside: false) }
         let direct = path + "/" + ModelRepositoryLayout.modelFileName
         if FileIO.isRegularFile(direct) { return direct }
         let root = FileIO.directoryName(path)
@@ -37,7 +55,7 @@ enum ModelPath {
             let candidate = "\(path)/\(version)/\(ModelRepositoryLayout.modelFileName)"
             if FileIO.isRegularFile(candidate) { return candidate }
         }
-        throw LoupeDataError.io(path: path, operation: "find model.loupe in directory", errno: ENOENT)
+        throw NotFound(path: absolute(path), inside: true)
     }
 }
 

@@ -30,7 +30,7 @@ struct Predict: ParsableCommand {
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("Give at least one image file.") }
-        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, got \(topK).") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be an integer from 0 to the model's number of classes, received \(topK).") }
     }
 
     struct Prediction: Encodable {
@@ -48,6 +48,10 @@ struct Predict: ParsableCommand {
         let path = try modelOption.resolvedPath()
         let file = try ModelFile.read(path: path)
         let model = try file.makeModel()
+        // The same bounds and sentence as the server's ?top_k=.
+        guard topK <= model.outputCount else {
+            throw ValidationError("--top-k must be an integer from 0 to \(model.outputCount), received \(topK).")
+        }
         let shape = file.header.inputShape
         guard shape.count == 3, shape[2] == 1 else {
             throw ValidationError("this model takes input \(shape); predict handles grayscale (H, W, 1) models only.")

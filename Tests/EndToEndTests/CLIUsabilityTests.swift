@@ -18,7 +18,8 @@ import Testing
     @Test func negativeNumbersGetARealMessage() throws {
         for (args, text) in [(["train", "--epochs", "-1"], "--epochs must be at least 1, got -1."),
                              (["train", "--threads", "-2"], "--threads must be between 1 and 256, got -2."),
-                             (["predict", "--model", "models/fashion", "--top-k", "-3", "x.png"], "--top-k must be at least 1, got -3.")] {
+                             (["predict", "--model", "models/fashion", "--top-k", "-3", "x.png"], "--top-k must be an integer from 0 to the model's number of classes, received -3."),
+                             (["predict", "--model", "models/fashion", "--top-k", "11", "examples/images/0-ankle-boot.png"], "--top-k must be an integer from 0 to 10, received 11.")] {
             let r = try CLIProcess.loupe(args, directory: E2E.root)
             #expect(r.status == 64, "\(args): \(r.output)")
             #expect(r.stderr.contains(text), "\(args): \(r.stderr)")
@@ -44,6 +45,13 @@ import Testing
                                        "--port", String(first.port), "--log-format", "json"], logPath: dir.path + "/second.log")
         #expect(second.wait(seconds: 20) == 1)
         #expect(second.log.contains("cannot listen on 127.0.0.1:\(first.port): the address is already in use"), "\(second.log)")
+    }
+
+    @Test func aMissingModelIsASentenceWithTheAbsolutePath() throws {
+        let dir = try TempDir()
+        let r = try CLIProcess.loupe(["evaluate", "--model", "no-such-model"], directory: dir.path)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("there is no model at \(dir.path)/no-such-model"), "\(r.stderr)")
     }
 
     @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
