@@ -47,6 +47,13 @@ struct Serve: ParsableCommand {
     @Flag(help: "Print the effective configuration as key: value lines and exit.")
     var printConfig = false
 
+    /// A configuration error found in `run`: the sentence and serve's own usage (ArgumentParser would
+    /// print the top-level one from here), exit status 64 like any usage error.
+    static func refuse(_ message: String) -> ExitCode {
+        Terminal.error("Error: \(message)\nUsage: loupe " + usageString() + "\n  See 'loupe serve --help' for every option; Config/loupe.yaml for every key.")
+        return ExitCode(64)
+    }
+
     func run() throws {
         // Start-to-ready counts from the kernel's start of this process (so exec, dynamic loading
         // and runtime start-up are in it), unless that is more than a second before this point:
@@ -74,7 +81,7 @@ struct Serve: ParsableCommand {
         for (value, key) in flagKeys { if let value { overrides.append((key, value)) } }
         for setting in settings {
             guard let eq = setting.firstIndex(of: "=") else {
-                throw ValidationError("--set expects key=value, got '\(setting)'")
+                throw Self.refuse("--set expects key=value, got '\(setting)'")
             }
             overrides.append((String(setting[..<eq]), String(setting[setting.index(after: eq)...])))
         }
@@ -84,7 +91,7 @@ struct Serve: ParsableCommand {
             configuration = try ServiceConfiguration.load(file: config ?? environment["LOUPE_CONFIG"], environment: environment,
                                                           overrides: overrides, warnings: &warnings)
         } catch {
-            throw ValidationError("\(error)")
+            throw Self.refuse("\(error)")
         }
         if printConfig {
             for (key, value) in configuration.renderedKeyValues() { print("\(key): \(value)") }

@@ -47,6 +47,15 @@ import Testing
         #expect(second.log.contains("cannot listen on 127.0.0.1:\(first.port): the address is already in use"), "\(second.log)")
     }
 
+    @Test func serveConfigurationErrorsPrintServesUsage() throws {
+        for args in [["serve", "--set", "nope=1"], ["serve", "--port", "abc"], ["serve", "--set", "novalue"]] {
+            let r = try CLIProcess.loupe(args)
+            #expect(r.status == 64, "\(args): \(r.output)")
+            #expect(r.stderr.contains("Usage: loupe serve"), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains("loupe <subcommand>"))
+        }
+    }
+
     @Test func aMissingModelIsASentenceWithTheAbsolutePath() throws {
         let dir = try TempDir()
         let r = try CLIProcess.loupe(["evaluate", "--model", "no-such-model"], directory: dir.path)
