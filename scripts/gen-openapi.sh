@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes Sources/LoupeService/Routes/OpenAPI.swift (the document served at /openapi.json) from
+# Writes Sources/LoupeService/Generated/OpenAPI.swift (the document served at /openapi.json) from
 # docs/openapi.yaml, so that the YAML file stays the one place to edit. The YAML is written as JSON
 # (a subset of YAML) after its comment lines; the Swift file embeds that JSON text verbatim.
 #   bash scripts/gen-openapi.sh          # regenerate
@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=docs/openapi.yaml
-dst=Sources/LoupeService/Routes/OpenAPI.swift
+dst=Sources/LoupeService/Generated/OpenAPI.swift
 
 render() {
     cat <<'HEAD'

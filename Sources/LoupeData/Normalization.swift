@@ -12,9 +12,11 @@ public struct Normalization: Codable, Sendable, Equatable {
     public static let standard = Normalization(scale: 1.0 / 255.0, offset: 0)
 
     public func apply(_ pixels: [UInt8]) -> [Float] {
-        var out = [Float](repeating: 0, count: pixels.count)
-        apply(pixels[...], into: &out, at: 0)
-        return out
+        let scale = self.scale, offset = self.offset
+        return [Float](unsafeUninitializedCapacity: pixels.count) { buffer, initialized in
+            for i in 0..<pixels.count { buffer[i] = Float(pixels[i]) * scale + offset }
+            initialized = pixels.count
+        }
     }
 
     public func apply(_ pixels: ArraySlice<UInt8>, into out: inout [Float], at start: Int) {
@@ -23,5 +25,18 @@ public struct Normalization: Codable, Sendable, Equatable {
             out[i] = Float(p) * scale + offset
             i += 1
         }
+    }
+
+    /// The 8-bit pixels model-ready values came from (the inverse of `apply`), rounded and clamped
+    /// to 0…255; non-finite values become 0. Empty when `scale` is 0.
+    public func pixels(fromNormalized input: [Float]) -> [UInt8] {
+        guard scale != 0 else { return [] }
+        let inverse = 1 / scale
+        var pixels = [UInt8](repeating: 0, count: input.count)
+        for i in input.indices {
+            let p = ((input[i] - offset) * inverse).rounded()
+            pixels[i] = p.isFinite ? UInt8(max(0, min(255, p))) : 0
+        }
+        return pixels
     }
 }

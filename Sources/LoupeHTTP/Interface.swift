@@ -104,8 +104,11 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: [UInt8]
-    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
-        self.status = status; self.headers = headers; self.body = body
+    /// Not sent: the machine code of an error response ("queue_full", "not_found", …), carried as
+    /// data for the application's metrics and access log, so nobody parses it back out of the body.
+    public var errorCode: String?
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], errorCode: String? = nil) {
+        self.status = status; self.headers = headers; self.body = body; self.errorCode = errorCode
     }
 }
 

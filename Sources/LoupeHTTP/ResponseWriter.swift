@@ -386,18 +386,18 @@ public struct ResponseWriter: Sendable {
 }
 
 extension HTTPResponse {
-    /// A JSON error response: `{"error": "<message>", "code": "<code>"}`.
+    /// A JSON error response: `{"error": "<message>", "code": "<code>"}`, with `errorCode` set.
     public static func jsonError(status: Int, message: String, code: String, headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponse {
         var body: [UInt8] = []
         body.reserveCapacity(message.utf8.count + code.utf8.count + 32)
         appendStatic(&body, "{\"error\":")
-        appendJSONString(message, &body)
+        appendJSONString(message, to: &body)
         appendStatic(&body, ",\"code\":")
-        appendJSONString(code, &body)
+        appendJSONString(code, to: &body)
         appendStatic(&body, "}")
         var h = headers
         h.set("Content-Type", "application/json")
-        return HTTPResponse(status: status, headers: h, body: body)
+        return HTTPResponse(status: status, headers: h, body: body, errorCode: code)
     }
 
     /// The answer to a request that did not parse: its status, JSON body, `Connection: close`.
@@ -453,27 +453,47 @@ public func echoed(_ value: some StringProtocol, limit: Int = 64) -> String {
     return out
 }
 
-func appendJSONString(_ s: String, _ out: inout [UInt8]) {
-    let hex: StaticString = "0123456789abcdef"
+/// Appends `s` as a JSON string literal: quote, backslash and control characters escaped, and
+/// `<` `>` `&` too (HTML-safe output, as Go's encoder writes it: an error message quoting request
+/// bytes can never read as markup). Runs that need no escaping are copied in bulk. The one JSON
+/// string escaper of the project (LoupeService's JSONWriter calls it).
+public func appendJSONString(_ s: String, to out: inout [UInt8]) {
     out.append(DQUOTE)
-    for b in s.utf8 {
-        switch b {
-        case DQUOTE: appendStatic(&out, "\\\"")
-        case BACKSLASH: appendStatic(&out, "\\\\")
-        case LF: appendStatic(&out, "\\n")
-        case CR: appendStatic(&out, "\\r")
-        case HTAB: appendStatic(&out, "\\t")
-        case 0x3C: appendStatic(&out, "\\u003c")   // < > &: HTML-safe, as Go's encoder does
-        case 0x3E: appendStatic(&out, "\\u003e")
-        case 0x26: appendStatic(&out, "\\u0026")
-        case 0..<0x20:
-            appendStatic(&out, "\\u00")
-            out.append(hex.utf8Start[Int(b >> 4)])
-            out.append(hex.utf8Start[Int(b & 0xF)])
-        default: out.append(b)
+    let done: Bool? = s.utf8.withContiguousStorageIfAvailable { buffer in
+        var runStart = 0
+        for i in 0..<buffer.count where jsonNeedsEscape(buffer[i]) {
+            if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
+            appendJSONEscape(buffer[i], &out)
+            runStart = i + 1
+        }
+        if buffer.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart...])) }
+        return true
+    }
+    if done == nil {
+        for c in s.utf8 {
+            if jsonNeedsEscape(c) { appendJSONEscape(c, &out) } else { out.append(c) }
         }
     }
     out.append(DQUOTE)
+}
+
+@inline(__always) private func jsonNeedsEscape(_ c: UInt8) -> Bool {
+    c == DQUOTE || c == BACKSLASH || c < 0x20 || c == 0x3C || c == 0x3E || c == 0x26
+}
+
+private func appendJSONEscape(_ c: UInt8, _ out: inout [UInt8]) {
+    let hex: StaticString = "0123456789abcdef"
+    switch c {
+    case DQUOTE: appendStatic(&out, "\\\"")
+    case BACKSLASH: appendStatic(&out, "\\\\")
+    case LF: appendStatic(&out, "\\n")
+    case CR: appendStatic(&out, "\\r")
+    case HTAB: appendStatic(&out, "\\t")
+    default:
+        appendStatic(&out, "\\u00")
+        out.append(hex.utf8Start[Int(c >> 4)])
+        out.append(hex.utf8Start[Int(c & 0xF)])
+    }
 }
 
 func isDecimal(_ s: String) -> Bool { !s.utf8.isEmpty && s.utf8.allSatisfy(isDigit) }

@@ -14,6 +14,14 @@ public enum RouteMatch: Sendable {
     /// OPTIONS on a known path without its own OPTIONS handler; `allowed` is the Allow list.
     case options(template: String, allowed: [String])
     case notFound
+
+    /// The template the path matched (also for a 405 or a router-answered OPTIONS); nil for a 404.
+    public var template: String? {
+        switch self {
+        case .found(let template, _, _), .methodNotAllowed(let template, _), .options(let template, _): return template
+        case .notFound: return nil
+        }
+    }
 }
 
 struct RouteNode: Sendable {
@@ -124,23 +132,16 @@ public struct Router: Sendable {
         nodes.flatMap { node in node.endpoints.map { (method: $0.method, template: node.template ?? "") } }
     }
 
-    /// Routes `request`: on a match, calls the handler with `pathParameters` and `routeTemplate`
-    /// filled in; otherwise answers 404 or 405 (with `Allow`) in JSON, or 204 for OPTIONS.
+    /// Routes `request`: `match`, then `dispatch`.
     public func handle(_ request: HTTPRequest, sink: any HTTPResponseSink) {
-        handle(request, sink: sink, observeTemplate: { _ in })
+        dispatch(match(request), request, sink: sink)
     }
 
-    /// Like `handle(_:sink:)`, but first tells `observeTemplate` which template the path matched
-    /// (also for a 405 or a router-answered OPTIONS; nil for a 404), so a caller can label
-    /// metrics by template without routing twice.
-    public func handle(_ request: HTTPRequest, sink: any HTTPResponseSink, observeTemplate: (String?) -> Void) {
-        let result = match(request)
-        switch result {
-        case .found(let template, _, _), .methodNotAllowed(let template, _), .options(let template, _):
-            observeTemplate(template)
-        case .notFound:
-            observeTemplate(nil)
-        }
+    /// Acts on a match made by `match(_:)` (so a caller that needs the template first, e.g. to
+    /// label metrics, routes once): on `.found`, calls the handler with `pathParameters` and
+    /// `routeTemplate` filled in; otherwise answers 404 or 405 (with `Allow`) in JSON, 501 for a
+    /// method no route knows, or 204 for OPTIONS.
+    public func dispatch(_ result: RouteMatch, _ request: HTTPRequest, sink: any HTTPResponseSink) {
         switch result {
         case .found(let template, let parameters, let handler):
             var request = request

@@ -128,7 +128,7 @@ struct Serve: ParsableCommand {
         let service = InferenceService(configuration: configuration, provider: repository, registry: registry,
                                        logger: logger, startedAt: startedAt)
         repository.registerMetrics(on: registry)
-        for route in repository.apiRoutes() { service.addRoute(route.method, route.template, route.handler) }
+        service.addRepositoryRoutes(repository)
         if configuration.repositoryAPIEnabled && configuration.repositoryAPIToken.isEmpty {
             logger.warning("the repository API is enabled without a token: anyone who reaches the port can load and unload models; set repository_api.token (LOUPE_REPOSITORY_API_TOKEN)")
         }

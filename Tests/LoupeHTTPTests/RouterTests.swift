@@ -131,12 +131,21 @@ struct RouterTests {
         #expect(bodyText(route(router, .GET, "HTTP://example.com")) == "GET / ")
     }
 
-    @Test func observedTemplates() {
+    @Test func matchedTemplates() {
         var seen: [String?] = []
         for (method, target) in [(HTTPMethod.POST, "/v2/models/m/infer"), (.PUT, "/predict"), (.OPTIONS, "/health"), (.GET, "/nope")] {
-            router.handle(HTTPRequest(method: method, target: target, path: target), sink: CapturingSink()) { seen.append($0) }
+            seen.append(router.match(HTTPRequest(method: method, target: target, path: target)).template)
         }
         #expect(seen == ["/v2/models/{model}/infer", "/predict", "/health", nil])
+    }
+
+    @Test func dispatchActsOnTheMatchGiven() {
+        // Routed once: dispatch answers from the match it is handed (a 405 stays a 405).
+        let request = HTTPRequest(method: .PUT, target: "/predict", path: "/predict")
+        let sink = CapturingSink()
+        router.dispatch(router.match(request), request, sink: sink)
+        #expect(sink.responses.map(\.status) == [405])
+        #expect(sink.responses.first?.errorCode == "method_not_allowed")
     }
 
     @Test func routesAreListed() {

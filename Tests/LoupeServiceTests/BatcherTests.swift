@@ -1,3 +1,4 @@
+import LoupeData
 import Synchronization
 import Testing
 @testable import LoupeService
@@ -12,8 +13,7 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
     let inputShape = [2, 2, 1]
     let inputCount = 4
     let outputCount = 3
-    let pixelScale: Float = 1.0 / 255
-    let pixelOffset: Float = 0
+    let normalization = Normalization.standard
     let batches = Mutex<[Int]>([])
     let delayMicroseconds: UInt32
 

@@ -115,7 +115,7 @@ import Testing
         // Ties resolve by class index; every top_k from 0 to 3.
         let rows: [[Float]] = [[0.2, 0.5, 0.3], [0.4, 0.2, 0.4], [0.1, 0.1, 0.1], [0.0, 0.3, 0.7]]
         for topK in 0...3 {
-            let bytes = InferenceService.predictResponse(model: model, probabilities: rows.flatMap { $0 },
+            let bytes = PredictRoute.response(model: model, probabilities: rows.flatMap { $0 },
                                                          classes: rows.map { _ in 0 }, topK: topK)
             let value = try JSONReader.parse(bytes)
             let predictions = value["predictions"]?.arrayValue ?? []

@@ -194,7 +194,7 @@ import Glibc
 
     func call(_ models: ModelRepository, _ template: String, model: String? = nil, body: String = "",
               auth: String? = "Bearer s3cret") -> HTTPResponse {
-        let route = models.apiRoutes().first { $0.template == template }!
+        let route = RepositoryRoutes.routes(models).first { $0.template == template }!
         var headers = HTTPHeaders()
         if let auth { headers.add("Authorization", auth) }
         let path = template.replacingOccurrences("{m}", model ?? "")
@@ -208,7 +208,7 @@ import Glibc
     @Test func repositoryAPIIsOffByDefault() {
         let (repo, models, _) = repository(api: false)
         defer { repo.remove() }
-        #expect(models.apiRoutes().isEmpty)
+        #expect(RepositoryRoutes.routes(models).isEmpty)
     }
 
     @Test func repositoryAPIIndexLoadUnloadWithBearerToken() throws {
@@ -267,7 +267,7 @@ import Glibc
         let m = try #require(provider.model(named: nil, version: nil))
         #expect(m.sha256 == file.sha256Hex)
         #expect(m.inputShape == [28, 28, 1] && m.inputCount == 784 && m.outputCount == 10)
-        #expect(abs(m.pixelScale - 1 / 255) < 1e-9 && m.pixelOffset == 0)
+        #expect(abs(m.normalization.scale - 1 / 255) < 1e-9 && m.normalization.offset == 0)
         let runner = m.makeRunner(maxBatch: 2)
         #expect(runner.predict(RepoFixture.probe, count: 2, threads: 1) == RepoFixture.expectedProbe(seed: 1))
         #expect(provider.servedModels().count == 1)
@@ -280,6 +280,6 @@ import Glibc
         let after = try #require(models.resolve(model: nil, version: nil)).drift.summary()
         #expect(after.images == 3 && abs(after.liveMeanIntensity! - 2.0 / 3) < 1e-9)
         let loaded = try #require(models.resolve(model: nil, version: nil))
-        #expect(loaded.pixels(fromNormalized: [0, Float(128) / 255, 1, 2, -1, .nan]) == [0, 128, 255, 255, 0, 0])
+        #expect(loaded.normalization.pixels(fromNormalized: [0, Float(128) / 255, 1, 2, -1, .nan]) == [0, 128, 255, 255, 0, 0])
     }
 }

@@ -1,40 +1,17 @@
 // The seam between the repository and the rest of the service: `LoadedModel` is the service's
 // `InferenceModel`, `ModelRepository` its `ModelProvider` (Inference/InferenceModel.swift).
+import LoupeData
 import LoupeEngine
 
 extension LoadedModel: InferenceModel {
     public var inputShape: [Int] { header.inputShape }
-    public var pixelScale: Float { header.normalization.scale }
-    public var pixelOffset: Float { header.normalization.offset }
+    public var normalization: Normalization { header.normalization }
     public func makeRunner(maxBatch: Int) -> any ModelRunner {
         LoadedModelRunner(network: model, maxBatch: maxBatch)
     }
     /// Feeds the drift window of this model name (one short critical section per batch).
     public func observe(pixels: [UInt8], predictedClasses: [Int]) {
         drift.recordBatch(pixels: pixels, predictedClasses: predictedClasses)
-    }
-}
-
-extension InferenceModel {
-    /// Drift statistics for inputs that came as model-ready floats (OIP FP32 tensors): the 8-bit
-    /// pixels are recovered (`(x − pixelOffset) / pixelScale`, rounded, clamped to 0…255) and
-    /// passed to `observe(pixels:predictedClasses:)`. About 1 µs per 784-value image.
-    public func observe(normalized input: [Float], predictedClasses: [Int]) {
-        guard pixelScale != 0, !predictedClasses.isEmpty else { return }
-        observe(pixels: pixels(fromNormalized: input), predictedClasses: predictedClasses)
-    }
-
-    /// 8-bit pixels recovered from model-ready floats (x = pixel·scale + offset), rounded and
-    /// clamped to 0…255; non-finite values become 0.
-    public func pixels(fromNormalized input: [Float]) -> [UInt8] {
-        guard pixelScale != 0 else { return [] }
-        let inverse = 1 / pixelScale, offset = pixelOffset
-        var pixels = [UInt8](repeating: 0, count: input.count)
-        for i in input.indices {
-            let p = ((input[i] - offset) * inverse).rounded()
-            pixels[i] = p.isFinite ? UInt8(max(0, min(255, p))) : 0
-        }
-        return pixels
     }
 }
 

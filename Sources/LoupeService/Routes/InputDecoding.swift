@@ -176,12 +176,7 @@ enum InputDecoding {
     }
 
     static func normalize(_ pixels: [UInt8], count: Int, model: any InferenceModel) -> DecodedBatch {
-        let scale = model.pixelScale, offset = model.pixelOffset
-        let input = [Float](unsafeUninitializedCapacity: pixels.count) { buffer, initialized in
-            for i in 0..<pixels.count { buffer[i] = Float(pixels[i]) * scale + offset }
-            initialized = pixels.count
-        }
-        return DecodedBatch(input: input, count: count, pixels: pixels)
+        DecodedBatch(input: model.normalization.apply(pixels), count: count, pixels: pixels)
     }
 
     private static func imagePrefix(_ index: Int, _ count: Int) -> String { count > 1 ? "image \(index): " : "" }

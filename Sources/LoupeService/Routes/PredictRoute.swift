@@ -1,19 +1,27 @@
 // POST /predict: one or many images in, classes with labels, confidences, top-k and all
 // probabilities out.
+import LoupeEngine
 import LoupeHTTP
 
-extension InferenceService {
-    func predict(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        offloadIfLarge(request) { [self] in predictNow(request, sink) }
+struct PredictRoute: Sendable {
+    let models: ModelResolver
+    let inputs: InputPolicy
+    let batcher: Batcher
+    let recorder: PredictionRecorder
+    /// `inference.default_top_k`.
+    let defaultTopK: Int
+
+    func handle(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        inputs.offloadIfLarge(request) { [self] in handleNow(request, sink) }
     }
 
-    func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+    func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let model: any InferenceModel
-        switch resolveModel(name: request.queryValue("model"), versionText: request.queryValue("version")) {
+        switch models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version")) {
         case .success(let m): model = m
         case .failure(let e): return sink.respond(e.response)
         }
-        var topK = min(configuration.defaultTopK, model.outputCount)
+        var topK = min(defaultTopK, model.outputCount)
         if let t = request.queryValue("top_k") {
             guard let k = Int(t), k >= 0, k <= model.outputCount else {
                 return sink.respond(ServiceError.badRequest("invalid_parameter",
@@ -22,7 +30,7 @@ extension InferenceService {
             topK = k
         }
         let limits: InputLimits
-        switch inputLimits(request) {
+        switch inputs.limits(request) {
         case .success(let l): limits = l
         case .failure(let e): return sink.respond(e.response)
         }
@@ -30,14 +38,14 @@ extension InferenceService {
         do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
             return sink.respond(error.response)
         }
-        submit(batch, model: model, sink: sink) { [self, topK] result in
-            let classes = recordOutcome(model: model, batch: batch, probabilities: result.probabilities)
-            return .json(200, Self.predictResponse(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
+        batcher.submit(batch, model: model, sink: sink) { [recorder, topK] result in
+            let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities)
+            return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
         }
     }
 
     /// `classes[i]` is row i's top class (< outputCount); its confidence is that probability.
-    static func predictResponse(model: any InferenceModel, probabilities: [Float], classes: [Int], topK: Int) -> [UInt8] {
+    static func response(model: any InferenceModel, probabilities: [Float], classes: [Int], topK: Int) -> [UInt8] {
         let k = model.outputCount
         let labels = model.labels
         var w = JSONWriter(capacity: 256 + classes.count * (k * 14 + 64 + topK * 48))
@@ -76,24 +84,7 @@ extension InferenceService {
             entry(classes[i], into: &w)
             w.raw(",\"top_k\":[")
             if topK > 0 {
-                for j in 0..<k { order[j] = j }
-                // Highest probability first; ties by class index (stable). Only the first topK
-                // places are needed: a selection pass each (no sort, no closure) for small topK.
-                if topK <= 8 {
-                    for j in 0..<topK {
-                        var best = j
-                        for m in (j + 1)..<max(j + 1, k) {
-                            let pm = row[row.startIndex + order[m]], pb = row[row.startIndex + order[best]]
-                            if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
-                        }
-                        if best != j { order.swapAt(j, best) }
-                    }
-                } else {
-                    order.sort { a, b in
-                        let pa = row[row.startIndex + a], pb = row[row.startIndex + b]
-                        return pa != pb ? pa > pb : a < b
-                    }
-                }
+                Ranking.top(topK, of: row, into: &order)
                 for j in 0..<topK {
                     if j > 0 { w.raw(",") }
                     entry(order[j], into: &w); w.raw("}")

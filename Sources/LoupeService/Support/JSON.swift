@@ -329,49 +329,8 @@ public struct JSONWriter {
     }
     @inline(__always) public mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
-    public mutating func string(_ s: String) {
-        bytes.append(0x22)
-        // Fast path: copy runs that need no escaping in bulk (keys, labels, ids rarely need any).
-        let done: Bool? = s.utf8.withContiguousStorageIfAvailable { buffer in
-            var runStart = 0
-            for i in 0..<buffer.count {
-                let c = buffer[i]
-                if Self.needsEscape(c) {
-                    if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
-                    appendEscaped(c)
-                    runStart = i + 1
-                }
-            }
-            if buffer.count > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart...])) }
-            return true
-        }
-        if done == nil {
-            for c in s.utf8 {
-                if Self.needsEscape(c) { appendEscaped(c) } else { bytes.append(c) }
-            }
-        }
-        bytes.append(0x22)
-    }
-
-    /// Quote, backslash, control characters, and `<` `>` `&` (HTML-safe output, as Go's encoder
-    /// writes it: an error message quoting request bytes can never read as markup).
-    @inline(__always) private static func needsEscape(_ c: UInt8) -> Bool {
-        c == 0x22 || c == 0x5C || c < 0x20 || c == 0x3C || c == 0x3E || c == 0x26
-    }
-
-    /// The escape sequence of a quote, backslash, control or HTML-special character.
-    private mutating func appendEscaped(_ c: UInt8) {
-        switch c {
-        case 0x22: bytes.append(0x5C); bytes.append(0x22)
-        case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
-        case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
-        case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
-        case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
-        default:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]])
-        }
-    }
+    /// A JSON string literal (LoupeHTTP's escaper: HTML-safe, runs copied in bulk).
+    @inline(__always) public mutating func string(_ s: String) { appendJSONString(s, to: &bytes) }
 
     /// Decimal digits, written straight into the buffer (no intermediate String).
     public mutating func int(_ v: Int) {

@@ -6,35 +6,17 @@
 import Dispatch
 import LoupeHTTP
 
-/// One route the service registers on its router.
-public struct RepositoryRoute: Sendable {
-    public var method: HTTPMethod
-    public var template: String
-    public var handler: HTTPHandler
-}
+/// The repository extension's handlers, over the repository's load, unload and status.
+struct RepositoryRoutes: Sendable {
+    let repository: ModelRepository
+    /// `repository_api.token`; nil: no token needed.
+    let token: String?
 
-extension ModelRepository {
-    /// The repository extension's routes; empty when `apiEnabled` is false (so the paths 404).
-    /// The service registers each: `for r in repository.apiRoutes() { builder.add(r.method, r.template, r.handler) }`.
-    /// Handlers answer from a background queue: a load reads and self-tests a model.
-    public func apiRoutes() -> [RepositoryRoute] {
-        guard configuration.apiEnabled else { return [] }
-        return [
-            RepositoryRoute(method: .POST, template: "/v2/repository/index") { [weak self] request, sink in
-                self?.authorized(request, sink) { $0.handleIndex(request) }
-            },
-            RepositoryRoute(method: .POST, template: "/v2/repository/models/{m}/load") { [weak self] request, sink in
-                self?.authorized(request, sink) { $0.handleLoad(request) }
-            },
-            RepositoryRoute(method: .POST, template: "/v2/repository/models/{m}/unload") { [weak self] request, sink in
-                self?.authorized(request, sink) { $0.handleUnload(request) }
-            },
-        ]
-    }
-
-    private func authorized(_ request: HTTPRequest, _ sink: any HTTPResponseSink,
-                            _ body: @escaping @Sendable (ModelRepository) -> HTTPResponse) {
-        if let token = configuration.apiToken {
+    /// Checks the bearer token, then answers from a background queue: a load reads and
+    /// self-tests a model.
+    func authorized(_ request: HTTPRequest, _ sink: any HTTPResponseSink,
+                    _ body: @escaping @Sendable (RepositoryRoutes) -> HTTPResponse) {
+        if let token {
             let given = request.headers["Authorization"] ?? ""
             let prefix = "bearer "
             let ok = given.count > prefix.count && given.lowercased().hasPrefix(prefix)
@@ -49,6 +31,10 @@ extension ModelRepository {
         DispatchQueue.global().async { sink.respond(body(self)) }
     }
 
+    func index(_ request: HTTPRequest, _ sink: any HTTPResponseSink) { authorized(request, sink) { $0.handleIndex(request) } }
+    func load(_ request: HTTPRequest, _ sink: any HTTPResponseSink) { authorized(request, sink) { $0.handleLoad(request) } }
+    func unload(_ request: HTTPRequest, _ sink: any HTTPResponseSink) { authorized(request, sink) { $0.handleUnload(request) } }
+
     func handleIndex(_ request: HTTPRequest) -> HTTPResponse {
         var readyOnly = false
         if !request.body.isEmpty {
@@ -58,7 +44,7 @@ extension ModelRepository {
             readyOnly = body["ready"]?.boolValue ?? false
         }
         // A fresh scan first, so the index lists what is on disk now (without loading).
-        let statuses = indexStatuses()
+        let statuses = repository.indexStatuses()
         var w = JSONWriter()
         w.raw("[")
         var first = true
@@ -82,7 +68,7 @@ extension ModelRepository {
             }
         }
         w.raw("]")
-        return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+        return .json(200, w.bytes)
     }
 
     func handleLoad(_ request: HTTPRequest) -> HTTPResponse {
@@ -99,11 +85,11 @@ extension ModelRepository {
                     "load parameter '\(key)' is not supported: Loupe loads models only from the repository directory")
             }
         }
-        let result = load(model: name)
+        let result = repository.load(model: name)
         if result.ok {
             var w = JSONWriter()
             w.raw("{"); w.key("model"); w.string(name); w.raw(","); w.key("message"); w.string(result.message); w.raw("}")
-            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+            return .json(200, w.bytes)
         }
         if result.notFound { return Self.apiError(404, "model_not_found", result.message) }
         let code = ModelNaming.isValidName(name) ? "load_failed" : "invalid_model_name"
@@ -112,20 +98,18 @@ extension ModelRepository {
 
     func handleUnload(_ request: HTTPRequest) -> HTTPResponse {
         let name = request.pathParameters["m"] ?? ""
-        let result = unload(model: name)
+        let result = repository.unload(model: name)
         if result.ok {
             var w = JSONWriter()
             w.raw("{"); w.key("model"); w.string(name); w.raw(","); w.key("message"); w.string(result.message); w.raw("}")
-            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+            return .json(200, w.bytes)
         }
         let code = ModelNaming.isValidName(name) ? "model_not_found" : "invalid_model_name"
         return Self.apiError(ModelNaming.isValidName(name) ? 404 : 400, code, result.message)
     }
 
     static func apiError(_ status: Int, _ code: String, _ message: String) -> HTTPResponse {
-        var w = JSONWriter()
-        w.raw("{"); w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
-        return HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: w.bytes)
+        ServiceError(status: status, code: code, message).response
     }
 }
 
@@ -136,4 +120,18 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
     }
     return diff == 0
+}
+
+extension RepositoryRoutes {
+    /// The extension's routes; empty when `repository_api.enabled` is false (so the paths 404).
+    static func routes(_ repository: ModelRepository) -> [ServiceRoute] {
+        let c = repository.configuration
+        guard c.apiEnabled else { return [] }
+        let api = RepositoryRoutes(repository: repository, token: c.apiToken)
+        return [
+            ServiceRoute(method: .POST, template: "/v2/repository/index", handler: api.index),
+            ServiceRoute(method: .POST, template: "/v2/repository/models/{m}/load", handler: api.load),
+            ServiceRoute(method: .POST, template: "/v2/repository/models/{m}/unload", handler: api.unload),
+        ]
+    }
 }

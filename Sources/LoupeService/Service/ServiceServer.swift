@@ -29,7 +29,7 @@ public final class ServiceServer: Sendable {
         self.service = service
         self.logger = logger
         let http = try HTTPServer(configuration: Self.httpConfiguration(service.configuration),
-                                  handler: Self.handler(service, service.routes))
+                                  handler: service.httpHandler(service.routes))
         self.http = http
         let metricsRoutes = service.metricsListenerRoutes
         if metricsRoutes.isEmpty {
@@ -41,7 +41,7 @@ public final class ServiceServer: Sendable {
             m.runHandlersOnEventLoop = true
             m.maxConnections = 64
             m.gzipMinimumBytes = service.configuration.gzipMinimumBytes
-            metricsHTTP = try HTTPServer(configuration: m, handler: Self.handler(service, metricsRoutes))
+            metricsHTTP = try HTTPServer(configuration: m, handler: service.httpHandler(metricsRoutes))
         }
         service.metrics.registry.addCollector { [http] w in
             let stats = http.stats
@@ -57,23 +57,6 @@ public final class ServiceServer: Sendable {
             w.family("loupe_http_parse_errors_total", help: "Malformed requests answered by the HTTP layer, by error code.", kind: .counter)
             for (code, n) in stats.parseErrors.sorted(by: { $0.key < $1.key }) {
                 w.sample("loupe_http_parse_errors_total", labels: [("code", code)], value: Double(n))
-            }
-        }
-    }
-
-    /// Routes once frozen, behind the service's instrumentation.
-    static func handler(_ service: InferenceService, _ routes: [ServiceRoute]) -> HTTPHandler {
-        var builder = RouterBuilder()
-        for route in routes { builder.add(route.method, route.template, route.handler) }
-        let router = builder.freeze()
-        return { request, sink in
-            service.instrument(request, sink: sink) { request, sink in
-                // The router answers 404/405 itself; tell the instrumented sink the template when
-                // the path matched some route (405), so the label stays a template.
-                if case .methodNotAllowed(let template, _) = router.match(request) {
-                    (sink as? InstrumentedSink)?.route.withLock { $0 = template }
-                }
-                router.handle(request, sink: sink)
             }
         }
     }

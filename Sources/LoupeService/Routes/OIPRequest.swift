@@ -1,154 +1,11 @@
-// KServe v2 / Open Inference Protocol: server and model metadata, readiness, and inference with
-// FP32 or UINT8 tensors shaped [N,784], [N,28,28], [N,1,28,28] or [N,28,28,1], plus the
-// classification extension (`"parameters": {"classification": k}` on an output, or on the
-// request, answers BYTES "score:index:label"). Tensor data must be JSON; the binary tensor
-// extension is refused with a 400 that says so.
+// Parsing of a KServe v2 inference request body (JSON, or JSON plus binary tensor data) into a
+// model-ready batch and the requested output form.
 import LoupeHTTP
 
-extension InferenceService {
-    static let inputTensorName = "input"
-    static let outputTensorName = "probabilities"
-
-    func oipServerMetadata(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        var extensions: [JSONValue] = [.string("classification")]
-        if configuration.repositoryAPIEnabled { extensions.append(.string("model_repository")) }
-        sink.respond(.json(200, .object([("name", .string("loupe")), ("version", .string(loupeVersion)),
-                                         ("extensions", .array(extensions))])))
-    }
-
-    func oipModelMetadata(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        let name = request.pathParameters["m"]
-        let model: any InferenceModel
-        switch resolveModel(name: name, versionText: request.pathParameters["v"]) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
-        let versions = provider.servedModels().filter { $0.name == model.name }.map(\.version).sorted()
-        let inputShape: [JSONValue] = ([-1] + model.inputShape).map { .number(Double($0)) }
-        let metadata: JSONValue = .object([
-            ("name", .string(model.name)),
-            ("versions", .array((request.pathParameters["v"] != nil ? [model.version] : versions).map { .string(String($0)) })),
-            ("platform", .string("loupe")),
-            ("inputs", .array([.object([("name", .string(Self.inputTensorName)), ("datatype", .string("FP32")),
-                                        ("shape", .array(inputShape))])])),
-            ("outputs", .array([.object([("name", .string(Self.outputTensorName)), ("datatype", .string("FP32")),
-                                         ("shape", .array([.number(-1), .number(Double(model.outputCount))]))])])),
-            ("parameters", .object([("labels", .array(model.labels.map { .string($0) })),
-                                    ("sha256", .string(model.sha256)),
-                                    ("accepted_input_shapes", .string("[N,\(model.inputCount)], [N,\(model.imageHeight),\(model.imageWidth)], [N,1,\(model.imageHeight),\(model.imageWidth)], [N,\(model.imageHeight),\(model.imageWidth),1]")),
-                                    ("accepted_input_datatypes", .string("FP32 (model-ready values), UINT8 (pixels 0-255)"))])),
-        ])
-        sink.respond(.json(200, metadata))
-    }
-
-    func oipModelReady(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        switch resolveModel(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
-        case .success(let m):
-            if isDraining { return sink.respond(ServiceError.draining.response(flag: "ready")) }
-            sink.respond(.json(200, .object([("name", .string(m.name)), ("version", .string(String(m.version))), ("ready", .bool(true))])))
-        case .failure(let e): sink.respond(e.response(flag: "ready"))
-        }
-    }
-
-    func oipInfer(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        offloadIfLarge(request) { [self] in oipInferNow(request, sink) }
-    }
-
-    func oipInferNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        let model: any InferenceModel
-        switch resolveModel(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
-        let parsed: OIPRequest
-        do { parsed = try OIPRequest.parse(request, model: model, maxImages: configuration.maxImagesPerRequest) } catch {
-            return sink.respond(error.response)
-        }
-        let versionText = String(model.version)
-        submit(parsed.batch, model: model, sink: sink) { [self] result in
-            _ = recordOutcome(model: model, batch: parsed.batch, probabilities: result.probabilities)
-            let body = Self.oipResponse(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
-                                        probabilities: result.probabilities, classification: parsed.classification,
-                                        binary: parsed.binaryOutput)
-            guard let headerLength = body.jsonLength else { return .json(200, body.bytes) }
-            // The binary tensor data extension: JSON header, then the raw tensor bytes.
-            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/octet-stream"),
-                                                                   ("Inference-Header-Content-Length", String(headerLength))]),
-                                body: body.bytes)
-        }
-    }
-
-    /// The response body; `jsonLength` is set when the output tensor follows the JSON as binary data.
-    static func oipResponse(model: any InferenceModel, version: String, id: String?, count: Int, probabilities: [Float],
-                            classification: Int?, binary: Bool) -> (bytes: [UInt8], jsonLength: Int?) {
-        let k = model.outputCount
-        var w = JSONWriter(capacity: 256 + (binary ? 0 : count * k * 14))
-        w.raw("{"); w.key("model_name"); w.string(model.name)
-        w.raw(","); w.key("model_version"); w.string(version)
-        if let id { w.raw(","); w.key("id"); w.string(id) }
-        w.raw(","); w.key("outputs"); w.raw("[{"); w.key("name"); w.string(outputTensorName)
-        if let top = classification {
-            w.raw(","); w.key("datatype"); w.string("BYTES")
-            w.raw(","); w.key("shape"); w.raw("["); w.int(count); w.raw(","); w.int(top); w.raw("]")
-            var strings: [String] = []
-            var order = [Int](repeating: 0, count: k)
-            for i in 0..<count {
-                let base = i * k
-                for j in 0..<k { order[j] = j }
-                order.sort { a, b in
-                    let pa = probabilities[base + a], pb = probabilities[base + b]
-                    return pa != pb ? pa > pb : a < b
-                }
-                for j in 0..<top {
-                    let c = order[j]
-                    let label = c < model.labels.count ? ":" + model.labels[c] : ""
-                    strings.append("\(probabilities[base + c]):\(c)\(label)")
-                }
-            }
-            if binary {
-                // BYTES in binary form: each element a 4-byte little-endian length, then its bytes.
-                var data: [UInt8] = []
-                for s in strings {
-                    let u = Array(s.utf8)
-                    data += [UInt8(u.count & 0xFF), UInt8(u.count >> 8 & 0xFF), UInt8(u.count >> 16 & 0xFF), UInt8(u.count >> 24)] + u
-                }
-                return binaryTail(&w, data)
-            }
-            w.raw(","); w.key("data"); w.raw("[")
-            for (i, s) in strings.enumerated() {
-                if i > 0 { w.raw(",") }
-                w.string(s)
-            }
-            w.raw("]")
-        } else {
-            w.raw(","); w.key("datatype"); w.string("FP32")
-            w.raw(","); w.key("shape"); w.raw("["); w.int(count); w.raw(","); w.int(k); w.raw("]")
-            if binary {
-                var data = [UInt8](); data.reserveCapacity(count * k * 4)
-                for v in probabilities.prefix(count * k) {
-                    let b = v.bitPattern
-                    data += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)]
-                }
-                return binaryTail(&w, data)
-            }
-            w.raw(","); w.key("data"); w.raw("[")
-            for i in 0..<(count * k) {
-                if i > 0 { w.raw(",") }
-                w.float(probabilities[i])
-            }
-            w.raw("]")
-        }
-        w.raw("}]}")
-        return (w.bytes, nil)
-    }
-
-    /// Ends the JSON header with the output's `binary_data_size` and appends the tensor bytes.
-    private static func binaryTail(_ w: inout JSONWriter, _ data: [UInt8]) -> (bytes: [UInt8], jsonLength: Int?) {
-        w.raw(","); w.key("parameters"); w.raw("{"); w.key("binary_data_size"); w.int(data.count); w.raw("}")
-        w.raw("}]}")
-        let length = w.bytes.count
-        return (w.bytes + data, length)
-    }
+/// The tensor names of Loupe models in the v2 protocol.
+enum OIPTensor {
+    static let input = "input"
+    static let output = "probabilities"
 }
 
 /// A parsed OIP inference request.
@@ -184,14 +41,14 @@ struct OIPRequest {
         }
         let id = document["id"]?.stringValue
         guard let inputs = document["inputs"]?.arrayValue else {
-            throw .badRequest("invalid_input", "expected 'inputs': an array with one tensor named '\(InferenceService.inputTensorName)'")
+            throw .badRequest("invalid_input", "expected 'inputs': an array with one tensor named '\(OIPTensor.input)'")
         }
         guard inputs.count == 1, let input = inputs.first, input.objectValue != nil else {
-            throw .badRequest("invalid_input", "expected exactly one input tensor named '\(InferenceService.inputTensorName)', received \(inputs.count)")
+            throw .badRequest("invalid_input", "expected exactly one input tensor named '\(OIPTensor.input)', received \(inputs.count)")
         }
         let name = input["name"]?.stringValue ?? ""
-        guard name == InferenceService.inputTensorName else {
-            throw .badRequest("invalid_input", "expected an input named '\(InferenceService.inputTensorName)', received '\(echoed(name))'")
+        guard name == OIPTensor.input else {
+            throw .badRequest("invalid_input", "expected an input named '\(OIPTensor.input)', received '\(echoed(name))'")
         }
         let elementSizes = ["FP32": 4, "UINT8": 1, "FP16": 2, "INT8": 1]
         guard let datatype = input["datatype"]?.stringValue, let elementSize = elementSizes[datatype] else {
@@ -289,8 +146,8 @@ struct OIPRequest {
         if let outputs = document["outputs"]?.arrayValue {
             for output in outputs {
                 let outName = output["name"]?.stringValue ?? ""
-                guard outName == InferenceService.outputTensorName else {
-                    throw .badRequest("invalid_output", "unknown output '\(outName)'; this model has one output named '\(InferenceService.outputTensorName)'")
+                guard outName == OIPTensor.output else {
+                    throw .badRequest("invalid_output", "unknown output '\(outName)'; this model has one output named '\(OIPTensor.output)'")
                 }
                 if let c = output["parameters"]?["classification"] { classification = try classCount(c, model: model) }
                 if let b = output["parameters"]?["binary_data"]?.boolValue { binaryOutput = b }

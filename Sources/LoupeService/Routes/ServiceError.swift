@@ -39,13 +39,14 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     /// The error response, with `"<key>": false` first — the KServe v2 health and model-ready
     /// bodies (`{"ready": false, …}`), so clients that read the flag get an answer on 503 too.
     func response(flag key: String?) -> HTTPResponse {
-        var w = JSONWriter(capacity: 64 + message.utf8.count)
-        w.raw("{")
-        if let key { w.key(key); w.raw("false,") }
-        w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
-        var headers = HTTPHeaders([("Content-Type", "application/json")])
+        var headers = HTTPHeaders()
         if let retry = retryAfterSeconds { headers.add("Retry-After", String(retry)) }
-        return HTTPResponse(status: status, headers: headers, body: w.bytes)
+        guard let key else { return .jsonError(status: status, message: message, code: code, headers: headers) }
+        var w = JSONWriter(capacity: 64 + message.utf8.count)
+        w.raw("{"); w.key(key); w.raw("false,")
+        w.key("error"); w.string(message); w.raw(","); w.key("code"); w.string(code); w.raw("}")
+        headers.add("Content-Type", "application/json")
+        return HTTPResponse(status: status, headers: headers, body: w.bytes, errorCode: code)
     }
 }
 

@@ -1,0 +1,51 @@
+// The one ranking of class scores in the project (server responses, prediction metrics, the CLI,
+// evaluation, golden samples): highest score first, ties broken by the lower class index, so
+// every consumer agrees on the top class of the same row.
+
+public enum Ranking {
+    /// Index (0-based, relative to the row's start) of the highest score; the first one on ties.
+    @inlinable
+    public static func argmax<Row: RandomAccessCollection>(_ row: Row) -> Int where Row.Element == Float {
+        var best = row.startIndex
+        var i = row.index(after: best)
+        while i < row.endIndex {
+            if row[i] > row[best] { best = i }
+            i = row.index(after: i)
+        }
+        return row.distance(from: row.startIndex, to: best)
+    }
+
+    /// Fills `order[0..<k]` with the indices of the `k` highest scores, highest first (ties: lower
+    /// index first). `order` must hold `row.count` elements; its tail is left in no set order.
+    /// Small `k` takes a selection pass per place (no sort, no allocation).
+    public static func top<Row: RandomAccessCollection>(_ k: Int, of row: Row, into order: inout [Int]) where Row.Element == Float {
+        let n = row.count
+        precondition(order.count >= n && k <= n)
+        let base = row.startIndex
+        @inline(__always) func score(_ j: Int) -> Float { row[row.index(base, offsetBy: j)] }
+        for j in 0..<n { order[j] = j }
+        guard k > 0 else { return }
+        if k <= 8 {
+            for j in 0..<k {
+                var best = j
+                for m in (j + 1)..<max(j + 1, n) {
+                    let pm = score(order[m]), pb = score(order[best])
+                    if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
+                }
+                if best != j { order.swapAt(j, best) }
+            }
+        } else {
+            order[0..<n].sort { a, b in
+                let pa = score(a), pb = score(b)
+                return pa != pb ? pa > pb : a < b
+            }
+        }
+    }
+
+    /// All indices, highest score first.
+    public static func ranked<Row: RandomAccessCollection>(_ row: Row) -> [Int] where Row.Element == Float {
+        var order = [Int](repeating: 0, count: row.count)
+        top(row.count, of: row, into: &order)
+        return order
+    }
+}

@@ -1,0 +1,80 @@
+// GET /health (everything an operator asks first), /health/live and /health/ready (Kubernetes
+// probes), and the KServe v2 health endpoints /v2/health/live and /v2/health/ready with the
+// spec's bodies ({"live": true}, {"ready": true}) that the KServe SDK reads.
+import LoupeHTTP
+
+struct HealthRoutes: Sendable {
+    let readiness: Readiness
+    let provider: any ModelProvider
+    let batcher: Batcher
+
+    func live(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        sink.respond(.json(200, Array(#"{"status":"alive"}"#.utf8)))
+    }
+
+    func ready(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        if readiness.check() {
+            sink.respond(.json(200, Array(#"{"status":"ready"}"#.utf8)))
+        } else {
+            sink.respond(readiness.isDraining ? ServiceError.draining.response : ServiceError.notReady.response)
+        }
+    }
+
+    func v2Live(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        sink.respond(.json(200, Array(#"{"live":true}"#.utf8)))
+    }
+
+    /// `{"ready": true}` (200), else 503 with `{"ready": false, "error": …, "code": …}`.
+    func v2Ready(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        if readiness.check() {
+            sink.respond(.json(200, Array(#"{"ready":true}"#.utf8)))
+        } else {
+            sink.respond((readiness.isDraining ? ServiceError.draining : ServiceError.notReady).response(flag: "ready"))
+        }
+    }
+
+    func health(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        let ready = readiness.check()
+        let status = readiness.isDraining ? "draining" : (ready ? "ready" : "not_ready")
+        var w = JSONWriter()
+        w.raw("{"); w.key("status"); w.string(status)
+        w.raw(","); w.key("version"); w.string(loupeVersion)
+        w.raw(","); w.key("uptime_seconds"); w.double(readiness.uptimeSeconds)
+        if let s = readiness.startToReadySeconds { w.raw(","); w.key("start_to_ready_seconds"); w.double((s * 1e6).rounded() / 1e6) }
+        w.raw(","); w.key("queue_depth"); w.int(batcher.queueDepth)
+        w.raw(","); w.key("models"); w.raw("[")
+        for (i, m) in provider.servedModels().enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{"); w.key("name"); w.string(m.name); w.raw(","); w.key("version"); w.int(m.version)
+            w.raw(","); w.key("sha256"); w.string(m.sha256); w.raw("}")
+        }
+        w.raw("]")
+        // What failed to load, and why: the answer to "why is it not ready / not the new version".
+        // And which served versions have lost their files (kept serving from memory).
+        for (key, problems) in [("load_failures", provider.loadProblems()), ("missing_files", provider.missingFiles())] where !problems.isEmpty {
+            w.raw(","); w.key(key); w.raw("[")
+            for (i, p) in problems.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.raw("{"); w.key("model"); w.string(p.model); w.raw(","); w.key("version"); w.int(p.version)
+                w.raw(","); w.key("state"); w.string(p.state.rawValue); w.raw(","); w.key("reason"); w.string(p.reason); w.raw("}")
+            }
+            w.raw("]")
+        }
+        w.raw("}")
+        var response = HTTPResponse.json(ready ? 200 : 503, w.bytes)
+        if !ready { response.headers.add("Retry-After", "1") }
+        sink.respond(response)
+    }
+}
+
+/// GET /metrics: the Prometheus text exposition (readiness refreshed first, so `loupe_ready` is now).
+struct MetricsRoute: Sendable {
+    let readiness: Readiness
+    let registry: MetricsRegistry
+
+    func handle(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        _ = readiness.check()
+        let text = registry.render()
+        sink.respond(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", MetricsRegistry.contentType)]), body: Array(text.utf8)))
+    }
+}

@@ -1,0 +1,52 @@
+// KServe v2 / Open Inference Protocol metadata: GET /v2 (server), GET /v2/models/{m}[/versions/{v}]
+// (a model's tensors, versions and labels), and GET /v2/models/{m}[/versions/{v}]/ready.
+import LoupeHTTP
+
+struct OIPMetadataRoutes: Sendable {
+    let models: ModelResolver
+    let provider: any ModelProvider
+    let readiness: Readiness
+    /// `repository_api.enabled`: the server metadata lists the model_repository extension.
+    let repositoryAPIEnabled: Bool
+
+    func serverMetadata(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        var extensions: [JSONValue] = [.string("classification")]
+        if repositoryAPIEnabled { extensions.append(.string("model_repository")) }
+        sink.respond(.json(200, .object([("name", .string("loupe")), ("version", .string(loupeVersion)),
+                                         ("extensions", .array(extensions))])))
+    }
+
+    func modelMetadata(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        let name = request.pathParameters["m"]
+        let model: any InferenceModel
+        switch models.resolve(name: name, versionText: request.pathParameters["v"]) {
+        case .success(let m): model = m
+        case .failure(let e): return sink.respond(e.response)
+        }
+        let versions = provider.servedModels().filter { $0.name == model.name }.map(\.version).sorted()
+        let inputShape: [JSONValue] = ([-1] + model.inputShape).map { .number(Double($0)) }
+        let metadata: JSONValue = .object([
+            ("name", .string(model.name)),
+            ("versions", .array((request.pathParameters["v"] != nil ? [model.version] : versions).map { .string(String($0)) })),
+            ("platform", .string("loupe")),
+            ("inputs", .array([.object([("name", .string(OIPTensor.input)), ("datatype", .string("FP32")),
+                                        ("shape", .array(inputShape))])])),
+            ("outputs", .array([.object([("name", .string(OIPTensor.output)), ("datatype", .string("FP32")),
+                                         ("shape", .array([.number(-1), .number(Double(model.outputCount))]))])])),
+            ("parameters", .object([("labels", .array(model.labels.map { .string($0) })),
+                                    ("sha256", .string(model.sha256)),
+                                    ("accepted_input_shapes", .string("[N,\(model.inputCount)], [N,\(model.imageHeight),\(model.imageWidth)], [N,1,\(model.imageHeight),\(model.imageWidth)], [N,\(model.imageHeight),\(model.imageWidth),1]")),
+                                    ("accepted_input_datatypes", .string("FP32 (model-ready values), UINT8 (pixels 0-255)"))])),
+        ])
+        sink.respond(.json(200, metadata))
+    }
+
+    func modelReady(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        switch models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
+        case .success(let m):
+            if readiness.isDraining { return sink.respond(ServiceError.draining.response(flag: "ready")) }
+            sink.respond(.json(200, .object([("name", .string(m.name)), ("version", .string(String(m.version))), ("ready", .bool(true))])))
+        case .failure(let e): sink.respond(e.response(flag: "ready"))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+// What the inference routes share: finding the model a request addresses, the input limits and
+// where decoding runs, and handing a decoded batch to the batcher.
+import Dispatch
+import LoupeData
+import LoupeHTTP
+
+/// The model a request addresses (`name`/`version` from the path or the query), or the error.
+struct ModelResolver: Sendable {
+    let provider: any ModelProvider
+
+    func resolve(name: String?, versionText: String?) -> Result<any InferenceModel, ServiceError> {
+        var version: Int?
+        if let v = versionText, !v.isEmpty {
+            guard let n = Int(v), n >= 1 else {
+                return .failure(.badRequest("invalid_parameter", "version must be a positive integer, received '\(echoed(v))'"))
+            }
+            version = n
+        }
+        let name = (name?.isEmpty ?? true) ? nil : name
+        if let model = provider.model(named: name, version: version) { return .success(model) }
+        if !provider.isReady && name == nil { return .failure(.notReady) }
+        var error = ServiceError.modelNotFound(name ?? (provider.modelNames.isEmpty ? nil : "default"), version: version)
+        if let name, let problem = provider.loadProblems().first(where: { $0.model == name && $0.state != .ready && (version == nil || $0.version == version) }) {
+            error.message += ": version \(problem.version) failed to load: \(problem.reason)"
+        }
+        return .failure(error)
+    }
+}
+
+/// The request-independent input limits, and where a body is decoded.
+struct InputPolicy: Sendable {
+    let maxImages: Int
+    let maxImageDimension: Int
+    /// `server.inline_decode_max_bytes`.
+    let inlineDecodeMaxBytes: Int
+    /// Shared by every image decode in flight (`limits.decode_budget_bytes`).
+    let decodeBudget: DecodeBudget
+
+    init(_ c: ServiceConfiguration) {
+        maxImages = c.maxImagesPerRequest
+        maxImageDimension = c.maxImageDimension
+        inlineDecodeMaxBytes = c.inlineDecodeMaxBytes
+        decodeBudget = DecodeBudget(limit: c.decodeBudgetBytes)
+    }
+
+    /// The limits for one request (`?resize=true` opts in to resizing).
+    func limits(_ request: HTTPRequest) -> Result<InputLimits, ServiceError> {
+        var resize = false
+        if let r = request.queryValue("resize") {
+            switch r.lowercased() {
+            case "", "1", "true", "yes": resize = true
+            case "0", "false", "no": resize = false
+            default: return .failure(.badRequest("invalid_parameter", "resize must be true or false, received '\(echoed(r))'"))
+            }
+        }
+        return .success(InputLimits(maxImages: maxImages, maxImageDimension: maxImageDimension, resize: resize,
+                                    decodeBudget: decodeBudget))
+    }
+
+    /// Decoding runs where the handler runs (by default the connection's event loop: no thread
+    /// hand-off for the common small request); a body larger than `server.inline_decode_max_bytes`
+    /// is decoded on a Dispatch queue instead, so parsing a big JSON batch never holds up the other
+    /// connections of that loop.
+    func offloadIfLarge(_ request: HTTPRequest, _ work: @escaping @Sendable () -> Void) {
+        if request.body.count > inlineDecodeMaxBytes {
+            DispatchQueue.global(qos: .userInitiated).async(execute: work)
+        } else {
+            work()
+        }
+    }
+}
+
+extension Batcher {
+    /// Queues a decoded batch; `respond` runs on the inference worker with the result, and its
+    /// response gets the Server-Timing of the queue wait and the forward pass.
+    func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink,
+                respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
+        let job = InferenceJob(model: model, input: batch.input, count: batch.count) { result in
+            var response = respond(result)
+            response.headers.add("Server-Timing",
+                                 "queue;dur=\(formatMilliseconds(Double(result.queueNanoseconds) / 1e6)), inference;dur=\(formatMilliseconds(Double(result.inferenceNanoseconds) / 1e6))")
+            sink.respond(response)
+        }
+        switch submit(job) {
+        case .accepted: break
+        case .queueFull: sink.respond(ServiceError.queueFull.response)
+        case .stopped: sink.respond(ServiceError.draining.response)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+// Every route the service answers, and the one file that handles each. Requests are routed once:
+// the match gives the template (the metrics' route label) before the handler runs.
+//
+//   POST /predict                                   Routes/PredictRoute.swift
+//   GET  /health, /health/live, /health/ready       Routes/HealthRoutes.swift
+//   GET  /v2/health/live, /v2/health/ready          Routes/HealthRoutes.swift
+//   GET  /metrics                                   Routes/HealthRoutes.swift (MetricsRoute)
+//   GET  /openapi.json                              Generated/OpenAPI.swift (from docs/openapi.yaml)
+//   GET  /v2, /v2/models/{m}[/versions/{v}][/ready] Routes/OIPMetadataRoutes.swift
+//   POST /v2/models/{m}[/versions/{v}]/infer        Routes/OIPInferRoute.swift (bodies: OIPRequest.swift)
+//   POST /v2/repository/…                           Routes/RepositoryRoutes.swift (repository_api.enabled)
+import LoupeHTTP
+
+extension InferenceService {
+    public var routes: [ServiceRoute] {
+        let models = ModelResolver(provider: provider)
+        let health = HealthRoutes(readiness: readiness, provider: provider, batcher: batcher)
+        let predict = PredictRoute(models: models, inputs: inputs, batcher: batcher, recorder: recorder,
+                                   defaultTopK: configuration.defaultTopK)
+        let metadata = OIPMetadataRoutes(models: models, provider: provider, readiness: readiness,
+                                         repositoryAPIEnabled: configuration.repositoryAPIEnabled)
+        let infer = OIPInferRoute(models: models, inputs: inputs, batcher: batcher, recorder: recorder)
+        var list: [ServiceRoute] = [
+            ServiceRoute(method: .POST, template: "/predict", handler: predict.handle),
+            ServiceRoute(method: .GET, template: "/health", handler: health.health),
+            ServiceRoute(method: .GET, template: "/health/live", handler: health.live),
+            ServiceRoute(method: .GET, template: "/health/ready", handler: health.ready),
+            ServiceRoute(method: .GET, template: "/openapi.json") { _, s in s.respond(.json(200, OpenAPI.document)) },
+            ServiceRoute(method: .GET, template: "/v2", handler: metadata.serverMetadata),
+            ServiceRoute(method: .GET, template: "/v2/health/live", handler: health.v2Live),
+            ServiceRoute(method: .GET, template: "/v2/health/ready", handler: health.v2Ready),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}", handler: metadata.modelMetadata),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}", handler: metadata.modelMetadata),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/ready", handler: metadata.modelReady),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}/ready", handler: metadata.modelReady),
+            ServiceRoute(method: .POST, template: "/v2/models/{m}/infer", handler: infer.handle),
+            ServiceRoute(method: .POST, template: "/v2/models/{m}/versions/{v}/infer", handler: infer.handle),
+        ]
+        if configuration.metricsEnabled && configuration.metricsPort == 0 {
+            list.append(ServiceRoute(method: .GET, template: "/metrics", handler: MetricsRoute(readiness: readiness, registry: metrics.registry).handle))
+        }
+        return list + addedRoutes
+    }
+
+    /// The separate metrics listener's routes (`metrics.port` > 0): GET /metrics only.
+    public var metricsListenerRoutes: [ServiceRoute] {
+        guard configuration.metricsEnabled && configuration.metricsPort > 0 else { return [] }
+        return [ServiceRoute(method: .GET, template: "/metrics", handler: MetricsRoute(readiness: readiness, registry: metrics.registry).handle)]
+    }
+
+    /// The HTTP handler for `routes`: routes each request once, instruments it under the matched
+    /// template, inflates a compressed body (Content-Encoding) for a matched route, then dispatches.
+    func httpHandler(_ routes: [ServiceRoute]) -> HTTPHandler {
+        var builder = RouterBuilder()
+        for route in routes { builder.add(route.method, route.template, route.handler) }
+        let router = builder.freeze()
+        let maxBodyBytes = configuration.maxBodyBytes
+        return { [instrumentation] request, sink in
+            let match = router.match(request)
+            instrumentation.instrument(request, template: match.template, sink: sink) { request, sink in
+                guard case .found = match, !request.body.isEmpty, request.headers["Content-Encoding"] != nil else {
+                    return router.dispatch(match, request, sink: sink)
+                }
+                switch ContentCoding.decode(request, maxBytes: maxBodyBytes) {
+                case .success(let decoded): router.dispatch(match, decoded, sink: sink)
+                case .failure(let error): sink.respond(error.response)
+                }
+            }
+        }
+    }
+}

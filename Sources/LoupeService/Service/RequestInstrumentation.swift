@@ -1,0 +1,126 @@
+// What every request passes through, whatever its route: the request id (X-Request-ID), the W3C
+// trace context, CORS headers, the in-flight gauge, the HTTP metrics labelled by route template,
+// the rejection counter labelled by the response's error code, and the access log line.
+import Logging
+import LoupeHTTP
+import Synchronization
+
+final class RequestInstrumentation: Sendable {
+    let metrics: ServiceMetrics
+    let logger: Logger
+    let accessLog: Bool
+    /// `server.cors.allowed_origins` (off when empty).
+    let cors: CORSPolicy
+    private let requestCounter = Atomic<UInt64>(0)
+    private let requestIDPrefix: String
+
+    init(metrics: ServiceMetrics, logger: Logger, accessLog: Bool, cors: CORSPolicy, seed: UInt64) {
+        self.metrics = metrics; self.logger = logger; self.accessLog = accessLog; self.cors = cors
+        requestIDPrefix = Self.hex8((seed &* 0x9E37_79B9_7F4A_7C15) >> 32)
+    }
+
+    /// Wraps a request whose route (`template`, nil when none matched) is already known: assigns
+    /// the request id, counts it in flight, and hands `next` a sink that, on response, adds
+    /// X-Request-ID, traceparent and CORS headers, records the metrics and writes the access log.
+    func instrument(_ request: HTTPRequest, template: String?, sink: any HTTPResponseSink,
+                    next: (HTTPRequest, any HTTPResponseSink) -> Void) {
+        metrics.inFlight.increment()
+        let instrumented = InstrumentedSink(
+            instrumentation: self, inner: sink, requestID: requestID(from: request.headers["X-Request-ID"]),
+            method: request.method, path: request.path, remote: request.remoteAddress, route: template ?? "unmatched",
+            trace: TraceContext.forRequest(request.headers["traceparent"]),
+            cors: cors.headers(origin: request.headers["Origin"], method: request.method,
+                               preflight: request.headers["Access-Control-Request-Method"] != nil),
+            start: monotonicNanoseconds())
+        next(request, instrumented)
+    }
+
+    private func requestID(from header: String?) -> String {
+        if let h = header, !h.isEmpty, h.utf8.count <= 128,
+           h.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            return h
+        }
+        let n = requestCounter.add(1, ordering: .relaxed).newValue
+        return requestIDPrefix + Self.hex8(n)
+    }
+
+    /// The low 32 bits as exactly 8 lower-case hex digits (so a generated request id is always 16).
+    static func hex8(_ v: UInt64) -> String {
+        let hex = String(v & 0xFFFF_FFFF, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
+    fileprivate func finished(_ sink: InstrumentedSink, status: Int, errorCode: String?) {
+        metrics.inFlight.decrement()
+        let method = ServiceMetrics.methodLabel(sink.method)
+        let seconds = Double(monotonicNanoseconds() - sink.start) / 1e9
+        metrics.requests.labels(sink.route, method, String(status)).increment()
+        metrics.requestSeconds.labels(sink.route, method).observe(seconds)
+        if let errorCode, status >= 400 { metrics.rejections.labels(errorCode).increment() }
+        if status >= 500 && status != 503 {
+            logger.error("server error", metadata: ["request_id": .string(sink.requestID), "status": .stringConvertible(status)])
+        }
+        guard accessLog else { return }
+        var meta: Logger.Metadata = [
+            "request_id": .string(sink.requestID), "trace_id": .string(sink.trace.traceID),
+            "method": .string(sink.method.description), "path": .string(sink.path),
+            "route": .string(sink.route), "status": .stringConvertible(status),
+            "duration_ms": .string(formatMilliseconds(seconds * 1000)), "remote": .string(sink.remote),
+        ]
+        if let errorCode { meta["error_code"] = .string(errorCode) }
+        logger.info("request", metadata: meta)
+    }
+
+    /// A bounded metric label from a response's error code: short snake_case words, else "other";
+    /// a 4xx/5xx without one is labelled by its status ("http_413").
+    static func errorLabel(_ response: HTTPResponse) -> String? {
+        guard response.status >= 400 else { return nil }
+        guard let code = response.errorCode else { return "http_\(response.status)" }
+        guard code.utf8.count <= 48, code.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F || ($0 >= 0x30 && $0 <= 0x39) }) else {
+            return "other"
+        }
+        return code
+    }
+}
+
+/// The sink a handler answers through: adds the instrumentation's headers and records the
+/// response once, then passes it on.
+final class InstrumentedSink: HTTPResponseSink, Sendable {
+    let instrumentation: RequestInstrumentation
+    let inner: any HTTPResponseSink
+    let requestID: String
+    let method: HTTPMethod
+    let path: String
+    let remote: String
+    /// The matched route template, or "unmatched": the metrics' route label.
+    let route: String
+    let trace: TraceContext
+    let cors: [(String, String)]
+    let start: UInt64
+    private let answered = Atomic<Bool>(false)
+
+    init(instrumentation: RequestInstrumentation, inner: any HTTPResponseSink, requestID: String, method: HTTPMethod,
+         path: String, remote: String, route: String, trace: TraceContext, cors: [(String, String)], start: UInt64) {
+        self.instrumentation = instrumentation; self.inner = inner; self.requestID = requestID; self.method = method
+        self.path = path; self.remote = remote; self.route = route; self.trace = trace; self.cors = cors; self.start = start
+    }
+
+    func respond(_ response: HTTPResponse) {
+        guard answered.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        var response = response
+        response.headers.set("X-Request-ID", requestID)
+        response.headers.add("traceparent", trace.header)   // handlers never set it
+        for (name, value) in cors { response.headers.add(name, value) }
+        // Metrics first, so a client that scrapes after its answer sees its request counted.
+        instrumentation.finished(self, status: response.status, errorCode: RequestInstrumentation.errorLabel(response))
+        inner.respond(response)
+    }
+}
+
+/// Milliseconds with three decimals ("1.250"), for Server-Timing and the access log.
+func formatMilliseconds(_ ms: Double) -> String {
+    let micro = (ms * 1000).rounded()
+    let whole = Int(micro) / 1000, frac = Int(micro) % 1000
+    let f = String(frac)
+    return "\(whole)." + String(repeating: "0", count: 3 - f.count) + f
+}
