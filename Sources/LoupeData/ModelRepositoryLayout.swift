@@ -3,10 +3,37 @@ import Glibc
 #endif
 
 /// The on-disk repository layout `<root>/<name>/<version>/model.loupe` (+ history.json), as the
-/// server's model repository scans it. Versions are positive integers without leading zeros.
+/// server's model repository scans it and the trainer and importer publish into it — the one
+/// grammar of model names and versions. Anything a request names is checked here before it is
+/// compared with the repository's contents; nothing from a request is ever joined into a path.
 public enum ModelRepositoryLayout {
     public static let modelFileName = "model.loupe"
     public static let historyFileName = "history.json"
+    /// Longest accepted model name, in bytes.
+    public static let maxNameLength = 128
+
+    /// `[A-Za-z0-9_.-]+`, 1–128 bytes, not starting with a dot (so never "." or "..").
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = name.utf8
+        guard !bytes.isEmpty, bytes.count <= maxNameLength, bytes.first != UInt8(ascii: ".") else { return false }
+        return bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+    }
+
+    /// A version directory name or a version in a request: a positive decimal integer without sign
+    /// or leading zeros, at most 18 digits. Returns nil for anything else ("01", "+1", "1.0", "-1").
+    public static func parseVersion(_ text: some StringProtocol) -> Int? {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 18, bytes[0] != UInt8(ascii: "0") else { return nil }
+        var value = 0
+        for b in bytes {
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(b - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// `<versionDirectory>/model.loupe`.
+    public static func modelFile(in versionDirectory: String) -> String { versionDirectory + "/" + modelFileName }
 
     /// Existing versions of `name` under `root`, ascending.
     public static func versions(root: String, name: String) -> [Int] {
@@ -15,7 +42,7 @@ public enum ModelRepositoryLayout {
         var out: [Int] = []
         while let entry = readdir(dir) {
             let entryName = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if let v = Int(entryName), v > 0, String(v) == entryName { out.append(v) }
+            if let v = parseVersion(entryName) { out.append(v) }
         }
         return out.sorted()
     }
@@ -45,19 +72,13 @@ public enum ModelRepositoryLayout {
         (versions(root: root, name: name).last ?? 0) + 1
     }
 
-    /// Whether `name` is a valid model name: 1–64 of [A-Za-z0-9_.-], not starting with '.'.
-    public static func isValidName(_ name: String) -> Bool {
-        guard (1...64).contains(name.utf8.count), !name.hasPrefix(".") else { return false }
-        return name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
-    }
-
     /// Publishes a new version: both files are written into a hidden temp directory
     /// (`<root>/<name>/.tmp-…`), fsynced, and the directory is renamed to the next free version,
     /// so a watcher never sees a half-written version. Returns the model file's path.
     @discardableResult
     public static func publish(model: [UInt8], history: [UInt8], root: String, name: String) throws -> (path: String, version: Int) {
         guard isValidName(name) else {
-            throw LoupeDataError.io(path: name, operation: "publish (model names are 1–64 of A-Z a-z 0-9 _ . -, not starting with '.')", errno: EINVAL)
+            throw LoupeDataError.io(path: name, operation: "publish (model names are 1–128 of A-Z a-z 0-9 _ . -, not starting with '.')", errno: EINVAL)
         }
         let parent = root + "/" + name
         try FileIO.createDirectories(parent)

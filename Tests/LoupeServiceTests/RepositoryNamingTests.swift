@@ -1,24 +1,25 @@
+import LoupeData
 import Testing
 @testable import LoupeService
 
 @Suite struct RepositoryNamingTests {
     @Test(arguments: ["fashion", "mnist-digits", "a.b_c-1", "X", String(repeating: "a", count: 128)])
     func acceptsValidNames(_ name: String) {
-        #expect(ModelNaming.isValidName(name))
+        #expect(ModelRepositoryLayout.isValidName(name))
     }
 
     @Test(arguments: ["", ".", "..", ".hidden", "../etc", "a/b", "/abs", "a b", "a\0b", "naïve", "a%2e",
                       "a\\b", String(repeating: "a", count: 129)])
     func refusesInvalidNames(_ name: String) {
-        #expect(!ModelNaming.isValidName(name))
+        #expect(!ModelRepositoryLayout.isValidName(name))
     }
 
     @Test func parsesVersions() {
-        #expect(ModelNaming.parseVersion("1") == 1)
-        #expect(ModelNaming.parseVersion("42") == 42)
-        #expect(ModelNaming.parseVersion("999999999999999999") == 999_999_999_999_999_999)
+        #expect(ModelRepositoryLayout.parseVersion("1") == 1)
+        #expect(ModelRepositoryLayout.parseVersion("42") == 42)
+        #expect(ModelRepositoryLayout.parseVersion("999999999999999999") == 999_999_999_999_999_999)
         for bad in ["", "0", "01", "-1", "+1", "1.0", "1e3", " 1", "one", "1/..", "9999999999999999999"] {
-            #expect(ModelNaming.parseVersion(bad) == nil, "\(bad)")
+            #expect(ModelRepositoryLayout.parseVersion(bad) == nil, "\(bad)")
         }
     }
 

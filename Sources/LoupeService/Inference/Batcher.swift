@@ -235,8 +235,7 @@ private struct Worker {
             let start = monotonicNanoseconds()
             metrics.busyWorkers.increment()
             if fault.faultDelayMilliseconds > 0 && Int.random(in: 0..<100, using: &random) < fault.faultDelayPercent {
-                var delay = timespecFromMilliseconds(fault.faultDelayMilliseconds)
-                nanosleepShim(&delay)
+                sleepSeconds(Double(fault.faultDelayMilliseconds) / 1000)
             }
             let model = batch[0].model
             let runner = runner(for: model)

@@ -53,8 +53,7 @@ public final class LogSink: @unchecked Sendable {
                 while buffer.isEmpty { lock.wait() }
                 lock.unlock()
                 // Let lines gather for one interval: at most one write per interval.
-                var ts = timespec(tv_sec: Int(flushIntervalNanoseconds / 1_000_000_000), tv_nsec: Int(flushIntervalNanoseconds % 1_000_000_000))
-                nanosleep(&ts, nil)
+                sleepSeconds(Double(flushIntervalNanoseconds) / 1e9)
                 flush()
             }
         }

@@ -1,3 +1,5 @@
+import LoupeData
+
 /// Every setting of the model repository, with its default (the service fills it from the
 /// `models.*`, `repository_api.*` and `drift.*` keys of Config/loupe.yaml; see docs/model-lifecycle.md).
 public struct RepositoryConfiguration: Sendable, Equatable {
@@ -42,11 +44,11 @@ public struct RepositoryConfiguration: Sendable, Equatable {
     public func validationErrors() -> [String] {
         var errors: [String] = []
         if root.isEmpty { errors.append("repository.path must not be empty") }
-        if let name = defaultModel, !ModelNaming.isValidName(name) {
+        if let name = defaultModel, !ModelRepositoryLayout.isValidName(name) {
             errors.append("repository.default_model \"\(name)\" is not a valid model name ([A-Za-z0-9_.-], no leading dot)")
         }
         for (name, policy) in policies {
-            if !ModelNaming.isValidName(name) { errors.append("repository.policies has an invalid model name \"\(name)\"") }
+            if !ModelRepositoryLayout.isValidName(name) { errors.append("repository.policies has an invalid model name \"\(name)\"") }
             if case .latest(let n) = policy, n < 1 { errors.append("repository.policies.\(name): latest needs at least 1") }
         }
         if case .latest(let n) = versionPolicy, n < 1 { errors.append("repository.version_policy: latest needs at least 1") }

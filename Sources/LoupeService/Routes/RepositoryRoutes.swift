@@ -4,6 +4,7 @@
 // `Authorization: Bearer <token>` (401 otherwise). Model names from the path are checked against
 // the name grammar and only compared with the repository's own listing.
 import Dispatch
+import LoupeData
 import LoupeHTTP
 
 /// The repository extension's handlers, over the repository's load, unload and status.
@@ -92,7 +93,7 @@ struct RepositoryRoutes: Sendable {
             return .json(200, w.bytes)
         }
         if result.notFound { return Self.apiError(404, "model_not_found", result.message) }
-        let code = ModelNaming.isValidName(name) ? "load_failed" : "invalid_model_name"
+        let code = ModelRepositoryLayout.isValidName(name) ? "load_failed" : "invalid_model_name"
         return Self.apiError(400, code, result.message)
     }
 
@@ -104,8 +105,8 @@ struct RepositoryRoutes: Sendable {
             w.raw("{"); w.key("model"); w.string(name); w.raw(","); w.key("message"); w.string(result.message); w.raw("}")
             return .json(200, w.bytes)
         }
-        let code = ModelNaming.isValidName(name) ? "model_not_found" : "invalid_model_name"
-        return Self.apiError(ModelNaming.isValidName(name) ? 404 : 400, code, result.message)
+        let code = ModelRepositoryLayout.isValidName(name) ? "model_not_found" : "invalid_model_name"
+        return Self.apiError(ModelRepositoryLayout.isValidName(name) ? 404 : 400, code, result.message)
     }
 
     static func apiError(_ status: Int, _ code: String, _ message: String) -> HTTPResponse {

@@ -111,10 +111,7 @@ public final class ServiceServer: Sendable {
         if !service.checkReadiness() {
             let service = self.service
             startThread(name: "loupe-ready-watch") {
-                while !service.isDraining && !service.checkReadiness() {
-                    var ts = timespecFromMilliseconds(2)
-                    nanosleepShim(&ts)
-                }
+                while !service.isDraining && !service.checkReadiness() { sleepSeconds(0.002) }
             }
         }
     }
@@ -128,8 +125,7 @@ public final class ServiceServer: Sendable {
                                            "deadline_ms": .stringConvertible(c.drainDeadlineMilliseconds)])
         service.beginDrain()
         http.announceDrain()
-        var delay = timespecFromMilliseconds(c.drainDelayMilliseconds)
-        nanosleepShim(&delay)
+        sleepSeconds(Double(c.drainDelayMilliseconds) / 1000)
         logger.info("closing listener", metadata: ["in_flight": .stringConvertible(Int(service.metrics.inFlight.value))])
         http.beginShutdown(deadline: .milliseconds(c.drainDeadlineMilliseconds))
         http.waitUntilStopped()
@@ -141,15 +137,3 @@ public final class ServiceServer: Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-func timespecFromMilliseconds(_ ms: Int) -> timespec {
-    timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
-}
-
-func nanosleepShim(_ ts: inout timespec) {
-    var remaining = timespec()
-    while nanosleep(&ts, &remaining) != 0 && errno == EINTR { ts = remaining }
-}

@@ -97,3 +97,11 @@ public func environmentVariables() -> [String: String] {
     }
     return result
 }
+
+/// Sleeps the calling thread for `seconds`, resuming after signal interruptions.
+func sleepSeconds(_ seconds: Double) {
+    let ns = Int(max(0, seconds) * 1e9)
+    var ts = timespec(tv_sec: ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000)
+    var remaining = timespec()
+    while nanosleep(&ts, &remaining) != 0 && errno == EINTR { ts = remaining }
+}

@@ -1,0 +1,310 @@
+// The reload pass, run on the repository's queue only: scan the disk, plan each model
+// (ReloadPlanner, pure), execute the plan (settle, load, verify, self-test, count, log), build the
+// statuses, publish once.
+import Dispatch
+import Logging
+import LoupeData
+import Synchronization
+
+extension ModelRepository {
+    func scan(root: String) throws -> [String: [Int: Candidate]] {
+        var result: [String: [Int: Candidate]] = [:]
+        for entry in try RepositoryFileSystem.list(root) {
+            guard ModelRepositoryLayout.isValidName(entry) else {
+                if !entry.hasPrefix(".") { warnOnce(root + "/" + entry, "ignoring \"\(entry)\": not a valid model name") }
+                continue
+            }
+            let directory = root + "/" + entry
+            guard let real = RepositoryFileSystem.realPath(directory) else { continue }
+            guard RepositoryFileSystem.isInside(real, root: root) else {
+                warnOnce(directory, "ignoring \(directory): it leads outside the repository (to \(real))")
+                continue
+            }
+            guard RepositoryFileSystem.kind(real) == .directory else { continue }
+            var versions: [Int: Candidate] = [:]
+            let entries: [String]
+            do { entries = try RepositoryFileSystem.list(real) } catch {
+                warnOnce(directory, "cannot list \(directory): \(error)")
+                continue
+            }
+            for versionEntry in entries {
+                guard let version = ModelRepositoryLayout.parseVersion(versionEntry) else { continue }
+                let file = ModelRepositoryLayout.modelFile(in: real + "/" + versionEntry)
+                guard let realFile = RepositoryFileSystem.realPath(file) else { continue }   // not written yet
+                guard RepositoryFileSystem.isInside(realFile, root: root) else {
+                    warnOnce(file, "ignoring \(file): it leads outside the repository (to \(realFile))")
+                    continue
+                }
+                guard RepositoryFileSystem.kind(realFile) == .regularFile,
+                      let identity = RepositoryFileSystem.identity(realFile) else {
+                    warnOnce(file, "ignoring \(file): not a regular file")
+                    continue
+                }
+                versions[version] = Candidate(path: realFile, identity: identity)
+            }
+            result[entry] = versions
+        }
+        return result
+    }
+
+    /// Logs `message` the first time `key` is seen (per process; settled versions forget theirs).
+    func warnOnce(_ key: String, level: Logger.Level = .warning, _ message: String) {
+        let first = control.withLock { $0.warned.insert(key).inserted }
+        if first { logger.log(level: level, "\(message)") }
+    }
+
+    /// nil when the file state has settled (unchanged for `stable_after`), else the seconds
+    /// left until it may have.
+    func settleTimeLeft(_ key: VersionKey, _ identity: FileIdentity) -> Double? {
+        let settle = Int64(configuration.stableAfterSeconds * 1e9)
+        guard settle > 0 else { return nil }
+        let now = RepositoryFileSystem.nowNanoseconds()
+        let lastChange = max(identity.mtimeNanoseconds, identity.ctimeNanoseconds)
+        if lastChange <= now, now - lastChange >= settle { return nil }
+        // Not quiet by its timestamps (or they lie in the future): require the same state to be
+        // seen for `settle` across passes.
+        let since: Int64 = control.withLock { c in
+            if let seen = c.observed[key], seen.identity == identity { return seen.since }
+            c.observed[key] = (identity, now)
+            return now
+        }
+        if now - since >= settle { return nil }
+        let byTimestamp = lastChange <= now ? settle - (now - lastChange) : settle
+        return Double(min(byTimestamp, settle - (now - since))) / 1e9
+    }
+
+    /// A pass that waits for files still being written (start, SIGHUP, the API): passes repeat,
+    /// sleeping until the earliest settle time, for at most a few `stable_after` periods. Only the
+    /// last pass's `pending` events are reported.
+    @discardableResult
+    func settlingPass(only: String?) -> [ReloadEvent] {
+        let limit = 4 * configuration.stableAfterSeconds + 0.05
+        var waited = 0.0
+        var events: [ReloadEvent] = []
+        while true {
+            let result = pass(only: only)
+            events.removeAll { $0.outcome == .pending }
+            events += result.events
+            guard let left = result.settleLeft, waited < limit else { return events }
+            let nap = min(left + 0.005, limit - waited)
+            sleepSeconds(max(0.001, nap))
+            waited += nap
+        }
+    }
+
+    /// One pass: scan, plan and execute each model (`only`: just that one), publish once.
+    /// Returns what happened and, when a file is still settling, the seconds until it may have
+    /// (a follow-up pass is scheduled for then).
+    @discardableResult
+    func pass(only: String?) -> (events: [ReloadEvent], settleLeft: Double?) {
+        let now = Double(RepositoryFileSystem.nowNanoseconds()) / 1e9
+        guard let root = RepositoryFileSystem.realPath(configuration.root),
+              RepositoryFileSystem.kind(root) == .directory else {
+            counters.withLock { $0.scanErrors += 1; $0.lastScan = now }
+            warnOnce("root:" + configuration.root, "model repository \(configuration.root) does not exist or is not a directory")
+            return ([], nil)
+        }
+        let found: [String: [Int: Candidate]]
+        do { found = try scan(root: root) } catch {
+            counters.withLock { $0.scanErrors += 1; $0.lastScan = now }
+            logger.error("cannot scan the model repository: \(error)")
+            return ([], nil)
+        }
+        counters.withLock { $0.lastScan = now }
+        control.withLock { $0.lastScan = found }
+
+        let old = snapshot
+        var next = Publication(served: old.served, statuses: old.statuses)
+        var events: [ReloadEvent] = []
+        var settleLeft: Double? = nil
+        let (unloaded, failures) = control.withLock { ($0.unloadedByRequest, $0.failures) }
+
+        var names = Set(found.keys).union(old.served.keys).union(old.statuses.keys)
+        if let only { names = names.intersection([only]) }
+        // Strict readiness: a model the repository lists counts as loading from the moment it is
+        // found, so the server is not ready while one model has loaded and another has not begun.
+        var listed = false
+        for name in names where next.statuses[name] == nil && !unloaded.contains(name) && !(found[name] ?? [:]).isEmpty {
+            next.statuses[name] = ModelStatus(name: name, state: .loading, reason: "found; not loaded yet", versions: [])
+            listed = true
+        }
+        if listed { publish(next) }
+
+        for name in names.sorted() {
+            let previous = old.served[name]?.versions ?? [:]
+            let candidates = found[name]
+            let plan = ReloadPlanner.plan(
+                onDisk: candidates?.mapValues(\.identity), served: previous.mapValues(\.fileIdentity),
+                failures: Dictionary(uniqueKeysWithValues: failures.filter { $0.key.name == name }.map { ($0.key.version, $0.value) }),
+                unloaded: unloaded.contains(name), policy: configuration.policy(for: name))
+            switch plan {
+            case .unloaded(let onDisk):
+                for v in previous.keys.sorted() { events.append(ReloadEvent(model: name, version: v, outcome: .unloaded)) }
+                next.served[name] = nil
+                next.statuses[name] = ModelStatus(name: name, state: .unloaded, reason: "unloaded through the repository API",
+                                                  versions: onDisk.map { VersionStatus(version: $0, state: .unloaded, reason: nil, sha256: nil) })
+            case .forget:
+                next.served[name] = nil
+                next.statuses[name] = nil
+            case .serveWithoutFiles:
+                // The model's files are all gone (deleted, a volume unmounted): what is loaded keeps
+                // serving — a vanished file never takes a serving model down. Only the repository
+                // API's unload, or a new good version, ends it.
+                next.statuses[name] = Self.servingWithoutFiles(name, previous)
+                warnOnce("missing:\(name)", "model \(name): its files are gone from the repository; the loaded version keeps serving")
+            case let .versions(steps, limit, pinnedMissing):
+                let outcome = execute(name: name, steps: steps, limit: limit, candidates: candidates ?? [:],
+                                      previous: previous, publication: &next, events: &events)
+                if let left = outcome.settleLeft { settleLeft = min(settleLeft ?? left, left) }
+                var visited = outcome.visited
+                for v in pinnedMissing {
+                    visited[v] = VersionStatus(version: v, state: .unavailable,
+                                               reason: "pinned by the version policy but not in the repository", sha256: nil, failed: true)
+                }
+                var keep = outcome.keep
+                // Files that vanished while nothing else of the model would serve: keep the loaded
+                // copies (when another version is on disk, the policy chooses among those, as
+                // TF Serving does: deleting a version directory is how its users roll back).
+                var missing: Set<Int> = []
+                if keep.isEmpty {
+                    for (v, current) in previous where candidates?[v] == nil {
+                        keep[v] = current
+                        missing.insert(v)
+                    }
+                    if !missing.isEmpty {
+                        warnOnce("missing:\(name)", "model \(name): the file of version(s) \(missing.sorted()) is gone from the repository; the loaded copy keeps serving")
+                    }
+                }
+                if missing.isEmpty { control.withLock { _ = $0.warned.remove("missing:\(name)") } }
+                for v in previous.keys.sorted() where keep[v] == nil {
+                    events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))
+                    logger.info("model \(name) version \(v) unloaded")
+                }
+                next.served[name] = keep.keys.max().map { RepositorySnapshot.Served(versions: keep, latest: keep[$0]!) }
+                next.statuses[name] = ReloadPlanner.status(
+                    name: name, policy: configuration.policy(for: name), onDisk: Set((candidates ?? [:]).keys),
+                    serving: keep.mapValues(\.sha256), visited: visited, missing: missing,
+                    lastFailure: outcome.lastFailure, pending: outcome.pending)
+            }
+        }
+        publish(next)
+        if let left = settleLeft { scheduleFollowUp(after: left + 0.01) }
+        // Forget bookkeeping of versions that are gone.
+        control.withLock { c in
+            c.failures = c.failures.filter { found[$0.key.name]?[$0.key.version] != nil }
+            c.observed = c.observed.filter { found[$0.key.name]?[$0.key.version] != nil }
+        }
+        return (events, settleLeft)
+    }
+
+    /// What a pass is about to publish.
+    struct Publication {
+        var served: [String: RepositorySnapshot.Served]
+        var statuses: [String: ModelStatus]
+    }
+
+    /// What executing one model's steps gave.
+    struct StepsOutcome {
+        var keep: [Int: LoadedModel] = [:]
+        var visited: [Int: VersionStatus] = [:]
+        var lastFailure: String? = nil
+        var pending = false
+        var settleLeft: Double? = nil
+    }
+
+    /// Carries out a model's steps, newest first, until `limit` versions serve: keeps, loads (once
+    /// settled), records failures. Each load is announced (published as loading) first.
+    func execute(name: String, steps: [ReloadPlanner.Step], limit: Int, candidates: [Int: Candidate],
+                         previous: [Int: LoadedModel], publication next: inout Publication, events: inout [ReloadEvent]) -> StepsOutcome {
+        var out = StepsOutcome()
+        for step in steps {
+            if out.keep.count >= limit { break }
+            let v = step.version
+            let key = VersionKey(name: name, version: v)
+            switch step {
+            case .keep:
+                out.keep[v] = previous[v]!
+            case .failedBefore(_, let reason):
+                out.lastFailure = "version \(v): \(reason)"
+                out.visited[v] = VersionStatus(version: v, state: .unavailable, reason: reason, sha256: nil, failed: true)
+                if let current = previous[v] { out.keep[v] = current }   // old content of this version keeps serving
+            case .load:
+                let candidate = candidates[v]!
+                if let left = settleTimeLeft(key, candidate.identity) {
+                    out.pending = true
+                    out.settleLeft = min(out.settleLeft ?? left, left)
+                    events.append(ReloadEvent(model: name, version: v, outcome: .pending))
+                    warnOnce("settling:\(candidate.path)", level: .info,
+                             "model \(name) version \(v) is still being written; it is loaded once unchanged for \(configuration.stableAfterSeconds) s")
+                    out.visited[v] = VersionStatus(version: v, state: .loading, reason: "waiting for the file to settle", sha256: nil)
+                    if let current = previous[v] { out.keep[v] = current }
+                    continue
+                }
+                // Announce the load (readiness does not change: what serves keeps serving).
+                var announcing = next.statuses[name] ?? ModelStatus(name: name, state: .loading, reason: nil, versions: [])
+                announcing.versions.removeAll { $0.version == v }
+                announcing.versions.append(VersionStatus(version: v, state: .loading, reason: nil, sha256: nil))
+                announcing.versions.sort { $0.version > $1.version }
+                if next.served[name] == nil { announcing.state = .loading }
+                next.statuses[name] = announcing
+                publish(next)
+                load(name: name, version: v, candidate: candidate, previous: previous[v], into: &out, events: &events)
+            }
+        }
+        return out
+    }
+
+    /// Loads one version (read, verify, build, self-test) and records the outcome.
+    func load(name: String, version v: Int, candidate: Candidate, previous current: LoadedModel?,
+                      into out: inout StepsOutcome, events: inout [ReloadEvent]) {
+        let key = VersionKey(name: name, version: v)
+        do throws(ModelLoadError) {
+            let loaded = try ModelLoader.load(name: name, version: v, path: candidate.path, expected: candidate.identity,
+                                              configuration: configuration,
+                                              drift: { driftWindow(name: name, header: $0) })
+            out.keep[v] = loaded
+            control.withLock { c in
+                c.failures[key] = nil
+                c.observed[key] = nil
+                c.warned.remove("settling:\(candidate.path)")
+            }
+            counters.withLock { c in
+                c.models[name, default: ModelCounters()].reloads.success += 1
+                c.models[name, default: ModelCounters()].lastSuccess = loaded.loadedAt
+                c.models[name, default: ModelCounters()].lastSucceeded = true
+            }
+            events.append(ReloadEvent(model: name, version: v, outcome: .loaded(sha256: loaded.sha256)))
+            logger.info("model \(name) version \(v) loaded",
+                        metadata: ["sha256": "\(loaded.sha256)",
+                                   "load_seconds": .stringConvertible((loaded.loadDuration * 1e6).rounded() / 1e6)])
+        } catch where error.fileChanged {
+            // Still being written: like an unsettled file, retried once quiet.
+            out.pending = true
+            out.settleLeft = min(out.settleLeft ?? configuration.stableAfterSeconds, configuration.stableAfterSeconds)
+            events.append(ReloadEvent(model: name, version: v, outcome: .pending))
+            out.visited[v] = VersionStatus(version: v, state: .loading, reason: "waiting for the file to settle", sha256: nil)
+            if let current { out.keep[v] = current }
+        } catch {
+            let reason = error.description
+            control.withLock { c in
+                c.failures[key] = (candidate.identity, reason)
+                c.observed[key] = nil
+                c.warned.remove("settling:\(candidate.path)")
+            }
+            counters.withLock { c in
+                c.models[name, default: ModelCounters()].reloads.failure += 1
+                c.models[name, default: ModelCounters()].lastSucceeded = false
+            }
+            out.lastFailure = "version \(v): \(reason)"
+            out.visited[v] = VersionStatus(version: v, state: .unavailable, reason: reason, sha256: nil, failed: true)
+            if let current {
+                out.keep[v] = current
+                logger.error("model \(name) version \(v) failed to load; its previous file keeps serving",
+                             metadata: ["reason": "\(reason)"])
+            } else {
+                logger.error("model \(name) version \(v) failed to load", metadata: ["reason": "\(reason)"])
+            }
+            events.append(ReloadEvent(model: name, version: v, outcome: .failed(reason)))
+        }
+    }
+}
