@@ -25,9 +25,103 @@ class Invalid(Exception):
     pass
 
 
+def opt(obj, key, default):
+    """An optional key (§2): absent and `null` both mean the default."""
+    value = obj.get(key)
+    return default if value is None else value
+
+
+def check_schema(header):
+    """The required keys of §2–§6 with their JSON types; raises Invalid("invalid header: …")
+    naming the first missing or mistyped one. Unknown keys are ignored (§2), `null` counts as
+    absent for optional keys and is refused for required ones."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_number(v):
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+    kinds = {
+        "object": lambda v: isinstance(v, dict),
+        "string": lambda v: isinstance(v, str),
+        "int": is_int,
+        "number": is_number,
+        "[int]": lambda v: isinstance(v, list) and all(is_int(x) for x in v),
+        "[number]": lambda v: isinstance(v, list) and all(is_number(x) for x in v),
+        "[string]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "[object]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+    }
+
+    def need(obj, key, kind, where):
+        name = f"{where}.{key}" if where else key
+        if key not in obj:
+            raise Invalid(f"invalid header: missing key '{name}'")
+        if obj[key] is None:
+            raise Invalid(f"invalid header: '{name}' is null, expected {kind}")
+        if not kinds[kind](obj[key]):
+            raise Invalid(f"invalid header: '{name}' is not {kind}")
+        return obj[key]
+
+    def may(obj, key, kind, where):
+        if obj.get(key) is not None and not kinds[kind](obj[key]):
+            raise Invalid(f"invalid header: '{where}.{key}' is not {kind}")
+
+    if not isinstance(header, dict):
+        raise Invalid("invalid header: not a JSON object")
+    arch = need(header, "architecture", "object", "")
+    need(arch, "inputShape", "[int]", "architecture")
+    for i, layer in enumerate(need(arch, "layers", "[object]", "architecture")):
+        where = f"architecture.layers[{i}]"
+        t = need(layer, "type", "string", where)
+        fields = LAYER_KEYS.get(t)
+        if fields is None:
+            raise Invalid(f"invalid header: unknown layer type {t!r} at '{where}' "
+                          f"(this reader knows {', '.join(LAYER_KEYS)})")
+        for key, (kind, required) in fields.items():
+            (need if required else may)(layer, key, kind, where)
+        for key in ("padding", "activation"):
+            allowed = {"padding": ("valid", "same"), "activation": ("linear", "relu", "softmax")}[key]
+            if key in fields and opt(layer, key, allowed[0]) not in allowed:
+                raise Invalid(f"invalid header: '{where}.{key}' is {layer[key]!r}, expected one of {', '.join(allowed)}")
+    need(header, "inputShape", "[int]", "")
+    need(header, "labels", "[string]", "")
+    norm = need(header, "normalization", "object", "")
+    need(norm, "scale", "number", "normalization")
+    need(norm, "offset", "number", "normalization")
+    need(header, "parameterCount", "int", "")
+    for i, t in enumerate(need(header, "tensors", "[object]", "")):
+        need(t, "name", "string", f"tensors[{i}]")
+        need(t, "offset", "int", f"tensors[{i}]")
+        need(t, "shape", "[int]", f"tensors[{i}]")
+    training = need(header, "training", "object", "")
+    for key, kind in (("dataset", "string"), ("epochs", "int"), ("seed", "int"), ("createdAt", "string"),
+                      ("engineVersion", "string")):
+        need(training, key, kind, "training")
+    for i, g in enumerate(need(header, "goldenSamples", "[object]", "")):
+        where = f"goldenSamples[{i}]"
+        need(g, "pixels", "string", where)
+        need(g, "expectedClass", "int", where)
+        need(g, "probabilities", "[number]", where)
+        may(g, "label", "int", where)
+    may(header, "inputStatistics", "object", "")
+
+
+# §3: each layer type's keys: (JSON kind, required).
+LAYER_KEYS = {
+    "conv2d": {"filters": ("int", True), "kernel": ("int", True), "padding": ("string", False), "activation": ("string", False)},
+    "maxPool2d": {"pool": ("int", False)},
+    "flatten": {},
+    "dense": {"units": ("int", True), "activation": ("string", False)},
+    "dropout": {"rate": ("number", True)},
+}
+
+
 def expected_tensors(arch):
-    """The tensor table docs/model-format.md §4 derives from an architecture, and the output size."""
+    """The tensor table docs/model-format.md §4 derives from an architecture, and the output size.
+    Raises Invalid for an architecture the engine cannot build (§3)."""
     shape = list(arch["inputShape"])
+    if not shape or any(d <= 0 for d in shape) or len(shape) not in (1, 3):
+        raise Invalid(f"invalid header: the architecture is invalid: input shape {shape} is not [H, W, C] or [n]")
     tensors, offset, convs, denses = [], 0, 0, 0
 
     def add(name, s):
@@ -35,32 +129,47 @@ def expected_tensors(arch):
         tensors.append({"name": name, "offset": offset, "shape": s})
         offset += math.prod(s)
 
-    for layer in arch["layers"]:
+    def fail(i, t, why):
+        raise Invalid(f"invalid header: the architecture is invalid: layer {i + 1} ({t}) {why}")
+
+    for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
         if t == "conv2d":
             k, f = layer["kernel"], layer["filters"]
+            if len(shape) != 3:
+                fail(i, t, f"needs an (H, W, C) input but gets {shape}")
+            if k <= 0 or f <= 0:
+                fail(i, t, "needs a positive kernel and filter count")
             convs += 1
             add(f"conv{convs}.weight", [k, k, shape[2], f])
             add(f"conv{convs}.bias", [f])
-            if layer.get("padding", "valid") == "valid":
+            if opt(layer, "padding", "valid") == "valid":
+                if k > shape[0] or k > shape[1]:
+                    fail(i, t, f"has a {k}×{k} kernel larger than its {shape[0]}×{shape[1]} input")
                 shape = [shape[0] - k + 1, shape[1] - k + 1, f]
             else:
                 shape = [shape[0], shape[1], f]
         elif t == "maxPool2d":
-            p = layer.get("pool", 2)
+            p = opt(layer, "pool", 2)
+            if len(shape) != 3:
+                fail(i, t, f"needs an (H, W, C) input but gets {shape}")
+            if p <= 0 or p > shape[0] or p > shape[1]:
+                fail(i, t, f"has a pool of {p} for a {shape[0]}×{shape[1]} input")
             shape = [shape[0] // p, shape[1] // p, shape[2]]
         elif t == "flatten":
             shape = [math.prod(shape)]
         elif t == "dense":
             u = layer["units"]
+            if len(shape) != 1:
+                fail(i, t, f"needs a flat input but gets {shape}; a flatten layer must come before it")
+            if u <= 0:
+                fail(i, t, "needs a positive unit count")
             denses += 1
             add(f"dense{denses}.weight", [shape[0], u])
             add(f"dense{denses}.bias", [u])
             shape = [u]
         elif t == "dropout":
             pass
-        else:
-            raise Invalid(f"shape mismatch: unknown layer type {t!r}")
     return tensors, math.prod(shape)
 
 
@@ -77,17 +186,20 @@ def read(data):
     if version != VERSION:
         raise Invalid(f"unsupported version {version}")
     if hlen > MAX_HEADER:
-        raise Invalid("invalid header: too long")
+        raise Invalid(f"invalid header: declared length {hlen} bytes exceeds the {MAX_HEADER}-byte limit")
     if len(data) < 16 + hlen:
-        raise Invalid("truncated inside the header")
+        raise Invalid(f"truncated: {len(data)} bytes, expected {16 + hlen}")
     d = (16 + hlen + 63) // 64 * 64
     try:
         header = json.loads(data[16:16 + hlen].decode("utf-8"))
-        p = header["parameterCount"]
-    except Exception as e:
+        check_schema(header)
+    except (ValueError, Invalid) as e:
         if len(data) >= d + 32 and hashlib.sha256(data[:-32]).digest() != data[-32:]:
             raise Invalid("checksum mismatch")
-        raise Invalid(f"invalid header: {e}")
+        raise e if isinstance(e, Invalid) else Invalid(f"invalid header: not valid JSON ({e})")
+    p = header["parameterCount"]
+    if p < 0 or p > (1 << 30) // 4:
+        raise Invalid(f"invalid header: parameterCount {p} is out of range")
     end = d + 4 * p
     if len(data) < end + 32:
         raise Invalid(f"truncated: {len(data)} bytes, expected {end + 32}")
@@ -96,18 +208,31 @@ def read(data):
     digest = hashlib.sha256(data[:end]).digest()
     if digest != data[end:]:
         raise Invalid("checksum mismatch")
-    if any(data[16 + hlen:d]):
-        raise Invalid("invalid header: non-zero padding")
+    for i in range(16 + hlen, d):
+        if data[i]:
+            raise Invalid(f"invalid header: padding byte at offset {i} is not zero")
     arch = header["architecture"]
     if header["inputShape"] != arch["inputShape"]:
         raise Invalid("shape mismatch: inputShape differs from the architecture's")
     tensors, outputs = expected_tensors(arch)
-    if header["tensors"] != tensors:
-        raise Invalid("shape mismatch: the tensor table is not what the architecture implies")
+    # §2: readers ignore keys they do not know, in tensor entries too.
+    table = [{"name": t["name"], "offset": t["offset"], "shape": t["shape"]} for t in header["tensors"]]
     if sum(math.prod(t["shape"]) for t in tensors) != p:
-        raise Invalid("shape mismatch: parameterCount")
+        raise Invalid(f"shape mismatch: the architecture needs {sum(math.prod(t['shape']) for t in tensors)} parameters, "
+                      f"the file holds {p}")
+    if table != tensors:
+        raise Invalid("shape mismatch: the tensor table is not what the architecture implies")
     if len(header["labels"]) != outputs:
-        raise Invalid("shape mismatch: labels")
+        raise Invalid(f"shape mismatch: {len(header['labels'])} labels for a network with {outputs} outputs")
+    inputs = math.prod(arch["inputShape"])
+    for i, g in enumerate(header["goldenSamples"]):
+        try:
+            pixels = base64.b64decode(g["pixels"], validate=True)
+        except ValueError:
+            raise Invalid(f"invalid header: goldenSamples[{i}].pixels is not valid base64")
+        if len(pixels) != inputs or len(g["probabilities"]) != outputs or not 0 <= g["expectedClass"] < outputs:
+            raise Invalid(f"shape mismatch: golden sample {i} has {len(pixels)} pixels and {len(g['probabilities'])} "
+                          f"probabilities (expected {inputs} and {outputs}), expected class {g['expectedClass']}")
     params = array("f")
     params.frombytes(data[d:end])
     if sys.byteorder == "big":
@@ -133,12 +258,12 @@ def forward(header, params, pixels):
     last = len(arch["layers"]) - 1
     for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
-        act = layer.get("activation", "linear")
+        act = opt(layer, "activation", "linear")
         if t == "conv2d":
             convs += 1
             w, b = tensor(f"conv{convs}.weight"), tensor(f"conv{convs}.bias")
             k = layer["kernel"]
-            if layer.get("padding", "valid") == "same":
+            if opt(layer, "padding", "valid") == "same":
                 lo = (k - 1) // 2
                 x = np.pad(x, ((lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))
             oh, ow = x.shape[0] - k + 1, x.shape[1] - k + 1
@@ -148,7 +273,7 @@ def forward(header, params, pixels):
                     y += x[di:di + oh, dj:dj + ow, :].astype(np.float64) @ w[di, dj].astype(np.float64)
             x = y + b
         elif t == "maxPool2d":
-            q = layer.get("pool", 2)
+            q = opt(layer, "pool", 2)
             h, wd = x.shape[0] // q, x.shape[1] // q
             x = x[:h * q, :wd * q, :].reshape(h, q, wd, q, x.shape[2]).max(axis=(1, 3))
         elif t == "flatten":
@@ -196,15 +321,16 @@ def main(argv):
     }
     if "--check-golden" in argv:
         worst = 0.0
-        for g in header["goldenSamples"]:
+        for i, g in enumerate(header["goldenSamples"]):
             probs = forward(header, params, base64.b64decode(g["pixels"]))
             if int(probs.argmax()) != g["expectedClass"]:
-                print(f"invalid: golden sample predicts {int(probs.argmax())}, expected {g['expectedClass']}", file=sys.stderr)
+                print(f"invalid: golden sample {i} predicts class {int(probs.argmax())}, the file records {g['expectedClass']}",
+                      file=sys.stderr)
                 return 1
             worst = max(worst, float(abs(probs - g["probabilities"]).max()))
         summary["goldenMaxAbsDiff"] = worst
         if worst > 1e-4:
-            print(f"invalid: golden probabilities differ by {worst}", file=sys.stderr)
+            print(f"invalid: golden probabilities differ from the recorded ones by {worst}, over the tolerance 1e-4", file=sys.stderr)
             return 1
     print(json.dumps(summary, indent=2))
     return 0

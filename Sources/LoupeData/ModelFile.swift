@@ -215,6 +215,9 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        // "goldenSamples[0].expectedClass": array indices attach to their key without a dot.
+        keys.reduce(into: "") { out, key in
+            if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+        }
     }
 }

@@ -6,7 +6,12 @@ import LoupeEngine
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model file: header, architecture, parameters, labels, training metadata, checksum.",
-        discussion: "Exits 0 when the file is valid, 1 when it is not (showing what could be read).")
+        discussion: """
+        Checks the file as the server's loader does: the strict reader (magic, version, sizes, \
+        SHA-256, header, tensor table), then builds the network and runs its golden samples (the \
+        self-test). Exits 0 when the server would serve the file, 1 when not (showing what could \
+        be read).
+        """)
 
     @Argument(help: ArgumentHelp("A .loupe file, a version directory, or a model directory (latest version).", valueName: "path"))
     var path: String
@@ -14,10 +19,23 @@ struct Inspect: ParsableCommand {
     @Flag(name: .long, help: "Print the JSON header (plus container fields) instead of a summary.")
     var json = false
 
+    @Flag(name: .customLong("no-self-test"), help: "Skip the golden-sample self-test (as models.self_test: false does for the server).")
+    var skipSelfTest = false
+
+    @Option(name: .customLong("self-test-tolerance"),
+            help: "Largest allowed difference of a golden sample's probability from the recorded one (the server's models.self_test_tolerance).")
+    var selfTestTolerance: Float = ModelFile.defaultSelfTestTolerance
+
+    func validate() throws {
+        guard selfTestTolerance.isFinite, (0...1).contains(selfTestTolerance) else {
+            throw ValidationError("--self-test-tolerance must be between 0 and 1, got \(selfTestTolerance)")
+        }
+    }
+
     func run() throws {
         let file = try ModelPath.resolve(path)
         let bytes = try FileIO.readFile(file, maxBytes: ModelFile.maxFileBytes)
-        let r = ModelInspection.inspect(bytes: bytes)
+        let r = ModelInspection.inspect(bytes: bytes, selfTest: !skipSelfTest, tolerance: selfTestTolerance)
         if json {
             try printJSON(r, file: file)
         } else {
@@ -25,6 +43,10 @@ struct Inspect: ParsableCommand {
         }
         if let error = r.error {
             if !json { Terminal.line("INVALID: \(LoupeDataError.modelFile(path: file, problem: problem(error)))") }
+            throw ExitCode.failure
+        }
+        if case let .failed(reason)? = r.selfTest {
+            if !json { Terminal.line("INVALID: \(file): self-test: \(reason)") }
             throw ExitCode.failure
         }
     }
@@ -70,6 +92,11 @@ struct Inspect: ParsableCommand {
         if let s = h.inputStatistics {
             Terminal.line("input stats     \(Format.grouped(s.sampleCount)) images, mean intensity \(Format.fixed(s.meanIntensity, 4)), ink fraction \(Format.fixed(s.inkFraction, 4)) (pixel ≥ \(s.inkThreshold))")
         }
+        switch r.selfTest {
+        case let .passed(count)?: Terminal.line("self-test       passed (\(count) golden sample\(count == 1 ? "" : "s") reproduced within \(selfTestTolerance))")
+        case let .failed(reason)?: Terminal.line("self-test       FAILED: \(reason)")
+        case nil: if skipSelfTest && r.error == nil { Terminal.line("self-test       not run (--no-self-test)") }
+        }
         if r.isValid { Terminal.line("status          valid") }
     }
 
@@ -84,10 +111,20 @@ struct Inspect: ParsableCommand {
             var checksumOK: Bool
             var valid: Bool
             var error: String?
+            /// "passed", "failed" or absent (not run).
+            var selfTest: String?
+            var selfTestError: String?
             var header: ModelHeader?
         }
+        var selfTest: String? = nil, selfTestError: String? = nil
+        switch r.selfTest {
+        case .passed?: selfTest = "passed"
+        case let .failed(reason)?: selfTest = "failed"; selfTestError = reason
+        case nil: break
+        }
         let out = Output(file: file, fileSize: r.fileSize, formatVersion: r.formatVersion, headerLength: r.headerLength, dataOffset: r.dataOffset,
-                         sha256: r.storedChecksum, checksumOK: r.checksumOK, valid: r.isValid, error: r.error?.description, header: r.header)
+                         sha256: r.storedChecksum, checksumOK: r.checksumOK, valid: r.isValid, error: r.error?.description,
+                         selfTest: selfTest, selfTestError: selfTestError, header: r.header)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         Terminal.line(String(decoding: try encoder.encode(out), as: UTF8.self))
