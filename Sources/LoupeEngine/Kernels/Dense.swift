@@ -180,6 +180,27 @@
             for j in stride(from: 0, to: outputs, by: 16) { tileTN1(n, inputs - i, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs) }
         }
         guard let dX else { return }
+        backwardInput(n: n, inputs: inputs, outputs: outputs, weight: weight, weightT: weightT, dY: dY, dX: dX, narrow: narrow)
+    }
+
+    /// dX (N, in) = dY (N, out) · weightᵀ (written, not accumulated): the input half of `backward`, also used
+    /// alone for gradients with respect to the network's input (explanations), where no parameter gradient is needed.
+    /// weightT (out × in, packed by `transpose`) is optional; without it the dot products run along weight's rows.
+    @inlinable @inline(__always)
+    public static func backwardInput(n: Int, inputs: Int, outputs: Int, weight: UnsafePointer<Float>, weightT: UnsafePointer<Float>?,
+                                     dY: UnsafePointer<Float>, dX: UnsafeMutablePointer<Float>, narrow: Bool = false) {
+        guard outputs % 16 == 0 else {
+            for m in 0..<n {
+                let dy = dY + m * outputs
+                for i in 0..<inputs {
+                    let wr = weight + i * outputs
+                    var acc: Float = 0
+                    for j in 0..<outputs { acc += wr[j] * dy[j] }
+                    dX[m * inputs + i] = acc
+                }
+            }
+            return
+        }
         if let weightT, inputs % 16 == 0 {
             // dX (N × in) = dY (N × out) · weightᵀ with weightᵀ packed in 64-column panels (see transpose):
             // the forward GEMM's tiles, one contiguous panel (out × 64, L1/L2-resident) at a time while the

@@ -16,6 +16,9 @@ package struct KernelSet: Sendable {
     /// (n, in, out, x, weight, weightᵀ (out × in) or nil, dY, dWeight +=, dBias +=, dX =)
     package var denseBackward: @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
                                           UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void
+    /// (n, in, out, weight, weightᵀ or nil, dY, dX =): the input gradient alone (explanations need no dWeight).
+    package var denseBackwardInput: @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
+                                               UnsafeMutablePointer<Float>) -> Void
     /// (rows, cols, src, dst, firstRow, rowCount): dst = srcᵀ packed in 64-row panels (DenseKernels.transpose).
     package var transpose: @Sendable (Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void
     /// (count, reluOutput, gradient in place)
@@ -29,12 +32,14 @@ package struct KernelSet: Sendable {
                  convPoolBackward: @escaping @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void,
                  denseForward: @escaping @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  denseBackward: @escaping @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void,
+                 denseBackwardInput: @escaping @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  transpose: @escaping @Sendable (Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void,
                  reluBackward: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  optimizer: @escaping @Sendable (OptimizerStep, Int, Int, UnsafePointer<UnsafeMutablePointer<Float>>, Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         self.name = name
         self.convPoolForward = convPoolForward; self.convPoolBackward = convPoolBackward
-        self.denseForward = denseForward; self.denseBackward = denseBackward; self.transpose = transpose
+        self.denseForward = denseForward; self.denseBackward = denseBackward; self.denseBackwardInput = denseBackwardInput
+        self.transpose = transpose
         self.reluBackward = reluBackward; self.optimizer = optimizer
     }
 
@@ -45,6 +50,7 @@ package struct KernelSet: Sendable {
         convPoolBackward: { Reference.convPoolBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
         denseForward: { Reference.denseForward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7) },
         denseBackward: { Reference.denseBackward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, dY: $6, dWeight: $7, dBias: $8, dX: $9) },
+        denseBackwardInput: { Reference.denseBackwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, dY: $5, dX: $6) },
         transpose: { rows, cols, src, dst, first, count in
             for j in first..<(first + count) {
                 let j0 = j / 64 * 64, width = min(64, rows - j0)
@@ -61,6 +67,7 @@ package struct KernelSet: Sendable {
         convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
         denseForward: { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true) },
         denseBackward: { DenseKernels.backward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, weightT: $5, dY: $6, dWeight: $7, dBias: $8, dX: $9, narrow: true) },
+        denseBackwardInput: { DenseKernels.backwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, weightT: $4, dY: $5, dX: $6, narrow: true) },
         transpose: { DenseKernels.transpose(rows: $0, cols: $1, src: $2, dst: $3, firstRow: $4, rowCount: $5) },
         reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
         optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })

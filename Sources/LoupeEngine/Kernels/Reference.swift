@@ -137,6 +137,16 @@ package enum Reference {
         }
     }
 
+    /// dX (N, in) = dY (N, out) · weightᵀ, written: the input gradient of a dense layer alone.
+    package static func denseBackwardInput(n: Int, inputs: Int, outputs: Int, weight: UnsafePointer<Float>,
+                                           dY: UnsafePointer<Float>, dX: UnsafeMutablePointer<Float>) {
+        for b in 0..<n { for i in 0..<inputs {
+            var acc: Float = 0
+            for j in 0..<outputs { acc += weight[i * outputs + j] * dY[b * outputs + j] }
+            dX[b * inputs + i] = acc
+        }}
+    }
+
     /// dPre = dOut where out > 0 else 0 (in place), for ReLU outputs.
     package static func reluBackward(count: Int, output: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>) {
         for i in 0..<count where !(output[i] > 0) { gradient[i] = 0 }

@@ -1,0 +1,123 @@
+// Gradients of one score per image (a chosen class's softmax probability or logit) with respect to the
+// input images — the engine's own backward pass run down to the input, for explanations. The forward
+// pass is Executor.forward (inference: no dropout); the backward walk reuses the training kernels'
+// input-gradient halves and keeps no parameter gradients (the conv kernels' dWeight goes to a scratch
+// block that is never read). Layer kinds without an input gradient here are refused up front by
+// `unsupportedStage`, never approximated.
+
+/// Reusable buffers for input gradients of batches of up to `capacity` images (bigger batches run in chunks).
+package final class InputGradientStorage: @unchecked Sendable {
+    package let plan: NetworkPlan
+    package let capacity: Int
+    let workspace: ShardWorkspace
+    /// Where the conv kernels put the weight and bias gradients they always compute (discarded).
+    let scratch: FloatBuffer
+
+    package init(plan: NetworkPlan, capacity: Int) {
+        self.plan = plan
+        self.capacity = max(1, capacity)
+        workspace = ShardWorkspace(plan: plan, capacity: self.capacity, training: true)
+        var most = 0
+        for stage in plan.stages {
+            if case let .convPool(g, _, _) = stage.op { most = max(most, g.conv.weightCount + g.conv.filters) }
+            if case let .conv(g, _, _) = stage.op { most = max(most, g.weightCount + g.filters) }
+        }
+        scratch = FloatBuffer(count: max(most, 1))
+    }
+}
+
+package enum InputGradient {
+    /// Which score of the last layer the gradient is of.
+    package enum Score: Sendable { case probability, logit }
+
+    /// Nil when every stage of the plan has an input gradient; else a sentence naming the first one that has none.
+    package static func unsupportedStage(_ plan: NetworkPlan) -> String? {
+        for (i, stage) in plan.stages.enumerated() where !hasInputGradient(stage.op) {
+            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, maxPool2d, flatten, dense and dropout with linear, relu or softmax activations"
+        }
+        return nil
+    }
+
+    /// If-chains rather than a switch, so a stage kind added later is refused here until it gets a backward.
+    static func hasInputGradient(_ op: StageOp) -> Bool {
+        if case .convPool = op { return true }
+        if case .conv = op { return true }
+        if case .pool = op { return true }
+        if case .flatten = op { return true }
+        if case .dense = op { return true }
+        if case .dropout = op { return true }
+        return false
+    }
+
+    /// input (n, plan.inputSize) NHWC → logits (n, classes), probabilities (n, classes) and
+    /// dInput (n, plan.inputSize) = ∂ score(image b, targets[b]) / ∂ input b. Precondition: unsupportedStage(plan) == nil.
+    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                            n total: Int, targets: UnsafePointer<Int>, score: Score, storage: InputGradientStorage,
+                            logits: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+                            dInput: UnsafeMutablePointer<Float>) {
+        precondition(storage.plan == plan, "gradient storage was made for a different architecture")
+        let classes = plan.outputSize, inputSize = plan.inputSize
+        var start = 0
+        while start < total {
+            let n = min(storage.capacity, total - start)
+            let ws = storage.workspace
+            let x0 = input + start * inputSize
+            Executor.forward(plan, kernels: kernels, parameters: parameters, input: x0, n: n, workspace: ws, dropoutSeed: nil, firstImage: 0)
+            (logits + start * classes).update(from: ws.output, count: n * classes)
+            let p = probabilities + start * classes
+            softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: p)
+            // Seed: ∂score/∂logits. Logit: one-hot. Probability: ∂p_t/∂z_j = p_t (δ_tj − p_j).
+            let seed = ws.grad[plan.stages.count - 1]
+            for b in 0..<n {
+                let t = targets[start + b]
+                precondition(t >= 0 && t < classes, "target \(t) is not a class of a \(classes)-class network")
+                let row = seed + b * classes, pr = p + b * classes
+                switch score {
+                case .logit:
+                    for j in 0..<classes { row[j] = j == t ? 1 : 0 }
+                case .probability:
+                    let pt = pr[t]
+                    for j in 0..<classes { row[j] = pt * ((j == t ? 1 : 0) - pr[j]) }
+                }
+            }
+            backward(plan, kernels: kernels, parameters: parameters, input: x0, n: n, storage: storage, dInput: dInput + start * inputSize)
+            start += n
+        }
+    }
+
+    /// Walks the stages in reverse from ws.grad[last] down to dInput (written). Same kernels as Executor.backward.
+    static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
+                         storage: InputGradientStorage, dInput: UnsafeMutablePointer<Float>) {
+        let ws = storage.workspace
+        let scratch = storage.scratch
+        for i in stride(from: plan.stages.count - 1, through: 0, by: -1) {
+            let stage = plan.stages[i]
+            let x = i == 0 ? input : UnsafePointer(ws.act[i - 1])
+            let dy = ws.grad[i]
+            let dx = i == 0 ? dInput : ws.grad[i - 1]
+            let op = stage.op
+            if case let .convPool(g, w, _) = op {
+                scratch.zero()
+                kernels.convPoolBackward(g, n, x, parameters + w, dy, ws.argmax[i]!, scratch.base, scratch.base + g.conv.weightCount, dx)
+            } else if case let .conv(g, w, _) = op {
+                if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
+                scratch.zero()
+                Reference.convBackward(g, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: scratch.base,
+                                       dBias: scratch.base + g.weightCount, dInput: dx)
+            } else if case let .pool(g) = op {
+                Reference.maxPoolBackward(g, n: n, dOutput: dy, argmax: ws.argmax[i]!, dInput: dx)
+            } else if case let .dense(inputs, outputs, relu, w, _) = op {
+                if relu { kernels.reluBackward(n * outputs, ws.act[i], dy) }
+                kernels.denseBackwardInput(n, inputs, outputs, parameters + w, nil, dy, dx)
+            } else if case .flatten = op {
+                // Flatten aliases its input's buffers except as the first stage.
+                if dx != dy { dx.update(from: dy, count: n * stage.outputSize) }
+            } else if case .dropout = op {
+                // Identity at inference.
+                dx.update(from: dy, count: n * stage.outputSize)
+            } else {
+                preconditionFailure("stage \(i + 1) (\(op)) has no input gradient; callers check unsupportedStage first")
+            }
+        }
+    }
+}
