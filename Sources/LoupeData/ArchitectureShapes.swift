@@ -89,13 +89,20 @@ extension ModelFile {
         var total = 0
         for layer in architecture.layers {
             switch layer {
-            case let .conv2d(filters, kernel, padding, _):
+            case let .conv2d(filters, kernel, stride, padding, _):
                 guard shape.count == 3 else { return total }
                 total += try mul([kernel, kernel, shape[2], filters]) + (try mul([filters]))
-                shape = padding == .valid ? [max(0, shape[0] - kernel + 1), max(0, shape[1] - kernel + 1), filters] : [shape[0], shape[1], filters]
-            case let .maxPool2d(pool):
-                guard shape.count == 3, pool > 0 else { return total }
-                shape = [shape[0] / pool, shape[1] / pool, shape[2]]
+                guard let r = padding.resolve(height: shape[0], width: shape[1], kernelHeight: kernel, kernelWidth: kernel, stride: stride) else { return total }
+                shape = [r.outHeight, r.outWidth, filters]
+            case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
+                guard shape.count == 3, pool > 0,
+                      let r = padding.resolve(height: shape[0], width: shape[1], kernelHeight: pool, kernelWidth: pool, stride: stride ?? pool) else { return total }
+                shape = [r.outHeight, r.outWidth, shape[2]]
+            case .globalAvgPool2d:
+                guard shape.count == 3 else { return total }
+                shape = [1, 1, shape[2]]
+            case .activation:
+                break
             case .flatten:
                 shape = [try mul(shape)]
             case let .dense(units, _):

@@ -2,38 +2,116 @@
 //   {"inputShape": [28, 28, 1], "layers": [{"type": "conv2d", "filters": 32, "kernel": 3,
 //    "padding": "valid", "activation": "relu"}, {"type": "maxPool2d", "pool": 2}, ...]}
 // Layout everywhere: NHWC float32, batch first. Flatten walks (H, W, C) = Keras's order.
+// Optional keys are omitted when they hold their default, so files written before strides, pads
+// and the newer activations existed decode (and re-encode) unchanged.
 
-/// How a convolution treats the border (stride is always 1).
-public enum Padding: String, Codable, Sendable, Equatable {
-    /// No padding: output is (H - k + 1, W - k + 1).
+/// How a convolution or pooling window treats the border.
+public enum Padding: Sendable, Equatable, CustomStringConvertible {
+    /// No padding: output is ⌊(H − k) / s⌋ + 1.
     case valid
-    /// Zero padding so the output is (H, W); Keras's split (top/left gets (k - 1) / 2).
+    /// Zero padding so the output is ⌈H / s⌉ (H for stride 1); TensorFlow's split: the total
+    /// max((⌈H/s⌉ − 1)·s + k − H, 0) is halved, top/left get the smaller half (ONNX SAME_UPPER).
     case same
+    /// Explicit zero padding per side (ONNX `pads` = [top, left, bottom, right]);
+    /// output is ⌊(H + top + bottom − k) / s⌋ + 1.
+    case explicit(top: Int, left: Int, bottom: Int, right: Int)
+
+    public var description: String {
+        switch self {
+        case .valid: return "valid"
+        case .same: return "same"
+        case let .explicit(t, l, b, r): return "pads [\(t), \(l), \(b), \(r)]"
+        }
+    }
+
+    /// The padding of each side and the output size for an h×w input, kernel k×k and stride s
+    /// (kh × kw for global windows). Nil when the window does not fit (output < 1) or a size is bad.
+    public func resolve(height h: Int, width w: Int, kernelHeight kh: Int, kernelWidth kw: Int, stride s: Int)
+        -> (top: Int, left: Int, bottom: Int, right: Int, outHeight: Int, outWidth: Int)? {
+        guard h > 0, w > 0, kh > 0, kw > 0, s > 0 else { return nil }
+        var (t, l, b, r) = (0, 0, 0, 0)
+        switch self {
+        case .valid: break
+        case .same:
+            let oh = (h + s - 1) / s, ow = (w + s - 1) / s
+            let th = max((oh - 1) * s + kh - h, 0), tw = max((ow - 1) * s + kw - w, 0)
+            (t, b, l, r) = (th / 2, th - th / 2, tw / 2, tw - tw / 2)
+        case let .explicit(top, left, bottom, right):
+            guard top >= 0, left >= 0, bottom >= 0, right >= 0 else { return nil }
+            (t, l, b, r) = (top, left, bottom, right)
+        }
+        guard h + t + b >= kh, w + l + r >= kw else { return nil }
+        return (t, l, b, r, (h + t + b - kh) / s + 1, (w + l + r - kw) / s + 1)
+    }
+
+    /// [top, left, bottom, right] of an explicit padding, nil otherwise.
+    var pads: [Int]? {
+        if case let .explicit(t, l, b, r) = self { return [t, l, b, r] }
+        return nil
+    }
 }
 
-/// Activation applied after a conv2d or dense layer.
+/// Activation applied after a conv2d or dense layer, or on its own as an `activation` layer.
 /// `softmax` is only allowed on the last layer: the engine then treats that layer's output as
-/// logits and applies softmax in `predict` and in the cross-entropy loss.
-public enum Activation: String, Codable, Sendable, Equatable {
+/// logits and applies softmax in `predict`, `outputs` and the cross-entropy loss.
+public enum Activation: Sendable, Equatable, CustomStringConvertible {
     case linear, relu, softmax
+    /// max(x, 0) + alpha·min(x, 0), alpha ≥ 0 (ONNX LeakyRelu, default alpha 0.01).
+    case leakyRelu(alpha: Float)
+    /// 1 / (1 + e^−x).
+    case sigmoid
+    /// tanh(x).
+    case tanh
+    /// min(max(x, min), max); ReLU6 is clip(0, 6).
+    case clip(min: Float, max: Float)
+
+    /// The JSON name: "linear", "relu", "softmax", "leakyRelu", "sigmoid", "tanh", "clip".
+    public var name: String {
+        switch self {
+        case .linear: return "linear"
+        case .relu: return "relu"
+        case .softmax: return "softmax"
+        case .leakyRelu: return "leakyRelu"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        case .clip: return "clip"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .leakyRelu(alpha): return "leakyRelu(alpha \(alpha))"
+        case let .clip(lo, hi): return "clip(\(lo), \(hi))"
+        default: return name
+        }
+    }
 }
 
 /// One layer of a `Sequential` network.
 public enum LayerSpec: Sendable, Equatable {
-    /// k×k convolution, stride 1; kernel stored HWIO (k, k, inChannels, filters).
-    case conv2d(filters: Int, kernel: Int, padding: Padding, activation: Activation)
-    /// Non-overlapping max pooling, pool×pool window, stride pool, floor on odd sizes.
-    case maxPool2d(pool: Int)
+    /// k×k convolution with stride s; kernel stored HWIO (k, k, inChannels, filters).
+    case conv2d(filters: Int, kernel: Int, stride: Int = 1, padding: Padding, activation: Activation)
+    /// Max pooling over pool×pool windows with stride `stride` (default pool: non-overlapping) and
+    /// optional padding (padded cells never win). Floor on sizes that do not divide.
+    case maxPool2d(pool: Int, stride: Int? = nil, padding: Padding = .valid)
+    /// Average pooling over pool×pool windows; padded cells are not counted (ONNX count_include_pad = 0).
+    case avgPool2d(pool: Int, stride: Int? = nil, padding: Padding = .valid)
+    /// Mean over H and W: (H, W, C) → (1, 1, C).
+    case globalAvgPool2d
+    /// An activation on its own (any shape; softmax only as the last layer).
+    case activation(Activation)
     /// (H, W, C) → H·W·C in (h, w, c) order.
     case flatten
-    /// Fully connected; weight stored (in, out).
+    /// Fully connected; weight stored (in, out). Needs a flat input.
     case dense(units: Int, activation: Activation)
     /// Inverted dropout during training (kept activations scaled by 1/(1-rate)); identity otherwise.
     case dropout(rate: Float)
 }
 
 extension LayerSpec: Codable {
-    private enum CodingKeys: String, CodingKey { case type, filters, kernel, padding, activation, pool, units, rate }
+    private enum CodingKeys: String, CodingKey {
+        case type, filters, kernel, stride, padding, pads, activation, alpha, min, max, pool, units, rate
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -42,41 +120,113 @@ extension LayerSpec: Codable {
         case "conv2d":
             self = .conv2d(filters: try c.decode(Int.self, forKey: .filters),
                            kernel: try c.decode(Int.self, forKey: .kernel),
-                           padding: try c.decodeIfPresent(Padding.self, forKey: .padding) ?? .valid,
-                           activation: try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .linear)
-        case "maxPool2d":
-            self = .maxPool2d(pool: try c.decodeIfPresent(Int.self, forKey: .pool) ?? 2)
+                           stride: try c.decodeIfPresent(Int.self, forKey: .stride) ?? 1,
+                           padding: try Self.decodePadding(c),
+                           activation: try Self.decodeActivation(c) ?? .linear)
+        case "maxPool2d", "avgPool2d":
+            let pool = try c.decodeIfPresent(Int.self, forKey: .pool) ?? 2
+            let stride = try c.decodeIfPresent(Int.self, forKey: .stride)
+            let padding = try Self.decodePadding(c)
+            self = type == "maxPool2d" ? .maxPool2d(pool: pool, stride: stride, padding: padding)
+                                       : .avgPool2d(pool: pool, stride: stride, padding: padding)
+        case "globalAvgPool2d":
+            self = .globalAvgPool2d
+        case "activation":
+            guard let a = try Self.decodeActivation(c) else {
+                throw DecodingError.keyNotFound(CodingKeys.activation, .init(codingPath: c.codingPath, debugDescription:
+                    "an activation layer needs \"activation\" (linear, relu, softmax, leakyRelu, sigmoid, tanh or clip)"))
+            }
+            self = .activation(a)
         case "flatten":
             self = .flatten
         case "dense":
             self = .dense(units: try c.decode(Int.self, forKey: .units),
-                          activation: try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .linear)
+                          activation: try Self.decodeActivation(c) ?? .linear)
         case "dropout":
             self = .dropout(rate: try c.decode(Float.self, forKey: .rate))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription:
-                "unknown layer type \"\(type)\" (expected conv2d, maxPool2d, flatten, dense or dropout)")
+                "unknown layer type \"\(type)\" (expected conv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense or dropout)")
         }
+    }
+
+    private static func decodePadding(_ c: KeyedDecodingContainer<CodingKeys>) throws -> Padding {
+        let name = try c.decodeIfPresent(String.self, forKey: .padding)
+        if let pads = try c.decodeIfPresent([Int].self, forKey: .pads) {
+            guard name == nil || name == "explicit" else {
+                throw DecodingError.dataCorruptedError(forKey: .pads, in: c, debugDescription: "give \"padding\" (valid or same) or \"pads\", not both")
+            }
+            guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
+                throw DecodingError.dataCorruptedError(forKey: .pads, in: c, debugDescription:
+                    "\"pads\" must be 4 non-negative integers [top, left, bottom, right], got \(pads)")
+            }
+            return .explicit(top: pads[0], left: pads[1], bottom: pads[2], right: pads[3])
+        }
+        switch name {
+        case nil, "valid": return .valid
+        case "same": return .same
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .padding, in: c, debugDescription:
+                "unknown padding \"\(name!)\" (expected valid or same, or \"pads\": [top, left, bottom, right])")
+        }
+    }
+
+    private static func decodeActivation(_ c: KeyedDecodingContainer<CodingKeys>) throws -> Activation? {
+        guard let name = try c.decodeIfPresent(String.self, forKey: .activation) else { return nil }
+        switch name {
+        case "linear": return .linear
+        case "relu": return .relu
+        case "softmax": return .softmax
+        case "sigmoid": return .sigmoid
+        case "tanh": return .tanh
+        case "leakyRelu": return .leakyRelu(alpha: try c.decodeIfPresent(Float.self, forKey: .alpha) ?? 0.01)
+        case "clip":
+            return .clip(min: try c.decodeIfPresent(Float.self, forKey: .min) ?? 0, max: try c.decodeIfPresent(Float.self, forKey: .max) ?? 6)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .activation, in: c, debugDescription:
+                "unknown activation \"\(name)\" (expected linear, relu, softmax, leakyRelu, sigmoid, tanh or clip)")
+        }
+    }
+
+    private static func encode(_ a: Activation, _ c: inout KeyedEncodingContainer<CodingKeys>) throws {
+        try c.encode(a.name, forKey: .activation)
+        switch a {
+        case let .leakyRelu(alpha): try c.encode(alpha, forKey: .alpha)
+        case let .clip(lo, hi): try c.encode(lo, forKey: .min); try c.encode(hi, forKey: .max)
+        default: break
+        }
+    }
+
+    private static func encode(_ p: Padding, _ c: inout KeyedEncodingContainer<CodingKeys>) throws {
+        if let pads = p.pads { try c.encode(pads, forKey: .pads) } else { try c.encode(p.description, forKey: .padding) }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case let .conv2d(filters, kernel, padding, activation):
+        case let .conv2d(filters, kernel, stride, padding, activation):
             try c.encode("conv2d", forKey: .type)
             try c.encode(filters, forKey: .filters)
             try c.encode(kernel, forKey: .kernel)
-            try c.encode(padding, forKey: .padding)
-            try c.encode(activation, forKey: .activation)
-        case let .maxPool2d(pool):
-            try c.encode("maxPool2d", forKey: .type)
+            if stride != 1 { try c.encode(stride, forKey: .stride) }
+            try Self.encode(padding, &c)
+            try Self.encode(activation, &c)
+        case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
+            if case .maxPool2d = self { try c.encode("maxPool2d", forKey: .type) } else { try c.encode("avgPool2d", forKey: .type) }
             try c.encode(pool, forKey: .pool)
+            if let stride { try c.encode(stride, forKey: .stride) }
+            if padding != .valid { try Self.encode(padding, &c) }
+        case .globalAvgPool2d:
+            try c.encode("globalAvgPool2d", forKey: .type)
+        case let .activation(a):
+            try c.encode("activation", forKey: .type)
+            try Self.encode(a, &c)
         case .flatten:
             try c.encode("flatten", forKey: .type)
         case let .dense(units, activation):
             try c.encode("dense", forKey: .type)
             try c.encode(units, forKey: .units)
-            try c.encode(activation, forKey: .activation)
+            try Self.encode(activation, &c)
         case let .dropout(rate):
             try c.encode("dropout", forKey: .type)
             try c.encode(rate, forKey: .rate)

@@ -35,34 +35,74 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
     var convIndex = 0, denseIndex = 0
     let inputSize = shape.reduce(1, *)
     var skipNext = false
+    var endsInSoftmax = false
+    let last = architecture.layers.count - 1
+    /// Appends the stage for an activation that is not fused into the layer before it.
+    func appendActivation(_ a: Activation, _ where_: String, _ i: Int) throws {
+        let size = shape.reduce(1, *)
+        switch a {
+        case .linear: break
+        case .softmax:
+            guard i == last else { throw fail("\(where_): softmax is only allowed on the last layer") }
+            endsInSoftmax = true
+        case .relu: stages.append(Stage(op: .activation(.relu), inputSize: size, outputSize: size))
+        case .sigmoid: stages.append(Stage(op: .activation(.sigmoid), inputSize: size, outputSize: size))
+        case .tanh: stages.append(Stage(op: .activation(.tanh), inputSize: size, outputSize: size))
+        case let .leakyRelu(alpha):
+            guard alpha >= 0, alpha.isFinite else { throw fail("\(where_): leakyRelu alpha must be finite and ≥ 0, got \(alpha)") }
+            stages.append(Stage(op: .activation(.leakyRelu(alpha: alpha)), inputSize: size, outputSize: size))
+        case let .clip(lo, hi):
+            guard lo.isFinite, hi.isFinite, lo < hi else { throw fail("\(where_): clip needs finite min < max, got \(lo), \(hi)") }
+            stages.append(Stage(op: .activation(.clip(min: lo, max: hi)), inputSize: size, outputSize: size))
+        }
+    }
+    func pool(_ pool: Int, _ stride: Int?, _ padding: Padding, _ where_: String) throws -> Pool2DGeometry {
+        guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
+        let s = stride ?? pool
+        guard pool >= 1, pool <= 256, s >= 1, s <= 256,
+              let r = padding.resolve(height: shape[0], width: shape[1], kernelHeight: pool, kernelWidth: pool, stride: s) else {
+            throw fail("\(where_): a \(pool)×\(pool) window with stride \(s) and \(padding) padding does not fit the \(shape[0])×\(shape[1]) input")
+        }
+        guard max(r.top, r.bottom) < pool, max(r.left, r.right) < pool else {
+            throw fail("\(where_): padding \(padding) must be smaller than the \(pool)×\(pool) window")
+        }
+        return Pool2DGeometry(height: shape[0], width: shape[1], channels: shape[2], kernelHeight: pool, kernelWidth: pool, stride: s,
+                              padTop: r.top, padLeft: r.left, outHeight: r.outHeight, outWidth: r.outWidth)
+    }
     for (i, layer) in architecture.layers.enumerated() {
         if skipNext { skipNext = false; continue }
         let where_ = "layer \(i + 1) (\(layer.kindName))"
         let inSize = shape.reduce(1, *)
         switch layer {
-        case let .conv2d(filters, kernel, padding, activation):
+        case let .conv2d(filters, kernel, stride, padding, activation):
             guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
-            guard filters > 0, kernel > 0 else { throw fail("\(where_): filters and kernel must be positive") }
-            guard activation != .softmax || i == architecture.layers.count - 1 else { throw fail("\(where_): softmax is only allowed on the last layer") }
+            guard filters > 0, kernel > 0, stride > 0 else { throw fail("\(where_): filters, kernel and stride must be positive") }
+            guard kernel <= 256, stride <= 256 else { throw fail("\(where_): kernel and stride must be at most 256") }
+            guard activation != .softmax else { throw fail("\(where_): softmax is only allowed on the last (flat) layer") }
             let (h, w, c) = (shape[0], shape[1], shape[2])
-            let pad = padding == .same ? (kernel - 1) / 2 : 0
-            let oh = padding == .same ? h : h - kernel + 1, ow = padding == .same ? w : w - kernel + 1
-            guard oh > 0, ow > 0 else { throw fail("\(where_): a \(kernel)×\(kernel) valid convolution does not fit a \(h)×\(w) input") }
+            guard let r = padding.resolve(height: h, width: w, kernelHeight: kernel, kernelWidth: kernel, stride: stride) else {
+                throw fail("\(where_): a \(kernel)×\(kernel) convolution with stride \(stride) and \(padding) padding does not fit a \(h)×\(w) input")
+            }
+            guard max(r.top, r.bottom, r.left, r.right) < kernel else {
+                throw fail("\(where_): padding \(padding) must be smaller than the \(kernel)×\(kernel) kernel")
+            }
+            let (oh, ow) = (r.outHeight, r.outWidth)
             convIndex += 1
             let name = "conv\(convIndex)"
-            let g = ConvGeometry(height: h, width: w, channels: c, filters: filters, kernel: kernel, padTop: pad, padLeft: pad,
-                                 outHeight: oh, outWidth: ow, relu: activation == .relu)
+            let g = ConvGeometry(height: h, width: w, channels: c, filters: filters, kernel: kernel, padTop: r.top, padLeft: r.left,
+                                 outHeight: oh, outWidth: ow, relu: activation == .relu, stride: stride)
             slots.append(ParameterSlot(name: "\(name).weight", offset: offset, shape: [kernel, kernel, c, filters]))
             slots.append(ParameterSlot(name: "\(name).bias", offset: offset + g.weightCount, shape: [filters]))
             limits["\(name).weight"] = (6 / Float(kernel * kernel * (c + filters))).squareRoot()
             weightRanges.append(offset..<(offset + g.weightCount))
             offset += g.weightCount + filters
             shape = [oh, ow, filters]
-            if padding == .valid && filters % 16 == 0 {
-                // Fast path: fused with a following max pool (validated like the pool layer itself).
+            let fusable = activation == .relu || activation == .linear
+            if padding == .valid && stride == 1 && filters % 16 == 0 && fusable {
+                // Fast path: fused with a following non-overlapping, unpadded max pool.
                 var pool = 1
-                if i + 1 < architecture.layers.count, case let .maxPool2d(p) = architecture.layers[i + 1],
-                   p >= 1, p <= 15, oh >= p, ow >= p {
+                if i + 1 < architecture.layers.count, case let .maxPool2d(p, ps, pp) = architecture.layers[i + 1],
+                   ps == nil || ps == p, pp == .valid, p >= 1, p <= 15, oh >= p, ow >= p {
                     pool = p
                     skipNext = true
                 }
@@ -73,22 +113,30 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
             } else {
                 stages.append(Stage(op: .conv(g, weight: offset - g.weightCount - filters, bias: offset - filters),
                                     inputSize: inSize, outputSize: g.outputSize))
+                if !fusable { try appendActivation(activation, where_, i) }
             }
-        case let .maxPool2d(pool):
-            guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
-            guard pool >= 1, pool <= 15, shape[0] >= pool, shape[1] >= pool else {
-                throw fail("\(where_): pool \(pool) must be 1...15 and fit the \(shape[0])×\(shape[1]) input")
-            }
-            let g = PoolGeometry(height: shape[0], width: shape[1], channels: shape[2], pool: pool)
-            stages.append(Stage(op: .pool(g), inputSize: inSize, outputSize: g.outputSize))
+        case let .maxPool2d(p, stride, padding):
+            let g = try pool(p, stride, padding, where_)
+            stages.append(Stage(op: .maxPool(g), inputSize: inSize, outputSize: g.outputSize))
             shape = [g.outHeight, g.outWidth, shape[2]]
+        case let .avgPool2d(p, stride, padding):
+            let g = try pool(p, stride, padding, where_)
+            stages.append(Stage(op: .avgPool(g), inputSize: inSize, outputSize: g.outputSize))
+            shape = [g.outHeight, g.outWidth, shape[2]]
+        case .globalAvgPool2d:
+            guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
+            let g = Pool2DGeometry(height: shape[0], width: shape[1], channels: shape[2], kernelHeight: shape[0], kernelWidth: shape[1],
+                                   stride: 1, padTop: 0, padLeft: 0, outHeight: 1, outWidth: 1)
+            stages.append(Stage(op: .avgPool(g), inputSize: inSize, outputSize: g.outputSize))
+            shape = [1, 1, shape[2]]
+        case let .activation(a):
+            try appendActivation(a, where_, i)
         case .flatten:
             stages.append(Stage(op: .flatten, inputSize: inSize, outputSize: inSize))
             shape = [inSize]
         case let .dense(units, activation):
             guard shape.count == 1 else { throw fail("\(where_) needs a flat input but gets \(shape); add a flatten layer before it") }
             guard units > 0 else { throw fail("\(where_): units must be positive") }
-            guard activation != .softmax || i == architecture.layers.count - 1 else { throw fail("\(where_): softmax is only allowed on the last layer") }
             denseIndex += 1
             let name = "dense\(denseIndex)"
             let wc = inSize * units
@@ -100,14 +148,17 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
                                 inputSize: inSize, outputSize: units))
             offset += wc + units
             shape = [units]
+            if activation != .relu { try appendActivation(activation, where_, i) }
         case let .dropout(rate):
             guard rate >= 0, rate < 1 else { throw fail("\(where_): rate must be in [0, 1), got \(rate)") }
             stages.append(Stage(op: .dropout(rate: rate), inputSize: inSize, outputSize: inSize))
         }
     }
+    guard !stages.isEmpty else { throw fail("the network has no computing layers") }
     guard shape.count == 1 else { throw fail("the last layer must produce a flat output (add flatten and dense), got \(shape)") }
     guard shape[0] >= 2 else { throw fail("the network must output at least 2 classes") }
-    let plan = NetworkPlan(stages: stages, inputSize: inputSize, outputSize: shape[0], parameterCount: offset, weightRanges: weightRanges)
+    let plan = NetworkPlan(stages: stages, inputSize: inputSize, outputSize: shape[0], parameterCount: offset, weightRanges: weightRanges,
+                           endsInSoftmax: endsInSoftmax)
     return CompiledNetwork(plan: plan, slots: slots, glorotLimits: limits)
 }
 
@@ -116,6 +167,9 @@ extension LayerSpec {
         switch self {
         case .conv2d: return "conv2d"
         case .maxPool2d: return "maxPool2d"
+        case .avgPool2d: return "avgPool2d"
+        case .globalAvgPool2d: return "globalAvgPool2d"
+        case .activation: return "activation"
         case .flatten: return "flatten"
         case .dense: return "dense"
         case .dropout: return "dropout"

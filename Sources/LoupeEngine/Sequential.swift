@@ -63,7 +63,18 @@ public struct Sequential: Sendable {
         InferenceWorkspace(maxBatch: max(1, maxBatch), storage: InferenceStorage(plan: plan, maxBatch: max(1, maxBatch)))
     }
 
-    /// Softmax probabilities, (count, outputCount) row-major. `input` is (count, inputCount), NHWC.
+    /// True when the last layer's activation is softmax: `outputs` are then probabilities; otherwise
+    /// the network ends in raw scores (logits, or whatever its last activation makes of them).
+    public var endsInSoftmax: Bool { plan.endsInSoftmax }
+
+    /// The network's own output, as a model exported from it computes it: softmax probabilities if the
+    /// last layer's activation is softmax, else the last layer's raw output (logits stay logits).
+    public func outputs(_ input: [Float], count: Int, workspace: inout InferenceWorkspace, threads: Int = 1) -> [Float] {
+        run(input, count: count, workspace: &workspace, threads: threads, softmax: plan.endsInSoftmax)
+    }
+
+    /// Softmax probabilities, (count, outputCount) row-major, whatever the last activation (a network
+    /// ending in logits gets softmax applied here). `input` is (count, inputCount), NHWC.
     public func predict(_ input: [Float], count: Int, workspace: inout InferenceWorkspace, threads: Int = 1) -> [Float] {
         run(input, count: count, workspace: &workspace, threads: threads, softmax: true)
     }

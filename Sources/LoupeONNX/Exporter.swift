@@ -1,10 +1,12 @@
 // Loupe network → ONNX model (opset 17), so a model trained (or imported) by Loupe runs in ONNX
 // Runtime, Triton or anything else that reads ONNX. The graph keeps Loupe's interface: input
 // `input` FP32 [N, H, W, C] (the model's normalized pixels, NHWC as the engine and the KServe v2
-// endpoint take them), output `probabilities` FP32 [N, K]. Inside: Transpose to NCHW, Conv (HWIO
-// weights → OIHW), Relu, MaxPool, a Transpose back to NHWC before Flatten (so flattening walks
-// (h, w, c) as the engine does and the dense weights stay as they are), Gemm, and a final Softmax
-// (the engine's predict applies softmax to the last layer's outputs).
+// endpoint take them), output FP32 [N, K]: `probabilities` with a final Softmax when the network
+// ends in softmax, else `logits` (the last layer's raw output, as the engine's `outputs` gives it).
+// Inside: Transpose to NCHW, Conv (HWIO weights → OIHW, strides, pads), MaxPool/AveragePool
+// (strides, pads, count_include_pad 0), GlobalAveragePool, Relu/LeakyRelu/Sigmoid/Tanh/Clip, a
+// Transpose back to NHWC before Flatten (so flattening walks (h, w, c) as the engine does and the
+// dense weights stay as they are), Gemm.
 import LoupeEngine
 
 public enum ONNXExporter {
@@ -22,7 +24,8 @@ public enum ONNXExporter {
         var nchw = false
         var counter = 0
         func name(_ base: String) -> String { counter += 1; return "\(base)_\(counter)" }
-        func addNode(_ op: String, _ inputs: [String], ints: [(String, [Int64])] = [], int: [(String, Int64)] = []) -> String {
+        func addNode(_ op: String, _ inputs: [String], ints: [(String, [Int64])] = [], int: [(String, Int64)] = [],
+                     floats: [(String, Float)] = []) -> String {
             let out = name(op.lowercased())
             let nodeName = out
             nodes.append { n in
@@ -30,6 +33,7 @@ public enum ONNXExporter {
                 n.string(2, out); n.string(3, nodeName); n.string(4, op)
                 for (k, v) in ints { n.message(5) { a in a.string(1, k); a.int64s(8, v); a.int(20, 7) } }
                 for (k, v) in int { n.message(5) { a in a.string(1, k); a.int(3, v); a.int(20, 2) } }
+                for (k, v) in floats { n.message(5) { a in a.string(1, k); a.float(2, v); a.int(20, 1) } }
             }
             return out
         }
@@ -43,17 +47,32 @@ public enum ONNXExporter {
             }
             return tensorName
         }
-        func activation(_ a: Activation) throws(ImportError) {
+        func activation(_ a: Activation) {
             switch a {
             case .relu: current = addNode("Relu", [current])
+            case let .leakyRelu(alpha): current = addNode("LeakyRelu", [current], floats: [("alpha", alpha)])
+            case .sigmoid: current = addNode("Sigmoid", [current])
+            case .tanh: current = addNode("Tanh", [current])
+            case let .clip(lo, hi):
+                let lower = addTensor("clip_min", [], [lo]), upper = addTensor("clip_max", [], [hi])
+                current = addNode("Clip", [current, lower, upper])
             case .linear, .softmax: break   // the final Softmax is added once at the end
             }
+        }
+        func toNCHW() {
+            if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
+        }
+        func resolved(_ padding: Padding, _ k: Int, _ s: Int, _ index: Int) throws(ImportError) -> (pads: [Int64], h: Int, w: Int) {
+            guard let r = padding.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s) else {
+                throw ImportError("layer \(index + 1): the window does not fit the \(h)×\(w) input")
+            }
+            return ([r.top, r.left, r.bottom, r.right].map(Int64.init), r.outHeight, r.outWidth)
         }
         var flatSize: Int? = nil
         for (index, layer) in architecture.layers.enumerated() {
             switch layer {
-            case let .conv2d(filters, kernel, padding, act):
-                if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
+            case let .conv2d(filters, kernel, stride, padding, act):
+                toNCHW()
                 let count = kernel * kernel * c * filters
                 guard offset + count + filters <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
                 var oihw = [Float](repeating: 0, count: count)
@@ -63,17 +82,26 @@ public enum ONNXExporter {
                 let weight = addTensor("conv_w", [filters, c, kernel, kernel], oihw)
                 let bias = addTensor("conv_b", [filters], Array(parameters[(offset + count)..<(offset + count + filters)]))
                 offset += count + filters
-                let before = Int64((kernel - 1) / 2), after = Int64(kernel - 1) - before
-                let pads: [Int64] = padding == .same ? [before, before, after, after] : [0, 0, 0, 0]
-                current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", [Int64(kernel), Int64(kernel)]), ("pads", pads),
-                                                                          ("strides", [1, 1])])
-                try activation(act)
-                if padding == .valid { h = h - kernel + 1; w = w - kernel + 1 }
-                c = filters
-            case let .maxPool2d(pool):
-                if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
-                current = addNode("MaxPool", [current], ints: [("kernel_shape", [Int64(pool), Int64(pool)]), ("strides", [Int64(pool), Int64(pool)])])
-                h /= pool; w /= pool
+                let r = try resolved(padding, kernel, stride, index)
+                current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", [Int64(kernel), Int64(kernel)]), ("pads", r.pads),
+                                                                          ("strides", [Int64(stride), Int64(stride)])])
+                activation(act)
+                (h, w, c) = (r.h, r.w, filters)
+            case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
+                toNCHW()
+                let s = stride ?? pool
+                let r = try resolved(padding, pool, s, index)
+                let isMax = if case .maxPool2d = layer { true } else { false }
+                current = addNode(isMax ? "MaxPool" : "AveragePool", [current],
+                                  ints: [("kernel_shape", [Int64(pool), Int64(pool)]), ("strides", [Int64(s), Int64(s)]), ("pads", r.pads)],
+                                  int: isMax ? [] : [("count_include_pad", 0)])
+                (h, w) = (r.h, r.w)
+            case .globalAvgPool2d:
+                toNCHW()
+                current = addNode("GlobalAveragePool", [current])
+                (h, w) = (1, 1)
+            case let .activation(a):
+                activation(a)
             case .flatten:
                 if nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 2, 3, 1])]); nchw = false }
                 current = addNode("Flatten", [current], int: [("axis", 1)])
@@ -85,7 +113,7 @@ public enum ONNXExporter {
                 let bias = addTensor("dense_b", [units], Array(parameters[(offset + n * units)..<(offset + n * units + units)]))
                 offset += n * units + units
                 current = addNode("Gemm", [current, weight, bias])
-                try activation(act)
+                activation(act)
                 flatSize = units
             case .dropout:
                 break
@@ -95,6 +123,14 @@ public enum ONNXExporter {
             throw ImportError("the network does not end in a dense layer, or its parameters do not add up (\(offset) of \(parameters.count) used)")
         }
         let softmaxInput = current
+        let endsInSoftmax = architecture.layers.last.map { layer -> Bool in
+            switch layer {
+            case .dense(_, .softmax), .activation(.softmax): return true
+            default: return false
+            }
+        } ?? false
+        let outputName = endsInSoftmax ? "probabilities" : "logits"
+        if !endsInSoftmax { nodes.append { n in n.string(1, softmaxInput); n.string(2, outputName); n.string(3, "output"); n.string(4, "Identity") } }
         let inputShape = architecture.inputShape
         var m = ProtoWriter()
         m.int(1, 8)                                   // ir_version
@@ -102,12 +138,14 @@ public enum ONNXExporter {
         m.message(8) { o in o.string(1, ""); o.int(2, opset) }
         m.message(7) { g in
             for node in nodes { g.message(1, node) }
-            g.message(1) { n in n.string(1, softmaxInput); n.string(2, "probabilities"); n.string(3, "softmax"); n.string(4, "Softmax")
-                n.message(5) { a in a.string(1, "axis"); a.int(3, 1); a.int(20, 2) } }
+            if endsInSoftmax {
+                g.message(1) { n in n.string(1, softmaxInput); n.string(2, outputName); n.string(3, "softmax"); n.string(4, "Softmax")
+                    n.message(5) { a in a.string(1, "axis"); a.int(3, 1); a.int(20, 2) } }
+            }
             g.string(2, "loupe")
             for t in initializers { g.message(5, t) }
             g.message(11, valueInfo("input", [nil] + inputShape.map { Optional($0) }))
-            g.message(12, valueInfo("probabilities", [nil, classes]))
+            g.message(12, valueInfo(outputName, [nil, classes]))
         }
         return m.bytes
     }

@@ -186,9 +186,9 @@ public enum ONNXImporter {
 
         mutating func setActivation(_ activation: Activation, on index: Int, _ node: ONNXNode) throws(ImportError) {
             switch layers[index] {
-            case let .conv2d(filters, kernel, padding, a):
+            case let .conv2d(filters, kernel, stride, padding, a):
                 guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
-                layers[index] = .conv2d(filters: filters, kernel: kernel, padding: padding, activation: activation)
+                layers[index] = .conv2d(filters: filters, kernel: kernel, stride: stride, padding: padding, activation: activation)
             case let .dense(units, a):
                 guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
                 layers[index] = .dense(units: units, activation: activation)

@@ -132,8 +132,13 @@ struct Inspect: ParsableCommand {
 
     static func describe(_ layer: LayerSpec) -> String {
         switch layer {
-        case let .conv2d(filters, kernel, padding, activation): return "conv2d \(filters) filters \(kernel)×\(kernel), \(padding) padding, \(activation)"
-        case let .maxPool2d(pool): return "maxPool2d \(pool)×\(pool)"
+        case let .conv2d(filters, kernel, stride, padding, activation):
+            return "conv2d \(filters) filters \(kernel)×\(kernel)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
+        case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
+            let kind = if case .maxPool2d = layer { "maxPool2d" } else { "avgPool2d" }
+            return "\(kind) \(pool)×\(pool)\(stride.map { $0 == pool ? "" : " stride \($0)" } ?? "")\(padding == .valid ? "" : ", \(padding) padding")"
+        case .globalAvgPool2d: return "globalAvgPool2d"
+        case let .activation(a): return "activation \(a)"
         case .flatten: return "flatten"
         case let .dense(units, activation): return "dense \(units), \(activation)"
         case let .dropout(rate): return "dropout \(rate)"

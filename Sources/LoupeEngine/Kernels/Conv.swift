@@ -342,3 +342,131 @@
         }
     }
 }
+
+// General convolution (any k, stride, padding, channels, filters) as im2col + the dense GEMM:
+// one image's patches form an (OH·OW) × (k·k·C) matrix whose rows are in (kh, kw, c) order, which
+// is exactly the row order of the HWIO weight seen as a (k·k·C) × K matrix. So
+// output (OH·OW, K) = columns · weight + bias, on the same SIMD tiles as the dense layers.
+extension ConvKernels {
+    /// Copies `count` floats (SIMD16 blocks, then a scalar tail).
+    @inlinable @inline(__always)
+    static func copy(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0
+        while i + 16 <= count { store16(load16(src + i), dst + i); i += 16 }
+        while i < count { dst[i] = src[i]; i += 1 }
+    }
+
+    /// dst[0..<count] += src[0..<count].
+    @inlinable @inline(__always)
+    static func add(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0
+        while i + 16 <= count { store16(load16(dst + i) + load16(src + i), dst + i); i += 16 }
+        while i < count { dst[i] += src[i]; i += 1 }
+    }
+
+    /// The kw range [lo, hi) of taps whose input column ow·s + kw − padLeft lies inside the image.
+    @inlinable @inline(__always)
+    static func tapRange(_ g: ConvGeometry, _ origin: Int) -> (Int, Int) {
+        (max(0, -origin), min(g.kernel, g.width - origin))
+    }
+
+    /// One image (H, W, C) → columns (OH·OW, k·k·C); padded taps are 0. The in-image taps of one
+    /// kernel row are contiguous in the input, so each is one vector copy.
+    @inlinable @inline(__always)
+    public static func im2col(_ g: ConvGeometry, input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+        let C = g.channels, k = g.kernel, rowSize = k * k * C
+        var row = columns
+        for oh in 0..<g.outHeight {
+            for ow in 0..<g.outWidth {
+                let iw0 = ow * g.stride - g.padLeft
+                let (lo, hi) = tapRange(g, iw0)
+                for kh in 0..<k {
+                    let ih = oh * g.stride + kh - g.padTop
+                    let dst = row + kh * k * C
+                    if ih < 0 || ih >= g.height || lo >= hi {
+                        dst.update(repeating: 0, count: k * C)
+                        continue
+                    }
+                    if lo > 0 { dst.update(repeating: 0, count: lo * C) }
+                    copy(x + (ih * g.width + iw0 + lo) * C, dst + lo * C, (hi - lo) * C)
+                    if hi < k { (dst + hi * C).update(repeating: 0, count: (k - hi) * C) }
+                }
+                row += rowSize
+            }
+        }
+    }
+
+    /// The transpose of im2col: dInput (H, W, C) += the column gradients at the pixels they came from.
+    @inlinable @inline(__always)
+    public static func col2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, dInput dx: UnsafeMutablePointer<Float>) {
+        let C = g.channels, k = g.kernel, rowSize = k * k * C
+        var row = columns
+        for oh in 0..<g.outHeight {
+            for ow in 0..<g.outWidth {
+                let iw0 = ow * g.stride - g.padLeft
+                let (lo, hi) = tapRange(g, iw0)
+                if lo < hi {
+                    for kh in 0..<k {
+                        let ih = oh * g.stride + kh - g.padTop
+                        if ih < 0 || ih >= g.height { continue }
+                        add(row + (kh * k + lo) * C, dx + (ih * g.width + iw0 + lo) * C, (hi - lo) * C)
+                    }
+                }
+                row += rowSize
+            }
+        }
+    }
+
+    /// input (N, H, W, C), weight (k, k, C, K) HWIO, bias (K) → output (N, OH, OW, K), ReLU if g.relu.
+    /// `columns` holds min(N, g.imagesPerColumnBlock) · g.columnSize floats (unused when pointwise).
+    @inlinable @inline(__always)
+    public static func generalForward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                      bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                      columns: UnsafeMutablePointer<Float>, narrow: Bool) {
+        let rows = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * g.channels
+        if g.isPointwise {
+            DenseKernels.forward(n: n * rows, inputs: depth, outputs: g.filters, relu: g.relu, x: input, weight: weight, bias: bias,
+                                 y: output, narrow: narrow)
+            return
+        }
+        let block = g.imagesPerColumnBlock
+        var b0 = 0
+        while b0 < n {
+            let m = min(block, n - b0)
+            for b in 0..<m { im2col(g, input: input + (b0 + b) * g.inputSize, columns: columns + b * g.columnSize) }
+            DenseKernels.forward(n: m * rows, inputs: depth, outputs: g.filters, relu: g.relu, x: columns, weight: weight, bias: bias,
+                                 y: output + b0 * g.outputSize, narrow: narrow)
+            b0 += m
+        }
+    }
+
+    /// dOutput (N, OH, OW, K) w.r.t. the pre-activation. dWeight += columnsᵀ·dOutput, dBias += Σ dOutput,
+    /// dInput (if given) = col2im(dOutput · weightᵀ). `columns` and `dColumns` as in generalForward.
+    @inlinable @inline(__always)
+    public static func generalBackward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                       dOutput: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                                       dInput: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>,
+                                       dColumns: UnsafeMutablePointer<Float>, narrow: Bool) {
+        let rows = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * g.channels
+        if g.isPointwise {
+            DenseKernels.backward(n: n * rows, inputs: depth, outputs: g.filters, x: input, weight: weight, weightT: nil, dY: dOutput,
+                                  dWeight: dWeight, dBias: dBias, dX: dInput, narrow: narrow)
+            return
+        }
+        let block = g.imagesPerColumnBlock
+        var b0 = 0
+        while b0 < n {
+            let m = min(block, n - b0)
+            for b in 0..<m { im2col(g, input: input + (b0 + b) * g.inputSize, columns: columns + b * g.columnSize) }
+            DenseKernels.backward(n: m * rows, inputs: depth, outputs: g.filters, x: columns, weight: weight, weightT: nil,
+                                  dY: dOutput + b0 * g.outputSize, dWeight: dWeight, dBias: dBias,
+                                  dX: dInput == nil ? nil : dColumns, narrow: narrow)
+            if let dInput {
+                let dx = dInput + b0 * g.inputSize
+                dx.update(repeating: 0, count: m * g.inputSize)
+                for b in 0..<m { col2im(g, columns: dColumns + b * g.columnSize, dInput: dx + b * g.inputSize) }
+            }
+            b0 += m
+        }
+    }
+}

@@ -1,4 +1,5 @@
-// Element-wise kernels: ReLU backward and the optimizer step.
+// Element-wise kernels: activations (forward and backward), ReLU backward and the optimizer step.
+import Glibc
 
 @_spi(Kernels) public enum ElementwiseKernels {
     /// gradient[i] = 0 where output[i] <= 0 (ReLU outputs), in place.
@@ -12,6 +13,73 @@
             i += 16
         }
         while i < count { if !(output[i] > 0) { gradient[i] = 0 }; i += 1 }
+    }
+
+    /// y = f(x). ReLU, leaky ReLU and clip in SIMD16 blocks; sigmoid and tanh call the scalar
+    /// libm exp/tanh per element (leave exp scalar unless measured otherwise).
+    @inlinable @inline(__always)
+    public static func activationForward(_ f: ActivationFunction, count: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        var i = 0
+        switch f {
+        case .relu:
+            while i + 16 <= count { store16(relu(load16(x + i)), y + i); i += 16 }
+            while i < count { y[i] = x[i] > 0 ? x[i] : 0; i += 1 }
+        case let .leakyRelu(alpha):
+            let zero = F16(repeating: 0)
+            while i + 16 <= count {
+                let v = load16(x + i)
+                store16(floats(select(greaterMask(v, zero), bits(v), bits(v * alpha))), y + i)
+                i += 16
+            }
+            while i < count { y[i] = x[i] > 0 ? x[i] : alpha * x[i]; i += 1 }
+        case let .clip(lo, hi):
+            let l = F16(repeating: lo), h = F16(repeating: hi)
+            while i + 16 <= count {
+                let v = load16(x + i)
+                let below = floats(select(greaterMask(v, l), bits(v), bits(l)))       // max(v, lo)
+                store16(floats(select(greaterMask(below, h), bits(h), bits(below))), y + i)   // min(·, hi)
+                i += 16
+            }
+            while i < count { y[i] = min(max(x[i], lo), hi); i += 1 }
+        case .sigmoid:
+            while i < count { y[i] = 1 / (1 + expf(-x[i])); i += 1 }
+        case .tanh:
+            while i < count { y[i] = tanhf(x[i]); i += 1 }
+        }
+    }
+
+    /// dX = dY · f′(x), f′ from the outputs y (see Reference.activationBackward).
+    @inlinable @inline(__always)
+    public static func activationBackward(_ f: ActivationFunction, count: Int, y: UnsafePointer<Float>, dY: UnsafePointer<Float>,
+                                          dX: UnsafeMutablePointer<Float>) {
+        var i = 0
+        let zero = F16(repeating: 0), one = F16(repeating: 1)
+        switch f {
+        case .relu:
+            while i + 16 <= count { store16(keep(greaterMask(load16(y + i), zero), load16(dY + i)), dX + i); i += 16 }
+            while i < count { dX[i] = y[i] > 0 ? dY[i] : 0; i += 1 }
+        case let .leakyRelu(alpha):
+            while i + 16 <= count {
+                let d = load16(dY + i)
+                store16(floats(select(greaterMask(load16(y + i), zero), bits(d), bits(d * alpha))), dX + i)
+                i += 16
+            }
+            while i < count { dX[i] = y[i] > 0 ? dY[i] : alpha * dY[i]; i += 1 }
+        case let .clip(lo, hi):
+            let l = F16(repeating: lo), h = F16(repeating: hi)
+            while i + 16 <= count {
+                let v = load16(y + i)
+                store16(keep(greaterMask(v, l) & greaterMask(h, v), load16(dY + i)), dX + i)
+                i += 16
+            }
+            while i < count { dX[i] = y[i] > lo && y[i] < hi ? dY[i] : 0; i += 1 }
+        case .sigmoid:
+            while i + 16 <= count { let v = load16(y + i); store16(load16(dY + i) * (v * (one - v)), dX + i); i += 16 }
+            while i < count { dX[i] = dY[i] * (y[i] * (1 - y[i])); i += 1 }
+        case .tanh:
+            while i + 16 <= count { let v = load16(y + i); store16(load16(dY + i) * (one - v * v), dX + i); i += 16 }
+            while i < count { dX[i] = dY[i] * (1 - y[i] * y[i]); i += 1 }
+        }
     }
 }
 

@@ -27,6 +27,29 @@ package struct KernelSet: Sendable {
     package var optimizer: @Sendable (OptimizerStep, Int, Int, UnsafePointer<UnsafeMutablePointer<Float>>, Int, UnsafeMutablePointer<Float>,
                                       UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
 
+    /// (geometry, n, input, weight, bias, output, columns) — ConvKernels.generalForward (any stride/padding).
+    package var convForward: ConvForward
+    /// (geometry, n, input, weight, dOutput, dWeight +=, dBias +=, dInput = (optional), columns, dColumns)
+    package var convBackward: ConvBackward
+    /// (geometry, n, input, output, argmax)
+    package var maxPoolForward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void
+    /// (geometry, n, dOutput, argmax, dInput =)
+    package var maxPoolBackward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>) -> Void
+    /// (geometry, n, input, output)
+    package var avgPoolForward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    /// (geometry, n, dOutput, dInput =)
+    package var avgPoolBackward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    /// (function, count, x, y)
+    package var activationForward: @Sendable (ActivationFunction, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    /// (function, count, y, dY, dX =)
+    package var activationBackward: @Sendable (ActivationFunction, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+
+    package typealias ConvForward = @Sendable (ConvGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    package typealias ConvBackward = @Sendable (ConvGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                                UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?,
+                                                UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+
     package init(name: String,
                  convPoolForward: @escaping @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void,
                  convPoolBackward: @escaping @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void,
@@ -35,12 +58,23 @@ package struct KernelSet: Sendable {
                  denseBackwardInput: @escaping @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  transpose: @escaping @Sendable (Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int) -> Void,
                  reluBackward: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
-                 optimizer: @escaping @Sendable (OptimizerStep, Int, Int, UnsafePointer<UnsafeMutablePointer<Float>>, Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+                 optimizer: @escaping @Sendable (OptimizerStep, Int, Int, UnsafePointer<UnsafeMutablePointer<Float>>, Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                 convForward: @escaping ConvForward, convBackward: @escaping ConvBackward,
+                 maxPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void,
+                 maxPoolBackward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>) -> Void,
+                 avgPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                 avgPoolBackward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                 activationForward: @escaping @Sendable (ActivationFunction, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                 activationBackward: @escaping @Sendable (ActivationFunction, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         self.name = name
         self.convPoolForward = convPoolForward; self.convPoolBackward = convPoolBackward
         self.denseForward = denseForward; self.denseBackward = denseBackward; self.denseBackwardInput = denseBackwardInput
         self.transpose = transpose
         self.reluBackward = reluBackward; self.optimizer = optimizer
+        self.convForward = convForward; self.convBackward = convBackward
+        self.maxPoolForward = maxPoolForward; self.maxPoolBackward = maxPoolBackward
+        self.avgPoolForward = avgPoolForward; self.avgPoolBackward = avgPoolBackward
+        self.activationForward = activationForward; self.activationBackward = activationBackward
     }
 
     /// The plain-loop references: slow, obviously correct.
@@ -58,7 +92,16 @@ package struct KernelSet: Sendable {
             }
         },
         reluBackward: { Reference.reluBackward(count: $0, output: $1, gradient: $2) },
-        optimizer: { Reference.optimizer($0, first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })
+        optimizer: { Reference.optimizer($0, first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) },
+        convForward: { g, n, x, w, b, y, _ in Reference.convForward(g, n: n, input: x, weight: w, bias: b, output: y) },
+        convBackward: { g, n, x, w, dy, dw, db, dx, _, _ in
+            Reference.convBackward(g, n: n, input: x, weight: w, dOutput: dy, dWeight: dw, dBias: db, dInput: dx) },
+        maxPoolForward: { Reference.maxPool2dForward($0, n: $1, input: $2, output: $3, argmax: $4) },
+        maxPoolBackward: { Reference.maxPool2dBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
+        avgPoolForward: { Reference.avgPool2dForward($0, n: $1, input: $2, output: $3) },
+        avgPoolBackward: { Reference.avgPool2dBackward($0, n: $1, dOutput: $2, dInput: $3) },
+        activationForward: { Reference.activationForward($0, count: $1, x: $2, y: $3) },
+        activationBackward: { Reference.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })
 
     /// The SIMD kernels compiled for this module's ISA (x86-64-v3: AVX2 + FMA), with the narrow dense tiles.
     package static let avx2 = KernelSet(
@@ -70,5 +113,14 @@ package struct KernelSet: Sendable {
         denseBackwardInput: { DenseKernels.backwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, weightT: $4, dY: $5, dX: $6, narrow: true) },
         transpose: { DenseKernels.transpose(rows: $0, cols: $1, src: $2, dst: $3, firstRow: $4, rowCount: $5) },
         reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
-        optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })
+        optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) },
+        convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, narrow: true) },
+        convBackward: { ConvKernels.generalBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7,
+                                                     columns: $8, dColumns: $9, narrow: true) },
+        maxPoolForward: { PoolKernels.maxForward($0, n: $1, input: $2, output: $3, argmax: $4) },
+        maxPoolBackward: { PoolKernels.maxBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
+        avgPoolForward: { PoolKernels.avgForward($0, n: $1, input: $2, output: $3) },
+        avgPoolBackward: { PoolKernels.avgBackward($0, n: $1, dOutput: $2, dInput: $3) },
+        activationForward: { ElementwiseKernels.activationForward($0, count: $1, x: $2, y: $3) },
+        activationBackward: { ElementwiseKernels.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })
 }

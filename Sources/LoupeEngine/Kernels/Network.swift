@@ -4,9 +4,12 @@
 package enum StageOp: Sendable, Equatable {
     /// Fused valid conv (+ReLU) + max pool (pool 1 = none), SIMD over filters (filters % 16 == 0).
     case convPool(ConvPoolGeometry, weight: Int, bias: Int)
-    /// Slow paths (plain loops) for what convPool does not cover: same padding, filters % 16 != 0.
+    /// Every other convolution (any stride, padding, channels, filters; ReLU fused): im2col + the dense GEMM.
     case conv(ConvGeometry, weight: Int, bias: Int)
-    case pool(PoolGeometry)
+    case maxPool(Pool2DGeometry)
+    case avgPool(Pool2DGeometry)
+    /// An element-wise activation other than a fused ReLU (or a standalone ReLU).
+    case activation(ActivationFunction)
     case flatten
     case dense(inputs: Int, outputs: Int, relu: Bool, weight: Int, bias: Int)
     case dropout(rate: Float)
@@ -31,9 +34,12 @@ package struct NetworkPlan: Sendable, Equatable {
     package var parameterCount: Int
     /// Flat parameter indices that are weights (L2 applies to these, not to biases).
     package var weightRanges: [Range<Int>]
-    package init(stages: [Stage], inputSize: Int, outputSize: Int, parameterCount: Int, weightRanges: [Range<Int>]) {
+    /// True when the architecture's last layer is a softmax (its output is then softmax(logits)).
+    package var endsInSoftmax: Bool
+    package init(stages: [Stage], inputSize: Int, outputSize: Int, parameterCount: Int, weightRanges: [Range<Int>],
+                 endsInSoftmax: Bool = true) {
         self.stages = stages; self.inputSize = inputSize; self.outputSize = outputSize
-        self.parameterCount = parameterCount; self.weightRanges = weightRanges
+        self.parameterCount = parameterCount; self.weightRanges = weightRanges; self.endsInSoftmax = endsInSoftmax
     }
 }
 
@@ -49,6 +55,9 @@ package final class ShardWorkspace: @unchecked Sendable {
     var grad: [UnsafeMutablePointer<Float>] = []
     var argmax: [UnsafeMutablePointer<Int32>?] = []
     var mask: [UnsafeMutablePointer<Float>?] = []
+    /// im2col matrices of the general conv stages (and their gradients in training).
+    var columns: [UnsafeMutablePointer<Float>?] = []
+    var dColumns: [UnsafeMutablePointer<Float>?] = []
     /// A copy of this shard's input images (training gathers shuffled images here) and labels.
     var input: FloatBuffer
     var labels: ByteBuffer
@@ -66,7 +75,12 @@ package final class ShardWorkspace: @unchecked Sendable {
                 let a = FloatBuffer(count: capacity * stage.outputSize); owned.append(a); act.append(a.base)
                 if training { let g = FloatBuffer(count: capacity * stage.outputSize); owned.append(g); grad.append(g.base) }
             }
-            if case .pool = stage.op {
+            if case let .conv(g, _, _) = stage.op, !g.isPointwise {
+                let size = min(capacity, g.imagesPerColumnBlock) * g.columnSize
+                let c = FloatBuffer(count: size); owned.append(c); columns.append(c.base)
+                if training { let d = FloatBuffer(count: size); owned.append(d); dColumns.append(d.base) } else { dColumns.append(nil) }
+            } else { columns.append(nil); dColumns.append(nil) }
+            if case .maxPool = stage.op {
                 let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
             } else if case .convPool = stage.op {
                 let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
@@ -93,9 +107,14 @@ package enum Executor {
             case let .convPool(g, w, b):
                 kernels.convPoolForward(g, n, x, parameters + w, parameters + b, y, ws.argmax[i]!)
             case let .conv(g, w, b):
-                Reference.convForward(g, n: n, input: x, weight: parameters + w, bias: parameters + b, output: y)
-            case let .pool(g):
-                Reference.maxPoolForward(g, n: n, input: x, output: y, argmax: ws.argmax[i]!)
+                // A pointwise conv has no column buffer; the kernel does not touch it then.
+                kernels.convForward(g, n, x, parameters + w, parameters + b, y, ws.columns[i] ?? y)
+            case let .maxPool(g):
+                kernels.maxPoolForward(g, n, x, y, ws.argmax[i]!)
+            case let .avgPool(g):
+                kernels.avgPoolForward(g, n, x, y)
+            case let .activation(f):
+                kernels.activationForward(f, n * stage.outputSize, x, y)
             case .flatten:
                 break
             case let .dense(inputs, outputs, relu, w, b):
@@ -139,10 +158,14 @@ package enum Executor {
                 kernels.convPoolBackward(g, n, x, parameters + w, dy, ws.argmax[i]!, dParameters + w, dParameters + b, dx)
             case let .conv(g, w, b):
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
-                Reference.convBackward(g, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: dParameters + w,
-                                       dBias: dParameters + b, dInput: dx)
-            case let .pool(g):
-                if let dx { Reference.maxPoolBackward(g, n: n, dOutput: dy, argmax: ws.argmax[i]!, dInput: dx) }
+                kernels.convBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx,
+                                     ws.columns[i] ?? dy, ws.dColumns[i] ?? dy)
+            case let .maxPool(g):
+                if let dx { kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx) }
+            case let .avgPool(g):
+                if let dx { kernels.avgPoolBackward(g, n, dy, dx) }
+            case let .activation(f):
+                if let dx { kernels.activationBackward(f, n * stage.outputSize, ws.act[i], dy, dx) }
             case .flatten:
                 break
             case let .dense(inputs, outputs, relu, w, b):

@@ -4,21 +4,61 @@ import Glibc
 // tested against them. Parameter gradients are accumulated (+=); activation gradients
 // (dInput) are written (=), because each is consumed exactly once.
 
-/// Geometry of a stride-1 convolution in NHWC / HWIO.
+/// Geometry of a convolution in NHWC / HWIO: k×k kernel, stride s, zero padding.
 @_spi(Kernels) public struct ConvGeometry: Sendable, Equatable {
     public var height, width, channels: Int      // input (H, W, C)
     public var filters, kernel: Int              // K, k
-    public var padTop, padLeft: Int              // 0 for valid
+    public var padTop, padLeft: Int              // 0 for valid (bottom/right padding follows from the output size)
     public var outHeight, outWidth: Int          // (OH, OW)
     public var relu: Bool
+    public var stride: Int
     public init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int, padTop: Int, padLeft: Int,
-                 outHeight: Int, outWidth: Int, relu: Bool) {
+                 outHeight: Int, outWidth: Int, relu: Bool, stride: Int = 1) {
         self.height = height; self.width = width; self.channels = channels; self.filters = filters; self.kernel = kernel
         self.padTop = padTop; self.padLeft = padLeft; self.outHeight = outHeight; self.outWidth = outWidth; self.relu = relu
+        self.stride = stride
     }
     @inlinable public var inputSize: Int { height * width * channels }
     @inlinable public var outputSize: Int { outHeight * outWidth * filters }
     @inlinable public var weightCount: Int { kernel * kernel * channels * filters }
+    /// Floats of one image's im2col matrix (OH·OW rows × k·k·C columns).
+    @inlinable public var columnSize: Int { outHeight * outWidth * kernel * kernel * channels }
+    /// A 1×1, stride-1, unpadded convolution is a dense layer over the pixels: no im2col needed.
+    @inlinable public var isPointwise: Bool { kernel == 1 && stride == 1 && padTop == 0 && padLeft == 0 }
+    /// Images whose im2col matrices are built together (about 1 MB of columns, at least one image).
+    @inlinable public var imagesPerColumnBlock: Int { max(1, (1 << 18) / max(1, columnSize)) }
+}
+
+/// Geometry of a max or average pooling window in NHWC: kh×kw window, stride s, padding
+/// (padded cells never win a max and are not counted in a mean). Global average pooling is the
+/// H×W window.
+@_spi(Kernels) public struct Pool2DGeometry: Sendable, Equatable {
+    public var height, width, channels: Int
+    public var kernelHeight, kernelWidth, stride: Int
+    public var padTop, padLeft: Int
+    public var outHeight, outWidth: Int
+    public init(height: Int, width: Int, channels: Int, kernelHeight: Int, kernelWidth: Int, stride: Int,
+                padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int) {
+        self.height = height; self.width = width; self.channels = channels
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth; self.stride = stride
+        self.padTop = padTop; self.padLeft = padLeft; self.outHeight = outHeight; self.outWidth = outWidth
+    }
+    @inlinable public var inputSize: Int { height * width * channels }
+    @inlinable public var outputSize: Int { outHeight * outWidth * channels }
+    /// The window of output (oh, ow) clipped to the image: rows h0..<h1, columns w0..<w1.
+    @inlinable public func window(_ oh: Int, _ ow: Int) -> (h0: Int, h1: Int, w0: Int, w1: Int) {
+        let top = oh * stride - padTop, left = ow * stride - padLeft
+        return (max(top, 0), min(top + kernelHeight, height), max(left, 0), min(left + kernelWidth, width))
+    }
+}
+
+/// An element-wise activation run as its own stage (ReLU after conv/dense is fused into them).
+@_spi(Kernels) public enum ActivationFunction: Sendable, Equatable {
+    case relu
+    case leakyRelu(alpha: Float)
+    case sigmoid
+    case tanh
+    case clip(min: Float, max: Float)
 }
 
 @_spi(Kernels) public struct PoolGeometry: Sendable, Equatable {
@@ -41,7 +81,7 @@ package enum Reference {
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for f in 0..<g.filters {
                 var acc = bias[f]
                 for kh in 0..<g.kernel { for kw in 0..<g.kernel {
-                    let ih = oh + kh - g.padTop, iw = ow + kw - g.padLeft
+                    let ih = oh * g.stride + kh - g.padTop, iw = ow * g.stride + kw - g.padLeft
                     if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
                     for c in 0..<g.channels {
                         acc += x[(ih * g.width + iw) * g.channels + c] * weight[((kh * g.kernel + kw) * g.channels + c) * g.filters + f]
@@ -65,7 +105,7 @@ package enum Reference {
                 let d = dy[(oh * g.outWidth + ow) * g.filters + f]
                 dBias[f] += d
                 for kh in 0..<g.kernel { for kw in 0..<g.kernel {
-                    let ih = oh + kh - g.padTop, iw = ow + kw - g.padLeft
+                    let ih = oh * g.stride + kh - g.padTop, iw = ow * g.stride + kw - g.padLeft
                     if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
                     for c in 0..<g.channels {
                         let xi = (ih * g.width + iw) * g.channels + c
@@ -106,6 +146,95 @@ package enum Reference {
                 let dh = Int(a[o]) / g.pool, dw = Int(a[o]) % g.pool
                 dx[((oh * g.pool + dh) * g.width + ow * g.pool + dw) * g.channels + c] += dy[o]
             }}}
+        }
+    }
+
+    /// Max pooling: input (N, H, W, C) → output (N, OH, OW, C); argmax = the input pixel ih·W + iw of
+    /// the first maximum in row-major window order (padded cells are skipped).
+    package static func maxPool2dForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>,
+                                         output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize, a = argmax + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<g.channels {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                var best = -Float.infinity, bestIndex = h0 * g.width + w0
+                for ih in h0..<h1 { for iw in w0..<w1 {
+                    let v = x[(ih * g.width + iw) * g.channels + c]
+                    if v > best { best = v; bestIndex = ih * g.width + iw }
+                }}
+                let o = (oh * g.outWidth + ow) * g.channels + c
+                y[o] = best; a[o] = Int32(bestIndex)
+            }}}
+        }
+    }
+
+    /// dInput = 0, plus each dOutput added at its window's argmax pixel (windows may overlap).
+    package static func maxPool2dBackward(_ g: Pool2DGeometry, n: Int, dOutput: UnsafePointer<Float>,
+                                          argmax: UnsafePointer<Int32>, dInput: UnsafeMutablePointer<Float>) {
+        dInput.update(repeating: 0, count: n * g.inputSize)
+        for b in 0..<n {
+            let dy = dOutput + b * g.outputSize, a = argmax + b * g.outputSize, dx = dInput + b * g.inputSize
+            for o in 0..<(g.outHeight * g.outWidth) { for c in 0..<g.channels {
+                dx[Int(a[o * g.channels + c]) * g.channels + c] += dy[o * g.channels + c]
+            }}
+        }
+    }
+
+    /// Average pooling over the cells of each window inside the image (count_include_pad = 0).
+    package static func avgPool2dForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<g.channels {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                var s: Float = 0
+                for ih in h0..<h1 { for iw in w0..<w1 { s += x[(ih * g.width + iw) * g.channels + c] } }
+                y[(oh * g.outWidth + ow) * g.channels + c] = s * (1 / Float((h1 - h0) * (w1 - w0)))
+            }}}
+        }
+    }
+
+    /// dInput = Σ over the windows containing a cell of dOutput / (cells in that window).
+    package static func avgPool2dBackward(_ g: Pool2DGeometry, n: Int, dOutput: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
+        dInput.update(repeating: 0, count: n * g.inputSize)
+        for b in 0..<n {
+            let dy = dOutput + b * g.outputSize, dx = dInput + b * g.inputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<g.channels {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let d = dy[(oh * g.outWidth + ow) * g.channels + c] * (1 / Float((h1 - h0) * (w1 - w0)))
+                for ih in h0..<h1 { for iw in w0..<w1 { dx[(ih * g.width + iw) * g.channels + c] += d } }
+            }}}
+        }
+    }
+
+    /// y = f(x) element-wise.
+    package static func activationForward(_ f: ActivationFunction, count: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        for i in 0..<count {
+            let v = x[i]
+            switch f {
+            case .relu: y[i] = v > 0 ? v : 0
+            case let .leakyRelu(alpha): y[i] = v > 0 ? v : alpha * v
+            case .sigmoid: y[i] = 1 / (1 + expf(-v))
+            case .tanh: y[i] = tanhf(v)
+            case let .clip(lo, hi): y[i] = min(max(v, lo), hi)
+            }
+        }
+    }
+
+    /// dX = dY · f′, with f′ computed from the outputs y: relu 1 where y > 0, leakyRelu 1 or alpha,
+    /// sigmoid y(1 − y), tanh 1 − y², clip 1 strictly inside (min, max).
+    package static func activationBackward(_ f: ActivationFunction, count: Int, y: UnsafePointer<Float>, dY: UnsafePointer<Float>,
+                                           dX: UnsafeMutablePointer<Float>) {
+        for i in 0..<count {
+            let v = y[i]
+            let d: Float
+            switch f {
+            case .relu: d = v > 0 ? 1 : 0
+            case let .leakyRelu(alpha): d = v > 0 ? 1 : alpha
+            case .sigmoid: d = v * (1 - v)
+            case .tanh: d = 1 - v * v
+            case let .clip(lo, hi): d = v > lo && v < hi ? 1 : 0
+            }
+            dX[i] = dY[i] * d
         }
     }
 

@@ -12,4 +12,13 @@ package let avx512KernelSet = KernelSet(
     denseBackwardInput: { DenseKernels.backwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, weightT: $4, dY: $5, dX: $6) },
     transpose: { DenseKernels.transpose(rows: $0, cols: $1, src: $2, dst: $3, firstRow: $4, rowCount: $5) },
     reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
-    optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) })
+    optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) },
+    convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, narrow: false) },
+    convBackward: { ConvKernels.generalBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7,
+                                                 columns: $8, dColumns: $9, narrow: false) },
+    maxPoolForward: { PoolKernels.maxForward($0, n: $1, input: $2, output: $3, argmax: $4) },
+    maxPoolBackward: { PoolKernels.maxBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
+    avgPoolForward: { PoolKernels.avgForward($0, n: $1, input: $2, output: $3) },
+    avgPoolBackward: { PoolKernels.avgBackward($0, n: $1, dOutput: $2, dInput: $3) },
+    activationForward: { ElementwiseKernels.activationForward($0, count: $1, x: $2, y: $3) },
+    activationBackward: { ElementwiseKernels.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })

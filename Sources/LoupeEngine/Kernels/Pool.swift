@@ -1,0 +1,111 @@
+// Max and average pooling with any window, stride and padding, vectorised over channels
+// (SIMD16 blocks of C, then a scalar tail). Layout: input (N, H, W, C) → output (N, OH, OW, C).
+// References: Reference.maxPool2dForward/Backward, Reference.avgPool2dForward/Backward.
+
+@_spi(Kernels) public enum PoolKernels {
+    /// argmax (N, OH, OW, C) Int32 = the input pixel ih·W + iw of the first maximum (row-major window order).
+    @inlinable @inline(__always)
+    public static func maxForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                  argmax: UnsafeMutablePointer<Int32>) {
+        let C = g.channels, W = g.width
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize, am = argmax + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let o = (oh * g.outWidth + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    var best = F16(repeating: -.infinity)
+                    var index = I16(repeating: Int32(h0 * W + w0))
+                    for ih in h0..<h1 { for iw in w0..<w1 {
+                        let pixel = ih * W + iw
+                        let v = load16(x + pixel * C + c)
+                        let m = greaterMask(v, best)
+                        index = select(m, I16(repeating: Int32(pixel)), index)
+                        best = floats(select(m, bits(v), bits(best)))
+                    }}
+                    store16(best, y + o + c)
+                    UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self)
+                    c += 16
+                }
+                while c < C {
+                    var best = -Float.infinity, bestIndex = h0 * W + w0
+                    for ih in h0..<h1 { for iw in w0..<w1 {
+                        let v = x[(ih * W + iw) * C + c]
+                        if v > best { best = v; bestIndex = ih * W + iw }
+                    }}
+                    y[o + c] = best; am[o + c] = Int32(bestIndex)
+                    c += 1
+                }
+            }}
+        }
+    }
+
+    /// dInput = 0, plus dOutput added at each window's argmax (a scatter: windows may overlap).
+    @inlinable @inline(__always)
+    public static func maxBackward(_ g: Pool2DGeometry, n: Int, dOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
+                                   dInput: UnsafeMutablePointer<Float>) {
+        let C = g.channels, cells = g.outHeight * g.outWidth
+        dInput.update(repeating: 0, count: n * g.inputSize)
+        for b in 0..<n {
+            let dy = dOutput + b * g.outputSize, am = argmax + b * g.outputSize, dx = dInput + b * g.inputSize
+            for o in 0..<cells {
+                let row = o * C
+                for c in 0..<C { dx[Int(am[row + c]) * C + c] += dy[row + c] }
+            }
+        }
+    }
+
+    /// Mean over the in-image cells of each window (count_include_pad = 0).
+    @inlinable @inline(__always)
+    public static func avgForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let C = g.channels, W = g.width
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let scale = 1 / Float((h1 - h0) * (w1 - w0))
+                let o = (oh * g.outWidth + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    var s = F16(repeating: 0)
+                    for ih in h0..<h1 { for iw in w0..<w1 { s += load16(x + (ih * W + iw) * C + c) } }
+                    store16(s * scale, y + o + c)
+                    c += 16
+                }
+                while c < C {
+                    var s: Float = 0
+                    for ih in h0..<h1 { for iw in w0..<w1 { s += x[(ih * W + iw) * C + c] } }
+                    y[o + c] = s * scale
+                    c += 1
+                }
+            }}
+        }
+    }
+
+    /// dInput = Σ over the windows containing a cell of dOutput / (in-image cells of that window).
+    @inlinable @inline(__always)
+    public static func avgBackward(_ g: Pool2DGeometry, n: Int, dOutput: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
+        let C = g.channels, W = g.width
+        dInput.update(repeating: 0, count: n * g.inputSize)
+        for b in 0..<n {
+            let dy = dOutput + b * g.outputSize, dx = dInput + b * g.inputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let scale = 1 / Float((h1 - h0) * (w1 - w0))
+                let o = (oh * g.outWidth + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    let d = load16(dy + o + c) * scale
+                    for ih in h0..<h1 { for iw in w0..<w1 { let p = dx + (ih * W + iw) * C + c; store16(load16(p) + d, p) } }
+                    c += 16
+                }
+                while c < C {
+                    let d = dy[o + c] * scale
+                    for ih in h0..<h1 { for iw in w0..<w1 { dx[(ih * W + iw) * C + c] += d } }
+                    c += 1
+                }
+            }}
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import FoundationEssentials
+import Testing
+@testable import LoupeEngine
+@_spi(Kernels) import LoupeKernels
+
+// The general layers' SIMD kernels (strided/padded conv as im2col + GEMM, max/avg pooling with any
+// window, stride and padding, the element-wise activations) against their plain-loop references in
+// Reference.swift, on seeded random shapes with 1, 3 and other channel counts. Each ISA table has
+// its own test; the AVX-512 ones skip visibly on CPUs without it.
+// Tolerance: 1e-5 relative (FMA vs separate multiply-add rounding; 1e-4 for weight gradients summed
+// over more than 1000 rows); max pooling and argmax indices must be equal.
+
+/// Random conv geometries: kernel 1…5, stride 1…3, valid/same/explicit pads, channels 1, 3 or
+/// other, filters multiples of 16 and not.
+func randomConvGeometries(seed: UInt64, count: Int) -> [ConvGeometry] {
+    var rng = SeededGenerator(seed: seed)
+    var out: [ConvGeometry] = []
+    let channelChoices = [1, 3, 1, 3, 2, 5, 16]
+    let filterChoices = [16, 32, 5, 10, 48, 3]
+    while out.count < count {
+        let k = Int.random(in: 1...5, using: &rng), s = Int.random(in: 1...3, using: &rng)
+        let h = Int.random(in: k...13, using: &rng), w = Int.random(in: k...13, using: &rng)
+        let c = channelChoices[out.count % channelChoices.count], f = filterChoices[Int.random(in: 0..<filterChoices.count, using: &rng)]
+        let padding: Padding
+        switch out.count % 3 {
+        case 0: padding = .valid
+        case 1: padding = .same
+        default: padding = .explicit(top: Int.random(in: 0..<k, using: &rng), left: Int.random(in: 0..<k, using: &rng),
+                                     bottom: Int.random(in: 0..<k, using: &rng), right: Int.random(in: 0..<k, using: &rng))
+        }
+        guard let r = padding.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s),
+              max(r.top, r.left, r.bottom, r.right) < k else { continue }
+        out.append(ConvGeometry(height: h, width: w, channels: c, filters: f, kernel: k, padTop: r.top, padLeft: r.left,
+                                outHeight: r.outHeight, outWidth: r.outWidth, relu: out.count % 2 == 0, stride: s))
+    }
+    return out
+}
+
+/// Random pooling geometries: window 1…4, stride 1…3 (overlapping when stride < window), pads below the window.
+func randomPoolGeometries(seed: UInt64, count: Int) -> [Pool2DGeometry] {
+    var rng = SeededGenerator(seed: seed)
+    var out: [Pool2DGeometry] = [
+        // The common ones: 3×3 stride 2 pad 1 (ResNet stem), 2×2 stride 2, and a global 7×6 window.
+        Pool2DGeometry(height: 9, width: 8, channels: 3, kernelHeight: 3, kernelWidth: 3, stride: 2, padTop: 1, padLeft: 1, outHeight: 5, outWidth: 4),
+        Pool2DGeometry(height: 8, width: 8, channels: 32, kernelHeight: 2, kernelWidth: 2, stride: 2, padTop: 0, padLeft: 0, outHeight: 4, outWidth: 4),
+        Pool2DGeometry(height: 7, width: 6, channels: 35, kernelHeight: 7, kernelWidth: 6, stride: 1, padTop: 0, padLeft: 0, outHeight: 1, outWidth: 1),
+    ]
+    let channelChoices = [1, 3, 16, 19, 35]
+    while out.count < count {
+        let k = Int.random(in: 1...4, using: &rng), s = Int.random(in: 1...3, using: &rng)
+        let h = Int.random(in: k...12, using: &rng), w = Int.random(in: k...12, using: &rng)
+        let padding: Padding = out.count % 2 == 0 ? .valid
+            : .explicit(top: Int.random(in: 0..<k, using: &rng), left: Int.random(in: 0..<k, using: &rng),
+                        bottom: Int.random(in: 0..<k, using: &rng), right: Int.random(in: 0..<k, using: &rng))
+        guard let r = padding.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s) else { continue }
+        out.append(Pool2DGeometry(height: h, width: w, channels: channelChoices[out.count % channelChoices.count], kernelHeight: k, kernelWidth: k,
+                                  stride: s, padTop: r.top, padLeft: r.left, outHeight: r.outHeight, outWidth: r.outWidth))
+    }
+    return out
+}
+
+let layerActivations: [ActivationFunction] = [.relu, .leakyRelu(alpha: 0.1), .sigmoid, .tanh, .clip(min: 0, max: 6), .clip(min: -0.5, max: 0.25)]
+
+func table(named name: String) throws -> KernelSet {
+    try #require(ISA.available.first(where: { $0.name == name }), "kernel table \(name) is missing")
+}
+
+@Suite struct LayerKernelTests {
+    @Test func generalConvMatchesReferenceAVX2() throws { try checkConv(try table(named: "avx2")) }
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func generalConvMatchesReferenceAVX512() throws {
+        try checkConv(try table(named: "avx512"))
+    }
+    @Test func poolingMatchesReferenceAVX2() throws { try checkPooling(try table(named: "avx2")) }
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func poolingMatchesReferenceAVX512() throws {
+        try checkPooling(try table(named: "avx512"))
+    }
+    @Test func activationsMatchReferenceAVX2() throws { try checkActivations(try table(named: "avx2")) }
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func activationsMatchReferenceAVX512() throws {
+        try checkActivations(try table(named: "avx512"))
+    }
+
+    @Test func randomGeometriesCoverStridesPaddingAndChannels() {
+        let convs = randomConvGeometries(seed: 7, count: 24)
+        #expect(Set(convs.map(\.stride)) == [1, 2, 3])
+        #expect(convs.contains { $0.padTop > 0 } && convs.contains { $0.padTop == 0 && $0.padLeft == 0 })
+        #expect(Set(convs.map(\.channels)).isSuperset(of: [1, 3]))
+        #expect(convs.contains { $0.filters % 16 != 0 } && convs.contains { $0.filters % 16 == 0 })
+        #expect(convs.contains { $0.isPointwise } || convs.contains { $0.kernel == 1 })
+        let pools = randomPoolGeometries(seed: 8, count: 20)
+        #expect(pools.contains { $0.stride < $0.kernelHeight } && pools.contains { $0.padTop > 0 || $0.padLeft > 0 })
+    }
+
+    func checkConv(_ table: KernelSet) {
+        var geometries = randomConvGeometries(seed: 7, count: 24)
+        // A pointwise conv (no im2col) and one larger than a column block (several blocks per batch).
+        geometries.append(ConvGeometry(height: 6, width: 5, channels: 3, filters: 16, kernel: 1, padTop: 0, padLeft: 0, outHeight: 6, outWidth: 5, relu: false))
+        geometries.append(ConvGeometry(height: 64, width: 64, channels: 3, filters: 16, kernel: 5, padTop: 2, padLeft: 2, outHeight: 64, outWidth: 64, relu: true))
+        for (index, g) in geometries.enumerated() {
+            let n = 3
+            let seed = UInt64(1000 + 10 * index)
+            let x = randomBuffer(n * g.inputSize, seed: seed), w = randomBuffer(g.weightCount, seed: seed + 1, scale: 0.5)
+            let b = randomBuffer(g.filters, seed: seed + 2, scale: 0.2), dOut = randomBuffer(n * g.outputSize, seed: seed + 3)
+            let refY = FloatBuffer(count: n * g.outputSize)
+            Reference.convForward(g, n: n, input: x.base, weight: w.base, bias: b.base, output: refY.base)
+            let refDW = randomBuffer(g.weightCount, seed: seed + 4), refDB = randomBuffer(g.filters, seed: seed + 5)
+            let refDX = FloatBuffer(count: n * g.inputSize)
+            Reference.convBackward(g, n: n, input: x.base, weight: w.base, dOutput: dOut.base, dWeight: refDW.base, dBias: refDB.base, dInput: refDX.base)
+
+            let columnCount = max(1, min(n, g.imagesPerColumnBlock) * g.columnSize)
+            let columns = FloatBuffer(count: columnCount), dColumns = FloatBuffer(count: columnCount)
+            let y = FloatBuffer(count: n * g.outputSize)
+            table.convForward(g, n, x.base, w.base, b.base, y.base, columns.base)
+            let what = "\(table.name) conv \(g.height)×\(g.width)×\(g.channels) k\(g.kernel) s\(g.stride) pad (\(g.padTop), \(g.padLeft)) → \(g.outHeight)×\(g.outWidth)×\(g.filters)"
+            #expect(maxRelativeError(y, refY) < 1e-5, "\(what) forward")
+            let dW = randomBuffer(g.weightCount, seed: seed + 4), dB = randomBuffer(g.filters, seed: seed + 5)
+            let dX = randomBuffer(n * g.inputSize, seed: seed + 6)   // overwritten, not accumulated
+            table.convBackward(g, n, x.base, w.base, dOut.base, dW.base, dB.base, dX.base, columns.base, dColumns.base)
+            // dWeight sums n·OH·OW products per entry; over thousands of rows the GEMM's blocked order drifts more.
+            let dWTolerance: Float = n * g.outHeight * g.outWidth > 1000 ? 1e-4 : 1e-5
+            #expect(maxRelativeError(dW, refDW) < dWTolerance, "\(what) dWeight")
+            #expect(maxRelativeError(dB, refDB) < 1e-5, "\(what) dBias")
+            #expect(maxRelativeError(dX, refDX) < 1e-5, "\(what) dInput")
+        }
+    }
+
+    func checkPooling(_ table: KernelSet) {
+        for (index, g) in randomPoolGeometries(seed: 8, count: 20).enumerated() {
+            let n = 2
+            let seed = UInt64(2000 + 10 * index)
+            let x = randomBuffer(n * g.inputSize, seed: seed), dOut = randomBuffer(n * g.outputSize, seed: seed + 1)
+            let what = "\(table.name) pool \(g.height)×\(g.width)×\(g.channels) k\(g.kernelHeight)×\(g.kernelWidth) s\(g.stride) pad (\(g.padTop), \(g.padLeft))"
+            let refY = FloatBuffer(count: n * g.outputSize), refArg = IndexBuffer(count: n * g.outputSize), refDX = FloatBuffer(count: n * g.inputSize)
+            Reference.maxPool2dForward(g, n: n, input: x.base, output: refY.base, argmax: refArg.base)
+            Reference.maxPool2dBackward(g, n: n, dOutput: dOut.base, argmax: refArg.base, dInput: refDX.base)
+            let y = FloatBuffer(count: n * g.outputSize), arg = IndexBuffer(count: n * g.outputSize), dX = randomBuffer(n * g.inputSize, seed: 9)
+            table.maxPoolForward(g, n, x.base, y.base, arg.base)
+            table.maxPoolBackward(g, n, dOut.base, arg.base, dX.base)
+            #expect(maxRelativeError(y, refY) == 0, "\(what) max forward")
+            #expect((0..<(n * g.outputSize)).allSatisfy { arg.base[$0] == refArg.base[$0] }, "\(what) argmax")
+            #expect(maxRelativeError(dX, refDX) < 1e-6, "\(what) max backward")
+
+            Reference.avgPool2dForward(g, n: n, input: x.base, output: refY.base)
+            Reference.avgPool2dBackward(g, n: n, dOutput: dOut.base, dInput: refDX.base)
+            table.avgPoolForward(g, n, x.base, y.base)
+            table.avgPoolBackward(g, n, dOut.base, dX.base)
+            #expect(maxRelativeError(y, refY) < 1e-6, "\(what) avg forward")
+            #expect(maxRelativeError(dX, refDX) < 1e-6, "\(what) avg backward")
+        }
+    }
+
+    func checkActivations(_ table: KernelSet) {
+        for count in [1, 16, 37, 200] {
+            let x = randomBuffer(count, seed: UInt64(count), scale: 8), dY = randomBuffer(count, seed: UInt64(count) + 1)
+            for f in layerActivations {
+                let refY = FloatBuffer(count: count), refDX = FloatBuffer(count: count)
+                Reference.activationForward(f, count: count, x: x.base, y: refY.base)
+                Reference.activationBackward(f, count: count, y: refY.base, dY: dY.base, dX: refDX.base)
+                let y = FloatBuffer(count: count), dX = FloatBuffer(count: count)
+                table.activationForward(f, count, x.base, y.base)
+                table.activationBackward(f, count, y.base, dY.base, dX.base)
+                #expect(maxRelativeError(y, refY) < 1e-6, "\(table.name) \(f) forward, \(count) values")
+                #expect(maxRelativeError(dX, refDX) < 1e-6, "\(table.name) \(f) backward, \(count) values")
+            }
+        }
+    }
+
+    /// The references themselves, on hand-computed cases.
+    @Test func referencesComputeTheDocumentedValues() {
+        // 3×3 stride-2 pad-1 max and average pooling of 0…15 on a 4×4 image.
+        let g = Pool2DGeometry(height: 4, width: 4, channels: 1, kernelHeight: 3, kernelWidth: 3, stride: 2, padTop: 1, padLeft: 1, outHeight: 2, outWidth: 2)
+        let x = FloatBuffer((0..<16).map(Float.init)), y = FloatBuffer(count: 4), arg = IndexBuffer(count: 4)
+        Reference.maxPool2dForward(g, n: 1, input: x.base, output: y.base, argmax: arg.base)
+        #expect(y.array() == [5, 7, 13, 15])
+        #expect(Array(UnsafeBufferPointer(start: arg.base, count: 4)) == [5, 7, 13, 15])
+        Reference.avgPool2dForward(g, n: 1, input: x.base, output: y.base)
+        // Padding is not counted: window (0,0) covers rows 0-1 × cols 0-1 → (0+1+4+5)/4 = 2.5; (0,1) rows 0-1 ×
+        // cols 1-3 → 24/6 = 4; (1,0) rows 1-3 × cols 0-1 → 51/6 = 8.5; (1,1) rows 1-3 × cols 1-3 → 90/9 = 10.
+        #expect(y.array() == [2.5, 4, 8.5, 10])
+        // A 2×2 stride-2 conv with same padding on 3×3: output 2×2, pad bottom/right only.
+        let s = Padding.same.resolve(height: 3, width: 3, kernelHeight: 2, kernelWidth: 2, stride: 2)!
+        #expect(s.top == 0 && s.left == 0 && s.bottom == 1 && s.right == 1 && s.outHeight == 2 && s.outWidth == 2)
+        let same3 = Padding.same.resolve(height: 28, width: 28, kernelHeight: 3, kernelWidth: 3, stride: 1)!
+        #expect(same3.top == 1 && same3.bottom == 1 && same3.outHeight == 28)
+        let a = FloatBuffer([-2, -0.5, 0.5, 7]), out = FloatBuffer(count: 4)
+        Reference.activationForward(.clip(min: 0, max: 6), count: 4, x: a.base, y: out.base)
+        #expect(out.array() == [0, 0, 0.5, 6])
+        Reference.activationForward(.leakyRelu(alpha: 0.1), count: 4, x: a.base, y: out.base)
+        #expect(out.array() == [-0.2, -0.05, 0.5, 7])
+    }
+}
+
+/// A 32×32×3 network using every new layer kind (strided and padded convs, overlapping max pool,
+/// average and global average pooling, standalone and fused activations), ending in logits.
+let everyLayerArchitecture = Architecture(inputShape: [32, 32, 3], layers: [
+    .conv2d(filters: 16, kernel: 3, stride: 1, padding: .same, activation: .relu),
+    .maxPool2d(pool: 3, stride: 2, padding: .explicit(top: 1, left: 1, bottom: 1, right: 1)),
+    .conv2d(filters: 24, kernel: 3, stride: 2, padding: .explicit(top: 1, left: 0, bottom: 1, right: 0), activation: .leakyRelu(alpha: 0.1)),
+    .avgPool2d(pool: 2, stride: 1, padding: .valid),
+    .conv2d(filters: 32, kernel: 1, padding: .valid, activation: .clip(min: 0, max: 6)),
+    .activation(.tanh),
+    .globalAvgPool2d,
+    .flatten,
+    .dense(units: 20, activation: .sigmoid),
+    .dropout(rate: 0.1),
+    .dense(units: 10, activation: .linear),
+])
+
+@Suite struct LayerArchitectureTests {
+    @Test func everyISATableComputesTheReferenceOutputsOfANetworkWithEveryLayerKind() throws {
+        let model = try Sequential(architecture: everyLayerArchitecture, seed: 3)
+        #expect(!model.endsInSoftmax)
+        let n = 5
+        let input = randomBuffer(n * model.inputCount, seed: 31).array()
+        let reference = Inference.run(model.plan, kernels: .reference, parameters: model.parameters, input: input, count: n,
+                                      storage: InferenceStorage(plan: model.plan, maxBatch: n), threads: 1, softmax: false)
+        for table in simdTables {
+            for threads in [1, 2] {
+                let out = Inference.run(model.plan, kernels: table, parameters: model.parameters, input: input, count: n,
+                                        storage: InferenceStorage(plan: model.plan, maxBatch: n), threads: threads, softmax: false)
+                let e = zip(out, reference).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+                #expect(e < 1e-5, "\(table.name), \(threads) threads: \(e)")
+            }
+        }
+    }
+
+    @Test func aLinearLastLayerStaysLogitsAndPredictGivesProbabilities() throws {
+        let model = try Sequential(architecture: everyLayerArchitecture, seed: 3)
+        var ws = model.makeWorkspace(maxBatch: 2)
+        let input = randomBuffer(2 * model.inputCount, seed: 32).array()
+        let logits = model.logits(input, count: 2, workspace: &ws)
+        #expect(model.outputs(input, count: 2, workspace: &ws) == logits)
+        let p = model.predict(input, count: 2, workspace: &ws)
+        #expect(abs(p[0..<10].reduce(0, +) - 1) < 1e-5 && abs(p[10..<20].reduce(0, +) - 1) < 1e-5)
+        #expect(logits[0..<10].reduce(0, +) != 1)
+        let seed = try Sequential(architecture: .seed, seed: 1)
+        var sw = seed.makeWorkspace(maxBatch: 1)
+        let image = randomBuffer(784, seed: 33).array()
+        #expect(seed.endsInSoftmax)
+        #expect(seed.outputs(image, count: 1, workspace: &sw) == seed.predict(image, count: 1, workspace: &sw))
+    }
+
+    @Test func oldArchitectureFilesDecodeAndEncodeUnchanged() throws {
+        let old = #"{"inputShape":[28,28,1],"layers":[{"type":"conv2d","filters":32,"kernel":3,"padding":"valid","activation":"relu"},{"type":"maxPool2d","pool":2},{"type":"flatten"},{"type":"dense","units":128,"activation":"relu"},{"type":"dense","units":10,"activation":"softmax"}]}"#
+        let decoded = try JSONDecoder().decode(Architecture.self, from: Data(old.utf8))
+        #expect(decoded == .seed)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let again = String(decoding: try encoder.encode(decoded), as: UTF8.self)
+        #expect(!again.contains("stride") && !again.contains("pads") && !again.contains("alpha"))
+        #expect(try JSONDecoder().decode(Architecture.self, from: Data(again.utf8)) == .seed)
+    }
+
+    @Test func newLayerKindsRoundTripThroughJSON() throws {
+        let data = try JSONEncoder().encode(everyLayerArchitecture)
+        #expect(try JSONDecoder().decode(Architecture.self, from: data) == everyLayerArchitecture)
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains(#""pads":[1,0,1,0]"#) && text.contains(#""activation":"leakyRelu""#) && text.contains(#""type":"globalAvgPool2d""#))
+        // Defaults: stride 1 / pool, valid padding, alpha 0.01, clip 0…6.
+        let short = #"{"inputShape":[8,8,1],"layers":[{"type":"conv2d","filters":4,"kernel":3,"activation":"leakyRelu"},{"type":"maxPool2d","pool":3,"stride":2},{"type":"activation","activation":"clip"},{"type":"flatten"},{"type":"dense","units":2}]}"#
+        let a = try JSONDecoder().decode(Architecture.self, from: Data(short.utf8))
+        #expect(a.layers == [.conv2d(filters: 4, kernel: 3, stride: 1, padding: .valid, activation: .leakyRelu(alpha: 0.01)),
+                             .maxPool2d(pool: 3, stride: 2, padding: .valid), .activation(.clip(min: 0, max: 6)), .flatten,
+                             .dense(units: 2, activation: .linear)])
+        for bad in [#"{"type":"conv2d","filters":4,"kernel":3,"padding":"same","pads":[1,1,1,1]}"#,
+                    #"{"type":"conv2d","filters":4,"kernel":3,"pads":[1,1]}"#,
+                    #"{"type":"dense","units":4,"activation":"swish"}"#,
+                    #"{"type":"activation"}"#] {
+            #expect(throws: DecodingError.self, "\(bad)") { try JSONDecoder().decode(LayerSpec.self, from: Data(bad.utf8)) }
+        }
+    }
+
+    @Test func invalidNewLayersAreRejectedWithASentence() {
+        func reason(_ layers: [LayerSpec], input: [Int] = [8, 8, 3]) -> String {
+            do { _ = try Sequential(architecture: Architecture(inputShape: input, layers: layers), seed: 1); return "" } catch { return "\(error)" }
+        }
+        #expect(reason([.conv2d(filters: 4, kernel: 3, stride: 2, padding: .explicit(top: 3, left: 0, bottom: 0, right: 0), activation: .relu), .flatten, .dense(units: 2, activation: .linear)]).contains("smaller than"))
+        #expect(reason([.maxPool2d(pool: 9, stride: 1, padding: .valid), .flatten, .dense(units: 2, activation: .linear)]).contains("does not fit"))
+        #expect(reason([.flatten, .dense(units: 4, activation: .leakyRelu(alpha: -1)), .dense(units: 2, activation: .linear)]).contains("alpha"))
+        #expect(reason([.flatten, .dense(units: 4, activation: .clip(min: 1, max: 0)), .dense(units: 2, activation: .linear)]).contains("clip"))
+        #expect(reason([.flatten, .activation(.softmax), .dense(units: 2, activation: .linear)]).contains("softmax"))
+        #expect(reason([.globalAvgPool2d, .flatten, .activation(.softmax)]) == "")
+    }
+}
