@@ -33,7 +33,7 @@ package enum InputGradient {
     /// Nil when every stage of the plan has an input gradient; else a sentence naming the first one that has none.
     package static func unsupportedStage(_ plan: NetworkPlan) -> String? {
         for (i, stage) in plan.stages.enumerated() where !hasInputGradient(stage.op) {
-            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, maxPool2d, flatten, dense and dropout with linear, relu or softmax activations"
+            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense and dropout"
         }
         return nil
     }
@@ -42,7 +42,9 @@ package enum InputGradient {
     static func hasInputGradient(_ op: StageOp) -> Bool {
         if case .convPool = op { return true }
         if case .conv = op { return true }
-        if case .pool = op { return true }
+        if case .maxPool = op { return true }
+        if case .avgPool = op { return true }
+        if case .activation = op { return true }
         if case .flatten = op { return true }
         if case .dense = op { return true }
         if case .dropout = op { return true }
@@ -102,10 +104,14 @@ package enum InputGradient {
             } else if case let .conv(g, w, _) = op {
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
                 scratch.zero()
-                Reference.convBackward(g, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: scratch.base,
-                                       dBias: scratch.base + g.weightCount, dInput: dx)
-            } else if case let .pool(g) = op {
-                Reference.maxPoolBackward(g, n: n, dOutput: dy, argmax: ws.argmax[i]!, dInput: dx)
+                kernels.convBackward(g, n, x, parameters + w, dy, scratch.base, scratch.base + g.weightCount, dx,
+                                     ws.columns[i] ?? dy, ws.dColumns[i] ?? dy)
+            } else if case let .maxPool(g) = op {
+                kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx)
+            } else if case let .avgPool(g) = op {
+                kernels.avgPoolBackward(g, n, dy, dx)
+            } else if case let .activation(f) = op {
+                kernels.activationBackward(f, n * stage.outputSize, ws.act[i], dy, dx)
             } else if case let .dense(inputs, outputs, relu, w, _) = op {
                 if relu { kernels.reluBackward(n * outputs, ws.act[i], dy) }
                 kernels.denseBackwardInput(n, inputs, outputs, parameters + w, nil, dy, dx)
