@@ -55,7 +55,8 @@ extension ModelFile {
         guard count > 0 else { return [] }
         let n = model.inputCount
         var workspace = model.makeWorkspace(maxBatch: count)
-        let probabilities = model.predict(normalization.apply(Array(images.prefix(count * n))), count: count, workspace: &workspace, threads: 1)
+        // The network's own outputs (softmax probabilities only when the last layer is softmax).
+        let probabilities = model.outputs(normalization.apply(Array(images.prefix(count * n))), count: count, workspace: &workspace, threads: 1)
         let k = model.outputCount
         return (0..<count).map { i in
             let p = Array(probabilities[i * k..<(i + 1) * k])

@@ -1,5 +1,6 @@
-/// One split of an IDX dataset (MNIST layout): `count` images of `rows`×`cols` UInt8 pixels,
-/// row-major, image after image, and one UInt8 label per image.
+/// One split of an IDX dataset (MNIST layout): `count` images of `rows`×`cols`×`channels` UInt8
+/// values, row-major (h, w, c), image after image, and one UInt8 label per image. Gray sets are
+/// rank-3 image files (count, rows, cols); colour sets are rank-4 (count, rows, cols, channels).
 public struct IDXDataset: Sendable, Equatable {
     public enum Split: String, Sendable, CaseIterable {
         case train
@@ -19,30 +20,46 @@ public struct IDXDataset: Sendable, Equatable {
     public var count: Int
     public var rows: Int
     public var cols: Int
+    /// 1 for a rank-3 (gray) images file.
+    public var channels: Int
 
-    public init(images: [UInt8], labels: [UInt8], count: Int, rows: Int, cols: Int) {
-        precondition(images.count == count * rows * cols && labels.count == count)
+    public init(images: [UInt8], labels: [UInt8], count: Int, rows: Int, cols: Int, channels: Int = 1) {
+        precondition(images.count == count * rows * cols * channels && labels.count == count)
         self.images = images
         self.labels = labels
         self.count = count
         self.rows = rows
         self.cols = cols
+        self.channels = channels
     }
 
-    /// Pixels per image (`rows * cols`).
-    public var pixelsPerImage: Int { rows * cols }
+    /// Values per image (`rows * cols * channels`).
+    public var pixelsPerImage: Int { rows * cols * channels }
+
+    /// The image shape [rows, cols, channels], as an architecture's `inputShape` names it.
+    public var imageShape: [Int] { [rows, cols, channels] }
+
+    /// "28×28" for gray images, "32×32×3" otherwise (for messages).
+    public var shapeDescription: String { channels == 1 ? "\(rows)×\(cols)" : "\(rows)×\(cols)×\(channels)" }
 
     /// Largest label + 1 (at least 1).
     public var classCount: Int { Int(labels.max() ?? 0) + 1 }
 
     /// Loads `split` from a directory holding the standard file names
     /// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
-    /// `t10k-labels-idx1-ubyte`; also the `images.idx3-ubyte` spelling), each optionally `.gz`.
+    /// `t10k-labels-idx1-ubyte`; also the `images.idx3-ubyte` spelling), each optionally `.gz`;
+    /// colour images as `…-images-idx4-ubyte` (count, rows, cols, channels) when no idx3 file is there.
     public static func load(directory: String, split: Split) throws -> IDXDataset {
         if !FileIO.isDirectory(directory) {
             throw LoupeDataError.io(path: directory, operation: "open dataset directory", errno: FileIO.isRegularFile(directory) ? 20 /* ENOTDIR */ : 2 /* ENOENT */)
         }
-        let imagesPath = try locate(directory: directory, split: split, kind: "images", rank: 3)
+        let imagesPath: String
+        do {
+            imagesPath = try locate(directory: directory, split: split, kind: "images", rank: 3)
+        } catch {
+            guard let colour = try? locate(directory: directory, split: split, kind: "images", rank: 4) else { throw error }
+            imagesPath = colour
+        }
         let labelsPath = try locate(directory: directory, split: split, kind: "labels", rank: 1)
         let images = try IDXFile.read(path: imagesPath)
         let labels = try IDXFile.read(path: labelsPath)
@@ -51,20 +68,21 @@ public struct IDXDataset: Sendable, Equatable {
 
     /// Builds a dataset from two parsed IDX files, checking they agree.
     static func make(images: IDXFile, labels: IDXFile, imagesPath: String, labelsPath: String) throws -> IDXDataset {
-        guard images.dimensions.count == 3 else {
-            throw LoupeDataError.invalidIDX(path: imagesPath, reason: "an images file needs 3 dimensions (count, rows, cols), this one has \(images.dimensions.count)")
+        guard images.dimensions.count == 3 || images.dimensions.count == 4 else {
+            throw LoupeDataError.invalidIDX(path: imagesPath, reason: "an images file needs 3 dimensions (count, rows, cols) or 4 (count, rows, cols, channels), this one has \(images.dimensions.count)")
         }
         guard labels.dimensions.count == 1 else {
             throw LoupeDataError.invalidIDX(path: labelsPath, reason: "a labels file needs 1 dimension (count), this one has \(labels.dimensions.count)")
         }
         let (n, rows, cols) = (images.dimensions[0], images.dimensions[1], images.dimensions[2])
-        guard rows > 0, cols > 0 else {
-            throw LoupeDataError.invalidIDX(path: imagesPath, reason: "images are \(rows)×\(cols)")
+        let channels = images.dimensions.count == 4 ? images.dimensions[3] : 1
+        guard rows > 0, cols > 0, channels > 0 else {
+            throw LoupeDataError.invalidIDX(path: imagesPath, reason: "images are \(images.dimensions.dropFirst().map(String.init).joined(separator: "×"))")
         }
         guard labels.dimensions[0] == n else {
             throw LoupeDataError.datasetMismatch("'\(imagesPath)' holds \(n) images but '\(labelsPath)' holds \(labels.dimensions[0]) labels")
         }
-        return IDXDataset(images: images.data, labels: labels.data, count: n, rows: rows, cols: cols)
+        return IDXDataset(images: images.data, labels: labels.data, count: n, rows: rows, cols: cols, channels: channels)
     }
 
     static func locate(directory: String, split: Split, kind: String, rank: Int) throws -> String {
@@ -83,7 +101,7 @@ public struct IDXDataset: Sendable, Equatable {
     /// The first `count` examples (or all, when fewer).
     public func prefix(_ count: Int) -> IDXDataset {
         let n = min(count, self.count)
-        return IDXDataset(images: Array(images[0..<n * pixelsPerImage]), labels: Array(labels[0..<n]), count: n, rows: rows, cols: cols)
+        return IDXDataset(images: Array(images[0..<n * pixelsPerImage]), labels: Array(labels[0..<n]), count: n, rows: rows, cols: cols, channels: channels)
     }
 
     /// Splits off the last `fraction` of the examples (as Keras's `validation_split` does):
@@ -92,8 +110,8 @@ public struct IDXDataset: Sendable, Equatable {
         let held = Int((Double(count) * fraction).rounded(.down))
         let kept = count - held
         let p = pixelsPerImage
-        let a = IDXDataset(images: Array(images[0..<kept * p]), labels: Array(labels[0..<kept]), count: kept, rows: rows, cols: cols)
-        let b = IDXDataset(images: Array(images[kept * p..<count * p]), labels: Array(labels[kept..<count]), count: held, rows: rows, cols: cols)
+        let a = IDXDataset(images: Array(images[0..<kept * p]), labels: Array(labels[0..<kept]), count: kept, rows: rows, cols: cols, channels: channels)
+        let b = IDXDataset(images: Array(images[kept * p..<count * p]), labels: Array(labels[kept..<count]), count: held, rows: rows, cols: cols, channels: channels)
         return (a, b)
     }
 

@@ -111,12 +111,14 @@ public enum TrainingRun {
         var full = try IDXDataset.load(directory: options.dataDirectory, split: .train)
         let test = try IDXDataset.load(directory: options.dataDirectory, split: .test)
         if let limit = options.limit { full = full.prefix(limit) }
-        guard test.rows == full.rows, test.cols == full.cols else {
-            throw LoupeDataError.datasetMismatch("training images are \(full.rows)×\(full.cols) but test images are \(test.rows)×\(test.cols)")
+        guard test.imageShape == full.imageShape else {
+            throw LoupeDataError.datasetMismatch("training images are \(full.shapeDescription) but test images are \(test.shapeDescription)")
         }
         let architecture = options.effectiveArchitecture()
-        guard architecture.inputShape.reduce(1, *) == full.pixelsPerImage else {
-            throw LoupeDataError.datasetMismatch("the images are \(full.rows)×\(full.cols) but the architecture takes input \(architecture.inputShape)")
+        // An image architecture must take the images' exact (rows, cols, channels); a flat one their value count.
+        guard architecture.inputShape.count == 3 ? architecture.inputShape == full.imageShape
+                                                 : architecture.inputShape.reduce(1, *) == full.pixelsPerImage else {
+            throw LoupeDataError.datasetMismatch("the images are \(full.shapeDescription) but the architecture takes input \(architecture.inputShape)")
         }
         let (train, validation) = full.splitLast(fraction: options.validationSplit)
         guard train.count > 0 else { throw LoupeDataError.datasetMismatch("no training images left after the validation split") }

@@ -230,6 +230,56 @@ import LoupeData
         #expect(bad.status != 0 && bad.stderr.contains("600 images") && bad.stderr.contains("599 labels"), "\(bad.output)")
     }
 
+    @Test func trainsAStridedPaddedColourArchitectureOnRank4IDX() throws {
+        // 12×12×3 images (rank-4 IDX): class c = a bright 4×4 patch in colour channel c % 3, quadrant c / 3.
+        let scratch = ScratchDirectory()
+        let data = scratch.path + "/colour"
+        try FileIO.createDirectories(data)
+        func make(_ n: Int, salt: Int) -> (images: [UInt8], labels: [UInt8]) {
+            var images: [UInt8] = [], labels: [UInt8] = []
+            for i in 0..<n {
+                let c = i % 6
+                var img = [UInt8](repeating: 0, count: 12 * 12 * 3)
+                for v in img.indices { img[v] = UInt8((v * 31 + i * 17 + salt) % 40) }
+                let top = (c / 3) * 6 + (i / 6) % 3, left = (i / 18) % 7
+                for y in top..<(top + 4) { for x in left..<(left + 4) { img[(y * 12 + x) * 3 + c % 3] = 220 } }
+                images += img
+                labels.append(UInt8(c))
+            }
+            return (images, labels)
+        }
+        let train = make(480, salt: 1), test = make(120, salt: 5)
+        try FileIO.writeAtomically(IDXFile.encode(dimensions: [480, 12, 12, 3], data: train.images), to: data + "/train-images-idx4-ubyte")
+        try FileIO.writeAtomically(IDXFile.encode(dimensions: [480], data: train.labels), to: data + "/train-labels-idx1-ubyte")
+        try FileIO.writeAtomically(IDXFile.encode(dimensions: [120, 12, 12, 3], data: test.images), to: data + "/t10k-images-idx4-ubyte")
+        try FileIO.writeAtomically(IDXFile.encode(dimensions: [120], data: test.labels), to: data + "/t10k-labels-idx1-ubyte")
+        let arch = scratch.path + "/arch.json"
+        try FileIO.writeAtomically(Array("""
+            {"inputShape": [12, 12, 3], "layers": [
+              {"type": "conv2d", "filters": 16, "kernel": 3, "padding": "same", "activation": "leakyRelu", "alpha": 0.1},
+              {"type": "maxPool2d", "pool": 3, "stride": 2, "pads": [1, 1, 1, 1]},
+              {"type": "conv2d", "filters": 8, "kernel": 3, "stride": 2, "pads": [1, 1, 0, 0], "activation": "clip", "min": 0, "max": 6},
+              {"type": "avgPool2d", "pool": 2, "stride": 1},
+              {"type": "flatten"},
+              {"type": "dense", "units": 6}
+            ]}
+            """.utf8), to: arch)
+        let args = ["train", "--data", data, "--arch", arch, "--epochs", "8", "--batch-size", "16", "--learning-rate", "0.01",
+                    "--seed", "3", "--threads", "2", "--output", scratch.path + "/colour.loupe"]
+        let run = try CLIProcess.loupe(args)
+        #expect(run.status == 0, "\(run.output)")
+        let file = try ModelFile.read(path: scratch.path + "/colour.loupe")
+        #expect(file.header.architecture.inputShape == [12, 12, 3])
+        #expect(file.header.architecture.layers[2] == .conv2d(filters: 8, kernel: 3, stride: 2, padding: .explicit(top: 1, left: 1, bottom: 0, right: 0),
+                                                               activation: .clip(min: 0, max: 6)))
+        #expect((file.header.training.testAccuracy ?? 0) > 0.6, "an easy synthetic task: \(file.header.training.testAccuracy ?? 0)")
+        #expect(file.header.goldenSamples.allSatisfy { $0.pixels.count == 12 * 12 * 3 })
+        // An architecture for other images is refused with both shapes named.
+        try FileIO.writeAtomically(Array(#"{"inputShape": [12, 12, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": 6}]}"#.utf8), to: arch)
+        let bad = try CLIProcess.loupe(args)
+        #expect(bad.status != 0 && bad.stderr.contains("12×12×3") && bad.stderr.contains("[12, 12, 1]"), "\(bad.output)")
+    }
+
     /// An 8-bit gray PNG (filter 0) of a 28×28 image.
     static func png(_ pixels: [UInt8]) -> [UInt8] {
         func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }

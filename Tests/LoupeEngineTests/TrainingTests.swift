@@ -134,4 +134,48 @@ func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], 
         let after = trainer.evaluate(images: images, labels: labels, count: 128)
         #expect(after.loss < before.loss * 0.8)
     }
+
+    /// The general layers train: strided/padded convs, overlapping max pool, average and global average
+    /// pooling, leaky ReLU / clip / tanh / sigmoid, on 3-channel 16×16 images whose class is the colour
+    /// channel and quadrant of a bright patch. The AVX2/AVX-512 tables follow the plain-loop references.
+    @Test func generalLayersTrainOnThreeChannelImages() throws {
+        let arch = Architecture(inputShape: [16, 16, 3], layers: [
+            .conv2d(filters: 16, kernel: 3, stride: 1, padding: .same, activation: .leakyRelu(alpha: 0.1)),
+            .maxPool2d(pool: 3, stride: 2, padding: .explicit(top: 1, left: 1, bottom: 1, right: 1)),
+            .conv2d(filters: 12, kernel: 3, stride: 2, padding: .explicit(top: 1, left: 1, bottom: 0, right: 0), activation: .clip(min: 0, max: 6)),
+            .avgPool2d(pool: 2, stride: 1),
+            .activation(.tanh),
+            .flatten,
+            .dense(units: 24, activation: .sigmoid),
+            .dense(units: 10, activation: .linear),
+        ])
+        var rng = SeededGenerator(seed: 77)
+        let count = 160
+        var images = [Float](repeating: 0, count: count * 768), labels: [UInt8] = []
+        for b in 0..<count {
+            let label = b % 10, channel = label % 3, quadrant = label / 3
+            labels.append(UInt8(label))
+            for i in 0..<768 { images[b * 768 + i] = rng.nextUnitFloat() * 0.2 }
+            let top = (quadrant / 2) * 8 + Int.random(in: 0...3, using: &rng), left = (quadrant % 2) * 8 + Int.random(in: 0...3, using: &rng)
+            for y in top..<(top + 4) { for x in left..<(left + 4) { images[b * 768 + (y * 16 + x) * 3 + channel] += 0.8 } }
+        }
+        func train(_ kernels: KernelSet, epochs: Int) throws -> (EvaluationResult, EvaluationResult, [Float]) {
+            let trainer = Trainer(model: try Sequential(architecture: arch, seed: 4),
+                                  configuration: TrainingConfiguration(batchSize: 16, learningRate: 1e-2, seed: 2, threads: 2), kernels: kernels)
+            let before = trainer.evaluate(images: images, labels: labels, count: count)
+            for epoch in 0..<epochs { _ = trainer.trainEpoch(images: images, labels: labels, count: count, epoch: epoch) }
+            return (before, trainer.evaluate(images: images, labels: labels, count: count), trainer.model.parameters)
+        }
+        let (before, after, params) = try train(ISA.kernels, epochs: 15)
+        #expect(after.loss < before.loss * 0.5, "loss \(before.loss) → \(after.loss)")
+        #expect(after.accuracy > 0.8, "accuracy \(after.accuracy)")
+        // One epoch on each table ends at the same parameters up to float summation order.
+        let reference = try train(.reference, epochs: 1).2
+        for table in simdTables {
+            let p = try train(table, epochs: 1).2
+            let e = zip(p, reference).map { abs($0 - $1) }.max()!
+            #expect(e < 1e-3, "\(table.name) vs reference after one epoch: max |Δparameter| \(e)")
+        }
+        #expect(params.count == (try Sequential(architecture: arch, seed: 4)).parameterCount)
+    }
 }

@@ -82,7 +82,8 @@ enum ModelLoader {
             header.normalization.apply(sample.pixels[...], into: &input, at: i * inputCount)
         }
         var workspace = model.makeWorkspace(maxBatch: samples.count)
-        let probabilities = model.predict(input, count: samples.count, workspace: &workspace, threads: 1)
+        // The network's own outputs: probabilities for a softmax-last network, raw logits otherwise.
+        let probabilities = model.outputs(input, count: samples.count, workspace: &workspace, threads: 1)
         for (i, sample) in samples.enumerated() {
             let row = probabilities[(i * outputs)..<((i + 1) * outputs)]
             var best = row.startIndex
