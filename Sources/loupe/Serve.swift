@@ -20,27 +20,27 @@ struct Serve: ParsableCommand {
 
     @Option(help: "YAML configuration file (default: $LOUPE_CONFIG, else none).")
     var config: String?
-    @Option(help: "Model repository: <dir>/<name>/<version>/model.loupe (models.dir, default models).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("models")))
     var models: String?
-    @Option(help: "Listen address (server.host, default 0.0.0.0).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("host")))
     var host: String?
-    @Option(help: "Listen port; 0 = any free port (server.port, default 8080).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("port")))
     var port: String?
-    @Option(help: "Images per forward pass at most (batching.max_batch_size, default 64).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("max-batch-size")))
     var maxBatchSize: String?
-    @Option(help: "Longest wait for a batch to fill, µs (batching.max_queue_delay_us, default 0).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("max-queue-delay-us")))
     var maxQueueDelayUs: String?
-    @Option(help: "Inference worker threads; 0 = one per CPU (inference.workers).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("workers")))
     var workers: String?
-    @Option(help: "Threads per worker for one batch (inference.threads, default 1).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("threads")))
     var threads: String?
-    @Option(help: "PEM certificate chain; enables TLS with --tls-key (server.tls.certificate).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("tls-cert")))
     var tlsCert: String?
-    @Option(help: "PEM private key (server.tls.key).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("tls-key")))
     var tlsKey: String?
-    @Option(help: "auto, json or text (logging.format, default auto: text on a TTY).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("log-format")))
     var logFormat: String?
-    @Option(help: "trace … critical (logging.level, default info).")
+    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("log-level")))
     var logLevel: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Any configuration key, e.g. --set shutdown.drain_delay_ms=0 (repeatable).", valueName: "key=value"))
     var settings: [String] = []
@@ -72,18 +72,14 @@ struct Serve: ParsableCommand {
         for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handled, sig) }
         pthread_sigmask(SIG_BLOCK, &handled, nil)
         let environment = environmentVariables()
-        var overrides: [(key: String, value: String)] = []
-        let flagKeys: [(String?, String)] = [
-            (models, "models.dir"), (host, "server.host"), (port, "server.port"), (maxBatchSize, "batching.max_batch_size"),
-            (maxQueueDelayUs, "batching.max_queue_delay_us"), (workers, "inference.workers"), (threads, "inference.threads"),
-            (tlsCert, "server.tls.certificate"), (tlsKey, "server.tls.key"), (logFormat, "logging.format"), (logLevel, "logging.level"),
-        ]
-        for (value, key) in flagKeys { if let value { overrides.append((key, value)) } }
-        for setting in settings {
-            guard let eq = setting.firstIndex(of: "=") else {
-                throw Self.refuse("--set expects key=value, got '\(setting)'")
-            }
-            overrides.append((String(setting[..<eq]), String(setting[setting.index(after: eq)...])))
+        let overrides: [(key: String, value: String)]
+        do {
+            overrides = try ServiceConfiguration.serveOverrides(flags: [
+                "models": models, "host": host, "port": port, "max-batch-size": maxBatchSize, "max-queue-delay-us": maxQueueDelayUs,
+                "workers": workers, "threads": threads, "tls-cert": tlsCert, "tls-key": tlsKey, "log-format": logFormat, "log-level": logLevel,
+            ], settings: settings)
+        } catch {
+            throw Self.refuse("\(error)")
         }
         var warnings: [String] = []
         let configuration: ServiceConfiguration
@@ -115,27 +111,10 @@ struct Serve: ParsableCommand {
                         metadata: ["seconds_before_loupe": "\((launcherSeconds * 1000).rounded() / 1000)"])
         }
 
-        // What a killed `loupe train` (or import) left in the repository: its temp files and
-        // directories, recognised by name and a pid that no longer runs. Best effort (read-only
-        // volumes are left alone).
-        let stale = ModelRepositoryLayout.removeStaleTemporaries(root: configuration.modelsDirectory)
-        if !stale.isEmpty {
-            logger.warning("removed temporary files a killed loupe process left in the model repository",
-                           metadata: ["count": "\(stale.count)", "paths": "\(stale.joined(separator: ","))"])
-        }
-        let repository = ModelRepository(configuration: configuration.repositoryConfiguration, logger: Logger(label: "loupe.repository"))
-        let registry = MetricsRegistry()
-        let service = InferenceService(configuration: configuration, provider: repository, registry: registry,
-                                       logger: logger, startedAt: startedAt)
-        repository.registerMetrics(on: registry)
-        service.addRepositoryRoutes(repository)
-        if configuration.repositoryAPIEnabled && configuration.repositoryAPIToken.isEmpty {
-            logger.warning("the repository API is enabled without a token: anyone who reaches the port can load and unload models; set repository_api.token (LOUPE_REPOSITORY_API_TOKEN)")
-        }
-        let server: ServiceServer
+        let runtime: ServeRuntime
         do {
-            server = try ServiceServer(service: service, logger: logger)
-            try server.start()
+            runtime = try ServeRuntime(configuration: configuration, logger: logger, startedAt: startedAt)
+            try runtime.start()
         } catch {
             logger.critical("cannot start the server", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -156,8 +135,7 @@ struct Serve: ParsableCommand {
                 }
                 logger.info("signal received: draining", metadata: ["signal": "\(sig)"])
                 DispatchQueue.global().async {
-                    _ = server.drain()
-                    repository.stop()
+                    runtime.drain()
                     finished.signal()
                 }
             }
@@ -166,17 +144,11 @@ struct Serve: ParsableCommand {
         }
         signal(SIGHUP, SIG_IGN)
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
-        hup.setEventHandler { repository.requestReload(reason: "SIGHUP") }
+        hup.setEventHandler { runtime.reload(reason: "SIGHUP") }
         hup.resume()
         sources.append(hup)
 
-        repository.start()
-        if !service.checkReadiness() {
-            let reasons = repository.statuses.map { "\($0.name): \($0.reason ?? $0.state.rawValue)" }
-            logger.warning("no model is servable yet; /health/ready answers 503 until one is", metadata: [
-                "models_dir": "\(configuration.modelsDirectory)", "models": "\(reasons.joined(separator: "; "))",
-            ])
-        }
+        runtime.loadModels()
         finished.wait()
         withExtendedLifetime(sources) {}
     }

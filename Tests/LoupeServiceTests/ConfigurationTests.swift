@@ -124,3 +124,23 @@ import Testing
         #expect(throws: MiniYAML.ParseError.self) { try MiniYAML.flatten("just text") }
     }
 }
+
+@Suite struct ServeFlagTests {
+    @Test func everyServeFlagSetsAKeyOfTheTableAndItsHelpQuotesTheDefault() {
+        for entry in ServiceConfiguration.serveFlags {
+            let key = ServiceConfiguration.keys.first { $0.name == entry.key }
+            #expect(key != nil, "--\(entry.flag) sets \(entry.key), which is not a configuration key")
+            let value = key?.currentValue(in: ServiceConfiguration()) ?? "?"
+            #expect(ServiceConfiguration.serveFlagHelp(entry.flag).hasSuffix("(\(entry.key), default \(value.isEmpty ? "none" : value))"))
+        }
+        #expect(ServiceConfiguration.serveFlagHelp("max-batch-size").hasSuffix("(batching.max_batch_size, default 64)"))
+    }
+
+    @Test func flagsThenSettingsBecomeOverridesInOrder() throws {
+        let o = try ServiceConfiguration.serveOverrides(flags: ["port": "9000", "workers": nil, "models": "/m"],
+                                                        settings: ["server.port=9001", "shutdown.drain_delay_ms=0"])
+        #expect(o.map(\.key) == ["models.dir", "server.port", "server.port", "shutdown.drain_delay_ms"])
+        #expect(o.map(\.value) == ["/m", "9000", "9001", "0"])
+        #expect(throws: ServeFlagError.self) { try ServiceConfiguration.serveOverrides(flags: [:], settings: ["novalue"]) }
+    }
+}
