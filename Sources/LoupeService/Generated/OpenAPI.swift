@@ -345,7 +345,11 @@ enum OpenAPI {
         "schema": {
          "type": "object",
          "required": ["live"],
-         "properties": {"live": {"type": "boolean"}}
+         "properties": {
+          "live": {
+           "type": "boolean"
+          }
+         }
         }
        }
       }
@@ -364,7 +368,11 @@ enum OpenAPI {
         "schema": {
          "type": "object",
          "required": ["ready"],
-         "properties": {"ready": {"type": "boolean"}}
+         "properties": {
+          "ready": {
+           "type": "boolean"
+          }
+         }
         }
        }
       }
@@ -953,16 +961,954 @@ enum OpenAPI {
      }
     }
    }
+  },
+  "/v2/models/stats": {
+   "get": {
+    "summary": "Triton statistics extension: every served model version's inference statistics.",
+    "operationId": "modelStatisticsAll",
+    "responses": {
+     "200": {
+      "description": "Statistics of every served model version, sorted by name and version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ModelStatisticsResponse"
+        },
+        "example": {
+         "model_stats": [
+          {
+           "name": "fashion",
+           "version": "1",
+           "last_inference": 1764820800123,
+           "inference_count": 12,
+           "execution_count": 9,
+           "inference_stats": {
+            "success": {
+             "count": 10,
+             "ns": 2450000
+            },
+            "fail": {
+             "count": 1,
+             "ns": 41000
+            },
+            "queue": {
+             "count": 10,
+             "ns": 310000
+            },
+            "compute_input": {
+             "count": 10,
+             "ns": 220000
+            },
+            "compute_infer": {
+             "count": 10,
+             "ns": 1650000
+            },
+            "compute_output": {
+             "count": 10,
+             "ns": 90000
+            }
+           }
+          }
+         ]
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/models/{m}/stats": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    }
+   ],
+   "get": {
+    "summary": "Triton statistics extension: the statistics of every served version of a model.",
+    "operationId": "modelStatistics",
+    "responses": {
+     "200": {
+      "description": "Statistics per served version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ModelStatisticsResponse"
+        },
+        "example": {
+         "model_stats": [
+          {
+           "name": "fashion",
+           "version": "1",
+           "last_inference": 1764820800123,
+           "inference_count": 12,
+           "execution_count": 9,
+           "inference_stats": {
+            "success": {
+             "count": 10,
+             "ns": 2450000
+            },
+            "fail": {
+             "count": 1,
+             "ns": 41000
+            },
+            "queue": {
+             "count": 10,
+             "ns": 310000
+            },
+            "compute_input": {
+             "count": 10,
+             "ns": 220000
+            },
+            "compute_infer": {
+             "count": 10,
+             "ns": 1650000
+            },
+            "compute_output": {
+             "count": 10,
+             "ns": 90000
+            }
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version (`model_not_found`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/models/{m}/versions/{v}/stats": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    },
+    {
+     "name": "v",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 9223372036854775807
+     },
+     "description": "Model version.",
+     "example": 1
+    }
+   ],
+   "get": {
+    "summary": "Triton statistics extension: one model version's statistics.",
+    "operationId": "modelVersionStatistics",
+    "responses": {
+     "200": {
+      "description": "The version's statistics.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ModelStatisticsResponse"
+        },
+        "example": {
+         "model_stats": [
+          {
+           "name": "fashion",
+           "version": "1",
+           "last_inference": 1764820800123,
+           "inference_count": 12,
+           "execution_count": 9,
+           "inference_stats": {
+            "success": {
+             "count": 10,
+             "ns": 2450000
+            },
+            "fail": {
+             "count": 1,
+             "ns": 41000
+            },
+            "queue": {
+             "count": 10,
+             "ns": 310000
+            },
+            "compute_input": {
+             "count": 10,
+             "ns": 220000
+            },
+            "compute_infer": {
+             "count": 10,
+             "ns": 1650000
+            },
+            "compute_output": {
+             "count": 10,
+             "ns": 90000
+            }
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "The version is not a positive integer (`invalid_parameter`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "version must be a positive integer, received 'x'",
+         "code": "invalid_parameter"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version (`model_not_found`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/models/{m}/config": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    }
+   ],
+   "get": {
+    "summary": "Triton model configuration extension: the served version's configuration.",
+    "operationId": "modelConfig",
+    "responses": {
+     "200": {
+      "description": "The model configuration in Triton's shape.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ModelConfig"
+        },
+        "example": {
+         "name": "fashion",
+         "platform": "loupe",
+         "max_batch_size": 1024,
+         "input": [
+          {
+           "name": "input",
+           "data_type": "TYPE_FP32",
+           "format": "FORMAT_NHWC",
+           "dims": [28, 28, 1]
+          }
+         ],
+         "output": [
+          {
+           "name": "probabilities",
+           "data_type": "TYPE_FP32",
+           "dims": [10]
+          }
+         ],
+         "dynamic_batching": {
+          "preferred_batch_size": [64],
+          "max_queue_delay_microseconds": 0
+         },
+         "instance_group": [
+          {
+           "name": "fashion",
+           "kind": "KIND_CPU",
+           "count": 1
+          }
+         ],
+         "parameters": {
+          "version": {
+           "string_value": "1"
+          },
+          "sha256": {
+           "string_value": "9f2c…"
+          }
+         }
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version (`model_not_found`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/models/{m}/versions/{v}/config": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    },
+    {
+     "name": "v",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 9223372036854775807
+     },
+     "description": "Model version.",
+     "example": 1
+    }
+   ],
+   "get": {
+    "summary": "Triton model configuration extension: one version's configuration.",
+    "operationId": "modelVersionConfig",
+    "responses": {
+     "200": {
+      "description": "The model configuration in Triton's shape.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/ModelConfig"
+        },
+        "example": {
+         "name": "fashion",
+         "platform": "loupe",
+         "max_batch_size": 1024,
+         "input": [
+          {
+           "name": "input",
+           "data_type": "TYPE_FP32",
+           "format": "FORMAT_NHWC",
+           "dims": [28, 28, 1]
+          }
+         ],
+         "output": [
+          {
+           "name": "probabilities",
+           "data_type": "TYPE_FP32",
+           "dims": [10]
+          }
+         ],
+         "dynamic_batching": {
+          "preferred_batch_size": [64],
+          "max_queue_delay_microseconds": 0
+         },
+         "instance_group": [
+          {
+           "name": "fashion",
+           "kind": "KIND_CPU",
+           "count": 1
+          }
+         ],
+         "parameters": {
+          "version": {
+           "string_value": "1"
+          },
+          "sha256": {
+           "string_value": "9f2c…"
+          }
+         }
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "The version is not a positive integer (`invalid_parameter`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "version must be a positive integer, received 'x'",
+         "code": "invalid_parameter"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version (`model_not_found`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/models/{m}:predict": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    }
+   ],
+   "post": {
+    "summary": "TF Serving / KServe v1 predict: softmax probabilities per instance.",
+    "operationId": "v1Predict",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/V1PredictRequest"
+       },
+       "examples": {
+        "row": {
+         "summary": "Row format: one 28×28 image of pixel values",
+         "value": {
+          "instances": [
+           [
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+           ]
+          ]
+         }
+        },
+        "b64": {
+         "summary": "Row format: a base64 PNG",
+         "value": {
+          "instances": [
+           {
+            "b64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR42mNgGAWjYBQQAwADLAAB1wvpfAAAAABJRU5ErkJggg=="
+           }
+          ]
+         }
+        },
+        "columnar": {
+         "summary": "Columnar format: 784 pixel values per image",
+         "value": {
+          "inputs": [
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+          ]
+         }
+        }
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "One row of class probabilities per image.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/V1PredictResponse"
+        },
+        "example": {
+         "predictions": [
+          [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Bad input: not JSON, both or neither of instances/inputs, wrong image size, bad pixel value, bad version. TF Serving's {\"error\": …} body.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "instance 0: expected 784 numbers (28×28 pixels), received 3",
+         "code": "wrong_input_size"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model, version or signature.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "More images than limits.max_images_per_request, or a body over limits.max_body_bytes.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "a request may carry at most 1024 images, received 2000",
+         "code": "payload_too_large"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining, or the queue is full (Retry-After).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "the inference queue is full; retry shortly",
+         "code": "queue_full"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/models/{m}/versions/{v}:predict": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    },
+    {
+     "name": "v",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 9223372036854775807
+     },
+     "description": "Model version.",
+     "example": 1
+    }
+   ],
+   "post": {
+    "summary": "TF Serving / KServe v1 predict on one version.",
+    "operationId": "v1VersionPredict",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/V1PredictRequest"
+       },
+       "examples": {
+        "row": {
+         "summary": "Row format: one 28×28 image of pixel values",
+         "value": {
+          "instances": [
+           [
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+           ]
+          ]
+         }
+        },
+        "b64": {
+         "summary": "Row format: a base64 PNG",
+         "value": {
+          "instances": [
+           {
+            "b64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR42mNgGAWjYBQQAwADLAAB1wvpfAAAAABJRU5ErkJggg=="
+           }
+          ]
+         }
+        },
+        "columnar": {
+         "summary": "Columnar format: 784 pixel values per image",
+         "value": {
+          "inputs": [
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+          ]
+         }
+        }
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "One row of class probabilities per image.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/V1PredictResponse"
+        },
+        "example": {
+         "predictions": [
+          [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Bad input: not JSON, both or neither of instances/inputs, wrong image size, bad pixel value, bad version. TF Serving's {\"error\": …} body.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "instance 0: expected 784 numbers (28×28 pixels), received 3",
+         "code": "wrong_input_size"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model, version or signature.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "More images than limits.max_images_per_request, or a body over limits.max_body_bytes.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "a request may carry at most 1024 images, received 2000",
+         "code": "payload_too_large"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining, or the queue is full (Retry-After).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "the inference queue is full; retry shortly",
+         "code": "queue_full"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/models/{m}": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    }
+   ],
+   "get": {
+    "summary": "TF Serving model status (model_version_status), with KServe v1's name and ready.",
+    "operationId": "v1ModelStatus",
+    "responses": {
+     "200": {
+      "description": "Every served version (newest first), and versions that failed to load (state END with the reason).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/V1ModelStatus"
+        },
+        "example": {
+         "name": "fashion",
+         "ready": true,
+         "model_version_status": [
+          {
+           "version": "1",
+           "state": "AVAILABLE",
+           "status": {
+            "error_code": "OK",
+            "error_message": ""
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version (`model_not_found`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/models/{m}/versions/{v}": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    },
+    {
+     "name": "v",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 9223372036854775807
+     },
+     "description": "Model version.",
+     "example": 1
+    }
+   ],
+   "get": {
+    "summary": "TF Serving model status of one version.",
+    "operationId": "v1ModelVersionStatus",
+    "responses": {
+     "200": {
+      "description": "The version's status.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/V1ModelStatus"
+        },
+        "example": {
+         "name": "fashion",
+         "ready": true,
+         "model_version_status": [
+          {
+           "version": "1",
+           "state": "AVAILABLE",
+           "status": {
+            "error_code": "OK",
+            "error_message": ""
+           }
+          }
+         ]
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "The version is not a positive integer (`invalid_parameter`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "version must be a positive integer, received 'x'",
+         "code": "invalid_parameter"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version (`model_not_found`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "model 'nope' is not loaded",
+         "code": "model_not_found"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/": {
+   "get": {
+    "summary": "KServe v1 server liveness.",
+    "operationId": "v1ServerLive",
+    "responses": {
+     "200": {
+      "description": "The process answers.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": ["status"],
+         "properties": {
+          "status": {
+           "type": "string",
+           "enum": ["alive"]
+          }
+         }
+        },
+        "example": {
+         "status": "alive"
+        }
+       }
+      }
+     }
+    }
+   }
   }
  },
  "components": {
   "schemas": {
    "Error": {
     "type": "object",
-    "required": [
-     "error",
-     "code"
-    ],
+    "required": ["error", "code"],
     "properties": {
      "error": {
       "type": "string",
@@ -976,9 +1922,7 @@ enum OpenAPI {
    },
    "Instances": {
     "type": "object",
-    "required": [
-     "instances"
-    ],
+    "required": ["instances"],
     "properties": {
      "instances": {
       "type": "array",
@@ -1013,9 +1957,7 @@ enum OpenAPI {
         },
         {
          "type": "object",
-         "required": [
-          "b64"
-         ],
+         "required": ["b64"],
          "properties": {
           "b64": {
            "type": "string",
@@ -1092,11 +2034,7 @@ enum OpenAPI {
     "properties": {
      "status": {
       "type": "string",
-      "enum": [
-       "ready",
-       "not_ready",
-       "draining"
-      ]
+      "enum": ["ready", "not_ready", "draining"]
      },
      "version": {
       "type": "string"
@@ -1141,10 +2079,7 @@ enum OpenAPI {
         },
         "state": {
          "type": "string",
-         "enum": [
-          "UNAVAILABLE",
-          "READY"
-         ]
+         "enum": ["UNAVAILABLE", "READY"]
         },
         "reason": {
          "type": "string"
@@ -1222,9 +2157,7 @@ enum OpenAPI {
    },
    "InferRequest": {
     "type": "object",
-    "required": [
-     "inputs"
-    ],
+    "required": ["inputs"],
     "properties": {
      "id": {
       "type": "string"
@@ -1244,25 +2177,15 @@ enum OpenAPI {
       "maxItems": 1,
       "items": {
        "type": "object",
-       "required": [
-        "name",
-        "datatype",
-        "shape",
-        "data"
-       ],
+       "required": ["name", "datatype", "shape", "data"],
        "properties": {
         "name": {
          "type": "string",
-         "enum": [
-          "input"
-         ]
+         "enum": ["input"]
         },
         "datatype": {
          "type": "string",
-         "enum": [
-          "FP32",
-          "UINT8"
-         ],
+         "enum": ["FP32", "UINT8"],
          "description": "FP32: model-ready values (pixels/255 for the shipped models); UINT8: pixels 0-255."
         },
         "shape": {
@@ -1287,9 +2210,7 @@ enum OpenAPI {
        "properties": {
         "name": {
          "type": "string",
-         "enum": [
-          "probabilities"
-         ]
+         "enum": ["probabilities"]
         },
         "parameters": {
          "type": "object",
@@ -1332,10 +2253,7 @@ enum OpenAPI {
         },
         "datatype": {
          "type": "string",
-         "enum": [
-          "FP32",
-          "BYTES"
-         ]
+         "enum": ["FP32", "BYTES"]
         },
         "shape": {
          "type": "array",
@@ -1346,6 +2264,344 @@ enum OpenAPI {
         "data": {
          "type": "array",
          "items": {}
+        }
+       }
+      }
+     }
+    }
+   },
+   "StatisticDuration": {
+    "type": "object",
+    "required": ["count", "ns"],
+    "properties": {
+     "count": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "ns": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Total nanoseconds."
+     }
+    }
+   },
+   "ModelStatistics": {
+    "type": "object",
+    "required": ["name", "version", "last_inference", "inference_count", "execution_count", "inference_stats"],
+    "properties": {
+     "name": {
+      "type": "string"
+     },
+     "version": {
+      "type": "string"
+     },
+     "last_inference": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Milliseconds since the Unix epoch of the last successful inference (0: none yet)."
+     },
+     "inference_count": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Images inferred by successful requests."
+     },
+     "execution_count": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "Forward passes run (a dynamic batch of several requests is one)."
+     },
+     "inference_stats": {
+      "type": "object",
+      "required": ["success", "fail", "queue", "compute_input", "compute_infer", "compute_output"],
+      "properties": {
+       "success": {
+        "$ref": "#/components/schemas/StatisticDuration",
+        "description": "Requests answered with a result; ns from decoding the body to the written response."
+       },
+       "fail": {
+        "$ref": "#/components/schemas/StatisticDuration",
+        "description": "Requests for this version that failed (bad input, queue full, draining)."
+       },
+       "queue": {
+        "$ref": "#/components/schemas/StatisticDuration",
+        "description": "Time successful requests waited in the batch queue."
+       },
+       "compute_input": {
+        "$ref": "#/components/schemas/StatisticDuration",
+        "description": "Time decoding request bodies into the model's input."
+       },
+       "compute_infer": {
+        "$ref": "#/components/schemas/StatisticDuration",
+        "description": "The forward pass each successful request's batch ran in."
+       },
+       "compute_output": {
+        "$ref": "#/components/schemas/StatisticDuration",
+        "description": "Time writing response bodies."
+       }
+      }
+     }
+    }
+   },
+   "ModelStatisticsResponse": {
+    "type": "object",
+    "required": ["model_stats"],
+    "properties": {
+     "model_stats": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/ModelStatistics"
+      }
+     }
+    }
+   },
+   "ModelConfig": {
+    "type": "object",
+    "required": ["name", "platform", "max_batch_size", "input", "output"],
+    "properties": {
+     "name": {
+      "type": "string"
+     },
+     "platform": {
+      "type": "string",
+      "enum": ["loupe"]
+     },
+     "max_batch_size": {
+      "type": "integer",
+      "minimum": 1,
+      "description": "Images one request may carry at most (limits.max_images_per_request)."
+     },
+     "input": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "properties": {
+        "name": {
+         "type": "string"
+        },
+        "data_type": {
+         "type": "string",
+         "enum": ["TYPE_FP32"]
+        },
+        "format": {
+         "type": "string"
+        },
+        "dims": {
+         "type": "array",
+         "items": {
+          "type": "integer"
+         }
+        }
+       }
+      }
+     },
+     "output": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "properties": {
+        "name": {
+         "type": "string"
+        },
+        "data_type": {
+         "type": "string",
+         "enum": ["TYPE_FP32"]
+        },
+        "dims": {
+         "type": "array",
+         "items": {
+          "type": "integer"
+         }
+        }
+       }
+      }
+     },
+     "dynamic_batching": {
+      "type": "object",
+      "properties": {
+       "preferred_batch_size": {
+        "type": "array",
+        "items": {
+         "type": "integer"
+        }
+       },
+       "max_queue_delay_microseconds": {
+        "type": "integer"
+       }
+      }
+     },
+     "instance_group": {
+      "type": "array",
+      "items": {
+       "type": "object"
+      }
+     },
+     "parameters": {
+      "type": "object"
+     }
+    }
+   },
+   "V1Instance": {
+    "oneOf": [
+     {
+      "type": "array",
+      "items": {
+       "type": "integer",
+       "minimum": 0,
+       "maximum": 255
+      },
+      "minItems": 784,
+      "maxItems": 784,
+      "description": "784 pixel values, row-major."
+     },
+     {
+      "type": "array",
+      "items": {
+       "type": "array",
+       "items": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 255
+       },
+       "minItems": 28,
+       "maxItems": 28
+      },
+      "minItems": 28,
+      "maxItems": 28,
+      "description": "28 rows of 28 pixel values."
+     },
+     {
+      "type": "array",
+      "items": {
+       "type": "array",
+       "items": {
+        "type": "array",
+        "items": {
+         "type": "integer",
+         "minimum": 0,
+         "maximum": 255
+        },
+        "minItems": 1,
+        "maxItems": 1
+       },
+       "minItems": 28,
+       "maxItems": 28
+      },
+      "minItems": 28,
+      "maxItems": 28,
+      "description": "28×28×1: 28 rows of 28 one-channel pixels."
+     },
+     {
+      "type": "object",
+      "required": ["b64"],
+      "additionalProperties": false,
+      "properties": {
+       "b64": {
+        "type": "string",
+        "description": "Base64 PNG or PGM (TF Serving's binary convention)."
+       }
+      }
+     }
+    ]
+   },
+   "V1PredictRequest": {
+    "type": "object",
+    "description": "Either 'instances' (row format) or 'inputs' (columnar format), not both. An instance may also be wrapped in a one-key object naming the input ({\"image\": {\"b64\": …}}).",
+    "properties": {
+     "signature_name": {
+      "type": "string",
+      "enum": ["serving_default"]
+     },
+     "instances": {
+      "type": "array",
+      "minItems": 1,
+      "items": {
+       "$ref": "#/components/schemas/V1Instance"
+      }
+     },
+     "inputs": {
+      "type": "array",
+      "minItems": 1,
+      "items": {
+       "$ref": "#/components/schemas/V1Instance"
+      }
+     }
+    },
+    "oneOf": [
+     {
+      "required": ["instances"]
+     },
+     {
+      "required": ["inputs"]
+     }
+    ]
+   },
+   "V1PredictResponse": {
+    "type": "object",
+    "description": "'predictions' answers the row format, 'outputs' the columnar one.",
+    "properties": {
+     "predictions": {
+      "type": "array",
+      "items": {
+       "type": "array",
+       "items": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1
+       },
+       "description": "Softmax probabilities, one per class."
+      }
+     },
+     "outputs": {
+      "type": "array",
+      "items": {
+       "type": "array",
+       "items": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1
+       },
+       "description": "Softmax probabilities, one per class."
+      }
+     }
+    }
+   },
+   "V1ModelStatus": {
+    "type": "object",
+    "required": ["model_version_status"],
+    "properties": {
+     "name": {
+      "type": "string",
+      "description": "KServe v1's model-ready field."
+     },
+     "ready": {
+      "type": "boolean",
+      "description": "KServe v1's model-ready field."
+     },
+     "model_version_status": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "required": ["version", "state", "status"],
+       "properties": {
+        "version": {
+         "type": "string"
+        },
+        "state": {
+         "type": "string",
+         "enum": ["AVAILABLE", "UNLOADING", "END"]
+        },
+        "status": {
+         "type": "object",
+         "required": ["error_code", "error_message"],
+         "properties": {
+          "error_code": {
+           "type": "string",
+           "enum": ["OK", "UNKNOWN"]
+          },
+          "error_message": {
+           "type": "string"
+          }
+         }
         }
        }
       }

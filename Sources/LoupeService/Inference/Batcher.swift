@@ -76,6 +76,9 @@ public final class Batcher: @unchecked Sendable {
 
     public let configuration: BatcherConfiguration
     private let metrics: BatcherMetrics
+    /// Per model version counters (Triton's statistics extension): workers count forward passes,
+    /// `submit(_:model:sink:startedAt:respond:)` counts each request's outcome and timings.
+    public let statistics = InferenceStatistics()
     private let lock = ConditionLock()
     // Protected by `lock`:
     /// Jobs waiting from `head` on; taken slots are set to nil at once so a finished job's input
@@ -238,11 +241,13 @@ private struct Worker {
                 sleepSeconds(Double(fault.faultDelayMilliseconds) / 1000)
             }
             let model = batch[0].model
+            let counters = batcher.statistics.counters(model)
             let runner = runner(for: model)
             let images = batch.reduce(0) { $0 + $1.count }
             let output: [Float]
             if batch.count == 1 && images <= maxBatch {
                 output = runner.predict(batch[0].input, count: images, threads: threads)
+                counters.executed()
             } else if batch.count == 1 {
                 // One request larger than a batch: run it in slices.
                 let job = batch[0]
@@ -252,6 +257,7 @@ private struct Worker {
                     let n = min(maxBatch, images - offset)
                     let slice = Array(job.input[(offset * model.inputCount)..<((offset + n) * model.inputCount)])
                     out.append(contentsOf: runner.predict(slice, count: n, threads: threads))
+                    counters.executed()
                     offset += n
                 }
                 output = out
@@ -259,6 +265,7 @@ private struct Worker {
                 buffer.removeAll(keepingCapacity: true)
                 for job in batch { buffer.append(contentsOf: job.input) }
                 output = runner.predict(buffer, count: images, threads: threads)
+                counters.executed()
             }
             let end = monotonicNanoseconds()
             metrics.busyWorkers.decrement()

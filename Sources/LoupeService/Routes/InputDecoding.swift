@@ -117,13 +117,24 @@ enum InputDecoding {
         guard let instances = document["instances"]?.arrayValue else {
             throw .badRequest("invalid_input", "expected a JSON object {\"instances\": [...]}, received \(document["instances"].map { "instances as \($0.kindName)" } ?? document.kindName + " without 'instances'")")
         }
-        guard !instances.isEmpty else { throw .badRequest("invalid_input", "'instances' is empty; expected at least one image") }
+        return try Self.instances(instances, field: "instances", model: model, limits: limits)
+    }
+
+    /// A JSON array of images (`field` names it in messages): each one `n` numbers, `h` rows of `w`
+    /// numbers, `h` rows of `w` one-element arrays (H×W×1), `{"b64": "<base64 PNG/PGM>"}`, or any of
+    /// these wrapped in a one-key object naming the input (TF Serving's named row format,
+    /// `{"image": {"b64": …}}`). Values are whole pixel values 0…255.
+    static func instances(_ instances: [JSONValue], field: String, model: any InferenceModel,
+                          limits: InputLimits) throws(ServiceError) -> DecodedBatch {
+        guard !instances.isEmpty else { throw .badRequest("invalid_input", "'\(field)' is empty; expected at least one image") }
         guard instances.count <= limits.maxImages else {
             throw .tooLarge("a request may carry at most \(limits.maxImages) images, received \(instances.count)")
         }
         let n = model.inputCount, w = model.imageWidth, h = model.imageHeight
         var pixels = [UInt8](); pixels.reserveCapacity(instances.count * n)
-        for (index, instance) in instances.enumerated() {
+        for (index, wrapped) in instances.enumerated() {
+            var instance = wrapped
+            if let pairs = instance.objectValue, pairs.count == 1, pairs[0].0 != "b64" { instance = pairs[0].1 }
             if let b64 = instance["b64"]?.stringValue {
                 guard let bytes = Base64.decode(b64) else {
                     throw .badRequest("invalid_input", "instance \(index): 'b64' is not valid base64")
@@ -139,7 +150,7 @@ enum InputDecoding {
                 continue
             }
             guard let array = instance.arrayValue else {
-                throw .badRequest("invalid_input", "instance \(index): expected \(n) numbers, \(h) arrays of \(w) numbers, or {\"b64\": \"<base64 PNG>\"}, received \(instance.kindName)")
+                throw .badRequest("invalid_input", "instance \(index): expected \(n) numbers, \(h) arrays of \(w) numbers (or of \(w) one-number arrays), or {\"b64\": \"<base64 PNG>\"}, received \(instance.kindName)")
             }
             let start = pixels.count
             if array.first?.arrayValue != nil {
@@ -147,8 +158,17 @@ enum InputDecoding {
                     throw .badRequest("wrong_input_size", "instance \(index): expected \(h) rows of \(w) numbers, received \(array.count) rows")
                 }
                 for (r, row) in array.enumerated() {
-                    guard let values = row.arrayValue, values.count == w else {
+                    guard var values = row.arrayValue, values.count == w else {
                         throw .badRequest("wrong_input_size", "instance \(index): row \(r): expected \(w) numbers, received \(row.arrayValue.map { "\($0.count) values" } ?? row.kindName)")
+                    }
+                    if values.first?.arrayValue != nil {
+                        // H×W×1: each pixel is a one-channel array.
+                        values = try values.map { (pixel: JSONValue) throws(ServiceError) -> JSONValue in
+                            guard let channels = pixel.arrayValue, channels.count == 1 else {
+                                throw .badRequest("wrong_input_size", "instance \(index): row \(r): expected \(w) pixels of one channel ([v]), received \(pixel.arrayValue.map { "a pixel of \($0.count) channels" } ?? pixel.kindName)")
+                            }
+                            return channels[0]
+                        }
                     }
                     try appendPixels(values, to: &pixels, instance: index)
                 }

@@ -17,6 +17,7 @@ struct OIPInferRoute: Sendable {
     }
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        let started = monotonicNanoseconds()
         let model: any InferenceModel
         switch models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
         case .success(let m): model = m
@@ -24,10 +25,11 @@ struct OIPInferRoute: Sendable {
         }
         let parsed: OIPRequest
         do { parsed = try OIPRequest.parse(request, model: model, maxImages: inputs.maxImages) } catch {
+            batcher.failed(model, startedAt: started)
             return sink.respond(error.response)
         }
         let versionText = String(model.version)
-        batcher.submit(parsed.batch, model: model, sink: sink) { [recorder] result in
+        batcher.submit(parsed.batch, model: model, sink: sink, startedAt: started) { [recorder] result in
             _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities)
             let body = Self.response(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
                                         probabilities: result.probabilities, classification: parsed.classification,

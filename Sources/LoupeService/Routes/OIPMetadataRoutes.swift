@@ -10,7 +10,8 @@ struct OIPMetadataRoutes: Sendable {
     let repositoryAPIEnabled: Bool
 
     func serverMetadata(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        var extensions: [JSONValue] = [.string("classification")]
+        var extensions: [JSONValue] = [.string("classification"), .string("binary_tensor_data"), .string("statistics"),
+                                       .string("model_configuration")]
         if repositoryAPIEnabled { extensions.append(.string("model_repository")) }
         sink.respond(.json(200, .object([("name", .string("loupe")), ("version", .string(loupeVersion)),
                                          ("extensions", .array(extensions))])))

@@ -16,6 +16,7 @@ struct PredictRoute: Sendable {
     }
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        let started = monotonicNanoseconds()
         let model: any InferenceModel
         switch models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version")) {
         case .success(let m): model = m
@@ -36,9 +37,10 @@ struct PredictRoute: Sendable {
         }
         let batch: DecodedBatch
         do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
+            batcher.failed(model, startedAt: started)
             return sink.respond(error.response)
         }
-        batcher.submit(batch, model: model, sink: sink) { [recorder, topK] result in
+        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK] result in
             let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities)
             return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
         }

@@ -72,19 +72,38 @@ struct InputPolicy: Sendable {
 
 extension Batcher {
     /// Queues a decoded batch; `respond` runs on the inference worker with the result, and its
-    /// response gets the Server-Timing of the queue wait and the forward pass.
-    func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink,
+    /// response gets the Server-Timing of the queue wait and the forward pass. `startedAt` (monotonic
+    /// ns) is when the handler began decoding the body: the request's statistics (`statistics`) count
+    /// decoding, queueing, the forward pass and writing the response from there.
+    func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink, startedAt: UInt64,
                 respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
+        let counters = statistics.counters(model)
+        let decoded = monotonicNanoseconds()
         let job = InferenceJob(model: model, input: batch.input, count: batch.count) { result in
+            let outputStart = monotonicNanoseconds()
             var response = respond(result)
+            let end = monotonicNanoseconds()
+            if response.status < 400 {
+                counters.succeeded(images: batch.count, queue: result.queueNanoseconds, input: decoded &- startedAt,
+                                   infer: result.inferenceNanoseconds, output: end &- outputStart, total: end &- startedAt,
+                                   wallClockMilliseconds: InferenceStatistics.nowMilliseconds())
+            } else {
+                counters.failed(nanoseconds: end &- startedAt)
+            }
             response.headers.add("Server-Timing",
                                  "queue;dur=\(formatMilliseconds(Double(result.queueNanoseconds) / 1e6)), inference;dur=\(formatMilliseconds(Double(result.inferenceNanoseconds) / 1e6))")
             sink.respond(response)
         }
         switch submit(job) {
-        case .accepted: break
+        case .accepted: return
         case .queueFull: sink.respond(ServiceError.queueFull.response)
         case .stopped: sink.respond(ServiceError.draining.response)
         }
+        counters.failed(nanoseconds: monotonicNanoseconds() &- startedAt)
+    }
+
+    /// Counts a request for `model` that failed before reaching the queue (its body did not decode).
+    func failed(_ model: any InferenceModel, startedAt: UInt64) {
+        statistics.counters(model).failed(nanoseconds: monotonicNanoseconds() &- startedAt)
     }
 }

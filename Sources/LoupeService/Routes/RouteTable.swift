@@ -8,7 +8,11 @@
 //   GET  /openapi.json                              Generated/OpenAPI.swift (from docs/openapi.yaml)
 //   GET  /v2, /v2/models/{m}[/versions/{v}][/ready] Routes/OIPMetadataRoutes.swift
 //   POST /v2/models/{m}[/versions/{v}]/infer        Routes/OIPInferRoute.swift (bodies: OIPRequest.swift)
+//   GET  /v2/models/stats, /v2/models/{m}[/versions/{v}]/stats,
+//        /v2/models/{m}[/versions/{v}]/config       Routes/OIPStatisticsRoutes.swift (Triton's extensions)
 //   POST /v2/repository/…                           Routes/RepositoryRoutes.swift (repository_api.enabled)
+//   GET  /, GET|POST /v1/models/{m}[/versions/{v}]  Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
+//        "{m}:predict" is one path segment: the handler splits it at its last ':')
 import LoupeHTTP
 
 extension InferenceService {
@@ -20,6 +24,13 @@ extension InferenceService {
         let metadata = OIPMetadataRoutes(models: models, provider: provider, readiness: readiness,
                                          repositoryAPIEnabled: configuration.repositoryAPIEnabled)
         let infer = OIPInferRoute(models: models, inputs: inputs, batcher: batcher, recorder: recorder)
+        let statistics = OIPStatisticsRoutes(models: models, provider: provider, statistics: batcher.statistics,
+                                             maxImagesPerRequest: configuration.maxImagesPerRequest,
+                                             maxBatchSize: configuration.maxBatchSize,
+                                             maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,
+                                             workers: configuration.effectiveInferenceWorkers)
+        let v1 = V1PredictRoutes(models: models, provider: provider, readiness: readiness, inputs: inputs, batcher: batcher,
+                                 recorder: recorder)
         var list: [ServiceRoute] = [
             ServiceRoute(method: .POST, template: "/predict", handler: predict.handle),
             ServiceRoute(method: .GET, template: "/health", handler: health.health),
@@ -35,6 +46,16 @@ extension InferenceService {
             ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}/ready", handler: metadata.modelReady),
             ServiceRoute(method: .POST, template: "/v2/models/{m}/infer", handler: infer.handle),
             ServiceRoute(method: .POST, template: "/v2/models/{m}/versions/{v}/infer", handler: infer.handle),
+            ServiceRoute(method: .GET, template: "/v2/models/stats", handler: statistics.stats),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/stats", handler: statistics.stats),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}/stats", handler: statistics.stats),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/config", handler: statistics.config),
+            ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}/config", handler: statistics.config),
+            ServiceRoute(method: .GET, template: "/", handler: v1.serverLive),
+            ServiceRoute(method: .GET, template: "/v1/models/{m}", handler: v1.status),
+            ServiceRoute(method: .POST, template: "/v1/models/{m}", handler: v1.predict),
+            ServiceRoute(method: .GET, template: "/v1/models/{m}/versions/{v}", handler: v1.status),
+            ServiceRoute(method: .POST, template: "/v1/models/{m}/versions/{v}", handler: v1.predict),
         ]
         if configuration.metricsEnabled && configuration.metricsPort == 0 {
             list.append(ServiceRoute(method: .GET, template: "/metrics", handler: MetricsRoute(readiness: readiness, registry: metrics.registry).handle))
