@@ -80,7 +80,8 @@ def check_schema(header):
         for key, (kind, required) in fields.items():
             (need if required else may)(layer, key, kind, where)
         for key in ("padding", "activation"):
-            allowed = {"padding": ("valid", "same"), "activation": ("linear", "relu", "softmax")}[key]
+            allowed = {"padding": ("valid", "same"),
+                       "activation": ("linear", "relu", "softmax", "leakyRelu", "sigmoid", "tanh", "clip")}[key]
             if key in fields and opt(layer, key, allowed[0]) not in allowed:
                 raise Invalid(f"invalid header: '{where}.{key}' is {layer[key]!r}, expected one of {', '.join(allowed)}")
     need(header, "inputShape", "[int]", "")
@@ -107,13 +108,44 @@ def check_schema(header):
 
 
 # §3: each layer type's keys: (JSON kind, required).
+ACTIVATION_KEYS = {"activation": ("string", False), "alpha": ("number", False), "min": ("number", False), "max": ("number", False)}
+WINDOW_KEYS = {"stride": ("int", False), "padding": ("string", False), "pads": ("[int]", False)}
 LAYER_KEYS = {
-    "conv2d": {"filters": ("int", True), "kernel": ("int", True), "padding": ("string", False), "activation": ("string", False)},
-    "maxPool2d": {"pool": ("int", False)},
+    "conv2d": {"filters": ("int", True), "kernel": ("int", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
+    "maxPool2d": {"pool": ("int", False), **WINDOW_KEYS},
+    "avgPool2d": {"pool": ("int", False), **WINDOW_KEYS},
+    "globalAvgPool2d": {},
+    "activation": {**ACTIVATION_KEYS, "activation": ("string", True)},
     "flatten": {},
-    "dense": {"units": ("int", True), "activation": ("string", False)},
+    "dense": {"units": ("int", True), **ACTIVATION_KEYS},
     "dropout": {"rate": ("number", True)},
 }
+
+
+def window(layer, h, w, k, where):
+    """§3 *Windows*: (top, left, bottom, right, OH, OW) of a k×k window with the layer's stride and
+    padding over an h×w input; raises Invalid(where…) when it does not fit."""
+    s = opt(layer, "stride", k if layer["type"] in ("maxPool2d", "avgPool2d") else 1)
+    pads = layer.get("pads")
+    if s <= 0 or k <= 0:
+        raise Invalid(f"{where} needs a positive window and stride")
+    if pads is not None:
+        if layer.get("padding") is not None:
+            raise Invalid(f"{where} gives both padding and pads")
+        if len(pads) != 4 or min(pads) < 0:
+            raise Invalid(f"{where} has pads {pads}, expected 4 non-negative integers")
+        t, l, b, r = pads
+    elif opt(layer, "padding", "valid") == "same":
+        oh, ow = -(-h // s), -(-w // s)
+        th, tw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
+        t, b, l, r = th // 2, th - th // 2, tw // 2, tw - tw // 2
+    else:
+        t = l = b = r = 0
+    if max(t, l, b, r) >= k:
+        raise Invalid(f"{where} has padding {[t, l, b, r]} not smaller than its {k}×{k} window")
+    if h + t + b < k or w + l + r < k:
+        raise Invalid(f"{where} has a {k}×{k} window that does not fit its {h}×{w} input")
+    return t, l, b, r, (h + t + b - k) // s + 1, (w + l + r - k) // s + 1
 
 
 def expected_tensors(arch):
@@ -134,28 +166,29 @@ def expected_tensors(arch):
 
     for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
+        if t in ("conv2d", "maxPool2d", "avgPool2d", "globalAvgPool2d") and len(shape) != 3:
+            fail(i, t, f"needs an (H, W, C) input but gets {shape}")
         if t == "conv2d":
             k, f = layer["kernel"], layer["filters"]
-            if len(shape) != 3:
-                fail(i, t, f"needs an (H, W, C) input but gets {shape}")
             if k <= 0 or f <= 0:
                 fail(i, t, "needs a positive kernel and filter count")
             convs += 1
             add(f"conv{convs}.weight", [k, k, shape[2], f])
             add(f"conv{convs}.bias", [f])
-            if opt(layer, "padding", "valid") == "valid":
-                if k > shape[0] or k > shape[1]:
-                    fail(i, t, f"has a {k}×{k} kernel larger than its {shape[0]}×{shape[1]} input")
-                shape = [shape[0] - k + 1, shape[1] - k + 1, f]
-            else:
-                shape = [shape[0], shape[1], f]
-        elif t == "maxPool2d":
+            try:
+                *_, oh, ow = window(layer, shape[0], shape[1], k, "")
+            except Invalid as e:
+                fail(i, t, str(e).strip())
+            shape = [oh, ow, f]
+        elif t in ("maxPool2d", "avgPool2d"):
             p = opt(layer, "pool", 2)
-            if len(shape) != 3:
-                fail(i, t, f"needs an (H, W, C) input but gets {shape}")
-            if p <= 0 or p > shape[0] or p > shape[1]:
-                fail(i, t, f"has a pool of {p} for a {shape[0]}×{shape[1]} input")
-            shape = [shape[0] // p, shape[1] // p, shape[2]]
+            try:
+                *_, oh, ow = window(layer, shape[0], shape[1], p, "")
+            except Invalid as e:
+                fail(i, t, str(e).strip())
+            shape = [oh, ow, shape[2]]
+        elif t == "globalAvgPool2d":
+            shape = [1, 1, shape[2]]
         elif t == "flatten":
             shape = [math.prod(shape)]
         elif t == "dense":
@@ -262,28 +295,45 @@ def forward(header, params, pixels):
         if t == "conv2d":
             convs += 1
             w, b = tensor(f"conv{convs}.weight"), tensor(f"conv{convs}.bias")
-            k = layer["kernel"]
-            if opt(layer, "padding", "valid") == "same":
-                lo = (k - 1) // 2
-                x = np.pad(x, ((lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))
-            oh, ow = x.shape[0] - k + 1, x.shape[1] - k + 1
+            k, s = layer["kernel"], opt(layer, "stride", 1)
+            top, left, bottom, right, oh, ow = window(layer, x.shape[0], x.shape[1], k, "")
+            x = np.pad(x, ((top, bottom), (left, right), (0, 0)))
             y = np.zeros((oh, ow, w.shape[3]), dtype=np.float64)
             for di in range(k):
                 for dj in range(k):
-                    y += x[di:di + oh, dj:dj + ow, :].astype(np.float64) @ w[di, dj].astype(np.float64)
+                    y += x[di:di + (oh - 1) * s + 1:s, dj:dj + (ow - 1) * s + 1:s, :].astype(np.float64) @ w[di, dj].astype(np.float64)
             x = y + b
-        elif t == "maxPool2d":
+        elif t in ("maxPool2d", "avgPool2d"):
             q = opt(layer, "pool", 2)
-            h, wd = x.shape[0] // q, x.shape[1] // q
-            x = x[:h * q, :wd * q, :].reshape(h, q, wd, q, x.shape[2]).max(axis=(1, 3))
+            s = opt(layer, "stride", q)
+            top, left, _, _, oh, ow = window(layer, x.shape[0], x.shape[1], q, "")
+            y = np.zeros((oh, ow, x.shape[2]), dtype=np.float64)
+            for i0 in range(oh):
+                for j0 in range(ow):
+                    # The window's cells inside the image: padding never wins a max and is not counted in a mean.
+                    r0, c0 = max(i0 * s - top, 0), max(j0 * s - left, 0)
+                    r1, c1 = min(i0 * s - top + q, x.shape[0]), min(j0 * s - left + q, x.shape[1])
+                    cells = x[r0:r1, c0:c1, :].astype(np.float64)
+                    y[i0, j0] = cells.max(axis=(0, 1)) if t == "maxPool2d" else cells.mean(axis=(0, 1))
+            x = y
+        elif t == "globalAvgPool2d":
+            x = x.astype(np.float64).mean(axis=(0, 1)).reshape(1, 1, -1)
         elif t == "flatten":
             x = x.reshape(-1)
         elif t == "dense":
             denses += 1
             x = x.astype(np.float64) @ tensor(f"dense{denses}.weight").astype(np.float64) + tensor(f"dense{denses}.bias")
-        if t in ("conv2d", "dense"):
+        if t in ("conv2d", "dense", "activation"):
             if act == "relu":
                 x = np.maximum(x, 0)
+            elif act == "leakyRelu":
+                x = np.where(x > 0, x, opt(layer, "alpha", 0.01) * x)
+            elif act == "sigmoid":
+                x = 1 / (1 + np.exp(-x))
+            elif act == "tanh":
+                x = np.tanh(x)
+            elif act == "clip":
+                x = np.clip(x, opt(layer, "min", 0), opt(layer, "max", 6))
             elif act == "softmax" and i == last:
                 e = np.exp(x - x.max())
                 x = e / e.sum()

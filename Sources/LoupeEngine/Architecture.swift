@@ -20,7 +20,7 @@ public enum Padding: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .valid: return "valid"
         case .same: return "same"
-        case let .explicit(t, l, b, r): return "pads [\(t), \(l), \(b), \(r)]"
+        case let .explicit(t, l, b, r): return "explicit [\(t), \(l), \(b), \(r)]"
         }
     }
 

@@ -8,7 +8,9 @@
 // OIHW to HWIO, and the first dense layer after flattening an NCHW tensor has its rows permuted
 // from (c, h, w) to the engine's (h, w, c) order. Batch-norm is folded into the conv or dense
 // layer before it; Relu is merged into the layer it follows (also across max pooling and
-// flattening, with which it commutes).
+// flattening, with which it commutes); LeakyRelu, Sigmoid, Tanh and Clip are merged into a conv or
+// dense layer they directly follow, else become `activation` layers. A graph may end in Softmax
+// (probabilities) or in raw scores (logits, kept as logits by the engine).
 import LoupeEngine
 
 public struct ImportError: Error, Equatable, CustomStringConvertible {
@@ -29,7 +31,8 @@ public struct ImportedNetwork: Sendable {
 }
 
 public enum ONNXImporter {
-    public static let supportedOperators = ["Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Reshape", "Transpose",
+    public static let supportedOperators = ["Conv", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "MaxPool",
+                                            "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose",
                                             "Gemm", "MatMul", "Add", "Softmax", "Dropout", "Identity"]
     static var supported: String { supportedOperators.joined(separator: ", ") }
 
@@ -67,8 +70,8 @@ public enum ONNXImporter {
         guard b.current == output.name else {
             throw ImportError("the graph's output '\(output.name)' is not the end of its chain of nodes (which ends at '\(b.current)')")
         }
-        guard b.endsInSoftmax else {
-            throw ImportError("the graph ends in raw scores (logits), not a Softmax; Loupe's engine serves probabilities today, so it imports graphs that end in Softmax (in PyTorch, export the model followed by nn.Softmax(dim=1))")
+        guard b.flat != nil else {
+            throw ImportError("the graph's output is an image tensor (\(b.shape.h)×\(b.shape.w)×\(b.shape.c)), not class scores; Loupe imports classifiers whose output is [N, classes] (add Flatten)")
         }
         let architecture = Architecture(inputShape: inputShape, layers: b.layers)
         do {
@@ -146,11 +149,27 @@ public enum ONNXImporter {
             case "Conv": try conv(node)
             case "BatchNormalization": try batchNorm(node)
             case "Relu":
-                guard let last = lastParametric, activationMayMerge || layerIsLast(last.layer) else {
-                    throw refuse(node, "a Relu must follow a Conv or Gemm/MatMul layer (possibly across MaxPool or Flatten)")
+                if let last = lastParametric, activationMayMerge || layerIsLast(last.layer), activationOf(last.layer) == .linear {
+                    try setActivation(.relu, on: last.layer, node)
+                } else {
+                    appendActivation(.relu)
                 }
-                try setActivation(.relu, on: last.layer, node)
-            case "MaxPool": try maxPool(node)
+            case "LeakyRelu":
+                let alpha = node.float("alpha") ?? 0.01
+                guard alpha >= 0, alpha.isFinite else { throw refuse(node, "alpha \(alpha) is not supported; Loupe imports LeakyRelu with a finite alpha ≥ 0") }
+                try activation(.leakyRelu(alpha: alpha), node)
+            case "Sigmoid": try activation(.sigmoid, node)
+            case "Tanh": try activation(.tanh, node)
+            case "Clip": try clip(node)
+            case "AveragePool": try pool(node, max: false)
+            case "GlobalAveragePool":
+                guard flat == nil else { throw refuse(node, "pooling after flattening is not supported") }
+                layers.append(.globalAvgPool2d)
+                shape = (1, 1, shape.c)
+                activationMayMerge = false
+            case "MaxPool":
+                guard node.outputs.count <= 1 || node.outputs[1].isEmpty else { throw refuse(node, "the Indices output of MaxPool is not supported") }
+                try pool(node, max: true)
             case "Gemm": try gemm(node)
             case "MatMul": try matMul(node)
             case "Add":
@@ -163,12 +182,14 @@ public enum ONNXImporter {
                 }
                 for k in 0..<last.units { parameters[last.biasOffset + k] += bias.floats[k] }
             case "Softmax":
-                guard flat != nil, let last = lastParametric, layerIsLast(last.layer), case .dense = layers[last.layer] else {
-                    throw refuse(node, "Softmax must directly follow the last Gemm/MatMul (+Add) layer")
-                }
+                guard flat != nil else { throw refuse(node, "Softmax must come after the image is flattened (it is over the classes)") }
                 let axis = node.int("axis") ?? (model.opset >= 13 ? -1 : 1)
                 guard axis == 1 || axis == -1 else { throw refuse(node, "axis \(axis) is not supported; Loupe imports Softmax over the classes (axis 1 or -1)") }
-                try setActivation(.softmax, on: last.layer, node)
+                if let last = lastParametric, layerIsLast(last.layer), case .dense(_, .linear) = layers[last.layer] {
+                    try setActivation(.softmax, on: last.layer, node)
+                } else {
+                    layers.append(.activation(.softmax))
+                }
                 endsInSoftmax = true
             default:
                 throw refuse(node, "operator \(node.opType) is not supported; Loupe imports \(ONNXImporter.supported)")
@@ -205,21 +226,16 @@ public enum ONNXImporter {
             let (f, c, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3])
             guard (node.int("group") ?? 1) == 1 else { throw refuse(node, "group \(node.int("group")!) (grouped or depthwise convolution) is not supported yet") }
             guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else { throw refuse(node, "dilations \(node.ints("dilations")!) are not supported (dilation 1 only)") }
-            guard (node.ints("strides") ?? [1, 1]).allSatisfy({ $0 == 1 }) else {
-                throw refuse(node, "strides \(node.ints("strides")!) are not supported yet; the engine runs stride-1 convolutions")
-            }
             guard kh == kw else { throw refuse(node, "a \(kh)×\(kw) kernel is not supported yet; the engine runs square kernels") }
             guard c == shape.c else { throw refuse(node, "weights for \(c) input channels, the tensor has \(shape.c)") }
-            let pads = node.ints("pads") ?? [0, 0, 0, 0]
-            let autoPad = node.string("auto_pad") ?? "NOTSET"
-            let padding: Padding
-            if autoPad == "VALID" || (autoPad == "NOTSET" && pads.allSatisfy { $0 == 0 }) {
-                padding = .valid
-            } else if kh % 2 == 1 && (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"
-                                      || (autoPad == "NOTSET" && pads.allSatisfy { $0 == Int64((kh - 1) / 2) })) {
-                padding = .same
-            } else {
-                throw refuse(node, "padding \(autoPad == "NOTSET" ? "\(pads)" : autoPad) is not supported yet; the engine pads nothing (valid) or (k-1)/2 on every side (same, odd k)")
+            if let ks = node.ints("kernel_shape"), ks != [Int64(kh), Int64(kw)] {
+                throw refuse(node, "kernel_shape \(ks) disagrees with the weights' \(kh)×\(kw)")
+            }
+            let stride = try strides(node)
+            let padding = try padding(node, kernel: kh, stride: stride)
+            guard let r = padding.resolve(height: shape.h, width: shape.w, kernelHeight: kh, kernelWidth: kw, stride: stride),
+                  max(r.top, r.left, r.bottom, r.right) < kh else {
+                throw refuse(node, "the \(kh)×\(kw) kernel with stride \(stride) and \(padding) padding does not fit the \(shape.h)×\(shape.w) image")
             }
             // OIHW → HWIO.
             var hwio = [Float](repeating: 0, count: w.count)
@@ -232,18 +248,17 @@ public enum ONNXImporter {
                 guard bt.count == f, bt.dataType == ONNXTensor.float else { throw refuse(node, "bias of \(bt.count) values for \(f) filters") }
                 bias = bt.floats
             }
-            layers.append(.conv2d(filters: f, kernel: kh, padding: padding, activation: .linear))
+            layers.append(.conv2d(filters: f, kernel: kh, stride: stride, padding: padding, activation: .linear))
             let weightStart = parameters.count
             parameters += hwio
             lastParametric = (layers.count - 1, weightStart, parameters.count, f)
             parameters += bias
             activationMayMerge = true
-            if padding == .valid { shape = (shape.h - kh + 1, shape.w - kw + 1, f) } else { shape.c = f }
-            guard shape.h > 0 && shape.w > 0 else { throw refuse(node, "the kernel is larger than the image") }
+            shape = (r.outHeight, r.outWidth, f)
         }
 
         mutating func batchNorm(_ node: ONNXNode) throws(ImportError) {
-            guard let last = lastParametric, layerIsLast(last.layer) else {
+            guard let last = lastParametric, layerIsLast(last.layer), activationOf(last.layer) == .linear else {
                 throw refuse(node, "BatchNormalization must directly follow a Conv or Gemm, into which it is folded")
             }
             let gamma = try initializer(node, 1), beta = try initializer(node, 2), mean = try initializer(node, 3), variance = try initializer(node, 4)
@@ -263,20 +278,111 @@ public enum ONNXImporter {
             }
         }
 
-        mutating func maxPool(_ node: ONNXNode) throws(ImportError) {
+        /// MaxPool / AveragePool: square kernel, equal strides, explicit pads or auto_pad, no dilation or ceil mode.
+        mutating func pool(_ node: ONNXNode, max isMax: Bool) throws(ImportError) {
             guard flat == nil else { throw refuse(node, "pooling after flattening is not supported") }
+            guard nchw || shape.c == 1 else { throw refuse(node, "the tensor is NHWC here; ONNX pooling takes NCHW (add Transpose [0,3,1,2])") }
             let kernel = node.ints("kernel_shape") ?? []
-            let strides = node.ints("strides") ?? [1, 1]
-            let pads = node.ints("pads") ?? [0, 0, 0, 0]
-            guard kernel.count == 2, kernel[0] == kernel[1], strides == kernel, pads.allSatisfy({ $0 == 0 }),
-                  (node.int("ceil_mode") ?? 0) == 0, (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }),
-                  node.string("auto_pad").map({ $0 == "NOTSET" || $0 == "VALID" }) ?? true else {
-                throw refuse(node, "kernel \(kernel), strides \(strides), pads \(pads) are not supported yet; the engine pools k×k windows with stride k and no padding")
+            guard kernel.count == 2, kernel[0] == kernel[1], kernel[0] >= 1 else {
+                throw refuse(node, "kernel_shape \(kernel) is not supported; Loupe imports square 2-D windows")
             }
+            guard (node.int("ceil_mode") ?? 0) == 0 else { throw refuse(node, "ceil_mode 1 is not supported (floor only)") }
+            guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else { throw refuse(node, "dilations \(node.ints("dilations")!) are not supported (dilation 1 only)") }
+            guard (node.int("storage_order") ?? 0) == 0 else { throw refuse(node, "storage_order 1 is not supported") }
             let k = Int(kernel[0])
-            layers.append(.maxPool2d(pool: k))
-            shape = (shape.h / k, shape.w / k, shape.c)
-            guard shape.h > 0 && shape.w > 0 else { throw refuse(node, "the pooling window is larger than the image") }
+            let stride = try strides(node)
+            let padding = try padding(node, kernel: k, stride: stride)
+            if !isMax, (node.int("count_include_pad") ?? 0) != 0, padding != .valid {
+                guard let r = padding.resolve(height: shape.h, width: shape.w, kernelHeight: k, kernelWidth: k, stride: stride),
+                      r.top + r.left + r.bottom + r.right == 0 else {
+                    throw refuse(node, "count_include_pad 1 with padding is not supported; Loupe averages over the cells inside the image (count_include_pad 0)")
+                }
+            }
+            let s: Int? = stride == k ? nil : stride
+            layers.append(isMax ? .maxPool2d(pool: k, stride: s, padding: padding) : .avgPool2d(pool: k, stride: s, padding: padding))
+            guard let r = padding.resolve(height: shape.h, width: shape.w, kernelHeight: k, kernelWidth: k, stride: stride),
+                  Swift.max(r.top, r.left, r.bottom, r.right) < k else {
+                throw refuse(node, "the \(k)×\(k) window with stride \(stride) and \(padding) padding does not fit the \(shape.h)×\(shape.w) image (pads must be smaller than the window)")
+            }
+            shape = (r.outHeight, r.outWidth, shape.c)
+            // ReLU commutes with max pooling, not with averaging.
+            if !isMax { activationMayMerge = false }
+        }
+
+        /// Equal strides (default 1).
+        func strides(_ node: ONNXNode) throws(ImportError) -> Int {
+            let strides = node.ints("strides") ?? [1, 1]
+            guard strides.count == 2, strides[0] == strides[1], strides[0] >= 1, strides[0] <= 256 else {
+                throw refuse(node, "strides \(strides) are not supported; Loupe imports equal strides from 1 to 256")
+            }
+            return Int(strides[0])
+        }
+
+        /// `pads` / `auto_pad` as an engine padding for a k×k window with stride s over the current image.
+        func padding(_ node: ONNXNode, kernel k: Int, stride s: Int) throws(ImportError) -> Padding {
+            let autoPad = node.string("auto_pad") ?? "NOTSET"
+            let (h, w) = (shape.h, shape.w)
+            switch autoPad {
+            case "VALID": return .valid
+            case "SAME_UPPER": return .same
+            case "SAME_LOWER":
+                // The extra cell of an odd total goes to the top/left.
+                guard let r = Padding.same.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s) else {
+                    throw refuse(node, "the window does not fit the \(h)×\(w) image")
+                }
+                return .explicit(top: r.bottom, left: r.right, bottom: r.top, right: r.left)
+            case "NOTSET":
+                let pads = node.ints("pads") ?? [0, 0, 0, 0]
+                guard pads.count == 4, pads.allSatisfy({ $0 >= 0 && $0 < Int64(k) }) else {
+                    throw refuse(node, "pads \(pads) are not supported; Loupe imports 4 pads [top, left, bottom, right], each smaller than the \(k)×\(k) window")
+                }
+                // ONNX orders pads [top, left, bottom, right] (x1_begin, x2_begin, x1_end, x2_end).
+                let explicit = Padding.explicit(top: Int(pads[0]), left: Int(pads[1]), bottom: Int(pads[2]), right: Int(pads[3]))
+                if pads.allSatisfy({ $0 == 0 }) { return .valid }
+                if let a = Padding.same.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s),
+                   [a.top, a.left, a.bottom, a.right] == pads.map({ Int($0) }) { return .same }
+                return explicit
+            default:
+                throw refuse(node, "auto_pad \(autoPad) is not supported; Loupe imports NOTSET (with pads), VALID, SAME_UPPER and SAME_LOWER")
+            }
+        }
+
+        func activationOf(_ index: Int) -> Activation? {
+            switch layers[index] {
+            case let .conv2d(_, _, _, _, a), let .dense(_, a): return a
+            default: return nil
+            }
+        }
+
+        /// Merges an activation into the conv/dense layer it directly follows, else appends an activation layer.
+        mutating func activation(_ a: Activation, _ node: ONNXNode) throws(ImportError) {
+            if let last = lastParametric, layerIsLast(last.layer), activationOf(last.layer) == .linear {
+                try setActivation(a, on: last.layer, node)
+            } else {
+                appendActivation(a)
+            }
+        }
+
+        mutating func appendActivation(_ a: Activation) {
+            layers.append(.activation(a))
+            activationMayMerge = false
+        }
+
+        /// Clip: bounds from the min/max inputs (opset 11+) or attributes (older); absent = unbounded.
+        mutating func clip(_ node: ONNXNode) throws(ImportError) {
+            func bound(_ index: Int, _ attribute: String) throws(ImportError) -> Float? {
+                if index < node.inputs.count, !node.inputs[index].isEmpty {
+                    let t = try initializer(node, index)
+                    guard t.dataType == ONNXTensor.float, t.count == 1 else { throw refuse(node, "its \(attribute) must be one float, '\(t.name)' has \(t.count)") }
+                    return t.floats[0]
+                }
+                return node.float(attribute)
+            }
+            let lo = try bound(1, "min") ?? -Float.greatestFiniteMagnitude, hi = try bound(2, "max") ?? Float.greatestFiniteMagnitude
+            guard lo.isFinite, hi.isFinite, lo < hi else { throw refuse(node, "bounds [\(lo), \(hi)] are not supported; Loupe imports finite min < max") }
+            if lo == -Float.greatestFiniteMagnitude && hi == Float.greatestFiniteMagnitude { return }   // identity
+            if lo == 0 && hi == Float.greatestFiniteMagnitude { try activation(.relu, node); return }
+            try activation(.clip(min: lo, max: hi), node)
         }
 
         /// Appends a dense layer from ONNX weights `w[in][out]` (already un-transposed) and bias.

@@ -9,15 +9,26 @@
                                         files `loupe export` wrote: onnx.checker (full_check) must
                                         accept them, and ONNX Runtime's outputs are compared with
                                         the served model NAME's
+  onnx_import_check.py goldens DIR NAME=MODEL.loupe …
+                                        the golden samples `loupe import` wrote into MODEL.loupe
+                                        (the imported network's own outputs) against ONNX Runtime
+                                        on DIR/NAME.onnx for the same pixels — logits stay logits
 
-Models (random seeded weights, 28x28x1 inputs, 10 classes, ending in Softmax):
-  pytorch   NCHW input, Conv (pads 1, 3x3) + Relu, MaxPool 2, Conv (no pads) + Relu, MaxPool 2,
+Models (random seeded weights, 10 classes):
+  pytorch   28x28x1 NCHW input, Conv (pads 1, 3x3) + Relu, MaxPool 2, Conv (no pads) + Relu, MaxPool 2,
             Flatten, Gemm transB=1 + Relu, Dropout, Gemm transB=1, Softmax  (torch.onnx.export)
-  tf2onnx   NHWC input, Transpose [0,3,1,2], Conv + Relu, MaxPool, Transpose [0,2,3,1],
+  tf2onnx   28x28x1 NHWC input, Transpose [0,3,1,2], Conv + Relu, MaxPool, Transpose [0,2,3,1],
             Reshape [-1, n], MatMul + Add + Relu, MatMul + Add, Softmax
-  batchnorm NCHW, Conv + BatchNormalization + Relu, MaxPool, Flatten, Gemm (alpha, beta), Softmax
-Bad ones (import must refuse with a message): sigmoid (unsupported operator), strided (Conv
-stride 2), external (weights in an external data file), logits (no final Softmax).
+  batchnorm 28x28x1 NCHW, Conv + BatchNormalization + Relu, MaxPool, Flatten, Gemm (alpha, beta), Softmax
+  strided   28x28x1 NCHW, PyTorch-style strided/padded CNN: Conv stride 2 pads 1 + LeakyRelu, Conv
+            pads [1,0,1,0] + Relu, MaxPool 3x3 stride 2 pads 1, AveragePool 2 stride 1, Flatten,
+            Gemm transB=1 + Sigmoid, Gemm transB=1, Softmax
+  cifar_bn  32x32x3 NCHW BatchNorm CNN: Conv 3x3 pads 1 + BatchNormalization + Relu, MaxPool 2,
+            Conv stride 2 auto_pad SAME_UPPER + BatchNormalization + Clip(0, 6), Conv 1x1 + Tanh,
+            GlobalAveragePool, Flatten, Gemm transB=1, Softmax
+  logits    pytorch without the final Softmax (the graph ends in logits)
+Bad ones (import must refuse with a message): selu (unsupported operator), grouped (Conv group 2),
+external (weights in an external data file).
 """
 import json
 import os
@@ -40,15 +51,17 @@ def save(model, path):
     onnx.save(model, path)
 
 
-def pytorch(path, softmax=True, conv_stride=1, extra=None):
+def pytorch(path, softmax=True, extra=None, group=1):
     inits = [numpy_helper.from_array(w(8, 1, 3, 3), "c1w"), numpy_helper.from_array(w(8), "c1b"),
              numpy_helper.from_array(w(16, 8, 3, 3), "c2w"), numpy_helper.from_array(w(16), "c2b"),
              numpy_helper.from_array(w(32, 16 * 6 * 6, scale=0.05), "f1w"), numpy_helper.from_array(w(32), "f1b"),
              numpy_helper.from_array(w(10, 32), "f2w"), numpy_helper.from_array(w(10), "f2b")]
-    nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[conv_stride, conv_stride], name="conv1"),
+    if group != 1:
+        inits[2] = numpy_helper.from_array(w(16, 8 // group, 3, 3), "c2w")
+    nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv1"),
              helper.make_node("Relu", ["c1"], ["r1"]),
              helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("Conv", ["p1", "c2w", "c2b"], ["c2"], kernel_shape=[3, 3], name="conv2"),
+             helper.make_node("Conv", ["p1", "c2w", "c2b"], ["c2"], kernel_shape=[3, 3], group=group, name="conv2"),
              helper.make_node("Relu", ["c2"], ["r2"]),
              helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Flatten", ["p2"], ["f"], axis=1),
@@ -63,9 +76,6 @@ def pytorch(path, softmax=True, conv_stride=1, extra=None):
     if softmax:
         nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1))
         out = "probs"
-    if conv_stride != 1:
-        # stride 2 halves 28 → 14 → pool 7 → conv 5 → pool 2: shrink the dense layer to match
-        inits[4] = numpy_helper.from_array(w(32, 16 * 2 * 2, scale=0.05), "f1w")
     graph = helper.make_graph(nodes, "pytorch_style",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 28, 28])],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", 10])], inits)
@@ -113,6 +123,58 @@ def batchnorm(path):
     save(helper.make_model(graph, producer_name="bn"), path)
 
 
+def strided(path):
+    # 28 → conv s2 p1 → 14 → conv pads [1,0,1,0] → 14×12 → maxpool 3 s2 p1 → 7×6 → avgpool 2 s1 → 6×5
+    inits = [numpy_helper.from_array(w(8, 1, 3, 3), "c1w"), numpy_helper.from_array(w(8), "c1b"),
+             numpy_helper.from_array(w(16, 8, 3, 3), "c2w"), numpy_helper.from_array(w(16), "c2b"),
+             numpy_helper.from_array(w(24, 16 * 6 * 5, scale=0.05), "f1w"), numpy_helper.from_array(w(24), "f1b"),
+             numpy_helper.from_array(w(10, 24), "f2w"), numpy_helper.from_array(w(10), "f2b")]
+    nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("LeakyRelu", ["c1"], ["a1"], alpha=0.1),
+             helper.make_node("Conv", ["a1", "c2w", "c2b"], ["c2"], kernel_shape=[3, 3], pads=[1, 0, 1, 0], name="conv2"),
+             helper.make_node("Relu", ["c2"], ["a2"]),
+             helper.make_node("MaxPool", ["a2"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("AveragePool", ["p1"], ["p2"], kernel_shape=[2, 2], strides=[1, 1]),
+             helper.make_node("Flatten", ["p2"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "f1w", "f1b"], ["g1"], transB=1),
+             helper.make_node("Sigmoid", ["g1"], ["s1"]),
+             helper.make_node("Gemm", ["s1", "f2w", "f2b"], ["logits"], transB=1),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+    graph = helper.make_graph(nodes, "pytorch_strided",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 10])], inits)
+    save(helper.make_model(graph, producer_name="pytorch"), path)
+
+
+def cifar_bn(path):
+    # 32×32×3 → conv p1 → 32 → maxpool 2 → 16 → conv s2 SAME_UPPER → 8 → conv 1×1 → 8 → global avg → 32
+    def bn(prefix, n):
+        return [numpy_helper.from_array((1 + w(n)).astype(np.float32), prefix + "g"), numpy_helper.from_array(w(n), prefix + "b"),
+                numpy_helper.from_array(w(n), prefix + "m"), numpy_helper.from_array((0.5 + np.abs(w(n))).astype(np.float32), prefix + "v")]
+    inits = ([numpy_helper.from_array(w(16, 3, 3, 3), "c1w"), numpy_helper.from_array(w(16), "c1b")] + bn("bn1", 16)
+             + [numpy_helper.from_array(w(32, 16, 3, 3, scale=0.1), "c2w")] + bn("bn2", 32)
+             + [numpy_helper.from_array(w(32, 32, 1, 1), "c3w"), numpy_helper.from_array(w(32), "c3b"),
+                numpy_helper.from_array(np.array(0, dtype=np.float32), "lo"), numpy_helper.from_array(np.array(6, dtype=np.float32), "hi"),
+                numpy_helper.from_array(w(10, 32, scale=0.5), "fw"), numpy_helper.from_array(w(10), "fb")])
+    nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "bn1g", "bn1b", "bn1m", "bn1v"], ["n1"]),
+             helper.make_node("Relu", ["n1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "c2w"], ["c2"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
+             helper.make_node("BatchNormalization", ["c2", "bn2g", "bn2b", "bn2m", "bn2v"], ["n2"], epsilon=1e-3),
+             helper.make_node("Clip", ["n2", "lo", "hi"], ["r2"]),
+             helper.make_node("Conv", ["r2", "c3w", "c3b"], ["c3"], kernel_shape=[1, 1]),
+             helper.make_node("Tanh", ["c3"], ["t3"]),
+             helper.make_node("GlobalAveragePool", ["t3"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+    graph = helper.make_graph(nodes, "cifar_bn",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 10])], inits)
+    save(helper.make_model(graph, producer_name="pytorch"), path)
+
+
 def external(path):
     batchnorm(path)
     m = onnx.load(path)
@@ -120,7 +182,10 @@ def external(path):
                     size_threshold=0)
 
 
-GOOD = ["pytorch", "tf2onnx", "batchnorm"]
+# Served and compared through KServe v2 (28×28×1 graphs ending in Softmax). `cifar_bn` (the server does
+# not feed 32×32×3 inputs yet) and `logits` (v2 output for logit models is the service's business) are
+# checked through their golden samples (`goldens`).
+GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided"]
 
 
 def build(d):
@@ -128,12 +193,28 @@ def build(d):
     pytorch(os.path.join(d, "pytorch.onnx"))
     tf2onnx(os.path.join(d, "tf2onnx.onnx"))
     batchnorm(os.path.join(d, "batchnorm.onnx"))
-    pytorch(os.path.join(d, "sigmoid.onnx"), extra="Sigmoid")
-    pytorch(os.path.join(d, "strided.onnx"), conv_stride=2)
+    strided(os.path.join(d, "strided.onnx"))
+    cifar_bn(os.path.join(d, "cifar_bn.onnx"))
     pytorch(os.path.join(d, "logits.onnx"), softmax=False)
+    pytorch(os.path.join(d, "selu.onnx"), extra="Selu")
+    pytorch(os.path.join(d, "grouped.onnx"), group=2)
     os.makedirs(os.path.join(d, "ext"), exist_ok=True)
     external(os.path.join(d, "ext", "external.onnx"))
-    print(json.dumps({"built": GOOD + ["sigmoid", "strided", "logits", "ext/external"]}))
+    print(json.dumps({"built": GOOD + ["cifar_bn", "logits", "selu", "grouped", "ext/external"]}))
+
+
+def layout(sess):
+    """(nhwc, H, W, C) of a session's image input: NHWC when the last dimension is 1 or 3."""
+    dims = sess.get_inputs()[0].shape[1:]
+    if dims[-1] in (1, 3):
+        return True, dims[0], dims[1], dims[2]
+    return False, dims[1], dims[2], dims[0]
+
+
+def feed(sess, x):
+    """x (N, H, W, C) → the session's input layout."""
+    nhwc = layout(sess)[0]
+    return {sess.get_inputs()[0].name: x if nhwc else np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
 
 
 def compare(url, d):
@@ -141,17 +222,16 @@ def compare(url, d):
     import tritonclient.http as httpclient
     client = httpclient.InferenceServerClient(url=url)
     assert client.is_server_ready(), "server not ready"
-    pixels = np.random.default_rng(11).integers(0, 256, size=(16, 28, 28), dtype=np.uint8)
-    x = pixels.astype(np.float32) / 255.0
     result = {}
     for name in GOOD:
         sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
-        feed_name = sess.get_inputs()[0].name
-        layout_nhwc = sess.get_inputs()[0].shape[-1] == 1
-        feed = x.reshape(16, 28, 28, 1) if layout_nhwc else x.reshape(16, 1, 28, 28)
-        expected = sess.run(None, {feed_name: feed})[0]
-        inp = httpclient.InferInput("input", [16, 28, 28, 1], "FP32")
-        inp.set_data_from_numpy(x.reshape(16, 28, 28, 1), binary_data=False)
+        _, h, wd, c = layout(sess)
+        pixels = np.random.default_rng(11).integers(0, 256, size=(16, h, wd, c), dtype=np.uint8)
+        x = pixels.astype(np.float32) / 255.0
+        expected = sess.run(None, feed(sess, x))[0]
+        # NHWC values, flat per image: the [N, H·W·C] shape every served model accepts.
+        inp = httpclient.InferInput("input", [16, h * wd * c], "FP32")
+        inp.set_data_from_numpy(x.reshape(16, h * wd * c), binary_data=False)
         out = httpclient.InferRequestedOutput("probabilities", binary_data=False)
         got = client.infer(name, [inp], outputs=[out]).as_numpy("probabilities")
         diff = float(np.abs(got - expected).max())
@@ -163,18 +243,46 @@ def exported(url, pairs):
     import onnxruntime as ort
     import tritonclient.http as httpclient
     client = httpclient.InferenceServerClient(url=url)
-    x = np.random.default_rng(5).integers(0, 256, size=(16, 28, 28, 1)).astype(np.float32) / 255.0
     result = {}
     for pair in pairs:
         name, path = pair.split("=", 1)
         onnx.checker.check_model(onnx.load(path), full_check=True)
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        _, h, wd, c = layout(sess)
+        x = np.random.default_rng(5).integers(0, 256, size=(16, h, wd, c)).astype(np.float32) / 255.0
         expected = sess.run(None, {"input": x})[0]
-        inp = httpclient.InferInput("input", [16, 28, 28, 1], "FP32")
-        inp.set_data_from_numpy(x, binary_data=False)
+        inp = httpclient.InferInput("input", [16, h * wd * c], "FP32")
+        inp.set_data_from_numpy(x.reshape(16, h * wd * c), binary_data=False)
         out = httpclient.InferRequestedOutput("probabilities", binary_data=False)
         got = client.infer(name, [inp], outputs=[out]).as_numpy("probabilities")
         result[name] = {"max_abs_diff": float(np.abs(got - expected).max()), "same_top1": bool((got.argmax(1) == expected.argmax(1)).all())}
+    print(json.dumps(result))
+
+
+def goldens(d, pairs):
+    import base64
+    import importlib.util
+    import onnxruntime as ort
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+    spec = importlib.util.spec_from_file_location("read_loupe", os.path.join(root, "scripts", "read_loupe.py"))
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    result = {}
+    for pair in pairs:
+        name, path = pair.split("=", 1)
+        with open(path, "rb") as f:
+            header = reader.read(f.read())[0]
+        sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
+        _, h, wd, c = layout(sess)
+        norm = header["normalization"]
+        samples = header["goldenSamples"]
+        pixels = np.stack([np.frombuffer(base64.b64decode(g["pixels"]), dtype=np.uint8) for g in samples])
+        x = (pixels.astype(np.float32) * np.float32(norm["scale"]) + np.float32(norm["offset"])).reshape(len(samples), h, wd, c)
+        expected = sess.run(None, feed(sess, x))[0]
+        recorded = np.array([g["probabilities"] for g in samples], dtype=np.float32)
+        result[name] = {"max_abs_diff": float(np.abs(recorded - expected).max()),
+                        "same_top1": bool((recorded.argmax(1) == expected.argmax(1)).all()),
+                        "sums_to_one": bool(np.allclose(recorded.sum(1), 1, atol=1e-4)), "samples": len(samples)}
     print(json.dumps(result))
 
 
@@ -183,5 +291,7 @@ if __name__ == "__main__":
         build(sys.argv[2])
     elif sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "goldens":
+        goldens(sys.argv[2], sys.argv[3:])
     else:
         exported(sys.argv[2], sys.argv[3:])
