@@ -12,7 +12,8 @@ import Testing
 
 /// Architectures covering every stage the engine has: the fused conv+pool (valid, 16 filters), the
 /// plain conv (same padding, 3 filters, 2 channels) with pool, dropout, flatten, dense ReLU/linear/softmax,
-/// and a dense-only network whose first stage is flatten.
+/// a dense-only network whose first stage is flatten, and the general layers (strided/padded conv through
+/// im2col, overlapping padded max pool, average and global average pooling, leakyRelu/clip/tanh/sigmoid).
 let gradientArchitectures: [(String, Architecture)] = [
     ("convPool", Architecture(inputShape: [10, 10, 1], layers: [
         .conv2d(filters: 16, kernel: 3, padding: .valid, activation: .relu), .maxPool2d(pool: 2), .flatten,
@@ -23,6 +24,13 @@ let gradientArchitectures: [(String, Architecture)] = [
         .dense(units: 12, activation: .relu), .dense(units: 5, activation: .softmax)])),
     ("dense only", Architecture(inputShape: [30], layers: [
         .dense(units: 20, activation: .relu), .dense(units: 4, activation: .linear)])),
+    ("general layers", Architecture(inputShape: [9, 9, 3], layers: [
+        .conv2d(filters: 8, kernel: 3, stride: 2, padding: .explicit(top: 1, left: 1, bottom: 0, right: 0), activation: .leakyRelu(alpha: 0.1)),
+        .maxPool2d(pool: 3, stride: 1, padding: .explicit(top: 1, left: 1, bottom: 1, right: 1)),
+        .avgPool2d(pool: 2, stride: 1),
+        .conv2d(filters: 6, kernel: 1, padding: .valid, activation: .clip(min: -0.5, max: 0.5)),
+        .activation(.tanh), .globalAvgPool2d, .flatten,
+        .dense(units: 8, activation: .sigmoid), .dense(units: 4, activation: .linear)])),
 ]
 
 func randomInput(_ count: Int, seed: UInt64) -> [Float] {
@@ -31,7 +39,7 @@ func randomInput(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Suite struct InputGradientTests {
-    @Test(arguments: [0, 1, 2], [ExplainedScore.probability, .logit])
+    @Test(arguments: [0, 1, 2, 3], [ExplainedScore.probability, .logit])
     func inputGradientsMatchFiniteDifferences(_ which: Int, _ score: ExplainedScore) throws {
         let (name, architecture) = gradientArchitectures[which]
         let model = try Sequential(architecture: architecture, seed: 7)
