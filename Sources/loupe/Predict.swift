@@ -58,20 +58,7 @@ struct Predict: ParsableCommand {
         }
         // Every file that decodes is classified; each one that does not is named with its problem
         // on stderr, and the exit status is then 1.
-        var pixels: [UInt8] = []
-        var files: [String] = []
-        var failures: [String] = []
-        for f in self.files {
-            do {
-                var image = try ImageDecoder.decodeForModel(try FileIO.readFile(f, maxBytes: ImageDecoder.Limits.default.maxInputBytes),
-                                                            width: shape[1], height: shape[0])
-                if invert { image = image.inverted() }
-                pixels += image.pixels
-                files.append(f)
-            } catch {
-                failures.append("\(f): \(error)")
-            }
-        }
+        let (pixels, files, failures) = Self.decode(self.files, shape: shape, invert: invert)
         defer {
             for failure in failures { Terminal.error(failure) }
         }
@@ -100,5 +87,25 @@ struct Predict: ParsableCommand {
             }
         }
         if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Decodes each file to the model's (H, W) in gray, as the server does; the pixels of the files that
+    /// decode back to back, their names, and a line per file that does not.
+    static func decode(_ paths: [String], shape: [Int], invert: Bool) -> (pixels: [UInt8], files: [String], failures: [String]) {
+        var pixels: [UInt8] = []
+        var files: [String] = []
+        var failures: [String] = []
+        for f in paths {
+            do {
+                var image = try ImageDecoder.decodeForModel(try FileIO.readFile(f, maxBytes: ImageDecoder.Limits.default.maxInputBytes),
+                                                            width: shape[1], height: shape[0])
+                if invert { image = image.inverted() }
+                pixels += image.pixels
+                files.append(f)
+            } catch {
+                failures.append("\(f): \(error)")
+            }
+        }
+        return (pixels, files, failures)
     }
 }

@@ -196,6 +196,326 @@ enum OpenAPI {
     }
    }
   },
+  "/explain": {
+   "post": {
+    "summary": "Explain predictions: which pixels moved the class's probability (attribution maps), or one image's heatmap PNG.",
+    "operationId": "explain",
+    "description": "Takes every body /predict takes. The attributions come from the engine's backward pass with respect to the input and run on the inference workers through the same bounded queue as predictions (503 queue_full with Retry-After when it is full; an explanation holds images × network passes of the queue). Server-Timing: queue and explain. See docs/api.md, Explanations.",
+    "parameters": [
+     {
+      "name": "method",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "integrated_gradients",
+        "saliency",
+        "gradient_x_input",
+        "occlusion"
+       ],
+       "default": "integrated_gradients"
+      },
+      "description": "integrated_gradients: (x − baseline) ⊙ mean gradient along the straight path (midpoint rule); saliency: |∂score/∂x|; gradient_x_input: x ⊙ ∂score/∂x; occlusion: score drop when a window × window square is blacked out, averaged over the windows covering each pixel."
+     },
+     {
+      "name": "target",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 0
+      },
+      "description": "Class to explain (default: each image's predicted class)."
+     },
+     {
+      "name": "output",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "probability",
+        "logit"
+       ],
+       "default": "probability"
+      },
+      "description": "Attribute the class's softmax probability (what /predict reports) or its logit."
+     },
+     {
+      "name": "steps",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "maximum": 1024,
+       "default": 32
+      },
+      "description": "Integrated gradients only: points on the path, run as one batch."
+     },
+     {
+      "name": "baseline",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "black",
+        "blur"
+       ],
+       "default": "black"
+      },
+      "description": "Integrated gradients only: the all-black image, or the image blurred (Gaussian, σ = a seventh of the longer side)."
+     },
+     {
+      "name": "window",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "default": 4
+      },
+      "description": "Occlusion only: window side in pixels (at most the image side)."
+     },
+     {
+      "name": "stride",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1,
+       "default": 2
+      },
+      "description": "Occlusion only: step between windows in pixels."
+     },
+     {
+      "name": "format",
+      "in": "query",
+      "schema": {
+       "type": "string",
+       "enum": [
+        "json",
+        "png"
+       ],
+       "default": "json"
+      },
+      "description": "png: the heatmap of one image (the image in gray, positive attributions red, negative blue), with X-Loupe-Class and X-Loupe-Probability headers."
+     },
+     {
+      "name": "model",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "Model name (as /predict)."
+     },
+     {
+      "name": "version",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1
+      },
+      "description": "Model version (as /predict)."
+     },
+     {
+      "name": "resize",
+      "in": "query",
+      "schema": {
+       "type": "boolean"
+      },
+      "description": "As /predict."
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "description": "Any /predict body: PNG, PGM, raw bytes, JSON instances or multipart.",
+     "content": {
+      "image/png": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       }
+      },
+      "image/x-portable-graymap": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       }
+      },
+      "application/octet-stream": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       }
+      },
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/Instances"
+       }
+      },
+      "multipart/form-data": {
+       "schema": {
+        "type": "object",
+        "properties": {
+         "image": {
+          "type": "array",
+          "items": {
+           "type": "string",
+           "format": "binary"
+          }
+         }
+        }
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Attributions per image (JSON), or one heatmap (image/png with format=png).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "model",
+          "model_version",
+          "method",
+          "output",
+          "shape",
+          "explanations"
+         ],
+         "properties": {
+          "model": {
+           "type": "string"
+          },
+          "model_version": {
+           "type": "integer"
+          },
+          "method": {
+           "type": "string"
+          },
+          "output": {
+           "type": "string"
+          },
+          "steps": {
+           "type": "integer"
+          },
+          "baseline": {
+           "type": "string"
+          },
+          "window": {
+           "type": "integer"
+          },
+          "stride": {
+           "type": "integer"
+          },
+          "shape": {
+           "type": "array",
+           "items": {
+            "type": "integer"
+           },
+           "description": "[H, W, C] of the input."
+          },
+          "explanations": {
+           "type": "array",
+           "items": {
+            "type": "object",
+            "required": [
+             "class",
+             "label",
+             "probability",
+             "predicted_class",
+             "score",
+             "attribution_sum",
+             "attributions"
+            ],
+            "properties": {
+             "class": {
+              "type": "integer",
+              "description": "The explained class."
+             },
+             "label": {
+              "type": "string"
+             },
+             "probability": {
+              "type": "number",
+              "description": "The explained class's probability for the image."
+             },
+             "predicted_class": {
+              "type": "integer"
+             },
+             "score": {
+              "type": "number",
+              "description": "The explained score (probability or logit) at the image."
+             },
+             "baseline_score": {
+              "type": "number",
+              "description": "Integrated gradients: the score at the baseline; attribution_sum ≈ score − baseline_score (completeness)."
+             },
+             "attribution_sum": {
+              "type": "number"
+             },
+             "attributions": {
+              "type": "array",
+              "description": "H rows of W values (of W [C values] when C > 1).",
+              "items": {
+               "type": "array",
+               "items": {}
+              }
+             }
+            }
+           }
+          }
+         }
+        }
+       },
+       "image/png": {
+        "schema": {
+         "type": "string",
+         "format": "binary"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Bad parameter or body (the sentence says what was expected).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "No such model or version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "501": {
+      "description": "The model has a layer kind without an input gradient (explanations_unsupported).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining, or the queue is full; Retry-After is set.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/health": {
    "get": {
     "summary": "Overall status: models, queue depth, uptime, start-to-ready.",

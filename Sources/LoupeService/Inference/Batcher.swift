@@ -1,3 +1,5 @@
+import LoupeEngine
+
 // Dynamic batching: requests (each one or more images for one model) wait in a bounded queue;
 // a fixed set of worker threads, each with its own model workspaces, take up to
 // `maxBatchSize` queued images of the same model at once, waiting at most `maxQueueDelay` for a
@@ -12,6 +14,8 @@ public struct InferenceResult: Sendable {
     public var inferenceNanoseconds: UInt64
     /// Images in the forward pass this request was part of.
     public var batchSize: Int
+    /// For an explain job: one attribution per image, or why there are none.
+    public var explanation: Result<[Attribution], ServiceError>? = nil
 }
 
 /// One queued request.
@@ -19,6 +23,10 @@ public final class InferenceJob: @unchecked Sendable {
     public let model: any InferenceModel
     let input: [Float]
     public let count: Int
+    /// Set for an explain job: it runs alone, and counts as `weight` images in the queue.
+    public let explanation: ExplanationRequest?
+    /// Queue slots the job holds: its images, times the network passes per image for an explanation.
+    public let weight: Int
     let enqueuedAt: UInt64
     let completion: @Sendable (InferenceResult) -> Void
 
@@ -27,6 +35,17 @@ public final class InferenceJob: @unchecked Sendable {
                 completion: @escaping @Sendable (InferenceResult) -> Void) {
         precondition(input.count == count * model.inputCount, "input size does not match count")
         self.model = model; self.input = input; self.count = count
+        self.explanation = nil; self.weight = count
+        self.enqueuedAt = monotonicNanoseconds(); self.completion = completion
+    }
+
+    /// An explain job: `count` images explained one after another on one worker.
+    public init(model: any InferenceModel, input: [Float], count: Int, explanation: ExplanationRequest,
+                completion: @escaping @Sendable (InferenceResult) -> Void) {
+        precondition(input.count == count * model.inputCount, "input size does not match count")
+        self.model = model; self.input = input; self.count = count
+        self.explanation = explanation
+        self.weight = count * explanation.passesPerImage(height: model.imageHeight, width: model.imageWidth)
         self.enqueuedAt = monotonicNanoseconds(); self.completion = completion
     }
 }
@@ -111,11 +130,11 @@ public final class Batcher: @unchecked Sendable {
     public func submit(_ job: InferenceJob) -> SubmitOutcome {
         lock.lock()
         if stopping { lock.unlock(); return .stopped }
-        if queuedImages > 0 && queuedImages + job.count > configuration.queueCapacity {
+        if queuedImages > 0 && queuedImages + job.weight > configuration.queueCapacity {
             lock.unlock(); return .queueFull
         }
         queue.append(job)
-        queuedImages += job.count
+        queuedImages += job.weight
         metrics.queueDepth.set(Double(queuedImages))
         lock.signal()
         lock.unlock()
@@ -157,6 +176,13 @@ public final class Batcher: @unchecked Sendable {
         queue[head] = nil
         head += 1
         batch.append(first)
+        if first.explanation != nil {
+            // An explanation runs alone (its gradient passes are batched inside the engine).
+            queuedImages -= first.weight
+            metrics.queueDepth.set(Double(queuedImages))
+            compact()
+            return true
+        }
         var images = first.count
         let maxBatch = configuration.maxBatchSize
         let delay = UInt64(configuration.maxQueueDelayMicroseconds) * 1000
@@ -180,10 +206,10 @@ public final class Batcher: @unchecked Sendable {
         var skipped: [InferenceJob] = []
         while index < queue.count && images < limit {
             let job = queue[index]!
-            if job.model === model && images + job.count <= limit {
+            if job.model === model && job.explanation == nil && images + job.count <= limit {
                 batch.append(job)
                 images += job.count
-            } else if job.model === model {
+            } else if job.model === model && job.explanation == nil {
                 break  // the next one of ours does not fit: keep order
             } else {
                 skipped.append(job)
@@ -243,6 +269,21 @@ private struct Worker {
             let model = batch[0].model
             let counters = batcher.statistics.counters(model)
             let runner = runner(for: model)
+            if let request = batch[0].explanation {
+                let job = batch[0]
+                let result: Result<[Attribution], ServiceError>
+                do throws(ServiceError) { result = .success(try runner.explain(job.input, count: job.count, request: request)) } catch {
+                    result = .failure(error)
+                }
+                let end = monotonicNanoseconds()
+                metrics.busyWorkers.decrement()
+                let queued = start > job.enqueuedAt ? start - job.enqueuedAt : 0
+                metrics.queueSeconds.observe(Double(queued) / 1e9)
+                job.completion(InferenceResult(probabilities: [], queueNanoseconds: queued, inferenceNanoseconds: end - start,
+                                               batchSize: job.count, explanation: result))
+                batch.removeAll(keepingCapacity: true)
+                continue
+            }
             let images = batch.reduce(0) { $0 + $1.count }
             let output: [Float]
             if batch.count == 1 && images <= maxBatch {

@@ -1,4 +1,5 @@
 import LoupeData
+import LoupeEngine
 
 // What the service needs from a servable model, independent of where it came from (the model
 // repository, or a test's fixture). A model hands each inference worker its own `ModelRunner`,
@@ -43,6 +44,8 @@ public protocol ModelRunner: AnyObject {
     /// `input` holds `count × inputCount` model-ready floats; returns `count × outputCount`
     /// softmax probabilities.
     func predict(_ input: [Float], count: Int, threads: Int) -> [Float]
+    /// Attributions for `count` images (Inference/Explanation.swift); the default says the model cannot be explained.
+    func explain(_ input: [Float], count: Int, request: ExplanationRequest) throws(ServiceError) -> [Attribution]
 }
 
 extension InferenceModel {

@@ -16,6 +16,8 @@ public final class ServiceMetrics: Sendable {
     let ready: MetricValue
     let draining: MetricValue
     let batcher: BatcherMetrics
+    let explanations: MetricFamily
+    let explanationSeconds: HistogramFamily
 
     public init(registry: MetricsRegistry, version: String) {
         self.registry = registry
@@ -44,6 +46,11 @@ public final class ServiceMetrics: Sendable {
                                         labels: ["model"], buckets: MetricBuckets.confidence)
         lowConfidence = registry.counter("loupe_low_confidence_predictions_total",
                                          help: "Predictions whose top-1 probability was below 0.5, by model.", labels: ["model"])
+        explanations = registry.counter("loupe_explanations_total", help: "Images explained by POST /explain, by attribution method.",
+                                        labels: ["method"])
+        explanationSeconds = registry.histogram("loupe_explanation_duration_seconds",
+                                                help: "Time to explain one request's images on an inference worker, by attribution method.",
+                                                labels: ["method"], buckets: MetricBuckets.latencySeconds)
         startToReady = registry.gauge("loupe_start_to_ready_seconds", help: "Time from process start to the first ready state (0 until then).").unlabelled
         ready = registry.gauge("loupe_ready", help: "1 when /health/ready answers 200, else 0.").unlabelled
         draining = registry.gauge("loupe_draining", help: "1 after SIGTERM while the server drains.").unlabelled

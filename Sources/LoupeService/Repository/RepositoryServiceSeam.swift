@@ -19,6 +19,8 @@ extension LoadedModel: InferenceModel {
 final class LoadedModelRunner: ModelRunner {
     let network: Sequential
     var workspace: InferenceWorkspace
+    /// Made on the first explanation this worker runs for the model.
+    var explainer: Explainer?
 
     init(network: Sequential, maxBatch: Int) {
         self.network = network
@@ -27,6 +29,10 @@ final class LoadedModelRunner: ModelRunner {
 
     func predict(_ input: [Float], count: Int, threads: Int) -> [Float] {
         network.predict(input, count: count, workspace: &workspace, threads: threads)
+    }
+
+    func explain(_ input: [Float], count: Int, request: ExplanationRequest) throws(ServiceError) -> [Attribution] {
+        try explainImages(input, count: count, request: request)
     }
 }
 

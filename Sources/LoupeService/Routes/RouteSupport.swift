@@ -2,6 +2,7 @@
 // where decoding runs, and handing a decoded batch to the batcher.
 import Dispatch
 import LoupeData
+import LoupeEngine
 import LoupeHTTP
 
 /// The model a request addresses (`name`/`version` from the path or the query), or the error.
@@ -75,31 +76,37 @@ extension Batcher {
     /// response gets the Server-Timing of the queue wait and the forward pass. `startedAt` (monotonic
     /// ns) is when the handler began decoding the body: the request's statistics (`statistics`) count
     /// decoding, queueing, the forward pass and writing the response from there.
+    /// With `explanation`, the job explains the images instead (it runs alone on a worker; Server-Timing
+    /// then names the attribution time `explain`; the inference statistics do not count it).
     func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink, startedAt: UInt64,
-                respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
+                explanation: ExplanationRequest? = nil, respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
         let counters = statistics.counters(model)
+        let counted = explanation == nil
+        let stage = counted ? "inference" : "explain"
         let decoded = monotonicNanoseconds()
-        let job = InferenceJob(model: model, input: batch.input, count: batch.count) { result in
+        let completion: @Sendable (InferenceResult) -> Void = { result in
             let outputStart = monotonicNanoseconds()
             var response = respond(result)
             let end = monotonicNanoseconds()
-            if response.status < 400 {
+            if counted && response.status < 400 {
                 counters.succeeded(images: batch.count, queue: result.queueNanoseconds, input: decoded &- startedAt,
                                    infer: result.inferenceNanoseconds, output: end &- outputStart, total: end &- startedAt,
                                    wallClockMilliseconds: InferenceStatistics.nowMilliseconds())
-            } else {
+            } else if counted {
                 counters.failed(nanoseconds: end &- startedAt)
             }
             response.headers.add("Server-Timing",
-                                 "queue;dur=\(formatMilliseconds(Double(result.queueNanoseconds) / 1e6)), inference;dur=\(formatMilliseconds(Double(result.inferenceNanoseconds) / 1e6))")
+                                 "queue;dur=\(formatMilliseconds(Double(result.queueNanoseconds) / 1e6)), \(stage);dur=\(formatMilliseconds(Double(result.inferenceNanoseconds) / 1e6))")
             sink.respond(response)
         }
+        let job = explanation.map { InferenceJob(model: model, input: batch.input, count: batch.count, explanation: $0, completion: completion) }
+            ?? InferenceJob(model: model, input: batch.input, count: batch.count, completion: completion)
         switch submit(job) {
         case .accepted: return
         case .queueFull: sink.respond(ServiceError.queueFull.response)
         case .stopped: sink.respond(ServiceError.draining.response)
         }
-        counters.failed(nanoseconds: monotonicNanoseconds() &- startedAt)
+        if counted { counters.failed(nanoseconds: monotonicNanoseconds() &- startedAt) }
     }
 
     /// Counts a request for `model` that failed before reaching the queue (its body did not decode).

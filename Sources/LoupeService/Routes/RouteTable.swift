@@ -2,6 +2,7 @@
 // the match gives the template (the metrics' route label) before the handler runs.
 //
 //   POST /predict                                   Routes/PredictRoute.swift
+//   POST /explain                                   Routes/ExplainRoute.swift (attributions; engine: LoupeEngine/InputGradients.swift)
 //   GET  /health, /health/live, /health/ready       Routes/HealthRoutes.swift
 //   GET  /v2/health/live, /v2/health/ready          Routes/HealthRoutes.swift
 //   GET  /metrics                                   Routes/HealthRoutes.swift (MetricsRoute)
@@ -23,6 +24,7 @@ extension InferenceService {
                                    defaultTopK: configuration.defaultTopK)
         let metadata = OIPMetadataRoutes(models: models, provider: provider, readiness: readiness,
                                          repositoryAPIEnabled: configuration.repositoryAPIEnabled)
+        let explain = ExplainRoute(models: models, inputs: inputs, batcher: batcher, metrics: metrics)
         let infer = OIPInferRoute(models: models, inputs: inputs, batcher: batcher, recorder: recorder)
         let statistics = OIPStatisticsRoutes(models: models, provider: provider, statistics: batcher.statistics,
                                              maxImagesPerRequest: configuration.maxImagesPerRequest,
@@ -33,6 +35,7 @@ extension InferenceService {
                                  recorder: recorder)
         var list: [ServiceRoute] = [
             ServiceRoute(method: .POST, template: "/predict", handler: predict.handle),
+            ServiceRoute(method: .POST, template: "/explain", handler: explain.handle),
             ServiceRoute(method: .GET, template: "/health", handler: health.health),
             ServiceRoute(method: .GET, template: "/health/live", handler: health.live),
             ServiceRoute(method: .GET, template: "/health/ready", handler: health.ready),

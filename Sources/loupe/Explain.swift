@@ -1,0 +1,107 @@
+import ArgumentParser
+import FoundationEssentials
+import LoupeData
+import LoupeEngine
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain predictions offline: which pixels moved the class's probability, as POST /explain does.",
+        discussion: """
+        The same decoding, engine gradients and heatmap as the server's /explain. Methods: \
+        integrated_gradients (default; --steps, --baseline black|blur), saliency (|∂p/∂x|), gradient_x_input, \
+        occlusion (--window, --stride). --png OUTDIR writes <file>.explain.png per image: the image in gray \
+        with positive attributions in red and negative ones in blue.
+        """)
+
+    @OptionGroup var modelOption: ModelOption
+
+    @Argument(help: ArgumentHelp("PNG or PGM files.", valueName: "file"))
+    var files: [String]
+
+    @Option(name: .long, help: "integrated_gradients, saliency, gradient_x_input or occlusion.")
+    var method: String = AttributionMethod.integratedGradients.rawValue
+
+    @Option(name: .long, help: "The class to explain (default: each image's predicted class).")
+    var target: Int?
+
+    @Option(name: .long, help: "Attribute the class's probability or its logit.")
+    var output: String = ExplainedScore.probability.rawValue
+
+    @Option(name: .long, help: "Integrated-gradients steps, 1…1024.")
+    var steps: Int = 32
+
+    @Option(name: .long, help: "Integrated-gradients baseline: black or blur.")
+    var baseline: String = "black"
+
+    @Option(name: .long, help: "Occlusion window side in pixels.")
+    var window: Int = 4
+
+    @Option(name: .long, help: "Occlusion stride in pixels.")
+    var stride: Int = 2
+
+    @Option(name: .long, help: ArgumentHelp("Write a heatmap PNG per image into this directory.", valueName: "outdir"))
+    var png: String?
+
+    @Flag(name: .long, help: "Invert the images (255 - pixel) before explaining.")
+    var invert = false
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("Give at least one image file.") }
+        guard steps >= 1 && steps <= AttributionOptions.maxSteps else {
+            throw ValidationError("--steps must be 1…\(AttributionOptions.maxSteps), received \(steps).")
+        }
+        guard AttributionMethod(rawValue: method) != nil else {
+            throw ValidationError("--method must be integrated_gradients, saliency, gradient_x_input or occlusion, received '\(method)'.")
+        }
+        guard ExplainedScore(rawValue: output) != nil else { throw ValidationError("--output must be probability or logit, received '\(output)'.") }
+        guard baseline == "black" || baseline == "blur" else { throw ValidationError("--baseline must be black or blur, received '\(baseline)'.") }
+    }
+
+    func run() throws {
+        let path = try modelOption.resolvedPath()
+        let file = try ModelFile.read(path: path)
+        let model = try file.makeModel()
+        let shape = file.header.inputShape
+        guard shape.count == 3, shape[2] == 1 else {
+            throw ValidationError("this model takes input \(shape); explain handles grayscale (H, W, 1) models only.")
+        }
+        if let target, target < 0 || target >= model.outputCount {
+            throw ValidationError("--target must be a class from 0 to \(model.outputCount - 1), received \(target).")
+        }
+        var explainer: Explainer
+        do { explainer = try Explainer(model: model) } catch {
+            throw ValidationError("this model cannot be explained: \(error)")
+        }
+        let normalization = file.header.normalization
+        var options = AttributionOptions(method: AttributionMethod(rawValue: method)!, score: ExplainedScore(rawValue: output)!,
+                                         steps: steps, baseline: .constant(normalization.offset), window: window, stride: stride,
+                                         fill: normalization.offset)
+        if baseline == "blur" { options.baseline = .blur(sigma: max(1, Float(max(shape[0], shape[1])) / 7)) }
+        do { try explainer.validate(options) } catch EngineError.invalidInput(let why) {
+            throw ValidationError(why.prefix(1).uppercased() + why.dropFirst() + ".")
+        }
+        let (pixels, files, failures) = Predict.decode(self.files, shape: shape, invert: invert)
+        defer { for failure in failures { Terminal.error(failure) } }
+        if files.isEmpty { throw ExitCode(1) }
+        let d = model.inputCount
+        let labels = file.header.labels
+        let width = min(40, files.map(\.count).max() ?? 0)
+        if let png { try FileIO.createDirectories(png) }
+        for (i, f) in files.enumerated() {
+            let imagePixels = Array(pixels[(i * d)..<((i + 1) * d)])
+            let a = try explainer.explain(normalization.apply(imagePixels), target: target, options: options)
+            var line = "\(Format.pad(f, width))  \(labels[a.target]) (\(a.target))  p \(Format.fixed(Double(a.probabilities[a.target]), 3))"
+            line += "  Σ attributions \(Format.fixed(Double(a.map.reduce(0, +)), 4))"
+            if let b = a.baselineScore { line += " (score − baseline \(Format.fixed(Double(a.score - b), 4)))" }
+            if let png {
+                let name = String(f.split(separator: "/").last ?? Substring(f))
+                let out = png + "/" + name + ".explain.png"
+                try FileIO.writeAtomically(AttributionHeatmap.png(pixels: imagePixels, attributions: a.map, width: shape[1],
+                                                                  height: shape[0], channels: 1), to: out)
+                line += "  → \(out)"
+            }
+            Terminal.line(line)
+        }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,127 @@
+// POST /explain and `loupe explain` with the real binary and the shipped trained model (issue 13):
+// the explained class and probability are /predict's, occlusion equals /predict on the occluded
+// images, the heatmap is a PNG, the numpy reference (Tests/EndToEndTests/python/explain_reference.py)
+// agrees to 1e-4 for every method, bad parameters are sentences, and metrics count per method.
+import FoundationEssentials
+import Glibc
+import LoupeData
+import Testing
+
+@Suite(.serialized) struct ExplainEndToEndTests {
+    static let shipped = E2E.root + "/models"
+    static let script = E2E.root + "/Tests/EndToEndTests/python/explain_reference.py"
+
+    struct Explanation: Decodable {
+        var `class`: Int; var label: String; var probability: Double; var score: Double
+        var baseline_score: Double?; var attributions: [[Double]]
+    }
+    struct ExplainBody: Decodable { var method: String; var steps: Int?; var explanations: [Explanation] }
+    struct Prediction: Decodable { var `class`: Int; var label: String; var confidence: Double; var probabilities: [Double] }
+    struct PredictBody: Decodable { var predictions: [Prediction] }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ r: HTTPReply) throws -> T {
+        do { return try JSONDecoder().decode(T.self, from: Data(r.body)) } catch { throw E2EError("\(r.status) \(r.text): \(error)") }
+    }
+
+    @Test func explanationsAgreeWithPredictAndTheNumpyReference() throws {
+        let server = try ServeProcess(models: Self.shipped)
+        try server.waitReady()
+        let (pixels, _) = try E2E.testImages(6)
+        let octet = [("Content-Type", "application/octet-stream")]
+        for i in 0..<3 {
+            let image = Array(pixels[(i * 784)..<((i + 1) * 784)])
+            let png = PNGWriter.gray(width: 28, height: 28, pixels: image)
+            let prediction = try #require(try Self.decode(PredictBody.self, HTTP.request(port: server.port, "POST", "/predict",
+                                                                                          headers: [("Content-Type", "image/png")], body: png)).predictions.first)
+            let r = try HTTP.request(port: server.port, "POST", "/explain", headers: [("Content-Type", "image/png")], body: png)
+            #expect(r.status == 200, "\(r.text)")
+            #expect(r.header("Server-Timing")?.contains("explain;dur=") == true)
+            let body = try Self.decode(ExplainBody.self, r)
+            #expect(body.method == "integrated_gradients")
+            #expect(body.steps == 32)
+            let e = try #require(body.explanations.first)
+            #expect(e.class == prediction.class)
+            #expect(e.label == prediction.label)
+            let p = e.probability
+            #expect(abs(p - prediction.confidence) <= 1e-6)
+            let rows = e.attributions
+            #expect(rows.count == 28 && rows.allSatisfy { $0.count == 28 })
+            // Completeness, loosely at 32 steps (the tight checks are the engine's InputGradientTests).
+            let sum = rows.joined().reduce(0, +)
+            let delta = e.score - (try #require(e.baseline_score))
+            #expect(abs(sum - delta) <= 0.1 * abs(delta) + 0.01, "Σ \(sum) vs Δ \(delta)")
+
+            // Occlusion with 7×7 windows at stride 7: each pixel's value is p(x) − p(occluded) from /predict.
+            let occ = try Self.decode(ExplainBody.self, HTTP.request(port: server.port, "POST", "/explain?method=occlusion&window=7&stride=7",
+                                                                     headers: octet, body: image))
+            let oe = try #require(occ.explanations.first)
+            let map = oe.attributions
+            let target = oe.class
+            for (y0, x0) in [(0, 0), (14, 7), (21, 21)] {
+                var occluded = image
+                for y in y0..<(y0 + 7) { for x in x0..<(x0 + 7) { occluded[y * 28 + x] = 0 } }
+                let q = try Self.decode(PredictBody.self, HTTP.request(port: server.port, "POST", "/predict", headers: octet, body: occluded))
+                let probs = try #require(q.predictions.first).probabilities
+                #expect(abs(map[y0 + 3][x0 + 3] - (p - probs[target])) <= 1e-6, "image \(i) window (\(y0), \(x0))")
+            }
+        }
+        // The heatmap: a PNG of the image scaled 8× (224 × 224), with the class in a header.
+        let heat = try HTTP.request(port: server.port, "POST", "/explain?format=png&method=saliency", headers: octet,
+                                    body: Array(pixels[0..<784]))
+        #expect(heat.status == 200)
+        #expect(heat.header("Content-Type") == "image/png")
+        #expect(heat.header("X-Loupe-Class") != nil)
+        let decoded = try ImageDecoder.decode(heat.body)
+        #expect(decoded.width == 224 && decoded.height == 224)
+        // Two images in one JSON body: two explanations; format=png with two is a sentence.
+        let two = try Self.decode(ExplainBody.self, HTTP.request(port: server.port, "POST", "/explain?method=gradient_x_input", headers: octet,
+                                                                 body: Array(pixels[0..<1568])))
+        #expect(two.explanations.count == 2)
+        let twoPNG = try HTTP.request(port: server.port, "POST", "/explain?format=png", headers: octet, body: Array(pixels[0..<1568]))
+        #expect(twoPNG.status == 400)
+        #expect(twoPNG.text.contains("format=png draws one image's heatmap; the request holds 2 images"))
+        // Bad parameters are 400 sentences.
+        for (query, sentence) in [("method=lime", "method must be integrated_gradients, saliency, gradient_x_input or occlusion, received 'lime'"),
+                                  ("steps=0", "steps must be an integer from 1 to 1024, received '0'"),
+                                  ("method=saliency&steps=8", "steps applies to method=integrated_gradients only"),
+                                  ("target=10", "target must be a class from 0 to 9, received '10'"),
+                                  ("baseline=white", "baseline must be black or blur, received 'white'"),
+                                  ("method=occlusion&window=29", "window must be an integer from 1 to 28, received '29'"),
+                                  ("output=loss", "output must be probability or logit, received 'loss'")] {
+            let r = try HTTP.request(port: server.port, "POST", "/explain?" + query, headers: octet, body: Array(pixels[0..<784]))
+            #expect(r.status == 400, "\(query)")
+            #expect(r.text.contains(sentence), "\(query): \(r.text)")
+        }
+        // The numpy reference agrees to 1e-4 on every method (it exits 1 otherwise).
+        let python = try ServeToolsTests.require("python3")
+        let dir = try TempDir()
+        try dir.write("images.u8", pixels)
+        let check = try ChildProcess([python, Self.script, "compare", "127.0.0.1:\(server.port)", Self.shipped + "/fashion/1/model.loupe",
+                                      dir.path + "/images.u8", "3"], logPath: dir.path + "/compare.log")
+        #expect(check.wait(seconds: 300) == 0, "\(check.log)")
+        // Metrics: explanations per method.
+        let metrics = try HTTP.request(port: server.port, "GET", "/metrics").text
+        #expect(metrics.contains(#"loupe_explanations_total{method="integrated_gradients"}"#))
+        #expect(metrics.contains(#"loupe_explanations_total{method="occlusion"}"#))
+        #expect(metrics.contains(#"loupe_explanation_duration_seconds_bucket{method="saliency""#))
+    }
+
+    @Test func cliExplainWritesHeatmaps() throws {
+        let dir = try TempDir()
+        let (pixels, _) = try E2E.testImages(2)
+        try dir.write("a.png", PNGWriter.gray(width: 28, height: 28, pixels: Array(pixels[0..<784])))
+        try dir.write("b.png", PNGWriter.gray(width: 28, height: 28, pixels: Array(pixels[784..<1568])))
+        let r = try CLIProcess.loupe(["explain", "--model", Self.shipped + "/fashion", dir.path + "/a.png", dir.path + "/b.png",
+                                      "--method", "saliency", "--png", dir.path + "/out"])
+        #expect(r.status == 0, "\(r.output)")
+        for name in ["a.png", "b.png"] {
+            let heat = try FileIO.readFile(dir.path + "/out/\(name).explain.png")
+            let decoded = try ImageDecoder.decode(heat)
+            #expect(decoded.width == 224 && decoded.height == 224)
+        }
+        #expect(r.stdout.contains("Ankle boot (9)"), "\(r.stdout)")
+        let bad = try CLIProcess.loupe(["explain", "--model", Self.shipped + "/fashion", dir.path + "/a.png", "--method", "lime"])
+        #expect(bad.status == 64)
+        #expect(bad.output.contains("--method must be integrated_gradients, saliency, gradient_x_input or occlusion, received 'lime'."))
+    }
+}
