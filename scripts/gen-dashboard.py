@@ -168,6 +168,31 @@ def build():
               12, y, w=12, unit="percentunit", description="Predicted class shares in the window (live) against the training priors."),
     ]
     y += 8
+    panels.append(row("Ground truth (POST /feedback)", y)); y += 1
+    panels += [
+        panel("Live accuracy vs recorded test accuracy", "timeseries",
+              [(f"max by (model, version) (loupe_live_accuracy{{{SEL}, model=~\"$model\", window=\"recent\"}})", "{{model}} v{{version}} live (recent)"),
+               (f"max by (model, version) (loupe_live_accuracy{{{SEL}, model=~\"$model\", window=\"all\"}})", "{{model}} v{{version}} live (since start)"),
+               (f"max by (model, version) (loupe_model_test_accuracy{{{SEL}, model=~\"$model\"}})", "{{model}} v{{version}} test")],
+              0, y, unit="percentunit",
+              description="Share of labelled predictions that were right, next to the accuracy recorded in the model file (alert LoupeLiveAccuracyBelowTest)."),
+        panel("Labels received per second", "timeseries",
+              [(f"sum by (model, version) (rate(loupe_feedback_total{{{SEL}, model=~\"$model\"}}[{RI}]))", "{{model}} v{{version}}")],
+              8, y, unit="short"),
+        panel("Calibration error (ECE)", "timeseries",
+              [(f"max by (model, version) (loupe_live_calibration_error{{{SEL}, model=~\"$model\"}})", "{{model}} v{{version}}")],
+              16, y, unit="percentunit", description="Expected calibration error of the top-1 confidences against the labels: 0 = confidences match accuracy."),
+    ]
+    y += 8
+    panels += [
+        panel("Live precision by class", "timeseries",
+              [(f"max by (class) (loupe_live_precision{{{SEL}, model=~\"$model\"}})", "{{class}}")],
+              0, y, w=12, unit="percentunit"),
+        panel("Live recall by class", "timeseries",
+              [(f"max by (class) (loupe_live_recall{{{SEL}, model=~\"$model\"}})", "{{class}}")],
+              12, y, w=12, unit="percentunit"),
+    ]
+    y += 8
     panels.append(row("Process", y)); y += 1
     panels += [
         panel("CPU (cores)", "timeseries",
@@ -194,7 +219,7 @@ def build():
     return {
         "uid": "loupe",
         "title": "Loupe",
-        "description": "Loupe model server: traffic, latency, batching, models, drift, process.",
+        "description": "Loupe model server: traffic, latency, batching, models, drift, ground truth, process.",
         "tags": ["loupe", "inference"],
         "editable": True,
         "schemaVersion": 39,

@@ -56,6 +56,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var selfTestTolerance = 1e-4
     // drift
     public var driftWindow = 1000
+    // feedback (ground truth)
+    public var feedbackWindow = 10_000
+    public var feedbackMaxAgeSeconds = 3600
+    public var feedbackAccuracyWindow = 1000
+    public var feedbackAlertMargin = 0.05
+    public var feedbackAlertMinLabels = 200
     // repository API (Triton repository extension)
     public var repositoryAPIEnabled = false
     public var repositoryAPIToken = ""
@@ -153,6 +159,11 @@ extension ServiceConfiguration {
         bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),
         double("models.self_test_tolerance", \.selfTestTolerance, 0...1, "Largest allowed difference of a golden sample's class probability from the recorded one."),
         int("drift.window", \.driftWindow, 1...10_000_000, "Most recent images the drift statistics (PSI) are computed over."),
+        int("feedback.window", \.feedbackWindow, 0...10_000_000, "Images of recent predictions kept by X-Request-ID for POST /feedback (0 = feedback by request id off)."),
+        int("feedback.max_age_s", \.feedbackMaxAgeSeconds, 1...31_536_000, "Feedback for a prediction older than this is refused as expired."),
+        int("feedback.accuracy_window", \.feedbackAccuracyWindow, 1...10_000_000, "Most recent labels the sliding live accuracy (loupe_live_accuracy{window=\"recent\"}) covers."),
+        double("feedback.alert_margin", \.feedbackAlertMargin, 0...1, "The live-accuracy alert fires when recent live accuracy is this far below the model's recorded test accuracy."),
+        int("feedback.alert_min_labels", \.feedbackAlertMinLabels, 1...10_000_000, "Recent labels needed before the live-accuracy alert may fire."),
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),

@@ -196,6 +196,103 @@ enum OpenAPI {
     }
    }
   },
+  "/feedback": {
+   "post": {
+    "summary": "Ground truth for earlier predictions (by X-Request-ID), or labelled images to score now.",
+    "operationId": "feedback",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/FeedbackRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Labels accepted; the live statistics of the version that answered now include them.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/FeedbackResponse"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Bad body: neither form, a label outside 0…classes−1 or not a class name, a label count unlike the prediction's image count (`invalid_feedback`, `invalid_label`), or an instance error as for /predict.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Unknown request id (never seen, or pushed out of feedback.window; `unknown_request_id`), a request id answered by another model or version (`wrong_model`), or no such model.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "Feedback for this request id was already received (`duplicate_feedback`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "410": {
+      "description": "The prediction is older than feedback.max_age_s (`expired_request_id`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining or queue full (instances form).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    },
+    "parameters": [
+     {
+      "name": "model",
+      "in": "query",
+      "schema": {
+       "type": "string"
+      },
+      "description": "Instances form: model name (default as /predict)."
+     },
+     {
+      "name": "version",
+      "in": "query",
+      "schema": {
+       "type": "integer",
+       "minimum": 1
+      },
+      "description": "Instances form: model version."
+     }
+    ]
+   }
+  },
   "/explain": {
    "post": {
     "summary": "Explain predictions: which pixels moved the class's probability (attribution maps), or one image's heatmap PNG.",
@@ -1130,6 +1227,194 @@ enum OpenAPI {
          "type": "integer"
         },
         "description": "Seconds to wait before retrying."
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/models/{m}/feedback": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string"
+     },
+     "description": "Model name."
+    }
+   ],
+   "post": {
+    "summary": "Ground truth for model m (a request id must have been answered by m).",
+    "operationId": "modelFeedback",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/FeedbackRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Labels accepted; the live statistics of the version that answered now include them.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/FeedbackResponse"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Bad body: neither form, a label outside 0…classes−1 or not a class name, a label count unlike the prediction's image count (`invalid_feedback`, `invalid_label`), or an instance error as for /predict.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Unknown request id (never seen, or pushed out of feedback.window; `unknown_request_id`), a request id answered by another model or version (`wrong_model`), or no such model.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "Feedback for this request id was already received (`duplicate_feedback`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "410": {
+      "description": "The prediction is older than feedback.max_age_s (`expired_request_id`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining or queue full (instances form).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/models/{m}/versions/{v}/feedback": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string"
+     },
+     "description": "Model name."
+    },
+    {
+     "name": "v",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "integer",
+      "minimum": 1
+     },
+     "description": "Model version."
+    }
+   ],
+   "post": {
+    "summary": "Ground truth for version v of model m.",
+    "operationId": "modelVersionFeedback",
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/FeedbackRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Labels accepted; the live statistics of the version that answered now include them.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/FeedbackResponse"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Bad body: neither form, a label outside 0…classes−1 or not a class name, a label count unlike the prediction's image count (`invalid_feedback`, `invalid_label`), or an instance error as for /predict.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Unknown request id (never seen, or pushed out of feedback.window; `unknown_request_id`), a request id answered by another model or version (`wrong_model`), or no such model.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "Feedback for this request id was already received (`duplicate_feedback`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "410": {
+      "description": "The prediction is older than feedback.max_age_s (`expired_request_id`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining or queue full (instances form).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
        }
       }
      }
@@ -2927,7 +3212,91 @@ enum OpenAPI {
       }
      }
     }
-   }
+   },
+    "FeedbackRequest": {
+     "type": "object",
+     "description": "Either {request_id, label|labels} or {instances, labels}.",
+     "properties": {
+      "request_id": {
+       "type": "string",
+       "description": "X-Request-ID of an earlier /predict or infer response (kept for feedback.window images, feedback.max_age_s seconds)."
+      },
+      "label": {
+       "oneOf": [
+        {
+         "type": "integer",
+         "minimum": 0
+        },
+        {
+         "type": "string"
+        }
+       ],
+       "description": "Class index, or class name."
+      },
+      "labels": {
+       "type": "array",
+       "items": {
+        "oneOf": [
+         {
+          "type": "integer",
+          "minimum": 0
+         },
+         {
+          "type": "string"
+         }
+        ],
+        "description": "Class index, or class name."
+       },
+       "description": "One label per image: of the earlier request, in order, or of `instances`."
+      },
+      "instances": {
+       "type": "array",
+       "description": "Images as in /predict's JSON body; classified now and scored against `labels`.",
+       "items": {}
+      }
+     }
+    },
+    "FeedbackResponse": {
+     "type": "object",
+     "properties": {
+      "model": {
+       "type": "string"
+      },
+      "model_version": {
+       "type": "integer"
+      },
+      "accepted": {
+       "type": "integer",
+       "description": "Labels taken."
+      },
+      "correct": {
+       "type": "integer",
+       "description": "Of them, those equal to the top-1 prediction."
+      },
+      "predicted": {
+       "type": "array",
+       "items": {
+        "type": "integer"
+       },
+       "description": "The top-1 class of each labelled image."
+      },
+      "live_accuracy": {
+       "type": "object",
+       "properties": {
+        "all": {
+         "type": "number"
+        },
+        "recent": {
+         "type": "number"
+        },
+        "labels": {
+         "type": "integer"
+        }
+       },
+       "description": "The version's live accuracy since start and over the last feedback.accuracy_window labels, and the labels received."
+      }
+     }
+    }
   }
  }
 }

@@ -1,27 +1,42 @@
 // What the service learns from every answered batch: the top-1 class of each row and its
-// confidence (the prediction metrics), and the inputs with their predicted classes (the model's
-// drift window, through the `InferenceModel` seam).
+// confidence (the prediction metrics), the inputs with their predicted classes (the model's
+// drift window, through the `InferenceModel` seam), and the request's predictions kept by its
+// X-Request-ID for later ground truth (Lifecycle/PredictionWindow.swift).
 import LoupeEngine
 
 struct PredictionRecorder: Sendable {
     let metrics: ServiceMetrics
+    /// Recent predictions by request id (`feedback.window`).
+    let window: PredictionWindow
 
     /// Records the batch and returns each row's top class (its confidence is that probability).
-    func record(model: any InferenceModel, batch: DecodedBatch, probabilities: [Float]) -> [Int] {
+    /// `requestID` is the request's X-Request-ID (set by RequestInstrumentation).
+    func record(model: any InferenceModel, batch: DecodedBatch, probabilities: [Float], requestID: String?) -> [Int] {
         let k = model.outputCount
-        var classes = [Int](); classes.reserveCapacity(batch.count)
-        var confidences = [Float](); confidences.reserveCapacity(batch.count)
-        for i in 0..<batch.count {
-            let row = probabilities[(i * k)..<((i + 1) * k)]
-            let best = Ranking.argmax(row)
-            classes.append(best); confidences.append(row[row.startIndex + best])
-        }
+        let (classes, confidences) = Self.top1(probabilities, count: batch.count, classes: k)
         metrics.recordPredictions(model: model.name, labels: model.labels, classes: classes, confidences: confidences)
         if let pixels = batch.pixels {
             model.observe(pixels: pixels, predictedClasses: classes)
         } else {
             model.observe(normalized: batch.input, predictedClasses: classes)
         }
+        if let requestID, window.isEnabled {
+            window.record(id: requestID, RecentPrediction(model: model.name, version: model.version, classCount: k,
+                                                          classes: classes, confidences: confidences,
+                                                          at: Double(monotonicNanoseconds()) / 1e9))
+        }
         return classes
+    }
+
+    /// Each row's top class and its probability (`count` rows of `classes` probabilities).
+    static func top1(_ probabilities: [Float], count: Int, classes k: Int) -> (classes: [Int], confidences: [Float]) {
+        var classes = [Int](); classes.reserveCapacity(count)
+        var confidences = [Float](); confidences.reserveCapacity(count)
+        for i in 0..<count {
+            let row = probabilities[(i * k)..<((i + 1) * k)]
+            let best = Ranking.argmax(row)
+            classes.append(best); confidences.append(row[row.startIndex + best])
+        }
+        return (classes, confidences)
     }
 }

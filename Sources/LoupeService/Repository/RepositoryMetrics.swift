@@ -21,6 +21,14 @@ extension ModelRepository {
                 w.sample("loupe_model_info", labels: [("model", m.name), ("version", String(m.version)), ("sha256", m.sha256)], value: 1)
             }
         }
+        w.family("loupe_model_test_accuracy", help: "Accuracy on the test split recorded in the served version's file (training.testAccuracy), the baseline of the live accuracy.", kind: .gauge)
+        for s in served {
+            for m in s.versions.values.sorted(by: { $0.version < $1.version }) {
+                if let a = m.header.training.testAccuracy {
+                    w.sample("loupe_model_test_accuracy", labels: [("model", m.name), ("version", String(m.version))], value: a)
+                }
+            }
+        }
         w.family("loupe_model_ready", help: "1 when the model has a served version, 0 while loading, failed or unloaded.", kind: .gauge)
         for s in statuses {
             w.sample("loupe_model_ready", labels: [("model", s.name)], value: snap.served[s.name] == nil ? 0 : 1)

@@ -110,10 +110,17 @@ enum InputDecoding {
     }
 
     static func jsonInstances(_ body: [UInt8], model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
-        let document: JSONValue
-        do { document = try JSONReader.parse(body) } catch {
+        try jsonInstances(document: try jsonDocument(body), model: model, limits: limits)
+    }
+
+    static func jsonDocument(_ body: [UInt8]) throws(ServiceError) -> JSONValue {
+        do { return try JSONReader.parse(body) } catch {
             throw .badRequest("invalid_json", "the body is not valid JSON: \(error)")
         }
+    }
+
+    /// `{"instances": [...]}` already parsed (POST /feedback reads its labels from the same document).
+    static func jsonInstances(document: JSONValue, model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
         guard let instances = document["instances"]?.arrayValue else {
             throw .badRequest("invalid_input", "expected a JSON object {\"instances\": [...]}, received \(document["instances"].map { "instances as \($0.kindName)" } ?? document.kindName + " without 'instances'")")
         }

@@ -29,8 +29,9 @@ struct OIPInferRoute: Sendable {
             return sink.respond(error.response)
         }
         let versionText = String(model.version)
+        let requestID = request.headers["X-Request-ID"]
         batcher.submit(parsed.batch, model: model, sink: sink, startedAt: started) { [recorder] result in
-            _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities)
+            _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities, requestID: requestID)
             let body = Self.response(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
                                         probabilities: result.probabilities, classification: parsed.classification,
                                         binary: parsed.binaryOutput)

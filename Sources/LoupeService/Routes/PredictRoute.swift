@@ -40,8 +40,9 @@ struct PredictRoute: Sendable {
             batcher.failed(model, startedAt: started)
             return sink.respond(error.response)
         }
+        let requestID = request.headers["X-Request-ID"]
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK] result in
-            let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities)
+            let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID)
             return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
         }
     }

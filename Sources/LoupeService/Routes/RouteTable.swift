@@ -11,6 +11,7 @@
 //   POST /v2/models/{m}[/versions/{v}]/infer        Routes/OIPInferRoute.swift (bodies: OIPRequest.swift)
 //   GET  /v2/models/stats, /v2/models/{m}[/versions/{v}]/stats,
 //        /v2/models/{m}[/versions/{v}]/config       Routes/OIPStatisticsRoutes.swift (Triton's extensions)
+//   POST /feedback, /v2/models/{m}[/versions/{v}]/feedback  Routes/FeedbackRoute.swift
 //   POST /v2/repository/…                           Routes/RepositoryRoutes.swift (repository_api.enabled)
 //   GET  /, GET|POST /v1/models/{m}[/versions/{v}]  Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
 //        "{m}:predict" is one path segment: the handler splits it at its last ':')
@@ -33,6 +34,7 @@ extension InferenceService {
                                              workers: configuration.effectiveInferenceWorkers)
         let v1 = V1PredictRoutes(models: models, provider: provider, readiness: readiness, inputs: inputs, batcher: batcher,
                                  recorder: recorder)
+        let feedback = FeedbackRoute(models: models, inputs: inputs, batcher: batcher, window: recorder.window, accuracy: liveAccuracy)
         var list: [ServiceRoute] = [
             ServiceRoute(method: .POST, template: "/predict", handler: predict.handle),
             ServiceRoute(method: .POST, template: "/explain", handler: explain.handle),
@@ -59,6 +61,9 @@ extension InferenceService {
             ServiceRoute(method: .POST, template: "/v1/models/{m}", handler: v1.predict),
             ServiceRoute(method: .GET, template: "/v1/models/{m}/versions/{v}", handler: v1.status),
             ServiceRoute(method: .POST, template: "/v1/models/{m}/versions/{v}", handler: v1.predict),
+            ServiceRoute(method: .POST, template: "/feedback", handler: feedback.handle),
+            ServiceRoute(method: .POST, template: "/v2/models/{m}/feedback", handler: feedback.handle),
+            ServiceRoute(method: .POST, template: "/v2/models/{m}/versions/{v}/feedback", handler: feedback.handle),
         ]
         if configuration.metricsEnabled && configuration.metricsPort == 0 {
             list.append(ServiceRoute(method: .GET, template: "/metrics", handler: MetricsRoute(readiness: readiness, registry: metrics.registry).handle))

@@ -82,8 +82,9 @@ struct V1PredictRoutes: Sendable {
             batcher.failed(model, startedAt: started)
             return sink.respond(error.response)
         }
+        let requestID = request.headers["X-Request-ID"]
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder] result in
-            _ = recorder.record(model: model, batch: batch, probabilities: result.probabilities)
+            _ = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID)
             return .json(200, Self.response(key: outputKey, probabilities: result.probabilities, count: batch.count, classes: model.outputCount))
         }
     }

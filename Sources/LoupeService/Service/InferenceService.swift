@@ -2,7 +2,9 @@
 //   Readiness               readiness and drain state (Service/Readiness.swift)
 //   RequestInstrumentation  request ids, trace context, CORS, HTTP metrics, access log
 //   Batcher                 the bounded queue and the inference workers (Inference/)
-//   PredictionRecorder      top-1 classes, prediction metrics and drift after each batch
+//   PredictionRecorder      top-1 classes, prediction metrics and drift after each batch, and the
+//                           predictions kept by request id for feedback (PredictionWindow)
+//   LiveAccuracy            ground truth received: live accuracy, precision/recall, calibration
 //   Routes/*                one handler type per route group, listed in Routes/RouteTable.swift
 // Transport-agnostic: `ServiceServer` puts the routes on LoupeHTTP's router and a socket.
 import Logging
@@ -31,6 +33,7 @@ public final class InferenceService: Sendable {
     let instrumentation: RequestInstrumentation
     let batcher: Batcher
     let recorder: PredictionRecorder
+    let liveAccuracy: LiveAccuracy
     let inputs: InputPolicy
     private let extraRoutes = Mutex<[ServiceRoute]>([])
 
@@ -45,7 +48,12 @@ public final class InferenceService: Sendable {
         instrumentation = RequestInstrumentation(metrics: metrics, logger: logger, accessLog: configuration.accessLog,
                                                  cors: CORSPolicy(configuration.corsAllowedOrigins),
                                                  seed: UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ startedAt)
-        recorder = PredictionRecorder(metrics: metrics)
+        recorder = PredictionRecorder(metrics: metrics,
+                                      window: PredictionWindow(capacityImages: configuration.feedbackWindow,
+                                                               maxAgeSeconds: Double(configuration.feedbackMaxAgeSeconds)))
+        liveAccuracy = LiveAccuracy(windowSize: configuration.feedbackAccuracyWindow, alertMargin: configuration.feedbackAlertMargin,
+                                    alertMinLabels: configuration.feedbackAlertMinLabels)
+        liveAccuracy.register(on: registry)
         inputs = InputPolicy(configuration)
         batcher = Batcher(configuration: BatcherConfiguration(
             workers: configuration.effectiveInferenceWorkers, threadsPerWorker: configuration.inferenceThreads,

@@ -20,13 +20,18 @@ final class RequestInstrumentation: Sendable {
     }
 
     /// Wraps a request whose route (`template`, nil when none matched) is already known: assigns
-    /// the request id, counts it in flight, and hands `next` a sink that, on response, adds
+    /// the request id (set as the request's X-Request-ID for the handler), counts it in flight, and hands `next` a sink that, on response, adds
     /// X-Request-ID, traceparent and CORS headers, records the metrics and writes the access log.
     func instrument(_ request: HTTPRequest, template: String?, sink: any HTTPResponseSink,
                     next: (HTTPRequest, any HTTPResponseSink) -> Void) {
         metrics.inFlight.increment()
+        // The handler sees the id the response will carry (generated or the client's), so the
+        // prediction recorder can key the prediction by it for later feedback.
+        var request = request
+        let id = requestID(from: request.headers["X-Request-ID"])
+        request.headers.set("X-Request-ID", id)
         let instrumented = InstrumentedSink(
-            instrumentation: self, inner: sink, requestID: requestID(from: request.headers["X-Request-ID"]),
+            instrumentation: self, inner: sink, requestID: id,
             method: request.method, path: request.path, remote: request.remoteAddress, route: template ?? "unmatched",
             trace: TraceContext.forRequest(request.headers["traceparent"]),
             cors: cors.headers(origin: request.headers["Origin"], method: request.method,

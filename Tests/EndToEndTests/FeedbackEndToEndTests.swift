@@ -1,0 +1,67 @@
+// Ground truth end to end: the real `loupe serve` classifies Fashion-MNIST test images, the test
+// sends their true labels to POST /feedback by X-Request-ID, and /metrics reports the live
+// accuracy those labels imply.
+import FoundationEssentials
+import Glibc
+import Testing
+
+@Suite(.serialized) struct FeedbackEndToEndTests {
+    struct Predicted: Decodable { var predictions: [Prediction]; struct Prediction: Decodable { var `class`: Int } }
+
+    static func metric(_ text: String, _ prefix: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    @Test func labelsForTestImagesMoveLiveAccuracyToTheExpectedValue() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: ["feedback.accuracy_window=10"])
+        try server.waitReady()
+        let n = 30
+        let (pixels, labels) = try E2E.testImages(n)
+        var predicted: [Int] = []
+        for i in 0..<n {
+            let r = try HTTP.request(port: server.port, "POST", "/predict",
+                                     headers: [("Content-Type", "application/octet-stream"), ("X-Request-ID", "img-\(i)")],
+                                     body: Array(pixels[(i * 784)..<((i + 1) * 784)]))
+            #expect(r.status == 200)
+            #expect(r.header("X-Request-ID") == "img-\(i)")
+            predicted.append(try decode(Predicted.self, r).predictions[0].class)
+        }
+        // Labels for the first 20 by request id (every other one by class name), through both routes.
+        let names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+        for i in 0..<20 {
+            let label = i % 2 == 0 ? "\(labels[i])" : "\"\(names[Int(labels[i])])\""
+            let path = i < 10 ? "/feedback" : "/v2/models/fashion/feedback"
+            let r = try HTTP.request(port: server.port, "POST", path, headers: [("Content-Type", "application/json")],
+                                     body: Array(#"{"request_id": "img-\#(i)", "label": \#(label)}"#.utf8))
+            #expect(r.status == 200, "\(r.text)")
+        }
+        // The last 10 as images with labels, classified again by the server.
+        let instances = (20..<n).map { i in "[" + pixels[(i * 784)..<((i + 1) * 784)].map(String.init).joined(separator: ",") + "]" }
+        let body = #"{"instances": [\#(instances.joined(separator: ","))], "labels": [\#((20..<n).map { String(labels[$0]) }.joined(separator: ","))]}"#
+        let batch = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+        #expect(batch.status == 200, "\(batch.text.prefix(300))")
+
+        let right = (0..<n).filter { predicted[$0] == Int(labels[$0]) }.count
+        let recentRight = (20..<n).filter { predicted[$0] == Int(labels[$0]) }.count
+        let metrics = try HTTP.request(port: server.port, "GET", "/metrics").text
+        let all = Self.metric(metrics, #"loupe_live_accuracy{model="fashion",version="1",window="all"}"#)
+        let recent = Self.metric(metrics, #"loupe_live_accuracy{model="fashion",version="1",window="recent"}"#)
+        #expect(all.map { abs($0 - Double(right) / Double(n)) < 1e-9 } == true, "all \(String(describing: all)) vs \(right)/\(n)")
+        #expect(recent.map { abs($0 - Double(recentRight) / 10) < 1e-9 } == true, "recent \(String(describing: recent)) vs \(recentRight)/10")
+        #expect(Self.metric(metrics, #"loupe_feedback_total{model="fashion",version="1"}"#) == Double(n))
+        #expect(Self.metric(metrics, #"loupe_feedback_correct_total{model="fashion",version="1"}"#) == Double(right))
+        #expect(metrics.contains(#"loupe_live_calibration_error{model="fashion",version="1"}"#))
+
+        // Refusals, each with a sentence: a duplicate, an unknown id, a label out of range.
+        let duplicate = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
+                                         body: Array(#"{"request_id": "img-0", "label": 1}"#.utf8))
+        #expect(duplicate.status == 409 && duplicate.text.contains("already received"))
+        let unknown = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
+                                       body: Array(#"{"request_id": "never", "label": 1}"#.utf8))
+        #expect(unknown.status == 404 && unknown.text.contains("feedback.window"))
+        let range = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
+                                     body: Array(#"{"request_id": "img-25", "label": 10}"#.utf8))
+        #expect(range.status == 400 && range.text.contains("from 0 to 9"), "\(range.text)")
+    }
+}

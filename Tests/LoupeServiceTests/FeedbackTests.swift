@@ -1,0 +1,180 @@
+import LoupeHTTP
+import Testing
+@testable import LoupeService
+
+@Suite struct AccuracyTallyTests {
+    /// Accuracy, the sliding window, precision/recall and the calibration error against figures
+    /// worked out by hand.
+    @Test func figuresMatchHandComputation() {
+        var t = AccuracyTally(classCount: 3, windowSize: 2)
+        #expect(t.accuracy == nil && t.recentAccuracy == nil && t.calibrationError == nil)
+        // (label, predicted, confidence)
+        let rows: [(Int, Int, Float)] = [(0, 0, 0.95), (1, 0, 0.55), (2, 2, 0.75), (1, 1, 0.25)]
+        for (l, p, c) in rows { t.add(label: l, predictedClass: p, confidence: c) }
+        #expect(t.received == 4 && t.correct == 3)
+        #expect(t.accuracy == 0.75)
+        #expect(t.recentCount == 2)
+        #expect(t.recentAccuracy == 1.0)              // the last two were right
+        #expect(t.precision(0) == 0.5)                 // predicted 0 twice, right once
+        #expect(t.recall(1) == 0.5)                    // two 1s, one found
+        #expect(t.precision(2) == 1 && t.recall(2) == 1)
+        // Bins: 0.95 (right), 0.55 (wrong), 0.75 (right), 0.25 (right) each alone in its bin:
+        // ECE = ¼(|1 − .95| + |0 − .55| + |1 − .75| + |1 − .25|) = ¼(0.05 + 0.55 + 0.25 + 0.75) = 0.4.
+        #expect(abs((t.calibrationError ?? 0) - 0.4) < 1e-6)   // Float confidences
+        t.add(label: 0, predictedClass: 1, confidence: 1.0)
+        #expect(t.recentAccuracy == 0.5)               // window: (1,1,.25) right, (0,1,1.0) wrong
+    }
+
+    @Test func calibrationErrorOfAPerfectlyCalibratedModelIsZero() {
+        var t = AccuracyTally(classCount: 2, windowSize: 100)
+        // Confidence 0.8 and right 8 times out of 10.
+        for i in 0..<10 { t.add(label: i < 8 ? 1 : 0, predictedClass: 1, confidence: 0.8) }
+        #expect(abs(t.calibrationError! - 0) < 1e-6)
+    }
+}
+
+@Suite struct PredictionWindowTests {
+    func prediction(images: Int, at: Double = 0) -> RecentPrediction {
+        RecentPrediction(model: "m", version: 1, classCount: 3, classes: [Int](repeating: 1, count: images),
+                         confidences: [Float](repeating: 0.5, count: images), at: at)
+    }
+
+    @Test func keepsTheNewestImagesAndRefusesTheRest() {
+        let w = PredictionWindow(capacityImages: 5, maxAgeSeconds: 100)
+        for i in 0..<5 { w.record(id: "r\(i)", prediction(images: 1)) }
+        w.record(id: "big", prediction(images: 3))
+        #expect(w.occupancy.images == 5)
+        #expect(w.claim(id: "r0", now: 1) == .failure(.unknown))
+        #expect(w.claim(id: "r2", now: 1) == .failure(.unknown))
+        #expect(w.claim(id: "r3", now: 1).map(\.classes.count) == .success(1))
+        #expect(w.claim(id: "r3", now: 1) == .failure(.duplicate))
+        w.release(id: "r3")
+        #expect((try? w.claim(id: "r3", now: 1).get()) != nil)
+        #expect(w.claim(id: "big", now: 101) == .failure(.expired(ageSeconds: 101)))
+        // More images than the window: not kept.
+        w.record(id: "huge", prediction(images: 6))
+        #expect(w.claim(id: "huge", now: 1) == .failure(.unknown))
+        #expect(w.claim(id: "r4", now: 1).map(\.classes.count) == .success(1))
+    }
+
+    /// A reused id replaces the earlier prediction; the old ring slot does not evict the new one.
+    @Test func reusedIDKeepsTheNewestPrediction() {
+        let w = PredictionWindow(capacityImages: 3, maxAgeSeconds: 100)
+        w.record(id: "a", prediction(images: 1, at: 1))
+        w.record(id: "a", prediction(images: 2, at: 2))
+        #expect(w.occupancy == (images: 2, requests: 1))
+        w.record(id: "b", prediction(images: 1))   // pushes out the first "a" slot only
+        #expect(w.peek(id: "a")?.classes.count == 2)
+        for i in 0..<1000 { w.record(id: "x\(i)", prediction(images: 1)) }
+        #expect(w.occupancy == (images: 3, requests: 3))
+        #expect(w.peek(id: "x999") != nil && w.peek(id: "x996") == nil)
+    }
+
+    @Test func offWhenCapacityIsZero() {
+        let w = PredictionWindow(capacityImages: 0, maxAgeSeconds: 100)
+        w.record(id: "a", prediction(images: 1))
+        #expect(w.claim(id: "a", now: 0) == .failure(.unknown))
+    }
+}
+
+@Suite struct FeedbackRouteTests {
+    static let pixels: [UInt8] = [255, 0, 0, 0]   // FakeModel answers class 2 ("c") for everything
+
+    func predict(_ h: Harness, id: String, images: Int = 1) -> HTTPResponse {
+        h.send(.POST, "/predict", headers: [("Content-Type", "application/octet-stream"), ("X-Request-ID", id)],
+               body: Array([[UInt8]](repeating: Self.pixels, count: images).joined()))
+    }
+
+    func feedback(_ h: Harness, _ body: String, path: String = "/feedback") -> HTTPResponse {
+        h.send(.POST, path, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+
+    @Test func labelsByRequestIDMoveLiveAccuracy() {
+        let h = Harness()
+        #expect(predict(h, id: "p1").status == 200)
+        #expect(predict(h, id: "p2").status == 200)
+        #expect(predict(h, id: "p3", images: 2).status == 200)
+        let r1 = feedback(h, #"{"request_id": "p1", "label": 2}"#)
+        #expect(r1.status == 200, "\(String(decoding: r1.body, as: UTF8.self))")
+        #expect(json(r1)["correct"]?.numberValue == 1)
+        #expect(json(r1)["model_version"]?.numberValue == 1)
+        let r2 = feedback(h, #"{"request_id": "p2", "label": "a"}"#, path: "/v2/models/fake/feedback")
+        #expect(r2.status == 200)
+        #expect(json(r2)["correct"]?.numberValue == 0)
+        #expect(json(r2)["live_accuracy"]?["all"]?.numberValue == 0.5)
+        let r3 = feedback(h, #"{"request_id": "p3", "labels": [2, 2]}"#, path: "/v2/models/fake/versions/1/feedback")
+        #expect(json(r3)["live_accuracy"]?["all"]?.numberValue == 0.75)
+        let tally = h.service.liveAccuracy.tally(ModelVersion(model: "fake", version: 1))
+        #expect(tally?.received == 4 && tally?.precision(2) == 0.75 && tally?.recall(0) == 0)
+        let metrics = String(decoding: h.send(.GET, "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"loupe_live_accuracy{model="fake",version="1",window="all"} 0.75"#), "\(metrics)")
+        #expect(metrics.contains(#"loupe_feedback_total{model="fake",version="1"} 4"#))
+        #expect(metrics.contains(#"loupe_live_recall{model="fake",version="1",class="a"} 0"#))
+        #expect(metrics.contains(#"loupe_live_precision{model="fake",version="1",class="c"} 0.75"#))
+        #expect(metrics.contains("loupe_live_calibration_error{"))
+        #expect(metrics.contains("loupe_live_accuracy_alert_margin 0.05"))
+    }
+
+    @Test(arguments: [
+        (#"{"request_id": "nope", "label": 1}"#, 404, "unknown_request_id", "no recent prediction"),
+        (#"{"request_id": "q", "label": 3}"#, 400, "invalid_label", "from 0 to 2"),
+        (#"{"request_id": "q", "label": 1.5}"#, 400, "invalid_label", "from 0 to 2"),
+        (#"{"request_id": "q", "label": "zebra"}"#, 400, "invalid_label", "not a class"),
+        (#"{"request_id": "q", "labels": [1, 2]}"#, 400, "invalid_label", "expected 1 label"),
+        (#"{"request_id": "q"}"#, 400, "invalid_label", "'label' is missing"),
+        (#"{"request_id": 7, "label": 1}"#, 400, "invalid_feedback", "X-Request-ID"),
+        (#"{"label": 1}"#, 400, "invalid_feedback", "neither"),
+        (#"[1]"#, 400, "invalid_feedback", "an array"),
+        (#"{"instances": [[0, 0, 0, 0]]}"#, 400, "invalid_feedback", "'labels' is missing"),
+        (#"{"instances": [[0, 0, 0, 0]], "labels": [0, 1]}"#, 400, "invalid_label", "expected 1 label"),
+        (#"{"instances": [[0, 0, 0]], "labels": [0]}"#, 400, "wrong_input_size", "expected 4 numbers"),
+    ] as [(String, Int, String, String)])
+    func refusalsSaySomething(body: String, status: Int, code: String, phrase: String) {
+        let h = Harness()
+        #expect(predict(h, id: "q").status == 200)
+        let r = feedback(h, body)
+        #expect(r.status == status, "\(String(decoding: r.body, as: UTF8.self))")
+        #expect(json(r)["code"]?.stringValue == code)
+        #expect(json(r)["error"]?.stringValue?.contains(phrase) == true, "\(json(r)["error"]?.stringValue ?? "")")
+        // A refused label does not use up the prediction: a correct one is taken afterwards.
+        #expect(feedback(h, #"{"request_id": "q", "label": 2}"#).status == 200)
+    }
+
+    @Test func duplicatesWrongModelAndExpiry() {
+        let h = Harness(models: [FakeModel(), FakeModel(name: "other")]) { $0.feedbackMaxAgeSeconds = 1 }
+        #expect(predict(h, id: "d").status == 200)
+        let wrong = feedback(h, #"{"request_id": "d", "label": 2}"#, path: "/v2/models/other/feedback")
+        #expect(wrong.status == 404)
+        #expect(json(wrong)["code"]?.stringValue == "wrong_model")
+        #expect(feedback(h, #"{"request_id": "d", "label": 2}"#).status == 200)
+        let again = feedback(h, #"{"request_id": "d", "label": 2}"#)
+        #expect(again.status == 409)
+        #expect(json(again)["error"]?.stringValue?.contains("already received") == true)
+        #expect(predict(h, id: "old").status == 200)
+        sleepSeconds(1.3)
+        let expired = feedback(h, #"{"request_id": "old", "label": 2}"#)
+        #expect(expired.status == 410)
+        #expect(json(expired)["code"]?.stringValue == "expired_request_id")
+    }
+
+    @Test func instancesWithLabelsAreClassifiedAndScored() {
+        let h = Harness()
+        let r = feedback(h, #"{"instances": [[0, 0, 0, 0], [9, 9, 9, 9], [1, 1, 1, 1]], "labels": [2, 0, "c"]}"#)
+        #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
+        #expect(json(r)["accepted"]?.numberValue == 3)
+        #expect(json(r)["correct"]?.numberValue == 2)
+        #expect(json(r)["predicted"] == .array([.number(2), .number(2), .number(2)]))
+        let byModel = feedback(h, #"{"instances": [[0, 0, 0, 0]], "labels": [2]}"#, path: "/v2/models/fake/feedback")
+        #expect(json(byModel)["live_accuracy"]?["labels"]?.numberValue == 4)
+        let unknown = h.send(.POST, "/feedback", query: [("model", "nope")], body: Array(#"{"instances": [[0, 0, 0, 0]], "labels": [2]}"#.utf8))
+        #expect(unknown.status == 404)
+    }
+
+    @Test func offWhenTheWindowIsZero() {
+        let h = Harness { $0.feedbackWindow = 0 }
+        #expect(predict(h, id: "z").status == 200)
+        let r = feedback(h, #"{"request_id": "z", "label": 2}"#)
+        #expect(r.status == 404)
+        #expect(json(r)["error"]?.stringValue?.contains("feedback.window is 0") == true)
+    }
+}
