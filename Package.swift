@@ -31,15 +31,16 @@ let package = Package(
         .target(name: "CLoupeCPU", path: "Sources/LoupeEngine/CPU"),
         .target(name: "LoupeKernels", path: "Sources/LoupeEngine/Kernels", swiftSettings: engineFlags),
         .target(name: "LoupeKernelsAVX512", dependencies: ["LoupeKernels"], path: "Sources/LoupeEngine/KernelsAVX512", swiftSettings: avx512Flags),
-        .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU"],
+        .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU", "LoupeSystem"],
                 exclude: ["Kernels", "KernelsAVX512", "CPU"], swiftSettings: engineFlags),
-        .target(name: "LoupeData", dependencies: ["LoupeEngine", "CZlib", "COpenSSL"]),
+        .target(name: "LoupeData", dependencies: ["LoupeEngine", "LoupeSystem", "CZlib", "COpenSSL"]),
         .target(name: "CLoupeSystem"),
-        .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL", "CLoupeSystem"]),
+        .target(name: "LoupeSystem", dependencies: ["CLoupeSystem"]),
+        .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL", "CLoupeSystem", "LoupeSystem"]),
         .target(
             name: "LoupeService",
             dependencies: [
-                "LoupeEngine", "LoupeData", "LoupeHTTP",
+                "LoupeEngine", "LoupeData", "LoupeHTTP", "LoupeSystem",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,3 +1,4 @@
+import LoupeSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,16 +19,9 @@ public enum FileIO {
         let size = Int(st.st_size)
         if size > maxBytes { throw LoupeDataError.io(path: path, operation: "read (file exceeds \(maxBytes) bytes)", errno: EFBIG) }
         var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LoupeDataError.io(path: path, operation: "read", errno: errno)
-            }
-            if n == 0 { bytes.removeLast(size - done); break }   // file shrank while reading
-            done += n
-        }
+        let done = bytes.withUnsafeMutableBytes { readFully(fd, into: $0) }
+        if done < 0 { throw LoupeDataError.io(path: path, operation: "read", errno: errno) }
+        if done < size { bytes.removeLast(size - done) }   // file shrank while reading
         return bytes
     }
 

@@ -1,3 +1,4 @@
+import LoupeSystem
 import FoundationEssentials
 import LoupeEngine
 #if canImport(Glibc)
@@ -209,9 +210,5 @@ public enum TrainingRun {
         return TrainingOutcome(modelFile: file, history: history, stopped: stopped)
     }
 
-    static func monotonicNow() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    static func monotonicNow() -> Double { monotonicSeconds() }
 }

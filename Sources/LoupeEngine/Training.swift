@@ -1,3 +1,4 @@
+import LoupeSystem
 @_spi(Kernels) import LoupeKernels
 // Mini-batch training: softmax cross-entropy, SGD-momentum or Adam, optional L2, seeded shuffling.
 import Glibc
@@ -159,8 +160,3 @@ extension SeededGenerator {
     var seedValue: UInt64 { var c = self; return c.next() }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

@@ -13,6 +13,7 @@ import Glibc
 import Musl
 #endif
 import CLoupeSystem
+import LoupeSystem
 import Synchronization
 
 /// Something registered with a loop: the listening socket or a connection.
@@ -266,22 +267,7 @@ final class EventLoop: @unchecked Sendable {
 
 // MARK: threads
 
-private final class ThreadBody {
-    let name: String
-    let body: () -> Void
-    init(name: String, body: @escaping () -> Void) { self.name = name; self.body = body }
-}
-
-/// Starts a joinable pthread (not a Dispatch worker: the count of these is fixed by the caller).
+/// Starts a joinable named pthread (not a Dispatch worker: the count of these is fixed by the caller).
 func spawnThread(name: String, _ body: @escaping () -> Void) -> pthread_t {
-    let box = Unmanaged.passRetained(ThreadBody(name: name, body: body)).toOpaque()
-    var tid = pthread_t()
-    let rc = pthread_create(&tid, nil, { arg in
-        let b = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
-        _ = cloupe_set_thread_name(String(b.name.prefix(15)))
-        b.body()
-        return nil
-    }, box)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    return tid
+    startThread(name: name, detached: false, body)
 }

@@ -104,8 +104,8 @@ public final class HTTPDateCache: Sendable {
     }
 }
 
-/// Serializes responses: status line, `Date`, `Server`, framing (`Content-Length`, or chunked
-/// for streams), `Connection`, gzip. Handlers' own framing headers are replaced, never trusted.
+/// Serializes responses: status line, `Date`, `Server`, framing (`Content-Length`; responses are
+/// never streamed), `Connection`, gzip. Handlers' own framing headers are replaced, never trusted.
 public struct ResponseWriter: Sendable {
     public let configuration: ResponseWriterConfiguration
     public let dates: HTTPDateCache
@@ -181,25 +181,6 @@ public struct ResponseWriter: Sendable {
         return close
     }
 
-    /// Starts a streamed response whose length is not known: chunked for HTTP/1.1; for HTTP/1.0
-    /// the body runs to connection close. Follow with `writeChunk` calls and `writeEnd`.
-    /// Returns whether the body is chunked and whether the connection must close after it.
-    public func writeStreamHead(status: Int, headers: HTTPHeaders, context: HTTPResponseContext,
-                                into out: inout [UInt8]) -> (chunked: Bool, close: Bool) {
-        let chunked = context.version.minor >= 1
-        var close = !context.keepAlive || !chunked
-        var serverSet = false
-        for field in headers {
-            if HTTPHeaders.equal(field.name, "connection") && headerListContains(field.value, "close") { close = true }
-            if HTTPHeaders.equal(field.name, "server") { serverSet = true }
-        }
-        appendHeadPrefix(status: status, headers: headers, serverSet: serverSet, into: &out)
-        if chunked { appendStatic(&out, "Transfer-Encoding: chunked\r\n") }
-        if close { appendStatic(&out, "Connection: close\r\n") }
-        appendStatic(&out, "\r\n")
-        return (chunked, close)
-    }
-
     /// Status line, Date, Server (unless the handler set one), `X-Content-Type-Options: nosniff`
     /// and the handler's writable headers:
     /// the part every response head shares.
@@ -222,32 +203,6 @@ public struct ResponseWriter: Sendable {
             out.append(contentsOf: field.value.utf8)
             appendStatic(&out, "\r\n")
         }
-    }
-
-    /// One chunk of a streamed body (nothing for empty data: an empty chunk would end the body).
-    public static func writeChunk(_ data: ArraySlice<UInt8>, chunked: Bool, into out: inout [UInt8]) {
-        guard !data.isEmpty else { return }
-        if chunked {
-            appendHex(data.count, &out)
-            appendStatic(&out, "\r\n")
-            out.append(contentsOf: data)
-            appendStatic(&out, "\r\n")
-        } else {
-            out.append(contentsOf: data)
-        }
-    }
-
-    /// Ends a streamed body: the last chunk and optional trailers.
-    public static func writeEnd(trailers: HTTPHeaders = HTTPHeaders(), chunked: Bool, into out: inout [UInt8]) {
-        guard chunked else { return }
-        appendStatic(&out, "0\r\n")
-        for field in trailers where isUserHeaderWritable(field.name, field.value) {
-            out.append(contentsOf: field.name.utf8)
-            appendStatic(&out, ": ")
-            out.append(contentsOf: field.value.utf8)
-            appendStatic(&out, "\r\n")
-        }
-        appendStatic(&out, "\r\n")
     }
 
     /// Appends the error answer for bytes that did not parse (JSON body, `Connection: close`).
@@ -425,16 +380,6 @@ func appendDecimal(_ value: Int, into out: inout [UInt8]) {
     withUnsafeMutableBytes(of: &digits) { d in
         while v > 0 { d[19 - n] = 0x30 + UInt8(v % 10); v /= 10; n += 1 }
         out.append(contentsOf: d[(20 - n)...])
-    }
-}
-
-func appendHex(_ value: Int, _ out: inout [UInt8]) {
-    let hex: StaticString = "0123456789abcdef"
-    var shift = 60
-    while shift > 0 && (value >> shift) & 0xF == 0 { shift -= 4 }
-    while shift >= 0 {
-        out.append(hex.utf8Start[(value >> shift) & 0xF])
-        shift -= 4
     }
 }
 

@@ -10,6 +10,7 @@ import Glibc
 import Musl
 #endif
 import CLoupeSystem
+import LoupeSystem
 
 /// A failed system call: which call, and errno.
 public struct SyscallError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -195,18 +196,10 @@ enum Syscall {
 
     /// Monotonic clock in nanoseconds (vDSO; no syscall).
     @inline(__always)
-    static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
+    static func monotonicNanoseconds() -> UInt64 { LoupeSystem.monotonicNanoseconds() }
 
     /// Wall-clock seconds since the epoch (for the Date header).
-    static func wallClockSeconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int(ts.tv_sec)
-    }
+    static func wallClockSeconds() -> Int { Int(LoupeSystem.wallClockNanoseconds() / 1_000_000_000) }
 
     static func processorCount() -> Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))

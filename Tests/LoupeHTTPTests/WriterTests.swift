@@ -170,23 +170,6 @@ struct WriterTests {
         #expect(!ResponseWriter.acceptsGzip("gzip;q=1.5"))
     }
 
-    @Test func streamedChunkedResponse() throws {
-        var out: [UInt8] = []
-        let (chunked, close) = writer.writeStreamHead(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]),
-                                                      context: HTTPResponseContext(), into: &out)
-        #expect(chunked && !close)
-        ResponseWriter.writeChunk(Array(repeating: 120, count: 26)[...], chunked: true, into: &out)
-        ResponseWriter.writeChunk([][...], chunked: true, into: &out)
-        ResponseWriter.writeEnd(chunked: true, into: &out)
-        let (lines, body) = splitResponse(out)
-        #expect(lines.contains("Transfer-Encoding: chunked"))
-        #expect(text(body) == "1a\r\n" + String(repeating: "x", count: 26) + "\r\n0\r\n\r\n")
-        // HTTP/1.0: no chunking, close-delimited.
-        out = []
-        let (chunked10, close10) = writer.writeStreamHead(status: 200, headers: HTTPHeaders(), context: HTTPResponseContext(version: (1, 0)), into: &out)
-        #expect(!chunked10 && close10)
-    }
-
     @Test func parseErrorsBecomeJSONWithClose() {
         var out: [UInt8] = []
         writer.writeError(.bodyTooLarge(limit: 1024), into: &out)

@@ -165,9 +165,8 @@ public struct LoupeLogHandler: LogHandler {
 /// UTC time as RFC 3339 with milliseconds: 2026-11-29T08:31:06.123Z. The text up to the seconds
 /// is cached per second (the access log writes one line per request).
 func timestamp() -> String {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    let second = Int(ts.tv_sec)
+    let now = wallClockNanoseconds()
+    let second = Int(now / 1_000_000_000)
     let prefix = timestampCache.withLock { cache -> String in
         if cache.second == second { return cache.text }
         var t = time_t(second)
@@ -177,7 +176,7 @@ func timestamp() -> String {
         cache = (second, "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).")
         return cache.text
     }
-    let ms = Int(ts.tv_nsec / 1_000_000)
+    let ms = Int(now % 1_000_000_000 / 1_000_000)
     return prefix + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
 }
 

@@ -110,18 +110,8 @@ enum RepositoryFileSystem {
             throw RepositoryFileError("\(path) is \(size) bytes, over the limit of \(maxBytes) bytes")
         }
         var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                read(fd, buffer.baseAddress! + done, size - done)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RepositoryFileError.errno("read", path)
-            }
-            if n == 0 { break }
-            done += n
-        }
+        let done = bytes.withUnsafeMutableBytes { readFully(fd, into: $0) }
+        if done < 0 { throw RepositoryFileError.errno("read", path) }
         var after = stat()
         guard fstat(fd, &after) == 0 else { throw RepositoryFileError.errno("fstat", path) }
         let first = identity(of: before), second = identity(of: after)
@@ -132,9 +122,5 @@ enum RepositoryFileSystem {
     }
 
     /// Wall-clock time now, nanoseconds since the Unix epoch (comparable with file mtimes).
-    static func nowNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    static func nowNanoseconds() -> Int64 { wallClockNanoseconds() }
 }

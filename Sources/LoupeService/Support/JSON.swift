@@ -282,9 +282,7 @@ public enum JSONReader {
                 }
                 guard fractionDigit else { throw error("expected a digit after '.'") }
             }
-            var explicitExponent = false
             if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
-                explicitExponent = true
                 position += 1
                 var expNegative = false
                 if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
@@ -304,7 +302,6 @@ public enum JSONReader {
                 if exponent < 0 { v /= powersOfTen[-exponent] } else if exponent > 0 { v *= powersOfTen[exponent] }
                 return negative ? -v : v
             }
-            _ = explicitExponent
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
             guard let v = Double(text) else { throw error("invalid number '\(text)'") }
             return v
