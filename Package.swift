@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .target(name: "CLoupeCPU", path: "Sources/LoupeEngine/CPU"),
-        .target(name: "LoupeKernels", path: "Sources/LoupeEngine/Kernels", swiftSettings: engineFlags),
+        .target(name: "LoupeKernels", path: "Sources/LoupeEngine/Kernels", exclude: ["README.md"], swiftSettings: engineFlags),
         .target(name: "LoupeKernelsAVX512", dependencies: ["LoupeKernels"], path: "Sources/LoupeEngine/KernelsAVX512", swiftSettings: avx512Flags),
         .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU", "LoupeSystem"],
                 exclude: ["Kernels", "KernelsAVX512", "CPU"], swiftSettings: engineFlags),
