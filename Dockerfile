@@ -7,7 +7,7 @@
 #
 # Stage 1 builds a release binary with the Swift runtime linked in statically, so the runtime
 # stage needs no Swift toolchain; stage 2 is a slim Debian with only the C libraries that binary
-# links (OpenSSL's libcrypto/libssl, zlib; libc and libstdc++ are already in the base image) plus CA
+# links (OpenSSL's libcrypto/libssl, zlib, libjpeg-turbo's TurboJPEG; libc and libstdc++ are already in the base image) plus CA
 # certificates. The binary runs as a numeric non-root user, never needs a writable root
 # filesystem (/tmp is enough), and drains on SIGTERM (see Config/loupe.yaml, `shutdown.*`).
 
@@ -18,11 +18,11 @@ ARG DEBIAN_RELEASE=bookworm
 FROM swift:${SWIFT_VERSION}-${DEBIAN_RELEASE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-# zlib and OpenSSL headers for the CZlib/COpenSSL system-library targets. Debian package versions
+# zlib, OpenSSL and TurboJPEG headers for the CZlib/COpenSSL/CTurboJPEG system-library targets. Debian package versions
 # are not pinned: the base image tag pins the release, and security updates should flow in.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends zlib1g-dev libssl-dev \
+    && apt-get install -y --no-install-recommends zlib1g-dev libssl-dev libturbojpeg0-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -43,7 +43,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl3 zlib1g ca-certificates \
+    && apt-get install -y --no-install-recommends libssl3 zlib1g libturbojpeg0 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 LABEL org.opencontainers.image.title="loupe" \

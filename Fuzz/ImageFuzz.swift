@@ -1,6 +1,6 @@
-// libFuzzer target for the image decoders (PNG and PGM, LoupeData/ImageDecoder). Built by
-// Fuzz/run-images.sh from this file plus the decoder sources (no package; zlib through the CZlib
-// module map). Besides "does not crash or trip ASan", it checks on every input:
+// libFuzzer target for the image decoders (PNG, JPEG and PGM, LoupeData/ImageDecoder). Built by
+// Fuzz/run-images.sh from this file plus the decoder sources (no package; zlib and libjpeg-turbo
+// through the CZlib and CTurboJPEG module maps). Besides "does not crash or trip ASan", it checks on every input:
 //   - memory follows the data: run with -malloc_limit_mb=64, so one allocation the size a header
 //     claims (a 4096×4096 16-bit RGBA PNG is 134 MB) is itself a finding;
 //   - a decoded image has width × height pixels, within the limits;
@@ -17,9 +17,10 @@ enum ModelFile { static let formatVersion: UInt32 = 1 }
 let fuzzLimits = ImageDecoder.Limits(maxDimension: 4096, maxPixels: 4096 * 4096, maxInputBytes: 1 << 20)
 let budget = DecodeBudget(limit: 48 << 20)
 
-func decodeOnce(_ input: [UInt8]) -> Result<GrayImage, LoupeDataError> {
+/// Gray for most inputs, RGB when the last byte is odd (the channels path is fuzzed too).
+func decodeOnce(_ input: [UInt8]) -> Result<PixelImage, LoupeDataError> {
     do {
-        return .success(try ImageDecoder.decode(input, limits: fuzzLimits, budget: budget))
+        return .success(try ImageDecoder.decode(input, channels: (input.last ?? 0) & 1 == 1 ? 3 : 1, limits: fuzzLimits, budget: budget))
     } catch let error as LoupeDataError {
         return .failure(error)
     } catch {
@@ -53,7 +54,7 @@ public func fuzzImages(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     precondition(budget.inUse == 0, "the decode kept \(budget.inUse) bytes of the budget")
     if case .success(let image) = first {
         precondition(image.width > 0 && image.height > 0 && image.width <= 4096 && image.height <= 4096, "size \(image.width)×\(image.height)")
-        precondition(image.pixels.count == image.width * image.height, "pixel count")
+        precondition(image.pixels.count == image.width * image.height * image.channels, "pixel count")
     }
     switch (first, decodeOnce(input)) {
     case let (.success(a), .success(b)): precondition(a == b, "two decodes of the same bytes differ")

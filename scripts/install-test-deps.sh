@@ -2,12 +2,12 @@
 # Installs what the test suite needs on a fresh Debian 12 machine, and nothing when it is all
 # there already (each step checks first, so a second run takes well under a second).
 # Called by scripts/test.sh; usable on its own: bash scripts/install-test-deps.sh
-# Apt packages: the Fashion-MNIST IDX files, zlib/OpenSSL headers, promtool and the Prometheus
-# server, curl, Debian's protoc (scripts/gen-onnx-proto.sh). Python packages: .ci/requirements.txt.
+# Apt packages: the Fashion-MNIST IDX files, zlib/OpenSSL/TurboJPEG headers, promtool and the Prometheus
+# server, curl, Debian's protoc (scripts/gen-onnx-proto.sh), cjpeg/jpegtran (the JPEG test images). Python packages: .ci/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(dataset-fashion-mnist zlib1g-dev libssl-dev openssl prometheus curl protobuf-compiler)
+apt_packages=(dataset-fashion-mnist zlib1g-dev libssl-dev libturbojpeg0-dev libjpeg-turbo-progs openssl prometheus curl protobuf-compiler)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 //
 //   swift build -c release --product loupe-data-bench
 //   .build/release/loupe-data-bench [--data DIR] [--model PATH] [--rounds N]
+import CTurboJPEG
 import Glibc
 import LoupeData
 import LoupeEngine
@@ -54,6 +55,19 @@ func png(_ pixels: [UInt8], width: Int, height: Int) -> [UInt8] {
         + chunk("IDAT", Deflate.zlib(raw)) + chunk("IEND", [])
 }
 
+/// A JPEG from libjpeg-turbo's own encoder: quality 90, 4:2:0 for colour.
+func jpeg(_ pixels: [UInt8], width: Int, height: Int, channels: Int, progressive: Bool = false) -> [UInt8] {
+    let handle = tjInitCompress()!
+    defer { tjDestroy(handle) }
+    var out: UnsafeMutablePointer<UInt8>? = nil
+    var size: UInt = 0
+    let rc = tjCompress2(handle, pixels, Int32(width), 0, Int32(height), (channels == 1 ? TJPF_GRAY : TJPF_RGB).rawValue, &out, &size,
+                         Int32((channels == 1 ? TJSAMP_GRAY : TJSAMP_420).rawValue), 90, progressive ? TJFLAG_PROGRESSIVE : 0)
+    precondition(rc == 0, String(cString: tjGetErrorStr2(handle)))
+    defer { tjFree(out) }
+    return Array(UnsafeBufferPointer(start: out, count: Int(size)))
+}
+
 do {
     print("loupe-data-bench: median thread CPU time per operation, \(rounds) rounds")
     let raw = try FileIO.readFile(modelPath)
@@ -79,6 +93,30 @@ do {
     let png280 = png(big, width: 280, height: 280)
     measure("PNG decode: 280×280 gray (\(png280.count) B)", iterations: 100) { _ = try! ImageDecoder.decode(png280) }
     measure("PNG decode + resize 280×280 → 28×28", iterations: 100) { _ = try! ImageDecoder.decodeForModel(png280) }
+    // JPEG (libjpeg-turbo): a test image, and a 640×480 colour "photo" of it with texture noise.
+    let jpeg28 = jpeg(image, width: 28, height: 28, channels: 1)
+    measure("JPEG decode: 28×28 gray (\(jpeg28.count) B)", iterations: 2000) { _ = try! ImageDecoder.decode(jpeg28) }
+    let rgb28 = image.flatMap { [$0, $0 / 2, 255 - $0] }
+    let jpeg28rgb = jpeg(rgb28, width: 28, height: 28, channels: 3)
+    measure("JPEG decode: 28×28 YCbCr 4:2:0 → gray (\(jpeg28rgb.count) B)", iterations: 2000) { _ = try! ImageDecoder.decode(jpeg28rgb) }
+    measure("JPEG decode: 28×28 YCbCr 4:2:0 → RGB", iterations: 2000) { _ = try! ImageDecoder.decode(jpeg28rgb, channels: 3) }
+    var photo = [UInt8](repeating: 0, count: 640 * 480 * 3)
+    var noise: UInt32 = 12345
+    for y in 0..<480 {
+        for x in 0..<640 {
+            noise = noise &* 1_664_525 &+ 1_013_904_223
+            let v = Int(image[(y * 28 / 480) * 28 + x * 28 / 640]) + Int(noise >> 27) - 16
+            let i = (y * 640 + x) * 3
+            photo[i] = UInt8(clamping: v); photo[i + 1] = UInt8(clamping: v / 2 + x / 8); photo[i + 2] = UInt8(clamping: 255 - v - y / 8)
+        }
+    }
+    let jpeg640 = jpeg(photo, width: 640, height: 480, channels: 3)
+    let jpeg640p = jpeg(photo, width: 640, height: 480, channels: 3, progressive: true)
+    measure("JPEG decode: 640×480 baseline → gray (\(jpeg640.count / 1000) kB)", iterations: 20) { _ = try! ImageDecoder.decode(jpeg640) }
+    measure("JPEG decode + resize 640×480 → 28×28 (DCT-scaled 1/8)", iterations: 200) { _ = try! ImageDecoder.decodeForModel(jpeg640) }
+    measure("JPEG decode + resize, full decode then area (peer)", iterations: 20) { _ = try! ImageDecoder.decode(jpeg640).resized(width: 28, height: 28) }
+    measure("JPEG decode + resize 640×480 progressive → 28×28", iterations: 100) { _ = try! ImageDecoder.decodeForModel(jpeg640p) }
+    measure("JPEG decode + resize 640×480 → 28×28×3 (RGB)", iterations: 200) { _ = try! ImageDecoder.decodeForModel(jpeg640, channels: 3) }
     measure("input statistics: 1 image", iterations: 20000) { _ = ImageStatistics.of(image[...]) }
 } catch {
     print("error: \(error)")

@@ -1,58 +1,110 @@
-/// An 8-bit grayscale image, row-major, 0 = black, 255 = white.
-public struct GrayImage: Sendable, Equatable {
+/// An 8-bit image, row-major, channels interleaved (H, W, C): C = 1 is gray (0 = black,
+/// 255 = white), C = 3 is RGB.
+public struct PixelImage: Sendable, Equatable {
     public var width: Int
     public var height: Int
+    /// 1 (gray) or 3 (RGB).
+    public var channels: Int
     public var pixels: [UInt8]
 
-    public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(pixels.count == width * height)
+    public init(width: Int, height: Int, channels: Int = 1, pixels: [UInt8]) {
+        precondition(pixels.count == width * height * channels)
         self.width = width
         self.height = height
+        self.channels = channels
         self.pixels = pixels
     }
 
-    /// Resamples to `width`×`height` by area averaging (each output pixel is the mean of the
-    /// input area it covers, with fractional edge weights). Same size returns self.
-    public func resized(width outW: Int, height outH: Int) -> GrayImage {
+    /// Resamples to `width`×`height` by area averaging (each output sample is the mean of the
+    /// input area it covers, with fractional edge weights), each channel on its own. Same size
+    /// returns self.
+    public func resized(width outW: Int, height outH: Int) -> PixelImage {
         if outW == width && outH == height { return self }
-        var out = [UInt8](repeating: 0, count: outW * outH)
+        let c = channels
+        var out = [UInt8](repeating: 0, count: outW * outH * c)
         let sx = Double(width) / Double(outW), sy = Double(height) / Double(outH)
         for oy in 0..<outH {
             let y0 = Double(oy) * sy, y1 = y0 + sy
             for ox in 0..<outW {
                 let x0 = Double(ox) * sx, x1 = x0 + sx
-                var sum = 0.0, area = 0.0
-                var y = Int(y0)
-                while Double(y) < y1 && y < height {
-                    let wy = min(Double(y + 1), y1) - max(Double(y), y0)
-                    var x = Int(x0)
-                    while Double(x) < x1 && x < width {
-                        let w = wy * (min(Double(x + 1), x1) - max(Double(x), x0))
-                        sum += w * Double(pixels[y * width + x])
-                        area += w
-                        x += 1
+                for ch in 0..<c {
+                    var sum = 0.0, area = 0.0
+                    var y = Int(y0)
+                    while Double(y) < y1 && y < height {
+                        let wy = min(Double(y + 1), y1) - max(Double(y), y0)
+                        var x = Int(x0)
+                        while Double(x) < x1 && x < width {
+                            let w = wy * (min(Double(x + 1), x1) - max(Double(x), x0))
+                            sum += w * Double(pixels[(y * width + x) * c + ch])
+                            area += w
+                            x += 1
+                        }
+                        y += 1
                     }
-                    y += 1
+                    out[(oy * outW + ox) * c + ch] = UInt8(min(255, max(0, (sum / max(area, 1e-12)).rounded())))
                 }
-                out[oy * outW + ox] = UInt8(min(255, max(0, (sum / max(area, 1e-12)).rounded())))
             }
         }
-        return GrayImage(width: outW, height: outH, pixels: out)
+        return PixelImage(width: outW, height: outH, channels: c, pixels: out)
     }
 
-    /// 255 - pixel (dark-on-light drawings → the light-on-dark convention of MNIST).
-    public func inverted() -> GrayImage {
-        GrayImage(width: width, height: height, pixels: pixels.map { 255 - $0 })
+    /// 255 - sample (dark-on-light drawings → the light-on-dark convention of MNIST).
+    public func inverted() -> PixelImage {
+        PixelImage(width: width, height: height, channels: channels, pixels: pixels.map { 255 - $0 })
+    }
+
+    /// A gray image as RGB (each value repeated three times); any other image as it is.
+    func expanded(to outChannels: Int) -> PixelImage {
+        guard channels == 1, outChannels == 3 else { return self }
+        var out = [UInt8](repeating: 0, count: pixels.count * 3)
+        for i in 0..<pixels.count { let v = pixels[i]; out[3 * i] = v; out[3 * i + 1] = v; out[3 * i + 2] = v }
+        return PixelImage(width: width, height: height, channels: 3, pixels: out)
+    }
+
+    /// The image as displayed under an Exif orientation (TIFF tag 0x0112, 1…8): 1 as stored,
+    /// 2 mirrored left-right, 3 turned 180°, 4 mirrored top-bottom, 5 transposed, 6 turned 90°
+    /// clockwise, 7 transversed, 8 turned 90° counter-clockwise. 5…8 swap width and height.
+    public func oriented(_ orientation: Int) -> PixelImage {
+        guard (2...8).contains(orientation) else { return self }
+        let swaps = orientation >= 5
+        let outW = swaps ? height : width, outH = swaps ? width : height
+        let c = channels
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        for oy in 0..<outH {
+            for ox in 0..<outW {
+                // The stored pixel (sx, sy) shown at (ox, oy).
+                let sx: Int, sy: Int
+                switch orientation {
+                case 2: (sx, sy) = (width - 1 - ox, oy)
+                case 3: (sx, sy) = (width - 1 - ox, height - 1 - oy)
+                case 4: (sx, sy) = (ox, height - 1 - oy)
+                case 5: (sx, sy) = (oy, ox)
+                case 6: (sx, sy) = (oy, height - 1 - ox)
+                case 7: (sx, sy) = (width - 1 - oy, height - 1 - ox)
+                default: (sx, sy) = (width - 1 - oy, ox)   // 8
+                }
+                let from = (sy * width + sx) * c, to = (oy * outW + ox) * c
+                for ch in 0..<c { out[to + ch] = pixels[from + ch] }
+            }
+        }
+        return PixelImage(width: outW, height: outH, channels: c, pixels: out)
     }
 }
 
-/// Decodes PNG (every standard colour type, bit depth and Adam7) and PGM (P5 binary, P2 ASCII,
-/// maxval up to 65535) into 8-bit grayscale — the one decoder `loupe predict` and the server use.
+/// A one-channel `PixelImage` (what every decode gives unless asked for 3 channels).
+public typealias GrayImage = PixelImage
+
+/// Decodes PNG (every standard colour type, bit depth and Adam7), JPEG (baseline, extended and
+/// progressive, gray and YCbCr/RGB, through libjpeg-turbo, Exif orientation applied) and PGM (P5
+/// binary, P2 ASCII, maxval up to 65535) into 8-bit gray or RGB — the one decoder `loupe predict`
+/// and the server use.
 ///
-/// Conversion, chosen once: colour → ITU-R BT.601 luma (Y = 0.299 R + 0.587 G + 0.114 B), on the
-/// stored (gamma-encoded) values; samples of any depth are rescaled to 0…255 with rounding;
-/// alpha (including tRNS transparency) is composited over black, so transparent areas become
-/// background (0) as in MNIST-style images. Gamma, ICC and other ancillary chunks are ignored.
+/// Conversion, chosen once: for one channel, colour → ITU-R BT.601 luma (Y = 0.299 R + 0.587 G +
+/// 0.114 B) on the stored (gamma-encoded) values — for a YCbCr JPEG that is its Y plane, which the
+/// encoder computed with the same weights; for three channels, RGB as stored and gray repeated.
+/// Samples of any depth are rescaled to 0…255 with rounding; alpha (including tRNS transparency)
+/// is composited over black, so transparent areas become background (0) as in MNIST-style images.
+/// Gamma, ICC and other ancillary data are ignored.
 public enum ImageDecoder {
     /// Bounds on what a decoder will accept before it allocates.
     public struct Limits: Sendable, Equatable {
@@ -81,40 +133,49 @@ public enum ImageDecoder {
     }
 
     public enum Format: String, Sendable {
-        case png, pgm
+        case png, jpeg, pgm
     }
 
     /// The format the bytes start with, if any.
     public static func sniff(_ bytes: [UInt8]) -> Format? {
         if bytes.starts(with: PNGDecoder.signature) { return .png }
+        if bytes.starts(with: JPEGDecoder.signature) { return .jpeg }
         if bytes.count >= 2 && bytes[0] == UInt8(ascii: "P") && (bytes[1] == UInt8(ascii: "5") || bytes[1] == UInt8(ascii: "2")) { return .pgm }
         return nil
     }
 
-    /// Decodes PNG or PGM bytes (sniffed from the content) into 8-bit gray. The memory a decode
-    /// holds grows with the data actually present and is reserved from `budget` as it grows
-    /// (`LoupeDataError.decodeBudgetExhausted` when it runs out); an image whose declared size is
-    /// past `limits` is refused (`imageTooLarge`) before anything is allocated.
-    public static func decode(_ bytes: [UInt8], limits: Limits = .default, budget: DecodeBudget = .unlimited) throws -> GrayImage {
+    /// Decodes PNG, JPEG or PGM bytes (sniffed from the content) into `channels` (1: gray, 3:
+    /// RGB) 8-bit samples per pixel. The memory a decode holds is reserved from `budget`
+    /// (`LoupeDataError.decodeBudgetExhausted` when it runs out): PNG and PGM reserve as their
+    /// output actually grows; JPEG reserves what libjpeg-turbo will hold before it starts, and an
+    /// image that would need more than the whole budget is `decodeExceedsBudget`. An image whose
+    /// declared size is past `limits` is refused (`imageTooLarge`) before anything is allocated.
+    ///
+    /// `fitting`: the size the caller will resize the image to, if it will. A JPEG larger than
+    /// that is then decoded with libjpeg-turbo's DCT scaling (1/2, 1/4, 1/8 …) to the smallest
+    /// size still at least as large on both sides — several times faster than a full decode, and
+    /// the caller's area-averaging resize takes it the rest of the way. Other formats ignore it.
+    public static func decode(_ bytes: [UInt8], channels: Int = 1, limits: Limits = .default, budget: DecodeBudget = .unlimited,
+                              fitting: (width: Int, height: Int)? = nil) throws -> PixelImage {
+        precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
         guard bytes.count <= limits.maxInputBytes else {
             throw LoupeDataError.invalidImage(format: "encoded", reason: "\(bytes.count) bytes exceed the \(limits.maxInputBytes)-byte limit")
         }
         switch sniff(bytes) {
-        case .png: return try PNGDecoder.decode(bytes, limits: limits, budget: budget)
-        case .pgm: return try PGMDecoder.decode(bytes, limits: limits, budget: budget)
+        case .png: return try PNGDecoder.decode(bytes, channels: channels, limits: limits, budget: budget)
+        case .jpeg: return try JPEGDecoder.decode(bytes, channels: channels, limits: limits, budget: budget, fitting: fitting)
+        case .pgm: return try PGMDecoder.decode(bytes, limits: limits, budget: budget).expanded(to: channels)
         case nil:
             if bytes.isEmpty { throw LoupeDataError.unsupportedImageFormat("empty input") }
-            if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
-                throw LoupeDataError.unsupportedImageFormat("this is a JPEG file, which is not supported yet (convert it to PNG)")
-            }
             let head = bytes.prefix(8).map { b -> String in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined(separator: " ")
             throw LoupeDataError.unsupportedImageFormat("the data starts with \(head)")
         }
     }
 
-    /// Decodes an image and brings it to the model's input size (area-averaged resize when it
-    /// differs): the preprocessing `loupe predict` and the server share.
-    public static func decodeForModel(_ bytes: [UInt8], width: Int = 28, height: Int = 28, limits: Limits = .default) throws -> GrayImage {
-        try decode(bytes, limits: limits).resized(width: width, height: height)
+    /// Decodes an image and brings it to the model's input size and channel count (area-averaged
+    /// resize when the size differs): the preprocessing `loupe predict` and the server share.
+    public static func decodeForModel(_ bytes: [UInt8], width: Int = 28, height: Int = 28, channels: Int = 1,
+                                      limits: Limits = .default, budget: DecodeBudget = .unlimited) throws -> PixelImage {
+        try decode(bytes, channels: channels, limits: limits, budget: budget, fitting: (width, height)).resized(width: width, height: height)
     }
 }

@@ -25,6 +25,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
     case unsupportedImageFormat(String)
     /// The process-wide allowance for image decoding in flight is used up (retry shortly).
     case decodeBudgetExhausted(limit: Int)
+    /// Decoding this one image would need more memory than the whole allowance (retrying cannot help).
+    case decodeExceedsBudget(needed: Int, limit: Int)
     /// A model file is malformed; `path` is nil when decoding bytes from memory.
     case modelFile(path: String?, problem: ModelFileProblem)
 
@@ -46,8 +48,10 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
             return "The image is \(width)×\(height), larger than allowed (\(limit))."
         case let .decodeBudgetExhausted(limit):
             return "Images being decoded already use the \(limit)-byte decoding allowance; retry shortly."
+        case let .decodeExceedsBudget(needed, limit):
+            return "Decoding this image needs about \(needed) bytes, more than the whole \(limit)-byte decoding allowance."
         case let .unsupportedImageFormat(what):
-            return "Unsupported image format: \(what); expected PNG or PGM (P5/P2)."
+            return "Unsupported image format: \(what); expected PNG, JPEG or PGM (P5/P2)."
         case let .modelFile(path, problem):
             if let path { return "Model file '\(path)' is invalid: \(problem)." }
             return "Model file is invalid: \(problem)."

@@ -1,4 +1,4 @@
-/// PNG (ISO/IEC 15948) decoder to 8-bit gray: colour types 0, 2, 3, 4, 6 at every allowed bit
+/// PNG (ISO/IEC 15948) decoder to 8-bit gray or RGB: colour types 0, 2, 3, 4, 6 at every allowed bit
 /// depth, tRNS transparency, Adam7 interlace. Every chunk's CRC is checked; critical chunks
 /// other than IHDR/PLTE/IDAT/IEND are refused; the inflated size is bounded by the size IHDR
 /// declares (which `Limits` bounds), and memory by what actually inflates (see `decode`).
@@ -35,7 +35,7 @@ enum PNGDecoder {
         Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
     }
 
-    static func decode(_ bytes: [UInt8], limits: ImageDecoder.Limits, budget: DecodeBudget = .unlimited) throws -> GrayImage {
+    static func decode(_ bytes: [UInt8], channels: Int = 1, limits: ImageDecoder.Limits, budget: DecodeBudget = .unlimited) throws -> PixelImage {
         guard bytes.starts(with: signature) else { throw fail("bad signature") }
         var pos = 8
         var header: Header?
@@ -125,7 +125,11 @@ enum PNGDecoder {
         // row by row: memory follows the bytes that actually inflate, never the size IHDR claims
         // (a 20-byte IDAT that claims 4096×4096×16-bit RGBA fails after its first row, having
         // held a few KiB). The output's growth is reserved from `budget` as it happens.
+        // Colour types decode to RGB when asked for 3 channels; gray ones decode to gray, repeated
+        // into RGB at the end.
+        let outC = channels == 3 && [2, 3, 6].contains(h.colorType) ? 3 : 1
         let pixelCount = h.width * h.height
+        let sampleCount = pixelCount * outC
         var reservation = DecodeReservation(budget)
         defer { reservation.releaseAll() }
         let inflater = try Inflater(idat, format: .zlib, maxOutput: expected)
@@ -134,7 +138,8 @@ enum PNGDecoder {
         // scattered into place once all of them have arrived.
         var decoded: [UInt8] = []
         let bpp = max(1, h.bitsPerPixel / 8)
-        let plainGray = h.colorType == 0 && h.bitDepth == 8 && transparentKey == nil
+        // Fast path, the common cases: 8-bit gray to gray, 8-bit RGB to RGB, rows as they are.
+        let asIs = h.bitDepth == 8 && transparentKey == nil && (outC == 1 ? h.colorType == 0 : h.colorType == 2)
         for pass in passes where pass.w > 0 && pass.h > 0 {
             let rowBytes = h.rowBytes(pass.w)
             var previous = [UInt8](repeating: 0, count: rowBytes)
@@ -142,30 +147,41 @@ enum PNGDecoder {
             for y in 0..<pass.h {
                 let filter = try source.nextRow(into: &row)
                 try unfilter(filter, &row, previous, bpp: bpp, line: y)
-                try reservation.cover(decoded.count + pass.w, cap: pixelCount)
-                if plainGray {
-                    decoded.append(contentsOf: row)   // fast path, the common case: 8-bit gray as is
+                try reservation.cover(decoded.count + pass.w * outC, cap: sampleCount)
+                if asIs {
+                    decoded.append(contentsOf: row)
                 } else {
                     let base = decoded.count
-                    decoded.append(contentsOf: repeatElement(0, count: pass.w))
+                    decoded.append(contentsOf: repeatElement(0, count: pass.w * outC))
                     try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
-                                   count: pass.w) { x, value in decoded[base + x] = value }
+                                   count: pass.w, channels: outC) { i, value in decoded[base + i] = value }
                 }
                 swap(&previous, &row)
             }
         }
         try source.expectEnd()
-        guard h.interlaced else { return GrayImage(width: h.width, height: h.height, pixels: decoded) }
-        try reservation.cover(2 * pixelCount, cap: 2 * pixelCount)
-        var gray = [UInt8](repeating: 0, count: pixelCount)
-        var k = 0
-        for pass in passes where pass.w > 0 && pass.h > 0 {
-            for y in 0..<pass.h {
-                let base = (pass.y0 + y * pass.dy) * h.width + pass.x0
-                for x in 0..<pass.w { gray[base + x * pass.dx] = decoded[k]; k += 1 }
+        var image: PixelImage
+        if h.interlaced {
+            try reservation.cover(2 * sampleCount, cap: 2 * sampleCount)
+            var scattered = [UInt8](repeating: 0, count: sampleCount)
+            var k = 0
+            for pass in passes where pass.w > 0 && pass.h > 0 {
+                for y in 0..<pass.h {
+                    let base = (pass.y0 + y * pass.dy) * h.width + pass.x0
+                    for x in 0..<pass.w {
+                        for c in 0..<outC { scattered[(base + x * pass.dx) * outC + c] = decoded[k]; k += 1 }
+                    }
+                }
             }
+            image = PixelImage(width: h.width, height: h.height, channels: outC, pixels: scattered)
+        } else {
+            image = PixelImage(width: h.width, height: h.height, channels: outC, pixels: decoded)
         }
-        return GrayImage(width: h.width, height: h.height, pixels: gray)
+        if channels > outC {
+            try reservation.cover(sampleCount + pixelCount * channels, cap: sampleCount * 2 + pixelCount * channels)
+            image = image.expanded(to: channels)
+        }
+        return image
     }
 
     /// The inflated image data, handed out one filtered row at a time from a fixed window.
@@ -257,9 +273,10 @@ enum PNGDecoder {
         }
     }
 
-    /// Converts one unfiltered row of `count` pixels to gray (BT.601 luma, alpha over black).
+    /// Converts one unfiltered row of `count` pixels to gray (BT.601 luma, `channels` 1) or to RGB
+    /// (`channels` 3, colour types 2, 3 and 6 only), alpha over black; `store(i, v)` gets sample i.
     static func convertRow(_ row: [UInt8], header h: Header, palette: [(UInt8, UInt8, UInt8)], paletteAlpha: [UInt8],
-                           transparentKey: [Int]?, count: Int, store: (Int, UInt8) -> Void) throws {
+                           transparentKey: [Int]?, count: Int, channels: Int = 1, store: (Int, UInt8) -> Void) throws {
         let depth = h.bitDepth
         let maxValue = Double((1 << depth) - 1)
         func sample(_ index: Int) -> Int {
@@ -282,20 +299,39 @@ enum PNGDecoder {
                 store(x, transparent ? 0 : toByte(Double(v) / maxValue))
             case 2:
                 let r = sample(3 * x), g = sample(3 * x + 1), b = sample(3 * x + 2)
-                if let key = transparentKey, key == [r, g, b] { store(x, 0); continue }
-                store(x, toByte(luma(Double(r), Double(g), Double(b)) / maxValue))
+                let transparent = transparentKey.map { $0 == [r, g, b] } ?? false
+                if channels == 3 {
+                    store(3 * x, transparent ? 0 : toByte(Double(r) / maxValue))
+                    store(3 * x + 1, transparent ? 0 : toByte(Double(g) / maxValue))
+                    store(3 * x + 2, transparent ? 0 : toByte(Double(b) / maxValue))
+                } else {
+                    store(x, transparent ? 0 : toByte(luma(Double(r), Double(g), Double(b)) / maxValue))
+                }
             case 3:
                 let i = sample(x)
                 guard i < palette.count else { throw fail("palette index \(i) is beyond the \(palette.count) PLTE entries") }
                 let (r, g, b) = palette[i]
                 let a = i < paletteAlpha.count ? Double(paletteAlpha[i]) / 255 : 1
-                store(x, toByte(luma(Double(r), Double(g), Double(b)) / 255 * a))
+                if channels == 3 {
+                    store(3 * x, toByte(Double(r) / 255 * a))
+                    store(3 * x + 1, toByte(Double(g) / 255 * a))
+                    store(3 * x + 2, toByte(Double(b) / 255 * a))
+                } else {
+                    store(x, toByte(luma(Double(r), Double(g), Double(b)) / 255 * a))
+                }
             case 4:
                 let v = sample(2 * x), a = sample(2 * x + 1)
                 store(x, toByte(Double(v) / maxValue * Double(a) / maxValue))
             default:
                 let r = sample(4 * x), g = sample(4 * x + 1), b = sample(4 * x + 2), a = sample(4 * x + 3)
-                store(x, toByte(luma(Double(r), Double(g), Double(b)) / maxValue * Double(a) / maxValue))
+                if channels == 3 {
+                    let alpha = Double(a) / maxValue
+                    store(3 * x, toByte(Double(r) / maxValue * alpha))
+                    store(3 * x + 1, toByte(Double(g) / maxValue * alpha))
+                    store(3 * x + 2, toByte(Double(b) / maxValue * alpha))
+                } else {
+                    store(x, toByte(luma(Double(r), Double(g), Double(b)) / maxValue * Double(a) / maxValue))
+                }
             }
         }
     }

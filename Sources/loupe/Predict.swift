@@ -5,16 +5,16 @@ import LoupeEngine
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify PNG or PGM files offline, with the same decoding the server uses.",
+        abstract: "Classify PNG, JPEG or PGM files offline, with the same decoding the server uses.",
         discussion: """
-        Images are converted to 8-bit gray (BT.601 luma, alpha over black) and, when their size \
-        differs from the model's input, resized by area averaging. Models trained on MNIST-style \
+        Images are converted to 8-bit gray (BT.601 luma, alpha over black), JPEGs turned upright \
+        by their Exif orientation, and, when their size differs from the model's input, resized by area averaging. Models trained on MNIST-style \
         data expect light objects on a black background; use --invert for dark-on-light images.
         """)
 
     @OptionGroup var modelOption: ModelOption
 
-    @Argument(help: ArgumentHelp("PNG or PGM files.", valueName: "file"))
+    @Argument(help: ArgumentHelp("PNG, JPEG or PGM files.", valueName: "file"))
     var files: [String]
 
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "How many classes to list per image.")

@@ -51,7 +51,7 @@ enum OpenAPI {
       "schema": {
        "type": "boolean"
       },
-      "description": "Scale PNG/PGM images of another size to 28×28 (area averaging, as `loupe predict`). Off by default: another size is a 400."
+      "description": "Scale PNG/JPEG/PGM images of another size to 28×28 (area averaging, as `loupe predict`). Off by default: another size is a 400."
      }
     ],
     "requestBody": {
@@ -63,6 +63,13 @@ enum OpenAPI {
         "format": "binary"
        },
        "description": "One PNG, any bit depth and colour type (converted to gray)."
+      },
+      "image/jpeg": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       },
+       "description": "One JPEG: baseline or progressive, gray or YCbCr, turned upright by its Exif orientation (converted to gray)."
       },
       "image/x-portable-graymap": {
        "schema": {
@@ -2566,7 +2573,7 @@ enum OpenAPI {
          "properties": {
           "b64": {
            "type": "string",
-           "description": "Base64 PNG or PGM."
+           "description": "Base64 PNG, JPEG or PGM."
           }
          }
         }

@@ -1,4 +1,4 @@
-// Turns request bodies into model-ready batches: PNG/PGM images, raw N×784 bytes, JSON
+// Turns request bodies into model-ready batches: PNG/JPEG/PGM images, raw N×784 bytes, JSON
 // `instances`, multipart uploads, and OIP tensors. Every refusal says what was expected and what
 // came. Pixel inputs (images, bytes, UINT8 tensors, JSON numbers) are 0…255 and normalized with
 // the model's own normalization; FP32 OIP tensors are taken as model-ready values.
@@ -29,12 +29,12 @@ enum InputDecoding {
     static func predictBody(_ request: HTTPRequest, model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
         let body = request.body
         guard !body.isEmpty else {
-            throw .badRequest("empty_body", "the request body is empty; expected an image (PNG or PGM), raw pixels or JSON instances")
+            throw .badRequest("empty_body", "the request body is empty; expected an image (PNG, JPEG or PGM), raw pixels or JSON instances")
         }
         let contentType = request.headers["Content-Type"] ?? ""
         let mediaType = contentType.split(separator: ";").first.map { String($0).trimmingSpaces().lowercased() } ?? ""
         switch mediaType {
-        case "image/png", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
+        case "image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
             return try images([body], model: model, limits: limits)
         case "application/octet-stream":
             return try rawPixels(body, model: model, limits: limits)
@@ -61,7 +61,7 @@ enum InputDecoding {
         let w = model.imageWidth, h = model.imageHeight
         var pixels = [UInt8](); pixels.reserveCapacity(files.count * w * h)
         for (index, file) in files.enumerated() {
-            let image = try decodeImage(file, index: files.count > 1 ? index : nil, limits: limits)
+            let image = try decodeImage(file, index: files.count > 1 ? index : nil, limits: limits, model: model)
             if image.width == w && image.height == h {
                 pixels.append(contentsOf: image.pixels)
             } else if limits.resize {
@@ -74,19 +74,26 @@ enum InputDecoding {
         return normalize(pixels, count: files.count, model: model)
     }
 
-    static func decodeImage(_ bytes: [UInt8], index: Int?, limits: InputLimits) throws(ServiceError) -> GrayImage {
+    /// Decodes to the model's channel count; with `?resize=true`, lets a JPEG decode scaled down
+    /// towards the model's size (the caller resizes the rest of the way).
+    static func decodeImage(_ bytes: [UInt8], index: Int?, limits: InputLimits, model: any InferenceModel) throws(ServiceError) -> PixelImage {
         let prefix = index.map { "image \($0): " } ?? ""
         guard ImageDecoder.sniff(bytes) != nil else {
-            throw .badRequest("invalid_image", "\(prefix)expected a PNG or PGM image, but the data does not start with a PNG or PGM signature")
+            throw .badRequest("invalid_image", "\(prefix)expected a PNG, JPEG or PGM image, but the data does not start with a PNG, JPEG or PGM signature")
         }
+        let channels = model.inputCount == model.imageWidth * model.imageHeight * 3 ? 3 : 1
+        let fitting = limits.resize ? (width: model.imageWidth, height: model.imageHeight) : nil
         do {
             let decoderLimits = ImageDecoder.Limits(maxDimension: limits.maxImageDimension,
                                                     maxPixels: limits.maxImageDimension * limits.maxImageDimension,
                                                     maxInputBytes: Int.max)
-            return try ImageDecoder.decode(bytes, limits: decoderLimits, budget: limits.decodeBudget)
+            return try ImageDecoder.decode(bytes, channels: channels, limits: decoderLimits, budget: limits.decodeBudget, fitting: fitting)
         } catch LoupeDataError.imageTooLarge(let width, let height, let limit) {
             throw ServiceError(status: 413, code: "image_too_large",
                                "\(prefix)the image is \(width)×\(height) pixels, over the limit of \(limit) (limits.max_image_dimension)")
+        } catch LoupeDataError.decodeExceedsBudget(let needed, let limit) {
+            throw ServiceError(status: 413, code: "image_too_large",
+                               "\(prefix)decoding the image needs about \(needed) bytes, more than the \(limit)-byte allowance (limits.decode_budget_bytes)")
         } catch LoupeDataError.decodeBudgetExhausted(let limit) {
             throw ServiceError(status: 503, code: "decode_budget_exhausted",
                                "images being decoded already use the \(limit)-byte allowance (limits.decode_budget_bytes); retry shortly",
@@ -128,7 +135,7 @@ enum InputDecoding {
     }
 
     /// A JSON array of images (`field` names it in messages): each one `n` numbers, `h` rows of `w`
-    /// numbers, `h` rows of `w` one-element arrays (H×W×1), `{"b64": "<base64 PNG/PGM>"}`, or any of
+    /// numbers, `h` rows of `w` one-element arrays (H×W×1), `{"b64": "<base64 PNG/JPEG/PGM>"}`, or any of
     /// these wrapped in a one-key object naming the input (TF Serving's named row format,
     /// `{"image": {"b64": …}}`). Values are whole pixel values 0…255.
     static func instances(_ instances: [JSONValue], field: String, model: any InferenceModel,
@@ -146,7 +153,7 @@ enum InputDecoding {
                 guard let bytes = Base64.decode(b64) else {
                     throw .badRequest("invalid_input", "instance \(index): 'b64' is not valid base64")
                 }
-                let image = try decodeImage(bytes, index: index, limits: limits)
+                let image = try decodeImage(bytes, index: index, limits: limits, model: model)
                 if image.width == w && image.height == h {
                     pixels.append(contentsOf: image.pixels)
                 } else if limits.resize {
@@ -157,7 +164,7 @@ enum InputDecoding {
                 continue
             }
             guard let array = instance.arrayValue else {
-                throw .badRequest("invalid_input", "instance \(index): expected \(n) numbers, \(h) arrays of \(w) numbers (or of \(w) one-number arrays), or {\"b64\": \"<base64 PNG>\"}, received \(instance.kindName)")
+                throw .badRequest("invalid_input", "instance \(index): expected \(n) numbers, \(h) arrays of \(w) numbers (or of \(w) one-number arrays), or {\"b64\": \"<base64 PNG or JPEG>\"}, received \(instance.kindName)")
             }
             let start = pixels.count
             if array.first?.arrayValue != nil {
