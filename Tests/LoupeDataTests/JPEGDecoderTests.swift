@@ -248,8 +248,10 @@ func inserting(_ segment: [UInt8], into jpeg: [UInt8]) -> [UInt8] { Array(jpeg[0
         expectJPEGError(Array(jpeg[0..<2]) + Array(jpeg[scanStart - 20..<jpeg.count]), contains: "JPEG")
         // SOS before SOF.
         expectJPEGError([0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 63, 0], contains: "before the frame header")
-        // Bytes after a good file's EOI are ignored; "extraneous bytes" warnings are tolerated.
+        // Bytes after a good file's EOI are ignored; libjpeg's "extraneous bytes before marker"
+        // warning (junk between the scan and EOI, as some cameras write) is tolerated.
         #expect(try ImageDecoder.decode(jpeg + [1, 2, 3]) == ImageDecoder.decode(jpeg))
+        #expect(try ImageDecoder.decode(Array(jpeg.dropLast(2)) + [0x12, 0x34, 0x56, 0xFF, 0xD9]) == ImageDecoder.decode(jpeg))
         // Every single-byte corruption: an error or a picture, never a crash.
         for i in 2..<jpeg.count {
             var b = jpeg

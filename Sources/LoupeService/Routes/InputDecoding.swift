@@ -81,7 +81,7 @@ enum InputDecoding {
         guard ImageDecoder.sniff(bytes) != nil else {
             throw .badRequest("invalid_image", "\(prefix)expected a PNG, JPEG or PGM image, but the data does not start with a PNG, JPEG or PGM signature")
         }
-        let channels = model.inputCount == model.imageWidth * model.imageHeight * 3 ? 3 : 1
+        let channels = model.imageChannels == 3 ? 3 : 1
         let fitting = limits.resize ? (width: model.imageWidth, height: model.imageHeight) : nil
         do {
             let decoderLimits = ImageDecoder.Limits(maxDimension: limits.maxImageDimension,
