@@ -348,6 +348,17 @@ func inserting(_ segment: [UInt8], into jpeg: [UInt8]) -> [UInt8] { Array(jpeg[0
             #expect(throws: LoupeDataError.self, "cut at \(cut)") { _ = try JPEGHeader.parse(Array(jpeg.prefix(cut))) }
         }
         #expect(try JPEGHeader.parse(Array(jpeg.prefix(sosEnd))) == header)
+        // Every byte of the header region set to a few values: a LoupeDataError or a sane header.
+        for i in 2..<sosEnd {
+            for value: UInt8 in [0x00, 0x01, 0x7F, 0xC2, 0xD9, 0xDA, 0xFF] {
+                var mutated = Array(jpeg.prefix(sosEnd))
+                mutated[i] = value
+                do {
+                    let h = try JPEGHeader.parse(mutated)
+                    #expect(h.width > 0 && h.height > 0 && (1...8).contains(h.orientation) && !h.components.isEmpty)
+                } catch is LoupeDataError {}
+            }
+        }
         // Fill bytes before a marker and a TEM marker are allowed.
         let padded = Array(jpeg[0..<2]) + [0xFF, 0xFF, 0xFF, 0x01] + Array(jpeg[2...])
         #expect(try JPEGHeader.parse(padded) == header)
@@ -383,6 +394,17 @@ func inserting(_ segment: [UInt8], into jpeg: [UInt8]) -> [UInt8] { Array(jpeg[0
         many[6 + 8] = 0xFF; many[6 + 9] = 0xFF
         many[6 + 8 + 2 + 12 + 1] = 0x13                              // tag 0x0113: no orientation anywhere
         #expect(ExifOrientation.parse(app1: many[...]) == nil)
+        // Every byte of a segment set to every value of a few: no trap, and nil or a valid orientation.
+        for bigEndian in [false, true] {
+            let original = Array(exifSegment(orientation: 5, bigEndian: bigEndian)[4...])
+            for i in original.indices {
+                for value: UInt8 in [0x00, 0x01, 0x03, 0x12, 0x2A, 0x49, 0x4D, 0x7F, 0x80, 0xFF] {
+                    var mutated = original
+                    mutated[i] = value
+                    if let o = ExifOrientation.parse(app1: mutated[...]) { #expect((1...8).contains(o)) }
+                }
+            }
+        }
     }
 
     @Test func orientedMatchesItsDefinition() {
