@@ -62,6 +62,13 @@ struct JPEGTools {
         #expect(try predict(multipart, "multipart/form-data; boundary=B") == Array(pngClasses[0..<3]))
         let json = "{\"instances\": [" + (0..<n).map { "{\"b64\": \"\(base64(jpegs[$0]))\"}" }.joined(separator: ",") + "]}"
         #expect(try predict(Array(json.utf8), "application/json") == pngClasses)
+        // TF Serving / KServe v1 REST takes the same b64 instances.
+        let v1 = try HTTP.request(port: server.port, "POST", "/v1/models/fashion:predict", headers: [("Content-Type", "application/json")],
+                                  body: Array("{\"instances\": [{\"b64\": \"\(base64(jpegs[0]))\"}]}".utf8))
+        #expect(v1.status == 200, "\(v1.text)")
+        struct V1Body: Decodable { var predictions: [[Float]] }
+        let probabilities = try JSONDecoder().decode(V1Body.self, from: Data(v1.body)).predictions
+        #expect(probabilities.count == 1 && probabilities[0].indices.max { probabilities[0][$0] < probabilities[0][$1] } == pngClasses[0])
         // curl --data-binary @x.jpg (form-urlencoded): sniffed.
         #expect(try predict(jpegs[0], "application/x-www-form-urlencoded") == [pngClasses[0]])
 
