@@ -115,6 +115,17 @@ public struct IDXDataset: Sendable, Equatable {
         return (a, b)
     }
 
+    /// The sets one after another; they must hold images of one shape (`names` say which in the error).
+    public static func concatenated(_ sets: [IDXDataset], names: [String]) throws -> IDXDataset {
+        guard let first = sets.first else { throw LoupeDataError.datasetMismatch("no dataset given") }
+        for (set, name) in zip(sets, names) where set.imageShape != first.imageShape {
+            throw LoupeDataError.datasetMismatch("'\(name)' holds \(set.shapeDescription) images but '\(names[0])' holds \(first.shapeDescription); sets trained together need one image shape")
+        }
+        if sets.count == 1 { return first }
+        return IDXDataset(images: sets.flatMap(\.images), labels: sets.flatMap(\.labels), count: sets.reduce(0) { $0 + $1.count },
+                          rows: first.rows, cols: first.cols, channels: first.channels)
+    }
+
     /// Images as Float32 in [0, 1] (pixel / 255), the normalisation Loupe's models use.
     public func normalizedImages() -> [Float] {
         Normalization.standard.apply(images)

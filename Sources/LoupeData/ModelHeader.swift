@@ -83,6 +83,11 @@ public struct TrainingMetadata: Codable, Sendable, Equatable {
     public var testAccuracy: Double?
     /// Wall-clock seconds spent training (all epochs).
     public var trainingSeconds: Double?
+    /// Every training set used, in order (their training splits were concatenated), when more
+    /// than the one `datasetPath` names or when a parent model was fine-tuned.
+    public var datasets: [DatasetUse]?
+    /// The model whose weights training started from (`loupe train --init-from`).
+    public var parent: ParentModel?
     /// UTC creation time, ISO 8601 with a Z suffix ("2026-11-29T09:00:00Z").
     public var createdAt: String
     /// The engine that trained it, e.g. "loupe-engine 1".
@@ -105,7 +110,12 @@ public struct TrainingMetadata: Codable, Sendable, Equatable {
     }
 
     public static func iso8601(_ date: Date) -> String {
-        let t = Int64(date.timeIntervalSince1970.rounded(.down))
+        iso8601(secondsSince1970: date.timeIntervalSince1970)
+    }
+
+    /// Seconds since the Unix epoch as ISO 8601 UTC ("2026-11-29T09:00:00Z").
+    public static func iso8601(secondsSince1970 seconds: Double) -> String {
+        let t = Int64(seconds.rounded(.down))
         // Civil-from-days (Howard Hinnant), valid for the proleptic Gregorian calendar.
         let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
         let secs = t - days * 86400
@@ -121,6 +131,32 @@ public struct TrainingMetadata: Codable, Sendable, Equatable {
         if m <= 2 { y += 1 }
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return "\(y)-\(two(m))-\(two(d))T\(two(secs / 3600)):\(two(secs / 60 % 60)):\(two(secs % 60))Z"
+    }
+}
+
+/// One dataset a model was trained on: where, and how many of its examples were used.
+public struct DatasetUse: Codable, Sendable, Equatable {
+    public var path: String
+    public var name: String
+    /// Training-split examples taken from it (before the validation split).
+    public var trainExamples: Int
+    /// Test-split examples it contributed (0 when it has no test split).
+    public var testExamples: Int
+    public init(path: String, name: String, trainExamples: Int, testExamples: Int) {
+        self.path = path; self.name = name; self.trainExamples = trainExamples; self.testExamples = testExamples
+    }
+}
+
+/// The model a fine-tuned model started from.
+public struct ParentModel: Codable, Sendable, Equatable {
+    /// SHA-256 (hex) of the parent's file.
+    public var sha256: String
+    public var path: String
+    /// The parent's own training dataset name and test accuracy, when recorded.
+    public var dataset: String?
+    public var testAccuracy: Double?
+    public init(sha256: String, path: String, dataset: String?, testAccuracy: Double?) {
+        self.sha256 = sha256; self.path = path; self.dataset = dataset; self.testAccuracy = testAccuracy
     }
 }
 

@@ -9,9 +9,19 @@ import Glibc
 public struct TrainingOptions: Sendable, Equatable {
     public static let defaultDataDirectory = "/usr/share/datasets/fashion-mnist"
 
-    /// Directory of IDX files (train-*/t10k-*, gzipped or not).
-    public var dataDirectory = TrainingOptions.defaultDataDirectory
+    /// Directories of IDX files (train-*, and t10k-*/test-* where there is a test split; gzipped
+    /// or not). Their training splits are concatenated in order, and so are their test splits.
+    public var dataDirectories = [TrainingOptions.defaultDataDirectory]
+    /// The first data directory (the one that names the dataset).
+    public var dataDirectory: String {
+        get { dataDirectories.first ?? TrainingOptions.defaultDataDirectory }
+        set { dataDirectories = [newValue] }
+    }
     public var architecture: Architecture = .seed
+    /// True when `architecture` was chosen (`--arch`); with `initFrom`, the parent's is used otherwise.
+    public var architectureGiven = false
+    /// A model file whose weights training starts from (fine-tuning): same architecture and input shape.
+    public var initFrom: String?
     public var epochs = 10
     public var batchSize = 128
     public var learningRate: Float = 1e-3
@@ -108,24 +118,60 @@ public struct TrainingOutcome: Sendable {
 public enum TrainingRun {
     public static func run(_ options: TrainingOptions, events: TrainingEvents = TrainingEvents()) throws -> TrainingOutcome {
         let started = monotonicNow()
-        events.phase("loading \(options.dataDirectory)")
-        var full = try IDXDataset.load(directory: options.dataDirectory, split: .train)
-        let test = try IDXDataset.load(directory: options.dataDirectory, split: .test)
-        if let limit = options.limit { full = full.prefix(limit) }
-        guard test.imageShape == full.imageShape else {
-            throw LoupeDataError.datasetMismatch("training images are \(full.shapeDescription) but test images are \(test.shapeDescription)")
+        events.phase("loading \(options.dataDirectories.joined(separator: ", "))")
+        var trainSets: [IDXDataset] = [], testSets: [IDXDataset] = [], testNames: [String] = [], uses: [DatasetUse] = []
+        for directory in options.dataDirectories {
+            let train = try IDXDataset.load(directory: directory, split: .train)
+            var test: IDXDataset?
+            do { test = try IDXDataset.load(directory: directory, split: .test) } catch LoupeDataError.datasetNotFound {
+                test = nil   // a set without a test split (a captured set) adds training examples only
+            }
+            trainSets.append(train)
+            if let test { testSets.append(test); testNames.append(directory) }
+            uses.append(DatasetUse(path: directory, name: ClassNames.datasetName(forDatasetAt: directory),
+                                   trainExamples: train.count, testExamples: test?.count ?? 0))
         }
-        let architecture = options.effectiveArchitecture()
+        var full = try IDXDataset.concatenated(trainSets, names: options.dataDirectories)
+        if let limit = options.limit { full = full.prefix(limit) }
+        var parent: ModelFile?
+        if let path = options.initFrom {
+            let file = try ModelFile.read(path: path)
+            guard file.header.normalization == .standard else {
+                throw LoupeDataError.datasetMismatch("'\(path)' normalizes pixels as \(file.header.normalization), but training feeds pixel/255; fine-tune only models Loupe trained")
+            }
+            if options.architectureGiven && options.effectiveArchitecture() != file.header.architecture {
+                throw LoupeDataError.datasetMismatch("--init-from '\(path)' has another architecture than --arch/--dropout asks for; fine-tuning keeps the parent's architecture (leave --arch and --dropout out)")
+            }
+            parent = file
+        }
+        let architecture = parent?.header.architecture ?? options.effectiveArchitecture()
         // An image architecture must take the images' exact (rows, cols, channels); a flat one their value count.
         guard architecture.inputShape.count == 3 ? architecture.inputShape == full.imageShape
                                                  : architecture.inputShape.reduce(1, *) == full.pixelsPerImage else {
+            if let path = options.initFrom {
+                throw LoupeDataError.datasetMismatch("the images are \(full.shapeDescription) but --init-from '\(path)' takes input \(architecture.inputShape); fine-tuning needs data of the parent's input shape")
+            }
             throw LoupeDataError.datasetMismatch("the images are \(full.shapeDescription) but the architecture takes input \(architecture.inputShape)")
         }
         let (train, validation) = full.splitLast(fraction: options.validationSplit)
         guard train.count > 0 else { throw LoupeDataError.datasetMismatch("no training images left after the validation split") }
-        let model = try Sequential(architecture: architecture, seed: options.seed)
+        // Without a test split in any set, the test figures are measured on the validation split.
+        let test: IDXDataset
+        if testSets.isEmpty {
+            guard validation.count > 0 else {
+                throw LoupeDataError.datasetMismatch("no --data directory has a test split (t10k-* or test-* files) and --validation-split is 0: give one of them so the model can be measured")
+            }
+            events.phase("no test split in \(options.dataDirectories.joined(separator: ", ")): the test figures are measured on the \(validation.count) validation images")
+            test = validation
+        } else {
+            test = try IDXDataset.concatenated(testSets, names: testNames)
+        }
+        guard test.imageShape == full.imageShape else {
+            throw LoupeDataError.datasetMismatch("training images are \(full.shapeDescription) but test images are \(test.shapeDescription)")
+        }
+        let model = try parent?.makeModel() ?? Sequential(architecture: architecture, seed: options.seed)
         let classes = model.outputCount
-        let labels = options.labels ?? ClassNames.guess(forDatasetAt: options.dataDirectory, classCount: classes)
+        let labels = options.labels ?? parent?.header.labels ?? ClassNames.guess(forDatasetAt: options.dataDirectory, classCount: classes)
         guard labels.count == classes else {
             throw LoupeDataError.datasetMismatch("\(labels.count) class names for a network with \(classes) outputs")
         }
@@ -158,6 +204,11 @@ public enum TrainingRun {
         let trained = trainer.model
         var training = TrainingMetadata(dataset: ClassNames.datasetName(forDatasetAt: options.dataDirectory), epochs: records.count, seed: options.seed)
         training.datasetPath = options.dataDirectory
+        if uses.count > 1 || parent != nil { training.datasets = uses }
+        if let parent, let path = options.initFrom {
+            training.parent = ParentModel(sha256: parent.sha256Hex, path: path, dataset: parent.header.training.dataset,
+                                          testAccuracy: parent.header.training.testAccuracy)
+        }
         training.trainExamples = train.count
         training.validationExamples = validation.count
         training.testExamples = test.count

@@ -87,6 +87,12 @@ struct Inspect: ParsableCommand {
         if let a = t.validationAccuracy { figures.append("val accuracy \(Format.fixed(a, 4))") }
         if let a = t.testAccuracy { figures.append("test accuracy \(Format.fixed(a, 4))\(t.testExamples.map { " (\(Format.grouped($0)) images)" } ?? "")") }
         if !figures.isEmpty { Terminal.line("                \(figures.joined(separator: ", "))") }
+        if let p = t.parent {
+            Terminal.line("parent          sha256 \(p.sha256) (\(p.path)\(p.dataset.map { ", trained on \($0)" } ?? "")\(p.testAccuracy.map { ", test accuracy \(Format.fixed($0, 4))" } ?? ""))")
+        }
+        for (i, d) in (t.datasets ?? []).enumerated() {
+            Terminal.line("\(i == 0 ? "datasets        " : "                ")\(d.name) (\(d.path)): \(Format.grouped(d.trainExamples)) training, \(Format.grouped(d.testExamples)) test images")
+        }
         Terminal.line("created         \(t.createdAt) by \(t.engineVersion)\(t.trainingSeconds.map { ", \(Format.duration($0)) of training" } ?? "")")
         Terminal.line("golden samples  \(h.goldenSamples.count)\(h.goldenSamples.isEmpty ? "" : " (expected classes \(h.goldenSamples.map { String($0.expectedClass) }.joined(separator: " ")))")")
         if let s = h.inputStatistics {

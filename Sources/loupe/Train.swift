@@ -13,8 +13,11 @@ struct Train: ParsableCommand {
         and history.json (or --output PATH). Ctrl-C stops cleanly and writes nothing.
         """)
 
-    @Option(name: .long, help: ArgumentHelp("Directory of IDX files (train-*/t10k-*, optionally .gz).", valueName: "dir"))
-    var data: String = TrainingOptions.defaultDataDirectory
+    @Option(name: .long, help: ArgumentHelp("Directory of IDX files (train-*, t10k-* where there is a test split; optionally .gz). Repeat to train on several sets: their training splits are concatenated in order, and so are their test splits (a set without one, such as a captured set, adds training images only). Default: \(TrainingOptions.defaultDataDirectory).", valueName: "dir"))
+    var data: [String] = []
+
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from this model's weights (fine-tuning): same architecture (its own, unless --arch names the same one) and the data's input shape. Its sha256 and the datasets used are recorded in the new model's header.", valueName: "model.loupe"))
+    var initFrom: String?
 
     @Option(name: .long, help: ArgumentHelp("Architecture JSON file (default: the seed network).", valueName: "file"))
     var arch: String?
@@ -80,8 +83,10 @@ struct Train: ParsableCommand {
             ?? ModelRepositoryLayout.removeStaleTemporaries(root: repository)
         if !stale.isEmpty { Terminal.line("removed \(stale.count) temporary file(s) a killed loupe process left: \(stale.joined(separator: ", "))") }
         var options = TrainingOptions()
-        options.dataDirectory = data
-        if let arch { options.architecture = try ArchitectureFile.load(arch) }
+        options.dataDirectories = dataDirectories
+        options.initFrom = initFrom
+        if let arch { options.architecture = try ArchitectureFile.load(arch); options.architectureGiven = true }
+        if dropout > 0 { options.architectureGiven = true }
         options.epochs = epochs
         options.batchSize = batchSize
         options.learningRate = learningRate
@@ -121,12 +126,25 @@ struct Train: ParsableCommand {
             try FileIO.writeAtomically([(bytes, output), (history, Train.historyPath(forModelAt: output))])
             path = output
         } else {
-            let modelName = name ?? Train.defaultName(forDataAt: data)
+            let modelName = name ?? initFrom.flatMap(Train.repositoryName(ofModelAt:)) ?? Train.defaultName(forDataAt: dataDirectories[0])
             path = try ModelRepositoryLayout.publish(model: bytes, history: history, root: repository, name: modelName).path
         }
         let t = outcome.modelFile.header.training
         Terminal.line("test accuracy \(Format.fixed(t.testAccuracy ?? 0, 4)), test loss \(Format.fixed(t.testLoss ?? 0, 4)) on \(Format.grouped(t.testExamples ?? 0)) images")
         Terminal.line("wrote \(path) (\(Format.grouped(bytes.count)) bytes, sha256 \(outcome.modelFile.sha256Hex))")
+    }
+
+    /// `--data` as given, or the default set.
+    var dataDirectories: [String] { data.isEmpty ? [TrainingOptions.defaultDataDirectory] : data }
+
+    /// The model name of a file in a repository (`<root>/<name>/<version>/model.loupe`), so that a
+    /// fine-tuned model becomes the next version of its parent's model.
+    static func repositoryName(ofModelAt path: String) -> String? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.count >= 3, parts[parts.count - 1] == ModelRepositoryLayout.modelFileName,
+              ModelRepositoryLayout.parseVersion(parts[parts.count - 2]) != nil,
+              ModelRepositoryLayout.isValidName(parts[parts.count - 3]) else { return nil }
+        return parts[parts.count - 3]
     }
 
     /// history.json beside model.loupe; <stem>.history.json beside any other file name.

@@ -1,3 +1,5 @@
+import Logging
+import LoupeData
 import LoupeHTTP
 import Testing
 @testable import LoupeService
@@ -176,5 +178,45 @@ import Testing
         let r = feedback(h, #"{"request_id": "z", "label": 2}"#)
         #expect(r.status == 404)
         #expect(json(r)["error"]?.stringValue?.contains("feedback.window is 0") == true)
+    }
+}
+
+@Suite struct CaptureStoreTests {
+    static func store(_ dir: String, maxBytes: Int) -> CaptureStore {
+        CaptureStore(configuration: CaptureConfiguration(enabled: true, sampleRate: 1, maxBytes: maxBytes, directory: dir,
+                                                         flushIntervalSeconds: 3600, labelWaitSeconds: 3600),
+                     logger: Logger(label: "test"), seed: 1)
+    }
+
+    /// Labelled records become train-* files, the rest wait; sets rotate so the directory stays
+    /// under max_bytes (the oldest go first).
+    @Test func setsAreWrittenAndRotated() throws {
+        let dir = try TempDirectory()
+        let s = Self.store(dir.path, maxBytes: 6000)
+        s.start()
+        var written: [String] = []
+        for round in 0..<4 {
+            for i in 0..<2 {
+                let id = "r\(round)-\(i)"
+                s.offer(requestID: id, model: "m", version: 1, shape: [28, 28, 1], pixels: { [UInt8](repeating: UInt8(round), count: 784) },
+                        classes: [1], confidences: [0.9], now: Double(monotonicNanoseconds()) / 1e9)
+                if i == 0 { s.label(requestID: id, labels: [round]) }
+            }
+            #expect(s.isPending("r\(round)-1") && !s.isPending("r\(round)-0"))
+            s.flush(final: false)
+            written = CaptureStore.existingSets(root: dir.path).map(\.path)
+        }
+        // Each set: 1 labelled image (784 + 8 + 16 + 9 bytes of IDX + a sidecar) ≈ 1.1 kB: 4 fit in 6000 bytes,
+        // then a final flush adds a set of the 4 unlabelled images (≈ 3.5 kB) and pushes out the oldest.
+        #expect(written.count == 4)
+        s.flush(final: true)
+        let sets = CaptureStore.existingSets(root: dir.path)
+        #expect(sets.reduce(0) { $0 + $1.bytes } <= 6000)
+        #expect(sets.count < 5 && sets.last.map { FileIO.isRegularFile($0.path + "/unlabelled-images-idx3-ubyte") } == true)
+        #expect(!sets.contains { $0.path == written[0] })
+        let last = try IDXFile.read(path: sets.last!.path + "/unlabelled-predictions-idx1-ubyte")
+        #expect(last.data == [1, 1, 1, 1])
+        let firstKept = try IDXDataset.load(directory: sets.first!.path, split: .train)
+        #expect(firstKept.count == 1 && firstKept.images.allSatisfy { $0 == firstKept.labels[0] })
     }
 }

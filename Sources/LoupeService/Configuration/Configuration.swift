@@ -62,6 +62,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var feedbackAccuracyWindow = 1000
     public var feedbackAlertMargin = 0.05
     public var feedbackAlertMinLabels = 200
+    // capture (sampled requests written as IDX sets)
+    public var captureEnabled = false
+    public var captureSampleRate = 0.01
+    public var captureMaxBytes = 256 << 20
+    public var captureDirectory = "capture"
+    public var captureFlushIntervalSeconds = 60
     // repository API (Triton repository extension)
     public var repositoryAPIEnabled = false
     public var repositoryAPIToken = ""
@@ -164,6 +170,11 @@ extension ServiceConfiguration {
         int("feedback.accuracy_window", \.feedbackAccuracyWindow, 1...10_000_000, "Most recent labels the sliding live accuracy (loupe_live_accuracy{window=\"recent\"}) covers."),
         double("feedback.alert_margin", \.feedbackAlertMargin, 0...1, "The live-accuracy alert fires when recent live accuracy is this far below the model's recorded test accuracy."),
         int("feedback.alert_min_labels", \.feedbackAlertMinLabels, 1...10_000_000, "Recent labels needed before the live-accuracy alert may fire."),
+        bool("capture.enabled", \.captureEnabled, "Write a sample of requests (pixels, prediction, and the label once feedback brings one) as IDX sets under capture.dir."),
+        double("capture.sample_rate", \.captureSampleRate, 0...1, "Share of requests captured (0.01 = 1%)."),
+        int("capture.max_bytes", \.captureMaxBytes, 1 << 16...(1 << 40), "Bytes the captured sets may take on disk (the oldest are deleted to make room) and records may hold in memory while they wait for labels."),
+        string("capture.dir", \.captureDirectory, "Directory of the captured sets: <dir>/<model>/<UTC time>-<n>/."),
+        int("capture.flush_interval_s", \.captureFlushIntervalSeconds, 1...86_400, "How often labelled (and expired unlabelled) records are written as a new set."),
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
@@ -217,6 +228,9 @@ extension ServiceConfiguration {
         if modelsDirectory.isEmpty {
             throw ConfigurationError(key: "models.dir", message: "must not be empty", source: "combination")
         }
+        if captureEnabled && captureDirectory.isEmpty {
+            throw ConfigurationError(key: "capture.dir", message: "must not be empty when capture.enabled is true", source: "combination")
+        }
         if metricsPort != 0 && metricsPort == port {
             throw ConfigurationError(key: "metrics.port", message: "must differ from server.port (\(port)); 0 serves /metrics on the main listener",
                                      source: "combination")
@@ -227,6 +241,13 @@ extension ServiceConfiguration {
         guard VersionPolicy(parsing: value) != nil else {
             throw ConfigurationValueError(message: "expected latest, latest:N, all, or a list of version numbers ≥ 1 like \"1,3\", got '\(value)'")
         }
+    }
+
+    /// The capture settings (`capture.*`; records wait `feedback.max_age_s` for a label).
+    var captureConfiguration: CaptureConfiguration {
+        CaptureConfiguration(enabled: captureEnabled, sampleRate: captureSampleRate, maxBytes: captureMaxBytes,
+                             directory: captureDirectory, flushIntervalSeconds: Double(captureFlushIntervalSeconds),
+                             labelWaitSeconds: Double(feedbackMaxAgeSeconds))
     }
 
     /// The repository's settings from the `models.*`, `repository_api.*` and `drift.*` keys.

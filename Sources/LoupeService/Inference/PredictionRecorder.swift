@@ -1,13 +1,16 @@
 // What the service learns from every answered batch: the top-1 class of each row and its
 // confidence (the prediction metrics), the inputs with their predicted classes (the model's
 // drift window, through the `InferenceModel` seam), and the request's predictions kept by its
-// X-Request-ID for later ground truth (Lifecycle/PredictionWindow.swift).
+// X-Request-ID for later ground truth (Lifecycle/PredictionWindow.swift), and a sample of them
+// for the captured data set (Lifecycle/Capture.swift).
 import LoupeEngine
 
 struct PredictionRecorder: Sendable {
     let metrics: ServiceMetrics
     /// Recent predictions by request id (`feedback.window`).
     let window: PredictionWindow
+    /// Sampled requests written as IDX sets (`capture.*`, off by default).
+    let capture: CaptureStore
 
     /// Records the batch and returns each row's top class (its confidence is that probability).
     /// `requestID` is the request's X-Request-ID (set by RequestInstrumentation).
@@ -20,10 +23,16 @@ struct PredictionRecorder: Sendable {
         } else {
             model.observe(normalized: batch.input, predictedClasses: classes)
         }
-        if let requestID, window.isEnabled {
+        guard let requestID else { return classes }
+        let now = Double(monotonicNanoseconds()) / 1e9
+        if window.isEnabled {
             window.record(id: requestID, RecentPrediction(model: model.name, version: model.version, classCount: k,
-                                                          classes: classes, confidences: confidences,
-                                                          at: Double(monotonicNanoseconds()) / 1e9))
+                                                          classes: classes, confidences: confidences, at: now))
+        }
+        if capture.isEnabled {
+            capture.offer(requestID: requestID, model: model.name, version: model.version, shape: model.inputShape,
+                          pixels: { batch.pixels ?? model.normalization.pixels(fromNormalized: batch.input) },
+                          classes: classes, confidences: confidences, now: now)
         }
         return classes
     }

@@ -13,6 +13,8 @@ struct FeedbackRoute: Sendable {
     let batcher: Batcher
     let window: PredictionWindow
     let accuracy: LiveAccuracy
+    /// Labels reach the captured records of the same request (`capture.*`).
+    let capture: CaptureStore
 
     static let expectedForms = #"expected {"request_id": "<X-Request-ID of a prediction>", "label": <class>} or {"instances": [...], "labels": [...]}"#
 
@@ -75,6 +77,7 @@ struct FeedbackRoute: Sendable {
             let labels = try Self.labels(document, count: prediction.classes.count, classNames: names)
             let key = ModelVersion(model: prediction.model, version: prediction.version)
             let tally = accuracy.record(key, classNames: names, labels: labels, classes: prediction.classes, confidences: prediction.confidences)
+            capture.label(requestID: id, labels: labels)
             sink.respond(.json(200, Self.response(key, labels: labels, classes: prediction.classes, tally: tally)))
         } catch {
             window.release(id: id)   // a refused label can be corrected and sent again
@@ -114,9 +117,17 @@ struct FeedbackRoute: Sendable {
             throw error
         }
         let key = ModelVersion(model: model.name, version: model.version)
-        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [accuracy] result in
+        let requestID = request.headers["X-Request-ID"] ?? ""
+        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [accuracy, capture] result in
             let (classes, confidences) = PredictionRecorder.top1(result.probabilities, count: batch.count, classes: model.outputCount)
             let tally = accuracy.record(key, classNames: model.labels, labels: labels, classes: classes, confidences: confidences)
+            // Labelled images are captured (when sampled) with their labels straight away.
+            if capture.isEnabled, let pixels = batch.pixels {
+                capture.offer(requestID: requestID, model: model.name, version: model.version, shape: model.inputShape,
+                              pixels: { pixels }, classes: classes, confidences: confidences,
+                              now: Double(monotonicNanoseconds()) / 1e9)
+                capture.label(requestID: requestID, labels: labels)
+            }
             return .json(200, Self.response(key, labels: labels, classes: classes, tally: tally))
         }
     }

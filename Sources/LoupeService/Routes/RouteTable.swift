@@ -34,7 +34,8 @@ extension InferenceService {
                                              workers: configuration.effectiveInferenceWorkers)
         let v1 = V1PredictRoutes(models: models, provider: provider, readiness: readiness, inputs: inputs, batcher: batcher,
                                  recorder: recorder)
-        let feedback = FeedbackRoute(models: models, inputs: inputs, batcher: batcher, window: recorder.window, accuracy: liveAccuracy)
+        let feedback = FeedbackRoute(models: models, inputs: inputs, batcher: batcher, window: recorder.window, accuracy: liveAccuracy,
+                                     capture: recorder.capture)
         var list: [ServiceRoute] = [
             ServiceRoute(method: .POST, template: "/predict", handler: predict.handle),
             ServiceRoute(method: .POST, template: "/explain", handler: explain.handle),

@@ -5,6 +5,7 @@
 //   PredictionRecorder      top-1 classes, prediction metrics and drift after each batch, and the
 //                           predictions kept by request id for feedback (PredictionWindow)
 //   LiveAccuracy            ground truth received: live accuracy, precision/recall, calibration
+//   CaptureStore            sampled requests (and their labels) written as IDX sets (capture.*)
 //   Routes/*                one handler type per route group, listed in Routes/RouteTable.swift
 // Transport-agnostic: `ServiceServer` puts the routes on LoupeHTTP's router and a socket.
 import Logging
@@ -48,9 +49,13 @@ public final class InferenceService: Sendable {
         instrumentation = RequestInstrumentation(metrics: metrics, logger: logger, accessLog: configuration.accessLog,
                                                  cors: CORSPolicy(configuration.corsAllowedOrigins),
                                                  seed: UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ startedAt)
+        let capture = CaptureStore(configuration: configuration.captureConfiguration, logger: logger,
+                                   seed: UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ (startedAt &* 31))
+        capture.register(on: registry)
         recorder = PredictionRecorder(metrics: metrics,
                                       window: PredictionWindow(capacityImages: configuration.feedbackWindow,
-                                                               maxAgeSeconds: Double(configuration.feedbackMaxAgeSeconds)))
+                                                               maxAgeSeconds: Double(configuration.feedbackMaxAgeSeconds)),
+                                      capture: capture)
         liveAccuracy = LiveAccuracy(windowSize: configuration.feedbackAccuracyWindow, alertMargin: configuration.feedbackAlertMargin,
                                     alertMinLabels: configuration.feedbackAlertMinLabels)
         liveAccuracy.register(on: registry)
@@ -73,6 +78,10 @@ public final class InferenceService: Sendable {
     /// Starts the inference workers.
     public func start() {
         batcher.start()
+        recorder.capture.start()
+        if recorder.capture.isEnabled {
+            logger.notice("capture is on: \(configuration.captureSampleRate * 100)% of requests are written to \(configuration.captureDirectory) (capture.*); see docs/operations.md on personal data")
+        }
         _ = readiness.check()
     }
 
@@ -89,7 +98,9 @@ public final class InferenceService: Sendable {
     /// Last step of shutdown: stops the inference workers after the queue empties.
     public func stopWorkers(deadline: UInt64) -> Bool {
         batcher.stop()
-        return batcher.waitUntilStopped(deadline: deadline)
+        let stopped = batcher.waitUntilStopped(deadline: deadline)
+        recorder.capture.flush(final: true)   // what waited for labels is written unlabelled
+        return stopped
     }
 
     // MARK: Routes (Routes/RouteTable.swift)

@@ -1,0 +1,368 @@
+// Captured data (`capture.*`, off by default): a sample of the requests the service answered,
+// their pixels with the predicted class, and the true label once POST /feedback brings one,
+// written as IDX datasets that `loupe train --data` reads as they are.
+//
+// On the request path a sampled request costs one random draw, one copy of its pixels and one
+// short critical section (the pending table, by request id). Everything else runs on the capture
+// queue every `capture.flush_interval_s`: records that got a label, or whose feedback window
+// (`feedback.max_age_s`) passed, are written as one new set per model:
+//
+//   <capture.dir>/<model>/<UTC time>-<n>/
+//     train-images-idx3-ubyte, train-labels-idx1-ubyte            labelled records (true labels)
+//     unlabelled-images-idx3-ubyte, unlabelled-predictions-idx1-ubyte   the others (predicted class)
+//     capture.json                                                 one entry per record
+//
+// A set is built in a temp directory and renamed into place (a reader never sees half a set).
+// The directory holds at most `capture.max_bytes`: the oldest sets are deleted to make room
+// (rotation), and records waiting in memory are bounded by the same figure (a sample that does
+// not fit is dropped and counted). A write that fails (a full disk, a read-only volume) stops
+// capture with one error log line and `loupe_capture_stopped 1`; requests never fail for it.
+// Colour models (C > 1) are written as idx4 image files.
+import Dispatch
+import Glibc
+import Logging
+import LoupeData
+import Synchronization
+
+struct CaptureConfiguration: Sendable, Equatable {
+    var enabled = false
+    var sampleRate = 0.01
+    var maxBytes = 256 << 20
+    var directory = "capture"
+    var flushIntervalSeconds = 60.0
+    /// `feedback.max_age_s`: how long an unlabelled record waits for its label.
+    var labelWaitSeconds = 3600.0
+}
+
+final class CaptureStore: Sendable {
+    /// One captured image.
+    struct Record: Sendable {
+        var requestID: String
+        var index: Int
+        var model: String
+        var version: Int
+        var shape: [Int]
+        var pixels: [UInt8]
+        var predicted: Int
+        var confidence: Float
+        var label: Int?
+        /// Wall-clock seconds (for the sidecar) and monotonic seconds (for waiting).
+        var timestamp: Double
+        var at: Double
+    }
+
+    private struct State {
+        var pending: [String: [Record]] = [:]
+        var order: [String] = []            // request ids in arrival order (may name taken ones)
+        var ready: [Record] = []
+        var bufferedBytes = 0
+        var stopped = false
+        var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
+        /// Sets on disk, oldest first, with their sizes.
+        var sets: [(path: String, bytes: Int)] = []
+        var sequence = 0
+    }
+
+    let configuration: CaptureConfiguration
+    let logger: Logger
+    private let state: Mutex<State>
+    private let queue = DispatchQueue(label: "loupe.capture")
+    private let timerStarted = Atomic<Bool>(false)
+    // Metrics
+    private let sampled = Atomic<Int>(0)
+    private let writtenLabelled = Atomic<Int>(0)
+    private let writtenUnlabelled = Atomic<Int>(0)
+    private let droppedFull = Atomic<Int>(0)
+    private let droppedStopped = Atomic<Int>(0)
+    private let writeErrors = Atomic<Int>(0)
+
+    init(configuration: CaptureConfiguration, logger: Logger, seed: UInt64) {
+        self.configuration = configuration
+        self.logger = logger
+        var s = State()
+        s.rng = seed | 1
+        state = Mutex(s)
+    }
+
+    var isEnabled: Bool { configuration.enabled && configuration.sampleRate > 0 }
+
+    /// Starts the periodic flush and takes stock of the sets already on disk.
+    func start() {
+        guard isEnabled, !timerStarted.exchange(true, ordering: .relaxed) else { return }
+        let existing = Self.existingSets(root: configuration.directory)
+        state.withLock { $0.sets = existing }
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        queue.asyncAfter(deadline: .now() + configuration.flushIntervalSeconds) { [weak self] in
+            guard let self else { return }
+            self.flushNow(final: false)
+            if !self.state.withLock({ $0.stopped }) { self.scheduleFlush() }
+        }
+    }
+
+    // MARK: Request path
+
+    /// Offers an answered request: kept with probability `capture.sample_rate`. `pixels` gives the
+    /// images back to back (`count × shape.product` bytes); it is only evaluated for a sampled request.
+    func offer(requestID: String, model: String, version: Int, shape: [Int], pixels: () -> [UInt8],
+               classes: [Int], confidences: [Float], now: Double) {
+        guard isEnabled, !classes.isEmpty else { return }
+        let picked: Bool = state.withLock { s in
+            // xorshift64*: the sampling draw.
+            s.rng ^= s.rng >> 12; s.rng ^= s.rng << 25; s.rng ^= s.rng >> 27
+            return Double((s.rng &* 0x2545_F491_4F6C_DD1D) >> 11) / Double(1 << 53) < configuration.sampleRate
+        }
+        guard picked else { return }
+        let per = shape.reduce(1, *)
+        let all = pixels()
+        guard per > 0, all.count == per * classes.count else { return }
+        let size = Self.bufferedSize(pixels: all.count, images: classes.count)
+        let wall = wallClockSeconds()
+        let records = classes.indices.map { i in
+            Record(requestID: requestID, index: i, model: model, version: version, shape: shape,
+                   pixels: Array(all[(i * per)..<((i + 1) * per)]), predicted: classes[i],
+                   confidence: confidences[i], label: nil, timestamp: wall, at: now)
+        }
+        let outcome: Int = state.withLock { s in
+            if s.stopped { return 2 }
+            guard s.bufferedBytes + size <= configuration.maxBytes else { return 3 }
+            if let old = s.pending.updateValue(records, forKey: requestID) {   // a reused id: the old one waits no more
+                s.ready += old
+            } else {
+                s.order.append(requestID)
+            }
+            s.bufferedBytes += size
+            return 1
+        }
+        switch outcome {
+        case 1: sampled.add(classes.count, ordering: .relaxed)
+        case 2: droppedStopped.add(classes.count, ordering: .relaxed)
+        default: droppedFull.add(classes.count, ordering: .relaxed)
+        }
+    }
+
+    /// Memory a waiting record is counted for: its pixels and, roughly, its sidecar entry.
+    static func bufferedSize(pixels: Int, images: Int) -> Int { pixels + 160 * images }
+
+    /// Labels arrived for a captured request (POST /feedback): its records are written at the next flush.
+    func label(requestID: String, labels: [Int]) {
+        guard isEnabled else { return }
+        state.withLock { s in
+            guard var records = s.pending.removeValue(forKey: requestID), records.count == labels.count else { return }
+            for i in records.indices { records[i].label = labels[i] }
+            s.ready += records
+        }
+    }
+
+    /// Whether a request's records are waiting for a label (tests).
+    func isPending(_ requestID: String) -> Bool { state.withLock { $0.pending[requestID] != nil } }
+
+    // MARK: Writing (capture queue)
+
+    /// Writes what is ready now (and, when `final`, everything pending, unlabelled). Blocks until done.
+    func flush(final: Bool) {
+        guard isEnabled else { return }
+        queue.sync { flushNow(final: final) }
+    }
+
+    private func flushNow(final: Bool) {
+        let now = Double(monotonicNanoseconds()) / 1e9
+        let batch: [Record] = state.withLock { s in
+            guard !s.stopped else { return [] }
+            var out = s.ready
+            s.ready = []
+            // Pending records whose label did not come in time are written unlabelled.
+            var keep: [String] = []
+            for id in s.order {
+                guard let records = s.pending[id] else { continue }
+                if final || now - (records.first?.at ?? now) > configuration.labelWaitSeconds {
+                    out += records
+                    s.pending[id] = nil
+                } else {
+                    keep.append(id)
+                }
+            }
+            s.order = keep
+            return out
+        }
+        guard !batch.isEmpty else { return }
+        defer {
+            let size = batch.reduce(0) { $0 + Self.bufferedSize(pixels: $1.pixels.count, images: 1) }
+            state.withLock { $0.bufferedBytes = max(0, $0.bufferedBytes - size) }
+        }
+        var byModel: [String: [Record]] = [:]
+        for r in batch { byModel[r.model, default: []].append(r) }
+        for (model, records) in byModel.sorted(by: { $0.key < $1.key }) {
+            // A model whose input shape changed between versions: one set per shape.
+            var byShape: [[Int]: [Record]] = [:]
+            for r in records { byShape[r.shape, default: []].append(r) }
+            for (_, group) in byShape.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                do {
+                    try writeSet(model: model, records: group)
+                } catch {
+                    stop(because: error)
+                    return
+                }
+            }
+        }
+    }
+
+    private func stop(because error: any Error) {
+        writeErrors.add(1, ordering: .relaxed)
+        state.withLock { s in
+            s.stopped = true
+            s.pending = [:]; s.order = []; s.ready = []; s.bufferedBytes = 0
+        }
+        logger.error("capture stopped: writing a captured set failed; requests are unaffected, fix the volume and restart to capture again",
+                     metadata: ["error": "\(error)", "dir": "\(configuration.directory)"])
+    }
+
+    private func writeSet(model: String, records: [Record]) throws {
+        let labelled = records.filter { $0.label != nil }
+        let unlabelled = records.filter { $0.label == nil }
+        let shape = records[0].shape
+        var files: [(name: String, bytes: [UInt8])] = []
+        let rank3 = shape.count < 3 || shape[2] == 1
+        let imageDims = rank3 ? Array(shape.prefix(2)) : shape
+        let imageSuffix = rank3 ? "idx3-ubyte" : "idx4-ubyte"
+        if !labelled.isEmpty {
+            files.append(("train-images-" + imageSuffix, IDXFile.encode(dimensions: [labelled.count] + imageDims, data: labelled.flatMap(\.pixels))))
+            files.append(("train-labels-idx1-ubyte", IDXFile.encode(dimensions: [labelled.count], data: labelled.map { UInt8(clamping: $0.label!) })))
+        }
+        if !unlabelled.isEmpty {
+            files.append(("unlabelled-images-" + imageSuffix, IDXFile.encode(dimensions: [unlabelled.count] + imageDims, data: unlabelled.flatMap(\.pixels))))
+            files.append(("unlabelled-predictions-idx1-ubyte", IDXFile.encode(dimensions: [unlabelled.count], data: unlabelled.map { UInt8(clamping: $0.predicted) })))
+        }
+        files.append(("capture.json", Self.sidecar(model: model, shape: shape, labelled: labelled, unlabelled: unlabelled)))
+        let total = files.reduce(0) { $0 + $1.bytes.count }
+        guard total <= configuration.maxBytes else {
+            // One flush larger than the whole allowance: split it.
+            let half = records.count / 2
+            guard half > 0 else { return }
+            try writeSet(model: model, records: Array(records[..<half]))
+            try writeSet(model: model, records: Array(records[half...]))
+            return
+        }
+        let parent = configuration.directory + "/" + model
+        try FileIO.createDirectories(parent)
+        // Rotation: delete the oldest sets until this one fits under capture.max_bytes.
+        var doomed: [String] = []
+        let name: String = state.withLock { s in
+            var used = s.sets.reduce(0) { $0 + $1.bytes }
+            while used + total > configuration.maxBytes, !s.sets.isEmpty {
+                let oldest = s.sets.removeFirst()
+                used -= oldest.bytes
+                doomed.append(oldest.path)
+            }
+            s.sequence += 1
+            return Self.setName(wallClock: wallClockSeconds(), sequence: s.sequence)
+        }
+        for path in doomed {
+            for f in (try? RepositoryFileSystem.list(path)) ?? [] { unlink(path + "/" + f) }
+            rmdir(path)
+            logger.info("capture: removed the oldest set to stay under capture.max_bytes", metadata: ["set": "\(path)"])
+        }
+        var template = Array("\(parent)/.tmp-\(getpid())-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw LoupeDataError.io(path: parent, operation: "create temp directory", errno: errno)
+        }
+        let temp = String(cString: made)
+        do {
+            try FileIO.writeAtomically(files.map { ($0.bytes, temp + "/" + $0.name) })
+            let final = parent + "/" + name
+            if rename(temp, final) != 0 { throw LoupeDataError.io(path: final, operation: "rename", errno: errno) }
+            let dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+            state.withLock { $0.sets.append((final, total)) }
+        } catch {
+            for f in (try? RepositoryFileSystem.list(temp)) ?? [] { unlink(temp + "/" + f) }
+            rmdir(temp)
+            throw error
+        }
+        writtenLabelled.add(labelled.count, ordering: .relaxed)
+        writtenUnlabelled.add(unlabelled.count, ordering: .relaxed)
+    }
+
+    /// `20261204T053000Z-000001`: sorts in time order.
+    static func setName(wallClock: Double, sequence: Int) -> String {
+        let iso = TrainingMetadata.iso8601(secondsSince1970: wallClock)   // 2026-12-04T05:30:00Z
+        let n = String(sequence)
+        return iso.replacingOccurrences("-", "").replacingOccurrences(":", "") + "-" + String(repeating: "0", count: max(0, 6 - n.count)) + n
+    }
+
+    static func sidecar(model: String, shape: [Int], labelled: [Record], unlabelled: [Record]) -> [UInt8] {
+        var w = JSONWriter(capacity: 256 + (labelled.count + unlabelled.count) * 160)
+        w.raw("{"); w.key("model"); w.string(model)
+        w.raw(","); w.key("image_shape"); w.raw("["); w.raw(shape.map(String.init).joined(separator: ",")); w.raw("]")
+        w.raw(","); w.key("labelled"); w.int(labelled.count)
+        w.raw(","); w.key("unlabelled"); w.int(unlabelled.count)
+        for (key, list) in [("train", labelled), ("unlabelled", unlabelled)] {
+            w.raw(","); w.key(key); w.raw("[")
+            for (i, r) in list.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.raw("{"); w.key("request_id"); w.string(r.requestID)
+                w.raw(","); w.key("image"); w.int(r.index)
+                w.raw(","); w.key("model_version"); w.int(r.version)
+                w.raw(","); w.key("timestamp"); w.string(TrainingMetadata.iso8601(secondsSince1970: r.timestamp))
+                w.raw(","); w.key("predicted"); w.int(r.predicted)
+                w.raw(","); w.key("confidence"); w.float(r.confidence)
+                if let l = r.label { w.raw(","); w.key("label"); w.int(l) }
+                w.raw("}")
+            }
+            w.raw("]")
+        }
+        w.raw("}\n")
+        return w.bytes
+    }
+
+    /// Sets already under `root` (`<root>/<model>/<set>/`), oldest first by name, with their sizes.
+    static func existingSets(root: String) -> [(path: String, bytes: Int)] {
+        var out: [(String, Int, String)] = []
+        for model in (try? RepositoryFileSystem.list(root)) ?? [] where !model.hasPrefix(".") {
+            FileIO.removeStaleTemporaries(in: root + "/" + model)
+            for set in (try? RepositoryFileSystem.list(root + "/" + model)) ?? [] where !set.hasPrefix(".") {
+                let path = root + "/" + model + "/" + set
+                var bytes = 0
+                for f in (try? RepositoryFileSystem.list(path)) ?? [] {
+                    var st = stat()
+                    if stat(path + "/" + f, &st) == 0 { bytes += Int(st.st_size) }
+                }
+                out.append((path, bytes, set))
+            }
+        }
+        return out.sorted { $0.2 < $1.2 }.map { ($0.0, $0.1) }
+    }
+
+    // MARK: Metrics
+
+    func register(on registry: MetricsRegistry) {
+        registry.addCollector { [weak self] w in self?.write(into: &w) }
+    }
+
+    func write(into w: inout MetricsWriter) {
+        let (bytes, sets, stopped, buffered) = state.withLock { s in
+            (s.sets.reduce(0) { $0 + $1.bytes }, s.sets.count, s.stopped, s.bufferedBytes)
+        }
+        w.family("loupe_capture_enabled", help: "1 when capture.enabled is true and capture.sample_rate > 0.", kind: .gauge)
+        w.sample("loupe_capture_enabled", value: isEnabled ? 1 : 0)
+        w.family("loupe_capture_sampled_images_total", help: "Images picked for capture (capture.sample_rate).", kind: .counter)
+        w.sample("loupe_capture_sampled_images_total", value: Double(sampled.load(ordering: .relaxed)))
+        w.family("loupe_capture_written_images_total", help: "Captured images written to a set, by whether a label came (labelled: train-* files; unlabelled: unlabelled-* files).", kind: .counter)
+        w.sample("loupe_capture_written_images_total", labels: [("state", "labelled")], value: Double(writtenLabelled.load(ordering: .relaxed)))
+        w.sample("loupe_capture_written_images_total", labels: [("state", "unlabelled")], value: Double(writtenUnlabelled.load(ordering: .relaxed)))
+        w.family("loupe_capture_dropped_images_total", help: "Sampled images not captured: buffer_full (waiting records reached capture.max_bytes), stopped (capture stopped after a write failure).", kind: .counter)
+        w.sample("loupe_capture_dropped_images_total", labels: [("reason", "buffer_full")], value: Double(droppedFull.load(ordering: .relaxed)))
+        w.sample("loupe_capture_dropped_images_total", labels: [("reason", "stopped")], value: Double(droppedStopped.load(ordering: .relaxed)))
+        w.family("loupe_capture_write_errors_total", help: "Captured sets that could not be written (a full disk, a read-only volume); the first stops capture.", kind: .counter)
+        w.sample("loupe_capture_write_errors_total", value: Double(writeErrors.load(ordering: .relaxed)))
+        w.family("loupe_capture_stopped", help: "Whether a write failure stopped capture (then 1; requests are unaffected; restart to capture again).", kind: .gauge)
+        w.sample("loupe_capture_stopped", value: stopped ? 1 : 0)
+        w.family("loupe_capture_bytes", help: "Bytes of captured sets on disk (at most capture.max_bytes) and waiting in memory.", kind: .gauge)
+        w.sample("loupe_capture_bytes", labels: [("where", "disk")], value: Double(bytes))
+        w.sample("loupe_capture_bytes", labels: [("where", "memory")], value: Double(buffered))
+        w.family("loupe_capture_sets", help: "Captured sets on disk.", kind: .gauge)
+        w.sample("loupe_capture_sets", value: Double(sets))
+    }
+}
