@@ -3,11 +3,13 @@
 # there already (each step checks first, so a second run takes well under a second).
 # Called by scripts/test.sh; usable on its own: bash scripts/install-test-deps.sh
 # Apt packages: the Fashion-MNIST IDX files, zlib/OpenSSL/TurboJPEG headers, promtool and the Prometheus
-# server, curl, Debian's protoc (scripts/gen-onnx-proto.sh), cjpeg/jpegtran (the JPEG test images). Python packages: .ci/requirements.txt.
+# server, curl, Debian's protoc (scripts/gen-onnx-proto.sh), cjpeg/jpegtran (the JPEG test images), chromium +
+# chromium-driver (the console's browser tests, with Python selenium). Python packages: .ci/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(dataset-fashion-mnist zlib1g-dev libssl-dev libturbojpeg0-dev libjpeg-turbo-progs openssl prometheus curl protobuf-compiler)
+apt_packages=(dataset-fashion-mnist zlib1g-dev libssl-dev libturbojpeg0-dev libjpeg-turbo-progs openssl prometheus curl protobuf-compiler
+              chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

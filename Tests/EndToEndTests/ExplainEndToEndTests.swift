@@ -92,6 +92,18 @@ import Testing
             #expect(r.status == 400, "\(query)")
             #expect(r.text.contains(sentence), "\(query): \(r.text)")
         }
+        // KServe v1: POST /v1/models/{m}[/versions/{v}]:explain with a v1 body answers /explain's JSON.
+        let b64 = base64(PNGWriter.gray(width: 28, height: 28, pixels: Array(pixels[0..<784])))
+        for path in ["/v1/models/fashion:explain?method=saliency", "/v1/models/fashion/versions/1:explain?method=saliency"] {
+            let v1 = try HTTP.request(port: server.port, "POST", path, headers: [("Content-Type", "application/json")],
+                                      body: Array(#"{"instances": [{"b64": "\#(b64)"}]}"#.utf8))
+            #expect(v1.status == 200, "\(path): \(v1.text)")
+            let direct = try Self.decode(ExplainBody.self, HTTP.request(port: server.port, "POST", "/explain?method=saliency", headers: octet,
+                                                                        body: Array(pixels[0..<784])))
+            let viaV1 = try Self.decode(ExplainBody.self, v1)
+            #expect(viaV1.explanations.first?.class == direct.explanations.first?.class)
+            #expect(viaV1.explanations.first?.attributions == direct.explanations.first?.attributions)
+        }
         // The numpy reference agrees to 1e-4 on every method (it exits 1 otherwise).
         let python = try ServeToolsTests.require("python3")
         let dir = try TempDir()

@@ -2343,6 +2343,358 @@ enum OpenAPI {
     }
    }
   },
+  "/api/models": {
+   "get": {
+    "summary": "Served models with their model cards (the web console's model card).",
+    "operationId": "consoleModels",
+    "responses": {
+     "200": {
+      "description": "One entry per served model version; card is null for a model not read from a file.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "models"
+         ],
+         "properties": {
+          "models": {
+           "type": "array",
+           "items": {
+            "type": "object",
+            "required": [
+             "name",
+             "version",
+             "sha256",
+             "card"
+            ],
+            "properties": {
+             "name": {
+              "type": "string"
+             },
+             "version": {
+              "type": "integer"
+             },
+             "sha256": {
+              "type": "string"
+             },
+             "card": {
+              "type": "object",
+              "nullable": true,
+              "properties": {
+               "architecture": {
+                "type": "object"
+               },
+               "inputShape": {
+                "type": "array",
+                "items": {
+                 "type": "integer"
+                }
+               },
+               "parameterCount": {
+                "type": "integer"
+               },
+               "labels": {
+                "type": "array",
+                "items": {
+                 "type": "string"
+                }
+               },
+               "normalization": {
+                "type": "object"
+               },
+               "training": {
+                "type": "object",
+                "description": "The model file's training metadata (docs/model-format.md)."
+               },
+               "classPriors": {
+                "type": "array",
+                "items": {
+                 "type": "number"
+                }
+               },
+               "history": {
+                "type": "array",
+                "description": "history.json's epochs beside the model file.",
+                "items": {
+                 "type": "object",
+                 "properties": {
+                  "epoch": {
+                   "type": "integer"
+                  },
+                  "loss": {
+                   "type": "number"
+                  },
+                  "accuracy": {
+                   "type": "number"
+                  },
+                  "val_loss": {
+                   "type": "number"
+                  },
+                  "val_accuracy": {
+                   "type": "number"
+                  },
+                  "seconds": {
+                   "type": "number"
+                  },
+                  "images_per_second": {
+                   "type": "number"
+                  }
+                 }
+                }
+               },
+               "historyProblem": {
+                "type": "string"
+               }
+              }
+             }
+            }
+           }
+          }
+         }
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/api/status": {
+   "get": {
+    "summary": "Live operations over about the last minute (the web console's live panel).",
+    "operationId": "consoleStatus",
+    "responses": {
+     "200": {
+      "description": "Request rate, latency percentiles, batch sizes, queue and drift per served model.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "window_seconds",
+          "requests",
+          "requests_per_second",
+          "latency_ms",
+          "batch_size",
+          "queue_depth",
+          "workers_busy",
+          "models"
+         ],
+         "properties": {
+          "window_seconds": {
+           "type": "number"
+          },
+          "requests": {
+           "type": "integer",
+           "description": "POST requests answered in the window."
+          },
+          "requests_per_second": {
+           "type": "number"
+          },
+          "latency_ms": {
+           "type": "object",
+           "properties": {
+            "p50": {
+             "type": "number",
+             "nullable": true
+            },
+            "p99": {
+             "type": "number",
+             "nullable": true
+            }
+           }
+          },
+          "batch_size": {
+           "type": "object",
+           "properties": {
+            "mean": {
+             "type": "number",
+             "nullable": true
+            },
+            "p50": {
+             "type": "number",
+             "nullable": true
+            },
+            "batches": {
+             "type": "integer"
+            }
+           }
+          },
+          "queue_depth": {
+           "type": "integer"
+          },
+          "workers_busy": {
+           "type": "integer"
+          },
+          "models": {
+           "type": "array",
+           "items": {
+            "type": "object",
+            "properties": {
+             "name": {
+              "type": "string"
+             },
+             "version": {
+              "type": "integer"
+             },
+             "drift": {
+              "type": "object",
+              "nullable": true,
+              "properties": {
+               "images": {
+                "type": "integer"
+               },
+               "class_psi": {
+                "type": "number",
+                "nullable": true
+               },
+               "intensity_psi": {
+                "type": "number",
+                "nullable": true
+               }
+              }
+             },
+             "class_shares": {
+              "type": "array",
+              "items": {
+               "type": "object",
+               "properties": {
+                "label": {
+                 "type": "string"
+                },
+                "live": {
+                 "type": "number"
+                },
+                "expected": {
+                 "type": "number",
+                 "nullable": true
+                }
+               }
+              }
+             }
+            }
+           }
+          }
+         }
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/models/{m}:explain": {
+   "post": {
+    "summary": "KServe v1 explain: POST /explain's attributions for a v1 predict body.",
+    "operationId": "v1Explain",
+    "description": "The body is a v1 predict body ({\"instances\": [...]} or {\"inputs\": [...]}); the query parameters are POST /explain's (method, target, output, steps, baseline, window, stride, format). Routed as /v1/models/{m} (see the :predict note).",
+    "parameters": [
+     {
+      "name": "m",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "type": "object"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "As POST /explain."
+     },
+     "400": {
+      "description": "Bad body or parameter.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Unknown model or version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "Not ready, draining or queue full (Retry-After).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/models/{m}/versions/{v}:explain": {
+   "post": {
+    "summary": "KServe v1 explain for one version.",
+    "operationId": "v1ExplainVersion",
+    "parameters": [
+     {
+      "name": "m",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "v",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "integer",
+       "minimum": 1
+      }
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "type": "object"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "As POST /explain."
+     },
+     "404": {
+      "description": "Unknown model or version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/v1/models/{m}": {
    "parameters": [
     {
@@ -2489,12 +2841,18 @@ enum OpenAPI {
   },
   "/": {
    "get": {
-    "summary": "KServe v1 server liveness.",
+    "summary": "The web console for browsers (Accept: text/html); for other clients KServe v1 server liveness.",
     "operationId": "v1ServerLive",
+    "description": "A request whose Accept header contains text/html gets the console page (HTML, CSS and JS embedded in the binary; docs/api.md, Web console); every other request gets {\"status\": \"alive\"}. The page carries Vary: Accept.",
     "responses": {
      "200": {
-      "description": "The process answers.",
+      "description": "The process answers (JSON), or the console page (HTML).",
       "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       },
        "application/json": {
         "schema": {
          "type": "object",

@@ -25,10 +25,17 @@ public protocol InferenceModel: AnyObject, Sendable {
     /// Called after inference with the input pixels (`count × inputCount` bytes) and the top-1
     /// class of each image, for drift statistics. Default: nothing.
     func observe(pixels: [UInt8], predictedClasses: [Int])
+    /// For the console's model card (GET /api/models): the file's header and the directory it was read
+    /// from (where history.json lives). Default: nil.
+    var cardSource: (header: ModelHeader, directory: String)? { get }
+    /// For the console's live operations (GET /api/status): the model's drift window. Default: nil.
+    func driftSummary() -> DriftWindow.Summary?
 }
 
 extension InferenceModel {
     public func observe(pixels: [UInt8], predictedClasses: [Int]) {}
+    public var cardSource: (header: ModelHeader, directory: String)? { nil }
+    public func driftSummary() -> DriftWindow.Summary? { nil }
 
     /// Drift statistics for inputs that came as model-ready floats (OIP FP32 tensors): the 8-bit
     /// pixels are recovered by inverting the normalization and passed to

@@ -119,6 +119,14 @@ public final class HistogramValue: Sendable {
         }
     }
 
+    /// Per-bucket counts (last: above every bound), sum and count.
+    func counts() -> HistogramCounts {
+        state.withLock { s in
+            let above = s.count &- s.counts.reduce(0, &+)
+            return HistogramCounts(upperBounds: upperBounds, counts: s.counts + [above], sum: s.sum, count: s.count)
+        }
+    }
+
     func snapshot() -> (cumulative: [UInt64], sum: Double, count: UInt64) {
         state.withLock { s in
             var running: UInt64 = 0
@@ -176,6 +184,11 @@ public final class MetricFamily: Sendable {
     /// The value for a family without labels.
     public var unlabelled: MetricValue { child([]) }
 
+    /// The sum over the children whose label values pass `include` (for the console's status JSON).
+    func total(where include: ([String]) -> Bool) -> Double {
+        children.withLock { map in map.reduce(0.0) { include($1.key) ? $0 + $1.value.value : $0 } }
+    }
+
     func render(into writer: inout MetricsWriter) {
         let snapshot: [([String], Double)] = children.withLock { map in
             order.withLock { keys in keys.compactMap { k in map[k].map { (k, $0.value) } } }
@@ -215,6 +228,15 @@ public final class HistogramFamily: Sendable {
     }
 
     public var unlabelled: HistogramValue { child([]) }
+
+    /// Per-bucket counts (not cumulative; the last one is +Inf), sum and count, added over the children whose
+    /// label values pass `include` (for the console's status JSON).
+    func merged(where include: ([String]) -> Bool) -> HistogramCounts {
+        let selected: [HistogramValue] = children.withLock { map in map.compactMap { include($0.key) ? $0.value : nil } }
+        var out = HistogramCounts(upperBounds: upperBounds, counts: [UInt64](repeating: 0, count: upperBounds.count + 1), sum: 0, count: 0)
+        for h in selected { out.add(h.counts()) }
+        return out
+    }
 
     func render(into writer: inout MetricsWriter) {
         let snapshot: [([String], HistogramValue)] = children.withLock { map in
@@ -318,4 +340,54 @@ public enum MetricBuckets {
     public static let batchSize: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
     /// Confidence (top-1 probability).
     public static let confidence: [Double] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1]
+}
+
+/// A histogram's bucket counts at one moment; differences of two give the histogram of a time window.
+struct HistogramCounts: Sendable, Equatable {
+    var upperBounds: [Double]
+    /// One per bound, then the count above the last bound.
+    var counts: [UInt64]
+    var sum: Double
+    var count: UInt64
+
+    mutating func add(_ o: HistogramCounts) {
+        for i in counts.indices { counts[i] &+= o.counts[i] }
+        sum += o.sum; count &+= o.count
+    }
+
+    /// self − earlier (a later snapshot minus an earlier one of the same histogram).
+    func minus(_ earlier: HistogramCounts) -> HistogramCounts {
+        HistogramCounts(upperBounds: upperBounds, counts: zip(counts, earlier.counts).map { $0 >= $1 ? $0 - $1 : 0 },
+                        sum: sum - earlier.sum, count: count >= earlier.count ? count - earlier.count : 0)
+    }
+
+    /// The q-quantile (0…1), linearly interpolated inside its bucket as Prometheus's histogram_quantile
+    /// does (the first bucket starts at 0; above the last bound answers the last bound). Nil when empty.
+    func quantile(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let rank = q * Double(count)
+        var seen: UInt64 = 0
+        for (i, c) in counts.enumerated() {
+            if Double(seen + c) >= rank && c > 0 {
+                guard i < upperBounds.count else { return upperBounds.last }
+                let lower = i == 0 ? 0 : upperBounds[i - 1]
+                return lower + (upperBounds[i] - lower) * (rank - Double(seen)) / Double(c)
+            }
+            seen += c
+        }
+        return upperBounds.last
+    }
+
+    /// The upper bound of the bucket holding the q-quantile ("at most"): for integer-valued
+    /// observations such as batch sizes, where interpolating inside a bucket invents fractions. Nil when empty.
+    func quantileBound(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let rank = q * Double(count)
+        var seen: UInt64 = 0
+        for (i, c) in counts.enumerated() {
+            seen += c
+            if Double(seen) >= rank && c > 0 { return i < upperBounds.count ? upperBounds[i] : upperBounds.last }
+        }
+        return upperBounds.last
+    }
 }

@@ -13,6 +13,11 @@ extension LoadedModel: InferenceModel {
     public func observe(pixels: [UInt8], predictedClasses: [Int]) {
         drift.recordBatch(pixels: pixels, predictedClasses: predictedClasses)
     }
+    public var cardSource: (header: ModelHeader, directory: String)? {
+        let slash = path.lastIndex(of: "/")
+        return (header, slash.map { String(path[..<$0]) } ?? ".")
+    }
+    public func driftSummary() -> DriftWindow.Summary? { drift.summary() }
 }
 
 /// One worker's runner: the shared immutable network plus that worker's own workspace.

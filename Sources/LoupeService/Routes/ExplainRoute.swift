@@ -37,6 +37,13 @@ struct ExplainRoute: Sendable {
         do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
             return sink.respond(error.response)
         }
+        explain(batch, model: model, explanation: explanation, format: format, sink: sink, startedAt: started)
+    }
+
+    /// Queues a decoded batch's explanation and answers JSON or the PNG heatmap (also the entry of the
+    /// KServe v1 `…:explain` path, Routes/V1PredictRoutes.swift).
+    func explain(_ batch: DecodedBatch, model: any InferenceModel, explanation: ExplanationRequest, format: Format,
+                 sink: any HTTPResponseSink, startedAt started: UInt64) {
         if format == .png && batch.count != 1 {
             return sink.respond(ServiceError.badRequest("invalid_parameter",
                                                         "format=png draws one image's heatmap; the request holds \(batch.count) images (use JSON for several)").response)

@@ -14,7 +14,9 @@
 //   POST /feedback, /v2/models/{m}[/versions/{v}]/feedback  Routes/FeedbackRoute.swift
 //   POST /v2/repository/…                           Routes/RepositoryRoutes.swift (repository_api.enabled)
 //   GET  /, GET|POST /v1/models/{m}[/versions/{v}]  Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
-//        "{m}:predict" is one path segment: the handler splits it at its last ':')
+//        "{m}:predict" is one path segment: the handler splits it at its last ':'; ":explain" goes to ExplainRoute)
+//   GET  / with Accept: text/html                   Routes/ConsoleRoutes.swift (the web console, Console/ConsolePage.swift)
+//   GET  /api/models, /api/status                   Routes/ConsoleRoutes.swift (model cards, live operations)
 import LoupeHTTP
 
 extension InferenceService {
@@ -33,9 +35,11 @@ extension InferenceService {
                                              maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,
                                              workers: configuration.effectiveInferenceWorkers)
         let v1 = V1PredictRoutes(models: models, provider: provider, readiness: readiness, inputs: inputs, batcher: batcher,
-                                 recorder: recorder)
+                                 recorder: recorder, explainer: explain)
         let feedback = FeedbackRoute(models: models, inputs: inputs, batcher: batcher, window: recorder.window, accuracy: liveAccuracy,
                                      capture: recorder.capture)
+        let console = ConsoleRoutes(provider: provider, metrics: metrics, batcher: batcher, sampler: statusSampler,
+                                    nonBrowserRoot: v1.serverLive)
         var list: [ServiceRoute] = [
             ServiceRoute(method: .POST, template: "/predict", handler: predict.handle),
             ServiceRoute(method: .POST, template: "/explain", handler: explain.handle),
@@ -57,7 +61,9 @@ extension InferenceService {
             ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}/stats", handler: statistics.stats),
             ServiceRoute(method: .GET, template: "/v2/models/{m}/config", handler: statistics.config),
             ServiceRoute(method: .GET, template: "/v2/models/{m}/versions/{v}/config", handler: statistics.config),
-            ServiceRoute(method: .GET, template: "/", handler: v1.serverLive),
+            ServiceRoute(method: .GET, template: "/", handler: console.index),
+            ServiceRoute(method: .GET, template: "/api/models", handler: console.models),
+            ServiceRoute(method: .GET, template: "/api/status", handler: console.status),
             ServiceRoute(method: .GET, template: "/v1/models/{m}", handler: v1.status),
             ServiceRoute(method: .POST, template: "/v1/models/{m}", handler: v1.predict),
             ServiceRoute(method: .GET, template: "/v1/models/{m}/versions/{v}", handler: v1.status),

@@ -6,7 +6,8 @@
 //     the answer is the classifier's softmax output per instance, as TF Serving returns it.
 //   GET  /v1/models/{m}[/versions/{v}]  → {"model_version_status": [...]} (TF Serving's shape) plus
 //     KServe v1's {"name", "ready"}, so both clients read the same body.
-//   GET  /                              → {"status": "alive"} (KServe v1 server liveness).
+//   POST /v1/models/{m}[/versions/{v}]:explain  the same bodies → POST /explain's JSON (its query parameters too).
+//   GET  /                              → {"status": "alive"} (KServe v1 server liveness; browsers get the console).
 // Errors are `{"error": "<sentence>", …}` bodies, as TF Serving answers, with the right 4xx.
 //
 // The router matches whole path segments and `{m}:predict` is one segment, so the routes are
@@ -44,6 +45,8 @@ struct V1PredictRoutes: Sendable {
     let inputs: InputPolicy
     let batcher: Batcher
     let recorder: PredictionRecorder
+    /// `…:explain` (KServe v1's explainer verb) runs /explain's code on the v1 body's instances.
+    let explainer: ExplainRoute
 
     static let signature = "serving_default"
 
@@ -60,8 +63,8 @@ struct V1PredictRoutes: Sendable {
     func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
         let path = V1Path(model: request.pathParameters["m"] ?? "", version: request.pathParameters["v"])
-        guard path.verb == "predict" else {
-            let expected = "POST /v1/models/{model}[/versions/{version}]:predict"
+        guard path.verb == "predict" || path.verb == "explain" else {
+            let expected = "POST /v1/models/{model}[/versions/{version}]:predict (or :explain)"
             let message = path.verb.map { "the verb ':\(echoed($0))' is not supported; expected \(expected)" }
                 ?? "expected \(expected) (the path has no ':predict')"
             return sink.respond(ServiceError(status: 404, code: "not_found", message).response)
@@ -71,6 +74,12 @@ struct V1PredictRoutes: Sendable {
         case .success(let m): model = m
         case .failure(let e): return sink.respond(e.response)
         }
+        var explanation: (ExplanationRequest, ExplainRoute.Format)?
+        if path.verb == "explain" {
+            do throws(ServiceError) { explanation = try ExplainRoute.parse(request, model: model) } catch {
+                return sink.respond(error.response)
+            }
+        }
         let limits: InputLimits
         switch inputs.limits(request) {
         case .success(let l): limits = l
@@ -79,8 +88,11 @@ struct V1PredictRoutes: Sendable {
         let batch: DecodedBatch
         let outputKey: String
         do { (batch, outputKey) = try Self.decode(request.body, model: model, limits: limits) } catch {
-            batcher.failed(model, startedAt: started)
+            if explanation == nil { batcher.failed(model, startedAt: started) }
             return sink.respond(error.response)
+        }
+        if let (wanted, format) = explanation {
+            return explainer.explain(batch, model: model, explanation: wanted, format: format, sink: sink, startedAt: started)
         }
         let requestID = request.headers["X-Request-ID"]
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder] result in

@@ -36,6 +36,8 @@ public final class InferenceService: Sendable {
     let recorder: PredictionRecorder
     let liveAccuracy: LiveAccuracy
     let inputs: InputPolicy
+    /// The window behind GET /api/status (the console's live operations).
+    let statusSampler: StatusSampler
     private let extraRoutes = Mutex<[ServiceRoute]>([])
 
     public init(configuration: ServiceConfiguration, provider: any ModelProvider, registry: MetricsRegistry = MetricsRegistry(),
@@ -60,6 +62,7 @@ public final class InferenceService: Sendable {
                                     alertMinLabels: configuration.feedbackAlertMinLabels)
         liveAccuracy.register(on: registry)
         inputs = InputPolicy(configuration)
+        statusSampler = StatusSampler(metrics: metrics)
         batcher = Batcher(configuration: BatcherConfiguration(
             workers: configuration.effectiveInferenceWorkers, threadsPerWorker: configuration.inferenceThreads,
             maxBatchSize: configuration.maxBatchSize, maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,

@@ -1,0 +1,50 @@
+import FoundationEssentials
+import Glibc
+import LoupeEngine
+
+/// What the web console's model card shows (GET /api/models): the model file's header metadata —
+/// architecture, parameter count, labels, normalization, training recipe and test figures — and the
+/// per-epoch curves from the history.json beside it. Documented in docs/api.md ("Console endpoints").
+public struct ModelCard: Encodable, Sendable {
+    public var architecture: Architecture
+    public var inputShape: [Int]
+    public var parameterCount: Int
+    public var labels: [String]
+    public var normalization: Normalization
+    public var training: TrainingMetadata
+    /// Per-class shares of the training labels (the file's inputStatistics.classPriors), when recorded.
+    public var classPriors: [Double]?
+    /// history.json's epochs (loss, accuracy, val_loss, val_accuracy per epoch); nil when the file is absent
+    /// or unreadable (`historyProblem` says why).
+    public var history: [EpochRecord]?
+    public var historyProblem: String?
+
+    /// The card for a model file's header; `directory` is where its history.json would be.
+    public init(header: ModelHeader, directory: String) {
+        architecture = header.architecture
+        inputShape = header.inputShape
+        parameterCount = header.parameterCount
+        labels = header.labels
+        normalization = header.normalization
+        training = header.training
+        classPriors = header.inputStatistics?.classPriors
+        let path = directory + "/history.json"
+        if access(path, F_OK) != 0 {
+            historyProblem = "no history.json beside the model file"
+        } else {
+            do {
+                let bytes = try FileIO.readFile(path, maxBytes: 4 << 20)
+                history = try JSONDecoder().decode(TrainingHistory.self, from: Data(bytes)).epochs
+            } catch {
+                historyProblem = "history.json could not be read: \(error)"
+            }
+        }
+    }
+
+    /// Compact JSON (keys sorted), for embedding in a response.
+    public func json() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? [UInt8](encoder.encode(self))) ?? Array("null".utf8)
+    }
+}

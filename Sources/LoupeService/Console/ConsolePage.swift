@@ -1,0 +1,419 @@
+// The web console served at GET / (for browsers): one self-contained page — HTML, CSS and JS, no CDN,
+// no build step — that is a client of the documented API only: GET /api/models (model cards),
+// POST /predict, POST /explain?format=png, GET /api/status. docs/api.md, "Web console".
+enum ConsolePage {
+    static let html: [UInt8] = Array(text.utf8)
+
+    static let text = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Loupe console</title>
+<link rel="icon" href="data:,">
+<style>
+:root { --fg: #1b1b1f; --muted: #4a4d55; --bg: #ffffff; --panel: #f4f5f8; --line: #c9ccd4; --accent: #0a4fc2; --good: #0b6b2f; --warn: #8a4b00; --bad: #a3161b; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+header { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: center; padding: .75rem 1rem; background: #12213f; color: #fff; }
+header h1 { font-size: 1.25rem; margin: 0; }
+header form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+header label { font-size: .95rem; }
+select, button, input[type=checkbox] { font: inherit; }
+select, button { min-height: 2.5rem; padding: .3rem .6rem; border-radius: .4rem; border: 1px solid var(--line); background: #fff; color: var(--fg); }
+button { background: var(--accent); color: #fff; border-color: var(--accent); cursor: pointer; }
+button.secondary { background: #fff; color: var(--accent); }
+:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
+main { display: grid; gap: 1rem; padding: 1rem; grid-template-columns: 1fr; max-width: 1200px; margin: 0 auto; }
+@media (min-width: 900px) { main { grid-template-columns: 1fr 1fr; } #try { grid-column: 1 / -1; } }
+section { background: var(--panel); border-radius: .6rem; padding: 1rem; min-width: 0; }
+h2 { font-size: 1.15rem; margin: 0 0 .75rem; }
+h3 { font-size: 1rem; margin: 1rem 0 .5rem; }
+.try-grid { display: grid; gap: 1rem; grid-template-columns: 1fr; }
+@media (min-width: 700px) { .try-grid { grid-template-columns: minmax(0, 300px) 1fr; } }
+#drop-zone { border: 2px dashed var(--muted); border-radius: .6rem; padding: 1rem; text-align: center; background: #fff; }
+#drop-zone.over { border-color: var(--accent); background: #e8effc; }
+#file-input { display: block; margin: .5rem auto 0; max-width: 100%; }
+.hint { color: var(--muted); font-size: .9rem; margin: .3rem 0; }
+#canvas { display: block; width: 100%; max-width: 280px; aspect-ratio: 1; background: #000; border-radius: .4rem; touch-action: none; cursor: crosshair; }
+#canvas.inverted { background: #fff; }
+.row { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin-top: .5rem; }
+#topk { list-style: none; padding: 0; margin: 0; }
+#topk li { display: grid; grid-template-columns: 8rem 1fr 4.5rem; gap: .5rem; align-items: center; margin: .25rem 0; }
+.bar { height: 1rem; background: #dfe3ea; border-radius: .3rem; overflow: hidden; }
+.bar > span { display: block; height: 100%; background: var(--accent); }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+#top-class { font-size: 1.2rem; font-weight: 600; margin: .25rem 0 .5rem; }
+figure { margin: 0; display: flex; flex-wrap: wrap; gap: .75rem; }
+figure img { width: 168px; height: 168px; image-rendering: pixelated; background: #000; border-radius: .4rem; }
+figcaption { flex-basis: 100%; color: var(--muted); font-size: .9rem; }
+#error { color: var(--bad); font-weight: 600; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
+dt { color: var(--muted); }
+dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; font-size: .95rem; }
+th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line); }
+svg.chart { width: 100%; height: auto; background: #fff; border-radius: .4rem; }
+svg.chart text { font: 12px system-ui, sans-serif; fill: var(--muted); }
+.legend { display: flex; gap: 1rem; font-size: .9rem; color: var(--muted); }
+.swatch { display: inline-block; width: .9rem; height: .25rem; vertical-align: middle; margin-right: .3rem; }
+.shares li { display: grid; grid-template-columns: 7rem 1fr 8.5rem; gap: .5rem; align-items: center; margin: .2rem 0; font-size: .9rem; }
+.shares { list-style: none; padding: 0; margin: 0; }
+.bar .expected { background: #8f96a3; }
+.psi-ok { color: var(--good); } .psi-watch { color: var(--warn); } .psi-drift { color: var(--bad); }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+</style>
+</head>
+<body>
+<header>
+  <h1>Loupe console</h1>
+  <form id="model-form" aria-label="Model">
+    <label for="model-select">Model</label>
+    <select id="model-select"></select>
+    <label for="version-select">Version</label>
+    <select id="version-select"></select>
+  </form>
+</header>
+<main>
+<section id="try" aria-labelledby="try-h">
+  <h2 id="try-h">Try the model</h2>
+  <div class="try-grid">
+    <div>
+      <div id="drop-zone">
+        <p>Drop an image here, or choose a file:</p>
+        <label for="file-input" class="visually-hidden">Image file (PNG or PGM)</label>
+        <input type="file" id="file-input" accept="image/png,image/x-portable-graymap,.png,.pgm">
+      </div>
+      <p class="hint">PNG or PGM. Other sizes are resized to the model's input; light objects on a dark background, as the model was trained.</p>
+      <h3 id="draw-h">Or draw</h3>
+      <canvas id="canvas" width="280" height="280" role="img" aria-labelledby="draw-h" aria-describedby="draw-help"></canvas>
+      <p id="draw-help" class="hint">Draw with a mouse, finger or pen, then classify.</p>
+      <div class="row">
+        <button id="classify-drawing" type="button">Classify drawing</button>
+        <button id="clear" type="button" class="secondary">Clear</button>
+      </div>
+      <div class="row">
+        <input type="checkbox" id="invert"><label for="invert">Dark on light (invert)</label>
+      </div>
+      <div class="row">
+        <label for="method-select">Explanation method</label>
+        <select id="method-select">
+          <option value="integrated_gradients">Integrated gradients</option>
+          <option value="saliency">Saliency</option>
+          <option value="gradient_x_input">Gradient × input</option>
+          <option value="occlusion">Occlusion</option>
+        </select>
+      </div>
+    </div>
+    <div aria-live="polite">
+      <h3>Prediction</h3>
+      <p id="top-class">Choose or draw an image.</p>
+      <ol id="topk" aria-label="Top classes"></ol>
+      <p id="timing" class="hint"></p>
+      <h3>What the model looked at</h3>
+      <figure>
+        <img id="input-preview" alt="The image sent" hidden>
+        <img id="heatmap" alt="Attribution heatmap: red pixels raised the class's probability, blue ones lowered it" hidden>
+        <figcaption id="heat-caption">Red: evidence for the class; blue: against it (from POST /explain).</figcaption>
+      </figure>
+      <p id="error" role="alert"></p>
+    </div>
+  </div>
+</section>
+<section id="card" aria-labelledby="card-h">
+  <h2 id="card-h">Model card</h2>
+  <dl id="card-facts"></dl>
+  <h3>Architecture</h3>
+  <table id="arch"><thead><tr><th scope="col">#</th><th scope="col">Layer</th><th scope="col">Settings</th></tr></thead><tbody></tbody></table>
+  <h3>Training curves</h3>
+  <div class="legend"><span><span class="swatch" style="background:#0a4fc2"></span>training</span><span><span class="swatch" style="background:#c2410a"></span>validation</span></div>
+  <div id="curves"></div>
+  <h3>Per class</h3>
+  <p id="per-class-note" class="hint"></p>
+  <table id="per-class"><thead><tr><th scope="col">Class</th><th scope="col">Training share</th><th scope="col">Precision</th><th scope="col">Recall</th></tr></thead><tbody></tbody></table>
+</section>
+<section id="ops" aria-labelledby="ops-h">
+  <h2 id="ops-h">Live operations</h2>
+  <dl id="ops-facts"></dl>
+  <h3>Predicted class shares</h3>
+  <p class="hint">Live share of predictions (bar) against the training reference (grey).</p>
+  <ul id="shares" class="shares"></ul>
+  <p class="hint">Last minute, refreshed every 3 s from <a href="/api/status">/api/status</a>. PSI below 0.1: stable; 0.1–0.25: watch; above: drift.</p>
+</section>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+let models = [];
+let lastSend = null;
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function fmt(x, digits) { return x === null || x === undefined ? "—" : Number(x).toFixed(digits); }
+function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(2) + "%"; }
+function current() {
+  const name = $("model-select").value, version = Number($("version-select").value);
+  return models.find((m) => m.name === name && m.version === version);
+}
+function modelQuery() {
+  const m = current();
+  return m ? "model=" + encodeURIComponent(m.name) + "&version=" + m.version : "";
+}
+function showError(message) { $("error").textContent = message || ""; }
+
+async function loadModels() {
+  const r = await fetch("/api/models");
+  const j = await r.json();
+  models = j.models || [];
+  const names = [...new Set(models.map((m) => m.name))];
+  const sel = $("model-select");
+  sel.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  fillVersions();
+  if (!models.length) showError("No model is loaded yet.");
+}
+function fillVersions() {
+  const name = $("model-select").value;
+  const versions = models.filter((m) => m.name === name).map((m) => m.version).sort((a, b) => b - a);
+  $("version-select").replaceChildren(...versions.map((v) => el("option", { value: String(v) }, String(v))));
+  renderCard();
+}
+
+function renderCard() {
+  const m = current();
+  const facts = $("card-facts");
+  facts.replaceChildren();
+  $("arch").tBodies[0].replaceChildren();
+  $("per-class").tBodies[0].replaceChildren();
+  $("curves").replaceChildren();
+  if (!m || !m.card) return;
+  const c = m.card, t = c.training || {};
+  const add = (k, v, id) => { facts.append(el("dt", {}, k)); const d = el("dd", id ? { id } : {}, v); facts.append(d); };
+  add("Model", m.name + " version " + m.version);
+  add("SHA-256", m.sha256.slice(0, 16) + "…");
+  add("Parameters", c.parameterCount.toLocaleString("en-US"));
+  add("Input", c.inputShape.join(" × "));
+  add("Labels", c.labels.join(", "));
+  add("Dataset", t.dataset + (t.trainExamples ? " (" + t.trainExamples + " training, " + (t.validationExamples || 0) + " validation images)" : ""));
+  add("Recipe", [t.epochs + " epochs", t.batchSize ? "batch " + t.batchSize : null, t.optimizer, t.learningRate ? "learning rate " + t.learningRate : null,
+                 t.l2 ? "L2 " + t.l2 : null, "seed " + t.seed].filter(Boolean).join(", "));
+  add("Test accuracy", t.testAccuracy !== undefined ? pct(t.testAccuracy) + (t.testExamples ? " on " + t.testExamples + " images" : "") : "not recorded", "test-accuracy");
+  if (t.validationAccuracy !== undefined) add("Validation accuracy", pct(t.validationAccuracy));
+  add("Created", t.createdAt + " by " + t.engineVersion);
+  const body = $("arch").tBodies[0];
+  c.architecture.layers.forEach((layer, i) => {
+    const settings = Object.entries(layer).filter(([k]) => k !== "type").map(([k, v]) => k + " " + (Array.isArray(v) ? v.join("×") : v)).join(", ");
+    const tr = el("tr"); tr.append(el("td", {}, String(i + 1)), el("td", {}, layer.type), el("td", {}, settings)); body.append(tr);
+  });
+  if (c.history && c.history.length) {
+    $("curves").append(
+      chart("loss-curve", "Loss per epoch", c.history, "loss", "val_loss"),
+      chart("accuracy-curve", "Accuracy per epoch", c.history, "accuracy", "val_accuracy"));
+  } else {
+    $("curves").append(el("p", { class: "hint" }, c.historyProblem || "No training history."));
+  }
+  const pc = $("per-class").tBodies[0];
+  const metrics = c.classMetrics;
+  $("per-class-note").textContent = metrics ? "" : "Per-class precision and recall are not recorded in this model file (loupe evaluate --json measures them); training shares are.";
+  c.labels.forEach((label, i) => {
+    const tr = el("tr");
+    tr.append(el("td", {}, label), el("td", {}, c.classPriors ? pct(c.classPriors[i]) : "—"),
+              el("td", {}, metrics ? fmt(metrics[i].precision, 3) : "—"), el("td", {}, metrics ? fmt(metrics[i].recall, 3) : "—"));
+    pc.append(tr);
+  });
+}
+
+function chart(id, title, rows, trainKey, valKey) {
+  const W = 420, H = 220, L = 48, R = 12, T = 24, B = 36;
+  const values = rows.flatMap((r) => [r[trainKey], r[valKey]]).filter((v) => v !== undefined && v !== null);
+  let lo = Math.min(...values), hi = Math.max(...values);
+  if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
+  const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
+  const n = rows.length;
+  const x = (i) => L + (n === 1 ? (W - L - R) / 2 : i * (W - L - R) / (n - 1));
+  const y = (v) => T + (hi - v) * (H - T - B) / (hi - lo);
+  const svg = svgEl("svg", { id, class: "chart", viewBox: "0 0 " + W + " " + H, role: "img", "aria-labelledby": id + "-title" });
+  svg.append(svgEl("title", { id: id + "-title" }, title + ": training and validation, " + n + " epochs"));
+  svg.append(svgEl("text", { x: L, y: 16 }, title));
+  for (let k = 0; k <= 4; k++) {
+    const v = lo + (hi - lo) * k / 4;
+    svg.append(svgEl("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#e3e5ea" }));
+    svg.append(svgEl("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, v.toFixed(3)));
+  }
+  rows.forEach((r, i) => svg.append(svgEl("text", { x: x(i), y: H - B + 16, "text-anchor": "middle" }, String(r.epoch))));
+  svg.append(svgEl("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, "epoch"));
+  for (const [key, colour, cls] of [[trainKey, "#0a4fc2", "train"], [valKey, "#c2410a", "val"]]) {
+    const pts = rows.map((r, i) => [i, r[key]]).filter(([, v]) => v !== undefined && v !== null);
+    if (!pts.length) continue;
+    svg.append(svgEl("polyline", { points: pts.map(([i, v]) => x(i) + "," + y(v)).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+    for (const [i, v] of pts) {
+      const c = svgEl("circle", { cx: x(i), cy: y(v), r: 3.5, fill: colour, class: "point " + cls });
+      c.append(svgEl("title", {}, (cls === "train" ? "training " : "validation ") + key.replace("val_", "") + " epoch " + rows[i].epoch + ": " + v.toFixed(4)));
+      svg.append(c);
+    }
+  }
+  return svg;
+}
+
+async function send(body, type, previewURL) {
+  lastSend = { body, type, previewURL };
+  showError("");
+  const headers = { "Content-Type": type };
+  const base = "resize=true&" + modelQuery();
+  let r;
+  try {
+    r = await fetch("/predict?top_k=5&" + base, { method: "POST", headers, body });
+  } catch (e) { showError("The server did not answer: " + e); return; }
+  const j = await r.json();
+  if (!r.ok) { showError(j.error || ("HTTP " + r.status)); return; }
+  const p = j.predictions[0];
+  $("top-class").textContent = p.label + " (class " + p["class"] + ") — " + pct(p.confidence);
+  $("top-class").dataset.label = p.label;
+  $("topk").replaceChildren(...p.top_k.map((k) => {
+    const li = el("li");
+    const bar = el("span", { class: "bar", role: "presentation" });
+    const fill = el("span"); fill.style.width = (100 * k.confidence).toFixed(1) + "%"; bar.append(fill);
+    li.append(el("span", {}, k.label), bar, el("span", { class: "num" }, pct(k.confidence)));
+    return li;
+  }));
+  $("timing").textContent = "Server-Timing: " + (r.headers.get("Server-Timing") || "—");
+  const preview = $("input-preview");
+  preview.src = previewURL; preview.hidden = false;
+  const method = $("method-select").value;
+  const h = await fetch("/explain?format=png&method=" + method + "&" + base, { method: "POST", headers, body });
+  if (h.ok) {
+    const blob = await h.blob();
+    const img = $("heatmap");
+    if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+    img.dataset.url = URL.createObjectURL(blob);
+    img.src = img.dataset.url;
+    img.hidden = false;
+    $("heat-caption").textContent = "Red: evidence for " + p.label + "; blue: against it (" + method.replace(/_/g, " ") + ", " +
+      (h.headers.get("Server-Timing") || "").replace(/, /g, " · ") + ").";
+  } else {
+    const e = await h.json();
+    showError(e.error || ("explain: HTTP " + h.status));
+  }
+}
+
+async function sendFile(file) {
+  if (!file) return;
+  const bytes = await file.arrayBuffer();
+  const type = file.type || (file.name.toLowerCase().endsWith(".pgm") ? "image/x-portable-graymap" : "image/png");
+  const url = URL.createObjectURL(file);
+  if ($("invert").checked) {
+    const img = new Image();
+    img.onload = () => { const c = document.createElement("canvas"); c.width = img.width; c.height = img.height; c.getContext("2d").drawImage(img, 0, 0); sendCanvas(c, url); };
+    img.src = url;
+    return;
+  }
+  await send(bytes, type, url);
+}
+
+/// The canvas scaled to the model's input, gray, inverted when asked: raw bytes for /predict.
+function sendCanvas(source, previewURL) {
+  const m = current();
+  const shape = m && m.card ? m.card.inputShape : [28, 28, 1];
+  const h = shape[0], w = shape[1];
+  const small = document.createElement("canvas"); small.width = w; small.height = h;
+  const ctx = small.getContext("2d");
+  ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = "high";
+  ctx.fillStyle = $("invert").checked ? "#fff" : "#000"; ctx.fillRect(0, 0, w, h);
+  ctx.drawImage(source, 0, 0, w, h);
+  const data = ctx.getImageData(0, 0, w, h).data;
+  const bytes = new Uint8Array(w * h);
+  for (let i = 0; i < w * h; i++) {
+    const g = Math.round(0.299 * data[4 * i] + 0.587 * data[4 * i + 1] + 0.114 * data[4 * i + 2]);
+    bytes[i] = $("invert").checked ? 255 - g : g;
+  }
+  send(bytes, "application/octet-stream", previewURL || small.toDataURL());
+}
+
+function setupCanvas() {
+  const canvas = $("canvas"), ctx = canvas.getContext("2d");
+  let drawing = false, last = null;
+  function clear() {
+    ctx.fillStyle = $("invert").checked ? "#fff" : "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    canvas.classList.toggle("inverted", $("invert").checked);
+  }
+  function point(e) {
+    const r = canvas.getBoundingClientRect();
+    return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
+  }
+  function line(a, b) {
+    ctx.strokeStyle = $("invert").checked ? "#000" : "#fff";
+    ctx.lineWidth = 22; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();
+  }
+  canvas.addEventListener("pointerdown", (e) => { drawing = true; last = point(e); line(last, last); canvas.setPointerCapture(e.pointerId); });
+  canvas.addEventListener("pointermove", (e) => { if (!drawing) return; const p = point(e); line(last, p); last = p; });
+  const stop = () => { drawing = false; };
+  canvas.addEventListener("pointerup", stop); canvas.addEventListener("pointercancel", stop);
+  $("clear").addEventListener("click", clear);
+  $("invert").addEventListener("change", clear);
+  $("classify-drawing").addEventListener("click", () => sendCanvas(canvas, canvas.toDataURL()));
+  clear();
+}
+
+function setupFiles() {
+  const zone = $("drop-zone");
+  $("file-input").addEventListener("change", (e) => sendFile(e.target.files[0]));
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); sendFile(e.dataTransfer.files[0]); });
+}
+
+function psiClass(v) { return v === null || v === undefined ? "" : v < 0.1 ? "psi-ok" : v < 0.25 ? "psi-watch" : "psi-drift"; }
+
+async function refreshStatus() {
+  let j;
+  try { const r = await fetch("/api/status"); if (!r.ok) return; j = await r.json(); } catch (e) { return; }
+  const facts = $("ops-facts");
+  const rows = [["Requests per second", fmt(j.requests_per_second, 2), "ops-rate"],
+                ["Latency p50 / p99", fmt(j.latency_ms.p50, 2) + " / " + fmt(j.latency_ms.p99, 2) + " ms", "ops-latency"],
+                ["Batch size (mean, p50)", fmt(j.batch_size.mean, 2) + ", " + fmt(j.batch_size.p50, 1), "ops-batch"],
+                ["Queue depth", String(j.queue_depth), "ops-queue"], ["Workers busy", String(j.workers_busy), "ops-busy"]];
+  const m = j.models.find((x) => { const c = current(); return c && x.name === c.name && x.version === c.version; }) || j.models[0];
+  if (m && m.drift) {
+    rows.push(["Drift window", m.drift.images + " images", "ops-window"]);
+    rows.push(["Class PSI", fmt(m.drift.class_psi, 3), "ops-class-psi", psiClass(m.drift.class_psi)]);
+    rows.push(["Intensity PSI", fmt(m.drift.intensity_psi, 3), "ops-intensity-psi", psiClass(m.drift.intensity_psi)]);
+  }
+  facts.replaceChildren();
+  for (const [k, v, id, cls] of rows) { facts.append(el("dt", {}, k)); facts.append(el("dd", { id, class: cls || "" }, v)); }
+  const shares = $("shares");
+  shares.replaceChildren(...(m ? m.class_shares : []).map((s) => {
+    const li = el("li");
+    const bar = el("span", { class: "bar", role: "presentation" });
+    const live = el("span"); live.style.width = (100 * s.live).toFixed(1) + "%";
+    const exp = el("span", { class: "expected" }); exp.style.width = s.expected === null ? "0" : (100 * s.expected).toFixed(1) + "%";
+    exp.style.height = "35%"; live.style.height = "65%";
+    bar.append(live, exp);
+    li.append(el("span", {}, s.label), bar, el("span", { class: "num" }, pct(s.live) + (s.expected === null ? "" : " / " + pct(s.expected))));
+    return li;
+  }));
+}
+
+$("model-select").addEventListener("change", fillVersions);
+$("version-select").addEventListener("change", renderCard);
+$("method-select").addEventListener("change", () => { if (lastSend) send(lastSend.body, lastSend.type, lastSend.previewURL); });
+setupCanvas();
+setupFiles();
+loadModels().then(refreshStatus);
+setInterval(refreshStatus, 3000);
+</script>
+</body>
+</html>
+"""#
+}
