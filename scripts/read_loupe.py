@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An independent reader of Loupe's `.loupe` model files, written from docs/model-format.md
-alone (Python standard library; numpy only for --check-golden).
+alone (Python standard library; numpy only for --check-golden). Format versions 1 (fp32) and
+2 (int8, §12; --check-golden then runs the int8 arithmetic of §12).
 
     python3 scripts/read_loupe.py MODEL.loupe            # validate, print a JSON summary
     python3 scripts/read_loupe.py MODEL.loupe --check-golden   # + run the golden samples (numpy)
@@ -18,6 +19,7 @@ from array import array
 
 MAGIC = b"\x89LOUPE\r\n"
 VERSION = 1
+QUANTIZED_VERSION = 2   # §12: int8 weights, quantization header
 MAX_HEADER = 16 * 1024 * 1024
 
 
@@ -216,7 +218,7 @@ def read(data):
     if data[:8] != MAGIC:
         raise Invalid("bad magic")
     version, hlen = struct.unpack_from("<II", data, 8)
-    if version != VERSION:
+    if version not in (VERSION, QUANTIZED_VERSION):
         raise Invalid(f"unsupported version {version}")
     if hlen > MAX_HEADER:
         raise Invalid(f"invalid header: declared length {hlen} bytes exceeds the {MAX_HEADER}-byte limit")
@@ -233,7 +235,16 @@ def read(data):
     p = header["parameterCount"]
     if p < 0 or p > (1 << 30) // 4:
         raise Invalid(f"invalid header: parameterCount {p} is out of range")
-    end = d + 4 * p
+    quant = opt(header, "quantization", None)
+    if (quant is not None) != (version == QUANTIZED_VERSION):
+        raise Invalid("invalid header: a quantization header goes with format version 2, and only there")
+    storage = None
+    if quant is not None:
+        storage = stored_tensors(header, quant)
+        last = storage[-1] if storage else None
+        end = d + ((last["byteOffset"] + last["bytes"] + 3) // 4 * 4 if last else 0)
+    else:
+        end = d + 4 * p
     if len(data) < end + 32:
         raise Invalid(f"truncated: {len(data)} bytes, expected {end + 32}")
     if len(data) > end + 32:
@@ -267,14 +278,123 @@ def read(data):
             raise Invalid(f"shape mismatch: golden sample {i} has {len(pixels)} pixels and {len(g['probabilities'])} "
                           f"probabilities (expected {inputs} and {outputs}), expected class {g['expectedClass']}")
     params = array("f")
-    params.frombytes(data[d:end])
-    if sys.byteorder == "big":
-        params.byteswap()
+    if storage is None:
+        params.frombytes(data[d:end])
+        if sys.byteorder == "big":
+            params.byteswap()
+    else:
+        # §12: the float view of an int8 tensor is q · weightScales[i mod out] (exact in double, then rounded to float32).
+        params.extend([0.0] * p)
+        for t in storage:
+            base, first, count = d + t["byteOffset"], t["offset"], math.prod(t["shape"])
+            if t["scales"] is None:
+                params[first:first + count] = array("f", struct.unpack_from(f"<{count}f", data, base))
+            else:
+                sc, out = t["scales"], len(t["scales"])
+                qs = struct.unpack_from(f"<{count}b", data, base)
+                params[first:first + count] = array("f", (q * sc[i % out] for i, q in enumerate(qs)))
     return header, params, digest.hex(), hlen, d
+
+
+def stored_tensors(header, quant):
+    """§12: where each tensor of a version-2 file is stored, checked against its dtype and byteOffset."""
+    expected, _ = expected_tensors(header["architecture"])
+    if not isinstance(quant, dict) or not isinstance(quant.get("layers"), list):
+        raise Invalid("invalid header: quantization.layers must be a list")
+    scales = {}
+    for i, l in enumerate(quant["layers"]):
+        for key in ("name", "inputScale", "inputZeroPoint", "weightScales"):
+            if key not in l:
+                raise Invalid(f"invalid header: missing key 'quantization.layers[{i}].{key}'")
+        scales[l["name"] + ".weight"] = [struct.unpack("<f", struct.pack("<f", v))[0] for v in l["weightScales"]]
+    if len(header["tensors"]) != len(expected):
+        raise Invalid("shape mismatch: the tensor table is not what the architecture implies")
+    result, offset = [], 0
+    for have, want in zip(header["tensors"], expected):
+        if have["name"] != want["name"] or have["shape"] != want["shape"]:
+            raise Invalid("shape mismatch: the tensor table is not what the architecture implies")
+        sc = scales.get(want["name"])
+        if sc is not None and len(sc) != want["shape"][-1]:
+            raise Invalid(f"invalid header: {want['name']} has {want['shape'][-1]} output channels but {len(sc)} weight scales")
+        dtype = "float32" if sc is None else "int8"
+        if opt(have, "dtype", None) != dtype or opt(have, "byteOffset", None) != offset:
+            raise Invalid(f"invalid header: tensor '{have['name']}' must be {dtype} at byte {offset} of the data section")
+        count = math.prod(want["shape"])
+        size = count if sc is not None else 4 * count
+        result.append({"name": want["name"], "offset": want["offset"], "shape": want["shape"], "scales": sc,
+                       "byteOffset": offset, "bytes": size})
+        offset = (offset + size + 3) // 4 * 4
+    return result
+
+
+def forward_int8(header, params, pixels):
+    """A quantized network on one UInt8 image, per docs/model-format.md §12 (numpy, binary32 throughout)."""
+    import numpy as np
+    f32 = np.float32
+    arch, quant = header["architecture"], header["quantization"]
+    n = header["normalization"]
+    x = np.frombuffer(pixels, dtype=np.uint8).astype(f32) * f32(n["scale"]) + f32(n["offset"])
+    x = x.reshape(arch["inputShape"])
+    table = {t["name"]: t for t in header["tensors"]}
+    p = np.frombuffer(params.tobytes(), dtype="<f4")
+    layers = quant["layers"]
+
+    def quantize(y, l):
+        s = f32(layers[l]["inputScale"])
+        inv = f32(1) / s
+        return np.clip(np.rint((y * inv).astype(f32)) + f32(layers[l]["inputZeroPoint"]), 0, 255).astype(np.int64)
+
+    q = quantize(x.astype(f32), 0)
+    l = 0
+    logits = None
+    for layer in arch["layers"]:
+        t = layer["type"]
+        act = opt(layer, "activation", "linear")
+        if t in ("conv2d", "dense"):
+            lq = layers[l]
+            w = p[table[lq["name"] + ".weight"]["offset"]:][:math.prod(table[lq["name"] + ".weight"]["shape"])]
+            w = w.reshape(table[lq["name"] + ".weight"]["shape"])
+            b = p[table[lq["name"] + ".bias"]["offset"]:][:table[lq["name"] + ".bias"]["shape"][0]]
+            sw = np.array(lq["weightScales"], dtype=f32)
+            qw = np.clip(np.rint((w / sw).astype(f32)), -127, 127).astype(np.int64)
+            z = lq["inputZeroPoint"]
+            if t == "conv2d":
+                k = layer["kernel"]
+                xq = q - z
+                if opt(layer, "padding", "valid") == "same":
+                    lo = (k - 1) // 2
+                    xq = np.pad(xq, ((lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))   # padding cells: q = z
+                oh, ow = xq.shape[0] - k + 1, xq.shape[1] - k + 1
+                acc = np.zeros((oh, ow, qw.shape[3]), dtype=np.int64)
+                for di in range(k):
+                    for dj in range(k):
+                        acc += xq[di:di + oh, dj:dj + ow, :] @ qw[di, dj]
+            else:
+                acc = (q - z) @ qw
+            m = (f32(lq["inputScale"]) * sw).astype(f32)
+            y = (acc.astype(f32) * m).astype(f32) + b
+            if act == "relu":
+                y = np.maximum(y, f32(0))
+            l += 1
+            if l < len(layers):
+                q = quantize(y, l)
+            else:
+                logits = y
+        elif t == "maxPool2d":
+            r = opt(layer, "pool", 2)
+            h, wd = q.shape[0] // r, q.shape[1] // r
+            q = q[:h * r, :wd * r, :].reshape(h, r, wd, r, q.shape[2]).max(axis=(1, 3))
+        elif t == "flatten":
+            q = q.reshape(-1)
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
 
 def forward(header, params, pixels):
     """The network on one UInt8 image, per docs/model-format.md §3–4 (numpy)."""
+    if opt(header, "quantization", None) is not None:
+        return forward_int8(header, params, pixels)
     import numpy as np
     arch = header["architecture"]
     n = header["normalization"]
@@ -354,7 +474,8 @@ def main(argv):
         return 1
     summary = {
         "file": path,
-        "version": VERSION,
+        "version": QUANTIZED_VERSION if opt(header, "quantization", None) is not None else VERSION,
+        "precision": (opt(header, "quantization", None) or {}).get("precision", "fp32"),
         "headerLength": hlen,
         "dataOffset": d,
         "parameterCount": len(params),

@@ -35,17 +35,19 @@ extension ModelFile {
     /// A model file for a trained network: tensor table and parameters from the engine.
     public init(model: Sequential, labels: [String], normalization: Normalization = .standard, training: TrainingMetadata,
                 goldenSamples: [GoldenSample] = [], inputStatistics: InputStatistics? = nil) throws {
-        let header = ModelHeader(
+        var tensors = model.parameterSlots.map { TensorEntry(name: $0.name, offset: $0.offset, shape: $0.shape) }
+        if let q = model.quantization { tensors = ModelFile.quantizedTensorEntries(tensors, quantization: q) }
+        var header = ModelHeader(
             architecture: model.architecture, labels: labels, normalization: normalization,
-            parameterCount: model.parameterCount,
-            tensors: model.parameterSlots.map { TensorEntry(name: $0.name, offset: $0.offset, shape: $0.shape) },
+            parameterCount: model.parameterCount, tensors: tensors,
             training: training, goldenSamples: goldenSamples, inputStatistics: inputStatistics)
+        header.quantization = model.quantization
         try self.init(header: header, parameters: model.parameters)
     }
 
     /// The engine network this file describes.
     public func makeModel() throws -> Sequential {
-        try Sequential(architecture: header.architecture, parameters: parameters)
+        try Sequential(architecture: header.architecture, parameters: parameters, quantization: header.quantization)
     }
 
     /// Golden samples for `model`: runs the given UInt8 images through it and records the

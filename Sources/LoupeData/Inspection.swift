@@ -56,7 +56,11 @@ public struct ModelInspection: Sendable {
         r.dataOffset = ModelFile.alignUp(16 + length)
         r.header = try? JSONDecoder().decode(ModelHeader.self, from: Data(bytes[16..<16 + length]))
         var end = bytes.count
-        if let h = r.header, r.dataOffset! + 4 * h.parameterCount + 32 <= bytes.count { end = r.dataOffset! + 4 * h.parameterCount + 32 }
+        if let h = r.header {
+            let dataBytes = h.quantization.flatMap { q in (try? ModelFile.storedTensors(header: h, quantization: q)).map(ModelFile.dataBytes) }
+                ?? 4 * h.parameterCount
+            if r.dataOffset! + dataBytes + 32 <= bytes.count { end = r.dataOffset! + dataBytes + 32 }
+        }
         if end >= r.dataOffset! + 32 {
             r.storedChecksum = SHA256.hexString(bytes[(end - 32)..<end])
             r.computedChecksum = SHA256.hex(bytes[0..<(end - 32)])

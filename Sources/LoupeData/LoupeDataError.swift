@@ -72,7 +72,7 @@ public enum ModelFileProblem: CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         switch self {
         case .badMagic: return "bad magic (not a .loupe model file)"
-        case let .unsupportedVersion(v): return "unsupported format version \(v) (this reader knows version \(ModelFile.formatVersion))"
+        case let .unsupportedVersion(v): return "unsupported format version \(v) (this reader knows versions \(ModelFile.formatVersion) and \(ModelFile.quantizedFormatVersion))"
         case let .truncated(expected, actual): return "truncated: \(actual) bytes, expected \(expected)"
         case let .trailingBytes(expected, actual): return "\(actual - expected) unexpected bytes after the checksum (\(actual) bytes, expected \(expected))"
         case let .checksumMismatch(stored, computed): return "checksum mismatch: the file says SHA-256 \(stored), the content hashes to \(computed)"

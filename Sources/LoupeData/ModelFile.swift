@@ -21,6 +21,10 @@ public struct ModelFile: Sendable, Equatable {
 
     public static let magic: [UInt8] = [0x89, 0x4C, 0x4F, 0x55, 0x50, 0x45, 0x0D, 0x0A]
     public static let formatVersion: UInt32 = 1
+    /// Quantized models (header `quantization`): tensors stored as int8 or float32 (§12).
+    public static let quantizedFormatVersion: UInt32 = 2
+    /// The version this file is written as.
+    public var version: UInt32 { header.quantization == nil ? ModelFile.formatVersion : ModelFile.quantizedFormatVersion }
     /// Alignment of the tensor data section, in bytes from the start of the file.
     public static let alignment = 64
     /// Largest accepted JSON header (16 MiB).
@@ -65,7 +69,7 @@ public struct ModelFile: Sendable, Equatable {
         guard bytes[0..<8].elementsEqual(magic) else { throw fail(.badMagic) }
         guard bytes.count >= 16 else { throw fail(.truncated(expected: 16, actual: bytes.count)) }
         let version = readUInt32(bytes, 8)
-        guard version == formatVersion else { throw fail(.unsupportedVersion(version)) }
+        guard version == formatVersion || version == quantizedFormatVersion else { throw fail(.unsupportedVersion(version)) }
         let headerLength = Int(readUInt32(bytes, 12))
         guard headerLength <= maxHeaderBytes else {
             throw fail(.invalidHeader("declared length \(headerLength) bytes exceeds the \(maxHeaderBytes)-byte limit"))
@@ -89,7 +93,17 @@ public struct ModelFile: Sendable, Equatable {
         guard header.parameterCount >= 0, header.parameterCount <= maxFileBytes / 4 else {
             throw fail(.invalidHeader("parameterCount \(header.parameterCount) is out of range"))
         }
-        let expected = dataOffset + 4 * header.parameterCount + 32
+        guard (header.quantization != nil) == (version == quantizedFormatVersion) else {
+            throw fail(.invalidHeader(version == quantizedFormatVersion ? "a version-2 file must have a 'quantization' header"
+                                                                         : "a 'quantization' header needs format version 2"))
+        }
+        // Version 2: the storage layout follows from the architecture's tensors; checked before any byte is read.
+        var storage: [StoredTensor]? = nil
+        if let q = header.quantization {
+            do { storage = try storedTensors(header: header, quantization: q) } catch let LoupeDataError.modelFile(_, problem) { throw fail(problem) }
+        }
+        let dataBytes = storage.map(ModelFile.dataBytes) ?? 4 * header.parameterCount
+        let expected = dataOffset + dataBytes + 32
         guard bytes.count >= expected else { throw fail(.truncated(expected: expected, actual: bytes.count)) }
         guard bytes.count == expected else { throw fail(.trailingBytes(expected: expected, actual: bytes.count)) }
         let stored = SHA256.hexString(bytes[(expected - 32)...])
@@ -99,14 +113,18 @@ public struct ModelFile: Sendable, Equatable {
             throw fail(.invalidHeader("padding byte at offset \(i) is not zero"))
         }
         var parameters = [Float](repeating: 0, count: header.parameterCount)
-        parameters.withUnsafeMutableBytes { dst in
-            bytes.withUnsafeBytes { src in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[dataOffset..<dataOffset + 4 * header.parameterCount]))
+        if let storage {
+            ModelFile.readStored(storage, bytes: bytes, dataOffset: dataOffset, into: &parameters)
+        } else {
+            parameters.withUnsafeMutableBytes { dst in
+                bytes.withUnsafeBytes { src in
+                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[dataOffset..<dataOffset + 4 * header.parameterCount]))
+                }
             }
+            #if _endian(big)
+            for i in parameters.indices { parameters[i] = Float(bitPattern: UInt32(littleEndian: parameters[i].bitPattern)) }
+            #endif
         }
-        #if _endian(big)
-        for i in parameters.indices { parameters[i] = Float(bitPattern: UInt32(littleEndian: parameters[i].bitPattern)) }
-        #endif
         let file = ModelFile(header: header, parameters: parameters, sha256Hex: stored)
         do {
             try file.validate()
@@ -124,11 +142,17 @@ public struct ModelFile: Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = [UInt8](try encoder.encode(header))
         var out = ModelFile.magic
-        ModelFile.appendUInt32(&out, ModelFile.formatVersion)
+        ModelFile.appendUInt32(&out, version)
         ModelFile.appendUInt32(&out, UInt32(json.count))
         out += json
         let dataOffset = ModelFile.alignUp(out.count)
         out += [UInt8](repeating: 0, count: dataOffset - out.count)
+        if let q = header.quantization {
+            let storage = try ModelFile.storedTensors(header: header, quantization: q)
+            out += ModelFile.writeStored(storage, parameters: parameters)
+            out += SHA256.digest(out)
+            return out
+        }
         out += [UInt8](repeating: 0, count: 4 * parameters.count)
         out.withUnsafeMutableBytes { dst in
             parameters.withUnsafeBytes { src in
@@ -176,6 +200,15 @@ public struct ModelFile: Sendable, Equatable {
             guard have.shape == want.shape else { throw fail("tensor '\(have.name)' has shape \(have.shape), the architecture needs \(want.shape)") }
             guard have.offset == want.offset else { throw fail("tensor '\(have.name)' starts at element \(have.offset), expected \(want.offset)") }
         }
+        if let q = header.quantization {
+            _ = try ModelFile.storedTensors(header: header, quantization: q)
+            do {
+                _ = try Sequential(architecture: header.architecture, parameters: parameters, quantization: q)
+            } catch {
+                throw fail("the quantization does not fit the network: \(error)")
+            }
+        }
+        // In version 1, dtype and byteOffset are unknown tensor-entry keys like any other (§2): ignored.
         guard header.labels.count == outputs else {
             throw fail("\(header.labels.count) labels for a network with \(outputs) outputs")
         }

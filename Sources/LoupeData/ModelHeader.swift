@@ -21,6 +21,13 @@ public struct ModelHeader: Codable, Sendable, Equatable {
     public var goldenSamples: [GoldenSample]
     /// Statistics of the training inputs, as a baseline for drift metrics.
     public var inputStatistics: InputStatistics?
+    /// Int8 quantization (format version 2, docs/model-format.md §12); absent for fp32 models.
+    public var quantization: QuantizationParameters?
+    /// The fp32 model a quantized one was made from (absent otherwise).
+    public var quantizedFrom: QuantizedFrom?
+
+    /// "fp32", or the quantization's precision ("int8").
+    public var precision: String { quantization?.precision ?? "fp32" }
 
     public init(architecture: Architecture, labels: [String], normalization: Normalization = .standard,
                 parameterCount: Int, tensors: [TensorEntry], training: TrainingMetadata,
@@ -40,20 +47,40 @@ public struct ModelHeader: Codable, Sendable, Equatable {
     public var inputCount: Int { inputShape.reduce(1, *) }
 }
 
-/// One named tensor: `shape.product` float32 values starting at element `offset`
-/// (in floats, from the start of the tensor data section).
+/// One named tensor: `shape.product` values; `offset` is its first element in the flat float32 view
+/// of the parameters (the engine's slot). In a version-1 file that view is the data section itself;
+/// in a quantized (version-2) file each tensor is stored as `dtype` at `byteOffset` of the data section.
 public struct TensorEntry: Codable, Sendable, Equatable {
     public var name: String
     public var offset: Int
     public var shape: [Int]
+    /// "float32" or "int8" (version 2 only; absent = float32).
+    public var dtype: String?
+    /// Byte offset in the data section (version 2 only).
+    public var byteOffset: Int?
 
-    public init(name: String, offset: Int, shape: [Int]) {
+    public init(name: String, offset: Int, shape: [Int], dtype: String? = nil, byteOffset: Int? = nil) {
         self.name = name
         self.offset = offset
         self.shape = shape
+        self.dtype = dtype
+        self.byteOffset = byteOffset
     }
 
     public var count: Int { shape.reduce(1, *) }
+}
+
+/// The fp32 parent of a quantized model, as measured when it was quantized.
+public struct QuantizedFrom: Codable, Sendable, Equatable {
+    /// SHA-256 of the parent's file.
+    public var sha256: String
+    /// The parent's file size in bytes.
+    public var fileBytes: Int
+    /// The parent's accuracy on the test split `loupe quantize` measured both models on (nil if not measured).
+    public var testAccuracy: Double?
+    public init(sha256: String, fileBytes: Int, testAccuracy: Double?) {
+        self.sha256 = sha256; self.fileBytes = fileBytes; self.testAccuracy = testAccuracy
+    }
 }
 
 /// Provenance of a trained model.

@@ -6,10 +6,19 @@
 public struct InferenceWorkspace: @unchecked Sendable {
     public let maxBatch: Int
     var storage: InferenceStorage
+    /// Scratch of a quantized model's int8 executor (nil for fp32 models).
+    var int8: Int8Storage?
 
     mutating func unique() -> InferenceStorage {
         if !isKnownUniquelyReferenced(&storage) { storage = InferenceStorage(plan: storage.plan, maxBatch: maxBatch) }
         return storage
+    }
+
+    mutating func uniqueInt8(_ network: Int8Network) -> Int8Storage {
+        if let s = int8, s.network === network, isKnownUniquelyReferenced(&int8) { return s }
+        let s = Int8Storage(network: network, maxBatch: maxBatch)
+        int8 = s
+        return s
     }
 }
 
@@ -19,8 +28,17 @@ public struct Sequential: Sendable {
     public let parameterSlots: [ParameterSlot]
     /// All parameters in slot order; the count never changes.
     public var parameters: [Float] {
-        didSet { precondition(parameters.count == plan.parameterCount, "parameter count must stay \(plan.parameterCount)") }
+        didSet {
+            precondition(parameters.count == plan.parameterCount, "parameter count must stay \(plan.parameterCount)")
+            precondition(int8 == nil, "a quantized model's parameters are fixed (its int8 weights were packed at init)")
+        }
     }
+    /// Int8 quantization (docs/model-format.md §12), nil for an fp32 model. A quantized model's
+    /// `parameters` hold the dequantized weights; `predict` runs the int8 kernels.
+    public let quantization: QuantizationParameters?
+    /// "fp32" or "int8".
+    public var precision: String { quantization?.precision ?? "fp32" }
+    let int8: Int8Network?
     /// Floats per input image (H·W·C), normalized as in training (pixels / 255 for the seed).
     public var inputCount: Int { plan.inputSize }
     /// Classes per output row.
@@ -42,10 +60,13 @@ public struct Sequential: Sendable {
         self.parameterSlots = compiled.slots
         self.plan = compiled.plan
         self.parameters = p
+        self.quantization = nil
+        self.int8 = nil
     }
 
     /// Wraps existing parameters (e.g. read from a model file); throws if the count does not match.
-    public init(architecture: Architecture, parameters: [Float]) throws {
+    /// With `quantization`, the model runs int8 (the weights are quantized per its scales and packed now).
+    public init(architecture: Architecture, parameters: [Float], quantization: QuantizationParameters? = nil) throws {
         let compiled = try compile(architecture)
         guard parameters.count == compiled.plan.parameterCount else {
             throw EngineError.parameterCountMismatch(expected: compiled.plan.parameterCount, got: parameters.count)
@@ -54,6 +75,15 @@ public struct Sequential: Sendable {
         self.parameterSlots = compiled.slots
         self.plan = compiled.plan
         self.parameters = parameters
+        self.quantization = quantization
+        self.int8 = try quantization.map {
+            try Int8Network(plan: compiled.plan, architecture: architecture, slots: compiled.slots, parameters: parameters, quantization: $0)
+        }
+    }
+
+    /// Bytes the weights take in memory as the kernels read them (float32, or packed int8).
+    public var weightBytes: Int {
+        int8?.weightBytes ?? plan.weightRanges.reduce(0) { $0 + 4 * $1.count }
     }
 
     /// The slot with this name, e.g. "dense1.weight".
@@ -88,6 +118,9 @@ public struct Sequential: Sendable {
         precondition(count >= 0 && input.count >= count * inputCount,
                      "input holds \(input.count) floats, fewer than count × inputCount = \(count) × \(inputCount)")
         precondition(workspace.storage.plan == plan, "workspace was made for a different architecture")
+        if let int8 {
+            return int8.run(input, count: count, storage: workspace.uniqueInt8(int8), path: ISA.int8, threads: max(1, threads), softmax: softmax)
+        }
         let storage = workspace.unique()
         return Inference.run(plan, kernels: ISA.kernels, parameters: parameters, input: input, count: count,
                              storage: storage, threads: max(1, threads), softmax: softmax)

@@ -39,6 +39,14 @@ struct Evaluate: ParsableCommand {
             Terminal.line(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             Evaluate.printReport(report, split: split, sha256: file.sha256Hex)
+            Terminal.line()
+            Terminal.line("precision \(file.header.precision)\(file.header.quantization == nil ? "" : " (int8 kernels: \(int8KernelName))")")
+            if let parent = file.header.quantizedFrom {
+                let size = (try? FileIO.readFile(path, maxBytes: ModelFile.maxFileBytes))?.count
+                Terminal.line("beside its fp32 parent (sha256 \(parent.sha256.prefix(16))…; parent accuracy as measured by loupe quantize on the test split):")
+                Terminal.line(Quantize.comparison(fp32: (parent.testAccuracy, parent.fileBytes, nil),
+                                                  int8: (report.accuracy, size ?? 0, model.weightBytes)))
+            }
         }
     }
 

@@ -65,12 +65,25 @@ struct Inspect: ParsableCommand {
         }
         guard let h = r.header else { return }
         Terminal.line("input           \(h.inputShape.map(String.init).joined(separator: "×")), pixel × \(h.normalization.scale) + \(h.normalization.offset)")
-        Terminal.line("parameters      \(Format.grouped(h.parameterCount)) float32 (\(Format.grouped(4 * h.parameterCount)) bytes)")
+        if let q = h.quantization {
+            let int8Count = h.tensors.filter { $0.dtype == "int8" }.reduce(0) { $0 + $1.count }
+            Terminal.line("parameters      \(Format.grouped(h.parameterCount)): \(Format.grouped(int8Count)) int8 weights, \(Format.grouped(h.parameterCount - int8Count)) float32")
+            Terminal.line("precision       \(q.precision): weights per output channel (symmetric), uint8 activations; calibrated on \(Format.grouped(q.calibrationImages)) images (\(q.calibrator.rawValue)\(q.percentile.map { " \($0)" } ?? ""))")
+            for l in q.layers {
+                Terminal.line("  \(Format.pad(l.name, 8)) input scale \(l.inputScale), zero point \(l.inputZeroPoint); weight scales \(Format.grouped(l.weightScales.count)) in [\(l.weightScales.min() ?? 0), \(l.weightScales.max() ?? 0)]")
+            }
+            if let p = h.quantizedFrom {
+                Terminal.line("fp32 parent     sha256 \(p.sha256.prefix(16))…, \(Format.grouped(p.fileBytes)) bytes (this file \(Format.grouped(r.fileSize)), \(Format.fixed(Double(r.fileSize) / Double(max(1, p.fileBytes)), 3))×)\(p.testAccuracy.map { ", test accuracy \(Format.fixed($0, 4))" } ?? "")\(p.testAccuracy.flatMap { a in h.training.testAccuracy.map { ", int8 \(Format.fixed($0, 4)) (\(Format.fixed(($0 - a) * 100, 2)) points)" } } ?? "")")
+            }
+        } else {
+            Terminal.line("parameters      \(Format.grouped(h.parameterCount)) float32 (\(Format.grouped(4 * h.parameterCount)) bytes)")
+            Terminal.line("precision       fp32")
+        }
         Terminal.line("architecture")
         for (i, layer) in h.architecture.layers.enumerated() { Terminal.line("  \(i + 1). \(Inspect.describe(layer))") }
         Terminal.line("tensors")
         for t in h.tensors {
-            Terminal.line("  \(Format.pad(t.name, 16)) \(Format.pad(t.shape.map(String.init).joined(separator: "×"), 12)) offset \(t.offset)")
+            Terminal.line("  \(Format.pad(t.name, 16)) \(Format.pad(t.shape.map(String.init).joined(separator: "×"), 12)) offset \(t.offset)\(t.dtype.map { " \($0)" } ?? "")\(t.byteOffset.map { " at byte \($0)" } ?? "")")
         }
         Terminal.line("labels          \(h.labels.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", "))")
         let t = h.training

@@ -132,7 +132,7 @@ import Glibc
         #expect(t.seen.isSuperset(of: [1, 2, 3, 4, 5]), "versions answered: \(t.seen.sorted())")
         let metrics = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("loupe_model_reloads_total{model=\"fashion\",result=\"failure\"} 1"))
-        #expect(metrics.contains("loupe_model_info{model=\"fashion\",version=\"4\",sha256=\"\(files[4]!.sha256Hex)\"} 1"))
+        #expect(metrics.contains("loupe_model_info{model=\"fashion\",version=\"4\",sha256=\"\(files[4]!.sha256Hex)\",precision=\"fp32\"} 1"))
         #expect(metrics.contains("loupe_drift_window_images{model=\"fashion\"}"))
         #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 200)
 

@@ -63,8 +63,8 @@ import LoupeEngine
         bytes[1] = UInt8(ascii: "X")
         expectProblem(bytes, .badMagic)
         bytes = try Self.makeFile().encode()
-        bytes[8] = 2
-        expectProblem(bytes, .unsupportedVersion(2))
+        bytes[8] = 3
+        expectProblem(bytes, .unsupportedVersion(3))
         expectProblem(Array("hello world, this is not a model".utf8), .badMagic)
         expectProblem([], .truncated(expected: 16, actual: 0))
     }

@@ -167,7 +167,7 @@ import Glibc
         models.reload()
 
         let text = registry.render()
-        #expect(text.contains("loupe_model_info{model=\"fashion\",version=\"1\",sha256=\"\(file.sha256Hex)\"} 1\n"))
+        #expect(text.contains("loupe_model_info{model=\"fashion\",version=\"1\",sha256=\"\(file.sha256Hex)\",precision=\"fp32\"} 1\n"))
         #expect(text.contains("loupe_model_ready{model=\"fashion\"} 1\n"))
         #expect(text.contains("loupe_model_reloads_total{model=\"fashion\",result=\"success\"} 1\n"))
         #expect(text.contains("loupe_model_reloads_total{model=\"fashion\",result=\"failure\"} 1\n"))

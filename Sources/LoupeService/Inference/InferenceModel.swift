@@ -20,6 +20,8 @@ public protocol InferenceModel: AnyObject, Sendable {
     var outputCount: Int { get }
     /// Pixel (0…255) → model input: `pixel * scale + offset` (the model file's normalization).
     var normalization: Normalization { get }
+    /// "fp32", or "int8" for a quantized model (docs/model-format.md §12).
+    var precision: String { get }
     /// A runner with its own workspace for batches of up to `maxBatch` images.
     func makeRunner(maxBatch: Int) -> any ModelRunner
     /// Called after inference with the input pixels (`count × inputCount` bytes) and the top-1
@@ -36,6 +38,7 @@ extension InferenceModel {
     public func observe(pixels: [UInt8], predictedClasses: [Int]) {}
     public var cardSource: (header: ModelHeader, directory: String)? { nil }
     public func driftSummary() -> DriftWindow.Summary? { nil }
+    public var precision: String { "fp32" }
 
     /// Drift statistics for inputs that came as model-ready floats (OIP FP32 tensors): the 8-bit
     /// pixels are recovered by inverting the normalization and passed to

@@ -45,7 +45,7 @@ enum ModelLoader {
         }
         let model: Sequential
         do {
-            model = try Sequential(architecture: file.header.architecture, parameters: file.parameters)
+            model = try file.makeModel()
         } catch {
             throw ModelLoadError(stage: .build, message: "\(error)")
         }

@@ -15,10 +15,11 @@ extension ModelRepository {
         let statuses = snap.statuses.values.sorted { $0.name < $1.name }
         let served = snap.served.keys.sorted().map { snap.served[$0]! }
 
-        w.family("loupe_model_info", help: "A served model version (value 1), with the SHA-256 of its file.", kind: .gauge)
+        w.family("loupe_model_info", help: "A served model version (value 1), with the SHA-256 of its file and its precision (fp32 or int8).", kind: .gauge)
         for s in served {
             for m in s.versions.values.sorted(by: { $0.version < $1.version }) {
-                w.sample("loupe_model_info", labels: [("model", m.name), ("version", String(m.version)), ("sha256", m.sha256)], value: 1)
+                w.sample("loupe_model_info", labels: [("model", m.name), ("version", String(m.version)), ("sha256", m.sha256),
+                                                      ("precision", m.header.precision)], value: 1)
             }
         }
         w.family("loupe_model_test_accuracy", help: "Accuracy on the test split recorded in the served version's file (training.testAccuracy), the baseline of the live accuracy.", kind: .gauge)

@@ -4,6 +4,7 @@ import LoupeData
 import LoupeEngine
 
 extension LoadedModel: InferenceModel {
+    public var precision: String { header.precision }
     public var inputShape: [Int] { header.inputShape }
     public var normalization: Normalization { header.normalization }
     public func makeRunner(maxBatch: Int) -> any ModelRunner {

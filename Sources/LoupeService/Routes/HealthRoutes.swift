@@ -46,7 +46,7 @@ struct HealthRoutes: Sendable {
         for (i, m) in provider.servedModels().enumerated() {
             if i > 0 { w.raw(",") }
             w.raw("{"); w.key("name"); w.string(m.name); w.raw(","); w.key("version"); w.int(m.version)
-            w.raw(","); w.key("sha256"); w.string(m.sha256); w.raw("}")
+            w.raw(","); w.key("sha256"); w.string(m.sha256); w.raw(","); w.key("precision"); w.string(m.precision); w.raw("}")
         }
         w.raw("]")
         // What failed to load, and why: the answer to "why is it not ready / not the new version".

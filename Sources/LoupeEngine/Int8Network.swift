@@ -1,0 +1,350 @@
+// The int8 executor: a quantized network's stages with packed int8 weights, run over uint8 activations.
+// Arithmetic per docs/model-format.md §12; the GEMM path is picked once at start-up (ISA.int8).
+import CLoupeInt8
+import Dispatch
+@_spi(Kernels) import LoupeKernels
+
+/// The int8 GEMM implementations; all compute the same int32 sums (KernelsInt8/include/loupe_int8.h).
+package enum Int8Path: String, Sendable, CaseIterable {
+    case avx512vnni, avxvnni, avx2, scalar
+
+    package var isSupported: Bool {
+        switch self {
+        case .avx512vnni: return ISA.hasAVX512VNNI
+        case .avxvnni: return ISA.hasAVXVNNI
+        case .avx2: return ISA.hasAVX2
+        case .scalar: return true
+        }
+    }
+
+    /// acc (n, ocp) = a (n, kp) · packed w (see Int8Network.pack).
+    @inline(__always)
+    package func gemm(n: Int, kp: Int, ocp: Int, a: UnsafePointer<UInt8>, lda: Int, w: UnsafePointer<Int8>,
+                      acc: UnsafeMutablePointer<Int32>, ldc: Int) {
+        let (n, kp, ocp, lda, ldc) = (Int32(n), Int32(kp), Int32(ocp), Int32(lda), Int32(ldc))
+        switch self {
+        case .avx512vnni: loupe_i8_gemm_avx512vnni(n, kp, ocp, a, lda, w, acc, ldc)
+        case .avxvnni: loupe_i8_gemm_avxvnni(n, kp, ocp, a, lda, w, acc, ldc)
+        case .avx2: loupe_i8_gemm_avx2(n, kp, ocp, a, lda, w, acc, ldc)
+        case .scalar: loupe_i8_gemm_scalar(n, kp, ocp, a, lda, w, acc, ldc)
+        }
+    }
+}
+
+/// One conv2d or dense layer, packed for the GEMM.
+package struct Int8Layer: Sendable {
+    /// Real and padded reduction length (kp % 4 == 0) and output channels (ocp % 16 == 0).
+    package var k: Int, kp: Int, oc: Int, ocp: Int
+    /// [kp / 4][ocp][4] int8; padding zero.
+    package var packed: [Int8]
+    /// inputZeroPoint · Σ_k q[k][o], subtracted from each sum.
+    package var zeroCorrection: [Int32]
+    /// inputScale · weightScales[o] (float32 product).
+    package var multiplier: [Float]
+    package var bias: [Float]
+    package var relu: Bool
+    /// The output's quantization (the next layer's input), or nil: float32 output (the last layer).
+    package var outputInverseScale: Float?
+    package var outputZeroPoint: Int
+}
+
+package enum Int8Op: Sendable {
+    /// Per image: im2col → GEMM → max pool over the int32 sums (pool 1 = none) → requantize.
+    case conv(ConvGeometry, pool: Int, layer: Int)
+    case maxPool(PoolGeometry)
+    case dense(layer: Int)
+}
+
+/// A quantized network ready to run. Immutable; scratch memory lives in Int8Storage.
+package final class Int8Network: Sendable {
+    let ops: [Int8Op]
+    let layers: [Int8Layer]
+    let inputSize: Int
+    let outputSize: Int
+    let inputInverseScale: Float
+    let inputZeroPoint: Int
+    /// Row stride (bytes) of each op's uint8 output, and of the quantized input: size rounded up to 4.
+    let strides: [Int]
+    let inputStride: Int
+
+    /// Builds the int8 plan from the fp32 plan, the parameters and the quantization; throws a sentence
+    /// for what the int8 executor does not cover.
+    init(plan: NetworkPlan, architecture: Architecture, slots: [ParameterSlot], parameters: [Float],
+         quantization q: QuantizationParameters) throws {
+        func fail(_ s: String) -> EngineError { .invalidArchitecture("int8: " + s) }
+        guard q.precision == "int8" else { throw fail("unknown precision '\(q.precision)' (expected int8)") }
+        var ops: [Int8Op] = []
+        var layers: [Int8Layer] = []
+        var strides: [Int] = []
+        var parametric = 0
+        let lastParametric = plan.stages.lastIndex(where: \.hasParameters) ?? -1
+        for (i, stage) in plan.stages.enumerated() {
+            func layer(k: Int, oc: Int, relu: Bool, weight: Int, bias: Int) throws -> Int {
+                guard parametric < q.layers.count else { throw fail("the quantization lists \(q.layers.count) layers, the network has more") }
+                let lq = q.layers[parametric]
+                guard let slot = slots.first(where: { $0.offset == weight }), slot.name == "\(lq.name).weight" else {
+                    throw fail("quantized layer \(parametric + 1) is '\(lq.name)', which is not the network's layer there")
+                }
+                guard lq.weightScales.count == oc, lq.weightScales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                    throw fail("\(lq.name) needs \(oc) positive finite weight scales, the file has \(lq.weightScales.count)")
+                }
+                guard lq.inputScale > 0, lq.inputScale.isFinite, (0...255).contains(lq.inputZeroPoint) else {
+                    throw fail("\(lq.name): input scale must be positive and finite and the zero point 0…255")
+                }
+                var next: QuantizedLayerParameters?
+                if i != lastParametric {
+                    guard parametric + 1 < q.layers.count else { throw fail("the quantization lists too few layers") }
+                    next = q.layers[parametric + 1]
+                }
+                layers.append(Int8Network.pack(k: k, oc: oc, weight: parameters[weight..<(weight + k * oc)],
+                                               bias: parameters[bias..<(bias + oc)], input: lq, relu: relu, output: next))
+                parametric += 1
+                return layers.count - 1
+            }
+            switch stage.op {
+            case let .convPool(g, w, b):
+                let l = try layer(k: g.conv.kernel * g.conv.kernel * g.conv.channels, oc: g.conv.filters, relu: g.conv.relu, weight: w, bias: b)
+                ops.append(.conv(g.conv, pool: g.pool, layer: l))
+            case let .conv(g, w, b):
+                let l = try layer(k: g.kernel * g.kernel * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b)
+                ops.append(.conv(g, pool: 1, layer: l))
+            case let .pool(g):
+                guard i < lastParametric else { throw fail("a pool after the last conv/dense layer is not supported") }
+                ops.append(.maxPool(g))
+            case let .dense(_, outputs, relu, w, b):
+                let inputs = stage.inputSize
+                let l = try layer(k: inputs, oc: outputs, relu: relu, weight: w, bias: b)
+                ops.append(.dense(layer: l))
+            case .flatten, .dropout:
+                continue
+            }
+            strides.append((stage.outputSize + 3) / 4 * 4)
+        }
+        guard parametric == q.layers.count, parametric > 0 else {
+            throw fail("the quantization lists \(q.layers.count) layers, the network has \(parametric) conv2d/dense layers")
+        }
+        self.ops = ops
+        self.layers = layers
+        self.strides = strides
+        self.inputSize = plan.inputSize
+        self.outputSize = plan.outputSize
+        self.inputInverseScale = 1 / q.layers[0].inputScale
+        self.inputZeroPoint = q.layers[0].inputZeroPoint
+        self.inputStride = (plan.inputSize + 3) / 4 * 4
+    }
+
+    /// Quantizes a (k, oc) row-major weight per output channel and packs it [kp / 4][ocp][4].
+    static func pack(k: Int, oc: Int, weight: ArraySlice<Float>, bias: ArraySlice<Float>, input: QuantizedLayerParameters,
+                     relu: Bool, output: QuantizedLayerParameters?) -> Int8Layer {
+        let kp = (k + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
+        var packed = [Int8](repeating: 0, count: kp * ocp)
+        var sums = [Int32](repeating: 0, count: ocp)
+        let w0 = weight.startIndex
+        for kk in 0..<k {
+            for o in 0..<oc {
+                let q = QuantizationMath.quantizeWeight(weight[w0 + kk * oc + o], scale: input.weightScales[o])
+                packed[(kk / 4) * ocp * 4 + o * 4 + kk % 4] = q
+                sums[o] += Int32(q)
+            }
+        }
+        var multiplier = [Float](repeating: 0, count: ocp), b = [Float](repeating: 0, count: ocp)
+        for o in 0..<oc { multiplier[o] = input.inputScale * input.weightScales[o]; b[o] = bias[bias.startIndex + o] }
+        return Int8Layer(k: k, kp: kp, oc: oc, ocp: ocp, packed: packed,
+                         zeroCorrection: sums.map { $0 * Int32(input.inputZeroPoint) }, multiplier: multiplier, bias: b, relu: relu,
+                         outputInverseScale: output.map { 1 / $0.inputScale }, outputZeroPoint: output?.inputZeroPoint ?? 0)
+    }
+
+    /// Bytes of packed weights (for reports).
+    package var weightBytes: Int { layers.reduce(0) { $0 + $1.packed.count } }
+
+    /// input (count, inputSize) float → (count, outputSize) logits, or softmax probabilities.
+    func run(_ input: [Float], count: Int, storage: Int8Storage, path: Int8Path, threads: Int, softmax: Bool) -> [Float] {
+        var result = [Float](repeating: 0, count: count * outputSize)
+        let t = max(1, threads)
+        let scratches = storage.scratches(threads: t)
+        let chunk = storage.chunk
+        input.withUnsafeBufferPointer { x in
+            result.withUnsafeMutableBufferPointer { r in
+                let images = x.baseAddress!, out = r.baseAddress!
+                let box = Int8SendableBox((images, out))
+                let chunks = (count + chunk - 1) / chunk
+                let body: (Int) -> Void = { c in
+                    let (images, out) = box.value
+                    let b0 = c * chunk, n = min(chunk, count - b0)
+                    self.forward(images + b0 * self.inputSize, n: n, scratch: scratches[c % scratches.count], path: path,
+                                 output: out + b0 * self.outputSize)
+                    if softmax {
+                        let o = out + b0 * self.outputSize
+                        softmaxRows(n: n, classes: self.outputSize, logits: o, probabilities: o)
+                    }
+                }
+                if t == 1 || chunks == 1 {
+                    for c in 0..<chunks { body(c) }
+                } else {
+                    // Rounds of `scratches.count` chunks, so no two concurrent chunks share a scratch.
+                    let run = Int8SendableBox(body)
+                    var first = 0
+                    while first < chunks {
+                        let round = min(scratches.count, chunks - first), base = first
+                        DispatchQueue.concurrentPerform(iterations: round) { run.value(base + $0) }
+                        first += round
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// n images → logits (n, outputSize).
+    func forward(_ input: UnsafePointer<Float>, n: Int, scratch s: Int8Scratch, path: Int8Path, output: UnsafeMutablePointer<Float>) {
+        var x = s.actA, y = s.actB
+        for b in 0..<n {
+            loupe_i8_quantize(Int32(inputSize), input + b * inputSize, inputInverseScale, Int32(inputZeroPoint), x + b * inputStride)
+        }
+        var xStride = inputStride
+        for (i, op) in ops.enumerated() {
+            let yStride = strides[i]
+            switch op {
+            case let .conv(g, pool, l):
+                let L = layers[l]
+                let rows = g.outHeight * g.outWidth
+                let ph = g.outHeight / pool, pw = g.outWidth / pool
+                L.packed.withUnsafeBufferPointer { w in
+                    for b in 0..<n {
+                        loupe_i8_im2col(x + b * xStride, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.kernel),
+                                        Int32(g.padTop), Int32(g.padLeft), Int32(g.outHeight), Int32(g.outWidth),
+                                        UInt8(zeroPoint(of: l)), s.columns, Int32(L.kp))
+                        path.gemm(n: rows, kp: L.kp, ocp: L.ocp, a: s.columns, lda: L.kp, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
+                        var sums = UnsafePointer(s.acc)
+                        if pool > 1 {
+                            loupe_i8_maxpool_i32(s.acc, Int32(g.outHeight), Int32(g.outWidth), Int32(L.ocp), Int32(pool), s.pooled)
+                            sums = UnsafePointer(s.pooled)
+                        }
+                        finish(L, rows: ph * pw, sums: sums, ldc: L.ocp, u8: y + b * yStride, ldo: L.oc,
+                               f32: output + b * outputSize, f32Stride: L.oc)
+                    }
+                }
+            case let .maxPool(g):
+                for b in 0..<n {
+                    loupe_i8_maxpool_u8(x + b * xStride, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.pool), y + b * yStride)
+                }
+            case let .dense(l):
+                let L = layers[l]
+                L.packed.withUnsafeBufferPointer { w in
+                    path.gemm(n: n, kp: L.kp, ocp: L.ocp, a: x, lda: xStride, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
+                }
+                finish(L, rows: n, sums: s.acc, ldc: L.ocp, u8: y, ldo: yStride, f32: output, f32Stride: outputSize)
+            }
+            swap(&x, &y)
+            xStride = yStride
+        }
+    }
+
+    /// Requantizes to uint8 for the next layer, or writes float32 logits (the last layer).
+    @inline(__always)
+    private func finish(_ L: Int8Layer, rows: Int, sums: UnsafePointer<Int32>, ldc: Int, u8: UnsafeMutablePointer<UInt8>, ldo: Int,
+                        f32: UnsafeMutablePointer<Float>, f32Stride: Int) {
+        L.zeroCorrection.withUnsafeBufferPointer { zc in
+            L.multiplier.withUnsafeBufferPointer { m in
+                L.bias.withUnsafeBufferPointer { bias in
+                    if let inv = L.outputInverseScale {
+                        loupe_i8_requantize(Int32(rows), Int32(L.oc), sums, Int32(ldc), zc.baseAddress!, m.baseAddress!, bias.baseAddress!,
+                                            L.relu ? 1 : 0, inv, Int32(L.outputZeroPoint), u8, Int32(ldo))
+                    } else {
+                        loupe_i8_dequantize(Int32(rows), Int32(L.oc), sums, Int32(ldc), zc.baseAddress!, m.baseAddress!, bias.baseAddress!,
+                                            L.relu ? 1 : 0, f32, Int32(f32Stride))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The input zero point of layer l (what padding cells of its input read).
+    private func zeroPoint(of l: Int) -> Int {
+        l == 0 ? inputZeroPoint : layers[l - 1].outputZeroPoint
+    }
+
+    /// Scratch sizes for a chunk of `chunk` images.
+    func scratchSizes(chunk: Int) -> (act: Int, columns: Int, acc: Int, pooled: Int) {
+        var act = chunk * inputStride, columns = 4, acc = chunk * 16, pooled = 16
+        for (i, op) in ops.enumerated() {
+            act = max(act, chunk * strides[i])
+            switch op {
+            case let .conv(g, pool, l):
+                let rows = g.outHeight * g.outWidth
+                columns = max(columns, rows * layers[l].kp)
+                acc = max(acc, rows * layers[l].ocp)
+                pooled = max(pooled, (g.outHeight / pool) * (g.outWidth / pool) * layers[l].ocp)
+            case .dense(let l):
+                acc = max(acc, chunk * layers[l].ocp)
+            case .maxPool:
+                break
+            }
+        }
+        return (act, columns, acc, pooled)
+    }
+}
+
+/// Scratch buffers for one chunk of images (two ping-pong uint8 activation buffers, im2col, int32 sums).
+final class Int8Scratch: @unchecked Sendable {
+    let actA: UnsafeMutablePointer<UInt8>, actB: UnsafeMutablePointer<UInt8>
+    let columns: UnsafeMutablePointer<UInt8>
+    let acc: UnsafeMutablePointer<Int32>, pooled: UnsafeMutablePointer<Int32>
+    init(_ sizes: (act: Int, columns: Int, acc: Int, pooled: Int)) {
+        actA = .allocate(capacity: sizes.act); actA.initialize(repeating: 0, count: sizes.act)
+        actB = .allocate(capacity: sizes.act); actB.initialize(repeating: 0, count: sizes.act)
+        columns = .allocate(capacity: sizes.columns); columns.initialize(repeating: 0, count: sizes.columns)
+        acc = .allocate(capacity: sizes.acc); acc.initialize(repeating: 0, count: sizes.acc)
+        pooled = .allocate(capacity: sizes.pooled); pooled.initialize(repeating: 0, count: sizes.pooled)
+    }
+    deinit { actA.deallocate(); actB.deallocate(); columns.deallocate(); acc.deallocate(); pooled.deallocate() }
+}
+
+/// Reusable int8 scratch for batches of up to `maxBatch` images, per thread count (like InferenceStorage).
+final class Int8Storage: @unchecked Sendable {
+    let network: Int8Network
+    let maxBatch: Int
+    private var threads = 0
+    private(set) var chunk = 0
+    private var list: [Int8Scratch] = []
+
+    init(network: Int8Network, maxBatch: Int) {
+        self.network = network
+        self.maxBatch = max(1, maxBatch)
+    }
+
+    /// One thread: one scratch for chunks of maxBatch images. More: chunks of up to 32 images, one scratch per thread.
+    func scratches(threads t: Int) -> [Int8Scratch] {
+        if t != threads {
+            chunk = t == 1 ? maxBatch : max(1, min(32, (maxBatch + t - 1) / t))
+            list = (0..<t).map { _ in Int8Scratch(network.scratchSizes(chunk: chunk)) }
+            threads = t
+        }
+        return list
+    }
+}
+
+private struct Int8SendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+extension Sequential {
+    /// A quantized model's logits (or probabilities) through one given GEMM path, for tests and
+    /// benchmarks; nil for an fp32 model.
+    package func int8Outputs(_ input: [Float], count: Int, path: Int8Path, threads: Int = 1, softmax: Bool = false) -> [Float]? {
+        guard let int8 else { return nil }
+        return int8.run(input, count: count, storage: Int8Storage(network: int8, maxBatch: max(1, count)), path: path,
+                        threads: threads, softmax: softmax)
+    }
+}
+
+extension Int8Network {
+    /// Packs a (k, oc) int8 weight [kp / 4][ocp][4] (tests and benchmarks of the GEMM alone).
+    package static func pack(_ q: [Int8], k: Int, oc: Int) -> (packed: [Int8], kp: Int, ocp: Int) {
+        let kp = (k + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
+        var packed = [Int8](repeating: 0, count: kp * ocp)
+        for kk in 0..<k { for o in 0..<oc { packed[(kk / 4) * ocp * 4 + o * 4 + kk % 4] = q[kk * oc + o] } }
+        return (packed, kp, ocp)
+    }
+}

@@ -1,0 +1,49 @@
+#ifndef LOUPE_INT8_H
+#define LOUPE_INT8_H
+// Int8 inference kernels (docs/model-format.md §12, docs/performance.md "Int8").
+//
+// The GEMM every int8 conv and dense layer runs:
+//   acc (n, ocp) int32 = A (n, kp) uint8 · W (kp, ocp) int8, exact (no saturation on any path),
+// with W packed as [kp / 4][ocp][4] (four consecutive k of one output channel in one 32-bit lane,
+// the vpdpbusd operand layout), kp % 4 == 0, ocp % 16 == 0, padding rows/columns of W zero.
+// Every path computes the same int32 sums bit for bit; the paths differ only in instructions:
+//   avx512vnni  vpdpbusd zmm: 64 u8×s8 products per instruction
+//   avxvnni     vpdpbusd ymm (VEX, AVX-VNNI)
+//   avx2        no u8×s8 dot product that cannot saturate: vpmaddubsw sums two u8·s8 products in
+//               int16 (255·127·2 = 64770 > 32767), so it is NOT used. Both operands are widened to
+//               int16 instead (vpmovzxbw / vpmovsxbw) and multiplied with vpmaddwd, whose pair sums
+//               (≤ 2·255·127) are exact in int32.
+//   scalar      plain C loops over the packed layout (non-x86, LOUPE_ISA=reference)
+#include <stdint.h>
+
+/// 1 if the CPU and OS support AVX-512 F/BW/VL + VNNI; 0 otherwise.
+int loupe_cpu_has_avx512vnni(void);
+/// 1 if the CPU supports AVX-VNNI (VEX-encoded vpdpbusd on ymm) and AVX2; 0 otherwise.
+int loupe_cpu_has_avxvnni(void);
+
+void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
+void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
+void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
+void loupe_i8_gemm_scalar(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
+
+/// x (n, count) float → q = clamp(rint(x · invScale) + zero, 0, 255), round half to even.
+void loupe_i8_quantize(int count, const float *x, float invScale, int zero, uint8_t *q);
+
+/// acc rows (rows, ldc) int32 → y = float(acc − zc[o]) · m[o] + bias[o] (no fused multiply-add),
+/// ReLU if relu, then q = clamp(rint(y · invScale) + zero, 0, 255) into out (rows, ldo), o < oc.
+void loupe_i8_requantize(int rows, int oc, const int32_t *acc, int ldc, const int32_t *zc, const float *m, const float *bias,
+                         int relu, float invScale, int zero, uint8_t *out, int ldo);
+/// The same up to ReLU, written as float32 (the last layer's logits).
+void loupe_i8_dequantize(int rows, int oc, const int32_t *acc, int ldc, const int32_t *zc, const float *m, const float *bias,
+                         int relu, float *out, int ldo);
+
+/// One (h, w, c) uint8 image → im2col rows (oh·ow, kp), columns in (kh, kw, c) order; cells outside
+/// the image read `fill` (the input zero point), columns k·k·c ..< kp are 0. Stride 1.
+void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int padTop, int padLeft, int oh, int ow,
+                     uint8_t fill, uint8_t *col, int kp);
+
+/// Max over non-overlapping pool×pool windows of acc (oh, ow, ldc) int32 → out (oh/pool, ow/pool, ldc).
+void loupe_i8_maxpool_i32(const int32_t *acc, int oh, int ow, int ldc, int pool, int32_t *out);
+/// The same over uint8 (h, w, c) → (h/pool, w/pool, c).
+void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int pool, uint8_t *out);
+#endif

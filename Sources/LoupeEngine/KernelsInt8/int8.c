@@ -1,0 +1,279 @@
+// Int8 GEMM, requantization, im2col and pooling. Layouts and the contract every path keeps are in
+// include/loupe_int8.h. Each ISA path is compiled with a target attribute and only called after the
+// cpuid checks below said yes (LoupeEngine/ISA.swift picks one at start-up).
+#include "loupe_int8.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+// y = acc · m + bias must round twice (multiply, then add), as docs/model-format.md §12 specifies,
+// so that every path and an independent reader agree bit for bit: no fused multiply-add.
+#pragma clang fp contract(off)
+
+int loupe_cpu_has_avx512vnni(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+int loupe_cpu_has_avxvnni(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2")) return 0;  // also means the OS saves ymm state
+    unsigned eax, ebx, ecx, edx;
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 1, eax, ebx, ecx, edx);
+    return (eax >> 4) & 1;  // CPUID.(EAX=7, ECX=1):EAX[4] = AVX-VNNI
+#else
+    return 0;
+#endif
+}
+
+static inline int32_t load4(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+// MARK: scalar (the packed-layout plain loop; the tests' reference works on the unpacked weights)
+
+void loupe_i8_gemm_scalar(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    for (int r = 0; r < n; r++) {
+        for (int o = 0; o < ocp; o++) {
+            int32_t s = 0;
+            for (int k = 0; k < kp; k++) s += (int32_t)a[(long)r * lda + k] * (int32_t)w[(long)(k >> 2) * ocp * 4 + o * 4 + (k & 3)];
+            acc[(long)r * ldc + o] = s;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+
+// MARK: AVX-512 VNNI — R rows × C zmm columns (16 output channels each) per tile
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static inline __attribute__((always_inline)) T512
+void tile512(const int R, const int C, int kp, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc, int ldc) {
+    __m512i s[4][8];
+    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) s[r][c] = _mm512_setzero_si512();
+    const long step = (long)ocp * 4;
+    for (int k4 = 0; k4 < kp / 4; k4++) {
+        const int8_t *wk = w + k4 * step;
+        __m512i wv[8];
+        for (int c = 0; c < C; c++) wv[c] = _mm512_loadu_si512((const void *)(wk + c * 64));
+        for (int r = 0; r < R; r++) {
+            const __m512i av = _mm512_set1_epi32(load4(a + (long)r * lda + k4 * 4));
+            for (int c = 0; c < C; c++) s[r][c] = _mm512_dpbusd_epi32(s[r][c], av, wv[c]);
+        }
+    }
+    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) _mm512_storeu_si512((void *)(acc + (long)r * ldc + c * 16), s[r][c]);
+}
+
+T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    if (n == 1) {
+        // One row (batch-1 dense): 8 independent accumulators hide vpdpbusd's latency.
+        int o = 0;
+        for (; o + 128 <= ocp; o += 128) tile512(1, 8, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(1, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        return;
+    }
+    int o = 0;
+    for (; o + 64 <= ocp; o += 64) {
+        int r = 0;
+        for (; r + 4 <= n; r += 4) tile512(4, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; r < n; r++) tile512(1, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    }
+    for (; o < ocp; o += 16) {
+        int r = 0;
+        for (; r + 4 <= n; r += 4) tile512(4, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; r < n; r++) tile512(1, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    }
+}
+
+// MARK: AVX-VNNI — R rows × C ymm columns (8 output channels each)
+
+#define TVNNI __attribute__((target("avx2,avxvnni")))
+
+static inline __attribute__((always_inline)) TVNNI
+void tileVNNI(const int R, const int C, int kp, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc, int ldc) {
+    __m256i s[4][4];
+    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) s[r][c] = _mm256_setzero_si256();
+    const long step = (long)ocp * 4;
+    for (int k4 = 0; k4 < kp / 4; k4++) {
+        const int8_t *wk = w + k4 * step;
+        __m256i wv[4];
+        for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(wk + c * 32));
+        for (int r = 0; r < R; r++) {
+            const __m256i av = _mm256_set1_epi32(load4(a + (long)r * lda + k4 * 4));
+            for (int c = 0; c < C; c++) s[r][c] = _mm256_dpbusd_avx_epi32(s[r][c], av, wv[c]);
+        }
+    }
+    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) _mm256_storeu_si256((__m256i *)(acc + (long)r * ldc + c * 8), s[r][c]);
+}
+
+TVNNI void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    int o = 0;
+    for (; o + 32 <= ocp; o += 32) {
+        int r = 0;
+        for (; r + 3 <= n; r += 3) tileVNNI(3, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; r < n; r++) tileVNNI(1, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    }
+    for (; o < ocp; o += 16) {
+        int r = 0;
+        for (; r + 3 <= n; r += 3) tileVNNI(3, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; r < n; r++) tileVNNI(1, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    }
+}
+
+// MARK: AVX2 — int16 widening + vpmaddwd (exact; see the header for why not vpmaddubsw)
+// One "unit" is 16 packed bytes = 4 output channels × 4 k, widened to 16 int16. vpmaddwd against the
+// broadcast (a0 a1 a2 a3) gives, per channel, two int32 half sums (a0w0+a1w1, a2w2+a3w3); units are
+// accumulated that way and the halves are added once at the end (vphaddd + a lane permute).
+
+#define TAVX2 __attribute__((target("avx2")))
+
+static inline __attribute__((always_inline)) TAVX2
+void tileAVX2(const int R, const int U, int kp, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc, int ldc) {
+    __m256i s[2][4];
+    for (int r = 0; r < R; r++) for (int u = 0; u < U; u++) s[r][u] = _mm256_setzero_si256();
+    const long step = (long)ocp * 4;
+    for (int k4 = 0; k4 < kp / 4; k4++) {
+        const int8_t *wk = w + k4 * step;
+        __m256i wv[4];
+        for (int u = 0; u < U; u++) wv[u] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + u * 16)));
+        for (int r = 0; r < R; r++) {
+            const __m128i a4 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128(load4(a + (long)r * lda + k4 * 4)));
+            const __m256i av = _mm256_broadcastq_epi64(a4);
+            for (int u = 0; u < U; u++) s[r][u] = _mm256_add_epi32(s[r][u], _mm256_madd_epi16(av, wv[u]));
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        for (int u = 0; u < U; u += 2) {
+            // hadd → (o0 o1 o4 o5 | o2 o3 o6 o7); permute 64-bit lanes 0 2 1 3 → o0 … o7.
+            const __m256i h = _mm256_permute4x64_epi64(_mm256_hadd_epi32(s[r][u], s[r][u + 1]), 0xD8);
+            _mm256_storeu_si256((__m256i *)(acc + (long)r * ldc + u * 4), h);
+        }
+    }
+}
+
+TAVX2 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    for (int o = 0; o < ocp; o += 16) {
+        int r = 0;
+        for (; r + 2 <= n; r += 2) tileAVX2(2, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; r < n; r++) tileAVX2(1, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    }
+}
+
+#else
+void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    loupe_i8_gemm_scalar(n, kp, ocp, a, lda, w, acc, ldc);
+}
+void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    loupe_i8_gemm_scalar(n, kp, ocp, a, lda, w, acc, ldc);
+}
+void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    loupe_i8_gemm_scalar(n, kp, ocp, a, lda, w, acc, ldc);
+}
+#endif
+
+// MARK: quantization steps (plain C; the compiler vectorises them — same IEEE operations either way)
+
+static inline uint8_t quantizeOne(float y, float invScale, float zero) {
+    float t = nearbyintf(y * invScale) + zero;   // round half to even (default rounding mode)
+    t = fminf(fmaxf(t, 0.0f), 255.0f);           // NaN → 0
+    return (uint8_t)t;
+}
+
+void loupe_i8_quantize(int count, const float *x, float invScale, int zero, uint8_t *q) {
+    const float z = (float)zero;
+    for (int i = 0; i < count; i++) q[i] = quantizeOne(x[i], invScale, z);
+}
+
+void loupe_i8_requantize(int rows, int oc, const int32_t *acc, int ldc, const int32_t *zc, const float *m, const float *bias,
+                         int relu, float invScale, int zero, uint8_t *out, int ldo) {
+    const float z = (float)zero;
+    for (int r = 0; r < rows; r++) {
+        const int32_t *s = acc + (long)r * ldc;
+        uint8_t *q = out + (long)r * ldo;
+        for (int o = 0; o < oc; o++) {
+            float y = (float)(s[o] - zc[o]) * m[o];
+            y = y + bias[o];
+            if (relu) y = fmaxf(y, 0.0f);
+            q[o] = quantizeOne(y, invScale, z);
+        }
+    }
+}
+
+void loupe_i8_dequantize(int rows, int oc, const int32_t *acc, int ldc, const int32_t *zc, const float *m, const float *bias,
+                         int relu, float *out, int ldo) {
+    for (int r = 0; r < rows; r++) {
+        const int32_t *s = acc + (long)r * ldc;
+        float *y = out + (long)r * ldo;
+        for (int o = 0; o < oc; o++) {
+            float v = (float)(s[o] - zc[o]) * m[o];
+            v = v + bias[o];
+            if (relu) v = fmaxf(v, 0.0f);
+            y[o] = v;
+        }
+    }
+}
+
+void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int padTop, int padLeft, int oh, int ow,
+                     uint8_t fill, uint8_t *col, int kp) {
+    const int kk = k * k * c;
+    for (int y = 0; y < oh; y++) {
+        for (int xo = 0; xo < ow; xo++) {
+            uint8_t *row = col + (long)(y * ow + xo) * kp;
+            int j = 0;
+            for (int kh = 0; kh < k; kh++) {
+                const int ih = y + kh - padTop;
+                for (int kw = 0; kw < k; kw++) {
+                    const int iw = xo + kw - padLeft;
+                    if (ih < 0 || ih >= h || iw < 0 || iw >= w) {
+                        memset(row + j, fill, (size_t)c);
+                    } else {
+                        memcpy(row + j, x + ((long)ih * w + iw) * c, (size_t)c);
+                    }
+                    j += c;
+                }
+            }
+            if (kp > kk) memset(row + kk, 0, (size_t)(kp - kk));
+        }
+    }
+}
+
+void loupe_i8_maxpool_i32(const int32_t *acc, int oh, int ow, int ldc, int pool, int32_t *out) {
+    const int ph = oh / pool, pw = ow / pool;
+    for (int y = 0; y < ph; y++) {
+        for (int x = 0; x < pw; x++) {
+            int32_t *o = out + (long)(y * pw + x) * ldc;
+            memcpy(o, acc + (long)(y * pool * ow + x * pool) * ldc, sizeof(int32_t) * (size_t)ldc);
+            for (int i = 0; i < pool; i++) {
+                for (int j = 0; j < pool; j++) {
+                    const int32_t *s = acc + (long)((y * pool + i) * ow + x * pool + j) * ldc;
+                    for (int f = 0; f < ldc; f++) o[f] = s[f] > o[f] ? s[f] : o[f];
+                }
+            }
+        }
+    }
+}
+
+void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int pool, uint8_t *out) {
+    const int ph = h / pool, pw = w / pool;
+    for (int y = 0; y < ph; y++) {
+        for (int xo = 0; xo < pw; xo++) {
+            uint8_t *o = out + (long)(y * pw + xo) * c;
+            memcpy(o, x + (long)(y * pool * w + xo * pool) * c, (size_t)c);
+            for (int i = 0; i < pool; i++) {
+                for (int j = 0; j < pool; j++) {
+                    const uint8_t *s = x + (long)((y * pool + i) * w + xo * pool + j) * c;
+                    for (int f = 0; f < c; f++) o[f] = s[f] > o[f] ? s[f] : o[f];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Glibc
+import Testing
+@testable import LoupeEngine
+@_spi(Kernels) import LoupeKernels
+
+/// The int8 GEMM paths this CPU has (scalar always).
+let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
+
+@Suite struct Int8KernelTests {
+    /// Plain loop over the unpacked (k, oc) weight: the reference every path must equal exactly.
+    static func referenceGEMM(n: Int, k: Int, oc: Int, a: [UInt8], w: [Int8]) -> [Int32] {
+        var acc = [Int32](repeating: 0, count: n * oc)
+        for r in 0..<n { for o in 0..<oc {
+            var s: Int32 = 0
+            for kk in 0..<k { s += Int32(a[r * k + kk]) * Int32(w[kk * oc + o]) }
+            acc[r * oc + o] = s
+        } }
+        return acc
+    }
+
+    static func gemm(_ path: Int8Path, n: Int, k: Int, oc: Int, a: [UInt8], w: [Int8]) -> [Int32] {
+        let (packed, kp, ocp) = Int8Network.pack(w, k: k, oc: oc)
+        var padded = [UInt8](repeating: 0, count: n * kp)
+        for r in 0..<n { for kk in 0..<k { padded[r * kp + kk] = a[r * k + kk] } }
+        // Garbage in A's padding columns must not matter: W's padding rows are zero.
+        for r in 0..<n { for kk in k..<kp { padded[r * kp + kk] = 255 } }
+        var acc = [Int32](repeating: -1, count: n * ocp)
+        padded.withUnsafeBufferPointer { pa in packed.withUnsafeBufferPointer { pw in acc.withUnsafeMutableBufferPointer { pc in
+            path.gemm(n: n, kp: kp, ocp: ocp, a: pa.baseAddress!, lda: kp, w: pw.baseAddress!, acc: pc.baseAddress!, ldc: ocp)
+        } } }
+        var out = [Int32](repeating: 0, count: n * oc)
+        for r in 0..<n { for o in 0..<oc { out[r * oc + o] = acc[r * ocp + o] } }
+        return out
+    }
+
+    @Test("every int8 GEMM path equals the plain loop exactly (tolerance 0)", arguments: int8Paths)
+    func gemmMatchesReference(path: Int8Path) {
+        var rng = SeededGenerator(seed: 7)
+        for (n, k, oc) in [(1, 9, 32), (1, 5408, 128), (2, 12, 16), (3, 37, 40), (5, 64, 130), (7, 3, 5), (9, 100, 64), (13, 260, 10)] {
+            let a = (0..<(n * k)).map { _ in UInt8(rng.nextUnitFloat() * 256) }
+            let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 255) - 127) }
+            #expect(Self.gemm(path, n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
+                    "\(path) n \(n) k \(k) oc \(oc)")
+        }
+    }
+
+    @Test("extreme operands do not saturate (255 · −127 and 255 · 127 everywhere)", arguments: int8Paths)
+    func extremesDoNotSaturate(path: Int8Path) {
+        let n = 3, k = 1024, oc = 32
+        let a = [UInt8](repeating: 255, count: n * k)
+        for value: Int8 in [127, -127] {
+            let w = [Int8](repeating: value, count: k * oc)
+            let acc = Self.gemm(path, n: n, k: k, oc: oc, a: a, w: w)
+            #expect(acc.allSatisfy { $0 == 255 * Int32(value) * Int32(k) }, "\(path) \(value)")
+        }
+    }
+
+    @Test func theDefaultPathIsTheBestTheCPUHas() {
+        #expect(ISA.int8.isSupported)
+        if ISA.hasAVX512VNNI, getenv("LOUPE_ISA") == nil { #expect(ISA.int8 == .avx512vnni) }
+    }
+}
+
+@Suite struct Int8NetworkTests {
+    /// Conv (fused with a pool) → conv same padding, linear (negative outputs: a non-zero zero point
+    /// downstream) → max pool → flatten → dense ReLU → dense softmax: every int8 op kind.
+    static let architecture = Architecture(inputShape: [10, 9, 2], layers: [
+        .conv2d(filters: 16, kernel: 3, padding: .valid, activation: .relu),
+        .maxPool2d(pool: 2),
+        .conv2d(filters: 8, kernel: 3, padding: .same, activation: .linear),
+        .maxPool2d(pool: 2),
+        .flatten,
+        .dense(units: 20, activation: .relu),
+        .dropout(rate: 0.5),
+        .dense(units: 5, activation: .softmax),
+    ])
+
+    static func images(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<(count * 180)).map { _ in Float(Int(rng.nextUnitFloat() * 256)) / 255 }
+    }
+
+    static func quantizedModel(_ calibrator: Calibrator = .minmax) throws -> Sequential {
+        let fp32 = try Sequential(architecture: architecture, seed: 3)
+        return try fp32.quantized(calibrationImages: images(64, seed: 11), count: 64, calibrator: calibrator)
+    }
+
+    /// docs/model-format.md §12 as plain loops: quantize the input, then per conv/dense layer
+    /// acc = Σ (q − z)·w over in-bounds cells, y = float(acc)·m + b, ReLU, quantize with the next
+    /// layer's input parameters (pooling on the uint8 values); the last layer's y are the logits.
+    static func referenceLogits(_ model: Sequential, _ x: [Float], count: Int) -> [Float] {
+        let q = model.quantization!
+        var logits: [Float] = []
+        for b in 0..<count {
+            var shape = model.architecture.inputShape
+            let first = q.layers[0]
+            var t: [Int] = (0..<180).map { i in
+                let v = (x[b * 180 + i] * (1 / first.inputScale)).rounded(.toNearestOrEven) + Float(first.inputZeroPoint)
+                return Int(min(max(v, 0), 255))
+            }
+            var l = 0
+            var out: [Float] = []
+            for layer in model.architecture.layers {
+                switch layer {
+                case let .conv2d(filters, k, padding, activation):
+                    let lq = q.layers[l], slot = model.slot(named: "\(lq.name).weight")!, bias = model.slot(named: "\(lq.name).bias")!
+                    let (h, w, c) = (shape[0], shape[1], shape[2])
+                    let pad = padding == .same ? (k - 1) / 2 : 0
+                    let oh = padding == .same ? h : h - k + 1, ow = padding == .same ? w : w - k + 1
+                    var y = [Float](repeating: 0, count: oh * ow * filters)
+                    for i in 0..<oh { for j in 0..<ow { for f in 0..<filters {
+                        var acc: Int32 = 0
+                        for kh in 0..<k { for kw in 0..<k {
+                            let ih = i + kh - pad, iw = j + kw - pad
+                            guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                            for ch in 0..<c {
+                                let wq = QuantizationMath.quantizeWeight(model.parameters[slot.offset + ((kh * k + kw) * c + ch) * filters + f],
+                                                                         scale: lq.weightScales[f])
+                                acc += Int32(t[(ih * w + iw) * c + ch] - lq.inputZeroPoint) * Int32(wq)
+                            }
+                        } }
+                        var v = Float(acc) * (lq.inputScale * lq.weightScales[f])
+                        v = v + model.parameters[bias.offset + f]
+                        if activation == .relu { v = max(v, 0) }
+                        y[(i * ow + j) * filters + f] = v
+                    } } }
+                    l += 1
+                    out = y
+                    t = quantizeNext(y, q, l)
+                    shape = [oh, ow, filters]
+                case let .maxPool2d(p):
+                    let (h, w, c) = (shape[0], shape[1], shape[2])
+                    var y = [Int](repeating: 0, count: (h / p) * (w / p) * c)
+                    for i in 0..<(h / p) { for j in 0..<(w / p) { for ch in 0..<c {
+                        var m = 0
+                        for a in 0..<p { for bb in 0..<p { m = max(m, t[((i * p + a) * w + j * p + bb) * c + ch]) } }
+                        y[(i * (w / p) + j) * c + ch] = m
+                    } } }
+                    t = y
+                    shape = [h / p, w / p, c]
+                case .flatten:
+                    shape = [shape.reduce(1, *)]
+                case let .dense(units, activation):
+                    let lq = q.layers[l], slot = model.slot(named: "\(lq.name).weight")!, bias = model.slot(named: "\(lq.name).bias")!
+                    let inputs = shape[0]
+                    var y = [Float](repeating: 0, count: units)
+                    for o in 0..<units {
+                        var acc: Int32 = 0
+                        for i in 0..<inputs {
+                            let wq = QuantizationMath.quantizeWeight(model.parameters[slot.offset + i * units + o], scale: lq.weightScales[o])
+                            acc += Int32(t[i] - lq.inputZeroPoint) * Int32(wq)
+                        }
+                        var v = Float(acc) * (lq.inputScale * lq.weightScales[o])
+                        v = v + model.parameters[bias.offset + o]
+                        if activation == .relu { v = max(v, 0) }
+                        y[o] = v
+                    }
+                    l += 1
+                    out = y
+                    t = quantizeNext(y, q, l)
+                    shape = [units]
+                case .dropout:
+                    break
+                }
+            }
+            logits += out
+        }
+        return logits
+    }
+
+    static func quantizeNext(_ y: [Float], _ q: QuantizationParameters, _ l: Int) -> [Int] {
+        guard l < q.layers.count else { return [] }
+        let inv = 1 / q.layers[l].inputScale, z = Float(q.layers[l].inputZeroPoint)
+        return y.map { Int(min(max(($0 * inv).rounded(.toNearestOrEven) + z, 0), 255)) }
+    }
+
+    @Test("the int8 network equals the plain-loop spec exactly on every path (tolerance 0)", arguments: int8Paths)
+    func networkMatchesSpec(path: Int8Path) throws {
+        let model = try Self.quantizedModel()
+        #expect(model.precision == "int8")
+        #expect(model.quantization!.layers.map(\.name) == ["conv1", "conv2", "dense1", "dense2"])
+        #expect(model.quantization!.layers[2].inputZeroPoint > 0, "conv2 is linear: dense1's input needs a zero point")
+        let x = Self.images(23, seed: 5)
+        let expected = Self.referenceLogits(model, x, count: 23)
+        for threads in [1, 2] {
+            #expect(model.int8Outputs(x, count: 23, path: path, threads: threads) == expected, "\(path), \(threads) threads")
+        }
+    }
+
+    @Test func predictUsesInt8AndStaysCloseToFP32() throws {
+        let fp32 = try Sequential(architecture: Self.architecture, seed: 3)
+        let model = try Self.quantizedModel()
+        let x = Self.images(50, seed: 9)
+        var w1 = fp32.makeWorkspace(maxBatch: 16), w2 = model.makeWorkspace(maxBatch: 16)
+        let p = model.predict(x, count: 50, workspace: &w2, threads: 2)
+        #expect(p == model.int8Outputs(x, count: 50, path: ISA.int8, softmax: true))
+        let reference = fp32.predict(x, count: 50, workspace: &w1)
+        var worst: Float = 0
+        for i in p.indices { worst = max(worst, abs(p[i] - reference[i])) }
+        #expect(worst < 0.05, "int8 probabilities within 0.05 of fp32 on random weights, worst \(worst)")
+        #expect(model.weightBytes < fp32.weightBytes / 2, "int8 weights (padded to 16 channels) take under half the fp32 bytes")
+    }
+
+    @Test func calibrationOfPixelInputsIsExact() throws {
+        let model = try Self.quantizedModel()
+        // Inputs k/255 with 0 and 255 present: min/max gives scale 1/255, zero point 0, so pixels map to themselves.
+        #expect(model.quantization!.layers[0].inputZeroPoint == 0)
+        #expect(abs(model.quantization!.layers[0].inputScale - 1 / 255) < 1e-9)
+        let pct = try Self.quantizedModel(.percentile)
+        #expect(pct.quantization!.calibrator == .percentile && pct.quantization!.percentile == 99.99)
+    }
+
+    @Test func aQuantizationThatDoesNotFitTheNetworkIsASentence() throws {
+        let model = try Self.quantizedModel()
+        var q = model.quantization!
+        q.layers.removeLast()
+        #expect(throws: EngineError.self) { try Sequential(architecture: model.architecture, parameters: model.parameters, quantization: q) }
+        q = model.quantization!
+        q.layers[1].weightScales[0] = 0
+        #expect(throws: EngineError.self) { try Sequential(architecture: model.architecture, parameters: model.parameters, quantization: q) }
+    }
+}
