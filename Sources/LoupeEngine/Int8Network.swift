@@ -51,7 +51,7 @@ package struct Int8Layer: Sendable {
 package enum Int8Op: Sendable {
     /// Per image: im2col → GEMM → max pool over the int32 sums (pool 1 = none) → requantize.
     case conv(ConvGeometry, pool: Int, layer: Int)
-    case maxPool(PoolGeometry)
+    case maxPool(Pool2DGeometry)
     case dense(layer: Int)
 }
 
@@ -108,7 +108,7 @@ package final class Int8Network: Sendable {
             case let .conv(g, w, b):
                 let l = try layer(k: g.kernel * g.kernel * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b)
                 ops.append(.conv(g, pool: 1, layer: l))
-            case let .pool(g):
+            case let .maxPool(g):
                 guard i < lastParametric else { throw fail("a pool after the last conv/dense layer is not supported") }
                 ops.append(.maxPool(g))
             case let .dense(_, outputs, relu, w, b):
@@ -117,6 +117,9 @@ package final class Int8Network: Sendable {
                 ops.append(.dense(layer: l))
             case .flatten, .dropout:
                 continue
+            default:
+                // Average pooling and stand-alone activations (sigmoid, tanh, …) have no int8 form yet.
+                throw fail("layer \(i + 1) (\(stage.op)) has no int8 implementation; conv2d, dense (linear/ReLU), max pooling, flatten and dropout do")
             }
             strides.append((stage.outputSize + 3) / 4 * 4)
         }
@@ -212,7 +215,7 @@ package final class Int8Network: Sendable {
                 L.packed.withUnsafeBufferPointer { w in
                     for b in 0..<n {
                         loupe_i8_im2col(x + b * xStride, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.kernel),
-                                        Int32(g.padTop), Int32(g.padLeft), Int32(g.outHeight), Int32(g.outWidth),
+                                        Int32(g.stride), Int32(g.padTop), Int32(g.padLeft), Int32(g.outHeight), Int32(g.outWidth),
                                         UInt8(zeroPoint(of: l)), s.columns, Int32(L.kp))
                         path.gemm(n: rows, kp: L.kp, ocp: L.ocp, a: s.columns, lda: L.kp, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
                         var sums = UnsafePointer(s.acc)
@@ -226,7 +229,9 @@ package final class Int8Network: Sendable {
                 }
             case let .maxPool(g):
                 for b in 0..<n {
-                    loupe_i8_maxpool_u8(x + b * xStride, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.pool), y + b * yStride)
+                    loupe_i8_maxpool_u8(x + b * xStride, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.kernelHeight),
+                                        Int32(g.kernelWidth), Int32(g.stride), Int32(g.padTop), Int32(g.padLeft),
+                                        Int32(g.outHeight), Int32(g.outWidth), y + b * yStride)
                 }
             case let .dense(l):
                 let L = layers[l]

@@ -222,7 +222,7 @@ void loupe_i8_dequantize(int rows, int oc, const int32_t *acc, int ldc, const in
     }
 }
 
-void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int padTop, int padLeft, int oh, int ow,
+void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int stride, int padTop, int padLeft, int oh, int ow,
                      uint8_t fill, uint8_t *col, int kp) {
     const int kk = k * k * c;
     for (int y = 0; y < oh; y++) {
@@ -230,9 +230,9 @@ void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int padTop, i
             uint8_t *row = col + (long)(y * ow + xo) * kp;
             int j = 0;
             for (int kh = 0; kh < k; kh++) {
-                const int ih = y + kh - padTop;
+                const int ih = y * stride + kh - padTop;
                 for (int kw = 0; kw < k; kw++) {
-                    const int iw = xo + kw - padLeft;
+                    const int iw = xo * stride + kw - padLeft;
                     if (ih < 0 || ih >= h || iw < 0 || iw >= w) {
                         memset(row + j, fill, (size_t)c);
                     } else {
@@ -262,15 +262,19 @@ void loupe_i8_maxpool_i32(const int32_t *acc, int oh, int ow, int ldc, int pool,
     }
 }
 
-void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int pool, uint8_t *out) {
-    const int ph = h / pool, pw = w / pool;
-    for (int y = 0; y < ph; y++) {
-        for (int xo = 0; xo < pw; xo++) {
-            uint8_t *o = out + (long)(y * pw + xo) * c;
-            memcpy(o, x + (long)(y * pool * w + xo * pool) * c, (size_t)c);
-            for (int i = 0; i < pool; i++) {
-                for (int j = 0; j < pool; j++) {
-                    const uint8_t *s = x + (long)((y * pool + i) * w + xo * pool + j) * c;
+void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int kh, int kw, int stride, int padTop, int padLeft,
+                         int oh, int ow, uint8_t *out) {
+    for (int y = 0; y < oh; y++) {
+        const int top = y * stride - padTop;
+        const int h0 = top < 0 ? 0 : top, h1 = top + kh < h ? top + kh : h;
+        for (int xo = 0; xo < ow; xo++) {
+            const int left = xo * stride - padLeft;
+            const int w0 = left < 0 ? 0 : left, w1 = left + kw < w ? left + kw : w;
+            uint8_t *o = out + (long)(y * ow + xo) * c;
+            memset(o, 0, (size_t)c);
+            for (int i = h0; i < h1; i++) {
+                for (int j = w0; j < w1; j++) {
+                    const uint8_t *s = x + (long)(i * w + j) * c;
                     for (int f = 0; f < c; f++) o[f] = s[f] > o[f] ? s[f] : o[f];
                 }
             }

@@ -37,13 +37,16 @@ void loupe_i8_requantize(int rows, int oc, const int32_t *acc, int ldc, const in
 void loupe_i8_dequantize(int rows, int oc, const int32_t *acc, int ldc, const int32_t *zc, const float *m, const float *bias,
                          int relu, float *out, int ldo);
 
-/// One (h, w, c) uint8 image → im2col rows (oh·ow, kp), columns in (kh, kw, c) order; cells outside
-/// the image read `fill` (the input zero point), columns k·k·c ..< kp are 0. Stride 1.
-void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int padTop, int padLeft, int oh, int ow,
+/// One (h, w, c) uint8 image → im2col rows (oh·ow, kp), columns in (kh, kw, c) order, window of
+/// output (y, x) at (y·stride − padTop, x·stride − padLeft); cells outside the image read `fill`
+/// (the input zero point), columns k·k·c ..< kp are 0.
+void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int stride, int padTop, int padLeft, int oh, int ow,
                      uint8_t fill, uint8_t *col, int kp);
 
 /// Max over non-overlapping pool×pool windows of acc (oh, ow, ldc) int32 → out (oh/pool, ow/pool, ldc).
 void loupe_i8_maxpool_i32(const int32_t *acc, int oh, int ow, int ldc, int pool, int32_t *out);
-/// The same over uint8 (h, w, c) → (h/pool, w/pool, c).
-void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int pool, uint8_t *out);
+/// Max pooling over uint8 (h, w, c) → (oh, ow, c): kh×kw windows at (y·stride − padTop, x·stride − padLeft),
+/// clipped to the image (padded cells never win).
+void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int kh, int kw, int stride, int padTop, int padLeft,
+                         int oh, int ow, uint8_t *out);
 #endif
