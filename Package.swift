@@ -64,11 +64,12 @@ let package = Package(
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),
         .executableTarget(name: "loupe-lifecycle-bench", dependencies: ["LoupeService", "LoupeData", "LoupeEngine",
                           .product(name: "Logging", package: "swift-log")], path: "Benchmarks/LifecycleBench"),
-        .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeEngine"], exclude: ["Fixtures"]),
-        .testTarget(name: "LoupeDataTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["Fixtures"]),
-        .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeHTTP"]),
-        .testTarget(name: "LoupeServiceTests", dependencies: ["LoupeService", "LoupeData", "LoupeEngine", "LoupeHTTP"]),
-        .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeONNX", "LoupeEngine"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["LoupeData", "LoupeEngine"], exclude: ["python"]),
+        .target(name: "LoupeTestSupport", dependencies: ["LoupeSystem"], path: "Tests/LoupeTestSupport"),
+        .testTarget(name: "LoupeEngineTests", dependencies: ["LoupeTestSupport", "LoupeEngine"], exclude: ["Fixtures"]),
+        .testTarget(name: "LoupeDataTests", dependencies: ["LoupeTestSupport", "LoupeData", "LoupeEngine"], exclude: ["Fixtures"]),
+        .testTarget(name: "LoupeHTTPTests", dependencies: ["LoupeTestSupport", "LoupeHTTP"]),
+        .testTarget(name: "LoupeServiceTests", dependencies: ["LoupeTestSupport", "LoupeService", "LoupeData", "LoupeEngine", "LoupeHTTP"]),
+        .testTarget(name: "LoupeONNXTests", dependencies: ["LoupeTestSupport", "LoupeONNX", "LoupeEngine"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["LoupeTestSupport", "LoupeData", "LoupeEngine"], exclude: ["python"]),
     ]
 )

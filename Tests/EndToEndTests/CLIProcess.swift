@@ -91,24 +91,3 @@ struct CLIProcess {
         return Result(status: code, stdout: out, stderr: err)
     }
 }
-
-/// A temporary directory, removed with everything in it when released.
-final class ScratchDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/loupe-e2e-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-    deinit { _ = try? CLIProcess.run("/bin/rm", ["-rf", path]) }
-
-    func list(_ sub: String = "") -> [String] {
-        guard let dir = opendir(path + sub) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-}

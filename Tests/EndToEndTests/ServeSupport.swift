@@ -51,33 +51,6 @@ struct E2EError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init() throws {
-        var template = Array("/tmp/loupe-e2e-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw E2EError("mkdtemp failed") }
-        path = String(cString: p)
-    }
-    deinit { _ = system("rm -rf '\(path)'") }
-    func mkdir(_ relative: String) throws {
-        guard system("mkdir -p '\(path)/\(relative)'") == 0 else { throw E2EError("mkdir \(relative)") }
-    }
-    func write(_ relative: String, _ bytes: [UInt8]) throws {
-        let fd = open(path + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw E2EError("open \(relative)") }
-        defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw E2EError("write \(relative)") }
-            off += n
-        }
-    }
-    func read(_ relative: String) -> String {
-        (try? FileIO.readFile(path + "/" + relative)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    }
-}
-
 /// A child process with stdout+stderr going to a file.
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
@@ -158,11 +131,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 }
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+func now() -> Double { monotonicSeconds() }
 
 /// `loupe serve` on 127.0.0.1 port 0 with a temp model repository.
 final class ServeProcess: @unchecked Sendable {

@@ -15,7 +15,7 @@ import LoupeData
 
     /// One training run shared by the tests of this suite.
     final class Trained: @unchecked Sendable {
-        let scratch = ScratchDirectory()
+        let scratch = try! TempDir()
         let result: CLIProcess.Result
         var repository: String { scratch.path + "/models" }
         var modelPath: String { repository + "/fashion/1/model.loupe" }
@@ -31,8 +31,8 @@ import LoupeData
         #expect(t.result.status == 0, "\(t.result.output)")
         #expect(t.result.stdout.contains("epoch 1/1"))
         #expect(t.result.stdout.contains("val_accuracy"))
-        #expect(t.scratch.list("/models/fashion") == ["1"])
-        #expect(t.scratch.list("/models/fashion/1") == ["history.json", "model.loupe"])
+        #expect(t.scratch.files("/models/fashion") == ["1"])
+        #expect(t.scratch.files("/models/fashion/1") == ["history.json", "model.loupe"])
         let file = try ModelFile.read(path: t.modelPath)
         let accuracy = try #require(file.header.training.testAccuracy)
         #expect(accuracy >= Self.requiredAccuracy, "test accuracy \(accuracy)")
@@ -145,7 +145,7 @@ import LoupeData
     }
 
     @Test func errorPathsGiveAClearMessageAndNonZeroExit() throws {
-        let scratch = ScratchDirectory()
+        let scratch = try TempDir()
         let noData = try CLIProcess.loupe(["train", "--data", scratch.path, "--output", scratch.path + "/m.loupe"])
         #expect(noData.status != 0)
         #expect(noData.stderr.contains("train-images-idx3-ubyte"), "\(noData.output)")
@@ -163,11 +163,11 @@ import LoupeData
         try FileIO.writeAtomically(Array("hello".utf8), to: notImage)
         let predict = try CLIProcess.loupe(["predict", "--model", Self.trained.modelPath, notImage])
         #expect(predict.status != 0 && predict.stderr.contains("Unsupported image format"), "\(predict.output)")
-        #expect(scratch.list() == ["x.txt"], "a failed run left files behind")
+        #expect(scratch.files() == ["x.txt"], "a failed run left files behind")
     }
 
     @Test func ctrlCStopsTrainingAndWritesNothing() throws {
-        let scratch = ScratchDirectory()
+        let scratch = try TempDir()
         let p = try CLIProcess.start(CLIProcess.loupePath, ["train", "--epochs", "20", "--limit", "20000", "--threads", "2",
                                                               "--repository", scratch.path + "/models"])
         var waited = 0
@@ -177,13 +177,13 @@ import LoupeData
         let r = try p.wait(timeout: 120)
         #expect(r.status == 130, "\(r.output)")
         #expect(r.stdout.contains("nothing was written"))
-        let leftovers = scratch.list("/models/fashion")
+        let leftovers = scratch.files("/models/fashion")
         #expect(leftovers.isEmpty, "left behind: \(leftovers)")
     }
 
     @Test func anyIDXDirectoryWithEveryTrainingFlag() throws {
         // A synthetic digits-like set (uncompressed IDX): class c = a bright 4-row band at row 2c.
-        let scratch = ScratchDirectory()
+        let scratch = try TempDir()
         let data = scratch.path + "/my-digits"
         try FileIO.createDirectories(data)
         func make(_ n: Int) -> (images: [UInt8], labels: [UInt8]) {
@@ -212,8 +212,8 @@ import LoupeData
         #expect(second.status == 0, "\(second.output)")
         let third = try CLIProcess.loupe(args)
         #expect(third.status == 0, "\(third.output)")
-        #expect(scratch.list("/repo") == ["digits", "my-digits"])
-        #expect(scratch.list("/repo/my-digits") == ["1", "2"])
+        #expect(scratch.files("/repo") == ["digits", "my-digits"])
+        #expect(scratch.files("/repo/my-digits") == ["1", "2"])
         let file = try ModelFile.read(path: scratch.path + "/repo/my-digits/2/model.loupe")
         #expect(file.header.labels == ClassNames.digits)
         #expect(file.header.training.optimizer == "sgd(momentum: 0.9)")
@@ -232,7 +232,7 @@ import LoupeData
 
     @Test func trainsAStridedPaddedColourArchitectureOnRank4IDX() throws {
         // 12×12×3 images (rank-4 IDX): class c = a bright 4×4 patch in colour channel c % 3, quadrant c / 3.
-        let scratch = ScratchDirectory()
+        let scratch = try TempDir()
         let data = scratch.path + "/colour"
         try FileIO.createDirectories(data)
         func make(_ n: Int, salt: Int) -> (images: [UInt8], labels: [UInt8]) {

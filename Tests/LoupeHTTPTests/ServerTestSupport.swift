@@ -137,7 +137,6 @@ let echoHandler: HTTPHandler = { request, sink in
     sink.respond(response)
 }
 
-func sleepSeconds(_ s: Double) { usleep(UInt32(s * 1e6)) }
 
 /// Polls `condition` every 10 ms for up to `timeout` seconds.
 func eventually(_ timeout: Double = 5, _ condition: () -> Bool) -> Bool {

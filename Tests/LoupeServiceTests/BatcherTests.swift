@@ -26,7 +26,7 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
         init(model: FakeModel) { self.model = model }
         func predict(_ input: [Float], count: Int, threads: Int) -> [Float] {
             model.batches.withLock { $0.append(count) }
-            if model.delayMicroseconds > 0 { usleepShim(model.delayMicroseconds) }
+            if model.delayMicroseconds > 0 { sleepSeconds(Double(model.delayMicroseconds) / 1e6) }
             var out: [Float] = []
             for i in 0..<count {
                 let s = input[(i * 4)..<(i * 4 + 4)].reduce(0, +)
@@ -39,7 +39,6 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
 }
 
 import Glibc
-func usleepShim(_ us: UInt32) { usleep(us) }
 
 @Suite struct BatcherTests {
     func submitAndWait(_ batcher: Batcher, _ model: FakeModel, values: [Float]) async -> InferenceResult? {

@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func precedenceFlagsOverEnvironmentOverFile() throws {
-        let dir = try TempDirectory()
+        let dir = try TempDir()
         let file = dir.path + "/loupe.yaml"
         try dir.write("loupe.yaml", """
             # comment
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func fileErrorsNameLineAndKey() throws {
-        let dir = try TempDirectory()
+        let dir = try TempDir()
         try dir.write("a.yaml", "server:\n  port: 70000\n")
         var warnings: [String] = []
         #expect {
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func perModelPoliciesAndLists() throws {
-        let dir = try TempDirectory()
+        let dir = try TempDir()
         try dir.write("p.yaml", "models:\n  policy:\n    fashion: [1, 3]\n    digits: latest\n")
         var warnings: [String] = []
         let c = try ServiceConfiguration.load(file: dir.path + "/p.yaml", environment: ["LOUPE_MODELS_POLICY_MNIST": "all"],

@@ -171,7 +171,6 @@ final class RepoCapturingSink: HTTPResponseSink, Sendable {
     }
 }
 
-func sleepSeconds(_ s: Double) { usleep(UInt32(s * 1e6)) }
 
 /// A real thread (not a Dispatch worker, which other parallel tests may be holding).
 final class TestThread: @unchecked Sendable {
