@@ -191,7 +191,7 @@ import Testing
     /// Labelled records become train-* files, the rest wait; sets rotate so the directory stays
     /// under max_bytes (the oldest go first).
     @Test func setsAreWrittenAndRotated() throws {
-        let dir = try TempDirectory()
+        let dir = try TempDir()
         let s = Self.store(dir.path, maxBytes: 6000)
         s.start()
         var written: [String] = []
