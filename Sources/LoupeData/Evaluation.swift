@@ -10,6 +10,8 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         public var f1: Double
         /// Examples whose true class this is.
         public var support: Int
+        /// One-vs-rest ROC AUC of this class's probability (nil when every example or none is of it).
+        public var rocAUC: Double?
     }
 
     public var model: String?
@@ -23,6 +25,12 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     public var macroF1: Double
     /// confusionMatrix[true][predicted] = count.
     public var confusionMatrix: [[Int]]
+    /// Mean of the classes' one-vs-rest ROC AUC (over the classes where it is defined).
+    public var macroROCAUC: Double?
+    /// Expected calibration error of the top-1 confidence (10 bins).
+    public var calibrationError: Double
+    /// The reliability table behind it: per confidence bin, count, mean confidence and accuracy.
+    public var reliability: [CalibrationBins.Row]
 
     /// Builds the report from predicted probabilities (count × classes) and true labels.
     public init(probabilities: [Float], labels: [UInt8], count: Int, classNames: [String], model: String? = nil, dataset: String? = nil) {
@@ -30,6 +38,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         var matrix = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
         var lossSum = 0.0
         var correct = 0
+        var bins = CalibrationBins(bins: 10)
         for i in 0..<count {
             let row = probabilities[i * k..<(i + 1) * k]
             var best = row.startIndex
@@ -41,6 +50,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
                 lossSum += -Double(max(row[row.startIndex + truth], 1e-7)).logNaturally()
             }
             if predicted == truth { correct += 1 }
+            bins.add(confidence: row[best], correct: predicted == truth)
         }
         var classes: [ClassMetrics] = []
         for c in 0..<k {
@@ -50,8 +60,14 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
             let precision = predictedC > 0 ? tp / predictedC : 0
             let recall = actualC > 0 ? tp / Double(actualC) : 0
             let f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-            classes.append(ClassMetrics(label: classNames[c], precision: precision, recall: recall, f1: f1, support: actualC))
+            let auc = ClassifierStatistics.rocAUC(scores: (0..<count).map { probabilities[$0 * k + c] },
+                                                  positive: (0..<count).map { Int(labels[$0]) == c })
+            classes.append(ClassMetrics(label: classNames[c], precision: precision, recall: recall, f1: f1, support: actualC, rocAUC: auc))
         }
+        let aucs = classes.compactMap(\.rocAUC)
+        self.macroROCAUC = aucs.isEmpty ? nil : aucs.reduce(0, +) / Double(aucs.count)
+        self.calibrationError = bins.expectedCalibrationError ?? 0
+        self.reliability = bins.table
         self.model = model
         self.dataset = dataset
         self.count = count
@@ -60,6 +76,15 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
         self.classes = classes
         self.macroF1 = k > 0 ? classes.reduce(0) { $0 + $1.f1 } / Double(k) : 0
         self.confusionMatrix = matrix
+    }
+
+    /// Top-1 class of each example (count × classes probabilities).
+    public static func predictedClasses(_ probabilities: [Float], count: Int, classes k: Int) -> [Int] {
+        (0..<count).map { i in
+            var best = 0
+            for j in 1..<max(k, 1) where probabilities[i * k + j] > probabilities[i * k + best] { best = j }
+            return best
+        }
     }
 
     /// Runs `model` over the dataset (batches of 256) and builds the report.
@@ -94,6 +119,37 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
             start += n
         }
         return out
+    }
+}
+
+/// Two models on the same examples: which was right where, and McNemar's test of the accuracy difference.
+public struct ModelComparison: Codable, Sendable, Equatable {
+    public var count: Int
+    public var bothRight: Int
+    /// Right by the first model only (b), by the second only (c).
+    public var onlyFirst: Int
+    public var onlySecond: Int
+    public var bothWrong: Int
+    public var accuracyDifference: Double
+    public var mcnemarStatistic: Double
+    public var pValue: Double
+    public var method: String
+
+    /// `first` and `second`: each model's top-1 class per example.
+    public init(first: [Int], second: [Int], labels: [UInt8]) {
+        var both = 0, a = 0, b = 0, none = 0
+        for i in labels.indices {
+            let ra = first[i] == Int(labels[i]), rb = second[i] == Int(labels[i])
+            switch (ra, rb) {
+            case (true, true): both += 1
+            case (true, false): a += 1
+            case (false, true): b += 1
+            case (false, false): none += 1
+            }
+        }
+        count = labels.count; bothRight = both; onlyFirst = a; onlySecond = b; bothWrong = none
+        accuracyDifference = count > 0 ? Double(b - a) / Double(count) : 0
+        (mcnemarStatistic, pValue, method) = ClassifierStatistics.mcnemar(onlyA: a, onlyB: b)
     }
 }
 

@@ -113,12 +113,45 @@ public struct TrainingOutcome: Sendable {
     public var stopped: Bool
 }
 
+/// K-fold cross-validation figures: per fold and their mean ± sample standard deviation.
+public struct CrossValidationReport: Codable, Sendable, Equatable {
+    public struct Fold: Codable, Sendable, Equatable {
+        public var fold: Int
+        public var trainExamples: Int
+        public var validationExamples: Int
+        public var loss: Double
+        public var accuracy: Double
+    }
+    public var folds: [Fold]
+    public var stopped: Bool
+
+    /// (mean, sample standard deviation) of a per-fold figure.
+    public static func meanAndDeviation(_ xs: [Double]) -> (mean: Double, std: Double) {
+        guard !xs.isEmpty else { return (0, 0) }
+        let mean = xs.reduce(0, +) / Double(xs.count)
+        guard xs.count > 1 else { return (mean, 0) }
+        let v = xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(xs.count - 1)
+        return (mean, v.squareRoot())
+    }
+    public var accuracy: (mean: Double, std: Double) { Self.meanAndDeviation(folds.map(\.accuracy)) }
+    public var loss: (mean: Double, std: Double) { Self.meanAndDeviation(folds.map(\.loss)) }
+}
+
 /// Loads the data, trains, validates each epoch, evaluates on the full test split, and
 /// assembles the model file (header, golden samples, input statistics).
 public enum TrainingRun {
-    public static func run(_ options: TrainingOptions, events: TrainingEvents = TrainingEvents()) throws -> TrainingOutcome {
-        let started = monotonicNow()
-        events.phase("loading \(options.dataDirectories.joined(separator: ", "))")
+    /// The data of a run: every `--data` set's training split concatenated (after `limit`), their
+    /// test splits, what each contributed, and the parent model and architecture, checked against the images.
+    struct LoadedData {
+        var full: IDXDataset
+        var testSets: [IDXDataset]
+        var testNames: [String]
+        var uses: [DatasetUse]
+        var parent: ModelFile?
+        var architecture: Architecture
+    }
+
+    static func load(_ options: TrainingOptions) throws -> LoadedData {
         var trainSets: [IDXDataset] = [], testSets: [IDXDataset] = [], testNames: [String] = [], uses: [DatasetUse] = []
         for directory in options.dataDirectories {
             let train = try IDXDataset.load(directory: directory, split: .train)
@@ -136,6 +169,9 @@ public enum TrainingRun {
         var parent: ModelFile?
         if let path = options.initFrom {
             let file = try ModelFile.read(path: path)
+            guard file.header.quantization == nil else {
+                throw LoupeDataError.datasetMismatch("'\(path)' is an \(file.header.precision) model; fine-tune its fp32 parent\(file.header.quantizedFrom.map { " (sha256 \($0.sha256.prefix(16))…)" } ?? "") and quantize the result")
+            }
             guard file.header.normalization == .standard else {
                 throw LoupeDataError.datasetMismatch("'\(path)' normalizes pixels as \(file.header.normalization), but training feeds pixel/255; fine-tune only models Loupe trained")
             }
@@ -153,6 +189,14 @@ public enum TrainingRun {
             }
             throw LoupeDataError.datasetMismatch("the images are \(full.shapeDescription) but the architecture takes input \(architecture.inputShape)")
         }
+        return LoadedData(full: full, testSets: testSets, testNames: testNames, uses: uses, parent: parent, architecture: architecture)
+    }
+
+    public static func run(_ options: TrainingOptions, events: TrainingEvents = TrainingEvents()) throws -> TrainingOutcome {
+        let started = monotonicNow()
+        events.phase("loading \(options.dataDirectories.joined(separator: ", "))")
+        let data = try load(options)
+        let (full, testSets, testNames, uses, parent, architecture) = (data.full, data.testSets, data.testNames, data.uses, data.parent, data.architecture)
         let (train, validation) = full.splitLast(fraction: options.validationSplit)
         guard train.count > 0 else { throw LoupeDataError.datasetMismatch("no training images left after the validation split") }
         // Without a test split in any set, the test figures are measured on the validation split.
@@ -259,6 +303,55 @@ public enum TrainingRun {
         let history = TrainingHistory(dataset: training.dataset, architecture: architecture, epochs: records, testLoss: testLoss,
                                       testAccuracy: testAccuracy, trainingSeconds: seconds, stopped: stopped)
         return TrainingOutcome(modelFile: file, history: history, stopped: stopped)
+    }
+
+    /// K-fold cross-validation over the training splits of `options.dataDirectories`: the examples
+    /// are shuffled once (seeded), cut into `folds` parts, and for each part a fresh model (or the
+    /// `initFrom` parent) is trained on the others for `options.epochs` and measured on it. Nothing is written.
+    public static func crossValidate(_ options: TrainingOptions, folds: Int, events: TrainingEvents = TrainingEvents()) throws -> CrossValidationReport {
+        events.phase("loading \(options.dataDirectories.joined(separator: ", "))")
+        let data = try load(options)
+        let full = data.full
+        guard folds >= 2, folds <= full.count else {
+            throw LoupeDataError.datasetMismatch("--folds must be from 2 to the number of training images (\(full.count)), got \(folds)")
+        }
+        var order = Array(0..<full.count)
+        var rng = options.seed &+ 0x9E37_79B9_7F4A_7C15
+        for i in stride(from: order.count - 1, to: 0, by: -1) {   // Fisher–Yates, splitmix64
+            rng &+= 0x9E37_79B9_7F4A_7C15
+            var z = rng
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            order.swapAt(i, Int(z % UInt64(i + 1)))
+        }
+        let p = full.pixelsPerImage
+        func subset(_ indices: some Collection<Int>) -> IDXDataset {
+            var images = [UInt8](); images.reserveCapacity(indices.count * p)
+            var labels = [UInt8](); labels.reserveCapacity(indices.count)
+            for i in indices { images += full.images[(i * p)..<((i + 1) * p)]; labels.append(full.labels[i]) }
+            return IDXDataset(images: images, labels: labels, count: indices.count, rows: full.rows, cols: full.cols, channels: full.channels)
+        }
+        var results: [CrossValidationReport.Fold] = []
+        for k in 0..<folds {
+            let lo = full.count * k / folds, hi = full.count * (k + 1) / folds
+            let held = subset(order[lo..<hi])
+            let train = subset(order[..<lo] + order[hi...])
+            events.phase("fold \(k + 1)/\(folds): training on \(train.count) images, validating on \(held.count)")
+            let model = try data.parent?.makeModel() ?? Sequential(architecture: data.architecture, seed: options.seed)
+            if let bad = full.labels.first(where: { Int($0) >= model.outputCount }) {
+                throw LoupeDataError.datasetMismatch("label \(bad) is out of range for a network with \(model.outputCount) outputs")
+            }
+            let trainer = Trainer(model: model, configuration: options.trainingConfiguration)
+            let images = train.normalizedImages()
+            for epoch in 1...max(1, options.epochs) {
+                let r = trainer.trainEpoch(images: images, labels: train.labels, count: train.count, epoch: epoch, progress: events.batch)
+                if r.stopped { return CrossValidationReport(folds: results, stopped: true) }
+            }
+            let v = trainer.evaluate(images: held.normalizedImages(), labels: held.labels, count: held.count)
+            results.append(.init(fold: k + 1, trainExamples: train.count, validationExamples: held.count, loss: v.loss, accuracy: v.accuracy))
+        }
+        return CrossValidationReport(folds: results, stopped: false)
     }
 
     static func monotonicNow() -> Double { monotonicSeconds() }

@@ -16,6 +16,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Directory of IDX files (train-*, t10k-* where there is a test split; optionally .gz). Repeat to train on several sets: their training splits are concatenated in order, and so are their test splits (a set without one, such as a captured set, adds training images only). Default: \(TrainingOptions.defaultDataDirectory).", valueName: "dir"))
     var data: [String] = []
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("K-fold cross-validation: train K models, each on all but one K-th of the (shuffled) training images for --epochs, measure each on its held-out part, and report mean ± std. No model is written unless --output or --name asks for one (then it is trained as usual afterwards).", valueName: "K"))
+    var folds: Int?
+
     @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from this model's weights (fine-tuning): same architecture (its own, unless --arch names the same one) and the data's input shape. Its sha256 and the datasets used are recorded in the new model's header.", valueName: "model.loupe"))
     var initFrom: String?
 
@@ -70,6 +73,7 @@ struct Train: ParsableCommand {
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout).") }
         guard validationSplit >= 0, validationSplit < 1 else { throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit).") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit).") }
+        if let folds, folds < 2 { throw ValidationError("--folds must be at least 2, got \(folds).") }
         if output != nil && name != nil { throw ValidationError("--output and --name exclude each other: --name picks a repository path, --output an exact file.") }
         if let name, !ModelRepositoryLayout.isValidName(name) {
             throw ValidationError("--name '\(name)' is not a valid model name (1–128 of A-Z a-z 0-9 _ . -, not starting with '.').")
@@ -111,6 +115,23 @@ struct Train: ParsableCommand {
         }
         events.epoch = { record, total in display.epoch(record, epochs: total) }
 
+        if let folds {
+            let cv = try TrainingRun.crossValidate(options, folds: folds, events: events)
+            display.clearBar()
+            if cv.stopped || interrupt.requested {
+                Terminal.line("Interrupted: cross-validation stopped, nothing was written.")
+                throw ExitCode(130)
+            }
+            for f in cv.folds {
+                Terminal.line("fold \(f.fold)/\(folds): \(Format.grouped(f.trainExamples)) training, \(Format.grouped(f.validationExamples)) validation images: val_accuracy \(Format.fixed(f.accuracy, 4)), val_loss \(Format.fixed(f.loss, 4))")
+            }
+            let (a, sa) = cv.accuracy, (l, sl) = cv.loss
+            Terminal.line("\(folds)-fold cross-validation: val_accuracy \(Format.fixed(a, 4)) ± \(Format.fixed(sa, 4)), val_loss \(Format.fixed(l, 4)) ± \(Format.fixed(sl, 4)) (mean ± sample std)")
+            guard output != nil || name != nil else {
+                Terminal.line("no model written (give --output or --name to also train and write one)")
+                return
+            }
+        }
         let outcome = try TrainingRun.run(options, events: events)
         if outcome.stopped || interrupt.requested {
             display.clearBar()

@@ -2,13 +2,11 @@
 // start and over the most recent `feedback.accuracy_window` labels, per-class precision and
 // recall, and the expected calibration error (ECE) of its confidences. One `AccuracyTally` per
 // (model, version), a plain value type updated under one lock and read at scrape time.
+import LoupeData
 import Synchronization
 
 /// The running counts for one model version. Pure: feed it labelled predictions, read the figures.
 struct AccuracyTally: Sendable, Equatable {
-    /// Confidence bins of the calibration error: [0, 0.1), [0.1, 0.2), …, [0.9, 1].
-    static let calibrationBins = 10
-
     let classCount: Int
     let windowSize: Int
     private(set) var received = 0
@@ -21,10 +19,8 @@ struct AccuracyTally: Sendable, Equatable {
     private(set) var truePositives: [Int]
     private(set) var predicted: [Int]
     private(set) var actual: [Int]
-    /// Per confidence bin: predictions, their summed confidence, and how many were right.
-    private var binCount = [Int](repeating: 0, count: AccuracyTally.calibrationBins)
-    private var binConfidence = [Double](repeating: 0, count: AccuracyTally.calibrationBins)
-    private var binCorrect = [Int](repeating: 0, count: AccuracyTally.calibrationBins)
+    /// Confidence bins of the calibration error: [0, 0.1), [0.1, 0.2), …, [0.9, 1].
+    private var calibration = CalibrationBins(bins: 10)
 
     init(classCount: Int, windowSize: Int) {
         self.classCount = classCount
@@ -49,11 +45,7 @@ struct AccuracyTally: Sendable, Equatable {
             recentNext = (recentNext + 1) % windowSize
         }
         if right { recentCorrect += 1 }
-        let c = Double(min(max(confidence, 0), 1))
-        let bin = min(Int(c * Double(Self.calibrationBins)), Self.calibrationBins - 1)
-        binCount[bin] += 1
-        binConfidence[bin] += c
-        if right { binCorrect[bin] += 1 }
+        calibration.add(confidence: confidence, correct: right)
     }
 
     var recentCount: Int { recent.count }
@@ -66,17 +58,8 @@ struct AccuracyTally: Sendable, Equatable {
     /// Of the images of class k, the share predicted as k (nil when no label was k).
     func recall(_ k: Int) -> Double? { actual[k] == 0 ? nil : Double(truePositives[k]) / Double(actual[k]) }
 
-    /// Expected calibration error: Σ over bins of (share of predictions in the bin) ×
-    /// |accuracy in the bin − mean confidence in the bin| (nil before the first label).
-    var calibrationError: Double? {
-        guard received > 0 else { return nil }
-        var e = 0.0
-        for b in 0..<Self.calibrationBins where binCount[b] > 0 {
-            let n = Double(binCount[b])
-            e += n / Double(received) * abs(Double(binCorrect[b]) / n - binConfidence[b] / n)
-        }
-        return e
-    }
+    /// Expected calibration error over 10 confidence bins (nil before the first label).
+    var calibrationError: Double? { calibration.expectedCalibrationError }
 }
 
 /// A model version: the key of the live statistics.
