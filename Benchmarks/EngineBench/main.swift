@@ -171,6 +171,28 @@ case "infer":
               ("test_accuracy", fmt(Double(correct) / Double(test.count), 4))])
     }
 
+case "explain":
+    // Explanations per image on the seed network, one thread (the inference worker's setting): integrated
+    // gradients with --steps (32) midpoints as one batch, and saliency. Weights: --weights raw float32 (e.g.
+    // the Keras fixture) or seeded. Compare with Tests/EndToEndTests/python/explain_reference.py bench (numpy).
+    let test = loadSplit("t10k")
+    let images = options.int("images", 200), reps = options.int("reps", 5), steps = options.int("steps", 32)
+    let model: Sequential
+    if let path = options.values["weights"] { model = try Sequential(architecture: .seed, parameters: readIDXRaw(path)) }
+    else { model = try Sequential(architecture: .seed, seed: 42) }
+    var explainer = try Explainer(model: model)
+    for (name, opts) in [("integrated_gradients_\(steps)", AttributionOptions(method: .integratedGradients, steps: steps)),
+                         ("saliency", AttributionOptions(method: .saliency))] {
+        var perImage: [Double] = []
+        for _ in 0..<reps {
+            let t0 = now()
+            for i in 0..<images { _ = try explainer.explain(Array(test.images[(i * 784)..<((i + 1) * 784)]), options: opts) }
+            perImage.append((now() - t0) / Double(images) * 1e3)
+        }
+        emit([("event", "\"explain\""), ("kernels", "\"\(engineKernelName)\""), ("method", "\"\(name)\""), ("images", "\(images)"),
+              ("median_ms_per_image", fmt(median(perImage), 4)), ("min_ms_per_image", fmt(perImage.min()!, 4)), ("loadavg1", fmt(loadAverage(), 2))])
+    }
+
 case "kernels":
     kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)
 

@@ -14,6 +14,8 @@ public struct ModelCard: Encodable, Sendable {
     public var training: TrainingMetadata
     /// Per-class shares of the training labels (the file's inputStatistics.classPriors), when recorded.
     public var classPriors: [Double]?
+    /// Per-class precision/recall/F1/support on the test split (training.testClasses), when the file records them.
+    public var classMetrics: [EvaluationReport.ClassMetrics]?
     /// history.json's epochs (loss, accuracy, val_loss, val_accuracy per epoch); nil when the file is absent
     /// or unreadable (`historyProblem` says why).
     public var history: [EpochRecord]?
@@ -28,6 +30,7 @@ public struct ModelCard: Encodable, Sendable {
         normalization = header.normalization
         training = header.training
         classPriors = header.inputStatistics?.classPriors
+        classMetrics = header.training.testClasses
         let path = directory + "/history.json"
         if access(path, F_OK) != 0 {
             historyProblem = "no history.json beside the model file"

@@ -108,6 +108,8 @@ public struct TrainingMetadata: Codable, Sendable, Equatable {
     /// Accuracy on the full test split (`testExamples` images), when measured.
     public var testLoss: Double?
     public var testAccuracy: Double?
+    /// Per-class precision, recall, F1 and support on the same test split (`loupe evaluate`'s figures), in class order.
+    public var testClasses: [EvaluationReport.ClassMetrics]?
     /// Wall-clock seconds spent training (all epochs).
     public var trainingSeconds: Double?
     /// Every training set used, in order (their training splits were concatenated), when more

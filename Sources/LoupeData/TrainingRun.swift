@@ -271,12 +271,14 @@ public enum TrainingRun {
         training.validationAccuracy = records.last?.valAccuracy
 
         var testLoss: Double?, testAccuracy: Double?
+        var testClasses: [EvaluationReport.ClassMetrics]?
         var predictedShares: [Double]?
         if !stopped {
             events.phase("evaluating on \(test.count) test images")
             let t = trainer.evaluate(images: test.normalizedImages(), labels: test.labels, count: test.count)
             testLoss = t.loss
             testAccuracy = t.accuracy
+            testClasses = EvaluationReport(probabilities: t.probabilities, labels: test.labels, count: test.count, classNames: labels).classes
             if !t.predictions.isEmpty {
                 var counts = [Double](repeating: 0, count: classes)
                 for p in t.predictions where p >= 0 && p < classes { counts[p] += 1 }
@@ -285,6 +287,7 @@ public enum TrainingRun {
         }
         training.testLoss = testLoss
         training.testAccuracy = testAccuracy
+        training.testClasses = testClasses
         let seconds = monotonicNow() - started
         training.trainingSeconds = records.reduce(0) { $0 + $1.seconds }
 

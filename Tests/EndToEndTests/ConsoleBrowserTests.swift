@@ -13,9 +13,21 @@ import Testing
         let python = try ServeToolsTests.require("python3")
         _ = try ServeToolsTests.require("chromium")
         _ = try ServeToolsTests.require("chromedriver")
-        let server = try ServeProcess(models: E2E.root + "/models")
-        try server.waitReady()
+        // The shipped model with per-class test figures added (files trained since loupe train records them
+        // carry training.testClasses; the shipped one predates that), and its history.json.
         let dir = try TempDir()
+        var file = try ModelFile.read(path: E2E.root + "/models/fashion/1/model.loupe")
+        let test = try IDXDataset.load(directory: E2E.datasetDirectory, split: .test)
+        let model = try file.makeModel()
+        var workspace = model.makeWorkspace(maxBatch: 256)
+        let probabilities = model.predict(file.header.normalization.apply(test.images), count: test.count, workspace: &workspace, threads: 2)
+        file.header.training.testClasses = EvaluationReport(probabilities: probabilities, labels: test.labels, count: test.count,
+                                                            classNames: file.header.labels).classes
+        try dir.mkdir("models/fashion/1")
+        try file.write(to: dir.path + "/models/fashion/1/model.loupe")
+        try dir.write("models/fashion/1/history.json", try FileIO.readFile(E2E.root + "/models/fashion/1/history.json"))
+        let server = try ServeProcess(models: dir.path + "/models")
+        try server.waitReady()
         let (pixels, _) = try E2E.testImages(2)
         try dir.write("pullover.png", PNGWriter.gray(width: 28, height: 28, pixels: Array(pixels[784..<1568])))
         // Screenshots go under the test's temp dir, or to $LOUPE_TEST_ARTIFACTS/console-screenshots when CI

@@ -41,6 +41,11 @@ import LoupeData
         #expect(file.header.labels == ClassNames.fashionMNIST)
         #expect(file.header.goldenSamples.count == 10)
         #expect(file.header.inputStatistics?.sampleCount == 48000)
+        // Per-class test figures (the console's model card shows them): support sums to the test split.
+        let classes = try #require(file.header.training.testClasses)
+        #expect(classes.map(\.label) == ClassNames.fashionMNIST)
+        #expect(classes.reduce(0) { $0 + $1.support } == 10_000)
+        #expect(classes.allSatisfy { $0.precision > 0 && $0.precision <= 1 && $0.recall > 0 && $0.recall <= 1 })
         let history = String(decoding: try FileIO.readFile(t.repository + "/fashion/1/history.json"), as: UTF8.self)
         for key in ["\"loss\"", "\"accuracy\"", "\"val_loss\"", "\"val_accuracy\"", "\"seconds\"", "\"images_per_second\"", "\"test_accuracy\""] {
             #expect(history.contains(key), "history.json lacks \(key)")

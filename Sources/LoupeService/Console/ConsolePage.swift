@@ -224,7 +224,8 @@ function renderCard() {
   }
   const pc = $("per-class").tBodies[0];
   const metrics = c.classMetrics;
-  $("per-class-note").textContent = metrics ? "" : "Per-class precision and recall are not recorded in this model file (loupe evaluate --json measures them); training shares are.";
+  $("per-class-note").textContent = metrics ? "Precision and recall on the " + (t.testExamples || "") + " test images." :
+    "Per-class precision and recall are not recorded in this model file (trained before loupe train recorded them; loupe evaluate --json measures them); training shares are.";
   c.labels.forEach((label, i) => {
     const tr = el("tr");
     tr.append(el("td", {}, label), el("td", {}, c.classPriors ? pct(c.classPriors[i]) : "—"),

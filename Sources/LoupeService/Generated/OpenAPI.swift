@@ -2413,6 +2413,30 @@ enum OpenAPI {
                  "type": "number"
                 }
                },
+               "classMetrics": {
+                "type": "array",
+                "description": "Per class on the test split (the file's training.testClasses), when recorded.",
+                "items": {
+                 "type": "object",
+                 "properties": {
+                  "label": {
+                   "type": "string"
+                  },
+                  "precision": {
+                   "type": "number"
+                  },
+                  "recall": {
+                   "type": "number"
+                  },
+                  "f1": {
+                   "type": "number"
+                  },
+                  "support": {
+                   "type": "integer"
+                  }
+                 }
+                }
+               },
                "history": {
                 "type": "array",
                 "description": "history.json's epochs beside the model file.",

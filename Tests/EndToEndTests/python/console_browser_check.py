@@ -63,6 +63,15 @@ def main(host, image, shots):
                 if n != epochs:
                     fail(f"{chart} has {n} {series} points, history.json has {epochs} epochs")
 
+        # Per-class precision and recall from the file's training.testClasses, when it records them.
+        metrics = card.get("classMetrics")
+        if metrics:
+            cells = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in driver.find_elements(By.CSS_SELECTOR, "#per-class tbody tr")]
+            seen["per_class_rows"] = len(cells)
+            for row, m in zip(cells, metrics):
+                if row[0] != m["label"] or row[2] != "%.3f" % m["precision"] or row[3] != "%.3f" % m["recall"]:
+                    fail(f"per-class row {row} does not show {m}")
+
         # Upload a real Fashion-MNIST PNG: the shown top class is /predict's.
         driver.find_element(By.ID, "file-input").send_keys(os.path.abspath(image))
         wait.until(lambda d: d.find_element(By.ID, "top-class").get_attribute("data-label"))
