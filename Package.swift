@@ -31,8 +31,9 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .target(name: "CLoupeCPU", path: "Sources/LoupeEngine/CPU"),
         // Int8 kernels: C with per-function target attributes (vpdpbusd needs intrinsics; Swift SIMD types do not
-        // emit it). Always optimised, and no FMA contraction: every path must round y = acc·m + b the same way.
-        .target(name: "CLoupeInt8", path: "Sources/LoupeEngine/KernelsInt8", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        // emit it). Always optimised, for the engine's x86-64-v3 minimum (vroundps for rint), and no FMA contraction:
+        // every path must round y = acc·m + b the same way.
+        .target(name: "CLoupeInt8", path: "Sources/LoupeEngine/KernelsInt8", cSettings: [.unsafeFlags(["-O2", "-march=x86-64-v3", "-ffp-contract=off"])]),
         .target(name: "LoupeKernels", path: "Sources/LoupeEngine/Kernels", exclude: ["README.md"], swiftSettings: engineFlags),
         .target(name: "LoupeKernelsAVX512", dependencies: ["LoupeKernels"], path: "Sources/LoupeEngine/KernelsAVX512", swiftSettings: avx512Flags),
         .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU", "CLoupeInt8", "LoupeSystem"],

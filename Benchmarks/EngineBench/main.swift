@@ -191,13 +191,67 @@ case "explain":
         }
         emit([("event", "\"explain\""), ("kernels", "\"\(engineKernelName)\""), ("method", "\"\(name)\""), ("images", "\(images)"),
               ("median_ms_per_image", fmt(median(perImage), 4)), ("min_ms_per_image", fmt(perImage.min()!, 4)), ("loadavg1", fmt(loadAverage(), 2))])
+
+case "int8":
+    // fp32 vs int8 on the seed network in one run: the fp32 model (--weights raw float32 in slot order, e.g.
+    // the data section of models/fashion/1/model.loupe) is quantized here as `loupe quantize` does (minmax,
+    // the first --calibration training images), then both are timed at batch 1 and 256, 1 and 2 threads.
+    let test = loadSplit("t10k"), train = loadSplit("train")
+    let reps = options.int("reps", 3), n1 = options.int("n1", 3000), n256 = options.int("n256", 100)
+    let fp32: Sequential
+    if let path = options.values["weights"] {
+        fp32 = try Sequential(architecture: .seed, parameters: readIDXRaw(path))
+    } else {
+        fp32 = try Sequential(architecture: .seed, seed: 42)
+    }
+    let calibration = options.int("calibration", 1000)
+    let int8 = try fp32.quantized(calibrationImages: Array(train.images.prefix(calibration * 784)), count: calibration, calibrator: .minmax)
+    let singles = (0..<100).map { Array(test.images[($0 * 784)..<(($0 + 1) * 784)]) }
+    let batch256 = Array(test.images[0..<(256 * 784)])
+    for (name, model) in [("fp32", fp32), ("int8", int8)] {
+        var ws = model.makeWorkspace(maxBatch: 256)
+        let p = model.predict(test.images, count: test.count, workspace: &ws, threads: 2)
+        var correct = 0
+        for b in 0..<test.count {
+            var best = 0
+            for j in 1..<10 where p[b * 10 + j] > p[b * 10 + best] { best = j }
+            if best == Int(test.labels[b]) { correct += 1 }
+        }
+        emit([("event", "\"int8_accuracy\""), ("precision", "\"\(name)\""), ("test_accuracy", fmt(Double(correct) / Double(test.count), 4)),
+              ("weight_bytes", "\(model.weightBytes)")])
+    }
+    for threads in [1, 2] {
+        for rep in 0..<reps {
+            for (name, model) in [("fp32", fp32), ("int8", int8)] {
+                var ws1 = model.makeWorkspace(maxBatch: 1), ws256 = model.makeWorkspace(maxBatch: 256)
+                for i in 0..<300 { _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads) }
+                var lat: [Double] = []
+                for i in 0..<n1 {
+                    let t0 = now()
+                    _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads)
+                    lat.append(now() - t0)
+                }
+                for _ in 0..<5 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
+                var bl: [Double] = []
+                for _ in 0..<n256 {
+                    let t0 = now()
+                    _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads)
+                    bl.append(now() - t0)
+                }
+                emit([("event", "\"int8_infer\""), ("precision", "\"\(name)\""),
+                      ("kernels", "\"\(name == "int8" ? int8KernelName : engineKernelName)\""), ("threads", "\(threads)"), ("rep", "\(rep + 1)"),
+                      ("batch1_median_us", fmt(median(lat) * 1e6, 1)), ("batch1_p99_us", fmt(percentile(lat, 0.99) * 1e6, 1)),
+                      ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0)),
+                      ("batch256_best_img_per_s", fmt(256 / bl.min()!, 0)), ("loadavg1", fmt(loadAverage(), 2))])
+            }
+        }
     }
 
 case "kernels":
     kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)
 
 default:
-    print("usage: loupe-engine-bench train|infer [--threads N] [--epochs N] ...")
+    print("usage: loupe-engine-bench train|infer|explain|int8|kernels [--threads N] [--epochs N] [--weights raw.f32] ...")
     exit(2)
 }
 

@@ -12,7 +12,11 @@ import LoupeEngine
 public enum ONNXExporter {
     public static let opset: Int64 = 17
 
-    public static func export(architecture: Architecture, parameters: [Float], producerVersion: String) throws(ImportError) -> [UInt8] {
+    /// With `quantization` (an int8 model, docs/model-format.md §12) the graph is ONNX QDQ: each conv/dense input
+    /// goes through QuantizeLinear → DequantizeLinear (uint8, the layer's input scale and zero point) and each
+    /// weight is an int8 initializer with per-output-channel DequantizeLinear; biases stay float32.
+    public static func export(architecture: Architecture, parameters: [Float], producerVersion: String,
+                              quantization: QuantizationParameters? = nil) throws(ImportError) -> [UInt8] {
         guard architecture.inputShape.count == 3 else {
             throw ImportError("the model's input shape \(architecture.inputShape) is not an image (H, W, C); export handles image models")
         }
@@ -59,6 +63,28 @@ public enum ONNXExporter {
             case .linear, .softmax: break   // the final Softmax is added once at the end
             }
         }
+        // QDQ (int8 models): the next conv/dense layer's quantization, in order.
+        var quantized = quantization?.layers[...] ?? []
+        func addRaw(_ base: String, _ dims: [Int], dataType: Int64, _ raw: [UInt8]) -> String {
+            let tensorName = name(base)
+            initializers.append { t in t.int64s(1, dims.map(Int64.init)); t.int(2, dataType); t.string(8, tensorName); t.bytes(9, raw) }
+            return tensorName
+        }
+        /// QuantizeLinear → DequantizeLinear of the current activation with the layer's input parameters.
+        func qdqInput(_ l: QuantizedLayerParameters) {
+            let scale = addTensor("x_scale", [], [l.inputScale])
+            let zero = addRaw("x_zero_point", [], dataType: 2, [UInt8(l.inputZeroPoint)])
+            current = addNode("DequantizeLinear", [addNode("QuantizeLinear", [current, scale, zero]), scale, zero])
+        }
+        /// An int8 weight (values q · scale[o] along `axis`) as initializer + per-channel DequantizeLinear.
+        func qdqWeight(_ base: String, _ dims: [Int], _ values: [Float], scales: [Float], axis: Int) -> String {
+            let inner = dims[(axis + 1)...].reduce(1, *)
+            let raw = values.enumerated().map { i, v in UInt8(bitPattern: QuantizationMath.quantizeWeight(v, scale: scales[(i / inner) % scales.count])) }
+            let q = addRaw(base + "_int8", dims, dataType: 3, raw)
+            let scale = addTensor(base + "_scale", [scales.count], scales)
+            let zero = addRaw(base + "_zero_point", [scales.count], dataType: 3, [UInt8](repeating: 0, count: scales.count))
+            return addNode("DequantizeLinear", [q, scale, zero], int: [("axis", Int64(axis))])
+        }
         func toNCHW() {
             if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
         }
@@ -79,7 +105,13 @@ public enum ONNXExporter {
                 for y in 0..<kernel { for x in 0..<kernel { for i in 0..<c { for o in 0..<filters {
                     oihw[((o * c + i) * kernel + y) * kernel + x] = parameters[offset + ((y * kernel + x) * c + i) * filters + o]
                 } } } }
-                let weight = addTensor("conv_w", [filters, c, kernel, kernel], oihw)
+                var weight: String
+                if let l = quantized.popFirst() {
+                    qdqInput(l)
+                    weight = qdqWeight("conv_w", [filters, c, kernel, kernel], oihw, scales: l.weightScales, axis: 0)
+                } else {
+                    weight = addTensor("conv_w", [filters, c, kernel, kernel], oihw)
+                }
                 let bias = addTensor("conv_b", [filters], Array(parameters[(offset + count)..<(offset + count + filters)]))
                 offset += count + filters
                 let r = try resolved(padding, kernel, stride, index)
@@ -109,7 +141,13 @@ public enum ONNXExporter {
             case let .dense(units, act):
                 guard let n = flatSize else { throw ImportError("dense layer \(index) has no flat input") }
                 guard offset + n * units + units <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
-                let weight = addTensor("dense_w", [n, units], Array(parameters[offset..<(offset + n * units)]))
+                var weight: String
+                if let l = quantized.popFirst() {
+                    qdqInput(l)
+                    weight = qdqWeight("dense_w", [n, units], Array(parameters[offset..<(offset + n * units)]), scales: l.weightScales, axis: 1)
+                } else {
+                    weight = addTensor("dense_w", [n, units], Array(parameters[offset..<(offset + n * units)]))
+                }
                 let bias = addTensor("dense_b", [units], Array(parameters[(offset + n * units)..<(offset + n * units + units)]))
                 offset += n * units + units
                 current = addNode("Gemm", [current, weight, bias])

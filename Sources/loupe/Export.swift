@@ -31,12 +31,12 @@ struct Export: ParsableCommand {
         let bytes: [UInt8]
         do {
             bytes = try ONNXExporter.export(architecture: file.header.architecture, parameters: file.parameters,
-                                            producerVersion: file.header.training.engineVersion)
+                                            producerVersion: file.header.training.engineVersion, quantization: file.header.quantization)
         } catch {
             throw Import.ImportFailure(message: "\(path) cannot be exported: \(error)")
         }
         try FileIO.createDirectories(FileIO.directoryName(output))
         try FileIO.writeAtomically(bytes, to: output)
-        Terminal.line("wrote \(output) (\(Format.grouped(bytes.count)) bytes, ONNX opset \(ONNXExporter.opset), input 'input' [N, \(file.header.architecture.inputShape.map(String.init).joined(separator: ", "))] FP32, output 'probabilities')")
+        Terminal.line("wrote \(output) (\(Format.grouped(bytes.count)) bytes, ONNX opset \(ONNXExporter.opset), input 'input' [N, \(file.header.architecture.inputShape.map(String.init).joined(separator: ", "))] FP32, output 'probabilities'\(file.header.quantization == nil ? "" : "; int8 as QDQ: QuantizeLinear/DequantizeLinear")")
     }
 }

@@ -233,15 +233,17 @@ void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int stride, i
                 const int ih = y * stride + kh - padTop;
                 for (int kw = 0; kw < k; kw++) {
                     const int iw = xo * stride + kw - padLeft;
+                    // Byte loops, not memcpy: c is 1 or a few channels here, and a call per cell dominated.
                     if (ih < 0 || ih >= h || iw < 0 || iw >= w) {
-                        memset(row + j, fill, (size_t)c);
+                        for (int ch = 0; ch < c; ch++) row[j + ch] = fill;
                     } else {
-                        memcpy(row + j, x + ((long)ih * w + iw) * c, (size_t)c);
+                        const uint8_t *src = x + ((long)ih * w + iw) * c;
+                        for (int ch = 0; ch < c; ch++) row[j + ch] = src[ch];
                     }
                     j += c;
                 }
             }
-            if (kp > kk) memset(row + kk, 0, (size_t)(kp - kk));
+            for (int p = kk; p < kp; p++) row[p] = 0;
         }
     }
 }
@@ -251,7 +253,8 @@ void loupe_i8_maxpool_i32(const int32_t *acc, int oh, int ow, int ldc, int pool,
     for (int y = 0; y < ph; y++) {
         for (int x = 0; x < pw; x++) {
             int32_t *o = out + (long)(y * pw + x) * ldc;
-            memcpy(o, acc + (long)(y * pool * ow + x * pool) * ldc, sizeof(int32_t) * (size_t)ldc);
+            const int32_t *first = acc + (long)(y * pool * ow + x * pool) * ldc;
+            for (int f = 0; f < ldc; f++) o[f] = first[f];
             for (int i = 0; i < pool; i++) {
                 for (int j = 0; j < pool; j++) {
                     const int32_t *s = acc + (long)((y * pool + i) * ow + x * pool + j) * ldc;
