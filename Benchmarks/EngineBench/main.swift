@@ -191,6 +191,7 @@ case "explain":
         }
         emit([("event", "\"explain\""), ("kernels", "\"\(engineKernelName)\""), ("method", "\"\(name)\""), ("images", "\(images)"),
               ("median_ms_per_image", fmt(median(perImage), 4)), ("min_ms_per_image", fmt(perImage.min()!, 4)), ("loadavg1", fmt(loadAverage(), 2))])
+    }
 
 case "int8":
     // fp32 vs int8 on the seed network in one run: the fp32 model (--weights raw float32 in slot order, e.g.
