@@ -3,7 +3,10 @@
 //
 // Matching works on the raw path of the request target, split at "/" and percent-decoded one
 // segment at a time, so "%2F" inside a segment never becomes a separator. Literal segments win
-// over parameters, with backtracking. A `{name}` segment matches any one non-empty segment.
+// over parameters, with backtracking. A `{name}` segment matches any one non-empty segment; a
+// `{name}<suffix>` segment (TF Serving's "{model}:predict") matches a segment that ends with the
+// literal suffix after at least one character, capturing what comes before it. Suffixed parameters
+// are tried after literals and before a plain parameter, longest suffix first.
 // A trailing slash is significant ("/health/" does not match "/health").
 
 /// Outcome of looking a request up.
@@ -26,6 +29,8 @@ public enum RouteMatch: Sendable {
 
 struct RouteNode: Sendable {
     var literals: [String: Int] = [:]
+    /// `{name}<suffix>` children by suffix.
+    var suffixed: [String: Int] = [:]
     var parameter: Int? = nil
     var template: String? = nil
     var parameterNames: [String] = []
@@ -47,35 +52,32 @@ public struct RouterBuilder {
     }
 
     /// Registers `handler` for `method` on `template`: "/" followed by "/"-separated segments,
-    /// each either literal text or a whole `{name}`. Registering the same method and template
+    /// each either literal text, a whole `{name}`, or `{name}` followed by a literal suffix
+    /// (`{model}:predict`). Registering the same method and template
     /// twice, or templates that differ only in parameter names, is a programming error.
     public mutating func add(_ method: HTTPMethod, _ template: String, _ handler: @escaping HTTPHandler) {
         precondition(template.hasPrefix("/"), "route template must start with '/': \(template)")
         var node = 0
         var names: [String] = []
+        /// The child of `node` at `link` (a literal key, a suffix, or the parameter), created if new.
+        func descend(_ link: WritableKeyPath<RouteNode, Int?>) {
+            if let next = nodes[node][keyPath: link] { node = next; return }
+            nodes.append(RouteNode())
+            nodes[node][keyPath: link] = nodes.count - 1
+            node = nodes.count - 1
+        }
         for segment in template.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            if segment.hasPrefix("{") && segment.hasSuffix("}") && segment.count > 2 {
-                let name = String(segment.dropFirst().dropLast())
-                precondition(!name.contains("{") && !name.contains("}") && !names.contains(name),
+            if segment.hasPrefix("{"), let close = segment.firstIndex(of: "}"), close != segment.index(after: segment.startIndex) {
+                // `{name}` or `{name}<suffix>`.
+                let name = String(segment[segment.index(after: segment.startIndex)..<close])
+                let suffix = String(segment[segment.index(after: close)...])
+                precondition(!name.contains("{") && !names.contains(name) && !suffix.contains("{") && !suffix.contains("}"),
                              "bad or repeated parameter '\(name)' in \(template)")
                 names.append(name)
-                if let next = nodes[node].parameter {
-                    node = next
-                } else {
-                    nodes.append(RouteNode())
-                    nodes[node].parameter = nodes.count - 1
-                    node = nodes.count - 1
-                }
+                descend(suffix.isEmpty ? \.parameter : \.suffixed[suffix])
             } else {
                 precondition(!segment.contains("{") && !segment.contains("}"), "bad segment '\(segment)' in \(template)")
-                let key = String(segment)
-                if let next = nodes[node].literals[key] {
-                    node = next
-                } else {
-                    nodes.append(RouteNode())
-                    nodes[node].literals[key] = nodes.count - 1
-                    node = nodes.count - 1
-                }
+                descend(\.literals[String(segment)])
             }
         }
         if let existing = nodes[node].template {
@@ -97,6 +99,9 @@ public struct RouterBuilder {
 struct FrozenRouteNode: Sendable {
     var literalKeys: [[UInt8]]
     var literalChildren: [Int]
+    /// `{name}<suffix>` children, longest suffix first.
+    var suffixKeys: [[UInt8]]
+    var suffixChildren: [Int]
     var parameter: Int              // -1: none
     var template: String?
     var parameterNames: [String]
@@ -106,6 +111,9 @@ struct FrozenRouteNode: Sendable {
         let literals = node.literals.sorted { $0.key < $1.key }
         literalKeys = literals.map { Array($0.key.utf8) }
         literalChildren = literals.map(\.value)
+        let suffixed = node.suffixed.sorted { ($0.key.utf8.count, $1.key) > ($1.key.utf8.count, $0.key) }
+        suffixKeys = suffixed.map { Array($0.key.utf8) }
+        suffixChildren = suffixed.map(\.value)
         parameter = node.parameter ?? -1
         template = node.template
         parameterNames = node.parameterNames
@@ -148,9 +156,10 @@ public struct Router: Sendable {
             request.pathParameters = parameters
             request.routeTemplate = template
             handler(request, sink)
-        case .methodNotAllowed where request.method.isUnknown, .notFound where request.method.isUnknown:
-            // A method no route knows (TRACE, PROPFIND, made-up ones): 501, as RFC 9110 §9.1 and
+        case .methodNotAllowed where Self.isUnrecognized(request.method), .notFound where Self.isUnrecognized(request.method):
+            // A method the server does not recognize (PROPFIND, made-up ones): 501, as RFC 9110 §9.1 and
             // nginx answer, rather than 404/405, which would say the resource or this route is at fault.
+            // RFC 9110's own methods (TRACE, CONNECT) and QUERY are recognized: a path without them answers 405.
             sink.respond(.jsonError(status: 501, message: "The method \(echoed(request.method.description)) is not implemented by this server.",
                                     code: "method_not_implemented"))
         case .methodNotAllowed(_, let allowed):
@@ -163,6 +172,13 @@ public struct Router: Sendable {
         case .notFound:
             sink.respond(.jsonError(status: 404, message: "No route for \(echoed(request.method.description)) \(echoed(request.path)).", code: "not_found"))
         }
+    }
+
+    /// Methods outside RFC 9110 §9 (the enum's cases, TRACE and CONNECT) and the IETF's QUERY (a safe
+    /// method with a body, draft-ietf-httpbis-safe-method-w-body): 501 wherever they are sent.
+    static func isUnrecognized(_ method: HTTPMethod) -> Bool {
+        guard case .other(let name) = method else { return false }
+        return name != "TRACE" && name != "CONNECT" && name != "QUERY"
     }
 
     /// Looks a request up without calling anything.
@@ -279,6 +295,33 @@ public struct Router: Sendable {
                 return found
             }
             break
+        }
+        // Then `{name}<suffix>` children: the segment ends with the suffix after at least one byte.
+        let suffixes = nodes[index].suffixKeys
+        for k in 0..<suffixes.count {
+            let key = suffixes[k]
+            let captured: String?
+            if let decoded {
+                let bytes = Array(decoded.utf8)
+                captured = bytes.count > key.count && bytes.suffix(key.count).elementsEqual(key)
+                    ? String(decoding: bytes.dropLast(key.count), as: UTF8.self) : nil
+            } else {
+                let length = end - start
+                captured = length > key.count && key.withUnsafeBufferPointer { kb in
+                    var j = 0
+                    while j < kb.count && kb[j] == p[end - kb.count + j] { j += 1 }
+                    return j == kb.count
+                } ? String(decoding: UnsafeBufferPointer(rebasing: p[start..<(end - key.count)]), as: UTF8.self) : nil
+            }
+            guard let captured else { continue }
+            let child = nodes[index].suffixChildren[k]
+            captures.append(captured)
+            if isLast {
+                if accepts(child, method) { return child }
+            } else if let found = find(child, p, end + 1, &captures, accepting: method) {
+                return found
+            }
+            captures.removeLast()
         }
         // Then the parameter child, for a non-empty segment.
         let child = nodes[index].parameter

@@ -95,8 +95,14 @@ struct RouterTests {
             #expect(r?.status == 501)
             #expect(bodyText(r) == "{\"error\":\"The method BREW is not implemented by this server.\",\"code\":\"method_not_implemented\"}")
         }
-        // A known method on a route without it is still 405, on no route 404.
+        // A known method on a route without it is still 405, on no route 404 — RFC 9110's TRACE and
+        // CONNECT and the IETF's QUERY included (what OpenAPI fuzzers such as schemathesis expect of an undeclared method).
         #expect(route(router, .PUT, "/predict")?.status == 405)
+        for method in ["TRACE", "CONNECT", "QUERY"] {
+            let r = route(router, .other(method), "/predict")
+            #expect(r?.status == 405 && r?.headers["Allow"]?.contains("POST") == true, "\(method)")
+            #expect(route(router, .other(method), "/nope")?.status == 404, "\(method)")
+        }
         #expect(route(router, .PUT, "/nope")?.status == 404)
     }
 
@@ -161,5 +167,72 @@ struct RouterTests {
             }
             for await ok in group { #expect(ok) }
         }
+    }
+}
+
+/// `{name}<suffix>` segments (TF Serving's "/v1/models/{model}:predict").
+@Suite struct SuffixedParameterTests {
+    static func router() -> Router {
+        var builder = RouterBuilder()
+        builder.add(.GET, "/v1/models/{m}", echo)
+        builder.add(.POST, "/v1/models/{m}:predict", echo)
+        builder.add(.POST, "/v1/models/{m}:p", echo)
+        builder.add(.GET, "/v1/models/{m}/versions/{v}", echo)
+        builder.add(.POST, "/v1/models/{m}/versions/{v}:predict", echo)
+        builder.add(.GET, "/v1/models/status", echo)
+        return builder.freeze()
+    }
+
+    static func text(_ r: HTTPResponse?) -> String { r.map { String(decoding: $0.body, as: UTF8.self) } ?? "" }
+
+    @Test func matchesTheSuffixAndCapturesWhatComesBefore() {
+        let r = Self.router()
+        #expect(Self.text(route(r, .POST, "/v1/models/fashion:predict")) == "POST /v1/models/{m}:predict m=fashion")
+        #expect(Self.text(route(r, .POST, "/v1/models/fashion/versions/3:predict")) == "POST /v1/models/{m}/versions/{v}:predict m=fashion,v=3")
+        // The longest suffix that fits wins; a shorter one still matches what ends with it.
+        #expect(Self.text(route(r, .POST, "/v1/models/a:p")) == "POST /v1/models/{m}:p m=a")
+        // Percent-encoded ':' is the same segment text.
+        #expect(Self.text(route(r, .POST, "/v1/models/fashion%3Apredict")) == "POST /v1/models/{m}:predict m=fashion")
+        // The capture keeps earlier colons (only the suffix is cut).
+        #expect(Self.text(route(r, .POST, "/v1/models/a:b:predict")) == "POST /v1/models/{m}:predict m=a:b")
+        // A literal sibling still wins over parameters.
+        #expect(Self.text(route(r, .GET, "/v1/models/status")) == "GET /v1/models/status ")
+    }
+
+    @Test func needsAtLeastOneCharacterBeforeTheSuffix() {
+        let r = Self.router()
+        #expect(route(r, .POST, "/v1/models/:predict")?.status == 405)     // the plain {m} (GET) takes ":predict"
+        #expect(Self.text(route(r, .GET, "/v1/models/:predict")) == "GET /v1/models/{m} m=:predict")
+    }
+
+    @Test func methodsAndAllowArePerOperation() {
+        let r = Self.router()
+        let wrong = route(r, .PUT, "/v1/models/fashion:predict")
+        #expect(wrong?.status == 405 && wrong?.headers["Allow"] == "POST, OPTIONS")
+        let post = route(r, .POST, "/v1/models/fashion")
+        #expect(post?.status == 405 && post?.headers["Allow"] == "GET, HEAD, OPTIONS")
+        #expect(route(r, .OPTIONS, "/v1/models/fashion:predict")?.headers["Allow"] == "POST, OPTIONS")
+        #expect(route(r, .OPTIONS, "/v1/models/fashion")?.headers["Allow"] == "GET, HEAD, OPTIONS")
+    }
+
+    /// Every split of a model name and the suffix: "x…x" + ":predict" for every name length, and the
+    /// suffix cut short at every byte (which must not match it).
+    @Test func everySplitOfNameAndSuffix() {
+        let r = Self.router()
+        let suffix = ":predict"
+        for length in 1...12 {
+            let name = String(repeating: "n", count: length)
+            #expect(Self.text(route(r, .POST, "/v1/models/\(name)\(suffix)")) == "POST /v1/models/{m}:predict m=\(name)")
+        }
+        for cut in 1..<suffix.count {
+            let partial = String(suffix.prefix(cut))
+            let reply = Self.text(route(r, .GET, "/v1/models/fashion\(partial)"))
+            #expect(reply == "GET /v1/models/{m} m=fashion\(partial)", "\(partial)")
+            if partial != ":p" { #expect(route(r, .POST, "/v1/models/fashion\(partial)")?.status == 405, "\(partial)") }
+        }
+        // Every split of the path bytes into what precedes the segment and the segment itself is
+        // covered by the parser's own split tests; here the suffix must be whole and last.
+        #expect(route(r, .POST, "/v1/models/fashion:predictx")?.status == 405)
+        #expect(route(r, .POST, "/v1/models/fashion:predict/x")?.status == 404)
     }
 }

@@ -22,24 +22,6 @@ import Testing
         return out
     }
 
-    @Test func pathSplitsAtTheLastColonOfTheLastSegment() {
-        #expect(V1Path(model: "fashion:predict", version: nil) == V1Path(model: "fashion", version: nil, verb: "predict"))
-        #expect(V1Path(model: "fashion", version: "3:predict") == V1Path(model: "fashion", version: "3", verb: "predict"))
-        #expect(V1Path(model: "fashion", version: nil).verb == nil)
-        #expect(V1Path(model: "fashion", version: "3").verb == nil)
-        #expect(V1Path(model: "a:b:classify", version: nil) == V1Path(model: "a:b", version: nil, verb: "classify"))
-        #expect(V1Path(model: ":predict", version: nil) == V1Path(model: "", version: nil, verb: "predict"))
-        #expect(V1Path(model: "fashion:", version: nil) == V1Path(model: "fashion", version: nil, verb: ""))
-        // Every split of "fashion:predict" into model and verb: only the last ':' separates.
-        let whole = "fashion:predict"
-        for cut in 0...whole.count {
-            let text = String(whole.prefix(cut)) + ":" + String(whole.dropFirst(cut))
-            let p = V1Path(model: text, version: nil)
-            #expect(p.model + ":" + (p.verb ?? "") == text)
-            #expect(p.verb?.contains(":") == false)
-        }
-    }
-
     @Test func rowFormatPredictions() {
         let h = Harness()
         let pgm: [UInt8] = Array("P5\n2 2\n255\n".utf8) + [0, 0, 255, 0]
@@ -70,6 +52,8 @@ import Testing
             ("/v1/models/fake:predict", #"{"instances": [[1, 2]]}"#, 400, "expected 4 numbers"),
             ("/v1/models/fake:predict", #"{"instances": [[[[0], [1, 2]], [[0], [0]]]]}"#, 400, "one channel"),
             ("/v1/models/fake:predict", #"{"instances": [[0, 0, 0, 0]], "inputs": [[0, 0, 0, 0]]}"#, 400, "not both"),
+            ("/v1/models/fake:predict", #"{"instances": [{"b64": "AAAA", "x": 1}]}"#, 400, "keys 'b64', 'x'"),
+            ("/v1/models/fake:predict", #"{"instances": [{"image": {"b64": 1}}]}"#, 400, "'b64' as a number"),
             ("/v1/models/fake:predict", #"{"other": 1}"#, 400, "'instances'"),
             ("/v1/models/fake:predict", #"[1]"#, 400, "JSON object"),
             ("/v1/models/fake:predict", #"{"instances": "#, 400, "not valid JSON"),
@@ -80,8 +64,8 @@ import Testing
             ("/v1/models/fake/versions/2:predict", #"{"instances": [[0, 0, 0, 0]]}"#, 404, "version 2"),
             ("/v1/models/fake/versions/0:predict", #"{"instances": [[0, 0, 0, 0]]}"#, 400, "positive integer"),
             ("/v1/models/fake/versions/99999999999999999999:predict", #"{"instances": [[0, 0, 0, 0]]}"#, 400, "positive integer"),
-            ("/v1/models/fake:classify", #"{"instances": [[0, 0, 0, 0]]}"#, 404, ":predict"),
-            ("/v1/models/fake", #"{"instances": [[0, 0, 0, 0]]}"#, 404, ":predict"),
+            ("/v1/models/fake:classify", #"{"instances": [[0, 0, 0, 0]]}"#, 405, "allowed: GET"),
+            ("/v1/models/fake", #"{"instances": [[0, 0, 0, 0]]}"#, 405, "allowed: GET"),
         ]
         for c in cases {
             let r = h.send(.POST, c.path, headers: [("Content-Type", "application/json")], body: Self.body(c.body))
@@ -106,7 +90,9 @@ import Testing
         #expect(h.send(.GET, "/v1/models/nope").status == 404)
         #expect(h.send(.GET, "/v1/models/fake/versions/2").status == 404)
         let wrongMethod = h.send(.GET, "/v1/models/fake:predict")
-        #expect(wrongMethod.status == 405 && wrongMethod.headers["Allow"] == "POST")
+        #expect(wrongMethod.status == 405 && wrongMethod.headers["Allow"] == "POST, OPTIONS")
+        #expect(h.send(.GET, "/v1/models/fake/versions/1:predict").status == 405)
+        #expect(h.send(.GET, "/v1/models/fake:classify").status == 404)
         #expect(json(h.send(.GET, "/"))["status"]?.stringValue == "alive")
     }
 }
@@ -145,6 +131,18 @@ import Testing
         #expect(h.send(.GET, "/v2/models/fake/versions/x/stats").status == 400)
     }
 
+    @Test func binaryDataFlagsMustBeBooleans() {
+        let h = Harness()
+        let input = #"{"name": "input", "datatype": "UINT8", "shape": [1, 4], "data": [1, 2, 3, 4]}"#
+        for body in [#"{"inputs": [\#(input)], "outputs": [{"name": "probabilities", "parameters": {"binary_data": 1}}]}"#,
+                     #"{"inputs": [\#(input)], "parameters": {"binary_data_output": "yes"}}"#,
+                     #"{"inputs": [\#(input)], "outputs": [{"name": "probabilities", "parameters": 3}]}"#,
+                     #"{"inputs": [\#(input)], "parameters": []}"#] {
+            let r = h.send(.POST, "/v2/models/fake/infer", body: Array(body.utf8))
+            #expect(r.status == 400 && json(r)["error"]?.stringValue?.contains(body.contains("binary_data") ? "must be true or false" : "must be a JSON object") == true, "\(body)")
+        }
+    }
+
     @Test func modelConfigurationInTritonShape() {
         let h = Harness { $0.maxImagesPerRequest = 64; $0.maxBatchSize = 16 }
         let r = h.send(.GET, "/v2/models/fake/config")
@@ -162,5 +160,40 @@ import Testing
         #expect(h.send(.GET, "/v2/models/nope/config").status == 404)
         let extensions = json(h.send(.GET, "/v2"))["extensions"]?.arrayValue ?? []
         #expect(extensions.contains(.string("statistics")) && extensions.contains(.string("model_configuration")))
+    }
+}
+
+@Suite struct ServedOpenAPITests {
+    static func paths(_ r: HTTPResponse) -> [String] { json(r)["paths"]?.objectValue?.map(\.0) ?? [] }
+
+    @Test func onlyEnabledEndpointsAreListed() {
+        let h = Harness()
+        let served = Self.paths(h.send(.GET, "/openapi.json"))
+        for path in ["/predict", "/metrics", "/openapi.json", "/v1/models/{m}:predict", "/v1/models/{m}", "/v2/models/stats", "/"] {
+            #expect(served.contains(path), "\(path)")
+        }
+        #expect(!served.contains { $0.hasPrefix("/v2/repository") }, "repository API listed while disabled")
+        // Every documented operation that is served is kept whole; the rest of the document is unchanged.
+        #expect(json(h.send(.GET, "/openapi.json"))["components"] == OpenAPI.document["components"])
+        #expect(json(h.send(.GET, "/openapi.json"))["paths"]?["/predict"] == OpenAPI.document["paths"]?["/predict"])
+
+        let separateMetrics = Harness { $0.metricsPort = 9100 }
+        #expect(!Self.paths(separateMetrics.send(.GET, "/openapi.json")).contains("/metrics"))
+
+        let withRepository = Harness { $0.repositoryAPIEnabled = true }
+        withRepository.service.addRoute(.POST, "/v2/repository/index") { _, sink in sink.respond(HTTPResponse(status: 200)) }
+        let listed = Self.paths(HarnessHandler(withRepository.service).send(.GET, "/openapi.json"))
+        #expect(listed.contains("/v2/repository/index") && !listed.contains("/v2/repository/models/{m}/load"))
+    }
+}
+
+/// A handler built after routes were added (Harness builds its handler at init).
+struct HarnessHandler {
+    let handler: HTTPHandler
+    init(_ service: InferenceService) { handler = service.httpHandler(service.routes) }
+    func send(_ method: HTTPMethod, _ path: String) -> HTTPResponse {
+        let sink = ResponseCapture()
+        handler(HTTPRequest(method: method, target: path, path: path), sink)
+        return sink.wait()
     }
 }

@@ -24,15 +24,18 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "integer",
-       "minimum": 0
+       "minimum": 0,
+       "maximum": 10
       },
-      "description": "Classes listed in each prediction's top_k (default inference.default_top_k = 3; at most the class count)."
+      "description": "Classes listed in each prediction's top_k: 0 to the model's class count (10 for Fashion-MNIST and MNIST models; more is a 400). Default inference.default_top_k = 3."
      },
      {
       "name": "model",
       "in": "query",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "minLength": 1,
+       "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
       },
       "description": "Model name (default: models.default, else the only/first model)."
      },
@@ -41,7 +44,8 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "integer",
-       "minimum": 1
+       "minimum": 1,
+       "maximum": 9007199254740991
       },
       "description": "Model version (default: the latest served)."
      },
@@ -93,9 +97,11 @@ enum OpenAPI {
       "multipart/form-data": {
        "schema": {
         "type": "object",
+        "required": ["image"],
         "properties": {
          "image": {
           "type": "array",
+          "minItems": 1,
           "items": {
            "type": "string",
            "format": "binary"
@@ -103,7 +109,12 @@ enum OpenAPI {
          }
         }
        },
-       "description": "File parts (any part with a filename, an image/* type, or named image/images/file/files), e.g. `curl -F image=@x.png`."
+       "description": "File parts (any part with a filename, an image/* type, or named image/images/file/files), e.g. `curl -F image=@x.png`.",
+       "encoding": {
+        "image": {
+         "contentType": "image/png, image/jpeg, image/x-portable-graymap"
+        }
+       }
       }
      }
     },
@@ -284,7 +295,9 @@ enum OpenAPI {
       "name": "model",
       "in": "query",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "minLength": 1,
+       "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
       },
       "description": "Instances form: model name (default as /predict)."
      },
@@ -293,7 +306,8 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "integer",
-       "minimum": 1
+       "minimum": 1,
+       "maximum": 9007199254740991
       },
       "description": "Instances form: model version."
      }
@@ -311,12 +325,7 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "string",
-       "enum": [
-        "integrated_gradients",
-        "saliency",
-        "gradient_x_input",
-        "occlusion"
-       ],
+       "enum": ["integrated_gradients", "saliency", "gradient_x_input", "occlusion"],
        "default": "integrated_gradients"
       },
       "description": "integrated_gradients: (x − baseline) ⊙ mean gradient along the straight path (midpoint rule); saliency: |∂score/∂x|; gradient_x_input: x ⊙ ∂score/∂x; occlusion: score drop when a window × window square is blacked out, averaged over the windows covering each pixel."
@@ -335,10 +344,7 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "string",
-       "enum": [
-        "probability",
-        "logit"
-       ],
+       "enum": ["probability", "logit"],
        "default": "probability"
       },
       "description": "Attribute the class's softmax probability (what /predict reports) or its logit."
@@ -359,10 +365,7 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "string",
-       "enum": [
-        "black",
-        "blur"
-       ],
+       "enum": ["black", "blur"],
        "default": "black"
       },
       "description": "Integrated gradients only: the all-black image, or the image blurred (Gaussian, σ = a seventh of the longer side)."
@@ -392,10 +395,7 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "string",
-       "enum": [
-        "json",
-        "png"
-       ],
+       "enum": ["json", "png"],
        "default": "json"
       },
       "description": "png: the heatmap of one image (the image in gray, positive attributions red, negative blue), with X-Loupe-Class and X-Loupe-Probability headers."
@@ -404,7 +404,9 @@ enum OpenAPI {
       "name": "model",
       "in": "query",
       "schema": {
-       "type": "string"
+       "type": "string",
+       "minLength": 1,
+       "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
       },
       "description": "Model name (as /predict)."
      },
@@ -413,7 +415,8 @@ enum OpenAPI {
       "in": "query",
       "schema": {
        "type": "integer",
-       "minimum": 1
+       "minimum": 1,
+       "maximum": 9007199254740991
       },
       "description": "Model version (as /predict)."
      },
@@ -476,14 +479,7 @@ enum OpenAPI {
        "application/json": {
         "schema": {
          "type": "object",
-         "required": [
-          "model",
-          "model_version",
-          "method",
-          "output",
-          "shape",
-          "explanations"
-         ],
+         "required": ["model", "model_version", "method", "output", "shape", "explanations"],
          "properties": {
           "model": {
            "type": "string"
@@ -520,15 +516,7 @@ enum OpenAPI {
            "type": "array",
            "items": {
             "type": "object",
-            "required": [
-             "class",
-             "label",
-             "probability",
-             "predicted_class",
-             "score",
-             "attribution_sum",
-             "attributions"
-            ],
+            "required": ["class", "label", "probability", "predicted_class", "score", "attribution_sum", "attributions"],
             "properties": {
              "class": {
               "type": "integer",
@@ -829,9 +817,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     }
    ],
    "get": {
@@ -867,9 +858,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     },
     {
      "name": "v",
@@ -877,9 +871,11 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "integer",
-      "minimum": 1
+      "minimum": 1,
+      "maximum": 9007199254740991
      },
-     "description": "Model version."
+     "description": "Model version.",
+     "example": 1
     }
    ],
    "get": {
@@ -904,6 +900,20 @@ enum OpenAPI {
         }
        }
       }
+     },
+     "400": {
+      "description": "The version is not a positive integer (`invalid_parameter`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "version must be a positive integer, received 'x'",
+         "code": "invalid_parameter"
+        }
+       }
+      }
      }
     }
    }
@@ -915,9 +925,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     }
    ],
    "get": {
@@ -971,9 +984,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     },
     {
      "name": "v",
@@ -981,9 +997,11 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "integer",
-      "minimum": 1
+      "minimum": 1,
+      "maximum": 9007199254740991
      },
-     "description": "Model version."
+     "description": "Model version.",
+     "example": 1
     }
    ],
    "get": {
@@ -1026,6 +1044,20 @@ enum OpenAPI {
         "description": "Seconds to wait before retrying."
        }
       }
+     },
+     "400": {
+      "description": "The version is not a positive integer (`invalid_parameter`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "version must be a positive integer, received 'x'",
+         "code": "invalid_parameter"
+        }
+       }
+      }
      }
     }
    }
@@ -1037,95 +1069,34 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     }
    ],
    "post": {
     "summary": "KServe v2 inference (JSON tensor data; the binary extension is refused).",
     "requestBody": {
-     "required": true,
-     "content": {
-      "application/json": {
-       "schema": {
-        "$ref": "#/components/schemas/InferRequest"
-       }
-      }
-     }
+     "$ref": "#/components/requestBodies/Infer"
     },
     "responses": {
      "200": {
-      "description": "Inference result.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/InferResponse"
-        }
-       }
-      },
-      "headers": {
-       "Server-Timing": {
-        "schema": {
-         "type": "string"
-        },
-        "description": "queue;dur=<ms>, inference;dur=<ms>"
-       },
-       "X-Request-ID": {
-        "schema": {
-         "type": "string"
-        },
-        "description": "The request's id (echoed, or generated)."
-       }
-      }
+      "$ref": "#/components/responses/Infer200"
      },
      "400": {
-      "description": "Bad request: datatype, shape, data count (or binary_data_size), input/output name, Inference-Header-Content-Length (`invalid_header`).",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Infer400"
      },
      "404": {
-      "description": "No such model or version.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Infer404"
      },
      "413": {
-      "description": "Too many images.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Infer413"
      },
      "503": {
-      "description": "Not ready (`not_ready`), draining (`draining`) or the queue is full (`queue_full`).",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        },
-        "description": "Seconds to wait before retrying."
-       }
-      }
+      "$ref": "#/components/responses/Infer503"
      }
     }
    }
@@ -1137,9 +1108,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     },
     {
      "name": "v",
@@ -1147,95 +1121,33 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "integer",
-      "minimum": 1
+      "minimum": 1,
+      "maximum": 9007199254740991
      },
-     "description": "Model version."
+     "description": "Model version.",
+     "example": 1
     }
    ],
    "post": {
     "summary": "KServe v2 inference (JSON tensor data; the binary extension is refused).",
     "requestBody": {
-     "required": true,
-     "content": {
-      "application/json": {
-       "schema": {
-        "$ref": "#/components/schemas/InferRequest"
-       }
-      }
-     }
+     "$ref": "#/components/requestBodies/Infer"
     },
     "responses": {
      "200": {
-      "description": "Inference result.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/InferResponse"
-        }
-       }
-      },
-      "headers": {
-       "Server-Timing": {
-        "schema": {
-         "type": "string"
-        },
-        "description": "queue;dur=<ms>, inference;dur=<ms>"
-       },
-       "X-Request-ID": {
-        "schema": {
-         "type": "string"
-        },
-        "description": "The request's id (echoed, or generated)."
-       }
-      }
+      "$ref": "#/components/responses/Infer200"
      },
      "400": {
-      "description": "Bad request: datatype, shape, data count (or binary_data_size), input/output name, Inference-Header-Content-Length (`invalid_header`).",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Infer400"
      },
      "404": {
-      "description": "No such model or version.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Infer404"
      },
      "413": {
-      "description": "Too many images.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Infer413"
      },
      "503": {
-      "description": "Not ready (`not_ready`), draining (`draining`) or the queue is full (`queue_full`).",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        }
-       }
-      },
-      "headers": {
-       "Retry-After": {
-        "schema": {
-         "type": "integer"
-        },
-        "description": "Seconds to wait before retrying."
-       }
-      }
+      "$ref": "#/components/responses/Infer503"
      }
     }
    }
@@ -1247,9 +1159,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     }
    ],
    "post": {
@@ -1336,9 +1251,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     },
     {
      "name": "v",
@@ -1346,9 +1264,11 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "integer",
-      "minimum": 1
+      "minimum": 1,
+      "maximum": 9007199254740991
      },
-     "description": "Model version."
+     "description": "Model version.",
+     "example": 1
     }
    ],
    "post": {
@@ -1475,9 +1395,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     }
    ],
    "post": {
@@ -1533,9 +1456,12 @@ enum OpenAPI {
      "in": "path",
      "required": true,
      "schema": {
-      "type": "string"
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
-     "description": "Model name."
+     "description": "Model name.",
+     "example": "fashion"
     }
    ],
    "post": {
@@ -1637,7 +1563,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -1719,7 +1646,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -1731,7 +1659,7 @@ enum OpenAPI {
      "schema": {
       "type": "integer",
       "minimum": 1,
-      "maximum": 9223372036854775807
+      "maximum": 9007199254740991
      },
      "description": "Model version.",
      "example": 1
@@ -1827,7 +1755,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -1911,7 +1840,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -1923,7 +1853,7 @@ enum OpenAPI {
      "schema": {
       "type": "integer",
       "minimum": 1,
-      "maximum": 9223372036854775807
+      "maximum": 9007199254740991
      },
      "description": "Model version.",
      "example": 1
@@ -2021,7 +1951,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -2031,143 +1962,23 @@ enum OpenAPI {
     "summary": "TF Serving / KServe v1 predict: softmax probabilities per instance.",
     "operationId": "v1Predict",
     "requestBody": {
-     "required": true,
-     "content": {
-      "application/json": {
-       "schema": {
-        "$ref": "#/components/schemas/V1PredictRequest"
-       },
-       "examples": {
-        "row": {
-         "summary": "Row format: one 28×28 image of pixel values",
-         "value": {
-          "instances": [
-           [
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-           ]
-          ]
-         }
-        },
-        "b64": {
-         "summary": "Row format: a base64 PNG",
-         "value": {
-          "instances": [
-           {
-            "b64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR42mNgGAWjYBQQAwADLAAB1wvpfAAAAABJRU5ErkJggg=="
-           }
-          ]
-         }
-        },
-        "columnar": {
-         "summary": "Columnar format: 784 pixel values per image",
-         "value": {
-          "inputs": [
-           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-          ]
-         }
-        }
-       }
-      }
-     }
+     "$ref": "#/components/requestBodies/V1Predict"
     },
     "responses": {
      "200": {
-      "description": "One row of class probabilities per image.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/V1PredictResponse"
-        },
-        "example": {
-         "predictions": [
-          [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
-         ]
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict200"
      },
      "400": {
-      "description": "Bad input: not JSON, both or neither of instances/inputs, wrong image size, bad pixel value, bad version. TF Serving's {\"error\": …} body.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "instance 0: expected 784 numbers (28×28 pixels), received 3",
-         "code": "wrong_input_size"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict400"
      },
      "404": {
-      "description": "No such model, version or signature.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "model 'nope' is not loaded",
-         "code": "model_not_found"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict404"
      },
      "413": {
-      "description": "More images than limits.max_images_per_request, or a body over limits.max_body_bytes.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "a request may carry at most 1024 images, received 2000",
-         "code": "payload_too_large"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict413"
      },
      "503": {
-      "description": "Not ready, draining, or the queue is full (Retry-After).",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "the inference queue is full; retry shortly",
-         "code": "queue_full"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict503"
      }
     }
    }
@@ -2180,7 +1991,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -2192,7 +2004,7 @@ enum OpenAPI {
      "schema": {
       "type": "integer",
       "minimum": 1,
-      "maximum": 9223372036854775807
+      "maximum": 9007199254740991
      },
      "description": "Model version.",
      "example": 1
@@ -2202,143 +2014,23 @@ enum OpenAPI {
     "summary": "TF Serving / KServe v1 predict on one version.",
     "operationId": "v1VersionPredict",
     "requestBody": {
-     "required": true,
-     "content": {
-      "application/json": {
-       "schema": {
-        "$ref": "#/components/schemas/V1PredictRequest"
-       },
-       "examples": {
-        "row": {
-         "summary": "Row format: one 28×28 image of pixel values",
-         "value": {
-          "instances": [
-           [
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-           ]
-          ]
-         }
-        },
-        "b64": {
-         "summary": "Row format: a base64 PNG",
-         "value": {
-          "instances": [
-           {
-            "b64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR42mNgGAWjYBQQAwADLAAB1wvpfAAAAABJRU5ErkJggg=="
-           }
-          ]
-         }
-        },
-        "columnar": {
-         "summary": "Columnar format: 784 pixel values per image",
-         "value": {
-          "inputs": [
-           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-          ]
-         }
-        }
-       }
-      }
-     }
+     "$ref": "#/components/requestBodies/V1Predict"
     },
     "responses": {
      "200": {
-      "description": "One row of class probabilities per image.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/V1PredictResponse"
-        },
-        "example": {
-         "predictions": [
-          [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
-         ]
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict200"
      },
      "400": {
-      "description": "Bad input: not JSON, both or neither of instances/inputs, wrong image size, bad pixel value, bad version. TF Serving's {\"error\": …} body.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "instance 0: expected 784 numbers (28×28 pixels), received 3",
-         "code": "wrong_input_size"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict400"
      },
      "404": {
-      "description": "No such model, version or signature.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "model 'nope' is not loaded",
-         "code": "model_not_found"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict404"
      },
      "413": {
-      "description": "More images than limits.max_images_per_request, or a body over limits.max_body_bytes.",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "a request may carry at most 1024 images, received 2000",
-         "code": "payload_too_large"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict413"
      },
      "503": {
-      "description": "Not ready, draining, or the queue is full (Retry-After).",
-      "content": {
-       "application/json": {
-        "schema": {
-         "$ref": "#/components/schemas/Error"
-        },
-        "example": {
-         "error": "the inference queue is full; retry shortly",
-         "code": "queue_full"
-        }
-       }
-      }
+      "$ref": "#/components/responses/V1Predict503"
      }
     }
    }
@@ -2354,20 +2046,13 @@ enum OpenAPI {
        "application/json": {
         "schema": {
          "type": "object",
-         "required": [
-          "models"
-         ],
+         "required": ["models"],
          "properties": {
           "models": {
            "type": "array",
            "items": {
             "type": "object",
-            "required": [
-             "name",
-             "version",
-             "sha256",
-             "card"
-            ],
+            "required": ["name", "version", "sha256", "card"],
             "properties": {
              "name": {
               "type": "string"
@@ -2494,16 +2179,7 @@ enum OpenAPI {
        "application/json": {
         "schema": {
          "type": "object",
-         "required": [
-          "window_seconds",
-          "requests",
-          "requests_per_second",
-          "latency_ms",
-          "batch_size",
-          "queue_depth",
-          "workers_busy",
-          "models"
-         ],
+         "required": ["window_seconds", "requests", "requests_per_second", "latency_ms", "batch_size", "queue_depth", "workers_busy", "models"],
          "properties": {
           "window_seconds": {
            "type": "number"
@@ -2727,7 +2403,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -2774,6 +2451,20 @@ enum OpenAPI {
         }
        }
       }
+     },
+     "405": {
+      "description": "The path ends in a verb (`…:predict`), which takes POST (`Allow: POST`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "':predict' takes POST, not GET",
+         "code": "method_not_allowed"
+        }
+       }
+      }
      }
     }
    }
@@ -2786,7 +2477,8 @@ enum OpenAPI {
      "required": true,
      "schema": {
       "type": "string",
-      "minLength": 1
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
      },
      "description": "Model name.",
      "example": "fashion"
@@ -2798,7 +2490,7 @@ enum OpenAPI {
      "schema": {
       "type": "integer",
       "minimum": 1,
-      "maximum": 9223372036854775807
+      "maximum": 9007199254740991
      },
      "description": "Model version.",
      "example": 1
@@ -2856,6 +2548,20 @@ enum OpenAPI {
         "example": {
          "error": "model 'nope' is not loaded",
          "code": "model_not_found"
+        }
+       }
+      }
+     },
+     "405": {
+      "description": "The path ends in a verb (`…:predict`), which takes POST (`Allow: POST`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        },
+        "example": {
+         "error": "':predict' takes POST, not GET",
+         "code": "method_not_allowed"
         }
        }
       }
@@ -2959,8 +2665,10 @@ enum OpenAPI {
           }
          }
         }
-       ]
-      }
+       ],
+       "$ref": "#/components/schemas/Instance"
+      },
+      "minItems": 1
      }
     }
    },
@@ -3161,7 +2869,13 @@ enum OpenAPI {
       "properties": {
        "classification": {
         "type": "integer",
-        "minimum": 0
+        "minimum": 0,
+        "maximum": 10,
+        "description": "Top-k classes as BYTES \"score:index:label\" (0: probabilities); at most the class count."
+       },
+       "binary_data_output": {
+        "type": "boolean",
+        "description": "Answer the output as binary tensor data."
        }
       }
      },
@@ -3170,31 +2884,70 @@ enum OpenAPI {
       "minItems": 1,
       "maxItems": 1,
       "items": {
-       "type": "object",
-       "required": ["name", "datatype", "shape", "data"],
-       "properties": {
-        "name": {
-         "type": "string",
-         "enum": ["input"]
+       "oneOf": [
+        {
+         "type": "object",
+         "required": ["name", "datatype", "shape", "data"],
+         "properties": {
+          "name": {
+           "$ref": "#/components/schemas/InputName"
+          },
+          "datatype": {
+           "type": "string",
+           "enum": ["FP32", "FP16", "INT8"],
+           "description": "FP32 (and FP16, INT8): model-ready values (pixels/255 for the shipped models)."
+          },
+          "shape": {
+           "$ref": "#/components/schemas/InputShape"
+          },
+          "data": {
+           "type": "array",
+           "minItems": 784,
+           "maxItems": 784,
+           "items": {
+            "type": "number",
+            "minimum": -3.4028234663852886e+38,
+            "maximum": 3.4028234663852886e+38
+           },
+           "description": "Row-major values (flat, or nested as the shape)."
+          },
+          "parameters": {
+           "type": "object"
+          }
+         }
         },
-        "datatype": {
-         "type": "string",
-         "enum": ["FP32", "UINT8"],
-         "description": "FP32: model-ready values (pixels/255 for the shipped models); UINT8: pixels 0-255."
-        },
-        "shape": {
-         "type": "array",
-         "items": {
-          "type": "integer"
-         },
-         "description": "[N,784], [N,28,28], [N,1,28,28] or [N,28,28,1]."
-        },
-        "data": {
-         "type": "array",
-         "items": {},
-         "description": "Row-major numbers, flat or nested."
+        {
+         "type": "object",
+         "required": ["name", "datatype", "shape", "data"],
+         "properties": {
+          "name": {
+           "$ref": "#/components/schemas/InputName"
+          },
+          "datatype": {
+           "type": "string",
+           "enum": ["UINT8"],
+           "description": "UINT8: pixels 0-255, normalized by the server."
+          },
+          "shape": {
+           "$ref": "#/components/schemas/InputShape"
+          },
+          "data": {
+           "type": "array",
+           "minItems": 784,
+           "maxItems": 784,
+           "items": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 255
+           },
+           "description": "Row-major values (flat, or nested as the shape)."
+          },
+          "parameters": {
+           "type": "object"
+          }
+         }
         }
-       }
+       ]
       }
      },
      "outputs": {
@@ -3212,15 +2965,17 @@ enum OpenAPI {
           "classification": {
            "type": "integer",
            "minimum": 0,
-           "description": "Top-k classes as BYTES \"score:index:label\"."
+           "description": "Top-k classes as BYTES \"score:index:label\"; at most the class count.",
+           "maximum": 10
           },
           "binary_data": {
            "type": "boolean",
-           "description": "Ignored: outputs are JSON."
+           "description": "Answer this output as binary tensor data (tritonclient's default)."
           }
          }
         }
-       }
+       },
+       "required": ["name"]
       }
      }
     }
@@ -3434,69 +3189,6 @@ enum OpenAPI {
      }
     }
    },
-   "V1Instance": {
-    "oneOf": [
-     {
-      "type": "array",
-      "items": {
-       "type": "integer",
-       "minimum": 0,
-       "maximum": 255
-      },
-      "minItems": 784,
-      "maxItems": 784,
-      "description": "784 pixel values, row-major."
-     },
-     {
-      "type": "array",
-      "items": {
-       "type": "array",
-       "items": {
-        "type": "integer",
-        "minimum": 0,
-        "maximum": 255
-       },
-       "minItems": 28,
-       "maxItems": 28
-      },
-      "minItems": 28,
-      "maxItems": 28,
-      "description": "28 rows of 28 pixel values."
-     },
-     {
-      "type": "array",
-      "items": {
-       "type": "array",
-       "items": {
-        "type": "array",
-        "items": {
-         "type": "integer",
-         "minimum": 0,
-         "maximum": 255
-        },
-        "minItems": 1,
-        "maxItems": 1
-       },
-       "minItems": 28,
-       "maxItems": 28
-      },
-      "minItems": 28,
-      "maxItems": 28,
-      "description": "28×28×1: 28 rows of 28 one-channel pixels."
-     },
-     {
-      "type": "object",
-      "required": ["b64"],
-      "additionalProperties": false,
-      "properties": {
-       "b64": {
-        "type": "string",
-        "description": "Base64 PNG or PGM (TF Serving's binary convention)."
-       }
-      }
-     }
-    ]
-   },
    "V1PredictRequest": {
     "type": "object",
     "description": "Either 'instances' (row format) or 'inputs' (columnar format), not both. An instance may also be wrapped in a one-key object naming the input ({\"image\": {\"b64\": …}}).",
@@ -3509,14 +3201,14 @@ enum OpenAPI {
       "type": "array",
       "minItems": 1,
       "items": {
-       "$ref": "#/components/schemas/V1Instance"
+       "$ref": "#/components/schemas/Instance"
       }
      },
      "inputs": {
       "type": "array",
       "minItems": 1,
       "items": {
-       "$ref": "#/components/schemas/V1Instance"
+       "$ref": "#/components/schemas/Instance"
       }
      }
     },
@@ -3602,15 +3294,29 @@ enum OpenAPI {
      }
     }
    },
-    "FeedbackRequest": {
-     "type": "object",
-     "description": "Either {request_id, label|labels} or {instances, labels}.",
-     "properties": {
-      "request_id": {
-       "type": "string",
-       "description": "X-Request-ID of an earlier /predict or infer response (kept for feedback.window images, feedback.max_age_s seconds)."
-      },
-      "label": {
+   "FeedbackRequest": {
+    "type": "object",
+    "description": "Either {request_id, label|labels} or {instances, labels}.",
+    "properties": {
+     "request_id": {
+      "type": "string",
+      "description": "X-Request-ID of an earlier /predict or infer response (kept for feedback.window images, feedback.max_age_s seconds)."
+     },
+     "label": {
+      "oneOf": [
+       {
+        "type": "integer",
+        "minimum": 0
+       },
+       {
+        "type": "string"
+       }
+      ],
+      "description": "Class index, or class name."
+     },
+     "labels": {
+      "type": "array",
+      "items": {
        "oneOf": [
         {
          "type": "integer",
@@ -3622,70 +3328,394 @@ enum OpenAPI {
        ],
        "description": "Class index, or class name."
       },
-      "labels": {
-       "type": "array",
-       "items": {
-        "oneOf": [
-         {
-          "type": "integer",
-          "minimum": 0
-         },
-         {
-          "type": "string"
-         }
-        ],
-        "description": "Class index, or class name."
-       },
-       "description": "One label per image: of the earlier request, in order, or of `instances`."
-      },
-      "instances": {
-       "type": "array",
-       "description": "Images as in /predict's JSON body; classified now and scored against `labels`.",
-       "items": {}
-      }
+      "description": "One label per image: of the earlier request, in order, or of `instances`."
+     },
+     "instances": {
+      "type": "array",
+      "description": "Images as in /predict's JSON body; classified now and scored against `labels`.",
+      "items": {}
      }
-    },
-    "FeedbackResponse": {
-     "type": "object",
-     "properties": {
-      "model": {
-       "type": "string"
-      },
-      "model_version": {
+    }
+   },
+   "FeedbackResponse": {
+    "type": "object",
+    "properties": {
+     "model": {
+      "type": "string"
+     },
+     "model_version": {
+      "type": "integer"
+     },
+     "accepted": {
+      "type": "integer",
+      "description": "Labels taken."
+     },
+     "correct": {
+      "type": "integer",
+      "description": "Of them, those equal to the top-1 prediction."
+     },
+     "predicted": {
+      "type": "array",
+      "items": {
        "type": "integer"
       },
-      "accepted": {
-       "type": "integer",
-       "description": "Labels taken."
+      "description": "The top-1 class of each labelled image."
+     },
+     "live_accuracy": {
+      "type": "object",
+      "properties": {
+       "all": {
+        "type": "number"
+       },
+       "recent": {
+        "type": "number"
+       },
+       "labels": {
+        "type": "integer"
+       }
       },
-      "correct": {
+      "description": "The version's live accuracy since start and over the last feedback.accuracy_window labels, and the labels received."
+     }
+    }
+   },
+   "Instance": {
+    "oneOf": [
+     {
+      "type": "array",
+      "items": {
        "type": "integer",
-       "description": "Of them, those equal to the top-1 prediction."
+       "minimum": 0,
+       "maximum": 255
       },
-      "predicted": {
+      "minItems": 784,
+      "maxItems": 784,
+      "description": "784 pixel values, row-major."
+     },
+     {
+      "type": "array",
+      "items": {
        "type": "array",
        "items": {
-        "type": "integer"
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 255
        },
-       "description": "The top-1 class of each labelled image."
+       "minItems": 28,
+       "maxItems": 28
       },
-      "live_accuracy": {
-       "type": "object",
-       "properties": {
-        "all": {
-         "type": "number"
+      "minItems": 28,
+      "maxItems": 28,
+      "description": "28 rows of 28 pixel values."
+     },
+     {
+      "type": "array",
+      "items": {
+       "type": "array",
+       "items": {
+        "type": "array",
+        "items": {
+         "type": "integer",
+         "minimum": 0,
+         "maximum": 255
         },
-        "recent": {
-         "type": "number"
-        },
-        "labels": {
-         "type": "integer"
+        "minItems": 1,
+        "maxItems": 1
+       },
+       "minItems": 28,
+       "maxItems": 28
+      },
+      "minItems": 28,
+      "maxItems": 28,
+      "description": "28×28×1: 28 rows of 28 one-channel pixels."
+     },
+     {
+      "type": "object",
+      "required": ["b64"],
+      "additionalProperties": false,
+      "properties": {
+       "b64": {
+        "type": "string",
+        "format": "byte",
+        "minLength": 1,
+        "description": "Base64 PNG or PGM image of the model's size (TF Serving's binary convention)."
+       }
+      }
+     }
+    ],
+    "description": "One image: 784 pixel values, 28 rows of 28, 28 rows of 28 one-channel pixels, or {\"b64\": base64 PNG/PGM}. Pixel values are whole numbers 0-255."
+   },
+   "InputShape": {
+    "type": "array",
+    "items": {
+     "type": "integer"
+    },
+    "enum": [
+     [1, 784],
+     [1, 28, 28],
+     [1, 1, 28, 28],
+     [1, 28, 28, 1]
+    ],
+    "description": "[N,784], [N,28,28], [N,1,28,28] or [N,28,28,1]; N images (up to limits.max_images_per_request). The schema shows N = 1, the server takes any N ≥ 1."
+   },
+   "InputName": {
+    "type": "string",
+    "enum": ["input"]
+   }
+  },
+  "requestBodies": {
+   "V1Predict": {
+    "required": true,
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/V1PredictRequest"
+      },
+      "examples": {
+       "row": {
+        "summary": "Row format: one 28×28 image of pixel values",
+        "value": {
+         "instances": [
+          [
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+          ]
+         ]
         }
        },
-       "description": "The version's live accuracy since start and over the last feedback.accuracy_window labels, and the labels received."
+       "b64": {
+        "summary": "Row format: a base64 PNG",
+        "value": {
+         "instances": [
+          {
+           "b64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR42mNgGAWjYBQQAwADLAAB1wvpfAAAAABJRU5ErkJggg=="
+          }
+         ]
+        }
+       },
+       "columnar": {
+        "summary": "Columnar format: 784 pixel values per image",
+        "value": {
+         "inputs": [
+          [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+         ]
+        }
+       }
       }
      }
     }
+   },
+   "Infer": {
+    "required": true,
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/InferRequest"
+      },
+      "example": {
+       "id": "r1",
+       "inputs": [
+        {
+         "name": "input",
+         "datatype": "UINT8",
+         "shape": [1, 784],
+         "data": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        }
+       ]
+      }
+     }
+    }
+   }
+  },
+  "responses": {
+   "V1Predict200": {
+    "description": "One row of class probabilities per image.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/V1PredictResponse"
+      },
+      "example": {
+       "predictions": [
+        [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
+       ]
+      }
+     }
+    }
+   },
+   "V1Predict400": {
+    "description": "Bad input: not JSON, both or neither of instances/inputs, wrong image size, bad pixel value, bad version. TF Serving's {\"error\": …} body.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      },
+      "example": {
+       "error": "instance 0: expected 784 numbers (28×28 pixels), received 3",
+       "code": "wrong_input_size"
+      }
+     }
+    }
+   },
+   "V1Predict404": {
+    "description": "No such model, version or signature.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      },
+      "example": {
+       "error": "model 'nope' is not loaded",
+       "code": "model_not_found"
+      }
+     }
+    }
+   },
+   "V1Predict413": {
+    "description": "More images than limits.max_images_per_request, or a body over limits.max_body_bytes.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      },
+      "example": {
+       "error": "a request may carry at most 1024 images, received 2000",
+       "code": "payload_too_large"
+      }
+     }
+    }
+   },
+   "V1Predict503": {
+    "description": "Not ready, draining, or the queue is full (Retry-After).",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      },
+      "example": {
+       "error": "the inference queue is full; retry shortly",
+       "code": "queue_full"
+      }
+     }
+    }
+   },
+   "Infer200": {
+    "description": "Inference result.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/InferResponse"
+      },
+      "example": {
+       "model_name": "fashion",
+       "model_version": "1",
+       "id": "r1",
+       "outputs": [
+        {
+         "name": "probabilities",
+         "datatype": "FP32",
+         "shape": [1, 10],
+         "data": [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
+        }
+       ]
+      }
+     },
+     "application/octet-stream": {
+      "schema": {
+       "type": "string",
+       "format": "binary"
+      },
+      "description": "Binary tensor data extension: Inference-Header-Content-Length bytes of JSON (InferResponse with binary_data_size), then the output tensor."
+     }
+    },
+    "headers": {
+     "Server-Timing": {
+      "schema": {
+       "type": "string"
+      },
+      "description": "queue;dur=<ms>, inference;dur=<ms>"
+     },
+     "X-Request-ID": {
+      "schema": {
+       "type": "string"
+      },
+      "description": "The request's id (echoed, or generated)."
+     }
+    }
+   },
+   "Infer400": {
+    "description": "Bad request: datatype, shape, data count (or binary_data_size), input/output name, Inference-Header-Content-Length (`invalid_header`).",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Infer404": {
+    "description": "No such model or version.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Infer413": {
+    "description": "Too many images.",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    }
+   },
+   "Infer503": {
+    "description": "Not ready (`not_ready`), draining (`draining`) or the queue is full (`queue_full`).",
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "headers": {
+     "Retry-After": {
+      "schema": {
+       "type": "integer"
+      },
+      "description": "Seconds to wait before retrying."
+     }
+    }
+   }
   }
  }
 }

@@ -149,7 +149,10 @@ enum InputDecoding {
         for (index, wrapped) in instances.enumerated() {
             var instance = wrapped
             if let pairs = instance.objectValue, pairs.count == 1, pairs[0].0 != "b64" { instance = pairs[0].1 }
-            if let b64 = instance["b64"]?.stringValue {
+            if let pairs = instance.objectValue {
+                guard pairs.count == 1, pairs[0].0 == "b64", let b64 = pairs[0].1.stringValue else {
+                    throw .badRequest("invalid_input", "instance \(index): expected {\"b64\": \"<base64 PNG>\"} (alone, or wrapped in a one-key object naming the input), received an object with \(pairs.count == 1 ? "'\(echoed(pairs[0].0))' as \(pairs[0].1.kindName)" : "keys " + pairs.map { "'\(echoed($0.0))'" }.joined(separator: ", "))")
+                }
                 guard let bytes = Base64.decode(b64) else {
                     throw .badRequest("invalid_input", "instance \(index): 'b64' is not valid base64")
                 }

@@ -39,13 +39,18 @@ struct OIPRequest {
         guard document.objectValue != nil else {
             throw .badRequest("invalid_input", "expected a JSON object with 'inputs', received \(document.kindName)")
         }
+        if let id = document["id"], id.stringValue == nil {
+            throw .badRequest("invalid_input", "'id' must be a string, received \(id.kindName)")
+        }
         let id = document["id"]?.stringValue
+        try requireObject(document["parameters"], "the request's 'parameters'")
         guard let inputs = document["inputs"]?.arrayValue else {
             throw .badRequest("invalid_input", "expected 'inputs': an array with one tensor named '\(OIPTensor.input)'")
         }
         guard inputs.count == 1, let input = inputs.first, input.objectValue != nil else {
             throw .badRequest("invalid_input", "expected exactly one input tensor named '\(OIPTensor.input)', received \(inputs.count)")
         }
+        try requireObject(input["parameters"], "the input's 'parameters'")
         let name = input["name"]?.stringValue ?? ""
         guard name == OIPTensor.input else {
             throw .badRequest("invalid_input", "expected an input named '\(OIPTensor.input)', received '\(echoed(name))'")
@@ -141,21 +146,43 @@ struct OIPRequest {
 
     /// The outputs part of a request: classification and binary output, per output or on the request.
     static func finish(_ document: JSONValue, batch: DecodedBatch, id: String?, model: any InferenceModel) throws(ServiceError) -> OIPRequest {
-        var binaryOutput = document["parameters"]?["binary_data_output"]?.boolValue ?? false
+        var binaryOutput = try flag(document["parameters"]?["binary_data_output"], "binary_data_output") ?? false
         var classification: Int?
-        if let outputs = document["outputs"]?.arrayValue {
+        if let outputs = document["outputs"] {
+            guard let outputs = outputs.arrayValue else {
+                throw .badRequest("invalid_output", "'outputs' must be an array of {\"name\": \"\(OIPTensor.output)\"}, received \(outputs.kindName)")
+            }
             for output in outputs {
+                guard output.objectValue != nil else {
+                    throw .badRequest("invalid_output", "each output must be an object {\"name\": \"\(OIPTensor.output)\"}, received \(output.kindName)")
+                }
+                try requireObject(output["parameters"], "the output's 'parameters'")
                 let outName = output["name"]?.stringValue ?? ""
                 guard outName == OIPTensor.output else {
                     throw .badRequest("invalid_output", "unknown output '\(outName)'; this model has one output named '\(OIPTensor.output)'")
                 }
                 if let c = output["parameters"]?["classification"] { classification = try classCount(c, model: model) }
-                if let b = output["parameters"]?["binary_data"]?.boolValue { binaryOutput = b }
+                if let b = try flag(output["parameters"]?["binary_data"], "binary_data") { binaryOutput = b }
             }
         }
         if let c = document["parameters"]?["classification"] { classification = try classCount(c, model: model) }
         if classification == 0 { classification = nil }
         return OIPRequest(id: id, batch: batch, classification: classification, binaryOutput: binaryOutput)
+    }
+
+    /// `parameters` fields must be JSON objects when present.
+    private static func requireObject(_ v: JSONValue?, _ what: String) throws(ServiceError) {
+        guard let v, v.objectValue == nil else { return }
+        throw .badRequest("invalid_parameter", "\(what) must be a JSON object, received \(v.kindName)")
+    }
+
+    /// A boolean parameter (nil when absent); any other JSON type is a 400.
+    private static func flag(_ v: JSONValue?, _ name: String) throws(ServiceError) -> Bool? {
+        guard let v else { return nil }
+        guard let b = v.boolValue else {
+            throw .badRequest("invalid_parameter", "\(name) must be true or false, received \(v.kindName)")
+        }
+        return b
     }
 
     private static func classCount(_ v: JSONValue, model: any InferenceModel) throws(ServiceError) -> Int {

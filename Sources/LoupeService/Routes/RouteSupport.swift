@@ -11,13 +11,15 @@ struct ModelResolver: Sendable {
 
     func resolve(name: String?, versionText: String?) -> Result<any InferenceModel, ServiceError> {
         var version: Int?
-        if let v = versionText, !v.isEmpty {
+        if let name, name.isEmpty {
+            return .failure(.badRequest("invalid_parameter", "model must be a model name ([A-Za-z0-9_.-]); leave the parameter out for the default model"))
+        }
+        if let v = versionText {
             guard let n = Int(v), n >= 1 else {
                 return .failure(.badRequest("invalid_parameter", "version must be a positive integer, received '\(echoed(v))'"))
             }
             version = n
         }
-        let name = (name?.isEmpty ?? true) ? nil : name
         if let model = provider.model(named: name, version: version) { return .success(model) }
         if !provider.isReady && name == nil { return .failure(.notReady) }
         var error = ServiceError.modelNotFound(name ?? (provider.modelNames.isEmpty ? nil : "default"), version: version)

@@ -6,15 +6,17 @@
 //   GET  /health, /health/live, /health/ready       Routes/HealthRoutes.swift
 //   GET  /v2/health/live, /v2/health/ready          Routes/HealthRoutes.swift
 //   GET  /metrics                                   Routes/HealthRoutes.swift (MetricsRoute)
-//   GET  /openapi.json                              Generated/OpenAPI.swift (from docs/openapi.yaml)
+//   GET  /openapi.json                              Routes/OpenAPIRoute.swift (Generated/OpenAPI.swift, from
+//                                                   docs/openapi.yaml, cut down to the enabled routes)
 //   GET  /v2, /v2/models/{m}[/versions/{v}][/ready] Routes/OIPMetadataRoutes.swift
 //   POST /v2/models/{m}[/versions/{v}]/infer        Routes/OIPInferRoute.swift (bodies: OIPRequest.swift)
 //   GET  /v2/models/stats, /v2/models/{m}[/versions/{v}]/stats,
 //        /v2/models/{m}[/versions/{v}]/config       Routes/OIPStatisticsRoutes.swift (Triton's extensions)
 //   POST /feedback, /v2/models/{m}[/versions/{v}]/feedback  Routes/FeedbackRoute.swift
 //   POST /v2/repository/…                           Routes/RepositoryRoutes.swift (repository_api.enabled)
-//   GET  /, GET|POST /v1/models/{m}[/versions/{v}]  Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
-//        "{m}:predict" is one path segment: the handler splits it at its last ':'; ":explain" goes to ExplainRoute)
+//   GET  /, GET /v1/models/{m}[/versions/{v}],
+//   POST /v1/models/{m}[/versions/{v}]:predict      Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
+//        …:explain too, which runs ExplainRoute's code)
 //   GET  / with Accept: text/html                   Routes/ConsoleRoutes.swift (the web console, Console/ConsolePage.swift)
 //   GET  /api/models, /api/status                   Routes/ConsoleRoutes.swift (model cards, live operations)
 import LoupeHTTP
@@ -46,7 +48,6 @@ extension InferenceService {
             ServiceRoute(method: .GET, template: "/health", handler: health.health),
             ServiceRoute(method: .GET, template: "/health/live", handler: health.live),
             ServiceRoute(method: .GET, template: "/health/ready", handler: health.ready),
-            ServiceRoute(method: .GET, template: "/openapi.json") { _, s in s.respond(.json(200, OpenAPI.document)) },
             ServiceRoute(method: .GET, template: "/v2", handler: metadata.serverMetadata),
             ServiceRoute(method: .GET, template: "/v2/health/live", handler: health.v2Live),
             ServiceRoute(method: .GET, template: "/v2/health/ready", handler: health.v2Ready),
@@ -65,9 +66,11 @@ extension InferenceService {
             ServiceRoute(method: .GET, template: "/api/models", handler: console.models),
             ServiceRoute(method: .GET, template: "/api/status", handler: console.status),
             ServiceRoute(method: .GET, template: "/v1/models/{m}", handler: v1.status),
-            ServiceRoute(method: .POST, template: "/v1/models/{m}", handler: v1.predict),
+            ServiceRoute(method: .POST, template: "/v1/models/{m}:predict", handler: v1.predict),
             ServiceRoute(method: .GET, template: "/v1/models/{m}/versions/{v}", handler: v1.status),
-            ServiceRoute(method: .POST, template: "/v1/models/{m}/versions/{v}", handler: v1.predict),
+            ServiceRoute(method: .POST, template: "/v1/models/{m}/versions/{v}:predict", handler: v1.predict),
+            ServiceRoute(method: .POST, template: "/v1/models/{m}:explain", handler: v1.explain),
+            ServiceRoute(method: .POST, template: "/v1/models/{m}/versions/{v}:explain", handler: v1.explain),
             ServiceRoute(method: .POST, template: "/feedback", handler: feedback.handle),
             ServiceRoute(method: .POST, template: "/v2/models/{m}/feedback", handler: feedback.handle),
             ServiceRoute(method: .POST, template: "/v2/models/{m}/versions/{v}/feedback", handler: feedback.handle),
@@ -75,7 +78,10 @@ extension InferenceService {
         if configuration.metricsEnabled && configuration.metricsPort == 0 {
             list.append(ServiceRoute(method: .GET, template: "/metrics", handler: MetricsRoute(readiness: readiness, registry: metrics.registry).handle))
         }
-        return list + addedRoutes
+        list += addedRoutes
+        let openAPIRoutes = list.map { (method: $0.method, template: $0.template) } + [(method: .GET, template: "/openapi.json")]
+        list.append(ServiceRoute(method: .GET, template: "/openapi.json", handler: OpenAPIRoute(routes: openAPIRoutes).handle))
+        return list
     }
 
     /// The separate metrics listener's routes (`metrics.port` > 0): GET /metrics only.

@@ -10,33 +10,12 @@
 //   GET  /                              → {"status": "alive"} (KServe v1 server liveness; browsers get the console).
 // Errors are `{"error": "<sentence>", …}` bodies, as TF Serving answers, with the right 4xx.
 //
-// The router matches whole path segments and `{m}:predict` is one segment, so the routes are
-// registered as `/v1/models/{m}` and `/v1/models/{m}/versions/{v}` and the handler splits the last
-// segment at its last ':' (model names cannot contain ':'; see `V1Path`). GET on a `…:predict`
-// path answers 405 with Allow: POST; POST without `:predict` answers 404 saying what was expected.
+// The routes are templates with a suffixed parameter segment, "/v1/models/{m}:predict", which
+// LoupeHTTP's router matches (a segment ending in ":predict" after at least one character), so the
+// metrics' route label and the Allow lists are per operation. Model names never contain ':', so a
+// status GET whose name or version holds one was meant for a verb: 405 with Allow: POST.
+// `…:explain` (KServe v1's explainer verb) takes the same bodies and runs /explain's code.
 import LoupeHTTP
-
-/// The model, version and verb of a v1 path: "fashion:predict" or, under /versions/, "3:predict".
-struct V1Path: Equatable {
-    var model: String
-    var version: String?
-    var verb: String?
-}
-
-extension V1Path {
-    /// Splits the last segment (`version` when given, else `model`) at its last ':'.
-    init(model: String, version: String?) {
-        var model = model, version = version, verb: String? = nil
-        // The verb ends the last segment: the version when there is one, else the model name.
-        func split(_ segment: inout String) {
-            guard let colon = segment.lastIndex(of: ":") else { return }
-            verb = String(segment[segment.index(after: colon)...])
-            segment = String(segment[..<colon])
-        }
-        if version != nil { split(&version!) } else { split(&model) }
-        self.init(model: model, version: version, verb: verb)
-    }
-}
 
 struct V1PredictRoutes: Sendable {
     let models: ModelResolver
@@ -57,25 +36,23 @@ struct V1PredictRoutes: Sendable {
     // MARK: POST …:predict
 
     func predict(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        inputs.offloadIfLarge(request) { [self] in predictNow(request, sink) }
+        inputs.offloadIfLarge(request) { [self] in predictNow(request, sink, explain: false) }
     }
 
-    func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+    /// `…:explain`: the same bodies, answered with POST /explain's JSON.
+    func explain(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        inputs.offloadIfLarge(request) { [self] in predictNow(request, sink, explain: true) }
+    }
+
+    func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink, explain: Bool) {
         let started = monotonicNanoseconds()
-        let path = V1Path(model: request.pathParameters["m"] ?? "", version: request.pathParameters["v"])
-        guard path.verb == "predict" || path.verb == "explain" else {
-            let expected = "POST /v1/models/{model}[/versions/{version}]:predict (or :explain)"
-            let message = path.verb.map { "the verb ':\(echoed($0))' is not supported; expected \(expected)" }
-                ?? "expected \(expected) (the path has no ':predict')"
-            return sink.respond(ServiceError(status: 404, code: "not_found", message).response)
-        }
         let model: any InferenceModel
-        switch models.resolve(name: path.model, versionText: path.version) {
+        switch models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
         case .success(let m): model = m
         case .failure(let e): return sink.respond(e.response)
         }
         var explanation: (ExplanationRequest, ExplainRoute.Format)?
-        if path.verb == "explain" {
+        if explain {
             do throws(ServiceError) { explanation = try ExplainRoute.parse(request, model: model) } catch {
                 return sink.respond(error.response)
             }
@@ -168,28 +145,32 @@ struct V1PredictRoutes: Sendable {
     // MARK: GET status
 
     func status(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        let path = V1Path(model: request.pathParameters["m"] ?? "", version: request.pathParameters["v"])
-        if let verb = path.verb {
-            return sink.respond(.jsonError(status: 405, message: "':\(echoed(verb))' takes POST, not \(echoed(request.method.description))",
-                                           code: "method_not_allowed", headers: HTTPHeaders([("Allow", "POST")])))
+        let name = request.pathParameters["m"] ?? "", versionText = request.pathParameters["v"]
+        if let colon = (versionText ?? name).lastIndex(of: ":") {
+            let verb = (versionText ?? name)[colon...]
+            guard verb == ":predict" || verb == ":explain" else {
+                return sink.respond(.jsonError(status: 404, message: "No route for \(echoed(request.method.description)) \(echoed(request.path)); the v1 API's verbs are ':predict' and ':explain'.", code: "not_found"))
+            }
+            return sink.respond(.jsonError(status: 405, message: "Method \(echoed(request.method.description)) is not allowed on \(echoed(request.path)); allowed: POST, OPTIONS.",
+                                           code: "method_not_allowed", headers: HTTPHeaders([("Allow", "POST, OPTIONS")])))
         }
         let draining = readiness.isDraining
         let available = draining ? "UNLOADING" : "AVAILABLE"
         var entries: [(version: Int, state: String, error: String)] = []
-        if path.version != nil {
-            switch models.resolve(name: path.model, versionText: path.version) {
+        if versionText != nil {
+            switch models.resolve(name: name, versionText: versionText) {
             case .success(let m): entries.append((m.version, available, ""))
             case .failure(let e): return sink.respond(e.response)
             }
         } else {
-            for m in provider.servedModels() where m.name == path.model { entries.append((m.version, available, "")) }
+            for m in provider.servedModels() where m.name == name { entries.append((m.version, available, "")) }
             let served = Set(entries.map(\.version))
-            for p in provider.loadProblems() where p.model == path.model && p.state != .ready && !served.contains(p.version) {
+            for p in provider.loadProblems() where p.model == name && p.state != .ready && !served.contains(p.version) {
                 entries.append((p.version, "END", p.reason))
             }
             if entries.isEmpty {
-                if case .failure(let e) = models.resolve(name: path.model, versionText: nil) { return sink.respond(e.response) }
-                return sink.respond(ServiceError.modelNotFound(path.model, version: nil).response)
+                if case .failure(let e) = models.resolve(name: name, versionText: nil) { return sink.respond(e.response) }
+                return sink.respond(ServiceError.modelNotFound(name, version: nil).response)
             }
             entries.sort { $0.version > $1.version }
         }
@@ -199,7 +180,7 @@ struct V1PredictRoutes: Sendable {
                                          ("error_message", .string(e.error))]))])
         }
         let ready = !draining && entries.contains { $0.state == "AVAILABLE" }
-        sink.respond(.json(200, .object([("name", .string(path.model)), ("ready", .bool(ready)),
+        sink.respond(.json(200, .object([("name", .string(name)), ("ready", .bool(ready)),
                                          ("model_version_status", .array(statuses))])))
     }
 }
