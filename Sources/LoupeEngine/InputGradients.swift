@@ -47,6 +47,12 @@ extension Sequential {
     /// count and `EngineError.invalidArchitecture` for a layer kind without an input gradient.
     public func inputGradients(_ input: [Float], count: Int, targets: [Int], of score: ExplainedScore = .probability,
                                workspace: inout GradientWorkspace) throws -> InputGradientResult {
+        try inputGradients(input, count: count, targets: targets, of: score, workspace: &workspace, transposed: nil)
+    }
+
+    /// `transposed`: packed dense weights made from these parameters (Explainer keeps them), or nil.
+    func inputGradients(_ input: [Float], count: Int, targets: [Int], of score: ExplainedScore,
+                        workspace: inout GradientWorkspace, transposed: TransposedDenseWeights?) throws -> InputGradientResult {
         if let why = explanationUnsupportedReason { throw EngineError.invalidArchitecture(why) }
         guard count >= 0, input.count >= count * inputCount else {
             throw EngineError.invalidInput("input holds \(input.count) floats, fewer than count × inputCount = \(count) × \(inputCount)")
@@ -70,7 +76,8 @@ extension Sequential {
                             gradients.withUnsafeMutableBufferPointer { g in
                                 InputGradient.run(plan, kernels: ISA.kernels, parameters: p.baseAddress!, input: x.baseAddress!, n: count,
                                                   targets: t.baseAddress!, score: score == .logit ? .logit : .probability, storage: storage,
-                                                  logits: z.baseAddress!, probabilities: pr.baseAddress!, dInput: g.baseAddress!)
+                                                  logits: z.baseAddress!, probabilities: pr.baseAddress!, dInput: g.baseAddress!,
+                                                  transposed: transposed)
                             }
                         }
                     }
@@ -145,6 +152,8 @@ public struct Explainer: Sendable {
     public let model: Sequential
     private var inference: InferenceWorkspace
     private var gradients: GradientWorkspace
+    /// The dense weights packed transposed once, for the input-gradient GEMM (the model's parameters never change here).
+    private let transposed: TransposedDenseWeights
 
     /// Throws when the model has a layer kind without an input gradient.
     public init(model: Sequential) throws {
@@ -152,6 +161,9 @@ public struct Explainer: Sendable {
         self.model = model
         inference = model.makeWorkspace(maxBatch: 64)
         gradients = model.makeGradientWorkspace(maxBatch: 64)
+        transposed = model.parameters.withUnsafeBufferPointer {
+            TransposedDenseWeights(plan: model.plan, kernels: ISA.kernels, parameters: $0.baseAddress!)
+        }
     }
 
     /// Checks options against the model's input shape; the sentence says what was expected.
@@ -197,7 +209,7 @@ public struct Explainer: Sendable {
         }
         switch options.method {
         case .saliency, .gradientXInput:
-            let r = try model.inputGradients(image, count: 1, targets: [t], of: options.score, workspace: &gradients)
+            let r = try model.inputGradients(image, count: 1, targets: [t], of: options.score, workspace: &gradients, transposed: transposed)
             let map = options.method == .saliency ? r.gradients.map { abs($0) } : zip(image, r.gradients).map { $0 * $1 }
             return Attribution(target: t, probabilities: r.probabilities, score: score(r.probabilities[...], r.logits[...]),
                                baselineScore: nil, map: map)
@@ -212,7 +224,7 @@ public struct Explainer: Sendable {
             }
             for i in 0..<d { batch[m * d + i] = base[i]; batch[(m + 1) * d + i] = image[i] }
             let r = try model.inputGradients(batch, count: m + 2, targets: Array(repeating: t, count: m + 2), of: options.score,
-                                             workspace: &gradients)
+                                             workspace: &gradients, transposed: transposed)
             var mean = [Double](repeating: 0, count: d)
             for k in 0..<m { for i in 0..<d { mean[i] += Double(r.gradients[k * d + i]) } }
             var map = [Float](repeating: 0, count: d)

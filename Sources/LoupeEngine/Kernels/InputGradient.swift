@@ -56,7 +56,7 @@ package enum InputGradient {
     package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
                             n total: Int, targets: UnsafePointer<Int>, score: Score, storage: InputGradientStorage,
                             logits: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
-                            dInput: UnsafeMutablePointer<Float>) {
+                            dInput: UnsafeMutablePointer<Float>, transposed: TransposedDenseWeights? = nil) {
         precondition(storage.plan == plan, "gradient storage was made for a different architecture")
         let classes = plan.outputSize, inputSize = plan.inputSize
         var start = 0
@@ -82,14 +82,15 @@ package enum InputGradient {
                     for j in 0..<classes { row[j] = pt * ((j == t ? 1 : 0) - pr[j]) }
                 }
             }
-            backward(plan, kernels: kernels, parameters: parameters, input: x0, n: n, storage: storage, dInput: dInput + start * inputSize)
+            backward(plan, kernels: kernels, parameters: parameters, input: x0, n: n, storage: storage, dInput: dInput + start * inputSize,
+                     transposed: transposed)
             start += n
         }
     }
 
     /// Walks the stages in reverse from ws.grad[last] down to dInput (written). Same kernels as Executor.backward.
     static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
-                         storage: InputGradientStorage, dInput: UnsafeMutablePointer<Float>) {
+                         storage: InputGradientStorage, dInput: UnsafeMutablePointer<Float>, transposed: TransposedDenseWeights?) {
         let ws = storage.workspace
         let scratch = storage.scratch
         for i in stride(from: plan.stages.count - 1, through: 0, by: -1) {
@@ -114,7 +115,7 @@ package enum InputGradient {
                 kernels.activationBackward(f, n * stage.outputSize, ws.act[i], dy, dx)
             } else if case let .dense(inputs, outputs, relu, w, _) = op {
                 if relu { kernels.reluBackward(n * outputs, ws.act[i], dy) }
-                kernels.denseBackwardInput(n, inputs, outputs, parameters + w, nil, dy, dx)
+                kernels.denseBackwardInput(n, inputs, outputs, parameters + w, transposed?.weightT(stage: i), dy, dx)
             } else if case .flatten = op {
                 // Flatten aliases its input's buffers except as the first stage.
                 if dx != dy { dx.update(from: dy, count: n * stage.outputSize) }
@@ -126,4 +127,22 @@ package enum InputGradient {
             }
         }
     }
+}
+
+/// Packed weightᵀ (DenseKernels.transpose) of a network's dense layers whose sizes the packed input-gradient
+/// GEMM takes (inputs and outputs multiples of 16), made once for fixed parameters: dY · Wᵀ then runs as the
+/// forward pass's tiles instead of dot products along W's rows. Only valid for the parameters it was made from.
+package final class TransposedDenseWeights: @unchecked Sendable {
+    private var buffers: [Int: FloatBuffer] = [:]
+
+    package init(plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>) {
+        for (i, stage) in plan.stages.enumerated() {
+            guard case let .dense(inputs, outputs, _, w, _) = stage.op, inputs % 16 == 0, outputs % 16 == 0 else { continue }
+            let buffer = FloatBuffer(count: inputs * outputs)
+            kernels.transpose(inputs, outputs, parameters + w, buffer.base, 0, inputs)
+            buffers[i] = buffer
+        }
+    }
+
+    func weightT(stage: Int) -> UnsafePointer<Float>? { buffers[stage].map { UnsafePointer($0.base) } }
 }
