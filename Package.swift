@@ -24,6 +24,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // ONNX files are parsed with swift-protobuf's generated messages (LoupeONNX). No default
+        // traits: BinaryDelimitedStreams would pull full Foundation (InputStream) into the binary.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -49,7 +52,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "LoupeONNX", dependencies: ["LoupeEngine"]),
+        .target(name: "LoupeONNX", dependencies: ["LoupeEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "loupe",
             dependencies: [

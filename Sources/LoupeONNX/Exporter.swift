@@ -6,8 +6,10 @@
 // Inside: Transpose to NCHW, Conv (HWIO weights → OIHW, strides, pads), MaxPool/AveragePool
 // (strides, pads, count_include_pad 0), GlobalAveragePool, Relu/LeakyRelu/Sigmoid/Tanh/Clip, a
 // Transpose back to NHWC before Flatten (so flattening walks (h, w, c) as the engine does and the
-// dense weights stay as they are), Gemm.
+// dense weights stay as they are), Gemm. Written through swift-protobuf's generated messages.
+import FoundationEssentials
 import LoupeEngine
+import SwiftProtobuf
 
 public enum ONNXExporter {
     public static let opset: Int64 = 17
@@ -21,8 +23,8 @@ public enum ONNXExporter {
             throw ImportError("the model's input shape \(architecture.inputShape) is not an image (H, W, C); export handles image models")
         }
         var (h, w, c) = (architecture.inputShape[0], architecture.inputShape[1], architecture.inputShape[2])
-        var nodes: [(inout ProtoWriter) -> Void] = []
-        var initializers: [(inout ProtoWriter) -> Void] = []
+        var nodes: [Onnx_NodeProto] = []
+        var initializers: [Onnx_TensorProto] = []
         var current = "input"
         var offset = 0
         var nchw = false
@@ -31,25 +33,21 @@ public enum ONNXExporter {
         func addNode(_ op: String, _ inputs: [String], ints: [(String, [Int64])] = [], int: [(String, Int64)] = [],
                      floats: [(String, Float)] = []) -> String {
             let out = name(op.lowercased())
-            let nodeName = out
-            nodes.append { n in
-                for i in inputs { n.string(1, i) }
-                n.string(2, out); n.string(3, nodeName); n.string(4, op)
-                for (k, v) in ints { n.message(5) { a in a.string(1, k); a.int64s(8, v); a.int(20, 7) } }
-                for (k, v) in int { n.message(5) { a in a.string(1, k); a.int(3, v); a.int(20, 2) } }
-                for (k, v) in floats { n.message(5) { a in a.string(1, k); a.float(2, v); a.int(20, 1) } }
-            }
+            var n = Onnx_NodeProto()
+            n.input = inputs; n.output = [out]; n.name = out; n.opType = op
+            n.attribute = ints.map { k, v in intsAttribute(k, v) } + int.map { k, v in intAttribute(k, v) }
+                + floats.map { k, v in floatAttribute(k, v) }
+            nodes.append(n)
             return out
         }
         func addTensor(_ base: String, _ dims: [Int], _ values: [Float]) -> String {
-            let tensorName = name(base)
-            initializers.append { t in
-                t.int64s(1, dims.map(Int64.init)); t.int(2, 1); t.string(8, tensorName)
-                var raw = [UInt8](); raw.reserveCapacity(values.count * 4)
-                for v in values { let b = v.bitPattern; raw += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)] }
-                t.bytes(9, raw)
-            }
-            return tensorName
+            var t = Onnx_TensorProto()
+            t.name = name(base); t.dims = dims.map(Int64.init); t.dataType = Int32(ONNXTensor.float)
+            var raw = [UInt8](); raw.reserveCapacity(values.count * 4)
+            for v in values { let b = v.bitPattern; raw += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)] }
+            t.rawData = Data(raw)
+            initializers.append(t)
+            return t.name
         }
         func activation(_ a: Activation) {
             switch a {
@@ -66,9 +64,10 @@ public enum ONNXExporter {
         // QDQ (int8 models): the next conv/dense layer's quantization, in order.
         var quantized = quantization?.layers[...] ?? []
         func addRaw(_ base: String, _ dims: [Int], dataType: Int64, _ raw: [UInt8]) -> String {
-            let tensorName = name(base)
-            initializers.append { t in t.int64s(1, dims.map(Int64.init)); t.int(2, dataType); t.string(8, tensorName); t.bytes(9, raw) }
-            return tensorName
+            var t = Onnx_TensorProto()
+            t.name = name(base); t.dims = dims.map(Int64.init); t.dataType = Int32(dataType); t.rawData = Data(raw)
+            initializers.append(t)
+            return t.name
         }
         /// QuantizeLinear → DequantizeLinear of the current activation with the layer's input parameters.
         func qdqInput(_ l: QuantizedLayerParameters) {
@@ -168,33 +167,67 @@ public enum ONNXExporter {
             }
         } ?? false
         let outputName = endsInSoftmax ? "probabilities" : "logits"
-        if !endsInSoftmax { nodes.append { n in n.string(1, softmaxInput); n.string(2, outputName); n.string(3, "output"); n.string(4, "Identity") } }
-        let inputShape = architecture.inputShape
-        var m = ProtoWriter()
-        m.int(1, 8)                                   // ir_version
-        m.string(2, "loupe"); m.string(3, producerVersion)
-        m.message(8) { o in o.string(1, ""); o.int(2, opset) }
-        m.message(7) { g in
-            for node in nodes { g.message(1, node) }
-            if endsInSoftmax {
-                g.message(1) { n in n.string(1, softmaxInput); n.string(2, outputName); n.string(3, "softmax"); n.string(4, "Softmax")
-                    n.message(5) { a in a.string(1, "axis"); a.int(3, 1); a.int(20, 2) } }
-            }
-            g.string(2, "loupe")
-            for t in initializers { g.message(5, t) }
-            g.message(11, valueInfo("input", [nil] + inputShape.map { Optional($0) }))
-            g.message(12, valueInfo(outputName, [nil, classes]))
+        var last = Onnx_NodeProto()
+        last.input = [softmaxInput]; last.output = [outputName]
+        if endsInSoftmax {
+            last.name = "softmax"; last.opType = "Softmax"; last.attribute = [intAttribute("axis", 1)]
+        } else {
+            last.name = "output"; last.opType = "Identity"
         }
-        return m.bytes
+        let inputShape = architecture.inputShape
+        var graph = Onnx_GraphProto()
+        graph.name = "loupe"
+        graph.node = nodes + [last]
+        graph.initializer = initializers
+        graph.input = [valueInfo("input", [nil] + inputShape.map { Optional($0) })]
+        graph.output = [valueInfo(outputName, [nil, classes])]
+        var m = Onnx_ModelProto()
+        m.irVersion = 8
+        m.producerName = "loupe"; m.producerVersion = producerVersion
+        var opsetImport = Onnx_OperatorSetIdProto()
+        opsetImport.domain = ""; opsetImport.version = opset
+        m.opsetImport = [opsetImport]
+        m.graph = graph
+        do {
+            return try m.serializedBytes()
+        } catch {
+            throw ImportError("the ONNX model could not be serialized: \(error)")
+        }
     }
 
-    static func valueInfo(_ name: String, _ dims: [Int?]) -> (inout ProtoWriter) -> Void {
-        { v in
-            v.string(1, name)
-            v.message(2) { t in t.message(1) { tt in
-                tt.int(1, 1)
-                tt.message(2) { s in for d in dims { s.message(1) { dim in if let d { dim.int(1, Int64(d)) } else { dim.string(2, "N") } } } }
-            } }
+    static func intAttribute(_ name: String, _ value: Int64) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .int; a.i = value
+        return a
+    }
+
+    static func intsAttribute(_ name: String, _ values: [Int64]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .ints; a.ints = values
+        return a
+    }
+
+    static func floatAttribute(_ name: String, _ value: Float) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name; a.type = .float; a.f = value
+        return a
+    }
+
+    /// A FP32 tensor's name and shape; nil dimensions are the symbolic batch "N".
+    static func valueInfo(_ name: String, _ dims: [Int?]) -> Onnx_ValueInfoProto {
+        var shape = Onnx_TensorShapeProto()
+        shape.dim = dims.map { d in
+            var dim = Onnx_TensorShapeProto.Dimension()
+            if let d { dim.dimValue = Int64(d) } else { dim.dimParam = "N" }
+            return dim
         }
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = Int32(ONNXTensor.float)
+        tensor.shape = shape
+        var type = Onnx_TypeProto()
+        type.tensorType = tensor
+        var v = Onnx_ValueInfoProto()
+        v.name = name; v.type = type
+        return v
     }
 }

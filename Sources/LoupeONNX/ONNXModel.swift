@@ -1,6 +1,17 @@
-// The part of ONNX's protobuf schema (onnx/onnx.proto, IR version ≥ 7) that describes a graph of
-// dense tensors: model → graph → nodes, initializers, inputs and outputs. Field numbers are
-// onnx.proto's; unknown fields are skipped, as protobuf readers do.
+// An ONNX model as the importer sees it: model → graph → nodes, initializers, inputs and outputs,
+// with float32/int64 tensors. Parsed by swift-protobuf's messages generated from onnx.proto
+// (Generated/onnx.pb.swift, scripts/gen-onnx-proto.sh); the checks a protobuf parser cannot make —
+// external data, raw_data of the wrong length, dims that do not match the values — are made here.
+import FoundationEssentials
+import SwiftProtobuf
+
+/// Why an ONNX file's bytes were refused: not a protobuf message ("malformed protobuf: …"), or
+/// not an ONNX model whose tensors are whole and inside the file.
+public struct ProtoError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
 
 /// A tensor from an initializer or a Constant node, as float32 or int64 values.
 public struct ONNXTensor: Sendable, Equatable {
@@ -60,184 +71,125 @@ public struct ONNXModel: Sendable {
 
     /// Decodes a model file's bytes.
     public init(bytes: [UInt8]) throws(ProtoError) {
-        var r = ProtoReader(bytes[...])
-        var sawGraph = false
-        while let (field, wire) = try r.nextField() {
-            switch (field, wire) {
-            case (1, 0): irVersion = Int64(bitPattern: try r.varint())
-            case (2, 2): producer = try r.string()
-            case (7, 2): try decodeGraph(try r.lengthDelimited()); sawGraph = true
-            case (8, 2):
-                var o = ProtoReader(try r.lengthDelimited())
-                var domain = "", version: Int64 = 0
-                while let (f, w) = try o.nextField() {
-                    switch (f, w) {
-                    case (1, 2): domain = try o.string()
-                    case (2, 0): version = Int64(bitPattern: try o.varint())
-                    default: try o.skip(w)
-                    }
-                }
-                if domain == "" || domain == "ai.onnx" { opset = version }
-            default: try r.skip(wire)
-            }
+        let proto: Onnx_ModelProto
+        do {
+            proto = try Onnx_ModelProto(serializedBytes: bytes)
+        } catch let error as BinaryDecodingError {
+            throw ProtoError(Self.sentence(error))
+        } catch {
+            throw ProtoError("\(error)")
         }
-        guard sawGraph else { throw ProtoError(offset: bytes.count, message: "no graph: this is not an ONNX model (or the file is truncated)") }
+        try self.init(proto: proto)
     }
 
-    private mutating func decodeGraph(_ bytes: ArraySlice<UInt8>) throws(ProtoError) {
-        var r = ProtoReader(bytes)
-        while let (field, wire) = try r.nextField() {
-            switch (field, wire) {
-            case (1, 2): nodes.append(try Self.decodeNode(try r.lengthDelimited()))
-            case (5, 2):
-                let t = try Self.decodeTensor(try r.lengthDelimited())
-                initializers[t.name] = t
-            case (11, 2): inputs.append(try Self.decodeValueInfo(try r.lengthDelimited()))
-            case (12, 2): outputs.append(try Self.decodeValueInfo(try r.lengthDelimited()))
-            case (15, 2): throw r.error("sparse initializers are not supported")
-            default: try r.skip(wire)
-            }
+    init(proto: Onnx_ModelProto) throws(ProtoError) {
+        guard proto.hasGraph else { throw ProtoError("no graph: this is not an ONNX model (or the file is truncated)") }
+        // onnx.proto: "a model MUST specify at least one OperatorSetIdProto"; writers put
+        // opset_import (field 8) after the graph (7), so a file cut just after its graph ends here.
+        guard !proto.opsetImport.isEmpty else {
+            throw ProtoError("no opset_import: the model names no operator set (an incomplete ONNX model, or the file is truncated)")
+        }
+        irVersion = proto.irVersion
+        producer = proto.producerName
+        for o in proto.opsetImport where o.domain == "" || o.domain == "ai.onnx" { opset = o.version }
+        let graph = proto.graph
+        guard graph.sparseInitializer.isEmpty else { throw ProtoError("sparse initializers are not supported") }
+        nodes = try graph.node.map(Self.node)
+        for t in graph.initializer {
+            let tensor = try Self.tensor(t)
+            initializers[tensor.name] = tensor
+        }
+        inputs = graph.input.map(Self.valueInfo)
+        outputs = graph.output.map(Self.valueInfo)
+    }
+
+    /// swift-protobuf's decoding errors as sentences.
+    static func sentence(_ error: BinaryDecodingError) -> String {
+        "malformed protobuf: " + reason(error)
+    }
+
+    private static func reason(_ error: BinaryDecodingError) -> String {
+        switch error {
+        case .truncated: return "the data ends inside a field: the file is truncated or not an ONNX model"
+        case .malformedProtobuf: return "the bytes are not a protobuf message (a bad field key, wire type or length): not an ONNX model, or damaged"
+        case .invalidUTF8: return "a string field is not UTF-8"
+        case .messageDepthLimit: return "messages are nested more than 100 deep"
+        default: return "\(error)"
         }
     }
 
-    static func decodeNode(_ bytes: ArraySlice<UInt8>) throws(ProtoError) -> ONNXNode {
-        var r = ProtoReader(bytes)
-        var node = ONNXNode(name: "", opType: "", domain: "", inputs: [], outputs: [], attributes: [:])
-        while let (field, wire) = try r.nextField() {
-            switch (field, wire) {
-            case (1, 2): node.inputs.append(try r.string())
-            case (2, 2): node.outputs.append(try r.string())
-            case (3, 2): node.name = try r.string()
-            case (4, 2): node.opType = try r.string()
-            case (7, 2): node.domain = try r.string()
-            case (5, 2):
-                let (name, value) = try decodeAttribute(try r.lengthDelimited())
-                node.attributes[name] = value
-            default: try r.skip(wire)
+    static func node(_ n: Onnx_NodeProto) throws(ProtoError) -> ONNXNode {
+        var node = ONNXNode(name: n.name, opType: n.opType, domain: n.domain, inputs: n.input, outputs: n.output, attributes: [:])
+        for a in n.attribute {
+            switch a.type {
+            case .float: node.attributes[a.name] = .float(a.f)
+            case .int: node.attributes[a.name] = .int(a.i)
+            case .string: node.attributes[a.name] = .string(String(decoding: a.s, as: UTF8.self))
+            case .tensor: node.attributes[a.name] = a.hasT ? .tensor(try tensor(a.t)) : .other
+            case .floats: node.attributes[a.name] = .floats(a.floats)
+            case .ints: node.attributes[a.name] = .ints(a.ints)
+            default: node.attributes[a.name] = .other
             }
         }
         return node
     }
 
-    static func decodeAttribute(_ bytes: ArraySlice<UInt8>) throws(ProtoError) -> (String, ONNXAttribute) {
-        var r = ProtoReader(bytes)
-        var name = "", type: UInt64 = 0
-        var f: Float = 0, i: Int64 = 0, s = "", t: ONNXTensor? = nil
-        var fs: [Float] = [], ins: [Int64] = []
-        while let (field, wire) = try r.nextField() {
-            switch (field, wire) {
-            case (1, 2): name = try r.string()
-            case (2, 5): f = Float(bitPattern: try r.fixed32())
-            case (3, 0): i = Int64(bitPattern: try r.varint())
-            case (4, 2): s = String(decoding: try r.lengthDelimited(), as: UTF8.self)
-            case (5, 2): t = try decodeTensor(try r.lengthDelimited())
-            case (7, _): try r.floats(wire, into: &fs)
-            case (8, _): try r.int64s(wire, into: &ins)
-            case (20, 0): type = try r.varint()
-            default: try r.skip(wire)
+    static func tensor(_ t: Onnx_TensorProto) throws(ProtoError) -> ONNXTensor {
+        if t.dataLocation == .external || !t.externalData.isEmpty {
+            throw ProtoError("tensor '\(t.name)' keeps its data in an external file; save the model with the weights inside (onnx.save(model, path, save_as_external_data=False))")
+        }
+        guard t.dims.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else { throw ProtoError("tensor '\(t.name)' has a negative or huge dimension \(t.dims)") }
+        var tensor = ONNXTensor(name: t.name, dims: t.dims.map { Int($0) }, dataType: Int(t.dataType))
+        var count = 1
+        for d in tensor.dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= 1 << 31 else { throw ProtoError("tensor '\(t.name)' declares \(t.dims) elements, more than an ONNX file can hold") }
+            count = product
+        }
+        switch tensor.dataType {
+        case ONNXTensor.float:
+            if t.hasRawData {
+                guard t.rawData.count == 4 * count else { throw ProtoError("tensor '\(t.name)': \(t.rawData.count) bytes of raw data for \(count) floats") }
+                tensor.floats = littleEndianFloats(t.rawData, count: count)
+            } else {
+                tensor.floats = t.floatData
             }
-        }
-        // AttributeProto.AttributeType: FLOAT 1, INT 2, STRING 3, TENSOR 4, FLOATS 6, INTS 7.
-        switch type {
-        case 1: return (name, .float(f))
-        case 2: return (name, .int(i))
-        case 3: return (name, .string(s))
-        case 4: return (name, t.map { .tensor($0) } ?? .other)
-        case 6: return (name, .floats(fs))
-        case 7: return (name, .ints(ins))
-        default: return (name, .other)
-        }
-    }
-
-    static func decodeTensor(_ bytes: ArraySlice<UInt8>) throws(ProtoError) -> ONNXTensor {
-        var r = ProtoReader(bytes)
-        var dims: [Int64] = []
-        var t = ONNXTensor(name: "", dims: [], dataType: 0)
-        var raw: ArraySlice<UInt8>? = nil
-        var external = false
-        while let (field, wire) = try r.nextField() {
-            switch (field, wire) {
-            case (1, _): try r.int64s(wire, into: &dims)
-            case (2, 0): t.dataType = Int(try r.varint())
-            case (4, _): try r.floats(wire, into: &t.floats)
-            case (7, _): try r.int64s(wire, into: &t.int64s)
-            case (8, 2): t.name = try r.string()
-            case (9, 2): raw = try r.lengthDelimited()
-            case (14, 0): external = try r.varint() == 1
-            case (13, 2): external = true; _ = try r.lengthDelimited()
-            default: try r.skip(wire)
-            }
-        }
-        if external {
-            throw r.error("tensor '\(t.name)' keeps its data in an external file; save the model with the weights inside (onnx.save(model, path, save_as_external_data=False))")
-        }
-        guard dims.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else { throw r.error("tensor '\(t.name)' has a negative or huge dimension") }
-        t.dims = dims.map { Int($0) }
-        let count = t.count
-        if let raw {
-            switch t.dataType {
-            case ONNXTensor.float:
-                guard raw.count == 4 * count else { throw r.error("tensor '\(t.name)': \(raw.count) bytes of raw data for \(count) floats") }
-                t.floats = [Float](repeating: 0, count: count)
-                var k = raw.startIndex
-                for i in 0..<count {
-                    var bits = UInt32(raw[k])
-                    bits |= UInt32(raw[k + 1]) << 8
-                    bits |= UInt32(raw[k + 2]) << 16
-                    bits |= UInt32(raw[k + 3]) << 24
-                    t.floats[i] = Float(bitPattern: bits)
-                    k += 4
-                }
-            case ONNXTensor.int64:
-                guard raw.count == 8 * count else { throw r.error("tensor '\(t.name)': \(raw.count) bytes of raw data for \(count) int64 values") }
-                t.int64s = stride(from: raw.startIndex, to: raw.endIndex, by: 8).map { k in
+            guard tensor.floats.count == count else { throw ProtoError("tensor '\(t.name)' declares \(count) values and holds \(tensor.floats.count)") }
+        case ONNXTensor.int64:
+            if t.hasRawData {
+                guard t.rawData.count == 8 * count else { throw ProtoError("tensor '\(t.name)': \(t.rawData.count) bytes of raw data for \(count) int64 values") }
+                tensor.int64s = (0..<count).map { i in
                     var v: UInt64 = 0
-                    for b in 0..<8 { v |= UInt64(raw[k + b]) << (8 * UInt64(b)) }
+                    for b in 0..<8 { v |= UInt64(t.rawData[t.rawData.startIndex + 8 * i + b]) << (8 * UInt64(b)) }
                     return Int64(bitPattern: v)
                 }
-            default: break
+            } else {
+                tensor.int64s = t.int64Data
             }
+            guard tensor.int64s.count == count else { throw ProtoError("tensor '\(t.name)' declares \(count) values and holds \(tensor.int64s.count)") }
+        default:
+            break   // other element types: the importer names the tensor when it needs its values
         }
-        if t.dataType == ONNXTensor.float && t.floats.count != count {
-            throw r.error("tensor '\(t.name)' declares \(count) values and holds \(t.floats.count)")
-        }
-        if t.dataType == ONNXTensor.int64 && t.int64s.count != count {
-            throw r.error("tensor '\(t.name)' declares \(count) values and holds \(t.int64s.count)")
-        }
-        return t
+        return tensor
     }
 
-    static func decodeValueInfo(_ bytes: ArraySlice<UInt8>) throws(ProtoError) -> ONNXValueInfo {
-        var r = ProtoReader(bytes)
-        var info = ONNXValueInfo(name: "", elementType: 0, shape: [])
-        while let (field, wire) = try r.nextField() {
-            switch (field, wire) {
-            case (1, 2): info.name = try r.string()
-            case (2, 2):
-                var type = ProtoReader(try r.lengthDelimited())
-                while let (tf, tw) = try type.nextField() {
-                    guard tf == 1, tw == 2 else { try type.skip(tw); continue }   // tensor_type
-                    var tensor = ProtoReader(try type.lengthDelimited())
-                    while let (ef, ew) = try tensor.nextField() {
-                        switch (ef, ew) {
-                        case (1, 0): info.elementType = Int(try tensor.varint())
-                        case (2, 2):
-                            var shape = ProtoReader(try tensor.lengthDelimited())
-                            while let (sf, sw) = try shape.nextField() {
-                                guard sf == 1, sw == 2 else { try shape.skip(sw); continue }
-                                var dim = ProtoReader(try shape.lengthDelimited())
-                                var value: Int? = nil
-                                while let (df, dw) = try dim.nextField() {
-                                    if df == 1 && dw == 0 { value = Int(truncatingIfNeeded: Int64(bitPattern: try dim.varint())) } else { try dim.skip(dw) }
-                                }
-                                info.shape.append(value.flatMap { $0 > 0 ? $0 : nil })
-                            }
-                        default: try tensor.skip(ew)
-                        }
-                    }
-                }
-            default: try r.skip(wire)
-            }
+    /// `count` float32 values stored little-endian in `raw` (raw.count == 4 · count).
+    static func littleEndianFloats(_ raw: Data, count: Int) -> [Float] {
+        var floats = [Float](repeating: 0, count: count)
+        floats.withUnsafeMutableBytes { dst in raw.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+        #if _endian(big)
+        for i in floats.indices { floats[i] = Float(bitPattern: UInt32(littleEndian: floats[i].bitPattern)) }
+        #endif
+        return floats
+    }
+
+    static func valueInfo(_ v: Onnx_ValueInfoProto) -> ONNXValueInfo {
+        var info = ONNXValueInfo(name: v.name, elementType: 0, shape: [])
+        guard case let .tensorType(t)? = v.type.value else { return info }
+        info.elementType = Int(t.elemType)
+        info.shape = t.shape.dim.map { d in
+            if case let .dimValue(n)? = d.value, n > 0, n <= Int64(Int32.max) { return Int(n) }
+            return nil
         }
         return info
     }

@@ -29,6 +29,14 @@ Models (random seeded weights, 10 classes):
   logits    pytorch without the final Softmax (the graph ends in logits)
 Bad ones (import must refuse with a message): selu (unsupported operator), grouped (Conv group 2),
 external (weights in an external data file).
+
+  onnx_import_check.py malformed DIR    writes files that break the ONNX spec (not checked by
+                                        onnx.checker, as a broken exporter or a damaged copy would):
+  missing_init   a Gemm weight that is neither an initializer nor a graph input
+  wrong_shape    a Gemm weight of 100 inputs where the flattened tensor has 576
+  raw_short      raw_data 4 bytes short of the tensor's dims
+  count_mismatch float_data with 7 values for dims [8]
+  channels       a first Conv with weights for 3 input channels on a 1-channel image
 """
 import json
 import os
@@ -217,6 +225,45 @@ def feed(sess, x):
     return {sess.get_inputs()[0].name: x if nhwc else np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
 
 
+def malformed(d):
+    """The pytorch-pattern model, broken in one place each, saved without onnx.checker."""
+    os.makedirs(d, exist_ok=True)
+    good = os.path.join(d, "good.onnx")
+    pytorch(good)
+
+    def write(name, edit):
+        m = onnx.load(good)
+        edit(m.graph)
+        onnx.save(m, os.path.join(d, name + ".onnx"))
+
+    def init(g, name):
+        return next(t for t in g.initializer if t.name == name)
+
+    def drop_f2w(g):
+        g.initializer.remove(init(g, "f2w"))
+
+    def narrow_f1w(g):
+        init(g, "f1w").CopyFrom(numpy_helper.from_array(w(32, 100), "f1w"))
+
+    def short_raw(g):
+        t = init(g, "c1b")
+        t.raw_data = t.raw_data[:-4]
+
+    def count_mismatch(g):
+        t = init(g, "c1b")
+        t.ClearField("raw_data")
+        t.float_data.extend([0.5] * 7)
+
+    def rgb_weights(g):
+        init(g, "c1w").CopyFrom(numpy_helper.from_array(w(8, 3, 3, 3), "c1w"))
+
+    names = {"missing_init": drop_f2w, "wrong_shape": narrow_f1w, "raw_short": short_raw,
+             "count_mismatch": count_mismatch, "channels": rgb_weights}
+    for name, edit in names.items():
+        write(name, edit)
+    print(json.dumps({"built": list(names)}))
+
+
 def compare(url, d):
     import onnxruntime as ort
     import tritonclient.http as httpclient
@@ -289,6 +336,8 @@ def goldens(d, pairs):
 if __name__ == "__main__":
     if sys.argv[1] == "build":
         build(sys.argv[2])
+    elif sys.argv[1] == "malformed":
+        malformed(sys.argv[2])
     elif sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "goldens":
