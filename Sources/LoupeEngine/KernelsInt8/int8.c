@@ -224,10 +224,22 @@ void loupe_i8_dequantize(int rows, int oc, const int32_t *acc, int ldc, const in
 
 void loupe_i8_im2col(const uint8_t *x, int h, int w, int c, int k, int stride, int padTop, int padLeft, int oh, int ow,
                      uint8_t fill, uint8_t *col, int kp) {
-    const int kk = k * k * c;
+    const int kk = k * k * c, kc = k * c;
     for (int y = 0; y < oh; y++) {
+        const int top = y * stride - padTop;
         for (int xo = 0; xo < ow; xo++) {
             uint8_t *row = col + (long)(y * ow + xo) * kp;
+            const int left = xo * stride - padLeft;
+            if (top >= 0 && top + k <= h && left >= 0 && left + k <= w) {
+                // The whole window is inside the image: k runs of k·c contiguous bytes, no per-cell checks.
+                for (int kh = 0; kh < k; kh++) {
+                    const uint8_t *src = x + ((long)(top + kh) * w + left) * c;
+                    uint8_t *dst = row + kh * kc;
+                    for (int j = 0; j < kc; j++) dst[j] = src[j];
+                }
+                for (int p = kk; p < kp; p++) row[p] = 0;
+                continue;
+            }
             int j = 0;
             for (int kh = 0; kh < k; kh++) {
                 const int ih = y * stride + kh - padTop;
