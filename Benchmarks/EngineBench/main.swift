@@ -2,6 +2,10 @@
 //   swift run -c release loupe-engine-bench train [--epochs 10] [--threads 2] [--batch 128] [--seed 42]
 //   swift run -c release loupe-engine-bench infer [--reps 5] [--n1 5000] [--n256 300]
 //   swift run -c release loupe-engine-bench kernels [--n 64] [--reps 50]
+//   swift run -c release loupe-engine-bench cnn32 [--reps 5] [--n1 5000] [--n256 100]
+//     (a 32×32×3 CNN on seeded random images: the `cifar_bn` graph of the ONNX import tests after BN
+//     folding — strided/same-padded convs on the im2col + GEMM path, global average pooling; its ONNX
+//     Runtime counterpart is Benchmarks/EngineBench/cnn32_ort.py, both alternated by compare_cnn32.sh)
 // Data: /usr/share/datasets/fashion-mnist (or --data DIR), read here with a few lines (gunzip via the
 // gzip CLI) so the benchmark does not depend on LoupeData. LOUPE_ISA=avx2 measures the fallback kernels.
 // Output: one JSON line per measurement.
@@ -80,6 +84,51 @@ func emit(_ fields: [(String, String)]) {
     fflush(nil)
 }
 
+/// Batch-1 latency and batch-256 throughput at 1 and 2 threads, one JSON line per (threads, rep).
+func measureInference(_ model: Sequential, singles: [[Float]], batch256: [Float], event: String, reps: Int, n1: Int, n256: Int) {
+    for threads in [1, 2] {
+        var ws1 = model.makeWorkspace(maxBatch: 1)
+        var ws256 = model.makeWorkspace(maxBatch: 256)
+        for rep in 0..<reps {
+            for i in 0..<500 { _ = model.predict(singles[i % singles.count], count: 1, workspace: &ws1, threads: threads) }
+            var lat: [Double] = []
+            lat.reserveCapacity(n1)
+            let c0 = cpuSeconds()
+            for i in 0..<n1 {
+                let t0 = now()
+                _ = model.predict(singles[i % singles.count], count: 1, workspace: &ws1, threads: threads)
+                lat.append(now() - t0)
+            }
+            for _ in 0..<10 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
+            let c1 = cpuSeconds()
+            var bl: [Double] = []
+            let c2 = cpuSeconds()
+            for _ in 0..<n256 {
+                let t0 = now()
+                _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads)
+                bl.append(now() - t0)
+            }
+            emit([("event", "\"\(event)\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("rep", "\(rep + 1)"),
+                  ("batch1_median_us", fmt(median(lat) * 1e6, 1)), ("batch1_p99_us", fmt(percentile(lat, 0.99) * 1e6, 1)),
+                  ("batch1_cpu_us_per_call", fmt((c1 - c0) / Double(n1) * 1e6, 1)),
+                  ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0)),
+                  ("batch256_min_ms", fmt(bl.min()! * 1e3, 3)), ("batch256_cpu_ms_per_call", fmt((cpuSeconds() - c2) / Double(n256) * 1e3, 3)),
+                  ("loadavg1", fmt(loadAverage(), 2))])
+        }
+    }
+}
+
+/// The `cifar_bn` import test graph (Tests/EndToEndTests/python/onnx_import_check.py) as the importer maps it.
+let cnn32Architecture = Architecture(inputShape: [32, 32, 3], layers: [
+    .conv2d(filters: 16, kernel: 3, padding: .same, activation: .relu),
+    .maxPool2d(pool: 2),
+    .conv2d(filters: 32, kernel: 3, stride: 2, padding: .same, activation: .clip(min: 0, max: 6)),
+    .conv2d(filters: 32, kernel: 1, padding: .valid, activation: .tanh),
+    .globalAvgPool2d,
+    .flatten,
+    .dense(units: 10, activation: .softmax),
+])
+
 switch options.command {
 case "train":
     let epochs = options.int("epochs", 10), threads = options.int("threads", 2), batch = options.int("batch", 128)
@@ -127,36 +176,7 @@ case "infer":
     }
     let singles = (0..<100).map { Array(test.images[($0 * 784)..<(($0 + 1) * 784)]) }
     let batch256 = Array(test.images[0..<(256 * 784)])
-    for threads in [1, 2] {
-        var ws1 = model.makeWorkspace(maxBatch: 1)
-        var ws256 = model.makeWorkspace(maxBatch: 256)
-        for rep in 0..<reps {
-            for i in 0..<500 { _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads) }
-            var lat: [Double] = []
-            lat.reserveCapacity(n1)
-            let c0 = cpuSeconds()
-            for i in 0..<n1 {
-                let t0 = now()
-                _ = model.predict(singles[i % 100], count: 1, workspace: &ws1, threads: threads)
-                lat.append(now() - t0)
-            }
-            for _ in 0..<10 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
-            let c1 = cpuSeconds()
-            var bl: [Double] = []
-            let c2 = cpuSeconds()
-            for _ in 0..<n256 {
-                let t0 = now()
-                _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads)
-                bl.append(now() - t0)
-            }
-            emit([("event", "\"infer\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("rep", "\(rep + 1)"),
-                  ("batch1_median_us", fmt(median(lat) * 1e6, 1)), ("batch1_p99_us", fmt(percentile(lat, 0.99) * 1e6, 1)),
-                  ("batch1_cpu_us_per_call", fmt((c1 - c0) / Double(n1) * 1e6, 1)),
-                  ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0)),
-                  ("batch256_min_ms", fmt(bl.min()! * 1e3, 3)), ("batch256_cpu_ms_per_call", fmt((cpuSeconds() - c2) / Double(n256) * 1e3, 3)),
-                  ("loadavg1", fmt(loadAverage(), 2))])
-        }
-    }
+    measureInference(model, singles: singles, batch256: batch256, event: "infer", reps: reps, n1: n1, n256: n256)
     // Accuracy sanity check over the test set (meaningful with --weights), for several batch/thread shapes.
     for (maxBatch, threads) in [(256, 2), (256, 1), (1, 1), (17, 2)] {
         var ws = model.makeWorkspace(maxBatch: maxBatch)
@@ -247,6 +267,15 @@ case "int8":
             }
         }
     }
+
+case "cnn32":
+    let model = try Sequential(architecture: cnn32Architecture, seed: 42)
+    var state: UInt64 = 12345
+    func next() -> Float { state = state &* 6364136223846793005 &+ 1442695040888963407; return Float(state >> 40) / Float(1 << 24) }
+    let images = (0..<(256 * 3072)).map { _ in next() }
+    let singles = (0..<100).map { Array(images[($0 * 3072)..<(($0 + 1) * 3072)]) }
+    measureInference(model, singles: singles, batch256: images, event: "cnn32", reps: options.int("reps", 5), n1: options.int("n1", 5000),
+                     n256: options.int("n256", 100))
 
 case "kernels":
     kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)

@@ -149,8 +149,9 @@ func table(named name: String) throws -> KernelSet {
     }
 
     func checkActivations(_ table: KernelSet) {
-        for count in [1, 16, 37, 200] {
-            let x = randomBuffer(count, seed: UInt64(count), scale: 8), dY = randomBuffer(count, seed: UInt64(count) + 1)
+        // Scale 100 reaches the vector exp's clamped range (|x| > 87) for sigmoid and tanh.
+        for (count, scale) in [(1, 8), (16, 8), (37, 8), (200, 8), (200, 1), (400, 100)] as [(Int, Float)] {
+            let x = randomBuffer(count, seed: UInt64(count), scale: scale), dY = randomBuffer(count, seed: UInt64(count) + 1)
             for f in layerActivations {
                 let refY = FloatBuffer(count: count), refDX = FloatBuffer(count: count)
                 Reference.activationForward(f, count: count, x: x.base, y: refY.base)

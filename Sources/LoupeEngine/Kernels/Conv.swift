@@ -348,11 +348,16 @@
 // is exactly the row order of the HWIO weight seen as a (k·k·C) × K matrix. So
 // output (OH·OW, K) = columns · weight + bias, on the same SIMD tiles as the dense layers.
 extension ConvKernels {
-    /// Copies `count` floats (SIMD16 blocks, then a scalar tail).
+    /// Copies `count` floats (SIMD16 blocks, one SIMD8 block, then a scalar tail: a 3×3 kernel row of
+    /// 3 channels is 8 + 1).
     @inlinable @inline(__always)
     static func copy(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
         var i = 0
         while i + 16 <= count { store16(load16(src + i), dst + i); i += 16 }
+        if i + 8 <= count {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            i += 8
+        }
         while i < count { dst[i] = src[i]; i += 1 }
     }
 
@@ -419,49 +424,51 @@ extension ConvKernels {
 
     /// input (N, H, W, C), weight (k, k, C, K) HWIO, bias (K) → output (N, OH, OW, K), ReLU if g.relu.
     /// `columns` holds min(N, g.imagesPerColumnBlock) · g.columnSize floats (unused when pointwise).
+    /// `gemm` is the ISA table's dense forward (n, in, out, relu, x, weight, bias, y), passed as a function
+    /// so its large inlined body lives once in that closure: a second inlined copy here pushes the caller
+    /// past the inliner's budget and leaves out-of-line (AVX2-compiled) calls in the AVX-512 module
+    /// (Benchmarks/EngineBench/check_isa.sh).
     @inlinable @inline(__always)
     public static func generalForward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                       bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                                      columns: UnsafeMutablePointer<Float>, narrow: Bool) {
+                                      columns: UnsafeMutablePointer<Float>,
+                                      gemm: (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                             UnsafeMutablePointer<Float>) -> Void) {
         let rows = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * g.channels
-        if g.isPointwise {
-            DenseKernels.forward(n: n * rows, inputs: depth, outputs: g.filters, relu: g.relu, x: input, weight: weight, bias: bias,
-                                 y: output, narrow: narrow)
-            return
-        }
-        let block = g.imagesPerColumnBlock
+        let pointwise = g.isPointwise
+        let block = pointwise ? n : g.imagesPerColumnBlock
         var b0 = 0
         while b0 < n {
             let m = min(block, n - b0)
-            for b in 0..<m { im2col(g, input: input + (b0 + b) * g.inputSize, columns: columns + b * g.columnSize) }
-            DenseKernels.forward(n: m * rows, inputs: depth, outputs: g.filters, relu: g.relu, x: columns, weight: weight, bias: bias,
-                                 y: output + b0 * g.outputSize, narrow: narrow)
+            if !pointwise { for b in 0..<m { im2col(g, input: input + (b0 + b) * g.inputSize, columns: columns + b * g.columnSize) } }
+            gemm(m * rows, depth, g.filters, g.relu, pointwise ? input + b0 * g.inputSize : UnsafePointer(columns), weight, bias,
+                 output + b0 * g.outputSize)
             b0 += m
         }
     }
 
     /// dOutput (N, OH, OW, K) w.r.t. the pre-activation. dWeight += columnsᵀ·dOutput, dBias += Σ dOutput,
-    /// dInput (if given) = col2im(dOutput · weightᵀ). `columns` and `dColumns` as in generalForward.
+    /// dInput (if given) = col2im(dOutput · weightᵀ). `columns` and `dColumns` as in generalForward;
+    /// `gemm` is the table's dense backward (n, in, out, x, weight, weightᵀ?, dY, dWeight +=, dBias +=, dX =).
     @inlinable @inline(__always)
     public static func generalBackward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                        dOutput: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
                                        dInput: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>,
-                                       dColumns: UnsafeMutablePointer<Float>, narrow: Bool) {
+                                       dColumns: UnsafeMutablePointer<Float>,
+                                       gemm: (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
+                                              UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void) {
         let rows = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * g.channels
-        if g.isPointwise {
-            DenseKernels.backward(n: n * rows, inputs: depth, outputs: g.filters, x: input, weight: weight, weightT: nil, dY: dOutput,
-                                  dWeight: dWeight, dBias: dBias, dX: dInput, narrow: narrow)
-            return
-        }
-        let block = g.imagesPerColumnBlock
+        let pointwise = g.isPointwise
+        let block = pointwise ? n : g.imagesPerColumnBlock
         var b0 = 0
         while b0 < n {
             let m = min(block, n - b0)
-            for b in 0..<m { im2col(g, input: input + (b0 + b) * g.inputSize, columns: columns + b * g.columnSize) }
-            DenseKernels.backward(n: m * rows, inputs: depth, outputs: g.filters, x: columns, weight: weight, weightT: nil,
-                                  dY: dOutput + b0 * g.outputSize, dWeight: dWeight, dBias: dBias,
-                                  dX: dInput == nil ? nil : dColumns, narrow: narrow)
-            if let dInput {
+            if !pointwise { for b in 0..<m { im2col(g, input: input + (b0 + b) * g.inputSize, columns: columns + b * g.columnSize) } }
+            // A pointwise conv's input gradient is the GEMM's dX itself; otherwise it goes through col2im.
+            let dX: UnsafeMutablePointer<Float>? = dInput == nil ? nil : (pointwise ? dInput! + b0 * g.inputSize : dColumns)
+            gemm(m * rows, depth, g.filters, pointwise ? input + b0 * g.inputSize : UnsafePointer(columns), weight, nil,
+                 dOutput + b0 * g.outputSize, dWeight, dBias, dX)
+            if let dInput, !pointwise {
                 let dx = dInput + b0 * g.inputSize
                 dx.update(repeating: 0, count: m * g.inputSize)
                 for b in 0..<m { col2im(g, columns: dColumns + b * g.columnSize, dInput: dx + b * g.inputSize) }

@@ -108,19 +108,36 @@ package struct KernelSet: Sendable {
         name: "avx2",
         convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) },
         convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
-        denseForward: { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true) },
-        denseBackward: { DenseKernels.backward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, weightT: $5, dY: $6, dWeight: $7, dBias: $8, dX: $9, narrow: true) },
-        denseBackwardInput: { DenseKernels.backwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, weightT: $4, dY: $5, dX: $6, narrow: true) },
+        denseForward: avx2DenseForward,
+        denseBackward: avx2DenseBackward,
+        denseBackwardInput: avx2DenseBackwardInput,
         transpose: { DenseKernels.transpose(rows: $0, cols: $1, src: $2, dst: $3, firstRow: $4, rowCount: $5) },
         reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
         optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) },
-        convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, narrow: true) },
+        convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, gemm: avx2DenseForward) },
         convBackward: { ConvKernels.generalBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7,
-                                                     columns: $8, dColumns: $9, narrow: true) },
+                                                     columns: $8, dColumns: $9, gemm: avx2DenseBackward) },
         maxPoolForward: { PoolKernels.maxForward($0, n: $1, input: $2, output: $3, argmax: $4) },
         maxPoolBackward: { PoolKernels.maxBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
         avgPoolForward: { PoolKernels.avgForward($0, n: $1, input: $2, output: $3) },
         avgPoolBackward: { PoolKernels.avgBackward($0, n: $1, dOutput: $2, dInput: $3) },
         activationForward: { ElementwiseKernels.activationForward($0, count: $1, x: $2, y: $3) },
         activationBackward: { ElementwiseKernels.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })
+}
+
+/// The AVX2 table's dense GEMMs (narrow tiles), shared by its dense and general-conv entries.
+let avx2DenseForward: @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                 UnsafeMutablePointer<Float>) -> Void = {
+    DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true)
+}
+let avx2DenseBackward: @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
+                                  UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void = {
+    // dW, dB here; dX through its own closure, so each large kernel body is inlined into a function of its own
+    // (one function holding both exceeds the inliner's budget and calls the AVX2-compiled copy — check_isa.sh).
+    DenseKernels.backward(n: $0, inputs: $1, outputs: $2, x: $3, weight: $4, weightT: $5, dY: $6, dWeight: $7, dBias: $8, dX: nil, narrow: true)
+    if let dX = $9 { avx2DenseBackwardInput($0, $1, $2, $4, $5, $6, dX) }
+}
+let avx2DenseBackwardInput: @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
+                                     UnsafeMutablePointer<Float>) -> Void = {
+    DenseKernels.backwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, weightT: $4, dY: $5, dX: $6, narrow: true)
 }
