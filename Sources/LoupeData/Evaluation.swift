@@ -101,7 +101,7 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     /// Probabilities (count × outputs) for every image of the dataset.
     public static func predictAll(model: Sequential, dataset: IDXDataset, normalization: Normalization = .standard, threads: Int = 1) throws -> [Float] {
         guard dataset.pixelsPerImage == model.inputCount else {
-            throw LoupeDataError.datasetMismatch("the images are \(dataset.rows)×\(dataset.cols) = \(dataset.pixelsPerImage) pixels but the model takes \(model.inputCount) inputs (\(model.architecture.inputShape))")
+            throw LoupeDataError.datasetMismatch("the images are \(dataset.shapeDescription) = \(dataset.pixelsPerImage) values but the model takes \(model.inputCount) inputs (\(model.architecture.inputShape))")
         }
         if let bad = dataset.labels.first(where: { Int($0) >= model.outputCount }) {
             throw LoupeDataError.datasetMismatch("label \(bad) is out of range for a model with \(model.outputCount) classes")

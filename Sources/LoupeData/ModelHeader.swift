@@ -25,6 +25,15 @@ public struct ModelHeader: Codable, Sendable, Equatable {
     public var quantization: QuantizationParameters?
     /// The fp32 model a quantized one was made from (absent otherwise).
     public var quantizedFrom: QuantizedFrom?
+    /// The source graph's input tensor name (`loupe import` writes it; absent = "input"). The server's
+    /// KServe v2 metadata and infer use it, so clients written for the original graph run unchanged.
+    public var inputName: String?
+    /// The source graph's output tensor name (absent = "probabilities", or "logits" for a network
+    /// whose last layer is not softmax).
+    public var outputName: String?
+    /// How the source graph lays out its input: "NHWC" or "NCHW" (absent = NHWC). The server's v2
+    /// metadata shows the input shape in this layout; data is accepted in either.
+    public var inputLayout: String?
 
     /// "fp32", or the quantization's precision ("int8").
     public var precision: String { quantization?.precision ?? "fp32" }

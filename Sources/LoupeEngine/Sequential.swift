@@ -126,3 +126,18 @@ public struct Sequential: Sendable {
                              storage: storage, threads: max(1, threads), softmax: softmax)
     }
 }
+
+extension Sequential {
+    /// Rows of logits (`values.count / classes` rows) → softmax probabilities, with the same kernel
+    /// `predict` applies to a network that ends in logits (so both give the same bits).
+    public static func softmax(_ values: [Float], classes: Int) -> [Float] {
+        guard classes > 0, !values.isEmpty else { return values }
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { z in
+            out.withUnsafeMutableBufferPointer { p in
+                softmaxRows(n: values.count / classes, classes: classes, logits: z.baseAddress!, probabilities: p.baseAddress!)
+            }
+        }
+        return out
+    }
+}

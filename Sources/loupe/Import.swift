@@ -70,7 +70,13 @@ struct Import: ParsableCommand {
         let golden = ModelFile.goldenSamples(model: engine, images: pixels, labels: [], count: count, normalization: normalization)
         let stem = String((model.split(separator: "/").last ?? "model").split(separator: ".").first ?? "model")
         let training = TrainingMetadata(dataset: "onnx:\(stem)", epochs: 0, seed: 0)
-        let file = try ModelFile(model: engine, labels: classNames, normalization: normalization, training: training, goldenSamples: golden)
+        let base = try ModelFile(model: engine, labels: classNames, normalization: normalization, training: training, goldenSamples: golden)
+        // The graph's tensor names and input layout, so the server's KServe v2 endpoints speak the graph's names.
+        var header = base.header
+        header.inputName = network.inputName
+        header.outputName = network.outputName
+        header.inputLayout = network.inputLayout
+        let file = try ModelFile(header: header, parameters: base.parameters)
         let encoded = try file.encode()
         let path: String
         if let output {

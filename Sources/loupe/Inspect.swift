@@ -65,6 +65,9 @@ struct Inspect: ParsableCommand {
         }
         guard let h = r.header else { return }
         Terminal.line("input           \(h.inputShape.map(String.init).joined(separator: "×")), pixel × \(h.normalization.scale) + \(h.normalization.offset)")
+        if h.inputName != nil || h.outputName != nil {
+            Terminal.line("graph tensors   input '\(h.inputName ?? "input")' \(h.inputLayout ?? "NHWC"), output '\(h.outputName ?? "?")'")
+        }
         if let q = h.quantization {
             let int8Count = h.tensors.filter { $0.dtype == "int8" }.reduce(0) { $0 + $1.count }
             Terminal.line("parameters      \(Format.grouped(h.parameterCount)): \(Format.grouped(int8Count)) int8 weights, \(Format.grouped(h.parameterCount - int8Count)) float32")

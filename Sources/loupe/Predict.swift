@@ -53,8 +53,8 @@ struct Predict: ParsableCommand {
             throw ValidationError("--top-k must be an integer from 0 to \(model.outputCount), received \(topK).")
         }
         let shape = file.header.inputShape
-        guard shape.count == 3, shape[2] == 1 else {
-            throw ValidationError("this model takes input \(shape); predict handles grayscale (H, W, 1) models only.")
+        guard shape.count == 3, shape[2] == 1 || shape[2] == 3 else {
+            throw ValidationError("this model takes input \(shape); predict handles image models (H, W, 1) and (H, W, 3) only.")
         }
         // Every file that decodes is classified; each one that does not is named with its problem
         // on stderr, and the exit status is then 1.
@@ -89,7 +89,7 @@ struct Predict: ParsableCommand {
         if !failures.isEmpty { throw ExitCode(1) }
     }
 
-    /// Decodes each file to the model's (H, W) in gray, as the server does; the pixels of the files that
+    /// Decodes each file to the model's (H, W) and channel count (BT.601 gray or RGB), as the server does; the pixels of the files that
     /// decode back to back, their names, and a line per file that does not.
     static func decode(_ paths: [String], shape: [Int], invert: Bool) -> (pixels: [UInt8], files: [String], failures: [String]) {
         var pixels: [UInt8] = []
@@ -98,7 +98,7 @@ struct Predict: ParsableCommand {
         for f in paths {
             do {
                 var image = try ImageDecoder.decodeForModel(try FileIO.readFile(f, maxBytes: ImageDecoder.Limits.default.maxInputBytes),
-                                                            width: shape[1], height: shape[0])
+                                                            width: shape[1], height: shape[0], channels: shape[2])
                 if invert { image = image.inverted() }
                 pixels += image.pixels
                 files.append(f)

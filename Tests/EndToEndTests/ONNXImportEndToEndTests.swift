@@ -16,16 +16,16 @@ import Testing
         let build = try CLIProcess.run(python, [Self.script, "build", dir.path + "/onnx"])
         #expect(build.status == 0, "\(build.output)")
         let repo = dir.path + "/models"
-        // Served and compared through v2: the 28×28×1 models ending in Softmax. The 32×32×3 `cifar_bn` (the
-        // server feeds 28×28×1 only so far) and `logits` are compared with ONNX Runtime through their golden samples.
-        let served = ["pytorch", "tf2onnx", "batchnorm", "strided"]
-        let goldenOnly = ["cifar_bn", "logits"]
+        // Every import is served and compared through v2 with the graph's tensor names and layout: 28×28×1 and
+        // 32×32×3, ending in Softmax or in logits; the golden samples are checked against ONNX Runtime too.
+        let served = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits"]
+        let goldenOnly: [String] = []
         for name in served + goldenOnly {
             let r = try CLIProcess.loupe(["import", dir.path + "/onnx/\(name).onnx", "--repository", repo])
             #expect(r.status == 0, "\(name): \(r.output)")
             #expect(r.stdout.contains("wrote \(repo)/\(name)/1/model.loupe"), "\(r.stdout)")
         }
-        struct Row: Decodable { var max_abs_diff: Double; var same_top1: Bool }
+        struct Row: Decodable { var max_abs_diff: Double; var same_top1: Bool; var names_match: Bool? }
         struct GoldenRow: Decodable { var max_abs_diff: Double; var same_top1: Bool; var sums_to_one: Bool; var samples: Int }
         // The golden samples each import recorded (the engine's own outputs) equal ONNX Runtime's on the same
         // pixels — for the logits graph too, whose outputs stay logits (they do not sum to 1).
@@ -37,7 +37,7 @@ import Testing
         #expect(Set(goldens.keys) == Set(served + goldenOnly))
         for (name, row) in goldens {
             #expect(row.max_abs_diff <= 1e-4 && row.same_top1 && row.samples > 0, "\(name) golden samples vs ONNX Runtime: \(row)")
-            #expect(row.sums_to_one == (name != "logits"), "\(name): \(row)")
+            #expect(row.sums_to_one == !name.hasSuffix("logits"), "\(name): \(row)")
         }
         // The imported files self-test on load (golden samples) and serve; v2 infer equals ORT.
         let server = try ServeProcess(models: repo)
@@ -51,7 +51,19 @@ import Testing
         for (name, row) in rows {
             #expect(row.max_abs_diff <= 1e-4, "\(name): max abs diff \(row.max_abs_diff)")
             #expect(row.same_top1, "\(name)")
+            #expect(row.names_match == true, "\(name): v2 metadata does not show the graph's tensor names and shape: \(line)")
         }
+        // /predict with a 32×32 RGB PNG on a model ending in logits answers softmax probabilities (summing to 1)
+        // equal to ONNX Runtime's logits softmaxed.
+        struct PNGRow: Decodable { var sum: Double; var max_abs_diff: Double; var `class`: Int; var expected_class: Int }
+        let png = try CLIProcess.run(python, [Self.script, "predict_png", "127.0.0.1:\(server.port)", dir.path + "/onnx", "cifar_logits"])
+        #expect(png.status == 0, "\(png.output)")
+        let pngLine = png.stdout.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        let pngRow = try JSONDecoder().decode(PNGRow.self, from: Data(pngLine.utf8))
+        #expect(abs(pngRow.sum - 1) <= 1e-5 && pngRow.max_abs_diff <= 1e-4 && pngRow.class == pngRow.expected_class, "\(pngLine)")
+        // The CLI: predict on the same kind of PNG, inspect shows the graph's names.
+        let inspect = try CLIProcess.loupe(["inspect", repo + "/cifar_logits/1/model.loupe"])
+        #expect(inspect.status == 0 && inspect.stdout.contains("input 'x' NCHW, output 'logits'"), "\(inspect.output)")
         // Back out: `loupe export` of an imported model and of the shipped trained one; ONNX
         // Runtime on the exported files equals what Loupe serves.
         let shipped = E2E.root + "/models/fashion/1/model.loupe"

@@ -10,15 +10,23 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
     let version: Int
     let sha256 = "00"
     let labels = ["a", "b", "c"]
-    let inputShape = [2, 2, 1]
-    let inputCount = 4
+    let inputShape: [Int]
+    let inputCount: Int
     let outputCount = 3
     let normalization = Normalization.standard
     let batches = Mutex<[Int]>([])
     let delayMicroseconds: UInt32
+    /// An "imported" 2×2×3 model: outputs the first pixel's three channels as logits, graph names x/y, NCHW.
+    let rgbLogits: Bool
+    var outputsAreLogits: Bool { rgbLogits }
+    var inputTensorName: String { rgbLogits ? "x" : "input" }
+    var outputTensorName: String { rgbLogits ? "y" : "probabilities" }
+    var inputLayout: String { rgbLogits ? "NCHW" : "NHWC" }
 
-    init(name: String = "fake", version: Int = 1, delayMicroseconds: UInt32 = 0) {
+    init(name: String = "fake", version: Int = 1, delayMicroseconds: UInt32 = 0, rgbLogits: Bool = false) {
         self.name = name; self.version = version; self.delayMicroseconds = delayMicroseconds
+        self.rgbLogits = rgbLogits
+        inputShape = [2, 2, rgbLogits ? 3 : 1]; inputCount = rgbLogits ? 12 : 4
     }
 
     final class Runner: ModelRunner {
@@ -28,7 +36,9 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
             model.batches.withLock { $0.append(count) }
             if model.delayMicroseconds > 0 { sleepSeconds(Double(model.delayMicroseconds) / 1e6) }
             var out: [Float] = []
+            let n = model.inputCount
             for i in 0..<count {
+                if model.rgbLogits { out += input[(i * n)..<(i * n + 3)]; continue }
                 let s = input[(i * 4)..<(i * 4 + 4)].reduce(0, +)
                 out += [s, s + 1, s + 2]
             }

@@ -98,7 +98,7 @@ import Glibc
         switch kind {
         case "corrupt": bytes[bytes.count / 2] ^= 0x40; expectedStage = "verify"
         case "truncated": bytes.removeLast(1000); expectedStage = "verify"
-        case "wrong-shape": bytes = try RepoFixture.file(seed: 2, inputShape: [14, 14, 1]).encode(); expectedStage = "verify"
+        case "wrong-shape": bytes = try RepoFixture.file(seed: 2, inputShape: [14, 14, 2]).encode(); expectedStage = "verify"   // 2 channels: not an image the server can feed
         case "self-test": bytes = try RepoFixture.file(seed: 2, tamperGolden: true).encode(); expectedStage = "self-test"
         case "no-golden": bytes = try RepoFixture.file(seed: 2, golden: 0).encode(); expectedStage = "self-test"
         case "empty": bytes = []; expectedStage = "verify"

@@ -3455,7 +3455,7 @@ enum OpenAPI {
      [1, 1, 28, 28],
      [1, 28, 28, 1]
     ],
-    "description": "[N,784], [N,28,28], [N,1,28,28] or [N,28,28,1]; N images (up to limits.max_images_per_request). The schema shows N = 1, the server takes any N ≥ 1."
+    "description": "For the shipped 28×28×1 model [N,784], [N,28,28], [N,1,28,28] or [N,28,28,1] (in general [N,H·W·C] in NHWC order, [N,H,W,C], [N,C,H,W], and [N,H,W] for one channel, as the model metadata's accepted_input_shapes lists; an imported model also takes its graph's input name); N images (up to limits.max_images_per_request). The schema shows N = 1, the server takes any N ≥ 1."
    },
    "InputName": {
     "type": "string",

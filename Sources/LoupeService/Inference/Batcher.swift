@@ -8,8 +8,11 @@ import LoupeEngine
 
 /// Timings and outputs for one request.
 public struct InferenceResult: Sendable {
-    /// `count × outputCount` probabilities.
+    /// `count × outputCount` probabilities (softmax of `outputs` when the model ends in logits).
     public var probabilities: [Float]
+    /// `count × outputCount` network outputs as the graph computes them: the same array as
+    /// `probabilities` for a softmax-last model, logits otherwise (what v2 infer returns).
+    public var outputs: [Float] = []
     public var queueNanoseconds: UInt64
     public var inferenceNanoseconds: UInt64
     /// Images in the forward pass this request was part of.
@@ -319,7 +322,8 @@ private struct Worker {
                 metrics.queueSeconds.observe(Double(queued) / 1e9)
                 let slice = batch.count == 1 ? output : Array(output[(offset * outputs)..<((offset + job.count) * outputs)])
                 offset += job.count
-                job.completion(InferenceResult(probabilities: slice, queueNanoseconds: queued,
+                let probabilities = model.outputsAreLogits ? Sequential.softmax(slice, classes: outputs) : slice
+                job.completion(InferenceResult(probabilities: probabilities, outputs: slice, queueNanoseconds: queued,
                                                inferenceNanoseconds: end - start, batchSize: images))
             }
             batch.removeAll(keepingCapacity: true)

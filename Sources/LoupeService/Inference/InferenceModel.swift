@@ -22,6 +22,15 @@ public protocol InferenceModel: AnyObject, Sendable {
     var normalization: Normalization { get }
     /// "fp32", or "int8" for a quantized model (docs/model-format.md §12).
     var precision: String { get }
+    /// True when the network ends in logits (a linear last layer, e.g. an imported graph): the runner's
+    /// outputs are then logits, which v2 infer returns as they are, and the batcher adds softmax
+    /// probabilities for everything that ranks or reports confidence. Default false.
+    var outputsAreLogits: Bool { get }
+    /// The KServe v2 tensor names and the input layout the v2 metadata shows: the source graph's for an
+    /// imported model, else "input" / "probabilities" (or "logits") / "NHWC".
+    var inputTensorName: String { get }
+    var outputTensorName: String { get }
+    var inputLayout: String { get }
     /// A runner with its own workspace for batches of up to `maxBatch` images.
     func makeRunner(maxBatch: Int) -> any ModelRunner
     /// Called after inference with the input pixels (`count × inputCount` bytes) and the top-1
@@ -39,6 +48,10 @@ extension InferenceModel {
     public var cardSource: (header: ModelHeader, directory: String)? { nil }
     public func driftSummary() -> DriftWindow.Summary? { nil }
     public var precision: String { "fp32" }
+    public var outputsAreLogits: Bool { false }
+    public var inputTensorName: String { OIPTensor.input }
+    public var outputTensorName: String { outputsAreLogits ? OIPTensor.logits : OIPTensor.output }
+    public var inputLayout: String { "NHWC" }
 
     /// Drift statistics for inputs that came as model-ready floats (OIP FP32 tensors): the 8-bit
     /// pixels are recovered by inverting the normalization and passed to
@@ -51,8 +64,8 @@ extension InferenceModel {
 
 /// Runs one model on one worker thread; not shared between threads.
 public protocol ModelRunner: AnyObject {
-    /// `input` holds `count × inputCount` model-ready floats; returns `count × outputCount`
-    /// softmax probabilities.
+    /// `input` holds `count × inputCount` model-ready floats; returns `count × outputCount` network
+    /// outputs: softmax probabilities, or logits when the model's `outputsAreLogits`.
     func predict(_ input: [Float], count: Int, threads: Int) -> [Float]
     /// Attributions for `count` images (Inference/Explanation.swift); the default says the model cannot be explained.
     func explain(_ input: [Float], count: Int, request: ExplanationRequest) throws(ServiceError) -> [Attribution]
@@ -63,6 +76,11 @@ extension InferenceModel {
     public var imageHeight: Int { inputShape.count >= 2 ? inputShape[0] : 1 }
     public var imageWidth: Int { inputShape.count >= 2 ? inputShape[1] : inputCount }
     public var imageChannels: Int { inputShape.count >= 3 ? inputShape[2] : 1 }
+    /// The input shape (without batch) in the layout the v2 metadata shows: [C, H, W] for an NCHW
+    /// graph, else `inputShape`.
+    public var tensorInputShape: [Int] {
+        inputLayout == "NCHW" && inputShape.count == 3 ? [inputShape[2], inputShape[0], inputShape[1]] : inputShape
+    }
 }
 
 /// Where the service finds models: the `ModelRepository` (or a test's fixed set).

@@ -43,6 +43,11 @@ enum ModelLoader {
             throw ModelLoadError(stage: .verify, message:
                 "input shape \(file.header.inputShape) is not the \(required) this server feeds")
         }
+        let shape = file.header.inputShape, side = configuration.maxInputSide
+        guard shape.count == 3, (1...side).contains(shape[0]), (1...side).contains(shape[1]), shape[2] == 1 || shape[2] == 3 else {
+            throw ModelLoadError(stage: .verify, message:
+                "input shape \(shape) cannot be fed: the server takes images [height, width, channels] with 1 or 3 channels and sides up to \(side)")
+        }
         let model: Sequential
         do {
             model = try file.makeModel()

@@ -24,9 +24,11 @@ public struct RepositoryConfiguration: Sendable, Equatable {
     /// Largest allowed |p − p_recorded| for any class probability of any golden sample. The
     /// predicted classes must match exactly. Default 1e-4 (kernels differ by ISA in the last bits).
     public var selfTestTolerance: Float = 1e-4
-    /// Input shape the service can feed ([28, 28, 1]); versions with another shape are refused.
-    /// nil accepts any shape.
-    public var requiredInputShape: [Int]? = [28, 28, 1]
+    /// When set, versions with another input shape are refused. nil (the default) accepts every shape
+    /// the service can feed: [H, W, C] images with C = 1 or 3 and H, W ≤ `maxInputSide`.
+    public var requiredInputShape: [Int]? = nil
+    /// Largest image height or width a served model may take. Default 256.
+    public var maxInputSide: Int = 256
     /// Enable Triton's repository extension (`POST /v2/repository/index`,
     /// `/v2/repository/models/{m}/load|unload`). Default false.
     public var apiEnabled: Bool = false

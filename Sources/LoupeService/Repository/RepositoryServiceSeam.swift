@@ -7,6 +7,10 @@ extension LoadedModel: InferenceModel {
     public var precision: String { header.precision }
     public var inputShape: [Int] { header.inputShape }
     public var normalization: Normalization { header.normalization }
+    public var outputsAreLogits: Bool { !model.endsInSoftmax }
+    public var inputTensorName: String { header.inputName ?? OIPTensor.input }
+    public var outputTensorName: String { header.outputName ?? (model.endsInSoftmax ? OIPTensor.output : OIPTensor.logits) }
+    public var inputLayout: String { header.inputLayout == "NCHW" ? "NCHW" : "NHWC" }
     public func makeRunner(maxBatch: Int) -> any ModelRunner {
         LoadedModelRunner(network: model, maxBatch: maxBatch)
     }
@@ -34,7 +38,7 @@ final class LoadedModelRunner: ModelRunner {
     }
 
     func predict(_ input: [Float], count: Int, threads: Int) -> [Float] {
-        network.predict(input, count: count, workspace: &workspace, threads: threads)
+        network.outputs(input, count: count, workspace: &workspace, threads: threads)
     }
 
     func explain(_ input: [Float], count: Int, request: ExplanationRequest) throws(ServiceError) -> [Attribution] {

@@ -107,7 +107,7 @@ enum InputDecoding {
         let n = model.inputCount
         guard body.count % n == 0 else {
             throw .badRequest("wrong_input_size",
-                              "expected a multiple of \(n) bytes (\(model.imageWidth)×\(model.imageHeight) pixels of one byte per image), received \(body.count) bytes")
+                              "expected a multiple of \(n) bytes (\(model.imageWidth)×\(model.imageHeight) pixels of \(model.imageChannels > 1 ? "\(model.imageChannels) bytes" : "one byte") per image), received \(body.count) bytes")
         }
         let count = body.count / n
         guard count <= limits.maxImages else {
@@ -135,7 +135,7 @@ enum InputDecoding {
     }
 
     /// A JSON array of images (`field` names it in messages): each one `n` numbers, `h` rows of `w`
-    /// numbers, `h` rows of `w` one-element arrays (H×W×1), `{"b64": "<base64 PNG/JPEG/PGM>"}`, or any of
+    /// numbers, `h` rows of `w` arrays of the model's C channels (H×W×C), `{"b64": "<base64 PNG/JPEG/PGM>"}`, or any of
     /// these wrapped in a one-key object naming the input (TF Serving's named row format,
     /// `{"image": {"b64": …}}`). Values are whole pixel values 0…255.
     static func instances(_ instances: [JSONValue], field: String, model: any InferenceModel,
@@ -144,7 +144,7 @@ enum InputDecoding {
         guard instances.count <= limits.maxImages else {
             throw .tooLarge("a request may carry at most \(limits.maxImages) images, received \(instances.count)")
         }
-        let n = model.inputCount, w = model.imageWidth, h = model.imageHeight
+        let n = model.inputCount, w = model.imageWidth, h = model.imageHeight, c = model.imageChannels
         var pixels = [UInt8](); pixels.reserveCapacity(instances.count * n)
         for (index, wrapped) in instances.enumerated() {
             var instance = wrapped
@@ -178,20 +178,22 @@ enum InputDecoding {
                     guard var values = row.arrayValue, values.count == w else {
                         throw .badRequest("wrong_input_size", "instance \(index): row \(r): expected \(w) numbers, received \(row.arrayValue.map { "\($0.count) values" } ?? row.kindName)")
                     }
-                    if values.first?.arrayValue != nil {
-                        // H×W×1: each pixel is a one-channel array.
-                        values = try values.map { (pixel: JSONValue) throws(ServiceError) -> JSONValue in
-                            guard let channels = pixel.arrayValue, channels.count == 1 else {
-                                throw .badRequest("wrong_input_size", "instance \(index): row \(r): expected \(w) pixels of one channel ([v]), received \(pixel.arrayValue.map { "a pixel of \($0.count) channels" } ?? pixel.kindName)")
+                    if values.first?.arrayValue != nil || c > 1 {
+                        // H×W×C: each pixel is an array of the model's channels.
+                        var flat: [JSONValue] = []; flat.reserveCapacity(w * c)
+                        for pixel in values {
+                            guard let channels = pixel.arrayValue, channels.count == c else {
+                                throw .badRequest("wrong_input_size", "instance \(index): row \(r): expected \(w) pixels of \(c == 1 ? "one channel ([v])" : "\(c) channels")), received \(pixel.arrayValue.map { "a pixel of \($0.count) channels" } ?? pixel.kindName)")
                             }
-                            return channels[0]
+                            flat += channels
                         }
+                        values = flat
                     }
                     try appendPixels(values, to: &pixels, instance: index)
                 }
             } else {
                 guard array.count == n else {
-                    throw .badRequest("wrong_input_size", "instance \(index): expected \(n) numbers (\(w)×\(h) pixels), received \(array.count)")
+                    throw .badRequest("wrong_input_size", "instance \(index): expected \(n) numbers (\(w)×\(h) pixels\(c > 1 ? " of \(c) channels" : "")), received \(array.count)")
                 }
                 try appendPixels(array, to: &pixels, instance: index)
             }

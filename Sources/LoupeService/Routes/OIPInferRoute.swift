@@ -1,5 +1,6 @@
 // KServe v2 / Open Inference Protocol inference, POST /v2/models/{m}[/versions/{v}]/infer, with
-// FP32 or UINT8 tensors shaped [N,784], [N,28,28], [N,1,28,28] or [N,28,28,1], plus the
+// FP32 or UINT8 tensors shaped [N,H·W·C], [N,H,W,C] or [N,C,H,W] (and [N,H,W] for one channel) under the
+// model's input name, answering the network's output as it is (logits stay logits), plus the
 // classification extension (`"parameters": {"classification": k}` on an output, or on the
 // request, answers BYTES "score:index:label"). Tensor data comes as JSON or with the binary
 // tensor data extension (Inference-Header-Content-Length), and the output goes back either way.
@@ -33,7 +34,7 @@ struct OIPInferRoute: Sendable {
         batcher.submit(parsed.batch, model: model, sink: sink, startedAt: started) { [recorder] result in
             _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities, requestID: requestID)
             let body = Self.response(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
-                                        probabilities: result.probabilities, classification: parsed.classification,
+                                        probabilities: result.probabilities, outputs: result.outputs, classification: parsed.classification,
                                         binary: parsed.binaryOutput)
             guard let headerLength = body.jsonLength else { return .json(200, body.bytes) }
             // The binary tensor data extension: JSON header, then the raw tensor bytes.
@@ -44,14 +45,16 @@ struct OIPInferRoute: Sendable {
     }
 
     /// The response body; `jsonLength` is set when the output tensor follows the JSON as binary data.
+    /// `outputs` are the network's outputs (returned as the FP32 tensor); `probabilities` feed the
+    /// classification extension.
     static func response(model: any InferenceModel, version: String, id: String?, count: Int, probabilities: [Float],
-                            classification: Int?, binary: Bool) -> (bytes: [UInt8], jsonLength: Int?) {
+                         outputs: [Float], classification: Int?, binary: Bool) -> (bytes: [UInt8], jsonLength: Int?) {
         let k = model.outputCount
         var w = JSONWriter(capacity: 256 + (binary ? 0 : count * k * 14))
         w.raw("{"); w.key("model_name"); w.string(model.name)
         w.raw(","); w.key("model_version"); w.string(version)
         if let id { w.raw(","); w.key("id"); w.string(id) }
-        w.raw(","); w.key("outputs"); w.raw("[{"); w.key("name"); w.string(OIPTensor.output)
+        w.raw(","); w.key("outputs"); w.raw("[{"); w.key("name"); w.string(model.outputTensorName)
         if let top = classification {
             w.raw(","); w.key("datatype"); w.string("BYTES")
             w.raw(","); w.key("shape"); w.raw("["); w.int(count); w.raw(","); w.int(top); w.raw("]")
@@ -86,7 +89,7 @@ struct OIPInferRoute: Sendable {
             w.raw(","); w.key("shape"); w.raw("["); w.int(count); w.raw(","); w.int(k); w.raw("]")
             if binary {
                 var data = [UInt8](); data.reserveCapacity(count * k * 4)
-                for v in probabilities.prefix(count * k) {
+                for v in outputs.prefix(count * k) {
                     let b = v.bitPattern
                     data += [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)]
                 }
@@ -95,7 +98,7 @@ struct OIPInferRoute: Sendable {
             w.raw(","); w.key("data"); w.raw("[")
             for i in 0..<(count * k) {
                 if i > 0 { w.raw(",") }
-                w.float(probabilities[i])
+                w.float(outputs[i])
             }
             w.raw("]")
         }

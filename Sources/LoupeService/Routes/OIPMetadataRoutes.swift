@@ -25,18 +25,18 @@ struct OIPMetadataRoutes: Sendable {
         case .failure(let e): return sink.respond(e.response)
         }
         let versions = provider.servedModels().filter { $0.name == model.name }.map(\.version).sorted()
-        let inputShape: [JSONValue] = ([-1] + model.inputShape).map { .number(Double($0)) }
+        let inputShape: [JSONValue] = ([-1] + model.tensorInputShape).map { .number(Double($0)) }
         let metadata: JSONValue = .object([
             ("name", .string(model.name)),
             ("versions", .array((request.pathParameters["v"] != nil ? [model.version] : versions).map { .string(String($0)) })),
             ("platform", .string("loupe")),
-            ("inputs", .array([.object([("name", .string(OIPTensor.input)), ("datatype", .string("FP32")),
+            ("inputs", .array([.object([("name", .string(model.inputTensorName)), ("datatype", .string("FP32")),
                                         ("shape", .array(inputShape))])])),
-            ("outputs", .array([.object([("name", .string(OIPTensor.output)), ("datatype", .string("FP32")),
+            ("outputs", .array([.object([("name", .string(model.outputTensorName)), ("datatype", .string("FP32")),
                                          ("shape", .array([.number(-1), .number(Double(model.outputCount))]))])])),
             ("parameters", .object([("labels", .array(model.labels.map { .string($0) })),
                                     ("sha256", .string(model.sha256)),
-                                    ("accepted_input_shapes", .string("[N,\(model.inputCount)], [N,\(model.imageHeight),\(model.imageWidth)], [N,1,\(model.imageHeight),\(model.imageWidth)], [N,\(model.imageHeight),\(model.imageWidth),1]")),
+                                    ("accepted_input_shapes", .string(OIPRequest.acceptedShapes(model))),
                                     ("accepted_input_datatypes", .string("FP32 (model-ready values), UINT8 (pixels 0-255)"))])),
         ])
         sink.respond(.json(200, metadata))

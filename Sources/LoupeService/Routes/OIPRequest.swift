@@ -6,6 +6,8 @@ import LoupeHTTP
 enum OIPTensor {
     static let input = "input"
     static let output = "probabilities"
+    /// The output of a Loupe model whose network ends in logits.
+    static let logits = "logits"
 }
 
 /// A parsed OIP inference request.
@@ -44,16 +46,17 @@ struct OIPRequest {
         }
         let id = document["id"]?.stringValue
         try requireObject(document["parameters"], "the request's 'parameters'")
+        let inputName = model.inputTensorName
         guard let inputs = document["inputs"]?.arrayValue else {
-            throw .badRequest("invalid_input", "expected 'inputs': an array with one tensor named '\(OIPTensor.input)'")
+            throw .badRequest("invalid_input", "expected 'inputs': an array with one tensor named '\(inputName)'")
         }
         guard inputs.count == 1, let input = inputs.first, input.objectValue != nil else {
-            throw .badRequest("invalid_input", "expected exactly one input tensor named '\(OIPTensor.input)', received \(inputs.count)")
+            throw .badRequest("invalid_input", "expected exactly one input tensor named '\(inputName)', received \(inputs.count)")
         }
         try requireObject(input["parameters"], "the input's 'parameters'")
         let name = input["name"]?.stringValue ?? ""
-        guard name == OIPTensor.input else {
-            throw .badRequest("invalid_input", "expected an input named '\(OIPTensor.input)', received '\(echoed(name))'")
+        guard name == inputName || name == OIPTensor.input else {
+            throw .badRequest("invalid_input", "expected an input named '\(inputName)', received '\(echoed(name))'")
         }
         let elementSizes = ["FP32": 4, "UINT8": 1, "FP16": 2, "INT8": 1]
         guard let datatype = input["datatype"]?.stringValue, let elementSize = elementSizes[datatype] else {
@@ -64,12 +67,12 @@ struct OIPRequest {
               shape.count == shapeValues.count else {
             throw .badRequest("invalid_shape", "expected 'shape' as an array of non-negative integers")
         }
-        let h = model.imageHeight, w = model.imageWidth, n = model.inputCount
-        let accepted = [[n], [h, w], [1, h, w], [h, w, 1]]
-        guard shape.count >= 2, shape[0] >= 1, accepted.contains(Array(shape.dropFirst())) else {
-            throw .badRequest("invalid_shape",
-                              "expected shape [N,\(n)], [N,\(h),\(w)], [N,1,\(h),\(w)] or [N,\(h),\(w),1] with N ≥ 1, received \(echoed("\(shape)"))")
+        let n = model.inputCount
+        guard shape.count >= 2, shape[0] >= 1, let layout = layout(of: Array(shape.dropFirst()), model: model) else {
+            throw .badRequest("invalid_shape", "expected shape \(acceptedShapes(model)) with N ≥ 1, received \(echoed("\(shape)"))")
         }
+        // Channel-first data of a multi-channel model is reordered to the engine's NHWC.
+        let reorder = layout == .channelsFirst && model.imageChannels > 1
         let count = shape[0]
         guard count <= maxImages else { throw .tooLarge("a request may carry at most \(maxImages) images, received \(count)") }
         var values: [Double] = []
@@ -81,7 +84,7 @@ struct OIPRequest {
             guard binary.count == count * n * elementSize else {
                 throw .badRequest("wrong_input_size", "the binary tensor data after the JSON header is \(binary.count) bytes; binary_data_size says \(count * n * elementSize)")
             }
-            if datatype == "UINT8" {
+            if datatype == "UINT8" && !reorder {
                 // Zero-copy into the batch: the bytes are the pixels.
                 return try finish(document, batch: InputDecoding.normalize(Array(binary), count: count, model: model), id: id, model: model)
             }
@@ -96,6 +99,7 @@ struct OIPRequest {
         guard values.count == count * n else {
             throw .badRequest("wrong_input_size", "shape \(shape) needs \(count * n) values, received \(values.count)")
         }
+        if reorder { values = channelsLast(values, count: count, model: model) }
         let batch: DecodedBatch
         if datatype == "UINT8" {
             var pixels = [UInt8](); pixels.reserveCapacity(values.count)
@@ -116,6 +120,44 @@ struct OIPRequest {
             batch = DecodedBatch(input: floats, count: count, pixels: nil)
         }
         return try finish(document, batch: batch, id: id, model: model)
+    }
+
+    enum Layout { case channelsLast, channelsFirst, flat }
+
+    /// How a tensor shape without its batch dimension lays out one image, or nil when the model does not take it:
+    /// [H·W·C] (flat, NHWC order), [H,W,C], [C,H,W], and [H,W] for a one-channel model. The graph's own
+    /// layout wins when both read the same (H = W = C).
+    static func layout(of shape: [Int], model: any InferenceModel) -> Layout? {
+        let h = model.imageHeight, w = model.imageWidth, c = model.imageChannels
+        if shape == [model.inputCount] { return .flat }
+        if model.inputLayout == "NCHW" && shape == [c, h, w] { return .channelsFirst }
+        if shape == [h, w, c] { return .channelsLast }
+        if shape == [c, h, w] { return .channelsFirst }
+        if c == 1 && shape == [h, w] { return .channelsLast }
+        return nil
+    }
+
+    /// The shapes `layout(of:model:)` takes, for messages and the metadata's `accepted_input_shapes`.
+    static func acceptedShapes(_ model: any InferenceModel) -> String {
+        let h = model.imageHeight, w = model.imageWidth, c = model.imageChannels
+        var shapes = ["[N,\(model.inputCount)]"]
+        if c == 1 { shapes.append("[N,\(h),\(w)]") }
+        let nchw = "[N,\(c),\(h),\(w)]", nhwc = "[N,\(h),\(w),\(c)]"
+        shapes += [nchw, nhwc]
+        return shapes.dropLast().joined(separator: ", ") + " or " + shapes.last!
+    }
+
+    /// N×C×H×W values → N×H×W×C.
+    static func channelsLast<T>(_ values: [T], count: Int, model: any InferenceModel) -> [T] {
+        let h = model.imageHeight, w = model.imageWidth, c = model.imageChannels, plane = h * w
+        var out = values
+        for i in 0..<count {
+            let base = i * plane * c
+            for ch in 0..<c {
+                for p in 0..<plane { out[base + p * c + ch] = values[base + ch * plane + p] }
+            }
+        }
+        return out
     }
 
     /// Little-endian FP32 / FP16 / INT8 tensor bytes as numbers.
@@ -150,16 +192,16 @@ struct OIPRequest {
         var classification: Int?
         if let outputs = document["outputs"] {
             guard let outputs = outputs.arrayValue else {
-                throw .badRequest("invalid_output", "'outputs' must be an array of {\"name\": \"\(OIPTensor.output)\"}, received \(outputs.kindName)")
+                throw .badRequest("invalid_output", "'outputs' must be an array of {\"name\": \"\(model.outputTensorName)\"}, received \(outputs.kindName)")
             }
             for output in outputs {
                 guard output.objectValue != nil else {
-                    throw .badRequest("invalid_output", "each output must be an object {\"name\": \"\(OIPTensor.output)\"}, received \(output.kindName)")
+                    throw .badRequest("invalid_output", "each output must be an object {\"name\": \"\(model.outputTensorName)\"}, received \(output.kindName)")
                 }
                 try requireObject(output["parameters"], "the output's 'parameters'")
                 let outName = output["name"]?.stringValue ?? ""
-                guard outName == OIPTensor.output else {
-                    throw .badRequest("invalid_output", "unknown output '\(outName)'; this model has one output named '\(OIPTensor.output)'")
+                guard outName == model.outputTensorName else {
+                    throw .badRequest("invalid_output", "unknown output '\(echoed(outName))'; this model has one output named '\(model.outputTensorName)'")
                 }
                 if let c = output["parameters"]?["classification"] { classification = try classCount(c, model: model) }
                 if let b = try flag(output["parameters"]?["binary_data"], "binary_data") { binaryOutput = b }

@@ -73,15 +73,15 @@ struct OIPStatisticsRoutes: Sendable {
         case .success(let m): model = m
         case .failure(let e): return sink.respond(e.response)
         }
-        let dims: [JSONValue] = model.inputShape.map { .number(Double($0)) }
+        let dims: [JSONValue] = model.tensorInputShape.map { .number(Double($0)) }
         let config: JSONValue = .object([
             ("name", .string(model.name)),
             ("platform", .string("loupe")),
             ("max_batch_size", .number(Double(maxImagesPerRequest))),
-            ("input", .array([.object([("name", .string(OIPTensor.input)), ("data_type", .string("TYPE_FP32")),
-                                       ("format", .string(model.inputShape.count == 3 ? "FORMAT_NHWC" : "FORMAT_NONE")),
+            ("input", .array([.object([("name", .string(model.inputTensorName)), ("data_type", .string("TYPE_FP32")),
+                                       ("format", .string(model.inputShape.count == 3 ? "FORMAT_" + model.inputLayout : "FORMAT_NONE")),
                                        ("dims", .array(dims))])])),
-            ("output", .array([.object([("name", .string(OIPTensor.output)), ("data_type", .string("TYPE_FP32")),
+            ("output", .array([.object([("name", .string(model.outputTensorName)), ("data_type", .string("TYPE_FP32")),
                                         ("dims", .array([.number(Double(model.outputCount))]))])])),
             ("dynamic_batching", .object([("preferred_batch_size", .array([.number(Double(maxBatchSize))])),
                                           ("max_queue_delay_microseconds", .number(Double(maxQueueDelayMicroseconds)))])),

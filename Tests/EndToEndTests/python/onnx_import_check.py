@@ -154,7 +154,7 @@ def strided(path):
     save(helper.make_model(graph, producer_name="pytorch"), path)
 
 
-def cifar_bn(path):
+def cifar_bn(path, softmax=True):
     # 32×32×3 → conv p1 → 32 → maxpool 2 → 16 → conv s2 SAME_UPPER → 8 → conv 1×1 → 8 → global avg → 32
     def bn(prefix, n):
         return [numpy_helper.from_array((1 + w(n)).astype(np.float32), prefix + "g"), numpy_helper.from_array(w(n), prefix + "b"),
@@ -175,11 +175,12 @@ def cifar_bn(path):
              helper.make_node("Tanh", ["c3"], ["t3"]),
              helper.make_node("GlobalAveragePool", ["t3"], ["gap"]),
              helper.make_node("Flatten", ["gap"], ["f"], axis=1),
-             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1),
-             helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1)]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1))
     graph = helper.make_graph(nodes, "cifar_bn",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
-                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 10])], inits)
+                              [helper.make_tensor_value_info("probs" if softmax else "logits", TensorProto.FLOAT, ["N", 10])], inits)
     save(helper.make_model(graph, producer_name="pytorch"), path)
 
 
@@ -190,10 +191,9 @@ def external(path):
                     size_threshold=0)
 
 
-# Served and compared through KServe v2 (28×28×1 graphs ending in Softmax). `cifar_bn` (the server does
-# not feed 32×32×3 inputs yet) and `logits` (v2 output for logit models is the service's business) are
-# checked through their golden samples (`goldens`).
-GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided"]
+# Served and compared through KServe v2 under the graphs' own tensor names and input layouts: 28×28×1 and
+# 32×32×3 graphs, ending in Softmax or in logits (v2 returns logits as they are).
+GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits"]
 
 
 def build(d):
@@ -203,12 +203,13 @@ def build(d):
     batchnorm(os.path.join(d, "batchnorm.onnx"))
     strided(os.path.join(d, "strided.onnx"))
     cifar_bn(os.path.join(d, "cifar_bn.onnx"))
+    cifar_bn(os.path.join(d, "cifar_logits.onnx"), softmax=False)
     pytorch(os.path.join(d, "logits.onnx"), softmax=False)
     pytorch(os.path.join(d, "selu.onnx"), extra="Selu")
     pytorch(os.path.join(d, "grouped.onnx"), group=2)
     os.makedirs(os.path.join(d, "ext"), exist_ok=True)
     external(os.path.join(d, "ext", "external.onnx"))
-    print(json.dumps({"built": GOOD + ["cifar_bn", "logits", "selu", "grouped", "ext/external"]}))
+    print(json.dumps({"built": GOOD + ["selu", "grouped", "ext/external"]}))
 
 
 def layout(sess):
@@ -270,20 +271,58 @@ def compare(url, d):
     client = httpclient.InferenceServerClient(url=url)
     assert client.is_server_ready(), "server not ready"
     result = {}
-    for name in GOOD:
+    for i, name in enumerate(GOOD):
         sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
         _, h, wd, c = layout(sess)
         pixels = np.random.default_rng(11).integers(0, 256, size=(16, h, wd, c), dtype=np.uint8)
         x = pixels.astype(np.float32) / 255.0
+        graph_in, graph_out = sess.get_inputs()[0], sess.get_outputs()[0]
         expected = sess.run(None, feed(sess, x))[0]
-        # NHWC values, flat per image: the [N, H·W·C] shape every served model accepts.
-        inp = httpclient.InferInput("input", [16, h * wd * c], "FP32")
-        inp.set_data_from_numpy(x.reshape(16, h * wd * c), binary_data=False)
-        out = httpclient.InferRequestedOutput("probabilities", binary_data=False)
-        got = client.infer(name, [inp], outputs=[out]).as_numpy("probabilities")
+        # Written as for Triton: the metadata names the graph's tensors and shape, and the request uses them
+        # with the data in the graph's own layout (NCHW for the PyTorch-style graphs).
+        meta = client.get_model_metadata(name)
+        names_match = (meta["inputs"][0]["name"] == graph_in.name and meta["outputs"][0]["name"] == graph_out.name
+                       and meta["inputs"][0]["shape"][1:] == list(graph_in.shape[1:]))
+        data = feed(sess, x)[graph_in.name]
+        inp = httpclient.InferInput(graph_in.name, list(data.shape), "FP32")
+        inp.set_data_from_numpy(data, binary_data=i % 2 == 0)
+        out = httpclient.InferRequestedOutput(graph_out.name, binary_data=i % 2 == 1)
+        got = client.infer(name, [inp], outputs=[out]).as_numpy(graph_out.name)
         diff = float(np.abs(got - expected).max())
-        result[name] = {"max_abs_diff": diff, "same_top1": bool((got.argmax(1) == expected.argmax(1)).all())}
+        result[name] = {"max_abs_diff": diff, "same_top1": bool((got.argmax(1) == expected.argmax(1)).all()),
+                        "names_match": names_match, "metadata": meta["inputs"] + meta["outputs"]}
     print(json.dumps(result))
+
+
+def png_rgb(pixels):
+    """An 8-bit RGB PNG of an (H, W, 3) uint8 array (no filter)."""
+    import struct
+    import zlib
+    h, w, _ = pixels.shape
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    raw = b"".join(b"\x00" + pixels[r].tobytes() for r in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def predict_png(url, d, name):
+    """POST /predict?model=NAME with a 32×32 RGB PNG; the probabilities are ONNX
+    Runtime's softmaxed logits and sum to 1."""
+    import urllib.request
+    import onnxruntime as ort
+    sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
+    _, h, wd, c = layout(sess)
+    pixels = np.random.default_rng(3).integers(0, 256, size=(h, wd, c), dtype=np.uint8)
+    logits = sess.run(None, feed(sess, pixels[None].astype(np.float32) / 255.0))[0][0].astype(np.float64)
+    e = np.exp(logits - logits.max())
+    expected = e / e.sum()
+    req = urllib.request.Request("http://%s/predict?model=%s" % (url, name), data=png_rgb(pixels),
+                                 headers={"Content-Type": "image/png"})
+    body = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    got = np.array(body["predictions"][0]["probabilities"], dtype=np.float64)
+    print(json.dumps({"sum": float(got.sum()), "max_abs_diff": float(np.abs(got - expected).max()),
+                      "class": body["predictions"][0]["class"], "expected_class": int(expected.argmax())}))
 
 
 def exported(url, pairs):
@@ -298,10 +337,13 @@ def exported(url, pairs):
         _, h, wd, c = layout(sess)
         x = np.random.default_rng(5).integers(0, 256, size=(16, h, wd, c)).astype(np.float32) / 255.0
         expected = sess.run(None, {"input": x})[0]
+        # The served file's own tensor names (the imported graph's, or Loupe's "input"/"probabilities");
+        # "input" with flat NHWC values is accepted by every served model.
+        out_name = client.get_model_metadata(name)["outputs"][0]["name"]
         inp = httpclient.InferInput("input", [16, h * wd * c], "FP32")
         inp.set_data_from_numpy(x.reshape(16, h * wd * c), binary_data=False)
-        out = httpclient.InferRequestedOutput("probabilities", binary_data=False)
-        got = client.infer(name, [inp], outputs=[out]).as_numpy("probabilities")
+        out = httpclient.InferRequestedOutput(out_name, binary_data=False)
+        got = client.infer(name, [inp], outputs=[out]).as_numpy(out_name)
         result[name] = {"max_abs_diff": float(np.abs(got - expected).max()), "same_top1": bool((got.argmax(1) == expected.argmax(1)).all())}
     print(json.dumps(result))
 
@@ -340,6 +382,8 @@ if __name__ == "__main__":
         malformed(sys.argv[2])
     elif sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "predict_png":
+        predict_png(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "goldens":
         goldens(sys.argv[2], sys.argv[3:])
     else:
