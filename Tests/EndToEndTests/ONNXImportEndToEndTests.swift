@@ -61,7 +61,14 @@ import Testing
         let pngLine = png.stdout.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
         let pngRow = try JSONDecoder().decode(PNGRow.self, from: Data(pngLine.utf8))
         #expect(abs(pngRow.sum - 1) <= 1e-5 && pngRow.max_abs_diff <= 1e-4 && pngRow.class == pngRow.expected_class, "\(pngLine)")
-        // The CLI: predict on the same kind of PNG, inspect shows the graph's names.
+        // The CLI: predict on the same RGB PNG gives /predict's class; evaluate on a 32×32×3 IDX set (rank 4)
+        // labelled with ORT's top-1 but 8 of 64 shifted reports 0.8750; inspect shows the graph's names.
+        #expect(try CLIProcess.run(python, [Self.script, "write_png", dir.path + "/onnx", "cifar_logits", dir.path + "/rgb.png"]).status == 0)
+        let cliPredict = try CLIProcess.loupe(["predict", "--model", repo + "/cifar_logits", dir.path + "/rgb.png"])
+        #expect(cliPredict.status == 0 && cliPredict.stdout.contains("  \(pngRow.class) (\(pngRow.class))  "), "\(cliPredict.output)")
+        #expect(try CLIProcess.run(python, [Self.script, "write_idx", dir.path + "/onnx", "cifar_logits", dir.path + "/idx"]).status == 0)
+        let evaluate = try CLIProcess.loupe(["evaluate", "--model", repo + "/cifar_logits", "--data", dir.path + "/idx"])
+        #expect(evaluate.status == 0 && evaluate.stdout.contains("accuracy  0.8750"), "\(evaluate.output)")
         let inspect = try CLIProcess.loupe(["inspect", repo + "/cifar_logits/1/model.loupe"])
         #expect(inspect.status == 0 && inspect.stdout.contains("input 'x' NCHW, output 'logits'"), "\(inspect.output)")
         // Back out: `loupe export` of an imported model and of the shipped trained one; ONNX

@@ -306,6 +306,37 @@ def png_rgb(pixels):
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+def rgb_pixels(h, wd, c):
+    return np.random.default_rng(3).integers(0, 256, size=(h, wd, c), dtype=np.uint8)
+
+
+def write_png(d, name, path):
+    """Writes the image predict_png sends, for `loupe predict`."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
+    _, h, wd, c = layout(sess)
+    with open(path, "wb") as f:
+        f.write(png_rgb(rgb_pixels(h, wd, c)))
+
+
+def write_idx(d, name, out):
+    """A 64-image test split of the graph's input shape (rank-4 IDX for colour) labelled with ONNX Runtime's
+    top-1, the first 8 labels shifted by one: `loupe evaluate` must report 56/64 = 0.8750."""
+    import struct
+    import onnxruntime as ort
+    sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
+    _, h, wd, c = layout(sess)
+    n = 64
+    x = np.random.default_rng(7).integers(0, 256, size=(n, h, wd, c), dtype=np.uint8)
+    y = sess.run(None, feed(sess, x.astype(np.float32) / 255.0))[0].argmax(1).astype(np.uint8)
+    y[:8] = (y[:8] + 1) % 10
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "t10k-images-idx4-ubyte"), "wb") as f:
+        f.write(struct.pack(">BBBBIIII", 0, 0, 8, 4, n, h, wd, c) + x.tobytes())
+    with open(os.path.join(out, "t10k-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">BBBBI", 0, 0, 8, 1, n) + y.tobytes())
+
+
 def predict_png(url, d, name):
     """POST /predict?model=NAME with a 32×32 RGB PNG; the probabilities are ONNX
     Runtime's softmaxed logits and sum to 1."""
@@ -313,7 +344,7 @@ def predict_png(url, d, name):
     import onnxruntime as ort
     sess = ort.InferenceSession(os.path.join(d, name + ".onnx"), providers=["CPUExecutionProvider"])
     _, h, wd, c = layout(sess)
-    pixels = np.random.default_rng(3).integers(0, 256, size=(h, wd, c), dtype=np.uint8)
+    pixels = rgb_pixels(h, wd, c)
     logits = sess.run(None, feed(sess, pixels[None].astype(np.float32) / 255.0))[0][0].astype(np.float64)
     e = np.exp(logits - logits.max())
     expected = e / e.sum()
@@ -382,6 +413,10 @@ if __name__ == "__main__":
         malformed(sys.argv[2])
     elif sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "write_png":
+        write_png(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "write_idx":
+        write_idx(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "predict_png":
         predict_png(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "goldens":
