@@ -87,6 +87,13 @@ T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int
         for (; r + 4 <= n; r += 4) tile512(4, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
         for (; r < n; r++) tile512(1, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
     }
+    if (o + 32 <= ocp) {
+        // 32 channels (the seed conv): one pass over the rows with two columns, not two passes.
+        int r = 0;
+        for (; r + 4 <= n; r += 4) tile512(4, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; r < n; r++) tile512(1, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        o += 32;
+    }
     for (; o < ocp; o += 16) {
         int r = 0;
         for (; r + 4 <= n; r += 4) tile512(4, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
