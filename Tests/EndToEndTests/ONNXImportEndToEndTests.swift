@@ -61,6 +61,10 @@ import Testing
         let pngLine = png.stdout.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
         let pngRow = try JSONDecoder().decode(PNGRow.self, from: Data(pngLine.utf8))
         #expect(abs(pngRow.sum - 1) <= 1e-5 && pngRow.max_abs_diff <= 1e-4 && pngRow.class == pngRow.expected_class, "\(pngLine)")
+        // Drift statistics follow the 3-channel images: the 16 NCHW FP32 images of v2 infer (turned back into
+        // pixels) and the PNG are in the window.
+        let metrics = try HTTP.request(port: server.port, "GET", "/metrics").text
+        #expect(metrics.contains("loupe_drift_window_images{model=\"cifar_logits\"} 17\n"), "\(metrics)")
         // The CLI: predict on the same RGB PNG gives /predict's class; evaluate on a 32×32×3 IDX set (rank 4)
         // labelled with ORT's top-1 but 8 of 64 shifted reports 0.8750; inspect shows the graph's names.
         #expect(try CLIProcess.run(python, [Self.script, "write_png", dir.path + "/onnx", "cifar_logits", dir.path + "/rgb.png"]).status == 0)
