@@ -55,6 +55,18 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         }
     }
 
+    // One named test per SIMD path, so a CPU without it shows a visible skip (the parameterised tests
+    // above only list the paths this CPU has).
+    @Test(.enabled(if: ISA.hasAVX512VNNI, "this CPU has no AVX-512 VNNI")) func avx512VNNIPath() {
+        gemmMatchesReference(path: .avx512vnni); extremesDoNotSaturate(path: .avx512vnni)
+    }
+    @Test(.enabled(if: ISA.hasAVXVNNI, "this CPU has no AVX-VNNI")) func avxVNNIPath() {
+        gemmMatchesReference(path: .avxvnni); extremesDoNotSaturate(path: .avxvnni)
+    }
+    @Test(.enabled(if: ISA.hasAVX2, "this CPU has no AVX2")) func avx2Path() {
+        gemmMatchesReference(path: .avx2); extremesDoNotSaturate(path: .avx2)
+    }
+
     @Test func theDefaultPathIsTheBestTheCPUHas() {
         #expect(ISA.int8.isSupported)
         if ISA.hasAVX512VNNI, getenv("LOUPE_ISA") == nil { #expect(ISA.int8 == .avx512vnni) }
