@@ -112,12 +112,12 @@ struct V1PredictRoutes: Sendable {
             var tensor = inputs
             if let named = inputs.objectValue {
                 guard named.count == 1 else {
-                    throw .badRequest("invalid_input", "'inputs' names \(named.count) inputs; the model has one input (\(OIPTensor.input))")
+                    throw .badRequest("invalid_input", "'inputs' names \(named.count) inputs; the model has one input (\(model.inputTensorName))")
                 }
                 tensor = named[0].1
             }
             guard let list = tensor.arrayValue else {
-                throw .badRequest("invalid_input", "'inputs' must be an array of images (or {\"\(OIPTensor.input)\": [...]}), received \(tensor.kindName)")
+                throw .badRequest("invalid_input", "'inputs' must be an array of images (or {\"\(model.inputTensorName)\": [...]}), received \(tensor.kindName)")
             }
             return (try InputDecoding.instances(list, field: "inputs", model: model, limits: limits), "outputs")
         case (nil, nil):
