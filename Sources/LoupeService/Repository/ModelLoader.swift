@@ -69,44 +69,12 @@ enum ModelLoader {
             path: path, drift: drift(file.header), fileIdentity: identity)
     }
 
-    /// Runs the model on the golden samples recorded when it was saved: every predicted class
-    /// must equal the recorded one and every probability must be within `tolerance` of it.
+    /// The golden-sample self-test, as `loupe inspect` runs it (ModelFile.selfTest, LoupeData).
     static func selfTest(model: Sequential, header: ModelHeader, tolerance: Float) throws(ModelLoadError) {
-        let samples = header.goldenSamples
-        guard !samples.isEmpty else {
-            throw ModelLoadError(stage: .selfTest, message:
-                "the file has no golden samples to test with (set models.self_test: false to serve it anyway)")
-        }
-        let inputCount = model.inputCount, outputs = model.outputCount
-        var input = [Float](repeating: 0, count: samples.count * inputCount)
-        for (i, sample) in samples.enumerated() {
-            guard sample.pixels.count == inputCount, sample.probabilities.count == outputs else {
-                throw ModelLoadError(stage: .selfTest, message:
-                    "golden sample \(i) has \(sample.pixels.count) pixels and \(sample.probabilities.count) probabilities; the network takes \(inputCount) and gives \(outputs)")
-            }
-            header.normalization.apply(sample.pixels[...], into: &input, at: i * inputCount)
-        }
-        var workspace = model.makeWorkspace(maxBatch: samples.count)
-        // The network's own outputs: probabilities for a softmax-last network, raw logits otherwise.
-        let probabilities = model.outputs(input, count: samples.count, workspace: &workspace, threads: 1)
-        for (i, sample) in samples.enumerated() {
-            let row = probabilities[(i * outputs)..<((i + 1) * outputs)]
-            var best = row.startIndex
-            for j in row.indices where row[j] > row[best] { best = j }
-            let predicted = best - row.startIndex
-            guard predicted == sample.expectedClass else {
-                throw ModelLoadError(stage: .selfTest, message:
-                    "golden sample \(i): predicted class \(predicted), the file records \(sample.expectedClass)")
-            }
-            var worst: Float = 0
-            for k in 0..<outputs {
-                let d = abs(row[row.startIndex + k] - sample.probabilities[k])
-                if d.isNaN { worst = .infinity } else if d > worst { worst = d }
-            }
-            guard worst <= tolerance else {
-                throw ModelLoadError(stage: .selfTest, message:
-                    "golden sample \(i): a probability differs from the recorded one by \(worst), over the tolerance \(tolerance)")
-            }
+        do throws(SelfTestFailure) {
+            try ModelFile.selfTest(model: model, header: header, tolerance: tolerance)
+        } catch {
+            throw ModelLoadError(stage: .selfTest, message: error.message)
         }
     }
 }
