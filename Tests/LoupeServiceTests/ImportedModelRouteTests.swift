@@ -1,3 +1,4 @@
+import LoupeData
 import LoupeEngine
 import Testing
 @testable import LoupeService
@@ -34,6 +35,16 @@ import Testing
         #expect(wrong.status == 400 && String(decoding: wrong.body, as: UTF8.self).contains("expected an input named 'x'"))
         let shape = h.send(.POST, "/v2/models/fake/infer", body: Array(#"{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2,2],"data":[1,2,3,4]}]}"#.utf8))
         #expect(shape.status == 400 && String(decoding: shape.body, as: UTF8.self).contains("[N,12], [N,3,2,2] or [N,2,2,3]"))
+    }
+
+    /// UINT8 pixels as binary tensor data in the graph's NCHW layout: reordered, then normalized (pixel / 255).
+    @Test func binaryUInt8ChannelFirstPixels() {
+        let header = Array(#"{"inputs":[{"name":"x","datatype":"UINT8","shape":[1,3,2,2],"parameters":{"binary_data_size":12}}]}"#.utf8)
+        let pixels: [UInt8] = [255, 1, 2, 3, 204, 5, 6, 7, 51, 9, 10, 11]   // R, G, B planes; first pixel (255, 204, 51)
+        let r = h.send(.POST, "/v2/models/fake/infer", headers: [("Inference-Header-Content-Length", String(header.count))], body: header + pixels)
+        #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
+        #expect(json(r)["outputs"]?.arrayValue?.first?["data"]?.arrayValue?.compactMap { $0.numberValue }.map { Float($0) }
+                == [Float(255) * Normalization.standard.scale, Float(204) * Normalization.standard.scale, Float(51) * Normalization.standard.scale])
     }
 
     /// /predict and the classification extension rank and report softmax probabilities of the logits.

@@ -160,7 +160,7 @@ struct OIPRequest {
         return out
     }
 
-    /// Little-endian FP32 / FP16 / INT8 tensor bytes as numbers.
+    /// Little-endian FP32 / FP16 / INT8 / UINT8 tensor bytes as numbers.
     static func decodeBinary(_ bytes: ArraySlice<UInt8>, datatype: String) -> [Double] {
         var out: [Double] = []
         var k = bytes.startIndex
@@ -180,6 +180,8 @@ struct OIPRequest {
                 out.append(Double(Float(Float16(bitPattern: UInt16(bytes[k]) | UInt16(bytes[k + 1]) << 8))))
                 k += 2
             }
+        case "UINT8":   // channel-first pixels, reordered before they are normalized
+            for b in bytes { out.append(Double(b)) }
         default:   // INT8
             for b in bytes { out.append(Double(Int8(bitPattern: b))) }
         }
