@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "loupe",
             dependencies: [
-                "LoupeEngine", "LoupeData", "LoupeHTTP", "LoupeService", "LoupeONNX",
+                "LoupeEngine", "LoupeData", "LoupeHTTP", "LoupeService", "LoupeONNX", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

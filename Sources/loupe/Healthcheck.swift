@@ -1,18 +1,22 @@
 import ArgumentParser
+import COpenSSL
 import LoupeService
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `loupe healthcheck`: exit 0 when the server's readiness endpoint answers 200, else 1. For
-/// Docker's HEALTHCHECK (the image has no curl): a plain HTTP/1.1 GET over a socket.
+/// Docker's HEALTHCHECK (the image has no curl): an HTTP/1.1 GET over a socket, through TLS when the
+/// server serves TLS (so the image's HEALTHCHECK survives turning TLS on).
 struct Healthcheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exit 0 when the server's /health/ready answers 200, non-zero otherwise.",
         discussion: """
             The default URL is http://127.0.0.1:<port>/health/ready with the port `loupe serve` would use: \
-            server.port from the same configuration (--config, else LOUPE_CONFIG; then LOUPE_SERVER_PORT), else 8080. \
-            Only http:// URLs.
+            server.port from the same configuration (--config, else LOUPE_CONFIG; then LOUPE_SERVER_PORT), else 8080 — \
+            https:// when that configuration turns TLS on (server.tls.certificate). http:// and https:// URLs; over TLS \
+            the server's certificate is not verified (the probe checks a server's own listener, usually on loopback, \
+            whose certificate names another host).
             """)
 
     @Option(help: "URL to check (default http://127.0.0.1:<server.port>/health/ready).")
@@ -32,15 +36,16 @@ struct Healthcheck: ParsableCommand {
             // The port serve would bind: the same file < environment precedence as `loupe serve`.
             let environment = environmentVariables()
             var warnings: [String] = []
-            let port: Int
+            let serving: ServiceConfiguration
             do {
-                port = try ServiceConfiguration.load(file: config ?? environment["LOUPE_CONFIG"], environment: environment,
-                                                     overrides: [], warnings: &warnings).port
+                serving = try ServiceConfiguration.load(file: config ?? environment["LOUPE_CONFIG"], environment: environment,
+                                                        overrides: [], warnings: &warnings)
             } catch {
                 if !quiet { print("healthcheck: \(error)") }
                 throw ExitCode(1)
             }
-            target = "http://127.0.0.1:\(port)/health/ready"
+            let scheme = serving.tlsCertificatePath.isEmpty ? "http" : "https"
+            target = "\(scheme)://127.0.0.1:\(serving.port)/health/ready"
         }
         do {
             let status = try HealthProbe.get(target, timeoutSeconds: timeout)
@@ -59,11 +64,12 @@ enum HealthProbe {
 
     /// The status code of `GET url`.
     static func get(_ url: String, timeoutSeconds: Double) throws(Failure) -> Int {
-        guard url.hasPrefix("http://") else { throw Failure(message: "only http:// URLs are supported") }
-        let rest = url.dropFirst("http://".count)
+        let tls = url.hasPrefix("https://")
+        guard tls || url.hasPrefix("http://") else { throw Failure(message: "only http:// and https:// URLs are supported") }
+        let rest = url.dropFirst(tls ? "https://".count : "http://".count)
         let hostPort = rest.prefix { $0 != "/" }
         let path = rest.dropFirst(hostPort.count).isEmpty ? "/" : String(rest.dropFirst(hostPort.count))
-        var host = String(hostPort), port = "80"
+        var host = String(hostPort), port = tls ? "443" : "80"
         if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
             host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
             let after = hostPort[hostPort.index(after: close)...]
@@ -88,17 +94,28 @@ enum HealthProbe {
             throw Failure(message: "cannot connect: \(String(cString: strerror(errno)))")
         }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nUser-Agent: loupe-healthcheck\r\nConnection: close\r\n\r\n".utf8)
+        let session = tls ? try TLSClient(fd: fd) : nil
         var sent = 0
         while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw Failure(message: "send: \(String(cString: strerror(errno)))") }
+            let n: Int
+            if let session {
+                n = try session.write(request[sent...])
+            } else {
+                n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n < 0 { if errno == EINTR { continue }; throw Failure(message: "send: \(String(cString: strerror(errno)))") }
+            }
             sent += n
         }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
         while !response.contains(0x0A) && response.count < 8192 {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 { if errno == EINTR { continue }; throw Failure(message: "no answer: \(String(cString: strerror(errno)))") }
+            let n: Int
+            if let session {
+                n = try session.read(into: &buffer)
+            } else {
+                n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 { if errno == EINTR { continue }; throw Failure(message: "no answer: \(String(cString: strerror(errno)))") }
+            }
             if n == 0 { break }
             response.append(contentsOf: buffer[0..<n])
         }
@@ -108,5 +125,58 @@ enum HealthProbe {
             throw Failure(message: "not an HTTP answer: '\(line.prefix(60))'")
         }
         return status
+    }
+}
+
+/// A blocking TLS client session on a connected socket (the socket's send/receive timeouts bound
+/// each call). The server's certificate is not verified: see `Healthcheck`'s discussion.
+final class TLSClient {
+    private let context: OpaquePointer
+    private let ssl: OpaquePointer
+
+    init(fd: Int32) throws(HealthProbe.Failure) {
+        guard let method = TLS_client_method(), let context = SSL_CTX_new(method) else {
+            throw HealthProbe.Failure(message: "TLS: cannot create a client context (\(Self.lastError()))")
+        }
+        SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        guard let ssl = SSL_new(context) else {
+            SSL_CTX_free(context)
+            throw HealthProbe.Failure(message: "TLS: cannot create a session (\(Self.lastError()))")
+        }
+        self.context = context
+        self.ssl = ssl
+        guard SSL_set_fd(ssl, fd) == 1, SSL_connect(ssl) == 1 else {
+            throw HealthProbe.Failure(message: "TLS handshake failed (\(Self.lastError())); is the server serving TLS on this port?")
+        }
+    }
+
+    deinit {
+        SSL_free(ssl)
+        SSL_CTX_free(context)
+    }
+
+    func write(_ bytes: ArraySlice<UInt8>) throws(HealthProbe.Failure) -> Int {
+        var n = 0
+        let ok = bytes.withUnsafeBytes { SSL_write_ex(ssl, $0.baseAddress, $0.count, &n) }
+        guard ok == 1 else { throw HealthProbe.Failure(message: "TLS send failed (\(Self.lastError()))") }
+        return n
+    }
+
+    /// Bytes read into `buffer`; 0 at the end of the stream.
+    func read(into buffer: inout [UInt8]) throws(HealthProbe.Failure) -> Int {
+        var n = 0
+        let ok = buffer.withUnsafeMutableBytes { SSL_read_ex(ssl, $0.baseAddress, $0.count, &n) }
+        if ok == 1 { return n }
+        if SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN { return 0 }
+        throw HealthProbe.Failure(message: "no answer over TLS (\(Self.lastError()))")
+    }
+
+    private static func lastError() -> String {
+        let code = ERR_get_error()
+        guard code != 0 else { return errno != 0 ? String(cString: strerror(errno)) : "no detail" }
+        let size = 256
+        var text = [CChar](repeating: 0, count: size)
+        ERR_error_string_n(code, &text, size)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

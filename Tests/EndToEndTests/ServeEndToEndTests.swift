@@ -401,6 +401,43 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(closed.wait(seconds: 10) == 1)
     }
 
+    /// `loupe healthcheck` against a TLS server: https:// URLs, and the default URL turns https when
+    /// the configuration turns TLS on — so the image's HEALTHCHECK survives enabling TLS.
+    @Test func healthcheckOverTLS() throws {
+        let dir = try TempDir()
+        let cert = dir.path + "/cert.pem", key = dir.path + "/key.pem"
+        let made = runProcess(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                               "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"])
+        try #require(made.status == 0, "openssl req failed: \(made.output)")
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, arguments: ["--tls-cert", cert, "--tls-key", key])
+        let url = "https://127.0.0.1:\(server.port)/health/ready"
+        // Ready once the healthcheck itself says so (the plain-HTTP readiness wait cannot talk TLS).
+        var status: Int32 = -1
+        let deadline = now() + 20
+        var attempt = 0
+        while now() < deadline {
+            attempt += 1
+            let probe = try ChildProcess([try E2E.binary(), "healthcheck", "--url", url], logPath: dir.path + "/probe-\(attempt)")
+            status = probe.wait(seconds: 10) ?? -1
+            if status == 0 { break }
+            sleepSeconds(0.1)
+        }
+        #expect(status == 0, "healthcheck over TLS never succeeded: \(dir.read("probe-\(attempt)"))")
+        #expect(dir.read("probe-\(attempt)").contains("\(url): 200"))
+        // The default URL from the configuration serve reads: TLS on → https.
+        let viaEnv = try ChildProcess([try E2E.binary(), "healthcheck"],
+                                      environment: ["LOUPE_SERVER_PORT": String(server.port), "LOUPE_SERVER_TLS_CERTIFICATE": cert,
+                                                    "LOUPE_SERVER_TLS_KEY": key], logPath: dir.path + "/env")
+        #expect(viaEnv.wait(seconds: 10) == 0, "\(dir.read("env"))")
+        // Plain HTTP to the TLS port fails (exit 1), as does https to a closed port.
+        let plain = try ChildProcess([try E2E.binary(), "healthcheck", "--url", "http://127.0.0.1:\(server.port)/health/ready"], logPath: dir.path + "/plain")
+        #expect(plain.wait(seconds: 10) == 1)
+        let closed = try ChildProcess([try E2E.binary(), "healthcheck", "--url", "https://127.0.0.1:1/health/ready"], logPath: dir.path + "/closed")
+        #expect(closed.wait(seconds: 10) == 1)
+        server.process.signal(SIGKILL)
+    }
+
     @Test func invalidConfigurationIsRefusedNamingTheKey() throws {
         let dir = try TempDir()
         try dir.write("bad.yaml", Array("batching:\n  max_batch_size: lots\n".utf8))
