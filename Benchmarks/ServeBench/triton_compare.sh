@@ -40,6 +40,11 @@ LUA
 trap 'kill $TPID $LPID 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -fsS -o /dev/null http://127.0.0.1:18600/v2/health/ready 2>/dev/null && break; sleep 0.5; done
 for _ in $(seq 1 100); do curl -fsS -o /dev/null http://127.0.0.1:18700/v2/health/ready 2>/dev/null && break; sleep 0.1; done
+# Both must answer the body with 200 before anything is timed (run from the repository root: models/ is there).
+for port in 18600 18700; do
+  curl -fsS -o /dev/null -X POST -H "Content-Type: application/json" --data-binary @"$OUT/body.json" \
+    "http://127.0.0.1:$port/v2/models/fashion/infer" || { echo "port $port does not answer the v2 body with 200" >&2; exit 1; }
+done
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'server\tbody\tround\treq_s\tp99_ms\n' | tee "$OUT/runs.tsv"
 run() {  # name body port script [script argument]
@@ -47,6 +52,7 @@ run() {  # name body port script [script argument]
   local url="http://127.0.0.1:$port/v2/models/fashion/infer"
   wrk -t1 -c64 -d2s -s "$script" "$url" "$@" > /dev/null 2>&1 || true
   wrk -t1 -c64 -d"$DUR" --latency -s "$script" "$url" "$@" > "$OUT/wrk.txt"
+  if grep -q "Non-2xx" "$OUT/wrk.txt"; then echo "$name $body: some answers were not 2xx — not a valid run:" >&2; cat "$OUT/wrk.txt" >&2; exit 1; fi
   local rps p99
   rps=$(awk '/Requests\/sec/{print $2}' "$OUT/wrk.txt")
   p99=$(awk '$1=="99%"{v=$2; if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /us$/) {sub("us","",v); v=v/1000} else if (v ~ /s$/) {sub("s","",v); v=v*1000}; print v}' "$OUT/wrk.txt")
