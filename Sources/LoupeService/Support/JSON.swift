@@ -1,4 +1,4 @@
-// A small, fast JSON reader and writer for request and response bodies. Requests carry up to
+// A small, fast JSON reader for request bodies (the writer is JSONWriter.swift). Requests carry up to
 // hundreds of thousands of numbers (OIP tensors, `instances`), which a generic Codable decoder
 // turns into a slow boxed tree; this reader parses numbers on a fast exact path and keeps
 // objects as ordered pairs. Errors carry the byte offset and what was expected.
@@ -313,79 +313,4 @@ private let powersOfTen: [Double] = (0...22).map { e in
     var v = 1.0
     for _ in 0..<e { v *= 10 }
     return v
-}
-
-/// Appends JSON text; the caller writes structure, this escapes and formats.
-public struct JSONWriter {
-    public var bytes: [UInt8] = []
-
-    public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
-
-    @inline(__always) public mutating func raw(_ s: StaticString) {
-        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
-    }
-    @inline(__always) public mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
-
-    /// A JSON string literal (LoupeHTTP's escaper: HTML-safe, runs copied in bulk).
-    @inline(__always) public mutating func string(_ s: String) { appendJSONString(s, to: &bytes) }
-
-    /// Decimal digits, written straight into the buffer (no intermediate String).
-    public mutating func int(_ v: Int) {
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        var m = v.magnitude
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var i = 20
-            repeat {
-                i -= 1
-                digits[i] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30
-                m /= 10
-            } while m > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i..<20]))
-        }
-    }
-
-    /// Shortest text that reads back as the same Float (the text of `description`); non-finite
-    /// values become null. Through `TextOutputStreamable`, so the digits go straight from the
-    /// standard library's formatter into the buffer, with no temporary String.
-    public mutating func float(_ v: Float) {
-        if v.isFinite { v.write(to: &self) } else { raw("null") }
-    }
-
-    public mutating func double(_ v: Double) {
-        if v.isFinite { raw(v.description) } else { raw("null") }
-    }
-
-    public mutating func bool(_ v: Bool) { if v { raw("true") } else { raw("false") } }
-
-    /// `"key":` including the colon.
-    public mutating func key(_ k: String) { string(k); bytes.append(UInt8(ascii: ":")) }
-
-    public mutating func value(_ v: JSONValue) {
-        switch v {
-        case .null: raw("null")
-        case .bool(let b): bool(b)
-        case .number(let n):
-            if n == n.rounded(), abs(n) < 1e15 { int(Int(n)) } else { double(n) }
-        case .string(let s): string(s)
-        case .array(let items):
-            bytes.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
-                value(item)
-            }
-            bytes.append(UInt8(ascii: "]"))
-        case .object(let pairs):
-            bytes.append(UInt8(ascii: "{"))
-            for (i, (k, item)) in pairs.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
-                key(k); value(item)
-            }
-            bytes.append(UInt8(ascii: "}"))
-        }
-    }
-}
-
-extension JSONWriter: TextOutputStream {
-    public mutating func write(_ string: String) { raw(string) }
-    public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }
