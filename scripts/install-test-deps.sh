@@ -10,17 +10,8 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(dataset-fashion-mnist zlib1g-dev libssl-dev libturbojpeg0-dev libjpeg-turbo-progs openssl prometheus curl protobuf-compiler
               chromium chromium-driver)
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "install-test-deps: apt-get install ${missing[*]}"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq || true
-    $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+. scripts/apt-ensure.sh
+apt_ensure "${apt_packages[@]}"
 
 # pip's own check is slow (~2 s); ask Python whether every requirement is satisfied first.
 if ! python3 - .ci/requirements.txt 2>/dev/null <<'PY'
