@@ -3,6 +3,8 @@
 // < command-line flags. Every key has a dotted name (`batching.max_batch_size`), an environment
 // name (`LOUPE_BATCHING_MAX_BATCH_SIZE`) and a parser that refuses bad values naming the key.
 
+import LoupeData
+
 /// Every setting of `loupe serve`. The initial values are the defaults.
 public struct ServiceConfiguration: Sendable, Equatable {
     // server
@@ -71,6 +73,22 @@ public struct ServiceConfiguration: Sendable, Equatable {
     // repository API (Triton repository extension)
     public var repositoryAPIEnabled = false
     public var repositoryAPIToken = ""
+    // promotion (how a new version reaches traffic; Lifecycle/PromotionRules.swift)
+    public var promotionMode = "immediate"
+    public var promotionCanaryPercent = 10.0
+    public var promotionCanaryKeyHeader = ""
+    public var promotionShadowSampleRate = 1.0
+    public var promotionShadowQueueImages = 256
+    public var promotionMinRequests = 200
+    public var promotionMinAgreement = 0.9
+    public var promotionMinLabels = 100
+    public var promotionMaxAccuracyDrop = 0.02
+    public var promotionConfidence = 0.95
+    public var promotionMaxLatencyRatio = 2.0
+    public var promotionAutomatic = true
+    public var promotionEvaluateIntervalMilliseconds = 1000
+    /// Per-model overrides (`promotion.models.<name>.<key>`): model → key (without `promotion.`) → value.
+    public var promotionOverrides: [String: [String: String]] = [:]
     // metrics
     public var metricsEnabled = true
     /// 0: /metrics on the main listener. Else a listener of its own (and none on the main one).
@@ -177,6 +195,19 @@ extension ServiceConfiguration {
         int("capture.flush_interval_s", \.captureFlushIntervalSeconds, 1...86_400, "How often labelled (and expired unlabelled) records are written as a new set."),
         bool("repository_api.enabled", \.repositoryAPIEnabled, "Enable POST /v2/repository/index and …/models/{m}/load|unload."),
         string("repository_api.token", \.repositoryAPIToken, "If set, the repository API requires 'Authorization: Bearer <token>'."),
+        oneOf("promotion.mode", \.promotionMode, PromotionMode.allCases.map(\.rawValue), "How a new version reaches traffic: immediate (serves at once), shadow (runs on a copy of live traffic off the request path; clients never see it) or canary (answers promotion.canary_percent of requests); shadow and canary promote or roll back by the rules below."),
+        double("promotion.canary_percent", \.promotionCanaryPercent, 0...100, "Canary mode: percent of requests without a version that the new version answers."),
+        string("promotion.canary_key_header", \.promotionCanaryKeyHeader, "Canary mode: request header whose value (FNV-1a hashed) picks the version, so a client keeps its version; empty or absent = the request's X-Request-ID."),
+        double("promotion.shadow_sample_rate", \.promotionShadowSampleRate, 0...1, "Share of answered requests the other version also classifies off the request path (shadow: the new version; canary: the one that did not answer), for agreement, latency and shadow accuracy."),
+        int("promotion.shadow_queue_images", \.promotionShadowQueueImages, 1...1_000_000, "Images waiting for the low-priority shadow worker at most; copies beyond it are dropped and counted (loupe_shadow_dropped_total)."),
+        int("promotion.min_requests", \.promotionMinRequests, 1...100_000_000, "Requests the new version must have handled (answered or shadowed) before any decision."),
+        double("promotion.min_agreement", \.promotionMinAgreement, 0...1, "Roll back when the two versions' top-1 classes agree on less than this share of compared images (0 = rule off)."),
+        int("promotion.min_labels", \.promotionMinLabels, 0...100_000_000, "Feedback labels each version needs before the accuracy rule decides (0 = accuracy rule off)."),
+        double("promotion.max_accuracy_drop", \.promotionMaxAccuracyDrop, 0...1, "Largest allowed drop of live accuracy against the serving version (one-sided Agresti–Caffo test at promotion.confidence)."),
+        double("promotion.confidence", \.promotionConfidence, 0.5...0.999999, "Confidence of the one-sided accuracy test."),
+        double("promotion.max_latency_ratio", \.promotionMaxLatencyRatio, 0...1000, "Roll back when the new version's p99 forward pass exceeds this multiple of the serving version's (0 = rule off)."),
+        bool("promotion.auto", \.promotionAutomatic, "Promote or roll back by the rules automatically; false = only report the verdict (/health, metrics) and wait for POST …/promote or …/rollback."),
+        int("promotion.evaluate_interval_ms", \.promotionEvaluateIntervalMilliseconds, 10...3_600_000, "How often the rules are evaluated."),
         bool("metrics.enabled", \.metricsEnabled, "Serve GET /metrics."),
         int("metrics.port", \.metricsPort, 0...65535, "0: /metrics is served on the main listener. Else on a listener of its own at metrics.host:metrics.port, and not on the main one."),
         string("metrics.host", \.metricsHost, "Address of the separate metrics listener (127.0.0.1 keeps it to the pod or host)."),
@@ -186,11 +217,34 @@ extension ServiceConfiguration {
 
     /// Per-model policies use a key prefix rather than a fixed key.
     static let policyPrefix = "models.policy."
+    /// Per-model promotion settings: `promotion.models.<name>.<key>` for these keys.
+    static let promotionPrefix = "promotion.models."
+    static let promotionModelKeys = ["mode", "canary_percent", "shadow_sample_rate", "min_requests", "min_agreement",
+                                     "min_labels", "max_accuracy_drop", "confidence", "max_latency_ratio", "auto"]
 
     static func key(named name: String) -> ConfigurationKey? { keys.first { $0.name == name } }
 
     /// Sets one key from text, e.g. `set("server.port", "9000", source: "--set")`.
     public mutating func set(_ name: String, _ value: String, source: String) throws(ConfigurationError) {
+        if name.hasPrefix(Self.promotionPrefix) {
+            let rest = name.dropFirst(Self.promotionPrefix.count)
+            guard let dot = rest.lastIndex(of: "."), dot != rest.startIndex,
+                  Self.promotionModelKeys.contains(String(rest[rest.index(after: dot)...])) else {
+                throw ConfigurationError(key: name, message: "expected \(Self.promotionPrefix)<model>.<key> with <key> one of \(Self.promotionModelKeys.joined(separator: ", "))", source: source)
+            }
+            let model = String(rest[..<dot]), key = String(rest[rest.index(after: dot)...])
+            guard ModelRepositoryLayout.isValidName(model) else {
+                throw ConfigurationError(key: name, message: "'\(model)' is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)", source: source)
+            }
+            var scratch = self
+            do throws(ConfigurationError) {
+                try scratch.set("promotion." + key, value, source: source)   // the same parser and range as the global key
+            } catch {
+                throw ConfigurationError(key: name, message: error.message, source: source)
+            }
+            promotionOverrides[model, default: [:]][key] = value.trimmingSpaces()
+            return
+        }
         if name.hasPrefix(Self.policyPrefix) {
             let model = String(name.dropFirst(Self.policyPrefix.count))
             guard !model.isEmpty else {
@@ -265,7 +319,30 @@ extension ServiceConfiguration {
         r.apiEnabled = repositoryAPIEnabled
         r.apiToken = repositoryAPIToken.isEmpty ? nil : repositoryAPIToken
         r.driftWindow = driftWindow
+        r.promotion = promotionPolicy(for: nil)
+        r.promotionPolicies = Dictionary(uniqueKeysWithValues: promotionOverrides.keys.map { ($0, promotionPolicy(for: $0)) })
         return r
+    }
+
+    /// The promotion settings of `model` (nil: the `promotion.*` keys alone): its
+    /// `promotion.models.<model>.*` overrides applied over the global keys.
+    func promotionPolicy(for model: String?) -> PromotionPolicy {
+        var c = self
+        for (key, value) in (model.flatMap { promotionOverrides[$0] } ?? [:]) {
+            try? c.set("promotion." + key, value, source: "promotion.models")   // validated when set
+        }
+        var p = PromotionPolicy()
+        p.mode = PromotionMode(rawValue: c.promotionMode) ?? .immediate
+        p.canaryPercent = c.promotionCanaryPercent
+        p.shadowSampleRate = c.promotionShadowSampleRate
+        p.minRequests = c.promotionMinRequests
+        p.minAgreement = c.promotionMinAgreement
+        p.minLabels = c.promotionMinLabels
+        p.maxAccuracyDrop = c.promotionMaxAccuracyDrop
+        p.confidence = c.promotionConfidence
+        p.maxLatencyRatio = c.promotionMaxLatencyRatio
+        p.automatic = c.promotionAutomatic
+        return p
     }
 
     private static func suggestion(for name: String) -> String {
@@ -306,6 +383,11 @@ extension ServiceConfiguration {
             if name == "LOUPE_CONFIG" { continue }
             if let key = byEnvironmentName[name] {
                 try configuration.set(key.name, value, source: "environment \(name)")
+            } else if name.hasPrefix("LOUPE_PROMOTION_MODELS_"),
+                      let key = promotionModelKeys.first(where: { name.hasSuffix("_" + $0.uppercased()) }),
+                      name.count > "LOUPE_PROMOTION_MODELS_".count + key.count + 1 {
+                let model = String(name.dropFirst("LOUPE_PROMOTION_MODELS_".count).dropLast(key.count + 1)).lowercased()
+                try configuration.set(promotionPrefix + model + "." + key, value, source: "environment \(name)")
             } else if name.hasPrefix("LOUPE_MODELS_POLICY_") {
                 let model = String(name.dropFirst("LOUPE_MODELS_POLICY_".count)).lowercased()
                 try configuration.set(policyPrefix + model, value, source: "environment \(name)")
@@ -325,6 +407,9 @@ extension ServiceConfiguration {
         var out = Self.keys.map { ($0.name, $0.read(self)) }
         for (model, policy) in modelPolicies.sorted(by: { $0.key < $1.key }) {
             out.append((Self.policyPrefix + model, policy))
+        }
+        for (model, settings) in promotionOverrides.sorted(by: { $0.key < $1.key }) {
+            for (key, value) in settings.sorted(by: { $0.key < $1.key }) { out.append((Self.promotionPrefix + model + "." + key, value)) }
         }
         return out
     }

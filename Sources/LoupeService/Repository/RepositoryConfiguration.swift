@@ -36,11 +36,18 @@ public struct RepositoryConfiguration: Sendable, Equatable {
     public var apiToken: String? = nil
     /// Number of most recent images the drift statistics are computed over. Default 1000.
     public var driftWindow: Int = 1000
+    /// How a new version reaches traffic, and the rules that promote or roll it back (`promotion.*`).
+    public var promotion = PromotionPolicy()
+    /// Per-model promotion settings (`promotion.models.<name>.*`).
+    public var promotionPolicies: [String: PromotionPolicy] = [:]
 
     public init() {}
 
     /// The policy that applies to `model`.
     public func policy(for model: String) -> VersionPolicy { policies[model] ?? versionPolicy }
+
+    /// The promotion settings that apply to `model`.
+    public func promotion(for model: String) -> PromotionPolicy { promotionPolicies[model] ?? promotion }
 
     /// Sentences naming each invalid setting; empty when the configuration is usable.
     public func validationErrors() -> [String] {
