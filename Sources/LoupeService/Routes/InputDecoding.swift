@@ -204,7 +204,7 @@ enum InputDecoding {
 
     private static func appendPixels(_ values: [JSONValue], to pixels: inout [UInt8], instance: Int) throws(ServiceError) {
         for v in values {
-            guard case .number(let x) = v else {
+            guard let x = v.numberValue else {
                 throw .badRequest("invalid_input", "instance \(instance): expected pixel values as numbers from 0 to 255, received \(v.kindName)")
             }
             guard x >= 0, x <= 255, x == x.rounded() else {

@@ -25,7 +25,7 @@ struct OIPMetadataRoutes: Sendable {
         case .failure(let e): return sink.respond(e.response)
         }
         let versions = provider.servedModels().filter { $0.name == model.name }.map(\.version).sorted()
-        let inputShape: [JSONValue] = ([-1] + model.tensorInputShape).map { .number(Double($0)) }
+        let inputShape: [JSONValue] = ([-1] + model.tensorInputShape).map { .number(JSONNumber(Double($0))) }
         let metadata: JSONValue = .object([
             ("name", .string(model.name)),
             ("versions", .array((request.pathParameters["v"] != nil ? [model.version] : versions).map { .string(String($0)) })),
@@ -33,7 +33,7 @@ struct OIPMetadataRoutes: Sendable {
             ("inputs", .array([.object([("name", .string(model.inputTensorName)), ("datatype", .string("FP32")),
                                         ("shape", .array(inputShape))])])),
             ("outputs", .array([.object([("name", .string(model.outputTensorName)), ("datatype", .string("FP32")),
-                                         ("shape", .array([.number(-1), .number(Double(model.outputCount))]))])])),
+                                         ("shape", .array([.number(-1), .number(JSONNumber(Double(model.outputCount)))]))])])),
             ("parameters", .object([("labels", .array(model.labels.map { .string($0) })),
                                     ("sha256", .string(model.sha256)),
                                     ("accepted_input_shapes", .string(OIPRequest.acceptedShapes(model))),

@@ -35,7 +35,7 @@ struct OIPRequest {
             binary = request.body[length...]
         }
         let document: JSONValue
-        do { document = try JSONReader.parse(Array(jsonBytes)) } catch {
+        do { document = try JSONReader.parse(jsonBytes) } catch {
             throw .badRequest("invalid_json", "the body is not valid JSON: \(error)")
         }
         guard document.objectValue != nil else {
@@ -75,50 +75,53 @@ struct OIPRequest {
         let reorder = layout == .channelsFirst && model.imageChannels > 1
         let count = shape[0]
         guard count <= maxImages else { throw .tooLarge("a request may carry at most \(maxImages) images, received \(count)") }
-        var values: [Double] = []
-        values.reserveCapacity(count * n)
+        let total = count * n
+        var floats: [Float] = []
         if let size = input["parameters"]?["binary_data_size"] {
-            guard let bytes = size.numberValue, bytes == bytes.rounded(), Int(exactly: bytes) == count * n * elementSize else {
-                throw .badRequest("wrong_input_size", "binary_data_size must be \(count * n * elementSize) (shape \(shape) of \(datatype)), received \(size.numberValue.map { String($0) } ?? size.kindName)")
+            guard let bytes = size.numberValue, bytes == bytes.rounded(), Int(exactly: bytes) == total * elementSize else {
+                throw .badRequest("wrong_input_size", "binary_data_size must be \(total * elementSize) (shape \(shape) of \(datatype)), received \(size.numberValue.map { String($0) } ?? size.kindName)")
             }
-            guard binary.count == count * n * elementSize else {
-                throw .badRequest("wrong_input_size", "the binary tensor data after the JSON header is \(binary.count) bytes; binary_data_size says \(count * n * elementSize)")
+            guard binary.count == total * elementSize else {
+                throw .badRequest("wrong_input_size", "the binary tensor data after the JSON header is \(binary.count) bytes; binary_data_size says \(total * elementSize)")
             }
-            if datatype == "UINT8" && !reorder {
-                // Zero-copy into the batch: the bytes are the pixels.
-                return try finish(document, batch: InputDecoding.normalize(Array(binary), count: count, model: model), id: id, model: model)
+            if datatype == "UINT8" {
+                // The bytes are the pixels (reordered when they come channel-first).
+                let pixels = Array(binary)
+                return try finish(document, batch: InputDecoding.normalize(reorder ? channelsLast(pixels, count: count, model: model) : pixels,
+                                                                           count: count, model: model), id: id, model: model)
             }
-            values = decodeBinary(binary, datatype: datatype)
+            floats = decodeBinary(binary, datatype: datatype)
         } else {
             guard binary.isEmpty else {
                 throw .badRequest("invalid_input", "\(binary.count) bytes follow the JSON header but no input names them with binary_data_size")
             }
             guard let data = input["data"] else { throw .badRequest("invalid_input", "the input tensor has no 'data'") }
-            try flatten(data, into: &values, limit: count * n)
-        }
-        guard values.count == count * n else {
-            throw .badRequest("wrong_input_size", "shape \(shape) needs \(count * n) values, received \(values.count)")
-        }
-        if reorder { values = channelsLast(values, count: count, model: model) }
-        let batch: DecodedBatch
-        if datatype == "UINT8" {
-            var pixels = [UInt8](); pixels.reserveCapacity(values.count)
-            for v in values {
-                guard v >= 0, v <= 255, v == v.rounded() else {
-                    throw .badRequest("invalid_input", "UINT8 data must be whole numbers from 0 to 255, received \(v)")
+            var numbers: [JSONNumber] = []
+            numbers.reserveCapacity(total)
+            try flatten(data, into: &numbers, limit: total)
+            guard numbers.count == total else {
+                throw .badRequest("wrong_input_size", "shape \(shape) needs \(total) values, received \(numbers.count)")
+            }
+            if datatype == "UINT8" {
+                var pixels = [UInt8](); pixels.reserveCapacity(total)
+                for v in numbers {
+                    guard v.double >= 0, v.double <= 255, v.double == v.double.rounded() else {
+                        throw .badRequest("invalid_input", "UINT8 data must be whole numbers from 0 to 255, received \(v.double)")
+                    }
+                    pixels.append(UInt8(v.double))
                 }
-                pixels.append(UInt8(v))
+                return try finish(document, batch: InputDecoding.normalize(reorder ? channelsLast(pixels, count: count, model: model) : pixels,
+                                                                           count: count, model: model), id: id, model: model)
             }
-            batch = InputDecoding.normalize(pixels, count: count, model: model)
-        } else {
-            var floats = [Float](); floats.reserveCapacity(values.count)
-            for v in values {
-                let f = Float(v)
-                guard f.isFinite else { throw .badRequest("invalid_input", "FP32 data must be finite numbers, received \(v)") }
-                floats.append(f)
+            // FP32 (and FP16, INT8 written as JSON numbers): each value the correctly rounded Float of its text.
+            floats.reserveCapacity(total)
+            for v in numbers {
+                guard v.float.isFinite else { throw .badRequest("invalid_input", "FP32 data must be finite numbers, received \(v.double)") }
+                floats.append(v.float)
             }
-            batch = DecodedBatch(input: floats, count: count, pixels: nil)
         }
+        if reorder { floats = channelsLast(floats, count: count, model: model) }
+        let batch = DecodedBatch(input: floats, count: count, pixels: nil)
         return try finish(document, batch: batch, id: id, model: model)
     }
 
@@ -160,32 +163,26 @@ struct OIPRequest {
         return out
     }
 
-    /// Little-endian FP32 / FP16 / INT8 / UINT8 tensor bytes as numbers.
-    static func decodeBinary(_ bytes: ArraySlice<UInt8>, datatype: String) -> [Double] {
-        var out: [Double] = []
-        var k = bytes.startIndex
+    /// Little-endian FP32 / FP16 / INT8 tensor bytes as Floats.
+    static func decodeBinary(_ bytes: ArraySlice<UInt8>, datatype: String) -> [Float] {
         switch datatype {
         case "FP32":
-            out.reserveCapacity(bytes.count / 4)
-            while k + 4 <= bytes.endIndex {
-                var bits = UInt32(bytes[k])
-                bits |= UInt32(bytes[k + 1]) << 8
-                bits |= UInt32(bytes[k + 2]) << 16
-                bits |= UInt32(bytes[k + 3]) << 24
-                out.append(Double(Float(bitPattern: bits)))
-                k += 4
+            return [Float](unsafeUninitializedCapacity: bytes.count / 4) { out, initialized in
+                bytes.withUnsafeBytes { raw in
+                    for i in 0..<out.count { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                }
+                initialized = out.count
             }
         case "FP16":
-            while k + 2 <= bytes.endIndex {
-                out.append(Double(Float(Float16(bitPattern: UInt16(bytes[k]) | UInt16(bytes[k + 1]) << 8))))
-                k += 2
+            return [Float](unsafeUninitializedCapacity: bytes.count / 2) { out, initialized in
+                bytes.withUnsafeBytes { raw in
+                    for i in 0..<out.count { out[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+                }
+                initialized = out.count
             }
-        case "UINT8":   // channel-first pixels, reordered before they are normalized
-            for b in bytes { out.append(Double(b)) }
         default:   // INT8
-            for b in bytes { out.append(Double(Int8(bitPattern: b))) }
+            return bytes.map { Float(Int8(bitPattern: $0)) }
         }
-        return out
     }
 
     /// The outputs part of a request: classification and binary output, per output or on the request.
@@ -236,8 +233,8 @@ struct OIPRequest {
         return Int(x)
     }
 
-    /// Row-major flattening of nested arrays of numbers.
-    private static func flatten(_ value: JSONValue, into out: inout [Double], limit: Int) throws(ServiceError) {
+    /// Row-major flattening of nested arrays of numbers (stops once past `limit`).
+    private static func flatten(_ value: JSONValue, into out: inout [JSONNumber], limit: Int) throws(ServiceError) {
         switch value {
         case .number(let x):
             guard out.count < limit + 1 else { return }

@@ -73,20 +73,20 @@ struct OIPStatisticsRoutes: Sendable {
         case .success(let m): model = m
         case .failure(let e): return sink.respond(e.response)
         }
-        let dims: [JSONValue] = model.tensorInputShape.map { .number(Double($0)) }
+        let dims: [JSONValue] = model.tensorInputShape.map { .number(JSONNumber(Double($0))) }
         let config: JSONValue = .object([
             ("name", .string(model.name)),
             ("platform", .string("loupe")),
-            ("max_batch_size", .number(Double(maxImagesPerRequest))),
+            ("max_batch_size", .number(JSONNumber(Double(maxImagesPerRequest)))),
             ("input", .array([.object([("name", .string(model.inputTensorName)), ("data_type", .string("TYPE_FP32")),
                                        ("format", .string(model.inputShape.count == 3 ? "FORMAT_" + model.inputLayout : "FORMAT_NONE")),
                                        ("dims", .array(dims))])])),
             ("output", .array([.object([("name", .string(model.outputTensorName)), ("data_type", .string("TYPE_FP32")),
-                                        ("dims", .array([.number(Double(model.outputCount))]))])])),
-            ("dynamic_batching", .object([("preferred_batch_size", .array([.number(Double(maxBatchSize))])),
-                                          ("max_queue_delay_microseconds", .number(Double(maxQueueDelayMicroseconds)))])),
+                                        ("dims", .array([.number(JSONNumber(Double(model.outputCount)))]))])])),
+            ("dynamic_batching", .object([("preferred_batch_size", .array([.number(JSONNumber(Double(maxBatchSize)))])),
+                                          ("max_queue_delay_microseconds", .number(JSONNumber(Double(maxQueueDelayMicroseconds))))])),
             ("instance_group", .array([.object([("name", .string(model.name)), ("kind", .string("KIND_CPU")),
-                                                ("count", .number(Double(workers)))])])),
+                                                ("count", .number(JSONNumber(Double(workers))))])])),
             ("parameters", .object([("version", .object([("string_value", .string(String(model.version)))])),
                                     ("sha256", .object([("string_value", .string(model.sha256))]))])),
         ])

@@ -1,14 +1,27 @@
 // A small, fast JSON reader for request bodies (the writer is JSONWriter.swift). Requests carry up to
 // hundreds of thousands of numbers (OIP tensors, `instances`), which a generic Codable decoder
-// turns into a slow boxed tree; this reader parses numbers on a fast exact path and keeps
-// objects as ordered pairs. Errors carry the byte offset and what was expected.
+// turns into a slow boxed tree; this reader converts each number once to both its correctly
+// rounded Double and Float (Support/DecimalParsing.swift) and keeps objects as ordered pairs.
+// Errors carry the byte offset and what was expected.
 
 import LoupeHTTP
+
+/// A JSON number: its correctly rounded Double, and its correctly rounded Float (which is not
+/// always Float(double): rounding twice can differ from rounding once at the halfway points).
+public struct JSONNumber: Sendable, Equatable, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral {
+    public var double: Double
+    public var float: Float
+    public init(double: Double, float: Float) { self.double = double; self.float = float }
+    /// A number that was never text: Float(value) is its float.
+    public init(_ value: Double) { self.init(double: value, float: Float(value)) }
+    public init(integerLiteral value: Int) { self.init(Double(value)) }
+    public init(floatLiteral value: Double) { self.init(value) }
+}
 
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
-    case number(Double)
+    case number(JSONNumber)
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
@@ -31,7 +44,9 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    public var numberValue: Double? { if case .number(let n) = self { return n }; return nil }
+    public var numberValue: Double? { if case .number(let n) = self { return n.double }; return nil }
+    /// The number as the correctly rounded Float of its text.
+    public var floatValue: Float? { if case .number(let n) = self { return n.float }; return nil }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
     public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
@@ -58,6 +73,11 @@ public struct JSONParseError: Error, CustomStringConvertible, Equatable {
 public enum JSONReader {
     /// Parses one JSON document; nesting deeper than `maxDepth` is refused.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+        try parse(bytes[...], maxDepth: maxDepth)
+    }
+
+    /// Parses one JSON document from part of a buffer (a request body's JSON header), without copying it.
+    public static func parse(_ bytes: ArraySlice<UInt8>, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONValue in
             var parser = Parser(bytes: buffer, maxDepth: maxDepth)
             parser.skipSpace()
@@ -253,64 +273,64 @@ public enum JSONReader {
             return v
         }
 
-        /// Exact for up to 15 significant digits and decimal exponents within ±22 (Clinger's fast
-        /// path); anything else goes through the standard library's correctly rounded parser.
-        mutating func number() throws(JSONParseError) -> Double {
+        /// A number by RFC 8259's grammar (no leading zeros, digits after '.' and in an exponent),
+        /// converted exactly (DecimalParsing): the first 19 significant digits are kept, and whether
+        /// any nonzero digit followed them.
+        mutating func number() throws(JSONParseError) -> JSONNumber {
             let start = position
-            var negative = false
-            if bytes[position] == UInt8(ascii: "-") { negative = true; position += 1 }
-            var mantissa: UInt64 = 0
+            var d = ScannedDecimal()
+            if bytes[position] == UInt8(ascii: "-") { d.negative = true; position += 1 }
             var digits = 0
-            var exponent = 0
-            var sawDigit = false
-            while position < bytes.count, bytes[position] >= 0x30, bytes[position] <= 0x39 {
-                if digits < 19 { mantissa = mantissa * 10 + UInt64(bytes[position] - 0x30) } else { exponent += 1 }
-                if mantissa > 0 { digits += 1 }
-                position += 1; sawDigit = true
+            let integerStart = position
+            while position < bytes.count, bytes[position] &- 0x30 < 10 {
+                let digit = bytes[position] &- 0x30
+                if digits < 19 {
+                    d.mantissa = d.mantissa &* 10 &+ UInt64(digit)
+                    if d.mantissa > 0 { digits += 1 }
+                } else {
+                    d.exponent += 1
+                    if digit != 0 { d.truncated = true }
+                }
+                position += 1
             }
-            guard sawDigit else { throw error("expected a digit") }
+            guard position > integerStart else { throw error("expected a digit") }
+            if bytes[integerStart] == UInt8(ascii: "0") && position - integerStart > 1 {
+                position = integerStart
+                throw error("a number may not start with 0 followed by more digits")
+            }
             if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
                 position += 1
-                var fractionDigit = false
-                while position < bytes.count, bytes[position] >= 0x30, bytes[position] <= 0x39 {
+                let fractionStart = position
+                while position < bytes.count, bytes[position] &- 0x30 < 10 {
+                    let digit = bytes[position] &- 0x30
                     if digits < 19 {
-                        mantissa = mantissa * 10 + UInt64(bytes[position] - 0x30)
-                        exponent -= 1
-                        if mantissa > 0 { digits += 1 }
+                        d.mantissa = d.mantissa &* 10 &+ UInt64(digit)
+                        d.exponent -= 1
+                        if d.mantissa > 0 { digits += 1 }
+                    } else if digit != 0 {
+                        d.truncated = true
                     }
-                    position += 1; fractionDigit = true
+                    position += 1
                 }
-                guard fractionDigit else { throw error("expected a digit after '.'") }
+                guard position > fractionStart else { throw error("expected a digit after '.'") }
             }
-            if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
                 position += 1
                 var expNegative = false
                 if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
                     expNegative = bytes[position] == UInt8(ascii: "-"); position += 1
                 }
                 var e = 0
-                var expDigit = false
-                while position < bytes.count, bytes[position] >= 0x30, bytes[position] <= 0x39 {
-                    if e < 100_000 { e = e * 10 + Int(bytes[position] - 0x30) }
-                    position += 1; expDigit = true
+                let exponentStart = position
+                while position < bytes.count, bytes[position] &- 0x30 < 10 {
+                    if e < 100_000 { e = e * 10 + Int(bytes[position] &- 0x30) }
+                    position += 1
                 }
-                guard expDigit else { throw error("expected a digit in the exponent") }
-                exponent += expNegative ? -e : e
+                guard position > exponentStart else { throw error("expected a digit in the exponent") }
+                d.exponent += expNegative ? -e : e
             }
-            if digits <= 15 && exponent >= -22 && exponent <= 22 {
-                var v = Double(mantissa)
-                if exponent < 0 { v /= powersOfTen[-exponent] } else if exponent > 0 { v *= powersOfTen[exponent] }
-                return negative ? -v : v
-            }
-            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
-            guard let v = Double(text) else { throw error("invalid number '\(text)'") }
-            return v
+            let (double, float) = DecimalParsing.convert(d, text: UnsafeBufferPointer(rebasing: bytes[start..<position]))
+            return JSONNumber(double: double, float: float)
         }
     }
-}
-
-private let powersOfTen: [Double] = (0...22).map { e in
-    var v = 1.0
-    for _ in 0..<e { v *= 10 }
-    return v
 }

@@ -51,7 +51,8 @@ public struct JSONWriter {
         switch v {
         case .null: raw("null")
         case .bool(let b): bool(b)
-        case .number(let n):
+        case .number(let number):
+            let n = number.double
             if n == n.rounded(), abs(n) < 1e15 { int(Int(n)) } else { double(n) }
         case .string(let s): string(s)
         case .array(let items):
