@@ -52,6 +52,8 @@ def check_schema(header):
         "[number]": lambda v: isinstance(v, list) and all(is_number(x) for x in v),
         "[string]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         "[object]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+        # §3 *Sizes*: one integer n (n × n) or [height, width].
+        "size": lambda v: is_int(v) or (isinstance(v, list) and len(v) == 2 and all(is_int(x) for x in v)),
     }
 
     def need(obj, key, kind, where):
@@ -111,11 +113,12 @@ def check_schema(header):
 
 # §3: each layer type's keys: (JSON kind, required).
 ACTIVATION_KEYS = {"activation": ("string", False), "alpha": ("number", False), "min": ("number", False), "max": ("number", False)}
-WINDOW_KEYS = {"stride": ("int", False), "padding": ("string", False), "pads": ("[int]", False)}
+WINDOW_KEYS = {"stride": ("size", False), "padding": ("string", False), "pads": ("[int]", False)}
 LAYER_KEYS = {
-    "conv2d": {"filters": ("int", True), "kernel": ("int", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
-    "maxPool2d": {"pool": ("int", False), **WINDOW_KEYS},
-    "avgPool2d": {"pool": ("int", False), **WINDOW_KEYS},
+    "conv2d": {"filters": ("int", True), "kernel": ("size", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
+    "depthwiseConv2d": {"kernel": ("size", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
+    "maxPool2d": {"pool": ("size", False), **WINDOW_KEYS},
+    "avgPool2d": {"pool": ("size", False), **WINDOW_KEYS},
     "globalAvgPool2d": {},
     "activation": {**ACTIVATION_KEYS, "activation": ("string", True)},
     "flatten": {},
@@ -124,12 +127,18 @@ LAYER_KEYS = {
 }
 
 
+def size(v):
+    """§3 *Sizes*: (height, width) of an integer n (n × n) or a [height, width] pair."""
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
 def window(layer, h, w, k, where):
-    """§3 *Windows*: (top, left, bottom, right, OH, OW) of a k×k window with the layer's stride and
-    padding over an h×w input; raises Invalid(where…) when it does not fit."""
-    s = opt(layer, "stride", k if layer["type"] in ("maxPool2d", "avgPool2d") else 1)
+    """§3 *Windows*: (top, left, bottom, right, OH, OW) of a kH×kW window k = (kH, kW) with the layer's
+    strides and padding over an h×w input; raises Invalid(where…) when it does not fit."""
+    kh, kw = k
+    sh, sw = size(opt(layer, "stride", list(k) if layer["type"] in ("maxPool2d", "avgPool2d") else 1))
     pads = layer.get("pads")
-    if s <= 0 or k <= 0:
+    if min(sh, sw, kh, kw) <= 0:
         raise Invalid(f"{where} needs a positive window and stride")
     if pads is not None:
         if layer.get("padding") is not None:
@@ -138,16 +147,16 @@ def window(layer, h, w, k, where):
             raise Invalid(f"{where} has pads {pads}, expected 4 non-negative integers")
         t, l, b, r = pads
     elif opt(layer, "padding", "valid") == "same":
-        oh, ow = -(-h // s), -(-w // s)
-        th, tw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
+        oh, ow = -(-h // sh), -(-w // sw)
+        th, tw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w, 0)
         t, b, l, r = th // 2, th - th // 2, tw // 2, tw - tw // 2
     else:
         t = l = b = r = 0
-    if max(t, l, b, r) >= k:
-        raise Invalid(f"{where} has padding {[t, l, b, r]} not smaller than its {k}×{k} window")
-    if h + t + b < k or w + l + r < k:
-        raise Invalid(f"{where} has a {k}×{k} window that does not fit its {h}×{w} input")
-    return t, l, b, r, (h + t + b - k) // s + 1, (w + l + r - k) // s + 1
+    if max(t, b) >= kh or max(l, r) >= kw:
+        raise Invalid(f"{where} has padding {[t, l, b, r]} not smaller than its {kh}×{kw} window")
+    if h + t + b < kh or w + l + r < kw:
+        raise Invalid(f"{where} has a {kh}×{kw} window that does not fit its {h}×{w} input")
+    return t, l, b, r, (h + t + b - kh) // sh + 1, (w + l + r - kw) // sw + 1
 
 
 def expected_tensors(arch):
@@ -156,7 +165,7 @@ def expected_tensors(arch):
     shape = list(arch["inputShape"])
     if not shape or any(d <= 0 for d in shape) or len(shape) not in (1, 3):
         raise Invalid(f"invalid header: the architecture is invalid: input shape {shape} is not [H, W, C] or [n]")
-    tensors, offset, convs, denses = [], 0, 0, 0
+    tensors, offset, convs, denses, depthwise = [], 0, 0, 0, 0
 
     def add(name, s):
         nonlocal offset
@@ -168,22 +177,28 @@ def expected_tensors(arch):
 
     for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
-        if t in ("conv2d", "maxPool2d", "avgPool2d", "globalAvgPool2d") and len(shape) != 3:
+        if t in ("conv2d", "depthwiseConv2d", "maxPool2d", "avgPool2d", "globalAvgPool2d") and len(shape) != 3:
             fail(i, t, f"needs an (H, W, C) input but gets {shape}")
-        if t == "conv2d":
-            k, f = layer["kernel"], layer["filters"]
-            if k <= 0 or f <= 0:
+        if t in ("conv2d", "depthwiseConv2d"):
+            k = size(layer["kernel"])
+            f = layer["filters"] if t == "conv2d" else shape[2]
+            if min(k) <= 0 or f <= 0:
                 fail(i, t, "needs a positive kernel and filter count")
-            convs += 1
-            add(f"conv{convs}.weight", [k, k, shape[2], f])
-            add(f"conv{convs}.bias", [f])
+            if t == "conv2d":
+                convs += 1
+                add(f"conv{convs}.weight", [k[0], k[1], shape[2], f])
+                add(f"conv{convs}.bias", [f])
+            else:
+                depthwise += 1
+                add(f"depthwise{depthwise}.weight", [k[0], k[1], f, 1])
+                add(f"depthwise{depthwise}.bias", [f])
             try:
                 *_, oh, ow = window(layer, shape[0], shape[1], k, "")
             except Invalid as e:
                 fail(i, t, str(e).strip())
             shape = [oh, ow, f]
         elif t in ("maxPool2d", "avgPool2d"):
-            p = opt(layer, "pool", 2)
+            p = size(opt(layer, "pool", 2))
             try:
                 *_, oh, ow = window(layer, shape[0], shape[1], p, "")
             except Invalid as e:
@@ -407,32 +422,37 @@ def forward(header, params, pixels):
         t = table[name]
         return p[t["offset"]:t["offset"] + math.prod(t["shape"])].reshape(t["shape"])
 
-    convs = denses = 0
+    convs = denses = depthwise = 0
     last = len(arch["layers"]) - 1
     for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
         act = opt(layer, "activation", "linear")
-        if t == "conv2d":
-            convs += 1
-            w, b = tensor(f"conv{convs}.weight"), tensor(f"conv{convs}.bias")
-            k, s = layer["kernel"], opt(layer, "stride", 1)
-            top, left, bottom, right, oh, ow = window(layer, x.shape[0], x.shape[1], k, "")
+        if t in ("conv2d", "depthwiseConv2d"):
+            if t == "conv2d":
+                convs += 1
+                w, b = tensor(f"conv{convs}.weight"), tensor(f"conv{convs}.bias")
+            else:
+                depthwise += 1
+                w, b = tensor(f"depthwise{depthwise}.weight"), tensor(f"depthwise{depthwise}.bias")
+            (kh, kw), (sh, sw) = size(layer["kernel"]), size(opt(layer, "stride", 1))
+            top, left, bottom, right, oh, ow = window(layer, x.shape[0], x.shape[1], (kh, kw), "")
             x = np.pad(x, ((top, bottom), (left, right), (0, 0)))
-            y = np.zeros((oh, ow, w.shape[3]), dtype=np.float64)
-            for di in range(k):
-                for dj in range(k):
-                    y += x[di:di + (oh - 1) * s + 1:s, dj:dj + (ow - 1) * s + 1:s, :].astype(np.float64) @ w[di, dj].astype(np.float64)
+            y = np.zeros((oh, ow, b.shape[0]), dtype=np.float64)
+            for di in range(kh):
+                for dj in range(kw):
+                    patch = x[di:di + (oh - 1) * sh + 1:sh, dj:dj + (ow - 1) * sw + 1:sw, :].astype(np.float64)
+                    y += patch @ w[di, dj].astype(np.float64) if t == "conv2d" else patch * w[di, dj, :, 0].astype(np.float64)
             x = y + b
         elif t in ("maxPool2d", "avgPool2d"):
-            q = opt(layer, "pool", 2)
-            s = opt(layer, "stride", q)
-            top, left, _, _, oh, ow = window(layer, x.shape[0], x.shape[1], q, "")
+            qh, qw = size(opt(layer, "pool", 2))
+            sh, sw = size(opt(layer, "stride", [qh, qw]))
+            top, left, _, _, oh, ow = window(layer, x.shape[0], x.shape[1], (qh, qw), "")
             y = np.zeros((oh, ow, x.shape[2]), dtype=np.float64)
             for i0 in range(oh):
                 for j0 in range(ow):
                     # The window's cells inside the image: padding never wins a max and is not counted in a mean.
-                    r0, c0 = max(i0 * s - top, 0), max(j0 * s - left, 0)
-                    r1, c1 = min(i0 * s - top + q, x.shape[0]), min(j0 * s - left + q, x.shape[1])
+                    r0, c0 = max(i0 * sh - top, 0), max(j0 * sw - left, 0)
+                    r1, c1 = min(i0 * sh - top + qh, x.shape[0]), min(j0 * sw - left + qw, x.shape[1])
                     cells = x[r0:r1, c0:c1, :].astype(np.float64)
                     y[i0, j0] = cells.max(axis=(0, 1)) if t == "maxPool2d" else cells.mean(axis=(0, 1))
             x = y
@@ -443,7 +463,7 @@ def forward(header, params, pixels):
         elif t == "dense":
             denses += 1
             x = x.astype(np.float64) @ tensor(f"dense{denses}.weight").astype(np.float64) + tensor(f"dense{denses}.bias")
-        if t in ("conv2d", "dense", "activation"):
+        if t in ("conv2d", "depthwiseConv2d", "dense", "activation"):
             if act == "relu":
                 x = np.maximum(x, 0)
             elif act == "leakyRelu":

@@ -94,12 +94,17 @@ extension ModelFile {
             switch layer {
             case let .conv2d(filters, kernel, stride, padding, _):
                 guard shape.count == 3 else { return total }
-                total += try mul([kernel, kernel, shape[2], filters]) + (try mul([filters]))
-                guard let r = padding.resolve(height: shape[0], width: shape[1], kernelHeight: kernel, kernelWidth: kernel, stride: stride) else { return total }
+                total += try mul([kernel.height, kernel.width, shape[2], filters]) + (try mul([filters]))
+                guard let r = padding.resolve(height: shape[0], width: shape[1], kernel: kernel, stride: stride) else { return total }
                 shape = [r.outHeight, r.outWidth, filters]
+            case let .depthwiseConv2d(kernel, stride, padding, _):
+                guard shape.count == 3 else { return total }
+                total += try mul([kernel.height, kernel.width, shape[2]]) + (try mul([shape[2]]))
+                guard let r = padding.resolve(height: shape[0], width: shape[1], kernel: kernel, stride: stride) else { return total }
+                shape = [r.outHeight, r.outWidth, shape[2]]
             case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
-                guard shape.count == 3, pool > 0,
-                      let r = padding.resolve(height: shape[0], width: shape[1], kernelHeight: pool, kernelWidth: pool, stride: stride ?? pool) else { return total }
+                guard shape.count == 3, pool.height > 0, pool.width > 0,
+                      let r = padding.resolve(height: shape[0], width: shape[1], kernel: pool, stride: stride ?? pool) else { return total }
                 shape = [r.outHeight, r.outWidth, shape[2]]
             case .globalAvgPool2d:
                 guard shape.count == 3 else { return total }

@@ -3,17 +3,54 @@
 //    "padding": "valid", "activation": "relu"}, {"type": "maxPool2d", "pool": 2}, ...]}
 // Layout everywhere: NHWC float32, batch first. Flatten walks (H, W, C) = Keras's order.
 // Optional keys are omitted when they hold their default, so files written before strides, pads
-// and the newer activations existed decode (and re-encode) unchanged.
+// and the newer activations existed decode (and re-encode) unchanged. Kernels, strides and pool
+// windows are one integer when square (as every file before non-square windows wrote them) and
+// [height, width] otherwise.
+
+/// A height × width pair: a kernel, a pool window or a stride. An integer literal n means n × n.
+public struct Size2D: Sendable, Hashable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    public var height: Int
+    public var width: Int
+    public init(_ height: Int, _ width: Int) { self.height = height; self.width = width }
+    /// side × side.
+    public init(_ side: Int) { self.init(side, side) }
+    public init(integerLiteral side: Int) { self.init(side, side) }
+    public var isSquare: Bool { height == width }
+    /// "3" for a square, "3×5" otherwise.
+    public var description: String { isSquare ? "\(height)" : "\(height)×\(width)" }
+    /// "3×3" or "3×5": always both sides.
+    public var area: String { "\(height)×\(width)" }
+}
+
+extension Size2D: Codable {
+    /// One integer n (n × n) or [height, width].
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Int.self) { self.init(n); return }
+        let pair = try c.decode([Int].self)
+        guard pair.count == 2 else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "expected an integer or [height, width], got \(pair.count) integers")
+        }
+        self.init(pair[0], pair[1])
+    }
+
+    /// Square sizes as one integer, so files written before non-square windows re-encode unchanged.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if isSquare { try c.encode(height) } else { try c.encode([height, width]) }
+    }
+}
 
 /// How a convolution or pooling window treats the border.
 public enum Padding: Sendable, Equatable, CustomStringConvertible {
-    /// No padding: output is ⌊(H − k) / s⌋ + 1.
+    /// No padding: output is ⌊(H − kH) / sH⌋ + 1 (and W with kW, sW).
     case valid
-    /// Zero padding so the output is ⌈H / s⌉ (H for stride 1); TensorFlow's split: the total
-    /// max((⌈H/s⌉ − 1)·s + k − H, 0) is halved, top/left get the smaller half (ONNX SAME_UPPER).
+    /// Zero padding so the output is ⌈H / sH⌉ (H for stride 1); TensorFlow's split: the total
+    /// max((⌈H/sH⌉ − 1)·sH + kH − H, 0) is halved, top/left get the smaller half (ONNX SAME_UPPER).
+    /// Columns likewise with W, kW, sW.
     case same
     /// Explicit zero padding per side (ONNX `pads` = [top, left, bottom, right]);
-    /// output is ⌊(H + top + bottom − k) / s⌋ + 1.
+    /// output is ⌊(H + top + bottom − kH) / sH⌋ + 1.
     case explicit(top: Int, left: Int, bottom: Int, right: Int)
 
     public var description: String {
@@ -24,24 +61,32 @@ public enum Padding: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The padding of each side and the output size for an h×w input, kernel k×k and stride s
-    /// (kh × kw for global windows). Nil when the window does not fit (output < 1) or a size is bad.
-    public func resolve(height h: Int, width w: Int, kernelHeight kh: Int, kernelWidth kw: Int, stride s: Int)
+    /// The padding of each side and the output size for an h×w input, a kernel (or window) and a
+    /// stride. Nil when the window does not fit (output < 1) or a size is bad. Rows use the
+    /// kernel's and stride's heights, columns their widths.
+    public func resolve(height h: Int, width w: Int, kernel: Size2D, stride: Size2D)
         -> (top: Int, left: Int, bottom: Int, right: Int, outHeight: Int, outWidth: Int)? {
-        guard h > 0, w > 0, kh > 0, kw > 0, s > 0 else { return nil }
+        let (kh, kw, sh, sw) = (kernel.height, kernel.width, stride.height, stride.width)
+        guard h > 0, w > 0, kh > 0, kw > 0, sh > 0, sw > 0 else { return nil }
         var (t, l, b, r) = (0, 0, 0, 0)
         switch self {
         case .valid: break
         case .same:
-            let oh = (h + s - 1) / s, ow = (w + s - 1) / s
-            let th = max((oh - 1) * s + kh - h, 0), tw = max((ow - 1) * s + kw - w, 0)
+            let oh = (h + sh - 1) / sh, ow = (w + sw - 1) / sw
+            let th = max((oh - 1) * sh + kh - h, 0), tw = max((ow - 1) * sw + kw - w, 0)
             (t, b, l, r) = (th / 2, th - th / 2, tw / 2, tw - tw / 2)
         case let .explicit(top, left, bottom, right):
             guard top >= 0, left >= 0, bottom >= 0, right >= 0 else { return nil }
             (t, l, b, r) = (top, left, bottom, right)
         }
         guard h + t + b >= kh, w + l + r >= kw else { return nil }
-        return (t, l, b, r, (h + t + b - kh) / s + 1, (w + l + r - kw) / s + 1)
+        return (t, l, b, r, (h + t + b - kh) / sh + 1, (w + l + r - kw) / sw + 1)
+    }
+
+    /// `resolve` for a kh × kw window and one stride s in both directions.
+    public func resolve(height h: Int, width w: Int, kernelHeight kh: Int, kernelWidth kw: Int, stride s: Int)
+        -> (top: Int, left: Int, bottom: Int, right: Int, outHeight: Int, outWidth: Int)? {
+        resolve(height: h, width: w, kernel: Size2D(kh, kw), stride: Size2D(s))
     }
 
     /// [top, left, bottom, right] of an explicit padding, nil otherwise.
@@ -89,13 +134,16 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
 
 /// One layer of a `Sequential` network.
 public enum LayerSpec: Sendable, Equatable {
-    /// k×k convolution with stride s; kernel stored HWIO (k, k, inChannels, filters).
-    case conv2d(filters: Int, kernel: Int, stride: Int = 1, padding: Padding, activation: Activation)
-    /// Max pooling over pool×pool windows with stride `stride` (default pool: non-overlapping) and
+    /// kH×kW convolution with stride (sH, sW); kernel stored HWIO (kH, kW, inChannels, filters).
+    case conv2d(filters: Int, kernel: Size2D, stride: Size2D = 1, padding: Padding, activation: Activation)
+    /// Depthwise kH×kW convolution (ONNX Conv with group = channels, Keras DepthwiseConv2D with depth
+    /// multiplier 1): output channel c sees input channel c only; kernel stored (kH, kW, channels, 1).
+    case depthwiseConv2d(kernel: Size2D, stride: Size2D = 1, padding: Padding, activation: Activation)
+    /// Max pooling over pH×pW windows with stride `stride` (default the window: non-overlapping) and
     /// optional padding (padded cells never win). Floor on sizes that do not divide.
-    case maxPool2d(pool: Int, stride: Int? = nil, padding: Padding = .valid)
-    /// Average pooling over pool×pool windows; padded cells are not counted (ONNX count_include_pad = 0).
-    case avgPool2d(pool: Int, stride: Int? = nil, padding: Padding = .valid)
+    case maxPool2d(pool: Size2D, stride: Size2D? = nil, padding: Padding = .valid)
+    /// Average pooling over pH×pW windows; padded cells are not counted (ONNX count_include_pad = 0).
+    case avgPool2d(pool: Size2D, stride: Size2D? = nil, padding: Padding = .valid)
     /// Mean over H and W: (H, W, C) → (1, 1, C).
     case globalAvgPool2d
     /// An activation on its own (any shape; softmax only as the last layer).
@@ -119,13 +167,18 @@ extension LayerSpec: Codable {
         switch type {
         case "conv2d":
             self = .conv2d(filters: try c.decode(Int.self, forKey: .filters),
-                           kernel: try c.decode(Int.self, forKey: .kernel),
-                           stride: try c.decodeIfPresent(Int.self, forKey: .stride) ?? 1,
+                           kernel: try c.decode(Size2D.self, forKey: .kernel),
+                           stride: try c.decodeIfPresent(Size2D.self, forKey: .stride) ?? 1,
                            padding: try Self.decodePadding(c),
                            activation: try Self.decodeActivation(c) ?? .linear)
+        case "depthwiseConv2d":
+            self = .depthwiseConv2d(kernel: try c.decode(Size2D.self, forKey: .kernel),
+                                    stride: try c.decodeIfPresent(Size2D.self, forKey: .stride) ?? 1,
+                                    padding: try Self.decodePadding(c),
+                                    activation: try Self.decodeActivation(c) ?? .linear)
         case "maxPool2d", "avgPool2d":
-            let pool = try c.decodeIfPresent(Int.self, forKey: .pool) ?? 2
-            let stride = try c.decodeIfPresent(Int.self, forKey: .stride)
+            let pool = try c.decodeIfPresent(Size2D.self, forKey: .pool) ?? 2
+            let stride = try c.decodeIfPresent(Size2D.self, forKey: .stride)
             let padding = try Self.decodePadding(c)
             self = type == "maxPool2d" ? .maxPool2d(pool: pool, stride: stride, padding: padding)
                                        : .avgPool2d(pool: pool, stride: stride, padding: padding)
@@ -146,7 +199,7 @@ extension LayerSpec: Codable {
             self = .dropout(rate: try c.decode(Float.self, forKey: .rate))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription:
-                "unknown layer type \"\(type)\" (expected conv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense or dropout)")
+                "unknown layer type \"\(type)\" (expected conv2d, depthwiseConv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense or dropout)")
         }
     }
 
@@ -207,6 +260,12 @@ extension LayerSpec: Codable {
         case let .conv2d(filters, kernel, stride, padding, activation):
             try c.encode("conv2d", forKey: .type)
             try c.encode(filters, forKey: .filters)
+            try c.encode(kernel, forKey: .kernel)
+            if stride != 1 { try c.encode(stride, forKey: .stride) }
+            try Self.encode(padding, &c)
+            try Self.encode(activation, &c)
+        case let .depthwiseConv2d(kernel, stride, padding, activation):
+            try c.encode("depthwiseConv2d", forKey: .type)
             try c.encode(kernel, forKey: .kernel)
             if stride != 1 { try c.encode(stride, forKey: .stride) }
             try Self.encode(padding, &c)

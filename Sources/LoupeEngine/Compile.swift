@@ -32,7 +32,7 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
     var limits: [String: Float] = [:]
     var weightRanges: [Range<Int>] = []
     var offset = 0
-    var convIndex = 0, denseIndex = 0
+    var convIndex = 0, denseIndex = 0, depthwiseIndex = 0
     let inputSize = shape.reduce(1, *)
     var skipNext = false
     var endsInSoftmax = false
@@ -56,18 +56,41 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
             stages.append(Stage(op: .activation(.clip(min: lo, max: hi)), inputSize: size, outputSize: size))
         }
     }
-    func pool(_ pool: Int, _ stride: Int?, _ padding: Padding, _ where_: String) throws -> Pool2DGeometry {
+    func pool(_ pool: Size2D, _ stride: Size2D?, _ padding: Padding, _ where_: String) throws -> Pool2DGeometry {
         guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
         let s = stride ?? pool
-        guard pool >= 1, pool <= 256, s >= 1, s <= 256,
-              let r = padding.resolve(height: shape[0], width: shape[1], kernelHeight: pool, kernelWidth: pool, stride: s) else {
-            throw fail("\(where_): a \(pool)×\(pool) window with stride \(s) and \(padding) padding does not fit the \(shape[0])×\(shape[1]) input")
+        guard (1...256).contains(pool.height), (1...256).contains(pool.width), (1...256).contains(s.height), (1...256).contains(s.width),
+              let r = padding.resolve(height: shape[0], width: shape[1], kernel: pool, stride: s) else {
+            throw fail("\(where_): a \(pool.area) window with stride \(s) and \(padding) padding does not fit the \(shape[0])×\(shape[1]) input")
         }
-        guard max(r.top, r.bottom) < pool, max(r.left, r.right) < pool else {
-            throw fail("\(where_): padding \(padding) must be smaller than the \(pool)×\(pool) window")
+        guard max(r.top, r.bottom) < pool.height, max(r.left, r.right) < pool.width else {
+            throw fail("\(where_): padding \(padding) must be smaller than the \(pool.area) window")
         }
-        return Pool2DGeometry(height: shape[0], width: shape[1], channels: shape[2], kernelHeight: pool, kernelWidth: pool, stride: s,
-                              padTop: r.top, padLeft: r.left, outHeight: r.outHeight, outWidth: r.outWidth)
+        return Pool2DGeometry(height: shape[0], width: shape[1], channels: shape[2], kernelHeight: pool.height, kernelWidth: pool.width,
+                              strideHeight: s.height, strideWidth: s.width, padTop: r.top, padLeft: r.left,
+                              outHeight: r.outHeight, outWidth: r.outWidth)
+    }
+    /// The geometry of a conv2d (filters K) or depthwise conv (filters = channels) over the current shape.
+    func convGeometry(filters: Int, _ kernel: Size2D, _ stride: Size2D, _ padding: Padding, _ activation: Activation,
+                      _ where_: String) throws -> ConvGeometry {
+        guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
+        guard filters > 0, kernel.height > 0, kernel.width > 0, stride.height > 0, stride.width > 0 else {
+            throw fail("\(where_): filters, kernel and stride must be positive")
+        }
+        guard kernel.height <= 256, kernel.width <= 256, stride.height <= 256, stride.width <= 256 else {
+            throw fail("\(where_): kernel and stride must be at most 256")
+        }
+        guard activation != .softmax else { throw fail("\(where_): softmax is only allowed on the last (flat) layer") }
+        let (h, w, c) = (shape[0], shape[1], shape[2])
+        guard let r = padding.resolve(height: h, width: w, kernel: kernel, stride: stride) else {
+            throw fail("\(where_): a \(kernel.area) convolution with stride \(stride) and \(padding) padding does not fit a \(h)×\(w) input")
+        }
+        guard max(r.top, r.bottom) < kernel.height, max(r.left, r.right) < kernel.width else {
+            throw fail("\(where_): padding \(padding) must be smaller than the \(kernel.area) kernel")
+        }
+        return ConvGeometry(height: h, width: w, channels: c, filters: filters, kernelHeight: kernel.height, kernelWidth: kernel.width,
+                            padTop: r.top, padLeft: r.left, outHeight: r.outHeight, outWidth: r.outWidth, relu: activation == .relu,
+                            strideHeight: stride.height, strideWidth: stride.width)
     }
     for (i, layer) in architecture.layers.enumerated() {
         if skipNext { skipNext = false; continue }
@@ -75,35 +98,23 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
         let inSize = shape.reduce(1, *)
         switch layer {
         case let .conv2d(filters, kernel, stride, padding, activation):
-            guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
-            guard filters > 0, kernel > 0, stride > 0 else { throw fail("\(where_): filters, kernel and stride must be positive") }
-            guard kernel <= 256, stride <= 256 else { throw fail("\(where_): kernel and stride must be at most 256") }
-            guard activation != .softmax else { throw fail("\(where_): softmax is only allowed on the last (flat) layer") }
-            let (h, w, c) = (shape[0], shape[1], shape[2])
-            guard let r = padding.resolve(height: h, width: w, kernelHeight: kernel, kernelWidth: kernel, stride: stride) else {
-                throw fail("\(where_): a \(kernel)×\(kernel) convolution with stride \(stride) and \(padding) padding does not fit a \(h)×\(w) input")
-            }
-            guard max(r.top, r.bottom, r.left, r.right) < kernel else {
-                throw fail("\(where_): padding \(padding) must be smaller than the \(kernel)×\(kernel) kernel")
-            }
-            let (oh, ow) = (r.outHeight, r.outWidth)
+            let g = try convGeometry(filters: filters, kernel, stride, padding, activation, where_)
+            let (oh, ow, c) = (g.outHeight, g.outWidth, g.channels)
             convIndex += 1
             let name = "conv\(convIndex)"
-            let g = ConvGeometry(height: h, width: w, channels: c, filters: filters, kernel: kernel, padTop: r.top, padLeft: r.left,
-                                 outHeight: oh, outWidth: ow, relu: activation == .relu, stride: stride)
-            slots.append(ParameterSlot(name: "\(name).weight", offset: offset, shape: [kernel, kernel, c, filters]))
+            slots.append(ParameterSlot(name: "\(name).weight", offset: offset, shape: [kernel.height, kernel.width, c, filters]))
             slots.append(ParameterSlot(name: "\(name).bias", offset: offset + g.weightCount, shape: [filters]))
-            limits["\(name).weight"] = (6 / Float(kernel * kernel * (c + filters))).squareRoot()
+            limits["\(name).weight"] = (6 / Float(g.taps * (c + filters))).squareRoot()
             weightRanges.append(offset..<(offset + g.weightCount))
             offset += g.weightCount + filters
             shape = [oh, ow, filters]
             let fusable = activation == .relu || activation == .linear
-            if padding == .valid && stride == 1 && filters % 16 == 0 && fusable {
-                // Fast path: fused with a following non-overlapping, unpadded max pool.
+            if padding == .valid && stride == 1 && kernel.isSquare && filters % 16 == 0 && fusable {
+                // Fast path (square kernels, stride 1): fused with a following non-overlapping, unpadded square max pool.
                 var pool = 1
                 if i + 1 < architecture.layers.count, case let .maxPool2d(p, ps, pp) = architecture.layers[i + 1],
-                   ps == nil || ps == p, pp == .valid, p >= 1, p <= 15, oh >= p, ow >= p {
-                    pool = p
+                   p.isSquare, ps == nil || ps == p, pp == .valid, p.height >= 1, p.height <= 15, oh >= p.height, ow >= p.height {
+                    pool = p.height
                     skipNext = true
                 }
                 let cp = ConvPoolGeometry(conv: g, pool: pool)
@@ -115,6 +126,22 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
                                     inputSize: inSize, outputSize: g.outputSize))
                 if !fusable { try appendActivation(activation, where_, i) }
             }
+        case let .depthwiseConv2d(kernel, stride, padding, activation):
+            guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
+            let c = shape[2]
+            let g = try convGeometry(filters: c, kernel, stride, padding, activation, where_)
+            depthwiseIndex += 1
+            let name = "depthwise\(depthwiseIndex)"
+            let wc = g.depthwiseWeightCount
+            slots.append(ParameterSlot(name: "\(name).weight", offset: offset, shape: [kernel.height, kernel.width, c, 1]))
+            slots.append(ParameterSlot(name: "\(name).bias", offset: offset + wc, shape: [c]))
+            // Keras's Glorot for the (kH, kW, C, 1) kernel: fan-in kH·kW·C, fan-out kH·kW·1.
+            limits["\(name).weight"] = (6 / Float(g.taps * (c + 1))).squareRoot()
+            weightRanges.append(offset..<(offset + wc))
+            stages.append(Stage(op: .depthwiseConv(g, weight: offset, bias: offset + wc), inputSize: inSize, outputSize: g.outputSize))
+            offset += wc + c
+            shape = [g.outHeight, g.outWidth, c]
+            if activation != .relu && activation != .linear { try appendActivation(activation, where_, i) }
         case let .maxPool2d(p, stride, padding):
             let g = try pool(p, stride, padding, where_)
             stages.append(Stage(op: .maxPool(g), inputSize: inSize, outputSize: g.outputSize))
@@ -166,6 +193,7 @@ extension LayerSpec {
     var kindName: String {
         switch self {
         case .conv2d: return "conv2d"
+        case .depthwiseConv2d: return "depthwiseConv2d"
         case .maxPool2d: return "maxPool2d"
         case .avgPool2d: return "avgPool2d"
         case .globalAvgPool2d: return "globalAvgPool2d"

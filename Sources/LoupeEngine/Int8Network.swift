@@ -106,9 +106,15 @@ package final class Int8Network: Sendable {
                 let l = try layer(k: g.conv.kernel * g.conv.kernel * g.conv.channels, oc: g.conv.filters, relu: g.conv.relu, weight: w, bias: b)
                 ops.append(.conv(g.conv, pool: g.pool, layer: l))
             case let .conv(g, w, b):
+                guard g.isSquare else {
+                    throw fail("layer \(i + 1): a \(g.kernelHeight)×\(g.kernelWidth) kernel with strides (\(g.strideHeight), \(g.strideWidth)) has no int8 implementation; square kernels with equal strides do")
+                }
                 let l = try layer(k: g.kernel * g.kernel * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b)
                 ops.append(.conv(g, pool: 1, layer: l))
             case let .maxPool(g):
+                guard g.strideHeight == g.strideWidth else {
+                    throw fail("layer \(i + 1): max pooling with strides (\(g.strideHeight), \(g.strideWidth)) has no int8 implementation; equal strides do")
+                }
                 guard i < lastParametric else { throw fail("a pool after the last conv/dense layer is not supported") }
                 ops.append(.maxPool(g))
             case let .dense(_, outputs, relu, w, b):
@@ -230,7 +236,7 @@ package final class Int8Network: Sendable {
             case let .maxPool(g):
                 for b in 0..<n {
                     loupe_i8_maxpool_u8(x + b * xStride, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.kernelHeight),
-                                        Int32(g.kernelWidth), Int32(g.stride), Int32(g.padTop), Int32(g.padLeft),
+                                        Int32(g.kernelWidth), Int32(g.strideHeight), Int32(g.padTop), Int32(g.padLeft),
                                         Int32(g.outHeight), Int32(g.outWidth), y + b * yStride)
                 }
             case let .dense(l):

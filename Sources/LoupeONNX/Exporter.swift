@@ -3,7 +3,8 @@
 // `input` FP32 [N, H, W, C] (the model's normalized pixels, NHWC as the engine and the KServe v2
 // endpoint take them), output FP32 [N, K]: `probabilities` with a final Softmax when the network
 // ends in softmax, else `logits` (the last layer's raw output, as the engine's `outputs` gives it).
-// Inside: Transpose to NCHW, Conv (HWIO weights → OIHW, strides, pads), MaxPool/AveragePool
+// Inside: Transpose to NCHW, Conv (HWIO weights → OIHW, kernel_shape [kH, kW], strides [sH, sW], pads;
+// a depthwise conv is Conv with group = C and weights [C, 1, kH, kW]), MaxPool/AveragePool
 // (strides, pads, count_include_pad 0), GlobalAveragePool, Relu/LeakyRelu/Sigmoid/Tanh/Clip, a
 // Transpose back to NHWC before Flatten (so flattening walks (h, w, c) as the engine does and the
 // dense weights stay as they are), Gemm. Written through swift-protobuf's generated messages.
@@ -87,44 +88,65 @@ public enum ONNXExporter {
         func toNCHW() {
             if !nchw { current = addNode("Transpose", [current], ints: [("perm", [0, 3, 1, 2])]); nchw = true }
         }
-        func resolved(_ padding: Padding, _ k: Int, _ s: Int, _ index: Int) throws(ImportError) -> (pads: [Int64], h: Int, w: Int) {
-            guard let r = padding.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s) else {
+        func resolved(_ padding: Padding, _ k: Size2D, _ s: Size2D, _ index: Int) throws(ImportError) -> (pads: [Int64], h: Int, w: Int) {
+            guard let r = padding.resolve(height: h, width: w, kernel: k, stride: s) else {
                 throw ImportError("layer \(index + 1): the window does not fit the \(h)×\(w) input")
             }
             return ([r.top, r.left, r.bottom, r.right].map(Int64.init), r.outHeight, r.outWidth)
         }
+        func pair(_ s: Size2D) -> [Int64] { [Int64(s.height), Int64(s.width)] }
         var flatSize: Int? = nil
         for (index, layer) in architecture.layers.enumerated() {
             switch layer {
             case let .conv2d(filters, kernel, stride, padding, act):
                 toNCHW()
-                let count = kernel * kernel * c * filters
+                let (kh, kw) = (kernel.height, kernel.width)
+                let count = kh * kw * c * filters
                 guard offset + count + filters <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
                 var oihw = [Float](repeating: 0, count: count)
-                for y in 0..<kernel { for x in 0..<kernel { for i in 0..<c { for o in 0..<filters {
-                    oihw[((o * c + i) * kernel + y) * kernel + x] = parameters[offset + ((y * kernel + x) * c + i) * filters + o]
+                for y in 0..<kh { for x in 0..<kw { for i in 0..<c { for o in 0..<filters {
+                    oihw[((o * c + i) * kh + y) * kw + x] = parameters[offset + ((y * kw + x) * c + i) * filters + o]
                 } } } }
                 var weight: String
                 if let l = quantized.popFirst() {
                     qdqInput(l)
-                    weight = qdqWeight("conv_w", [filters, c, kernel, kernel], oihw, scales: l.weightScales, axis: 0)
+                    weight = qdqWeight("conv_w", [filters, c, kh, kw], oihw, scales: l.weightScales, axis: 0)
                 } else {
-                    weight = addTensor("conv_w", [filters, c, kernel, kernel], oihw)
+                    weight = addTensor("conv_w", [filters, c, kh, kw], oihw)
                 }
                 let bias = addTensor("conv_b", [filters], Array(parameters[(offset + count)..<(offset + count + filters)]))
                 offset += count + filters
                 let r = try resolved(padding, kernel, stride, index)
-                current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", [Int64(kernel), Int64(kernel)]), ("pads", r.pads),
-                                                                          ("strides", [Int64(stride), Int64(stride)])])
+                current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", pair(kernel)), ("pads", r.pads),
+                                                                          ("strides", pair(stride))])
                 activation(act)
                 (h, w, c) = (r.h, r.w, filters)
+            case let .depthwiseConv2d(kernel, stride, padding, act):
+                // ONNX Conv with group = C and weights [C, 1, kH, kW] (from (kH, kW, C, 1)).
+                toNCHW()
+                guard quantization == nil else { throw ImportError("layer \(index + 1): depthwise convolution has no int8 export") }
+                let (kh, kw) = (kernel.height, kernel.width)
+                let count = kh * kw * c
+                guard offset + count + c <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
+                var weights = [Float](repeating: 0, count: count)
+                for y in 0..<kh { for x in 0..<kw { for ch in 0..<c {
+                    weights[(ch * kh + y) * kw + x] = parameters[offset + (y * kw + x) * c + ch]
+                } } }
+                let weight = addTensor("dwconv_w", [c, 1, kh, kw], weights)
+                let bias = addTensor("dwconv_b", [c], Array(parameters[(offset + count)..<(offset + count + c)]))
+                offset += count + c
+                let r = try resolved(padding, kernel, stride, index)
+                current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", pair(kernel)), ("pads", r.pads),
+                                                                          ("strides", pair(stride))], int: [("group", Int64(c))])
+                activation(act)
+                (h, w) = (r.h, r.w)
             case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
                 toNCHW()
                 let s = stride ?? pool
                 let r = try resolved(padding, pool, s, index)
                 let isMax = if case .maxPool2d = layer { true } else { false }
                 current = addNode(isMax ? "MaxPool" : "AveragePool", [current],
-                                  ints: [("kernel_shape", [Int64(pool), Int64(pool)]), ("strides", [Int64(s), Int64(s)]), ("pads", r.pads)],
+                                  ints: [("kernel_shape", pair(pool)), ("strides", pair(s)), ("pads", r.pads)],
                                   int: isMax ? [] : [("count_include_pad", 0)])
                 (h, w) = (r.h, r.w)
             case .globalAvgPool2d:

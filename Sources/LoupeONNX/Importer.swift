@@ -5,7 +5,7 @@
 // Layout: the engine runs NHWC. ONNX convolutions are NCHW, so the importer tracks which layout
 // the current tensor has in the graph (NHWC at an input declared [N,H,W,C], NCHW after a
 // Transpose [0,3,1,2] or at an input declared [N,C,H,W]); convolution weights are turned from
-// OIHW to HWIO, and the first dense layer after flattening an NCHW tensor has its rows permuted
+// OIHW to HWIO (a depthwise Conv's [C,1,kH,kW] to (kH,kW,C,1)), and the first dense layer after flattening an NCHW tensor has its rows permuted
 // from (c, h, w) to the engine's (h, w, c) order. Batch-norm is folded into the conv or dense
 // layer before it; Relu is merged into the layer it follows (also across max pooling and
 // flattening, with which it commutes); LeakyRelu, Sigmoid, Tanh and Clip are merged into a conv or
@@ -36,7 +36,12 @@ public enum ONNXImporter {
                                             "Gemm", "MatMul", "Add", "Softmax", "Dropout", "Identity"]
     static var supported: String { supportedOperators.joined(separator: ", ") }
 
-    public static func importModel(_ model: ONNXModel) throws(ImportError) -> ImportedNetwork {
+    /// The default largest image side (`models.max_input_side`, Config/loupe.yaml).
+    public static let defaultMaxInputSide = 256
+
+    /// `maxInputSide`: the largest image height or width accepted (the serving configuration's
+    /// `models.max_input_side`, so an imported model is one the server will load).
+    public static func importModel(_ model: ONNXModel, maxInputSide: Int = defaultMaxInputSide) throws(ImportError) -> ImportedNetwork {
         guard (7...21).contains(model.opset) || model.opset == 0 else {
             throw ImportError("the model uses opset \(model.opset); Loupe imports opsets 7 to 21 of the default domain")
         }
@@ -64,7 +69,9 @@ public enum ONNXImporter {
         }
         let inputShape = [b.shape.h, b.shape.w, b.shape.c]
         let inputLayout = b.nchw ? "NCHW" : "NHWC"
-        guard b.shape.h <= 256 && b.shape.w <= 256 else { throw ImportError("input '\(input.name)' is \(b.shape.h)×\(b.shape.w); Loupe imports images up to 256×256") }
+        guard b.shape.h <= maxInputSide && b.shape.w <= maxInputSide else {
+            throw ImportError("input '\(input.name)' is \(b.shape.h)×\(b.shape.w); Loupe imports images up to \(maxInputSide)×\(maxInputSide) (models.max_input_side; raise it in the configuration to import larger ones)")
+        }
         b.current = input.name
         for node in model.nodes { try b.apply(node) }
         guard b.current == output.name else {
@@ -210,6 +217,9 @@ public enum ONNXImporter {
             case let .conv2d(filters, kernel, stride, padding, a):
                 guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
                 layers[index] = .conv2d(filters: filters, kernel: kernel, stride: stride, padding: padding, activation: activation)
+            case let .depthwiseConv2d(kernel, stride, padding, a):
+                guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
+                layers[index] = .depthwiseConv2d(kernel: kernel, stride: stride, padding: padding, activation: activation)
             case let .dense(units, a):
                 guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
                 layers[index] = .dense(units: units, activation: activation)
@@ -217,6 +227,8 @@ public enum ONNXImporter {
             }
         }
 
+        /// Conv: any kH×kW kernel, strides (sH, sW), pads or auto_pad, dilation 1; group 1, or group = channels
+        /// with one filter per group (depthwise).
         mutating func conv(_ node: ONNXNode) throws(ImportError) {
             guard flat == nil, nchw else {
                 throw refuse(node, flat != nil ? "a Conv after flattening is not supported" : "the tensor is NHWC here; ONNX Conv takes NCHW (add Transpose [0,3,1,2])")
@@ -224,31 +236,44 @@ public enum ONNXImporter {
             let w = try initializer(node, 1)
             guard w.dataType == ONNXTensor.float, w.dims.count == 4 else { throw refuse(node, "weights of shape \(w.dims); expected [F, C, kH, kW] floats") }
             let (f, c, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3])
-            guard (node.int("group") ?? 1) == 1 else { throw refuse(node, "group \(node.int("group")!) (grouped or depthwise convolution) is not supported yet") }
-            guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else { throw refuse(node, "dilations \(node.ints("dilations")!) are not supported (dilation 1 only)") }
-            guard kh == kw else { throw refuse(node, "a \(kh)×\(kw) kernel is not supported yet; the engine runs square kernels") }
-            guard c == shape.c else { throw refuse(node, "weights for \(c) input channels, the tensor has \(shape.c)") }
+            guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else {
+                throw refuse(node, "dilations \(node.ints("dilations")!) are not supported; Loupe imports Conv with dilation 1 only")
+            }
+            let group = Int(node.int("group") ?? 1)
+            let depthwise = group != 1
+            if depthwise {
+                guard group == shape.c, c == 1, f == shape.c else {
+                    throw refuse(node, "group \(group) with weights \(w.dims) on \(shape.c) channels is not supported; Loupe imports group 1 and depthwise convolution (group = input channels = output channels, weights [C, 1, kH, kW])")
+                }
+            } else {
+                guard c == shape.c else { throw refuse(node, "weights for \(c) input channels, the tensor has \(shape.c)") }
+            }
+            guard kh >= 1, kw >= 1, kh <= 256, kw <= 256 else { throw refuse(node, "a \(kh)×\(kw) kernel is not supported (sides 1 to 256)") }
             if let ks = node.ints("kernel_shape"), ks != [Int64(kh), Int64(kw)] {
                 throw refuse(node, "kernel_shape \(ks) disagrees with the weights' \(kh)×\(kw)")
             }
+            let kernel = Size2D(kh, kw)
             let stride = try strides(node)
-            let padding = try padding(node, kernel: kh, stride: stride)
-            guard let r = padding.resolve(height: shape.h, width: shape.w, kernelHeight: kh, kernelWidth: kw, stride: stride),
-                  max(r.top, r.left, r.bottom, r.right) < kh else {
-                throw refuse(node, "the \(kh)×\(kw) kernel with stride \(stride) and \(padding) padding does not fit the \(shape.h)×\(shape.w) image")
+            let padding = try padding(node, kernel: kernel, stride: stride)
+            guard let r = padding.resolve(height: shape.h, width: shape.w, kernel: kernel, stride: stride),
+                  max(r.top, r.bottom) < kh, max(r.left, r.right) < kw else {
+                throw refuse(node, "the \(kh)×\(kw) kernel with stride \(stride) and \(padding) padding does not fit the \(shape.h)×\(shape.w) image (pads must be smaller than the kernel)")
             }
-            // OIHW → HWIO.
-            var hwio = [Float](repeating: 0, count: w.count)
-            for o in 0..<f { for i in 0..<c { for y in 0..<kh { for x in 0..<kw {
-                hwio[((y * kw + x) * c + i) * f + o] = w.floats[((o * c + i) * kh + y) * kw + x]
-            } } } }
             var bias = [Float](repeating: 0, count: f)
             if node.inputs.count > 2, !node.inputs[2].isEmpty {
                 let bt = try initializer(node, 2)
                 guard bt.count == f, bt.dataType == ONNXTensor.float else { throw refuse(node, "bias of \(bt.count) values for \(f) filters") }
                 bias = bt.floats
             }
-            layers.append(.conv2d(filters: f, kernel: kh, stride: stride, padding: padding, activation: .linear))
+            // OIHW → HWIO (depthwise: [C, 1, kH, kW] → (kH, kW, C, 1), the same loop with one input channel).
+            let outputs = depthwise ? 1 : f, inputs = depthwise ? f : c
+            var hwio = [Float](repeating: 0, count: w.count)
+            for o in 0..<f { for i in 0..<c { for y in 0..<kh { for x in 0..<kw {
+                let channel = depthwise ? o : i, filter = depthwise ? 0 : o
+                hwio[((y * kw + x) * inputs + channel) * outputs + filter] = w.floats[((o * c + i) * kh + y) * kw + x]
+            } } } }
+            layers.append(depthwise ? .depthwiseConv2d(kernel: kernel, stride: stride, padding: padding, activation: .linear)
+                                    : .conv2d(filters: f, kernel: kernel, stride: stride, padding: padding, activation: .linear))
             let weightStart = parameters.count
             parameters += hwio
             lastParametric = (layers.count - 1, weightStart, parameters.count, f)
@@ -278,48 +303,47 @@ public enum ONNXImporter {
             }
         }
 
-        /// MaxPool / AveragePool: square kernel, equal strides, explicit pads or auto_pad, no dilation or ceil mode.
+        /// MaxPool / AveragePool: any kH×kW window, strides (sH, sW), explicit pads or auto_pad, no dilation or ceil mode.
         mutating func pool(_ node: ONNXNode, max isMax: Bool) throws(ImportError) {
             guard flat == nil else { throw refuse(node, "pooling after flattening is not supported") }
             guard nchw || shape.c == 1 else { throw refuse(node, "the tensor is NHWC here; ONNX pooling takes NCHW (add Transpose [0,3,1,2])") }
-            let kernel = node.ints("kernel_shape") ?? []
-            guard kernel.count == 2, kernel[0] == kernel[1], kernel[0] >= 1 else {
-                throw refuse(node, "kernel_shape \(kernel) is not supported; Loupe imports square 2-D windows")
+            let window = node.ints("kernel_shape") ?? []
+            guard window.count == 2, window.allSatisfy({ $0 >= 1 && $0 <= 256 }) else {
+                throw refuse(node, "kernel_shape \(window) is not supported; Loupe imports 2-D windows with sides 1 to 256")
             }
             guard (node.int("ceil_mode") ?? 0) == 0 else { throw refuse(node, "ceil_mode 1 is not supported (floor only)") }
-            guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else { throw refuse(node, "dilations \(node.ints("dilations")!) are not supported (dilation 1 only)") }
+            guard (node.ints("dilations") ?? [1, 1]).allSatisfy({ $0 == 1 }) else {
+                throw refuse(node, "dilations \(node.ints("dilations")!) are not supported; Loupe imports pooling with dilation 1 only")
+            }
             guard (node.int("storage_order") ?? 0) == 0 else { throw refuse(node, "storage_order 1 is not supported") }
-            let k = Int(kernel[0])
+            let k = Size2D(Int(window[0]), Int(window[1]))
             let stride = try strides(node)
             let padding = try padding(node, kernel: k, stride: stride)
-            if !isMax, (node.int("count_include_pad") ?? 0) != 0, padding != .valid {
-                guard let r = padding.resolve(height: shape.h, width: shape.w, kernelHeight: k, kernelWidth: k, stride: stride),
-                      r.top + r.left + r.bottom + r.right == 0 else {
-                    throw refuse(node, "count_include_pad 1 with padding is not supported; Loupe averages over the cells inside the image (count_include_pad 0)")
-                }
+            guard let r = padding.resolve(height: shape.h, width: shape.w, kernel: k, stride: stride),
+                  Swift.max(r.top, r.bottom) < k.height, Swift.max(r.left, r.right) < k.width else {
+                throw refuse(node, "the \(k.area) window with stride \(stride) and \(padding) padding does not fit the \(shape.h)×\(shape.w) image (pads must be smaller than the window)")
             }
-            let s: Int? = stride == k ? nil : stride
+            if !isMax, (node.int("count_include_pad") ?? 0) != 0, r.top + r.left + r.bottom + r.right != 0 {
+                throw refuse(node, "count_include_pad 1 with padding is not supported; Loupe averages over the cells inside the image (count_include_pad 0)")
+            }
+            let s: Size2D? = stride == k ? nil : stride
             layers.append(isMax ? .maxPool2d(pool: k, stride: s, padding: padding) : .avgPool2d(pool: k, stride: s, padding: padding))
-            guard let r = padding.resolve(height: shape.h, width: shape.w, kernelHeight: k, kernelWidth: k, stride: stride),
-                  Swift.max(r.top, r.left, r.bottom, r.right) < k else {
-                throw refuse(node, "the \(k)×\(k) window with stride \(stride) and \(padding) padding does not fit the \(shape.h)×\(shape.w) image (pads must be smaller than the window)")
-            }
             shape = (r.outHeight, r.outWidth, shape.c)
             // ReLU commutes with max pooling, not with averaging.
             if !isMax { activationMayMerge = false }
         }
 
-        /// Equal strides (default 1).
-        func strides(_ node: ONNXNode) throws(ImportError) -> Int {
+        /// Strides (sH, sW), default 1.
+        func strides(_ node: ONNXNode) throws(ImportError) -> Size2D {
             let strides = node.ints("strides") ?? [1, 1]
-            guard strides.count == 2, strides[0] == strides[1], strides[0] >= 1, strides[0] <= 256 else {
-                throw refuse(node, "strides \(strides) are not supported; Loupe imports equal strides from 1 to 256")
+            guard strides.count == 2, strides.allSatisfy({ $0 >= 1 && $0 <= 256 }) else {
+                throw refuse(node, "strides \(strides) are not supported; Loupe imports two strides from 1 to 256")
             }
-            return Int(strides[0])
+            return Size2D(Int(strides[0]), Int(strides[1]))
         }
 
-        /// `pads` / `auto_pad` as an engine padding for a k×k window with stride s over the current image.
-        func padding(_ node: ONNXNode, kernel k: Int, stride s: Int) throws(ImportError) -> Padding {
+        /// `pads` / `auto_pad` as an engine padding for a kH×kW window with strides (sH, sW) over the current image.
+        func padding(_ node: ONNXNode, kernel k: Size2D, stride s: Size2D) throws(ImportError) -> Padding {
             let autoPad = node.string("auto_pad") ?? "NOTSET"
             let (h, w) = (shape.h, shape.w)
             switch autoPad {
@@ -327,19 +351,20 @@ public enum ONNXImporter {
             case "SAME_UPPER": return .same
             case "SAME_LOWER":
                 // The extra cell of an odd total goes to the top/left.
-                guard let r = Padding.same.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s) else {
+                guard let r = Padding.same.resolve(height: h, width: w, kernel: k, stride: s) else {
                     throw refuse(node, "the window does not fit the \(h)×\(w) image")
                 }
                 return .explicit(top: r.bottom, left: r.right, bottom: r.top, right: r.left)
             case "NOTSET":
                 let pads = node.ints("pads") ?? [0, 0, 0, 0]
-                guard pads.count == 4, pads.allSatisfy({ $0 >= 0 && $0 < Int64(k) }) else {
-                    throw refuse(node, "pads \(pads) are not supported; Loupe imports 4 pads [top, left, bottom, right], each smaller than the \(k)×\(k) window")
+                guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }), pads[0] < Int64(k.height), pads[2] < Int64(k.height),
+                      pads[1] < Int64(k.width), pads[3] < Int64(k.width) else {
+                    throw refuse(node, "pads \(pads) are not supported; Loupe imports 4 pads [top, left, bottom, right], each smaller than the \(k.area) window")
                 }
                 // ONNX orders pads [top, left, bottom, right] (x1_begin, x2_begin, x1_end, x2_end).
                 let explicit = Padding.explicit(top: Int(pads[0]), left: Int(pads[1]), bottom: Int(pads[2]), right: Int(pads[3]))
                 if pads.allSatisfy({ $0 == 0 }) { return .valid }
-                if let a = Padding.same.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s),
+                if let a = Padding.same.resolve(height: h, width: w, kernel: k, stride: s),
                    [a.top, a.left, a.bottom, a.right] == pads.map({ Int($0) }) { return .same }
                 return explicit
             default:
@@ -349,7 +374,7 @@ public enum ONNXImporter {
 
         func activationOf(_ index: Int) -> Activation? {
             switch layers[index] {
-            case let .conv2d(_, _, _, _, a), let .dense(_, a): return a
+            case let .conv2d(_, _, _, _, a), let .depthwiseConv2d(_, _, _, a), let .dense(_, a): return a
             default: return nil
             }
         }

@@ -155,10 +155,12 @@ struct Inspect: ParsableCommand {
     static func describe(_ layer: LayerSpec) -> String {
         switch layer {
         case let .conv2d(filters, kernel, stride, padding, activation):
-            return "conv2d \(filters) filters \(kernel)×\(kernel)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
+            return "conv2d \(filters) filters \(kernel.area)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
+        case let .depthwiseConv2d(kernel, stride, padding, activation):
+            return "depthwiseConv2d \(kernel.area)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
         case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):
             let kind = if case .maxPool2d = layer { "maxPool2d" } else { "avgPool2d" }
-            return "\(kind) \(pool)×\(pool)\(stride.map { $0 == pool ? "" : " stride \($0)" } ?? "")\(padding == .valid ? "" : ", \(padding) padding")"
+            return "\(kind) \(pool.area)\(stride.map { $0 == pool ? "" : " stride \($0)" } ?? "")\(padding == .valid ? "" : ", \(padding) padding")"
         case .globalAvgPool2d: return "globalAvgPool2d"
         case let .activation(a): return "activation \(a)"
         case .flatten: return "flatten"

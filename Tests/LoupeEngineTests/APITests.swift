@@ -38,6 +38,35 @@ import Testing
         #expect(try JSONDecoder().decode(Architecture.self, from: data) == arch)
     }
 
+    /// Kernels, strides and pool windows: one integer when square (as files written before non-square sizes
+    /// existed, which decode and re-encode unchanged), [height, width] otherwise; depthwise layers and their slots.
+    @Test func nonSquareSizesAndDepthwiseRoundTripThroughJSON() throws {
+        let old = #"{"inputShape":[9,12,3],"layers":[{"type":"conv2d","filters":4,"kernel":3,"stride":2,"padding":"same","activation":"relu"},{"type":"maxPool2d","pool":2},{"type":"flatten"},{"type":"dense","units":2,"activation":"linear"}]}"#
+        let decoded = try JSONDecoder().decode(Architecture.self, from: Data(old.utf8))
+        #expect(decoded.layers[0] == .conv2d(filters: 4, kernel: Size2D(3), stride: Size2D(2), padding: .same, activation: .relu))
+        #expect(String(decoding: try JSONEncoder().encode(decoded.layers[0]), as: UTF8.self).contains(#""kernel":3"#))
+        let json = #"{"inputShape":[9,12,3],"layers":[{"type":"conv2d","filters":4,"kernel":[3,5],"stride":[1,2],"padding":"same","activation":"relu"},{"type":"depthwiseConv2d","kernel":[2,3],"stride":[2,1],"pads":[0,1,1,0],"activation":"clip","min":0,"max":6},{"type":"maxPool2d","pool":[2,3],"stride":[1,2]},{"type":"avgPool2d","pool":[3,1]},{"type":"flatten"},{"type":"dense","units":2,"activation":"linear"}]}"#
+        let arch = try JSONDecoder().decode(Architecture.self, from: Data(json.utf8))
+        #expect(arch.layers[0] == .conv2d(filters: 4, kernel: Size2D(3, 5), stride: Size2D(1, 2), padding: .same, activation: .relu))
+        #expect(arch.layers[1] == .depthwiseConv2d(kernel: Size2D(2, 3), stride: Size2D(2, 1), padding: .explicit(top: 0, left: 1, bottom: 1, right: 0),
+                                                   activation: .clip(min: 0, max: 6)))
+        #expect(arch.layers[2] == .maxPool2d(pool: Size2D(2, 3), stride: Size2D(1, 2)))
+        #expect(arch.layers[3] == .avgPool2d(pool: Size2D(3, 1)))
+        let text = String(decoding: try JSONEncoder().encode(arch), as: UTF8.self)
+        #expect(text.contains(#""kernel":[3,5]"#) && text.contains(#""stride":[1,2]"#) && text.contains(#""pool":[2,3]"#))
+        #expect(try JSONDecoder().decode(Architecture.self, from: Data(text.utf8)) == arch)
+        // 9×12 → conv (same, strides 1×2) 9×6×4 → depthwise 2×3 s(2,1) pads [0,1,1,0] → 5×5×4 → max 2×3 s(1,2) → 4×2
+        // → avg 3×1 → 1×2 → 8 → dense 2.
+        let model = try Sequential(architecture: arch, seed: 3)
+        #expect(model.slot(named: "conv1.weight")?.shape == [3, 5, 3, 4])
+        #expect(model.slot(named: "depthwise1.weight")?.shape == [2, 3, 4, 1])
+        #expect(model.slot(named: "depthwise1.bias")?.shape == [4])
+        #expect(model.slot(named: "dense1.weight")?.shape == [8, 2])
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(Architecture.self, from: Data(#"{"inputShape":[4,4,1],"layers":[{"type":"conv2d","filters":1,"kernel":[1,2,3]}]}"#.utf8))
+        }
+    }
+
     @Test func unknownLayerTypeIsRejected() {
         let json = #"{"inputShape":[4],"layers":[{"type":"lstm","units":3}]}"#
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(Architecture.self, from: Data(json.utf8)) }

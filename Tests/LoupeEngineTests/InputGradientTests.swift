@@ -31,6 +31,13 @@ let gradientArchitectures: [(String, Architecture)] = [
         .conv2d(filters: 6, kernel: 1, padding: .valid, activation: .clip(min: -0.5, max: 0.5)),
         .activation(.tanh), .globalAvgPool2d, .flatten,
         .dense(units: 8, activation: .sigmoid), .dense(units: 4, activation: .linear)])),
+    // Non-square kernels and windows, unequal strides and depthwise convs, on a non-square RGB image.
+    ("non-square, depthwise", Architecture(inputShape: [9, 12, 3], layers: [
+        .conv2d(filters: 5, kernel: Size2D(3, 2), stride: Size2D(1, 2), padding: .explicit(top: 1, left: 0, bottom: 1, right: 1), activation: .tanh),
+        .depthwiseConv2d(kernel: Size2D(2, 3), stride: Size2D(2, 1), padding: .same, activation: .sigmoid),
+        .maxPool2d(pool: Size2D(1, 2), stride: Size2D(1, 1)),
+        .avgPool2d(pool: Size2D(2, 1), stride: Size2D(1, 2)),
+        .flatten, .dense(units: 4, activation: .softmax)])),
 ]
 
 func randomInput(_ count: Int, seed: UInt64) -> [Float] {
@@ -39,7 +46,7 @@ func randomInput(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Suite struct InputGradientTests {
-    @Test(arguments: [0, 1, 2, 3], [ExplainedScore.probability, .logit])
+    @Test(arguments: [0, 1, 2, 3, 4], [ExplainedScore.probability, .logit])
     func inputGradientsMatchFiniteDifferences(_ which: Int, _ score: ExplainedScore) throws {
         let (name, architecture) = gradientArchitectures[which]
         let model = try Sequential(architecture: architecture, seed: 7)

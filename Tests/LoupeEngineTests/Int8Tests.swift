@@ -114,7 +114,8 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
             var out: [Float] = []
             for layer in model.architecture.layers {
                 switch layer {
-                case let .conv2d(filters, k, _, padding, activation):
+                case let .conv2d(filters, kernel, _, padding, activation):
+                    let k = kernel.height   // the int8 path runs square kernels only
                     let lq = q.layers[l], slot = model.slot(named: "\(lq.name).weight")!, bias = model.slot(named: "\(lq.name).bias")!
                     let (h, w, c) = (shape[0], shape[1], shape[2])
                     let pad = padding == .same ? (k - 1) / 2 : 0
@@ -140,7 +141,8 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
                     out = y
                     t = quantizeNext(y, q, l)
                     shape = [oh, ow, filters]
-                case let .maxPool2d(p, _, _):
+                case let .maxPool2d(pool, _, _):
+                    let p = pool.height
                     let (h, w, c) = (shape[0], shape[1], shape[2])
                     var y = [Int](repeating: 0, count: (h / p) * (w / p) * c)
                     for i in 0..<(h / p) { for j in 0..<(w / p) { for ch in 0..<c {

@@ -30,6 +30,12 @@ func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, F
     @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func stridedPaddedConvBackwardMatchesFiniteDifferencesAVX512() throws {
         try checkConv("avx512")
     }
+    @Test(arguments: ["reference", "avx2"]) func depthwiseConvBackwardMatchesFiniteDifferences(_ name: String) throws {
+        try checkConv(name, depthwise: true)
+    }
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func depthwiseConvBackwardMatchesFiniteDifferencesAVX512() throws {
+        try checkConv("avx512", depthwise: true)
+    }
     @Test(arguments: ["reference", "avx2"]) func poolingBackwardMatchesFiniteDifferences(_ name: String) throws {
         try checkPooling(name)
     }
@@ -43,32 +49,46 @@ func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, F
         try checkActivations("avx512")
     }
 
-    func checkConv(_ tableName: String) throws {
+    /// The general conv (im2col + GEMM), or with `depthwise` the depthwise kernels on the same geometries with
+    /// filters = channels.
+    func checkConv(_ tableName: String, depthwise: Bool = false) throws {
         let table = try table(named: tableName)
-        let geometries = [
+        var geometries = [
             // 3 channels, stride 2, asymmetric pads, 16 filters, ReLU.
             ConvGeometry(height: 7, width: 6, channels: 3, filters: 16, kernel: 3, padTop: 1, padLeft: 0, outHeight: 4, outWidth: 2, relu: true, stride: 2),
             // 1 channel, same padding stride 1, 5 filters (the scalar GEMM path), linear.
             ConvGeometry(height: 5, width: 5, channels: 1, filters: 5, kernel: 3, padTop: 1, padLeft: 1, outHeight: 5, outWidth: 5, relu: false),
             // 2×2 stride 3 (gaps between windows), 2 channels.
             ConvGeometry(height: 8, width: 7, channels: 2, filters: 16, kernel: 2, padTop: 0, padLeft: 0, outHeight: 3, outWidth: 2, relu: true, stride: 3),
+            // A 3×2 kernel with strides (1, 2) and pads (top 1, left 1): 7×8 → 7×4, 3 channels, 4 filters, ReLU.
+            ConvGeometry(height: 7, width: 8, channels: 3, filters: 4, kernelHeight: 3, kernelWidth: 2, padTop: 1, padLeft: 1,
+                         outHeight: 7, outWidth: 4, relu: true, strideHeight: 1, strideWidth: 2),
+            // A 1×4 kernel with strides (2, 1), valid: 6×9 → 3×6, 17 channels (a SIMD block and a tail when depthwise).
+            ConvGeometry(height: 6, width: 9, channels: 17, filters: 5, kernelHeight: 1, kernelWidth: 4, padTop: 0, padLeft: 0,
+                         outHeight: 3, outWidth: 6, relu: false, strideHeight: 2, strideWidth: 1),
         ]
+        if depthwise { geometries = geometries.map { var d = $0; d.filters = d.channels; return d } }
+        let weightCount = { (g: ConvGeometry) in depthwise ? g.depthwiseWeightCount : g.weightCount }
         for g in geometries {
             let n = 2
             var seed: UInt64 = 500
-            var x = randomBuffer(n * g.inputSize, seed: seed), w = randomBuffer(g.weightCount, seed: seed + 1, scale: 0.5)
+            var x = randomBuffer(n * g.inputSize, seed: seed), w = randomBuffer(weightCount(g), seed: seed + 1, scale: 0.5)
             let b = randomBuffer(g.filters, seed: 7, scale: 0.1)
             var plain = g; plain.relu = false
             func kinkFree() -> Bool {
                 guard g.relu else { return true }
                 let z = FloatBuffer(count: n * g.outputSize)
-                Reference.convForward(plain, n: n, input: x.base, weight: w.base, bias: b.base, output: z.base)
+                if depthwise {
+                    Reference.depthwiseForward(plain, n: n, input: x.base, weight: w.base, bias: b.base, output: z.base)
+                } else {
+                    Reference.convForward(plain, n: n, input: x.base, weight: w.base, bias: b.base, output: z.base)
+                }
                 return z.array().allSatisfy { abs($0) > 0.01 }
             }
             var tries = 0
             while !kinkFree() && tries < 500 {
                 seed += 10; tries += 1
-                x = randomBuffer(n * g.inputSize, seed: seed); w = randomBuffer(g.weightCount, seed: seed + 1, scale: 0.5)
+                x = randomBuffer(n * g.inputSize, seed: seed); w = randomBuffer(weightCount(g), seed: seed + 1, scale: 0.5)
             }
             #expect(tries < 500, "could not find a kink-free sample")
             let columns = FloatBuffer(count: max(1, min(n, g.imagesPerColumnBlock) * g.columnSize))
@@ -76,16 +96,24 @@ func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, F
             let r = randomBuffer(n * g.outputSize, seed: 8)
             let y = FloatBuffer(count: n * g.outputSize)
             func loss() -> Double {
-                table.convForward(g, n, x.base, w.base, b.base, y.base, columns.base)
+                if depthwise {
+                    table.depthwiseForward(g, n, x.base, w.base, b.base, y.base)
+                } else {
+                    table.convForward(g, n, x.base, w.base, b.base, y.base, columns.base)
+                }
                 return dot(y, r, n * g.outputSize)
             }
             _ = loss()
             let dY = copyBuffer(r)
             if g.relu { table.reluBackward(n * g.outputSize, y.base, dY.base) }
-            let dW = FloatBuffer(count: g.weightCount), dB = FloatBuffer(count: g.filters), dX = FloatBuffer(count: n * g.inputSize)
-            table.convBackward(g, n, x.base, w.base, dY.base, dW.base, dB.base, dX.base, columns.base, dColumns.base)
-            checkFiniteDifferences("\(tableName) conv k\(g.kernel) s\(g.stride) C\(g.channels)", h: 4e-3,
-                                   [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")], loss: loss)
+            let dW = FloatBuffer(count: weightCount(g)), dB = FloatBuffer(count: g.filters), dX = FloatBuffer(count: n * g.inputSize)
+            if depthwise {
+                table.depthwiseBackward(g, n, x.base, w.base, dY.base, dW.base, dB.base, dX.base)
+            } else {
+                table.convBackward(g, n, x.base, w.base, dY.base, dW.base, dB.base, dX.base, columns.base, dColumns.base)
+            }
+            checkFiniteDifferences("\(tableName) \(depthwise ? "depthwise" : "conv") k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) C\(g.channels)",
+                                   h: 4e-3, [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")], loss: loss)
         }
     }
 
@@ -95,6 +123,9 @@ func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, F
             Pool2DGeometry(height: 7, width: 6, channels: 3, kernelHeight: 3, kernelWidth: 3, stride: 2, padTop: 1, padLeft: 1, outHeight: 4, outWidth: 3),
             Pool2DGeometry(height: 5, width: 5, channels: 17, kernelHeight: 2, kernelWidth: 2, stride: 1, padTop: 0, padLeft: 0, outHeight: 4, outWidth: 4),
             Pool2DGeometry(height: 4, width: 3, channels: 16, kernelHeight: 4, kernelWidth: 3, stride: 1, padTop: 0, padLeft: 0, outHeight: 1, outWidth: 1),
+            // A 2×3 window with strides (2, 1) and pads (top 1, left 0): 7×6 → 4×4, overlapping columns.
+            Pool2DGeometry(height: 7, width: 6, channels: 19, kernelHeight: 2, kernelWidth: 3, strideHeight: 2, strideWidth: 1,
+                           padTop: 1, padLeft: 0, outHeight: 4, outWidth: 4),
         ]
         for g in geometries {
             let n = 2
@@ -105,7 +136,7 @@ func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, F
             let x = FloatBuffer(order.map { Float($0) * 0.02 - Float(n * g.inputSize) * 0.01 })
             let r = randomBuffer(n * g.outputSize, seed: 9)
             let y = FloatBuffer(count: n * g.outputSize), arg = IndexBuffer(count: n * g.outputSize)
-            let label = "\(tableName) pool \(g.kernelHeight)×\(g.kernelWidth) s\(g.stride) pad \(g.padTop)"
+            let label = "\(tableName) pool \(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad \(g.padTop)"
             func maxLoss() -> Double { table.maxPoolForward(g, n, x.base, y.base, arg.base); return dot(y, r, n * g.outputSize) }
             _ = maxLoss()
             let dX = FloatBuffer(count: n * g.inputSize)

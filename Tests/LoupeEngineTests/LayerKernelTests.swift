@@ -10,33 +10,37 @@ import Testing
 // Tolerance: 1e-5 relative (FMA vs separate multiply-add rounding; 1e-4 for weight gradients summed
 // over more than 1000 rows); max pooling and argmax indices must be equal.
 
-/// Random conv geometries: kernel 1…5, stride 1…3, valid/same/explicit pads, channels 1, 3 or
-/// other, filters multiples of 16 and not.
+/// Random conv geometries: kernel sides 1…5 (square and not), strides 1…3 per direction (equal and
+/// not), valid/same/explicit (asymmetric) pads, channels 1, 3 or other, filters multiples of 16 and not.
 func randomConvGeometries(seed: UInt64, count: Int) -> [ConvGeometry] {
     var rng = SeededGenerator(seed: seed)
     var out: [ConvGeometry] = []
     let channelChoices = [1, 3, 1, 3, 2, 5, 16]
     let filterChoices = [16, 32, 5, 10, 48, 3]
     while out.count < count {
-        let k = Int.random(in: 1...5, using: &rng), s = Int.random(in: 1...3, using: &rng)
-        let h = Int.random(in: k...13, using: &rng), w = Int.random(in: k...13, using: &rng)
+        let kh = Int.random(in: 1...5, using: &rng), sh = Int.random(in: 1...3, using: &rng)
+        // Every other geometry square with equal strides, the rest drawn independently.
+        let square = out.count % 2 == 0
+        let kw = square ? kh : Int.random(in: 1...5, using: &rng), sw = square ? sh : Int.random(in: 1...3, using: &rng)
+        let h = Int.random(in: kh...13, using: &rng), w = Int.random(in: kw...13, using: &rng)
         let c = channelChoices[out.count % channelChoices.count], f = filterChoices[Int.random(in: 0..<filterChoices.count, using: &rng)]
         let padding: Padding
         switch out.count % 3 {
         case 0: padding = .valid
         case 1: padding = .same
-        default: padding = .explicit(top: Int.random(in: 0..<k, using: &rng), left: Int.random(in: 0..<k, using: &rng),
-                                     bottom: Int.random(in: 0..<k, using: &rng), right: Int.random(in: 0..<k, using: &rng))
+        default: padding = .explicit(top: Int.random(in: 0..<kh, using: &rng), left: Int.random(in: 0..<kw, using: &rng),
+                                     bottom: Int.random(in: 0..<kh, using: &rng), right: Int.random(in: 0..<kw, using: &rng))
         }
-        guard let r = padding.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s),
-              max(r.top, r.left, r.bottom, r.right) < k else { continue }
-        out.append(ConvGeometry(height: h, width: w, channels: c, filters: f, kernel: k, padTop: r.top, padLeft: r.left,
-                                outHeight: r.outHeight, outWidth: r.outWidth, relu: out.count % 2 == 0, stride: s))
+        guard let r = padding.resolve(height: h, width: w, kernel: Size2D(kh, kw), stride: Size2D(sh, sw)),
+              max(r.top, r.bottom) < kh, max(r.left, r.right) < kw else { continue }
+        out.append(ConvGeometry(height: h, width: w, channels: c, filters: f, kernelHeight: kh, kernelWidth: kw, padTop: r.top, padLeft: r.left,
+                                outHeight: r.outHeight, outWidth: r.outWidth, relu: out.count % 4 < 2, strideHeight: sh, strideWidth: sw))
     }
     return out
 }
 
-/// Random pooling geometries: window 1…4, stride 1…3 (overlapping when stride < window), pads below the window.
+/// Random pooling geometries: window sides 1…4 (square and not), strides 1…3 per direction (overlapping
+/// when stride < window), pads below the window.
 func randomPoolGeometries(seed: UInt64, count: Int) -> [Pool2DGeometry] {
     var rng = SeededGenerator(seed: seed)
     var out: [Pool2DGeometry] = [
@@ -47,14 +51,15 @@ func randomPoolGeometries(seed: UInt64, count: Int) -> [Pool2DGeometry] {
     ]
     let channelChoices = [1, 3, 16, 19, 35]
     while out.count < count {
-        let k = Int.random(in: 1...4, using: &rng), s = Int.random(in: 1...3, using: &rng)
-        let h = Int.random(in: k...12, using: &rng), w = Int.random(in: k...12, using: &rng)
+        let kh = Int.random(in: 1...4, using: &rng), kw = Int.random(in: 1...4, using: &rng)
+        let sh = Int.random(in: 1...3, using: &rng), sw = Int.random(in: 1...3, using: &rng)
+        let h = Int.random(in: kh...12, using: &rng), w = Int.random(in: kw...12, using: &rng)
         let padding: Padding = out.count % 2 == 0 ? .valid
-            : .explicit(top: Int.random(in: 0..<k, using: &rng), left: Int.random(in: 0..<k, using: &rng),
-                        bottom: Int.random(in: 0..<k, using: &rng), right: Int.random(in: 0..<k, using: &rng))
-        guard let r = padding.resolve(height: h, width: w, kernelHeight: k, kernelWidth: k, stride: s) else { continue }
-        out.append(Pool2DGeometry(height: h, width: w, channels: channelChoices[out.count % channelChoices.count], kernelHeight: k, kernelWidth: k,
-                                  stride: s, padTop: r.top, padLeft: r.left, outHeight: r.outHeight, outWidth: r.outWidth))
+            : .explicit(top: Int.random(in: 0..<kh, using: &rng), left: Int.random(in: 0..<kw, using: &rng),
+                        bottom: Int.random(in: 0..<kh, using: &rng), right: Int.random(in: 0..<kw, using: &rng))
+        guard let r = padding.resolve(height: h, width: w, kernel: Size2D(kh, kw), stride: Size2D(sh, sw)) else { continue }
+        out.append(Pool2DGeometry(height: h, width: w, channels: channelChoices[out.count % channelChoices.count], kernelHeight: kh, kernelWidth: kw,
+                                  strideHeight: sh, strideWidth: sw, padTop: r.top, padLeft: r.left, outHeight: r.outHeight, outWidth: r.outWidth))
     }
     return out
 }
@@ -79,15 +84,22 @@ func table(named name: String) throws -> KernelSet {
         try checkActivations(try table(named: "avx512"))
     }
 
+    @Test func depthwiseConvMatchesReferenceAVX2() throws { try checkDepthwise(try table(named: "avx2")) }
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func depthwiseConvMatchesReferenceAVX512() throws {
+        try checkDepthwise(try table(named: "avx512"))
+    }
+
     @Test func randomGeometriesCoverStridesPaddingAndChannels() {
         let convs = randomConvGeometries(seed: 7, count: 24)
-        #expect(Set(convs.map(\.stride)) == [1, 2, 3])
+        #expect(Set(convs.map(\.strideHeight)) == [1, 2, 3] && Set(convs.map(\.strideWidth)) == [1, 2, 3])
+        #expect(convs.contains { $0.kernelHeight != $0.kernelWidth } && convs.contains { $0.strideHeight != $0.strideWidth })
         #expect(convs.contains { $0.padTop > 0 } && convs.contains { $0.padTop == 0 && $0.padLeft == 0 })
         #expect(Set(convs.map(\.channels)).isSuperset(of: [1, 3]))
         #expect(convs.contains { $0.filters % 16 != 0 } && convs.contains { $0.filters % 16 == 0 })
-        #expect(convs.contains { $0.isPointwise } || convs.contains { $0.kernel == 1 })
+        #expect(convs.contains { $0.isPointwise } || convs.contains { $0.taps == 1 })
         let pools = randomPoolGeometries(seed: 8, count: 20)
-        #expect(pools.contains { $0.stride < $0.kernelHeight } && pools.contains { $0.padTop > 0 || $0.padLeft > 0 })
+        #expect(pools.contains { $0.strideHeight < $0.kernelHeight } && pools.contains { $0.padTop > 0 || $0.padLeft > 0 })
+        #expect(pools.contains { $0.kernelHeight != $0.kernelWidth } && pools.contains { $0.strideHeight != $0.strideWidth })
     }
 
     func checkConv(_ table: KernelSet) {
@@ -110,7 +122,7 @@ func table(named name: String) throws -> KernelSet {
             let columns = FloatBuffer(count: columnCount), dColumns = FloatBuffer(count: columnCount)
             let y = FloatBuffer(count: n * g.outputSize)
             table.convForward(g, n, x.base, w.base, b.base, y.base, columns.base)
-            let what = "\(table.name) conv \(g.height)×\(g.width)×\(g.channels) k\(g.kernel) s\(g.stride) pad (\(g.padTop), \(g.padLeft)) → \(g.outHeight)×\(g.outWidth)×\(g.filters)"
+            let what = "\(table.name) conv \(g.height)×\(g.width)×\(g.channels) k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad (\(g.padTop), \(g.padLeft)) → \(g.outHeight)×\(g.outWidth)×\(g.filters)"
             #expect(maxRelativeError(y, refY) < 1e-5, "\(what) forward")
             let dW = randomBuffer(g.weightCount, seed: seed + 4), dB = randomBuffer(g.filters, seed: seed + 5)
             let dX = randomBuffer(n * g.inputSize, seed: seed + 6)   // overwritten, not accumulated
@@ -123,12 +135,47 @@ func table(named name: String) throws -> KernelSet {
         }
     }
 
+    /// Depthwise convolution on the random conv geometries with filters = channels (1, 3, 16 and others: the
+    /// SIMD16 blocks and the scalar tail), plus 35 channels on a 3×5 kernel with strides (2, 1).
+    func checkDepthwise(_ table: KernelSet) {
+        var geometries = randomConvGeometries(seed: 17, count: 24).map { g -> ConvGeometry in
+            var d = g
+            d.channels = [1, 3, 16, 19, 35, 2][d.height % 6]
+            d.filters = d.channels
+            return d
+        }
+        geometries.append(ConvGeometry(height: 9, width: 11, channels: 35, filters: 35, kernelHeight: 3, kernelWidth: 5, padTop: 1, padLeft: 0,
+                                       outHeight: 5, outWidth: 7, relu: true, strideHeight: 2, strideWidth: 1))
+        for (index, g) in geometries.enumerated() {
+            let n = 2
+            let seed = UInt64(3000 + 10 * index)
+            let x = randomBuffer(n * g.inputSize, seed: seed), w = randomBuffer(g.depthwiseWeightCount, seed: seed + 1, scale: 0.5)
+            let b = randomBuffer(g.channels, seed: seed + 2, scale: 0.2), dOut = randomBuffer(n * g.outputSize, seed: seed + 3)
+            let refY = FloatBuffer(count: n * g.outputSize)
+            Reference.depthwiseForward(g, n: n, input: x.base, weight: w.base, bias: b.base, output: refY.base)
+            let refDW = randomBuffer(g.depthwiseWeightCount, seed: seed + 4), refDB = randomBuffer(g.channels, seed: seed + 5)
+            let refDX = FloatBuffer(count: n * g.inputSize)
+            Reference.depthwiseBackward(g, n: n, input: x.base, weight: w.base, dOutput: dOut.base, dWeight: refDW.base, dBias: refDB.base,
+                                        dInput: refDX.base)
+            let y = FloatBuffer(count: n * g.outputSize)
+            table.depthwiseForward(g, n, x.base, w.base, b.base, y.base)
+            let what = "\(table.name) depthwise \(g.height)×\(g.width)×\(g.channels) k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad (\(g.padTop), \(g.padLeft)) → \(g.outHeight)×\(g.outWidth)"
+            #expect(maxRelativeError(y, refY) < 1e-5, "\(what) forward")
+            let dW = randomBuffer(g.depthwiseWeightCount, seed: seed + 4), dB = randomBuffer(g.channels, seed: seed + 5)
+            let dX = randomBuffer(n * g.inputSize, seed: seed + 6)   // overwritten, not accumulated
+            table.depthwiseBackward(g, n, x.base, w.base, dOut.base, dW.base, dB.base, dX.base)
+            #expect(maxRelativeError(dW, refDW) < 1e-5, "\(what) dWeight")
+            #expect(maxRelativeError(dB, refDB) < 1e-5, "\(what) dBias")
+            #expect(maxRelativeError(dX, refDX) < 1e-5, "\(what) dInput")
+        }
+    }
+
     func checkPooling(_ table: KernelSet) {
         for (index, g) in randomPoolGeometries(seed: 8, count: 20).enumerated() {
             let n = 2
             let seed = UInt64(2000 + 10 * index)
             let x = randomBuffer(n * g.inputSize, seed: seed), dOut = randomBuffer(n * g.outputSize, seed: seed + 1)
-            let what = "\(table.name) pool \(g.height)×\(g.width)×\(g.channels) k\(g.kernelHeight)×\(g.kernelWidth) s\(g.stride) pad (\(g.padTop), \(g.padLeft))"
+            let what = "\(table.name) pool \(g.height)×\(g.width)×\(g.channels) k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad (\(g.padTop), \(g.padLeft))"
             let refY = FloatBuffer(count: n * g.outputSize), refArg = IndexBuffer(count: n * g.outputSize), refDX = FloatBuffer(count: n * g.inputSize)
             Reference.maxPool2dForward(g, n: n, input: x.base, output: refY.base, argmax: refArg.base)
             Reference.maxPool2dBackward(g, n: n, dOutput: dOut.base, argmax: refArg.base, dInput: refDX.base)

@@ -343,9 +343,9 @@
     }
 }
 
-// General convolution (any k, stride, padding, channels, filters) as im2col + the dense GEMM:
-// one image's patches form an (OH·OW) × (k·k·C) matrix whose rows are in (kh, kw, c) order, which
-// is exactly the row order of the HWIO weight seen as a (k·k·C) × K matrix. So
+// General convolution (any kH×kW kernel, strides, padding, channels, filters) as im2col + the dense GEMM:
+// one image's patches form an (OH·OW) × (kH·kW·C) matrix whose rows are in (kh, kw, c) order, which
+// is exactly the row order of the HWIO weight seen as a (kH·kW·C) × K matrix. So
 // output (OH·OW, K) = columns · weight + bias, on the same SIMD tiles as the dense layers.
 extension ConvKernels {
     /// Copies `count` floats (SIMD16 blocks, one SIMD8 block, then a scalar tail: a 3×3 kernel row of
@@ -369,32 +369,32 @@ extension ConvKernels {
         while i < count { dst[i] += src[i]; i += 1 }
     }
 
-    /// The kw range [lo, hi) of taps whose input column ow·s + kw − padLeft lies inside the image.
+    /// The kw range [lo, hi) of taps whose input column ow·sW + kw − padLeft lies inside the image.
     @inlinable @inline(__always)
     static func tapRange(_ g: ConvGeometry, _ origin: Int) -> (Int, Int) {
-        (max(0, -origin), min(g.kernel, g.width - origin))
+        (max(0, -origin), min(g.kernelWidth, g.width - origin))
     }
 
-    /// One image (H, W, C) → columns (OH·OW, k·k·C); padded taps are 0. The in-image taps of one
+    /// One image (H, W, C) → columns (OH·OW, kH·kW·C); padded taps are 0. The in-image taps of one
     /// kernel row are contiguous in the input, so each is one vector copy.
     @inlinable @inline(__always)
     public static func im2col(_ g: ConvGeometry, input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>) {
-        let C = g.channels, k = g.kernel, rowSize = k * k * C
+        let C = g.channels, kh = g.kernelHeight, kw = g.kernelWidth, rowSize = kh * kw * C
         var row = columns
         for oh in 0..<g.outHeight {
             for ow in 0..<g.outWidth {
-                let iw0 = ow * g.stride - g.padLeft
+                let iw0 = ow * g.strideWidth - g.padLeft
                 let (lo, hi) = tapRange(g, iw0)
-                for kh in 0..<k {
-                    let ih = oh * g.stride + kh - g.padTop
-                    let dst = row + kh * k * C
+                for r in 0..<kh {
+                    let ih = oh * g.strideHeight + r - g.padTop
+                    let dst = row + r * kw * C
                     if ih < 0 || ih >= g.height || lo >= hi {
-                        dst.update(repeating: 0, count: k * C)
+                        dst.update(repeating: 0, count: kw * C)
                         continue
                     }
                     if lo > 0 { dst.update(repeating: 0, count: lo * C) }
                     copy(x + (ih * g.width + iw0 + lo) * C, dst + lo * C, (hi - lo) * C)
-                    if hi < k { (dst + hi * C).update(repeating: 0, count: (k - hi) * C) }
+                    if hi < kw { (dst + hi * C).update(repeating: 0, count: (kw - hi) * C) }
                 }
                 row += rowSize
             }
@@ -404,17 +404,17 @@ extension ConvKernels {
     /// The transpose of im2col: dInput (H, W, C) += the column gradients at the pixels they came from.
     @inlinable @inline(__always)
     public static func col2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, dInput dx: UnsafeMutablePointer<Float>) {
-        let C = g.channels, k = g.kernel, rowSize = k * k * C
+        let C = g.channels, kh = g.kernelHeight, kw = g.kernelWidth, rowSize = kh * kw * C
         var row = columns
         for oh in 0..<g.outHeight {
             for ow in 0..<g.outWidth {
-                let iw0 = ow * g.stride - g.padLeft
+                let iw0 = ow * g.strideWidth - g.padLeft
                 let (lo, hi) = tapRange(g, iw0)
                 if lo < hi {
-                    for kh in 0..<k {
-                        let ih = oh * g.stride + kh - g.padTop
+                    for r in 0..<kh {
+                        let ih = oh * g.strideHeight + r - g.padTop
                         if ih < 0 || ih >= g.height { continue }
-                        add(row + (kh * k + lo) * C, dx + (ih * g.width + iw0 + lo) * C, (hi - lo) * C)
+                        add(row + (r * kw + lo) * C, dx + (ih * g.width + iw0 + lo) * C, (hi - lo) * C)
                     }
                 }
                 row += rowSize
@@ -422,7 +422,7 @@ extension ConvKernels {
         }
     }
 
-    /// input (N, H, W, C), weight (k, k, C, K) HWIO, bias (K) → output (N, OH, OW, K), ReLU if g.relu.
+    /// input (N, H, W, C), weight (kH, kW, C, K) HWIO, bias (K) → output (N, OH, OW, K), ReLU if g.relu.
     /// `columns` holds min(N, g.imagesPerColumnBlock) · g.columnSize floats (unused when pointwise).
     /// `gemm` is the ISA table's dense forward (n, in, out, relu, x, weight, bias, y), passed as a function
     /// so its large inlined body lives once in that closure: a second inlined copy here pushes the caller
@@ -434,7 +434,7 @@ extension ConvKernels {
                                       columns: UnsafeMutablePointer<Float>,
                                       gemm: (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                                              UnsafeMutablePointer<Float>) -> Void) {
-        let rows = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * g.channels
+        let rows = g.outHeight * g.outWidth, depth = g.taps * g.channels
         let pointwise = g.isPointwise
         let block = pointwise ? n : g.imagesPerColumnBlock
         var b0 = 0
@@ -457,7 +457,7 @@ extension ConvKernels {
                                        dColumns: UnsafeMutablePointer<Float>,
                                        gemm: (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
                                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void) {
-        let rows = g.outHeight * g.outWidth, depth = g.kernel * g.kernel * g.channels
+        let rows = g.outHeight * g.outWidth, depth = g.taps * g.channels
         let pointwise = g.isPointwise
         let block = pointwise ? n : g.imagesPerColumnBlock
         var b0 = 0

@@ -21,6 +21,7 @@ package final class InputGradientStorage: @unchecked Sendable {
         for stage in plan.stages {
             if case let .convPool(g, _, _) = stage.op { most = max(most, g.conv.weightCount + g.conv.filters) }
             if case let .conv(g, _, _) = stage.op { most = max(most, g.weightCount + g.filters) }
+            if case let .depthwiseConv(g, _, _) = stage.op { most = max(most, g.depthwiseWeightCount + g.channels) }
         }
         scratch = FloatBuffer(count: max(most, 1))
     }
@@ -33,7 +34,7 @@ package enum InputGradient {
     /// Nil when every stage of the plan has an input gradient; else a sentence naming the first one that has none.
     package static func unsupportedStage(_ plan: NetworkPlan) -> String? {
         for (i, stage) in plan.stages.enumerated() where !hasInputGradient(stage.op) {
-            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense and dropout"
+            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, depthwiseConv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense and dropout"
         }
         return nil
     }
@@ -42,6 +43,7 @@ package enum InputGradient {
     static func hasInputGradient(_ op: StageOp) -> Bool {
         if case .convPool = op { return true }
         if case .conv = op { return true }
+        if case .depthwiseConv = op { return true }
         if case .maxPool = op { return true }
         if case .avgPool = op { return true }
         if case .activation = op { return true }
@@ -107,6 +109,10 @@ package enum InputGradient {
                 scratch.zero()
                 kernels.convBackward(g, n, x, parameters + w, dy, scratch.base, scratch.base + g.weightCount, dx,
                                      ws.columns[i] ?? dy, ws.dColumns[i] ?? dy)
+            } else if case let .depthwiseConv(g, w, _) = op {
+                if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
+                scratch.zero()
+                kernels.depthwiseBackward(g, n, x, parameters + w, dy, scratch.base, scratch.base + g.depthwiseWeightCount, dx)
             } else if case let .maxPool(g) = op {
                 kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx)
             } else if case let .avgPool(g) = op {

@@ -31,6 +31,10 @@ package struct KernelSet: Sendable {
     package var convForward: ConvForward
     /// (geometry, n, input, weight, dOutput, dWeight +=, dBias +=, dInput = (optional), columns, dColumns)
     package var convBackward: ConvBackward
+    /// (geometry, n, input, weight, bias, output) — DepthwiseKernels.forward.
+    package var depthwiseForward: DepthwiseForward
+    /// (geometry, n, input, weight, dOutput, dWeight +=, dBias +=, dInput = (optional)) — DepthwiseKernels.backward.
+    package var depthwiseBackward: DepthwiseBackward
     /// (geometry, n, input, output, argmax)
     package var maxPoolForward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void
     /// (geometry, n, dOutput, argmax, dInput =)
@@ -50,6 +54,11 @@ package struct KernelSet: Sendable {
                                                 UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?,
                                                 UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
 
+    package typealias DepthwiseForward = @Sendable (ConvGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                                    UnsafeMutablePointer<Float>) -> Void
+    package typealias DepthwiseBackward = @Sendable (ConvGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                                     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void
+
     package init(name: String,
                  convPoolForward: @escaping @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void,
                  convPoolBackward: @escaping @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void,
@@ -60,6 +69,7 @@ package struct KernelSet: Sendable {
                  reluBackward: @escaping @Sendable (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  optimizer: @escaping @Sendable (OptimizerStep, Int, Int, UnsafePointer<UnsafeMutablePointer<Float>>, Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  convForward: @escaping ConvForward, convBackward: @escaping ConvBackward,
+                 depthwiseForward: @escaping DepthwiseForward, depthwiseBackward: @escaping DepthwiseBackward,
                  maxPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void,
                  maxPoolBackward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>) -> Void,
                  avgPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
@@ -72,6 +82,7 @@ package struct KernelSet: Sendable {
         self.transpose = transpose
         self.reluBackward = reluBackward; self.optimizer = optimizer
         self.convForward = convForward; self.convBackward = convBackward
+        self.depthwiseForward = depthwiseForward; self.depthwiseBackward = depthwiseBackward
         self.maxPoolForward = maxPoolForward; self.maxPoolBackward = maxPoolBackward
         self.avgPoolForward = avgPoolForward; self.avgPoolBackward = avgPoolBackward
         self.activationForward = activationForward; self.activationBackward = activationBackward
@@ -96,6 +107,8 @@ package struct KernelSet: Sendable {
         convForward: { g, n, x, w, b, y, _ in Reference.convForward(g, n: n, input: x, weight: w, bias: b, output: y) },
         convBackward: { g, n, x, w, dy, dw, db, dx, _, _ in
             Reference.convBackward(g, n: n, input: x, weight: w, dOutput: dy, dWeight: dw, dBias: db, dInput: dx) },
+        depthwiseForward: { Reference.depthwiseForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5) },
+        depthwiseBackward: { Reference.depthwiseBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7) },
         maxPoolForward: { Reference.maxPool2dForward($0, n: $1, input: $2, output: $3, argmax: $4) },
         maxPoolBackward: { Reference.maxPool2dBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
         avgPoolForward: { Reference.avgPool2dForward($0, n: $1, input: $2, output: $3) },
@@ -117,6 +130,8 @@ package struct KernelSet: Sendable {
         convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, gemm: avx2DenseForward) },
         convBackward: { ConvKernels.generalBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7,
                                                      columns: $8, dColumns: $9, gemm: avx2DenseBackward) },
+        depthwiseForward: { DepthwiseKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5) },
+        depthwiseBackward: { DepthwiseKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7) },
         maxPoolForward: { PoolKernels.maxForward($0, n: $1, input: $2, output: $3, argmax: $4) },
         maxPoolBackward: { PoolKernels.maxBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
         avgPoolForward: { PoolKernels.avgForward($0, n: $1, input: $2, output: $3) },

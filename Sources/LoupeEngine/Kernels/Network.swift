@@ -6,6 +6,8 @@ package enum StageOp: Sendable, Equatable {
     case convPool(ConvPoolGeometry, weight: Int, bias: Int)
     /// Every other convolution (any stride, padding, channels, filters; ReLU fused): im2col + the dense GEMM.
     case conv(ConvGeometry, weight: Int, bias: Int)
+    /// Depthwise convolution (filters == channels, weight (kH, kW, C, 1); ReLU fused), SIMD over channels.
+    case depthwiseConv(ConvGeometry, weight: Int, bias: Int)
     case maxPool(Pool2DGeometry)
     case avgPool(Pool2DGeometry)
     /// An element-wise activation other than a fused ReLU (or a standalone ReLU).
@@ -23,7 +25,7 @@ package struct Stage: Sendable, Equatable {
         self.op = op; self.inputSize = inputSize; self.outputSize = outputSize
     }
     package var hasParameters: Bool {
-        switch op { case .conv, .convPool, .dense: return true; default: return false }
+        switch op { case .conv, .convPool, .depthwiseConv, .dense: return true; default: return false }
     }
 }
 
@@ -109,6 +111,8 @@ package enum Executor {
             case let .conv(g, w, b):
                 // A pointwise conv has no column buffer; the kernel does not touch it then.
                 kernels.convForward(g, n, x, parameters + w, parameters + b, y, ws.columns[i] ?? y)
+            case let .depthwiseConv(g, w, b):
+                kernels.depthwiseForward(g, n, x, parameters + w, parameters + b, y)
             case let .maxPool(g):
                 kernels.maxPoolForward(g, n, x, y, ws.argmax[i]!)
             case let .avgPool(g):
@@ -160,6 +164,9 @@ package enum Executor {
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
                 kernels.convBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx,
                                      ws.columns[i] ?? dy, ws.dColumns[i] ?? dy)
+            case let .depthwiseConv(g, w, b):
+                if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
+                kernels.depthwiseBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
             case let .maxPool(g):
                 if let dx { kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx) }
             case let .avgPool(g):

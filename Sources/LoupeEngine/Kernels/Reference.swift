@@ -4,50 +4,78 @@ import Glibc
 // tested against them. Parameter gradients are accumulated (+=); activation gradients
 // (dInput) are written (=), because each is consumed exactly once.
 
-/// Geometry of a convolution in NHWC / HWIO: k×k kernel, stride s, zero padding.
+/// Geometry of a convolution in NHWC / HWIO: kH×kW kernel, stride (sH, sW), zero padding.
+/// A depthwise convolution (StageOp.depthwiseConv) uses the same geometry with filters = channels.
 @_spi(Kernels) public struct ConvGeometry: Sendable, Equatable {
     public var height, width, channels: Int      // input (H, W, C)
-    public var filters, kernel: Int              // K, k
+    public var filters: Int                      // K
+    public var kernelHeight, kernelWidth: Int    // kH, kW
     public var padTop, padLeft: Int              // 0 for valid (bottom/right padding follows from the output size)
     public var outHeight, outWidth: Int          // (OH, OW)
     public var relu: Bool
-    public var stride: Int
-    public init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int, padTop: Int, padLeft: Int,
-                 outHeight: Int, outWidth: Int, relu: Bool, stride: Int = 1) {
-        self.height = height; self.width = width; self.channels = channels; self.filters = filters; self.kernel = kernel
+    public var strideHeight, strideWidth: Int    // sH, sW
+    public init(height: Int, width: Int, channels: Int, filters: Int, kernelHeight: Int, kernelWidth: Int, padTop: Int, padLeft: Int,
+                outHeight: Int, outWidth: Int, relu: Bool, strideHeight: Int = 1, strideWidth: Int = 1) {
+        self.height = height; self.width = width; self.channels = channels; self.filters = filters
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
         self.padTop = padTop; self.padLeft = padLeft; self.outHeight = outHeight; self.outWidth = outWidth; self.relu = relu
-        self.stride = stride
+        self.strideHeight = strideHeight; self.strideWidth = strideWidth
     }
+    /// A square k×k kernel with one stride s.
+    public init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int, padTop: Int, padLeft: Int,
+                outHeight: Int, outWidth: Int, relu: Bool, stride: Int = 1) {
+        self.init(height: height, width: width, channels: channels, filters: filters, kernelHeight: kernel, kernelWidth: kernel,
+                  padTop: padTop, padLeft: padLeft, outHeight: outHeight, outWidth: outWidth, relu: relu, strideHeight: stride, strideWidth: stride)
+    }
+    /// The side of a square kernel. Only the fused conv + pool kernels (ConvPoolGeometry) use it; compile
+    /// builds those for square kernels with stride 1 only. General code uses kernelHeight and kernelWidth.
+    @inlinable public var kernel: Int { kernelHeight }
+    /// One stride for square geometries (see `kernel`); general code uses strideHeight and strideWidth.
+    @inlinable public var stride: Int { strideHeight }
+    @inlinable public var isSquare: Bool { kernelHeight == kernelWidth && strideHeight == strideWidth }
     @inlinable public var inputSize: Int { height * width * channels }
     @inlinable public var outputSize: Int { outHeight * outWidth * filters }
-    @inlinable public var weightCount: Int { kernel * kernel * channels * filters }
-    /// Floats of one image's im2col matrix (OH·OW rows × k·k·C columns).
-    @inlinable public var columnSize: Int { outHeight * outWidth * kernel * kernel * channels }
+    /// Taps of one output value per input channel: kH·kW.
+    @inlinable public var taps: Int { kernelHeight * kernelWidth }
+    @inlinable public var weightCount: Int { taps * channels * filters }
+    /// Weights of the depthwise convolution with this geometry: (kH, kW, C, 1).
+    @inlinable public var depthwiseWeightCount: Int { taps * channels }
+    /// Floats of one image's im2col matrix (OH·OW rows × kH·kW·C columns).
+    @inlinable public var columnSize: Int { outHeight * outWidth * taps * channels }
     /// A 1×1, stride-1, unpadded convolution is a dense layer over the pixels: no im2col needed.
-    @inlinable public var isPointwise: Bool { kernel == 1 && stride == 1 && padTop == 0 && padLeft == 0 }
+    @inlinable public var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1 && padTop == 0 && padLeft == 0
+    }
     /// Images whose im2col matrices are built together (about 1 MB of columns, at least one image).
     @inlinable public var imagesPerColumnBlock: Int { max(1, (1 << 18) / max(1, columnSize)) }
 }
 
-/// Geometry of a max or average pooling window in NHWC: kh×kw window, stride s, padding
+/// Geometry of a max or average pooling window in NHWC: kh×kw window, stride (sH, sW), padding
 /// (padded cells never win a max and are not counted in a mean). Global average pooling is the
 /// H×W window.
 @_spi(Kernels) public struct Pool2DGeometry: Sendable, Equatable {
     public var height, width, channels: Int
-    public var kernelHeight, kernelWidth, stride: Int
+    public var kernelHeight, kernelWidth: Int
+    public var strideHeight, strideWidth: Int
     public var padTop, padLeft: Int
     public var outHeight, outWidth: Int
-    public init(height: Int, width: Int, channels: Int, kernelHeight: Int, kernelWidth: Int, stride: Int,
+    public init(height: Int, width: Int, channels: Int, kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
                 padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int) {
         self.height = height; self.width = width; self.channels = channels
-        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth; self.stride = stride
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth; self.strideHeight = strideHeight; self.strideWidth = strideWidth
         self.padTop = padTop; self.padLeft = padLeft; self.outHeight = outHeight; self.outWidth = outWidth
+    }
+    /// One stride s in both directions.
+    public init(height: Int, width: Int, channels: Int, kernelHeight: Int, kernelWidth: Int, stride: Int,
+                padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int) {
+        self.init(height: height, width: width, channels: channels, kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+                  strideHeight: stride, strideWidth: stride, padTop: padTop, padLeft: padLeft, outHeight: outHeight, outWidth: outWidth)
     }
     @inlinable public var inputSize: Int { height * width * channels }
     @inlinable public var outputSize: Int { outHeight * outWidth * channels }
     /// The window of output (oh, ow) clipped to the image: rows h0..<h1, columns w0..<w1.
     @inlinable public func window(_ oh: Int, _ ow: Int) -> (h0: Int, h1: Int, w0: Int, w1: Int) {
-        let top = oh * stride - padTop, left = ow * stride - padLeft
+        let top = oh * strideHeight - padTop, left = ow * strideWidth - padLeft
         return (max(top, 0), min(top + kernelHeight, height), max(left, 0), min(left + kernelWidth, width))
     }
 }
@@ -73,18 +101,18 @@ import Glibc
 }
 
 package enum Reference {
-    /// input (N, H, W, C), weight (k, k, C, K), bias (K) → output (N, OH, OW, K); ReLU if g.relu.
+    /// input (N, H, W, C), weight (kH, kW, C, K), bias (K) → output (N, OH, OW, K); ReLU if g.relu.
     package static func convForward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                     bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         for b in 0..<n {
             let x = input + b * g.inputSize, y = output + b * g.outputSize
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for f in 0..<g.filters {
                 var acc = bias[f]
-                for kh in 0..<g.kernel { for kw in 0..<g.kernel {
-                    let ih = oh * g.stride + kh - g.padTop, iw = ow * g.stride + kw - g.padLeft
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+                    let ih = oh * g.strideHeight + kh - g.padTop, iw = ow * g.strideWidth + kw - g.padLeft
                     if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
                     for c in 0..<g.channels {
-                        acc += x[(ih * g.width + iw) * g.channels + c] * weight[((kh * g.kernel + kw) * g.channels + c) * g.filters + f]
+                        acc += x[(ih * g.width + iw) * g.channels + c] * weight[((kh * g.kernelWidth + kw) * g.channels + c) * g.filters + f]
                     }
                 }}
                 y[(oh * g.outWidth + ow) * g.filters + f] = g.relu ? max(acc, 0) : acc
@@ -104,15 +132,58 @@ package enum Reference {
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for f in 0..<g.filters {
                 let d = dy[(oh * g.outWidth + ow) * g.filters + f]
                 dBias[f] += d
-                for kh in 0..<g.kernel { for kw in 0..<g.kernel {
-                    let ih = oh * g.stride + kh - g.padTop, iw = ow * g.stride + kw - g.padLeft
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+                    let ih = oh * g.strideHeight + kh - g.padTop, iw = ow * g.strideWidth + kw - g.padLeft
                     if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
                     for c in 0..<g.channels {
                         let xi = (ih * g.width + iw) * g.channels + c
-                        let wi = ((kh * g.kernel + kw) * g.channels + c) * g.filters + f
+                        let wi = ((kh * g.kernelWidth + kw) * g.channels + c) * g.filters + f
                         dWeight[wi] += x[xi] * d
                         dx?[xi] += weight[wi] * d
                     }
+                }}
+            }}}
+        }
+    }
+
+    /// Depthwise: input (N, H, W, C), weight (kH, kW, C, 1), bias (C) → output (N, OH, OW, C) with
+    /// output channel c = bias[c] + Σ taps x[ih, iw, c] · weight[kh, kw, c]; ReLU if g.relu. g.filters == g.channels.
+    package static func depthwiseForward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                         bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let C = g.channels
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<C {
+                var acc = bias[c]
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+                    let ih = oh * g.strideHeight + kh - g.padTop, iw = ow * g.strideWidth + kw - g.padLeft
+                    if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
+                    acc += x[(ih * g.width + iw) * C + c] * weight[(kh * g.kernelWidth + kw) * C + c]
+                }}
+                y[(oh * g.outWidth + ow) * C + c] = g.relu ? max(acc, 0) : acc
+            }}}
+        }
+    }
+
+    /// Depthwise backward; dOutput (N, OH, OW, C) w.r.t. the pre-activation. dWeight += Σ x · dOut per tap and
+    /// channel, dBias += Σ dOut, dInput (optional, written) = Σ weight · dOut over the outputs each pixel feeds.
+    package static func depthwiseBackward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                          dOutput: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                          dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>?) {
+        let C = g.channels
+        for b in 0..<n {
+            let x = input + b * g.inputSize, dy = dOutput + b * g.outputSize
+            let dx = dInput.map { $0 + b * g.inputSize }
+            dx?.update(repeating: 0, count: g.inputSize)
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<C {
+                let d = dy[(oh * g.outWidth + ow) * C + c]
+                dBias[c] += d
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+                    let ih = oh * g.strideHeight + kh - g.padTop, iw = ow * g.strideWidth + kw - g.padLeft
+                    if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
+                    let xi = (ih * g.width + iw) * C + c, wi = (kh * g.kernelWidth + kw) * C + c
+                    dWeight[wi] += x[xi] * d
+                    dx?[xi] += weight[wi] * d
                 }}
             }}}
         }

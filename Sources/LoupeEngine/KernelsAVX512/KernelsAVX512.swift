@@ -16,6 +16,8 @@ package let avx512KernelSet = KernelSet(
     convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, gemm: avx512DenseForward) },
     convBackward: { ConvKernels.generalBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7,
                                                  columns: $8, dColumns: $9, gemm: avx512DenseBackward) },
+    depthwiseForward: { DepthwiseKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5) },
+    depthwiseBackward: { DepthwiseKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7) },
     maxPoolForward: { PoolKernels.maxForward($0, n: $1, input: $2, output: $3, argmax: $4) },
     maxPoolBackward: { PoolKernels.maxBackward($0, n: $1, dOutput: $2, argmax: $3, dInput: $4) },
     avgPoolForward: { PoolKernels.avgForward($0, n: $1, input: $2, output: $3) },

@@ -27,8 +27,15 @@ Models (random seeded weights, 10 classes):
             Conv stride 2 auto_pad SAME_UPPER + BatchNormalization + Clip(0, 6), Conv 1x1 + Tanh,
             GlobalAveragePool, Flatten, Gemm transB=1, Softmax
   logits    pytorch without the final Softmax (the graph ends in logits)
+  nonsquare 24x40x3 NCHW, non-square everything: Conv 3x5 strides [1,2] pads [1,2,1,2] + Relu,
+            depthwise Conv (group 12) 3x3 strides [2,1] asymmetric pads [0,1,1,0] + BatchNormalization
+            + Clip(0, 6), MaxPool 2x3 strides [2,1], AveragePool 3x1 strides [1,2] pads [1,0,0,0],
+            Conv 1x1 + Tanh, Flatten, Gemm transB=1 (logits)
+  tf_depthwise 20x20x3 NHWC (tf2onnx): Transpose, depthwise Conv (group 3) 5x3 strides [2,1]
+            SAME_UPPER + Relu, Conv 1x1 + Relu, MaxPool 3x2 strides [3,2], Transpose, Reshape,
+            MatMul + Add, Softmax
 Bad ones (import must refuse with a message): selu (unsupported operator), grouped (Conv group 2),
-external (weights in an external data file).
+dilated (Conv dilations [2, 2]), external (weights in an external data file).
 
   onnx_import_check.py malformed DIR    writes files that break the ONNX spec (not checked by
                                         onnx.checker, as a broken exporter or a damaged copy would):
@@ -59,17 +66,25 @@ def save(model, path):
     onnx.save(model, path)
 
 
-def pytorch(path, softmax=True, extra=None, group=1):
+def bn(prefix, n):
+    """BatchNormalization initializers <prefix>g, b, m, v for n channels (variance ≥ 0.5)."""
+    return [numpy_helper.from_array((1 + w(n)).astype(np.float32), prefix + "g"), numpy_helper.from_array(w(n), prefix + "b"),
+            numpy_helper.from_array(w(n), prefix + "m"), numpy_helper.from_array((0.5 + np.abs(w(n))).astype(np.float32), prefix + "v")]
+
+
+def pytorch(path, softmax=True, extra=None, group=1, dilation=1):
+    side = (14 - 2 * dilation) // 2   # after conv2 (3×3, dilation d) and the second 2×2 max pool
     inits = [numpy_helper.from_array(w(8, 1, 3, 3), "c1w"), numpy_helper.from_array(w(8), "c1b"),
              numpy_helper.from_array(w(16, 8, 3, 3), "c2w"), numpy_helper.from_array(w(16), "c2b"),
-             numpy_helper.from_array(w(32, 16 * 6 * 6, scale=0.05), "f1w"), numpy_helper.from_array(w(32), "f1b"),
+             numpy_helper.from_array(w(32, 16 * side * side, scale=0.05), "f1w"), numpy_helper.from_array(w(32), "f1b"),
              numpy_helper.from_array(w(10, 32), "f2w"), numpy_helper.from_array(w(10), "f2b")]
     if group != 1:
         inits[2] = numpy_helper.from_array(w(16, 8 // group, 3, 3), "c2w")
     nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv1"),
              helper.make_node("Relu", ["c1"], ["r1"]),
              helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("Conv", ["p1", "c2w", "c2b"], ["c2"], kernel_shape=[3, 3], group=group, name="conv2"),
+             helper.make_node("Conv", ["p1", "c2w", "c2b"], ["c2"], kernel_shape=[3, 3], group=group, name="conv2",
+                              **({"dilations": [dilation, dilation]} if dilation != 1 else {})),
              helper.make_node("Relu", ["c2"], ["r2"]),
              helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
              helper.make_node("Flatten", ["p2"], ["f"], axis=1),
@@ -156,9 +171,6 @@ def strided(path):
 
 def cifar_bn(path, softmax=True):
     # 32×32×3 → conv p1 → 32 → maxpool 2 → 16 → conv s2 SAME_UPPER → 8 → conv 1×1 → 8 → global avg → 32
-    def bn(prefix, n):
-        return [numpy_helper.from_array((1 + w(n)).astype(np.float32), prefix + "g"), numpy_helper.from_array(w(n), prefix + "b"),
-                numpy_helper.from_array(w(n), prefix + "m"), numpy_helper.from_array((0.5 + np.abs(w(n))).astype(np.float32), prefix + "v")]
     inits = ([numpy_helper.from_array(w(16, 3, 3, 3), "c1w"), numpy_helper.from_array(w(16), "c1b")] + bn("bn1", 16)
              + [numpy_helper.from_array(w(32, 16, 3, 3, scale=0.1), "c2w")] + bn("bn2", 32)
              + [numpy_helper.from_array(w(32, 32, 1, 1), "c3w"), numpy_helper.from_array(w(32), "c3b"),
@@ -184,6 +196,55 @@ def cifar_bn(path, softmax=True):
     save(helper.make_model(graph, producer_name="pytorch"), path)
 
 
+def nonsquare(path):
+    # 3×24×40 → conv 3×5 s(1,2) p[1,2,1,2] → 12×24×20 → depthwise 3×3 s(2,1) p[0,1,1,0] → 12×12×19
+    # → maxpool 2×3 s(2,1) → 12×6×17 → avgpool 3×1 s(1,2) p[1,0,0,0] → 12×5×9 → conv 1×1 → 16×5×9 = 720
+    inits = ([numpy_helper.from_array(w(12, 3, 3, 5), "c1w"), numpy_helper.from_array(w(12), "c1b"),
+              numpy_helper.from_array(w(12, 1, 3, 3, scale=0.5), "dww"), numpy_helper.from_array(w(12), "dwb")] + bn("bn", 12)
+             + [numpy_helper.from_array(np.array(0, dtype=np.float32), "lo"), numpy_helper.from_array(np.array(6, dtype=np.float32), "hi"),
+                numpy_helper.from_array(w(16, 12, 1, 1), "c3w"), numpy_helper.from_array(w(16), "c3b"),
+                numpy_helper.from_array(w(10, 720, scale=0.05), "fw"), numpy_helper.from_array(w(10), "fb")])
+    nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 5], strides=[1, 2], pads=[1, 2, 1, 2], name="wide"),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "dww", "dwb"], ["dw"], kernel_shape=[3, 3], strides=[2, 1], pads=[0, 1, 1, 0], group=12,
+                              name="depthwise"),
+             helper.make_node("BatchNormalization", ["dw", "bng", "bnb", "bnm", "bnv"], ["n"]),
+             helper.make_node("Clip", ["n", "lo", "hi"], ["r2"]),
+             helper.make_node("MaxPool", ["r2"], ["p1"], kernel_shape=[2, 3], strides=[2, 1]),
+             helper.make_node("AveragePool", ["p1"], ["p2"], kernel_shape=[3, 1], strides=[1, 2], pads=[1, 0, 0, 0]),
+             helper.make_node("Conv", ["p2", "c3w", "c3b"], ["c3"], kernel_shape=[1, 1]),
+             helper.make_node("Tanh", ["c3"], ["t3"]),
+             helper.make_node("Flatten", ["t3"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "nonsquare",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 24, 40])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    save(helper.make_model(graph, producer_name="pytorch"), path)
+
+
+def tf_depthwise(path):
+    # 20×20×3 NHWC → depthwise 5×3 s(2,1) SAME_UPPER → 3×10×20 → conv 1×1 → 8×10×20 → maxpool 3×2 s(3,2) → 8×3×10 = 240
+    inits = [numpy_helper.from_array(w(3, 1, 5, 3, scale=0.5), "dww"), numpy_helper.from_array(w(3), "dwb"),
+             numpy_helper.from_array(w(8, 3, 1, 1), "pw"), numpy_helper.from_array(w(8), "pb"),
+             numpy_helper.from_array(np.array([-1, 240], dtype=np.int64), "shape"),
+             numpy_helper.from_array(w(240, 10, scale=0.1), "m"), numpy_helper.from_array(w(10), "a")]
+    nodes = [helper.make_node("Transpose", ["input_1"], ["t1"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t1", "dww", "dwb"], ["dw"], kernel_shape=[5, 3], strides=[2, 1], auto_pad="SAME_UPPER", group=3),
+             helper.make_node("Relu", ["dw"], ["r1"]),
+             helper.make_node("Conv", ["r1", "pw", "pb"], ["c"], kernel_shape=[1, 1]),
+             helper.make_node("Relu", ["c"], ["r2"]),
+             helper.make_node("MaxPool", ["r2"], ["p"], kernel_shape=[3, 2], strides=[3, 2]),
+             helper.make_node("Transpose", ["p"], ["t2"], perm=[0, 2, 3, 1]),
+             helper.make_node("Reshape", ["t2", "shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "m"], ["mm"]),
+             helper.make_node("Add", ["mm", "a"], ["ad"]),
+             helper.make_node("Softmax", ["ad"], ["dense"])]
+    graph = helper.make_graph(nodes, "tf2onnx_depthwise",
+                              [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__0", 20, 20, 3])],
+                              [helper.make_tensor_value_info("dense", TensorProto.FLOAT, ["unk__1", 10])], inits)
+    save(helper.make_model(graph, producer_name="tf2onnx"), path)
+
+
 def external(path):
     batchnorm(path)
     m = onnx.load(path)
@@ -193,7 +254,7 @@ def external(path):
 
 # Served and compared through KServe v2 under the graphs' own tensor names and input layouts: 28×28×1 and
 # 32×32×3 graphs, ending in Softmax or in logits (v2 returns logits as they are).
-GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits"]
+GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits", "nonsquare", "tf_depthwise"]
 
 
 def build(d):
@@ -207,9 +268,12 @@ def build(d):
     pytorch(os.path.join(d, "logits.onnx"), softmax=False)
     pytorch(os.path.join(d, "selu.onnx"), extra="Selu")
     pytorch(os.path.join(d, "grouped.onnx"), group=2)
+    pytorch(os.path.join(d, "dilated.onnx"), dilation=2)
+    nonsquare(os.path.join(d, "nonsquare.onnx"))
+    tf_depthwise(os.path.join(d, "tf_depthwise.onnx"))
     os.makedirs(os.path.join(d, "ext"), exist_ok=True)
     external(os.path.join(d, "ext", "external.onnx"))
-    print(json.dumps({"built": GOOD + ["selu", "grouped", "ext/external"]}))
+    print(json.dumps({"built": GOOD + ["selu", "grouped", "dilated", "ext/external"]}))
 
 
 def layout(sess):
