@@ -2,6 +2,7 @@ import ArgumentParser
 import LoupeData
 import LoupeEngine
 import LoupeONNX
+import LoupeService
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,10 +36,38 @@ struct Import: ParsableCommand {
     @Option(help: "Input normalization offset (see --scale).")
     var offset: Float = 0
 
+    @Option(help: ArgumentHelp("Largest input height or width to import (default: models.max_input_side of the configuration serve reads, 256).",
+                               valueName: "pixels"))
+    var maxInputSide: Int?
+
+    @Option(help: "YAML configuration file whose models.max_input_side applies (default: $LOUPE_CONFIG, else none).")
+    var config: String?
+
+    func validate() throws {
+        if let maxInputSide, !(1...4096).contains(maxInputSide) {
+            throw ValidationError("--max-input-side must be from 1 to 4096, got \(maxInputSide).")
+        }
+    }
+
+    /// --max-input-side, else `models.max_input_side` as `loupe serve` would read it (file < LOUPE_* environment),
+    /// so an imported model is one the server loads.
+    func resolvedMaxInputSide() throws -> Int {
+        if let maxInputSide { return maxInputSide }
+        let environment = environmentVariables()
+        var warnings: [String] = []
+        do {
+            return try ServiceConfiguration.load(file: config ?? environment["LOUPE_CONFIG"], environment: environment, overrides: [],
+                                                 warnings: &warnings).maxInputSide
+        } catch {
+            throw ImportFailure(message: "\(error)")
+        }
+    }
+
     /// A refusal: printed as "Error: <sentence>", exit status 1 (no usage text: the arguments were fine).
     struct ImportFailure: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
     func run() throws {
+        let maxSide = try resolvedMaxInputSide()
         let bytes: [UInt8]
         do {
             bytes = try FileIO.readFile(model, maxBytes: 1 << 30)
@@ -47,7 +76,7 @@ struct Import: ParsableCommand {
         }
         let network: ImportedNetwork
         do {
-            network = try ONNXImporter.importModel(try ONNXModel(bytes: bytes))
+            network = try ONNXImporter.importModel(try ONNXModel(bytes: bytes), maxInputSide: maxSide)
         } catch let error as ProtoError {
             throw ImportFailure(message: "\(model) is not a readable ONNX model: \(error)")
         } catch {

@@ -137,6 +137,36 @@ import Testing
         #expect(access(dir.path + "/out.loupe", F_OK) != 0, "nothing was written")
     }
 
+    /// `models.max_input_side` bounds both ends: import refuses a larger input (the key from a config file, from
+    /// LOUPE_MODELS_MAX_INPUT_SIDE, or --max-input-side) and serve does not load such a model, saying why.
+    @Test func theMaxInputSideKeyBoundsImportAndServe() throws {
+        let python = try ServeToolsTests.require("python3")
+        let dir = try TempDir()
+        #expect(try CLIProcess.run(python, [Self.script, "build", dir.path]).status == 0)
+        try dir.write("small.yaml", Array("models:\n  max_input_side: 32\n".utf8))
+        let refused = try CLIProcess.loupe(["import", dir.path + "/nonsquare.onnx", "--config", dir.path + "/small.yaml",
+                                            "--output", dir.path + "/out.loupe"])
+        #expect(refused.status == 1 && refused.stderr.contains("input 'x' is 24×40; Loupe imports images up to 32×32 (models.max_input_side"),
+                "\(refused.output)")
+        let fromEnvironment = try CLIProcess.run("/usr/bin/env", ["LOUPE_MODELS_MAX_INPUT_SIDE=39", CLIProcess.loupePath, "import",
+                                                                  dir.path + "/nonsquare.onnx", "--output", dir.path + "/out.loupe"])
+        #expect(fromEnvironment.status == 1 && fromEnvironment.stderr.contains("up to 39×39"), "\(fromEnvironment.output)")
+        #expect(access(dir.path + "/out.loupe", F_OK) != 0, "nothing was written")
+        let repo = dir.path + "/models"
+        let flag = try CLIProcess.loupe(["import", dir.path + "/nonsquare.onnx", "--config", dir.path + "/small.yaml",
+                                         "--max-input-side", "40", "--repository", repo])
+        #expect(flag.status == 0, "\(flag.output)")
+        try FileIO.createDirectories(repo + "/fashion/1")
+        try FileIO.writeAtomically(try FileIO.readFile(E2E.root + "/models/fashion/1/model.loupe"), to: repo + "/fashion/1/model.loupe")
+        let server = try ServeProcess(models: repo, settings: ["models.max_input_side=32"])
+        try server.waitReady()
+        let health = try HTTP.request(port: server.port, "GET", "/health").text
+        #expect(health.contains(#""load_failures":[{"model":"nonsquare","version":1,"state":"UNAVAILABLE","reason":"#), "\(health)")
+        #expect(health.contains("input shape [24, 40, 3] cannot be fed: the server takes images [height, width, channels] with 1 or 3 channels and sides up to 32"),
+                "\(health)")
+        #expect(try HTTP.request(port: server.port, "GET", "/v2/models/fashion/ready").status == 200)
+    }
+
     /// Files that break the ONNX spec in one place each (onnx_import_check.py malformed): each a
     /// sentence naming the tensor or node, exit status 1, nothing written.
     @Test func malformedFilesAreRefusedWithASentence() throws {

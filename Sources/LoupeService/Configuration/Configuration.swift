@@ -50,6 +50,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var pollIntervalMilliseconds = 5000
     public var stableAfterMilliseconds = 500
     public var maxModelBytes = 256 << 20
+    public var maxInputSide = 256
     public var versionPolicy = "latest"
     /// Per-model version policy (`models.policy.<name>`), overriding `versionPolicy`.
     public var modelPolicies: [String: String] = [:]
@@ -178,6 +179,7 @@ extension ServiceConfiguration {
         int("models.poll_interval_ms", \.pollIntervalMilliseconds, 0...86_400_000, "How often the repository is scanned for new versions (0 = never; SIGHUP still reloads)."),
         int("models.stable_after_ms", \.stableAfterMilliseconds, 0...3_600_000, "A new or changed file is loaded only after it has not changed for this long."),
         int("models.max_model_bytes", \.maxModelBytes, 64...(1 << 40), "Model files larger than this are refused."),
+        int("models.max_input_side", \.maxInputSide, 1...4096, "Largest input image height or width a model may take: serve refuses to load a model with a larger input, and loupe import refuses to import one."),
         string("models.version_policy", \.versionPolicy, "Versions served per model: latest, latest:N, all, or a list of version numbers (\"1,3\")."),
         string("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
         bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),
@@ -314,6 +316,7 @@ extension ServiceConfiguration {
         r.pollIntervalSeconds = Double(pollIntervalMilliseconds) / 1000
         r.stableAfterSeconds = Double(stableAfterMilliseconds) / 1000
         r.maxModelBytes = maxModelBytes
+        r.maxInputSide = maxInputSide
         r.selfTest = selfTest
         r.selfTestTolerance = Float(selfTestTolerance)
         r.apiEnabled = repositoryAPIEnabled

@@ -46,7 +46,7 @@ enum ModelLoader {
         let shape = file.header.inputShape, side = configuration.maxInputSide
         guard shape.count == 3, (1...side).contains(shape[0]), (1...side).contains(shape[1]), shape[2] == 1 || shape[2] == 3 else {
             throw ModelLoadError(stage: .verify, message:
-                "input shape \(shape) cannot be fed: the server takes images [height, width, channels] with 1 or 3 channels and sides up to \(side)")
+                "input shape \(shape) cannot be fed: the server takes images [height, width, channels] with 1 or 3 channels and sides up to \(side) (models.max_input_side)")
         }
         let model: Sequential
         do {

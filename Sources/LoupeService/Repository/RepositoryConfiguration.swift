@@ -27,7 +27,7 @@ public struct RepositoryConfiguration: Sendable, Equatable {
     /// When set, versions with another input shape are refused. nil (the default) accepts every shape
     /// the service can feed: [H, W, C] images with C = 1 or 3 and H, W ≤ `maxInputSide`.
     public var requiredInputShape: [Int]? = nil
-    /// Largest image height or width a served model may take. Default 256.
+    /// Largest image height or width a served model may take (`models.max_input_side`). Default 256.
     public var maxInputSide: Int = 256
     /// Enable Triton's repository extension (`POST /v2/repository/index`,
     /// `/v2/repository/models/{m}/load|unload`). Default false.
@@ -63,6 +63,7 @@ public struct RepositoryConfiguration: Sendable, Equatable {
         if case .latest(let n) = versionPolicy, n < 1 { errors.append("repository.version_policy: latest needs at least 1") }
         if !(pollIntervalSeconds >= 0) { errors.append("repository.poll_interval_seconds must be ≥ 0, got \(pollIntervalSeconds)") }
         if !(stableAfterSeconds >= 0) { errors.append("repository.stable_after_ms must be ≥ 0") }
+        if maxInputSide < 1 { errors.append("models.max_input_side must be at least 1, got \(maxInputSide)") }
         if maxModelBytes < 64 { errors.append("repository.max_model_bytes must be at least 64, got \(maxModelBytes)") }
         if !(selfTestTolerance >= 0) { errors.append("repository.self_test.probability_tolerance must be ≥ 0") }
         if driftWindow < 1 { errors.append("repository.drift.window must be at least 1, got \(driftWindow)") }
