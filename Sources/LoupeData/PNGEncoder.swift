@@ -36,35 +36,44 @@ public enum PNGEncoder {
     }
 }
 
-/// The image in gray with its attributions laid over it in a diverging colour map: positive (evidence
-/// for the class) red, negative (against) blue, opacity growing with |attribution| / max |attribution|.
+/// The image — gray for one channel, its colours desaturated for RGB — with its attributions laid over it
+/// in a diverging colour map: positive (evidence for the class) red, negative (against) blue, opacity
+/// growing with |attribution| / max |attribution|.
 public enum AttributionHeatmap {
-    /// pixels: the image's 8-bit values (height × width × channels, shown as their channel mean);
-    /// attributions: one per input value (summed over channels). Each pixel becomes a scale × scale block.
-    /// Returns RGB bytes of (height·scale) × (width·scale).
+    /// How much of an RGB image's colour stays under the overlay (0 = gray, 1 = full colour).
+    public static let saturation: Float = 0.35
+
+    /// pixels: the image's 8-bit values (height × width × channels; one channel is gray, three are RGB, shown
+    /// desaturated); attributions: one per input value, summed over the channels of each pixel. Each pixel
+    /// becomes a scale × scale block. Returns RGB bytes of (height·scale) × (width·scale).
     public static func render(pixels: [UInt8], attributions: [Float], width: Int, height: Int, channels: Int,
                               scale: Int) -> [UInt8] {
         precondition(pixels.count == width * height * channels && attributions.count == width * height * channels && scale >= 1)
         var a = [Float](repeating: 0, count: width * height)
-        var gray = [Float](repeating: 0, count: width * height)
+        var image = [Float](repeating: 0, count: width * height * 3)
         for p in 0..<(width * height) {
             var s: Float = 0, g: Float = 0
             for c in 0..<channels { s += attributions[p * channels + c]; g += Float(pixels[p * channels + c]) }
             a[p] = s.isFinite ? s : 0
-            gray[p] = g / Float(channels)
+            g /= Float(channels)
+            for c in 0..<3 {
+                // One channel: gray. Three: each colour moved towards the pixel's gray (its channel mean).
+                image[p * 3 + c] = channels == 3 ? g + saturation * (Float(pixels[p * 3 + c]) - g) : g
+            }
         }
         let peak = a.reduce(Float(0)) { max($0, abs($1)) }
         let W = width * scale, H = height * scale
         var out = [UInt8](repeating: 0, count: W * H * 3)
         for y in 0..<height { for x in 0..<width {
             let p = y * width + x
-            // Dimmed gray underneath so the colours stay readable on white strokes.
-            let base = 0.55 * gray[p] + 10
             let v = peak > 0 ? a[p] / peak : 0
             let alpha = min(1, abs(v)).squareRoot() * 0.85
-            let colour: (Float, Float, Float) = v >= 0 ? (230, 40, 30) : (40, 110, 240)
-            let rgb = [base + (colour.0 - base) * alpha, base + (colour.1 - base) * alpha, base + (colour.2 - base) * alpha]
-                .map { UInt8(max(0, min(255, $0.rounded()))) }
+            let colour: [Float] = v >= 0 ? [230, 40, 30] : [40, 110, 240]
+            // The image dimmed underneath so the colours stay readable on white strokes.
+            let rgb = (0..<3).map { c -> UInt8 in
+                let base = 0.55 * image[p * 3 + c] + 10
+                return UInt8(max(0, min(255, (base + (colour[c] - base) * alpha).rounded())))
+            }
             for dy in 0..<scale { for dx in 0..<scale {
                 let o = ((y * scale + dy) * W + x * scale + dx) * 3
                 out[o] = rgb[0]; out[o + 1] = rgb[1]; out[o + 2] = rgb[2]

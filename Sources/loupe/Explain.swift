@@ -9,8 +9,10 @@ struct Explain: ParsableCommand {
         discussion: """
         The same decoding, engine gradients and heatmap as the server's /explain. Methods: \
         integrated_gradients (default; --steps, --baseline black|blur), saliency (|∂p/∂x|), gradient_x_input, \
-        occlusion (--window, --stride). --png OUTDIR writes <file>.explain.png per image: the image in gray \
-        with positive attributions in red and negative ones in blue.
+        occlusion (--window, --stride). Any input size; images are decoded to the model's H×W×C (RGB kept \
+        for 3-channel models, whose attributions are per channel). --png OUTDIR writes <file>.explain.png per \
+        image: the image (gray, or desaturated colour for RGB) with positive attributions (summed over \
+        channels) in red and negative ones in blue.
         """)
 
     @OptionGroup var modelOption: ModelOption
@@ -62,8 +64,8 @@ struct Explain: ParsableCommand {
         let file = try ModelFile.read(path: path)
         let model = try file.makeModel()
         let shape = file.header.inputShape
-        guard shape.count == 3, shape[2] == 1 else {
-            throw ValidationError("this model takes input \(shape); explain handles grayscale (H, W, 1) models only.")
+        guard shape.count == 3, shape[2] == 1 || shape[2] == 3 else {
+            throw ValidationError("this model takes input \(shape); explain handles image models (H, W, 1) and (H, W, 3).")
         }
         if let target, target < 0 || target >= model.outputCount {
             throw ValidationError("--target must be a class from 0 to \(model.outputCount - 1), received \(target).")
@@ -97,7 +99,7 @@ struct Explain: ParsableCommand {
                 let name = String(f.split(separator: "/").last ?? Substring(f))
                 let out = png + "/" + name + ".explain.png"
                 try FileIO.writeAtomically(AttributionHeatmap.png(pixels: imagePixels, attributions: a.map, width: shape[1],
-                                                                  height: shape[0], channels: 1), to: out)
+                                                                  height: shape[0], channels: shape[2]), to: out)
                 line += "  → \(out)"
             }
             Terminal.line(line)

@@ -54,6 +54,37 @@ import Testing
         }
     }
 
+    /// RGB models of two shapes (the imported 32×32×3 BatchNorm CNN and the 24×40×3 non-square one): the console
+    /// uploads a 64×48 RGB PNG (resized to the model), shapes its canvas like the selected model's input and sends
+    /// drawings as H×W×3 bytes; heatmaps at the model's size (console_browser_check.py rgb).
+    @Test func consoleServesRGBModelsOfAnyShape() throws {
+        let python = try ServeToolsTests.require("python3")
+        _ = try ServeToolsTests.require("chromium")
+        _ = try ServeToolsTests.require("chromedriver")
+        let dir = try TempDir()
+        #expect(try CLIProcess.run(python, [ONNXImportEndToEndTests.script, "build", dir.path + "/onnx"]).status == 0)
+        for (name, file) in [("cifar", "cifar_bn"), ("wide", "nonsquare")] {
+            let r = try CLIProcess.loupe(["import", dir.path + "/onnx/\(file).onnx", "--name", name, "--repository", dir.path + "/models"])
+            #expect(r.status == 0, "\(r.output)")
+        }
+        var state: UInt32 = 5
+        let pixels = (0..<(48 * 64 * 3)).map { _ -> UInt8 in state = state &* 1_664_525 &+ 1_013_904_223; return UInt8(state >> 24) }
+        try dir.write("photo.png", PNGEncoder.encode(width: 64, height: 48, channels: 3, pixels: pixels))
+        let server = try ServeProcess(models: dir.path + "/models")
+        try server.waitReady()
+        let shots = getenv("LOUPE_TEST_ARTIFACTS").map { String(cString: $0) + "/console-screenshots" } ?? dir.path + "/screenshots"
+        _ = system("mkdir -p '\(shots)'")
+        let run = try ChildProcess([python, Self.script, "rgb", "127.0.0.1:\(server.port)", dir.path + "/photo.png", shots],
+                                   logPath: dir.path + "/browser.log")
+        #expect(run.wait(seconds: 180) == 0, "\(run.log)\nscreenshots: \(shots)")
+        struct Seen: Decodable { var upload_heatmap_width: Int; var drawing_bytes: Int; var wide_canvas: [Int]; var console_errors: [String] }
+        let line = run.log.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "{}"
+        let seen = try JSONDecoder().decode(Seen.self, from: Data(line.utf8))
+        #expect(seen.upload_heatmap_width == 224 && seen.drawing_bytes == 24 * 40 * 3 && seen.wide_canvas == [280, 168])
+        #expect(seen.console_errors.isEmpty)
+        for shot in ["rgb-upload.png", "rgb-draw.png"] { #expect(access(shots + "/" + shot, R_OK) == 0, "missing screenshot \(shot)") }
+    }
+
     /// GET / answers HTML to browsers and the KServe v1 liveness JSON to everyone else; the console's
     /// JSON endpoints answer with the shipped model's card and the status window.
     @Test func rootNegotiatesAndTheConsoleEndpointsAnswer() throws {

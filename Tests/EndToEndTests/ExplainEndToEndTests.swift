@@ -118,6 +118,89 @@ import Testing
         #expect(metrics.contains(#"loupe_explanation_duration_seconds_bucket{method="saliency""#))
     }
 
+    struct RGBExplanation: Decodable {
+        var `class`: Int; var probability: Double; var score: Double; var baseline_score: Double?; var attributions: [[[Double]]]
+    }
+    struct RGBBody: Decodable { var shape: [Int]; var explanations: [RGBExplanation] }
+
+    /// A 32×32 RGB model (the imported BatchNorm CNN of onnx_import_check.py) and a 24×40 RGB one with non-square
+    /// and depthwise convolutions: attributions per channel, completeness at 64 steps, occlusion equal to /predict
+    /// on the occluded images (all three channels black), the heatmap PNG at any H×W, KServe v1 and the CLI.
+    @Test func rgbModelsOfAnySizeAreExplainedPerChannel() throws {
+        let python = try ServeToolsTests.require("python3")
+        let dir = try TempDir()
+        #expect(try CLIProcess.run(python, [ONNXImportEndToEndTests.script, "build", dir.path + "/onnx"]).status == 0)
+        let repo = dir.path + "/models"
+        for (name, file) in [("cifar", "cifar_bn"), ("wide", "nonsquare")] {
+            let r = try CLIProcess.loupe(["import", dir.path + "/onnx/\(file).onnx", "--name", name, "--repository", repo])
+            #expect(r.status == 0, "\(r.output)")
+        }
+        let server = try ServeProcess(models: repo)
+        try server.waitReady()
+        var state: UInt32 = 11
+        func image(_ count: Int) -> [UInt8] { (0..<count).map { _ in state = state &* 1_664_525 &+ 1_013_904_223; return UInt8(state >> 24) } }
+        let octet = [("Content-Type", "application/octet-stream")]
+        for i in 0..<2 {
+            let pixels = image(32 * 32 * 3)
+            let png = PNGEncoder.encode(width: 32, height: 32, channels: 3, pixels: pixels)
+            let prediction = try #require(try Self.decode(PredictBody.self, HTTP.request(port: server.port, "POST", "/predict?model=cifar",
+                                                                                          headers: [("Content-Type", "image/png")], body: png)).predictions.first)
+            let r = try HTTP.request(port: server.port, "POST", "/explain?model=cifar&steps=64", headers: [("Content-Type", "image/png")], body: png)
+            #expect(r.status == 200, "\(r.text)")
+            let body = try Self.decode(RGBBody.self, r)
+            #expect(body.shape == [32, 32, 3])
+            let e = try #require(body.explanations.first)
+            #expect(e.class == prediction.class && abs(e.probability - prediction.confidence) <= 1e-6)
+            #expect(e.attributions.count == 32 && e.attributions.allSatisfy { $0.count == 32 && $0.allSatisfy { $0.count == 3 } })
+            // Completeness at 64 steps: Σ attributions (every channel) = p(x) − p(black) within 1%.
+            let sum = e.attributions.joined().joined().reduce(0, +)
+            let delta = e.score - (try #require(e.baseline_score))
+            #expect(abs(sum - delta) <= 0.01 * abs(delta) + 1e-4, "image \(i): Σ \(sum) vs Δ \(delta)")
+            // The channels get different attributions (the map is per channel, not one value repeated).
+            #expect(e.attributions.joined().contains { $0[0] != $0[1] || $0[1] != $0[2] })
+            // Occlusion, 8×8 windows at stride 8: p(x) − p(x with the window black in every channel), as /predict says.
+            let occ = try Self.decode(RGBBody.self, HTTP.request(port: server.port, "POST", "/explain?model=cifar&method=occlusion&window=8&stride=8",
+                                                                 headers: octet, body: pixels))
+            let oe = try #require(occ.explanations.first)
+            for (y0, x0) in [(0, 0), (8, 24), (24, 16)] {
+                var occluded = pixels
+                for y in y0..<(y0 + 8) { for x in x0..<(x0 + 8) { for k in 0..<3 { occluded[(y * 32 + x) * 3 + k] = 0 } } }
+                let q = try Self.decode(PredictBody.self, HTTP.request(port: server.port, "POST", "/predict?model=cifar", headers: octet, body: occluded))
+                let expected = oe.probability - (try #require(q.predictions.first)).probabilities[oe.class]
+                for k in 0..<3 { #expect(abs(oe.attributions[y0 + 3][x0 + 3][k] - expected) <= 1e-6, "window (\(y0), \(x0)) channel \(k)") }
+            }
+        }
+        // The heatmap of an RGB image: 224 × 224 (7×), in colour.
+        let pixels = image(32 * 32 * 3)
+        let heat = try HTTP.request(port: server.port, "POST", "/explain?model=cifar&format=png&method=saliency", headers: octet, body: pixels)
+        #expect(heat.status == 200 && heat.header("Content-Type") == "image/png", "\(heat.text)")
+        let decoded = try ImageDecoder.decode(heat.body, channels: 3)
+        #expect(decoded.width == 224 && decoded.height == 224)
+        #expect(stride(from: 0, to: decoded.pixels.count, by: 3).contains { decoded.pixels[$0] != decoded.pixels[$0 + 1] }, "the heatmap is in colour")
+        // A 24×40 RGB model (non-square kernels, strides and depthwise): shape, and a 120 × 200 heatmap (5×).
+        let wide = image(24 * 40 * 3)
+        let wr = try Self.decode(RGBBody.self, HTTP.request(port: server.port, "POST", "/explain?model=wide&method=gradient_x_input", headers: octet, body: wide))
+        #expect(wr.shape == [24, 40, 3])
+        #expect(wr.explanations.first.map { $0.attributions.count == 24 && $0.attributions.allSatisfy { $0.count == 40 } } == true)
+        let wideHeat = try HTTP.request(port: server.port, "POST", "/explain?model=wide&format=png", headers: octet, body: wide)
+        let wideImage = try ImageDecoder.decode(wideHeat.body, channels: 3)
+        #expect(wideImage.width == 200 && wideImage.height == 120, "\(wideImage.width)×\(wideImage.height)")
+        // KServe v1 with an RGB PNG answers /explain's JSON.
+        let png = PNGEncoder.encode(width: 32, height: 32, channels: 3, pixels: pixels)
+        let v1 = try HTTP.request(port: server.port, "POST", "/v1/models/cifar:explain?method=saliency", headers: [("Content-Type", "application/json")],
+                                  body: Array(#"{"instances": [{"b64": "\#(base64(png))"}]}"#.utf8))
+        #expect(v1.status == 200, "\(v1.text)")
+        let direct = try Self.decode(RGBBody.self, HTTP.request(port: server.port, "POST", "/explain?model=cifar&method=saliency", headers: octet, body: pixels))
+        #expect(try Self.decode(RGBBody.self, v1).explanations.first?.attributions == direct.explanations.first?.attributions)
+        // The CLI on the same image as a PNG: the same class and, byte for byte, the server's heatmap.
+        try dir.write("rgb.png", png)
+        let cli = try CLIProcess.loupe(["explain", "--model", repo + "/cifar", dir.path + "/rgb.png", "--method", "saliency", "--png", dir.path + "/out"])
+        #expect(cli.status == 0, "\(cli.output)")
+        #expect(cli.stdout.contains("(\(direct.explanations.first?.class ?? -1))"), "\(cli.stdout)")
+        let cliHeat = try ImageDecoder.decode(try FileIO.readFile(dir.path + "/out/rgb.png.explain.png"), channels: 3)
+        #expect(cliHeat.width == 224 && cliHeat.height == 224 && cliHeat.pixels == decoded.pixels, "the CLI draws the server's heatmap")
+    }
+
     @Test func cliExplainWritesHeatmaps() throws {
         let dir = try TempDir()
         let (pixels, _) = try E2E.testImages(2)

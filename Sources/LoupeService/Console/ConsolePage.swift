@@ -46,7 +46,7 @@ h3 { font-size: 1rem; margin: 1rem 0 .5rem; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 #top-class { font-size: 1.2rem; font-weight: 600; margin: .25rem 0 .5rem; }
 figure { margin: 0; display: flex; flex-wrap: wrap; gap: .75rem; }
-figure img { width: 168px; height: 168px; image-rendering: pixelated; background: #000; border-radius: .4rem; }
+figure img { width: 168px; height: 168px; object-fit: contain; image-rendering: pixelated; background: #000; border-radius: .4rem; }
 figcaption { flex-basis: 100%; color: var(--muted); font-size: .9rem; }
 #error { color: var(--bad); font-weight: 600; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
@@ -82,10 +82,10 @@ svg.chart text { font: 12px system-ui, sans-serif; fill: var(--muted); }
     <div>
       <div id="drop-zone">
         <p>Drop an image here, or choose a file:</p>
-        <label for="file-input" class="visually-hidden">Image file (PNG or PGM)</label>
-        <input type="file" id="file-input" accept="image/png,image/x-portable-graymap,.png,.pgm">
+        <label for="file-input" class="visually-hidden">Image file (PNG, JPEG or PGM)</label>
+        <input type="file" id="file-input" accept="image/png,image/jpeg,image/x-portable-graymap,.png,.jpg,.jpeg,.pgm">
       </div>
-      <p class="hint">PNG or PGM. Other sizes are resized to the model's input; light objects on a dark background, as the model was trained.</p>
+      <p class="hint">PNG, JPEG or PGM. The model takes <span id="input-size">28 × 28 gray</span> images; other sizes are resized to it. Light objects on a dark background, as the model was trained.</p>
       <h3 id="draw-h">Or draw</h3>
       <canvas id="canvas" width="280" height="280" role="img" aria-labelledby="draw-h" aria-describedby="draw-help"></canvas>
       <p id="draw-help" class="hint">Draw with a mouse, finger or pen, then classify.</p>
@@ -166,6 +166,11 @@ function current() {
   const name = $("model-select").value, version = Number($("version-select").value);
   return models.find((m) => m.name === name && m.version === version);
 }
+/// [H, W, C] of the selected model's input (the shipped model's until the card has loaded).
+function inputShape() {
+  const m = current();
+  return m && m.card && m.card.inputShape && m.card.inputShape.length === 3 ? m.card.inputShape : [28, 28, 1];
+}
 function modelQuery() {
   const m = current();
   return m ? "model=" + encodeURIComponent(m.name) + "&version=" + m.version : "";
@@ -196,6 +201,7 @@ function renderCard() {
   $("arch").tBodies[0].replaceChildren();
   $("per-class").tBodies[0].replaceChildren();
   $("curves").replaceChildren();
+  fitCanvas();
   if (!m || !m.card) return;
   const c = m.card, t = c.training || {};
   const add = (k, v, id) => { facts.append(el("dt", {}, k)); const d = el("dd", id ? { id } : {}, v); facts.append(d); };
@@ -321,50 +327,70 @@ async function sendFile(file) {
   await send(bytes, type, url);
 }
 
-/// The canvas scaled to the model's input, gray, inverted when asked: raw bytes for /predict.
+/// The canvas scaled to the model's input H × W, inverted when asked: raw bytes for /predict — C = 1 gray
+/// (BT.601 luma, as the server decodes PNGs), C = 3 RGB.
 function sendCanvas(source, previewURL) {
-  const m = current();
-  const shape = m && m.card ? m.card.inputShape : [28, 28, 1];
-  const h = shape[0], w = shape[1];
+  const [h, w, c] = inputShape();
   const small = document.createElement("canvas"); small.width = w; small.height = h;
   const ctx = small.getContext("2d");
   ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = "high";
   ctx.fillStyle = $("invert").checked ? "#fff" : "#000"; ctx.fillRect(0, 0, w, h);
   ctx.drawImage(source, 0, 0, w, h);
   const data = ctx.getImageData(0, 0, w, h).data;
-  const bytes = new Uint8Array(w * h);
+  const bytes = new Uint8Array(w * h * c);
+  const inv = $("invert").checked;
   for (let i = 0; i < w * h; i++) {
-    const g = Math.round(0.299 * data[4 * i] + 0.587 * data[4 * i + 1] + 0.114 * data[4 * i + 2]);
-    bytes[i] = $("invert").checked ? 255 - g : g;
+    if (c === 3) {
+      for (let k = 0; k < 3; k++) bytes[3 * i + k] = inv ? 255 - data[4 * i + k] : data[4 * i + k];
+    } else {
+      const g = Math.round(0.299 * data[4 * i] + 0.587 * data[4 * i + 1] + 0.114 * data[4 * i + 2]);
+      bytes[i] = inv ? 255 - g : g;
+    }
   }
   send(bytes, "application/octet-stream", previewURL || small.toDataURL());
+}
+
+/// Shapes the drawing canvas like the model's input (longer side 280 px) and says what the model takes.
+function fitCanvas() {
+  const [h, w, c] = inputShape();
+  const canvas = $("canvas"), side = 280, long = Math.max(h, w);
+  const cw = Math.round(side * w / long), ch = Math.round(side * h / long);
+  if (canvas.width !== cw || canvas.height !== ch) {
+    canvas.width = cw; canvas.height = ch;
+    canvas.style.aspectRatio = w + " / " + h;
+    canvas.style.maxWidth = cw + "px";
+    clearCanvas();
+  }
+  $("input-size").textContent = h + " × " + w + " " + (c === 3 ? "RGB" : "gray");
+}
+
+function clearCanvas() {
+  const canvas = $("canvas"), ctx = canvas.getContext("2d");
+  ctx.fillStyle = $("invert").checked ? "#fff" : "#000";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  canvas.classList.toggle("inverted", $("invert").checked);
 }
 
 function setupCanvas() {
   const canvas = $("canvas"), ctx = canvas.getContext("2d");
   let drawing = false, last = null;
-  function clear() {
-    ctx.fillStyle = $("invert").checked ? "#fff" : "#000";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    canvas.classList.toggle("inverted", $("invert").checked);
-  }
   function point(e) {
     const r = canvas.getBoundingClientRect();
     return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
   }
   function line(a, b) {
     ctx.strokeStyle = $("invert").checked ? "#000" : "#fff";
-    ctx.lineWidth = 22; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    ctx.lineWidth = Math.max(canvas.width, canvas.height) * 22 / 280; ctx.lineCap = "round"; ctx.lineJoin = "round";
     ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();
   }
   canvas.addEventListener("pointerdown", (e) => { drawing = true; last = point(e); line(last, last); canvas.setPointerCapture(e.pointerId); });
   canvas.addEventListener("pointermove", (e) => { if (!drawing) return; const p = point(e); line(last, p); last = p; });
   const stop = () => { drawing = false; };
   canvas.addEventListener("pointerup", stop); canvas.addEventListener("pointercancel", stop);
-  $("clear").addEventListener("click", clear);
-  $("invert").addEventListener("change", clear);
+  $("clear").addEventListener("click", clearCanvas);
+  $("invert").addEventListener("change", clearCanvas);
   $("classify-drawing").addEventListener("click", () => sendCanvas(canvas, canvas.toDataURL()));
-  clear();
+  clearCanvas();
 }
 
 function setupFiles() {

@@ -398,7 +398,7 @@ enum OpenAPI {
        "enum": ["json", "png"],
        "default": "json"
       },
-      "description": "png: the heatmap of one image (the image in gray, positive attributions red, negative blue), with X-Loupe-Class and X-Loupe-Probability headers."
+      "description": "png: the heatmap of one image at any H×W (the image in gray, or its colours desaturated for RGB; positive attributions red, negative blue, an RGB pixel's channels summed), with X-Loupe-Class and X-Loupe-Probability headers."
      },
      {
       "name": "model",
