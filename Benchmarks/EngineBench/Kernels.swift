@@ -23,14 +23,24 @@ func kernelBench(n: Int, reps: Int, includeReference: Bool) {
     let dH = buffer(n * 128), dW1 = buffer(5408 * 128), dB1 = buffer(128), dP = buffer(n * 5408)
     let dCW = buffer(288), dCB = buffer(32)
     for table in tables {
+        let vector = vectorOf(table.name)
+        let peak = vector == "scalar" ? 0 : fmaPeak(vector)
         func time(_ name: String, flops: Double, _ body: () -> Void) {
             body()
-            var best = Double.infinity, samples: [Double] = []
-            for _ in 0..<reps { let t0 = now(); body(); let dt = now() - t0; samples.append(dt); best = min(best, dt) }
-            let med = median(samples)
+            // Wall time and this thread's CPU time per call: on a loaded machine the wall time includes waiting
+            // for a core, the CPU time does not (the GFLOP/s and % of peak come from the CPU-time median).
+            var samples: [Double] = [], cpu: [Double] = []
+            for _ in 0..<reps {
+                let t0 = now(), c0 = threadCPUSeconds()
+                body()
+                cpu.append(threadCPUSeconds() - c0); samples.append(now() - t0)
+            }
+            let med = median(samples), cpuMed = median(cpu)
+            let g = flops * Double(n) / cpuMed / 1e9
             emit([("event", "\"kernel\""), ("kernels", "\"\(table.name)\""), ("kernel", "\"\(name)\""), ("n", "\(n)"),
-                  ("median_us", fmt(med * 1e6, 1)), ("us_per_image", fmt(med * 1e6 / Double(n), 2)),
-                  ("gflops", fmt(flops * Double(n) / med / 1e9, 1))])
+                  ("median_us", fmt(med * 1e6, 1)), ("cpu_median_us", fmt(cpuMed * 1e6, 1)), ("us_per_image", fmt(cpuMed * 1e6 / Double(n), 2)),
+                  ("gflops", fmt(g, 1)), ("pct_of_peak", peak > 0 ? fmt(100 * g / peak, 1) : "null"),
+                  ("peak_gflops", fmt(peak, 1)), ("vector", "\"\(vector)\"")])
         }
         time("convPool forward", flops: 2 * 194_688) { table.convPoolForward(conv, n, x.base, cw.base, cb.base, pooled.base, arg.base) }
         time("convPool backward", flops: 2 * 194_688) { table.convPoolBackward(conv, n, x.base, cw.base, dP.base, arg.base, dCW.base, dCB.base, nil) }

@@ -2,15 +2,20 @@
 //   swift run -c release loupe-engine-bench train [--epochs 10] [--threads 2] [--batch 128] [--seed 42]
 //   swift run -c release loupe-engine-bench infer [--reps 5] [--n1 5000] [--n256 300]
 //   swift run -c release loupe-engine-bench kernels [--n 64] [--reps 50]
+//   swift run -c release loupe-engine-bench peak                 (the peak-FMA probe alone: ymm and zmm)
 //   swift run -c release loupe-engine-bench cnn32 [--reps 5] [--n1 5000] [--n256 100]
 //     (a 32×32×3 CNN on seeded random images: the `cifar_bn` graph of the ONNX import tests after BN
 //     folding — strided/same-padded convs on the im2col + GEMM path, global average pooling; its ONNX
 //     Runtime counterpart is Benchmarks/EngineBench/cnn32_ort.py, both alternated by compare_cnn32.sh)
 // Data: /usr/share/datasets/fashion-mnist (or --data DIR), read here with a few lines (gunzip via the
 // gzip CLI) so the benchmark does not depend on LoupeData. LOUPE_ISA=avx2 measures the fallback kernels.
-// Output: one JSON line per measurement.
+// Output: one JSON line per measurement. Every command first prints the peak-FMA probe's line ("fma_peak": one
+// thread's best FMA GFLOP/s on the vector width of the kernel table in use) and states each speed figure also as
+// GFLOP/s and as % of that peak (× threads for 2-thread figures).
 import Glibc
 import LoupeEngine
+@_spi(Kernels) import LoupeKernels
+import LoupeKernelsAVX512
 
 func now() -> Double {
     var ts = timespec()
@@ -25,9 +30,77 @@ func cpuSeconds() -> Double {
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
+/// CPU seconds used by the calling thread.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
 func loadAverage() -> Double {
     var l = [Double](repeating: 0, count: 3)
     return getloadavg(&l, 3) > 0 ? l[0] : -1
+}
+
+/// The CPU's model name (/proc/cpuinfo), for the report lines.
+let cpuModel: String = {
+    guard let f = fopen("/proc/cpuinfo", "r") else { return "unknown" }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 512)
+    while fgets(&line, 512, f) != nil {
+        let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if s.hasPrefix("model name"), let colon = s.firstIndex(of: ":") {
+            return s[s.index(after: colon)...].trimmingCharacters(in: " \t\n")
+        }
+    }
+    return "unknown"
+}()
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var a = startIndex, b = endIndex
+        while a < b, set.contains(self[a]) { a = index(after: a) }
+        while b > a, set.contains(self[index(before: b)]) { b = index(before: b) }
+        return String(self[a..<b])
+    }
+}
+
+/// One thread's peak FMA throughput (GFLOP/s) on a vector width: the best of `reps` runs of the probe
+/// (12 independent FMA chains, ~1-2 ms of this thread's CPU time each). Best, not median:
+/// other load only ever lowers it.
+func fmaPeak(_ vector: String, reps: Int = 40) -> Double {
+    let iterations = 1_000_000
+    var best = 0.0
+    var sink: Float = 0
+    for r in 0..<reps {
+        let t0 = threadCPUSeconds()
+        switch vector {
+        case "zmm": sink += zmmFMAProbe(iterations: iterations, seed: Float(r + 1))
+        default: sink += FMAProbe.ymm(iterations: iterations, seed: Float(r + 1))
+        }
+        let dt = threadCPUSeconds() - t0
+        let lanes = vector == "zmm" ? 16.0 : 8.0
+        best = max(best, Double(iterations) * 12 * lanes * 2 / dt / 1e9)
+    }
+    if sink == 12345 { print("") }   // keeps the probe's result alive
+    return best
+}
+
+/// The vector register the kernel table `name` computes in.
+func vectorOf(_ name: String) -> String { name == "avx512" ? "zmm" : name == "avx2" ? "ymm" : "scalar" }
+
+/// The probe for the table in use, printed once per run; every figure's % of peak refers to it.
+let peakGFLOPs: Double = {
+    let vector = vectorOf(engineKernelName)
+    let g = vector == "scalar" ? 0 : fmaPeak(vector)
+    emit([("event", "\"fma_peak\""), ("cpu", "\"\(cpuModel)\""), ("kernels", "\"\(engineKernelName)\""), ("vector", "\"\(vector)\""),
+          ("peak_gflops_1thread", fmt(g, 1)), ("loadavg1", fmt(loadAverage(), 2))])
+    return g
+}()
+
+/// (GFLOP/s, % of the measured peak × threads) for `flops` done in `seconds`.
+func flopFields(_ prefix: String, flops: Double, seconds: Double, threads: Int) -> [(String, String)] {
+    let g = flops / seconds / 1e9
+    return [("\(prefix)_gflops", fmt(g, 1)), ("\(prefix)_pct_of_peak", peakGFLOPs > 0 ? fmt(100 * g / (peakGFLOPs * Double(threads)), 1) : "null")]
 }
 
 func readIDX(_ path: String) -> [UInt8] {
@@ -108,12 +181,15 @@ func measureInference(_ model: Sequential, singles: [[Float]], batch256: [Float]
                 _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads)
                 bl.append(now() - t0)
             }
+            let flops = 2 * Double(model.plan.forwardMACsPerImage)
             emit([("event", "\"\(event)\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("rep", "\(rep + 1)"),
                   ("batch1_median_us", fmt(median(lat) * 1e6, 1)), ("batch1_p99_us", fmt(percentile(lat, 0.99) * 1e6, 1)),
                   ("batch1_cpu_us_per_call", fmt((c1 - c0) / Double(n1) * 1e6, 1)),
                   ("batch256_median_ms", fmt(median(bl) * 1e3, 3)), ("batch256_img_per_s", fmt(256 / median(bl), 0)),
-                  ("batch256_min_ms", fmt(bl.min()! * 1e3, 3)), ("batch256_cpu_ms_per_call", fmt((cpuSeconds() - c2) / Double(n256) * 1e3, 3)),
-                  ("loadavg1", fmt(loadAverage(), 2))])
+                  ("batch256_min_ms", fmt(bl.min()! * 1e3, 3)), ("batch256_cpu_ms_per_call", fmt((cpuSeconds() - c2) / Double(n256) * 1e3, 3))]
+                 + flopFields("batch1", flops: flops, seconds: median(lat), threads: 1)
+                 + flopFields("batch256", flops: 256 * flops, seconds: median(bl), threads: threads)
+                 + [("mflop_per_image", fmt(flops / 1e6, 3)), ("loadavg1", fmt(loadAverage(), 2))])
         }
     }
 }
@@ -152,17 +228,22 @@ case "train":
         let c2 = cpuSeconds()
         epochSeconds.append(t2 - t0)
         epochCPU.append(c2 - c0)
+        let flops = Double(trainCount) * 2 * Double(model.plan.trainingMACsPerImage) + Double(valCount) * 2 * Double(model.plan.forwardMACsPerImage)
         emit([("event", "\"epoch\""), ("kernels", "\"\(engineKernelName)\""), ("epoch", "\(epoch + 1)"), ("threads", "\(threads)"),
               ("loss", fmt(r.loss, 4)), ("accuracy", fmt(r.accuracy, 4)), ("val_loss", fmt(v.loss, 4)), ("val_accuracy", fmt(v.accuracy, 4)),
               ("train_s", fmt(t1 - t0, 3)), ("val_s", fmt(t2 - t1, 3)), ("epoch_s", fmt(t2 - t0, 3)),
-              ("epoch_cpu_s", fmt(c2 - c0, 3)), ("loadavg1", fmt(loadAverage(), 2))])
+              ("epoch_cpu_s", fmt(c2 - c0, 3))] + flopFields("epoch", flops: flops, seconds: t2 - t0, threads: threads)
+             + [("loadavg1", fmt(loadAverage(), 2))])
     }
     let t = trainer.evaluate(images: test.images, labels: test.labels, count: test.count)
+    let epochFLOPs = Double(trainCount) * 2 * Double(model.plan.trainingMACsPerImage) + Double(valCount) * 2 * Double(model.plan.forwardMACsPerImage)
     emit([("event", "\"train_summary\""), ("kernels", "\"\(engineKernelName)\""), ("threads", "\(threads)"), ("epochs", "\(epochs)"),
           ("median_epoch_s", fmt(median(epochSeconds.count > 1 ? Array(epochSeconds.dropFirst()) : epochSeconds), 3)),
           ("median_epoch_cpu_s", fmt(median(epochCPU.count > 1 ? Array(epochCPU.dropFirst()) : epochCPU), 3)),
           ("first_epoch_s", fmt(epochSeconds[0], 3)), ("total_s", fmt(epochSeconds.reduce(0, +), 2)),
-          ("test_loss", fmt(t.loss, 4)), ("test_accuracy", fmt(t.accuracy, 4))])
+          ("test_loss", fmt(t.loss, 4)), ("test_accuracy", fmt(t.accuracy, 4))]
+         + flopFields("median_epoch", flops: epochFLOPs, seconds: median(epochSeconds.count > 1 ? Array(epochSeconds.dropFirst()) : epochSeconds),
+                      threads: threads))
 
 case "infer":
     let test = loadSplit("t10k")
@@ -277,11 +358,17 @@ case "cnn32":
     measureInference(model, singles: singles, batch256: images, event: "cnn32", reps: options.int("reps", 5), n1: options.int("n1", 5000),
                      n256: options.int("n256", 100))
 
+case "peak":
+    _ = peakGFLOPs
+    for vector in ISAInfo.hasAVX512 ? ["ymm", "zmm"] : ["ymm"] {
+        emit([("event", "\"fma_probe\""), ("cpu", "\"\(cpuModel)\""), ("vector", "\"\(vector)\""), ("peak_gflops_1thread", fmt(fmaPeak(vector), 1))])
+    }
+
 case "kernels":
     kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)
 
 default:
-    print("usage: loupe-engine-bench train|infer|explain|int8|kernels [--threads N] [--epochs N] [--weights raw.f32] ...")
+    print("usage: loupe-engine-bench train|infer|explain|int8|cnn32|kernels|peak [--threads N] [--epochs N] [--weights raw.f32] ...")
     exit(2)
 }
 

@@ -45,7 +45,7 @@ public struct Sequential: Sendable {
     public var outputCount: Int { plan.outputSize }
     public var parameterCount: Int { plan.parameterCount }
 
-    let plan: NetworkPlan
+    package let plan: NetworkPlan
 
     /// Glorot-uniform weights from a seeded generator (same seed → same parameters), zero biases.
     public init(architecture: Architecture, seed: UInt64) throws {

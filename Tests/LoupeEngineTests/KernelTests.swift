@@ -1,6 +1,7 @@
 import Testing
 @testable import LoupeEngine
 @_spi(Kernels) import LoupeKernels
+import LoupeKernelsAVX512
 
 /// Random floats in [-scale, scale) from a seeded generator, in an owned buffer.
 func randomBuffer(_ count: Int, seed: UInt64, scale: Float = 1) -> FloatBuffer {
@@ -136,5 +137,37 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
             #expect(maxRelativeError(m, rm) < 1e-6, "\(table.name) moment1")
             #expect(maxRelativeError(v, rv) < 1e-6, "\(table.name) moment2")
         }
+    }
+
+    /// The peak-FMA probe does the FMAs it claims: its result equals a plain loop of fused multiply-adds over the
+    /// 12 chains (every lane of a chain holds the same value). Tolerance 1e-6 relative: the final sum of the lanes
+    /// may associate differently from this loop's.
+    @Test func fmaProbeMatchesPlainLoops() {
+        func reference(lanes: Int, iterations: Int, seed: Float) -> Float {
+            let m: Float = 0.999_999, c: Float = seed * 1e-7
+            var a = [Float](repeating: seed, count: 12)
+            for i in 1..<12 { a[i] = a[i - 1] + c }
+            for _ in 0..<iterations { for i in 0..<12 { a[i] = c.addingProduct(a[i], m) } }   // fused: c + a·m, one rounding
+            let chains = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + ((a[8] + a[9]) + (a[10] + a[11]))
+            var sum: Float = 0
+            for _ in 0..<lanes { sum += chains }
+            return sum
+        }
+        for iterations in [0, 1, 1000] {
+            let ymm = reference(lanes: 8, iterations: iterations, seed: 3)
+            #expect(abs(FMAProbe.ymm(iterations: iterations, seed: 3) - ymm) <= 1e-6 * ymm, "ymm, \(iterations)")
+            if ISA.hasAVX512 {
+                let zmm = reference(lanes: 16, iterations: iterations, seed: 3)
+                #expect(abs(zmmFMAProbe(iterations: iterations, seed: 3) - zmm) <= 1e-6 * zmm, "zmm, \(iterations)")
+            }
+        }
+    }
+
+    /// The FLOP counts benchmarks report: the seed network's conv (26·26 outputs × 288 weights) + dense layers.
+    @Test func multiplyAddCountsOfTheSeedNetwork() throws {
+        let plan = try Sequential(architecture: .seed, seed: 1).plan
+        #expect(plan.forwardMACsPerImage == 26 * 26 * 288 + 5408 * 128 + 128 * 10)
+        // Training: forward + weight gradients + the input gradients of both dense layers (not the first conv's).
+        #expect(plan.trainingMACsPerImage == 3 * (26 * 26 * 288 + 5408 * 128 + 128 * 10) - 26 * 26 * 288)
     }
 }

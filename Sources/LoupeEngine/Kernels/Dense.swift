@@ -7,10 +7,10 @@
     @usableFromInline static var kBlock: Int { 256 }
 
     /// y (N, out) = x (N, in) · weight (in, out) + bias; ReLU if relu.
+    /// `narrow` (the AVX2 table) uses 6×16 tiles, one B panel at a time (forwardPanels): 4×64 tiles need 16
+    /// accumulators, which fit AVX-512's 32 zmm registers but spill on AVX2's 16 ymm. Per output element the
+    /// summation order is the same either way, so both give identical results.
     @inlinable @inline(__always)
-    /// `narrow` (the AVX2 table) uses 16-column tiles only: 4×64 tiles need 16 accumulators, which fit
-    /// AVX-512's 32 zmm registers but spill on AVX2's 16 ymm. Per output element the summation order is
-    /// the same either way, so both give identical results.
     public static func forward(n: Int, inputs: Int, outputs: Int, relu: Bool, x: UnsafePointer<Float>,
                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                 narrow: Bool = false) {
@@ -22,10 +22,15 @@
         var k0 = 0
         while k0 < inputs {
             let kc = min(kBlock, inputs - k0)
+            if narrow {
+                forwardPanels(n: n, kc: kc, x: x + k0, lda: inputs, b: weight + k0 * outputs, outputs: outputs, y: y)
+                k0 += kc
+                continue
+            }
             var m = 0
             while m + 4 <= n {
                 var j = 0
-                while !narrow && j + 64 <= outputs {
+                while j + 64 <= outputs {
                     tileNN4x4(kc, x + m * inputs + k0, inputs, weight + k0 * outputs + j, outputs, y + m * outputs + j, outputs)
                     j += 64
                 }
@@ -52,6 +57,71 @@
         if relu {
             for i in stride(from: 0, to: n * outputs, by: 16) { store16(LoupeKernels.relu(load16(y + i)), y + i) }
         }
+    }
+
+    /// The AVX2 (16 ymm) order of `forward`'s block: C (n × out) += A (n × kc, row stride lda) · B (kc × out).
+    /// One 16-column panel of B at a time (kc × 16 floats: 16 KB at kc = 256, L1-resident) while every
+    /// 6-row strip of A streams past it: 6×16 tiles are 12 ymm accumulators + 2 for B + 1 broadcast, the
+    /// largest tile that fits 16 ymm registers, and they load B once per 12 FMAs (4×16 tiles: once per 8).
+    /// Per output element the summation order is the same as the 4×64 tiles'.
+    @inlinable @inline(__always)
+    static func forwardPanels(n: Int, kc: Int, x: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, outputs: Int,
+                              y: UnsafeMutablePointer<Float>, overwrite: Bool = false) {
+        for j in stride(from: 0, to: outputs, by: 16) {
+            var m = 0
+            while m + 6 <= n {
+                tileNN6x1(kc, x + m * lda, lda, b + j, outputs, y + m * outputs + j, outputs, overwrite: overwrite)
+                m += 6
+            }
+            if m + 4 <= n {
+                tileNN4x1(kc, x + m * lda, lda, b + j, outputs, y + m * outputs + j, outputs, overwrite: overwrite)
+                m += 4
+            }
+            while m < n {
+                tileNN1x1(kc, x + m * lda, b + j, outputs, y + m * outputs + j, overwrite: overwrite)
+                m += 1
+            }
+        }
+    }
+
+    /// C (6 × 16) += A (6 × K, row stride lda) · B (K × 16, row stride ldb): 12 ymm accumulators on AVX2.
+    @inlinable @inline(__always)
+    static func tileNN6x1(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, overwrite: Bool = false) {
+        let z = F16(repeating: 0)
+        var s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z
+        if !overwrite {
+            s0 = load16(c); s1 = load16(c + ldc); s2 = load16(c + 2 * ldc)
+            s3 = load16(c + 3 * ldc); s4 = load16(c + 4 * ldc); s5 = load16(c + 5 * ldc)
+        }
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+        var bp = b
+        for k in 0..<K {
+            let bv = load16(bp)
+            s0.addProduct(splat(a0[k]), bv); s1.addProduct(splat(a1[k]), bv); s2.addProduct(splat(a2[k]), bv)
+            s3.addProduct(splat(a3[k]), bv); s4.addProduct(splat(a4[k]), bv); s5.addProduct(splat(a5[k]), bv)
+            bp += ldb
+        }
+        store16(s0, c); store16(s1, c + ldc); store16(s2, c + 2 * ldc)
+        store16(s3, c + 3 * ldc); store16(s4, c + 4 * ldc); store16(s5, c + 5 * ldc)
+    }
+
+    /// C (6 × 16) += Aᵀ · B where A (K × ≥6) has row stride lda (column r of the tile is a[k·lda + r]), B (K × 16):
+    /// the AVX2 tile of the weight gradient (12 ymm accumulators).
+    @inlinable @inline(__always)
+    static func tileTN6x1(_ K: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        var s0 = load16(c), s1 = load16(c + ldc), s2 = load16(c + 2 * ldc)
+        var s3 = load16(c + 3 * ldc), s4 = load16(c + 4 * ldc), s5 = load16(c + 5 * ldc)
+        var ap = a, bp = b
+        for _ in 0..<K {
+            let bv = load16(bp)
+            s0.addProduct(splat(ap[0]), bv); s1.addProduct(splat(ap[1]), bv); s2.addProduct(splat(ap[2]), bv)
+            s3.addProduct(splat(ap[3]), bv); s4.addProduct(splat(ap[4]), bv); s5.addProduct(splat(ap[5]), bv)
+            ap += lda; bp += ldb
+        }
+        store16(s0, c); store16(s1, c + ldc); store16(s2, c + 2 * ldc)
+        store16(s3, c + 3 * ldc); store16(s4, c + 4 * ldc); store16(s5, c + 5 * ldc)
     }
 
     /// C (4 × 64) += A (4 × K, row stride lda) · B (K × 64, row stride ldb).
@@ -170,6 +240,13 @@
         }
         // dWeight (in × out) += xᵀ (in × N) · dY (N × out), in 4-row × 64-column tiles over the batch.
         var i = 0
+        if narrow {
+            // AVX2: 6 weight rows × 16 columns per tile (see tileTN6x1); the rows' 6 x-values per image are contiguous.
+            while i + 6 <= inputs {
+                for j in stride(from: 0, to: outputs, by: 16) { tileTN6x1(n, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs) }
+                i += 6
+            }
+        }
         while i + 4 <= inputs {
             var j = 0
             while !narrow && j + 64 <= outputs { tileTN4x4(n, x + i, inputs, dY + j, outputs, dWeight + i * outputs + j, outputs); j += 64 }
@@ -209,6 +286,26 @@
             while j0 < inputs {
                 let width = min(64, inputs - j0)
                 let panel = weightT + j0 * outputs
+                if narrow {
+                    // AVX2: each 16-column slice of the panel (out × 16, stride width) against 6-row strips of dY.
+                    for j in stride(from: 0, to: width, by: 16) {
+                        var m = 0
+                        while m + 6 <= n {
+                            tileNN6x1(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true)
+                            m += 6
+                        }
+                        if m + 4 <= n {
+                            tileNN4x1(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true)
+                            m += 4
+                        }
+                        while m < n {
+                            tileNN1x1(outputs, dY + m * outputs, panel + j, width, dX + m * inputs + j0 + j, overwrite: true)
+                            m += 1
+                        }
+                    }
+                    j0 += width
+                    continue
+                }
                 var j = 0
                 while j < width {
                     let wide = !narrow && j + 64 <= width

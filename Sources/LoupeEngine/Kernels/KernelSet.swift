@@ -119,8 +119,9 @@ package struct KernelSet: Sendable {
     /// The SIMD kernels compiled for this module's ISA (x86-64-v3: AVX2 + FMA), with the narrow dense tiles.
     package static let avx2 = KernelSet(
         name: "avx2",
-        convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) },
-        convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
+        convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6, narrow: true) },
+        convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8,
+                                                 narrow: true) },
         denseForward: avx2DenseForward,
         denseBackward: avx2DenseBackward,
         denseBackwardInput: avx2DenseBackwardInput,

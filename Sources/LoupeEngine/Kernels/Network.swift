@@ -45,6 +45,31 @@ package struct NetworkPlan: Sendable, Equatable {
     }
 }
 
+extension NetworkPlan {
+    /// Multiply-adds of one image's forward pass through the conv and dense stages (a conv output pixel costs
+    /// one MAC per weight: OH·OW·weightCount; a depthwise one kH·kW per channel; a dense layer in·out). Benchmarks count 2 FLOPs per MAC.
+    package var forwardMACsPerImage: Int {
+        stages.reduce(0) { total, stage in
+            switch stage.op {
+            case let .convPool(g, _, _): return total + g.conv.outHeight * g.conv.outWidth * g.conv.weightCount
+            case let .conv(g, _, _): return total + g.outHeight * g.outWidth * g.weightCount
+            case let .depthwiseConv(g, _, _): return total + g.outHeight * g.outWidth * g.taps * g.channels
+            case let .dense(inputs, outputs, _, _, _): return total + inputs * outputs
+            default: return total
+            }
+        }
+    }
+
+    /// Multiply-adds of one image's training step: the forward pass, the weight gradients (as many again) and
+    /// the input gradients of every parameter stage after the first (as many again; the first needs none).
+    package var trainingMACsPerImage: Int {
+        let forward = forwardMACsPerImage
+        guard let first = stages.firstIndex(where: \.hasParameters) else { return forward }
+        let firstMACs = NetworkPlan(stages: [stages[first]], inputSize: 0, outputSize: 0, parameterCount: 0, weightRanges: []).forwardMACsPerImage
+        return 3 * forward - firstMACs
+    }
+}
+
 /// Activations (and, for training, their gradients) of one shard of up to `capacity` images.
 package final class ShardWorkspace: @unchecked Sendable {
     package let capacity: Int

@@ -94,3 +94,18 @@ func transposeSum(_ v0: F16, _ v1: F16, _ v2: F16, _ v3: F16, _ v4: F16, _ v5: F
     let scale = floats((bits(t) &- bits(magic) &+ 127) &<< 23)
     return e * scale
 }
+
+// 8-lane (one ymm) forms of the helpers above, for the AVX2 table's kernels whose register tiles need
+// SIMD8 granularity to fit 16 ymm registers (ConvKernels' narrow paths).
+@usableFromInline typealias F8 = SIMD8<Float>
+@usableFromInline typealias I8 = SIMD8<Int32>
+@inlinable @inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
+@inlinable @inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
+@inlinable @inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
+@inlinable @inline(__always) func splat8(_ x: Float) -> F8 { F8(repeating: x) }
+@inlinable @inline(__always) func bits(_ v: F8) -> I8 { unsafeBitCast(v, to: I8.self) }
+@inlinable @inline(__always) func floats(_ v: I8) -> F8 { unsafeBitCast(v, to: F8.self) }
+@inlinable @inline(__always) func greaterMask(_ a: F8, _ b: F8) -> I8 { bits(b - a) &>> 31 }
+@inlinable @inline(__always) func equalMask(_ index: I8, _ value: Int32) -> I8 { ((index ^ I8(repeating: value)) &- 1) &>> 31 }
+@inlinable @inline(__always) func keep(_ mask: I8, _ v: F8) -> F8 { floats(bits(v) & mask) }
+@inlinable @inline(__always) func select(_ mask: I8, _ a: I8, _ b: I8) -> I8 { b ^ ((b ^ a) & mask) }

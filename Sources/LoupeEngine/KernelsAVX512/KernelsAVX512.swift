@@ -41,3 +41,6 @@ let avx512DenseBackwardInput: @Sendable (Int, Int, Int, UnsafePointer<Float>, Un
                                      UnsafeMutablePointer<Float>) -> Void = {
     DenseKernels.backwardInput(n: $0, inputs: $1, outputs: $2, weight: $3, weightT: $4, dY: $5, dX: $6)
 }
+
+/// The AVX-512 (zmm) peak-FMA probe, compiled for x86-64-v4 (see LoupeKernels' FMAProbe).
+public func zmmFMAProbe(iterations: Int, seed: Float) -> Float { FMAProbe.run(SIMD16<Float>.self, iterations: iterations, seed: seed) }
