@@ -21,18 +21,7 @@ mkdir -p "$OUT/png"
 echo "results in $OUT" >&2
 
 # Inputs: the first 64 Fashion-MNIST test images as 8-bit gray PNGs, and as one 64×784 raw body.
-python3 - "$OUT" <<'PY'
-import gzip, struct, sys, zlib
-out = sys.argv[1]
-raw = gzip.open('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz').read()[16:16 + 64 * 784]
-def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
-for i in range(64):
-    px = raw[i * 784:(i + 1) * 784]
-    rows = b''.join(b'\x00' + px[r * 28:(r + 1) * 28] for r in range(28))
-    png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 28, 28, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(rows, 9)) + chunk(b'IEND', b'')
-    open(f'{out}/png/{i:02d}.png', 'wb').write(png)
-open(f'{out}/batch64.bin', 'wb').write(raw)
-PY
+python3 Benchmarks/ServeBench/test_images.py "$OUT" 64
 PNGS=$(ls "$OUT"/png/*.png)
 
 cleanup() { kill "$LPID" 2>/dev/null || true; kill -- -"$APID" 2>/dev/null || true; }
@@ -44,7 +33,7 @@ for i in 1 2 3 4 5; do
   LPID=$!
   for _ in $(seq 200); do grep -q '"msg":"ready"' "$OUT/start$i.log" && break; sleep 0.01; done
   sleep 1
-  ms=$(grep -o '"start_to_ready_ms":"[0-9]*"' "$OUT/start$i.log" | grep -o '[0-9]*')
+  ms=$(grep -o '"start_to_ready_ms":[0-9]*' "$OUT/start$i.log" | grep -o '[0-9]*')
   rss=$(awk '/VmRSS/ {print $2}' /proc/$LPID/status)
   echo "{\"start_to_ready_ms\":$ms,\"rss_at_rest_kb\":$rss}" | tee -a "$OUT/start.jsonl"
   kill $LPID; wait $LPID 2>/dev/null || true

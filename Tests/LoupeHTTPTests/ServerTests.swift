@@ -27,6 +27,32 @@ import Testing
         #expect(server.stats.requestsTotal == 5)
     }
 
+    /// A short read is taken to mean "drained" (no read that would only say EAGAIN): what arrives
+    /// later must still be seen (edge-triggered readiness brings a new event), on the inline path
+    /// and through the handler pool, and a request followed at once by the client's FIN is still
+    /// answered before the close.
+    @Test(arguments: [false, true]) func bytesAfterAShortReadAndAFinAreStillSeen(inline: Bool) throws {
+        var c = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
+        c.eventLoopThreads = 1; c.handlerThreads = 1; c.runHandlersOnEventLoop = inline
+        let server = try HTTPServer(configuration: c) { request, sink in
+            sink.respond(HTTPResponse(status: 200, body: Array("\(request.method) \(request.path) \(request.body.count)".utf8)))
+        }
+        try server.start()
+        defer { server.shutdown(deadline: .seconds(1)) }
+        let client = try TestClient(port: server.port)
+        for i in 0..<3 {
+            // Head and body in separate segments, the second after the server has read the first.
+            client.send("POST /p\(i) HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
+            usleep(20_000)
+            client.send("hello")
+            #expect(try client.readResponse().text == "POST /p\(i) 5")
+        }
+        client.send(get("/last"))
+        client.shutdownWrite()
+        #expect(try client.readResponse().text == "GET /last 0")
+        #expect(try client.isClosedByPeer())
+    }
+
     @Test func postBodyIsCollected() throws {
         let server = try makeServer()
         defer { server.shutdown(deadline: .seconds(1)) }

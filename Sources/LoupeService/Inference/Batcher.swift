@@ -110,6 +110,12 @@ public final class Batcher: @unchecked Sendable {
     private var queuedImages = 0
     private var stopping = false
     private var runningWorkers = 0
+    /// Workers blocked waiting for a job, and wake-ups sent to them that no worker has taken yet:
+    /// a burst of submissions (one event-loop iteration's requests) wakes one worker, which takes
+    /// them as one batch, instead of one futex wake per request. A worker that takes a batch and
+    /// leaves jobs behind wakes the next idle one.
+    private var idleWorkers = 0
+    private var wakesPending = 0
 
     public init(configuration: BatcherConfiguration, metrics: BatcherMetrics? = nil) {
         self.configuration = configuration
@@ -139,9 +145,16 @@ public final class Batcher: @unchecked Sendable {
         queue.append(job)
         queuedImages += job.weight
         metrics.queueDepth.set(Double(queuedImages))
-        lock.signal()
+        wakeIdleWorker()
         lock.unlock()
         return .accepted
+    }
+
+    /// With `lock` held: wakes one idle worker unless a wake-up is already on its way.
+    private func wakeIdleWorker() {
+        guard wakesPending == 0, idleWorkers > 0 else { return }
+        wakesPending += 1
+        lock.signal()
     }
 
     /// Images waiting now.
@@ -173,7 +186,10 @@ public final class Batcher: @unchecked Sendable {
         defer { lock.unlock() }
         while head == queue.count {
             if stopping { return false }
+            idleWorkers += 1
             lock.wait()
+            idleWorkers -= 1
+            if wakesPending > 0 { wakesPending -= 1 }
         }
         let first = queue[head]!
         queue[head] = nil
@@ -184,6 +200,7 @@ public final class Batcher: @unchecked Sendable {
             queuedImages -= first.weight
             metrics.queueDepth.set(Double(queuedImages))
             compact()
+            if head < queue.count { wakeIdleWorker() }
             return true
         }
         var images = first.count
@@ -195,10 +212,14 @@ public final class Batcher: @unchecked Sendable {
             if delay == 0 || images >= maxBatch || stopping { break }
             if monotonicNanoseconds() >= deadline { break }
             lock.wait(untilMonotonic: deadline)
+            // A submission's wake-up may land here rather than on an idle worker: this worker
+            // takes its job, so the wake-up counts as taken.
+            if wakesPending > 0 { wakesPending -= 1 }
         }
         queuedImages -= images
         metrics.queueDepth.set(Double(queuedImages))
         compact()
+        if head < queue.count { wakeIdleWorker() }   // more than one batch was waiting
         return true
     }
 

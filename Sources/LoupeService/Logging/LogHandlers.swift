@@ -122,21 +122,35 @@ public struct LoupeLogHandler: LogHandler {
             if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         }
         if let error = event.error { merged["error"] = .string("\(error)") }
+        emit(level: level, message: message.description, fields: merged.sorted(by: { $0.key < $1.key }))
+    }
+
+    /// A line from fields already in key order, for a caller that logs the same fields on every
+    /// request (the access log): no metadata dictionary to build and sort. Returns false, writing
+    /// nothing, when this handler carries metadata of its own (then the caller logs through
+    /// `Logger` as usual); a level below the handler's is dropped and counts as written.
+    public func log(level: Logger.Level, message: String, sortedFields: [(key: String, value: Logger.Metadata.Value)]) -> Bool {
+        guard metadata.isEmpty else { return false }
+        if level >= logLevel { emit(level: level, message: message, fields: sortedFields) }
+        return true
+    }
+
+    private func emit(level: Logger.Level, message: String, fields: [(key: String, value: Logger.Metadata.Value)]) {
         switch format {
         case .json:
             var w = JSONWriter(capacity: 256)
             w.raw("{"); w.key("ts"); w.string(timestamp())
             w.raw(","); w.key("level"); w.string(level.rawValue)
-            w.raw(","); w.key("msg"); w.string(message.description)
+            w.raw(","); w.key("msg"); w.string(message)
             w.raw(","); w.key("logger"); w.string(label)
-            for (k, v) in merged.sorted(by: { $0.key < $1.key }) {
+            for (k, v) in fields {
                 w.raw(","); w.key(k); Self.write(v, to: &w)
             }
             w.raw("}\n")
             sink.write(w.bytes, urgent: level >= .warning)
         case .text:
             var text = "\(timestamp()) \(level.rawValue.uppercased().padding(8)) \(label): \(message)"
-            for (k, v) in merged.sorted(by: { $0.key < $1.key }) { text += " \(k)=\(v)" }
+            for (k, v) in fields { text += " \(k)=\(v)" }
             text += "\n"
             sink.write(Array(text.utf8), urgent: level >= .warning)
         }

@@ -32,7 +32,7 @@ final class Readiness: Sendable {
         metrics.ready.set(ready ? 1 : 0)
         if first, let seconds = startToReadySeconds {
             metrics.startToReady.set(seconds)
-            logger.info("ready", metadata: ["start_to_ready_ms": "\(Int((seconds * 1000).rounded()))",
+            logger.info("ready", metadata: ["start_to_ready_ms": .stringConvertible(Int((seconds * 1000).rounded())),
                                             "models": "\(provider.servedModels().map { "\($0.name)/\($0.version)" }.joined(separator: ","))"])
         }
         return ready

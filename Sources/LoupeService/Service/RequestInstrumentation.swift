@@ -13,10 +13,15 @@ final class RequestInstrumentation: Sendable {
     let cors: CORSPolicy
     private let requestCounter = Atomic<UInt64>(0)
     private let requestIDPrefix: String
+    /// The logger's handler when it is Loupe's own: the access log line is then written from
+    /// fields already in order (no metadata dictionary per request).
+    private let accessHandler: LoupeLogHandler?
+    private let meterCache = Mutex<[MeterKey: RouteMeters]>([:])
 
     init(metrics: ServiceMetrics, logger: Logger, accessLog: Bool, cors: CORSPolicy, seed: UInt64) {
         self.metrics = metrics; self.logger = logger; self.accessLog = accessLog; self.cors = cors
         requestIDPrefix = Self.hex8((seed &* 0x9E37_79B9_7F4A_7C15) >> 32)
+        accessHandler = logger.handler as? LoupeLogHandler
     }
 
     /// Wraps a request whose route (`template`, nil when none matched) is already known: assigns
@@ -57,23 +62,41 @@ final class RequestInstrumentation: Sendable {
 
     fileprivate func finished(_ sink: InstrumentedSink, status: Int, errorCode: String?) {
         metrics.inFlight.decrement()
-        let method = ServiceMetrics.methodLabel(sink.method)
         let seconds = Double(monotonicNanoseconds() - sink.start) / 1e9
-        metrics.requests.labels(sink.route, method, String(status)).increment()
-        metrics.requestSeconds.labels(sink.route, method).observe(seconds)
+        let meters = self.meters(route: sink.route, method: sink.method, status: status)
+        meters.requests.increment()
+        meters.seconds.observe(seconds)
         if let errorCode, status >= 400 { metrics.rejections.labels(errorCode).increment() }
         if status >= 500 && status != 503 {
             logger.error("server error", metadata: ["request_id": .string(sink.requestID), "status": .stringConvertible(status)])
         }
         guard accessLog else { return }
-        var meta: Logger.Metadata = [
-            "request_id": .string(sink.requestID), "trace_id": .string(sink.trace.traceID),
-            "method": .string(sink.method.description), "path": .string(sink.path),
-            "route": .string(sink.route), "status": .stringConvertible(status),
-            "duration_ms": .string(formatMilliseconds(seconds * 1000)), "remote": .string(sink.remote),
+        // In key order, as every line is written; duration in milliseconds to the microsecond.
+        var fields: [(key: String, value: Logger.Metadata.Value)] = [
+            ("duration_ms", .stringConvertible((seconds * 1e6).rounded() / 1000)),
+            ("method", .string(sink.method.description)), ("path", .string(sink.path)),
+            ("remote", .string(sink.remote)), ("request_id", .string(sink.requestID)),
+            ("route", .string(sink.route)), ("status", .stringConvertible(status)),
+            ("trace_id", .string(sink.trace.traceID)),
         ]
-        if let errorCode { meta["error_code"] = .string(errorCode) }
-        logger.info("request", metadata: meta)
+        if let errorCode { fields.insert(("error_code", .string(errorCode)), at: 1) }
+        if let accessHandler, accessHandler.log(level: .info, message: "request", sortedFields: fields) { return }
+        logger.info("request", metadata: Logger.Metadata(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
+    }
+
+    /// The two metric children a response updates, found with one lookup of a small key (the
+    /// families' own lookups hash three label strings each, twice per request).
+    private func meters(route: String, method: HTTPMethod, status: Int) -> RouteMeters {
+        let key = MeterKey(route: route, method: method, status: status)
+        if let found = meterCache.withLock({ $0[key] }) { return found }
+        let label = ServiceMetrics.methodLabel(method)
+        let created = RouteMeters(requests: metrics.requests.labels(route, label, String(status)),
+                                  seconds: metrics.requestSeconds.labels(route, label))
+        meterCache.withLock { cache in
+            if cache.count >= 4096 { cache.removeAll() }   // bounded like the labels themselves
+            cache[key] = created
+        }
+        return created
     }
 
     /// A bounded metric label from a response's error code: short snake_case words, else "other";
@@ -86,6 +109,17 @@ final class RequestInstrumentation: Sendable {
         }
         return code
     }
+}
+
+private struct MeterKey: Hashable {
+    var route: String
+    var method: HTTPMethod
+    var status: Int
+}
+
+private struct RouteMeters: Sendable {
+    let requests: MetricValue
+    let seconds: HistogramValue
 }
 
 /// The sink a handler answers through: adds the instrumentation's headers and records the
