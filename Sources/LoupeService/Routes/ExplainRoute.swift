@@ -19,11 +19,7 @@ struct ExplainRoute: Sendable {
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
-        let model: any InferenceModel
-        switch models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version")) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let model = models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version"), orAnswer: sink) else { return }
         let explanation: ExplanationRequest, format: Format
         do throws(ServiceError) {
             (explanation, format) = try Self.parse(request, model: model)

@@ -19,11 +19,7 @@ struct OIPInferRoute: Sendable {
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
-        let model: any InferenceModel
-        switch models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let model = models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
         let parsed: OIPRequest
         do { parsed = try OIPRequest.parse(request, model: model, maxImages: inputs.maxImages) } catch {
             batcher.failed(model, startedAt: started)

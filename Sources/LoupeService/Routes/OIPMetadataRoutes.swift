@@ -19,11 +19,7 @@ struct OIPMetadataRoutes: Sendable {
 
     func modelMetadata(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let name = request.pathParameters["m"]
-        let model: any InferenceModel
-        switch models.resolve(name: name, versionText: request.pathParameters["v"]) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let model = models.resolve(name: name, versionText: request.pathParameters["v"], orAnswer: sink) else { return }
         let versions = provider.servedModels().filter { $0.name == model.name }.map(\.version).sorted()
         let inputShape: [JSONValue] = ([-1] + model.tensorInputShape).map { .number(JSONNumber(Double($0))) }
         let metadata: JSONValue = .object([

@@ -68,11 +68,7 @@ struct OIPStatisticsRoutes: Sendable {
     // MARK: model configuration
 
     func config(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        let model: any InferenceModel
-        switch models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let model = models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
         let dims: [JSONValue] = model.tensorInputShape.map { .number(JSONNumber(Double($0))) }
         let config: JSONValue = .object([
             ("name", .string(model.name)),

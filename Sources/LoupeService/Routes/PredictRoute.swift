@@ -17,11 +17,7 @@ struct PredictRoute: Sendable {
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
-        let model: any InferenceModel
-        switch models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version")) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let model = models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version"), orAnswer: sink) else { return }
         var topK = min(defaultTopK, model.outputCount)
         if let t = request.queryValue("top_k") {
             guard let k = Int(t), k >= 0, k <= model.outputCount else {

@@ -28,6 +28,14 @@ struct ModelResolver: Sendable {
         }
         return .failure(error)
     }
+
+    /// The model, or nil after answering `sink` with the error (the prologue of every model route).
+    func resolve(name: String?, versionText: String?, orAnswer sink: any HTTPResponseSink) -> (any InferenceModel)? {
+        switch resolve(name: name, versionText: versionText) {
+        case .success(let model): return model
+        case .failure(let error): sink.respond(error.response); return nil
+        }
+    }
 }
 
 /// The request-independent input limits, and where a body is decoded.

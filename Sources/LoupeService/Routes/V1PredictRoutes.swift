@@ -46,11 +46,7 @@ struct V1PredictRoutes: Sendable {
 
     func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink, explain: Bool) {
         let started = monotonicNanoseconds()
-        let model: any InferenceModel
-        switch models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"]) {
-        case .success(let m): model = m
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let model = models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
         var explanation: (ExplanationRequest, ExplainRoute.Format)?
         if explain {
             do throws(ServiceError) { explanation = try ExplainRoute.parse(request, model: model) } catch {
