@@ -29,14 +29,30 @@ package enum Int8Path: String, Sendable, CaseIterable {
         case .scalar: loupe_i8_gemm_scalar(n, kp, ocp, a, lda, w, acc, ldc)
         }
     }
+
+    /// The fused conv + max pool + requantize kernel (KernelsInt8/conv.c) over one padded image.
+    @inline(__always)
+    package func conv(_ g: UnsafePointer<loupe_i8_conv_geometry>, _ e: UnsafePointer<loupe_i8_epilogue>, w: UnsafePointer<Int8>,
+                      x: UnsafePointer<UInt8>, out: UnsafeMutablePointer<UInt8>) {
+        switch self {
+        case .avx512vnni: loupe_i8_conv_avx512vnni(g, e, w, x, out)
+        case .avxvnni: loupe_i8_conv_avxvnni(g, e, w, x, out)
+        case .avx2: loupe_i8_conv_avx2(g, e, w, x, out)
+        case .scalar: loupe_i8_conv_scalar(g, e, w, x, out)
+        }
+    }
 }
 
 /// One conv2d or dense layer, packed for the GEMM.
 package struct Int8Layer: Sendable {
     /// Real and padded reduction length (kp % 4 == 0) and output channels (ocp % 16 == 0).
     package var k: Int, kp: Int, oc: Int, ocp: Int
-    /// [kp / 4][ocp][4] int8; padding zero.
+    /// [kp / 4][ocp][4] int8; padding zero. For a conv run by the fused kernel (kernelRow > 0) the
+    /// reduction index is kh · kernelRow + j, j < kernel · channels (each kernel row padded to
+    /// kernelRow bytes, a multiple of 4); otherwise the plain (kh, kw, c) order padded at the end.
     package var packed: [Int8]
+    /// Bytes of one padded kernel row in `packed` (fused conv), or 0.
+    package var kernelRow: Int
     /// inputZeroPoint · Σ_k q[k][o], subtracted from each sum.
     package var zeroCorrection: [Int32]
     /// inputScale · weightScales[o] (float32 product).
@@ -79,7 +95,7 @@ package final class Int8Network: Sendable {
         var parametric = 0
         let lastParametric = plan.stages.lastIndex(where: \.hasParameters) ?? -1
         for (i, stage) in plan.stages.enumerated() {
-            func layer(k: Int, oc: Int, relu: Bool, weight: Int, bias: Int) throws -> Int {
+            func layer(k: Int, oc: Int, relu: Bool, weight: Int, bias: Int, rows: (count: Int, bytes: Int)? = nil) throws -> Int {
                 guard parametric < q.layers.count else { throw fail("the quantization lists \(q.layers.count) layers, the network has more") }
                 let lq = q.layers[parametric]
                 guard let slot = slots.first(where: { $0.offset == weight }), slot.name == "\(lq.name).weight" else {
@@ -97,19 +113,22 @@ package final class Int8Network: Sendable {
                     next = q.layers[parametric + 1]
                 }
                 layers.append(Int8Network.pack(k: k, oc: oc, weight: parameters[weight..<(weight + k * oc)],
-                                               bias: parameters[bias..<(bias + oc)], input: lq, relu: relu, output: next))
+                                               bias: parameters[bias..<(bias + oc)], input: lq, relu: relu, output: next,
+                                               rows: next == nil ? nil : rows))
                 parametric += 1
                 return layers.count - 1
             }
             switch stage.op {
             case let .convPool(g, w, b):
-                let l = try layer(k: g.conv.kernel * g.conv.kernel * g.conv.channels, oc: g.conv.filters, relu: g.conv.relu, weight: w, bias: b)
+                let l = try layer(k: g.conv.kernel * g.conv.kernel * g.conv.channels, oc: g.conv.filters, relu: g.conv.relu, weight: w, bias: b,
+                                  rows: (g.conv.kernel, g.conv.kernel * g.conv.channels))
                 ops.append(.conv(g.conv, pool: g.pool, layer: l))
             case let .conv(g, w, b):
                 guard g.isSquare else {
                     throw fail("layer \(i + 1): a \(g.kernelHeight)×\(g.kernelWidth) kernel with strides (\(g.strideHeight), \(g.strideWidth)) has no int8 implementation; square kernels with equal strides do")
                 }
-                let l = try layer(k: g.kernel * g.kernel * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b)
+                let l = try layer(k: g.kernel * g.kernel * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b,
+                                  rows: (g.kernel, g.kernel * g.channels))
                 ops.append(.conv(g, pool: 1, layer: l))
             case let .maxPool(g):
                 guard g.strideHeight == g.strideWidth else {
@@ -143,22 +162,25 @@ package final class Int8Network: Sendable {
     }
 
     /// Quantizes a (k, oc) row-major weight per output channel and packs it [kp / 4][ocp][4].
+    /// With `rows` = (kernel rows, bytes per row), the fused conv layout: row r's bytes padded to a multiple of 4.
     static func pack(k: Int, oc: Int, weight: ArraySlice<Float>, bias: ArraySlice<Float>, input: QuantizedLayerParameters,
-                     relu: Bool, output: QuantizedLayerParameters?) -> Int8Layer {
-        let kp = (k + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
+                     relu: Bool, output: QuantizedLayerParameters?, rows: (count: Int, bytes: Int)? = nil) -> Int8Layer {
+        let kernelRow = rows.map { ($0.bytes + 3) / 4 * 4 } ?? 0
+        let kp = rows.map { $0.count * kernelRow } ?? (k + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
         var packed = [Int8](repeating: 0, count: kp * ocp)
         var sums = [Int32](repeating: 0, count: ocp)
         let w0 = weight.startIndex
         for kk in 0..<k {
+            let at = rows.map { kk / $0.bytes * kernelRow + kk % $0.bytes } ?? kk
             for o in 0..<oc {
                 let q = QuantizationMath.quantizeWeight(weight[w0 + kk * oc + o], scale: input.weightScales[o])
-                packed[(kk / 4) * ocp * 4 + o * 4 + kk % 4] = q
+                packed[(at / 4) * ocp * 4 + o * 4 + at % 4] = q
                 sums[o] += Int32(q)
             }
         }
         var multiplier = [Float](repeating: 0, count: ocp), b = [Float](repeating: 0, count: ocp)
         for o in 0..<oc { multiplier[o] = input.inputScale * input.weightScales[o]; b[o] = bias[bias.startIndex + o] }
-        return Int8Layer(k: k, kp: kp, oc: oc, ocp: ocp, packed: packed,
+        return Int8Layer(k: k, kp: kp, oc: oc, ocp: ocp, packed: packed, kernelRow: kernelRow,
                          zeroCorrection: sums.map { $0 * Int32(input.inputZeroPoint) }, multiplier: multiplier, bias: b, relu: relu,
                          outputInverseScale: output.map { 1 / $0.inputScale }, outputZeroPoint: output?.inputZeroPoint ?? 0)
     }
@@ -214,7 +236,30 @@ package final class Int8Network: Sendable {
         for (i, op) in ops.enumerated() {
             let yStride = strides[i]
             switch op {
+            case let .conv(g, pool, l) where layers[l].kernelRow > 0:
+                // Fused: the windows straight from the (padded) uint8 image, sums pooled and requantized in registers.
+                let L = layers[l]
+                let pad = Int8Network.border(g)
+                var geometry = loupe_i8_conv_geometry(
+                    h: Int32(g.height + g.padTop + pad.bottom), w: Int32(g.width + g.padLeft + pad.right), c: Int32(g.channels),
+                    k: Int32(g.kernel), stride: Int32(g.stride), oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool),
+                    kwc4: Int32(L.kernelRow), oc: Int32(L.oc), ocp: Int32(L.ocp))
+                let padded = g.padTop > 0 || g.padLeft > 0 || pad.bottom > 0 || pad.right > 0
+                withEpilogue(L) { e in
+                    L.packed.withUnsafeBufferPointer { w in
+                        for b in 0..<n {
+                            var image = UnsafePointer(x + b * xStride)
+                            if padded {
+                                loupe_i8_pad(image, Int32(g.height), Int32(g.width), Int32(g.channels), Int32(g.padTop), Int32(g.padLeft),
+                                             Int32(pad.bottom), Int32(pad.right), UInt8(zeroPoint(of: l)), s.padded)
+                                image = UnsafePointer(s.padded)
+                            }
+                            path.conv(&geometry, e, w: w.baseAddress!, x: image, out: y + b * yStride)
+                        }
+                    }
+                }
             case let .conv(g, pool, l):
+                // A conv whose output is the logits (float32): im2col + GEMM + pool over the sums + dequantize.
                 let L = layers[l]
                 let rows = g.outHeight * g.outWidth
                 let ph = g.outHeight / pool, pw = g.outWidth / pool
@@ -270,17 +315,40 @@ package final class Int8Network: Sendable {
         }
     }
 
+    /// The requantization constants of L for the fused kernels.
+    @inline(__always)
+    private func withEpilogue(_ L: Int8Layer, _ body: (UnsafePointer<loupe_i8_epilogue>) -> Void) {
+        L.zeroCorrection.withUnsafeBufferPointer { zc in
+            L.multiplier.withUnsafeBufferPointer { m in
+                L.bias.withUnsafeBufferPointer { bias in
+                    var e = loupe_i8_epilogue(zc: zc.baseAddress!, m: m.baseAddress!, bias: bias.baseAddress!, relu: L.relu ? 1 : 0,
+                                              invScale: L.outputInverseScale ?? 1, zero: Int32(L.outputZeroPoint))
+                    body(&e)
+                }
+            }
+        }
+    }
+
+    /// Cells the fused conv needs below and right of the image so that every window lies inside.
+    static func border(_ g: ConvGeometry) -> (bottom: Int, right: Int) {
+        (max(0, (g.outHeight - 1) * g.stride + g.kernel - g.padTop - g.height),
+         max(0, (g.outWidth - 1) * g.stride + g.kernel - g.padLeft - g.width))
+    }
+
     /// The input zero point of layer l (what padding cells of its input read).
     private func zeroPoint(of l: Int) -> Int {
         l == 0 ? inputZeroPoint : layers[l - 1].outputZeroPoint
     }
 
     /// Scratch sizes for a chunk of `chunk` images.
-    func scratchSizes(chunk: Int) -> (act: Int, columns: Int, acc: Int, pooled: Int) {
-        var act = chunk * inputStride, columns = 4, acc = chunk * 16, pooled = 16
+    func scratchSizes(chunk: Int) -> (act: Int, columns: Int, acc: Int, pooled: Int, padded: Int) {
+        var act = chunk * inputStride, columns = 4, acc = chunk * 16, pooled = 16, padded = 4
         for (i, op) in ops.enumerated() {
             act = max(act, chunk * strides[i])
             switch op {
+            case let .conv(g, _, l) where layers[l].kernelRow > 0:
+                let pad = Int8Network.border(g)
+                padded = max(padded, (g.height + g.padTop + pad.bottom) * (g.width + g.padLeft + pad.right) * g.channels)
             case let .conv(g, pool, l):
                 let rows = g.outHeight * g.outWidth
                 columns = max(columns, rows * layers[l].kp)
@@ -292,23 +360,26 @@ package final class Int8Network: Sendable {
                 break
             }
         }
-        return (act, columns, acc, pooled)
+        // The fused conv reads each window row in 4-byte groups: up to 3 bytes past an image (zero weights there).
+        return (act + 64, columns, acc, pooled, padded + 64)
     }
 }
 
-/// Scratch buffers for one chunk of images (two ping-pong uint8 activation buffers, im2col, int32 sums).
+/// Scratch buffers for one chunk of images (two ping-pong uint8 activation buffers, a padded image,
+/// im2col, int32 sums).
 final class Int8Scratch: @unchecked Sendable {
     let actA: UnsafeMutablePointer<UInt8>, actB: UnsafeMutablePointer<UInt8>
-    let columns: UnsafeMutablePointer<UInt8>
+    let columns: UnsafeMutablePointer<UInt8>, padded: UnsafeMutablePointer<UInt8>
     let acc: UnsafeMutablePointer<Int32>, pooled: UnsafeMutablePointer<Int32>
-    init(_ sizes: (act: Int, columns: Int, acc: Int, pooled: Int)) {
+    init(_ sizes: (act: Int, columns: Int, acc: Int, pooled: Int, padded: Int)) {
+        padded = .allocate(capacity: sizes.padded); padded.initialize(repeating: 0, count: sizes.padded)
         actA = .allocate(capacity: sizes.act); actA.initialize(repeating: 0, count: sizes.act)
         actB = .allocate(capacity: sizes.act); actB.initialize(repeating: 0, count: sizes.act)
         columns = .allocate(capacity: sizes.columns); columns.initialize(repeating: 0, count: sizes.columns)
         acc = .allocate(capacity: sizes.acc); acc.initialize(repeating: 0, count: sizes.acc)
         pooled = .allocate(capacity: sizes.pooled); pooled.initialize(repeating: 0, count: sizes.pooled)
     }
-    deinit { actA.deallocate(); actB.deallocate(); columns.deallocate(); acc.deallocate(); pooled.deallocate() }
+    deinit { actA.deallocate(); actB.deallocate(); columns.deallocate(); padded.deallocate(); acc.deallocate(); pooled.deallocate() }
 }
 
 /// Reusable int8 scratch for batches of up to `maxBatch` images, per thread count (like InferenceStorage).
@@ -357,5 +428,47 @@ extension Int8Network {
         var packed = [Int8](repeating: 0, count: kp * ocp)
         for kk in 0..<k { for o in 0..<oc { packed[(kk / 4) * ocp * 4 + o * 4 + kk % 4] = q[kk * oc + o] } }
         return (packed, kp, ocp)
+    }
+}
+
+extension Int8Network {
+    /// One image through the fused conv kernel of `path` (tests and benchmarks): weight q (k·k·c, oc) int8 in
+    /// (kh, kw, c) order, input (h, w, c) uint8 with `fill` outside, requantized per the epilogue values
+    /// (zc, m, bias of oc entries) → (oh / pool, ow / pool, oc) uint8.
+    package static func fusedConv(_ path: Int8Path, _ g: ConvGeometry, pool: Int, weight q: [Int8], zeroCorrection: [Int32],
+                                  multiplier: [Float], bias: [Float], relu: Bool, inverseScale: Float, zeroPoint: Int, fill: UInt8,
+                                  image: [UInt8]) -> [UInt8] {
+        let k = g.kernel, c = g.channels, oc = g.filters
+        let row = (k * c + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
+        var packed = [Int8](repeating: 0, count: k * row * ocp)
+        for kk in 0..<(k * k * c) {
+            let at = kk / (k * c) * row + kk % (k * c)
+            for o in 0..<oc { packed[(at / 4) * ocp * 4 + o * 4 + at % 4] = q[kk * oc + o] }
+        }
+        func padded<T: Numeric>(_ a: [T]) -> [T] { a + [T](repeating: 0, count: ocp - oc) }
+        let (zc, m, b) = (padded(zeroCorrection), padded(multiplier), padded(bias))
+        let pad = border(g)
+        let H = g.height + g.padTop + pad.bottom, W = g.width + g.padLeft + pad.right
+        // Garbage (not zero) past the image: the kernel may read 3 bytes there, against zero weights.
+        var source = [UInt8](repeating: 0xA5, count: H * W * c + 64)
+        source.withUnsafeMutableBufferPointer { s in
+            loupe_i8_pad(image, Int32(g.height), Int32(g.width), Int32(c), Int32(g.padTop), Int32(g.padLeft), Int32(pad.bottom),
+                         Int32(pad.right), fill, s.baseAddress!)
+        }
+        var geometry = loupe_i8_conv_geometry(h: Int32(H), w: Int32(W), c: Int32(c), k: Int32(k), stride: Int32(g.stride),
+                                              oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool), kwc4: Int32(row),
+                                              oc: Int32(oc), ocp: Int32(ocp))
+        let count = (g.outHeight / pool) * (g.outWidth / pool) * oc
+        var out = [UInt8](repeating: 0x5A, count: count + 64)
+        zc.withUnsafeBufferPointer { zc in m.withUnsafeBufferPointer { m in b.withUnsafeBufferPointer { b in
+            var e = loupe_i8_epilogue(zc: zc.baseAddress!, m: m.baseAddress!, bias: b.baseAddress!, relu: relu ? 1 : 0,
+                                      invScale: inverseScale, zero: Int32(zeroPoint))
+            packed.withUnsafeBufferPointer { w in source.withUnsafeBufferPointer { x in out.withUnsafeMutableBufferPointer { o in
+                path.conv(&geometry, &e, w: w.baseAddress!, x: x.baseAddress!, out: o.baseAddress!)
+            } } }
+        } } }
+        // Nothing past the output may be written (the next image's bytes in a batch).
+        precondition(out[count...].allSatisfy { $0 == 0x5A }, "the fused conv wrote past its output")
+        return Array(out[..<count])
     }
 }

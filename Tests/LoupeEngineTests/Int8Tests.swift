@@ -55,16 +55,89 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         }
     }
 
+    /// Plain loops for the fused conv: sums over the unpadded image (`fill` outside), the max of each
+    /// pool × pool block of sums, then requantization as docs/model-format.md §12 writes it.
+    static func referenceConv(_ g: ConvGeometry, pool: Int, x: [UInt8], w: [Int8], zc: [Int32], m: [Float], bias: [Float],
+                              relu: Bool, inv: Float, zero: Int, fill: UInt8) -> [UInt8] {
+        let (k, c, oc) = (g.kernel, g.channels, g.filters)
+        let ph = g.outHeight / pool, pw = g.outWidth / pool
+        var out = [UInt8](repeating: 0, count: ph * pw * oc)
+        for py in 0..<ph { for px in 0..<pw { for o in 0..<oc {
+            var best = Int32.min
+            for i in 0..<pool { for j in 0..<pool {
+                let y = py * pool + i, xo = px * pool + j
+                var s: Int32 = 0
+                for kh in 0..<k { for kw in 0..<k { for ch in 0..<c {
+                    let ih = y * g.stride + kh - g.padTop, iw = xo * g.stride + kw - g.padLeft
+                    let v = ih >= 0 && ih < g.height && iw >= 0 && iw < g.width ? x[(ih * g.width + iw) * c + ch] : fill
+                    s += Int32(v) * Int32(w[((kh * k + kw) * c + ch) * oc + o])
+                } } }
+                best = max(best, s)
+            } }
+            var y = Float(best - zc[o]) * m[o]
+            y = y + bias[o]
+            if relu { y = max(y, 0) }
+            let t = (y * inv).rounded(.toNearestOrEven) + Float(zero)
+            out[(py * pw + px) * oc + o] = UInt8(min(max(t, 0), 255))
+        } } }
+        return out
+    }
+
+    @Test("the fused conv + pool + requantize kernel equals the plain loops exactly on every path", arguments: int8Paths)
+    func fusedConvMatchesReference(path: Int8Path) {
+        var rng = SeededGenerator(seed: 21)
+        func int(_ n: Int) -> Int { Int(rng.nextUnitFloat() * Float(n)) % n }
+        // (h, w, c, k, stride, same padding, pool, filters): the seed conv, odd channel counts (rows not a multiple
+        // of 4 bytes), strides, borders, pools 1…3, filters not a multiple of 16 and more than 64.
+        var cases = [(28, 28, 1, 3, 1, false, 2, 32), (10, 9, 2, 3, 1, false, 2, 16), (5, 4, 16, 3, 1, true, 2, 8),
+                     (9, 11, 3, 5, 2, true, 1, 20), (12, 12, 5, 1, 1, false, 3, 70), (7, 8, 4, 2, 2, false, 1, 48), (6, 6, 7, 4, 1, true, 1, 96)]
+        for _ in 0..<24 {
+            cases.append((3 + int(10), 3 + int(10), 1 + int(6), 1 + int(4), 1 + int(2), int(2) == 1, 1 + int(3), 1 + int(80)))
+        }
+        for (h, w, c, k0, stride, same, pool0, oc) in cases {
+            let k = min(k0, h, w)
+            let pad = same ? (k - 1) / 2 : 0
+            let oh = same ? (h + stride - 1) / stride : (h - k) / stride + 1, ow = same ? (w + stride - 1) / stride : (w - k) / stride + 1
+            let pool = pool0 <= min(oh, ow) ? pool0 : 1
+            let g = ConvGeometry(height: h, width: w, channels: c, filters: oc, kernel: k, padTop: pad, padLeft: pad,
+                                 outHeight: oh, outWidth: ow, relu: false, stride: stride)
+            let x = (0..<(h * w * c)).map { _ in UInt8(int(256)) }
+            let wq = (0..<(k * k * c * oc)).map { _ in Int8(int(255) - 127) }
+            let zc = (0..<oc).map { _ in Int32(int(20000)) - 10000 }
+            let m = (0..<oc).map { _ in Float(1 + int(1000)) * 1e-5 }, bias = (0..<oc).map { _ in Float(int(2000) - 1000) * 1e-3 }
+            let relu = int(2) == 1, inv = 0.5 + Float(int(100)) * 0.1, zero = int(256), fill = UInt8(int(256))
+            let got = Int8Network.fusedConv(path, g, pool: pool, weight: wq, zeroCorrection: zc, multiplier: m, bias: bias, relu: relu,
+                                            inverseScale: inv, zeroPoint: zero, fill: fill, image: x)
+            let expected = Self.referenceConv(g, pool: pool, x: x, w: wq, zc: zc, m: m, bias: bias, relu: relu, inv: inv, zero: zero, fill: fill)
+            #expect(got == expected, "\(path): h \(h) w \(w) c \(c) k \(k) stride \(stride) same \(same) pool \(pool) oc \(oc)")
+        }
+    }
+
+    @Test("the fused conv's sums do not saturate (255 · ±127 over a 5×5×16 window)", arguments: int8Paths)
+    func fusedConvExtremes(path: Int8Path) {
+        let g = ConvGeometry(height: 6, width: 6, channels: 16, filters: 16, kernel: 5, padTop: 0, padLeft: 0, outHeight: 2, outWidth: 2, relu: false)
+        for value: Int8 in [127, -127] {
+            // Sum ±12,954,000 (400 · 255 · 127): with m = 1e-6, inv = 1, zero = 128 → y ≈ ±12.95 → 141 or 115 (int16 sums would wrap).
+            let out = Int8Network.fusedConv(path, g, pool: 2, weight: [Int8](repeating: value, count: 400 * 16), zeroCorrection: [Int32](repeating: 0, count: 16),
+                                            multiplier: [Float](repeating: 1e-6, count: 16), bias: [Float](repeating: 0, count: 16), relu: false,
+                                            inverseScale: 1, zeroPoint: 128, fill: 0, image: [UInt8](repeating: 255, count: 576))
+            #expect(out == [UInt8](repeating: value > 0 ? 141 : 115, count: 16), "\(path) \(value)")
+        }
+    }
+
     // One named test per SIMD path, so a CPU without it shows a visible skip (the parameterised tests
     // above only list the paths this CPU has).
     @Test(.enabled(if: ISA.hasAVX512VNNI, "this CPU has no AVX-512 VNNI")) func avx512VNNIPath() {
         gemmMatchesReference(path: .avx512vnni); extremesDoNotSaturate(path: .avx512vnni)
+        fusedConvMatchesReference(path: .avx512vnni); fusedConvExtremes(path: .avx512vnni)
     }
     @Test(.enabled(if: ISA.hasAVXVNNI, "this CPU has no AVX-VNNI")) func avxVNNIPath() {
         gemmMatchesReference(path: .avxvnni); extremesDoNotSaturate(path: .avxvnni)
+        fusedConvMatchesReference(path: .avxvnni); fusedConvExtremes(path: .avxvnni)
     }
     @Test(.enabled(if: ISA.hasAVX2, "this CPU has no AVX2")) func avx2Path() {
         gemmMatchesReference(path: .avx2); extremesDoNotSaturate(path: .avx2)
+        fusedConvMatchesReference(path: .avx2); fusedConvExtremes(path: .avx2)
     }
 
     @Test func theDefaultPathIsTheBestTheCPUHas() {

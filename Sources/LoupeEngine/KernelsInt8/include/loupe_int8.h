@@ -49,4 +49,46 @@ void loupe_i8_maxpool_i32(const int32_t *acc, int oh, int ow, int ldc, int pool,
 /// clipped to the image (padded cells never win).
 void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int kh, int kw, int stride, int padTop, int padLeft,
                          int oh, int ow, uint8_t *out);
+
+// MARK: Fused convolution (conv.c)
+
+/// One conv layer's geometry for the fused kernel: input (h, w, c) uint8 already padded (every
+/// window inside it), k×k windows at (y·stride, x·stride) for outputs (oh, ow), max pool over
+/// non-overlapping pool×pool blocks of outputs (pool 1 = none, pool ≤ 15) → (oh / pool, ow / pool, oc) uint8.
+typedef struct {
+    int h, w, c, k, stride, oh, ow, pool;
+    /// Bytes of one kernel row in the packed weight: k·c rounded up to 4.
+    int kwc4;
+    int oc, ocp;
+} loupe_i8_conv_geometry;
+
+/// Requantization of int32 sums s of output channel o (as loupe_i8_requantize):
+/// y = float(s − zc[o]) · m[o] + bias[o] (no fused multiply-add), ReLU if relu,
+/// q = clamp(rint(y · invScale) + zero, 0, 255).
+typedef struct {
+    const int32_t *zc;
+    const float *m;
+    const float *bias;
+    int relu;
+    float invScale;
+    int zero;
+} loupe_i8_epilogue;
+
+/// out (oh/pool, ow/pool, oc) uint8 = requantize(max over each pool×pool block of conv sums), where the
+/// sum of output (y, x, o) = Σ_kh Σ_j<k·c x[y·stride + kh][x·stride·c + j] · W[kh][j][o] with W packed
+/// [k][kwc4 / 4][ocp][4] (byte j of kernel row kh at group kh·kwc4/4 + j/4, lane j % 4; bytes j ≥ k·c
+/// zero). Window rows are read straight from x in 4-byte groups, so the 3 bytes after the image must
+/// be readable (they meet zero weights). Every path gives the same bytes as loupe_i8_conv_scalar.
+void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                              uint8_t *out);
+void loupe_i8_conv_avxvnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                           uint8_t *out);
+void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                        uint8_t *out);
+void loupe_i8_conv_scalar(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                          uint8_t *out);
+
+/// x (h, w, c) → out (h + padTop + padBottom, w + padLeft + padRight, c), the border cells `fill`.
+void loupe_i8_pad(const uint8_t *x, int h, int w, int c, int padTop, int padLeft, int padBottom, int padRight, uint8_t fill,
+                  uint8_t *out);
 #endif

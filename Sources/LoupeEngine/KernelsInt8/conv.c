@@ -1,0 +1,340 @@
+// Fused int8 convolution + max pool + requantization (include/loupe_int8.h, "Fused convolution"):
+// no im2col matrix and no int32 sums in memory. Each conv output's reduction reads its input window
+// straight from the (h, w, c) uint8 image, one kernel row (k·c contiguous bytes, rounded up to 4)
+// at a time; the weights are packed [k][kwc4 / 4][ocp][4] so that the bytes past k·c in a row meet
+// zero weights. Windows that cross the image border are copied to a small patch first (`fill` for
+// the cells outside). The pool × pool sums of one pooled output are max-reduced in registers and
+// requantized there (bias, ReLU, rescale, round, clamp) with the same IEEE operations, in the same
+// order, as loupe_i8_requantize.
+#include "loupe_int8.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#pragma clang fp contract(off)
+
+static inline int32_t load4(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+// MARK: scalar — plain loops over the packed layout (LOUPE_ISA=reference; the tests' reference is in Swift)
+
+void loupe_i8_conv_scalar(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                          uint8_t *out) {
+    const int p = g->pool, ph = g->oh / p, pw = g->ow / p, G = g->kwc4 / 4;
+    const long rs = (long)g->w * g->c;
+    for (int py = 0; py < ph; py++) {
+        for (int px = 0; px < pw; px++) {
+            for (int o = 0; o < g->oc; o++) {
+                int32_t best = INT32_MIN;
+                for (int i = 0; i < p; i++) {
+                    for (int j = 0; j < p; j++) {
+                        const uint8_t *a = x + (long)(py * p + i) * g->stride * rs + (long)(px * p + j) * g->stride * g->c;
+                        int32_t s = 0;
+                        for (int kh = 0; kh < g->k; kh++) {
+                            for (int q = 0; q < 4 * G; q++) {
+                                s += (int32_t)a[kh * rs + q] * (int32_t)w[((long)(kh * G + q / 4) * g->ocp + o) * 4 + q % 4];
+                            }
+                        }
+                        best = s > best ? s : best;
+                    }
+                }
+                loupe_i8_requantize(1, 1, &best, 1, e->zc + o, e->m + o, e->bias + o, e->relu, e->invScale, e->zero,
+                                    out + ((long)py * pw + px) * g->oc + o, 1);
+            }
+        }
+    }
+}
+
+void loupe_i8_pad(const uint8_t *x, int h, int w, int c, int padTop, int padLeft, int padBottom, int padRight, uint8_t fill,
+                  uint8_t *out) {
+    const int W = w + padLeft + padRight;
+    const long row = (long)W * c;
+    memset(out, fill, (size_t)(row * padTop));
+    for (int y = 0; y < h; y++) {
+        uint8_t *o = out + (long)(y + padTop) * row;
+        memset(o, fill, (size_t)padLeft * c);
+        memcpy(o + (long)padLeft * c, x + (long)y * w * c, (size_t)w * c);
+        memset(o + (long)(padLeft + w) * c, fill, (size_t)padRight * c);
+    }
+    memset(out + (long)(h + padTop) * row, fill, (size_t)(row * padBottom));
+}
+
+/// offs: the byte offsets of the p·p windows of a pooled output from its first, row by row;
+/// goff: the byte offset in a window of each 4-byte group t = kh · kwc4 / 4 + j (kernel row kh).
+static void windowOffsets(const loupe_i8_conv_geometry *g, long rs, long *offs, long *goff) {
+    const int p = g->pool, G = g->kwc4 / 4;
+    const long sc = (long)g->stride * g->c;
+    for (int i = 0; i < p; i++) for (int j = 0; j < p; j++) offs[i * p + j] = i * g->stride * rs + j * sc;
+    for (int kh = 0; kh < g->k; kh++) for (int j = 0; j < G; j++) goff[kh * G + j] = kh * rs + j * 4;
+}
+
+#if defined(__x86_64__)
+
+// Every path walks the same loops: per block of output channels, per pooled output (or per 4
+// outputs along x when pool is 1), the windows in groups of R ≤ 4 sharing each weight load, an
+// R × C tile of accumulators; the sums are max-reduced over the pool block and requantized in
+// registers.
+
+// MARK: AVX-512 VNNI — R windows × C zmm (16 channels each), C ≤ 4
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/// The epilogue of up to 16 channels in registers (loaded once per channel block: the uint8 stores
+/// may alias anything, so nothing is re-read from memory inside the loops).
+typedef struct Epi512 { __m512i zc; __m512 m, b, inv, zero; __mmask16 mask; int relu; } Epi512;
+
+static inline __attribute__((always_inline)) T512
+void store512(__m512i sum, const Epi512 *q, uint8_t *dst) {
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sum, q->zc)), q->m);
+    y = _mm512_add_ps(y, q->b);
+    if (q->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
+    __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(y, q->inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm512_add_ps(t, q->zero);
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+    _mm_mask_storeu_epi8(dst, q->mask, _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(t)));
+}
+
+/// R windows (starting at a[r]) × C zmm of channels over the T = k · kwc4 / 4 groups (group t at
+/// byte goff[t] of a window, weights at w + t · step): sums max-reduced into best[c], or, with best
+/// null, requantized and stored per window at dst + r · dstStep (pool 1).
+static inline __attribute__((always_inline)) T512
+void tile512(const int R, const int C, int T, const long *goff, const uint8_t *const *a, const int8_t *w, long step,
+             __m512i *best, const Epi512 *q, uint8_t *dst, long dstStep) {
+    __m512i s[4][4];
+    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) s[r][c] = _mm512_setzero_si512();
+    for (int t = 0; t < T; t++) {
+        const int8_t *wk = w + t * step;
+        const long off = goff[t];
+        __m512i wv[4];
+        for (int c = 0; c < C; c++) wv[c] = _mm512_loadu_si512((const void *)(wk + c * 64));
+        for (int r = 0; r < R; r++) {
+            const __m512i av = _mm512_set1_epi32(load4(a[r] + off));
+            for (int c = 0; c < C; c++) s[r][c] = _mm512_dpbusd_epi32(s[r][c], av, wv[c]);
+        }
+    }
+    if (best) {
+        for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) best[c] = _mm512_max_epi32(best[c], s[r][c]);
+    } else {
+        for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) store512(s[r][c], &q[c], dst + r * dstStep + c * 16);
+    }
+}
+
+static inline __attribute__((always_inline)) T512
+void block512(const int C, const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+              uint8_t *out, int o, const long *offs, const long *goff, long rs) {
+    const int p = g->pool, ph = g->oh / p, pw = g->ow / p, P = p * p, T = g->k * g->kwc4 / 4, oc = g->oc, ow = g->ow;
+    const long step = (long)g->ocp * 4, sc = (long)g->stride * g->c, rowStep = (long)g->stride * rs;
+    w += o * 4;
+    Epi512 q[4];
+    for (int c = 0; c < C; c++) {
+        const int n = oc - o - c * 16;
+        q[c].mask = n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+        q[c].zc = _mm512_maskz_loadu_epi32(q[c].mask, e->zc + o + c * 16);
+        q[c].m = _mm512_maskz_loadu_ps(q[c].mask, e->m + o + c * 16);
+        q[c].b = _mm512_maskz_loadu_ps(q[c].mask, e->bias + o + c * 16);
+        q[c].inv = _mm512_set1_ps(e->invScale);
+        q[c].zero = _mm512_set1_ps((float)e->zero);
+        q[c].relu = e->relu;
+    }
+    if (p == 1) {
+        for (int y = 0; y < g->oh; y++) {
+            const uint8_t *row = x + y * rowStep;
+            uint8_t *dst = out + (long)y * ow * oc + o;
+            int xo = 0;
+            for (; xo + 4 <= ow; xo += 4) {
+                const uint8_t *a[4] = {row + xo * sc, row + (xo + 1) * sc, row + (xo + 2) * sc, row + (xo + 3) * sc};
+                tile512(4, C, T, goff, a, w, step, 0, q, dst + (long)xo * oc, oc);
+            }
+            for (; xo < ow; xo++) {
+                const uint8_t *a[1] = {row + xo * sc};
+                tile512(1, C, T, goff, a, w, step, 0, q, dst + (long)xo * oc, oc);
+            }
+        }
+        return;
+    }
+    for (int py = 0; py < ph; py++) {
+        for (int px = 0; px < pw; px++) {
+            const uint8_t *base = x + py * p * rowStep + px * p * sc;
+            __m512i best[4];
+            for (int c = 0; c < C; c++) best[c] = _mm512_set1_epi32(INT32_MIN);
+            int t = 0;
+            for (; t + 4 <= P; t += 4) {
+                const uint8_t *a[4] = {base + offs[t], base + offs[t + 1], base + offs[t + 2], base + offs[t + 3]};
+                tile512(4, C, T, goff, a, w, step, best, q, 0, 0);
+            }
+            for (; t < P; t++) {
+                const uint8_t *a[1] = {base + offs[t]};
+                tile512(1, C, T, goff, a, w, step, best, q, 0, 0);
+            }
+            uint8_t *dst = out + ((long)py * pw + px) * oc + o;
+            for (int c = 0; c < C; c++) store512(best[c], &q[c], dst + c * 16);
+        }
+    }
+}
+
+T512 void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                                   uint8_t *out) {
+    long offs[g->pool * g->pool], goff[g->k * g->kwc4 / 4];
+    const long rs = (long)g->w * g->c;
+    windowOffsets(g, rs, offs, goff);
+    int o = 0;
+    for (; o + 64 <= g->ocp; o += 64) block512(4, g, e, w, x, out, o, offs, goff, rs);
+    switch ((g->ocp - o) / 16) {
+    case 1: block512(1, g, e, w, x, out, o, offs, goff, rs); break;
+    case 2: block512(2, g, e, w, x, out, o, offs, goff, rs); break;
+    case 3: block512(3, g, e, w, x, out, o, offs, goff, rs); break;
+    }
+}
+
+// MARK: ymm paths (AVX-VNNI vpdpbusd, AVX2 int16 vpmaddwd) — R windows × 16 channels
+
+#define TVNNI __attribute__((target("avx2,avxvnni")))
+#define TAVX2 __attribute__((target("avx2")))
+
+typedef struct { __m256i zc; __m256 m, b, inv, zero; int n, relu; } Epi256;
+
+/// The epilogue constants of channels o … o + n − 1 (n ≤ 8; the rest zero).
+static inline __attribute__((always_inline)) TAVX2
+void load256(const loupe_i8_epilogue *e, int o, int n, Epi256 *q) {
+    int32_t zc[8] = {0}; float m[8] = {0}, b[8] = {0};
+    q->n = n < 8 ? n : 8;
+    memcpy(zc, e->zc + o, (size_t)q->n * 4); memcpy(m, e->m + o, (size_t)q->n * 4); memcpy(b, e->bias + o, (size_t)q->n * 4);
+    q->zc = _mm256_loadu_si256((const __m256i *)zc); q->m = _mm256_loadu_ps(m); q->b = _mm256_loadu_ps(b);
+    q->inv = _mm256_set1_ps(e->invScale); q->zero = _mm256_set1_ps((float)e->zero); q->relu = e->relu;
+}
+
+/// 8 int32 sums (channels o … o + 7) → requantized uint8 at dst, q->n ≤ 8 of them.
+static inline __attribute__((always_inline)) TAVX2
+void store256(__m256i sum, const Epi256 *q, uint8_t *dst) {
+    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, q->zc)), q->m);
+    y = _mm256_add_ps(y, q->b);
+    if (q->relu) y = _mm256_max_ps(y, _mm256_setzero_ps());
+    __m256 t = _mm256_round_ps(_mm256_mul_ps(y, q->inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm256_add_ps(t, q->zero);
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+    const __m256i v = _mm256_cvttps_epi32(t);
+    const __m128i v16 = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i v8 = _mm_packus_epi16(v16, v16);
+    if (q->n == 8) _mm_storel_epi64((__m128i *)dst, v8);
+    else if (q->n > 0) { uint8_t tmp[16]; _mm_storeu_si128((__m128i *)tmp, v8); memcpy(dst, tmp, (size_t)q->n); }
+}
+
+/// R windows × 16 channels (two ymm of int32 sums per window) over T groups, as tile512.
+static inline __attribute__((always_inline)) TVNNI
+void tileVNNI(const int R, int T, const long *goff, const uint8_t *const *a, const int8_t *w, long step, __m256i s[4][2]) {
+    for (int r = 0; r < R; r++) { s[r][0] = _mm256_setzero_si256(); s[r][1] = _mm256_setzero_si256(); }
+    for (int t = 0; t < T; t++) {
+        const int8_t *wk = w + t * step;
+        const long off = goff[t];
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)wk), w1 = _mm256_loadu_si256((const __m256i *)(wk + 32));
+        for (int r = 0; r < R; r++) {
+            const __m256i av = _mm256_set1_epi32(load4(a[r] + off));
+            s[r][0] = _mm256_dpbusd_avx_epi32(s[r][0], av, w0);
+            s[r][1] = _mm256_dpbusd_avx_epi32(s[r][1], av, w1);
+        }
+    }
+}
+
+// AVX2: a 16-byte unit (4 channels × 4 k) widened to int16, vpmaddwd against the broadcast
+// (a0 a1 a2 a3) widened to int16 gives per channel two exact int32 half sums; the halves are added
+// once per window (vphaddd + lane permute), as in loupe_i8_gemm_avx2.
+static inline __attribute__((always_inline)) TAVX2
+void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, const int8_t *w, long step, __m256i s[4][2]) {
+    __m256i h[4][4];
+    for (int r = 0; r < R; r++) for (int u = 0; u < 4; u++) h[r][u] = _mm256_setzero_si256();
+    for (int t = 0; t < T; t++) {
+        const int8_t *wk = w + t * step;
+        const long off = goff[t];
+        __m256i wv[4];
+        for (int u = 0; u < 4; u++) wv[u] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + u * 16)));
+        for (int r = 0; r < R; r++) {
+            const __m256i av = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(load4(a[r] + off))));
+            for (int u = 0; u < 4; u++) h[r][u] = _mm256_add_epi32(h[r][u], _mm256_madd_epi16(av, wv[u]));
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        s[r][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(h[r][0], h[r][1]), 0xD8);
+        s[r][1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(h[r][2], h[r][3]), 0xD8);
+    }
+}
+
+// The driver of the ymm paths, per 16-channel block (as block512 with C = 2 ymm). RMAX windows
+// share each weight load: 4 for AVX-VNNI, 2 for AVX2 (its 16 half-sum accumulators per 2 windows).
+#define YMM_CONV(NAME, TARGET, TILE, RMAX)                                                                              \
+    TARGET void NAME(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w0, const uint8_t *x, \
+                     uint8_t *out) {                                                                                    \
+        long offs[g->pool * g->pool], goff[g->k * g->kwc4 / 4];                                                         \
+        const long rs = (long)g->w * g->c, sc = (long)g->stride * g->c, step = (long)g->ocp * 4;                        \
+        const long rowStep = (long)g->stride * rs;                                                                      \
+        windowOffsets(g, rs, offs, goff);                                                                               \
+        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, T = g->k * g->kwc4 / 4, P = p * p, oc = g->oc;           \
+        const int ow = g->ow;                                                                                           \
+        __m256i s[4][2];                                                                                                \
+        for (int o = 0; o < g->ocp; o += 16) {                                                                          \
+            const int8_t *w = w0 + o * 4;                                                                               \
+            Epi256 q[2];                                                                                                \
+            load256(e, o, oc - o, &q[0]);                                                                               \
+            load256(e, o + 8, oc - o - 8 > 0 ? oc - o - 8 : 0, &q[1]);                                                  \
+            if (p == 1) {                                                                                               \
+                for (int y = 0; y < g->oh; y++) {                                                                       \
+                    const uint8_t *row = x + y * rowStep;                                                               \
+                    uint8_t *dst = out + (long)y * ow * oc + o;                                                         \
+                    int xo = 0;                                                                                         \
+                    for (; xo + RMAX <= ow; xo += RMAX) {                                                               \
+                        const uint8_t *a[RMAX];                                                                         \
+                        for (int r = 0; r < RMAX; r++) a[r] = row + (xo + r) * sc;                                      \
+                        TILE(RMAX, T, goff, a, w, step, s);                                                             \
+                        for (int r = 0; r < RMAX; r++) {                                                                \
+                            store256(s[r][0], &q[0], dst + (long)(xo + r) * oc);                                        \
+                            store256(s[r][1], &q[1], dst + (long)(xo + r) * oc + 8);                                    \
+                        }                                                                                               \
+                    }                                                                                                   \
+                    for (; xo < ow; xo++) {                                                                             \
+                        const uint8_t *a[1] = {row + xo * sc};                                                          \
+                        TILE(1, T, goff, a, w, step, s);                                                                \
+                        store256(s[0][0], &q[0], dst + (long)xo * oc);                                                  \
+                        store256(s[0][1], &q[1], dst + (long)xo * oc + 8);                                              \
+                    }                                                                                                   \
+                }                                                                                                       \
+                continue;                                                                                               \
+            }                                                                                                           \
+            for (int py = 0; py < ph; py++) {                                                                           \
+                for (int px = 0; px < pw; px++) {                                                                       \
+                    const uint8_t *base = x + py * p * rowStep + px * p * sc;                                           \
+                    __m256i best0 = _mm256_set1_epi32(INT32_MIN), best1 = best0;                                       \
+                    int t = 0;                                                                                          \
+                    for (; t + RMAX <= P; t += RMAX) {                                                                  \
+                        const uint8_t *a[RMAX];                                                                         \
+                        for (int r = 0; r < RMAX; r++) a[r] = base + offs[t + r];                                       \
+                        TILE(RMAX, T, goff, a, w, step, s);                                                             \
+                        for (int r = 0; r < RMAX; r++) {                                                                \
+                            best0 = _mm256_max_epi32(best0, s[r][0]);                                                   \
+                            best1 = _mm256_max_epi32(best1, s[r][1]);                                                   \
+                        }                                                                                               \
+                    }                                                                                                   \
+                    for (; t < P; t++) {                                                                                \
+                        const uint8_t *a[1] = {base + offs[t]};                                                         \
+                        TILE(1, T, goff, a, w, step, s);                                                                \
+                        best0 = _mm256_max_epi32(best0, s[0][0]);                                                       \
+                        best1 = _mm256_max_epi32(best1, s[0][1]);                                                       \
+                    }                                                                                                   \
+                    uint8_t *dst = out + ((long)py * pw + px) * oc + o;                                                 \
+                    store256(best0, &q[0], dst);                                                                        \
+                    store256(best1, &q[1], dst + 8);                                                                    \
+                }                                                                                                       \
+            }                                                                                                           \
+        }                                                                                                               \
+    }
+
+YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4)
+YMM_CONV(loupe_i8_conv_avx2, TAVX2, tileAVX2, 2)
+
+#else
+void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                              uint8_t *out) { loupe_i8_conv_scalar(g, e, w, x, out); }
+void loupe_i8_conv_avxvnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                           uint8_t *out) { loupe_i8_conv_scalar(g, e, w, x, out); }
+void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                        uint8_t *out) { loupe_i8_conv_scalar(g, e, w, x, out); }
+#endif
