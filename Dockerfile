@@ -18,11 +18,11 @@ ARG DEBIAN_RELEASE=bookworm
 FROM swift:${SWIFT_VERSION}-${DEBIAN_RELEASE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-# zlib, OpenSSL and TurboJPEG headers for the CZlib/COpenSSL/CTurboJPEG system-library targets. Debian package versions
+# zlib, OpenSSL, TurboJPEG and libwebp headers for the CZlib/COpenSSL/CTurboJPEG/CWebP system-library targets. Debian package versions
 # are not pinned: the base image tag pins the release, and security updates should flow in.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends zlib1g-dev libssl-dev libturbojpeg0-dev \
+    && apt-get install -y --no-install-recommends zlib1g-dev libssl-dev libturbojpeg0-dev libwebp-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -43,7 +43,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl3 zlib1g libturbojpeg0 ca-certificates \
+    && apt-get install -y --no-install-recommends libssl3 zlib1g libturbojpeg0 libwebp7 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 LABEL org.opencontainers.image.title="loupe" \

@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP"),
         .target(name: "CLoupeCPU", path: "Sources/LoupeEngine/CPU"),
         // Int8 kernels: C with per-function target attributes (vpdpbusd needs intrinsics; Swift SIMD types do not
         // emit it). Always optimised, for the engine's x86-64-v3 minimum (vroundps for rint), and no FMA contraction:
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "LoupeKernelsAVX512", dependencies: ["LoupeKernels"], path: "Sources/LoupeEngine/KernelsAVX512", swiftSettings: avx512Flags),
         .target(name: "LoupeEngine", dependencies: ["LoupeKernels", "LoupeKernelsAVX512", "CLoupeCPU", "CLoupeInt8", "LoupeSystem"],
                 exclude: ["Kernels", "KernelsAVX512", "KernelsInt8", "CPU"], swiftSettings: engineFlags),
-        .target(name: "LoupeData", dependencies: ["LoupeEngine", "LoupeSystem", "CZlib", "COpenSSL", "CTurboJPEG"]),
+        .target(name: "LoupeData", dependencies: ["LoupeEngine", "LoupeSystem", "CZlib", "COpenSSL", "CTurboJPEG", "CWebP"]),
         .target(name: "CLoupeSystem"),
         .target(name: "LoupeSystem", dependencies: ["CLoupeSystem"]),
         .target(name: "LoupeHTTP", dependencies: ["CZlib", "COpenSSL", "CLoupeSystem", "LoupeSystem"]),

@@ -91,13 +91,21 @@ public struct PixelImage: Sendable, Equatable {
     }
 }
 
+/// The sample arithmetic PNG and WebP share (so both give the same bytes for the same picture).
+enum SampleConversion {
+    /// A sample in 0…1 as a byte, rounded.
+    static func byte(_ v: Double) -> UInt8 { UInt8(min(255, max(0, (v * 255).rounded()))) }
+    /// ITU-R BT.601 luma of stored (gamma-encoded) values.
+    static func luma(_ r: Double, _ g: Double, _ b: Double) -> Double { 0.299 * r + 0.587 * g + 0.114 * b }
+}
+
 /// A one-channel `PixelImage` (what every decode gives unless asked for 3 channels).
 public typealias GrayImage = PixelImage
 
 /// Decodes PNG (every standard colour type, bit depth and Adam7), JPEG (baseline, extended and
-/// progressive, gray and YCbCr/RGB, through libjpeg-turbo, Exif orientation applied) and PGM (P5
-/// binary, P2 ASCII, maxval up to 65535) into 8-bit gray or RGB — the one decoder `loupe predict`
-/// and the server use.
+/// progressive, gray and YCbCr/RGB, through libjpeg-turbo, Exif orientation applied), WebP (lossy
+/// and lossless, still, through libwebp) and PGM (P5 binary, P2 ASCII, maxval up to 65535) into
+/// 8-bit gray or RGB — the one decoder `loupe predict` and the server use.
 ///
 /// Conversion, chosen once: for one channel, colour → ITU-R BT.601 luma (Y = 0.299 R + 0.587 G +
 /// 0.114 B) on the stored (gamma-encoded) values — for a YCbCr JPEG that is its Y plane, which the
@@ -133,21 +141,22 @@ public enum ImageDecoder {
     }
 
     public enum Format: String, Sendable {
-        case png, jpeg, pgm
+        case png, jpeg, webp, pgm
     }
 
     /// The format the bytes start with, if any.
     public static func sniff(_ bytes: [UInt8]) -> Format? {
         if bytes.starts(with: PNGDecoder.signature) { return .png }
         if bytes.starts(with: JPEGDecoder.signature) { return .jpeg }
+        if WebPDecoder.matches(bytes) { return .webp }
         if bytes.count >= 2 && bytes[0] == UInt8(ascii: "P") && (bytes[1] == UInt8(ascii: "5") || bytes[1] == UInt8(ascii: "2")) { return .pgm }
         return nil
     }
 
-    /// Decodes PNG, JPEG or PGM bytes (sniffed from the content) into `channels` (1: gray, 3:
+    /// Decodes PNG, JPEG, WebP or PGM bytes (sniffed from the content) into `channels` (1: gray, 3:
     /// RGB) 8-bit samples per pixel. The memory a decode holds is reserved from `budget`
     /// (`LoupeDataError.decodeBudgetExhausted` when it runs out): PNG and PGM reserve as their
-    /// output actually grows; JPEG reserves what libjpeg-turbo will hold before it starts, and an
+    /// output actually grows; JPEG and WebP reserve what their library will hold before it starts, and an
     /// image that would need more than the whole budget is `decodeExceedsBudget`. An image whose
     /// declared size is past `limits` is refused (`imageTooLarge`) before anything is allocated.
     ///
@@ -164,6 +173,7 @@ public enum ImageDecoder {
         switch sniff(bytes) {
         case .png: return try PNGDecoder.decode(bytes, channels: channels, limits: limits, budget: budget)
         case .jpeg: return try JPEGDecoder.decode(bytes, channels: channels, limits: limits, budget: budget, fitting: fitting)
+        case .webp: return try WebPDecoder.decode(bytes, channels: channels, limits: limits, budget: budget)
         case .pgm: return try PGMDecoder.decode(bytes, limits: limits, budget: budget).expanded(to: channels)
         case nil:
             if bytes.isEmpty { throw LoupeDataError.unsupportedImageFormat("empty input") }

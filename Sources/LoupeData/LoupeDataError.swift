@@ -51,7 +51,7 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
         case let .decodeExceedsBudget(needed, limit):
             return "Decoding this image needs about \(needed) bytes, more than the whole \(limit)-byte decoding allowance."
         case let .unsupportedImageFormat(what):
-            return "Unsupported image format: \(what); expected PNG, JPEG or PGM (P5/P2)."
+            return "Unsupported image format: \(what); expected PNG, JPEG, WebP or PGM (P5/P2)."
         case let .modelFile(path, problem):
             if let path { return "Model file '\(path)' is invalid: \(problem)." }
             return "Model file is invalid: \(problem)."

@@ -289,8 +289,7 @@ enum PNGDecoder {
                 return (byte >> (8 - depth - (bit & 7))) & ((1 << depth) - 1)
             }
         }
-        func toByte(_ v: Double) -> UInt8 { UInt8(min(255, max(0, (v * 255).rounded()))) }
-        func luma(_ r: Double, _ g: Double, _ b: Double) -> Double { 0.299 * r + 0.587 * g + 0.114 * b }
+        let toByte = SampleConversion.byte, luma = SampleConversion.luma
         for x in 0..<count {
             switch h.colorType {
             case 0:

@@ -17,7 +17,7 @@ struct Explain: ParsableCommand {
 
     @OptionGroup var modelOption: ModelOption
 
-    @Argument(help: ArgumentHelp("PNG or PGM files.", valueName: "file"))
+    @Argument(help: ArgumentHelp("PNG, JPEG, WebP or PGM files.", valueName: "file"))
     var files: [String]
 
     @Option(name: .long, help: "integrated_gradients, saliency, gradient_x_input or occlusion.")

@@ -5,7 +5,7 @@ import LoupeEngine
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify PNG, JPEG or PGM files offline, with the same decoding the server uses.",
+        abstract: "Classify PNG, JPEG, WebP or PGM files offline, with the same decoding the server uses.",
         discussion: """
         Images are converted to 8-bit gray (BT.601 luma, alpha over black), JPEGs turned upright \
         by their Exif orientation, and, when their size differs from the model's input, resized by area averaging. Models trained on MNIST-style \
@@ -14,7 +14,7 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var modelOption: ModelOption
 
-    @Argument(help: ArgumentHelp("PNG, JPEG or PGM files.", valueName: "file"))
+    @Argument(help: ArgumentHelp("PNG, JPEG, WebP or PGM files.", valueName: "file"))
     var files: [String]
 
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "How many classes to list per image.")

@@ -53,12 +53,7 @@ struct JPEGTools {
             #expect(try predict(jpegs[i], "image/jpeg") == [pngClasses[i]], "image \(i)")
         }
         // multipart (curl -F image=@a.jpg -F image=@b.jpg) and JSON b64.
-        var multipart: [UInt8] = []
-        for i in 0..<3 {
-            multipart += Array("--B\r\nContent-Disposition: form-data; name=\"image\"; filename=\"img\(i).jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8)
-            multipart += jpegs[i] + Array("\r\n".utf8)
-        }
-        multipart += Array("--B--\r\n".utf8)
+        let multipart = multipartImages(Array(jpegs[0..<3]), ext: "jpg", contentType: "image/jpeg")
         #expect(try predict(multipart, "multipart/form-data; boundary=B") == Array(pngClasses[0..<3]))
         let json = "{\"instances\": [" + (0..<n).map { "{\"b64\": \"\(base64(jpegs[$0]))\"}" }.joined(separator: ",") + "]}"
         #expect(try predict(Array(json.utf8), "application/json") == pngClasses)

@@ -321,6 +321,16 @@ enum PNGWriter {
 
 /// Runs `body(i)` for i in 0..<n on n dedicated threads (blocking clients: the Swift
 /// concurrency pool has only as many threads as cores) and returns the results in order.
+/// A multipart/form-data body (boundary "B") with one `image` file part per file, as `curl -F image=@imgN.EXT …` sends.
+func multipartImages(_ files: [[UInt8]], ext: String, contentType: String) -> [UInt8] {
+    var body: [UInt8] = []
+    for (i, file) in files.enumerated() {
+        body += Array("--B\r\nContent-Disposition: form-data; name=\"image\"; filename=\"img\(i).\(ext)\"\r\nContent-Type: \(contentType)\r\n\r\n".utf8)
+        body += file + Array("\r\n".utf8)
+    }
+    return body + Array("--B--\r\n".utf8)
+}
+
 func onThreads<T>(_ n: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
     let box = ThreadResults<T>(n: n, body: body)
     var threads: [pthread_t] = []

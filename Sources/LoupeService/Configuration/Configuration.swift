@@ -156,7 +156,7 @@ extension ServiceConfiguration {
         int("limits.idle_timeout_ms", \.idleTimeoutMilliseconds, 1...3_600_000, "Idle keep-alive connections are closed after this time."),
         int("limits.write_timeout_ms", \.writeTimeoutMilliseconds, 1...3_600_000, "A client that stops reading its response is cut off after this time."),
         int("limits.max_images_per_request", \.maxImagesPerRequest, 1...1_000_000, "Images in one request at most (413 above)."),
-        int("limits.max_image_dimension", \.maxImageDimension, 28...65_535, "Width or height of an uploaded PNG/JPEG/PGM at most, checked before decoding (413 above)."),
+        int("limits.max_image_dimension", \.maxImageDimension, 28...65_535, "Width or height of an uploaded PNG/JPEG/WebP/PGM at most, checked before decoding (413 above)."),
         int("limits.decode_budget_bytes", \.decodeBudgetBytes, 1 << 16...(1 << 40), "Memory all image decodes in flight may hold together; past it a request gets 503 + Retry-After."),
         int("batching.max_batch_size", \.maxBatchSize, 1...65_536, "Images run through the model at once at most; queued requests are merged up to this."),
         int("batching.max_queue_delay_us", \.maxQueueDelayMicroseconds, 0...10_000_000, "How long a worker waits for more requests to fill a batch (0 = take what is queued, never wait)."),

@@ -82,10 +82,10 @@ svg.chart text { font: 12px system-ui, sans-serif; fill: var(--muted); }
     <div>
       <div id="drop-zone">
         <p>Drop an image here, or choose a file:</p>
-        <label for="file-input" class="visually-hidden">Image file (PNG, JPEG or PGM)</label>
-        <input type="file" id="file-input" accept="image/png,image/jpeg,image/x-portable-graymap,.png,.jpg,.jpeg,.pgm">
+        <label for="file-input" class="visually-hidden">Image file (PNG, JPEG, WebP or PGM)</label>
+        <input type="file" id="file-input" accept="image/png,image/jpeg,image/webp,image/x-portable-graymap,.png,.jpg,.jpeg,.webp,.pgm">
       </div>
-      <p class="hint">PNG, JPEG or PGM. The model takes <span id="input-size">28 × 28 gray</span> images; other sizes are resized to it. Light objects on a dark background, as the model was trained.</p>
+      <p class="hint">PNG, JPEG, WebP or PGM. The model takes <span id="input-size">28 × 28 gray</span> images; other sizes are resized to it. Light objects on a dark background, as the model was trained.</p>
       <h3 id="draw-h">Or draw</h3>
       <canvas id="canvas" width="280" height="280" role="img" aria-labelledby="draw-h" aria-describedby="draw-help"></canvas>
       <p id="draw-help" class="hint">Draw with a mouse, finger or pen, then classify.</p>

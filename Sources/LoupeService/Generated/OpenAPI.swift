@@ -55,7 +55,7 @@ enum OpenAPI {
       "schema": {
        "type": "boolean"
       },
-      "description": "Scale PNG/JPEG/PGM images of another size to 28×28 (area averaging, as `loupe predict`). Off by default: another size is a 400."
+      "description": "Scale PNG/JPEG/WebP/PGM images of another size to 28×28 (area averaging, as `loupe predict`). Off by default: another size is a 400."
      }
     ],
     "requestBody": {
@@ -74,6 +74,13 @@ enum OpenAPI {
         "format": "binary"
        },
        "description": "One JPEG: baseline or progressive, gray or YCbCr, turned upright by its Exif orientation (converted to gray)."
+      },
+      "image/webp": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       },
+       "description": "One WebP, lossy or lossless, still (converted to gray, alpha over black)."
       },
       "image/x-portable-graymap": {
        "schema": {
@@ -112,7 +119,7 @@ enum OpenAPI {
        "description": "File parts (any part with a filename, an image/* type, or named image/images/file/files), e.g. `curl -F image=@x.png`.",
        "encoding": {
         "image": {
-         "contentType": "image/png, image/jpeg, image/x-portable-graymap"
+         "contentType": "image/png, image/jpeg, image/webp, image/x-portable-graymap"
         }
        }
       }
@@ -431,9 +438,21 @@ enum OpenAPI {
     ],
     "requestBody": {
      "required": true,
-     "description": "Any /predict body: PNG, PGM, raw bytes, JSON instances or multipart.",
+     "description": "Any /predict body: PNG, JPEG, WebP, PGM, raw bytes, JSON instances or multipart.",
      "content": {
       "image/png": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       }
+      },
+      "image/jpeg": {
+       "schema": {
+        "type": "string",
+        "format": "binary"
+       }
+      },
+      "image/webp": {
        "schema": {
         "type": "string",
         "format": "binary"
@@ -2661,7 +2680,7 @@ enum OpenAPI {
          "properties": {
           "b64": {
            "type": "string",
-           "description": "Base64 PNG, JPEG or PGM."
+           "description": "Base64 PNG, JPEG, WebP or PGM."
           }
          }
         }
@@ -3437,7 +3456,7 @@ enum OpenAPI {
         "type": "string",
         "format": "byte",
         "minLength": 1,
-        "description": "Base64 PNG or PGM image of the model's size (TF Serving's binary convention)."
+        "description": "Base64 PNG, JPEG, WebP or PGM image of the model's size (TF Serving's binary convention)."
        }
       }
      }

@@ -1,4 +1,4 @@
-// Turns request bodies into model-ready batches: PNG/JPEG/PGM images, raw N×784 bytes, JSON
+// Turns request bodies into model-ready batches: PNG/JPEG/WebP/PGM images, raw N×784 bytes, JSON
 // `instances`, multipart uploads, and OIP tensors. Every refusal says what was expected and what
 // came. Pixel inputs (images, bytes, UINT8 tensors, JSON numbers) are 0…255 and normalized with
 // the model's own normalization; FP32 OIP tensors are taken as model-ready values.
@@ -29,12 +29,12 @@ enum InputDecoding {
     static func predictBody(_ request: HTTPRequest, model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
         let body = request.body
         guard !body.isEmpty else {
-            throw .badRequest("empty_body", "the request body is empty; expected an image (PNG, JPEG or PGM), raw pixels or JSON instances")
+            throw .badRequest("empty_body", "the request body is empty; expected an image (PNG, JPEG, WebP or PGM), raw pixels or JSON instances")
         }
         let contentType = request.headers["Content-Type"] ?? ""
         let mediaType = contentType.split(separator: ";").first.map { String($0).trimmingSpaces().lowercased() } ?? ""
         switch mediaType {
-        case "image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
+        case "image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
             return try images([body], model: model, limits: limits)
         case "application/octet-stream":
             return try rawPixels(body, model: model, limits: limits)
@@ -79,7 +79,7 @@ enum InputDecoding {
     static func decodeImage(_ bytes: [UInt8], index: Int?, limits: InputLimits, model: any InferenceModel) throws(ServiceError) -> PixelImage {
         let prefix = index.map { "image \($0): " } ?? ""
         guard ImageDecoder.sniff(bytes) != nil else {
-            throw .badRequest("invalid_image", "\(prefix)expected a PNG, JPEG or PGM image, but the data does not start with a PNG, JPEG or PGM signature")
+            throw .badRequest("invalid_image", "\(prefix)expected a PNG, JPEG, WebP or PGM image, but the data does not start with a PNG, JPEG, WebP or PGM signature")
         }
         let channels = model.imageChannels == 3 ? 3 : 1
         let fitting = limits.resize ? (width: model.imageWidth, height: model.imageHeight) : nil
@@ -135,7 +135,7 @@ enum InputDecoding {
     }
 
     /// A JSON array of images (`field` names it in messages): each one `n` numbers, `h` rows of `w`
-    /// numbers, `h` rows of `w` arrays of the model's C channels (H×W×C), `{"b64": "<base64 PNG/JPEG/PGM>"}`, or any of
+    /// numbers, `h` rows of `w` arrays of the model's C channels (H×W×C), `{"b64": "<base64 PNG/JPEG/WebP/PGM>"}`, or any of
     /// these wrapped in a one-key object naming the input (TF Serving's named row format,
     /// `{"image": {"b64": …}}`). Values are whole pixel values 0…255.
     static func instances(_ instances: [JSONValue], field: String, model: any InferenceModel,
