@@ -1,6 +1,10 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "CLoupeSystem.h"
 #ifdef __linux__
 #include <linux/filter.h>
@@ -12,6 +16,15 @@ int cloupe_set_thread_name(const char *name) {
 #else
     return pthread_setname_np(name);
 #endif
+}
+
+int cloupe_lower_thread_priority(void) {
+#ifdef __linux__
+    struct sched_param parameters = { .sched_priority = 0 };
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &parameters) == 0) return 2;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) == 0) return 1;
+#endif
+    return 0;
 }
 
 int cloupe_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {

@@ -30,3 +30,15 @@ public func startThread(name: String, detached: Bool = true, _ body: @escaping (
     precondition(rc == 0, "pthread_create failed: \(rc)")
     return thread
 }
+
+/// Lowers the calling thread to the idle scheduling class (SCHED_IDLE: it runs only when a CPU
+/// has nothing else to do), or failing that to nice 19. For background work that must never take
+/// CPU from request handling (shadow inference). Returns which one took effect.
+@discardableResult
+public func lowerCurrentThreadPriority() -> String {
+    switch cloupe_lower_thread_priority() {
+    case 2: "SCHED_IDLE"
+    case 1: "nice 19"
+    default: "unchanged"
+    }
+}

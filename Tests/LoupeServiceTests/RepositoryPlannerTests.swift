@@ -70,3 +70,49 @@ import Testing
         #expect(s.versions.first?.fileMissing == true)
     }
 }
+
+/// Safe promotion's part of the planner: rolled-back file states and the primary/candidate arrangement.
+@Suite struct PromotionPlannerTests {
+    func file(_ inode: UInt64, mtime: Int64 = 1) -> FileIdentity {
+        FileIdentity(device: 1, inode: inode, size: 100, mtimeNanoseconds: mtime, ctimeNanoseconds: mtime)
+    }
+
+    @Test func aRolledBackFileIsSkippedEvenWhenServedUntilItChanges() {
+        let back: [Int: (identity: FileIdentity, reason: String)] = [3: (file(3), "accuracy")]
+        let same = ReloadPlanner.plan(onDisk: [2: file(2), 3: file(3)], served: [2: file(2), 3: file(3)], failures: [:],
+                                      unloaded: false, policy: .latest(count: 1), rolledBack: back)
+        #expect(same == .versions(steps: [.rolledBack(3, reason: "accuracy"), .keep(2)], limit: 1, pinnedMissing: []))
+        let rewritten = ReloadPlanner.plan(onDisk: [2: file(2), 3: file(3, mtime: 7)], served: [2: file(2)], failures: [:],
+                                           unloaded: false, policy: .latest(count: 1), rolledBack: back)
+        #expect(rewritten == .versions(steps: [.load(3), .keep(2)], limit: 1, pinnedMissing: []))
+    }
+
+    @Test func immediateModeAndFirstVersionsServeTheNewest() {
+        #expect(ReloadPlanner.arrange(mode: .immediate, kept: [2, 3], heldPrimary: 2, canHold: true)
+                == .init(primary: 3, candidate: nil, hold: false))
+        #expect(ReloadPlanner.arrange(mode: .shadow, kept: [3], heldPrimary: nil, canHold: false)
+                == .init(primary: 3, candidate: nil, hold: false))
+        #expect(ReloadPlanner.arrange(mode: .canary, kept: [], heldPrimary: 2, canHold: true) == nil)
+    }
+
+    @Test func aNewerVersionIsACandidateBesideTheHeldPrimary() {
+        // The policy (latest) kept only the new version: the primary is held beside it.
+        #expect(ReloadPlanner.arrange(mode: .canary, kept: [3], heldPrimary: 2, canHold: true)
+                == .init(primary: 2, candidate: 3, hold: true))
+        // latest:2 kept both already.
+        #expect(ReloadPlanner.arrange(mode: .shadow, kept: [2, 3], heldPrimary: 2, canHold: true)
+                == .init(primary: 2, candidate: 3, hold: false))
+        // The primary's file is gone (or it was rolled back): nothing to judge against, the newest serves.
+        #expect(ReloadPlanner.arrange(mode: .shadow, kept: [3], heldPrimary: 2, canHold: false)
+                == .init(primary: 3, candidate: nil, hold: false))
+    }
+
+    @Test func afterPromotionOrRollbackTheHeldVersionDecides() {
+        // Promoted: the primary is the newest; no candidate.
+        #expect(ReloadPlanner.arrange(mode: .canary, kept: [3], heldPrimary: 3, canHold: true)
+                == .init(primary: 3, candidate: nil, hold: false))
+        // The primary rolled back: an older version from disk serves.
+        #expect(ReloadPlanner.arrange(mode: .canary, kept: [1], heldPrimary: 2, canHold: false)
+                == .init(primary: 1, candidate: nil, hold: false))
+    }
+}

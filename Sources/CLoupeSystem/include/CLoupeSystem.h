@@ -11,6 +11,10 @@
 /// pthread_setname_np needs _GNU_SOURCE; wrapped so Swift can call it. Returns 0 or an errno.
 int cloupe_set_thread_name(const char *name);
 
+/// Moves the calling thread to the idle scheduling class (SCHED_IDLE, Linux), else to nice 19.
+/// Returns 2 for SCHED_IDLE, 1 for nice 19, 0 when neither took effect.
+int cloupe_lower_thread_priority(void);
+
 /// accept4(2) (a GNU extension in glibc's headers).
 int cloupe_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 

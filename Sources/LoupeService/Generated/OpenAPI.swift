@@ -1519,6 +1519,238 @@ enum OpenAPI {
     }
    }
   },
+  "/v2/repository/models/{m}/promote": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    }
+   ],
+   "post": {
+    "summary": "Safe promotion: make the model's candidate version the one requests without a version get.",
+    "requestBody": {
+     "required": false,
+     "description": "Optional: the version the caller means; another candidate is refused with 409.",
+     "content": {
+      "application/json": {
+       "schema": {
+        "type": "object",
+        "properties": {
+         "version": {
+          "type": "integer",
+          "minimum": 1
+         }
+        }
+       },
+       "example": {
+        "version": 3
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Promoted.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "model",
+          "serving_version",
+          "message"
+         ],
+         "properties": {
+          "model": {
+           "type": "string"
+          },
+          "promoted_version": {
+           "type": "integer"
+          },
+          "serving_version": {
+           "type": "integer"
+          },
+          "message": {
+           "type": "string"
+          }
+         }
+        },
+        "example": {
+         "model": "fashion",
+         "promoted_version": 3,
+         "serving_version": 3,
+         "message": "model 'fashion' version 3 promoted: it serves requests without a version (was version 2)"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Invalid model name or body.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "Missing or wrong bearer token.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Unknown model or API disabled.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "Nothing to act on: no candidate (promote), the version named is not the candidate, or no other version to roll back to.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v2/repository/models/{m}/rollback": {
+   "parameters": [
+    {
+     "name": "m",
+     "in": "path",
+     "required": true,
+     "schema": {
+      "type": "string",
+      "minLength": 1,
+      "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+     },
+     "description": "Model name.",
+     "example": "fashion"
+    }
+   ],
+   "post": {
+    "summary": "Safe promotion: roll back the model's candidate (or, without one, its serving version); it is not served or re-candidated until its file changes.",
+    "requestBody": {
+     "required": false,
+     "description": "Optional: the version the caller means; another candidate is refused with 409.",
+     "content": {
+      "application/json": {
+       "schema": {
+        "type": "object",
+        "properties": {
+         "version": {
+          "type": "integer",
+          "minimum": 1
+         }
+        }
+       },
+       "example": {
+        "version": 3
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "Rolled back.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object",
+         "required": [
+          "model",
+          "serving_version",
+          "message"
+         ],
+         "properties": {
+          "model": {
+           "type": "string"
+          },
+          "rolled_back_version": {
+           "type": "integer"
+          },
+          "serving_version": {
+           "type": "integer"
+          },
+          "message": {
+           "type": "string"
+          }
+         }
+        },
+        "example": {
+         "model": "fashion",
+         "rolled_back_version": 3,
+         "serving_version": 2,
+         "message": "model 'fashion' version 3 rolled back (manual rollback); version 2 serves requests without a version"
+        }
+       }
+      }
+     },
+     "400": {
+      "description": "Invalid model name or body.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "401": {
+      "description": "Missing or wrong bearer token.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "Unknown model or API disabled.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "409": {
+      "description": "Nothing to act on: no candidate (promote), the version named is not the candidate, or no other version to roll back to.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/v2/models/stats": {
    "get": {
     "summary": "Triton statistics extension: every served model version's inference statistics.",

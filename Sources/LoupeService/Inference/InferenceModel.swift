@@ -101,10 +101,90 @@ public protocol ModelProvider: AnyObject, Sendable {
     func loadProblems() -> [ModelLoadProblem]
     /// Served versions whose files are gone from the repository (kept serving from memory).
     func missingFiles() -> [ModelLoadProblem]
+    /// Safe promotion: the version that answers a request without a version (`key`: the canary
+    /// routing key), and the models with a candidate; promote or roll one back. Defaults below:
+    /// no candidates.
+    func route(named name: String?, key: UInt64) -> RoutedModel?
+    func promotionSlots() -> [PromotionSlot]
+    func promote(model: String, version: Int?) -> PromotionAction
+    func rollback(model: String, version: Int?, reason: String) -> PromotionAction
 }
 
 extension ModelProvider {
     public func missingFiles() -> [ModelLoadProblem] { [] }
+}
+
+/// The version that answers a request without a version, and (safe promotion) the other version
+/// of the pair, which may classify a copy of the request off the request path.
+public struct RoutedModel: Sendable {
+    public var model: any InferenceModel
+    /// The serving version when a canary candidate answers, the candidate otherwise; nil when the
+    /// model has no candidate.
+    public var other: (any InferenceModel)?
+    /// True when `model` is the candidate (a canary answer).
+    public var candidateAnswered: Bool
+    /// Share of such requests the other version also classifies (`promotion.shadow_sample_rate`).
+    public var sampleRate: Double
+
+    public init(model: any InferenceModel, other: (any InferenceModel)? = nil, candidateAnswered: Bool = false, sampleRate: Double = 0) {
+        self.model = model; self.other = other; self.candidateAnswered = candidateAnswered; self.sampleRate = sampleRate
+    }
+
+    var candidate: (any InferenceModel)? { candidateAnswered ? model : other }
+    var serving: any InferenceModel { candidateAnswered ? other! : model }
+}
+
+/// A model with a version under judgement (safe promotion), for the monitor and /health.
+public struct PromotionSlot: Sendable {
+    public var model: String
+    public var serving: Int
+    public var candidate: Int
+    public var policy: PromotionPolicy
+}
+
+/// What a promote or rollback request did.
+public enum PromotionAction: Sendable, Equatable {
+    /// Done: a sentence, the version promoted or rolled back, and the version that now serves
+    /// requests without a version.
+    case done(String, version: Int, serving: Int)
+    /// Refused: HTTP status, machine code and a sentence.
+    case refused(status: Int, code: String, String)
+}
+
+/// Safe promotion through the provider (the repository implements it; a fixed set of models has
+/// no candidates and refuses).
+extension ModelProvider {
+    /// The version a request without a version gets, by `key` in canary mode (see `CanaryRouting`).
+    public func route(named name: String?, key: UInt64) -> RoutedModel? {
+        model(named: name, version: nil).map { RoutedModel(model: $0) }
+    }
+    public func promotionSlots() -> [PromotionSlot] { [] }
+    public func promote(model: String, version: Int?) -> PromotionAction {
+        .refused(status: 409, code: "no_candidate", "model '\(model)' has no candidate version to promote")
+    }
+    public func rollback(model: String, version: Int?, reason: String) -> PromotionAction {
+        .refused(status: 409, code: "no_candidate", "model '\(model)' has no version to roll back")
+    }
+}
+
+/// Canary routing: the share of a 64-bit key space that goes to the candidate. The key is the
+/// FNV-1a hash of a client's key header (or of the request id), finished with SplitMix64's mixer so
+/// that nearby keys spread evenly; the same key always gets the same version while the pair lasts.
+public enum CanaryRouting {
+    public static func hash(_ text: some StringProtocol) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    /// True when `key` falls in the candidate's `percent` (0…100) of the key space.
+    public static func answersWithCandidate(key: UInt64, percent: Double) -> Bool {
+        var z = key &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z % 1_000_000) < percent * 10_000
+    }
 }
 
 /// A model version that failed to load (or a pinned version that is missing).

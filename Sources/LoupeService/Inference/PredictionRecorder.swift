@@ -2,7 +2,9 @@
 // confidence (the prediction metrics), the inputs with their predicted classes (the model's
 // drift window, through the `InferenceModel` seam), and the request's predictions kept by its
 // X-Request-ID for later ground truth (Lifecycle/PredictionWindow.swift), and a sample of them
-// for the captured data set (Lifecycle/Capture.swift).
+// for the captured data set (Lifecycle/Capture.swift); and, for a model with a candidate version
+// (safe promotion), the answer's forward-pass time and a sampled copy for the shadow worker
+// (Lifecycle/ShadowRunner.swift), which classifies it with the other version off the request path.
 import LoupeEngine
 
 struct PredictionRecorder: Sendable {
@@ -11,12 +13,22 @@ struct PredictionRecorder: Sendable {
     let window: PredictionWindow
     /// Sampled requests written as IDX sets (`capture.*`, off by default).
     let capture: CaptureStore
+    /// The other version of a promotion pair, off the request path (`promotion.*`).
+    let shadow: ShadowRunner
 
     /// Records the batch and returns each row's top class (its confidence is that probability).
     /// `requestID` is the request's X-Request-ID (set by RequestInstrumentation).
-    func record(model: any InferenceModel, batch: DecodedBatch, probabilities: [Float], requestID: String?) -> [Int] {
+    /// `routed`: how the request was routed (safe promotion; nil for routes without routing);
+    /// `inferenceNanoseconds`: the answer's forward pass.
+    func record(model: any InferenceModel, batch: DecodedBatch, probabilities: [Float], requestID: String?,
+                routed: RoutedModel? = nil, inferenceNanoseconds: UInt64 = 0) -> [Int] {
         let k = model.outputCount
         let (classes, confidences) = Self.top1(probabilities, count: batch.count, classes: k)
+        if let routed, routed.other != nil {
+            shadow.tracker.answered(routed, inferenceSeconds: Double(inferenceNanoseconds) / 1e9)
+            shadow.offer(ShadowRunner.Job(routed: routed, input: batch.input, pixels: batch.pixels, count: batch.count,
+                                          answeredClasses: classes, requestID: requestID))
+        }
         metrics.recordPredictions(model: model.name, labels: model.labels, classes: classes, confidences: confidences)
         if let pixels = batch.pixels {
             model.observe(pixels: pixels, predictedClasses: classes)

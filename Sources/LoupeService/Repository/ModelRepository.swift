@@ -41,6 +41,14 @@ public final class ModelRepository: Sendable {
         var reloadScheduled = false
         /// Versions found by the last scan, per model.
         var lastScan: [String: [Int: Candidate]] = [:]
+        /// Safe promotion: the version each model serves to requests without a version (its
+        /// primary), held while a newer candidate is judged.
+        var primaries: [String: Int] = [:]
+        /// Versions rolled back, with the file state that was: never served or a candidate again
+        /// until the file changes (like `failures`).
+        var rolledBack: [VersionKey: (identity: FileIdentity, reason: String)] = [:]
+        /// `primaries` as last written to the promotion state file.
+        var savedPrimaries: [String: Int]? = nil
     }
 
     struct ModelCounters {
@@ -137,6 +145,7 @@ public final class ModelRepository: Sendable {
     /// starts polling when `poll_interval` > 0. Call once at start.
     @discardableResult
     public func start() -> [ReloadEvent] {
+        loadPromotionState()
         let events = reload()
         startPolling()
         return events

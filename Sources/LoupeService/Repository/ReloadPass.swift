@@ -117,7 +117,7 @@ extension ModelRepository {
         var next = Publication(served: old.served, statuses: old.statuses)
         var events: [ReloadEvent] = []
         var settleLeft: Double? = nil
-        let (unloaded, failures) = control.withLock { ($0.unloadedByRequest, $0.failures) }
+        let (unloaded, failures, rolledBack) = control.withLock { ($0.unloadedByRequest, $0.failures, $0.rolledBack) }
 
         var names = Set(found.keys).union(old.served.keys).union(old.statuses.keys)
         if let only { names = names.intersection([only]) }
@@ -136,16 +136,19 @@ extension ModelRepository {
             let plan = ReloadPlanner.plan(
                 onDisk: candidates?.mapValues(\.identity), served: previous.mapValues(\.fileIdentity),
                 failures: Dictionary(uniqueKeysWithValues: failures.filter { $0.key.name == name }.map { ($0.key.version, $0.value) }),
-                unloaded: unloaded.contains(name), policy: configuration.policy(for: name))
+                unloaded: unloaded.contains(name), policy: configuration.policy(for: name),
+                rolledBack: Dictionary(uniqueKeysWithValues: rolledBack.filter { $0.key.name == name }.map { ($0.key.version, $0.value) }))
             switch plan {
             case .unloaded(let onDisk):
                 for v in previous.keys.sorted() { events.append(ReloadEvent(model: name, version: v, outcome: .unloaded)) }
                 next.served[name] = nil
+                control.withLock { _ = $0.primaries.removeValue(forKey: name) }
                 next.statuses[name] = ModelStatus(name: name, state: .unloaded, reason: "unloaded through the repository API",
                                                   versions: onDisk.map { VersionStatus(version: $0, state: .unloaded, reason: nil, sha256: nil) })
             case .forget:
                 next.served[name] = nil
                 next.statuses[name] = nil
+                control.withLock { _ = $0.primaries.removeValue(forKey: name) }
             case .serveWithoutFiles:
                 // The model's files are all gone (deleted, a volume unmounted): what is loaded keeps
                 // serving — a vanished file never takes a serving model down. Only the repository
@@ -176,23 +179,59 @@ extension ModelRepository {
                     }
                 }
                 if missing.isEmpty { control.withLock { _ = $0.warned.remove("missing:\(name)") } }
+                // Safe promotion: the primary keeps serving requests without a version while a newer
+                // version is judged beside it (held even when the version policy alone would drop it).
+                let promotion = configuration.promotion(for: name)
+                let held = control.withLock { $0.primaries[name] }
+                var canHold = false
+                var heldModel: LoadedModel? = nil
+                if let h = held, promotion.mode != .immediate, keep[h] == nil, (keep.keys.max() ?? 0) > h,
+                   let file = candidates?[h], rolledBack[VersionKey(name: name, version: h)]?.identity != file.identity {
+                    if let current = previous[h] {
+                        heldModel = current
+                    } else {
+                        // Not loaded (a restart: the serving version recorded in the promotion state file
+                        // is older than what the policy selects): load it to keep serving beside the candidate.
+                        var extra = StepsOutcome()
+                        load(name: name, version: h, candidate: file, previous: nil, into: &extra, events: &events)
+                        heldModel = extra.keep[h]
+                        for (v, status) in extra.visited { visited[v] = status }
+                    }
+                    canHold = heldModel != nil
+                }
+                let arrangement = ReloadPlanner.arrange(mode: promotion.mode, kept: Set(keep.keys), heldPrimary: held, canHold: canHold)
+                if let a = arrangement, a.hold { keep[a.primary] = heldModel! }
                 for v in previous.keys.sorted() where keep[v] == nil {
                     events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))
                     logger.info("model \(name) version \(v) unloaded")
                 }
-                next.served[name] = keep.keys.max().map { RepositorySnapshot.Served(versions: keep, latest: keep[$0]!) }
-                next.statuses[name] = ReloadPlanner.status(
+                next.served[name] = arrangement.map {
+                    RepositorySnapshot.Served(versions: keep, latest: keep[$0.primary]!, candidate: $0.candidate.map { keep[$0]! },
+                                              promotion: promotion)
+                }
+                control.withLock { $0.primaries[name] = arrangement?.primary }
+                if let a = arrangement, let c = a.candidate, old.served[name]?.candidate?.version != c {
+                    logger.notice("model \(name) version \(c) is a \(promotion.mode.rawValue) candidate; version \(a.primary) keeps serving requests without a version until the promotion rules decide",
+                                  metadata: ["model": "\(name)", "candidate": "\(c)", "serving": "\(a.primary)", "mode": "\(promotion.mode.rawValue)"])
+                }
+                var status = ReloadPlanner.status(
                     name: name, policy: configuration.policy(for: name), onDisk: Set((candidates ?? [:]).keys),
                     serving: keep.mapValues(\.sha256), visited: visited, missing: missing,
                     lastFailure: outcome.lastFailure, pending: outcome.pending)
+                if let c = arrangement?.candidate, let i = status.versions.firstIndex(where: { $0.version == c }) {
+                    status.versions[i].reason = "\(promotion.mode.rawValue) candidate: judged beside version \(arrangement!.primary), which serves requests without a version"
+                }
+                next.statuses[name] = status
             }
         }
         publish(next)
+        savePromotionState()
         if let left = settleLeft { scheduleFollowUp(after: left + 0.01) }
         // Forget bookkeeping of versions that are gone.
         control.withLock { c in
             c.failures = c.failures.filter { found[$0.key.name]?[$0.key.version] != nil }
             c.observed = c.observed.filter { found[$0.key.name]?[$0.key.version] != nil }
+            c.rolledBack = c.rolledBack.filter { found[$0.key.name]?[$0.key.version] != nil }
         }
         return (events, settleLeft)
     }
@@ -224,6 +263,8 @@ extension ModelRepository {
             switch step {
             case .keep:
                 out.keep[v] = previous[v]!
+            case .rolledBack(_, let reason):
+                out.visited[v] = VersionStatus(version: v, state: .unavailable, reason: "rolled back: \(reason)", sha256: nil)
             case .failedBefore(_, let reason):
                 out.lastFailure = "version \(v): \(reason)"
                 out.visited[v] = VersionStatus(version: v, state: .unavailable, reason: reason, sha256: nil, failed: true)

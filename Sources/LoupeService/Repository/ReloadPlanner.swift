@@ -15,9 +15,12 @@ enum ReloadPlanner {
         case failedBefore(Int, reason: String)
         /// New or changed: load it once the file has settled.
         case load(Int)
+        /// This file state was rolled back (safe promotion, or the repository API): not served, and
+        /// not a candidate again until the file changes.
+        case rolledBack(Int, reason: String)
 
         var version: Int {
-            switch self { case .keep(let v), .failedBefore(let v, _), .load(let v): return v }
+            switch self { case .keep(let v), .failedBefore(let v, _), .load(let v), .rolledBack(let v, _): return v }
         }
     }
 
@@ -35,7 +38,7 @@ enum ReloadPlanner {
 
     static func plan(onDisk: [Int: FileIdentity]?, served: [Int: FileIdentity],
                      failures: [Int: (identity: FileIdentity, reason: String)], unloaded: Bool,
-                     policy: VersionPolicy) -> Plan {
+                     policy: VersionPolicy, rolledBack: [Int: (identity: FileIdentity, reason: String)] = [:]) -> Plan {
         if unloaded { return .unloaded(onDisk: (onDisk ?? [:]).keys.sorted(by: >)) }
         guard let onDisk else { return served.isEmpty ? .forget : .serveWithoutFiles }
         let wanted: [Int]
@@ -50,6 +53,7 @@ enum ReloadPlanner {
         }
         let steps = wanted.map { v -> Step in
             let identity = onDisk[v]!
+            if let back = rolledBack[v], back.identity == identity { return .rolledBack(v, reason: back.reason) }
             if served[v] == identity { return .keep(v) }
             if let failed = failures[v], failed.identity == identity { return .failedBefore(v, reason: failed.reason) }
             return .load(v)
@@ -80,5 +84,31 @@ enum ReloadPlanner {
         let reason = lastFailure ?? (pending ? "waiting for the file to settle"
             : onDisk.isEmpty ? "no version directory with a model.loupe" : "no version selected by the version policy \(policy)")
         return ModelStatus(name: name, state: pending && lastFailure == nil ? .loading : .unavailable, reason: reason, versions: versions)
+    }
+
+    /// Safe promotion's arrangement of a model's served versions after its steps ran: which one
+    /// requests without a version get (the primary) and which newer one is judged (the candidate).
+    /// `kept`: versions serving after the steps; `heldPrimary`: the primary before this pass;
+    /// `canHold`: that primary is still loaded and its file still on disk (not rolled back), so it
+    /// may keep serving beside a candidate even when the version policy alone would drop it.
+    struct Arrangement: Equatable {
+        var primary: Int
+        var candidate: Int?
+        /// Keep serving `primary` although the steps did not keep it.
+        var hold: Bool
+    }
+
+    static func arrange(mode: PromotionMode, kept: Set<Int>, heldPrimary: Int?, canHold: Bool) -> Arrangement? {
+        guard let newest = kept.max() else {
+            // Nothing newer serves; the held primary may still (its file unchanged, its steps skipped).
+            return nil
+        }
+        guard mode != .immediate, let held = heldPrimary, newest > held else {
+            // Immediate mode, the first version, or nothing newer than the primary: the newest serves.
+            return Arrangement(primary: newest, candidate: nil, hold: false)
+        }
+        if kept.contains(held) { return Arrangement(primary: held, candidate: newest, hold: false) }
+        if canHold { return Arrangement(primary: held, candidate: newest, hold: true) }
+        return Arrangement(primary: newest, candidate: nil, hold: false)   // the primary is gone: nothing to judge against
     }
 }

@@ -79,8 +79,13 @@ final class RepositorySnapshot: Sendable {
     struct Served: Sendable {
         /// Served versions by number.
         let versions: [Int: LoadedModel]
-        /// The highest served version (what a request without a version gets).
+        /// What a request without a version gets: the highest served version, or under safe
+        /// promotion the promoted (serving) one while a newer candidate is judged.
         let latest: LoadedModel
+        /// Safe promotion: the newer version being judged (shadow or canary), served beside `latest`.
+        var candidate: LoadedModel? = nil
+        /// The model's promotion settings (mode, canary share, sampling, rules).
+        var promotion = PromotionPolicy()
     }
     let served: [String: Served]
     let statuses: [String: ModelStatus]

@@ -15,6 +15,9 @@ struct FeedbackRoute: Sendable {
     let accuracy: LiveAccuracy
     /// Labels reach the captured records of the same request (`capture.*`).
     let capture: CaptureStore
+    /// Safe promotion: labels also score the other version's shadow prediction of the request, and
+    /// both feed the promotion evidence.
+    let shadow: ShadowRunner
 
     static let expectedForms = #"expected {"request_id": "<X-Request-ID of a prediction>", "label": <class>} or {"instances": [...], "labels": [...]}"#
 
@@ -78,6 +81,11 @@ struct FeedbackRoute: Sendable {
             let key = ModelVersion(model: prediction.model, version: prediction.version)
             let tally = accuracy.record(key, classNames: names, labels: labels, classes: prediction.classes, confidences: prediction.confidences)
             capture.label(requestID: id, labels: labels)
+            shadow.tracker.feedback(model: prediction.model, version: prediction.version, labels: labels, classes: prediction.classes)
+            if case .success(let other) = shadow.window.claim(id: id, now: Double(monotonicNanoseconds()) / 1e9),
+               other.classCount == prediction.classCount {
+                shadow.tracker.feedback(model: other.model, version: other.version, labels: labels, classes: other.classes)
+            }
             sink.respond(.json(200, Self.response(key, labels: labels, classes: prediction.classes, tally: tally)))
         } catch {
             window.release(id: id)   // a refused label can be corrected and sent again
@@ -118,9 +126,10 @@ struct FeedbackRoute: Sendable {
         }
         let key = ModelVersion(model: model.name, version: model.version)
         let requestID = request.headers["X-Request-ID"] ?? ""
-        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [accuracy, capture] result in
+        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [accuracy, capture, shadow] result in
             let (classes, confidences) = PredictionRecorder.top1(result.probabilities, count: batch.count, classes: model.outputCount)
             let tally = accuracy.record(key, classNames: model.labels, labels: labels, classes: classes, confidences: confidences)
+            shadow.tracker.feedback(model: model.name, version: model.version, labels: labels, classes: classes)
             // Labelled images are captured (when sampled) with their labels straight away.
             if capture.isEnabled, let pixels = batch.pixels {
                 capture.offer(requestID: requestID, model: model.name, version: model.version, shape: model.inputShape,

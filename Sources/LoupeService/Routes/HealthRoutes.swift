@@ -7,6 +7,8 @@ struct HealthRoutes: Sendable {
     let readiness: Readiness
     let provider: any ModelProvider
     let batcher: Batcher
+    /// Safe promotion: each model under judgement and its last decision.
+    let promotion: PromotionMonitor
 
     func live(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         sink.respond(.json(200, Array(#"{"status":"alive"}"#.utf8)))
@@ -59,6 +61,10 @@ struct HealthRoutes: Sendable {
                 w.raw(","); w.key("state"); w.string(p.state.rawValue); w.raw(","); w.key("reason"); w.string(p.reason); w.raw("}")
             }
             w.raw("]")
+        }
+        var judgement = JSONWriter()
+        if promotion.writeHealth(into: &judgement) {
+            w.raw(","); w.key("promotion"); w.bytes.append(contentsOf: judgement.bytes)
         }
         w.raw("}")
         var response = HTTPResponse.json(ready ? 200 : 503, w.bytes)

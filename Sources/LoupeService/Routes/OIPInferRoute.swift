@@ -19,7 +19,8 @@ struct OIPInferRoute: Sendable {
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
-        guard let model = models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
+        guard let routed = models.route(request, name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
+        let model = routed.model
         let parsed: OIPRequest
         do { parsed = try OIPRequest.parse(request, model: model, maxImages: inputs.maxImages) } catch {
             batcher.failed(model, startedAt: started)
@@ -28,7 +29,8 @@ struct OIPInferRoute: Sendable {
         let versionText = String(model.version)
         let requestID = request.headers["X-Request-ID"]
         batcher.submit(parsed.batch, model: model, sink: sink, startedAt: started) { [recorder] result in
-            _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities, requestID: requestID)
+            _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities, requestID: requestID,
+                                routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)
             let body = Self.response(model: model, version: versionText, id: parsed.id, count: parsed.batch.count,
                                         probabilities: result.probabilities, outputs: result.outputs, classification: parsed.classification,
                                         binary: parsed.binaryOutput)

@@ -17,7 +17,8 @@ struct PredictRoute: Sendable {
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
-        guard let model = models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version"), orAnswer: sink) else { return }
+        guard let routed = models.route(request, name: request.queryValue("model"), versionText: request.queryValue("version"), orAnswer: sink) else { return }
+        let model = routed.model
         var topK = min(defaultTopK, model.outputCount)
         if let t = request.queryValue("top_k") {
             guard let k = Int(t), k >= 0, k <= model.outputCount else {
@@ -38,7 +39,8 @@ struct PredictRoute: Sendable {
         }
         let requestID = request.headers["X-Request-ID"]
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK] result in
-            let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID)
+            let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID,
+                                          routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)
             return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
         }
     }

@@ -17,19 +17,22 @@ struct RepositoryRoutes: Sendable {
     /// self-tests a model.
     func authorized(_ request: HTTPRequest, _ sink: any HTTPResponseSink,
                     _ body: @escaping @Sendable (RepositoryRoutes) -> HTTPResponse) {
-        if let token {
-            let given = request.headers["Authorization"] ?? ""
-            let prefix = "bearer "
-            let ok = given.count > prefix.count && given.lowercased().hasPrefix(prefix)
-                && constantTimeEqual(Array(given.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
-            guard ok else {
-                var response = Self.apiError(401, "unauthorized", "the repository API needs 'Authorization: Bearer <token>'")
-                response.headers.add("WWW-Authenticate", "Bearer realm=\"loupe-repository\"")
-                sink.respond(response)
-                return
-            }
-        }
+        if let refusal = Self.refusal(request, token: token) { return sink.respond(refusal) }
         DispatchQueue.global().async { sink.respond(body(self)) }
+    }
+
+    /// The 401 for a request without the bearer `token` (nil: none needed), or nil when allowed.
+    /// Shared by every route of the repository API (PromotionRoutes too).
+    static func refusal(_ request: HTTPRequest, token: String?) -> HTTPResponse? {
+        guard let token else { return nil }
+        let given = request.headers["Authorization"] ?? ""
+        let prefix = "bearer "
+        let ok = given.count > prefix.count && given.lowercased().hasPrefix(prefix)
+            && constantTimeEqual(Array(given.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
+        if ok { return nil }
+        var response = Self.apiError(401, "unauthorized", "the repository API needs 'Authorization: Bearer <token>'")
+        response.headers.add("WWW-Authenticate", "Bearer realm=\"loupe-repository\"")
+        return response
     }
 
     func index(_ request: HTTPRequest, _ sink: any HTTPResponseSink) { authorized(request, sink) { $0.handleIndex(request) } }

@@ -8,6 +8,20 @@ import LoupeHTTP
 /// The model a request addresses (`name`/`version` from the path or the query), or the error.
 struct ModelResolver: Sendable {
     let provider: any ModelProvider
+    /// `promotion.canary_key_header`: the header whose value keeps a client on one version in
+    /// canary mode ("" = none: the request id decides).
+    var canaryKeyHeader = ""
+
+    /// For the inference routes: with a version, that version; without one, the version safe
+    /// promotion routes the request to (canary: by the hash of the key header, else of the request
+    /// id) and the other version of its pair, which may classify a copy off the request path.
+    func route(_ request: HTTPRequest, name: String?, versionText: String?) -> Result<RoutedModel, ServiceError> {
+        if versionText == nil, name?.isEmpty != true {
+            let keyText = (canaryKeyHeader.isEmpty ? nil : request.headers[canaryKeyHeader]) ?? request.headers["X-Request-ID"] ?? ""
+            if let routed = provider.route(named: name, key: CanaryRouting.hash(keyText)) { return .success(routed) }
+        }
+        return resolve(name: name, versionText: versionText).map { RoutedModel(model: $0) }
+    }
 
     func resolve(name: String?, versionText: String?) -> Result<any InferenceModel, ServiceError> {
         var version: Int?
@@ -33,6 +47,14 @@ struct ModelResolver: Sendable {
     func resolve(name: String?, versionText: String?, orAnswer sink: any HTTPResponseSink) -> (any InferenceModel)? {
         switch resolve(name: name, versionText: versionText) {
         case .success(let model): return model
+        case .failure(let error): sink.respond(error.response); return nil
+        }
+    }
+
+    /// `route(_:name:versionText:)`, or nil after answering `sink` with the error.
+    func route(_ request: HTTPRequest, name: String?, versionText: String?, orAnswer sink: any HTTPResponseSink) -> RoutedModel? {
+        switch route(request, name: name, versionText: versionText) {
+        case .success(let routed): return routed
         case .failure(let error): sink.respond(error.response); return nil
         }
     }

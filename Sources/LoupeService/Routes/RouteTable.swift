@@ -14,6 +14,7 @@
 //        /v2/models/{m}[/versions/{v}]/config       Routes/OIPStatisticsRoutes.swift (Triton's extensions)
 //   POST /feedback, /v2/models/{m}[/versions/{v}]/feedback  Routes/FeedbackRoute.swift
 //   POST /v2/repository/…                           Routes/RepositoryRoutes.swift (repository_api.enabled)
+//   POST /v2/repository/models/{m}/promote|rollback Routes/PromotionRoutes.swift (repository_api.enabled; safe promotion)
 //   GET  /, GET /v1/models/{m}[/versions/{v}],
 //   POST /v1/models/{m}[/versions/{v}]:predict      Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
 //        …:explain too, which runs ExplainRoute's code)
@@ -23,8 +24,8 @@ import LoupeHTTP
 
 extension InferenceService {
     public var routes: [ServiceRoute] {
-        let models = ModelResolver(provider: provider)
-        let health = HealthRoutes(readiness: readiness, provider: provider, batcher: batcher)
+        let models = ModelResolver(provider: provider, canaryKeyHeader: configuration.promotionCanaryKeyHeader)
+        let health = HealthRoutes(readiness: readiness, provider: provider, batcher: batcher, promotion: promotion)
         let predict = PredictRoute(models: models, inputs: inputs, batcher: batcher, recorder: recorder,
                                    defaultTopK: configuration.defaultTopK)
         let metadata = OIPMetadataRoutes(models: models, provider: provider, readiness: readiness,
@@ -39,7 +40,7 @@ extension InferenceService {
         let v1 = V1PredictRoutes(models: models, provider: provider, readiness: readiness, inputs: inputs, batcher: batcher,
                                  recorder: recorder, explainer: explain)
         let feedback = FeedbackRoute(models: models, inputs: inputs, batcher: batcher, window: recorder.window, accuracy: liveAccuracy,
-                                     capture: recorder.capture)
+                                     capture: recorder.capture, shadow: recorder.shadow)
         let console = ConsoleRoutes(provider: provider, metrics: metrics, batcher: batcher, sampler: statusSampler,
                                     nonBrowserRoot: v1.serverLive)
         var list: [ServiceRoute] = [
@@ -75,6 +76,11 @@ extension InferenceService {
             ServiceRoute(method: .POST, template: "/v2/models/{m}/feedback", handler: feedback.handle),
             ServiceRoute(method: .POST, template: "/v2/models/{m}/versions/{v}/feedback", handler: feedback.handle),
         ]
+        if configuration.repositoryAPIEnabled {
+            let promotionRoutes = PromotionRoutes(monitor: promotion, token: configuration.repositoryAPIToken.isEmpty ? nil : configuration.repositoryAPIToken)
+            list.append(ServiceRoute(method: .POST, template: "/v2/repository/models/{m}/promote", handler: promotionRoutes.promote))
+            list.append(ServiceRoute(method: .POST, template: "/v2/repository/models/{m}/rollback", handler: promotionRoutes.rollback))
+        }
         if configuration.metricsEnabled && configuration.metricsPort == 0 {
             list.append(ServiceRoute(method: .GET, template: "/metrics", handler: MetricsRoute(readiness: readiness, registry: metrics.registry).handle))
         }

@@ -6,6 +6,9 @@
 //                           predictions kept by request id for feedback (PredictionWindow)
 //   LiveAccuracy            ground truth received: live accuracy, precision/recall, calibration
 //   CaptureStore            sampled requests (and their labels) written as IDX sets (capture.*)
+//   ShadowRunner            safe promotion: the other version of a pair classifies sampled copies off
+//                           the request path (Lifecycle/ShadowRunner.swift)
+//   PromotionMonitor        safe promotion: judges each candidate by the rules, promotes or rolls back
 //   Routes/*                one handler type per route group, listed in Routes/RouteTable.swift
 // Transport-agnostic: `ServiceServer` puts the routes on LoupeHTTP's router and a socket.
 import Logging
@@ -35,6 +38,7 @@ public final class InferenceService: Sendable {
     let batcher: Batcher
     let recorder: PredictionRecorder
     let liveAccuracy: LiveAccuracy
+    let promotion: PromotionMonitor
     let inputs: InputPolicy
     /// The window behind GET /api/status (the console's live operations).
     let statusSampler: StatusSampler
@@ -54,10 +58,19 @@ public final class InferenceService: Sendable {
         let capture = CaptureStore(configuration: configuration.captureConfiguration, logger: logger,
                                    seed: UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ (startedAt &* 31))
         capture.register(on: registry)
+        let tracker = PromotionTracker()
+        let shadow = ShadowRunner(capacity: configuration.promotionShadowQueueImages, tracker: tracker,
+                                  window: PredictionWindow(capacityImages: configuration.feedbackWindow,
+                                                           maxAgeSeconds: Double(configuration.feedbackMaxAgeSeconds)),
+                                  seed: UInt64(truncatingIfNeeded: wallClockSeconds().bitPattern) ^ (startedAt &* 131))
+        registry.addCollector { w in shadow.write(into: &w) }
         recorder = PredictionRecorder(metrics: metrics,
                                       window: PredictionWindow(capacityImages: configuration.feedbackWindow,
                                                                maxAgeSeconds: Double(configuration.feedbackMaxAgeSeconds)),
-                                      capture: capture)
+                                      capture: capture, shadow: shadow)
+        promotion = PromotionMonitor(provider: provider, tracker: tracker, logger: logger,
+                                     intervalSeconds: Double(configuration.promotionEvaluateIntervalMilliseconds) / 1000)
+        promotion.register(on: registry)
         liveAccuracy = LiveAccuracy(windowSize: configuration.feedbackAccuracyWindow, alertMargin: configuration.feedbackAlertMargin,
                                     alertMinLabels: configuration.feedbackAlertMinLabels)
         liveAccuracy.register(on: registry)
@@ -82,6 +95,8 @@ public final class InferenceService: Sendable {
     public func start() {
         batcher.start()
         recorder.capture.start()
+        recorder.shadow.start()
+        promotion.start()
         if recorder.capture.isEnabled {
             logger.notice("capture is on: \(configuration.captureSampleRate * 100)% of requests are written to \(configuration.captureDirectory) (capture.*); see docs/operations.md on personal data")
         }
@@ -100,6 +115,8 @@ public final class InferenceService: Sendable {
 
     /// Last step of shutdown: stops the inference workers after the queue empties.
     public func stopWorkers(deadline: UInt64) -> Bool {
+        promotion.stop()
+        recorder.shadow.stop()
         batcher.stop()
         let stopped = batcher.waitUntilStopped(deadline: deadline)
         recorder.capture.flush(final: true)   // what waited for labels is written unlabelled

@@ -1,0 +1,187 @@
+// Shadow inference, off the request path: after a request of a model with a candidate has been
+// answered, a sampled copy of its (already decoded) images goes into a bounded queue, and one
+// worker thread in the idle scheduling class (SCHED_IDLE: it runs only when a CPU is otherwise free)
+// classifies it with the other version of the pair — the candidate in shadow mode; in canary mode
+// whichever version did not answer. The worker compares top-1 classes with the answer (agreement),
+// times its forward pass, and keeps its predictions by request id so that feedback scores them too.
+// Nothing it computes reaches a client. The request pays one sampling draw and, when sampled, one
+// enqueue under a short lock; when the queue holds `capacity` images the copy is dropped and
+// counted instead, so the queue (and the memory it holds) stays bounded whatever the load.
+import LoupeData
+import LoupeEngine
+
+final class ShadowRunner: @unchecked Sendable {
+    struct Job {
+        var routed: RoutedModel
+        /// Model-ready input of the answered version, `count` images.
+        var input: [Float]
+        /// The images' 8-bit pixels when they came as pixels (to renormalize for the other version).
+        var pixels: [UInt8]?
+        var count: Int
+        var answeredClasses: [Int]
+        var requestID: String?
+    }
+
+    /// Images waiting at most (`promotion.shadow_queue_images`).
+    let capacity: Int
+    let tracker: PromotionTracker
+    /// The other version's predictions by request id, for feedback (same bounds as `feedback.window`).
+    let window: PredictionWindow
+
+    private let lock = ConditionLock()
+    // Protected by `lock`:
+    private var queue: [Job] = []
+    private var head = 0
+    private var queuedImages = 0
+    private var running = false
+    private var stopping = false
+    private var random: UInt64
+    /// Per model and version of the other side: copies classified; per model: copies dropped.
+    private var done: [ModelVersion: UInt64] = [:]
+    private var dropped: [String: UInt64] = [:]
+    /// The most images ever waiting (≤ capacity).
+    private(set) var highWater = 0
+
+    init(capacity: Int, tracker: PromotionTracker, window: PredictionWindow, seed: UInt64) {
+        self.capacity = max(1, capacity)
+        self.tracker = tracker
+        self.window = window
+        self.random = seed | 1
+    }
+
+    /// Offers an answered request: sampled at `routed.sampleRate`, then queued, or dropped and
+    /// counted when the queue is full. Never runs inference. Returns true when queued.
+    @discardableResult
+    func offer(_ job: Job) -> Bool {
+        guard job.routed.other != nil, job.routed.sampleRate > 0, job.count > 0 else { return false }
+        lock.lock()
+        if job.routed.sampleRate < 1 {
+            random ^= random << 13; random ^= random >> 7; random ^= random << 17   // xorshift64
+            if Double(random >> 11) * 0x1p-53 >= job.routed.sampleRate { lock.unlock(); return false }
+        }
+        if stopping || queuedImages + job.count > capacity {
+            dropped[job.routed.model.name, default: 0] += 1
+            lock.unlock()
+            tracker.dropped(job.routed)
+            return false
+        }
+        queue.append(job)
+        queuedImages += job.count
+        highWater = max(highWater, queuedImages)
+        lock.signal()
+        lock.unlock()
+        return true
+    }
+
+    /// Starts the worker thread (once).
+    func start() {
+        let first = lock.withLock { () -> Bool in
+            defer { running = true }
+            return !running
+        }
+        guard first else { return }
+        startThread(name: "loupe-shadow") { [self] in
+            lowerCurrentThreadPriority()
+            var worker = Worker()
+            while let job = take() {
+                worker.run(job, runner: self)
+                lock.withLock { queuedImages -= job.count }
+            }
+        }
+    }
+
+    /// Stops the worker after the job in hand; queued copies are discarded.
+    func stop() {
+        lock.withLock {
+            stopping = true
+            for job in queue[head...] { queuedImages -= job.count }   // the job in hand is still counted
+            queue.removeAll(); head = 0
+            lock.broadcast()
+        }
+    }
+
+    private func take() -> Job? {
+        lock.lock()
+        defer { lock.unlock() }
+        while head == queue.count {
+            if stopping { return nil }
+            lock.wait()
+        }
+        let job = queue[head]
+        head += 1
+        if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+        else if head > 256 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
+        return job
+    }
+
+    fileprivate func finished(_ key: ModelVersion) { lock.withLock { done[key, default: 0] += 1 } }
+
+    /// Images waiting now, and counters for the metrics.
+    var state: (queued: Int, highWater: Int, done: [ModelVersion: UInt64], dropped: [String: UInt64]) {
+        lock.withLock { (queuedImages, highWater, done, dropped) }
+    }
+
+    func write(into w: inout MetricsWriter) {
+        let s = state
+        w.family("loupe_shadow_inferences_total", help: "Request copies the other version of a promotion pair classified off the request path (shadow worker), by model and that version.", kind: .counter)
+        for (k, n) in s.done.sorted(by: { $0.key < $1.key }) {
+            w.sample("loupe_shadow_inferences_total", labels: [("model", k.model), ("version", String(k.version))], value: Double(n))
+        }
+        w.family("loupe_shadow_dropped_total", help: "Request copies dropped because the shadow queue was full (promotion.shadow_queue_images).", kind: .counter)
+        for (m, n) in s.dropped.sorted(by: { $0.key < $1.key }) { w.sample("loupe_shadow_dropped_total", labels: [("model", m)], value: Double(n)) }
+        w.family("loupe_shadow_queue_images", help: "Images waiting for the shadow worker.", kind: .gauge)
+        w.sample("loupe_shadow_queue_images", value: Double(s.queued))
+        w.family("loupe_shadow_queue_high_water_images", help: "Most images ever waiting for the shadow worker (never above promotion.shadow_queue_images).", kind: .gauge)
+        w.sample("loupe_shadow_queue_high_water_images", value: Double(s.highWater))
+        w.family("loupe_shadow_queue_capacity_images", help: "promotion.shadow_queue_images.", kind: .gauge)
+        w.sample("loupe_shadow_queue_capacity_images", value: Double(capacity))
+    }
+}
+
+/// The shadow thread's state: a runner per model it has seen (few: the pairs' versions).
+private struct Worker {
+    static let maxBatch = 64
+    var runners: [(model: any InferenceModel, runner: any ModelRunner)] = []
+
+    mutating func runner(for model: any InferenceModel) -> any ModelRunner {
+        if let i = runners.firstIndex(where: { $0.model === model }) { return runners[i].runner }
+        let created = model.makeRunner(maxBatch: Self.maxBatch)
+        runners.insert((model, created), at: 0)
+        if runners.count > 4 { runners.removeLast() }
+        return created
+    }
+
+    mutating func run(_ job: ShadowRunner.Job, runner shadow: ShadowRunner) {
+        let answered = job.routed.model
+        guard let other = job.routed.other, other.inputShape == answered.inputShape, other.inputCount == answered.inputCount else { return }
+        // The other version's input: the same floats, or the pixels under its own normalization.
+        let input: [Float]
+        if other.normalization == answered.normalization {
+            input = job.input
+        } else {
+            input = other.normalization.apply(job.pixels ?? answered.normalization.pixels(fromNormalized: job.input))
+        }
+        let runner = runner(for: other)
+        let start = monotonicNanoseconds()
+        var outputs: [Float] = []
+        outputs.reserveCapacity(job.count * other.outputCount)
+        var offset = 0
+        while offset < job.count {
+            let n = min(Self.maxBatch, job.count - offset)
+            let slice = n == job.count ? input : Array(input[(offset * other.inputCount)..<((offset + n) * other.inputCount)])
+            outputs.append(contentsOf: runner.predict(slice, count: n, threads: 1))
+            offset += n
+        }
+        let seconds = Double(monotonicNanoseconds() &- start) / 1e9
+        let probabilities = other.outputsAreLogits ? Sequential.softmax(outputs, classes: other.outputCount) : outputs
+        let (classes, confidences) = PredictionRecorder.top1(probabilities, count: job.count, classes: other.outputCount)
+        let agreed = zip(classes, job.answeredClasses).filter { $0 == $1 }.count
+        shadow.tracker.compared(job.routed, images: job.count, agreed: agreed, seconds: seconds)
+        if let id = job.requestID, shadow.window.isEnabled {
+            shadow.window.record(id: id, RecentPrediction(model: other.name, version: other.version, classCount: other.outputCount,
+                                                          classes: classes, confidences: confidences,
+                                                          at: Double(monotonicNanoseconds()) / 1e9))
+        }
+        shadow.finished(ModelVersion(model: other.name, version: other.version))
+    }
+}

@@ -1,0 +1,149 @@
+// Safe promotion in the repository: which version answers a request without a version (the primary,
+// or a canary candidate by the request's key), the models with a candidate under judgement, and the
+// two actions — promote (the candidate becomes the primary; the old primary is dropped once the
+// version policy no longer selects it) and roll back (the candidate, or without one the primary, is
+// remembered by its file state like a failed load and never served or re-candidated until its file
+// changes). Both run a pass for that model on the repository's queue, so they are serialized with
+// reloads and publish one new snapshot. Deciding *when* is PromotionMonitor's job.
+import LoupeData
+
+extension ModelRepository {
+    public func route(named name: String?, key: UInt64) -> RoutedModel? {
+        let snap = snapshot
+        guard let name = name ?? snap.defaultModel, let served = snap.served[name] else { return nil }
+        guard let candidate = served.candidate else { return RoutedModel(model: served.latest) }
+        let policy = served.promotion
+        if policy.mode == .canary, CanaryRouting.answersWithCandidate(key: key, percent: policy.canaryPercent) {
+            return RoutedModel(model: candidate, other: served.latest, candidateAnswered: true, sampleRate: policy.shadowSampleRate)
+        }
+        return RoutedModel(model: served.latest, other: candidate, candidateAnswered: false, sampleRate: policy.shadowSampleRate)
+    }
+
+    public func promotionSlots() -> [PromotionSlot] {
+        let snap = snapshot
+        return snap.served.keys.sorted().compactMap { name in
+            let served = snap.served[name]!
+            guard let c = served.candidate else { return nil }
+            return PromotionSlot(model: name, serving: served.latest.version, candidate: c.version, policy: served.promotion)
+        }
+    }
+
+    /// Makes the candidate of `model` the version requests without a version get. `version`, when
+    /// given, must be the candidate (a decision taken on older evidence is refused).
+    public func promote(model: String, version: Int?) -> PromotionAction {
+        queue.sync {
+            guard let served = snapshot.served[model] else { return Self.notServed(model) }
+            guard let candidate = served.candidate else {
+                return .refused(status: 409, code: "no_candidate",
+                                "model '\(model)' has no candidate version: version \(served.latest.version) already serves requests without a version (promotion.mode \(served.promotion.mode.rawValue))")
+            }
+            if let version, version != candidate.version {
+                return .refused(status: 409, code: "not_candidate",
+                                "version \(version) of '\(model)' is not the candidate; the candidate is version \(candidate.version)")
+            }
+            let from = served.latest.version
+            control.withLock { $0.primaries[model] = candidate.version }
+            pass(only: model)
+            let now = snapshot.served[model]?.latest.version ?? candidate.version
+            return .done("model '\(model)' version \(candidate.version) promoted: it serves requests without a version (was version \(from))", version: candidate.version, serving: now)
+        }
+    }
+
+    /// Rolls back `model`: its candidate when it has one (the primary keeps serving), else its
+    /// primary (the next version the policy selects on disk serves instead). `version`, when given,
+    /// must be the version that would be rolled back.
+    public func rollback(model: String, version: Int?, reason: String) -> PromotionAction {
+        queue.sync {
+            guard let served = snapshot.served[model] else { return Self.notServed(model) }
+            let target = served.candidate ?? served.latest
+            if let version, version != target.version {
+                return .refused(status: 409, code: "not_candidate",
+                                served.candidate != nil
+                                    ? "version \(version) of '\(model)' is not the candidate; the candidate is version \(target.version)"
+                                    : "version \(version) of '\(model)' does not serve requests without a version; version \(target.version) does")
+            }
+            let key = VersionKey(name: model, version: target.version)
+            if served.candidate == nil {
+                // Rolling back the primary needs another version on disk to fall back to.
+                let others = control.withLock { c in
+                    (c.lastScan[model] ?? [:]).keys.filter { v in
+                        v != target.version && c.rolledBack[VersionKey(name: model, version: v)] == nil
+                            && c.failures[VersionKey(name: model, version: v)] == nil
+                    }
+                }
+                if others.isEmpty {
+                    return .refused(status: 409, code: "nothing_to_roll_back_to",
+                                    "model '\(model)' has no other version in the repository to roll back to; version \(target.version) keeps serving")
+                }
+            }
+            control.withLock { $0.rolledBack[key] = (target.fileIdentity, reason) }
+            pass(only: model)
+            guard let now = snapshot.served[model]?.latest else {
+                // The version policy selects nothing else: undo, so the model keeps serving.
+                control.withLock { _ = $0.rolledBack.removeValue(forKey: key) }
+                pass(only: model)
+                return .refused(status: 409, code: "nothing_to_roll_back_to",
+                                "no other version of '\(model)' is selected by the version policy \(configuration.policy(for: model)); version \(target.version) keeps serving")
+            }
+            return .done("model '\(model)' version \(target.version) rolled back (\(reason)); version \(now.version) serves requests without a version",
+                         version: target.version, serving: now.version)
+        }
+    }
+
+    private static func notServed(_ model: String) -> PromotionAction {
+        guard ModelRepositoryLayout.isValidName(model) else {
+            return .refused(status: 400, code: "invalid_model_name", "\"\(model)\" is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)")
+        }
+        return .refused(status: 404, code: "model_not_found", "model '\(model)' is not served")
+    }
+
+    /// The promotion state file: which version serves each model, so that a restart keeps serving
+    /// it beside a candidate that was still being judged (instead of taking the newest version on
+    /// disk). Hidden in the repository root (names starting with a dot are not models). Written only
+    /// when some model uses shadow or canary; a read-only repository keeps the state in memory.
+    static let promotionStateFile = ".loupe-promotion.json"
+
+    var promotionEnabled: Bool {
+        configuration.promotion.mode != .immediate || configuration.promotionPolicies.values.contains { $0.mode != .immediate }
+    }
+
+    /// Reads the serving versions recorded by an earlier run (start-up, before the first pass).
+    func loadPromotionState() {
+        guard promotionEnabled,
+              let bytes = try? FileIO.readFile(configuration.root + "/" + Self.promotionStateFile, maxBytes: 1 << 20),
+              let document = try? JSONReader.parse(bytes), let serving = document["serving"]?.objectValue else { return }
+        var primaries: [String: Int] = [:]
+        for (name, value) in serving where ModelRepositoryLayout.isValidName(name) {
+            if let n = value.numberValue, n >= 1, n == n.rounded(), n < 1e15 { primaries[name] = Int(n) }
+        }
+        control.withLock { $0.primaries = primaries; $0.savedPrimaries = primaries }
+        if !primaries.isEmpty {
+            logger.info("promotion state read: serving versions \(primaries.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+        }
+    }
+
+    /// Writes the serving versions when they changed (atomically; a failure is logged once).
+    func savePromotionState() {
+        guard promotionEnabled else { return }
+        let primaries: [String: Int]? = control.withLock { c in
+            guard c.savedPrimaries != c.primaries else { return nil }
+            c.savedPrimaries = c.primaries
+            return c.primaries
+        }
+        guard let primaries else { return }
+        var w = JSONWriter()
+        w.raw("{"); w.key("serving"); w.raw("{")
+        for (i, (name, version)) in primaries.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { w.raw(",") }
+            w.key(name); w.int(version)
+        }
+        w.raw("}}\n")
+        let path = configuration.root + "/" + Self.promotionStateFile
+        do {
+            try FileIO.writeAtomically(w.bytes, to: path)
+            control.withLock { _ = $0.warned.remove("promotion-state") }
+        } catch {
+            warnOnce("promotion-state", "cannot write the promotion state file \(path) (\(error)); after a restart the newest version on disk serves requests without a version")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+// Safe promotion with a real repository on real files (shadow, canary, immediate; promote, roll back,
+// the rollback memo), canary routing's split and stickiness, and the shadow queue's bound.
+import LoupeData
+import Synchronization
+import Testing
+@testable import LoupeService
+
+@Suite(.serialized) struct PromotionRepositoryTests {
+    func repository(_ mode: PromotionMode, percent: Double = 10) -> (TempRepository, ModelRepository) {
+        let dir = TempRepository()
+        var c = RepositoryConfiguration.testing(root: dir.root)
+        c.promotion.mode = mode
+        c.promotion.canaryPercent = percent
+        let repo = ModelRepository(configuration: c, logger: .discarding)
+        dir.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        repo.reload()
+        return (dir, repo)
+    }
+
+    @Test func shadowCandidateIsJudgedBesideTheServingVersionAndARollbackIsRemembered() {
+        let (dir, repo) = repository(.shadow)
+        defer { dir.remove() }
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)       // requests without a version
+        #expect(repo.resolve(model: "m", version: 2)?.version == 2)         // the candidate is loaded
+        let routed = repo.route(named: "m", key: 42)!
+        #expect(routed.model.version == 1 && routed.other?.version == 2 && !routed.candidateAnswered)
+        #expect(repo.promotionSlots().map { [$0.serving, $0.candidate] } == [[1, 2]])
+        #expect(repo.status(model: "m")?.versions.first { $0.version == 2 }?.reason?.contains("shadow candidate") == true)
+
+        guard case .done(_, let version, let serving) = repo.rollback(model: "m", version: 2, reason: "agreement: 40%") else {
+            Issue.record("rollback refused"); return
+        }
+        #expect(version == 2 && serving == 1)
+        #expect(repo.resolve(model: "m", version: 2) == nil && repo.promotionSlots().isEmpty)
+        // The next passes (poll, SIGHUP) do not re-candidate it …
+        repo.reload()
+        #expect(repo.promotionSlots().isEmpty && repo.resolve(model: "m", version: nil)?.version == 1)
+        #expect(repo.status(model: "m")?.versions.first { $0.version == 2 }?.reason == "rolled back: agreement: 40%")
+        // … until its file changes.
+        dir.write(RepoFixture.file(seed: 3), name: "m", version: 2)
+        repo.reload()
+        #expect(repo.promotionSlots().map(\.candidate) == [2])
+
+        guard case .done(_, 2, 2) = repo.promote(model: "m", version: 2) else { Issue.record("promote refused"); return }
+        #expect(repo.resolve(model: "m", version: nil)?.version == 2)
+        #expect(repo.resolve(model: "m", version: 1) == nil)                // latest: the old primary is dropped
+        #expect(repo.promotionSlots().isEmpty)
+        #expect(repo.promote(model: "m", version: nil) == .refused(status: 409, code: "no_candidate",
+            "model 'm' has no candidate version: version 2 already serves requests without a version (promotion.mode shadow)"))
+    }
+
+    /// A restart keeps serving the promoted version beside a candidate still being judged (the
+    /// promotion state file), instead of taking the newest version on disk.
+    @Test func aRestartKeepsTheServingVersionFromTheStateFile() throws {
+        let (dir, repo) = repository(.canary)
+        defer { dir.remove() }
+        _ = repo.start()
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        #expect(repo.promotionSlots().map { [$0.serving, $0.candidate] } == [[1, 2]])
+        #expect(String(decoding: try FileIO.readFile(dir.path(".loupe-promotion.json")), as: UTF8.self) == "{\"serving\":{\"m\":1}}\n")
+
+        let restarted = ModelRepository(configuration: repo.configuration, logger: .discarding)
+        restarted.start()
+        #expect(restarted.resolve(model: "m", version: nil)?.version == 1)
+        #expect(restarted.promotionSlots().map { [$0.serving, $0.candidate] } == [[1, 2]])
+
+        guard case .done = restarted.promote(model: "m", version: 2) else { Issue.record("promote refused"); return }
+        let again = ModelRepository(configuration: repo.configuration, logger: .discarding)
+        again.start()
+        #expect(again.resolve(model: "m", version: nil)?.version == 2 && again.promotionSlots().isEmpty)
+
+        // Immediate mode neither reads nor writes the file.
+        var immediate = repo.configuration
+        immediate.promotion.mode = .immediate
+        let plain = ModelRepository(configuration: immediate, logger: .discarding)
+        TempRepository.removeTree(dir.path(".loupe-promotion.json"))
+        plain.start()
+        #expect(plain.resolve(model: "m", version: nil)?.version == 2)
+        #expect((try? FileIO.readFile(dir.path(".loupe-promotion.json"))) == nil)
+    }
+
+    @Test func aStaleDecisionForAnotherCandidateIsRefused() {
+        let (dir, repo) = repository(.canary)
+        defer { dir.remove() }
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        dir.write(RepoFixture.file(seed: 3), name: "m", version: 3)
+        repo.reload()
+        #expect(repo.promotionSlots().map { [$0.serving, $0.candidate] } == [[1, 3]])   // the newest is the candidate
+        guard case .refused(409, "not_candidate", _) = repo.promote(model: "m", version: 2) else { Issue.record("accepted"); return }
+        guard case .refused(404, "model_not_found", _) = repo.rollback(model: "nope", version: nil, reason: "x") else {
+            Issue.record("unknown model accepted"); return
+        }
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)
+    }
+
+    @Test func immediateModeServesTheNewVersionAtOnceAndRollsBackToTheOneBefore() {
+        let (dir, repo) = repository(.immediate)
+        defer { dir.remove() }
+        guard case .refused(409, "nothing_to_roll_back_to", _) = repo.rollback(model: "m", version: nil, reason: "manual rollback") else {
+            Issue.record("rolled back the only version"); return
+        }
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 2 && repo.promotionSlots().isEmpty)
+        guard case .done(_, 2, 1) = repo.rollback(model: "m", version: nil, reason: "manual rollback") else {
+            Issue.record("rollback refused"); return
+        }
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)
+    }
+
+    @Test func canaryRoutingSplitsByKeyAndIsSticky() {
+        let (dir, repo) = repository(.canary, percent: 25)
+        defer { dir.remove() }
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        var toCandidate = 0
+        for client in 0..<4000 {
+            let key = CanaryRouting.hash("client-\(client)")
+            let first = repo.route(named: "m", key: key)!
+            #expect(first.candidateAnswered == (first.model.version == 2))
+            #expect(first.other?.version == (first.candidateAnswered ? 1 : 2))
+            if first.candidateAnswered { toCandidate += 1 }
+            #expect(repo.route(named: "m", key: key)!.model.version == first.model.version)   // sticky
+        }
+        // 25% of 4000 = 1000; binomial sd ≈ 27: ±5 sd.
+        #expect(abs(toCandidate - 1000) < 140, "\(toCandidate) of 4000")
+    }
+
+    @Test func canaryShareBounds() {
+        let keys = (0..<1000).map { CanaryRouting.hash("k\($0)") }
+        #expect(keys.allSatisfy { !CanaryRouting.answersWithCandidate(key: $0, percent: 0) })
+        #expect(keys.allSatisfy { CanaryRouting.answersWithCandidate(key: $0, percent: 100) })
+        #expect(CanaryRouting.hash("") == 0xcbf2_9ce4_8422_2325 && CanaryRouting.hash("a") == 0xaf63_dc4c_8601_ec8c)   // FNV-1a test vectors
+    }
+}
+
+@Suite struct ShadowRunnerTests {
+    func job(_ a: FakeModel, _ b: FakeModel, images: Int, rate: Double = 1, id: String? = nil) -> ShadowRunner.Job {
+        ShadowRunner.Job(routed: RoutedModel(model: a, other: b, candidateAnswered: false, sampleRate: rate),
+                         input: [Float](repeating: 0.25, count: images * 4), pixels: nil, count: images,
+                         answeredClasses: [Int](repeating: 2, count: images), requestID: id)
+    }
+
+    /// Offering never runs inference on the caller's thread: with the worker not started, nothing is
+    /// classified, the queue holds at most its capacity and the rest is dropped and counted.
+    @Test func offersAreBoundedAndNeverRunInferenceOnTheCallersThread() async throws {
+        let serving = FakeModel(name: "m", version: 1), candidate = FakeModel(name: "m", version: 2)
+        let tracker = PromotionTracker()
+        let shadow = ShadowRunner(capacity: 10, tracker: tracker, window: PredictionWindow(capacityImages: 100, maxAgeSeconds: 60), seed: 1)
+        var accepted = 0
+        for i in 0..<20 where shadow.offer(job(serving, candidate, images: 3, id: "r\(i)")) { accepted += 1 }
+        #expect(accepted == 3)                                      // 3 × 3 images ≤ 10 < 4 × 3
+        #expect(candidate.batches.withLock { $0 }.isEmpty)          // no forward pass on this thread
+        #expect(shadow.state.queued == 9 && shadow.state.highWater == 9 && shadow.state.dropped["m"] == 17)
+        #expect(tracker.evidence(model: "m", pair: .init(candidate: 2, serving: 1)).dropped == 17)
+
+        shadow.start()
+        let deadline = monotonicSeconds() + 10
+        while shadow.state.queued > 0 && monotonicSeconds() < deadline { sleepSeconds(0.005) }
+        #expect(shadow.state.queued == 0)
+        #expect(shadow.state.done[ModelVersion(model: "m", version: 2)] == 3)
+        #expect(candidate.batches.withLock { $0 } == [3, 3, 3] && serving.batches.withLock { $0 }.isEmpty)
+        // FakeModel: output = [s, s+1, s+2] with s = 4 × 0.25: top-1 is class 2, as answered.
+        let e = tracker.evidence(model: "m", pair: .init(candidate: 2, serving: 1))
+        #expect(e.compared == 9 && e.agreed == 9 && e.seen == 3 && e.candidateLatency.total == 3)
+        #expect(shadow.window.peek(id: "r0")?.version == 2 && shadow.window.peek(id: "r0")?.classes == [2, 2, 2])
+        shadow.stop()
+    }
+
+    @Test func sampleRateZeroOffersNothingAndAHalfRateAboutHalf() {
+        let a = FakeModel(name: "m", version: 1), b = FakeModel(name: "m", version: 2)
+        let shadow = ShadowRunner(capacity: 1_000_000, tracker: PromotionTracker(), window: PredictionWindow(capacityImages: 0, maxAgeSeconds: 1), seed: 7)
+        #expect(!(0..<100).contains { _ in shadow.offer(job(a, b, images: 1, rate: 0)) })
+        let taken = (0..<4000).filter { _ in shadow.offer(job(a, b, images: 1, rate: 0.5)) }.count
+        #expect(abs(taken - 2000) < 200, "\(taken)")   // sd ≈ 32
+    }
+}
