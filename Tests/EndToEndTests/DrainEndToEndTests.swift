@@ -15,76 +15,36 @@ enum KeepAliveOutcome: Equatable {
     case lost(String)
 }
 
-/// One keep-alive HTTP/1.1 connection at a time, reopened after `Connection: close`.
+/// One keep-alive HTTP/1.1 connection at a time (the shared `TestClient`), reopened after `Connection: close`.
 final class KeepAliveClient {
     let port: Int
-    private var fd: Int32 = -1
-    private var buffer: [UInt8] = []
+    private var client: TestClient?
     /// Requests sent on the current connection (for the loss reports).
     private(set) var requestsOnConnection = 0
 
     init(port: Int) { self.port = port }
-    deinit { if fd >= 0 { close(fd) } }
 
     func send(_ method: String, _ target: String, headers: [(String, String)], body: [UInt8]) -> KeepAliveOutcome {
-        if fd < 0 {
-            switch HTTP.connectLoopback(port: port, timeout: 20) {
-            case .success(let s): fd = s
-            case .failure(let e):
-                return e.code == ECONNREFUSED ? .refused : .lost("connect: \(String(cString: strerror(e.code)))")
+        if client == nil {
+            do {
+                client = try TestClient(port: port, receiveTimeout: 20)
+            } catch TestClientError.connect(let code) {
+                return code == ECONNREFUSED ? .refused : .lost("connect: \(String(cString: strerror(code)))")
+            } catch {
+                return .lost("connect: \(error)")
             }
-            buffer.removeAll()
             requestsOnConnection = 0
         }
         requestsOnConnection += 1
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Length: \(body.count)\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        let out = Array((head + "\r\n").utf8) + body
-        var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { let e = String(cString: strerror(errno)); reset(); return .lost("send: \(e)") }
-            sent += n
+        do {
+            let response = try client!.request(method, target, headers: headers, body: body)
+            if response.header("transfer-encoding") != nil { client = nil; return .lost("unexpected Transfer-Encoding") }
+            if response.closes { client = nil }
+            return .answered(status: response.status, close: response.closes)
+        } catch {
+            client = nil
+            return .lost("\(error)")
         }
-        // Read one response: head, then Content-Length bytes of body.
-        var headEnd: Int? = nil
-        var contentLength = 0
-        var close = false
-        var status = 0
-        while true {
-            if headEnd == nil, let end = HTTP.find([13, 10, 13, 10], in: buffer) {
-                headEnd = end
-                let head = String(decoding: buffer[..<end], as: UTF8.self).lowercased()
-                let lines = head.components(separatedBy: "\r\n")
-                status = Int(lines[0].split(separator: " ").dropFirst().first ?? "") ?? 0
-                for line in lines.dropFirst() {
-                    if line.hasPrefix("content-length:") { contentLength = Int(String(line.dropFirst(15)).trimmingCharacters(in: " ")) ?? -1 }
-                    if line.hasPrefix("connection:") && line.contains("close") { close = true }
-                    if line.hasPrefix("transfer-encoding:") { reset(); return .lost("unexpected Transfer-Encoding") }
-                }
-            }
-            if let end = headEnd, buffer.count >= end + 4 + contentLength {
-                buffer.removeFirst(end + 4 + contentLength)
-                if close { reset() }
-                return .answered(status: status, close: close)
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                let why = n == 0 ? "connection closed before the response" : "recv: \(String(cString: strerror(errno)))"
-                reset()
-                return .lost(why)
-            }
-            buffer.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    private func reset() {
-        if fd >= 0 { close(fd) }
-        fd = -1
-        buffer.removeAll()
     }
 }
 

@@ -7,7 +7,9 @@ import Testing
 
 /// Sends `raw` on a new connection and parses what comes back before the server closes it.
 func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
-    try HTTP.parse(HTTP.exchange(port: port, Array(raw.utf8), timeout: 10), method: "GET")
+    let client = try TestClient(port: port, receiveTimeout: 10)
+    client.send(raw)
+    return try client.readResponse()
 }
 
 @Suite(.serialized) struct HostileClientEndToEndTests {
@@ -102,16 +104,7 @@ func rawExchange(port: Int, _ raw: String) throws -> HTTPReply {
 
     /// metrics.port moves /metrics to a listener of its own (here on 127.0.0.1), off the main one.
     @Test func metricsCanHaveAListenerOfTheirOwn() throws {
-        // A free port: bind port 0, read it, close (the server binds it right after).
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
-        let metricsPort = Int(UInt16(bigEndian: addr.sin_port))
-        close(probe)
+        let metricsPort = freePort()   // the server binds it right after
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, settings: ["metrics.port=\(metricsPort)", "metrics.host=127.0.0.1"])
         try server.waitReady()

@@ -43,7 +43,7 @@ import Glibc
                 var local = Tally()
                 var connection: ReloadE2E.Connection? = nil
                 while !stop.load(ordering: .relaxed) {
-                    if connection == nil { connection = try? ReloadE2E.Connection(port: port) }
+                    if connection == nil { connection = try? ReloadE2E.Connection(port: port, receiveTimeout: 30) }
                     guard let c = connection,
                           let r = try? c.request("POST", "/predict", headers: [("Content-Type", "application/octet-stream")], body: probe)
                     else { local.failed.append("no response (connection failed)"); connection = nil; continue }
@@ -73,7 +73,7 @@ import Glibc
         }
         func waitForVersion(_ v: Int) -> Bool {
             for _ in 0..<1500 {
-                if let r = try? ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/versions/\(v)/ready"),
+                if let r = try? ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/v2/models/fashion/versions/\(v)/ready"),
                    r.status == 200 { return true }
                 usleep(10_000)
             }
@@ -89,20 +89,20 @@ import Glibc
         var corrupt = try files[3]!.encode()
         corrupt[corrupt.count - 100] ^= 0xFF
         try ReloadE2E.writeAtomically(corrupt, to: repo + "/fashion/3/model.loupe")
-        let refused = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load",
+        let refused = try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("POST", "/v2/repository/models/fashion/load",
                                                                    headers: [("Authorization", "Bearer t0ken")])
         #expect(refused.status == 400)
         #expect(String(decoding: refused.body, as: UTF8.self).contains("still serving version 2"))
         // /health says what failed and why; a request for that version is told the reason too.
-        let health = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/health").body, as: UTF8.self)
+        let health = String(decoding: try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/health").body, as: UTF8.self)
         #expect(health.contains(#""load_failures":[{"model":"fashion","version":3,"state":"UNAVAILABLE","reason":""#), "\(health)")
-        let asked = try ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/versions/3")
+        let asked = try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/v2/models/fashion/versions/3")
         #expect(asked.status == 404)
         #expect(String(decoding: asked.body, as: UTF8.self).contains("version 3 failed to load: "))
         letClientsRun(60)
         try ReloadE2E.write(files[3]!, repo: repo, name: "fashion", version: 3)
         #expect(waitForVersion(3))
-        let healed = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/health").body, as: UTF8.self)
+        let healed = String(decoding: try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/health").body, as: UTF8.self)
         #expect(!healed.contains("load_failures"), "\(healed)")
         letClientsRun()
         // 4: SIGHUP.
@@ -112,9 +112,9 @@ import Glibc
         letClientsRun()
         // 5: the repository API.
         try ReloadE2E.write(files[5]!, repo: repo, name: "fashion", version: 5)
-        let unauthorized = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load")
+        let unauthorized = try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("POST", "/v2/repository/models/fashion/load")
         #expect(unauthorized.status == 401)
-        let load = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load",
+        let load = try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("POST", "/v2/repository/models/fashion/load",
                                                                 headers: [("Authorization", "Bearer t0ken")])
         #expect(load.status == 200, "\(String(decoding: load.body, as: UTF8.self))")
         letClientsRun()
@@ -130,22 +130,22 @@ import Glibc
         #expect(t.mixed.isEmpty, "\(t.mixed.prefix(3))")
         #expect(t.ok > 100)
         #expect(t.seen.isSuperset(of: [1, 2, 3, 4, 5]), "versions answered: \(t.seen.sorted())")
-        let metrics = String(decoding: try ReloadE2E.Connection(port: port).request("GET", "/metrics").body, as: UTF8.self)
+        let metrics = String(decoding: try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("loupe_model_reloads_total{model=\"fashion\",result=\"failure\"} 1"))
         #expect(metrics.contains("loupe_model_info{model=\"fashion\",version=\"4\",sha256=\"\(files[4]!.sha256Hex)\",precision=\"fp32\"} 1"))
         #expect(metrics.contains("loupe_drift_window_images{model=\"fashion\"}"))
-        #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 200)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/health/ready").status == 200)
 
         // Readiness follows unload and load through the repository API.
         let auth = [("Authorization", "Bearer t0ken")]
-        #expect(try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/unload", headers: auth).status == 200)
-        #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 503)
-        #expect(try ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/ready").status != 200)
-        let index = try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/index", headers: auth)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("POST", "/v2/repository/models/fashion/unload", headers: auth).status == 200)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/health/ready").status == 503)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/v2/models/fashion/ready").status != 200)
+        let index = try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("POST", "/v2/repository/index", headers: auth)
         #expect(String(decoding: index.body, as: UTF8.self).contains("\"state\":\"UNLOADED\""))
-        #expect(try ReloadE2E.Connection(port: port).request("POST", "/v2/repository/models/fashion/load", headers: auth).status == 200)
-        #expect(try ReloadE2E.Connection(port: port).request("GET", "/health/ready").status == 200)
-        #expect(try ReloadE2E.Connection(port: port).request("GET", "/v2/models/fashion/ready").status == 200)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("POST", "/v2/repository/models/fashion/load", headers: auth).status == 200)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/health/ready").status == 200)
+        #expect(try ReloadE2E.Connection(port: port, receiveTimeout: 30).request("GET", "/v2/models/fashion/ready").status == 200)
     }
 }
 
@@ -246,88 +246,7 @@ enum ReloadE2E {
         }
     }
 
-    struct Response { var status: Int; var headers: [(String, String)]; var body: [UInt8]; var closes: Bool }
-
-    /// One HTTP/1.1 keep-alive connection (Content-Length or chunked bodies).
-    final class Connection {
-        let fd: Int32
-        var buffer: [UInt8] = []
-
-        init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var tv = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            guard rc == 0 else { close(fd); throw E2EError("connect failed") }
-        }
-
-        deinit { close(fd) }
-
-        func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> Response {
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n"
-            for (k, v) in headers { head += "\(k): \(v)\r\n" }
-            let bytes = Array((head + "\r\n").utf8) + body
-            var sent = 0
-            while sent < bytes.count {
-                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-                guard n > 0 else { throw E2EError("send failed") }
-                sent += n
-            }
-            let headerEnd = try readUntil([13, 10, 13, 10])
-            let lines = String(decoding: buffer[..<headerEnd], as: UTF8.self).split(separator: "\r\n")
-            buffer.removeFirst(headerEnd + 4)
-            guard let statusLine = lines.first, statusLine.split(separator: " ").count >= 2,
-                  let status = Int(statusLine.split(separator: " ")[1]) else { throw E2EError("bad status line") }
-            var fields: [(String, String)] = []
-            for line in lines.dropFirst() {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" })))
-            }
-            func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
-            var content: [UInt8] = []
-            if field("transfer-encoding")?.lowercased().contains("chunked") == true {
-                while true {
-                    let end = try readUntil([13, 10])
-                    let size = Int(String(decoding: buffer[..<end], as: UTF8.self).split(separator: ";")[0], radix: 16) ?? 0
-                    buffer.removeFirst(end + 2)
-                    try fill(size + 2)
-                    content += buffer[..<size]
-                    buffer.removeFirst(size + 2)
-                    if size == 0 { break }
-                }
-            } else {
-                let length = Int(field("content-length") ?? "0") ?? 0
-                try fill(length)
-                content = Array(buffer[..<length])
-                buffer.removeFirst(length)
-            }
-            return Response(status: status, headers: fields, body: content, closes: field("connection")?.lowercased() == "close")
-        }
-
-        private func readMore() throws {
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw E2EError("connection closed") }
-            buffer += chunk[..<n]
-        }
-
-        private func fill(_ count: Int) throws { while buffer.count < count { try readMore() } }
-
-        private func readUntil(_ marker: [UInt8]) throws -> Int {
-            var from = 0
-            while true {
-                if buffer.count >= marker.count {
-                    for i in from...(buffer.count - marker.count) where buffer[i..<(i + marker.count)].elementsEqual(marker) { return i }
-                    from = buffer.count - marker.count + 1
-                }
-                try readMore()
-            }
-        }
-    }
+    typealias Connection = TestClient
 
     /// A real thread (Dispatch workers may all be busy with other tests).
     final class Thread: @unchecked Sendable {
