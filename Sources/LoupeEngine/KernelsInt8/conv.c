@@ -261,8 +261,8 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
 
 // The driver of the ymm paths, per 16-channel block (as block512 with C = 2 ymm). RMAX windows
 // share each weight load: 4 for AVX-VNNI, 2 for AVX2 (its 16 half-sum accumulators per 2 windows).
-#define YMM_CONV(NAME, TARGET, TILE, RMAX)                                                                              \
-    TARGET void NAME(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w0, const uint8_t *x, \
+#define YMM_CONV(NAME, TARGET, TILE, RMAX, AT, WT)                                                                      \
+    TARGET void NAME(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const WT *w0, const AT *x,          \
                      uint8_t *out) {                                                                                    \
         long offs[g->pool * g->pool], goff[g->k * g->kwc4 / 4];                                                         \
         const long rs = (long)g->w * g->c, sc = (long)g->stride * g->c, step = (long)g->ocp * 4;                        \
@@ -272,17 +272,17 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
         const int ow = g->ow;                                                                                           \
         __m256i s[4][2];                                                                                                \
         for (int o = 0; o < g->ocp; o += 16) {                                                                          \
-            const int8_t *w = w0 + o * 4;                                                                               \
+            const WT *w = w0 + o * 4;                                                                                   \
             Epi256 q[2];                                                                                                \
             load256(e, o, oc - o, &q[0]);                                                                               \
             load256(e, o + 8, oc - o - 8 > 0 ? oc - o - 8 : 0, &q[1]);                                                  \
             if (p == 1) {                                                                                               \
                 for (int y = 0; y < g->oh; y++) {                                                                       \
-                    const uint8_t *row = x + y * rowStep;                                                               \
+                    const AT *row = x + y * rowStep;                                                                    \
                     uint8_t *dst = out + (long)y * ow * oc + o;                                                         \
                     int xo = 0;                                                                                         \
                     for (; xo + RMAX <= ow; xo += RMAX) {                                                               \
-                        const uint8_t *a[RMAX];                                                                         \
+                        const AT *a[RMAX];                                                                              \
                         for (int r = 0; r < RMAX; r++) a[r] = row + (xo + r) * sc;                                      \
                         TILE(RMAX, T, goff, a, w, step, s);                                                             \
                         for (int r = 0; r < RMAX; r++) {                                                                \
@@ -291,7 +291,7 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
                         }                                                                                               \
                     }                                                                                                   \
                     for (; xo < ow; xo++) {                                                                             \
-                        const uint8_t *a[1] = {row + xo * sc};                                                          \
+                        const AT *a[1] = {row + xo * sc};                                                               \
                         TILE(1, T, goff, a, w, step, s);                                                                \
                         store256(s[0][0], &q[0], dst + (long)xo * oc);                                                  \
                         store256(s[0][1], &q[1], dst + (long)xo * oc + 8);                                              \
@@ -301,11 +301,11 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
             }                                                                                                           \
             for (int py = 0; py < ph; py++) {                                                                           \
                 for (int px = 0; px < pw; px++) {                                                                       \
-                    const uint8_t *base = x + py * p * rowStep + px * p * sc;                                           \
+                    const AT *base = x + py * p * rowStep + px * p * sc;                                                \
                     __m256i best0 = _mm256_set1_epi32(INT32_MIN), best1 = best0;                                       \
                     int t = 0;                                                                                          \
                     for (; t + RMAX <= P; t += RMAX) {                                                                  \
-                        const uint8_t *a[RMAX];                                                                         \
+                        const AT *a[RMAX];                                                                              \
                         for (int r = 0; r < RMAX; r++) a[r] = base + offs[t + r];                                       \
                         TILE(RMAX, T, goff, a, w, step, s);                                                             \
                         for (int r = 0; r < RMAX; r++) {                                                                \
@@ -314,7 +314,7 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
                         }                                                                                               \
                     }                                                                                                   \
                     for (; t < P; t++) {                                                                                \
-                        const uint8_t *a[1] = {base + offs[t]};                                                         \
+                        const AT *a[1] = {base + offs[t]};                                                              \
                         TILE(1, T, goff, a, w, step, s);                                                                \
                         best0 = _mm256_max_epi32(best0, s[0][0]);                                                       \
                         best1 = _mm256_max_epi32(best1, s[0][1]);                                                       \
@@ -327,8 +327,43 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
         }                                                                                                               \
     }
 
-YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4)
-YMM_CONV(loupe_i8_conv_avx2, TAVX2, tileAVX2, 2)
+YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4, uint8_t, int8_t)
+YMM_CONV(convAVX2, static TAVX2, tileAVX2, 2, uint8_t, int8_t)
+
+// AVX2 with both operands widened to int16 once per call (the image and the packed weights, when
+// they fit in 96 KB of stack): each group of a window is one 8-byte broadcast, and vpmaddwd takes the
+// weights straight from memory — no widening inside the loops.
+static inline __attribute__((always_inline)) TAVX2
+void tileAVX2w(const int R, int T, const long *goff, const int16_t *const *a, const int16_t *w, long step, __m256i s[4][2]) {
+    __m256i h[4][4];
+    for (int r = 0; r < R; r++) for (int u = 0; u < 4; u++) h[r][u] = _mm256_setzero_si256();
+    for (int t = 0; t < T; t++) {
+        const int16_t *wk = w + t * step;
+        const long off = goff[t];
+        for (int r = 0; r < R; r++) {
+            int64_t v; memcpy(&v, a[r] + off, 8);
+            const __m256i av = _mm256_set1_epi64x(v);
+            for (int u = 0; u < 4; u++) h[r][u] = _mm256_add_epi32(h[r][u], _mm256_madd_epi16(av, _mm256_loadu_si256((const __m256i *)(wk + u * 16))));
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        s[r][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(h[r][0], h[r][1]), 0xD8);
+        s[r][1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(h[r][2], h[r][3]), 0xD8);
+    }
+}
+
+YMM_CONV(convAVX2w, static TAVX2, tileAVX2w, 2, int16_t, int16_t)
+
+TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
+                              uint8_t *out) {
+    const long weights = (long)g->k * g->kwc4 * g->ocp, image = (long)g->h * g->w * g->c + 3;
+    if ((weights + image) * 2 > 96 * 1024) { convAVX2(g, e, w, x, out); return; }
+    int16_t w16[weights], x16[image];
+    for (long i = 0; i < weights; i++) w16[i] = w[i];
+    // With the 3 elements past the image: groups read there meet zero weights (as in the uint8 image).
+    for (long i = 0; i < image; i++) x16[i] = x[i];
+    convAVX2w(g, e, w16, x16, out);
+}
 
 #else
 void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
