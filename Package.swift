@@ -63,7 +63,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "loupe-engine-bench", dependencies: ["LoupeEngine", "LoupeKernels", "LoupeKernelsAVX512"], path: "Benchmarks/EngineBench",
-                          exclude: ["compare.sh", "check_isa.sh", "summarize.py", "compare_cnn32.sh", "cnn32_ort.py"],
+                          exclude: ["compare.sh", "check_isa.sh", "summarize.py", "compare_cnn32.sh", "cnn32_ort.py", "compare_onnx.sh", "summarize_onnx.py"],
                           swiftSettings: engineFlags),
         .executableTarget(name: "loupe-data-bench", dependencies: ["LoupeData", "LoupeEngine", "CTurboJPEG"], path: "Benchmarks/DataBench"),
         .executableTarget(name: "loupe-http-bench", dependencies: ["LoupeHTTP"], path: "Benchmarks/HTTPBench", exclude: ["compare.sh"]),

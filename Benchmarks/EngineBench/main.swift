@@ -172,8 +172,8 @@ func measureInference(_ model: Sequential, singles: [[Float]], batch256: [Float]
                 _ = model.predict(singles[i % singles.count], count: 1, workspace: &ws1, threads: threads)
                 lat.append(now() - t0)
             }
-            for _ in 0..<10 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
             let c1 = cpuSeconds()
+            for _ in 0..<10 { _ = model.predict(batch256, count: 256, workspace: &ws256, threads: threads) }
             var bl: [Double] = []
             let c2 = cpuSeconds()
             for _ in 0..<n256 {

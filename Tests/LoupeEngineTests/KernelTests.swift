@@ -139,6 +139,30 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
         }
     }
 
+    /// The AVX2 tiles (6×16, panel order) split the rows as the AVX-512 4×64 tiles do, so forward, dW and dX agree
+    /// bit for bit for every batch size — the remainder rows included (not only the 4-aligned shards training uses).
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512"))
+    func denseTablesAgreeBitForBitAtEveryBatchSize() throws {
+        let avx2 = try #require(simdTables.first { $0.name == "avx2" }), avx512 = try #require(simdTables.first { $0.name == "avx512" })
+        for (inputs, outputs) in [(300, 128), (96, 48)] {
+            let w = randomBuffer(inputs * outputs, seed: 41, scale: 0.1), b = randomBuffer(outputs, seed: 42)
+            let wT = FloatBuffer(count: inputs * outputs)
+            avx2.transpose(inputs, outputs, w.base, wT.base, 0, inputs)
+            for n in 1...13 {
+                let x = randomBuffer(n * inputs, seed: 43 + UInt64(n)), dY = randomBuffer(n * outputs, seed: 44 + UInt64(n))
+                var results: [[Float]] = []
+                for table in [avx2, avx512] {
+                    let y = FloatBuffer(count: n * outputs), dW = FloatBuffer(count: inputs * outputs), dB = FloatBuffer(count: outputs)
+                    let dX = FloatBuffer(count: n * inputs)
+                    table.denseForward(n, inputs, outputs, true, x.base, w.base, b.base, y.base)
+                    table.denseBackward(n, inputs, outputs, x.base, w.base, wT.base, dY.base, dW.base, dB.base, dX.base)
+                    results.append(y.array() + dW.array() + dB.array() + dX.array())
+                }
+                #expect(results[0] == results[1], "\(n) × \(inputs) → \(outputs)")
+            }
+        }
+    }
+
     /// The peak-FMA probe does the FMAs it claims: its result equals a plain loop of fused multiply-adds over the
     /// 12 chains (every lane of a chain holds the same value). Tolerance 1e-6 relative: the final sum of the lanes
     /// may associate differently from this loop's.

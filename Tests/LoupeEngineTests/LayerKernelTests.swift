@@ -135,6 +135,37 @@ func table(named name: String) throws -> KernelSet {
         }
     }
 
+    /// The direct (implicit-GEMM) conv forward equals im2col + the table's dense GEMM bit for bit: same products in
+    /// the same order per output, padded taps included as 0 · w. On the random geometries it takes (filters a
+    /// multiple of 16, padded image no larger than its im2col matrix) and the 32×32×3 CNN's two 3×3 convs.
+    @Test func directConvForwardEqualsIm2colGEMMBitForBit() throws {
+        var geometries = randomConvGeometries(seed: 7, count: 24).filter { ConvKernels.usesDirectForward($0) }
+        #expect(geometries.count >= 4, "the random geometries exercise the direct path")
+        #expect(randomConvGeometries(seed: 7, count: 24).contains { !ConvKernels.usesDirectForward($0) }, "and the im2col path")
+        geometries.append(ConvGeometry(height: 32, width: 32, channels: 3, filters: 16, kernel: 3, padTop: 1, padLeft: 1,
+                                       outHeight: 32, outWidth: 32, relu: true))
+        geometries.append(ConvGeometry(height: 16, width: 16, channels: 16, filters: 32, kernel: 3, padTop: 0, padLeft: 0,
+                                       outHeight: 8, outWidth: 8, relu: false, stride: 2))
+        for table in simdTables {
+            for (index, g) in geometries.enumerated() {
+                #expect(ConvKernels.usesDirectForward(g))
+                let n = 2, seed = UInt64(5000 + 10 * index)
+                let x = randomBuffer(n * g.inputSize, seed: seed), w = randomBuffer(g.weightCount, seed: seed + 1, scale: 0.5)
+                let b = randomBuffer(g.filters, seed: seed + 2, scale: 0.2)
+                let columns = FloatBuffer(count: g.columnSize)
+                let direct = FloatBuffer(count: n * g.outputSize), gemm = FloatBuffer(count: n * g.outputSize)
+                table.convForward(g, n, x.base, w.base, b.base, direct.base, columns.base)
+                for i in 0..<n {
+                    ConvKernels.im2col(g, input: x.base + i * g.inputSize, columns: columns.base)
+                    table.denseForward(g.outHeight * g.outWidth, g.taps * g.channels, g.filters, g.relu, columns.base, w.base, b.base,
+                                       gemm.base + i * g.outputSize)
+                }
+                #expect(direct.array() == gemm.array(),
+                        "\(table.name) k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad (\(g.padTop), \(g.padLeft)) \(g.height)×\(g.width)×\(g.channels) → \(g.filters)")
+            }
+        }
+    }
+
     /// Depthwise convolution on the random conv geometries with filters = channels (1, 3, 16 and others: the
     /// SIMD16 blocks and the scalar tail), plus 35 channels on a 3×5 kernel with strides (2, 1).
     func checkDepthwise(_ table: KernelSet) {

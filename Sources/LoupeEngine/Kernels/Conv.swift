@@ -568,16 +568,33 @@ extension ConvKernels {
 
     /// input (N, H, W, C), weight (kH, kW, C, K) HWIO, bias (K) → output (N, OH, OW, K), ReLU if g.relu.
     /// `columns` holds min(N, g.imagesPerColumnBlock) · g.columnSize floats (unused when pointwise).
+    /// Convolutions with K % 16 == 0 run `direct` (the table's `directForward`, one image per call: no im2col
+    /// matrix), the others im2col + `gemm`; both are closures of their own for the same reason.
     /// `gemm` is the ISA table's dense forward (n, in, out, relu, x, weight, bias, y), passed as a function
     /// so its large inlined body lives once in that closure: a second inlined copy here pushes the caller
     /// past the inliner's budget and leaves out-of-line (AVX2-compiled) calls in the AVX-512 module
     /// (Benchmarks/EngineBench/check_isa.sh).
+    /// Convolutions that `directForward` runs (see there); the others take im2col + GEMM.
+    @inlinable @inline(__always)
+    public static func usesDirectForward(_ g: ConvGeometry) -> Bool {
+        g.filters % 16 == 0 && !g.isPointwise && paddedHeight(g) * paddedWidth(g) * g.channels <= g.columnSize
+    }
+    /// Input rows and columns one image's outputs read, counted from the first (padded) one.
+    @inlinable @inline(__always) static func paddedHeight(_ g: ConvGeometry) -> Int { (g.outHeight - 1) * g.strideHeight + g.kernelHeight }
+    @inlinable @inline(__always) static func paddedWidth(_ g: ConvGeometry) -> Int { (g.outWidth - 1) * g.strideWidth + g.kernelWidth }
+
     @inlinable @inline(__always)
     public static func generalForward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                       bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                       columns: UnsafeMutablePointer<Float>,
                                       gemm: (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
-                                             UnsafeMutablePointer<Float>) -> Void) {
+                                             UnsafeMutablePointer<Float>) -> Void,
+                                      direct: (ConvGeometry, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        if usesDirectForward(g) {
+            for b in 0..<n { direct(g, input + b * g.inputSize, weight, bias, output + b * g.outputSize, columns) }
+            return
+        }
         let rows = g.outHeight * g.outWidth, depth = g.taps * g.channels
         let pointwise = g.isPointwise
         let block = pointwise ? n : g.imagesPerColumnBlock
@@ -618,6 +635,104 @@ extension ConvKernels {
                 for b in 0..<m { col2im(g, columns: dColumns + b * g.columnSize, dInput: dx + b * g.inputSize) }
             }
             b0 += m
+        }
+    }
+
+    /// One image's convolution without an im2col matrix (implicit GEMM): the image is copied once into `scratch`
+    /// with its zero padding (H' × W' × C, H' = (OH−1)·sH + kH, W' = (OW−1)·sW + kW; no copy when unpadded), and
+    /// register tiles of output pixels × 16 filters read their taps straight from it: for kernel row r, the kW·C
+    /// taps of a pixel are contiguous, in the weight's (kh, kw, c) row order. Tiles run over the flattened output
+    /// pixels (so rows of any width fill them); each tile pixel has its own input pointer. AVX-512: 12 pixels ×
+    /// 16 filters (12 zmm accumulators); AVX2 (`narrow`): 6 × 16 (12 ymm). Sums bias + taps in im2col's order,
+    /// padded taps included as 0 · w, so the result equals im2col + GEMM bit for bit.
+    /// input (H, W, C), weight (kH, kW, C, K), bias (K) → output (OH, OW, K), ReLU if g.relu.
+    @inlinable @inline(__always)
+    public static func directForward(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                              output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, narrow: Bool) {
+        let C = g.channels, K = g.filters, OW = g.outWidth, pixels = g.outHeight * OW
+        let sH = g.strideHeight, sW = g.strideWidth
+        let padded = g.padTop > 0 || g.padLeft > 0 || paddedHeight(g) > g.height || paddedWidth(g) > g.width
+        let src: UnsafePointer<Float>
+        let rowStride: Int
+        if padded {
+            // Row by row: the image's part of the row copied, only the border zeroed (perf: zeroing the whole
+            // buffer first cost ~8% of the 32×32×3 CNN).
+            let hp = paddedHeight(g), wp = paddedWidth(g)
+            let c0 = min(wp, max(0, g.padLeft)), c1 = max(c0, min(wp, g.padLeft + g.width))
+            for r in 0..<hp {
+                let ih = r - g.padTop, row = scratch + r * wp * C
+                if ih < 0 || ih >= g.height || c0 == c1 { row.update(repeating: 0, count: wp * C); continue }
+                if c0 > 0 { row.update(repeating: 0, count: c0 * C) }
+                copy(input + (ih * g.width + c0 - g.padLeft) * C, row + c0 * C, (c1 - c0) * C)
+                if c1 < wp { (row + c1 * C).update(repeating: 0, count: (wp - c1) * C) }
+            }
+            src = UnsafePointer(scratch)
+            rowStride = wp * C
+        } else {
+            src = input
+            rowStride = g.width * C
+        }
+        let kH = g.kernelHeight, kWC = g.kernelWidth * C, relu = g.relu
+        /// Walks the output pixels in order, giving each one's first tap (past the last pixel it stays on the last:
+        /// a partial tile repeats it and skips its stores). No division per pixel.
+        var cursorPixel = 0, cursorColumn = 0
+        var cursorRow = src
+        @inline(__always) func next() -> UnsafePointer<Float> {
+            let a = cursorRow + cursorColumn * sW * C
+            if cursorPixel < pixels - 1 {
+                cursorPixel += 1
+                cursorColumn += 1
+                if cursorColumn == OW { cursorColumn = 0; cursorRow += sH * rowStride }
+            }
+            return a
+        }
+        @inline(__always) func put(_ v: F16, _ p: Int, _ kc: Int) {
+            if p < pixels { store16(relu ? LoupeKernels.relu(v) : v, output + p * K + kc) }
+        }
+        for kc in stride(from: 0, to: K, by: 16) {
+            let bv = load16(bias + kc)
+            let wk = weight + kc
+            var p = 0
+            cursorPixel = 0; cursorColumn = 0; cursorRow = src
+            if narrow {
+                while p < pixels {
+                    let a0 = next(), a1 = next(), a2 = next(), a3 = next(), a4 = next(), a5 = next()
+                    var s0 = bv, s1 = bv, s2 = bv, s3 = bv, s4 = bv, s5 = bv
+                    for r in 0..<kH {
+                        let o = r * rowStride
+                        var wp = wk + r * kWC * K
+                        for j in 0..<kWC {
+                            let w = load16(wp)
+                            s0.addProduct(splat(a0[o + j]), w); s1.addProduct(splat(a1[o + j]), w); s2.addProduct(splat(a2[o + j]), w)
+                            s3.addProduct(splat(a3[o + j]), w); s4.addProduct(splat(a4[o + j]), w); s5.addProduct(splat(a5[o + j]), w)
+                            wp += K
+                        }
+                    }
+                    put(s0, p, kc); put(s1, p + 1, kc); put(s2, p + 2, kc); put(s3, p + 3, kc); put(s4, p + 4, kc); put(s5, p + 5, kc)
+                    p += 6
+                }
+            } else {
+                while p < pixels {
+                    let a0 = next(), a1 = next(), a2 = next(), a3 = next(), a4 = next(), a5 = next()
+                    let a6 = next(), a7 = next(), a8 = next(), a9 = next(), a10 = next(), a11 = next()
+                    var s0 = bv, s1 = bv, s2 = bv, s3 = bv, s4 = bv, s5 = bv, s6 = bv, s7 = bv, s8 = bv, s9 = bv, s10 = bv, s11 = bv
+                    for r in 0..<kH {
+                        let o = r * rowStride
+                        var wp = wk + r * kWC * K
+                        for j in 0..<kWC {
+                            let w = load16(wp)
+                            s0.addProduct(splat(a0[o + j]), w); s1.addProduct(splat(a1[o + j]), w); s2.addProduct(splat(a2[o + j]), w)
+                            s3.addProduct(splat(a3[o + j]), w); s4.addProduct(splat(a4[o + j]), w); s5.addProduct(splat(a5[o + j]), w)
+                            s6.addProduct(splat(a6[o + j]), w); s7.addProduct(splat(a7[o + j]), w); s8.addProduct(splat(a8[o + j]), w)
+                            s9.addProduct(splat(a9[o + j]), w); s10.addProduct(splat(a10[o + j]), w); s11.addProduct(splat(a11[o + j]), w)
+                            wp += K
+                        }
+                    }
+                    put(s0, p, kc); put(s1, p + 1, kc); put(s2, p + 2, kc); put(s3, p + 3, kc); put(s4, p + 4, kc); put(s5, p + 5, kc)
+                    put(s6, p + 6, kc); put(s7, p + 7, kc); put(s8, p + 8, kc); put(s9, p + 9, kc); put(s10, p + 10, kc); put(s11, p + 11, kc)
+                    p += 12
+                }
+            }
         }
     }
 }

@@ -60,27 +60,35 @@
     }
 
     /// The AVX2 (16 ymm) order of `forward`'s block: C (n × out) += A (n × kc, row stride lda) · B (kc × out).
-    /// One 16-column panel of B at a time (kc × 16 floats: 16 KB at kc = 256, L1-resident) while every
-    /// 6-row strip of A streams past it: 6×16 tiles are 12 ymm accumulators + 2 for B + 1 broadcast, the
-    /// largest tile that fits 16 ymm registers, and they load B once per 12 FMAs (4×16 tiles: once per 8).
-    /// Per output element the summation order is the same as the 4×64 tiles'.
+    /// One 16-column panel of B at a time (kc × 16 floats: 16 KB at kc = 256, L1-resident) while the 6-row
+    /// strips of A stream past it: 6×16 tiles are 12 ymm accumulators + 2 for B + 1 broadcast, the largest
+    /// tile that fits 16 ymm registers, and they load B once per 12 FMAs (4×16 tiles: once per 8).
+    /// Rows are split exactly as the 4×64 path splits them, so every output sums in the same order on both
+    /// tables: the first n & ~3 rows in order (6-, 4- and 1-row tiles, one accumulator chain per output), the
+    /// last n % 4 rows through the single-row tiles (tileNN1x4 pairs even and odd k: enough chains at batch 1).
     @inlinable @inline(__always)
     static func forwardPanels(n: Int, kc: Int, x: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, outputs: Int,
-                              y: UnsafeMutablePointer<Float>, overwrite: Bool = false) {
+                              y: UnsafeMutablePointer<Float>) {
+        let tiled = n & ~3
         for j in stride(from: 0, to: outputs, by: 16) {
             var m = 0
-            while m + 6 <= n {
-                tileNN6x1(kc, x + m * lda, lda, b + j, outputs, y + m * outputs + j, outputs, overwrite: overwrite)
+            while m + 6 <= tiled {
+                tileNN6x1(kc, x + m * lda, lda, b + j, outputs, y + m * outputs + j, outputs)
                 m += 6
             }
-            if m + 4 <= n {
-                tileNN4x1(kc, x + m * lda, lda, b + j, outputs, y + m * outputs + j, outputs, overwrite: overwrite)
+            if m + 4 <= tiled {
+                tileNN4x1(kc, x + m * lda, lda, b + j, outputs, y + m * outputs + j, outputs)
                 m += 4
             }
-            while m < n {
-                tileNN1x1(kc, x + m * lda, b + j, outputs, y + m * outputs + j, overwrite: overwrite)
+            while m < tiled {
+                tileNN1x1(kc, x + m * lda, b + j, outputs, y + m * outputs + j)
                 m += 1
             }
+        }
+        for m in tiled..<n {
+            var j = 0
+            while j + 64 <= outputs { tileNN1x4(kc, x + m * lda, b + j, outputs, y + m * outputs + j); j += 64 }
+            while j < outputs { tileNN1x1(kc, x + m * lda, b + j, outputs, y + m * outputs + j); j += 16 }
         }
     }
 
@@ -287,21 +295,30 @@
                 let width = min(64, inputs - j0)
                 let panel = weightT + j0 * outputs
                 if narrow {
-                    // AVX2: each 16-column slice of the panel (out × 16, stride width) against 6-row strips of dY.
+                    // AVX2: each 16-column slice of the panel (out × 16, stride width) against 6-row strips of dY; rows
+                    // split as in forwardPanels, so each dX sums in the wide path's order.
+                    let tiled = n & ~3
                     for j in stride(from: 0, to: width, by: 16) {
                         var m = 0
-                        while m + 6 <= n {
+                        while m + 6 <= tiled {
                             tileNN6x1(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true)
                             m += 6
                         }
-                        if m + 4 <= n {
+                        if m + 4 <= tiled {
                             tileNN4x1(outputs, dY + m * outputs, outputs, panel + j, width, dX + m * inputs + j0 + j, inputs, overwrite: true)
                             m += 4
                         }
-                        while m < n {
+                        while m < tiled {
                             tileNN1x1(outputs, dY + m * outputs, panel + j, width, dX + m * inputs + j0 + j, overwrite: true)
                             m += 1
                         }
+                    }
+                    for m in tiled..<n {
+                        var j = 0
+                        while j + 64 <= width {
+                            tileNN1x4(outputs, dY + m * outputs, panel + j, width, dX + m * inputs + j0 + j, overwrite: true); j += 64
+                        }
+                        while j < width { tileNN1x1(outputs, dY + m * outputs, panel + j, width, dX + m * inputs + j0 + j, overwrite: true); j += 16 }
                     }
                     j0 += width
                     continue

@@ -8,6 +8,11 @@
     public static func maxForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                                   argmax: UnsafeMutablePointer<Int32>) {
         let C = g.channels, W = g.width
+        if g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideHeight == 2 && g.strideWidth == 2 && g.padTop == 0 && g.padLeft == 0
+            && C % 16 == 0 && 2 * g.outHeight <= g.height && 2 * g.outWidth <= g.width {
+            maxForward2x2(g, n: n, input: input, output: output, argmax: argmax)
+            return
+        }
         for b in 0..<n {
             let x = input + b * g.inputSize, y = output + b * g.outputSize, am = argmax + b * g.outputSize
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
@@ -36,6 +41,35 @@
                     }}
                     y[o + c] = best; am[o + c] = Int32(bestIndex)
                     c += 1
+                }
+            }}
+        }
+    }
+
+    /// maxForward for the common 2×2, stride-2, unpadded window over whole SIMD16 channel blocks: the same
+    /// compare-and-select steps in the same window order, unrolled (perf: the generic loops were 16% of the
+    /// 32×32×3 CNN's inference).
+    @inlinable @inline(__always)
+    static func maxForward2x2(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                              argmax: UnsafeMutablePointer<Int32>) {
+        let C = g.channels, W = g.width, OW = g.outWidth
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize, am = argmax + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<OW {
+                let p0 = Int32(2 * oh * W + 2 * ow), p1 = p0 + 1, p2 = p0 + Int32(W), p3 = p2 + 1
+                let src = x + Int(p0) * C, o = (oh * OW + ow) * C
+                for c in stride(from: 0, to: C, by: 16) {
+                    var best = F16(repeating: -.infinity)
+                    var index = I16(repeating: p0)
+                    @inline(__always) func step(_ v: F16, _ pixel: Int32) {
+                        let m = greaterMask(v, best)
+                        index = select(m, I16(repeating: pixel), index)
+                        best = floats(select(m, bits(v), bits(best)))
+                    }
+                    step(load16(src + c), p0); step(load16(src + C + c), p1)
+                    step(load16(src + W * C + c), p2); step(load16(src + W * C + C + c), p3)
+                    store16(best, y + o + c)
+                    UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self)
                 }
             }}
         }

@@ -13,7 +13,8 @@ package let avx512KernelSet = KernelSet(
     transpose: { DenseKernels.transpose(rows: $0, cols: $1, src: $2, dst: $3, firstRow: $4, rowCount: $5) },
     reluBackward: { ElementwiseKernels.reluBackward(count: $0, output: $1, gradient: $2) },
     optimizer: { $0.apply(first: $1, count: $2, gradients: $3, shards: $4, weights: $5, mask: $6, moment1: $7, moment2: $8) },
-    convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, gemm: avx512DenseForward) },
+    convForward: { ConvKernels.generalForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, columns: $6, gemm: avx512DenseForward,
+                                               direct: avx512DirectConv) },
     convBackward: { ConvKernels.generalBackward($0, n: $1, input: $2, weight: $3, dOutput: $4, dWeight: $5, dBias: $6, dInput: $7,
                                                  columns: $8, dColumns: $9, gemm: avx512DenseBackward) },
     depthwiseForward: { DepthwiseKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5) },
@@ -24,6 +25,12 @@ package let avx512KernelSet = KernelSet(
     avgPoolBackward: { PoolKernels.avgBackward($0, n: $1, dOutput: $2, dInput: $3) },
     activationForward: { ElementwiseKernels.activationForward($0, count: $1, x: $2, y: $3) },
     activationBackward: { ElementwiseKernels.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })
+
+/// The direct conv forward (12 pixels × 16 filters tiles), one image per call.
+let avx512DirectConv: @Sendable (ConvGeometry, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                 UnsafeMutablePointer<Float>) -> Void = {
+    ConvKernels.directForward($0, input: $1, weight: $2, bias: $3, output: $4, scratch: $5, narrow: false)
+}
 
 /// The dense GEMMs (4×64 tiles), shared by the dense and general-conv entries so each is inlined once.
 let avx512DenseForward: @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
