@@ -574,10 +574,12 @@ extension ConvKernels {
     /// so its large inlined body lives once in that closure: a second inlined copy here pushes the caller
     /// past the inliner's budget and leaves out-of-line (AVX2-compiled) calls in the AVX-512 module
     /// (Benchmarks/EngineBench/check_isa.sh).
-    /// Convolutions that `directForward` runs (see there); the others take im2col + GEMM.
+    /// Convolutions that `directForward` runs (see there); the others take im2col + GEMM. 1×1 stride-1 convs
+    /// too: they need no copy, and the GEMM's 4-row tiles are latency-bound at 16 or 32 filters (perf: the
+    /// 32×32×3 CNN's 1×1 conv took 7% of its batch-256 time that way).
     @inlinable @inline(__always)
     public static func usesDirectForward(_ g: ConvGeometry) -> Bool {
-        g.filters % 16 == 0 && !g.isPointwise && paddedHeight(g) * paddedWidth(g) * g.channels <= g.columnSize
+        g.filters % 16 == 0 && paddedHeight(g) * paddedWidth(g) * g.channels <= g.columnSize
     }
     /// Input rows and columns one image's outputs read, counted from the first (padded) one.
     @inlinable @inline(__always) static func paddedHeight(_ g: ConvGeometry) -> Int { (g.outHeight - 1) * g.strideHeight + g.kernelHeight }
