@@ -18,7 +18,7 @@
 //   GET  /, GET /v1/models/{m}[/versions/{v}],
 //   POST /v1/models/{m}[/versions/{v}]:predict      Routes/V1PredictRoutes.swift (TF Serving / KServe v1;
 //        …:explain too, which runs ExplainRoute's code)
-//   GET  / with Accept: text/html                   Routes/ConsoleRoutes.swift (the web console, Console/ConsolePage.swift)
+//   GET  / with Accept: text/html                   Routes/ConsoleRoutes.swift (the web console, Console/ConsolePage.swift + Style, Script)
 //   GET  /api/models, /api/status                   Routes/ConsoleRoutes.swift (model cards, live operations)
 import LoupeHTTP
 
