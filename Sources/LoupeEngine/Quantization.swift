@@ -94,14 +94,7 @@ extension Sequential {
         }
         // Which layers are conv2d/dense, and the architecture prefix whose output is each one's input.
         var layers: [QuantizedLayerParameters] = []
-        var convIndex = 0, denseIndex = 0
-        for (i, layer) in architecture.layers.enumerated() {
-            let name: String
-            switch layer {
-            case .conv2d: convIndex += 1; name = "conv\(convIndex)"
-            case .dense: denseIndex += 1; name = "dense\(denseIndex)"
-            default: continue
-            }
+        for (i, name) in architecture.convAndDenseLayers {
             guard let weight = slot(named: "\(name).weight") else {
                 throw EngineError.invalidArchitecture("no parameter slot \(name).weight")
             }

@@ -7,7 +7,7 @@ struct Loupe: ParsableCommand {
         commandName: "loupe",
         abstract: "Train, evaluate and serve a small CNN for 28×28 grayscale images.",
         version: loupeVersion,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Explain.self, Inspect.self, Import.self, Export.self, Quantize.self, Serve.self, Healthcheck.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, Explain.self, Inspect.self, Import.self, Export.self, Quantize.self, Prune.self, Serve.self, Healthcheck.self]
     )
 
     /// A mistyped subcommand gets "did you mean" instead of a bare "unexpected argument".

@@ -42,25 +42,12 @@ struct Quantize: ParsableCommand {
     }
 
     func run() throws {
-        let path = try ModelPath.resolve(model)
-        let parentBytes = try FileIO.readFile(path, maxBytes: ModelFile.maxFileBytes)
-        let parent = try ModelFile.decode(bytes: parentBytes)
-        guard parent.header.quantization == nil else {
-            throw ValidationError("\(path) is already quantized (\(parent.header.precision)); give its fp32 parent.")
-        }
+        let (path, parentBytes, parent) = try Quantize.fp32Parent(model) { "\($0) is already quantized (\($1)); give its fp32 parent." }
         // Where the result goes: --output, or the next version of the parent's model directory.
-        var destination: (root: String, name: String)? = nil
-        if output == nil {
-            let parts = ModelPath.absolute(path).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 4, parts.last == ModelRepositoryLayout.modelFileName, ModelRepositoryLayout.parseVersion(parts[parts.count - 2]) != nil,
-                  ModelRepositoryLayout.isValidName(parts[parts.count - 3]) else {
-                throw ValidationError("\(path) is not <repository>/<name>/<version>/model.loupe; give --output PATH for the quantized model.")
-            }
-            destination = (parts[0..<(parts.count - 3)].joined(separator: "/"), parts[parts.count - 3])
-        }
+        let destination = output == nil ? try Quantize.repositoryModel(of: path, what: "quantized") : nil
         let fp32 = try parent.makeModel()
         let h = parent.header
-        let directory = data ?? h.training.datasetPath.flatMap { FileIO.isDirectory($0) ? $0 : nil } ?? TrainingOptions.defaultDataDirectory
+        let directory = Quantize.dataDirectory(data, of: h)
         let train = try IDXDataset.load(directory: directory, split: .train)
         guard train.pixelsPerImage == fp32.inputCount else {
             throw ValidationError("the images in \(directory) have \(train.pixelsPerImage) pixels; the model takes \(fp32.inputCount).")
@@ -81,9 +68,7 @@ struct Quantize: ParsableCommand {
         let after = try EvaluationReport.evaluate(model: int8, dataset: test, classNames: h.labels, normalization: h.normalization, threads: threading.resolved)
 
         // The golden samples are the parent's inputs, with the int8 model's outputs.
-        let pixels = h.goldenSamples.flatMap(\.pixels)
-        let labels = h.goldenSamples.map { UInt8(clamping: $0.label ?? 0) }
-        let golden = ModelFile.goldenSamples(model: int8, images: pixels, labels: labels, count: h.goldenSamples.count, normalization: h.normalization)
+        let golden = Quantize.goldenSamples(of: int8, parent: h)
         var training = h.training
         training.testAccuracy = after.accuracy
         training.testLoss = after.loss
@@ -106,6 +91,39 @@ struct Quantize: ParsableCommand {
         }
         Terminal.line(Quantize.comparison(fp32: (before.accuracy, parentBytes.count, fp32.weightBytes), int8: (after.accuracy, bytes.count, int8.weightBytes)))
         Terminal.line("wrote \(written) (int8, format version \(file.version), sha256 \(file.sha256Hex); kernels \(int8KernelName))")
+    }
+
+    /// The fp32 model a derived model (quantized, pruned) is made from: its path, bytes and file; a quantized
+    /// file is refused with the sentence `refusal(path, precision)`.
+    static func fp32Parent(_ model: String, refusal: (String, String) -> String) throws -> (path: String, bytes: [UInt8], file: ModelFile) {
+        let path = try ModelPath.resolve(model)
+        let bytes = try FileIO.readFile(path, maxBytes: ModelFile.maxFileBytes)
+        let file = try ModelFile.decode(bytes: bytes)
+        guard file.header.quantization == nil else { throw ValidationError(refusal(path, file.header.precision)) }
+        return (path, bytes, file)
+    }
+
+    /// --data, else the dataset the parent was trained on (when it is still there), else Fashion-MNIST.
+    static func dataDirectory(_ data: String?, of header: ModelHeader) -> String {
+        data ?? header.training.datasetPath.flatMap { FileIO.isDirectory($0) ? $0 : nil } ?? TrainingOptions.defaultDataDirectory
+    }
+
+    /// Golden samples of a derived model: the parent's inputs, with this model's outputs.
+    static func goldenSamples(of model: Sequential, parent h: ModelHeader) -> [GoldenSample] {
+        let pixels = h.goldenSamples.flatMap(\.pixels)
+        let labels = h.goldenSamples.map { UInt8(clamping: $0.label ?? 0) }
+        return ModelFile.goldenSamples(model: model, images: pixels, labels: labels, count: h.goldenSamples.count, normalization: h.normalization)
+    }
+
+    /// The repository root and model name of `<repository>/<name>/<version>/model.loupe`, where a derived
+    /// model (quantized, pruned) is published as the next version; otherwise a sentence asking for --output.
+    static func repositoryModel(of path: String, what: String) throws -> (root: String, name: String) {
+        let parts = ModelPath.absolute(path).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 4, parts.last == ModelRepositoryLayout.modelFileName, ModelRepositoryLayout.parseVersion(parts[parts.count - 2]) != nil,
+              ModelRepositoryLayout.isValidName(parts[parts.count - 3]) else {
+            throw ValidationError("\(path) is not <repository>/<name>/<version>/model.loupe; give --output PATH for the \(what) model.")
+        }
+        return (parts[0..<(parts.count - 3)].joined(separator: "/"), parts[parts.count - 3])
     }
 
     /// The side-by-side lines `quantize` and `evaluate` print.

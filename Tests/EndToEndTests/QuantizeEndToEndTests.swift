@@ -46,3 +46,36 @@ import Testing
         #expect(check.status == 0 && check.stdout.contains("\"disagreements\": 0"), "\(check.output)")
     }
 }
+
+/// `loupe prune` on the shipped model, end to end: the next version is a smaller fp32 network (half the conv
+/// filters and hidden dense units), fine-tuned, recording its parent, whose golden samples the Python reader
+/// reproduces; and it quantizes like any fp32 model.
+@Suite(.serialized) struct PruneEndToEndTests {
+    @Test func pruneWritesASmallerFineTunedNextVersion() throws {
+        let python = try ServeToolsTests.require("python3")
+        let dir = try TempDir()
+        let repo = dir.path + "/models"
+        try FileManager.default.createDirectory(atPath: repo + "/fashion/1", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: E2E.root + "/models/fashion/1/model.loupe", toPath: repo + "/fashion/1/model.loupe")
+
+        let p = try CLIProcess.loupe(["prune", repo + "/fashion", "--keep", "0.5", "--epochs", "1", "--limit", "6000"])
+        #expect(p.status == 0, "\(p.output)")
+        #expect(p.stdout.contains("pruned, keep 0.5") && p.stdout.contains("wrote \(repo)/fashion/2/model.loupe"), "\(p.output)")
+        let file = try ModelFile.read(path: repo + "/fashion/2/model.loupe")
+        #expect(file.header.architecture.layers.first == .conv2d(filters: 16, kernel: 3, padding: .valid, activation: .relu))
+        #expect(file.header.architecture.layers.contains(.dense(units: 64, activation: .relu)))
+        #expect(file.header.training.parent?.path.hasSuffix("fashion/1/model.loupe") == true)
+        let accuracy = try #require(file.header.training.testAccuracy)
+        #expect(accuracy > 0.85, "pruned and fine-tuned on 4,800 images for one epoch: \(accuracy)")
+        let golden = try CLIProcess.run(python, [E2E.root + "/scripts/read_loupe.py", repo + "/fashion/2/model.loupe", "--check-golden"])
+        #expect(golden.status == 0, "\(golden.output)")
+        let q = try CLIProcess.loupe(["quantize", repo + "/fashion/2", "--calibration", "200"])
+        #expect(q.status == 0 && q.stdout.contains("wrote \(repo)/fashion/3/model.loupe (int8"), "\(q.output)")
+
+        // A quantized model and a keep outside (0, 1] are refused with a sentence.
+        let int8 = try CLIProcess.loupe(["prune", repo + "/fashion/3", "--output", dir.path + "/x.loupe"])
+        #expect(int8.status != 0 && int8.stderr.contains("prune its fp32 parent"), "\(int8.output)")
+        let bad = try CLIProcess.loupe(["prune", repo + "/fashion/1", "--keep", "0", "--output", dir.path + "/x.loupe"])
+        #expect(bad.status != 0 && bad.stderr.contains("--keep must be in (0, 1]"), "\(bad.output)")
+    }
+}
