@@ -11,12 +11,12 @@ enum OpenAPI {
  "info": {
   "title": "Loupe inference service",
   "version": "0.1.0",
-  "description": "Classifies 28×28 grayscale images with models from a model repository. Errors are always JSON {\"error\": sentence, \"code\": machine_code}. Every response carries X-Request-ID. HEAD is answered wherever GET is; other methods on a known path get 405 with Allow; unknown paths get a JSON 404. See docs/api.md."
+  "description": "Classifies images with models from a model repository: any H×W×C per model (C = 1 or 3, sides up to models.max_input_side), as each model's metadata says (GET /v2/models/{m}: inputs[0].shape and parameters.accepted_input_shapes; GET /api/models: card.inputShape). The shipped model takes 28×28 grayscale images; the examples are for it. Errors are always JSON {\"error\": sentence, \"code\": machine_code}. Every response carries X-Request-ID. HEAD is answered wherever GET is; other methods on a known path get 405 with Allow; unknown paths get a JSON 404. See docs/api.md."
  },
  "paths": {
   "/predict": {
    "post": {
-    "summary": "Classify one or many 28×28 grayscale images.",
+    "summary": "Classify one or many images of the model's input shape (28×28 grayscale for the shipped model).",
     "operationId": "predict",
     "parameters": [
      {
@@ -55,7 +55,7 @@ enum OpenAPI {
       "schema": {
        "type": "boolean"
       },
-      "description": "Scale PNG/JPEG/WebP/PGM images of another size to 28×28 (area averaging, as `loupe predict`). Off by default: another size is a 400."
+      "description": "Scale PNG/JPEG/WebP/PGM images of another size to the model's H×W (area averaging, as `loupe predict`). Off by default: another size is a 400."
      }
     ],
     "requestBody": {
@@ -94,7 +94,7 @@ enum OpenAPI {
         "type": "string",
         "format": "binary"
        },
-       "description": "N×784 bytes: N images, row-major, one byte per pixel (0-255)."
+       "description": "N×H·W·C bytes (N×784 for the shipped 28×28×1 model): N images, row-major NHWC, one byte per pixel and channel (0-255)."
       },
       "application/json": {
        "schema": {
@@ -2878,45 +2878,6 @@ enum OpenAPI {
      "instances": {
       "type": "array",
       "items": {
-       "oneOf": [
-        {
-         "type": "array",
-         "items": {
-          "type": "integer",
-          "minimum": 0,
-          "maximum": 255
-         },
-         "minItems": 784,
-         "maxItems": 784,
-         "description": "784 pixel values, row-major."
-        },
-        {
-         "type": "array",
-         "items": {
-          "type": "array",
-          "items": {
-           "type": "integer",
-           "minimum": 0,
-           "maximum": 255
-          },
-          "minItems": 28,
-          "maxItems": 28
-         },
-         "minItems": 28,
-         "maxItems": 28,
-         "description": "28 rows of 28 pixel values."
-        },
-        {
-         "type": "object",
-         "required": ["b64"],
-         "properties": {
-          "b64": {
-           "type": "string",
-           "description": "Base64 PNG, JPEG, WebP or PGM."
-          }
-         }
-        }
-       ],
        "$ref": "#/components/schemas/Instance"
       },
       "minItems": 1
@@ -3153,14 +3114,13 @@ enum OpenAPI {
           },
           "data": {
            "type": "array",
-           "minItems": 784,
-           "maxItems": 784,
+           "minItems": 1,
            "items": {
             "type": "number",
             "minimum": -3.4028234663852886e+38,
             "maximum": 3.4028234663852886e+38
            },
-           "description": "Row-major values (flat, or nested as the shape)."
+           "description": "Row-major values (flat, or nested as the shape): the product of the shape's sizes, N·H·W·C (784 per image for the shipped model)."
           },
           "parameters": {
            "type": "object"
@@ -3184,14 +3144,13 @@ enum OpenAPI {
           },
           "data": {
            "type": "array",
-           "minItems": 784,
-           "maxItems": 784,
+           "minItems": 1,
            "items": {
             "type": "integer",
             "minimum": 0,
             "maximum": 255
            },
-           "description": "Row-major values (flat, or nested as the shape)."
+           "description": "Row-major values (flat, or nested as the shape): the product of the shape's sizes, N·H·W·C (784 per image for the shipped model)."
           },
           "parameters": {
            "type": "object"
@@ -3638,9 +3597,8 @@ enum OpenAPI {
        "minimum": 0,
        "maximum": 255
       },
-      "minItems": 784,
-      "maxItems": 784,
-      "description": "784 pixel values, row-major."
+      "minItems": 1,
+      "description": "H·W·C pixel values, row-major NHWC (784 for the shipped 28×28×1 model)."
      },
      {
       "type": "array",
@@ -3651,12 +3609,10 @@ enum OpenAPI {
         "minimum": 0,
         "maximum": 255
        },
-       "minItems": 28,
-       "maxItems": 28
+       "minItems": 1
       },
-      "minItems": 28,
-      "maxItems": 28,
-      "description": "28 rows of 28 pixel values."
+      "minItems": 1,
+      "description": "H rows of W pixel values (one-channel models; 28 rows of 28 for the shipped model)."
      },
      {
       "type": "array",
@@ -3670,14 +3626,12 @@ enum OpenAPI {
          "maximum": 255
         },
         "minItems": 1,
-        "maxItems": 1
+        "maxItems": 3
        },
-       "minItems": 28,
-       "maxItems": 28
+       "minItems": 1
       },
-      "minItems": 28,
-      "maxItems": 28,
-      "description": "28×28×1: 28 rows of 28 one-channel pixels."
+      "minItems": 1,
+      "description": "H rows of W pixels of C values: [v] for one channel, [r, g, b] for three."
      },
      {
       "type": "object",
@@ -3688,25 +3642,22 @@ enum OpenAPI {
         "type": "string",
         "format": "byte",
         "minLength": 1,
-        "description": "Base64 PNG, JPEG, WebP or PGM image of the model's size (TF Serving's binary convention)."
+        "description": "Base64 PNG, JPEG, WebP or PGM image of the model's size (TF Serving's binary convention), decoded to the model's channels."
        }
       }
      }
     ],
-    "description": "One image: 784 pixel values, 28 rows of 28, 28 rows of 28 one-channel pixels, or {\"b64\": base64 PNG/PGM}. Pixel values are whole numbers 0-255."
+    "description": "One image of the model's input shape H×W×C (from its metadata: GET /v2/models/{m} or GET /api/models): H·W·C pixel values, H rows of W (C = 1), H rows of W pixels of C values, or {\"b64\": base64 PNG/JPEG/WebP/PGM}. Pixel values are whole numbers 0-255. Another size is a 400 naming the size expected."
    },
    "InputShape": {
     "type": "array",
     "items": {
-     "type": "integer"
+     "type": "integer",
+     "minimum": 1
     },
-    "enum": [
-     [1, 784],
-     [1, 28, 28],
-     [1, 1, 28, 28],
-     [1, 28, 28, 1]
-    ],
-    "description": "For the shipped 28×28×1 model [N,784], [N,28,28], [N,1,28,28] or [N,28,28,1] (in general [N,H·W·C] in NHWC order, [N,H,W,C], [N,C,H,W], and [N,H,W] for one channel, as the model metadata's accepted_input_shapes lists; an imported model also takes its graph's input name); N images (up to limits.max_images_per_request). The schema shows N = 1, the server takes any N ≥ 1."
+    "minItems": 2,
+    "maxItems": 4,
+    "description": "[N, H·W·C] (NHWC order), [N, H, W, C], [N, C, H, W], or [N, H, W] for one channel, with the model's H, W, C: the model metadata's parameters.accepted_input_shapes lists them (for the shipped 28×28×1 model [N,784], [N,28,28], [N,1,28,28], [N,28,28,1]); an imported model also takes its graph's input name and shape. N images, up to limits.max_images_per_request. Another shape is a 400 naming the accepted ones."
    },
    "InputName": {
     "type": "string",

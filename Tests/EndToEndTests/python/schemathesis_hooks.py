@@ -4,9 +4,17 @@ OpenAPI 3.0 can say an `image/png` body is binary, not that it is a 28×28 PNG; 
 told how to make the images the schemas mean (random pixels, every bit depth the decoders take) —
 the same for JPEG (baseline and progressive, with Pillow), PGM, raw N×784 bytes, and the base64 (`format: byte`) images inside JSON. Loaded with
 SCHEMATHESIS_HOOKS=schemathesis_hooks (PYTHONPATH set to this folder).
+
+Nor can it say that a JSON instance or a v2 tensor holds H·W·C values of the model's shape: the
+schemas describe any served shape (the model's comes from its metadata), so a valid (positive) case's
+instances and tensors are fitted to the served model's shape here — LOUPE_INPUT_SHAPE "H,W,C"
+(default the shipped model's 28,28,1) — keeping the values and the nesting the schema drew.
+Negative cases are left as drawn.
 """
 import base64
 import io
+import itertools
+import os
 import struct
 import zlib
 
@@ -14,7 +22,9 @@ import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
 
-SIDE = 28
+H, W, C = (int(v) for v in os.environ.get("LOUPE_INPUT_SHAPE", "28,28,1").split(","))
+SIDE = H   # the images below are square: the served model must be H × H for them
+assert H == W and C == 1, "the image strategies draw one-channel square images"
 pixels = st.binary(min_size=SIDE * SIDE, max_size=SIDE * SIDE)
 
 
@@ -52,3 +62,56 @@ schemathesis.openapi.media_type("application/octet-stream",
 # Multipart file parts are `format: binary` strings: images too.
 schemathesis.openapi.format("binary", st.one_of(png_images, jpeg_images, pgm_images))
 schemathesis.openapi.format("byte", st.one_of(png_images, jpeg_images, pgm_images).map(lambda b: base64.b64encode(b).decode()))
+
+
+def _values(x):
+    """The numbers of a nested list, in order."""
+    if isinstance(x, list):
+        for v in x:
+            yield from _values(v)
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        yield x
+
+
+def _depth(x):
+    return 1 + _depth(x[0]) if isinstance(x, list) and x else 0
+
+
+def _fit(x, count):
+    """`count` numbers: the drawn ones repeated (0 when none were drawn)."""
+    drawn = list(_values(x)) or [0]
+    return list(itertools.islice(itertools.cycle(drawn), count))
+
+
+def _instance(x):
+    """A drawn instance fitted to H×W×C in its own nesting (flat, rows, rows of pixels); b64 images as drawn."""
+    if not isinstance(x, list):
+        return x
+    flat = _fit(x, H * W * C)
+    if _depth(x) == 1:
+        return flat
+    if _depth(x) == 2 and C == 1:
+        return [flat[r * W:(r + 1) * W] for r in range(H)]
+    return [[flat[(r * W + c) * C:(r * W + c + 1) * C] for c in range(W)] for r in range(H)]
+
+
+def _tensor(t):
+    """A drawn v2 input fitted to one image: [1, H·W·C], [1, H, W] (C = 1) or [1, H, W, C] as the drawn rank asks."""
+    if not isinstance(t, dict) or not isinstance(t.get("shape"), list):
+        return t
+    rank = len(t["shape"])
+    shape = [1, H * W * C] if rank == 2 else [1, H, W] if rank == 3 and C == 1 else [1, H, W, C]
+    return {**t, "shape": shape, "data": _fit(t.get("data"), H * W * C)}
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = getattr(case, "meta", None)
+    positive = meta is not None and meta.generation.mode.is_positive
+    body = case.body
+    if positive and isinstance(body, dict):
+        for key in ("instances", "inputs"):
+            items = body.get(key)
+            if isinstance(items, list):
+                body[key] = [_tensor(i) if isinstance(i, dict) and "shape" in i else _instance(i) for i in items]
+    return case
