@@ -151,6 +151,26 @@ func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], 
             .dense(units: 24, activation: .sigmoid),
             .dense(units: 10, activation: .linear),
         ])
+        try checkTrainsOnColourPatches(arch)
+    }
+
+    /// Non-square kernels and windows, unequal strides and a depthwise conv train on the same images:
+    /// 16×16×3 → conv 3×5 s(1,2) same → 16×8×12 → depthwise 3×3 s(2,1) pads [1,1,0,1] → 8×8×12 → max 2×1 → 4×8×12.
+    @Test func nonSquareAndDepthwiseLayersTrain() throws {
+        let arch = Architecture(inputShape: [16, 16, 3], layers: [
+            .conv2d(filters: 12, kernel: Size2D(3, 5), stride: Size2D(1, 2), padding: .same, activation: .relu),
+            .depthwiseConv2d(kernel: Size2D(3, 3), stride: Size2D(2, 1), padding: .explicit(top: 1, left: 1, bottom: 0, right: 1),
+                             activation: .leakyRelu(alpha: 0.1)),
+            .maxPool2d(pool: Size2D(2, 1)),
+            .flatten,
+            .dense(units: 10, activation: .linear),
+        ])
+        try checkTrainsOnColourPatches(arch)
+    }
+
+    /// 3-channel 16×16 images whose class is the colour channel and quadrant of a bright patch: 15 epochs halve
+    /// the loss and reach 80% accuracy, and one epoch on each SIMD table ends where the plain-loop references do.
+    func checkTrainsOnColourPatches(_ arch: Architecture) throws {
         var rng = SeededGenerator(seed: 77)
         let count = 160
         var images = [Float](repeating: 0, count: count * 768), labels: [UInt8] = []
