@@ -1,7 +1,7 @@
 // Every route the service answers, and the one file that handles each. Requests are routed once:
 // the match gives the template (the metrics' route label) before the handler runs.
 //
-//   POST /predict                                   Routes/PredictRoute.swift
+//   POST /predict                                   Routes/PredictRoute.swift (bodies: InputDecoding.swift, MultipartBody.swift)
 //   POST /explain                                   Routes/ExplainRoute.swift (attributions; engine: LoupeEngine/InputGradients.swift)
 //   GET  /health, /health/live, /health/ready       Routes/HealthRoutes.swift
 //   GET  /v2/health/live, /v2/health/ready          Routes/HealthRoutes.swift
