@@ -1,9 +1,11 @@
 // loupe-lifecycle-bench: costs of the model lifecycle on the seed network (693k parameters,
 // 2.8 MB file, 10 golden samples like `loupe train` writes).
-//   swift run -c release loupe-lifecycle-bench [--reps 15]
+//   swift run -c release loupe-lifecycle-bench [--reps 15]   (--isa: print the engine's kernel table and exit)
 // Measures: loading one version (read, verify SHA-256 + header, build, self-test, publish) end to
 // end and by stage; a reload pass that finds nothing new; resolve() per request (1 and 2 threads);
-// drift observe() per image (batches of 1 and 64). Output: one JSON line per measurement, medians;
+// drift observe() per image (batches of 1 and 64); the feedback window's record + claim per
+// prediction at three window sizes (O(1): the figure must not grow with the window; target < 1 µs);
+// the canary routing decision per request (hash of the key header + route()). Output: one JSON line per measurement, medians;
 // single-thread figures are this thread's CPU time (reload passes run on the calling thread),
 // `load_duration` is the repository's own wall-clock figure, two-thread resolve is wall time.
 import Glibc
@@ -49,6 +51,7 @@ var reps = 15
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     if a == "--reps", let v = args.popFirst(), let n = Int(v) { reps = n }
+    if a == "--isa" { print(ISA.kernels.name); exit(0) }   // the kernel table cpuid (or LOUPE_ISA) picked
 }
 
 // A seed-architecture model with 10 golden samples (pseudo-images) and input statistics.
@@ -167,4 +170,38 @@ for _ in 0..<reps {
     per1.append((cpuNow() - b) / 6400)
 }
 report("observe_ns_per_image", [("batch_64", median(per64) * 1e9), ("batch_1", median(per1) * 1e9)])
+// Feedback: what a prediction adds (record by X-Request-ID) and what its label costs (claim by id),
+// at window sizes 1k, 100k and 1M images: O(1) means the same figure at every size.
+for capacity in [1_000, 10_000, 100_000, 1_000_000] {   // 10,000: feedback.window's default
+    let window = PredictionWindow(capacityImages: capacity, maxAgeSeconds: 3600)
+    let step = min(capacity, 100_000)
+    let ids = (0..<(capacity + reps * step)).map { "req-\($0)" }   // unique ids, as X-Request-IDs are
+    let prediction = RecentPrediction(model: "fashion", version: 1, classCount: 10, classes: [3], confidences: [0.9], at: 0)
+    for id in ids.prefix(capacity) { window.record(id: id, prediction) }   // full window: every record evicts
+    var recordNs: [Double] = [], claimNs: [Double] = []
+    for r in 0..<reps {
+        let slice = ids[(capacity + r * step)..<(capacity + (r + 1) * step)]
+        let a = cpuNow()
+        for id in slice { window.record(id: id, prediction) }
+        recordNs.append((cpuNow() - a) / Double(step) * 1e9)
+        let b = cpuNow()
+        for id in slice { if case .success(let p) = window.claim(id: id, now: 1) { sink &+= p.version } }
+        claimNs.append((cpuNow() - b) / Double(step) * 1e9)
+    }
+    report("feedback_window_ns", [("window_images", Double(capacity)), ("record_per_prediction", median(recordNs)),
+                                  ("claim_per_label", median(claimNs))])
+}
+
+// Routing per request: route() on the snapshot (what a request without a version pays; the key is
+// hashed only for a model in canary mode with a candidate), and the canary key's FNV-1a hash alone.
+do {
+    let keys = (0..<1024).map { "client-\($0)" }
+    let calls = 1_000_000
+    let a = cpuNow()
+    for i in 0..<calls { sink &+= repository.route(named: nil, key: CanaryRouting.hash(keys[i & 1023]))!.model.version }
+    let routed = (cpuNow() - a) / Double(calls) * 1e9
+    let b = cpuNow()
+    for i in 0..<calls { sink &+= Int(truncatingIfNeeded: CanaryRouting.hash(keys[i & 1023]) & 1) }
+    report("route_ns", [("route_per_request", routed), ("canary_key_hash", (cpuNow() - b) / Double(calls) * 1e9)])
+}
 if sink == 42 { print("") }

@@ -40,11 +40,11 @@ import Testing
             Issue.record("899/1000 should fail 0.9"); return
         }
         #expect(rule == "agreement" && why.contains("89.9%") && why.contains("1000 images"))
-        // No comparison yet (sample rate 0): wait, never promote blind.
-        guard case .wait(let progress) = PromotionJudge.verdict(evidence(compared: 0), rules: r) else {
-            Issue.record("expected a wait"); return
-        }
-        #expect(progress.contains("no image compared"))
+        // No comparison yet (sample rate 0), or too few to judge a share: wait, never decide blind.
+        #expect(PromotionJudge.verdict(evidence(compared: 0), rules: r)
+                == .wait(progress: "0 of 100 images compared by both versions (promotion.shadow_sample_rate)"))
+        #expect(PromotionJudge.verdict(evidence(compared: 99, agreed: 0), rules: r)
+                == .wait(progress: "99 of 100 images compared by both versions (promotion.shadow_sample_rate)"))
     }
 
     @Test func normalQuantileMatchesTables() {

@@ -104,7 +104,7 @@ public protocol ModelProvider: AnyObject, Sendable {
     /// Safe promotion: the version that answers a request without a version (`key`: the canary
     /// routing key), and the models with a candidate; promote or roll one back. Defaults below:
     /// no candidates.
-    func route(named name: String?, key: UInt64) -> RoutedModel?
+    func route(named name: String?, key: @autoclosure () -> UInt64) -> RoutedModel?
     func promotionSlots() -> [PromotionSlot]
     func promote(model: String, version: Int?) -> PromotionAction
     func rollback(model: String, version: Int?, reason: String) -> PromotionAction
@@ -155,7 +155,7 @@ public enum PromotionAction: Sendable, Equatable {
 /// no candidates and refuses).
 extension ModelProvider {
     /// The version a request without a version gets, by `key` in canary mode (see `CanaryRouting`).
-    public func route(named name: String?, key: UInt64) -> RoutedModel? {
+    public func route(named name: String?, key: @autoclosure () -> UInt64) -> RoutedModel? {
         model(named: name, version: nil).map { RoutedModel(model: $0) }
     }
     public func promotionSlots() -> [PromotionSlot] { [] }
@@ -172,9 +172,12 @@ extension ModelProvider {
 /// that nearby keys spread evenly; the same key always gets the same version while the pair lasts.
 public enum CanaryRouting {
     public static func hash(_ text: some StringProtocol) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h
+        func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            return h
+        }
+        return text.utf8.withContiguousStorageIfAvailable { fnv1a($0) } ?? fnv1a(text.utf8)
     }
 
     /// True when `key` falls in the candidate's `percent` (0…100) of the key space.

@@ -6,21 +6,26 @@
 import Synchronization
 
 /// One answered request: which model version answered, and its top-1 class and confidence per image.
-struct RecentPrediction: Sendable, Equatable {
-    var model: String
-    var version: Int
+public struct RecentPrediction: Sendable, Equatable {
+    public var model: String
+    public var version: Int
     /// The model's class count (labels must be below it).
-    var classCount: Int
-    var classes: [Int]
-    var confidences: [Float]
+    public var classCount: Int
+    public var classes: [Int]
+    public var confidences: [Float]
     /// Monotonic seconds when it was answered.
-    var at: Double
+    public var at: Double
     /// Set once feedback for the request was taken (a second one is a duplicate).
-    var labelled = false
+    public var labelled = false
+
+    public init(model: String, version: Int, classCount: Int, classes: [Int], confidences: [Float], at: Double, labelled: Bool = false) {
+        self.model = model; self.version = version; self.classCount = classCount; self.classes = classes
+        self.confidences = confidences; self.at = at; self.labelled = labelled
+    }
 }
 
 /// Why feedback by request id was refused.
-enum FeedbackClaimError: Error, Equatable {
+public enum FeedbackClaimError: Error, Equatable {
     /// Never seen, or pushed out of the window by newer predictions.
     case unknown
     /// Still in the window but older than `feedback.max_age_s`.
@@ -28,7 +33,7 @@ enum FeedbackClaimError: Error, Equatable {
     case duplicate
 }
 
-final class PredictionWindow: Sendable {
+public final class PredictionWindow: Sendable {
     /// Images kept at most (0: the window is off and nothing is recorded).
     let capacityImages: Int
     let maxAgeSeconds: Double
@@ -44,7 +49,7 @@ final class PredictionWindow: Sendable {
     }
     private let state = Mutex(State())
 
-    init(capacityImages: Int, maxAgeSeconds: Double) {
+    public init(capacityImages: Int, maxAgeSeconds: Double) {
         self.capacityImages = capacityImages
         self.maxAgeSeconds = maxAgeSeconds
     }
@@ -53,7 +58,7 @@ final class PredictionWindow: Sendable {
 
     /// Records an answered request. A client that reuses an id replaces its earlier prediction.
     /// A request with more images than the whole window is not kept.
-    func record(id: String, _ prediction: RecentPrediction) {
+    public func record(id: String, _ prediction: RecentPrediction) {
         let n = prediction.classes.count
         guard isEnabled, n > 0, n <= capacityImages else { return }
         state.withLock { s in
@@ -81,7 +86,7 @@ final class PredictionWindow: Sendable {
 
     /// Takes the prediction of request `id` for feedback: marks it labelled and returns it, or says
     /// why not. `now` is monotonic seconds.
-    func claim(id: String, now: Double) -> Result<RecentPrediction, FeedbackClaimError> {
+    public func claim(id: String, now: Double) -> Result<RecentPrediction, FeedbackClaimError> {
         state.withLock { s in
             guard var entry = s.byID[id] else { return .failure(.unknown) }
             let age = now - entry.prediction.at

@@ -132,12 +132,14 @@ enum PromotionJudge {
             }
         }
         if rules.minAgreement > 0 {
-            if let a = e.agreement {
+            // The share needs a sample of its own: min(min_requests, 100) compared images.
+            let need = min(rules.minRequests, 100)
+            if let a = e.agreement, e.compared >= need {
                 if a < rules.minAgreement {
                     return .rollback(rule: "agreement", reason: "the candidate agreed with the serving version on \(percent(a)) of \(e.compared) images, below promotion.min_agreement \(percent(rules.minAgreement))")
                 }
             } else {
-                waiting.append("no image compared yet (promotion.shadow_sample_rate)")
+                waiting.append("\(e.compared) of \(need) images compared by both versions (promotion.shadow_sample_rate)")
             }
         }
         if rules.maxLatencyRatio > 0 {

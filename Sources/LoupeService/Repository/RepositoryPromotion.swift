@@ -8,12 +8,13 @@
 import LoupeData
 
 extension ModelRepository {
-    public func route(named name: String?, key: UInt64) -> RoutedModel? {
+    /// `key` is only computed for a model in canary mode with a candidate.
+    public func route(named name: String?, key: @autoclosure () -> UInt64) -> RoutedModel? {
         let snap = snapshot
         guard let name = name ?? snap.defaultModel, let served = snap.served[name] else { return nil }
         guard let candidate = served.candidate else { return RoutedModel(model: served.latest) }
         let policy = served.promotion
-        if policy.mode == .canary, CanaryRouting.answersWithCandidate(key: key, percent: policy.canaryPercent) {
+        if policy.mode == .canary, CanaryRouting.answersWithCandidate(key: key(), percent: policy.canaryPercent) {
             return RoutedModel(model: candidate, other: served.latest, candidateAnswered: true, sampleRate: policy.shadowSampleRate)
         }
         return RoutedModel(model: served.latest, other: candidate, candidateAnswered: false, sampleRate: policy.shadowSampleRate)

@@ -17,8 +17,11 @@ struct ModelResolver: Sendable {
     /// id) and the other version of its pair, which may classify a copy off the request path.
     func route(_ request: HTTPRequest, name: String?, versionText: String?) -> Result<RoutedModel, ServiceError> {
         if versionText == nil, name?.isEmpty != true {
-            let keyText = (canaryKeyHeader.isEmpty ? nil : request.headers[canaryKeyHeader]) ?? request.headers["X-Request-ID"] ?? ""
-            if let routed = provider.route(named: name, key: CanaryRouting.hash(keyText)) { return .success(routed) }
+            let header = canaryKeyHeader
+            if let routed = provider.route(named: name, key: CanaryRouting.hash(
+                (header.isEmpty ? nil : request.headers[header]) ?? request.headers["X-Request-ID"] ?? "")) {
+                return .success(routed)
+            }
         }
         return resolve(name: name, versionText: versionText).map { RoutedModel(model: $0) }
     }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Safe promotion's costs (issue 14 targets), side by side in one run, variants alternated REPS times:
+#   1. shadow at 100% sampling vs immediate: POST /predict of 28×28 PNGs (64 images cycled, C connections)
+#      against the shipped model; in the shadow variant a second version (the same file, so both do the
+#      same work) is a shadow candidate classifying a copy of every answered request off the request path.
+#      Target: < 10% throughput loss when a core is free. The shadow worker runs in SCHED_IDLE, so on a
+#      machine whose cores are all busy serving it gets only idle time and drops copies instead (counted):
+#      each line reports the copies classified and dropped, so the figure says how much shadow work it
+#      bought. The serving side is inference.workers=1 and server.event_loop_threads=1 in every variant.
+#   2. capture at 1% sampling vs off, same load. Target: < 2% throughput loss.
+#   3. micro-benchmarks (loupe-lifecycle-bench): the feedback window's record + claim per prediction at
+#      window sizes 1k / 10k (the default) / 100k / 1M images (target O(1) and < 1 µs; the growth at large
+#      sizes is cache misses, not work), route() per request and the canary key's hash.
+# Prints the CPU model and the engine ISA first. Results: one JSON line each, in $OUT/results.jsonl.
+# Usage: bash Benchmarks/ServeBench/promotion_bench.sh [REPS=3] [SECONDS=10] [CONNECTIONS=16]
+# Needs: swift build -c release --product loupe --product loupe-lifecycle-bench; wrk; python3.
+# Env: MODELS (repository with fashion/1, default ./models), OUT (results dir).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPS=${1:-3}; SECS=${2:-10}; CONNS=${3:-16}
+BIN=${LOUPE_BINARY:-.build/release/loupe}
+LBENCH=${LIFECYCLE_BENCH:-.build/release/loupe-lifecycle-bench}
+MODELS=${MODELS:-models}
+OUT=${OUT:-$(mktemp -d /tmp/loupe-promotion-bench-XXXXXX)}
+PORT=18530
+LUA=Benchmarks/ServeBench/predict.lua
+mkdir -p "$OUT"; echo "results in $OUT" >&2
+
+echo "{\"cpu\":\"$(lscpu | sed -n 's/^Model name: *//p' | head -1)\",\"cpus\":$(nproc),\"isa\":\"$($LBENCH --isa)\",\"LOUPE_ISA\":\"${LOUPE_ISA:-auto}\"}" | tee "$OUT/results.jsonl"
+
+python3 Benchmarks/ServeBench/test_images.py "$OUT" 64 >/dev/null
+PNGS=$(ls "$OUT"/png/*.png)
+
+# Two repositories: the shipped model alone, and the same file again as version 2 for the shadow run.
+mkdir -p "$OUT/repo1/fashion/1" "$OUT/repo2/fashion/1"
+cp "$MODELS/fashion/1/model.loupe" "$OUT/repo1/fashion/1/model.loupe"
+cp "$MODELS/fashion/1/model.loupe" "$OUT/repo2/fashion/1/model.loupe"
+
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
+trap cleanup EXIT
+
+COMMON=(--host 127.0.0.1 --port $PORT --log-format json --set inference.workers=1 --set server.event_loop_threads=1
+        --set logging.access_log=false --set models.poll_interval_ms=200 --set models.stable_after_ms=50)
+
+start() {  # start NAME REPO extra settings…
+  local name=$1 repo=$2; shift 2
+  $BIN serve --models "$repo" "${COMMON[@]}" "$@" > "$OUT/$name.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && return 0; sleep 0.05; done
+  echo "server $name did not become ready; see $OUT/$name.log" >&2; exit 1
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v s="$1" '$1 == s {print $2; f=1} END {if (!f) print 0}'; }
+
+run() {  # run TEST VARIANT REP: one wrk run against the server started for VARIANT
+  local line
+  line=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --timeout 5s -s $LUA "http://127.0.0.1:$PORT/predict" -- $PNGS | grep '^{')
+  echo "{\"test\":\"$1\",\"variant\":\"$2\",\"rep\":$3,${line#\{}"
+}
+
+for rep in $(seq "$REPS"); do
+  # 1. immediate vs shadow (100% sampling).
+  start immediate "$OUT/repo1"
+  wrk -t1 -c"$CONNS" -d2s -s $LUA "http://127.0.0.1:$PORT/predict" -- $PNGS >/dev/null   # warm-up
+  run shadow_vs_immediate immediate "$rep" | tee -a "$OUT/results.jsonl"
+  stop
+  rm -rf "$OUT/repo2/fashion/2" "$OUT/repo2/.loupe-promotion.json"
+  start shadow "$OUT/repo2" --set promotion.mode=shadow --set promotion.shadow_sample_rate=1 --set promotion.auto=false
+  mkdir -p "$OUT/repo2/fashion/2"
+  cp "$MODELS/fashion/1/model.loupe" "$OUT/repo2/fashion/2/.tmp" && mv "$OUT/repo2/fashion/2/.tmp" "$OUT/repo2/fashion/2/model.loupe"
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$PORT/health" | grep -q '"candidate_version":2' && break; sleep 0.05; done
+  wrk -t1 -c"$CONNS" -d2s -s $LUA "http://127.0.0.1:$PORT/predict" -- $PNGS >/dev/null
+  before_done=$(metric 'loupe_shadow_inferences_total{model="fashion",version="2"}')
+  before_drop=$(metric 'loupe_shadow_dropped_total{model="fashion"}')
+  line=$(run shadow_vs_immediate shadow "$rep")
+  done_n=$(metric 'loupe_shadow_inferences_total{model="fashion",version="2"}')
+  drop_n=$(metric 'loupe_shadow_dropped_total{model="fashion"}')
+  echo "${line%\}},\"shadow_classified\":$(( ${done_n%.*} - ${before_done%.*} )),\"shadow_dropped\":$(( ${drop_n%.*} - ${before_drop%.*} ))}" | tee -a "$OUT/results.jsonl"
+  stop
+
+  # 2. capture off vs 1%.
+  start capture_off "$OUT/repo1"
+  wrk -t1 -c"$CONNS" -d2s -s $LUA "http://127.0.0.1:$PORT/predict" -- $PNGS >/dev/null
+  run capture capture_off "$rep" | tee -a "$OUT/results.jsonl"
+  stop
+  rm -rf "$OUT/capture"
+  start capture_1pct "$OUT/repo1" --set capture.enabled=true --set capture.sample_rate=0.01 --set capture.dir="$OUT/capture" \
+        --set capture.flush_interval_s=1
+  wrk -t1 -c"$CONNS" -d2s -s $LUA "http://127.0.0.1:$PORT/predict" -- $PNGS >/dev/null
+  run capture capture_1pct "$rep" | tee -a "$OUT/results.jsonl"
+  stop
+done
+
+# 3. Micro-benchmarks.
+$LBENCH --reps 7 | grep -E '"bench": "(feedback_window_ns|route_ns)"' | tee -a "$OUT/results.jsonl"
+
+# Medians per variant and the ratios the targets are stated in.
+python3 - "$OUT/results.jsonl" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"test"')]
+def med(test, variant):
+    xs = [r["rps"] for r in rows if r["test"] == test and r["variant"] == variant]
+    return statistics.median(xs) if xs else float("nan")
+for test, base, other, target in [("shadow_vs_immediate", "immediate", "shadow", 10), ("capture", "capture_off", "capture_1pct", 2)]:
+    a, b = med(test, base), med(test, other)
+    errors = sum(r["errors"] for r in rows if r["test"] == test)
+    print(json.dumps({"summary": test, base + "_rps": a, other + "_rps": b, "loss_percent": round(100 * (1 - b / a), 2),
+                      "target_percent": target, "errors": errors}))
+EOF
