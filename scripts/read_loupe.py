@@ -374,16 +374,14 @@ def forward_int8(header, params, pixels):
             qw = np.clip(np.rint((w / sw).astype(f32)), -127, 127).astype(np.int64)
             z = lq["inputZeroPoint"]
             if t == "conv2d":
-                k = layer["kernel"]
-                xq = q - z
-                if opt(layer, "padding", "valid") == "same":
-                    lo = (k - 1) // 2
-                    xq = np.pad(xq, ((lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))   # padding cells: q = z
-                oh, ow = xq.shape[0] - k + 1, xq.shape[1] - k + 1
+                kh, kw = size(layer["kernel"])
+                rows, cols = size(opt(layer, "stride", 1))   # (sw is the weight scales here)
+                top, left, bottom, right, oh, ow = window(layer, q.shape[0], q.shape[1], (kh, kw), "conv2d")
+                xq = np.pad(q - z, ((top, bottom), (left, right), (0, 0)))   # padding cells: q = z
                 acc = np.zeros((oh, ow, qw.shape[3]), dtype=np.int64)
-                for di in range(k):
-                    for dj in range(k):
-                        acc += xq[di:di + oh, dj:dj + ow, :] @ qw[di, dj]
+                for di in range(kh):
+                    for dj in range(kw):
+                        acc += xq[di:di + (oh - 1) * rows + 1:rows, dj:dj + (ow - 1) * cols + 1:cols, :] @ qw[di, dj]
             else:
                 acc = (q - z) @ qw
             m = (f32(lq["inputScale"]) * sw).astype(f32)

@@ -124,11 +124,12 @@ package final class Int8Network: Sendable {
                                   rows: (g.conv.kernel, g.conv.kernel * g.conv.channels))
                 ops.append(.conv(g.conv, pool: g.pool, layer: l))
             case let .conv(g, w, b):
-                guard g.isSquare else {
-                    throw fail("layer \(i + 1): a \(g.kernelHeight)×\(g.kernelWidth) kernel with strides (\(g.strideHeight), \(g.strideWidth)) has no int8 implementation; square kernels with equal strides do")
+                // The fused kernel takes any kh×kw kernel and (sh, sw) strides; the logits path (im2col) square ones.
+                guard g.isSquare || i != lastParametric else {
+                    throw fail("layer \(i + 1): a \(g.kernelHeight)×\(g.kernelWidth) kernel with strides (\(g.strideHeight), \(g.strideWidth)) as the last layer has no int8 implementation; square kernels with equal strides do")
                 }
-                let l = try layer(k: g.kernel * g.kernel * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b,
-                                  rows: (g.kernel, g.kernel * g.channels))
+                let l = try layer(k: g.taps * g.channels, oc: g.filters, relu: g.relu, weight: w, bias: b,
+                                  rows: (g.kernelHeight, g.kernelWidth * g.channels))
                 ops.append(.conv(g, pool: 1, layer: l))
             case let .maxPool(g):
                 guard g.strideHeight == g.strideWidth else {
@@ -242,7 +243,8 @@ package final class Int8Network: Sendable {
                 let pad = Int8Network.border(g)
                 var geometry = loupe_i8_conv_geometry(
                     h: Int32(g.height + g.padTop + pad.bottom), w: Int32(g.width + g.padLeft + pad.right), c: Int32(g.channels),
-                    k: Int32(g.kernel), stride: Int32(g.stride), oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool),
+                    kh: Int32(g.kernelHeight), kw: Int32(g.kernelWidth), sh: Int32(g.strideHeight), sw: Int32(g.strideWidth),
+                    oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool),
                     kwc4: Int32(L.kernelRow), oc: Int32(L.oc), ocp: Int32(L.ocp))
                 let padded = g.padTop > 0 || g.padLeft > 0 || pad.bottom > 0 || pad.right > 0
                 withEpilogue(L) { e in
@@ -331,8 +333,8 @@ package final class Int8Network: Sendable {
 
     /// Cells the fused conv needs below and right of the image so that every window lies inside.
     static func border(_ g: ConvGeometry) -> (bottom: Int, right: Int) {
-        (max(0, (g.outHeight - 1) * g.stride + g.kernel - g.padTop - g.height),
-         max(0, (g.outWidth - 1) * g.stride + g.kernel - g.padLeft - g.width))
+        (max(0, (g.outHeight - 1) * g.strideHeight + g.kernelHeight - g.padTop - g.height),
+         max(0, (g.outWidth - 1) * g.strideWidth + g.kernelWidth - g.padLeft - g.width))
     }
 
     /// The input zero point of layer l (what padding cells of its input read).
@@ -432,17 +434,17 @@ extension Int8Network {
 }
 
 extension Int8Network {
-    /// One image through the fused conv kernel of `path` (tests and benchmarks): weight q (k·k·c, oc) int8 in
+    /// One image through the fused conv kernel of `path` (tests and benchmarks): weight q (kh·kw·c, oc) int8 in
     /// (kh, kw, c) order, input (h, w, c) uint8 with `fill` outside, requantized per the epilogue values
     /// (zc, m, bias of oc entries) → (oh / pool, ow / pool, oc) uint8.
     package static func fusedConv(_ path: Int8Path, _ g: ConvGeometry, pool: Int, weight q: [Int8], zeroCorrection: [Int32],
                                   multiplier: [Float], bias: [Float], relu: Bool, inverseScale: Float, zeroPoint: Int, fill: UInt8,
                                   image: [UInt8]) -> [UInt8] {
-        let k = g.kernel, c = g.channels, oc = g.filters
-        let row = (k * c + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
-        var packed = [Int8](repeating: 0, count: k * row * ocp)
-        for kk in 0..<(k * k * c) {
-            let at = kk / (k * c) * row + kk % (k * c)
+        let kh = g.kernelHeight, kwc = g.kernelWidth * g.channels, c = g.channels, oc = g.filters
+        let row = (kwc + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16
+        var packed = [Int8](repeating: 0, count: kh * row * ocp)
+        for kk in 0..<(kh * kwc) {
+            let at = kk / kwc * row + kk % kwc
             for o in 0..<oc { packed[(at / 4) * ocp * 4 + o * 4 + at % 4] = q[kk * oc + o] }
         }
         func padded<T: Numeric>(_ a: [T]) -> [T] { a + [T](repeating: 0, count: ocp - oc) }
@@ -455,7 +457,8 @@ extension Int8Network {
             loupe_i8_pad(image, Int32(g.height), Int32(g.width), Int32(c), Int32(g.padTop), Int32(g.padLeft), Int32(pad.bottom),
                          Int32(pad.right), fill, s.baseAddress!)
         }
-        var geometry = loupe_i8_conv_geometry(h: Int32(H), w: Int32(W), c: Int32(c), k: Int32(k), stride: Int32(g.stride),
+        var geometry = loupe_i8_conv_geometry(h: Int32(H), w: Int32(W), c: Int32(c), kh: Int32(kh), kw: Int32(g.kernelWidth),
+                                              sh: Int32(g.strideHeight), sw: Int32(g.strideWidth),
                                               oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool), kwc4: Int32(row),
                                               oc: Int32(oc), ocp: Int32(ocp))
         let count = (g.outHeight / pool) * (g.outWidth / pool) * oc

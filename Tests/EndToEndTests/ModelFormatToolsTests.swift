@@ -61,6 +61,30 @@ import Testing
                         golden: try CLIProcess.run("python3", [reader, path, "--check-golden"]))
     }
 
+    /// An int8 file with a non-square kernel, unequal strides, same padding and a second strided conv: the
+    /// independent reader reproduces its golden samples from §3 and §12 (the server's fused int8 kernel).
+    @Test func theReaderReproducesInt8NonSquareStridedConvs() throws {
+        let architecture = Architecture(inputShape: [9, 10, 1], layers: [
+            .conv2d(filters: 16, kernel: Size2D(2, 3), stride: Size2D(1, 2), padding: .same, activation: .relu),
+            .conv2d(filters: 8, kernel: 3, stride: 2, padding: .valid, activation: .linear),
+            .flatten,
+            .dense(units: 3, activation: .softmax),
+        ])
+        let fp32 = try Sequential(architecture: architecture, seed: 9)
+        var state: UInt64 = 3
+        let images = (0..<(6 * 90)).map { _ -> UInt8 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let model = try fp32.quantized(calibrationImages: images.map { Float($0) / 255 }, count: 6, calibrator: .minmax)
+        let golden = ModelFile.goldenSamples(model: model, images: images, labels: [0, 1, 2, 0, 1, 2], count: 6)
+        let file = try ModelFile(model: model, labels: ["a", "b", "c"], training: TrainingMetadata(dataset: "seeded", epochs: 0, seed: 9),
+                                 goldenSamples: golden)
+        let verdicts = try Self.judge(try file.encode(), in: try TempDir(), as: "int8.loupe")
+        #expect(verdicts.inspect.status == 0 && verdicts.inspect.stdout.contains("int8"), "\(verdicts.inspect.output)")
+        #expect(verdicts.golden.status == 0, "\(verdicts.golden.output)")
+    }
+
     @Test func inspectRunsTheGoldenSelfTestAsTheServerDoes() throws {
         let dir = try TempDir()
         let honest = try Self.honestFile()

@@ -59,7 +59,7 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
     /// pool × pool block of sums, then requantization as docs/model-format.md §12 writes it.
     static func referenceConv(_ g: ConvGeometry, pool: Int, x: [UInt8], w: [Int8], zc: [Int32], m: [Float], bias: [Float],
                               relu: Bool, inv: Float, zero: Int, fill: UInt8) -> [UInt8] {
-        let (k, c, oc) = (g.kernel, g.channels, g.filters)
+        let (c, oc) = (g.channels, g.filters)
         let ph = g.outHeight / pool, pw = g.outWidth / pool
         var out = [UInt8](repeating: 0, count: ph * pw * oc)
         for py in 0..<ph { for px in 0..<pw { for o in 0..<oc {
@@ -67,10 +67,10 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
             for i in 0..<pool { for j in 0..<pool {
                 let y = py * pool + i, xo = px * pool + j
                 var s: Int32 = 0
-                for kh in 0..<k { for kw in 0..<k { for ch in 0..<c {
-                    let ih = y * g.stride + kh - g.padTop, iw = xo * g.stride + kw - g.padLeft
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth { for ch in 0..<c {
+                    let ih = y * g.strideHeight + kh - g.padTop, iw = xo * g.strideWidth + kw - g.padLeft
                     let v = ih >= 0 && ih < g.height && iw >= 0 && iw < g.width ? x[(ih * g.width + iw) * c + ch] : fill
-                    s += Int32(v) * Int32(w[((kh * k + kw) * c + ch) * oc + o])
+                    s += Int32(v) * Int32(w[((kh * g.kernelWidth + kw) * c + ch) * oc + o])
                 } } }
                 best = max(best, s)
             } }
@@ -87,31 +87,32 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
     func fusedConvMatchesReference(path: Int8Path) {
         var rng = SeededGenerator(seed: 21)
         func int(_ n: Int) -> Int { Int(rng.nextUnitFloat() * Float(n)) % n }
-        // (h, w, c, k, stride, same padding, pool, filters): the seed conv, odd channel counts (rows not a multiple
-        // of 4 bytes), strides, borders, pools 1…3, filters not a multiple of 16 and more than 64, and an image too
-        // large for the AVX2 path's int16 copies on the stack (its fallback).
-        var cases = [(28, 28, 1, 3, 1, false, 2, 32), (10, 9, 2, 3, 1, false, 2, 16), (5, 4, 16, 3, 1, true, 2, 8),
-                     (9, 11, 3, 5, 2, true, 1, 20), (12, 12, 5, 1, 1, false, 3, 70), (7, 8, 4, 2, 2, false, 1, 48), (6, 6, 7, 4, 1, true, 1, 96),
-                     (40, 40, 32, 3, 1, true, 2, 16)]
+        // (h, w, c, kh, kw, sh, sw, same padding, pool, filters): the seed conv, odd channel counts (rows not a
+        // multiple of 4 bytes), non-square kernels and unequal strides, borders, pools 1…3, filters not a multiple
+        // of 16 and more than 64, and an image too large for the AVX2 path's int16 copies on the stack (its fallback).
+        var cases = [(28, 28, 1, 3, 3, 1, 1, false, 2, 32), (10, 9, 2, 3, 3, 1, 1, false, 2, 16), (5, 4, 16, 3, 3, 1, 1, true, 2, 8),
+                     (9, 11, 3, 5, 5, 2, 2, true, 1, 20), (12, 12, 5, 1, 1, 1, 1, false, 3, 70), (7, 8, 4, 2, 2, 2, 2, false, 1, 48),
+                     (6, 6, 7, 4, 4, 1, 1, true, 1, 96), (11, 13, 3, 2, 5, 1, 2, true, 2, 24), (14, 9, 1, 5, 1, 2, 1, false, 1, 16),
+                     (40, 40, 32, 3, 3, 1, 1, true, 2, 16)]
         for _ in 0..<24 {
-            cases.append((3 + int(10), 3 + int(10), 1 + int(6), 1 + int(4), 1 + int(2), int(2) == 1, 1 + int(3), 1 + int(80)))
+            cases.append((3 + int(10), 3 + int(10), 1 + int(6), 1 + int(4), 1 + int(4), 1 + int(2), 1 + int(2), int(2) == 1, 1 + int(3), 1 + int(80)))
         }
-        for (h, w, c, k0, stride, same, pool0, oc) in cases {
-            let k = min(k0, h, w)
-            let pad = same ? (k - 1) / 2 : 0
-            let oh = same ? (h + stride - 1) / stride : (h - k) / stride + 1, ow = same ? (w + stride - 1) / stride : (w - k) / stride + 1
+        for (h, w, c, kh0, kw0, sh, sw, same, pool0, oc) in cases {
+            let kh = min(kh0, h), kw = min(kw0, w)
+            let oh = same ? (h + sh - 1) / sh : (h - kh) / sh + 1, ow = same ? (w + sw - 1) / sw : (w - kw) / sw + 1
             let pool = pool0 <= min(oh, ow) ? pool0 : 1
-            let g = ConvGeometry(height: h, width: w, channels: c, filters: oc, kernel: k, padTop: pad, padLeft: pad,
-                                 outHeight: oh, outWidth: ow, relu: false, stride: stride)
+            let g = ConvGeometry(height: h, width: w, channels: c, filters: oc, kernelHeight: kh, kernelWidth: kw,
+                                 padTop: same ? (kh - 1) / 2 : 0, padLeft: same ? (kw - 1) / 2 : 0, outHeight: oh, outWidth: ow, relu: false,
+                                 strideHeight: sh, strideWidth: sw)
             let x = (0..<(h * w * c)).map { _ in UInt8(int(256)) }
-            let wq = (0..<(k * k * c * oc)).map { _ in Int8(int(255) - 127) }
+            let wq = (0..<(kh * kw * c * oc)).map { _ in Int8(int(255) - 127) }
             let zc = (0..<oc).map { _ in Int32(int(20000)) - 10000 }
             let m = (0..<oc).map { _ in Float(1 + int(1000)) * 1e-5 }, bias = (0..<oc).map { _ in Float(int(2000) - 1000) * 1e-3 }
             let relu = int(2) == 1, inv = 0.5 + Float(int(100)) * 0.1, zero = int(256), fill = UInt8(int(256))
             let got = Int8Network.fusedConv(path, g, pool: pool, weight: wq, zeroCorrection: zc, multiplier: m, bias: bias, relu: relu,
                                             inverseScale: inv, zeroPoint: zero, fill: fill, image: x)
             let expected = Self.referenceConv(g, pool: pool, x: x, w: wq, zc: zc, m: m, bias: bias, relu: relu, inv: inv, zero: zero, fill: fill)
-            #expect(got == expected, "\(path): h \(h) w \(w) c \(c) k \(k) stride \(stride) same \(same) pool \(pool) oc \(oc)")
+            #expect(got == expected, "\(path): h \(h) w \(w) c \(c) kernel \(kh)×\(kw) strides \(sh), \(sw) same \(same) pool \(pool) oc \(oc)")
         }
     }
 
@@ -290,6 +291,26 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         for i in p.indices { worst = max(worst, abs(p[i] - reference[i])) }
         #expect(worst < 0.05, "int8 probabilities within 0.05 of fp32 on random weights, worst \(worst)")
         #expect(model.weightBytes < fp32.weightBytes / 2, "int8 weights (padded to 16 channels) take under half the fp32 bytes")
+    }
+
+    @Test("non-square kernels and unequal strides run int8: every path equal, close to fp32")
+    func nonSquareKernels() throws {
+        let architecture = Architecture(inputShape: [10, 9, 2], layers: [
+            .conv2d(filters: 16, kernel: Size2D(2, 3), stride: Size2D(1, 2), padding: .same, activation: .relu),
+            .conv2d(filters: 8, kernel: Size2D(3, 1), padding: .valid, activation: .linear),
+            .flatten,
+            .dense(units: 5, activation: .softmax),
+        ])
+        let fp32 = try Sequential(architecture: architecture, seed: 4)
+        let model = try fp32.quantized(calibrationImages: Self.images(64, seed: 11), count: 64, calibrator: .minmax)
+        let x = Self.images(13, seed: 6)
+        let scalar = try #require(model.int8Outputs(x, count: 13, path: .scalar, softmax: true))
+        for path in int8Paths { #expect(model.int8Outputs(x, count: 13, path: path, threads: 2, softmax: true) == scalar, "\(path)") }
+        var w = fp32.makeWorkspace(maxBatch: 13)
+        let reference = fp32.predict(x, count: 13, workspace: &w)
+        var worst: Float = 0
+        for i in scalar.indices { worst = max(worst, abs(scalar[i] - reference[i])) }
+        #expect(worst < 0.05, "int8 probabilities within 0.05 of fp32, worst \(worst)")
     }
 
     @Test func calibrationOfPixelInputsIsExact() throws {

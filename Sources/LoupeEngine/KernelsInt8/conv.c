@@ -1,7 +1,7 @@
 // Fused int8 convolution + max pool + requantization (include/loupe_int8.h, "Fused convolution"):
 // no im2col matrix and no int32 sums in memory. Each conv output's reduction reads its input window
-// straight from the (h, w, c) uint8 image, one kernel row (k·c contiguous bytes, rounded up to 4)
-// at a time; the weights are packed [k][kwc4 / 4][ocp][4] so that the bytes past k·c in a row meet
+// straight from the (h, w, c) uint8 image, one kernel row (kw·c contiguous bytes, rounded up to 4)
+// at a time; the weights are packed [kh][kwc4 / 4][ocp][4] so that the bytes past kw·c in a row meet
 // zero weights. Windows that cross the image border are copied to a small patch first (`fill` for
 // the cells outside). The pool × pool sums of one pooled output are max-reduced in registers and
 // requantized there (bias, ReLU, rescale, round, clamp) with the same IEEE operations, in the same
@@ -29,9 +29,9 @@ void loupe_i8_conv_scalar(const loupe_i8_conv_geometry *g, const loupe_i8_epilog
                 int32_t best = INT32_MIN;
                 for (int i = 0; i < p; i++) {
                     for (int j = 0; j < p; j++) {
-                        const uint8_t *a = x + (long)(py * p + i) * g->stride * rs + (long)(px * p + j) * g->stride * g->c;
+                        const uint8_t *a = x + (long)(py * p + i) * g->sh * rs + (long)(px * p + j) * g->sw * g->c;
                         int32_t s = 0;
-                        for (int kh = 0; kh < g->k; kh++) {
+                        for (int kh = 0; kh < g->kh; kh++) {
                             for (int q = 0; q < 4 * G; q++) {
                                 s += (int32_t)a[kh * rs + q] * (int32_t)w[((long)(kh * G + q / 4) * g->ocp + o) * 4 + q % 4];
                             }
@@ -64,9 +64,9 @@ void loupe_i8_pad(const uint8_t *x, int h, int w, int c, int padTop, int padLeft
 /// goff: the byte offset in a window of each 4-byte group t = kh · kwc4 / 4 + j (kernel row kh).
 static void windowOffsets(const loupe_i8_conv_geometry *g, long rs, long *offs, long *goff) {
     const int p = g->pool, G = g->kwc4 / 4;
-    const long sc = (long)g->stride * g->c;
-    for (int i = 0; i < p; i++) for (int j = 0; j < p; j++) offs[i * p + j] = i * g->stride * rs + j * sc;
-    for (int kh = 0; kh < g->k; kh++) for (int j = 0; j < G; j++) goff[kh * G + j] = kh * rs + j * 4;
+    const long sc = (long)g->sw * g->c;
+    for (int i = 0; i < p; i++) for (int j = 0; j < p; j++) offs[i * p + j] = i * g->sh * rs + j * sc;
+    for (int kh = 0; kh < g->kh; kh++) for (int j = 0; j < G; j++) goff[kh * G + j] = kh * rs + j * 4;
 }
 
 #if defined(__x86_64__)
@@ -123,8 +123,8 @@ void tile512(const int R, const int C, int T, const long *goff, const uint8_t *c
 static inline __attribute__((always_inline)) T512
 void block512(const int C, const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
               uint8_t *out, int o, const long *offs, const long *goff, long rs) {
-    const int p = g->pool, ph = g->oh / p, pw = g->ow / p, P = p * p, T = g->k * g->kwc4 / 4, oc = g->oc, ow = g->ow;
-    const long step = (long)g->ocp * 4, sc = (long)g->stride * g->c, rowStep = (long)g->stride * rs;
+    const int p = g->pool, ph = g->oh / p, pw = g->ow / p, P = p * p, T = g->kh * g->kwc4 / 4, oc = g->oc, ow = g->ow;
+    const long step = (long)g->ocp * 4, sc = (long)g->sw * g->c, rowStep = (long)g->sh * rs;
     w += o * 4;
     Epi512 q[4];
     for (int c = 0; c < C; c++) {
@@ -175,7 +175,7 @@ void block512(const int C, const loupe_i8_conv_geometry *g, const loupe_i8_epilo
 
 T512 void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                                    uint8_t *out) {
-    long offs[g->pool * g->pool], goff[g->k * g->kwc4 / 4];
+    long offs[g->pool * g->pool], goff[g->kh * g->kwc4 / 4];
     const long rs = (long)g->w * g->c;
     windowOffsets(g, rs, offs, goff);
     int o = 0;
@@ -264,11 +264,11 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
 #define YMM_CONV(NAME, TARGET, TILE, RMAX, AT, WT)                                                                      \
     TARGET void NAME(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const WT *w0, const AT *x,          \
                      uint8_t *out) {                                                                                    \
-        long offs[g->pool * g->pool], goff[g->k * g->kwc4 / 4];                                                         \
-        const long rs = (long)g->w * g->c, sc = (long)g->stride * g->c, step = (long)g->ocp * 4;                        \
-        const long rowStep = (long)g->stride * rs;                                                                      \
+        long offs[g->pool * g->pool], goff[g->kh * g->kwc4 / 4];                                                        \
+        const long rs = (long)g->w * g->c, sc = (long)g->sw * g->c, step = (long)g->ocp * 4;                            \
+        const long rowStep = (long)g->sh * rs;                                                                          \
         windowOffsets(g, rs, offs, goff);                                                                               \
-        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, T = g->k * g->kwc4 / 4, P = p * p, oc = g->oc;           \
+        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, T = g->kh * g->kwc4 / 4, P = p * p, oc = g->oc;          \
         const int ow = g->ow;                                                                                           \
         __m256i s[4][2];                                                                                                \
         for (int o = 0; o < g->ocp; o += 16) {                                                                          \
@@ -356,7 +356,7 @@ YMM_CONV(convAVX2w, static TAVX2, tileAVX2w, 2, int16_t, int16_t)
 
 TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                               uint8_t *out) {
-    const long weights = (long)g->k * g->kwc4 * g->ocp, image = (long)g->h * g->w * g->c + 3;
+    const long weights = (long)g->kh * g->kwc4 * g->ocp, image = (long)g->h * g->w * g->c + 3;
     if ((weights + image) * 2 > 96 * 1024) { convAVX2(g, e, w, x, out); return; }
     int16_t w16[weights], x16[image];
     for (long i = 0; i < weights; i++) w16[i] = w[i];

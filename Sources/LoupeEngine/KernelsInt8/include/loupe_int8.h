@@ -53,11 +53,11 @@ void loupe_i8_maxpool_u8(const uint8_t *x, int h, int w, int c, int kh, int kw, 
 // MARK: Fused convolution (conv.c)
 
 /// One conv layer's geometry for the fused kernel: input (h, w, c) uint8 already padded (every
-/// window inside it), k×k windows at (y·stride, x·stride) for outputs (oh, ow), max pool over
+/// window inside it), kh×kw windows at (y·sh, x·sw) for outputs (oh, ow), max pool over
 /// non-overlapping pool×pool blocks of outputs (pool 1 = none, pool ≤ 15) → (oh / pool, ow / pool, oc) uint8.
 typedef struct {
-    int h, w, c, k, stride, oh, ow, pool;
-    /// Bytes of one kernel row in the packed weight: k·c rounded up to 4.
+    int h, w, c, kh, kw, sh, sw, oh, ow, pool;
+    /// Bytes of one kernel row in the packed weight: kw·c rounded up to 4.
     int kwc4;
     int oc, ocp;
 } loupe_i8_conv_geometry;
@@ -75,8 +75,8 @@ typedef struct {
 } loupe_i8_epilogue;
 
 /// out (oh/pool, ow/pool, oc) uint8 = requantize(max over each pool×pool block of conv sums), where the
-/// sum of output (y, x, o) = Σ_kh Σ_j<k·c x[y·stride + kh][x·stride·c + j] · W[kh][j][o] with W packed
-/// [k][kwc4 / 4][ocp][4] (byte j of kernel row kh at group kh·kwc4/4 + j/4, lane j % 4; bytes j ≥ k·c
+/// sum of output (y, x, o) = Σ_r<kh Σ_j<kw·c x[y·sh + r][x·sw·c + j] · W[r][j][o] with W packed
+/// [kh][kwc4 / 4][ocp][4] (byte j of kernel row r at group r·kwc4/4 + j/4, lane j % 4; bytes j ≥ kw·c
 /// zero). Window rows are read straight from x in 4-byte groups, so the 3 bytes after the image must
 /// be readable (they meet zero weights). Every path gives the same bytes as loupe_i8_conv_scalar.
 void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
