@@ -193,6 +193,30 @@ def build():
               12, y, w=12, unit="percentunit"),
     ]
     y += 8
+    panels.append(row("Safe promotion (promotion.mode shadow / canary)", y)); y += 1
+    panels += [
+        panel("Candidate vs serving: live accuracy", "timeseries",
+              [(f"max by (model, version, role) (loupe_promotion_live_accuracy{{{SEL}, model=~\"$model\"}})", "{{model}} v{{version}} {{role}}")],
+              0, y, unit="percentunit",
+              description="Feedback accuracy of each side of a pair on the requests it predicted (answered or shadowed); the accuracy rule compares them."),
+        panel("Candidate agreement with the serving version", "timeseries",
+              [(f"max by (model, version) (loupe_promotion_agreement{{{SEL}, model=~\"$model\"}})", "{{model}} v{{version}}")],
+              8, y, unit="percentunit", description="Share of compared images with the same top-1 class (promotion.min_agreement)."),
+        panel("Promotion decisions", "timeseries",
+              [(f"sum by (model, version, decision, reason) (increase(loupe_promotion_decisions_total{{{SEL}, model=~\"$model\"}}[{RI}]))", "{{model}} v{{version}} {{decision}} ({{reason}})")],
+              16, y, unit="short", description="Promote / rollback decisions and the rule behind each (alert LoupePromotionRolledBack)."),
+    ]
+    y += 8
+    panels += [
+        panel("Shadow copies classified and dropped per second", "timeseries",
+              [(f"sum by (model, version) (rate(loupe_shadow_inferences_total{{{SEL}, model=~\"$model\"}}[{RI}]))", "{{model}} v{{version}} classified"),
+               (f"sum by (model) (rate(loupe_shadow_dropped_total{{{SEL}, model=~\"$model\"}}[{RI}]))", "{{model}} dropped (queue full)")],
+              0, y, w=12, unit="reqps", description="The SCHED_IDLE shadow worker only gets idle CPU: many drops mean the evidence grows slowly, never that requests slowed."),
+        panel("p99 forward pass: candidate vs serving", "timeseries",
+              [(f"max by (model, version, role) (loupe_promotion_p99_seconds{{{SEL}, model=~\"$model\"}})", "{{model}} v{{version}} {{role}}")],
+              12, y, w=12, unit="s", description="promotion.max_latency_ratio compares these."),
+    ]
+    y += 8
     panels.append(row("Process", y)); y += 1
     panels += [
         panel("CPU (cores)", "timeseries",
