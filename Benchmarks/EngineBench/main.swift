@@ -233,6 +233,8 @@ case "train":
               ("loss", fmt(r.loss, 4)), ("accuracy", fmt(r.accuracy, 4)), ("val_loss", fmt(v.loss, 4)), ("val_accuracy", fmt(v.accuracy, 4)),
               ("train_s", fmt(t1 - t0, 3)), ("val_s", fmt(t2 - t1, 3)), ("epoch_s", fmt(t2 - t0, 3)),
               ("epoch_cpu_s", fmt(c2 - c0, 3))] + flopFields("epoch", flops: flops, seconds: t2 - t0, threads: threads)
+             // Per CPU-second (both threads' CPU time together): the rate while on a core, whatever the machine's load.
+             + flopFields("epoch_cpu", flops: flops, seconds: c2 - c0, threads: 1)
              + [("loadavg1", fmt(loadAverage(), 2))])
     }
     let t = trainer.evaluate(images: test.images, labels: test.labels, count: test.count)
