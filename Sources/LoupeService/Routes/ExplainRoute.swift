@@ -24,11 +24,7 @@ struct ExplainRoute: Sendable {
         do throws(ServiceError) {
             (explanation, format) = try Self.parse(request, model: model)
         } catch { return sink.respond(error.response) }
-        let limits: InputLimits
-        switch inputs.limits(request) {
-        case .success(let l): limits = l
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let limits = inputs.limits(request, orAnswer: sink) else { return }
         let batch: DecodedBatch
         do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
             return sink.respond(error.response)

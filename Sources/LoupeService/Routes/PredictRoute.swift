@@ -27,11 +27,7 @@ struct PredictRoute: Sendable {
             }
             topK = k
         }
-        let limits: InputLimits
-        switch inputs.limits(request) {
-        case .success(let l): limits = l
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let limits = inputs.limits(request, orAnswer: sink) else { return }
         let batch: DecodedBatch
         do { batch = try InputDecoding.predictBody(request, model: model, limits: limits) } catch {
             batcher.failed(model, startedAt: started)

@@ -93,6 +93,14 @@ struct InputPolicy: Sendable {
                                     decodeBudget: decodeBudget))
     }
 
+    /// The limits, or nil after answering `sink` with the error.
+    func limits(_ request: HTTPRequest, orAnswer sink: any HTTPResponseSink) -> InputLimits? {
+        switch limits(request) {
+        case .success(let limits): return limits
+        case .failure(let error): sink.respond(error.response); return nil
+        }
+    }
+
     /// Decoding runs where the handler runs (by default the connection's event loop: no thread
     /// hand-off for the common small request); a body larger than `server.inline_decode_max_bytes`
     /// is decoded on a Dispatch queue instead, so parsing a big JSON batch never holds up the other

@@ -53,11 +53,7 @@ struct V1PredictRoutes: Sendable {
                 return sink.respond(error.response)
             }
         }
-        let limits: InputLimits
-        switch inputs.limits(request) {
-        case .success(let l): limits = l
-        case .failure(let e): return sink.respond(e.response)
-        }
+        guard let limits = inputs.limits(request, orAnswer: sink) else { return }
         let batch: DecodedBatch
         let outputKey: String
         do { (batch, outputKey) = try Self.decode(request.body, model: model, limits: limits) } catch {
