@@ -7,72 +7,6 @@ import LoupeData
 import Synchronization
 
 extension ModelRepository {
-    func scan(root: String) throws -> [String: [Int: Candidate]] {
-        var result: [String: [Int: Candidate]] = [:]
-        for entry in try RepositoryFileSystem.list(root) {
-            guard ModelRepositoryLayout.isValidName(entry) else {
-                if !entry.hasPrefix(".") { warnOnce(root + "/" + entry, "ignoring \"\(entry)\": not a valid model name") }
-                continue
-            }
-            let directory = root + "/" + entry
-            guard let real = RepositoryFileSystem.realPath(directory) else { continue }
-            guard RepositoryFileSystem.isInside(real, root: root) else {
-                warnOnce(directory, "ignoring \(directory): it leads outside the repository (to \(real))")
-                continue
-            }
-            guard RepositoryFileSystem.kind(real) == .directory else { continue }
-            var versions: [Int: Candidate] = [:]
-            let entries: [String]
-            do { entries = try RepositoryFileSystem.list(real) } catch {
-                warnOnce(directory, "cannot list \(directory): \(error)")
-                continue
-            }
-            for versionEntry in entries {
-                guard let version = ModelRepositoryLayout.parseVersion(versionEntry) else { continue }
-                let file = ModelRepositoryLayout.modelFile(in: real + "/" + versionEntry)
-                guard let realFile = RepositoryFileSystem.realPath(file) else { continue }   // not written yet
-                guard RepositoryFileSystem.isInside(realFile, root: root) else {
-                    warnOnce(file, "ignoring \(file): it leads outside the repository (to \(realFile))")
-                    continue
-                }
-                guard RepositoryFileSystem.kind(realFile) == .regularFile,
-                      let identity = RepositoryFileSystem.identity(realFile) else {
-                    warnOnce(file, "ignoring \(file): not a regular file")
-                    continue
-                }
-                versions[version] = Candidate(path: realFile, identity: identity)
-            }
-            result[entry] = versions
-        }
-        return result
-    }
-
-    /// Logs `message` the first time `key` is seen (per process; settled versions forget theirs).
-    func warnOnce(_ key: String, level: Logger.Level = .warning, _ message: String) {
-        let first = control.withLock { $0.warned.insert(key).inserted }
-        if first { logger.log(level: level, "\(message)") }
-    }
-
-    /// nil when the file state has settled (unchanged for `stable_after`), else the seconds
-    /// left until it may have.
-    func settleTimeLeft(_ key: VersionKey, _ identity: FileIdentity) -> Double? {
-        let settle = Int64(configuration.stableAfterSeconds * 1e9)
-        guard settle > 0 else { return nil }
-        let now = RepositoryFileSystem.nowNanoseconds()
-        let lastChange = max(identity.mtimeNanoseconds, identity.ctimeNanoseconds)
-        if lastChange <= now, now - lastChange >= settle { return nil }
-        // Not quiet by its timestamps (or they lie in the future): require the same state to be
-        // seen for `settle` across passes.
-        let since: Int64 = control.withLock { c in
-            if let seen = c.observed[key], seen.identity == identity { return seen.since }
-            c.observed[key] = (identity, now)
-            return now
-        }
-        if now - since >= settle { return nil }
-        let byTimestamp = lastChange <= now ? settle - (now - lastChange) : settle
-        return Double(min(byTimestamp, settle - (now - since))) / 1e9
-    }
-
     /// A pass that waits for files still being written (start, SIGHUP, the API): passes repeat,
     /// sleeping until the earliest settle time, for at most a few `stable_after` periods. Only the
     /// last pass's `pending` events are reported.
@@ -156,72 +90,10 @@ extension ModelRepository {
                 next.statuses[name] = Self.servingWithoutFiles(name, previous)
                 warnOnce("missing:\(name)", "model \(name): its files are gone from the repository; the loaded version keeps serving")
             case let .versions(steps, limit, pinnedMissing):
-                let outcome = execute(name: name, steps: steps, limit: limit, candidates: candidates ?? [:],
-                                      previous: previous, publication: &next, events: &events)
-                if let left = outcome.settleLeft { settleLeft = min(settleLeft ?? left, left) }
-                var visited = outcome.visited
-                for v in pinnedMissing {
-                    visited[v] = VersionStatus(version: v, state: .unavailable,
-                                               reason: "pinned by the version policy but not in the repository", sha256: nil, failed: true)
-                }
-                var keep = outcome.keep
-                // Files that vanished while nothing else of the model would serve: keep the loaded
-                // copies (when another version is on disk, the policy chooses among those, as
-                // TF Serving does: deleting a version directory is how its users roll back).
-                var missing: Set<Int> = []
-                if keep.isEmpty {
-                    for (v, current) in previous where candidates?[v] == nil {
-                        keep[v] = current
-                        missing.insert(v)
-                    }
-                    if !missing.isEmpty {
-                        warnOnce("missing:\(name)", "model \(name): the file of version(s) \(missing.sorted()) is gone from the repository; the loaded copy keeps serving")
-                    }
-                }
-                if missing.isEmpty { control.withLock { _ = $0.warned.remove("missing:\(name)") } }
-                // Safe promotion: the primary keeps serving requests without a version while a newer
-                // version is judged beside it (held even when the version policy alone would drop it).
-                let promotion = configuration.promotion(for: name)
-                let held = control.withLock { $0.primaries[name] }
-                var canHold = false
-                var heldModel: LoadedModel? = nil
-                if let h = held, promotion.mode != .immediate, keep[h] == nil, (keep.keys.max() ?? 0) > h,
-                   let file = candidates?[h], rolledBack[VersionKey(name: name, version: h)]?.identity != file.identity {
-                    if let current = previous[h] {
-                        heldModel = current
-                    } else {
-                        // Not loaded (a restart: the serving version recorded in the promotion state file
-                        // is older than what the policy selects): load it to keep serving beside the candidate.
-                        var extra = StepsOutcome()
-                        load(name: name, version: h, candidate: file, previous: nil, into: &extra, events: &events)
-                        heldModel = extra.keep[h]
-                        for (v, status) in extra.visited { visited[v] = status }
-                    }
-                    canHold = heldModel != nil
-                }
-                let arrangement = ReloadPlanner.arrange(mode: promotion.mode, kept: Set(keep.keys), heldPrimary: held, canHold: canHold)
-                if let a = arrangement, a.hold { keep[a.primary] = heldModel! }
-                for v in previous.keys.sorted() where keep[v] == nil {
-                    events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))
-                    logger.info("model \(name) version \(v) unloaded")
-                }
-                next.served[name] = arrangement.map {
-                    RepositorySnapshot.Served(versions: keep, latest: keep[$0.primary]!, candidate: $0.candidate.map { keep[$0]! },
-                                              promotion: promotion)
-                }
-                control.withLock { $0.primaries[name] = arrangement?.primary }
-                if let a = arrangement, let c = a.candidate, old.served[name]?.candidate?.version != c {
-                    logger.notice("model \(name) version \(c) is a \(promotion.mode.rawValue) candidate; version \(a.primary) keeps serving requests without a version until the promotion rules decide",
-                                  metadata: ["model": "\(name)", "candidate": "\(c)", "serving": "\(a.primary)", "mode": "\(promotion.mode.rawValue)"])
-                }
-                var status = ReloadPlanner.status(
-                    name: name, policy: configuration.policy(for: name), onDisk: Set((candidates ?? [:]).keys),
-                    serving: keep.mapValues(\.sha256), visited: visited, missing: missing,
-                    lastFailure: outcome.lastFailure, pending: outcome.pending)
-                if let c = arrangement?.candidate, let i = status.versions.firstIndex(where: { $0.version == c }) {
-                    status.versions[i].reason = "\(promotion.mode.rawValue) candidate: judged beside version \(arrangement!.primary), which serves requests without a version"
-                }
-                next.statuses[name] = status
+                let left = applyVersions(name: name, steps: steps, limit: limit, pinnedMissing: pinnedMissing, candidates: candidates,
+                                         previous: previous, oldCandidate: old.served[name]?.candidate?.version, rolledBack: rolledBack,
+                                         publication: &next, events: &events)
+                if let left { settleLeft = min(settleLeft ?? left, left) }
             }
         }
         publish(next)
@@ -234,6 +106,80 @@ extension ModelRepository {
             c.rolledBack = c.rolledBack.filter { found[$0.key.name]?[$0.key.version] != nil }
         }
         return (events, settleLeft)
+    }
+
+    /// A model whose plan chose versions: executes the steps, keeps loaded copies whose files
+    /// vanished while nothing else would serve, arranges the primary and a promotion candidate,
+    /// and builds its status. Returns the seconds until a settling file may have settled.
+    func applyVersions(name: String, steps: [ReloadPlanner.Step], limit: Int, pinnedMissing: [Int], candidates: [Int: Candidate]?,
+                       previous: [Int: LoadedModel], oldCandidate: Int?, rolledBack: [VersionKey: (identity: FileIdentity, reason: String)],
+                       publication next: inout Publication, events: inout [ReloadEvent]) -> Double? {
+        let outcome = execute(name: name, steps: steps, limit: limit, candidates: candidates ?? [:],
+                              previous: previous, publication: &next, events: &events)
+        var visited = outcome.visited
+        for v in pinnedMissing {
+            visited[v] = VersionStatus(version: v, state: .unavailable,
+                                       reason: "pinned by the version policy but not in the repository", sha256: nil, failed: true)
+        }
+        var keep = outcome.keep
+        // Files that vanished while nothing else of the model would serve: keep the loaded
+        // copies (when another version is on disk, the policy chooses among those, as
+        // TF Serving does: deleting a version directory is how its users roll back).
+        var missing: Set<Int> = []
+        if keep.isEmpty {
+            for (v, current) in previous where candidates?[v] == nil {
+                keep[v] = current
+                missing.insert(v)
+            }
+            if !missing.isEmpty {
+                warnOnce("missing:\(name)", "model \(name): the file of version(s) \(missing.sorted()) is gone from the repository; the loaded copy keeps serving")
+            }
+        }
+        if missing.isEmpty { control.withLock { _ = $0.warned.remove("missing:\(name)") } }
+        // Safe promotion: the primary keeps serving requests without a version while a newer
+        // version is judged beside it (held even when the version policy alone would drop it).
+        let promotion = configuration.promotion(for: name)
+        let held = control.withLock { $0.primaries[name] }
+        var canHold = false
+        var heldModel: LoadedModel? = nil
+        if let h = held, promotion.mode != .immediate, keep[h] == nil, (keep.keys.max() ?? 0) > h,
+           let file = candidates?[h], rolledBack[VersionKey(name: name, version: h)]?.identity != file.identity {
+            if let current = previous[h] {
+                heldModel = current
+            } else {
+                // Not loaded (a restart: the serving version recorded in the promotion state file
+                // is older than what the policy selects): load it to keep serving beside the candidate.
+                var extra = StepsOutcome()
+                load(name: name, version: h, candidate: file, previous: nil, into: &extra, events: &events)
+                heldModel = extra.keep[h]
+                for (v, status) in extra.visited { visited[v] = status }
+            }
+            canHold = heldModel != nil
+        }
+        let arrangement = ReloadPlanner.arrange(mode: promotion.mode, kept: Set(keep.keys), heldPrimary: held, canHold: canHold)
+        if let a = arrangement, a.hold { keep[a.primary] = heldModel! }
+        for v in previous.keys.sorted() where keep[v] == nil {
+            events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))
+            logger.info("model \(name) version \(v) unloaded")
+        }
+        next.served[name] = arrangement.map {
+            RepositorySnapshot.Served(versions: keep, latest: keep[$0.primary]!, candidate: $0.candidate.map { keep[$0]! },
+                                      promotion: promotion)
+        }
+        control.withLock { $0.primaries[name] = arrangement?.primary }
+        if let a = arrangement, let c = a.candidate, oldCandidate != c {
+            logger.notice("model \(name) version \(c) is a \(promotion.mode.rawValue) candidate; version \(a.primary) keeps serving requests without a version until the promotion rules decide",
+                          metadata: ["model": "\(name)", "candidate": "\(c)", "serving": "\(a.primary)", "mode": "\(promotion.mode.rawValue)"])
+        }
+        var status = ReloadPlanner.status(
+            name: name, policy: configuration.policy(for: name), onDisk: Set((candidates ?? [:]).keys),
+            serving: keep.mapValues(\.sha256), visited: visited, missing: missing,
+            lastFailure: outcome.lastFailure, pending: outcome.pending)
+        if let c = arrangement?.candidate, let i = status.versions.firstIndex(where: { $0.version == c }) {
+            status.versions[i].reason = "\(promotion.mode.rawValue) candidate: judged beside version \(arrangement!.primary), which serves requests without a version"
+        }
+        next.statuses[name] = status
+        return outcome.settleLeft
     }
 
     /// What a pass is about to publish.
