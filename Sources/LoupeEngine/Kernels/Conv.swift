@@ -347,18 +347,29 @@
                     let o = (ph * PW + pw) * K + kc
                     let d = load8(dy + o)
                     // index ∈ {0, 1, 2, 3, 255}: below(s) = -1 where index < s, so window s's mask is below(s+1) ^ below(s).
-                    var u = UnsafeRawPointer(am + o).loadUnaligned(as: I8.self)
-                    var below = I8(repeating: 0)
-                    for s in 0..<4 {
-                        u = u &- 1
-                        let next = u &>> 31
-                        let ds = keep(next ^ below, d)
-                        below = next
-                        let px = x + (ph * 2 + (s >> 1)) * W + pw * 2 + (s & 1)
-                        g0.addProduct(splat8(px[0]), ds); g1.addProduct(splat8(px[1]), ds); g2.addProduct(splat8(px[2]), ds)
-                        g3.addProduct(splat8(px[W]), ds); g4.addProduct(splat8(px[W + 1]), ds); g5.addProduct(splat8(px[W + 2]), ds)
-                        g6.addProduct(splat8(px[2 * W]), ds); g7.addProduct(splat8(px[2 * W + 1]), ds); g8.addProduct(splat8(px[2 * W + 2]), ds)
-                    }
+                    let u0 = UnsafeRawPointer(am + o).loadUnaligned(as: I8.self) &- 1, b1 = u0 &>> 31
+                    let u1 = u0 &- 1, b2 = u1 &>> 31, u2 = u1 &- 1, b3 = u2 &>> 31, b4 = (u2 &- 1) &>> 31
+                    let ds0 = keep(b1, d), ds1 = keep(b2 ^ b1, d), ds2 = keep(b3 ^ b2, d), ds3 = keep(b4 ^ b3, d)
+                    // The 4×4 pixels under the pooled output, row by row, each broadcast once and used at once by the
+                    // taps of the windows that contain it (window s = (s >> 1, s & 1) sees pixel (r, c) at tap
+                    // (r − s >> 1, c − s & 1)). Each gradient vector still receives windows 0, 1, 2, 3 in that order.
+                    let px = x + ph * 2 * W + pw * 2
+                    do { let v = splat8(px[0]); g0.addProduct(v, ds0) }
+                    do { let v = splat8(px[1]); g1.addProduct(v, ds0); g0.addProduct(v, ds1) }
+                    do { let v = splat8(px[2]); g2.addProduct(v, ds0); g1.addProduct(v, ds1) }
+                    do { let v = splat8(px[3]); g2.addProduct(v, ds1) }
+                    do { let v = splat8(px[W + 0]); g3.addProduct(v, ds0); g0.addProduct(v, ds2) }
+                    do { let v = splat8(px[W + 1]); g4.addProduct(v, ds0); g3.addProduct(v, ds1); g1.addProduct(v, ds2); g0.addProduct(v, ds3) }
+                    do { let v = splat8(px[W + 2]); g5.addProduct(v, ds0); g4.addProduct(v, ds1); g2.addProduct(v, ds2); g1.addProduct(v, ds3) }
+                    do { let v = splat8(px[W + 3]); g5.addProduct(v, ds1); g2.addProduct(v, ds3) }
+                    do { let v = splat8(px[2 * W + 0]); g6.addProduct(v, ds0); g3.addProduct(v, ds2) }
+                    do { let v = splat8(px[2 * W + 1]); g7.addProduct(v, ds0); g6.addProduct(v, ds1); g4.addProduct(v, ds2); g3.addProduct(v, ds3) }
+                    do { let v = splat8(px[2 * W + 2]); g8.addProduct(v, ds0); g7.addProduct(v, ds1); g5.addProduct(v, ds2); g4.addProduct(v, ds3) }
+                    do { let v = splat8(px[2 * W + 3]); g8.addProduct(v, ds1); g5.addProduct(v, ds3) }
+                    do { let v = splat8(px[3 * W + 0]); g6.addProduct(v, ds2) }
+                    do { let v = splat8(px[3 * W + 1]); g7.addProduct(v, ds2); g6.addProduct(v, ds3) }
+                    do { let v = splat8(px[3 * W + 2]); g8.addProduct(v, ds2); g7.addProduct(v, ds3) }
+                    do { let v = splat8(px[3 * W + 3]); g8.addProduct(v, ds3) }
                 }}
             }
             store8(g0, dWeight + 0 * K + kc); store8(g1, dWeight + 1 * K + kc); store8(g2, dWeight + 2 * K + kc)
