@@ -11,7 +11,9 @@
 #
 # A variant is `name=command` (the command must listen on $PORT, given in the environment), or one
 # of the shorthands: `serve` (.build/release/loupe serve --models models), `base` ($BASE_BIN serve,
-# e.g. a build of an older commit), `nginx-w1` (shared/anchors/http's one-worker nginx, /health only).
+# e.g. a build of an older commit), `nginx-w1` (shared/anchors/http's one-worker nginx) and `nio` (its raw
+# SwiftNIO server, built in release under $ANCHORS/nio: copy the anchors somewhere writable first); the
+# peers serve /health only.
 # Env: ROUNDS (3) DUR (10s) WARM (2s) TESTS ("health-c64 health-c1 png-c64") ANCHORS (/work/shared/anchors/http)
 #      OUT (/tmp/loupe-request-cost)
 set -euo pipefail
@@ -31,6 +33,7 @@ command_for() {
     serve) echo ".build/release/loupe serve --models models --host 127.0.0.1 --port $PORT" ;;
     base) echo "${BASE_BIN:?set BASE_BIN to the loupe binary to compare against} serve --models models --host 127.0.0.1 --port $PORT" ;;
     nginx-w1) echo "nginx -e $OUT/nginx/error.log -p $OUT/nginx/ -c $OUT/nginx/nginx.conf -g daemon_off;" ;;
+    nio) echo "$ANCHORS/nio/.build/release/NIOServer $PORT" ;;
     *=*) echo "${1#*=}" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
@@ -68,7 +71,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for test in $TESTS; do
     for v in "$@"; do
       name=$(name_of "$v")
-      [[ "$v" == nginx-w1 && "$test" == png-* ]] && continue
+      [[ ( "$v" == nginx-w1 || "$v" == nio ) && "$test" == png-* ]] && continue   # peers serve /health only
       start "$v"
       case "$test" in
         health-c64) args=(-c64 "http://127.0.0.1:$PORT/health") ;;
