@@ -137,6 +137,33 @@ import Glibc
         checkAll(texts)
     }
 
+    /// The halfway test from the bits against its definition (d = (f + next float) / 2), on every kind of Double.
+    @Test func binary32TiesFromTheBits() {
+        func reference(_ d: Double) -> Bool {
+            guard d.isFinite else { return false }
+            let f = Float(d)
+            let back = f.isInfinite ? (f > 0 ? 0x1p128 : -0x1p128) : Double(f)
+            if back == d { return false }
+            let other = d > back ? f.nextUp : f.nextDown
+            guard other.isFinite else { return false }
+            return (back + Double(other)) * 0.5 == d
+        }
+        var g = SystemRandomNumberGenerator()
+        var values: [Double] = [0, -0.0, 0x1p-150, 0x1p-151, 3 * 0x1p-150, 0x1p-149, 0x1p128 - 0x1p103, -(0x1p128 - 0x1p103), 0x1p128, 0x1p-126,
+                                0x1p-126 - 0x1p-150, 0x1p-126 + 0x1p-150, .greatestFiniteMagnitude, .infinity, .leastNonzeroMagnitude]
+        for _ in 0..<200_000 {
+            values.append(Double(bitPattern: g.next()))
+            let f = Float(bitPattern: UInt32(truncatingIfNeeded: g.next()))
+            if f.isFinite {
+                let mid = (Double(f) + Double(f.nextUp)) / 2
+                values += [mid, mid.nextUp, mid.nextDown, Double(f)]
+            }
+        }
+        var wrong = 0
+        for d in values where !d.isNaN && DecimalParsing.isBinary32Tie(d) != reference(d) { wrong += 1 }
+        #expect(wrong == 0)
+    }
+
     @Test func theGeneratedTableIsUpToDate() {
         let r = runProcess(["python3", repositoryRoot() + "/scripts/gen-powers-of-five.py", "--check"])
         #expect(r.status == 0, "\(r.output)")

@@ -69,24 +69,25 @@ enum DecimalParsing {
     static func convert(_ d: ScannedDecimal, text: UnsafeBufferPointer<UInt8>) -> (double: Double, float: Float) {
         let double = Self.double(d) ?? strtodExact(text)
         let float = Float(double)
-        guard isBinary32Tie(double, float) else { return (double, float) }
+        guard isBinary32Tie(double) else { return (double, float) }
         return (double, Self.float(d) ?? strtofExact(text))
     }
 
-    /// True when `d` lies exactly halfway between two adjacent Floats (one of them `f`, Float(d)).
+    /// True when `d` lies exactly halfway between two adjacent Floats.
     /// Only then can rounding decimal → Double → Float differ from decimal → Float: every other
     /// Double rounds to the Float its decimal rounds to (the halfway points are Doubles themselves,
-    /// and rounding is monotonic).
-    @inline(__always) static func isBinary32Tie(_ d: Double, _ f: Float) -> Bool {
-        guard d.isFinite else { return false }
-        // Float(d) is ±∞ from the halfway point 2^128 − 2^103 on: there ∞ stands for ±2^128.
-        let back = f.isInfinite ? (f > 0 ? 0x1p128 : -0x1p128) : Double(f)
-        if back == d { return false }
-        // The neighbour of f on d's side (∞'s is ±greatestFiniteMagnitude; a finite f with an
-        // infinite neighbour on d's side has no tie there: Float(d) would have been ∞).
-        let other = d > back ? f.nextUp : f.nextDown
-        guard other.isFinite else { return false }
-        return (back + Double(other)) * 0.5 == d
+    /// and rounding is monotonic). From the bits: in binary32's normal range (2^-126 ≤ |d| < 2^128,
+    /// including the tie between the largest Float and 2^128) a halfway point keeps exactly one bit
+    /// below the Float's 24, so the Double's low 29 mantissa bits read 1 followed by zeros; below it
+    /// the Floats are the multiples of 2^-149 and the halfway points the odd multiples of 2^-150.
+    @inline(__always) static func isBinary32Tie(_ d: Double) -> Bool {
+        let bits = d.bitPattern
+        let exponent = Int(bits >> 52) & 0x7FF
+        if exponent >= 1023 - 126 {
+            return exponent <= 1023 + 127 && bits & 0x1FFF_FFFF == 0x1000_0000
+        }
+        let scaled = abs(d) * 0x1p150   // exact: a power-of-two scaling of a value below 2^-126
+        return scaled == scaled.rounded(.towardZero) && UInt64(scaled) & 1 == 1
     }
 
     // MARK: Eisel–Lemire
