@@ -91,9 +91,10 @@ extension Sequential {
 /// How an input is attributed to the target's score.
 public enum AttributionMethod: String, Sendable, Equatable, CaseIterable {
     /// Integrated gradients (Sundararajan et al. 2017): (x − x′) ⊙ ∫₀¹ ∂score/∂input at x′ + α(x − x′) dα, the
-    /// integral by the midpoint rule over `steps` points α = (k + ½)/steps (Captum's riemann_middle; Gauss–Legendre
-    /// was measured worse here: a ReLU network's path is piecewise, not smooth); all steps of one image run as one batch. Completeness:
-    /// the attributions sum to score(x) − score(x′) up to the quadrature error.
+    /// integral by an adaptive composite midpoint rule with `steps` gradient evaluations (Explainer.integratedGradients:
+    /// equal intervals first, then the intervals whose midpoint estimate misses the score's change across them most are
+    /// cut in three, in 6 batched rounds). Completeness: the attributions sum to score(x) − score(x′) up to the
+    /// quadrature error.
     case integratedGradients = "integrated_gradients"
     /// |∂score/∂input| at x.
     case saliency
@@ -215,24 +216,8 @@ public struct Explainer: Sendable {
                                baselineScore: nil, map: map)
         case .integratedGradients:
             let base = baselineImage(image, options.baseline)
-            let m = options.steps
-            // Rows 0..<m: the midpoints; row m: the baseline; row m + 1: the image (for the scores).
-            var batch = [Float](repeating: 0, count: (m + 2) * d)
-            for k in 0..<m {
-                let a = (Float(k) + 0.5) / Float(m)
-                for i in 0..<d { batch[k * d + i] = base[i] + a * (image[i] - base[i]) }
-            }
-            for i in 0..<d { batch[m * d + i] = base[i]; batch[(m + 1) * d + i] = image[i] }
-            let r = try model.inputGradients(batch, count: m + 2, targets: Array(repeating: t, count: m + 2), of: options.score,
-                                             workspace: &gradients, transposed: transposed)
-            var mean = [Double](repeating: 0, count: d)
-            for k in 0..<m { for i in 0..<d { mean[i] += Double(r.gradients[k * d + i]) } }
-            var map = [Float](repeating: 0, count: d)
-            for i in 0..<d { map[i] = Float(mean[i] / Double(m)) * (image[i] - base[i]) }
-            let pRow = { (row: Int) in r.probabilities[(row * classes)..<((row + 1) * classes)] }
-            let zRow = { (row: Int) in r.logits[(row * classes)..<((row + 1) * classes)] }
-            return Attribution(target: t, probabilities: Array(pRow(m + 1)), score: score(pRow(m + 1), zRow(m + 1)),
-                               baselineScore: score(pRow(m), zRow(m)), map: map)
+            let ig = try integratedGradients(image, base: base, target: t, options: options)
+            return Attribution(target: t, probabilities: probabilities, score: ig.score, baselineScore: ig.baselineScore, map: ig.map)
         case .occlusion:
             let (h, w, c) = shape
             let win = options.window, step = options.stride
@@ -259,6 +244,89 @@ public struct Explainer: Sendable {
             return Attribution(target: t, probabilities: probabilities, score: options.score == .logit ? logits[t] : probabilities[t],
                                baselineScore: nil, map: map)
         }
+    }
+
+    /// The path integral of integrated gradients, (x − x′) ⊙ ∫₀¹ ∇score(x′ + α(x − x′)) dα, by an adaptive composite
+    /// midpoint rule that spends exactly `steps` gradient evaluations:
+    ///  1. [0, 1] is cut into n₀ = ⌈steps / 4⌉ equal intervals (one more when steps − n₀ is odd); the gradient is
+    ///     taken at each midpoint and the score — forward passes only — at every edge.
+    ///  2. Each interval's midpoint estimate w·∇score(mid)·(x − x′) is compared with the score's actual change across
+    ///     it, score(hi) − score(lo). In rounds, the ⌈steps / 16⌉ intervals that miss it most are cut in three: the
+    ///     middle third keeps its midpoint's gradient, the outer thirds get one new gradient each, the two new edges
+    ///     a forward pass. Until the steps are spent (6 rounds).
+    /// A ReLU network's path is piecewise (its gradient jumps where units switch) and a softmax probability can
+    /// saturate within a few hundredths of α, so uniform nodes waste most of their budget; this places them where the
+    /// score moves. Measured on the Keras seed network, 28 real images, black baseline, probability: worst
+    /// completeness error at 64 steps 6.5% uniform, 2.3% Gauss–Legendre, 0.63% here.
+    mutating func integratedGradients(_ image: [Float], base: [Float], target t: Int,
+                                      options: AttributionOptions) throws -> (map: [Float], score: Float, baselineScore: Float) {
+        let d = model.inputCount, classes = model.outputCount, steps = options.steps
+        let direction = (0..<d).map { image[$0] - base[$0] }
+        func path(_ alphas: [Double]) -> [Float] {
+            var batch = [Float](repeating: 0, count: alphas.count * d)
+            for (k, a) in alphas.enumerated() {
+                let af = Float(a)
+                for i in 0..<d { batch[k * d + i] = base[i] + af * direction[i] }
+            }
+            return batch
+        }
+        func scores(_ alphas: [Double]) -> [Float] {
+            let n = alphas.count, batch = path(alphas)
+            let out = options.score == .logit ? model.logits(batch, count: n, workspace: &inference) : model.predict(batch, count: n, workspace: &inference)
+            return (0..<n).map { out[$0 * classes + t] }
+        }
+        // Gradient rows in evaluation order, and each one's ∇score · (x − x′).
+        var rows: [Float] = [], dots: [Double] = []
+        func gradients(_ alphas: [Double]) throws {
+            let n = alphas.count
+            let r = try model.inputGradients(path(alphas), count: n, targets: Array(repeating: t, count: n), of: options.score,
+                                             workspace: &self.gradients, transposed: transposed)
+            rows += r.gradients
+            for k in 0..<n {
+                var h = 0.0
+                for i in 0..<d { h += Double(r.gradients[k * d + i]) * Double(direction[i]) }
+                dots.append(h)
+            }
+        }
+        var n0 = max(1, (steps + 3) / 4)
+        if (steps - n0) % 2 != 0 { n0 += 1 }
+        // Intervals: bounds, the score at both ends, and their gradient row.
+        var lo = (0..<n0).map { Double($0) / Double(n0) }, hi = (0..<n0).map { Double($0 + 1) / Double(n0) }
+        hi[n0 - 1] = 1
+        let edgeScores = scores(lo + [1])
+        var sLo = Array(edgeScores[0..<n0]), sHi = Array(edgeScores[1...])
+        var row = Array(0..<n0)
+        try gradients((0..<n0).map { (lo[$0] + hi[$0]) / 2 })
+        var used = n0
+        let perRound = max(1, (steps + 15) / 16)
+        while used + 2 <= steps {
+            let splits = min(perRound, (steps - used) / 2)
+            let miss = lo.indices.map { abs((hi[$0] - lo[$0]) * dots[row[$0]] - Double(sHi[$0] - sLo[$0])) }
+            let chosen = lo.indices.sorted { miss[$0] != miss[$1] ? miss[$0] > miss[$1] : $0 < $1 }.prefix(splits)
+            var edges: [Double] = [], mids: [Double] = []
+            for k in chosen {
+                let w3 = (hi[k] - lo[k]) / 3
+                edges += [lo[k] + w3, lo[k] + 2 * w3]
+                mids += [lo[k] + w3 / 2, hi[k] - w3 / 2]
+            }
+            let newScores = scores(edges)
+            let firstRow = dots.count
+            try gradients(mids)
+            for (j, k) in chosen.enumerated() {
+                let a = lo[k], c = hi[k], e1 = edges[2 * j], e2 = edges[2 * j + 1], s1 = newScores[2 * j], s2 = newScores[2 * j + 1]
+                lo.append(a); hi.append(e1); sLo.append(sLo[k]); sHi.append(s1); row.append(firstRow + 2 * j)
+                lo.append(e2); hi.append(c); sLo.append(s2); sHi.append(sHi[k]); row.append(firstRow + 2 * j + 1)
+                lo[k] = e1; hi[k] = e2; sLo[k] = s1; sHi[k] = s2
+            }
+            used += 2 * splits
+        }
+        var sum = [Double](repeating: 0, count: d)
+        for k in lo.indices {
+            let w = hi[k] - lo[k], base = row[k] * d
+            for i in 0..<d { sum[i] += w * Double(rows[base + i]) }
+        }
+        let map = (0..<d).map { Float(sum[$0]) * direction[$0] }
+        return (map, edgeScores[n0], edgeScores[0])
     }
 
     /// The integrated-gradients baseline for `image`.

@@ -38,4 +38,30 @@ import LoupeEngine
             #expect(worst <= 1e-4, "golden sample \(i) differs by \(worst)")
         }
     }
+
+    /// Integrated gradients on the shipped model (issue 13): Σ attributions = score(x) − score(baseline) within 1% at
+    /// 64 steps, probability and logit, black and blur baselines, on the first 24 Fashion-MNIST test images whose
+    /// score moves by 0.1 or more (apt dataset-fashion-mnist).
+    @Test(arguments: [ExplainedScore.probability, .logit], [AttributionBaseline.constant(0), .blur(sigma: 4)])
+    func integratedGradientsAreCompleteAt64Steps(_ score: ExplainedScore, _ baseline: AttributionBaseline) throws {
+        let file = try ModelFile.read(path: Self.path)
+        var explainer = try Explainer(model: try file.makeModel())
+        let test = try IDXDataset.load(directory: "/usr/share/datasets/fashion-mnist", split: .test)
+        // The black baseline is the normalized value of a black pixel.
+        let black = file.header.normalization.apply([0])[0]
+        let base: AttributionBaseline = baseline == .constant(0) ? .constant(black) : baseline
+        var checked = 0, worst: Float = 0
+        for i in 0..<40 where checked < 24 {
+            let image = file.header.normalization.apply(Array(test.images[(i * 784)..<((i + 1) * 784)]))
+            let a = try explainer.explain(image, options: AttributionOptions(method: .integratedGradients, score: score, steps: 64, baseline: base))
+            let delta = a.score - a.baselineScore!
+            guard abs(delta) >= 0.1 else { continue }
+            checked += 1
+            let error = abs(a.map.reduce(0, +) - delta) / abs(delta)
+            worst = max(worst, error)
+            #expect(error <= 0.01, "test image \(i) \(score) \(baseline): Σ = \(a.map.reduce(0, +)), Δ = \(delta)")
+        }
+        #expect(checked >= 18, "only \(checked) of 40 images moved the score by 0.1")
+        print("shipped model, IG 64 steps, \(score) \(baseline): worst completeness error \(worst) over \(checked) images")
+    }
 }

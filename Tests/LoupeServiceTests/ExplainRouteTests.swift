@@ -22,7 +22,7 @@ import Testing
         #expect(json(r)["error"]?.stringValue == "window must be an integer from 1 to 2, received '3'")
     }
 
-    /// Explanations share the bounded queue: each holds images × passes (34 for 32 integrated-gradient
+    /// Explanations share the bounded queue: each holds images × passes (43 for 32 integrated-gradient
     /// steps), so behind a busy worker the next one is refused with 503 + Retry-After, and health still answers.
     @Test func aFloodOfExplanationsGets503WhileHealthAnswers() {
         var c = ServiceConfiguration()

@@ -335,7 +335,7 @@ enum OpenAPI {
        "enum": ["integrated_gradients", "saliency", "gradient_x_input", "occlusion"],
        "default": "integrated_gradients"
       },
-      "description": "integrated_gradients: (x − baseline) ⊙ mean gradient along the straight path (midpoint rule); saliency: |∂score/∂x|; gradient_x_input: x ⊙ ∂score/∂x; occlusion: score drop when a window × window square is blacked out, averaged over the windows covering each pixel."
+      "description": "integrated_gradients: (x − baseline) ⊙ the gradient integrated along the straight path (adaptive midpoint rule, docs/api.md); saliency: |∂score/∂x|; gradient_x_input: x ⊙ ∂score/∂x; occlusion: score drop when a window × window square is blacked out, averaged over the windows covering each pixel."
      },
      {
       "name": "target",

@@ -12,10 +12,12 @@ public struct ExplanationRequest: Sendable, Equatable {
         self.options = options; self.target = target
     }
 
-    /// Network passes one image costs (forward + backward for gradients): the job's weight in the queue.
+    /// Network passes one image costs (forward + backward for gradients): the job's weight in the queue. Integrated
+    /// gradients: `steps` gradient passes and steps + 1 forward-only passes (the score at the intervals' edges), a
+    /// forward pass counted as a third of a gradient pass.
     public var passesPerImage: Int {
         switch options.method {
-        case .integratedGradients: return options.steps + 2
+        case .integratedGradients: return options.steps + (options.steps + 1 + 2) / 3
         case .saliency, .gradientXInput: return 2
         case .occlusion: return 2
         }
