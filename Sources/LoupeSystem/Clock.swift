@@ -19,6 +19,15 @@ public func monotonicNanoseconds() -> UInt64 {
 @inline(__always)
 public func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
+/// CPU time of the calling thread in nanoseconds: a duration measured with it is not inflated
+/// while the thread waits for a CPU (for work on low-priority threads, e.g. shadow inference).
+@inline(__always)
+public func threadCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
 /// Wall-clock time in nanoseconds since the Unix epoch (comparable with file mtimes).
 public func wallClockNanoseconds() -> Int64 {
     var ts = timespec()

@@ -162,7 +162,9 @@ private struct Worker {
             input = other.normalization.apply(job.pixels ?? answered.normalization.pixels(fromNormalized: job.input))
         }
         let runner = runner(for: other)
-        let start = monotonicNanoseconds()
+        // Thread CPU time: the worker is in the idle scheduling class, so its wall time would count
+        // every moment it waited for a CPU, which says nothing about the version.
+        let start = threadCPUNanoseconds()
         var outputs: [Float] = []
         outputs.reserveCapacity(job.count * other.outputCount)
         var offset = 0
@@ -172,7 +174,7 @@ private struct Worker {
             outputs.append(contentsOf: runner.predict(slice, count: n, threads: 1))
             offset += n
         }
-        let seconds = Double(monotonicNanoseconds() &- start) / 1e9
+        let seconds = Double(threadCPUNanoseconds() &- start) / 1e9
         let probabilities = other.outputsAreLogits ? Sequential.softmax(outputs, classes: other.outputCount) : outputs
         let (classes, confidences) = PredictionRecorder.top1(probabilities, count: job.count, classes: other.outputCount)
         let agreed = zip(classes, job.answeredClasses).filter { $0 == $1 }.count
