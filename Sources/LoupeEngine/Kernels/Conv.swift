@@ -328,9 +328,12 @@
         let c = g.conv
         let K = c.filters, W = c.width, PH = g.outHeight, PW = g.outWidth
         let inSize = c.height * W, outSize = g.outputSize
-        for kc in stride(from: 0, to: K, by: 8) {
+        // Images outer, filter blocks inner: one image's dOutput and argmax (43 KB) stay in L1 for all filter blocks
+        // instead of the whole batch's streaming from L3 once per block; the gradient vectors are reloaded per
+        // image, so each still sums the images in order.
+        for b in 0..<n { for kc in stride(from: 0, to: K, by: 8) {
             var biasAcc = load8(dBias + kc)
-            for b in 0..<n {
+            do {
                 let dy = dOutput + b * outSize, am = argmax + b * outSize
                 for q in 0..<(PH * PW) {
                     let o = q * K + kc
@@ -341,7 +344,7 @@
             var g0 = load8(dWeight + 0 * K + kc), g1 = load8(dWeight + 1 * K + kc), g2 = load8(dWeight + 2 * K + kc)
             var g3 = load8(dWeight + 3 * K + kc), g4 = load8(dWeight + 4 * K + kc), g5 = load8(dWeight + 5 * K + kc)
             var g6 = load8(dWeight + 6 * K + kc), g7 = load8(dWeight + 7 * K + kc), g8 = load8(dWeight + 8 * K + kc)
-            for b in 0..<n {
+            do {
                 let x = input + b * inSize, dy = dOutput + b * outSize, am = argmax + b * outSize
                 for ph in 0..<PH { for pw in 0..<PW {
                     let o = (ph * PW + pw) * K + kc
@@ -375,7 +378,7 @@
             store8(g0, dWeight + 0 * K + kc); store8(g1, dWeight + 1 * K + kc); store8(g2, dWeight + 2 * K + kc)
             store8(g3, dWeight + 3 * K + kc); store8(g4, dWeight + 4 * K + kc); store8(g5, dWeight + 5 * K + kc)
             store8(g6, dWeight + 6 * K + kc); store8(g7, dWeight + 7 * K + kc); store8(g8, dWeight + 8 * K + kc)
-        }
+        }}
     }
 
     /// dInput (N, H, W, C) = Σ over windows and taps of weight · dZ (dZ = dOutput routed through argmax).
@@ -445,14 +448,15 @@
             backward3x3Pool2Narrow(g, n: n, input: input, dOutput: dOutput, argmax: argmax, dWeight: dWeight, dBias: dBias)
             return
         }
-        for kc in stride(from: 0, to: K, by: 16) {
-            var biasAcc = load16(dBias + kc)
-            if k == 3 && C == 1 && p == 2 {
-                // The seed network's conv: all 9 weight-gradient vectors stay in registers.
+        if k == 3 && C == 1 && p == 2 {
+            // The seed network's conv: all 9 weight-gradient vectors stay in registers. Images outer, filter blocks
+            // inner (one image's dOutput and argmax stay in L1 for every block; per lane the same order).
+            for b in 0..<n { for kc in stride(from: 0, to: K, by: 16) {
+                var biasAcc = load16(dBias + kc)
                 var g0 = load16(dWeight + 0 * K + kc), g1 = load16(dWeight + 1 * K + kc), g2 = load16(dWeight + 2 * K + kc)
                 var g3 = load16(dWeight + 3 * K + kc), g4 = load16(dWeight + 4 * K + kc), g5 = load16(dWeight + 5 * K + kc)
                 var g6 = load16(dWeight + 6 * K + kc), g7 = load16(dWeight + 7 * K + kc), g8 = load16(dWeight + 8 * K + kc)
-                for b in 0..<n {
+                do {
                     let x = input + b * inSize, dy = dOutput + b * outSize, am = argmax + b * outSize
                     for ph in 0..<PH { for pw in 0..<PW {
                         let o = (ph * PW + pw) * K + kc
@@ -471,7 +475,13 @@
                 store16(g0, dWeight + 0 * K + kc); store16(g1, dWeight + 1 * K + kc); store16(g2, dWeight + 2 * K + kc)
                 store16(g3, dWeight + 3 * K + kc); store16(g4, dWeight + 4 * K + kc); store16(g5, dWeight + 5 * K + kc)
                 store16(g6, dWeight + 6 * K + kc); store16(g7, dWeight + 7 * K + kc); store16(g8, dWeight + 8 * K + kc)
-            } else {
+                store16(biasAcc, dBias + kc)
+            }}
+            return
+        }
+        for kc in stride(from: 0, to: K, by: 16) {
+            var biasAcc = load16(dBias + kc)
+            do {
                 for b in 0..<n {
                     let x = input + b * inSize, dy = dOutput + b * outSize, am = argmax + b * outSize
                     for ph in 0..<PH { for pw in 0..<PW {
