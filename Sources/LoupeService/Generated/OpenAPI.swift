@@ -2633,6 +2633,16 @@ enum OpenAPI {
      "200": {
       "description": "As POST /explain."
      },
+     "400": {
+      "description": "Bad body, query or version (as POST /explain).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "404": {
       "description": "Unknown model or version.",
       "content": {
@@ -3507,9 +3517,23 @@ enum OpenAPI {
    "FeedbackRequest": {
     "type": "object",
     "description": "Either {request_id, label|labels} or {instances, labels}.",
+    "anyOf": [
+     {
+      "required": [
+       "request_id"
+      ]
+     },
+     {
+      "required": [
+       "instances",
+       "labels"
+      ]
+     }
+    ],
     "properties": {
      "request_id": {
       "type": "string",
+      "minLength": 1,
       "description": "X-Request-ID of an earlier /predict or infer response (kept for feedback.window images, feedback.max_age_s seconds)."
      },
      "label": {
@@ -3526,6 +3550,7 @@ enum OpenAPI {
      },
      "labels": {
       "type": "array",
+      "minItems": 1,
       "items": {
        "oneOf": [
         {
@@ -3542,8 +3567,11 @@ enum OpenAPI {
      },
      "instances": {
       "type": "array",
+      "minItems": 1,
       "description": "Images as in /predict's JSON body; classified now and scored against `labels`.",
-      "items": {}
+      "items": {
+       "$ref": "#/components/schemas/Instance"
+      }
      }
     }
    },

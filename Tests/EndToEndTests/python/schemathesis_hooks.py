@@ -9,6 +9,11 @@ Nor can it say that a JSON instance or a v2 tensor holds H·W·C values of the m
 schemas describe any served shape (the model's comes from its metadata), so a valid (positive) case's
 instances and tensors are fitted to the served model's shape here — LOUPE_INPUT_SHAPE "H,W,C"
 (default the shipped model's 28,28,1) — keeping the values and the nesting the schema drew.
+Nor can it say which query parameters go together: /explain takes `steps` and `baseline` only with
+method=integrated_gradients and `window`/`stride` only with method=occlusion (a 400 otherwise), so a
+positive case keeps only the parameters of the method it drew. And /feedback takes either
+{request_id, label} or {instances, labels} with one class label (0…9 for the shipped model) per image:
+a positive case is made one of the two from what was drawn (an unknown request_id is a documented 404).
 Negative cases are left as drawn.
 """
 import base64
@@ -49,19 +54,27 @@ def jpeg(data: bytes, quality: int, progressive: bool) -> bytes:
     return out.getvalue()
 
 
+def webp(data: bytes, lossless: bool) -> bytes:
+    out = io.BytesIO()
+    Image.frombytes("L", (SIDE, SIDE), data).save(out, "WEBP", lossless=lossless, quality=80)
+    return out.getvalue()
+
+
 png_images = st.builds(png, pixels, st.sampled_from([8, 16]))
+webp_images = st.builds(webp, pixels, st.booleans())
 jpeg_images = st.builds(jpeg, pixels, st.integers(min_value=30, max_value=95), st.booleans())
 pgm_images = st.builds(pgm, pixels)
 
 schemathesis.openapi.media_type("image/png", png_images)
 schemathesis.openapi.media_type("image/jpeg", jpeg_images)
+schemathesis.openapi.media_type("image/webp", webp_images)
 schemathesis.openapi.media_type("image/x-portable-graymap", pgm_images)
 schemathesis.openapi.media_type("application/octet-stream",
                                 st.integers(min_value=1, max_value=4).flatmap(
                                     lambda n: st.binary(min_size=n * SIDE * SIDE, max_size=n * SIDE * SIDE)))
 # Multipart file parts are `format: binary` strings: images too.
-schemathesis.openapi.format("binary", st.one_of(png_images, jpeg_images, pgm_images))
-schemathesis.openapi.format("byte", st.one_of(png_images, jpeg_images, pgm_images).map(lambda b: base64.b64encode(b).decode()))
+schemathesis.openapi.format("binary", st.one_of(png_images, jpeg_images, webp_images, pgm_images))
+schemathesis.openapi.format("byte", st.one_of(png_images, jpeg_images, webp_images, pgm_images).map(lambda b: base64.b64encode(b).decode()))
 
 
 def _values(x):
@@ -109,6 +122,23 @@ def map_case(context, case):
     meta = getattr(case, "meta", None)
     positive = meta is not None and meta.generation.mode.is_positive
     body = case.body
+    path = case.operation.path
+    if positive and path.endswith("explain") and isinstance(case.query, dict):
+        method = case.query.get("method", "integrated_gradients")
+        own = {"integrated_gradients": {"steps", "baseline"}, "occlusion": {"window", "stride"}}.get(method, set())
+        for key in ("steps", "baseline", "window", "stride"):
+            if key not in own:
+                case.query.pop(key, None)
+    if positive and path.endswith("feedback") and isinstance(body, dict):
+        def label(v):
+            return v % 10 if isinstance(v, int) and not isinstance(v, bool) else 0
+        if isinstance(body.get("request_id"), str):
+            case.body = body = {"request_id": body["request_id"], "label": label(body.get("label"))}
+        else:
+            drawn = body.get("instances") if isinstance(body.get("instances"), list) and body.get("instances") else [[0]]
+            drawn = [x if isinstance(x, list) else [0] for x in drawn]   # fitted to the model's shape below
+            labels = body.get("labels") if isinstance(body.get("labels"), list) else []
+            case.body = body = {"instances": drawn, "labels": [label(labels[i] if i < len(labels) else 0) for i in range(len(drawn))]}
     if positive and isinstance(body, dict):
         for key in ("instances", "inputs"):
             items = body.get(key)
