@@ -38,8 +38,9 @@ LUA
 "$TRITON_PY" "$ANCHOR/pytriton_fashion.py" 18600 2 > "$OUT/triton.log" 2>&1 & TPID=$!
 "$LOUPE_BIN" serve --port 18700 --log-level warning --set shutdown.drain_delay_ms=0 > "$OUT/loupe.log" 2>&1 & LPID=$!
 trap 'kill $TPID $LPID 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do curl -fsS -o /dev/null http://127.0.0.1:18600/v2/health/ready 2>/dev/null && break; sleep 0.5; done
-for _ in $(seq 1 100); do curl -fsS -o /dev/null http://127.0.0.1:18700/v2/health/ready 2>/dev/null && break; sleep 0.1; done
+# Ready means the model is: Triton answers /v2/health/ready before pytriton has registered `fashion`.
+for _ in $(seq 1 240); do curl -fsS -o /dev/null http://127.0.0.1:18600/v2/models/fashion/ready 2>/dev/null && break; sleep 0.5; done
+for _ in $(seq 1 100); do curl -fsS -o /dev/null http://127.0.0.1:18700/v2/models/fashion/ready 2>/dev/null && break; sleep 0.1; done
 # Both must answer the body with 200 before anything is timed (run from the repository root: models/ is there).
 for port in 18600 18700; do
   curl -fsS -o /dev/null -X POST -H "Content-Type: application/json" --data-binary @"$OUT/body.json" \
