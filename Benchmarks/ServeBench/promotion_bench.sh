@@ -13,7 +13,7 @@
 #      sizes is cache misses, not work), route() per request and the canary key's hash.
 # Prints the CPU model and the engine ISA first. Results: one JSON line each, in $OUT/results.jsonl.
 # Usage: bash Benchmarks/ServeBench/promotion_bench.sh [REPS=3] [SECONDS=10] [CONNECTIONS=16]
-# Needs: swift build -c release --product loupe --product loupe-lifecycle-bench; wrk; python3.
+# Needs: swift build -c release --product loupe && swift build -c release --product loupe-lifecycle-bench; wrk; python3.
 # Env: MODELS (repository with fashion/1, default ./models), OUT (results dir).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -3,7 +3,9 @@
 // each, and feedback labels scored against each version's prediction (answered or shadowed). One
 // `PromotionEvidence` per model, for the current (candidate, serving) pair: a record naming another
 // pair starts the evidence afresh, so a new candidate is never judged on its predecessor's counts.
-// Every update is a few integer adds under one short lock.
+// Every update is a few integer adds under one short lock. The request side (`answered`, `dropped`)
+// only try-locks, since the idle-class shadow worker takes the same lock: a sample that meets it
+// busy is skipped rather than waiting for that worker to get a CPU back.
 import Synchronization
 
 final class PromotionTracker: Sendable {
@@ -11,18 +13,26 @@ final class PromotionTracker: Sendable {
     struct Entry: Sendable { var pair: Pair; var evidence = PromotionEvidence() }
     private let entries = Mutex<[String: Entry]>([:])
 
-    /// Updates the evidence of `model` for `pair`, starting afresh when the pair changed.
-    private func update(_ model: String, _ pair: Pair, _ body: (inout PromotionEvidence) -> Void) {
-        entries.withLock { e in
-            if e[model]?.pair != pair { e[model] = Entry(pair: pair) }
-            body(&e[model]!.evidence)
+    /// Updates the evidence of `model` for `pair`, starting afresh when the pair changed; with
+    /// `wait` false, skipped when the lock is busy.
+    private func update(_ model: String, _ pair: Pair, wait: Bool = true, _ body: (inout PromotionEvidence) -> Void) {
+        if wait {
+            entries.withLock { e in
+                if e[model]?.pair != pair { e[model] = Entry(pair: pair) }
+                body(&e[model]!.evidence)
+            }
+        } else {
+            _ = entries.withLockIfAvailable { e in
+                if e[model]?.pair != pair { e[model] = Entry(pair: pair) }
+                body(&e[model]!.evidence)
+            }
         }
     }
 
     /// A request answered by one version of a pair (`routed.other` set): its forward-pass time.
     func answered(_ routed: RoutedModel, inferenceSeconds: Double) {
         guard let candidate = routed.candidate else { return }
-        update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version)) { e in
+        update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version), wait: false) { e in
             if routed.candidateAnswered {
                 e.seen += 1
                 e.candidateLatency.observe(seconds: inferenceSeconds)
@@ -51,7 +61,7 @@ final class PromotionTracker: Sendable {
     /// A shadow copy was dropped (the shadow queue was full).
     func dropped(_ routed: RoutedModel) {
         guard let candidate = routed.candidate else { return }
-        update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version)) { $0.dropped += 1 }
+        update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version), wait: false) { $0.dropped += 1 }
     }
 
     /// Feedback scored against version `version` of `model` (its answer or its shadow prediction):

@@ -7,8 +7,12 @@
 // Nothing it computes reaches a client. The request pays one sampling draw and, when sampled, one
 // enqueue under a short lock; when the queue holds `capacity` images the copy is dropped and
 // counted instead, so the queue (and the memory it holds) stays bounded whatever the load.
+// The request side never waits for a lock the idle-class worker may hold (a worker preempted inside
+// a critical section would otherwise stall requests until it next gets a CPU): it only try-locks,
+// and a copy that meets a busy lock is dropped and counted (loupe_shadow_dropped_busy_total).
 import LoupeData
 import LoupeEngine
+import Synchronization
 
 final class ShadowRunner: @unchecked Sendable {
     struct Job {
@@ -41,6 +45,8 @@ final class ShadowRunner: @unchecked Sendable {
     private var dropped: [String: UInt64] = [:]
     /// The most images ever waiting (≤ capacity).
     private(set) var highWater = 0
+    /// Copies dropped because the queue's lock was busy (counted without it).
+    private let busyDrops = Atomic<UInt64>(0)
 
     init(capacity: Int, tracker: PromotionTracker, window: PredictionWindow, seed: UInt64) {
         self.capacity = max(1, capacity)
@@ -54,7 +60,10 @@ final class ShadowRunner: @unchecked Sendable {
     @discardableResult
     func offer(_ job: Job) -> Bool {
         guard job.routed.other != nil, job.routed.sampleRate > 0, job.count > 0 else { return false }
-        lock.lock()
+        guard lock.tryLock() else {
+            busyDrops.add(1, ordering: .relaxed)
+            return false
+        }
         if job.routed.sampleRate < 1 {
             random ^= random << 13; random ^= random >> 7; random ^= random << 17   // xorshift64
             if Double(random >> 11) * 0x1p-53 >= job.routed.sampleRate { lock.unlock(); return false }
@@ -117,8 +126,9 @@ final class ShadowRunner: @unchecked Sendable {
     fileprivate func finished(_ key: ModelVersion) { lock.withLock { done[key, default: 0] += 1 } }
 
     /// Images waiting now, and counters for the metrics.
-    var state: (queued: Int, highWater: Int, done: [ModelVersion: UInt64], dropped: [String: UInt64]) {
-        lock.withLock { (queuedImages, highWater, done, dropped) }
+    var state: (queued: Int, highWater: Int, done: [ModelVersion: UInt64], dropped: [String: UInt64], busy: UInt64) {
+        let busy = busyDrops.load(ordering: .relaxed)
+        return lock.withLock { (queuedImages, highWater, done, dropped, busy) }
     }
 
     func write(into w: inout MetricsWriter) {
@@ -129,6 +139,8 @@ final class ShadowRunner: @unchecked Sendable {
         }
         w.family("loupe_shadow_dropped_total", help: "Request copies dropped because the shadow queue was full (promotion.shadow_queue_images).", kind: .counter)
         for (m, n) in s.dropped.sorted(by: { $0.key < $1.key }) { w.sample("loupe_shadow_dropped_total", labels: [("model", m)], value: Double(n)) }
+        w.family("loupe_shadow_dropped_busy_total", help: "Request copies dropped because the shadow queue's lock was held at that instant (the request side never waits for it).", kind: .counter)
+        w.sample("loupe_shadow_dropped_busy_total", value: Double(s.busy))
         w.family("loupe_shadow_queue_images", help: "Images waiting for the shadow worker.", kind: .gauge)
         w.sample("loupe_shadow_queue_images", value: Double(s.queued))
         w.family("loupe_shadow_queue_high_water_images", help: "Most images ever waiting for the shadow worker (never above promotion.shadow_queue_images).", kind: .gauge)

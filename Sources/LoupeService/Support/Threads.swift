@@ -27,6 +27,8 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     func lock() { pthread_mutex_lock(mutex) }
+    /// Takes the lock if it is free; false (not taken) otherwise.
+    func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
     func unlock() { pthread_mutex_unlock(mutex) }
 
     @inline(__always) func withLock<T>(_ body: () throws -> T) rethrows -> T {
