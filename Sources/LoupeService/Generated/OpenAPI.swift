@@ -231,6 +231,10 @@ enum OpenAPI {
       "application/json": {
        "schema": {
         "$ref": "#/components/schemas/FeedbackRequest"
+       },
+       "example": {
+        "request_id": "5f01444b00000002",
+        "label": 3
        }
       }
      }
@@ -1195,6 +1199,10 @@ enum OpenAPI {
       "application/json": {
        "schema": {
         "$ref": "#/components/schemas/FeedbackRequest"
+       },
+       "example": {
+        "request_id": "5f01444b00000002",
+        "label": 3
        }
       }
      }
@@ -1299,6 +1307,10 @@ enum OpenAPI {
       "application/json": {
        "schema": {
         "$ref": "#/components/schemas/FeedbackRequest"
+       },
+       "example": {
+        "request_id": "5f01444b00000002",
+        "label": 3
        }
       }
      }
