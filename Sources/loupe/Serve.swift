@@ -108,7 +108,7 @@ struct Serve: ParsableCommand {
         for warning in warnings { logger.warning("\(warning)") }
         if launcherSeconds > 1 {
             logger.info("the process ran another program before loupe (e.g. swift run building it): start-to-ready is counted from loupe's own start",
-                        metadata: ["seconds_before_loupe": "\((launcherSeconds * 1000).rounded() / 1000)"])
+                        metadata: ["seconds_before_loupe": .stringConvertible((launcherSeconds * 1000).rounded() / 1000)])
         }
 
         let runtime: ServeRuntime

@@ -169,7 +169,7 @@ extension ModelRepository {
         control.withLock { $0.primaries[name] = arrangement?.primary }
         if let a = arrangement, let c = a.candidate, oldCandidate != c {
             logger.notice("model \(name) version \(c) is a \(promotion.mode.rawValue) candidate; version \(a.primary) keeps serving requests without a version until the promotion rules decide",
-                          metadata: ["model": "\(name)", "candidate": "\(c)", "serving": "\(a.primary)", "mode": "\(promotion.mode.rawValue)"])
+                          metadata: ["model": "\(name)", "candidate": .stringConvertible(c), "serving": .stringConvertible(a.primary), "mode": "\(promotion.mode.rawValue)"])
         }
         var status = ReloadPlanner.status(
             name: name, policy: configuration.policy(for: name), onDisk: Set((candidates ?? [:]).keys),

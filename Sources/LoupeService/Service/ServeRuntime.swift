@@ -21,7 +21,7 @@ public final class ServeRuntime: Sendable {
         let stale = ModelRepositoryLayout.removeStaleTemporaries(root: configuration.modelsDirectory)
         if !stale.isEmpty {
             logger.warning("removed temporary files a killed loupe process left in the model repository",
-                           metadata: ["count": "\(stale.count)", "paths": "\(stale.joined(separator: ","))"])
+                           metadata: ["count": .stringConvertible(stale.count), "paths": "\(stale.joined(separator: ","))"])
         }
         repository = ModelRepository(configuration: configuration.repositoryConfiguration, logger: Logger(label: "loupe.repository"))
         let registry = MetricsRegistry()
