@@ -130,10 +130,10 @@ struct Serve: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             source.setEventHandler {
                 if draining.trip() {
-                    logger.warning("second signal: exiting now", metadata: ["signal": "\(sig)"])
+                    logger.warning("second signal: exiting now", metadata: ["signal": .stringConvertible(Int(sig))])
                     Glibc.exit(1)
                 }
-                logger.info("signal received: draining", metadata: ["signal": "\(sig)"])
+                logger.info("signal received: draining", metadata: ["signal": .stringConvertible(Int(sig))])
                 DispatchQueue.global().async {
                     runtime.drain()
                     finished.signal()
