@@ -52,3 +52,52 @@ func kernelBench(n: Int, reps: Int, includeReference: Bool) {
         time("dense1 backward (dW, dB, dX via Wt)", flops: 4 * 692_224) { table.denseBackward(n, 5408, 128, pooled.base, w1.base, w1T.base, dH.base, dW1.base, dB1.base, dP.base) }
     }
 }
+
+/// `loupe-engine-bench kernels --net cnn32`: each stage of the 32×32×3 CNN (cnn32Architecture) on one chunk of
+/// --n images, per kernel table, as Executor.forward runs it (thread-CPU-time median; GFLOP/s for the convs).
+func cnn32StageBench(n: Int, reps: Int) {
+    var tables = [KernelSet.avx2]
+    if ISAInfo.hasAVX512 { tables.append(avx512KernelSet) }
+    let model = try! Sequential(architecture: cnn32Architecture, seed: 42)
+    let plan = model.plan
+    let params = FloatBuffer(model.parameters)
+    var rng = SeededGenerator(seed: 9)
+    let input = FloatBuffer(count: n * plan.inputSize)
+    for i in 0..<input.count { input[i] = rng.nextUnitFloat() }
+    for table in tables {
+        let vector = vectorOf(table.name)
+        let peak = fmaPeak(vector)
+        let ws = ShardWorkspace(plan: plan, capacity: n, training: false)
+        var x = UnsafePointer(input.base)
+        var total = 0.0
+        for (i, stage) in plan.stages.enumerated() {
+            let y = ws.act[i], src = x
+            var macs = 0
+            let body: () -> Void
+            switch stage.op {
+            case let .conv(g, w, b):
+                macs = g.outHeight * g.outWidth * g.weightCount
+                body = { table.convForward(g, n, src, params.base + w, params.base + b, y, ws.columns[i] ?? y) }
+            case let .maxPool(g): body = { table.maxPoolForward(g, n, src, y, ws.argmax[i]!) }
+            case let .avgPool(g): body = { table.avgPoolForward(g, n, src, y) }
+            case let .activation(f): body = { table.activationForward(f, n * stage.outputSize, src, y) }
+            case let .dense(inputs, outputs, relu, w, b):
+                macs = inputs * outputs
+                body = { table.denseForward(n, inputs, outputs, relu, src, params.base + w, params.base + b, y) }
+            default: body = {}
+            }
+            body()
+            var cpu: [Double] = []
+            for _ in 0..<reps { let c0 = threadCPUSeconds(); body(); cpu.append(threadCPUSeconds() - c0) }
+            let med = median(cpu)
+            total += med
+            let g = 2 * Double(macs) * Double(n) / med / 1e9
+            emit([("event", "\"cnn32_stage\""), ("kernels", "\"\(table.name)\""), ("stage", "\(i)"), ("op", "\"\(String(describing: stage.op).prefix(40))\""),
+                  ("n", "\(n)"), ("us_per_image", fmt(med * 1e6 / Double(n), 3)), ("gflops", fmt(g, 1)),
+                  ("pct_of_peak", macs > 0 ? fmt(100 * g / peak, 1) : "null")])
+            if case .flatten = stage.op {} else { x = UnsafePointer(y) }
+        }
+        emit([("event", "\"cnn32_stages_total\""), ("kernels", "\"\(table.name)\""), ("n", "\(n)"), ("us_per_image", fmt(total * 1e6 / Double(n), 3)),
+              ("gflops", fmt(2 * Double(plan.forwardMACsPerImage) * Double(n) / total / 1e9, 1))])
+    }
+}

@@ -1,7 +1,7 @@
 // loupe-engine-bench: training and inference speed of LoupeEngine on Fashion-MNIST.
 //   swift run -c release loupe-engine-bench train [--epochs 10] [--threads 2] [--batch 128] [--seed 42]
 //   swift run -c release loupe-engine-bench infer [--reps 5] [--n1 5000] [--n256 300]
-//   swift run -c release loupe-engine-bench kernels [--n 64] [--reps 50]
+//   swift run -c release loupe-engine-bench kernels [--n 64] [--reps 50]   (--net cnn32: the 32×32×3 CNN stage by stage)
 //   swift run -c release loupe-engine-bench peak                 (the peak-FMA probe alone: ymm and zmm)
 //   swift run -c release loupe-engine-bench cnn32 [--reps 5] [--n1 5000] [--n256 100]
 //     (a 32×32×3 CNN on seeded random images: the `cifar_bn` graph of the ONNX import tests after BN
@@ -367,6 +367,7 @@ case "peak":
     }
 
 case "kernels":
+    if options.string("net", "seed") == "cnn32" { cnn32StageBench(n: options.int("n", 16), reps: options.int("reps", 200)); break }
     kernelBench(n: options.int("n", 64), reps: options.int("reps", 50), includeReference: options.int("reference", 0) != 0)
 
 default:

@@ -107,6 +107,9 @@ func table(named name: String) throws -> KernelSet {
         // A pointwise conv (no im2col) and one larger than a column block (several blocks per batch).
         geometries.append(ConvGeometry(height: 6, width: 5, channels: 3, filters: 16, kernel: 1, padTop: 0, padLeft: 0, outHeight: 6, outWidth: 5, relu: false))
         geometries.append(ConvGeometry(height: 64, width: 64, channels: 3, filters: 16, kernel: 5, padTop: 2, padLeft: 2, outHeight: 64, outWidth: 64, relu: true))
+        // The RGB row-tile kernel (ConvKernels.direct3x3C3) with a 3-pixel rest per row.
+        geometries.append(ConvGeometry(height: 9, width: 19, channels: 3, filters: 48, kernelHeight: 3, kernelWidth: 3, padTop: 0, padLeft: 1,
+                                       outHeight: 4, outWidth: 19, relu: false, strideHeight: 2, strideWidth: 1))
         for (index, g) in geometries.enumerated() {
             let n = 3
             let seed = UInt64(1000 + 10 * index)
@@ -146,6 +149,17 @@ func table(named name: String) throws -> KernelSet {
                                        outHeight: 32, outWidth: 32, relu: true))
         geometries.append(ConvGeometry(height: 16, width: 16, channels: 16, filters: 32, kernel: 3, padTop: 0, padLeft: 0,
                                        outHeight: 8, outWidth: 8, relu: false, stride: 2))
+        // RGB 3×3 convs for the row-tile kernel (ConvKernels.direct3x3C3): a width that leaves 3 pixels past the 16-pixel
+        // tiles, row stride 2, 48 filters (3 passes), asymmetric padding; and one 3×3 × 3-channel conv too narrow for it.
+        geometries.append(ConvGeometry(height: 9, width: 19, channels: 3, filters: 48, kernelHeight: 3, kernelWidth: 3, padTop: 0, padLeft: 1,
+                                       outHeight: 4, outWidth: 19, relu: false, strideHeight: 2, strideWidth: 1))
+        geometries.append(ConvGeometry(height: 18, width: 34, channels: 3, filters: 16, kernel: 3, padTop: 0, padLeft: 0,
+                                       outHeight: 16, outWidth: 32, relu: true))
+        geometries.append(ConvGeometry(height: 7, width: 9, channels: 3, filters: 32, kernel: 3, padTop: 1, padLeft: 1,
+                                       outHeight: 7, outWidth: 9, relu: true))
+        #expect(geometries.filter { ConvKernels.usesDirect3x3C3($0) }.count == 3, "the RGB row-tile kernel runs on three of them")
+        #expect(geometries.contains { $0.filters % 32 == 0 } && geometries.contains { $0.filters % 32 == 16 },
+                "32-filter tiles and a 16-filter rest")
         for table in simdTables {
             for (index, g) in geometries.enumerated() {
                 #expect(ConvKernels.usesDirectForward(g))

@@ -662,6 +662,129 @@ extension ConvKernels {
         }
     }
 
+    /// The image as the direct kernels read it: copied into `scratch` with its zero padding (H' × W' × C, H' =
+    /// (OH−1)·sH + kH, W' = (OW−1)·sW + kW), or the input itself when unpadded. Returns (image, row stride).
+    @_transparent @usableFromInline
+    static func padForDirect(_ g: ConvGeometry, input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>)
+        -> (UnsafePointer<Float>, Int) {
+        let C = g.channels
+        guard g.padTop > 0 || g.padLeft > 0 || paddedHeight(g) > g.height || paddedWidth(g) > g.width else { return (input, g.width * C) }
+        // Row by row: the image's part of the row copied, only the border zeroed (perf: zeroing the whole
+        // buffer first cost ~8% of the 32×32×3 CNN).
+        let hp = paddedHeight(g), wp = paddedWidth(g)
+        let c0 = min(wp, max(0, g.padLeft)), c1 = max(c0, min(wp, g.padLeft + g.width))
+        for r in 0..<hp {
+            let ih = r - g.padTop, row = scratch + r * wp * C
+            if ih < 0 || ih >= g.height || c0 == c1 { row.update(repeating: 0, count: wp * C); continue }
+            if c0 > 0 { row.update(repeating: 0, count: c0 * C) }
+            copy(input + (ih * g.width + c0 - g.padLeft) * C, row + c0 * C, (c1 - c0) * C)
+            if c1 < wp { (row + c1 * C).update(repeating: 0, count: (wp - c1) * C) }
+        }
+        return (UnsafePointer(scratch), wp * C)
+    }
+
+    /// directForward for a 3×3, 3-channel, stride-1-wide conv on AVX-512 (the first conv of an RGB CNN, 16 filters a
+    /// pass): the 12 × 16 tile reads one broadcast per FMA, which bound it at ~60% of peak (perf). Here a tile is 16
+    /// neighbouring output pixels of one row; per kernel row its 9 weight vectors stay in registers and each of the
+    /// 18 × 3 input values under the tile is broadcast once and used by every output (up to 3) whose window holds
+    /// it — 54 broadcasts + 9 loads per 144 FMAs. Each output still sums bias, then the taps in (kh, kw, c) order,
+    /// so the result equals im2col + GEMM bit for bit. Leftover pixels of a row (OW % 16) take one pixel at a time.
+    @inlinable @inline(__always)
+    public static func usesDirect3x3C3(_ g: ConvGeometry) -> Bool {
+        g.channels == 3 && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideWidth == 1 && g.filters % 16 == 0 && g.outWidth >= 16
+            && usesDirectForward(g)
+    }
+    @inlinable @inline(__always)
+    public static func direct3x3C3(_ g: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                   output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let (src, rowStride) = padForDirect(g, input: input, scratch: scratch)
+        let K = g.filters, OW = g.outWidth, sH = g.strideHeight, relu = g.relu
+        @inline(__always) func put(_ v: F16, _ p: Int, _ kc: Int) { store16(relu ? LoupeKernels.relu(v) : v, output + p * K + kc) }
+        for kc in stride(from: 0, to: K, by: 16) {
+            let bv = load16(bias + kc)
+            let wk = weight + kc
+            for oh in 0..<g.outHeight {
+                let rowBase = src + oh * sH * rowStride
+                var ow = 0
+                while ow + 16 <= OW {
+                    let tile = rowBase + ow * 3, p = oh * OW + ow
+                        var s0 = bv, s1 = bv, s2 = bv, s3 = bv, s4 = bv, s5 = bv, s6 = bv, s7 = bv, s8 = bv, s9 = bv, s10 = bv, s11 = bv, s12 = bv, s13 = bv, s14 = bv, s15 = bv
+                        for r in 0..<3 {
+                            let px = tile + r * rowStride, wr = wk + r * 9 * K
+                            let w00 = load16(wr + 0 * K),  w01 = load16(wr + 1 * K),  w02 = load16(wr + 2 * K)
+                            let w10 = load16(wr + 3 * K),  w11 = load16(wr + 4 * K),  w12 = load16(wr + 5 * K)
+                            let w20 = load16(wr + 6 * K),  w21 = load16(wr + 7 * K),  w22 = load16(wr + 8 * K)
+                            do { let x = splat(px[0]); s0.addProduct(x, w00) }
+                            do { let x = splat(px[1]); s0.addProduct(x, w01) }
+                            do { let x = splat(px[2]); s0.addProduct(x, w02) }
+                            do { let x = splat(px[3]); s1.addProduct(x, w00); s0.addProduct(x, w10) }
+                            do { let x = splat(px[4]); s1.addProduct(x, w01); s0.addProduct(x, w11) }
+                            do { let x = splat(px[5]); s1.addProduct(x, w02); s0.addProduct(x, w12) }
+                            do { let x = splat(px[6]); s2.addProduct(x, w00); s1.addProduct(x, w10); s0.addProduct(x, w20) }
+                            do { let x = splat(px[7]); s2.addProduct(x, w01); s1.addProduct(x, w11); s0.addProduct(x, w21) }
+                            do { let x = splat(px[8]); s2.addProduct(x, w02); s1.addProduct(x, w12); s0.addProduct(x, w22) }
+                            do { let x = splat(px[9]); s3.addProduct(x, w00); s2.addProduct(x, w10); s1.addProduct(x, w20) }
+                            do { let x = splat(px[10]); s3.addProduct(x, w01); s2.addProduct(x, w11); s1.addProduct(x, w21) }
+                            do { let x = splat(px[11]); s3.addProduct(x, w02); s2.addProduct(x, w12); s1.addProduct(x, w22) }
+                            do { let x = splat(px[12]); s4.addProduct(x, w00); s3.addProduct(x, w10); s2.addProduct(x, w20) }
+                            do { let x = splat(px[13]); s4.addProduct(x, w01); s3.addProduct(x, w11); s2.addProduct(x, w21) }
+                            do { let x = splat(px[14]); s4.addProduct(x, w02); s3.addProduct(x, w12); s2.addProduct(x, w22) }
+                            do { let x = splat(px[15]); s5.addProduct(x, w00); s4.addProduct(x, w10); s3.addProduct(x, w20) }
+                            do { let x = splat(px[16]); s5.addProduct(x, w01); s4.addProduct(x, w11); s3.addProduct(x, w21) }
+                            do { let x = splat(px[17]); s5.addProduct(x, w02); s4.addProduct(x, w12); s3.addProduct(x, w22) }
+                            do { let x = splat(px[18]); s6.addProduct(x, w00); s5.addProduct(x, w10); s4.addProduct(x, w20) }
+                            do { let x = splat(px[19]); s6.addProduct(x, w01); s5.addProduct(x, w11); s4.addProduct(x, w21) }
+                            do { let x = splat(px[20]); s6.addProduct(x, w02); s5.addProduct(x, w12); s4.addProduct(x, w22) }
+                            do { let x = splat(px[21]); s7.addProduct(x, w00); s6.addProduct(x, w10); s5.addProduct(x, w20) }
+                            do { let x = splat(px[22]); s7.addProduct(x, w01); s6.addProduct(x, w11); s5.addProduct(x, w21) }
+                            do { let x = splat(px[23]); s7.addProduct(x, w02); s6.addProduct(x, w12); s5.addProduct(x, w22) }
+                            do { let x = splat(px[24]); s8.addProduct(x, w00); s7.addProduct(x, w10); s6.addProduct(x, w20) }
+                            do { let x = splat(px[25]); s8.addProduct(x, w01); s7.addProduct(x, w11); s6.addProduct(x, w21) }
+                            do { let x = splat(px[26]); s8.addProduct(x, w02); s7.addProduct(x, w12); s6.addProduct(x, w22) }
+                            do { let x = splat(px[27]); s9.addProduct(x, w00); s8.addProduct(x, w10); s7.addProduct(x, w20) }
+                            do { let x = splat(px[28]); s9.addProduct(x, w01); s8.addProduct(x, w11); s7.addProduct(x, w21) }
+                            do { let x = splat(px[29]); s9.addProduct(x, w02); s8.addProduct(x, w12); s7.addProduct(x, w22) }
+                            do { let x = splat(px[30]); s10.addProduct(x, w00); s9.addProduct(x, w10); s8.addProduct(x, w20) }
+                            do { let x = splat(px[31]); s10.addProduct(x, w01); s9.addProduct(x, w11); s8.addProduct(x, w21) }
+                            do { let x = splat(px[32]); s10.addProduct(x, w02); s9.addProduct(x, w12); s8.addProduct(x, w22) }
+                            do { let x = splat(px[33]); s11.addProduct(x, w00); s10.addProduct(x, w10); s9.addProduct(x, w20) }
+                            do { let x = splat(px[34]); s11.addProduct(x, w01); s10.addProduct(x, w11); s9.addProduct(x, w21) }
+                            do { let x = splat(px[35]); s11.addProduct(x, w02); s10.addProduct(x, w12); s9.addProduct(x, w22) }
+                            do { let x = splat(px[36]); s12.addProduct(x, w00); s11.addProduct(x, w10); s10.addProduct(x, w20) }
+                            do { let x = splat(px[37]); s12.addProduct(x, w01); s11.addProduct(x, w11); s10.addProduct(x, w21) }
+                            do { let x = splat(px[38]); s12.addProduct(x, w02); s11.addProduct(x, w12); s10.addProduct(x, w22) }
+                            do { let x = splat(px[39]); s13.addProduct(x, w00); s12.addProduct(x, w10); s11.addProduct(x, w20) }
+                            do { let x = splat(px[40]); s13.addProduct(x, w01); s12.addProduct(x, w11); s11.addProduct(x, w21) }
+                            do { let x = splat(px[41]); s13.addProduct(x, w02); s12.addProduct(x, w12); s11.addProduct(x, w22) }
+                            do { let x = splat(px[42]); s14.addProduct(x, w00); s13.addProduct(x, w10); s12.addProduct(x, w20) }
+                            do { let x = splat(px[43]); s14.addProduct(x, w01); s13.addProduct(x, w11); s12.addProduct(x, w21) }
+                            do { let x = splat(px[44]); s14.addProduct(x, w02); s13.addProduct(x, w12); s12.addProduct(x, w22) }
+                            do { let x = splat(px[45]); s15.addProduct(x, w00); s14.addProduct(x, w10); s13.addProduct(x, w20) }
+                            do { let x = splat(px[46]); s15.addProduct(x, w01); s14.addProduct(x, w11); s13.addProduct(x, w21) }
+                            do { let x = splat(px[47]); s15.addProduct(x, w02); s14.addProduct(x, w12); s13.addProduct(x, w22) }
+                            do { let x = splat(px[48]); s15.addProduct(x, w10); s14.addProduct(x, w20) }
+                            do { let x = splat(px[49]); s15.addProduct(x, w11); s14.addProduct(x, w21) }
+                            do { let x = splat(px[50]); s15.addProduct(x, w12); s14.addProduct(x, w22) }
+                            do { let x = splat(px[51]); s15.addProduct(x, w20) }
+                            do { let x = splat(px[52]); s15.addProduct(x, w21) }
+                            do { let x = splat(px[53]); s15.addProduct(x, w22) }
+                        }
+                        put(s0, p + 0, kc); put(s1, p + 1, kc); put(s2, p + 2, kc); put(s3, p + 3, kc); put(s4, p + 4, kc); put(s5, p + 5, kc); put(s6, p + 6, kc); put(s7, p + 7, kc); put(s8, p + 8, kc); put(s9, p + 9, kc); put(s10, p + 10, kc); put(s11, p + 11, kc); put(s12, p + 12, kc); put(s13, p + 13, kc); put(s14, p + 14, kc); put(s15, p + 15, kc)
+                    ow += 16
+                }
+                while ow < OW {
+                    var s0 = bv
+                    let tile = rowBase + ow * 3
+                    for r in 0..<3 {
+                        for j in 0..<9 { s0.addProduct(splat(tile[r * rowStride + j]), load16(wk + (r * 9 + j) * K)) }
+                    }
+                    put(s0, oh * OW + ow, kc)
+                    ow += 1
+                }
+            }
+        }
+    }
+
     /// One image's convolution without an im2col matrix (implicit GEMM): the image is copied once into `scratch`
     /// with its zero padding (H' × W' × C, H' = (OH−1)·sH + kH, W' = (OW−1)·sW + kW; no copy when unpadded), and
     /// register tiles of output pixels × 16 filters read their taps straight from it: for kernel row r, the kW·C
@@ -675,27 +798,7 @@ extension ConvKernels {
                               output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, narrow: Bool) {
         let C = g.channels, K = g.filters, OW = g.outWidth, pixels = g.outHeight * OW
         let sH = g.strideHeight, sW = g.strideWidth
-        let padded = g.padTop > 0 || g.padLeft > 0 || paddedHeight(g) > g.height || paddedWidth(g) > g.width
-        let src: UnsafePointer<Float>
-        let rowStride: Int
-        if padded {
-            // Row by row: the image's part of the row copied, only the border zeroed (perf: zeroing the whole
-            // buffer first cost ~8% of the 32×32×3 CNN).
-            let hp = paddedHeight(g), wp = paddedWidth(g)
-            let c0 = min(wp, max(0, g.padLeft)), c1 = max(c0, min(wp, g.padLeft + g.width))
-            for r in 0..<hp {
-                let ih = r - g.padTop, row = scratch + r * wp * C
-                if ih < 0 || ih >= g.height || c0 == c1 { row.update(repeating: 0, count: wp * C); continue }
-                if c0 > 0 { row.update(repeating: 0, count: c0 * C) }
-                copy(input + (ih * g.width + c0 - g.padLeft) * C, row + c0 * C, (c1 - c0) * C)
-                if c1 < wp { (row + c1 * C).update(repeating: 0, count: (wp - c1) * C) }
-            }
-            src = UnsafePointer(scratch)
-            rowStride = wp * C
-        } else {
-            src = input
-            rowStride = g.width * C
-        }
+        let (src, rowStride) = padForDirect(g, input: input, scratch: scratch)
         let kH = g.kernelHeight, kWC = g.kernelWidth * C, relu = g.relu
         /// Walks the output pixels in order, giving each one's first tap (past the last pixel it stays on the last:
         /// a partial tile repeats it and skips its stores). No division per pixel.
@@ -713,7 +816,41 @@ extension ConvKernels {
         @inline(__always) func put(_ v: F16, _ p: Int, _ kc: Int) {
             if p < pixels { store16(relu ? LoupeKernels.relu(v) : v, output + p * K + kc) }
         }
-        for kc in stride(from: 0, to: K, by: 16) {
+        var kc0 = 0
+        if !narrow {
+            // AVX-512, 32 filters per pass: 6 pixels × 2 zmm (12 accumulators) read 6 broadcasts and 2 weight vectors
+            // per 12 FMAs, where the 12 × 16 tile reads 12 broadcasts and 1 vector.
+            while kc0 + 32 <= K {
+                let bv = load16(bias + kc0), bw = load16(bias + kc0 + 16)
+                let wk = weight + kc0
+                var p = 0
+                cursorPixel = 0; cursorColumn = 0; cursorRow = src
+                while p < pixels {
+                    let a0 = next(), a1 = next(), a2 = next(), a3 = next(), a4 = next(), a5 = next()
+                    var s0 = bv, s1 = bv, s2 = bv, s3 = bv, s4 = bv, s5 = bv
+                    var t0 = bw, t1 = bw, t2 = bw, t3 = bw, t4 = bw, t5 = bw
+                    for r in 0..<kH {
+                        let o = r * rowStride
+                        var wp = wk + r * kWC * K
+                        for j in 0..<kWC {
+                            let w = load16(wp), v = load16(wp + 16)
+                            let x0 = splat(a0[o + j]), x1 = splat(a1[o + j]), x2 = splat(a2[o + j])
+                            let x3 = splat(a3[o + j]), x4 = splat(a4[o + j]), x5 = splat(a5[o + j])
+                            s0.addProduct(x0, w); t0.addProduct(x0, v); s1.addProduct(x1, w); t1.addProduct(x1, v)
+                            s2.addProduct(x2, w); t2.addProduct(x2, v); s3.addProduct(x3, w); t3.addProduct(x3, v)
+                            s4.addProduct(x4, w); t4.addProduct(x4, v); s5.addProduct(x5, w); t5.addProduct(x5, v)
+                            wp += K
+                        }
+                    }
+                    put(s0, p, kc0); put(s1, p + 1, kc0); put(s2, p + 2, kc0); put(s3, p + 3, kc0); put(s4, p + 4, kc0); put(s5, p + 5, kc0)
+                    put(t0, p, kc0 + 16); put(t1, p + 1, kc0 + 16); put(t2, p + 2, kc0 + 16)
+                    put(t3, p + 3, kc0 + 16); put(t4, p + 4, kc0 + 16); put(t5, p + 5, kc0 + 16)
+                    p += 6
+                }
+                kc0 += 32
+            }
+        }
+        for kc in stride(from: kc0, to: K, by: 16) {
             let bv = load16(bias + kc)
             let wk = weight + kc
             var p = 0

@@ -77,13 +77,13 @@ package final class ShardWorkspace: @unchecked Sendable {
     private var owned: [FloatBuffer] = []
     private var ownedIndices: [IndexBuffer] = []
     /// Output of stage i, (capacity, stage.outputSize). Flatten aliases its input.
-    var act: [UnsafeMutablePointer<Float>] = []
+    package var act: [UnsafeMutablePointer<Float>] = []
     /// Gradient w.r.t. the output of stage i (training only).
     var grad: [UnsafeMutablePointer<Float>] = []
-    var argmax: [UnsafeMutablePointer<Int32>?] = []
+    package var argmax: [UnsafeMutablePointer<Int32>?] = []
     var mask: [UnsafeMutablePointer<Float>?] = []
     /// im2col matrices of the general conv stages (and their gradients in training).
-    var columns: [UnsafeMutablePointer<Float>?] = []
+    package var columns: [UnsafeMutablePointer<Float>?] = []
     var dColumns: [UnsafeMutablePointer<Float>?] = []
     /// A copy of this shard's input images (training gathers shuffled images here) and labels.
     var input: FloatBuffer

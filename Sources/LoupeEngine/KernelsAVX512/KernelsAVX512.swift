@@ -29,7 +29,13 @@ package let avx512KernelSet = KernelSet(
 /// The direct conv forward (12 pixels × 16 filters tiles), one image per call.
 let avx512DirectConv: @Sendable (ConvGeometry, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
                                  UnsafeMutablePointer<Float>) -> Void = {
+    if ConvKernels.usesDirect3x3C3($0) { avx512Direct3x3C3($0, $1, $2, $3, $4, $5); return }
     ConvKernels.directForward($0, input: $1, weight: $2, bias: $3, output: $4, scratch: $5, narrow: false)
+}
+/// The first conv of an RGB CNN (3×3, 3 channels; ConvKernels.direct3x3C3), in a closure of its own so it is inlined.
+let avx512Direct3x3C3: @Sendable (ConvGeometry, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                  UnsafeMutablePointer<Float>) -> Void = {
+    ConvKernels.direct3x3C3($0, input: $1, weight: $2, bias: $3, output: $4, scratch: $5)
 }
 
 /// The dense GEMMs (4×64 tiles), shared by the dense and general-conv entries so each is inlined once.
