@@ -5,6 +5,9 @@
 // labels) and never serves requests without a version; the better one is promoted; no client request
 // fails; each client (X-Client-ID) stays on one version until the decision. Shadow: every answer is the
 // serving version's, byte for byte; the shadow queue stays within its bound; a person rolls back.
+// Canary covers every path a client predicts through (/predict, v2 infer, v1 :predict and :explain,
+// /explain, /feedback with instances), each answer saying its version. The rollback memo survives a
+// restart, and a rollback after the restart falls back past the remembered version.
 // The latency rule is off here (it compares wall-clock times; PromotionRulesTests covers it on counts).
 import FoundationEssentials
 import Glibc
@@ -22,6 +25,8 @@ import Testing
             var candidate_version: Int?
             var verdict: String?
             var last_decision: Decision?
+            var candidate_labels: Int?
+            var serving_labels: Int?
         }
         struct Decision: Decodable { var version: Int; var decision: String; var reason: String; var message: String }
     }
@@ -229,5 +234,130 @@ import Testing
         metrics = try HTTP.request(port: server.port, "GET", "/metrics").text
         #expect(Self.metric(metrics, #"loupe_promotion_decisions_total{model="fashion",version="2",decision="rollback",reason="manual"}"#) == 1)
         #expect(server.process.waitForLine(containing: "version 2 rolled back (manual rollback)", seconds: 5) != nil)
+    }
+
+    static func post(_ port: Int, _ path: String, json: String, client: String? = nil) throws -> TestResponse {
+        try HTTP.request(port: port, "POST", path, headers: [("Content-Type", "application/json")] + (client.map { [("X-Client-ID", $0)] } ?? []),
+                         body: Array(json.utf8))
+    }
+
+    static func version(_ r: TestResponse) -> Int? { try? JSONDecoder().decode(Predicted.self, from: Data(r.body)).model_version }
+
+    /// Publishes `staging`'s version `version` file as `repo`'s version `version`.
+    static func publish(from staging: TempDir, version: Int, into repo: TempDir) throws {
+        try publish(staging.path + "/fashion/\(version)/model.loupe", version: version, into: repo)
+    }
+
+    @Test func canaryRoutesEveryPredictionPathAndEachAnswerSaysItsVersion() throws {
+        // Two seeded (untrained) versions: their answers differ, so a wrong route would show.
+        let staging = try E2E.makeRepository(versions: [7, 8])
+        let repo = try TempDir()
+        try Self.publish(from: staging, version: 1, into: repo)
+        let server = try ServeProcess(models: repo.path, settings: [
+            "promotion.mode=canary", "promotion.canary_percent=50", "promotion.canary_key_header=X-Client-ID",
+            "promotion.auto=false", "promotion.min_requests=100000", "promotion.evaluate_interval_ms=50",
+            "models.poll_interval_ms=100", "models.stable_after_ms=50", "logging.access_log=false"])
+        try server.waitReady()
+        try Self.publish(from: staging, version: 2, into: repo)
+        try Self.waitForCandidate(server.port, 2, log: { server.log })
+
+        let n = 40
+        let (pixels, labels) = try E2E.testImages(n)
+        var seen: Set<Int> = []
+        for c in 0..<n {
+            let client = "client-\(c)"
+            let image = Array(pixels[(c * 784)..<((c + 1) * 784)])
+            let instances = #"{"instances": [[\#(image.map(String.init).joined(separator: ","))]]"#
+            let predicted = try HTTP.request(port: server.port, "POST", "/predict",
+                                             headers: [("Content-Type", "application/octet-stream"), ("X-Client-ID", client)], body: image)
+            let v = try #require(Self.version(predicted), "\(predicted.status) \(predicted.text)")
+            seen.insert(v)
+            // KServe v1 :predict: the same version (its header), the same answer as that version named.
+            let v1 = try Self.post(server.port, "/v1/models/fashion:predict", json: instances + "}", client: client)
+            let named = try Self.post(server.port, "/v1/models/fashion/versions/\(v):predict", json: instances + "}")
+            #expect(v1.status == 200 && v1.header("X-Loupe-Model-Version") == String(v), "client \(c): \(v1.status) \(v1.text)")
+            #expect(v1.body == named.body, "client \(c): v1 answer differs from version \(v)'s")
+            // /explain (JSON and PNG) and the v1 :explain verb.
+            let explained = try HTTP.request(port: server.port, "POST", "/explain?method=saliency",
+                                             headers: [("Content-Type", "application/octet-stream"), ("X-Client-ID", client)], body: image)
+            #expect(Self.version(explained) == v, "client \(c): /explain \(explained.status)")
+            let png = try HTTP.request(port: server.port, "POST", "/explain?method=saliency&format=png",
+                                       headers: [("Content-Type", "application/octet-stream"), ("X-Client-ID", client)], body: image)
+            #expect(png.status == 200 && png.header("X-Loupe-Model-Version") == String(v), "client \(c): /explain png \(png.status)")
+            let v1Explained = try Self.post(server.port, "/v1/models/fashion:explain?method=saliency", json: instances + "}", client: client)
+            #expect(Self.version(v1Explained) == v, "client \(c): v1 :explain \(v1Explained.status) \(v1Explained.text.prefix(200))")
+            // Ground truth with the images: classified by the client's version, scored for it.
+            let feedback = try Self.post(server.port, "/feedback", json: instances + #", "labels": [\#(labels[c])]}"#, client: client)
+            #expect(feedback.status == 200 && Self.version(feedback) == v, "client \(c): /feedback \(feedback.status) \(feedback.text)")
+            // v2 infer, for completeness of the list.
+            let infer = try Self.post(server.port, "/v2/models/fashion/infer", json: #"{"inputs": [{"name": "input", "datatype": "UINT8", "shape": [1, 784], "data": [\#(image.map(String.init).joined(separator: ","))]}]}"#, client: client)
+            #expect(infer.status == 200 && infer.text.contains(#""model_version":"\#(v)""#), "client \(c): infer \(infer.text.prefix(200))")
+        }
+        #expect(seen == [1, 2], "both versions answer some clients at 50%")
+
+        // The 40 labels scored the answering version; the other version's sampled copies of those
+        // feedback requests (shadow worker, off the request path) score it too: more than 40 in all.
+        var total = 0
+        let deadline = now() + 30
+        repeat {
+            let entry = try Self.health(server.port)
+            total = (entry?.candidate_labels ?? 0) + (entry?.serving_labels ?? 0)
+            if total > n { break }
+            usleep(50_000)
+        } while now() < deadline
+        #expect(total > n && total <= 2 * n, "labels scored for the pair: \(total)")
+    }
+
+    @Test func aRestartKeepsTheRollbackMemoAndRollsBackPastIt() throws {
+        let staging = try E2E.makeRepository(versions: [7, 8, 9])
+        let repo = try TempDir()
+        try Self.publish(from: staging, version: 1, into: repo)
+        let settings = ["promotion.mode=canary", "promotion.canary_percent=10", "promotion.auto=false",
+                        "promotion.evaluate_interval_ms=50", "models.poll_interval_ms=100", "models.stable_after_ms=50",
+                        "repository_api.enabled=true", "repository_api.token=\(Self.token)", "logging.access_log=false"]
+        let auth = [("Authorization", "Bearer \(Self.token)")]
+        func servedVersion(_ port: Int) throws -> Int? {
+            Self.version(try HTTP.request(port: port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")],
+                                          body: [UInt8](repeating: 0, count: 784)))
+        }
+        let first = try ServeProcess(models: repo.path, settings: settings)
+        try first.waitReady()
+        // Version 2 promoted by hand; version 3 rolled back by hand.
+        try Self.publish(from: staging, version: 2, into: repo)
+        try Self.waitForCandidate(first.port, 2, log: { first.log })
+        let promoted = try HTTP.request(port: first.port, "POST", "/v2/repository/models/fashion/promote", headers: auth,
+                                        body: Array(#"{"version": 2}"#.utf8))
+        #expect(promoted.status == 200, "\(promoted.text)")
+        try Self.publish(from: staging, version: 3, into: repo)
+        try Self.waitForCandidate(first.port, 3, log: { first.log })
+        let rolledBack = try HTTP.request(port: first.port, "POST", "/v2/repository/models/fashion/rollback", headers: auth,
+                                          body: Array(#"{"version": 3}"#.utf8))
+        #expect(rolledBack.status == 200, "\(rolledBack.text)")
+        let state = String(decoding: try FileIO.readFile(repo.path + "/.loupe-promotion.json"), as: UTF8.self)
+        #expect(state.contains(#""serving":{"fashion":2}"#) && state.contains(#""rolled_back":{"fashion":[{"version":3,"reason":"manual rollback""#), "\(state)")
+        first.process.signal(SIGKILL)
+        first.process.wait(seconds: 10)
+
+        // Restarted: version 2 serves and version 3 is not a candidate again (its file is unchanged).
+        let second = try ServeProcess(models: repo.path, settings: settings)
+        try second.waitReady()
+        #expect(second.process.waitForLine(containing: "rolled-back versions fashion=3", seconds: 5) != nil)
+        usleep(500_000)   // several repository passes
+        #expect(try Self.health(second.port)?.candidate_version == nil)
+        #expect(try servedVersion(second.port) == 2)
+        // Rolling back the serving version falls back past the remembered version 3, to version 1.
+        let back = try HTTP.request(port: second.port, "POST", "/v2/repository/models/fashion/rollback", headers: auth,
+                                    body: Array(#"{"version": 2}"#.utf8))
+        #expect(back.status == 200 && back.text.contains(#""rolled_back_version":2"#) && back.text.contains(#""serving_version":1"#), "\(back.text)")
+        #expect(try servedVersion(second.port) == 1)
+        second.process.signal(SIGKILL)
+        second.process.wait(seconds: 10)
+
+        // And once more: both rollbacks are remembered.
+        let third = try ServeProcess(models: repo.path, settings: settings)
+        try third.waitReady()
+        usleep(500_000)
+        #expect(try servedVersion(third.port) == 1)
+        #expect(try Self.health(third.port)?.candidate_version == nil)
     }
 }

@@ -82,6 +82,44 @@ import Testing
         #expect((try? FileIO.readFile(dir.path(".loupe-promotion.json"))) == nil)
     }
 
+    /// The rollback memo is in the state file: a restart neither serves nor re-candidates a
+    /// rolled-back file (until it changes), in any mode, and a memo for a vanished version is dropped.
+    @Test func aRestartKeepsTheRollbackMemo() throws {
+        let (dir, repo) = repository(.canary)
+        defer { dir.remove() }
+        _ = repo.start()
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        guard case .done(_, 2, 1) = repo.rollback(model: "m", version: 2, reason: "agreement: 40%") else {
+            Issue.record("rollback refused"); return
+        }
+        let state = String(decoding: try FileIO.readFile(dir.path(".loupe-promotion.json")), as: UTF8.self)
+        #expect(state.hasPrefix(#"{"serving":{"m":1},"rolled_back":{"m":[{"version":2,"reason":"agreement: 40%","device":""#), "\(state)")
+
+        let restarted = ModelRepository(configuration: repo.configuration, logger: .discarding)
+        restarted.start()
+        #expect(restarted.resolve(model: "m", version: nil)?.version == 1 && restarted.promotionSlots().isEmpty)
+        #expect(restarted.status(model: "m")?.versions.first { $0.version == 2 }?.reason == "rolled back: agreement: 40%")
+        // Rolling back the serving version now has nothing to fall back to (2 is remembered).
+        guard case .refused(409, "nothing_to_roll_back_to", _) = restarted.rollback(model: "m", version: nil, reason: "manual rollback") else {
+            Issue.record("rolled back onto the remembered version"); return
+        }
+        // In immediate mode too (the memo is not about the mode).
+        var immediate = repo.configuration
+        immediate.promotion.mode = .immediate
+        let plain = ModelRepository(configuration: immediate, logger: .discarding)
+        plain.start()
+        #expect(plain.resolve(model: "m", version: nil)?.version == 1)
+
+        // A changed file is judged again; a deleted one leaves the file.
+        dir.write(RepoFixture.file(seed: 3), name: "m", version: 2)
+        restarted.reload()
+        #expect(restarted.promotionSlots().map(\.candidate) == [2])
+        TempRepository.removeTree(dir.path("m/2"))
+        restarted.reload()
+        #expect(String(decoding: try FileIO.readFile(dir.path(".loupe-promotion.json")), as: UTF8.self) == "{\"serving\":{\"m\":1}}\n")
+    }
+
     @Test func aStaleDecisionForAnotherCandidateIsRefused() {
         let (dir, repo) = repository(.canary)
         defer { dir.remove() }

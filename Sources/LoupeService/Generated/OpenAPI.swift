@@ -409,7 +409,7 @@ enum OpenAPI {
        "enum": ["json", "png"],
        "default": "json"
       },
-      "description": "png: the heatmap of one image at any H×W (the image in gray, or its colours desaturated for RGB; positive attributions red, negative blue, an RGB pixel's channels summed), with X-Loupe-Class and X-Loupe-Probability headers."
+      "description": "png: the heatmap of one image at any H×W (the image in gray, or its colours desaturated for RGB; positive attributions red, negative blue, an RGB pixel's channels summed), with X-Loupe-Class, X-Loupe-Probability and X-Loupe-Model-Version headers."
      },
      {
       "name": "model",
@@ -3807,6 +3807,14 @@ enum OpenAPI {
         [0.01, 0.0, 0.02, 0.0, 0.0, 0.05, 0.0, 0.9, 0.0, 0.02]
        ]
       }
+     }
+    },
+    "headers": {
+     "X-Loupe-Model-Version": {
+      "schema": {
+       "type": "integer"
+      },
+      "description": "The version that answered (safe promotion: a canary candidate may answer a request without a version)."
      }
     }
    },

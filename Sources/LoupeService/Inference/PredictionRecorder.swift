@@ -24,10 +24,8 @@ struct PredictionRecorder: Sendable {
                 routed: RoutedModel? = nil, inferenceNanoseconds: UInt64 = 0) -> [Int] {
         let k = model.outputCount
         let (classes, confidences) = Self.top1(probabilities, count: batch.count, classes: k)
-        if let routed, routed.other != nil {
-            shadow.tracker.answered(routed, inferenceSeconds: Double(inferenceNanoseconds) / 1e9)
-            shadow.offer(ShadowRunner.Job(routed: routed, input: batch.input, pixels: batch.pixels, count: batch.count,
-                                          answeredClasses: classes, requestID: requestID))
+        if let routed {
+            shadow.answered(routed, batch: batch, classes: classes, requestID: requestID, inferenceNanoseconds: inferenceNanoseconds)
         }
         metrics.recordPredictions(model: model.name, labels: model.labels, classes: classes, confidences: confidences)
         if let pixels = batch.pixels {

@@ -24,6 +24,9 @@ final class ShadowRunner: @unchecked Sendable {
         var count: Int
         var answeredClasses: [Int]
         var requestID: String?
+        /// The true classes, when the request brought them (/feedback with instances): they score
+        /// the other version's prediction at once.
+        var labels: [Int]? = nil
     }
 
     /// Images waiting at most (`promotion.shadow_queue_images`).
@@ -53,6 +56,16 @@ final class ShadowRunner: @unchecked Sendable {
         self.tracker = tracker
         self.window = window
         self.random = seed | 1
+    }
+
+    /// A request answered by one version of a pair (`routed.other` set): its forward-pass time for the
+    /// latency evidence, and a copy of its decoded images offered to the queue (`offer`).
+    func answered(_ routed: RoutedModel, batch: DecodedBatch, classes: [Int], requestID: String?, labels: [Int]? = nil,
+                  inferenceNanoseconds: UInt64) {
+        guard routed.other != nil else { return }
+        tracker.answered(routed, inferenceSeconds: Double(inferenceNanoseconds) / 1e9)
+        offer(Job(routed: routed, input: batch.input, pixels: batch.pixels, count: batch.count,
+                  answeredClasses: classes, requestID: requestID, labels: labels))
     }
 
     /// Offers an answered request: sampled at `routed.sampleRate`, then queued, or dropped and
@@ -191,6 +204,9 @@ private struct Worker {
         let (classes, confidences) = PredictionRecorder.top1(probabilities, count: job.count, classes: other.outputCount)
         let agreed = zip(classes, job.answeredClasses).filter { $0 == $1 }.count
         shadow.tracker.compared(job.routed, images: job.count, agreed: agreed, seconds: seconds)
+        if let labels = job.labels, labels.count == classes.count {
+            shadow.tracker.feedback(model: other.name, version: other.version, labels: labels, classes: classes)
+        }
         if let id = job.requestID, shadow.window.isEnabled {
             shadow.window.record(id: id, RecentPrediction(model: other.name, version: other.version, classCount: other.outputCount,
                                                           classes: classes, confidences: confidences,

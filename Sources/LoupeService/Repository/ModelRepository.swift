@@ -47,8 +47,8 @@ public final class ModelRepository: Sendable {
         /// Versions rolled back, with the file state that was: never served or a candidate again
         /// until the file changes (like `failures`).
         var rolledBack: [VersionKey: (identity: FileIdentity, reason: String)] = [:]
-        /// `primaries` as last written to the promotion state file.
-        var savedPrimaries: [String: Int]? = nil
+        /// The promotion state file's bytes as last read or written (nil: none yet).
+        var savedState: [UInt8]? = nil
     }
 
     struct ModelCounters {

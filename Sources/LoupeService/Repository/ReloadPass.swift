@@ -97,7 +97,6 @@ extension ModelRepository {
             }
         }
         publish(next)
-        savePromotionState()
         if let left = settleLeft { scheduleFollowUp(after: left + 0.01) }
         // Forget bookkeeping of versions that are gone.
         control.withLock { c in
@@ -105,6 +104,7 @@ extension ModelRepository {
             c.observed = c.observed.filter { found[$0.key.name]?[$0.key.version] != nil }
             c.rolledBack = c.rolledBack.filter { found[$0.key.name]?[$0.key.version] != nil }
         }
+        savePromotionState()
         return (events, settleLeft)
     }
 

@@ -100,51 +100,118 @@ extension ModelRepository {
 
     /// The promotion state file: which version serves each model, so that a restart keeps serving
     /// it beside a candidate that was still being judged (instead of taking the newest version on
-    /// disk). Hidden in the repository root (names starting with a dot are not models). Written only
-    /// when some model uses shadow or canary; a read-only repository keeps the state in memory.
+    /// disk), and the rollback memo — each rolled-back version with the file state it had and why —
+    /// so that a restart neither serves nor re-candidates a rolled-back file, and a later rollback of
+    /// the serving version falls back past it. Hidden in the repository root (names starting with a
+    /// dot are not models). Written atomically when it changes, once some model uses shadow or canary
+    /// or a version was rolled back; a read-only repository keeps the state in memory.
+    ///
+    ///     {"serving":{"fashion":2},
+    ///      "rolled_back":{"fashion":[{"version":3,"reason":"manual rollback","device":"2049",
+    ///                     "inode":"131","size":"2790000","mtime_ns":"…","ctime_ns":"…"}]}}
+    ///
+    /// (file-state numbers are decimal strings: nanosecond times exceed a JSON number's exact range).
     static let promotionStateFile = ".loupe-promotion.json"
 
     var promotionEnabled: Bool {
         configuration.promotion.mode != .immediate || configuration.promotionPolicies.values.contains { $0.mode != .immediate }
     }
 
-    /// Reads the serving versions recorded by an earlier run (start-up, before the first pass).
+    /// Reads the serving versions and the rollback memo recorded by an earlier run (start-up, before
+    /// the first pass). The serving versions apply only when some model uses shadow or canary.
     func loadPromotionState() {
-        guard promotionEnabled,
-              let bytes = try? FileIO.readFile(configuration.root + "/" + Self.promotionStateFile, maxBytes: 1 << 20),
-              let document = try? JSONReader.parse(bytes), let serving = document["serving"]?.objectValue else { return }
+        guard let bytes = try? FileIO.readFile(configuration.root + "/" + Self.promotionStateFile, maxBytes: 1 << 20),
+              let document = try? JSONReader.parse(bytes), document.objectValue != nil else { return }
         var primaries: [String: Int] = [:]
-        for (name, value) in serving where ModelRepositoryLayout.isValidName(name) {
-            if let n = value.numberValue, n >= 1, n == n.rounded(), n < 1e15 { primaries[name] = Int(n) }
+        if promotionEnabled, let serving = document["serving"]?.objectValue {
+            for (name, value) in serving where ModelRepositoryLayout.isValidName(name) {
+                if let n = Self.positiveInt(value) { primaries[name] = n }
+            }
         }
-        control.withLock { $0.primaries = primaries; $0.savedPrimaries = primaries }
+        var rolledBack: [VersionKey: (identity: FileIdentity, reason: String)] = [:]
+        for (name, list) in document["rolled_back"]?.objectValue ?? [] where ModelRepositoryLayout.isValidName(name) {
+            for entry in list.arrayValue ?? [] {
+                func number<T: FixedWidthInteger>(_ key: String, _: T.Type) -> T? { entry[key]?.stringValue.flatMap { T($0) } }
+                guard let version = entry["version"].flatMap(Self.positiveInt),
+                      let device = number("device", UInt64.self), let inode = number("inode", UInt64.self),
+                      let size = number("size", Int64.self), let mtime = number("mtime_ns", Int64.self),
+                      let ctime = number("ctime_ns", Int64.self) else { continue }
+                rolledBack[VersionKey(name: name, version: version)] =
+                    (FileIdentity(device: device, inode: inode, size: size, mtimeNanoseconds: mtime, ctimeNanoseconds: ctime),
+                     entry["reason"]?.stringValue ?? "rolled back before a restart")
+            }
+        }
+        control.withLock { c in
+            c.primaries = primaries
+            c.rolledBack = rolledBack
+            c.savedState = Self.renderPromotionState(primaries: primaries, rolledBack: rolledBack)
+        }
         if !primaries.isEmpty {
             logger.info("promotion state read: serving versions \(primaries.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
         }
+        if !rolledBack.isEmpty {
+            logger.info("promotion state read: rolled-back versions \(rolledBack.keys.sorted { ($0.name, $0.version) < ($1.name, $1.version) }.map { "\($0.name)=\($0.version)" }.joined(separator: ", ")) stay out until their files change")
+        }
     }
 
-    /// Writes the serving versions when they changed (atomically; a failure is logged once).
-    func savePromotionState() {
-        guard promotionEnabled else { return }
-        let primaries: [String: Int]? = control.withLock { c in
-            guard c.savedPrimaries != c.primaries else { return nil }
-            c.savedPrimaries = c.primaries
-            return c.primaries
-        }
-        guard let primaries else { return }
+    private static func positiveInt(_ value: JSONValue) -> Int? {
+        guard let n = value.numberValue, n >= 1, n == n.rounded(), n < 1e15 else { return nil }
+        return Int(n)
+    }
+
+    /// The state file's bytes: models and versions sorted, so equal states give equal bytes.
+    static func renderPromotionState(primaries: [String: Int], rolledBack: [VersionKey: (identity: FileIdentity, reason: String)]) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{"); w.key("serving"); w.raw("{")
         for (i, (name, version)) in primaries.sorted(by: { $0.key < $1.key }).enumerated() {
             if i > 0 { w.raw(",") }
             w.key(name); w.int(version)
         }
-        w.raw("}}\n")
+        w.raw("}")
+        if !rolledBack.isEmpty {
+            w.raw(","); w.key("rolled_back"); w.raw("{")
+            let byModel = Dictionary(grouping: rolledBack, by: { $0.key.name })
+            for (i, name) in byModel.keys.sorted().enumerated() {
+                if i > 0 { w.raw(",") }
+                w.key(name); w.raw("[")
+                for (j, (key, value)) in byModel[name]!.sorted(by: { $0.key.version < $1.key.version }).enumerated() {
+                    let f = value.identity
+                    if j > 0 { w.raw(",") }
+                    w.raw("{"); w.key("version"); w.int(key.version)
+                    w.raw(","); w.key("reason"); w.string(value.reason)
+                    w.raw(","); w.key("device"); w.string(String(f.device))
+                    w.raw(","); w.key("inode"); w.string(String(f.inode))
+                    w.raw(","); w.key("size"); w.string(String(f.size))
+                    w.raw(","); w.key("mtime_ns"); w.string(String(f.mtimeNanoseconds))
+                    w.raw(","); w.key("ctime_ns"); w.string(String(f.ctimeNanoseconds))
+                    w.raw("}")
+                }
+                w.raw("]")
+            }
+            w.raw("}")
+        }
+        w.raw("}\n")
+        return w.bytes
+    }
+
+    /// Writes the state when it changed (atomically; a failure is logged once).
+    func savePromotionState() {
+        let enabled = promotionEnabled
+        let bytes: [UInt8]? = control.withLock { c in
+            // Immediate mode everywhere and nothing ever rolled back: no file.
+            guard enabled || !c.rolledBack.isEmpty || c.savedState != nil else { return nil }
+            let bytes = Self.renderPromotionState(primaries: c.primaries, rolledBack: c.rolledBack)
+            guard bytes != c.savedState else { return nil }
+            c.savedState = bytes
+            return bytes
+        }
+        guard let bytes else { return }
         let path = configuration.root + "/" + Self.promotionStateFile
         do {
-            try FileIO.writeAtomically(w.bytes, to: path)
+            try FileIO.writeAtomically(bytes, to: path)
             control.withLock { _ = $0.warned.remove("promotion-state") }
         } catch {
-            warnOnce("promotion-state", "cannot write the promotion state file \(path) (\(error)); after a restart the newest version on disk serves requests without a version")
+            warnOnce("promotion-state", "cannot write the promotion state file \(path) (\(error)); after a restart the newest version on disk serves requests without a version and rolled-back versions are judged again")
         }
     }
 }

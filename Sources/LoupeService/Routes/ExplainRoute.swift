@@ -19,7 +19,9 @@ struct ExplainRoute: Sendable {
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let started = monotonicNanoseconds()
-        guard let model = models.resolve(name: request.queryValue("model"), versionText: request.queryValue("version"), orAnswer: sink) else { return }
+        // Routed like /predict, so a canary client's explanation comes from the version that answers
+        // its predictions; explanations are not promotion evidence (no shadow copy, no latency sample).
+        guard let model = models.route(request, name: request.queryValue("model"), versionText: request.queryValue("version"), orAnswer: sink)?.model else { return }
         let explanation: ExplanationRequest, format: Format
         do throws(ServiceError) {
             (explanation, format) = try Self.parse(request, model: model)
@@ -57,6 +59,7 @@ struct ExplainRoute: Sendable {
                         ("Content-Type", "image/png"),
                         ("X-Loupe-Class", String(a.target)),
                         ("X-Loupe-Probability", String(a.probabilities[a.target])),
+                        (ModelResolver.versionHeader, String(model.version)),
                     ]), body: png)
                 }
             case .failure(let error)?:

@@ -3,7 +3,8 @@
 //       a request that carried several images, one per image, in order; a label may also be a
 //       class name such as "Sneaker")
 //   {"instances": [...], "labels": [...]}   images with their labels: the model (from the path, or
-//       ?model=&version= on /feedback) classifies them now and the result is scored
+//       ?model=&version= on /feedback; without a version, routed like /predict, so a canary candidate
+//       classifies its share) classifies them now and the result is scored
 // Labels feed the live statistics of the model version that answered (Lifecycle/LiveAccuracy.swift).
 import LoupeHTTP
 
@@ -103,12 +104,15 @@ struct FeedbackRoute: Sendable {
 
     private func withInstances(_ document: JSONValue, _ request: HTTPRequest, _ sink: any HTTPResponseSink) throws {
         let started = monotonicNanoseconds()
-        let model: any InferenceModel
-        switch models.resolve(name: request.pathParameters["m"] ?? request.queryValue("model"),
-                              versionText: request.pathParameters["v"] ?? request.queryValue("version")) {
-        case .success(let m): model = m
+        // Routed like /predict: in canary mode the candidate classifies its share of labelled images
+        // (the answer's model_version says which), and the other version scores a sampled copy.
+        let routed: RoutedModel
+        switch models.route(request, name: request.pathParameters["m"] ?? request.queryValue("model"),
+                            versionText: request.pathParameters["v"] ?? request.queryValue("version")) {
+        case .success(let r): routed = r
         case .failure(let e): throw e
         }
+        let model = routed.model
         let count = document["instances"]?.arrayValue?.count ?? 0
         guard document["labels"] != nil else {
             throw ServiceError.badRequest("invalid_feedback", "'labels' is missing: send one label per instance (\(count))")
@@ -129,6 +133,11 @@ struct FeedbackRoute: Sendable {
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [accuracy, capture, shadow] result in
             let (classes, confidences) = PredictionRecorder.top1(result.probabilities, count: batch.count, classes: model.outputCount)
             let tally = accuracy.record(key, classNames: model.labels, labels: labels, classes: classes, confidences: confidences)
+            // The pair's evidence: this answer (latency, and its copy for the other version with the
+            // labels, which score that version's prediction when the shadow worker has run it) first,
+            // so that the labels count for the current pair.
+            shadow.answered(routed, batch: batch, classes: classes, requestID: nil, labels: labels,
+                            inferenceNanoseconds: result.inferenceNanoseconds)
             shadow.tracker.feedback(model: model.name, version: model.version, labels: labels, classes: classes)
             // Labelled images are captured (when sampled) with their labels straight away.
             if capture.isEnabled, let pixels = batch.pixels {

@@ -12,9 +12,14 @@ struct ModelResolver: Sendable {
     /// canary mode ("" = none: the request id decides).
     var canaryKeyHeader = ""
 
-    /// For the inference routes: with a version, that version; without one, the version safe
-    /// promotion routes the request to (canary: by the hash of the key header, else of the request
-    /// id) and the other version of its pair, which may classify a copy off the request path.
+    /// The response header naming the version that answered, on the routes whose body cannot say
+    /// (KServe v1 `:predict`, the PNG of `/explain`); the JSON bodies carry `model_version`.
+    static let versionHeader = "X-Loupe-Model-Version"
+
+    /// For every route that answers with a model (/predict, v2 infer, v1 :predict and :explain,
+    /// /explain, /feedback with instances): with a version, that version; without one, the version
+    /// safe promotion routes the request to (canary: by the hash of the key header, else of the
+    /// request id) and the other version of its pair, which may classify a copy off the request path.
     func route(_ request: HTTPRequest, name: String?, versionText: String?) -> Result<RoutedModel, ServiceError> {
         if versionText == nil, name?.isEmpty != true {
             let header = canaryKeyHeader

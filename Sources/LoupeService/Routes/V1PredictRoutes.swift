@@ -7,6 +7,8 @@
 //   GET  /v1/models/{m}[/versions/{v}]  → {"model_version_status": [...]} (TF Serving's shape) plus
 //     KServe v1's {"name", "ready"}, so both clients read the same body.
 //   POST /v1/models/{m}[/versions/{v}]:explain  the same bodies → POST /explain's JSON (its query parameters too).
+//   Both verbs are routed like /predict (safe promotion: a canary candidate may answer a request
+//   without a version); the answering version is in the X-Loupe-Model-Version header.
 //   GET  /                              → {"status": "alive"} (KServe v1 server liveness; browsers get the console).
 // Errors are `{"error": "<sentence>", …}` bodies, as TF Serving answers, with the right 4xx.
 //
@@ -46,7 +48,10 @@ struct V1PredictRoutes: Sendable {
 
     func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink, explain: Bool) {
         let started = monotonicNanoseconds()
-        guard let model = models.resolve(name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
+        // Routed like /predict: in canary mode a request without a version may get the candidate
+        // (TF Serving's body has no version field: the X-Loupe-Model-Version header says which answered).
+        guard let routed = models.route(request, name: request.pathParameters["m"], versionText: request.pathParameters["v"], orAnswer: sink) else { return }
+        let model = routed.model
         var explanation: (ExplanationRequest, ExplainRoute.Format)?
         if explain {
             do throws(ServiceError) { explanation = try ExplainRoute.parse(request, model: model) } catch {
@@ -65,8 +70,10 @@ struct V1PredictRoutes: Sendable {
         }
         let requestID = request.headers["X-Request-ID"]
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder] result in
-            _ = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID)
-            return .json(200, Self.response(key: outputKey, probabilities: result.probabilities, count: batch.count, classes: model.outputCount))
+            _ = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID,
+                                routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)
+            return .json(200, Self.response(key: outputKey, probabilities: result.probabilities, count: batch.count, classes: model.outputCount),
+                         headers: [(ModelResolver.versionHeader, String(model.version))])
         }
     }
 
