@@ -100,6 +100,39 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
         }
     }
 
+    /// Batches of 1–3 images take the matrix-vector path that skips the weight rows of zero inputs
+    /// (DenseKernels.forwardRows). Inputs here are ReLU-like: about half exact zeros (some −0), runs of zeros
+    /// longer than a 64-input mask word, and widths that leave partial words and partial 128-column tiles.
+    /// Tolerance 1e-5 relative against the plain loops; the two tables must agree bit for bit.
+    @Test(arguments: [(1, 5408, 128), (2, 300, 144), (3, 37, 48), (1, 200, 16), (1, 64, 64), (2, 1000, 272)])
+    func denseRowsSkippingZeroInputsMatchReference(_ shape: (Int, Int, Int)) {
+        let (n, inputs, outputs) = shape
+        let x = randomBuffer(n * inputs, seed: 51), w = randomBuffer(inputs * outputs, seed: 52, scale: 0.1)
+        let b = randomBuffer(outputs, seed: 53)
+        for i in 0..<(n * inputs) where x[i] < 0 { x[i] = i % 7 == 0 ? -0.0 : 0 }
+        for i in stride(from: 0, to: min(n * inputs, 150), by: 1) where i >= 70 { x[i] = 0 }   // a long run of zeros
+        var results: [[Float]] = []
+        for relu in [false, true] {
+            let refY = FloatBuffer(count: n * outputs)
+            Reference.denseForward(n: n, inputs: inputs, outputs: outputs, relu: relu, x: x.base, weight: w.base, bias: b.base, y: refY.base)
+            for table in simdTables {
+                let y = FloatBuffer(count: n * outputs)
+                table.denseForward(n, inputs, outputs, relu, x.base, w.base, b.base, y.base)
+                #expect(maxRelativeError(y, refY) < 1e-5, "\(table.name) relu \(relu)")
+                if !relu { results.append(y.array()) }
+            }
+        }
+        #expect(results.allSatisfy { $0 == results[0] }, "the tables agree bit for bit")
+        // A NaN input is not skipped: it reaches every output.
+        let xNaN = copyBuffer(x)
+        xNaN[inputs - 1] = .nan
+        for table in simdTables {
+            let y = FloatBuffer(count: n * outputs)
+            table.denseForward(n, inputs, outputs, false, xNaN.base, w.base, b.base, y.base)
+            #expect((0..<outputs).allSatisfy { y[$0].isNaN }, "\(table.name) NaN propagates")
+        }
+    }
+
     @Test func reluBackwardMatchesReference() {
         let count = 1000
         let out = randomBuffer(count, seed: 21)

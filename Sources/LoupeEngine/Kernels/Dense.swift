@@ -6,7 +6,8 @@
     /// every 4-image tile of the batch streams past it.
     @usableFromInline static var kBlock: Int { 256 }
 
-    /// y (N, out) = x (N, in) · weight (in, out) + bias; ReLU if relu.
+    /// y (N, out) = x (N, in) · weight (in, out) + bias; ReLU if relu. The kernel tables send batches of 1–3 images to
+    /// `forwardRows` instead (each table through its own closure, so each body is inlined into a function of its own).
     /// `narrow` (the AVX2 table) uses 6×16 tiles, one B panel at a time (forwardPanels): 4×64 tiles need 16
     /// accumulators, which fit AVX-512's 32 zmm registers but spill on AVX2's 16 ymm. Per output element the
     /// summation order is the same either way, so both give identical results.
@@ -57,6 +58,124 @@
         if relu {
             for i in stride(from: 0, to: n * outputs, by: 16) { store16(LoupeKernels.relu(load16(y + i)), y + i) }
         }
+    }
+
+    /// `forward` for batches of 1–3 images (batch-1 inference): one matrix-vector product per image, bound by
+    /// streaming the weight (the seed network's 2.8 MB: from L3 on every call). It reads only the weight rows
+    /// whose input is not ±0 — after ReLU and max pooling about half of them on the seed network, so half the
+    /// bytes. Per block of kBlock inputs (a 128 KB slice of the weight at 128 outputs, L2-resident while the
+    /// block's 1–3 rows and its column tiles pass over it), a 256-bit mask of the block's nonzero inputs is built
+    /// with vector compares (no data-dependent branch per input, which would mispredict about half the time), then
+    /// each column tile of the output runs one broadcast-FMA row per set bit. Tiles are 128 columns (8 zmm
+    /// accumulators) on AVX-512 and 64 (8 ymm) on the narrow AVX2 table. Every output sums bias + Σ x[k]·w[k]
+    /// over the nonzero k in ascending order (one chain) whatever the tile, so both tables give identical
+    /// results; skipping x[k] = 0 changes nothing but the sign of an all-zero sum (and drops 0·∞ = NaN for an
+    /// infinite weight). No scratch memory: the mask lives in a register.
+    @inlinable @inline(__always)
+    public static func forwardRows(n: Int, inputs: Int, outputs: Int, relu: Bool, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                   bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, narrow: Bool) {
+        guard outputs % 16 == 0 else {
+            forwardSmall(n: n, inputs: inputs, outputs: outputs, relu: relu, x: x, weight: weight, bias: bias, y: y)
+            return
+        }
+        for m in 0..<n { (y + m * outputs).update(from: bias, count: outputs) }
+        var k0 = 0
+        while k0 < inputs {
+            let kc = min(kBlock, inputs - k0)
+            let b = weight + k0 * outputs
+            for m in 0..<n {
+                let xr = x + m * inputs + k0, yr = y + m * outputs
+                var masks = SIMD4<UInt64>()
+                for word in 0..<4 where 64 * word < kc { masks[word] = nonzeroMask64(xr + 64 * word, min(64, kc - 64 * word)) }
+                var j = 0
+                if !narrow {
+                    while j + 128 <= outputs { sparseTile8(masks, xr, b + j, outputs, yr + j); j += 128 }
+                }
+                while j + 64 <= outputs { sparseTile4(masks, xr, b + j, outputs, yr + j); j += 64 }
+                while j < outputs { sparseTile1(masks, xr, b + j, outputs, yr + j); j += 16 }
+            }
+            k0 += kc
+        }
+        if relu {
+            for i in stride(from: 0, to: n * outputs, by: 16) { store16(LoupeKernels.relu(load16(y + i)), y + i) }
+        }
+    }
+
+    /// Bit i set when a[i] is not ±0, for i < count (≤ 16): |a| + 0x7fffffff carries into bit 31 exactly then.
+    @inlinable @inline(__always)
+    static func nonzeroMask(_ a: UnsafePointer<Float>, _ count: Int) -> UInt32 {
+        if count == 16 {
+            let u = unsafeBitCast(load16(a), to: SIMD16<UInt32>.self) & 0x7fff_ffff
+            let lane = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+            let one: SIMD16<UInt32> = (u &+ 0x7fff_ffff) &>> 31
+            let bit: SIMD16<UInt32> = one &<< lane
+            let h8 = bit.lowHalf | bit.highHalf, h4 = h8.lowHalf | h8.highHalf, h2 = h4.lowHalf | h4.highHalf
+            return h2.x | h2.y   // the bits are disjoint: OR-folding the lanes sums them
+        }
+        var mask: UInt32 = 0
+        for i in 0..<count { mask |= (((a[i].bitPattern & 0x7fff_ffff) &+ 0x7fff_ffff) >> 31) << UInt32(i) }
+        return mask
+    }
+
+    /// Bit i set when a[i] is not ±0, for i < count (≤ 64). 64 inputs per mask: the loop over its set bits ends
+    /// with one mispredicted branch per mask, so wider masks cost fewer of them.
+    @inlinable @inline(__always)
+    static func nonzeroMask64(_ a: UnsafePointer<Float>, _ count: Int) -> UInt64 {
+        if count == 64 {
+            return UInt64(nonzeroMask(a, 16)) | UInt64(nonzeroMask(a + 16, 16)) << 16
+                | UInt64(nonzeroMask(a + 32, 16)) << 32 | UInt64(nonzeroMask(a + 48, 16)) << 48
+        }
+        var mask: UInt64 = 0, i = 0
+        while i < count { mask |= UInt64(nonzeroMask(a + i, min(16, count - i))) << UInt64(i); i += 16 }
+        return mask
+    }
+
+    /// Calls body(k) for every set bit k of the 256-bit mask (bit k % 64 of word k / 64), in ascending order.
+    @inlinable @inline(__always)
+    static func forEachNonzero(_ masks: SIMD4<UInt64>, _ body: (Int) -> Void) {
+        for word in 0..<4 {
+            var mask = masks[word]
+            while mask != 0 {
+                body(64 * word + mask.trailingZeroBitCount)
+                mask &= mask &- 1
+            }
+        }
+    }
+
+    /// c (1 × 128) += Σ a[k] · B[k, 0..<128] over the k whose bit is set in masks (k < 256: bit k % 64 of word k / 64), in ascending order.
+    @inlinable @inline(__always)
+    static func sparseTile8(_ masks: SIMD4<UInt64>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
+        var s0 = load16(c), s1 = load16(c + 16), s2 = load16(c + 32), s3 = load16(c + 48)
+        var s4 = load16(c + 64), s5 = load16(c + 80), s6 = load16(c + 96), s7 = load16(c + 112)
+        forEachNonzero(masks) { k in
+            let xv = splat(a[k]), bp = b + k * ldb
+            s0.addProduct(xv, load16(bp)); s1.addProduct(xv, load16(bp + 16))
+            s2.addProduct(xv, load16(bp + 32)); s3.addProduct(xv, load16(bp + 48))
+            s4.addProduct(xv, load16(bp + 64)); s5.addProduct(xv, load16(bp + 80))
+            s6.addProduct(xv, load16(bp + 96)); s7.addProduct(xv, load16(bp + 112))
+        }
+        store16(s0, c); store16(s1, c + 16); store16(s2, c + 32); store16(s3, c + 48)
+        store16(s4, c + 64); store16(s5, c + 80); store16(s6, c + 96); store16(s7, c + 112)
+    }
+
+    /// c (1 × 64) += Σ a[k] · B[k, 0..<64] over the k whose bit is set in masks (k < 256: bit k % 64 of word k / 64), in ascending order.
+    @inlinable @inline(__always)
+    static func sparseTile4(_ masks: SIMD4<UInt64>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
+        var s0 = load16(c), s1 = load16(c + 16), s2 = load16(c + 32), s3 = load16(c + 48)
+        forEachNonzero(masks) { k in
+            let xv = splat(a[k]), bp = b + k * ldb
+            s0.addProduct(xv, load16(bp)); s1.addProduct(xv, load16(bp + 16))
+            s2.addProduct(xv, load16(bp + 32)); s3.addProduct(xv, load16(bp + 48))
+        }
+        store16(s0, c); store16(s1, c + 16); store16(s2, c + 32); store16(s3, c + 48)
+    }
+
+    /// c (1 × 16) += Σ a[k] · B[k, 0..<16] over the k whose bit is set in masks (k < 256: bit k % 64 of word k / 64), in ascending order.
+    @inlinable @inline(__always)
+    static func sparseTile1(_ masks: SIMD4<UInt64>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>) {
+        var s = load16(c)
+        forEachNonzero(masks) { k in s.addProduct(splat(a[k]), load16(b + k * ldb)) }
+        store16(s, c)
     }
 
     /// The AVX2 (16 ymm) order of `forward`'s block: C (n × out) += A (n × kc, row stride lda) · B (kc × out).

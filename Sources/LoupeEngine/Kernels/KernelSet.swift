@@ -151,7 +151,13 @@ let avx2DirectConv: @Sendable (ConvGeometry, UnsafePointer<Float>, UnsafePointer
 /// The AVX2 table's dense GEMMs (narrow tiles), shared by its dense and general-conv entries.
 let avx2DenseForward: @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                                  UnsafeMutablePointer<Float>) -> Void = {
-    DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true)
+    if $0 < 4 { avx2DenseRows($0, $1, $2, $3, $4, $5, $6, $7) }
+    else { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true) }
+}
+/// Batches of 1–3 images: the matrix-vector products that skip zero inputs (DenseKernels.forwardRows, 64-column tiles).
+let avx2DenseRows: @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                              UnsafeMutablePointer<Float>) -> Void = {
+    DenseKernels.forwardRows(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: true)
 }
 let avx2DenseBackward: @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
                                   UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void = {

@@ -41,7 +41,13 @@ let avx512Direct3x3C3: @Sendable (ConvGeometry, UnsafePointer<Float>, UnsafePoin
 /// The dense GEMMs (4×64 tiles), shared by the dense and general-conv entries so each is inlined once.
 let avx512DenseForward: @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                                    UnsafeMutablePointer<Float>) -> Void = {
-    DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7)
+    if $0 < 4 { avx512DenseRows($0, $1, $2, $3, $4, $5, $6, $7) }
+    else { DenseKernels.forward(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7) }
+}
+/// Batches of 1–3 images: the matrix-vector products that skip zero inputs (DenseKernels.forwardRows).
+let avx512DenseRows: @Sendable (Int, Int, Int, Bool, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                UnsafeMutablePointer<Float>) -> Void = {
+    DenseKernels.forwardRows(n: $0, inputs: $1, outputs: $2, relu: $3, x: $4, weight: $5, bias: $6, y: $7, narrow: false)
 }
 let avx512DenseBackward: @Sendable (Int, Int, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>,
                                     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) -> Void = {
