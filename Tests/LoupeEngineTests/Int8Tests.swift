@@ -36,7 +36,9 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
     @Test("every int8 GEMM path equals the plain loop exactly (tolerance 0)", arguments: int8Paths)
     func gemmMatchesReference(path: Int8Path) {
         var rng = SeededGenerator(seed: 7)
-        for (n, k, oc) in [(1, 9, 32), (1, 5408, 128), (1, 37, 40), (1, 20, 80), (2, 12, 16), (6, 16, 16), (14, 24, 48), (3, 37, 40), (5, 64, 130), (7, 3, 5), (9, 100, 64), (13, 260, 10)] {
+        for (n, k, oc) in [(1, 9, 32), (1, 5408, 128), (1, 37, 40), (1, 20, 80), (2, 12, 16), (6, 16, 16), (14, 24, 48), (3, 37, 40), (5, 64, 130), (7, 3, 5), (9, 100, 64), (13, 260, 10),
+                          // k past the AVX2 path's 2,048-column nibble blocks, with tails not a multiple of 32 or of 8 steps
+                          (1, 4100, 48), (2, 2052, 32), (3, 6150, 16)] {
             let a = (0..<(n * k)).map { _ in UInt8(rng.nextUnitFloat() * 256) }
             let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 255) - 127) }
             #expect(Self.gemm(path, n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
@@ -93,7 +95,11 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         var cases = [(28, 28, 1, 3, 3, 1, 1, false, 2, 32), (10, 9, 2, 3, 3, 1, 1, false, 2, 16), (5, 4, 16, 3, 3, 1, 1, true, 2, 8),
                      (9, 11, 3, 5, 5, 2, 2, true, 1, 20), (12, 12, 5, 1, 1, 1, 1, false, 3, 70), (7, 8, 4, 2, 2, 2, 2, false, 1, 48),
                      (6, 6, 7, 4, 4, 1, 1, true, 1, 96), (11, 13, 3, 2, 5, 1, 2, true, 2, 24), (14, 9, 1, 5, 1, 2, 1, false, 1, 16),
-                     (40, 40, 32, 3, 3, 1, 1, true, 2, 16)]
+                     (40, 40, 32, 3, 3, 1, 1, true, 2, 16),
+                     // the register-resident pool-2 kernels: 1 to 4 groups per window (1 to 8 pairs), rows shared or not,
+                     // 16 or 32 channels, the last block partly filled
+                     (9, 9, 1, 1, 3, 1, 1, false, 2, 20), (8, 10, 2, 2, 3, 1, 1, false, 2, 24), (12, 12, 1, 3, 3, 2, 1, false, 2, 10),
+                     (10, 10, 3, 2, 1, 1, 1, true, 2, 40), (11, 11, 1, 4, 3, 1, 1, false, 2, 32)]
         for _ in 0..<24 {
             cases.append((3 + int(10), 3 + int(10), 1 + int(6), 1 + int(4), 1 + int(4), 1 + int(2), 1 + int(2), int(2) == 1, 1 + int(3), 1 + int(80)))
         }

@@ -62,12 +62,16 @@ void loupe_i8_pad(const uint8_t *x, int h, int w, int c, int padTop, int padLeft
 
 /// offs: the byte offsets of the p·p windows of a pooled output from its first, row by row;
 /// goff: the byte offset in a window of each 4-byte group t = kh · kwc4 / 4 + j (kernel row kh).
-static void windowOffsets(const loupe_i8_conv_geometry *g, long rs, long *offs, long *goff) {
-    const int p = g->pool, G = g->kwc4 / 4;
+/// offs: the offsets of the p·p windows of a pooled output from its first, row by row; goff: the offset in a
+/// window of each group t = kh · kwc4 / group + j of `group` elements (kernel row kh).
+static void windowOffsetsG(const loupe_i8_conv_geometry *g, long rs, long *offs, long *goff, int group) {
+    const int p = g->pool, G = g->kwc4 / group;
     const long sc = (long)g->sw * g->c;
     for (int i = 0; i < p; i++) for (int j = 0; j < p; j++) offs[i * p + j] = i * g->sh * rs + j * sc;
-    for (int kh = 0; kh < g->kh; kh++) for (int j = 0; j < G; j++) goff[kh * G + j] = kh * rs + j * 4;
+    for (int kh = 0; kh < g->kh; kh++) for (int j = 0; j < G; j++) goff[kh * G + j] = kh * rs + j * group;
 }
+
+static void windowOffsets(const loupe_i8_conv_geometry *g, long rs, long *offs, long *goff) { windowOffsetsG(g, rs, offs, goff, 4); }
 
 #if defined(__x86_64__)
 
@@ -91,7 +95,9 @@ void store512(__m512i sum, const Epi512 *q, uint8_t *dst) {
     if (q->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
     __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(y, q->inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     t = _mm512_add_ps(t, q->zero);
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+    // max(t, 0) also maps NaN to 0; the upper clamp is vpmovusdb's unsigned saturation (t ≥ 2^31 converts to
+    // 0x80000000, which saturates to 255 as well), the same bytes as min(max(t, 0), 255).
+    t = _mm512_max_ps(t, _mm512_setzero_ps());
     _mm_mask_storeu_epi8(dst, q->mask, _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(t)));
 }
 
@@ -117,6 +123,48 @@ void tile512(const int R, const int C, int T, const long *goff, const uint8_t *c
         for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) best[c] = _mm512_max_epi32(best[c], s[r][c]);
     } else {
         for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) store512(s[r][c], &q[c], dst + r * dstStep + c * 16);
+    }
+}
+
+/// Pool 2 with C ≤ 2 zmm of channels and T ≤ 4 groups (both compile-time): the C · T weight registers are
+/// loaded once; per pooled output, 4 windows × C accumulators, max-reduced and requantized in registers.
+static inline __attribute__((always_inline)) T512
+void pooled512(const int C, const int T, const loupe_i8_conv_geometry *g, const int8_t *w, const uint8_t *x, uint8_t *out,
+               const Epi512 *q, const long *goff, const long *offs, long rowStep, long sc) {
+    const int ph = g->oh / 2, pw = g->ow / 2, oc = g->oc;
+    const long step = (long)g->ocp * 4;
+    __m512i wv[4][2];
+    int shared = g->kwc4 == 4 && g->sh == 1 && T == g->kh;
+    for (int t = 0; t < T && shared; t++) shared = goff[t] == t * rowStep;
+    for (int t = 0; t < T; t++) for (int c = 0; c < C; c++) wv[t][c] = _mm512_loadu_si512((const void *)(w + t * step + c * 64));
+    for (int py = 0; py < ph; py++) {
+        const uint8_t *rowBase = x + py * 2 * rowStep;
+        uint8_t *dst = out + (long)py * pw * oc;
+        for (int px = 0; px < pw; px++) {
+            const uint8_t *base = rowBase + px * 2 * sc;
+            __m512i s[4][2];
+            for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) s[r][c] = _mm512_setzero_si512();
+            if (shared) {
+                // One group per kernel row and stride 1 down: group t of window row i is image row i + t, so the
+                // 4 windows' 4·T groups are (T + 1) rows × 2 columns of broadcasts.
+                __m512i av[5][2];
+                for (int i = 0; i <= T; i++) for (int j = 0; j < 2; j++) av[i][j] = _mm512_set1_epi32(load4(base + i * rowStep + j * sc));
+                for (int t = 0; t < T; t++)
+                    for (int r = 0; r < 4; r++)
+                        for (int c = 0; c < C; c++) s[r][c] = _mm512_dpbusd_epi32(s[r][c], av[(r >> 1) + t][r & 1], wv[t][c]);
+            } else {
+                for (int t = 0; t < T; t++) {
+                    for (int r = 0; r < 4; r++) {
+                        const __m512i av = _mm512_set1_epi32(load4(base + offs[r] + goff[t]));
+                        for (int c = 0; c < C; c++) s[r][c] = _mm512_dpbusd_epi32(s[r][c], av, wv[t][c]);
+                    }
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                const __m512i m = _mm512_max_epi32(_mm512_max_epi32(s[0][c], s[1][c]), _mm512_max_epi32(s[2][c], s[3][c]));
+                store512(m, &q[c], dst + (long)px * oc + c * 16);
+            }
+        }
     }
 }
 
@@ -152,6 +200,16 @@ void block512(const int C, const loupe_i8_conv_geometry *g, const loupe_i8_epilo
             }
         }
         return;
+    }
+    if (p == 2 && C <= 2 && T <= 4) {
+        // Small kernels (the seed conv: T = 3 groups, 32 channels): every weight in registers for the whole
+        // image, the 4 windows of a pooled output as 4 × C independent accumulators.
+        switch (T) {
+        case 1: pooled512(C, 1, g, w, x, out, q, goff, offs, rowStep, sc); return;
+        case 2: pooled512(C, 2, g, w, x, out, q, goff, offs, rowStep, sc); return;
+        case 3: pooled512(C, 3, g, w, x, out, q, goff, offs, rowStep, sc); return;
+        case 4: pooled512(C, 4, g, w, x, out, q, goff, offs, rowStep, sc); return;
+        }
     }
     for (int py = 0; py < ph; py++) {
         for (int px = 0; px < pw; px++) {
@@ -261,18 +319,18 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
 
 // The driver of the ymm paths, per 16-channel block (as block512 with C = 2 ymm). RMAX windows
 // share each weight load: 4 for AVX-VNNI, 2 for AVX2 (its 16 half-sum accumulators per 2 windows).
-#define YMM_CONV(NAME, TARGET, TILE, RMAX, AT, WT)                                                                      \
+#define YMM_CONV(NAME, TARGET, TILE, RMAX, AT, WT, POOLED, GROUP)                                                       \
     TARGET void NAME(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const WT *w0, const AT *x,          \
                      uint8_t *out) {                                                                                    \
-        long offs[g->pool * g->pool], goff[g->kh * g->kwc4 / 4];                                                        \
-        const long rs = (long)g->w * g->c, sc = (long)g->sw * g->c, step = (long)g->ocp * 4;                            \
+        long offs[g->pool * g->pool], goff[g->kh * g->kwc4 / GROUP];                                                    \
+        const long rs = (long)g->w * g->c, sc = (long)g->sw * g->c, step = (long)g->ocp * GROUP;                        \
         const long rowStep = (long)g->sh * rs;                                                                          \
-        windowOffsets(g, rs, offs, goff);                                                                               \
-        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, T = g->kh * g->kwc4 / 4, P = p * p, oc = g->oc;          \
+        windowOffsetsG(g, rs, offs, goff, GROUP);                                                                       \
+        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, T = g->kh * g->kwc4 / GROUP, P = p * p, oc = g->oc;      \
         const int ow = g->ow;                                                                                           \
         __m256i s[4][2];                                                                                                \
         for (int o = 0; o < g->ocp; o += 16) {                                                                          \
-            const WT *w = w0 + o * 4;                                                                                   \
+            const WT *w = w0 + o * GROUP;                                                                               \
             Epi256 q[2];                                                                                                \
             load256(e, o, oc - o, &q[0]);                                                                               \
             load256(e, o + 8, oc - o - 8 > 0 ? oc - o - 8 : 0, &q[1]);                                                  \
@@ -299,6 +357,7 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
                 }                                                                                                       \
                 continue;                                                                                               \
             }                                                                                                           \
+            if (POOLED(g, w, x, out + o, q, goff, offs, T)) continue;                                                     \
             for (int py = 0; py < ph; py++) {                                                                           \
                 for (int px = 0; px < pw; px++) {                                                                       \
                     const AT *base = x + py * p * rowStep + px * p * sc;                                                \
@@ -327,42 +386,147 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
         }                                                                                                               \
     }
 
-YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4, uint8_t, int8_t)
-YMM_CONV(convAVX2, static TAVX2, tileAVX2, 2, uint8_t, int8_t)
-
-// AVX2 with both operands widened to int16 once per call (the image and the packed weights, when
-// they fit in 96 KB of stack): each group of a window is one 8-byte broadcast, and vpmaddwd takes the
-// weights straight from memory — no widening inside the loops.
-static inline __attribute__((always_inline)) TAVX2
-void tileAVX2w(const int R, int T, const long *goff, const int16_t *const *a, const int16_t *w, long step, __m256i s[4][2]) {
-    __m256i h[4][4];
-    for (int r = 0; r < R; r++) for (int u = 0; u < 4; u++) h[r][u] = _mm256_setzero_si256();
-    for (int t = 0; t < T; t++) {
-        const int16_t *wk = w + t * step;
-        const long off = goff[t];
-        for (int r = 0; r < R; r++) {
-            int64_t v; memcpy(&v, a[r] + off, 8);
-            const __m256i av = _mm256_set1_epi64x(v);
-            for (int u = 0; u < 4; u++) h[r][u] = _mm256_add_epi32(h[r][u], _mm256_madd_epi16(av, _mm256_loadu_si256((const __m256i *)(wk + u * 16))));
+/// AVX-VNNI, pool 2, T ≤ 4 groups (compile-time): the 2 · T weight registers of a 16-channel block loaded once,
+/// per pooled output 4 windows × 2 accumulators (15 of the 16 ymm registers).
+static inline __attribute__((always_inline)) TVNNI
+void pooledVNNIT(const int T, const loupe_i8_conv_geometry *g, const int8_t *w, const uint8_t *x, uint8_t *out, const Epi256 *q,
+                 const long *goff, const long *offs) {
+    const int ph = g->oh / 2, pw = g->ow / 2, oc = g->oc;
+    const long step = (long)g->ocp * 4, rowStep = (long)g->sh * g->w * g->c, sc = (long)g->sw * g->c;
+    __m256i wv[4][2];
+    for (int t = 0; t < T; t++) for (int c = 0; c < 2; c++) wv[t][c] = _mm256_loadu_si256((const __m256i *)(w + t * step + c * 32));
+    for (int py = 0; py < ph; py++) {
+        for (int px = 0; px < pw; px++) {
+            const uint8_t *base = x + py * 2 * rowStep + px * 2 * sc;
+            __m256i s[4][2];
+            for (int r = 0; r < 4; r++) for (int c = 0; c < 2; c++) s[r][c] = _mm256_setzero_si256();
+            for (int t = 0; t < T; t++) {
+                for (int r = 0; r < 4; r++) {
+                    const __m256i av = _mm256_set1_epi32(load4(base + offs[r] + goff[t]));
+                    for (int c = 0; c < 2; c++) s[r][c] = _mm256_dpbusd_avx_epi32(s[r][c], av, wv[t][c]);
+                }
+            }
+            uint8_t *dst = out + ((long)py * pw + px) * oc;
+            for (int c = 0; c < 2; c++)
+                store256(_mm256_max_epi32(_mm256_max_epi32(s[0][c], s[1][c]), _mm256_max_epi32(s[2][c], s[3][c])), &q[c], dst + c * 8);
         }
-    }
-    for (int r = 0; r < R; r++) {
-        s[r][0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(h[r][0], h[r][1]), 0xD8);
-        s[r][1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(h[r][2], h[r][3]), 0xD8);
     }
 }
 
-YMM_CONV(convAVX2w, static TAVX2, tileAVX2w, 2, int16_t, int16_t)
+static TVNNI int pooledVNNI(const loupe_i8_conv_geometry *g, const int8_t *w, const uint8_t *x, uint8_t *out, const Epi256 *q,
+                            const long *goff, const long *offs, int T) {
+    if (g->pool != 2) return 0;
+    switch (T) {
+    case 1: pooledVNNIT(1, g, w, x, out, q, goff, offs); return 1;
+    case 2: pooledVNNIT(2, g, w, x, out, q, goff, offs); return 1;
+    case 3: pooledVNNIT(3, g, w, x, out, q, goff, offs); return 1;
+    case 4: pooledVNNIT(4, g, w, x, out, q, goff, offs); return 1;
+    default: return 0;
+    }
+}
+
+#define NO_POOLED(...) 0
+
+YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4, uint8_t, int8_t, pooledVNNI, 4)
+YMM_CONV(convAVX2, static TAVX2, tileAVX2, 2, uint8_t, int8_t, NO_POOLED, 4)
+
+// AVX2 with both operands widened to int16 once per call (the image, and the packed weights re-laid as
+// pairs [kh · kwc4 / 2][ocp][2], when both fit in 96 KB of stack): each step of a window is one 4-byte
+// broadcast of two adjacent image elements, and vpmaddwd against 8 channels' weight pairs gives those
+// channels' exact int32 partial sums directly — no horizontal add per window (vphaddd is slow).
+static inline __attribute__((always_inline)) TAVX2
+void tileAVX2p(const int R, int T, const long *goff, const int16_t *const *a, const int16_t *w, long step, __m256i s[4][2]) {
+    for (int r = 0; r < R; r++) { s[r][0] = _mm256_setzero_si256(); s[r][1] = _mm256_setzero_si256(); }
+    for (int t = 0; t < T; t++) {
+        const int16_t *wk = w + t * step;
+        const long off = goff[t];
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)wk), w1 = _mm256_loadu_si256((const __m256i *)(wk + 16));
+        for (int r = 0; r < R; r++) {
+            int32_t v; memcpy(&v, a[r] + off, 4);
+            const __m256i av = _mm256_set1_epi32(v);
+            s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(av, w0));
+            s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(av, w1));
+        }
+    }
+}
+
+/// 16 channels (two sets of 8 sums) requantized into 16 bytes with one pack sequence (q[1] may cover fewer).
+static inline __attribute__((always_inline)) TAVX2
+__m256 epilogue256(__m256i sum, const Epi256 *q) {
+    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, q->zc)), q->m);
+    y = _mm256_add_ps(y, q->b);
+    if (q->relu) y = _mm256_max_ps(y, _mm256_setzero_ps());
+    __m256 t = _mm256_round_ps(_mm256_mul_ps(y, q->inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm256_add_ps(t, q->zero);
+    return _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+}
+
+/// AVX2 pairs, pool 2, T ≤ 8 steps (compile-time): per pooled output 4 windows × 16 channels in 8
+/// accumulators, the weights read from L1 as vpmaddwd memory operands.
+static inline __attribute__((always_inline)) TAVX2
+void pooledAVX2pT(const int T, const loupe_i8_conv_geometry *g, const int16_t *w, const int16_t *x, uint8_t *out, const Epi256 *q,
+                  const long *goff, const long *offs) {
+    const int ph = g->oh / 2, pw = g->ow / 2, oc = g->oc;
+    const long step = (long)g->ocp * 2, rowStep = (long)g->sh * g->w * g->c, sc = (long)g->sw * g->c;
+    const int full = q[1].n == 8;
+    for (int py = 0; py < ph; py++) {
+        for (int px = 0; px < pw; px++) {
+            const int16_t *base = x + py * 2 * rowStep + px * 2 * sc;
+            __m256i s[4][2];
+            for (int r = 0; r < 4; r++) for (int c = 0; c < 2; c++) s[r][c] = _mm256_setzero_si256();
+            for (int t = 0; t < T; t++) {
+                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + t * step)), w1 = _mm256_loadu_si256((const __m256i *)(w + t * step + 16));
+                for (int r = 0; r < 4; r++) {
+                    int32_t v; memcpy(&v, base + offs[r] + goff[t], 4);
+                    const __m256i av = _mm256_set1_epi32(v);
+                    s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(av, w0));
+                    s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(av, w1));
+                }
+            }
+            uint8_t *dst = out + ((long)py * pw + px) * oc;
+            const __m256i m0 = _mm256_max_epi32(_mm256_max_epi32(s[0][0], s[1][0]), _mm256_max_epi32(s[2][0], s[3][0]));
+            const __m256i m1 = _mm256_max_epi32(_mm256_max_epi32(s[0][1], s[1][1]), _mm256_max_epi32(s[2][1], s[3][1]));
+            if (full) {
+                // (v0 0–3, v1 0–3 | v0 4–7, v1 4–7) → lanes 0 2 1 3 → (v0 | v1) as uint16 → 16 bytes.
+                const __m256i v = _mm256_permute4x64_epi64(
+                    _mm256_packus_epi32(_mm256_cvttps_epi32(epilogue256(m0, &q[0])), _mm256_cvttps_epi32(epilogue256(m1, &q[1]))), 0xD8);
+                _mm_storeu_si128((__m128i *)dst, _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+            } else {
+                store256(m0, &q[0], dst);
+                store256(m1, &q[1], dst + 8);
+            }
+        }
+    }
+}
+
+static TAVX2 int pooledAVX2p(const loupe_i8_conv_geometry *g, const int16_t *w, const int16_t *x, uint8_t *out, const Epi256 *q,
+                             const long *goff, const long *offs, int T) {
+    if (g->pool != 2) return 0;
+    switch (T) {
+    case 2: pooledAVX2pT(2, g, w, x, out, q, goff, offs); return 1;
+    case 4: pooledAVX2pT(4, g, w, x, out, q, goff, offs); return 1;
+    case 6: pooledAVX2pT(6, g, w, x, out, q, goff, offs); return 1;
+    case 8: pooledAVX2pT(8, g, w, x, out, q, goff, offs); return 1;
+    default: return 0;
+    }
+}
+
+YMM_CONV(convAVX2p, static TAVX2, tileAVX2p, 4, int16_t, int16_t, pooledAVX2p, 2)
 
 TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                               uint8_t *out) {
     const long weights = (long)g->kh * g->kwc4 * g->ocp, image = (long)g->h * g->w * g->c + 3;
     if ((weights + image) * 2 > 96 * 1024) { convAVX2(g, e, w, x, out); return; }
     int16_t w16[weights], x16[image];
-    for (long i = 0; i < weights; i++) w16[i] = w[i];
-    // With the 3 elements past the image: groups read there meet zero weights (as in the uint8 image).
+    // Byte j of kernel row kh, channel o: packed at group kh · G + j / 4, lane j % 4; here at pair kh · 2G + j / 2, lane j % 2.
+    const int G = g->kwc4 / 4, ocp = g->ocp;
+    for (int kh = 0; kh < g->kh; kh++)
+        for (int j = 0; j < g->kwc4; j++)
+            for (int o = 0; o < ocp; o++)
+                w16[((long)(kh * 2 * G + j / 2) * ocp + o) * 2 + j % 2] = w[((long)(kh * G + j / 4) * ocp + o) * 4 + j % 4];
+    // With the 3 elements past the image: pairs read there meet zero weights (as in the uint8 image).
     for (long i = 0; i < image; i++) x16[i] = x[i];
-    convAVX2w(g, e, w16, x16, out);
+    convAVX2p(g, e, w16, x16, out);
 }
 
 #else

@@ -9,10 +9,11 @@
 // Every path computes the same int32 sums bit for bit; the paths differ only in instructions:
 //   avx512vnni  vpdpbusd zmm: 64 u8×s8 products per instruction
 //   avxvnni     vpdpbusd ymm (VEX, AVX-VNNI)
-//   avx2        no u8×s8 dot product that cannot saturate: vpmaddubsw sums two u8·s8 products in
-//               int16 (255·127·2 = 64770 > 32767), so it is NOT used. Both operands are widened to
-//               int16 instead (vpmovzxbw / vpmovsxbw) and multiplied with vpmaddwd, whose pair sums
-//               (≤ 2·255·127) are exact in int32.
+//   avx2        vpmaddubsw sums two u8·s8 products in int16 with saturation (255·127·2 = 64770 > 32767), so
+//               it never sees whole activations: the GEMM splits each into nibbles (a = 16·h + l, h, l ≤ 15),
+//               whose pair sums (≤ 2·15·128 = 3840) add up exactly in int16 over 8 k4 steps (≤ 30720)
+//               before vpmaddwd widens them (·1 and ·16) into the int32 sums. The fused conv widens the
+//               image and the weights to int16 once per call and uses vpmaddwd (exact int32 pair sums).
 //   scalar      plain C loops over the packed layout (non-x86, LOUPE_ISA=reference)
 #include <stdint.h>
 
