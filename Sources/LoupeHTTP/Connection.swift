@@ -253,8 +253,7 @@ final class ResponseSink: HTTPResponseSink, @unchecked Sendable {
         let core = connection.core
         var context = self.context
         context.keepAlive = keepAlive && !core.isClosingConnections
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + response.body.count)
+        var bytes: [UInt8] = []   // the writer reserves the whole response at once
         let close = core.writer.write(response, context: context, into: &bytes)
         connection.deliver(serial: serial, bytes: bytes, keepAlive: !close)
     }

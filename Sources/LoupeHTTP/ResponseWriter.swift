@@ -157,7 +157,9 @@ public struct ResponseWriter: Sendable {
             }
         }
 
-        out.reserveCapacity(out.count + 160 + body.count + response.headers.count * 32)
+        var headBytes = 160   // status line, Date, Server, nosniff, framing
+        for field in response.headers { headBytes += field.name.utf8.count + field.value.utf8.count + 4 }
+        out.reserveCapacity(out.count + headBytes + body.count)
         appendHeadPrefix(status: status, headers: response.headers, serverSet: serverSet, into: &out)
         if gzipped { appendStatic(&out, "Content-Encoding: gzip\r\n") }
         if addVary { appendStatic(&out, "Vary: Accept-Encoding\r\n") }
@@ -197,11 +199,48 @@ public struct ResponseWriter: Sendable {
         // Every response: browsers must not sniff a JSON error (which may echo request bytes)
         // into HTML or script.
         appendStatic(&out, "X-Content-Type-Options: nosniff\r\n")
-        for field in headers where Self.isUserHeaderWritable(field.name, field.value) {
-            out.append(contentsOf: field.name.utf8)
-            appendStatic(&out, ": ")
-            out.append(contentsOf: field.value.utf8)
-            appendStatic(&out, "\r\n")
+        for field in headers { Self.appendWritable(field.name, field.value, into: &out) }
+    }
+
+    /// Appends `name: value` CRLF when `isUserHeaderWritable` allows it: the same rules, checked
+    /// and copied over each string's bytes in place (one pass, no per-byte String indexing).
+    static func appendWritable(_ name: String, _ value: String, into out: inout [UInt8]) {
+        let done: Bool? = name.utf8.withContiguousStorageIfAvailable { n -> Bool in
+            value.utf8.withContiguousStorageIfAvailable { v -> Bool in
+                guard !n.isEmpty, !isForbiddenName(n) else { return true }
+                for b in n where !isTokenByte(b) { return true }
+                for b in v where !(b == HTAB || (b >= SP && b != 0x7F)) { return true }
+                out.append(contentsOf: n)
+                appendStatic(&out, ": ")
+                out.append(contentsOf: v)
+                appendStatic(&out, "\r\n")
+                return true
+            } ?? false
+        }
+        if done == true { return }
+        guard isUserHeaderWritable(name, value) else { return }
+        out.append(contentsOf: name.utf8)
+        appendStatic(&out, ": ")
+        out.append(contentsOf: value.utf8)
+        appendStatic(&out, "\r\n")
+    }
+
+    /// Date, Connection, Content-Length, Transfer-Encoding (any case): the writer's own.
+    private static func isForbiddenName(_ n: UnsafeBufferPointer<UInt8>) -> Bool {
+        func equal(_ lower: StaticString) -> Bool {
+            guard n.count == lower.utf8CodeUnitCount else { return false }
+            for i in 0..<n.count {
+                let b = n[i], l = lower.utf8Start[i]
+                if b != l && !(b >= 0x41 && b <= 0x5A && b | 0x20 == l) { return false }
+            }
+            return true
+        }
+        switch n.count {
+        case 4: return equal("date")
+        case 10: return equal("connection")
+        case 14: return equal("content-length")
+        case 17: return equal("transfer-encoding")
+        default: return false
         }
     }
 

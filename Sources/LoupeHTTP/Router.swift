@@ -11,7 +11,7 @@
 
 /// Outcome of looking a request up.
 public enum RouteMatch: Sendable {
-    case found(template: String, parameters: [String: String], handler: HTTPHandler)
+    case found(template: String, parameters: [String: String], handler: RouteHandler)
     /// The path matches a route but not with this method; `allowed` is the Allow list.
     case methodNotAllowed(template: String, allowed: [String])
     /// OPTIONS on a known path without its own OPTIONS handler; `allowed` is the Allow list.
@@ -27,6 +27,22 @@ public enum RouteMatch: Sendable {
     }
 }
 
+/// A route's handler, in a struct: a bare closure kept in an array's tuple or in an enum payload
+/// is stored at the generic abstraction and re-wrapped in a thunk (an allocation) each time it
+/// is taken out — twice per request — while a struct field keeps the closure as it is.
+public struct RouteHandler: Sendable {
+    public let function: HTTPHandler
+    public init(_ function: @escaping HTTPHandler) { self.function = function }
+    @inline(__always) public func callAsFunction(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
+        function(request, sink)
+    }
+}
+
+struct RouteEndpoint: Sendable {
+    let method: HTTPMethod
+    let handler: RouteHandler
+}
+
 struct RouteNode: Sendable {
     var literals: [String: Int] = [:]
     /// `{name}<suffix>` children by suffix.
@@ -34,9 +50,9 @@ struct RouteNode: Sendable {
     var parameter: Int? = nil
     var template: String? = nil
     var parameterNames: [String] = []
-    var endpoints: [(method: HTTPMethod, handler: HTTPHandler)] = []
+    var endpoints: [RouteEndpoint] = []
 
-    func handler(for method: HTTPMethod) -> HTTPHandler? {
+    func handler(for method: HTTPMethod) -> RouteHandler? {
         endpoints.first { $0.method == method }?.handler
     }
 }
@@ -86,7 +102,7 @@ public struct RouterBuilder {
         precondition(nodes[node].handler(for: method) == nil, "route \(method) \(template) registered twice")
         nodes[node].template = template
         nodes[node].parameterNames = names
-        nodes[node].endpoints.append((method: method, handler: handler))
+        nodes[node].endpoints.append(RouteEndpoint(method: method, handler: RouteHandler(handler)))
     }
 
     public func freeze() -> Router {
@@ -105,7 +121,7 @@ struct FrozenRouteNode: Sendable {
     var parameter: Int              // -1: none
     var template: String?
     var parameterNames: [String]
-    var endpoints: [(method: HTTPMethod, handler: HTTPHandler)]
+    var endpoints: [RouteEndpoint]
 
     init(_ node: RouteNode) {
         let literals = node.literals.sorted { $0.key < $1.key }
@@ -120,7 +136,7 @@ struct FrozenRouteNode: Sendable {
         endpoints = node.endpoints
     }
 
-    func handler(for method: HTTPMethod) -> HTTPHandler? {
+    func handler(for method: HTTPMethod) -> RouteHandler? {
         for endpoint in endpoints where endpoint.method == method { return endpoint.handler }
         return nil
     }

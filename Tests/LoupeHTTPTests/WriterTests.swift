@@ -56,6 +56,25 @@ struct WriterTests {
         #expect(lines.contains("X-Fine: ok"))
     }
 
+    /// The in-place field writer against its plain reference (`isUserHeaderWritable`, then the
+    /// fields' text): names of every case, forbidden ones, invalid bytes in names and values,
+    /// small and large strings.
+    @Test func fieldWriterAgreesWithTheRuleOnEveryField() {
+        let names = ["X-Request-ID", "date", "DATE", "Dates", "connection", "Connection", "content-length", "CONTENT-LENGTH",
+                     "transfer-encoding", "Transfer-Encodinh", "", "bad name", "bad:name", "é", "x", String(repeating: "a", count: 40),
+                     "traceparent", "Content-Type", "Server-Timing"]
+        let values = ["", "a", "1.0", "with space", "tab\there", "cr\rlf", "lf\nx", "nul\u{0}", "del\u{7F}", "é utf-8",
+                      String(repeating: "v", count: 60), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
+        for name in names {
+            for value in values {
+                var fast: [UInt8] = []
+                ResponseWriter.appendWritable(name, value, into: &fast)
+                let reference = ResponseWriter.isUserHeaderWritable(name, value) ? Array("\(name): \(value)\r\n".utf8) : []
+                #expect(fast == reference, "\(name.debugDescription): \(value.debugDescription)")
+            }
+        }
+    }
+
     @Test func headHasLengthButNoBody() {
         var out: [UInt8] = []
         writer.write(HTTPResponse(status: 200, body: Array(repeating: 65, count: 10)), context: HTTPResponseContext(isHead: true), into: &out)

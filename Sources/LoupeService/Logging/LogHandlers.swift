@@ -23,6 +23,9 @@ public final class LogSink: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var buffering = false
     private var dropped = 0
+    /// The flusher's other buffer (protected by `writeLock`): buffered lines and it trade places
+    /// at each write, so neither grows from empty again every interval.
+    private var spare: [UInt8] = []
     /// Serializes the actual writes (the flusher's and the synchronous ones), keeping line order.
     private let writeLock = Mutex<Void>(())
     let fd: Int32
@@ -66,9 +69,32 @@ public final class LogSink: @unchecked Sendable {
 
     /// Call with `writeLock` held.
     private func writePending() {
-        var pending: [UInt8] = []
-        lock.withLock { swap(&pending, &buffer) }   // take the bytes; appenders start a new buffer
-        if !pending.isEmpty { pending.withUnsafeBytes { writeAll(fd, $0) } }
+        lock.withLock { swap(&spare, &buffer) }   // take the bytes; appenders continue in the emptied spare
+        if !spare.isEmpty { spare.withUnsafeBytes { writeAll(fd, $0) } }
+        // Keep the capacity for the next interval, unless a burst made it large.
+        if spare.capacity > 1 << 20 { spare = [] } else { spare.removeAll(keepingCapacity: true) }
+    }
+
+    /// Appends one non-urgent line that `format` writes straight into the buffer (under the lock:
+    /// no array per line), dropped and counted like `write`'s when it would pass `capacity`;
+    /// before `startBuffering` the line is formatted apart and written at once.
+    func appendLine(_ format: (inout [UInt8]) -> Void) {
+        let buffered = lock.withLock { () -> Bool in
+            guard buffering else { return false }
+            let before = buffer.count
+            format(&buffer)
+            if buffer.count > capacity {
+                buffer.removeSubrange(before...)
+                dropped += 1
+            } else if before == 0 {
+                lock.signal()
+            }
+            return true
+        }
+        if buffered { return }
+        var line: [UInt8] = []
+        format(&line)
+        write(line, urgent: false)
     }
 
     /// Writes one or more whole lines. Non-`urgent` ones are buffered once buffering is on;
@@ -125,13 +151,33 @@ public struct LoupeLogHandler: LogHandler {
         emit(level: level, message: message.description, fields: merged.sorted(by: { $0.key < $1.key }))
     }
 
-    /// A line from fields already in key order, for a caller that logs the same fields on every
-    /// request (the access log): no metadata dictionary to build and sort. Returns false, writing
-    /// nothing, when this handler carries metadata of its own (then the caller logs through
-    /// `Logger` as usual); a level below the handler's is dropped and counts as written.
-    public func log(level: Logger.Level, message: String, sortedFields: [(key: String, value: Logger.Metadata.Value)]) -> Bool {
-        guard metadata.isEmpty else { return false }
-        if level >= logLevel { emit(level: level, message: message, fields: sortedFields) }
+    /// A JSON line whose fields the caller writes itself, for one logged with the same fields on
+    /// every request (the access log): `fields` appends `,"key":value` pairs in key order after
+    /// `ts`, `level`, `msg` and `logger`, straight into the sink's buffer — no metadata values,
+    /// no dictionary, no array per line. Returns false, writing nothing, when this handler writes
+    /// text or carries metadata of its own (then the caller logs through `Logger` as usual); a
+    /// level below the handler's is dropped and counts as written.
+    public func logJSONLine(level: Logger.Level, message: StaticString, fields: (inout JSONWriter) -> Void) -> Bool {
+        guard metadata.isEmpty, format == .json else { return false }
+        guard level >= logLevel else { return true }
+        func line(_ bytes: inout [UInt8]) {
+            var w = JSONWriter(capacity: 0)
+            swap(&w.bytes, &bytes)
+            w.raw("{\"ts\":"); appendTimestamp(to: &w)
+            w.raw(",\"level\":"); w.string(level.rawValue)
+            w.raw(",\"msg\":"); w.string(message.description)
+            w.raw(",\"logger\":"); w.string(label)
+            fields(&w)
+            w.raw("}\n")
+            swap(&w.bytes, &bytes)
+        }
+        if level >= .warning {
+            var bytes: [UInt8] = []
+            line(&bytes)
+            sink.write(bytes, urgent: true)
+        } else {
+            sink.appendLine(line)
+        }
         return true
     }
 
@@ -192,6 +238,20 @@ func timestamp() -> String {
     }
     let ms = Int(now % 1_000_000_000 / 1_000_000)
     return prefix + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
+}
+
+/// `timestamp()` as a JSON string, written into `w` without a temporary String.
+func appendTimestamp(to w: inout JSONWriter) {
+    let now = wallClockNanoseconds()
+    let second = Int(now / 1_000_000_000)
+    let cached = timestampCache.withLock { $0.second == second ? $0.text : nil }
+    guard let prefix = cached else { w.string(timestamp()); return }
+    let ms = Int(now % 1_000_000_000 / 1_000_000)
+    w.raw("\""); w.raw(prefix)
+    w.bytes.append(UInt8(truncatingIfNeeded: ms / 100) &+ 0x30)
+    w.bytes.append(UInt8(truncatingIfNeeded: ms / 10 % 10) &+ 0x30)
+    w.bytes.append(UInt8(truncatingIfNeeded: ms % 10) &+ 0x30)
+    w.raw("Z\"")
 }
 
 private let timestampCache = Mutex<(second: Int, text: String)>((-1, ""))

@@ -53,6 +53,9 @@ extension ModelRepository: ModelProvider {
 
     public func servedModels() -> [any InferenceModel] { loadedModels }
 
+    /// The published snapshot: every answer below is computed from it alone.
+    public var publishedState: AnyObject? { publishedSnapshot }
+
     /// Strict readiness (KServe/Triton): at least one model is served (loaded, verified,
     /// self-tested) and every model the repository lists has either a served version or a final
     /// failure — none is still loading with nothing served. Draining is the service's.

@@ -53,6 +53,6 @@ final class Readiness: Sendable {
         metrics.ready.set(0)
     }
 
-    /// Seconds since start, rounded to the millisecond (for /health).
-    var uptimeSeconds: Double { (Double(monotonicNanoseconds() - startedAt) / 1e9 * 1000).rounded() / 1000 }
+    /// Whole milliseconds since start, rounded (for /health).
+    var uptimeMilliseconds: Int { Int((Double(monotonicNanoseconds() - startedAt) / 1e6).rounded()) }
 }

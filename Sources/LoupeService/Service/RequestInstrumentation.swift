@@ -33,8 +33,13 @@ final class RequestInstrumentation: Sendable {
         // The handler sees the id the response will carry (generated or the client's), so the
         // prediction recorder can key the prediction by it for later feedback.
         var request = request
-        let id = requestID(from: request.headers["X-Request-ID"])
-        request.headers.set("X-Request-ID", id)
+        let sent = request.headers["X-Request-ID"]
+        let id = requestID(from: sent)
+        if sent == nil {
+            request.headers.add("X-Request-ID", id)
+        } else if sent != id {
+            request.headers.set("X-Request-ID", id)   // an unusable id is replaced, not kept beside ours
+        }
         let instrumented = InstrumentedSink(
             instrumentation: self, inner: sink, requestID: id,
             method: request.method, path: request.path, remote: request.remoteAddress, route: template ?? "unmatched",
@@ -51,7 +56,14 @@ final class RequestInstrumentation: Sendable {
             return h
         }
         let n = requestCounter.add(1, ordering: .relaxed).newValue
-        return requestIDPrefix + Self.hex8(n)
+        // The prefix's 8 digits and the counter's 8, written into the string at once.
+        return String(unsafeUninitializedCapacity: 16) { b in
+            var i = 0
+            for c in requestIDPrefix.utf8 { b[i] = c; i += 1 }
+            let table: StaticString = "0123456789abcdef"
+            for k in 0..<8 { b[8 + k] = table.utf8Start[Int((n >> UInt64(28 - 4 * k)) & 0xF)] }
+            return 16
+        }
     }
 
     /// The low 32 bits as exactly 8 lower-case hex digits (so a generated request id is always 16).
@@ -72,16 +84,26 @@ final class RequestInstrumentation: Sendable {
         }
         guard accessLog else { return }
         // In key order, as every line is written; duration in milliseconds to the microsecond.
-        var fields: [(key: String, value: Logger.Metadata.Value)] = [
-            ("duration_ms", .stringConvertible((seconds * 1e6).rounded() / 1000)),
-            ("method", .string(sink.method.description)), ("path", .string(sink.path)),
-            ("remote", .string(sink.remote)), ("request_id", .string(sink.requestID)),
-            ("route", .string(sink.route)), ("status", .stringConvertible(status)),
-            ("trace_id", .string(sink.trace.traceID)),
+        let micros = Int((seconds * 1e6).rounded())
+        let written = accessHandler?.logJSONLine(level: .info, message: "request") { w in
+            w.raw(",\"duration_ms\":"); w.decimal(micros, scale: 3)
+            if let errorCode { w.raw(",\"error_code\":"); w.string(errorCode) }
+            w.raw(",\"method\":"); w.string(sink.method.description)
+            w.raw(",\"path\":"); w.string(sink.path)
+            w.raw(",\"remote\":"); w.string(sink.remote)
+            w.raw(",\"request_id\":"); w.string(sink.requestID)
+            w.raw(",\"route\":"); w.string(sink.route)
+            w.raw(",\"status\":"); w.int(status)
+            w.raw(",\"trace_id\":"); sink.trace.appendTraceID(to: &w.bytes)
+        }
+        if written == true { return }
+        var metadata: Logger.Metadata = [
+            "duration_ms": .stringConvertible(Double(micros) / 1000), "method": .string(sink.method.description),
+            "path": .string(sink.path), "remote": .string(sink.remote), "request_id": .string(sink.requestID),
+            "route": .string(sink.route), "status": .stringConvertible(status), "trace_id": .string(sink.trace.traceID),
         ]
-        if let errorCode { fields.insert(("error_code", .string(errorCode)), at: 1) }
-        if let accessHandler, accessHandler.log(level: .info, message: "request", sortedFields: fields) { return }
-        logger.info("request", metadata: Logger.Metadata(uniqueKeysWithValues: fields.map { ($0.key, $0.value) }))
+        if let errorCode { metadata["error_code"] = .string(errorCode) }
+        logger.info("request", metadata: metadata)
     }
 
     /// The two metric children a response updates, found with one lookup of a small key (the
@@ -147,8 +169,10 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
     func respond(_ response: HTTPResponse) {
         guard answered.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         var response = response
-        response.headers.set("X-Request-ID", requestID)
-        response.headers.add("traceparent", trace.header)   // handlers never set it
+        // Handlers set neither X-Request-ID nor traceparent: added, in one copy of the fields.
+        response.headers.reserveCapacity(response.headers.count + 2 + cors.count)
+        response.headers.add("X-Request-ID", requestID)
+        response.headers.add("traceparent", trace.header)
         for (name, value) in cors { response.headers.add(name, value) }
         // Metrics first, so a client that scrapes after its answer sees its request counted.
         instrumentation.finished(self, status: response.status, errorCode: RequestInstrumentation.errorLabel(response))

@@ -42,6 +42,27 @@ public struct JSONWriter {
         if v.isFinite { raw(v.description) } else { raw("null") }
     }
 
+    /// `value` ÷ 10^`scale` as a decimal number with the trailing zeros dropped but one digit
+    /// kept after the point ("1.25", "0.055", "3.0"): the number a Double of that value prints,
+    /// written from integers (no Double formatting, no temporary String). `scale` is 1…9.
+    public mutating func decimal(_ value: Int, scale: Int) {
+        precondition(scale >= 1 && scale <= 9, "decimal scale is 1…9")
+        var unit = 1
+        for _ in 0..<scale { unit *= 10 }
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let m = Int(value.magnitude)
+        int(m / unit)
+        bytes.append(UInt8(ascii: "."))
+        var fraction = m % unit, digits = scale
+        while digits > 1 && fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+        var place = 1
+        for _ in 1..<digits { place *= 10 }
+        for _ in 0..<digits {
+            bytes.append(UInt8(truncatingIfNeeded: fraction / place) &+ 0x30)
+            fraction %= place; place /= 10
+        }
+    }
+
     public mutating func bool(_ v: Bool) { if v { raw("true") } else { raw("false") } }
 
     /// `"key":` including the colon.

@@ -5,23 +5,48 @@
 import Synchronization
 
 struct TraceContext: Equatable {
-    /// 32 lower-case hex digits, not all zero.
-    var traceID: String
-    /// 16 lower-case hex digits: this server's span for the request.
-    var spanID: String
-    /// 2 hex digits (01 = sampled).
-    var flags: String
+    /// The response's `traceparent`, `00-<trace id>-<span id>-<flags>`: 55 bytes, built once per
+    /// request straight into the string (the other fields are views of it).
+    let header: String
 
-    var header: String { "00-\(traceID)-\(spanID)-\(flags)" }
+    /// 32 lower-case hex digits, not all zero.
+    var traceID: String { field(3, 32) }
+    /// 16 lower-case hex digits: this server's span for the request.
+    var spanID: String { field(36, 16) }
+    /// 2 hex digits (01 = sampled).
+    var flags: String { field(53, 2) }
+
+    private func field(_ offset: Int, _ count: Int) -> String {
+        String(decoding: header.utf8.dropFirst(offset).prefix(count), as: UTF8.self)
+    }
+
+    /// Appends the trace id as a JSON string (hex digits: nothing to escape).
+    func appendTraceID(to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: header.utf8.dropFirst(3).prefix(32))
+        bytes.append(UInt8(ascii: "\""))
+    }
 
     /// The trace of a request: the caller's trace id and flags from a valid `traceparent`,
-    /// else a new trace (sampled); always a new span id.
+    /// else a new trace (sampled; `nextID` is never zero, so neither is the id); always a new span id.
     static func forRequest(_ traceparent: String?) -> TraceContext {
-        let span = hex(nextID(), 16)
-        if let parsed = traceparent.flatMap(parse) { return TraceContext(traceID: parsed.traceID, spanID: span, flags: parsed.flags) }
-        var trace = hex(nextID(), 16) + hex(nextID(), 16)
-        if trace.allSatisfy({ $0 == "0" }) { trace = String(trace.dropLast()) + "1" }
-        return TraceContext(traceID: trace, spanID: span, flags: "01")
+        let span = nextID()
+        if let parsed = traceparent.flatMap(parse) {
+            return TraceContext(header: "00-\(parsed.traceID)-\(hex(span, 16))-\(parsed.flags)")
+        }
+        let high = nextID(), low = nextID()
+        return TraceContext(header: String(unsafeUninitializedCapacity: 55) { b in
+            let table: StaticString = "0123456789abcdef"
+            func put(_ v: UInt64, at offset: Int) {
+                for i in 0..<16 { b[offset + i] = table.utf8Start[Int((v >> UInt64(60 - 4 * i)) & 0xF)] }
+            }
+            b[0] = 0x30; b[1] = 0x30; b[2] = 0x2D
+            put(high, at: 3); put(low, at: 19)
+            b[35] = 0x2D
+            put(span, at: 36)
+            b[52] = 0x2D; b[53] = 0x30; b[54] = 0x31
+            return 55
+        })
     }
 
     /// `version-traceid-parentid-flags` (version 00, or a later version's first four fields);
