@@ -23,7 +23,9 @@ struct TraceContext: Equatable {
     /// Appends the trace id as a JSON string (hex digits: nothing to escape).
     func appendTraceID(to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: header.utf8.dropFirst(3).prefix(32))
+        if header.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[3..<35])) }) == nil {
+            bytes.append(contentsOf: header.utf8.dropFirst(3).prefix(32))
+        }
         bytes.append(UInt8(ascii: "\""))
     }
 
