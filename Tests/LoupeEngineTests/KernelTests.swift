@@ -25,6 +25,9 @@ let simdTables: [KernelSet] = ISA.available.filter { $0.name != "reference" }
 
 let seedConv = ConvPoolGeometry(conv: ConvGeometry(height: 28, width: 28, channels: 1, filters: 32, kernel: 3, padTop: 0, padLeft: 0,
                                                    outHeight: 26, outWidth: 26, relu: true), pool: 2)
+/// The seed conv's kernels (3×3, 1 channel, pool 2) without ReLU, 16 filters, an odd pooled width (one output past the pairs).
+let seedShapedConvNoReLU = ConvPoolGeometry(conv: ConvGeometry(height: 12, width: 13, channels: 1, filters: 16, kernel: 3, padTop: 0, padLeft: 0,
+                                                              outHeight: 10, outWidth: 11, relu: false), pool: 2)
 /// A geometry that takes the generic paths: 2 channels, 2×2 kernel, pool 3, odd sizes, 16 filters, no ReLU.
 let oddConv = ConvPoolGeometry(conv: ConvGeometry(height: 9, width: 11, channels: 2, filters: 16, kernel: 2, padTop: 0, padLeft: 0,
                                                   outHeight: 8, outWidth: 10, relu: false), pool: 3)
@@ -39,7 +42,7 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
     }
 
     // Tolerance: 1e-5 relative; the kernels sum in the reference's order except the dX dot products.
-    @Test(arguments: [seedConv, oddConv, plainConv])
+    @Test(arguments: [seedConv, seedShapedConvNoReLU, oddConv, plainConv])
     func convPoolMatchesReference(_ g: ConvPoolGeometry) {
         let n = 3
         let x = randomBuffer(n * g.conv.inputSize, seed: 1), w = randomBuffer(g.conv.weightCount, seed: 2, scale: 0.5)
