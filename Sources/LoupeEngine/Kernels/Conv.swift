@@ -103,7 +103,9 @@
     /// (two neighbouring pooled outputs per step: 8 window accumulators, 9 weight vectors in registers, each pooled
     /// output's 4×4 pixels broadcast row by row). It replaced 32 filters per pass with 18 weight vectors held and one
     /// pooled output per step (4 chains of 9 dependent FMAs per 16 filters: 60% of the zmm peak → 72%, batch 256).
-    /// The same FMAs per lane in the same order as every seed conv path, so identical results.
+    /// The same FMAs per lane in the same order as every seed conv path, so identical results. It is
+    /// forward3x3Pool2Narrow with SIMD16 for SIMD8: written once as a generic over both (a protocol with inlined
+    /// concrete witnesses), the specialisations came out as weak shared symbols (check_isa.sh) and ran at half speed.
     @inlinable @inline(__always)
     static func forward3x3Pool2Pairs(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                       bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, relu: Bool) {
