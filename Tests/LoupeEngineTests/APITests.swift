@@ -84,6 +84,26 @@ import Testing
         #expect(throws: EngineError.self) { try Sequential(architecture: Architecture(inputShape: [4], layers: [.dense(units: 3, activation: .softmax), .dense(units: 2, activation: .linear)]), seed: 1) }
     }
 
+    /// With 2 or 3 threads the chunks (8 images here: the plan's L2-sized chunk) are claimed dynamically by workers
+    /// that each reuse one workspace; every image's output equals the 1-thread run bit for bit.
+    @Test func inferenceWithMoreThreadsEqualsOneThread() throws {
+        let model = try Sequential(architecture: Architecture(inputShape: [32, 32, 3], layers: [
+            .conv2d(filters: 16, kernel: 3, padding: .same, activation: .relu), .maxPool2d(pool: 2),
+            .conv2d(filters: 32, kernel: 3, stride: 2, padding: .same, activation: .clip(min: 0, max: 6)),
+            .globalAvgPool2d, .flatten, .dense(units: 10, activation: .softmax),
+        ]), seed: 3)
+        #expect(model.plan.singleThreadChunk < 20, "several chunks per worker")
+        var rng = SeededGenerator(seed: 4)
+        let n = 45
+        let input = (0..<(n * 3072)).map { _ in rng.nextUnitFloat() }
+        var ws1 = model.makeWorkspace(maxBatch: 64)
+        let one = model.predict(input, count: n, workspace: &ws1, threads: 1)
+        for threads in [2, 3] {
+            var ws = model.makeWorkspace(maxBatch: 64)
+            #expect(model.predict(input, count: n, workspace: &ws, threads: threads) == one, "\(threads) threads")
+        }
+    }
+
     @Test func predictGivesProbabilityRowsForAnyBatchSize() throws {
         let model = try Sequential(architecture: .seed, seed: 7)
         var rng = SeededGenerator(seed: 1)

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 // Array-level entry points used by the public API: batched inference and training epochs.
 // Batches are split into `threads` contiguous shards run with DispatchQueue.concurrentPerform;
@@ -18,15 +19,15 @@ package final class InferenceStorage: @unchecked Sendable {
         self.maxBatch = max(1, maxBatch)
     }
 
-    /// One thread: one workspace of `singleThreadChunk` images, reused for every chunk of the batch (each
-    /// chunk runs through all stages while its activations are still in L2). More threads: chunks of up to 32
-    /// images, one workspace each, handed out dynamically (a descheduled thread holds up one chunk, not half
-    /// the batch).
+    /// Chunks of `singleThreadChunk` images (each chunk runs through all stages while its activations are still in
+    /// L2), at most 32 and at most a thread's share of the batch when t > 1; one workspace per thread, reused for
+    /// every chunk that thread runs. With t > 1 the chunks are handed out dynamically (a descheduled thread holds up
+    /// one chunk, not half the batch). Before, each of the 2-thread path's 32-image chunks had a workspace of its own:
+    /// for the 32×32×3 CNN 32 × 4 MB of activations that no cache held.
     func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
-            chunk = t == 1 ? min(maxBatch, plan.singleThreadChunk) : max(1, min(32, (maxBatch + t - 1) / t))
-            let count = t == 1 ? 1 : (maxBatch + chunk - 1) / chunk
-            workspaces = (0..<count).map { _ in ShardWorkspace(plan: plan, capacity: chunk, training: false) }
+            chunk = max(1, min(maxBatch, plan.singleThreadChunk, t == 1 ? maxBatch : min(32, (maxBatch + t - 1) / t)))
+            workspaces = (0..<t).map { _ in ShardWorkspace(plan: plan, capacity: chunk, training: false) }
             threads = t
         }
         return workspaces
@@ -54,6 +55,19 @@ extension NetworkPlan {
     }
 }
 
+/// Hands out chunk indices 0, 1, 2, … to the inference workers.
+final class ChunkCounter: @unchecked Sendable {
+    private let next = Mutex<Int>(0)
+    /// The next unclaimed index below `count`, or nil when all are taken.
+    func claim(below count: Int) -> Int? {
+        next.withLock { n in
+            guard n < count else { return nil }
+            n += 1
+            return n - 1
+        }
+    }
+}
+
 package enum Inference {
     /// input (count, plan.inputSize) → (count, plan.outputSize) logits, or softmax probabilities.
     package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], input: [Float], count: Int,
@@ -67,8 +81,7 @@ package enum Inference {
             input.withUnsafeBufferPointer { x in
                 result.withUnsafeMutableBufferPointer { r in
                     let params = p.baseAddress!, images = x.baseAddress!, out = r.baseAddress!
-                    func runChunk(_ c: Int, _ start: Int, _ blockCount: Int) {
-                        let ws = workspaces.count == 1 ? workspaces[0] : workspaces[c]
+                    func runChunk(_ c: Int, _ ws: ShardWorkspace, _ start: Int, _ blockCount: Int) {
                         let b0 = start + c * chunk, n = min(chunk, blockCount - c * chunk)
                         Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
                                          workspace: ws, dropoutSeed: nil, firstImage: 0)
@@ -83,9 +96,12 @@ package enum Inference {
                         let blockCount = min(storage.maxBatch, count - start)
                         let chunks = (blockCount + chunk - 1) / chunk
                         if t == 1 || chunks == 1 {
-                            for c in 0..<chunks { runChunk(c, start, blockCount) }
+                            for c in 0..<chunks { runChunk(c, workspaces[0], start, blockCount) }
                         } else {
-                            DispatchQueueShim.concurrentPerform(iterations: chunks) { c in runChunk(c, start, blockCount) }
+                            let next = ChunkCounter()
+                            DispatchQueueShim.concurrentPerform(iterations: min(t, chunks)) { worker in
+                                while let c = next.claim(below: chunks) { runChunk(c, workspaces[worker], start, blockCount) }
+                            }
                         }
                         start += blockCount
                     }
