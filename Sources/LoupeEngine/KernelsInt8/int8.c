@@ -73,32 +73,44 @@ void tile512(const int R, const int C, int kp, const uint8_t *a, int lda, const 
     for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) _mm512_storeu_si512((void *)(acc + (long)r * ldc + c * 16), s[r][c]);
 }
 
-T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
-    if (n == 1) {
-        // One row (batch-1 dense): 8 independent accumulators hide vpdpbusd's latency.
-        int o = 0;
-        for (; o + 128 <= ocp; o += 128) tile512(1, 8, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o < ocp; o += 16) tile512(1, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        return;
-    }
+/// The rows of a that are not in a 4-row tile (1, 2 or 3 of them): tiles with at least 8 accumulators, since
+/// vpdpbusd's latency needs that many independent sums to keep both pipes busy (1 × 4 ran at half speed).
+static inline __attribute__((always_inline)) T512
+void rest512(int rows, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
     int o = 0;
-    for (; o + 64 <= ocp; o += 64) {
-        int r = 0;
-        for (; r + 4 <= n; r += 4) tile512(4, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; r < n; r++) tile512(1, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    switch (rows) {
+    case 1:
+        for (; o + 128 <= ocp; o += 128) tile512(1, 8, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 64 <= ocp; o += 64) tile512(1, 4, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(1, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        break;
+    case 2:
+        for (; o + 128 <= ocp; o += 128) tile512(2, 8, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 64 <= ocp; o += 64) tile512(2, 4, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(2, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        break;
+    case 3:
+        for (; o + 64 <= ocp; o += 64) tile512(3, 4, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 32 <= ocp; o += 32) tile512(3, 2, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(3, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        break;
     }
+}
+
+T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    // 4-row tiles, then the last n % 4 rows together (one row: batch-1 dense, 8 independent accumulators).
+    const int full = n / 4 * 4;
+    int o = 0;
+    for (; o + 64 <= ocp; o += 64)
+        for (int r = 0; r < full; r += 4) tile512(4, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
     if (o + 32 <= ocp) {
         // 32 channels (the seed conv): one pass over the rows with two columns, not two passes.
-        int r = 0;
-        for (; r + 4 <= n; r += 4) tile512(4, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; r < n; r++) tile512(1, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (int r = 0; r < full; r += 4) tile512(4, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
         o += 32;
     }
-    for (; o < ocp; o += 16) {
-        int r = 0;
-        for (; r + 4 <= n; r += 4) tile512(4, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; r < n; r++) tile512(1, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-    }
+    for (; o < ocp; o += 16)
+        for (int r = 0; r < full; r += 4) tile512(4, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    if (n > full) rest512(n - full, kp, ocp, a + (long)full * lda, lda, w, acc + (long)full * ldc, ldc);
 }
 
 // MARK: AVX-VNNI — R rows × C ymm columns (8 output channels each)
@@ -109,12 +121,12 @@ T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int
 
 static inline __attribute__((always_inline)) TVNNI
 void tileVNNI(const int R, const int C, int kp, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc, int ldc) {
-    __m256i s[6][2];
+    __m256i s[6][8];
     for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) s[r][c] = _mm256_setzero_si256();
     const long step = (long)ocp * 4;
     for (int k4 = 0; k4 < kp / 4; k4++) {
         const int8_t *wk = w + k4 * step;
-        __m256i wv[2];
+        __m256i wv[8];
         for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(wk + c * 32));
         for (int r = 0; r < R; r++) {
             const __m256i av = _mm256_set1_epi32(load4(a + (long)r * lda + k4 * 4));
@@ -125,27 +137,26 @@ void tileVNNI(const int R, const int C, int kp, const uint8_t *a, int lda, const
 }
 
 TVNNI void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
-    if (n == 1) {
-        // One row (batch-1 dense): 8 independent accumulators hide vpdpbusd's latency.
-        int o = 0;
-        for (; o + 64 <= ocp; o += 64) {
-            __m256i s[8];
-            for (int c = 0; c < 8; c++) s[c] = _mm256_setzero_si256();
-            for (int k4 = 0; k4 < kp / 4; k4++) {
-                const __m256i av = _mm256_set1_epi32(load4(a + k4 * 4));
-                const int8_t *wk = w + (long)k4 * ocp * 4 + o * 4;
-                for (int c = 0; c < 8; c++) s[c] = _mm256_dpbusd_avx_epi32(s[c], av, _mm256_loadu_si256((const __m256i *)(wk + c * 32)));
-            }
-            for (int c = 0; c < 8; c++) _mm256_storeu_si256((__m256i *)(acc + o + c * 8), s[c]);
-        }
-        for (; o < ocp; o += 16) tileVNNI(1, 2, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        return;
+    // 6-row tiles; the remaining rows in tiles of at least 8 accumulators (vpdpbusd's latency): 4 × 2, 2 × 4, and
+    // one row (batch-1 dense) 1 × 8.
+    const int full = n / 6 * 6;
+    for (int o = 0; o < ocp; o += 16)
+        for (int r = 0; r < full; r += 6) tileVNNI(6, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    int r = full;
+    if (n - r >= 4) {
+        for (int o = 0; o < ocp; o += 16) tileVNNI(4, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        r += 4;
     }
-    for (int o = 0; o < ocp; o += 16) {
-        int r = 0;
-        for (; r + 6 <= n; r += 6) tileVNNI(6, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; r + 2 <= n; r += 2) tileVNNI(2, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; r < n; r++) tileVNNI(1, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    if (n - r >= 2) {
+        int o = 0;
+        for (; o + 32 <= ocp; o += 32) tileVNNI(2, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; o < ocp; o += 16) tileVNNI(2, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        r += 2;
+    }
+    if (r < n) {
+        int o = 0;
+        for (; o + 64 <= ocp; o += 64) tileVNNI(1, 8, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; o < ocp; o += 16) tileVNNI(1, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
     }
 }
 
