@@ -48,7 +48,7 @@ enum PNGDecoder {
             guard bytes.count - pos >= 12 else { throw fail("truncated: the file ends before IEND (at byte \(bytes.count))") }
             let length = be32(bytes, pos)
             guard length <= 0x7fff_ffff else { throw fail("chunk length \(length) is invalid") }
-            let typeBytes = Array(bytes[pos + 4..<pos + 8])
+            let typeBytes = bytes[pos + 4..<pos + 8]
             guard typeBytes.allSatisfy({ (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }) else {
                 throw fail("invalid chunk type at byte \(pos + 4)")
             }
@@ -67,9 +67,14 @@ enum PNGDecoder {
                 let d = Array(data)
                 let h = Header(width: be32(d, 0), height: be32(d, 4), bitDepth: Int(d[8]), colorType: Int(d[9]), interlaced: d[12] == 1)
                 guard h.width > 0, h.height > 0, h.width <= 0x7fff_ffff, h.height <= 0x7fff_ffff else { throw fail("size \(h.width)×\(h.height)") }
-                let allowed: [Int: [Int]] = [0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16]]
-                guard let depths = allowed[h.colorType] else { throw fail("colour type \(h.colorType) does not exist") }
-                guard depths.contains(h.bitDepth) else { throw fail("bit depth \(h.bitDepth) is not allowed for colour type \(h.colorType)") }
+                let depths: ClosedRange<Int>   // the allowed bit depths are the powers of two in the range
+                switch h.colorType {
+                case 0: depths = 1...16
+                case 3: depths = 1...8
+                case 2, 4, 6: depths = 8...16
+                default: throw fail("colour type \(h.colorType) does not exist")
+                }
+                guard depths.contains(h.bitDepth), h.bitDepth & (h.bitDepth - 1) == 0 else { throw fail("bit depth \(h.bitDepth) is not allowed for colour type \(h.colorType)") }
                 guard d[10] == 0 else { throw fail("compression method \(d[10])") }
                 guard d[11] == 0 else { throw fail("filter method \(d[11])") }
                 guard d[12] <= 1 else { throw fail("interlace method \(d[12])") }
@@ -104,7 +109,7 @@ enum PNGDecoder {
             case "IEND":
                 sawIEND = true
             default:
-                if typeBytes[0] & 0x20 == 0 { throw fail("unknown critical chunk \(type)") }
+                if typeBytes[typeBytes.startIndex] & 0x20 == 0 { throw fail("unknown critical chunk \(type)") }
             }
         }
         guard let h = header else { throw fail("no IHDR") }
@@ -127,7 +132,7 @@ enum PNGDecoder {
         // held a few KiB). The output's growth is reserved from `budget` as it happens.
         // Colour types decode to RGB when asked for 3 channels; gray ones decode to gray, repeated
         // into RGB at the end.
-        let outC = channels == 3 && [2, 3, 6].contains(h.colorType) ? 3 : 1
+        let outC = channels == 3 && (h.colorType == 2 || h.colorType == 3 || h.colorType == 6) ? 3 : 1
         let pixelCount = h.width * h.height
         let sampleCount = pixelCount * outC
         var reservation = DecodeReservation(budget)
@@ -137,6 +142,7 @@ enum PNGDecoder {
         // The image row by row for one pass; for Adam7, each pass's pixels one after another,
         // scattered into place once all of them have arrived.
         var decoded: [UInt8] = []
+        decoded.reserveCapacity(min(sampleCount, 1 << 16))   // small images grow once; a lying IHDR gets 64 KiB at most
         let bpp = max(1, h.bitsPerPixel / 8)
         // Fast path, the common cases: 8-bit gray to gray, 8-bit RGB to RGB, rows as they are.
         let asIs = h.bitDepth == 8 && transparentKey == nil && (outC == 1 ? h.colorType == 0 : h.colorType == 2)

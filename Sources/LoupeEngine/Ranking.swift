@@ -19,24 +19,36 @@ public enum Ranking {
     /// index first). `order` must hold `row.count` elements; its tail is left in no set order.
     /// Small `k` takes a selection pass per place (no sort, no allocation).
     public static func top<Row: RandomAccessCollection>(_ k: Int, of row: Row, into order: inout [Int]) where Row.Element == Float {
-        let n = row.count
+        // Over contiguous scores (arrays and their slices: every caller) the non-generic loop
+        // runs; a generic body captured by a local function boxed its indices on the heap, ~20
+        // allocations per ranked row.
+        if let done: Void = row.withContiguousStorageIfAvailable({ top(k, of: $0, into: &order) }) { return done }
+        let copy = Array(row)
+        copy.withUnsafeBufferPointer { top(k, of: $0, into: &order) }
+    }
+
+    /// `top` over a buffer of scores.
+    public static func top(_ k: Int, of scores: UnsafeBufferPointer<Float>, into order: inout [Int]) {
+        let n = scores.count
         precondition(order.count >= n && k <= n)
-        let base = row.startIndex
-        @inline(__always) func score(_ j: Int) -> Float { row[row.index(base, offsetBy: j)] }
         for j in 0..<n { order[j] = j }
         guard k > 0 else { return }
         if k <= 8 {
-            for j in 0..<k {
-                var best = j
-                for m in (j + 1)..<max(j + 1, n) {
-                    let pm = score(order[m]), pb = score(order[best])
-                    if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
+            order.withUnsafeMutableBufferPointer { order in
+                for j in 0..<k {
+                    var best = j
+                    var m = j + 1
+                    while m < n {
+                        let pm = scores[order[m]], pb = scores[order[best]]
+                        if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
+                        m += 1
+                    }
+                    if best != j { order.swapAt(j, best) }
                 }
-                if best != j { order.swapAt(j, best) }
             }
         } else {
             order[0..<n].sort { a, b in
-                let pa = score(a), pb = score(b)
+                let pa = scores[a], pb = scores[b]
                 return pa != pb ? pa > pb : a < b
             }
         }

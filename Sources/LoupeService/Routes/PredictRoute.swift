@@ -54,15 +54,6 @@ struct PredictRoute: Sendable {
         // the top-k entries (the same values): 10 float formats per image instead of 14.
         var rowText = JSONWriter(capacity: k * 16)
         var ends = [Int](repeating: 0, count: k)
-        // `{"class":c,"label":"…","confidence":` once per class: the opening of both a prediction
-        // and a top-k entry, copied instead of re-encoded for every image.
-        let heads: [[UInt8]] = (0..<k).map { c in
-            var h = JSONWriter(capacity: 64)
-            h.raw("{\"class\":"); h.int(c)
-            h.raw(",\"label\":"); h.string(c < labels.count ? labels[c] : String(c))
-            h.raw(",\"confidence\":")
-            return h.bytes
-        }
         for i in 0..<classes.count {
             if i > 0 { w.raw(",") }
             let row = probabilities[(i * k)..<((i + 1) * k)]
@@ -72,9 +63,13 @@ struct PredictRoute: Sendable {
                 rowText.float(row[row.startIndex + j])
                 ends[j] = rowText.bytes.count
             }
-            /// `heads[c]` and the text of probability `c` (a confidence is always that probability).
+            /// `{"class":c,"label":"…","confidence":` and the text of probability `c` (a confidence is
+            /// always that probability), written in place: no per-class arrays to build per response.
             func entry(_ c: Int, into w: inout JSONWriter) {
-                w.bytes.append(contentsOf: heads[c])
+                w.raw("{\"class\":"); w.int(c)
+                w.raw(",\"label\":")
+                if c < labels.count { w.string(labels[c]) } else { w.raw("\""); w.int(c); w.raw("\"") }
+                w.raw(",\"confidence\":")
                 let start = c == 0 ? 0 : ends[c - 1] + 1
                 rowText.bytes.withUnsafeBufferPointer { w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<ends[c]])) }
             }
