@@ -98,6 +98,16 @@ import Testing
         let text = html.text.replacing("http://www.w3.org/2000/svg", with: "")
         #expect(!text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"), "the page must not load anything from elsewhere")
         #expect(html.body.count < 150_000)
+        // Static page: a strong ETag revalidates to a bodyless 304; gzip is the page, compressed.
+        let etag = try #require(html.header("ETag"))
+        #expect(etag.hasPrefix("\"") && etag.hasSuffix("\"") && etag.count > 2 && html.header("Cache-Control") == "no-cache")
+        let again = try HTTP.request(port: server.port, "GET", "/", headers: [("Accept", "text/html"), ("If-None-Match", "\"other\", \(etag)")])
+        #expect(again.status == 304 && again.body.isEmpty && again.header("ETag") == etag)
+        let other = try HTTP.request(port: server.port, "GET", "/", headers: [("Accept", "text/html"), ("If-None-Match", "\"other\"")])
+        #expect(other.status == 200 && other.body == html.body)
+        let gzipped = try HTTP.request(port: server.port, "GET", "/", headers: [("Accept", "text/html"), ("Accept-Encoding", "gzip")])
+        #expect(gzipped.status == 200 && gzipped.header("Content-Encoding") == "gzip" && gzipped.body.count < html.body.count / 2)
+        #expect(try Inflater.inflateAll(gzipped.body, format: .gzip, maxOutput: 1 << 20) == html.body)
         let plain = try HTTP.request(port: server.port, "GET", "/")
         #expect(plain.text == #"{"status":"alive"}"#)
         struct Models: Decodable {

@@ -1,8 +1,14 @@
 // The web console served at GET / (for browsers): one self-contained page — HTML, CSS and JS, no CDN,
 // no build step — that is a client of the documented API only: GET /api/models (model cards),
 // POST /predict, POST /explain?format=png, GET /api/status. docs/api.md, "Web console".
+import LoupeHTTP
+
 enum ConsolePage {
     static let html: [UInt8] = Array(text.utf8)
+    /// `html` gzipped once, at its first request (nil if zlib failed: then sent as it is).
+    static let gzipped: [UInt8]? = Gzip.compress(html, level: 9)
+    /// A strong validator of the page (it changes only with the binary).
+    static let etag = "\"" + String(CanaryRouting.hash(text), radix: 16) + "\""
 
     /// The page: its markup here, the style sheet in ConsoleStyle.swift, the script in ConsoleScript.swift.
     static let text = #"""

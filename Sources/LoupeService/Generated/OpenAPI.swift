@@ -2846,7 +2846,7 @@ enum OpenAPI {
    "get": {
     "summary": "The web console for browsers (Accept: text/html); for other clients KServe v1 server liveness.",
     "operationId": "v1ServerLive",
-    "description": "A request whose Accept header contains text/html gets the console page (HTML, CSS and JS embedded in the binary; docs/api.md, Web console); every other request gets {\"status\": \"alive\"}. The page carries Vary: Accept.",
+    "description": "A request whose Accept header contains text/html gets the console page (HTML, CSS and JS embedded in the binary; docs/api.md, Web console); every other request gets {\"status\": \"alive\"}. The page carries Vary: Accept, Accept-Encoding, a strong ETag and Cache-Control: no-cache; it is gzipped (once, not per request) when the client accepts gzip.",
     "responses": {
      "200": {
       "description": "The process answers (JSON), or the console page (HTML).",
@@ -2872,6 +2872,9 @@ enum OpenAPI {
         }
        }
       }
+     },
+     "304": {
+      "description": "The console page has not changed: If-None-Match named its ETag (no body)."
      }
     }
    }

@@ -15,14 +15,27 @@ struct ConsoleRoutes: Sendable {
     let nonBrowserRoot: @Sendable (HTTPRequest, any HTTPResponseSink) -> Void
 
     /// GET /: the console when the client accepts text/html (a browser), else `nonBrowserRoot`.
+    /// The page is static: its gzip form is made once (not per request), and its ETag lets a reload
+    /// revalidate with a 304 (`Cache-Control: no-cache`: always revalidated, so a new binary's page is
+    /// never stale).
     func index(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         guard (request.headers["Accept"] ?? "").contains("text/html") else { return nonBrowserRoot(request, sink) }
-        sink.respond(HTTPResponse(status: 200, headers: HTTPHeaders([
+        var headers = HTTPHeaders([
             ("Content-Type", "text/html; charset=utf-8"),
             ("Cache-Control", "no-cache"),
-            ("Vary", "Accept"),
+            ("ETag", ConsolePage.etag),
+            ("Vary", "Accept, Accept-Encoding"),
             ("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'"),
-        ]), body: ConsolePage.html))
+        ])
+        if let tags = request.headers["If-None-Match"],
+           tags.split(separator: ",").contains(where: { let t = String($0).trimmingSpaces(); return t == ConsolePage.etag || t == "W/" + ConsolePage.etag || t == "*" }) {
+            return sink.respond(HTTPResponse(status: 304, headers: headers, body: []))
+        }
+        if let accept = request.headers["Accept-Encoding"], ResponseWriter.acceptsGzip(accept), let gzipped = ConsolePage.gzipped {
+            headers.add("Content-Encoding", "gzip")
+            return sink.respond(HTTPResponse(status: 200, headers: headers, body: gzipped))
+        }
+        sink.respond(HTTPResponse(status: 200, headers: headers, body: ConsolePage.html))
     }
 
     /// GET /api/models: every served model version with its card.
