@@ -386,6 +386,31 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
         }                                                                                                               \
     }
 
+/// 16 channels (two sets of 8 sums) requantized into 16 bytes with one pack sequence (q[1] may cover fewer).
+static inline __attribute__((always_inline)) TAVX2
+__m256 epilogue256(__m256i sum, const Epi256 *q) {
+    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, q->zc)), q->m);
+    y = _mm256_add_ps(y, q->b);
+    if (q->relu) y = _mm256_max_ps(y, _mm256_setzero_ps());
+    __m256 t = _mm256_round_ps(_mm256_mul_ps(y, q->inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm256_add_ps(t, q->zero);
+    return _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+}
+
+/// The sums of 16 channels (s0: o … o + 7, s1: o + 8 …) requantized and stored, q[1].n ≤ 8 of the second 8.
+static inline __attribute__((always_inline)) TAVX2
+void store16(__m256i s0, __m256i s1, const Epi256 *q, uint8_t *dst) {
+    if (q[1].n == 8) {
+        // (v0 0–3, v1 0–3 | v0 4–7, v1 4–7) → lanes 0 2 1 3 → (v0 | v1) as uint16 → 16 bytes.
+        const __m256i v = _mm256_permute4x64_epi64(
+            _mm256_packus_epi32(_mm256_cvttps_epi32(epilogue256(s0, &q[0])), _mm256_cvttps_epi32(epilogue256(s1, &q[1]))), 0xD8);
+        _mm_storeu_si128((__m128i *)dst, _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+    } else {
+        store256(s0, &q[0], dst);
+        store256(s1, &q[1], dst + 8);
+    }
+}
+
 /// AVX-VNNI, pool 2, T ≤ 4 groups (compile-time): the 2 · T weight registers of a 16-channel block loaded once,
 /// per pooled output 4 windows × 2 accumulators (15 of the 16 ymm registers).
 static inline __attribute__((always_inline)) TVNNI
@@ -407,8 +432,8 @@ void pooledVNNIT(const int T, const loupe_i8_conv_geometry *g, const int8_t *w, 
                 }
             }
             uint8_t *dst = out + ((long)py * pw + px) * oc;
-            for (int c = 0; c < 2; c++)
-                store256(_mm256_max_epi32(_mm256_max_epi32(s[0][c], s[1][c]), _mm256_max_epi32(s[2][c], s[3][c])), &q[c], dst + c * 8);
+            store16(_mm256_max_epi32(_mm256_max_epi32(s[0][0], s[1][0]), _mm256_max_epi32(s[2][0], s[3][0])),
+                    _mm256_max_epi32(_mm256_max_epi32(s[0][1], s[1][1]), _mm256_max_epi32(s[2][1], s[3][1])), q, dst);
         }
     }
 }
@@ -450,17 +475,6 @@ void tileAVX2p(const int R, int T, const long *goff, const int16_t *const *a, co
     }
 }
 
-/// 16 channels (two sets of 8 sums) requantized into 16 bytes with one pack sequence (q[1] may cover fewer).
-static inline __attribute__((always_inline)) TAVX2
-__m256 epilogue256(__m256i sum, const Epi256 *q) {
-    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sum, q->zc)), q->m);
-    y = _mm256_add_ps(y, q->b);
-    if (q->relu) y = _mm256_max_ps(y, _mm256_setzero_ps());
-    __m256 t = _mm256_round_ps(_mm256_mul_ps(y, q->inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    t = _mm256_add_ps(t, q->zero);
-    return _mm256_min_ps(_mm256_max_ps(t, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-}
-
 /// AVX2 pairs, pool 2, T ≤ 8 steps (compile-time): per pooled output 4 windows × 16 channels in 8
 /// accumulators, the weights read from L1 as vpmaddwd memory operands.
 static inline __attribute__((always_inline)) TAVX2
@@ -468,7 +482,6 @@ void pooledAVX2pT(const int T, const loupe_i8_conv_geometry *g, const int16_t *w
                   const long *goff, const long *offs) {
     const int ph = g->oh / 2, pw = g->ow / 2, oc = g->oc;
     const long step = (long)g->ocp * 2, rowStep = (long)g->sh * g->w * g->c, sc = (long)g->sw * g->c;
-    const int full = q[1].n == 8;
     for (int py = 0; py < ph; py++) {
         for (int px = 0; px < pw; px++) {
             const int16_t *base = x + py * 2 * rowStep + px * 2 * sc;
@@ -486,15 +499,7 @@ void pooledAVX2pT(const int T, const loupe_i8_conv_geometry *g, const int16_t *w
             uint8_t *dst = out + ((long)py * pw + px) * oc;
             const __m256i m0 = _mm256_max_epi32(_mm256_max_epi32(s[0][0], s[1][0]), _mm256_max_epi32(s[2][0], s[3][0]));
             const __m256i m1 = _mm256_max_epi32(_mm256_max_epi32(s[0][1], s[1][1]), _mm256_max_epi32(s[2][1], s[3][1]));
-            if (full) {
-                // (v0 0–3, v1 0–3 | v0 4–7, v1 4–7) → lanes 0 2 1 3 → (v0 | v1) as uint16 → 16 bytes.
-                const __m256i v = _mm256_permute4x64_epi64(
-                    _mm256_packus_epi32(_mm256_cvttps_epi32(epilogue256(m0, &q[0])), _mm256_cvttps_epi32(epilogue256(m1, &q[1]))), 0xD8);
-                _mm_storeu_si128((__m128i *)dst, _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-            } else {
-                store256(m0, &q[0], dst);
-                store256(m1, &q[1], dst + 8);
-            }
+            store16(m0, m1, q, dst);
         }
     }
 }
