@@ -202,7 +202,8 @@ import Testing
         while shadow.state.queued > 0 && monotonicSeconds() < deadline { sleepSeconds(0.005) }
         #expect(shadow.state.queued == 0)
         #expect(shadow.state.done[ModelVersion(model: "m", version: 2)] == 3)
-        #expect(candidate.batches.withLock { $0 } == [3, 3, 3] && serving.batches.withLock { $0 }.isEmpty)
+        // The three queued copies are classified in one forward pass of 9 images.
+        #expect(candidate.batches.withLock { $0 } == [9] && serving.batches.withLock { $0 }.isEmpty)
         // FakeModel: output = [s, s+1, s+2] with s = 4 × 0.25: top-1 is class 2, as answered.
         let e = tracker.evidence(model: "m", pair: .init(candidate: 2, serving: 1))
         #expect(e.compared == 9 && e.agreed == 9 && e.seen == 3 && e.candidateLatency.total == 3)

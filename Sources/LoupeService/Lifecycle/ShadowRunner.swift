@@ -7,6 +7,11 @@
 // Nothing it computes reaches a client. The request pays one sampling draw and, when sampled, one
 // enqueue under a short lock; when the queue holds `capacity` images the copy is dropped and
 // counted instead, so the queue (and the memory it holds) stays bounded whatever the load.
+// The worker classifies copies in batches: woken by the first copy of a quiet spell, it lets copies
+// gather for up to `gatherNanoseconds` (or until a batch's worth is waiting; the request side
+// signals only then), and runs every queued copy for the same pair in one forward pass of up to
+// `Worker.maxBatch` images — one stream of the other version's weights and one wake-up per batch
+// instead of per request, which is most of what shadowing cost the serving side.
 // The request side never waits for a lock the idle-class worker may hold (a worker preempted inside
 // a critical section would otherwise stall requests until it next gets a CPU): it only try-locks,
 // and a copy that meets a busy lock is dropped and counted (loupe_shadow_dropped_busy_total).
@@ -42,6 +47,11 @@ final class ShadowRunner: @unchecked Sendable {
     private var queuedImages = 0
     private var running = false
     private var stopping = false
+    /// The worker sleeps with an empty queue (the next copy wakes it), gathers, or classifies.
+    private enum WorkerState { case idle, gathering, busy }
+    private var workerState = WorkerState.busy
+    /// How long the worker lets copies gather once one has arrived.
+    static let gatherNanoseconds: UInt64 = 2_000_000
     private var random: UInt64
     /// Per model and version of the other side: copies classified; per model: copies dropped.
     private var done: [ModelVersion: UInt64] = [:]
@@ -90,7 +100,9 @@ final class ShadowRunner: @unchecked Sendable {
         queue.append(job)
         queuedImages += job.count
         highWater = max(highWater, queuedImages)
-        lock.signal()
+        // Wake the worker for the first copy, and while it gathers once a batch is waiting; not
+        // for every copy (each wake-up is a context switch taken from the serving threads).
+        if workerState == .idle || (workerState == .gathering && queuedImages >= gatherTarget) { lock.signal() }
         lock.unlock()
         return true
     }
@@ -105,9 +117,10 @@ final class ShadowRunner: @unchecked Sendable {
         startThread(name: "loupe-shadow") { [self] in
             lowerCurrentThreadPriority()
             var worker = Worker()
-            while let job = take() {
-                worker.run(job, runner: self)
-                lock.withLock { queuedImages -= job.count }
+            while let jobs = take() {
+                worker.run(jobs, runner: self)
+                let images = jobs.reduce(0) { $0 + $1.count }
+                lock.withLock { queuedImages -= images }
             }
         }
     }
@@ -122,18 +135,40 @@ final class ShadowRunner: @unchecked Sendable {
         }
     }
 
-    private func take() -> Job? {
+    /// Images the worker waits for before it stops gathering (a full batch, or the whole queue).
+    private var gatherTarget: Int { min(Worker.maxBatch, capacity) }
+
+    /// The next batch: the oldest copy and the ones after it for the same pair (same answering and
+    /// other version), up to `Worker.maxBatch` images (a larger copy alone); nil once stopping.
+    private func take() -> [Job]? {
         lock.lock()
-        defer { lock.unlock() }
+        defer { workerState = .busy; lock.unlock() }
         while head == queue.count {
             if stopping { return nil }
+            workerState = .idle
             lock.wait()
         }
-        let job = queue[head]
+        // Let copies gather: most requests hold one image, and a pass over one image streams all
+        // of the weights for it.
+        let deadline = monotonicNanoseconds() &+ Self.gatherNanoseconds
+        workerState = .gathering
+        while !stopping && queuedImages < gatherTarget && monotonicNanoseconds() < deadline {
+            lock.wait(untilMonotonic: deadline)
+        }
+        if stopping || head == queue.count { return stopping ? nil : [] }
+        let first = queue[head]
+        var jobs = [first]
+        var images = first.count
         head += 1
+        while head < queue.count, images + queue[head].count <= Worker.maxBatch,
+              queue[head].routed.model === first.routed.model, queue[head].routed.other === first.routed.other {
+            images += queue[head].count
+            jobs.append(queue[head])
+            head += 1
+        }
         if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
         else if head > 256 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
-        return job
+        return jobs
     }
 
     fileprivate func finished(_ key: ModelVersion) { lock.withLock { done[key, default: 0] += 1 } }
@@ -176,42 +211,60 @@ private struct Worker {
         return created
     }
 
-    mutating func run(_ job: ShadowRunner.Job, runner shadow: ShadowRunner) {
-        let answered = job.routed.model
-        guard let other = job.routed.other, other.inputShape == answered.inputShape, other.inputCount == answered.inputCount else { return }
+    /// Classifies `jobs` (one pair, at most `maxBatch` images unless a single copy is larger) with the
+    /// other version in one forward pass, then scores each copy against its answer. Each copy's latency
+    /// sample is its images' share of the pass's thread CPU time.
+    mutating func run(_ jobs: [ShadowRunner.Job], runner shadow: ShadowRunner) {
+        guard let first = jobs.first else { return }
+        let answered = first.routed.model
+        guard let other = first.routed.other, other.inputShape == answered.inputShape, other.inputCount == answered.inputCount else { return }
+        let total = jobs.reduce(0) { $0 + $1.count }
         // The other version's input: the same floats, or the pixels under its own normalization.
-        let input: [Float]
-        if other.normalization == answered.normalization {
-            input = job.input
+        var input: [Float] = []
+        if jobs.count == 1 && other.normalization == answered.normalization {
+            input = first.input
         } else {
-            input = other.normalization.apply(job.pixels ?? answered.normalization.pixels(fromNormalized: job.input))
+            input.reserveCapacity(total * other.inputCount)
+            for job in jobs {
+                if other.normalization == answered.normalization {
+                    input.append(contentsOf: job.input)
+                } else {
+                    input.append(contentsOf: other.normalization.apply(job.pixels ?? answered.normalization.pixels(fromNormalized: job.input)))
+                }
+            }
         }
         let runner = runner(for: other)
         // Thread CPU time: the worker is in the idle scheduling class, so its wall time would count
         // every moment it waited for a CPU, which says nothing about the version.
         let start = threadCPUNanoseconds()
         var outputs: [Float] = []
-        outputs.reserveCapacity(job.count * other.outputCount)
+        outputs.reserveCapacity(total * other.outputCount)
         var offset = 0
-        while offset < job.count {
-            let n = min(Self.maxBatch, job.count - offset)
-            let slice = n == job.count ? input : Array(input[(offset * other.inputCount)..<((offset + n) * other.inputCount)])
+        while offset < total {
+            let n = min(Self.maxBatch, total - offset)
+            let slice = n == total ? input : Array(input[(offset * other.inputCount)..<((offset + n) * other.inputCount)])
             outputs.append(contentsOf: runner.predict(slice, count: n, threads: 1))
             offset += n
         }
         let seconds = Double(threadCPUNanoseconds() &- start) / 1e9
         let probabilities = other.outputsAreLogits ? Sequential.softmax(outputs, classes: other.outputCount) : outputs
-        let (classes, confidences) = PredictionRecorder.top1(probabilities, count: job.count, classes: other.outputCount)
-        let agreed = zip(classes, job.answeredClasses).filter { $0 == $1 }.count
-        shadow.tracker.compared(job.routed, images: job.count, agreed: agreed, seconds: seconds)
-        if let labels = job.labels, labels.count == classes.count {
-            shadow.tracker.feedback(model: other.name, version: other.version, labels: labels, classes: classes)
+        let (allClasses, allConfidences) = PredictionRecorder.top1(probabilities, count: total, classes: other.outputCount)
+        let now = Double(monotonicNanoseconds()) / 1e9
+        var row = 0
+        for job in jobs {
+            let classes = Array(allClasses[row..<(row + job.count)])
+            let confidences = Array(allConfidences[row..<(row + job.count)])
+            row += job.count
+            let agreed = zip(classes, job.answeredClasses).filter { $0 == $1 }.count
+            shadow.tracker.compared(job.routed, images: job.count, agreed: agreed, seconds: seconds * Double(job.count) / Double(total))
+            if let labels = job.labels, labels.count == classes.count {
+                shadow.tracker.feedback(model: other.name, version: other.version, labels: labels, classes: classes)
+            }
+            if let id = job.requestID, shadow.window.isEnabled {
+                shadow.window.record(id: id, RecentPrediction(model: other.name, version: other.version, classCount: other.outputCount,
+                                                              classes: classes, confidences: confidences, at: now))
+            }
+            shadow.finished(ModelVersion(model: other.name, version: other.version))
         }
-        if let id = job.requestID, shadow.window.isEnabled {
-            shadow.window.record(id: id, RecentPrediction(model: other.name, version: other.version, classCount: other.outputCount,
-                                                          classes: classes, confidences: confidences,
-                                                          at: Double(monotonicNanoseconds()) / 1e9))
-        }
-        shadow.finished(ModelVersion(model: other.name, version: other.version))
     }
 }
