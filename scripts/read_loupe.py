@@ -117,6 +117,7 @@ WINDOW_KEYS = {"stride": ("size", False), "padding": ("string", False), "pads": 
 LAYER_KEYS = {
     "conv2d": {"filters": ("int", True), "kernel": ("size", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
     "depthwiseConv2d": {"kernel": ("size", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
+    "groupedConv2d": {"filters": ("int", True), "groups": ("int", True), "kernel": ("size", True), **WINDOW_KEYS, **ACTIVATION_KEYS},
     "maxPool2d": {"pool": ("size", False), **WINDOW_KEYS},
     "avgPool2d": {"pool": ("size", False), **WINDOW_KEYS},
     "globalAvgPool2d": {},
@@ -165,7 +166,7 @@ def expected_tensors(arch):
     shape = list(arch["inputShape"])
     if not shape or any(d <= 0 for d in shape) or len(shape) not in (1, 3):
         raise Invalid(f"invalid header: the architecture is invalid: input shape {shape} is not [H, W, C] or [n]")
-    tensors, offset, convs, denses, depthwise = [], 0, 0, 0, 0
+    tensors, offset, convs, denses, depthwise, grouped = [], 0, 0, 0, 0, 0
 
     def add(name, s):
         nonlocal offset
@@ -177,17 +178,24 @@ def expected_tensors(arch):
 
     for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
-        if t in ("conv2d", "depthwiseConv2d", "maxPool2d", "avgPool2d", "globalAvgPool2d") and len(shape) != 3:
+        if t in ("conv2d", "depthwiseConv2d", "groupedConv2d", "maxPool2d", "avgPool2d", "globalAvgPool2d") and len(shape) != 3:
             fail(i, t, f"needs an (H, W, C) input but gets {shape}")
-        if t in ("conv2d", "depthwiseConv2d"):
+        if t in ("conv2d", "depthwiseConv2d", "groupedConv2d"):
             k = size(layer["kernel"])
-            f = layer["filters"] if t == "conv2d" else shape[2]
+            f = layer["filters"] if t != "depthwiseConv2d" else shape[2]
             if min(k) <= 0 or f <= 0:
                 fail(i, t, "needs a positive kernel and filter count")
             if t == "conv2d":
                 convs += 1
                 add(f"conv{convs}.weight", [k[0], k[1], shape[2], f])
                 add(f"conv{convs}.bias", [f])
+            elif t == "groupedConv2d":
+                g = layer["groups"]
+                if g < 2 or shape[2] % g or f % g:
+                    fail(i, t, f": groups must be at least 2 and divide both the {shape[2]} input channels and the {f} filters, got {g}")
+                grouped += 1
+                add(f"groupedConv{grouped}.weight", [k[0], k[1], shape[2] // g, f])
+                add(f"groupedConv{grouped}.bias", [f])
             else:
                 depthwise += 1
                 add(f"depthwise{depthwise}.weight", [k[0], k[1], f, 1])
@@ -420,15 +428,18 @@ def forward(header, params, pixels):
         t = table[name]
         return p[t["offset"]:t["offset"] + math.prod(t["shape"])].reshape(t["shape"])
 
-    convs = denses = depthwise = 0
+    convs = denses = depthwise = grouped = 0
     last = len(arch["layers"]) - 1
     for i, layer in enumerate(arch["layers"]):
         t = layer["type"]
         act = opt(layer, "activation", "linear")
-        if t in ("conv2d", "depthwiseConv2d"):
+        if t in ("conv2d", "depthwiseConv2d", "groupedConv2d"):
             if t == "conv2d":
                 convs += 1
                 w, b = tensor(f"conv{convs}.weight"), tensor(f"conv{convs}.bias")
+            elif t == "groupedConv2d":
+                grouped += 1
+                w, b = tensor(f"groupedConv{grouped}.weight"), tensor(f"groupedConv{grouped}.bias")
             else:
                 depthwise += 1
                 w, b = tensor(f"depthwise{depthwise}.weight"), tensor(f"depthwise{depthwise}.bias")
@@ -439,7 +450,16 @@ def forward(header, params, pixels):
             for di in range(kh):
                 for dj in range(kw):
                     patch = x[di:di + (oh - 1) * sh + 1:sh, dj:dj + (ow - 1) * sw + 1:sw, :].astype(np.float64)
-                    y += patch @ w[di, dj].astype(np.float64) if t == "conv2d" else patch * w[di, dj, :, 0].astype(np.float64)
+                    if t == "conv2d":
+                        y += patch @ w[di, dj].astype(np.float64)
+                    elif t == "groupedConv2d":
+                        # Group q: input channels [q·C/G, (q+1)·C/G) → filters [q·K/G, (q+1)·K/G); w is (kH, kW, C/G, K).
+                        groups, cg = layer["groups"], w.shape[2]
+                        kg = b.shape[0] // groups
+                        for q in range(groups):
+                            y[:, :, q * kg:(q + 1) * kg] += patch[:, :, q * cg:(q + 1) * cg] @ w[di, dj, :, q * kg:(q + 1) * kg].astype(np.float64)
+                    else:
+                        y += patch * w[di, dj, :, 0].astype(np.float64)
             x = y + b
         elif t in ("maxPool2d", "avgPool2d"):
             qh, qw = size(opt(layer, "pool", 2))
@@ -461,7 +481,7 @@ def forward(header, params, pixels):
         elif t == "dense":
             denses += 1
             x = x.astype(np.float64) @ tensor(f"dense{denses}.weight").astype(np.float64) + tensor(f"dense{denses}.bias")
-        if t in ("conv2d", "depthwiseConv2d", "dense", "activation"):
+        if t in ("conv2d", "depthwiseConv2d", "groupedConv2d", "dense", "activation"):
             if act == "relu":
                 x = np.maximum(x, 0)
             elif act == "leakyRelu":

@@ -97,6 +97,11 @@ extension ModelFile {
                 total += try mul([kernel.height, kernel.width, shape[2], filters]) + (try mul([filters]))
                 guard let r = padding.resolve(height: shape[0], width: shape[1], kernel: kernel, stride: stride) else { return total }
                 shape = [r.outHeight, r.outWidth, filters]
+            case let .groupedConv2d(filters, groups, kernel, stride, padding, _):
+                guard shape.count == 3, groups > 0 else { return total }
+                total += try mul([kernel.height, kernel.width, shape[2] / groups, filters]) + (try mul([filters]))
+                guard let r = padding.resolve(height: shape[0], width: shape[1], kernel: kernel, stride: stride) else { return total }
+                shape = [r.outHeight, r.outWidth, filters]
             case let .depthwiseConv2d(kernel, stride, padding, _):
                 guard shape.count == 3 else { return total }
                 total += try mul([kernel.height, kernel.width, shape[2]]) + (try mul([shape[2]]))

@@ -139,6 +139,10 @@ public enum LayerSpec: Sendable, Equatable {
     /// Depthwise kH×kW convolution (ONNX Conv with group = channels, Keras DepthwiseConv2D with depth
     /// multiplier 1): output channel c sees input channel c only; kernel stored (kH, kW, channels, 1).
     case depthwiseConv2d(kernel: Size2D, stride: Size2D = 1, padding: Padding, activation: Activation)
+    /// Grouped kH×kW convolution (ONNX Conv with group > 1 that is not depthwise, Keras Conv2D(groups:)): the
+    /// input channels and the filters are split into `groups` equal groups, and filter f sees only the channels
+    /// of its own group. Kernel stored (kH, kW, inChannels / groups, filters) — Keras's grouped layout.
+    case groupedConv2d(filters: Int, groups: Int, kernel: Size2D, stride: Size2D = 1, padding: Padding, activation: Activation)
     /// Max pooling over pH×pW windows with stride `stride` (default the window: non-overlapping) and
     /// optional padding (padded cells never win). Floor on sizes that do not divide.
     case maxPool2d(pool: Size2D, stride: Size2D? = nil, padding: Padding = .valid)
@@ -158,7 +162,7 @@ public enum LayerSpec: Sendable, Equatable {
 
 extension LayerSpec: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, filters, kernel, stride, padding, pads, activation, alpha, min, max, pool, units, rate
+        case type, filters, groups, kernel, stride, padding, pads, activation, alpha, min, max, pool, units, rate
     }
 
     public init(from decoder: any Decoder) throws {
@@ -176,6 +180,13 @@ extension LayerSpec: Codable {
                                     stride: try c.decodeIfPresent(Size2D.self, forKey: .stride) ?? 1,
                                     padding: try Self.decodePadding(c),
                                     activation: try Self.decodeActivation(c) ?? .linear)
+        case "groupedConv2d":
+            self = .groupedConv2d(filters: try c.decode(Int.self, forKey: .filters),
+                                  groups: try c.decode(Int.self, forKey: .groups),
+                                  kernel: try c.decode(Size2D.self, forKey: .kernel),
+                                  stride: try c.decodeIfPresent(Size2D.self, forKey: .stride) ?? 1,
+                                  padding: try Self.decodePadding(c),
+                                  activation: try Self.decodeActivation(c) ?? .linear)
         case "maxPool2d", "avgPool2d":
             let pool = try c.decodeIfPresent(Size2D.self, forKey: .pool) ?? 2
             let stride = try c.decodeIfPresent(Size2D.self, forKey: .stride)
@@ -199,7 +210,7 @@ extension LayerSpec: Codable {
             self = .dropout(rate: try c.decode(Float.self, forKey: .rate))
         default:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription:
-                "unknown layer type \"\(type)\" (expected conv2d, depthwiseConv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense or dropout)")
+                "unknown layer type \"\(type)\" (expected conv2d, depthwiseConv2d, groupedConv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense or dropout)")
         }
     }
 
@@ -266,6 +277,14 @@ extension LayerSpec: Codable {
             try Self.encode(activation, &c)
         case let .depthwiseConv2d(kernel, stride, padding, activation):
             try c.encode("depthwiseConv2d", forKey: .type)
+            try c.encode(kernel, forKey: .kernel)
+            if stride != 1 { try c.encode(stride, forKey: .stride) }
+            try Self.encode(padding, &c)
+            try Self.encode(activation, &c)
+        case let .groupedConv2d(filters, groups, kernel, stride, padding, activation):
+            try c.encode("groupedConv2d", forKey: .type)
+            try c.encode(filters, forKey: .filters)
+            try c.encode(groups, forKey: .groups)
             try c.encode(kernel, forKey: .kernel)
             if stride != 1 { try c.encode(stride, forKey: .stride) }
             try Self.encode(padding, &c)

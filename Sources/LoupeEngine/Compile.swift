@@ -32,7 +32,7 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
     var limits: [String: Float] = [:]
     var weightRanges: [Range<Int>] = []
     var offset = 0
-    var convIndex = 0, denseIndex = 0, depthwiseIndex = 0
+    var convIndex = 0, denseIndex = 0, depthwiseIndex = 0, groupedIndex = 0
     let inputSize = shape.reduce(1, *)
     var skipNext = false
     var endsInSoftmax = false
@@ -142,6 +142,28 @@ func compile(_ architecture: Architecture) throws -> CompiledNetwork {
             offset += wc + c
             shape = [g.outHeight, g.outWidth, c]
             if activation != .relu && activation != .linear { try appendActivation(activation, where_, i) }
+        case let .groupedConv2d(filters, groups, kernel, stride, padding, activation):
+            guard shape.count == 3 else { throw fail("\(where_) needs an (H, W, C) input but gets \(shape)") }
+            let c = shape[2]
+            guard groups >= 2, c % groups == 0, filters % groups == 0 else {
+                throw fail("\(where_): groups must be at least 2 and divide both the \(c) input channels and the \(filters) filters, got \(groups)")
+            }
+            // One group's geometry: C/G channels in, K/G filters out.
+            var g = try convGeometry(filters: filters / groups, kernel, stride, padding, activation, where_)
+            g.channels = c / groups
+            groupedIndex += 1
+            let name = "groupedConv\(groupedIndex)"
+            let wc = g.weightCount * groups
+            slots.append(ParameterSlot(name: "\(name).weight", offset: offset, shape: [kernel.height, kernel.width, c / groups, filters]))
+            slots.append(ParameterSlot(name: "\(name).bias", offset: offset + wc, shape: [filters]))
+            // Keras's Glorot for the (kH, kW, C/G, K) kernel: fan-in kH·kW·C/G, fan-out kH·kW·K.
+            limits["\(name).weight"] = (6 / Float(g.taps * (c / groups + filters))).squareRoot()
+            weightRanges.append(offset..<(offset + wc))
+            let outSize = g.outHeight * g.outWidth * filters
+            stages.append(Stage(op: .groupedConv(g, groups: groups, weight: offset, bias: offset + wc), inputSize: inSize, outputSize: outSize))
+            offset += wc + filters
+            shape = [g.outHeight, g.outWidth, filters]
+            if activation != .relu && activation != .linear { try appendActivation(activation, where_, i) }
         case let .maxPool2d(p, stride, padding):
             let g = try pool(p, stride, padding, where_)
             stages.append(Stage(op: .maxPool(g), inputSize: inSize, outputSize: g.outputSize))
@@ -194,6 +216,7 @@ extension LayerSpec {
         switch self {
         case .conv2d: return "conv2d"
         case .depthwiseConv2d: return "depthwiseConv2d"
+        case .groupedConv2d: return "groupedConv2d"
         case .maxPool2d: return "maxPool2d"
         case .avgPool2d: return "avgPool2d"
         case .globalAvgPool2d: return "globalAvgPool2d"

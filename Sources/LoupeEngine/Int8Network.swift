@@ -143,6 +143,8 @@ package final class Int8Network: Sendable {
                 ops.append(.dense(layer: l))
             case .flatten, .dropout:
                 continue
+            case .groupedConv:
+                throw fail("layer \(i + 1): a grouped convolution has no int8 implementation; conv2d, dense (linear/ReLU), max pooling, flatten and dropout do")
             default:
                 // Average pooling and stand-alone activations (sigmoid, tanh, …) have no int8 form yet.
                 throw fail("layer \(i + 1) (\(stage.op)) has no int8 implementation; conv2d, dense (linear/ReLU), max pooling, flatten and dropout do")

@@ -37,6 +37,9 @@ extension Sequential {
         if let i = architecture.layers.firstIndex(where: { if case .depthwiseConv2d = $0 { return true }; return false }) {
             throw EngineError.invalidArchitecture("layer \(i + 1) is a depthwise convolution; pruning covers conv2d and dense layers (and pooling, activations, flatten, dropout between them)")
         }
+        if let i = architecture.layers.firstIndex(where: { if case .groupedConv2d = $0 { return true }; return false }) {
+            throw EngineError.invalidArchitecture("layer \(i + 1) is a grouped convolution; pruning covers conv2d and dense layers (and pooling, activations, flatten, dropout between them)")
+        }
         // Pooling, activations, flatten and dropout keep the channel axis as it is (NHWC: channel fastest).
         for (i, name) in architecture.convAndDenseLayers {
             let layer = architecture.layers[i]

@@ -4,7 +4,8 @@
 // endpoint take them), output FP32 [N, K]: `probabilities` with a final Softmax when the network
 // ends in softmax, else `logits` (the last layer's raw output, as the engine's `outputs` gives it).
 // Inside: Transpose to NCHW, Conv (HWIO weights → OIHW, kernel_shape [kH, kW], strides [sH, sW], pads;
-// a depthwise conv is Conv with group = C and weights [C, 1, kH, kW]), MaxPool/AveragePool
+// a depthwise conv is Conv with group = C and weights [C, 1, kH, kW], a grouped conv Conv with group = G and
+// weights [K, C/G, kH, kW]), MaxPool/AveragePool
 // (strides, pads, count_include_pad 0), GlobalAveragePool, Relu/LeakyRelu/Sigmoid/Tanh/Clip, a
 // Transpose back to NHWC before Flatten (so flattening walks (h, w, c) as the engine does and the
 // dense weights stay as they are), Gemm. Written through swift-protobuf's generated messages.
@@ -98,27 +99,35 @@ public enum ONNXExporter {
         var flatSize: Int? = nil
         for (index, layer) in architecture.layers.enumerated() {
             switch layer {
-            case let .conv2d(filters, kernel, stride, padding, act):
+            case .conv2d, .groupedConv2d:
+                // A grouped conv is Conv with group = G and weights [K, C/G, kH, kW] (from (kH, kW, C/G, K)); conv2d is group 1.
+                let (filters, groups, kernel, stride, padding, act): (Int, Int, Size2D, Size2D, Padding, Activation) = switch layer {
+                case let .groupedConv2d(f, g, k, s, p, a): (f, g, k, s, p, a)
+                case let .conv2d(f, k, s, p, a): (f, 1, k, s, p, a)
+                default: preconditionFailure("unreachable")
+                }
                 toNCHW()
-                let (kh, kw) = (kernel.height, kernel.width)
-                let count = kh * kw * c * filters
+                guard groups == 1 || quantization == nil else { throw ImportError("layer \(index + 1): grouped convolution has no int8 export") }
+                let (kh, kw, cg) = (kernel.height, kernel.width, c / max(1, groups))
+                let count = kh * kw * cg * filters
                 guard offset + count + filters <= parameters.count else { throw ImportError("the parameters end inside layer \(index)") }
                 var oihw = [Float](repeating: 0, count: count)
-                for y in 0..<kh { for x in 0..<kw { for i in 0..<c { for o in 0..<filters {
-                    oihw[((o * c + i) * kh + y) * kw + x] = parameters[offset + ((y * kw + x) * c + i) * filters + o]
+                for y in 0..<kh { for x in 0..<kw { for i in 0..<cg { for o in 0..<filters {
+                    oihw[((o * cg + i) * kh + y) * kw + x] = parameters[offset + ((y * kw + x) * cg + i) * filters + o]
                 } } } }
                 var weight: String
                 if let l = quantized.popFirst() {
                     qdqInput(l)
-                    weight = qdqWeight("conv_w", [filters, c, kh, kw], oihw, scales: l.weightScales, axis: 0)
+                    weight = qdqWeight("conv_w", [filters, cg, kh, kw], oihw, scales: l.weightScales, axis: 0)
                 } else {
-                    weight = addTensor("conv_w", [filters, c, kh, kw], oihw)
+                    weight = addTensor("conv_w", [filters, cg, kh, kw], oihw)
                 }
                 let bias = addTensor("conv_b", [filters], Array(parameters[(offset + count)..<(offset + count + filters)]))
                 offset += count + filters
                 let r = try resolved(padding, kernel, stride, index)
                 current = addNode("Conv", [current, weight, bias], ints: [("kernel_shape", pair(kernel)), ("pads", r.pads),
-                                                                          ("strides", pair(stride))])
+                                                                          ("strides", pair(stride))],
+                                  int: groups > 1 ? [("group", Int64(groups))] : [])
                 activation(act)
                 (h, w, c) = (r.h, r.w, filters)
             case let .depthwiseConv2d(kernel, stride, padding, act):

@@ -220,6 +220,9 @@ public enum ONNXImporter {
             case let .depthwiseConv2d(kernel, stride, padding, a):
                 guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
                 layers[index] = .depthwiseConv2d(kernel: kernel, stride: stride, padding: padding, activation: activation)
+            case let .groupedConv2d(filters, groups, kernel, stride, padding, a):
+                guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
+                layers[index] = .groupedConv2d(filters: filters, groups: groups, kernel: kernel, stride: stride, padding: padding, activation: activation)
             case let .dense(units, a):
                 guard a == .linear else { throw refuse(node, "the layer before already has activation \(a)") }
                 layers[index] = .dense(units: units, activation: activation)
@@ -227,8 +230,8 @@ public enum ONNXImporter {
             }
         }
 
-        /// Conv: any kH×kW kernel, strides (sH, sW), pads or auto_pad, dilation 1; group 1, or group = channels
-        /// with one filter per group (depthwise).
+        /// Conv: any kH×kW kernel, strides (sH, sW), pads or auto_pad, dilation 1; group 1, group = channels
+        /// with one filter per group (depthwise), or any other group dividing the channels and filters (grouped).
         mutating func conv(_ node: ONNXNode) throws(ImportError) {
             guard flat == nil, nchw else {
                 throw refuse(node, flat != nil ? "a Conv after flattening is not supported" : "the tensor is NHWC here; ONNX Conv takes NCHW (add Transpose [0,3,1,2])")
@@ -240,13 +243,14 @@ public enum ONNXImporter {
                 throw refuse(node, "dilations \(node.ints("dilations")!) are not supported; Loupe imports Conv with dilation 1 only")
             }
             let group = Int(node.int("group") ?? 1)
-            let depthwise = group != 1
-            if depthwise {
-                guard group == shape.c, c == 1, f == shape.c else {
-                    throw refuse(node, "group \(group) with weights \(w.dims) on \(shape.c) channels is not supported; Loupe imports group 1 and depthwise convolution (group = input channels = output channels, weights [C, 1, kH, kW])")
-                }
-            } else {
+            // Depthwise: one channel and one filter per group; other groups > 1: a grouped convolution.
+            let depthwise = group != 1 && group == shape.c && c == 1 && f == shape.c
+            if group == 1 {
                 guard c == shape.c else { throw refuse(node, "weights for \(c) input channels, the tensor has \(shape.c)") }
+            } else if !depthwise {
+                guard group > 1, shape.c % group == 0, f % group == 0, c * group == shape.c else {
+                    throw refuse(node, "group \(group) with weights \(w.dims) on \(shape.c) channels is not supported; a grouped Conv needs a group that divides the input channels and the filters, and weights [F, C / group, kH, kW] (here [\(f), \(group > 0 ? shape.c / group : 0), kH, kW])")
+                }
             }
             guard kh >= 1, kw >= 1, kh <= 256, kw <= 256 else { throw refuse(node, "a \(kh)×\(kw) kernel is not supported (sides 1 to 256)") }
             if let ks = node.ints("kernel_shape"), ks != [Int64(kh), Int64(kw)] {
@@ -272,8 +276,10 @@ public enum ONNXImporter {
                 let channel = depthwise ? o : i, filter = depthwise ? 0 : o
                 hwio[((y * kw + x) * inputs + channel) * outputs + filter] = w.floats[((o * c + i) * kh + y) * kw + x]
             } } } }
+            // (A grouped Conv's [F, C/G, kH, kW] becomes (kH, kW, C/G, F) by the same loop: Keras's grouped layout.)
             layers.append(depthwise ? .depthwiseConv2d(kernel: kernel, stride: stride, padding: padding, activation: .linear)
-                                    : .conv2d(filters: f, kernel: kernel, stride: stride, padding: padding, activation: .linear))
+                          : group > 1 ? .groupedConv2d(filters: f, groups: group, kernel: kernel, stride: stride, padding: padding, activation: .linear)
+                          : .conv2d(filters: f, kernel: kernel, stride: stride, padding: padding, activation: .linear))
             let weightStart = parameters.count
             parameters += hwio
             lastParametric = (layers.count - 1, weightStart, parameters.count, f)
@@ -374,7 +380,7 @@ public enum ONNXImporter {
 
         func activationOf(_ index: Int) -> Activation? {
             switch layers[index] {
-            case let .conv2d(_, _, _, _, a), let .depthwiseConv2d(_, _, _, a), let .dense(_, a): return a
+            case let .conv2d(_, _, _, _, a), let .depthwiseConv2d(_, _, _, a), let .groupedConv2d(_, _, _, _, _, a), let .dense(_, a): return a
             default: return nil
             }
         }

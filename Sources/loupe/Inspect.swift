@@ -156,6 +156,8 @@ struct Inspect: ParsableCommand {
         switch layer {
         case let .conv2d(filters, kernel, stride, padding, activation):
             return "conv2d \(filters) filters \(kernel.area)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
+        case let .groupedConv2d(filters, groups, kernel, stride, padding, activation):
+            return "groupedConv2d \(filters) filters in \(groups) groups \(kernel.area)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
         case let .depthwiseConv2d(kernel, stride, padding, activation):
             return "depthwiseConv2d \(kernel.area)\(stride == 1 ? "" : " stride \(stride)"), \(padding) padding, \(activation)"
         case let .maxPool2d(pool, stride, padding), let .avgPool2d(pool, stride, padding):

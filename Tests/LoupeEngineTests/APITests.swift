@@ -67,6 +67,28 @@ import Testing
         }
     }
 
+    /// A grouped conv: its JSON (type groupedConv2d, groups), Keras's (kH, kW, C/G, K) weight slot, and the groups
+    /// that do not divide the channels or filters refused with a sentence naming the layer.
+    @Test func groupedConvRoundTripsThroughJSONAndChecksItsGroups() throws {
+        let json = #"{"inputShape":[6,6,4],"layers":[{"type":"groupedConv2d","filters":6,"groups":2,"kernel":[3,1],"stride":[1,2],"padding":"same","activation":"relu"},{"type":"flatten"},{"type":"dense","units":2,"activation":"linear"}]}"#
+        let arch = try JSONDecoder().decode(Architecture.self, from: Data(json.utf8))
+        #expect(arch.layers[0] == .groupedConv2d(filters: 6, groups: 2, kernel: Size2D(3, 1), stride: Size2D(1, 2), padding: .same, activation: .relu))
+        let text = String(decoding: try JSONEncoder().encode(arch), as: UTF8.self)
+        #expect(text.contains(#""type":"groupedConv2d""#) && text.contains(#""groups":2"#))
+        #expect(try JSONDecoder().decode(Architecture.self, from: Data(text.utf8)) == arch)
+        let model = try Sequential(architecture: arch, seed: 3)
+        #expect(model.slot(named: "groupedConv1.weight")?.shape == [3, 1, 2, 6])
+        #expect(model.slot(named: "groupedConv1.bias")?.shape == [6])
+        #expect(model.slot(named: "dense1.weight")?.shape == [6 * 3 * 6, 2])
+        for (groups, filters) in [(3, 6), (2, 5), (1, 6), (0, 6)] {
+            let bad = Architecture(inputShape: [6, 6, 4], layers: [.groupedConv2d(filters: filters, groups: groups, kernel: 3, padding: .valid,
+                                                                                  activation: .relu), .flatten, .dense(units: 2, activation: .linear)])
+            #expect(throws: EngineError.invalidArchitecture("layer 1 (groupedConv2d): groups must be at least 2 and divide both the 4 input channels and the \(filters) filters, got \(groups)")) {
+                try Sequential(architecture: bad, seed: 1)
+            }
+        }
+    }
+
     @Test func unknownLayerTypeIsRejected() {
         let json = #"{"inputShape":[4],"layers":[{"type":"lstm","units":3}]}"#
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(Architecture.self, from: Data(json.utf8)) }

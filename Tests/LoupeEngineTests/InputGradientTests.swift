@@ -38,6 +38,12 @@ let gradientArchitectures: [(String, Architecture)] = [
         .maxPool2d(pool: Size2D(1, 2), stride: Size2D(1, 1)),
         .avgPool2d(pool: Size2D(2, 1), stride: Size2D(1, 2)),
         .flatten, .dense(units: 4, activation: .softmax)])),
+    // Grouped convs: 2 groups with ReLU fused, then 3 groups of one channel and two filters each (strided, padded).
+    ("grouped", Architecture(inputShape: [8, 7, 4], layers: [
+        .groupedConv2d(filters: 6, groups: 2, kernel: 3, padding: .same, activation: .relu),
+        .groupedConv2d(filters: 6, groups: 3, kernel: Size2D(2, 3), stride: Size2D(2, 1), padding: .explicit(top: 1, left: 0, bottom: 0, right: 1),
+                       activation: .tanh),
+        .flatten, .dense(units: 4, activation: .softmax)])),
 ]
 
 func randomInput(_ count: Int, seed: UInt64) -> [Float] {
@@ -46,7 +52,7 @@ func randomInput(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Suite struct InputGradientTests {
-    @Test(arguments: [0, 1, 2, 3, 4], [ExplainedScore.probability, .logit])
+    @Test(arguments: [0, 1, 2, 3, 4, 5], [ExplainedScore.probability, .logit])
     func inputGradientsMatchFiniteDifferences(_ which: Int, _ score: ExplainedScore) throws {
         let (name, architecture) = gradientArchitectures[which]
         let model = try Sequential(architecture: architecture, seed: 7)

@@ -89,6 +89,14 @@ func table(named name: String) throws -> KernelSet {
         try checkDepthwise(try table(named: "avx512"))
     }
 
+    @Test func groupedConvMatchesReferenceAVX2() throws { try checkGrouped(try table(named: "avx2")) }
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512")) func groupedConvMatchesReferenceAVX512() throws {
+        try checkGrouped(try table(named: "avx512"))
+    }
+    /// The per-group reuse through the plain-loop conv entries against the plain-loop grouped reference: checks the
+    /// gather/scatter of channels and weight columns on its own.
+    @Test func groupedConvThroughTheReferenceTableMatchesReference() { checkGrouped(.reference) }
+
     @Test func randomGeometriesCoverStridesPaddingAndChannels() {
         let convs = randomConvGeometries(seed: 7, count: 24)
         #expect(Set(convs.map(\.strideHeight)) == [1, 2, 3] && Set(convs.map(\.strideWidth)) == [1, 2, 3])
@@ -210,6 +218,41 @@ func table(named name: String) throws -> KernelSet {
             let dX = randomBuffer(n * g.inputSize, seed: seed + 6)   // overwritten, not accumulated
             table.depthwiseBackward(g, n, x.base, w.base, dOut.base, dW.base, dB.base, dX.base)
             #expect(maxRelativeError(dW, refDW) < 1e-5, "\(what) dWeight")
+            #expect(maxRelativeError(dB, refDB) < 1e-5, "\(what) dBias")
+            #expect(maxRelativeError(dX, refDX) < 1e-5, "\(what) dInput")
+        }
+    }
+
+    /// Grouped convolution (GroupedConv: G convolutions through the table's conv entries) on the random conv
+    /// geometries as one group's, with 2, 3 and 4 groups — so filters per group of 16, 32 and 48 take the direct
+    /// conv, the others im2col + GEMM, 1×1 stride-1 ones the pointwise GEMM — plus one input channel and two filters
+    /// per group (a depthwise conv with depth multiplier 2). Forward, dWeight, dBias and dInput against
+    /// Reference.groupedConvForward / groupedConvBackward (plain loops over the full tensors).
+    func checkGrouped(_ table: KernelSet) {
+        var geometries = randomConvGeometries(seed: 23, count: 18)
+        geometries.append(ConvGeometry(height: 7, width: 9, channels: 1, filters: 2, kernelHeight: 3, kernelWidth: 3, padTop: 1, padLeft: 1,
+                                       outHeight: 7, outWidth: 9, relu: true))
+        for (index, g) in geometries.enumerated() {
+            let groups = [2, 3, 4][index % 3], n = 2
+            let seed = UInt64(5000 + 10 * index)
+            let k = g.filters * groups, inSize = g.inputSize * groups, outSize = g.outHeight * g.outWidth * k, wc = g.weightCount * groups
+            let x = randomBuffer(n * inSize, seed: seed), w = randomBuffer(wc, seed: seed + 1, scale: 0.5)
+            let b = randomBuffer(k, seed: seed + 2, scale: 0.2), dOut = randomBuffer(n * outSize, seed: seed + 3)
+            let refY = FloatBuffer(count: n * outSize)
+            Reference.groupedConvForward(g, groups: groups, n: n, input: x.base, weight: w.base, bias: b.base, output: refY.base)
+            let refDW = randomBuffer(wc, seed: seed + 4), refDB = randomBuffer(k, seed: seed + 5), refDX = FloatBuffer(count: n * inSize)
+            Reference.groupedConvBackward(g, groups: groups, n: n, input: x.base, weight: w.base, dOutput: dOut.base, dWeight: refDW.base,
+                                          dBias: refDB.base, dInput: refDX.base)
+            let scratch = GroupedConvScratch(g, capacity: n, training: true)
+            let y = FloatBuffer(count: n * outSize)
+            GroupedConv.forward(g, groups: groups, n: n, input: x.base, weight: w.base, bias: b.base, output: y.base, scratch: scratch, kernels: table)
+            let what = "\(table.name) grouped \(groups)× (\(g.height)×\(g.width)×\(g.channels) → \(g.filters)) k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad (\(g.padTop), \(g.padLeft))"
+            #expect(maxRelativeError(y, refY) < 1e-5, "\(what) forward")
+            let dW = randomBuffer(wc, seed: seed + 4), dB = randomBuffer(k, seed: seed + 5)
+            let dX = randomBuffer(n * inSize, seed: seed + 6)   // overwritten, not accumulated
+            GroupedConv.backward(g, groups: groups, n: n, input: x.base, weight: w.base, dOutput: dOut.base, dWeight: dW.base, dBias: dB.base,
+                                 dInput: dX.base, scratch: scratch, kernels: table)
+            #expect(maxRelativeError(dW, refDW) < 1e-4, "\(what) dWeight")
             #expect(maxRelativeError(dB, refDB) < 1e-5, "\(what) dBias")
             #expect(maxRelativeError(dX, refDX) < 1e-5, "\(what) dInput")
         }

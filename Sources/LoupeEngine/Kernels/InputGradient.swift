@@ -22,6 +22,7 @@ package final class InputGradientStorage: @unchecked Sendable {
             if case let .convPool(g, _, _) = stage.op { most = max(most, g.conv.weightCount + g.conv.filters) }
             if case let .conv(g, _, _) = stage.op { most = max(most, g.weightCount + g.filters) }
             if case let .depthwiseConv(g, _, _) = stage.op { most = max(most, g.depthwiseWeightCount + g.channels) }
+            if case let .groupedConv(g, groups, _, _) = stage.op { most = max(most, (g.weightCount + g.filters) * groups) }
         }
         scratch = FloatBuffer(count: max(most, 1))
     }
@@ -34,7 +35,7 @@ package enum InputGradient {
     /// Nil when every stage of the plan has an input gradient; else a sentence naming the first one that has none.
     package static func unsupportedStage(_ plan: NetworkPlan) -> String? {
         for (i, stage) in plan.stages.enumerated() where !hasInputGradient(stage.op) {
-            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, depthwiseConv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense and dropout"
+            return "stage \(i + 1) (\(String(describing: stage.op).prefix(while: { $0 != "(" }))) has no input gradient in the engine yet; explanations support conv2d, depthwiseConv2d, groupedConv2d, maxPool2d, avgPool2d, globalAvgPool2d, activation, flatten, dense and dropout"
         }
         return nil
     }
@@ -44,6 +45,7 @@ package enum InputGradient {
         if case .convPool = op { return true }
         if case .conv = op { return true }
         if case .depthwiseConv = op { return true }
+        if case .groupedConv = op { return true }
         if case .maxPool = op { return true }
         if case .avgPool = op { return true }
         if case .activation = op { return true }
@@ -113,6 +115,11 @@ package enum InputGradient {
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
                 scratch.zero()
                 kernels.depthwiseBackward(g, n, x, parameters + w, dy, scratch.base, scratch.base + g.depthwiseWeightCount, dx)
+            } else if case let .groupedConv(g, groups, w, _) = op {
+                if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
+                scratch.zero()
+                GroupedConv.backward(g, groups: groups, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: scratch.base,
+                                     dBias: scratch.base + g.weightCount * groups, dInput: dx, scratch: ws.grouped[i]!, kernels: kernels)
             } else if case let .maxPool(g) = op {
                 kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx)
             } else if case let .avgPool(g) = op {

@@ -8,6 +8,9 @@ package enum StageOp: Sendable, Equatable {
     case conv(ConvGeometry, weight: Int, bias: Int)
     /// Depthwise convolution (filters == channels, weight (kH, kW, C, 1); ReLU fused), SIMD over channels.
     case depthwiseConv(ConvGeometry, weight: Int, bias: Int)
+    /// Grouped convolution (GroupedConv): the geometry is one group's (C/G channels, K/G filters); weight
+    /// (kH, kW, C/G, K), bias (K); ReLU fused. Runs as `groups` convolutions through the table's conv entries.
+    case groupedConv(ConvGeometry, groups: Int, weight: Int, bias: Int)
     case maxPool(Pool2DGeometry)
     case avgPool(Pool2DGeometry)
     /// An element-wise activation other than a fused ReLU (or a standalone ReLU).
@@ -25,7 +28,7 @@ package struct Stage: Sendable, Equatable {
         self.op = op; self.inputSize = inputSize; self.outputSize = outputSize
     }
     package var hasParameters: Bool {
-        switch op { case .conv, .convPool, .depthwiseConv, .dense: return true; default: return false }
+        switch op { case .conv, .convPool, .depthwiseConv, .groupedConv, .dense: return true; default: return false }
     }
 }
 
@@ -54,6 +57,7 @@ extension NetworkPlan {
             case let .convPool(g, _, _): return total + g.conv.outHeight * g.conv.outWidth * g.conv.weightCount
             case let .conv(g, _, _): return total + g.outHeight * g.outWidth * g.weightCount
             case let .depthwiseConv(g, _, _): return total + g.outHeight * g.outWidth * g.taps * g.channels
+            case let .groupedConv(g, groups, _, _): return total + g.outHeight * g.outWidth * g.weightCount * groups
             case let .dense(inputs, outputs, _, _, _): return total + inputs * outputs
             default: return total
             }
@@ -85,6 +89,8 @@ package final class ShardWorkspace: @unchecked Sendable {
     /// im2col matrices of the general conv stages (and their gradients in training).
     package var columns: [UnsafeMutablePointer<Float>?] = []
     var dColumns: [UnsafeMutablePointer<Float>?] = []
+    /// Per-group scratch of the grouped conv stages.
+    var grouped: [GroupedConvScratch?] = []
     /// A copy of this shard's input images (training gathers shuffled images here) and labels.
     var input: FloatBuffer
     var labels: ByteBuffer
@@ -107,6 +113,9 @@ package final class ShardWorkspace: @unchecked Sendable {
                 let c = FloatBuffer(count: size); owned.append(c); columns.append(c.base)
                 if training { let d = FloatBuffer(count: size); owned.append(d); dColumns.append(d.base) } else { dColumns.append(nil) }
             } else { columns.append(nil); dColumns.append(nil) }
+            if case let .groupedConv(g, _, _, _) = stage.op {
+                grouped.append(GroupedConvScratch(g, capacity: capacity, training: training))
+            } else { grouped.append(nil) }
             if case .maxPool = stage.op {
                 let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
             } else if case .convPool = stage.op {
@@ -138,6 +147,9 @@ package enum Executor {
                 kernels.convForward(g, n, x, parameters + w, parameters + b, y, ws.columns[i] ?? y)
             case let .depthwiseConv(g, w, b):
                 kernels.depthwiseForward(g, n, x, parameters + w, parameters + b, y)
+            case let .groupedConv(g, groups, w, b):
+                GroupedConv.forward(g, groups: groups, n: n, input: x, weight: parameters + w, bias: parameters + b, output: y,
+                                    scratch: ws.grouped[i]!, kernels: kernels)
             case let .maxPool(g):
                 kernels.maxPoolForward(g, n, x, y, ws.argmax[i]!)
             case let .avgPool(g):
@@ -192,6 +204,10 @@ package enum Executor {
             case let .depthwiseConv(g, w, b):
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
                 kernels.depthwiseBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
+            case let .groupedConv(g, groups, w, b):
+                if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
+                GroupedConv.backward(g, groups: groups, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: dParameters + w,
+                                     dBias: dParameters + b, dInput: dx, scratch: ws.grouped[i]!, kernels: kernels)
             case let .maxPool(g):
                 if let dx { kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx) }
             case let .avgPool(g):

@@ -146,6 +146,56 @@ package enum Reference {
         }
     }
 
+    /// Grouped convolution: `g` is one group's geometry (channels C/G, filters K/G); input (N, H, W, C),
+    /// weight (kH, kW, C/G, K), bias (K) → output (N, OH, OW, K). Filter f sees input channels
+    /// [(f / (K/G))·C/G, … + C/G) only; ReLU if g.relu.
+    package static func groupedConvForward(_ g: ConvGeometry, groups: Int, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                           bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let cg = g.channels, c = cg * groups, k = g.filters * groups
+        for b in 0..<n {
+            let x = input + b * g.height * g.width * c, y = output + b * g.outHeight * g.outWidth * k
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for f in 0..<k {
+                let first = f / g.filters * cg
+                var acc = bias[f]
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+                    let ih = oh * g.strideHeight + kh - g.padTop, iw = ow * g.strideWidth + kw - g.padLeft
+                    if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
+                    for i in 0..<cg {
+                        acc += x[(ih * g.width + iw) * c + first + i] * weight[((kh * g.kernelWidth + kw) * cg + i) * k + f]
+                    }
+                }}
+                y[(oh * g.outWidth + ow) * k + f] = g.relu ? max(acc, 0) : acc
+            }}}
+        }
+    }
+
+    /// dOutput (N, OH, OW, K) w.r.t. the pre-activation. dWeight += Σ x ⊗ dOut, dBias += Σ dOut,
+    /// dInput (optional) = Σ w · dOut over the outputs each input feeds (written).
+    package static func groupedConvBackward(_ g: ConvGeometry, groups: Int, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                            dOutput: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                            dBias: UnsafeMutablePointer<Float>, dInput: UnsafeMutablePointer<Float>?) {
+        let cg = g.channels, c = cg * groups, k = g.filters * groups, inSize = g.height * g.width * c
+        for b in 0..<n {
+            let x = input + b * inSize, dy = dOutput + b * g.outHeight * g.outWidth * k
+            let dx = dInput.map { $0 + b * inSize }
+            dx?.update(repeating: 0, count: inSize)
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for f in 0..<k {
+                let first = f / g.filters * cg
+                let d = dy[(oh * g.outWidth + ow) * k + f]
+                dBias[f] += d
+                for kh in 0..<g.kernelHeight { for kw in 0..<g.kernelWidth {
+                    let ih = oh * g.strideHeight + kh - g.padTop, iw = ow * g.strideWidth + kw - g.padLeft
+                    if ih < 0 || ih >= g.height || iw < 0 || iw >= g.width { continue }
+                    for i in 0..<cg {
+                        let xi = (ih * g.width + iw) * c + first + i, wi = ((kh * g.kernelWidth + kw) * cg + i) * k + f
+                        dWeight[wi] += x[xi] * d
+                        dx?[xi] += weight[wi] * d
+                    }
+                }}
+            }}}
+        }
+    }
+
     /// Depthwise: input (N, H, W, C), weight (kH, kW, C, 1), bias (C) → output (N, OH, OW, C) with
     /// output channel c = bias[c] + Σ taps x[ih, iw, c] · weight[kh, kw, c]; ReLU if g.relu. g.filters == g.channels.
     package static func depthwiseForward(_ g: ConvGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,

@@ -34,7 +34,12 @@ Models (random seeded weights, 10 classes):
   tf_depthwise 20x20x3 NHWC (tf2onnx): Transpose, depthwise Conv (group 3) 5x3 strides [2,1]
             SAME_UPPER + Relu, Conv 1x1 + Relu, MaxPool 3x2 strides [3,2], Transpose, Reshape,
             MatMul + Add, Softmax
-Bad ones (import must refuse with a message): selu (unsupported operator), grouped (Conv group 2),
+  grouped   pytorch with its second Conv grouped: group 2, weights [16, 4, 3, 3] (8 → 16 channels)
+  grouped_bn 16x16x3 NCHW grouped CNN ending in logits: Conv 3x3 pads 1 + Relu, grouped Conv (group 4,
+            12 → 24, weights [24, 3, 3, 3]) 3x3 stride 2 pads [1, 0, 1, 1] + BatchNormalization + Relu,
+            grouped Conv with a depth multiplier (group 24, 24 → 48, weights [48, 1, 3, 1]) pads [1, 0, 1, 0]
+            + Clip(0, 6), GlobalAveragePool, Flatten, Gemm transB=1
+Bad ones (import must refuse with a message): selu (unsupported operator),
 dilated (Conv dilations [2, 2]), external (weights in an external data file).
 
   onnx_import_check.py malformed DIR    writes files that break the ONNX spec (not checked by
@@ -44,6 +49,7 @@ dilated (Conv dilations [2, 2]), external (weights in an external data file).
   raw_short      raw_data 4 bytes short of the tensor's dims
   count_mismatch float_data with 7 values for dims [8]
   channels       a first Conv with weights for 3 input channels on a 1-channel image
+  group_weights  the second Conv given group 2 while its weights stay [16, 8, 3, 3] (group 1's)
 """
 import json
 import os
@@ -245,6 +251,31 @@ def tf_depthwise(path):
     save(helper.make_model(graph, producer_name="tf2onnx"), path)
 
 
+def grouped_bn(path):
+    # 3×16×16 → conv 3×3 p1 → 12×16×16 → grouped (4) 3×3 s2 p[1,0,1,1] → 24×8×8 → grouped (24, ×2) 3×1 p[1,0,1,0] → 48×8×8
+    # → global average → 48 → Gemm → 10 logits
+    inits = ([numpy_helper.from_array(w(12, 3, 3, 3), "c1w"), numpy_helper.from_array(w(12), "c1b"),
+              numpy_helper.from_array(w(24, 3, 3, 3, scale=0.3), "g1w"), numpy_helper.from_array(w(24), "g1b")] + bn("bn", 24)
+             + [numpy_helper.from_array(w(48, 1, 3, 1, scale=0.5), "g2w"), numpy_helper.from_array(w(48), "g2b"),
+                numpy_helper.from_array(np.array(0, dtype=np.float32), "lo"), numpy_helper.from_array(np.array(6, dtype=np.float32), "hi"),
+                numpy_helper.from_array(w(10, 48, scale=0.3), "fw"), numpy_helper.from_array(w(10), "fb")])
+    nodes = [helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="stem"),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "g1w", "g1b"], ["g1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 1], group=4,
+                              name="grouped"),
+             helper.make_node("BatchNormalization", ["g1", "bng", "bnb", "bnm", "bnv"], ["n"]),
+             helper.make_node("Relu", ["n"], ["r2"]),
+             helper.make_node("Conv", ["r2", "g2w", "g2b"], ["g2"], kernel_shape=[3, 1], pads=[1, 0, 1, 0], group=24, name="multiplier"),
+             helper.make_node("Clip", ["g2", "lo", "hi"], ["r3"]),
+             helper.make_node("GlobalAveragePool", ["r3"], ["gp"]),
+             helper.make_node("Flatten", ["gp"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "grouped_bn",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    save(helper.make_model(graph, producer_name="pytorch"), path)
+
+
 def external(path):
     batchnorm(path)
     m = onnx.load(path)
@@ -254,7 +285,8 @@ def external(path):
 
 # Served and compared through KServe v2 under the graphs' own tensor names and input layouts: 28×28×1 and
 # 32×32×3 graphs, ending in Softmax or in logits (v2 returns logits as they are).
-GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits", "nonsquare", "tf_depthwise"]
+GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits", "nonsquare", "tf_depthwise", "grouped",
+        "grouped_bn"]
 
 
 def build(d):
@@ -273,7 +305,8 @@ def build(d):
     tf_depthwise(os.path.join(d, "tf_depthwise.onnx"))
     os.makedirs(os.path.join(d, "ext"), exist_ok=True)
     external(os.path.join(d, "ext", "external.onnx"))
-    print(json.dumps({"built": GOOD + ["selu", "grouped", "dilated", "ext/external"]}))
+    grouped_bn(os.path.join(d, "grouped_bn.onnx"))
+    print(json.dumps({"built": GOOD + ["selu", "dilated", "ext/external"]}))
 
 
 def layout(sess):
@@ -322,8 +355,11 @@ def malformed(d):
     def rgb_weights(g):
         init(g, "c1w").CopyFrom(numpy_helper.from_array(w(8, 3, 3, 3), "c1w"))
 
+    def group_without_weights(g):
+        next(n for n in g.node if n.name == "conv2").attribute.append(helper.make_attribute("group", 2))
+
     names = {"missing_init": drop_f2w, "wrong_shape": narrow_f1w, "raw_short": short_raw,
-             "count_mismatch": count_mismatch, "channels": rgb_weights}
+             "count_mismatch": count_mismatch, "channels": rgb_weights, "group_weights": group_without_weights}
     for name, edit in names.items():
         write(name, edit)
     print(json.dumps({"built": list(names)}))

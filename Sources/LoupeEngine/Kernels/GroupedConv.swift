@@ -1,0 +1,85 @@
+// Grouped convolution (ONNX Conv with 1 < group, other than depthwise; Keras Conv2D(groups:)): input channels
+// [i·C/G, (i+1)·C/G) of every pixel feed filters [i·K/G, (i+1)·K/G) only. It runs as G ordinary convolutions
+// through the kernel table's conv entries (direct or im2col + GEMM, AVX2 or AVX-512): NHWC interleaves the
+// groups' channels in every pixel, so each group's channels are gathered into a contiguous image (and its
+// weight columns into a contiguous (kH, kW, C/G, K/G) block), convolved, and scattered into the output's
+// channel slice. input (N, H, W, C), weight (kH, kW, C/G, K) — Keras's grouped layout, HWIO with I = C/G —
+// bias (K) → output (N, OH, OW, K). `g` is one group's geometry (channels C/G, filters K/G).
+// Reference: Reference.groupedConvForward / groupedConvBackward (plain loops over the full tensors).
+
+/// Per-stage scratch of a grouped convolution, sized for `capacity` images (ShardWorkspace owns it).
+package final class GroupedConvScratch: @unchecked Sendable {
+    /// One group's input (capacity, H, W, C/G), output or output gradient (capacity, OH, OW, K/G) and weight.
+    let input, output, weight: FloatBuffer
+    /// The conv kernel's im2col matrix or padded-image scratch for one group (ConvKernels.generalForward).
+    let columns: FloatBuffer
+    /// Training only: one group's input gradient, weight gradient and column gradients.
+    let dInput, dWeight, dColumns: FloatBuffer?
+
+    package init(_ g: ConvGeometry, capacity: Int, training: Bool) {
+        let columnCount = max(1, min(capacity, g.imagesPerColumnBlock) * g.columnSize)
+        input = FloatBuffer(count: capacity * g.inputSize)
+        output = FloatBuffer(count: capacity * g.outputSize)
+        weight = FloatBuffer(count: g.weightCount)
+        columns = FloatBuffer(count: columnCount)
+        dInput = training ? FloatBuffer(count: capacity * g.inputSize) : nil
+        dWeight = training ? FloatBuffer(count: g.weightCount) : nil
+        dColumns = training ? FloatBuffer(count: columnCount) : nil
+    }
+}
+
+package enum GroupedConv {
+    /// Copies `width` channels starting at `from` of each of `pixels` pixels with `stride` channels into a
+    /// contiguous (pixels, width) block, or back (scatter) when `gather` is false.
+    @inline(__always)
+    static func move(pixels: Int, stride: Int, offset: Int, width: Int, full: UnsafeMutablePointer<Float>, packed: UnsafeMutablePointer<Float>,
+                     gather: Bool) {
+        for p in 0..<pixels {
+            let f = full + p * stride + offset, q = packed + p * width
+            if gather { for c in 0..<width { q[c] = f[c] } } else { for c in 0..<width { f[c] = q[c] } }
+        }
+    }
+
+    /// Output = bias + the group's taps; ReLU if g.relu (fused in the per-group conv).
+    package static func forward(_ g: ConvGeometry, groups: Int, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch s: GroupedConvScratch,
+                                kernels: KernelSet) {
+        let cg = g.channels, kg = g.filters, c = cg * groups, k = kg * groups
+        let x = UnsafeMutablePointer(mutating: input), w = UnsafeMutablePointer(mutating: weight)
+        for group in 0..<groups {
+            move(pixels: n * g.height * g.width, stride: c, offset: group * cg, width: cg, full: x, packed: s.input.base, gather: true)
+            move(pixels: g.taps * cg, stride: k, offset: group * kg, width: kg, full: w, packed: s.weight.base, gather: true)
+            kernels.convForward(g, n, s.input.base, s.weight.base, bias + group * kg, s.output.base, s.columns.base)
+            move(pixels: n * g.outHeight * g.outWidth, stride: k, offset: group * kg, width: kg, full: output, packed: s.output.base, gather: false)
+        }
+    }
+
+    /// dOutput (N, OH, OW, K) w.r.t. the pre-activation (the ReLU mask already applied). dWeight += Σ x · dOut,
+    /// dBias += Σ dOut, dInput (if given) = Σ w · dOut (written). Needs a training workspace's scratch.
+    package static func backward(_ g: ConvGeometry, groups: Int, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                 dOutput: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                                 dInput: UnsafeMutablePointer<Float>?, scratch s: GroupedConvScratch, kernels: KernelSet) {
+        let cg = g.channels, kg = g.filters, c = cg * groups, k = kg * groups
+        let x = UnsafeMutablePointer(mutating: input), w = UnsafeMutablePointer(mutating: weight)
+        let dy = UnsafeMutablePointer(mutating: dOutput)
+        guard let dW = s.dWeight, let dCols = s.dColumns, let groupDX = s.dInput else {
+            preconditionFailure("grouped conv backward needs a training workspace")
+        }
+        let dX: FloatBuffer? = dInput == nil ? nil : groupDX
+        for group in 0..<groups {
+            move(pixels: n * g.height * g.width, stride: c, offset: group * cg, width: cg, full: x, packed: s.input.base, gather: true)
+            move(pixels: n * g.outHeight * g.outWidth, stride: k, offset: group * kg, width: kg, full: dy, packed: s.output.base, gather: true)
+            move(pixels: g.taps * cg, stride: k, offset: group * kg, width: kg, full: w, packed: s.weight.base, gather: true)
+            dW.base.update(repeating: 0, count: g.weightCount)
+            kernels.convBackward(g, n, s.input.base, s.weight.base, s.output.base, dW.base, dBias + group * kg, dX?.base,
+                                 s.columns.base, dCols.base)
+            for r in 0..<(g.taps * cg) {
+                let full = dWeight + r * k + group * kg, packed = dW.base + r * kg
+                for j in 0..<kg { full[j] += packed[j] }
+            }
+            if let dX, let dInput {
+                move(pixels: n * g.height * g.width, stride: c, offset: group * cg, width: cg, full: dInput, packed: dX.base, gather: false)
+            }
+        }
+    }
+}
