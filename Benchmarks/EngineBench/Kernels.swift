@@ -78,7 +78,7 @@ func cnn32StageBench(n: Int, reps: Int) {
             case let .conv(g, w, b):
                 macs = g.outHeight * g.outWidth * g.weightCount
                 body = { table.convForward(g, n, src, params.base + w, params.base + b, y, ws.columns[i] ?? y) }
-            case let .maxPool(g): body = { table.maxPoolForward(g, n, src, y, ws.argmax[i]!) }
+            case let .maxPool(g): body = { table.maxPoolForward(g, n, src, y, ws.argmax[i]) }
             case let .avgPool(g): body = { table.avgPoolForward(g, n, src, y) }
             case let .activation(f): body = { table.activationForward(f, n * stage.outputSize, src, y) }
             case let .dense(inputs, outputs, relu, w, b):

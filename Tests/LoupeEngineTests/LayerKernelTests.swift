@@ -272,6 +272,10 @@ func table(named name: String) throws -> KernelSet {
             table.maxPoolBackward(g, n, dOut.base, arg.base, dX.base)
             #expect(maxRelativeError(y, refY) == 0, "\(what) max forward")
             #expect((0..<(n * g.outputSize)).allSatisfy { arg.base[$0] == refArg.base[$0] }, "\(what) argmax")
+            // Inference asks for the values only (no argmax): the same values, on the 2×2 path too.
+            let values = FloatBuffer(count: n * g.outputSize)
+            table.maxPoolForward(g, n, x.base, values.base, nil)
+            #expect(values.array() == refY.array(), "\(what) max forward without argmax")
             #expect(maxRelativeError(dX, refDX) < 1e-6, "\(what) max backward")
 
             Reference.avgPool2dForward(g, n: n, input: x.base, output: refY.base)

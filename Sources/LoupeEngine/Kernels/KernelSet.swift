@@ -35,8 +35,8 @@ package struct KernelSet: Sendable {
     package var depthwiseForward: DepthwiseForward
     /// (geometry, n, input, weight, dOutput, dWeight +=, dBias +=, dInput = (optional)) — DepthwiseKernels.backward.
     package var depthwiseBackward: DepthwiseBackward
-    /// (geometry, n, input, output, argmax)
-    package var maxPoolForward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void
+    /// (geometry, n, input, output, argmax); nil argmax: the values only (inference).
+    package var maxPoolForward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>?) -> Void
     /// (geometry, n, dOutput, argmax, dInput =)
     package var maxPoolBackward: @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>) -> Void
     /// (geometry, n, input, output)
@@ -70,7 +70,7 @@ package struct KernelSet: Sendable {
                  optimizer: @escaping @Sendable (OptimizerStep, Int, Int, UnsafePointer<UnsafeMutablePointer<Float>>, Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  convForward: @escaping ConvForward, convBackward: @escaping ConvBackward,
                  depthwiseForward: @escaping DepthwiseForward, depthwiseBackward: @escaping DepthwiseBackward,
-                 maxPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void,
+                 maxPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>?) -> Void,
                  maxPoolBackward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>) -> Void,
                  avgPoolForward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                  avgPoolBackward: @escaping @Sendable (Pool2DGeometry, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,

@@ -116,7 +116,7 @@ package final class ShardWorkspace: @unchecked Sendable {
             if case let .groupedConv(g, _, _, _) = stage.op {
                 grouped.append(GroupedConvScratch(g, capacity: capacity, training: training))
             } else { grouped.append(nil) }
-            if case .maxPool = stage.op {
+            if case .maxPool = stage.op, training {   // inference needs only the pooled values
                 let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
             } else if case .convPool = stage.op {
                 let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
@@ -151,7 +151,7 @@ package enum Executor {
                 GroupedConv.forward(g, groups: groups, n: n, input: x, weight: parameters + w, bias: parameters + b, output: y,
                                     scratch: ws.grouped[i]!, kernels: kernels)
             case let .maxPool(g):
-                kernels.maxPoolForward(g, n, x, y, ws.argmax[i]!)
+                kernels.maxPoolForward(g, n, x, y, ws.argmax[i])   // nil in inference workspaces: values only
             case let .avgPool(g):
                 kernels.avgPoolForward(g, n, x, y)
             case let .activation(f):

@@ -3,18 +3,20 @@
 // References: Reference.maxPool2dForward/Backward, Reference.avgPool2dForward/Backward.
 
 @_spi(Kernels) public enum PoolKernels {
-    /// argmax (N, OH, OW, C) Int32 = the input pixel ih·W + iw of the first maximum (row-major window order).
+    /// argmax (N, OH, OW, C) Int32 = the input pixel ih·W + iw of the first maximum (row-major window order);
+    /// nil: the values only (inference), without the index bookkeeping on the 2×2 path.
     @inlinable @inline(__always)
     public static func maxForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                                  argmax: UnsafeMutablePointer<Int32>) {
+                                  argmax: UnsafeMutablePointer<Int32>?) {
         let C = g.channels, W = g.width
         if g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideHeight == 2 && g.strideWidth == 2 && g.padTop == 0 && g.padLeft == 0
             && C % 16 == 0 && 2 * g.outHeight <= g.height && 2 * g.outWidth <= g.width {
-            maxForward2x2(g, n: n, input: input, output: output, argmax: argmax)
+            if let argmax { maxForward2x2(g, n: n, input: input, output: output, argmax: argmax) }
+            else { maxForward2x2Values(g, n: n, input: input, output: output) }
             return
         }
         for b in 0..<n {
-            let x = input + b * g.inputSize, y = output + b * g.outputSize, am = argmax + b * g.outputSize
+            let x = input + b * g.inputSize, y = output + b * g.outputSize, am = argmax.map { $0 + b * g.outputSize }
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
                 let (h0, h1, w0, w1) = g.window(oh, ow)
                 let o = (oh * g.outWidth + ow) * C
@@ -30,7 +32,7 @@
                         best = floats(select(m, bits(v), bits(best)))
                     }}
                     store16(best, y + o + c)
-                    UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self)
+                    if let am { UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self) }
                     c += 16
                 }
                 while c < C {
@@ -39,7 +41,8 @@
                         let v = x[(ih * W + iw) * C + c]
                         if v > best { best = v; bestIndex = ih * W + iw }
                     }}
-                    y[o + c] = best; am[o + c] = Int32(bestIndex)
+                    y[o + c] = best
+                    if let am { am[o + c] = Int32(bestIndex) }
                     c += 1
                 }
             }}
@@ -70,6 +73,23 @@
                     step(load16(src + W * C + c), p2); step(load16(src + W * C + C + c), p3)
                     store16(best, y + o + c)
                     UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self)
+                }
+            }}
+        }
+    }
+
+    /// maxForward2x2 without the argmax (inference): best = the first window pixel, then each greater one replaces
+    /// it in window order — the same values as maxForward2x2 (which starts from −∞ and keeps the first maximum).
+    @inlinable @inline(__always)
+    static func maxForward2x2Values(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let C = g.channels, W = g.width, OW = g.outWidth
+        for b in 0..<n {
+            let x = input + b * g.inputSize, y = output + b * g.outputSize
+            for oh in 0..<g.outHeight { for ow in 0..<OW {
+                let src = x + (2 * oh * W + 2 * ow) * C, o = (oh * OW + ow) * C
+                for c in stride(from: 0, to: C, by: 16) {
+                    store16(maximum(maximum(maximum(load16(src + c), load16(src + C + c)), load16(src + W * C + c)),
+                                    load16(src + W * C + C + c)), y + o + c)
                 }
             }}
         }

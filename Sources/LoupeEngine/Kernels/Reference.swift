@@ -271,11 +271,11 @@ package enum Reference {
     }
 
     /// Max pooling: input (N, H, W, C) → output (N, OH, OW, C); argmax = the input pixel ih·W + iw of
-    /// the first maximum in row-major window order (padded cells are skipped).
+    /// the first maximum in row-major window order (padded cells are skipped); nil argmax: values only (inference).
     package static func maxPool2dForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>,
-                                         output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+                                         output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?) {
         for b in 0..<n {
-            let x = input + b * g.inputSize, y = output + b * g.outputSize, a = argmax + b * g.outputSize
+            let x = input + b * g.inputSize, y = output + b * g.outputSize, a = argmax.map { $0 + b * g.outputSize }
             for oh in 0..<g.outHeight { for ow in 0..<g.outWidth { for c in 0..<g.channels {
                 let (h0, h1, w0, w1) = g.window(oh, ow)
                 var best = -Float.infinity, bestIndex = h0 * g.width + w0
@@ -284,7 +284,7 @@ package enum Reference {
                     if v > best { best = v; bestIndex = ih * g.width + iw }
                 }}
                 let o = (oh * g.outWidth + ow) * g.channels + c
-                y[o] = best; a[o] = Int32(bestIndex)
+                y[o] = best; a?[o] = Int32(bestIndex)
             }}}
         }
     }
