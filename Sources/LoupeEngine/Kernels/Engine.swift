@@ -20,18 +20,29 @@ package final class InferenceStorage: @unchecked Sendable {
     }
 
     /// Chunks of `singleThreadChunk` images (each chunk runs through all stages while its activations are still in
-    /// L2), at most 32 and at most a thread's share of the batch when t > 1; one workspace per thread, reused for
-    /// every chunk that thread runs. With t > 1 the chunks are handed out dynamically (a descheduled thread holds up
-    /// one chunk, not half the batch). Before, each of the 2-thread path's 32-image chunks had a workspace of its own:
-    /// for the 32×32×3 CNN 32 × 4 MB of activations that no cache held.
+    /// L2), at most 32 and at most a thread's share of the batch when t > 1. One thread reuses one workspace. More:
+    /// every chunk is an iteration of concurrentPerform (so a descheduled thread holds up one chunk, not half the
+    /// batch) that borrows a workspace from a free list and gives it back, so about one workspace per running thread
+    /// is ever made and each stays warm in cache. Before, each of the 2-thread path's 32-image chunks had a workspace
+    /// of its own: for the 32×32×3 CNN 8 × 4 MB of activations that no cache held. (One iteration per thread pulling
+    /// chunks from a counter did not work: libdispatch started the second iteration only after the first had taken
+    /// every chunk.)
     func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
             chunk = max(1, min(maxBatch, plan.singleThreadChunk, t == 1 ? maxBatch : min(32, (maxBatch + t - 1) / t)))
-            workspaces = (0..<t).map { _ in ShardWorkspace(plan: plan, capacity: chunk, training: false) }
+            workspaces = t == 1 ? [ShardWorkspace(plan: plan, capacity: chunk, training: false)] : []
+            free.withLock { $0.removeAll() }
             threads = t
         }
         return workspaces
     }
+
+    private let free = Mutex<[ShardWorkspace]>([])
+    /// A workspace for one chunk (t > 1): the last one given back, or a new one.
+    func borrow() -> ShardWorkspace {
+        free.withLock { $0.popLast() } ?? ShardWorkspace(plan: plan, capacity: chunk, training: false)
+    }
+    func giveBack(_ ws: ShardWorkspace) { free.withLock { $0.append(ws) } }
 }
 
 extension NetworkPlan {
@@ -52,19 +63,6 @@ extension NetworkPlan {
         }
         let fit = max(8, budget / max(1, bytesPerImage))
         return 4 * parameterCount > budget ? max(64, fit) : fit
-    }
-}
-
-/// Hands out chunk indices 0, 1, 2, … to the inference workers.
-final class ChunkCounter: @unchecked Sendable {
-    private let next = Mutex<Int>(0)
-    /// The next unclaimed index below `count`, or nil when all are taken.
-    func claim(below count: Int) -> Int? {
-        next.withLock { n in
-            guard n < count else { return nil }
-            n += 1
-            return n - 1
-        }
     }
 }
 
@@ -96,11 +94,14 @@ package enum Inference {
                         let blockCount = min(storage.maxBatch, count - start)
                         let chunks = (blockCount + chunk - 1) / chunk
                         if t == 1 || chunks == 1 {
-                            for c in 0..<chunks { runChunk(c, workspaces[0], start, blockCount) }
+                            let ws = t == 1 ? workspaces[0] : storage.borrow()
+                            for c in 0..<chunks { runChunk(c, ws, start, blockCount) }
+                            if t > 1 { storage.giveBack(ws) }
                         } else {
-                            let next = ChunkCounter()
-                            DispatchQueueShim.concurrentPerform(iterations: min(t, chunks)) { worker in
-                                while let c = next.claim(below: chunks) { runChunk(c, workspaces[worker], start, blockCount) }
+                            DispatchQueueShim.concurrentPerform(iterations: chunks) { c in
+                                let ws = storage.borrow()
+                                runChunk(c, ws, start, blockCount)
+                                storage.giveBack(ws)
                             }
                         }
                         start += blockCount
