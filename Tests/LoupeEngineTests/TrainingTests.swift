@@ -168,6 +168,20 @@ func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], 
         try checkTrainsOnColourPatches(arch)
     }
 
+    /// Grouped convs train on the same images: 16×16×3 → conv 3×3 same → 16×16×12 → grouped (3 groups) 3×3 s2 same
+    /// → 8×8×12 → grouped (12 groups, two filters per channel) 3×1 same → 8×8×24 → max 2 → 4×4×24.
+    @Test func groupedConvsTrain() throws {
+        let arch = Architecture(inputShape: [16, 16, 3], layers: [
+            .conv2d(filters: 12, kernel: 3, padding: .same, activation: .relu),
+            .groupedConv2d(filters: 12, groups: 3, kernel: 3, stride: 2, padding: .same, activation: .relu),
+            .groupedConv2d(filters: 24, groups: 12, kernel: Size2D(3, 1), padding: .same, activation: .leakyRelu(alpha: 0.1)),
+            .maxPool2d(pool: 2),
+            .flatten,
+            .dense(units: 10, activation: .linear),
+        ])
+        try checkTrainsOnColourPatches(arch)
+    }
+
     /// 3-channel 16×16 images whose class is the colour channel and quadrant of a bright patch: 15 epochs halve
     /// the loss and reach 80% accuracy, and one epoch on each SIMD table ends where the plain-loop references do.
     func checkTrainsOnColourPatches(_ arch: Architecture) throws {
