@@ -10,7 +10,12 @@ import Testing
         let page = h.send(.GET, "/", headers: [("Accept", "text/html,application/xhtml+xml")])
         #expect(page.status == 200)
         #expect(page.headers["Content-Type"] == "text/html; charset=utf-8")
-        #expect(page.headers["Vary"] == "Accept")
+        #expect(page.headers["Vary"] == "Accept, Accept-Encoding")
+        // The page is gzipped once per process, not per request: the handler answers the encoded bytes.
+        let gzipped = h.send(.GET, "/", headers: [("Accept", "text/html"), ("Accept-Encoding", "gzip, br")])
+        #expect(gzipped.headers["Content-Encoding"] == "gzip" && gzipped.body == ConsolePage.gzipped)
+        let etag = page.headers["ETag"] ?? ""
+        #expect(h.send(.GET, "/", headers: [("Accept", "text/html"), ("If-None-Match", etag)]).status == 304)
         #expect(String(decoding: page.body, as: UTF8.self).contains("<title>Loupe console</title>"))
         let api = h.send(.GET, "/")
         #expect(json(api)["status"]?.stringValue == "alive")
