@@ -6,7 +6,8 @@
 #      Target: < 10% throughput loss when a core is free. The shadow worker runs in SCHED_IDLE, so on a
 #      machine whose cores are all busy serving it gets only idle time and drops copies instead (counted):
 #      each line reports the copies classified and dropped, so the figure says how much shadow work it
-#      bought. The serving side is inference.workers=1 and server.event_loop_threads=1 in every variant.
+#      bought, and the server's CPU per request split into the request path (every thread but the shadow
+#      worker) and the shadow worker: with a free core, serving throughput follows the request path's alone. The serving side is inference.workers=1 and server.event_loop_threads=1 in every variant.
 #   2. capture at 1% sampling vs off, same load. Target: < 2% throughput loss.
 #   3. micro-benchmarks (loupe-lifecycle-bench): the feedback window's record + claim per prediction at
 #      window sizes 1k / 10k (the default) / 100k / 1M images (target O(1) and < 1 µs; the growth at large
@@ -53,10 +54,29 @@ start() {  # start NAME REPO extra settings…
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v s="$1" '$1 == s {print $2; f=1} END {if (!f) print 0}'; }
 
+# CPU ticks of the server's threads: "serving" (everything but the shadow worker) and "shadow".
+ticks() {  # ticks serving|shadow
+  local sum=0 t
+  for t in /proc/$PID/task/*; do
+    local comm; comm=$(cat "$t/comm" 2>/dev/null || true)
+    if [[ ( "$1" == shadow && "$comm" == loupe-shadow ) || ( "$1" == serving && "$comm" != loupe-shadow ) ]]; then
+      sum=$(( sum + $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0) ))
+    fi
+  done
+  echo $sum
+}
+
 run() {  # run TEST VARIANT REP: one wrk run against the server started for VARIANT
-  local line
+  local line s0 h0 s1 h1
+  s0=$(ticks serving); h0=$(ticks shadow)
   line=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --timeout 5s -s $LUA "http://127.0.0.1:$PORT/predict" -- $PNGS | grep '^{')
-  echo "{\"test\":\"$1\",\"variant\":\"$2\",\"rep\":$3,${line#\{}"
+  s1=$(ticks serving); h1=$(ticks shadow)
+  # Server CPU per answered request on the request path (loop + inference workers) and in the shadow
+  # worker: with a free core for the shadow worker, serving throughput follows the first alone.
+  local extra
+  extra=$(python3 -c "import json,sys; r=json.loads(sys.argv[1]); n=max(1, r['requests']); hz=$(getconf CLK_TCK)
+print(',\"serving_cpu_us_per_req\":%.1f,\"shadow_cpu_us_per_req\":%.1f' % (($s1-$s0)/hz*1e6/n, ($h1-$h0)/hz*1e6/n))" "$line")
+  echo "{\"test\":\"$1\",\"variant\":\"$2\",\"rep\":$3,${line#\{}" | sed "s/}\$/$extra}/"
 }
 
 for rep in $(seq "$REPS"); do
@@ -105,6 +125,13 @@ def med(test, variant):
 for test, base, other, target in [("shadow_vs_immediate", "immediate", "shadow", 10), ("capture", "capture_off", "capture_1pct", 2)]:
     a, b = med(test, base), med(test, other)
     errors = sum(r["errors"] for r in rows if r["test"] == test)
+    def cpu(variant, key):
+        xs = [r[key] for r in rows if r["test"] == test and r["variant"] == variant and key in r]
+        return statistics.median(xs) if xs else float("nan")
+    sa, sb = cpu(base, "serving_cpu_us_per_req"), cpu(other, "serving_cpu_us_per_req")
     print(json.dumps({"summary": test, base + "_rps": a, other + "_rps": b, "loss_percent": round(100 * (1 - b / a), 2),
-                      "target_percent": target, "errors": errors}))
+                      "target_percent": target, "errors": errors,
+                      # The request path's own CPU per request, shadow worker excluded: the loss with a free core.
+                      "serving_cpu_us_per_req": [sa, sb], "serving_cpu_increase_percent": round(100 * (sb / sa - 1), 2),
+                      "shadow_cpu_us_per_req": cpu(other, "shadow_cpu_us_per_req")}))
 EOF
