@@ -37,10 +37,40 @@ public struct ModelCard: Encodable, Sendable {
         } else {
             do {
                 let bytes = try FileIO.readFile(path, maxBytes: 4 << 20)
-                history = try JSONDecoder().decode(TrainingHistory.self, from: Data(bytes)).epochs
+                do {
+                    history = try JSONDecoder().decode(TrainingHistory.self, from: Data(bytes)).epochs
+                } catch let error as DecodingError {
+                    // `loupe import` writes where the model came from in its place: say so, not why it is
+                    // not a training history.
+                    if let imported = try? JSONDecoder().decode(ImportRecord.self, from: Data(bytes)) {
+                        historyProblem = "no training curves: imported from \(imported.importedFrom)\(imported.opset.map { " (ONNX opset \($0))" } ?? "")"
+                    } else {
+                        historyProblem = "history.json is not a training history written by loupe train: \(Self.describe(error))"
+                    }
+                }
             } catch {
                 historyProblem = "history.json could not be read: \(error)"
             }
+        }
+    }
+
+    /// What `loupe import` writes as history.json.
+    private struct ImportRecord: Decodable {
+        var importedFrom: String
+        var opset: Int?
+        enum CodingKeys: String, CodingKey { case importedFrom = "imported_from", opset }
+    }
+
+    /// A decoding failure in a sentence (not the decoder's debug dump).
+    static func describe(_ error: DecodingError) -> String {
+        func at(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "" : " at " + path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "the key '\(key.stringValue)' is missing\(at(context.codingPath))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "a value of the wrong type\(at(context.codingPath))"
+        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "it is not valid JSON" : "an invalid value\(at(context.codingPath))"
+        @unknown default: return "it does not decode"
         }
     }
 

@@ -69,7 +69,8 @@ function renderCard() {
   add("Input", c.inputShape.join(" × "));
   add("Labels", c.labels.join(", "));
   add("Dataset", t.dataset + (t.trainExamples ? " (" + t.trainExamples + " training, " + (t.validationExamples || 0) + " validation images)" : ""));
-  add("Recipe", [t.epochs + " epochs", t.batchSize ? "batch " + t.batchSize : null, t.optimizer, t.learningRate ? "learning rate " + t.learningRate : null,
+  if (!t.epochs) add("Recipe", "none: not trained by loupe train");
+  else add("Recipe", [t.epochs + " epochs", t.batchSize ? "batch " + t.batchSize : null, t.optimizer, t.learningRate ? "learning rate " + t.learningRate : null,
                  t.l2 ? "L2 " + t.l2 : null, "seed " + t.seed].filter(Boolean).join(", "));
   add("Test accuracy", t.testAccuracy !== undefined ? pct(t.testAccuracy) + (t.testExamples ? " on " + t.testExamples + " images" : "") : "not recorded", "test-accuracy");
   if (t.validationAccuracy !== undefined) add("Validation accuracy", pct(t.validationAccuracy));
@@ -89,7 +90,8 @@ function renderCard() {
   const pc = $("per-class").tBodies[0];
   const metrics = c.classMetrics;
   $("per-class-note").textContent = metrics ? "Precision and recall on the " + (t.testExamples || "") + " test images." :
-    "Per-class precision and recall are not recorded in this model file (trained before loupe train recorded them; loupe evaluate --json measures them); training shares are.";
+    "Per-class precision and recall are not recorded in this model file (" + (t.epochs ? "trained before loupe train recorded them" : "not trained by loupe train") +
+    "; loupe evaluate --json measures them)" + (c.classPriors ? "; training shares are." : ".");
   c.labels.forEach((label, i) => {
     const tr = el("tr");
     tr.append(el("td", {}, label), el("td", {}, c.classPriors ? pct(c.classPriors[i]) : "—"),
