@@ -226,8 +226,25 @@ public struct LoupeLogHandler: LogHandler {
 /// is cached per second (the access log writes one line per request).
 func timestamp() -> String {
     let now = wallClockNanoseconds()
+    let ms = Int(now % 1_000_000_000 / 1_000_000)
+    return timestampPrefix(now) + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
+}
+
+/// `timestamp()` as a JSON string, written into `w` without a temporary String.
+func appendTimestamp(to w: inout JSONWriter) {
+    let now = wallClockNanoseconds()
+    let ms = Int(now % 1_000_000_000 / 1_000_000)
+    w.raw("\""); w.raw(timestampPrefix(now))
+    w.bytes.append(UInt8(truncatingIfNeeded: ms / 100) &+ 0x30)
+    w.bytes.append(UInt8(truncatingIfNeeded: ms / 10 % 10) &+ 0x30)
+    w.bytes.append(UInt8(truncatingIfNeeded: ms % 10) &+ 0x30)
+    w.raw("Z\"")
+}
+
+/// "2026-11-29T08:31:06." for the wall-clock time `now` (ns), formatted once per second.
+private func timestampPrefix(_ now: Int64) -> String {
     let second = Int(now / 1_000_000_000)
-    let prefix = timestampCache.withLock { cache -> String in
+    return timestampCache.withLock { cache -> String in
         if cache.second == second { return cache.text }
         var t = time_t(second)
         var parts = tm()
@@ -236,22 +253,6 @@ func timestamp() -> String {
         cache = (second, "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).")
         return cache.text
     }
-    let ms = Int(now % 1_000_000_000 / 1_000_000)
-    return prefix + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
-}
-
-/// `timestamp()` as a JSON string, written into `w` without a temporary String.
-func appendTimestamp(to w: inout JSONWriter) {
-    let now = wallClockNanoseconds()
-    let second = Int(now / 1_000_000_000)
-    let cached = timestampCache.withLock { $0.second == second ? $0.text : nil }
-    guard let prefix = cached else { w.string(timestamp()); return }
-    let ms = Int(now % 1_000_000_000 / 1_000_000)
-    w.raw("\""); w.raw(prefix)
-    w.bytes.append(UInt8(truncatingIfNeeded: ms / 100) &+ 0x30)
-    w.bytes.append(UInt8(truncatingIfNeeded: ms / 10 % 10) &+ 0x30)
-    w.bytes.append(UInt8(truncatingIfNeeded: ms % 10) &+ 0x30)
-    w.raw("Z\"")
 }
 
 private let timestampCache = Mutex<(second: Int, text: String)>((-1, ""))
