@@ -27,21 +27,25 @@ extension Sequential {
     public func pruned(keep: Double) throws -> Sequential {
         guard quantization == nil else { throw EngineError.invalidArchitecture("prune the fp32 parent, not the quantized model") }
         guard keep > 0, keep <= 1 else { throw EngineError.invalidInput("keep must be in (0, 1], got \(keep)") }
-        let lastParametric = architecture.convAndDenseLayers.last?.index ?? -1
+        let parametric = architecture.convAndDenseLayers
+        let lastParametric = parametric.last?.index ?? -1
         // Channels of the tensor flowing between layers: how many the original has, and which of them remain.
         var channels = architecture.inputShape.last ?? 1
         var kept = Array(0..<channels)
         var layers = architecture.layers
         // Per pruned layer: (weight slot, rows kept, columns kept, bias slot); rows index the (…, in) axes flattened.
         var plan: [(weight: ParameterSlot, rows: [Int], columns: [Int], bias: ParameterSlot)] = []
-        if let i = architecture.layers.firstIndex(where: { if case .depthwiseConv2d = $0 { return true }; return false }) {
-            throw EngineError.invalidArchitecture("layer \(i + 1) is a depthwise convolution; pruning covers conv2d and dense layers (and pooling, activations, flatten, dropout between them)")
-        }
-        if let i = architecture.layers.firstIndex(where: { if case .groupedConv2d = $0 { return true }; return false }) {
-            throw EngineError.invalidArchitecture("layer \(i + 1) is a grouped convolution; pruning covers conv2d and dense layers (and pooling, activations, flatten, dropout between them)")
+        for (i, layer) in architecture.layers.enumerated() {
+            let kind: String
+            switch layer {
+            case .depthwiseConv2d: kind = "depthwise"
+            case .groupedConv2d: kind = "grouped"
+            default: continue
+            }
+            throw EngineError.invalidArchitecture("layer \(i + 1) is a \(kind) convolution; pruning covers conv2d and dense layers (and pooling, activations, flatten, dropout between them)")
         }
         // Pooling, activations, flatten and dropout keep the channel axis as it is (NHWC: channel fastest).
-        for (i, name) in architecture.convAndDenseLayers {
+        for (i, name) in parametric {
             let layer = architecture.layers[i]
             guard let weight = slot(named: "\(name).weight"), let bias = slot(named: "\(name).bias") else {
                 throw EngineError.invalidArchitecture("no parameter slots for \(name)")
@@ -77,10 +81,11 @@ extension Sequential {
             kept = columns
         }
         let smaller = Architecture(inputShape: architecture.inputShape, layers: layers)
-        let shape = try Sequential(architecture: smaller, seed: 0)
-        var p = [Float](repeating: 0, count: shape.parameterCount)
+        let compiled = try compile(smaller)   // the smaller network's slots (its weights are filled below)
+        var p = [Float](repeating: 0, count: compiled.plan.parameterCount)
         for ((_, name), step) in zip(smaller.convAndDenseLayers, plan) {
-            guard let w = shape.slot(named: "\(name).weight"), let b = shape.slot(named: "\(name).bias"),
+            guard let w = compiled.slots.first(where: { $0.name == "\(name).weight" }),
+                  let b = compiled.slots.first(where: { $0.name == "\(name).bias" }),
                   w.count == step.rows.count * step.columns.count, b.count == step.columns.count else {
                 throw EngineError.invalidArchitecture("the pruned \(name) does not have the expected shape")
             }
