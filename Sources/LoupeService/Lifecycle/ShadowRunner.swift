@@ -220,17 +220,15 @@ private struct Worker {
         guard let other = first.routed.other, other.inputShape == answered.inputShape, other.inputCount == answered.inputCount else { return }
         let total = jobs.reduce(0) { $0 + $1.count }
         // The other version's input: the same floats, or the pixels under its own normalization.
+        let sameNormalization = other.normalization == answered.normalization   // one pair per batch
         var input: [Float] = []
-        if jobs.count == 1 && other.normalization == answered.normalization {
+        if jobs.count == 1 && sameNormalization {
             input = first.input
         } else {
             input.reserveCapacity(total * other.inputCount)
             for job in jobs {
-                if other.normalization == answered.normalization {
-                    input.append(contentsOf: job.input)
-                } else {
-                    input.append(contentsOf: other.normalization.apply(job.pixels ?? answered.normalization.pixels(fromNormalized: job.input)))
-                }
+                input.append(contentsOf: sameNormalization ? job.input
+                    : other.normalization.apply(job.pixels ?? answered.normalization.pixels(fromNormalized: job.input)))
             }
         }
         let runner = runner(for: other)
