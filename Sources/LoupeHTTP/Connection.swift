@@ -243,7 +243,7 @@ final class ResponseSink: HTTPResponseSink, @unchecked Sendable {
         self.context = context
     }
 
-    func respond(_ response: HTTPResponse) {
+    func respond(_ response: consuming HTTPResponse) {
         guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
         deliver(response, keepAlive: context.keepAlive)
     }

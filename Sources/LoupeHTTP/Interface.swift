@@ -89,6 +89,9 @@ public struct HTTPRequest: Sendable {
     public var routeTemplate: String?
     /// Peer address as text ("127.0.0.1:51234").
     public var remoteAddress: String
+    /// The id a server layer assigned to this request (sent back as X-Request-ID); empty when none
+    /// was. A field of its own, so assigning it does not copy the header array.
+    public var requestID: String = ""
 
     public init(method: HTTPMethod, target: String, path: String, query: [(name: String, value: String)] = [],
                 version: (major: Int, minor: Int) = (1, 1), headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
@@ -116,8 +119,11 @@ public struct HTTPResponse: Sendable {
 /// now or later (e.g. after a batch of inference completes). The server adds Date, Server,
 /// Content-Length/Transfer-Encoding and Connection, strips the body for HEAD, and gzips when the
 /// client accepts it and the response is compressible.
+///
+/// `consuming`: a handler's response moves into the sink, so a sink that adds fields (the
+/// service's request id and trace headers) mutates the one array instead of copying it.
 public protocol HTTPResponseSink: Sendable {
-    func respond(_ response: HTTPResponse)
+    func respond(_ response: consuming HTTPResponse)
 }
 
 /// Handlers run on the server's handler queue; they must not block for long. Heavy work goes to

@@ -501,7 +501,9 @@ public struct HTTPParser: Sendable {
 
         // Header fields.
         var fields: [(name: String, value: String)] = []
-        fields.reserveCapacity(fieldCount)
+        // One slot more than the request carries: a server commonly adds a field of its own (a
+        // request id) before the handler runs, and a full array would be copied to grow.
+        fields.reserveCapacity(fieldCount + 1)
         var hostCount = 0
         var hostValue: String? = nil
         var contentLength: Int? = nil

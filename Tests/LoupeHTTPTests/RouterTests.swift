@@ -5,7 +5,7 @@ import Testing
 /// Captures the response a handler or the router gives.
 final class CapturingSink: HTTPResponseSink {
     private let box = Mutex<[HTTPResponse]>([])
-    func respond(_ response: HTTPResponse) { box.withLock { $0.append(response) } }
+    func respond(_ response: consuming HTTPResponse) { let r = response; box.withLock { $0.append(r) } }
     var responses: [HTTPResponse] { box.withLock { $0 } }
 }
 

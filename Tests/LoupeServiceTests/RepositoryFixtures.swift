@@ -157,7 +157,7 @@ extension RepositoryConfiguration {
 final class RepoCapturingSink: HTTPResponseSink, Sendable {
     private let response = Mutex<HTTPResponse?>(nil)
 
-    func respond(_ r: HTTPResponse) { response.withLock { $0 = r } }
+    func respond(_ r: consuming HTTPResponse) { let kept = r; response.withLock { $0 = kept } }
 
     /// Waits (polling, bounded) for the response.
     func wait(seconds: Double = 30) -> HTTPResponse? {

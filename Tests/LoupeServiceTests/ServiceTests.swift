@@ -8,7 +8,7 @@ import Testing
 final class ResponseCapture: HTTPResponseSink, @unchecked Sendable {
     private let lock = ConditionLock()
     private var response: HTTPResponse?
-    func respond(_ r: HTTPResponse) { lock.withLock { response = r; lock.broadcast() } }
+    func respond(_ response: consuming HTTPResponse) { let r = response; lock.withLock { self.response = r; lock.broadcast() } }
     func wait() -> HTTPResponse {
         lock.withLock {
             while response == nil { lock.wait(untilMonotonic: monotonicNanoseconds() + 5_000_000_000) }

@@ -129,7 +129,7 @@ struct FeedbackRoute: Sendable {
             throw error
         }
         let key = ModelVersion(model: model.name, version: model.version)
-        let requestID = request.headers["X-Request-ID"] ?? ""
+        let requestID = request.id ?? ""
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [accuracy, capture, shadow] result in
             let (classes, confidences) = PredictionRecorder.top1(result.probabilities, count: batch.count, classes: model.outputCount)
             let tally = accuracy.record(key, classNames: model.labels, labels: labels, classes: classes, confidences: confidences)

@@ -27,7 +27,7 @@ struct OIPInferRoute: Sendable {
             return sink.respond(error.response)
         }
         let versionText = String(model.version)
-        let requestID = request.headers["X-Request-ID"]
+        let requestID = request.id
         batcher.submit(parsed.batch, model: model, sink: sink, startedAt: started) { [recorder] result in
             _ = recorder.record(model: model, batch: parsed.batch, probabilities: result.probabilities, requestID: requestID,
                                 routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)

@@ -33,7 +33,7 @@ struct PredictRoute: Sendable {
             batcher.failed(model, startedAt: started)
             return sink.respond(error.response)
         }
-        let requestID = request.headers["X-Request-ID"]
+        let requestID = request.id
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK] result in
             let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID,
                                           routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)

@@ -24,7 +24,7 @@ struct ModelResolver: Sendable {
         if versionText == nil, name?.isEmpty != true {
             let header = canaryKeyHeader
             if let routed = provider.route(named: name, key: CanaryRouting.hash(
-                (header.isEmpty ? nil : request.headers[header]) ?? request.headers["X-Request-ID"] ?? "")) {
+                (header.isEmpty ? nil : request.headers[header]) ?? request.id ?? "")) {
                 return .success(routed)
             }
         }

@@ -68,7 +68,7 @@ struct V1PredictRoutes: Sendable {
         if let (wanted, format) = explanation {
             return explainer.explain(batch, model: model, explanation: wanted, format: format, sink: sink, startedAt: started)
         }
-        let requestID = request.headers["X-Request-ID"]
+        let requestID = request.id
         batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder] result in
             _ = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID,
                                 routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)

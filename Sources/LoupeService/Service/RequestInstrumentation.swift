@@ -32,14 +32,11 @@ final class RequestInstrumentation: Sendable {
         metrics.inFlight.increment()
         // The handler sees the id the response will carry (generated or the client's), so the
         // prediction recorder can key the prediction by it for later feedback.
+        // (`request.id`: the client's X-Request-ID when usable, else a generated one; an unusable
+        // id is replaced, not kept beside ours.)
         var request = request
-        let sent = request.headers["X-Request-ID"]
-        let id = requestID(from: sent)
-        if sent == nil {
-            request.headers.add("X-Request-ID", id)
-        } else if sent != id {
-            request.headers.set("X-Request-ID", id)   // an unusable id is replaced, not kept beside ours
-        }
+        let id = requestID(from: request.headers["X-Request-ID"])
+        request.requestID = id
         let instrumented = InstrumentedSink(
             instrumentation: self, inner: sink, requestID: id,
             method: request.method, path: request.path, remote: request.remoteAddress, route: template ?? "unmatched",
@@ -166,17 +163,17 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
         self.path = path; self.remote = remote; self.route = route; self.trace = trace; self.cors = cors; self.start = start
     }
 
-    func respond(_ response: HTTPResponse) {
+    func respond(_ response: consuming HTTPResponse) {
         guard answered.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        var response = response
-        // Handlers set neither X-Request-ID nor traceparent: added, in one copy of the fields.
+        // Handlers set neither X-Request-ID nor traceparent: added to the fields the response
+        // moved in with (no copy when the handler's array has room, as `HTTPResponse.json`'s has).
         response.headers.reserveCapacity(response.headers.count + 2 + cors.count)
         response.headers.add("X-Request-ID", requestID)
         response.headers.add("traceparent", trace.header)
         for (name, value) in cors { response.headers.add(name, value) }
         // Metrics first, so a client that scrapes after its answer sees its request counted.
         instrumentation.finished(self, status: response.status, errorCode: RequestInstrumentation.errorLabel(response))
-        inner.respond(response)
+        inner.respond(consume response)
     }
 }
 
@@ -186,4 +183,11 @@ func formatMilliseconds(_ ms: Double) -> String {
     let whole = Int(micro) / 1000, frac = Int(micro) % 1000
     let f = String(frac)
     return "\(whole)." + String(repeating: "0", count: 3 - f.count) + f
+}
+
+extension HTTPRequest {
+    /// The id this request's response carries as X-Request-ID: the one `RequestInstrumentation`
+    /// assigned, or the client's header when the request did not pass through it (a handler
+    /// called directly).
+    var id: String? { requestID.isEmpty ? headers["X-Request-ID"] : requestID }
 }
