@@ -36,6 +36,16 @@ public enum ONNXImporter {
                                             "Gemm", "MatMul", "Add", "Softmax", "Dropout", "Identity"]
     static var supported: String { supportedOperators.joined(separator: ", ") }
 
+    /// The attributes the importer reads, with the type each must have (the same in every
+    /// supported operator): one stored with another type is refused, never skipped for its default.
+    static let attributeTypes: [String: String] = [
+        "kernel_shape": "INTS", "strides": "INTS", "pads": "INTS", "dilations": "INTS", "perm": "INTS",
+        "group": "INT", "axis": "INT", "transA": "INT", "transB": "INT", "ceil_mode": "INT", "storage_order": "INT",
+        "count_include_pad": "INT", "training_mode": "INT",
+        "alpha": "FLOAT", "beta": "FLOAT", "epsilon": "FLOAT", "min": "FLOAT", "max": "FLOAT",
+        "auto_pad": "STRING",
+    ]
+
     /// The default largest image side (`models.max_input_side`, Config/loupe.yaml).
     public static let defaultMaxInputSide = 256
 
@@ -130,6 +140,12 @@ public enum ONNXImporter {
                 throw refuse(node, "it does not take the previous node's output '\(current)': Loupe imports chains of nodes (one path from input to output)")
             }
             guard !endsInSoftmax else { throw refuse(node, "nothing may follow the final Softmax") }
+            // An attribute read below but stored with another type would be skipped and its default used.
+            for (key, value) in node.attributes.sorted(by: { $0.key < $1.key }) {
+                guard let expected = ONNXImporter.attributeTypes[key], value.typeName != expected else { continue }
+                let stored = value.typeName.map { "is \($0)" } ?? "has no type (or one Loupe does not read)"
+                throw refuse(node, "attribute '\(key)' \(stored); Loupe reads it as \(expected)")
+            }
             let out = node.outputs.first ?? ""
             switch node.opType {
             case "Identity", "Dropout":
@@ -180,8 +196,9 @@ public enum ONNXImporter {
             case "Gemm": try gemm(node)
             case "MatMul": try matMul(node)
             case "Add":
-                guard let last = lastParametric, layerIsLast(last.layer), case .dense = layers[last.layer] else {
-                    throw refuse(node, "an Add must follow a MatMul (as its bias); other additions are not supported")
+                // Only into a layer without an activation yet: Relu(x·W) + b is not Relu(x·W + b).
+                guard let last = lastParametric, layerIsLast(last.layer), case .dense(_, .linear) = layers[last.layer] else {
+                    throw refuse(node, "an Add must directly follow a MatMul or Gemm (as its bias, before any activation); other additions are not supported")
                 }
                 let bias = try initializer(node, 1)
                 guard bias.count == last.units, bias.dataType == ONNXTensor.float else {
@@ -291,6 +308,9 @@ public enum ONNXImporter {
         mutating func batchNorm(_ node: ONNXNode) throws(ImportError) {
             guard let last = lastParametric, layerIsLast(last.layer), activationOf(last.layer) == .linear else {
                 throw refuse(node, "BatchNormalization must directly follow a Conv or Gemm, into which it is folded")
+            }
+            guard (node.int("training_mode") ?? 0) == 0 else {
+                throw refuse(node, "training_mode \(node.int("training_mode")!) is not supported; Loupe imports BatchNormalization in inference mode (training_mode 0, the running mean and variance)")
             }
             let gamma = try initializer(node, 1), beta = try initializer(node, 2), mean = try initializer(node, 3), variance = try initializer(node, 4)
             let n = last.units

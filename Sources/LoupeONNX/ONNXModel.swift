@@ -35,6 +35,21 @@ public enum ONNXAttribute: Sendable, Equatable {
     case other
 }
 
+extension ONNXAttribute {
+    /// The AttributeProto type name (INT, INTS, …); nil for `other` (undefined or a type not read).
+    var typeName: String? {
+        switch self {
+        case .int: "INT"
+        case .float: "FLOAT"
+        case .ints: "INTS"
+        case .floats: "FLOATS"
+        case .string: "STRING"
+        case .tensor: "TENSOR"
+        case .other: nil
+        }
+    }
+}
+
 public struct ONNXNode: Sendable, Equatable {
     public var name: String
     public var opType: String

@@ -1,0 +1,89 @@
+// The importer never imports a wrong model silently: a graph it would have to change the meaning
+// of (a bias added after an activation, an attribute of the wrong type it would otherwise skip, a
+// batch-norm in training mode) is refused with a sentence naming the node and what was expected.
+import FoundationEssentials
+import LoupeEngine
+import SwiftProtobuf
+import Testing
+@testable import LoupeONNX
+
+@Suite struct ImporterRefusalTests {
+    /// x [N,1,2,2] → Flatten → MatMul(w [4,2]) → `middle` → Add(b [2]) → y.
+    static func denseGraph(middle: [Onnx_NodeProto]) throws -> ONNXModel {
+        var graph = Onnx_GraphProto()
+        var chain = [ONNXModelTests.node("Flatten", ["x"], "f"), ONNXModelTests.node("MatMul", ["f", "w"], "m")]
+        var last = "m"
+        for var n in middle { n.input[0] = last; last = n.output[0]; chain.append(n) }
+        chain.append(ONNXModelTests.node("Add", [last, "b"], "y"))
+        graph.node = chain
+        graph.initializer = [ONNXModelTests.tensor("w", [4, 2], [1, -1, 2, -2, 3, -3, 4, -4]),
+                             ONNXModelTests.tensor("b", [2], [-5, 5])]
+        graph.input = [ONNXExporter.valueInfo("x", [nil, 1, 2, 2])]
+        graph.output = [ONNXExporter.valueInfo("y", [nil, 2])]
+        var model = ONNXModelTests.tinyModel()
+        model.graph = graph
+        return try ONNXModel(bytes: try ONNXModelTests.bytes(model))
+    }
+
+    func refusal(_ model: ONNXModel) -> String {
+        do {
+            let imported = try ONNXImporter.importModel(model)
+            return "imported as \(imported.architecture.layers)"
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test func aBiasAddedDirectlyAfterMatMulIsFolded() throws {
+        let imported = try ONNXImporter.importModel(try Self.denseGraph(middle: []))
+        #expect(imported.architecture.layers == [.flatten, .dense(units: 2, activation: .linear)])
+        #expect(imported.parameters == [1, -1, 2, -2, 3, -3, 4, -4, -5, 5])   // (in, out) weights, then the Add as the bias
+    }
+
+    /// Relu(x·w) + b is not Relu(x·w + b): the Add cannot become the dense layer's bias once an
+    /// activation was merged into that layer.
+    @Test func anAddAfterAnActivationIsRefusedNotFoldedIntoTheBias() throws {
+        for op in ["Relu", "Sigmoid", "Tanh"] {
+            let message = refusal(try Self.denseGraph(middle: [ONNXModelTests.node(op, ["?"], "a")]))
+            #expect(message.hasPrefix("node Add → y: an Add must directly follow a MatMul or Gemm"), "\(op): \(message)")
+        }
+    }
+
+    /// An attribute the importer reads, stored with another type (or none), would be skipped and its
+    /// default used — a strided or dilated Conv imported as a plain one. It is refused by name.
+    @Test func anAttributeOfTheWrongTypeIsRefusedNotIgnored() throws {
+        func conv(_ attribute: Onnx_AttributeProto) throws -> String {
+            let bytes = try ONNXModelTests.edited { m in m.graph.node[0].attribute.append(attribute) }
+            return refusal(try ONNXModel(bytes: bytes))
+        }
+        #expect(try conv(ONNXExporter.intAttribute("strides", 2))
+                == "node Conv → c: attribute 'strides' is INT; Loupe reads it as INTS")
+        #expect(try conv(ONNXExporter.intAttribute("dilations", 2))
+                == "node Conv → c: attribute 'dilations' is INT; Loupe reads it as INTS")
+        #expect(try conv(ONNXExporter.intsAttribute("group", [1]))
+                == "node Conv → c: attribute 'group' is INTS; Loupe reads it as INT")
+        var untyped = ONNXExporter.intsAttribute("pads", [1, 1, 1, 1])
+        untyped.type = .undefined
+        #expect(try conv(untyped) == "node Conv → c: attribute 'pads' has no type (or one Loupe does not read); Loupe reads it as INTS")
+        #expect(try conv(ONNXExporter.intAttribute("auto_pad", 1)) == "node Conv → c: attribute 'auto_pad' is INT; Loupe reads it as STRING")
+        // Attributes it does not read keep their meaning-free defaults (a float "momentum" on a Conv is not looked at).
+        #expect(try conv(ONNXExporter.floatAttribute("momentum", 0.9)).hasPrefix("imported as "))
+    }
+
+    @Test func aBatchNormalizationInTrainingModeIsRefused() throws {
+        /// tinyModel with a BatchNormalization after its Conv.
+        func withBatchNorm(trainingMode: Int64) throws -> ONNXModel {
+            try ONNXModel(bytes: try ONNXModelTests.edited { m in
+                var bn = ONNXModelTests.node("BatchNormalization", ["c", "s", "bb", "mu", "var"], "n")
+                bn.attribute = [ONNXExporter.intAttribute("training_mode", trainingMode)]
+                m.graph.node.insert(bn, at: 1)
+                m.graph.node[2].input[0] = "n"
+                m.graph.initializer += [ONNXModelTests.tensor("s", [2], [1, 1]), ONNXModelTests.tensor("bb", [2], [0, 0]),
+                                        ONNXModelTests.tensor("mu", [2], [0, 0]), ONNXModelTests.tensor("var", [2], [1, 1])]
+            })
+        }
+        #expect(refusal(try withBatchNorm(trainingMode: 1))
+                == "node BatchNormalization → n: training_mode 1 is not supported; Loupe imports BatchNormalization in inference mode (training_mode 0, the running mean and variance)")
+        #expect(refusal(try withBatchNorm(trainingMode: 0)).hasPrefix("imported as "))
+    }
+}
