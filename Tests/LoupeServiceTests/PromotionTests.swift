@@ -151,6 +151,34 @@ import Testing
         #expect(repo.resolve(model: "m", version: nil)?.version == 1)
     }
 
+    /// Rolling back the serving version when the version to fall back to turns out not to load is
+    /// refused without the model ever leaving the snapshot: the loaded copy keeps serving (the same
+    /// object, not read and self-tested again), no extra load is counted and no memo is written.
+    @Test func aRollbackOntoAVersionThatFailsToLoadNeverStopsServing() {
+        let dir = TempRepository()
+        defer { dir.remove() }
+        dir.mkdir("m", "1")
+        TempRepository.writeBytes(Array("not a model file".utf8), to: dir.path("m", "1", "model.loupe"))
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        let repo = ModelRepository(configuration: .testing(root: dir.root), logger: .discarding)
+        repo.reload()
+        guard let serving = repo.resolve(model: "m", version: nil), serving.version == 2 else {
+            Issue.record("version 2 does not serve"); return
+        }
+        #expect(repo.countersCopy.models["m"]?.reloads.success == 1)
+        guard case .refused(409, "nothing_to_roll_back_to", let message) = repo.rollback(model: "m", version: nil, reason: "manual rollback") else {
+            Issue.record("rolled back onto a version that does not load"); return
+        }
+        #expect(message.contains("m version 1 failed to load: verify:") && message.hasSuffix("version 2 keeps serving"), "\(message)")
+        #expect(repo.resolve(model: "m", version: nil) === serving)
+        #expect(repo.countersCopy.models["m"]?.reloads.success == 1)
+        #expect(repo.status(model: "m")?.state == .ready)
+        #expect((try? FileIO.readFile(dir.path(".loupe-promotion.json"))) == nil)
+        // The failed fallback is remembered like any failed load; the next pass changes nothing.
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil) === serving)
+    }
+
     @Test func canaryRoutingSplitsByKeyAndIsSticky() {
         let (dir, repo) = repository(.canary, percent: 25)
         defer { dir.remove() }

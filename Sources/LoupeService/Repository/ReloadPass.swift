@@ -28,26 +28,29 @@ extension ModelRepository {
 
     /// One pass: scan, plan and execute each model (`only`: just that one), publish once.
     /// Returns what happened and, when a file is still settling, the seconds until it may have
-    /// (a follow-up pass is scheduled for then).
+    /// (a follow-up pass is scheduled for then). `keepServing` (with `only`; a rollback): when the
+    /// model served before and would serve nothing after, nothing is published — what served
+    /// keeps serving, its primary is kept — and `abandoned` is true (the caller undoes its change).
     @discardableResult
-    func pass(only: String?) -> (events: [ReloadEvent], settleLeft: Double?) {
+    func pass(only: String?, keepServing: Bool = false) -> (events: [ReloadEvent], settleLeft: Double?, abandoned: Bool) {
         let now = Double(RepositoryFileSystem.nowNanoseconds()) / 1e9
         guard let root = RepositoryFileSystem.realPath(configuration.root),
               RepositoryFileSystem.kind(root) == .directory else {
             counters.withLock { $0.scanErrors += 1; $0.lastScan = now }
             warnOnce("root:" + configuration.root, "model repository \(configuration.root) does not exist or is not a directory")
-            return ([], nil)
+            return ([], nil, false)
         }
         let found: [String: [Int: Candidate]]
         do { found = try scan(root: root) } catch {
             counters.withLock { $0.scanErrors += 1; $0.lastScan = now }
             logger.error("cannot scan the model repository: \(error)")
-            return ([], nil)
+            return ([], nil, false)
         }
         counters.withLock { $0.lastScan = now }
         control.withLock { $0.lastScan = found }
 
         let old = snapshot
+        let primaryBefore = only.flatMap { name in control.withLock { $0.primaries[name] } }
         var next = Publication(served: old.served, statuses: old.statuses)
         var events: [ReloadEvent] = []
         var settleLeft: Double? = nil
@@ -96,6 +99,12 @@ extension ModelRepository {
                 if let left { settleLeft = min(settleLeft ?? left, left) }
             }
         }
+        if keepServing, let only, old.served[only] != nil, next.served[only] == nil {
+            // Loads announced on the way changed only statuses; put those back too.
+            publish(Publication(served: old.served, statuses: old.statuses))
+            control.withLock { $0.primaries[only] = primaryBefore }
+            return (events, nil, true)
+        }
         publish(next)
         if let left = settleLeft { scheduleFollowUp(after: left + 0.01) }
         // Forget bookkeeping of versions that are gone.
@@ -105,7 +114,7 @@ extension ModelRepository {
             c.rolledBack = c.rolledBack.filter { found[$0.key.name]?[$0.key.version] != nil }
         }
         savePromotionState()
-        return (events, settleLeft)
+        return (events, settleLeft, false)
     }
 
     /// A model whose plan chose versions: executes the steps, keeps loaded copies whose files

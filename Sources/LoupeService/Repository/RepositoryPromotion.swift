@@ -78,13 +78,16 @@ extension ModelRepository {
                 }
             }
             control.withLock { $0.rolledBack[key] = (target.fileIdentity, reason) }
-            pass(only: model)
-            guard let now = snapshot.served[model]?.latest else {
-                // The version policy selects nothing else: undo, so the model keeps serving.
+            let result = pass(only: model, keepServing: true)
+            guard !result.abandoned, let now = snapshot.served[model]?.latest else {
+                // Nothing else would serve (the policy selects nothing else, or what it selects does
+                // not load): the pass published nothing, so the model never stopped serving; forget the memo.
                 control.withLock { _ = $0.rolledBack.removeValue(forKey: key) }
-                pass(only: model)
+                let failed = result.events.filter { if case .failed = $0.outcome { true } else { false } }
+                let why = failed.isEmpty ? "is selected by the version policy \(configuration.policy(for: model))"
+                    : "can serve (\(failed.map(\.description).joined(separator: "; ")))"
                 return .refused(status: 409, code: "nothing_to_roll_back_to",
-                                "no other version of '\(model)' is selected by the version policy \(configuration.policy(for: model)); version \(target.version) keeps serving")
+                                "no other version of '\(model)' \(why); version \(target.version) keeps serving")
             }
             return .done("model '\(model)' version \(target.version) rolled back (\(reason)); version \(now.version) serves requests without a version",
                          version: target.version, serving: now.version)
