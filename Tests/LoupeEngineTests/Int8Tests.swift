@@ -38,7 +38,9 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         var rng = SeededGenerator(seed: 7)
         for (n, k, oc) in [(1, 9, 32), (1, 5408, 128), (1, 37, 40), (1, 20, 80), (2, 12, 16), (6, 16, 16), (14, 24, 48), (3, 37, 40), (5, 64, 130), (7, 3, 5), (9, 100, 64), (13, 260, 10),
                           // k past the AVX2 path's 2,048-column nibble blocks, with tails not a multiple of 32 or of 8 steps
-                          (1, 4100, 48), (2, 2052, 32), (3, 6150, 16)] {
+                          (1, 4100, 48), (2, 2052, 32), (3, 6150, 16),
+                          // row tiles over several k blocks of the VNNI paths (64 groups each) with a partial last block
+                          (8, 1100, 48), (12, 2600, 128), (7, 516, 80)] {
             let a = (0..<(n * k)).map { _ in UInt8(rng.nextUnitFloat() * 256) }
             let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 255) - 127) }
             #expect(Self.gemm(path, n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
@@ -113,22 +115,35 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         for _ in 0..<24 {
             cases.append((3 + int(10), 3 + int(10), 1 + int(6), 1 + int(4), 1 + int(4), 1 + int(2), 1 + int(2), int(2) == 1, 1 + int(3), 1 + int(80)))
         }
-        for (h, w, c, kh0, kw0, sh, sw, same, pool0, oc) in cases {
+        // Images mostly zero (a background with an object, sparse specks): the pool-2 kernels write the requantized 0
+        // for blocks whose windows read only zero bytes without computing them, whatever the fill and zero point.
+        let sparse = [(28, 28, 1, 3, 3, 1, 1, false, 2, 32), (28, 28, 1, 3, 3, 1, 1, true, 2, 32), (12, 12, 1, 3, 3, 2, 1, false, 2, 10),
+                      (8, 10, 2, 2, 3, 1, 1, false, 2, 24), (10, 10, 3, 2, 1, 1, 1, true, 2, 40), (11, 11, 1, 4, 3, 1, 1, false, 2, 20),
+                      (9, 9, 1, 1, 3, 1, 1, false, 2, 16), (14, 14, 4, 3, 3, 1, 1, true, 2, 70)]
+        for (i, (h, w, c, kh0, kw0, sh, sw, same, pool0, oc)) in (cases + sparse).enumerated() {
+            let zeroed = i >= cases.count
             let kh = min(kh0, h), kw = min(kw0, w)
             let oh = same ? (h + sh - 1) / sh : (h - kh) / sh + 1, ow = same ? (w + sw - 1) / sw : (w - kw) / sw + 1
             let pool = pool0 <= min(oh, ow) ? pool0 : 1
             let g = ConvGeometry(height: h, width: w, channels: c, filters: oc, kernelHeight: kh, kernelWidth: kw,
                                  padTop: same ? (kh - 1) / 2 : 0, padLeft: same ? (kw - 1) / 2 : 0, outHeight: oh, outWidth: ow, relu: false,
                                  strideHeight: sh, strideWidth: sw)
-            let x = (0..<(h * w * c)).map { _ in UInt8(int(256)) }
+            let (top, left) = zeroed ? (int(h), int(w)) : (0, 0)
+            let (bottom, right) = zeroed ? (top + int(h - top + 1), left + int(w - left + 1)) : (0, 0)
+            let x = (0..<(h * w * c)).map { j -> UInt8 in
+                let (y, xo) = (j / c / w, j / c % w)
+                guard zeroed else { return UInt8(int(256)) }
+                return (y >= top && y < bottom && xo >= left && xo < right) || int(40) == 0 ? UInt8(int(256)) : 0
+            }
             let wq = (0..<(kh * kw * c * oc)).map { _ in Int8(int(255) - 127) }
             let zc = (0..<oc).map { _ in Int32(int(20000)) - 10000 }
             let m = (0..<oc).map { _ in Float(1 + int(1000)) * 1e-5 }, bias = (0..<oc).map { _ in Float(int(2000) - 1000) * 1e-3 }
-            let relu = int(2) == 1, inv = 0.5 + Float(int(100)) * 0.1, zero = int(256), fill = UInt8(int(256))
+            let relu = int(2) == 1, inv = 0.5 + Float(int(100)) * 0.1, zero = int(256)
+            let fill = zeroed && int(2) == 0 ? 0 : UInt8(int(256))
             let got = Int8Network.fusedConv(path, g, pool: pool, weight: wq, zeroCorrection: zc, multiplier: m, bias: bias, relu: relu,
                                             inverseScale: inv, zeroPoint: zero, fill: fill, image: x)
             let expected = Self.referenceConv(g, pool: pool, x: x, w: wq, zc: zc, m: m, bias: bias, relu: relu, inv: inv, zero: zero, fill: fill)
-            #expect(got == expected, "\(path): h \(h) w \(w) c \(c) kernel \(kh)×\(kw) strides \(sh), \(sw) same \(same) pool \(pool) oc \(oc)")
+            #expect(got == expected, "\(path): h \(h) w \(w) c \(c) kernel \(kh)×\(kw) strides \(sh), \(sw) same \(same) pool \(pool) oc \(oc) zeroed \(zeroed)")
         }
     }
 

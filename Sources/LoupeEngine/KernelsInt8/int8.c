@@ -56,12 +56,15 @@ void loupe_i8_gemm_scalar(int n, int kp, int ocp, const uint8_t *a, int lda, con
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
+/// R rows × C zmm of channels over the k4 groups k4a ..< k4b, the sums started at zero (first) or at acc.
 static inline __attribute__((always_inline)) T512
-void tile512(const int R, const int C, int kp, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc, int ldc) {
+void tile512(const int R, const int C, int k4a, int k4b, int first, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc,
+             int ldc) {
     __m512i s[4][8];
-    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) s[r][c] = _mm512_setzero_si512();
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) s[r][c] = first ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(acc + (long)r * ldc + c * 16));
     const long step = (long)ocp * 4;
-    for (int k4 = 0; k4 < kp / 4; k4++) {
+    for (int k4 = k4a; k4 < k4b; k4++) {
         const int8_t *wk = w + k4 * step;
         __m512i wv[8];
         for (int c = 0; c < C; c++) wv[c] = _mm512_loadu_si512((const void *)(wk + c * 64));
@@ -80,36 +83,47 @@ void rest512(int rows, int kp, int ocp, const uint8_t *a, int lda, const int8_t 
     int o = 0;
     switch (rows) {
     case 1:
-        for (; o + 128 <= ocp; o += 128) tile512(1, 8, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o + 64 <= ocp; o += 64) tile512(1, 4, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o < ocp; o += 16) tile512(1, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 128 <= ocp; o += 128) tile512(1, 8, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 64 <= ocp; o += 64) tile512(1, 4, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(1, 1, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
         break;
     case 2:
-        for (; o + 128 <= ocp; o += 128) tile512(2, 8, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o + 64 <= ocp; o += 64) tile512(2, 4, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o < ocp; o += 16) tile512(2, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 128 <= ocp; o += 128) tile512(2, 8, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 64 <= ocp; o += 64) tile512(2, 4, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(2, 1, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
         break;
     case 3:
-        for (; o + 64 <= ocp; o += 64) tile512(3, 4, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o + 32 <= ocp; o += 32) tile512(3, 2, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
-        for (; o < ocp; o += 16) tile512(3, 1, kp, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 64 <= ocp; o += 64) tile512(3, 4, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o + 32 <= ocp; o += 32) tile512(3, 2, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
+        for (; o < ocp; o += 16) tile512(3, 1, 0, kp / 4, 1, a, lda, w + o * 4, ocp, acc + o, ldc);
         break;
     }
 }
 
+/// k4 groups per block of the 4-row tiles: the weight slice a block sweeps over every row (64 groups × 64 channels,
+/// 16 KB) stays in L1 (measured on Zen 5, 240 × 5408 × 128: 510 GMAC/s against 395 over all of k at once;
+/// 32 and 48 groups as fast, 96 at 460).
+enum { K4_BLOCK = 64 };
+
 T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
-    // 4-row tiles, then the last n % 4 rows together (one row: batch-1 dense, 8 independent accumulators).
-    const int full = n / 4 * 4;
-    int o = 0;
-    for (; o + 64 <= ocp; o += 64)
-        for (int r = 0; r < full; r += 4) tile512(4, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-    if (o + 32 <= ocp) {
-        // 32 channels (the seed conv): one pass over the rows with two columns, not two passes.
-        for (int r = 0; r < full; r += 4) tile512(4, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        o += 32;
+    // 4-row tiles, k in blocks, then the last n % 4 rows together (one row: batch-1 dense, 8 independent accumulators).
+    const int full = n / 4 * 4, k4s = kp / 4;
+    for (int k0 = 0; k0 < k4s; k0 += K4_BLOCK) {
+        const int k1 = k4s - k0 < K4_BLOCK ? k4s : k0 + K4_BLOCK, first = k0 == 0;
+        int o = 0;
+        for (; o + 64 <= ocp; o += 64)
+            for (int r = 0; r < full; r += 4)
+                tile512(4, 4, k0, k1, first, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        if (o + 32 <= ocp) {
+            // 32 channels: one pass over the rows with two columns, not two passes.
+            for (int r = 0; r < full; r += 4)
+                tile512(4, 2, k0, k1, first, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+            o += 32;
+        }
+        for (; o < ocp; o += 16)
+            for (int r = 0; r < full; r += 4)
+                tile512(4, 1, k0, k1, first, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
     }
-    for (; o < ocp; o += 16)
-        for (int r = 0; r < full; r += 4) tile512(4, 1, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
     if (n > full) rest512(n - full, kp, ocp, a + (long)full * lda, lda, w, acc + (long)full * ldc, ldc);
 }
 
@@ -120,11 +134,13 @@ T512 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int
 #define TVNNI __attribute__((target("avx2,avxvnni")))
 
 static inline __attribute__((always_inline)) TVNNI
-void tileVNNI(const int R, const int C, int kp, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc, int ldc) {
+void tileVNNI(const int R, const int C, int k4a, int k4b, int first, const uint8_t *a, int lda, const int8_t *w, int ocp, int32_t *acc,
+              int ldc) {
     __m256i s[6][8];
-    for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) s[r][c] = _mm256_setzero_si256();
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) s[r][c] = first ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(acc + (long)r * ldc + c * 8));
     const long step = (long)ocp * 4;
-    for (int k4 = 0; k4 < kp / 4; k4++) {
+    for (int k4 = k4a; k4 < k4b; k4++) {
         const int8_t *wk = w + k4 * step;
         __m256i wv[8];
         for (int c = 0; c < C; c++) wv[c] = _mm256_loadu_si256((const __m256i *)(wk + c * 32));
@@ -137,26 +153,30 @@ void tileVNNI(const int R, const int C, int kp, const uint8_t *a, int lda, const
 }
 
 TVNNI void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
-    // 6-row tiles; the remaining rows in tiles of at least 8 accumulators (vpdpbusd's latency): 4 × 2, 2 × 4, and
-    // one row (batch-1 dense) 1 × 8.
-    const int full = n / 6 * 6;
-    for (int o = 0; o < ocp; o += 16)
-        for (int r = 0; r < full; r += 6) tileVNNI(6, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    // 6-row tiles, k in blocks as on AVX-512; the remaining rows in tiles of at least 8 accumulators (vpdpbusd's
+    // latency): 4 × 2, 2 × 4, and one row (batch-1 dense) 1 × 8.
+    const int full = n / 6 * 6, k4s = kp / 4, K = k4s;
+    for (int k0 = 0; k0 < k4s; k0 += K4_BLOCK) {
+        const int k1 = k4s - k0 < K4_BLOCK ? k4s : k0 + K4_BLOCK, first = k0 == 0;
+        for (int o = 0; o < ocp; o += 16)
+            for (int r = 0; r < full; r += 6)
+                tileVNNI(6, 2, k0, k1, first, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+    }
     int r = full;
     if (n - r >= 4) {
-        for (int o = 0; o < ocp; o += 16) tileVNNI(4, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (int o = 0; o < ocp; o += 16) tileVNNI(4, 2, 0, K, 1, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
         r += 4;
     }
     if (n - r >= 2) {
         int o = 0;
-        for (; o + 32 <= ocp; o += 32) tileVNNI(2, 4, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; o < ocp; o += 16) tileVNNI(2, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; o + 32 <= ocp; o += 32) tileVNNI(2, 4, 0, K, 1, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; o < ocp; o += 16) tileVNNI(2, 2, 0, K, 1, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
         r += 2;
     }
     if (r < n) {
         int o = 0;
-        for (; o + 64 <= ocp; o += 64) tileVNNI(1, 8, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
-        for (; o < ocp; o += 16) tileVNNI(1, 2, kp, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; o + 64 <= ocp; o += 64) tileVNNI(1, 8, 0, K, 1, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
+        for (; o < ocp; o += 16) tileVNNI(1, 2, 0, K, 1, a + (long)r * lda, lda, w + o * 4, ocp, acc + (long)r * ldc + o, ldc);
     }
 }
 
