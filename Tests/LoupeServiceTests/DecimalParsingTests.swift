@@ -137,6 +137,49 @@ import Glibc
         checkAll(texts)
     }
 
+    /// Exact ties where round-half-even decides, at the formats' edges and on Eisel–Lemire's own tie
+    /// branch: halfway between the largest finite value and the first power of two past it (ties to
+    /// even → infinity), between 0 and the smallest subnormal (→ 0), between adjacent subnormals,
+    /// between integers above 2^53 (Doubles) and 2^24 (Floats) written with 17–20 significant digits
+    /// and with the decimal point moved (w exact, q ≠ 0), each followed by zeros (still a tie) or by a
+    /// nonzero digit past the 19th (no longer one).
+    @Test func exactTiesAtTheEdges() {
+        var texts: [String] = []
+        func tie(_ mid: Float80) {
+            let exact = Self.exactText(mid)
+            texts += [exact] + Self.nudged(exact, up: true) + Self.nudged(exact, up: false)
+        }
+        tie((Float80(Double.greatestFiniteMagnitude) + 0x1p1024) / 2)
+        tie((Float80(Float.greatestFiniteMagnitude) + 0x1p128) / 2)
+        tie(Float80(Double.leastNonzeroMagnitude) / 2)
+        tie(Float80(Float.leastNonzeroMagnitude) / 2)
+        for k in [1, 2, 3, 0xF_FFFF_FFFF_FFFE] as [UInt64] {   // k and k + 1 subnormal ulps
+            tie(Float80(Double.leastNonzeroMagnitude) * (Float80(k) + 0.5))
+        }
+        for k in [1, 2, 3, 0x7F_FFFE] as [UInt32] {
+            tie(Float80(Float.leastNonzeroMagnitude) * (Float80(k) + 0.5))
+        }
+        var g = SystemRandomNumberGenerator()
+        // Integer ties: d + ulp/2 for Doubles in [2^53, 2^63) and Floats in [2^24, 2^63): 17–19 digits, q = 0.
+        var integers: [UInt64] = [(1 << 53) + 1, (1 << 53) + 3, (1 << 54) + 2, (1 << 54) + 6, (1 << 24) + 1, (1 << 24) + 3, (1 << 63) - 1]
+        for _ in 0..<300 {
+            let d = Double(UInt64.random(in: (1 << 53)..<(1 << 63), using: &g))
+            integers.append(UInt64(d) + UInt64(d.ulp / 2))
+            let f = Float(UInt64.random(in: (1 << 24)..<(1 << 62), using: &g))
+            integers.append(UInt64(f) + UInt64(f.ulp / 2))
+        }
+        for n in integers {
+            let s = String(n)
+            texts += [s, s + ".0", s + ".000000000000000000001", s + "0e-1", s + "00000e-5"]
+            // The decimal point moved into the digits: the same tie as w × 10^q with q < 0 and a scaled exponent.
+            let cut = s.index(s.startIndex, offsetBy: 1)
+            texts.append(String(s[..<cut]) + "." + String(s[cut...]) + "e\(s.count - 1)")
+        }
+        // Fractional ties below 2^53 (q < 0): m + 0.5 at the edge of the integers Doubles hold exactly.
+        for m in [(1 << 52) as UInt64, (1 << 52) + 1, (1 << 53) - 1] { texts += ["\(m).5", "\(m).50000000000000000000", "\(m).5000000000000000000001"] }
+        checkAll(texts)
+    }
+
     /// The halfway test from the bits against its definition (d = (f + next float) / 2), on every kind of Double.
     @Test func binary32TiesFromTheBits() {
         func reference(_ d: Double) -> Bool {
