@@ -120,6 +120,23 @@ import Testing
         #expect(String(decoding: try FileIO.readFile(dir.path(".loupe-promotion.json")), as: UTF8.self) == "{\"serving\":{\"m\":1}}\n")
     }
 
+    /// Unloading and loading a model through the repository API is no way around the judgement: the
+    /// version that served requests without a version serves them again, beside the same candidate —
+    /// as after a restart (the promotion state file keeps it too).
+    @Test func unloadAndLoadKeepTheServingVersionBesideTheCandidate() throws {
+        let (dir, repo) = repository(.shadow)
+        defer { dir.remove() }
+        _ = repo.start()
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        #expect(repo.promotionSlots().map { [$0.serving, $0.candidate] } == [[1, 2]])
+        #expect(repo.unload(model: "m").ok && repo.resolve(model: "m", version: nil) == nil)
+        #expect(String(decoding: try FileIO.readFile(dir.path(".loupe-promotion.json")), as: UTF8.self) == "{\"serving\":{\"m\":1}}\n")
+        #expect(repo.load(model: "m").ok)
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)
+        #expect(repo.promotionSlots().map { [$0.serving, $0.candidate] } == [[1, 2]])
+    }
+
     @Test func aStaleDecisionForAnotherCandidateIsRefused() {
         let (dir, repo) = repository(.canary)
         defer { dir.remove() }

@@ -79,7 +79,8 @@ extension ModelRepository {
             case .unloaded(let onDisk):
                 for v in previous.keys.sorted() { events.append(ReloadEvent(model: name, version: v, outcome: .unloaded)) }
                 next.served[name] = nil
-                control.withLock { _ = $0.primaries.removeValue(forKey: name) }
+                // The primary is kept: a load through the API serves it again beside the candidate
+                // still being judged (as a restart does), rather than the newest version unjudged.
                 next.statuses[name] = ModelStatus(name: name, state: .unloaded, reason: "unloaded through the repository API",
                                                   versions: onDisk.map { VersionStatus(version: $0, state: .unloaded, reason: nil, sha256: nil) })
             case .forget:
