@@ -218,12 +218,19 @@ final class Connection: LoopChannel, @unchecked Sendable {
         return try Syscall.send(fd, buffer)
     }
 
-    // Inline responses reach the machine directly; others go through the loop's mailbox.
-    fileprivate func deliver(serial: UInt64, bytes: [UInt8], keepAlive: Bool) {
+    /// A response from any thread. On the loop's own thread it is serialized straight into the
+    /// machine's output buffer; elsewhere it is serialized on the calling thread (gzip included,
+    /// off the loop) and the bytes go through the loop's mailbox.
+    fileprivate func deliver(serial: UInt64, response: HTTPResponse, context: HTTPResponseContext) {
+        let writer = core.writer
         if loop.isCurrentThread {
-            responseReady(serial: serial, bytes: bytes, keepAlive: keepAlive)
+            guard !closed, serial == machine.serial else { return }
+            perform(machine.responseReady(now: loop.now) { writer.write(response, context: context, into: &$0) })
+            if !inDispatch { pump() }
         } else {
-            loop.execute(.response(self, serial: serial, bytes: bytes, keepAlive: keepAlive))
+            var bytes: [UInt8] = []   // the writer reserves the whole response at once
+            let close = writer.write(response, context: context, into: &bytes)
+            loop.execute(.response(self, serial: serial, bytes: bytes, keepAlive: !close))
         }
     }
 }
@@ -248,14 +255,10 @@ final class ResponseSink: HTTPResponseSink, @unchecked Sendable {
         deliver(response, keepAlive: context.keepAlive)
     }
 
-    /// Serializes on the calling thread (gzip included), then hands the bytes to the loop.
     private func deliver(_ response: HTTPResponse, keepAlive: Bool) {
-        let core = connection.core
         var context = self.context
-        context.keepAlive = keepAlive && !core.isClosingConnections
-        var bytes: [UInt8] = []   // the writer reserves the whole response at once
-        let close = core.writer.write(response, context: context, into: &bytes)
-        connection.deliver(serial: serial, bytes: bytes, keepAlive: !close)
+        context.keepAlive = keepAlive && !connection.core.isClosingConnections
+        connection.deliver(serial: serial, response: response, context: context)
     }
 
     deinit {

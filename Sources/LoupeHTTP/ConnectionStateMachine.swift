@@ -211,6 +211,19 @@ struct ConnectionStateMachine {
     mutating func responseReady(_ bytes: [UInt8], keepAlive: Bool, now: UInt64) -> Action {
         guard phase == .handling else { return .none }
         if output.isEmpty { output = bytes } else { output.append(contentsOf: bytes) }
+        return responseQueued(keepAlive: keepAlive, now: now)
+    }
+
+    /// The handler's response, serialized by `write` straight onto the end of the output buffer,
+    /// which is kept between responses (no buffer per response); `write` returns true when the
+    /// connection must close after it. Not called when no response is awaited.
+    mutating func responseReady(now: UInt64, write: (inout [UInt8]) -> Bool) -> Action {
+        guard phase == .handling else { return .none }
+        let close = write(&output)
+        return responseQueued(keepAlive: !close, now: now)
+    }
+
+    private mutating func responseQueued(keepAlive: Bool, now: UInt64) -> Action {
         closeAfterOutput = closeAfterOutput || !keepAlive || !currentKeepAlive
         if closeAfterOutput && closeReason == nil { closeReason = .shutdown }
         phase = .writing

@@ -52,6 +52,28 @@ private func dispatched(_ action: ConnectionStateMachine.Action) -> (HTTPRequest
         #expect(second.1 == first.1 + 1)
     }
 
+    /// A response serialized in place lands behind what is still unwritten, reuses the drained
+    /// buffer's storage, honours the writer's close, and is not written when none is awaited.
+    @Test func responseWrittenInPlace() throws {
+        var m = machine()
+        var calls = 0
+        _ = m.responseReady(now: 1) { _ in calls += 1; return false }
+        #expect(calls == 0)   // no request in hand
+        _ = try #require(dispatched(m.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", at: 1)))
+        _ = m.responseReady(now: 2) { $0.append(contentsOf: "R1".utf8); return false }
+        #expect(m.outputText == "R1")
+        let storage = m.withPendingOutput { $0.baseAddress }
+        _ = try #require(dispatched(m.drainOutput(at: 3)))
+        _ = m.responseReady(now: 4) { out in
+            #expect(out.isEmpty)
+            out.append(contentsOf: "R2".utf8)
+            return true
+        }
+        #expect(m.outputText == "R2")
+        #expect(m.withPendingOutput { $0.baseAddress } == storage)
+        guard case .shutdownWrite = m.drainOutput(at: 5) else { Issue.record("the writer said close"); return }
+    }
+
     @Test func expectContinueQueuesInterimResponseThenWaitsForBody() throws {
         var m = machine()
         let a = m.receive("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", at: 1)
