@@ -354,14 +354,16 @@ void tileAVX2(const int R, int T, const long *goff, const uint8_t *const *a, con
 
 // The driver of the ymm paths, per 16-channel block (as block512 with C = 2 ymm). RMAX windows
 // share each weight load: 4 for AVX-VNNI, 2 for AVX2 (its 16 half-sum accumulators per 2 windows).
-#define YMM_CONV(NAME, TARGET, TILE, RMAX, AT, WT, POOLED, GROUP)                                                       \
+// GROUPS(g, offs, goff) fills the window and group offsets and returns the group count T (at most
+// kh · kwc4 / GROUP + kh).
+#define YMM_CONV(NAME, TARGET, TILE, RMAX, AT, WT, POOLED, GROUP, GROUPS)                                               \
     TARGET void NAME(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const WT *w0, const AT *x,          \
                      uint8_t *out) {                                                                                    \
-        long offs[g->pool * g->pool], goff[g->kh * g->kwc4 / GROUP];                                                    \
+        long offs[g->pool * g->pool], goff[g->kh * g->kwc4 / GROUP + g->kh];                                           \
         const long rs = (long)g->w * g->c, sc = (long)g->sw * g->c, step = (long)g->ocp * GROUP;                        \
         const long rowStep = (long)g->sh * rs;                                                                          \
-        windowOffsetsG(g, rs, offs, goff, GROUP);                                                                       \
-        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, T = g->kh * g->kwc4 / GROUP, P = p * p, oc = g->oc;      \
+        const int T = GROUPS(g, offs, goff);                                                                            \
+        const int p = g->pool, ph = g->oh / p, pw = g->ow / p, P = p * p, oc = g->oc;                                   \
         const int ow = g->ow;                                                                                           \
         __m256i s[4][2];                                                                                                \
         for (int o = 0; o < g->ocp; o += 16) {                                                                          \
@@ -495,8 +497,16 @@ static TVNNI int pooledVNNI(const loupe_i8_conv_geometry *g, const int8_t *w, co
 
 #define NO_POOLED(...) 0
 
-YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4, uint8_t, int8_t, pooledVNNI, 4)
-YMM_CONV(convAVX2, static TAVX2, tileAVX2, 2, uint8_t, int8_t, NO_POOLED, 4)
+/// The plain layout's offsets: groups of `group` elements along each kernel row (kh · kwc4 / group of them).
+static int rowGroups(const loupe_i8_conv_geometry *g, long *offs, long *goff, int group) {
+    windowOffsetsG(g, (long)g->w * g->c, offs, goff, group);
+    return g->kh * g->kwc4 / group;
+}
+#define ROW_GROUPS4(g, offs, goff) rowGroups(g, offs, goff, 4)
+#define ROW_GROUPS2(g, offs, goff) rowGroups(g, offs, goff, 2)
+
+YMM_CONV(loupe_i8_conv_avxvnni, TVNNI, tileVNNI, 4, uint8_t, int8_t, pooledVNNI, 4, ROW_GROUPS4)
+YMM_CONV(convAVX2, static TAVX2, tileAVX2, 2, uint8_t, int8_t, NO_POOLED, 4, ROW_GROUPS4)
 
 // AVX2 with both operands widened to int16 once per call (the image, and the packed weights re-laid as
 // pairs [kh · kwc4 / 2][ocp][2], when both fit in 96 KB of stack): each step of a window is one 4-byte
@@ -558,22 +568,86 @@ static TAVX2 int pooledAVX2p(const loupe_i8_conv_geometry *g, const int16_t *w, 
     if (g->pool != 2) return 0;
     switch (T) {
     case 2: pooledAVX2pT(2, g, w, x, out, q, goff, offs); return 1;
+    case 3: pooledAVX2pT(3, g, w, x, out, q, goff, offs); return 1;
     case 4: pooledAVX2pT(4, g, w, x, out, q, goff, offs); return 1;
+    case 5: pooledAVX2pT(5, g, w, x, out, q, goff, offs); return 1;
     case 6: pooledAVX2pT(6, g, w, x, out, q, goff, offs); return 1;
     case 8: pooledAVX2pT(8, g, w, x, out, q, goff, offs); return 1;
     default: return 0;
     }
 }
 
-YMM_CONV(convAVX2p, static TAVX2, tileAVX2p, 4, int16_t, int16_t, pooledAVX2p, 2)
+YMM_CONV(convAVX2p, static TAVX2, tileAVX2p, 4, int16_t, int16_t, pooledAVX2p, 2, ROW_GROUPS2)
+
+// One input channel and an odd kernel width (the seed conv: 1 channel, 3 × 3): each image cell becomes 4 int16,
+// an H pair (a[y][x], a[y][x + 1]) and a V pair (a[y][x], a[y + 1][x]) (0 past the image), so a window's kh × kw
+// taps take kh · (kw − 1) / 2 H pairs, then the last column in ⌈kh / 2⌉ V pairs (the last one of an odd kh is the
+// H pair at that column against weights (w, 0)): 5 vpmaddwd steps for 3 × 3 instead of 6 (pairs of the rows
+// padded to 4 bytes), the same exact int32 sums. The geometry the kernels see has c = 4 (the cell).
+static int cellGroups(const loupe_i8_conv_geometry *g, long *offs, long *goff) {
+    const long rs = (long)g->w * 4;
+    windowOffsetsG(g, rs, offs, goff, 2);
+    int T = 0;
+    for (int i = 0; i < g->kh; i++)
+        for (int j = 0; j + 1 < g->kw; j += 2) goff[T++] = i * rs + j * 4;
+    for (int i = 0; i < g->kh; i += 2) goff[T++] = i * rs + (g->kw - 1) * 4 + (i + 1 < g->kh ? 2 : 0);
+    return T;
+}
+
+YMM_CONV(convAVX2c, static TAVX2, tileAVX2p, 4, int16_t, int16_t, pooledAVX2p, 2, cellGroups)
+
+/// The cells of a (h, w) uint8 image (1 channel) into cells (h · w · 4 int16 + 32 of slack written).
+static TAVX2 void makeCells(const uint8_t *x, int h, int w, int16_t *cells, uint8_t *padded) {
+    // A copy with a zero column on the right and a zero row below (and slack), so every load reads zeros past the image.
+    const int W = w + 1;
+    memset(padded, 0, (size_t)(W * (h + 1) + 32));
+    for (int y = 0; y < h; y++) memcpy(padded + (long)y * W, x + (long)y * w, (size_t)w);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *r0 = padded + (long)y * W, *r1 = r0 + W;
+        int16_t *c = cells + (long)y * w * 4;
+        // Chunks of 8 cells; the last chunk of a row writes up to 7 cells into the next row, rewritten after.
+        for (int x0 = 0; x0 < w; x0 += 8) {
+            const __m128i a = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(r0 + x0)));
+            const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(r0 + x0 + 1)));
+            const __m128i d = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(r1 + x0)));
+            const __m128i hl = _mm_unpacklo_epi16(a, b), hh = _mm_unpackhi_epi16(a, b);
+            const __m128i vl = _mm_unpacklo_epi16(a, d), vh = _mm_unpackhi_epi16(a, d);
+            _mm_storeu_si128((__m128i *)(c + x0 * 4), _mm_unpacklo_epi32(hl, vl));
+            _mm_storeu_si128((__m128i *)(c + x0 * 4 + 8), _mm_unpackhi_epi32(hl, vl));
+            _mm_storeu_si128((__m128i *)(c + x0 * 4 + 16), _mm_unpacklo_epi32(hh, vh));
+            _mm_storeu_si128((__m128i *)(c + x0 * 4 + 24), _mm_unpackhi_epi32(hh, vh));
+        }
+    }
+}
 
 TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                               uint8_t *out) {
     const long weights = (long)g->kh * g->kwc4 * g->ocp, image = (long)g->h * g->w * g->c + 3;
+    const int G = g->kwc4 / 4, ocp = g->ocp;
+    if (g->c == 1 && g->kw % 2 == 1 && (weights + image * 4 + 64) * 2 + image + 64 <= 96 * 1024) {
+        // The cell layout (convAVX2c): pairs [T][ocp][2], H pairs row by row, then the last column's V pairs.
+        int16_t w16[weights + (long)g->kh * ocp * 2], cells[image * 4 + 64];
+        uint8_t padded[(g->w + 1) * (g->h + 1) + 32];
+        long t = 0;
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j + 1 < g->kw; j += 2, t++)
+                for (int o = 0; o < ocp; o++)
+                    for (int l = 0; l < 2; l++) w16[(t * ocp + o) * 2 + l] = w[((long)(i * G + (j + l) / 4) * ocp + o) * 4 + (j + l) % 4];
+        const int j = g->kw - 1;
+        for (int i = 0; i < g->kh; i += 2, t++)
+            for (int o = 0; o < ocp; o++) {
+                w16[(t * ocp + o) * 2] = w[((long)(i * G + j / 4) * ocp + o) * 4 + j % 4];
+                w16[(t * ocp + o) * 2 + 1] = i + 1 < g->kh ? w[((long)((i + 1) * G + j / 4) * ocp + o) * 4 + j % 4] : 0;
+            }
+        makeCells(x, g->h, g->w, cells, padded);
+        loupe_i8_conv_geometry cg = *g;
+        cg.c = 4;
+        convAVX2c(&cg, e, w16, cells, out);
+        return;
+    }
     if ((weights + image) * 2 > 96 * 1024) { convAVX2(g, e, w, x, out); return; }
     int16_t w16[weights], x16[image];
     // Byte j of kernel row kh, channel o: packed at group kh · G + j / 4, lane j % 4; here at pair kh · 2G + j / 2, lane j % 2.
-    const int G = g->kwc4 / 4, ocp = g->ocp;
     for (int kh = 0; kh < g->kh; kh++)
         for (int j = 0; j < g->kwc4; j++)
             for (int o = 0; o < ocp; o++)
