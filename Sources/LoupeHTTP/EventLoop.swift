@@ -64,6 +64,35 @@ final class EventLoop: @unchecked Sendable {
         jobs.append(job)
     }
 
+    /// Work for the end of this iteration (`CurrentEventLoop.atEndOfIteration`); what is added
+    /// while it runs waits for the next iteration, which then does not sleep in epoll_wait.
+    private var endOfIteration: [() -> Void] = []
+    private var endOfIterationRunning: [() -> Void] = []
+    /// State kept on this loop by other layers (`CurrentEventLoop.local`), loop thread only.
+    var locals: [(owner: ObjectIdentifier, value: AnyObject)] = []
+
+    func atEndOfIteration(_ body: @escaping () -> Void) {
+        endOfIteration.append(body)
+    }
+
+    private func runEndOfIteration() {
+        swap(&endOfIteration, &endOfIterationRunning)
+        for body in endOfIterationRunning { body() }
+        endOfIterationRunning.removeAll(keepingCapacity: true)
+    }
+
+    /// The loop running on the calling thread (set by `run`), else nil.
+    static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var current: EventLoop? {
+        guard let p = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(p).takeUnretainedValue()
+    }
+
     init(index: Int, readBufferSize: Int = 64 << 10) throws(SyscallError) {
         self.index = index
         epfd = try Syscall.epollCreate()
@@ -179,6 +208,8 @@ final class EventLoop: @unchecked Sendable {
 
     private func run() {
         threadID.store(UInt(pthread_self()), ordering: .relaxed)
+        pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(Self.currentKey, nil) }
         let capacity = 256
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
@@ -190,6 +221,7 @@ final class EventLoop: @unchecked Sendable {
             if nextTimerScan != .max {
                 timeoutMs = nextTimerScan <= now ? 0 : Int32(min((nextTimerScan - now + 999_999) / 1_000_000, 60_000))
             }
+            if !endOfIteration.isEmpty { timeoutMs = 0 }
             if outstanding > 0 && timeoutMs != 0 && spinNanoseconds > 0 {
                 // A response is expected soon (handlers are short): wait for it briefly awake
                 // rather than sleep and be woken through the eventfd.
@@ -235,17 +267,21 @@ final class EventLoop: @unchecked Sendable {
                 }
                 pending.removeAll(keepingCapacity: true)
             }
+            if !endOfIteration.isEmpty { runEndOfIteration() }
             if now >= nextTimerScan { scanTimers() }
             if !jobs.isEmpty {
                 outstanding += jobs.count
                 pool?.submit(jobs)
                 jobs.removeAll(keepingCapacity: true)
             }
-            if stopWhenEmpty && liveChannels == 0 && pendingAdoptions.load(ordering: .acquiring) == 0 { running = false }
+            if stopWhenEmpty && liveChannels == 0 && pendingAdoptions.load(ordering: .acquiring) == 0 && endOfIteration.isEmpty {
+                running = false
+            }
         }
         exited.store(true, ordering: .releasing)
         mailbox.withLock { $0.removeAll() }
         jobs.removeAll()
+        locals.removeAll()
     }
 
     private func scanTimers() {

@@ -34,6 +34,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var maxBatchSize = 64
     public var maxQueueDelayMicroseconds = 0
     public var queueCapacity = 4096
+    public var batchOnEventLoop = true
     // inference
     public var inferenceWorkers = 0
     public var inferenceThreads = 1
@@ -161,6 +162,7 @@ extension ServiceConfiguration {
         int("batching.max_batch_size", \.maxBatchSize, 1...65_536, "Images run through the model at once at most; queued requests are merged up to this."),
         int("batching.max_queue_delay_us", \.maxQueueDelayMicroseconds, 0...10_000_000, "How long a worker waits for more requests to fill a batch (0 = take what is queued, never wait)."),
         int("batching.queue_size", \.queueCapacity, 1...10_000_000, "Images waiting for a worker at most; beyond it requests get 503 + Retry-After."),
+        bool("batching.on_event_loop", \.batchOnEventLoop, "Predictions decoded on a socket thread run there: one forward pass per loop iteration, no thread hand-off. Not with max_queue_delay_us or a fault delay; explanations and requests over max_batch_size images always go to the workers."),
         int("inference.workers", \.inferenceWorkers, 0...1024, "Inference worker threads, each with its own workspace (0 = one per CPU)."),
         int("inference.threads", \.inferenceThreads, 1...1024, "Threads each worker uses to split one batch."),
         int("inference.default_top_k", \.defaultTopK, 0...1000, "Classes listed in top_k when ?top_k= is not given."),

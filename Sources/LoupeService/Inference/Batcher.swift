@@ -1,10 +1,16 @@
-import LoupeEngine
-
 // Dynamic batching: requests (each one or more images for one model) wait in a bounded queue;
 // a fixed set of worker threads, each with its own model workspaces, take up to
 // `maxBatchSize` queued images of the same model at once, waiting at most `maxQueueDelay` for a
 // batch to fill (0 = take what is queued, never wait), run one forward pass and complete each
 // request with its slice of the output.
+//
+// On an event loop (`batching.on_event_loop`): a prediction submitted by a handler running on an
+// event loop's thread waits in that loop's own batch instead (LoopBatch.swift), which the loop runs
+// at the end of its current iteration — the requests it decoded in one round are one forward pass,
+// and the responses are written from there: no lock, no futex, no eventfd, no thread hand-off.
+import LoupeEngine
+import LoupeHTTP
+import Synchronization
 
 /// Timings and outputs for one request.
 public struct InferenceResult: Sendable {
@@ -64,13 +70,24 @@ public struct BatcherConfiguration: Sendable {
     /// that share of forward passes, as Envoy's fault filter delays requests. 0 = off.
     public var faultDelayMilliseconds: Int
     public var faultDelayPercent: Int
+    /// `batching.on_event_loop`: predictions submitted on an event loop's thread run there, batched
+    /// per loop iteration. Only when nothing asks a forward pass to wait (no queue delay, no fault
+    /// delay): those keep every job on the workers. See `runsOnEventLoop`.
+    public var onEventLoop: Bool
 
     public init(workers: Int, threadsPerWorker: Int, maxBatchSize: Int, maxQueueDelayMicroseconds: Int, queueCapacity: Int,
-                faultDelayMilliseconds: Int = 0, faultDelayPercent: Int = 100) {
+                faultDelayMilliseconds: Int = 0, faultDelayPercent: Int = 100, onEventLoop: Bool = false) {
         self.workers = max(1, workers); self.threadsPerWorker = max(1, threadsPerWorker)
         self.maxBatchSize = max(1, maxBatchSize); self.maxQueueDelayMicroseconds = max(0, maxQueueDelayMicroseconds)
         self.queueCapacity = max(1, queueCapacity)
         self.faultDelayMilliseconds = max(0, faultDelayMilliseconds); self.faultDelayPercent = min(100, max(0, faultDelayPercent))
+        self.onEventLoop = onEventLoop
+    }
+
+    /// Whether event-loop batching is in effect: asked for, and no forward pass is meant to wait
+    /// (a queue delay or an injected fault delay would stall the loop's other connections).
+    public var runsOnEventLoop: Bool {
+        onEventLoop && maxQueueDelayMicroseconds == 0 && faultDelayMilliseconds == 0
     }
 }
 
@@ -109,6 +126,8 @@ public final class Batcher: @unchecked Sendable {
     private var head = 0
     private var queuedImages = 0
     private var stopping = false
+    /// `stopping`, readable without the lock (event-loop submissions).
+    private let stopped = Atomic<Bool>(false)
     private var runningWorkers = 0
     /// Workers blocked waiting for a job, and wake-ups sent to them that no worker has taken yet:
     /// a burst of submissions (one event-loop iteration's requests) wakes one worker, which takes
@@ -136,7 +155,15 @@ public final class Batcher: @unchecked Sendable {
 
     /// Queues a job; `.queueFull` when the queue holds `queueCapacity` images already (a job larger
     /// than the whole capacity is accepted only into an empty queue), `.stopped` after `stop()`.
+    /// With `runsOnEventLoop`, a prediction of at most `maxBatchSize` images submitted on an event
+    /// loop's thread joins that loop's batch (same capacity rule, counted per loop) and runs at the
+    /// end of the loop's iteration; explanations and larger jobs always go to the workers.
     public func submit(_ job: InferenceJob) -> SubmitOutcome {
+        if configuration.runsOnEventLoop && job.explanation == nil && job.count <= configuration.maxBatchSize,
+           let loop = CurrentEventLoop.current {
+            if stopped.load(ordering: .relaxed) { return .stopped }
+            return loop.local(for: self) { LoopBatch(batcher: self) }.submit(job, on: loop)
+        }
         lock.lock()
         if stopping { lock.unlock(); return .stopped }
         if queuedImages > 0 && queuedImages + job.weight > configuration.queueCapacity {
@@ -162,6 +189,7 @@ public final class Batcher: @unchecked Sendable {
 
     /// Stops taking jobs; workers finish what is queued, then exit. `waitUntilIdle` waits for that.
     public func stop() {
+        stopped.store(true, ordering: .relaxed)
         lock.withLock { stopping = true; lock.broadcast() }
     }
 

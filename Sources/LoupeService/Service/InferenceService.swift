@@ -81,7 +81,8 @@ public final class InferenceService: Sendable {
             maxBatchSize: configuration.maxBatchSize, maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds,
             queueCapacity: configuration.queueCapacity,
             faultDelayMilliseconds: configuration.faultInferenceDelayMilliseconds,
-            faultDelayPercent: configuration.faultInferenceDelayPercent), metrics: metrics.batcher)
+            faultDelayPercent: configuration.faultInferenceDelayPercent,
+            onEventLoop: configuration.batchOnEventLoop), metrics: metrics.batcher)
         if configuration.faultInferenceDelayMilliseconds > 0 {
             logger.warning("fault injection is on: \(configuration.faultInferenceDelayPercent)% of forward passes are delayed by \(configuration.faultInferenceDelayMilliseconds) ms (fault.inference_delay_ms)")
         }
