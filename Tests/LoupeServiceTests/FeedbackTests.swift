@@ -219,4 +219,26 @@ import Testing
         let firstKept = try IDXDataset.load(directory: sets.first!.path, split: .train)
         #expect(firstKept.count == 1 && firstKept.images.allSatisfy { $0 == firstKept.labels[0] })
     }
+
+    /// Labels that do not match a captured request's image count (a client reusing one X-Request-ID
+    /// for requests of other sizes) leave its records waiting: they are written unlabelled in time
+    /// and the memory they were counted for is given back — never lost with their bytes still counted
+    /// (which would fill capture's allowance for good and drop every later sample).
+    @Test func labelsForAnotherImageCountLeaveTheRecordsWaiting() throws {
+        let dir = try TempDir()
+        let s = Self.store(dir.path, maxBytes: 1 << 20)
+        s.start()
+        s.offer(requestID: "r", model: "m", version: 1, shape: [28, 28, 1], pixels: { [UInt8](repeating: 7, count: 2 * 784) },
+                classes: [1, 2], confidences: [0.9, 0.8], now: Double(monotonicNanoseconds()) / 1e9)
+        s.label(requestID: "r", labels: [3])
+        #expect(s.isPending("r"))
+        s.flush(final: true)
+        var text = MetricsWriter()
+        s.write(into: &text)
+        #expect(text.text.contains("loupe_capture_bytes{where=\"memory\"} 0\n"), "\(text.text)")
+        let sets = CaptureStore.existingSets(root: dir.path)
+        #expect(sets.count == 1)
+        let set = try #require(sets.first)
+        #expect(try IDXFile.read(path: set.path + "/unlabelled-predictions-idx1-ubyte").data == [1, 2])
+    }
 }

@@ -150,7 +150,10 @@ final class CaptureStore: Sendable {
     func label(requestID: String, labels: [Int]) {
         guard isEnabled else { return }
         state.withLock { s in
-            guard var records = s.pending.removeValue(forKey: requestID), records.count == labels.count else { return }
+            // Labels for another image count (an X-Request-ID reused for a request of another size) leave
+            // the records waiting, to be written unlabelled and their bytes given back.
+            guard var records = s.pending[requestID], records.count == labels.count else { return }
+            s.pending[requestID] = nil
             for i in records.indices { records[i].label = labels[i] }
             s.ready += records
         }
