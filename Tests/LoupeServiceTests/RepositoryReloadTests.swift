@@ -261,6 +261,26 @@ import Glibc
         #expect(String(decoding: again.body, as: UTF8.self).contains("version 3 failed to load"))
     }
 
+    /// Bodies of the wrong shape are 400s with a sentence, not read as if empty: a `ready` that is
+    /// not a boolean would otherwise list every version as if false, an array or a `parameters` that
+    /// is not an object would be taken for no body at all.
+    @Test func repositoryAPIBodiesOfTheWrongTypeAreRefused() throws {
+        let (repo, models, _) = repository()
+        defer { repo.remove() }
+        for body in [#"{"ready": "true"}"#, #"{"ready": 1}"#, "[]", #""ready""#] {
+            let r = call(models, "/v2/repository/index", body: body)
+            #expect(r.status == 400, "\(body)")
+            #expect(String(decoding: r.body, as: UTF8.self).contains("{\\\"ready\\\": true}"), "\(body): \(String(decoding: r.body, as: UTF8.self))")
+        }
+        #expect(call(models, "/v2/repository/index", body: #"{"ready": false}"#).status == 200)
+        for body in ["[]", "3", #"{"parameters": []}"#, #"{"parameters": "config"}"#] {
+            let r = call(models, "/v2/repository/models/{m}/load", model: "fashion", body: body)
+            #expect(r.status == 400, "\(body)")
+            #expect(String(decoding: r.body, as: UTF8.self).contains("invalid_json") || String(decoding: r.body, as: UTF8.self).contains("invalid_parameter"), "\(body)")
+        }
+        #expect(call(models, "/v2/repository/models/{m}/load", model: "fashion", body: #"{"parameters": {}}"#).status == 200)
+    }
+
     @Test func seamForTheService() throws {
         let (repo, models, file) = repository()
         defer { repo.remove() }

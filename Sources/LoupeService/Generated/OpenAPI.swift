@@ -1396,6 +1396,16 @@ enum OpenAPI {
        }
       }
      },
+     "400": {
+      "description": "A body that is not a JSON object such as {\"ready\": true}, or a 'ready' that is not a boolean.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "401": {
       "description": "Missing or wrong bearer token.",
       "content": {
@@ -1448,7 +1458,7 @@ enum OpenAPI {
       }
      },
      "400": {
-      "description": "Load failed; the old version keeps serving.",
+      "description": "Load failed (the old version keeps serving), or a body that is not a JSON object with an object 'parameters'.",
       "content": {
        "application/json": {
         "schema": {

@@ -42,10 +42,15 @@ struct RepositoryRoutes: Sendable {
     func handleIndex(_ request: HTTPRequest) -> HTTPResponse {
         var readyOnly = false
         if !request.body.isEmpty {
-            guard let body = try? JSONReader.parse(request.body) else {
+            guard let body = try? JSONReader.parse(request.body), body.objectValue != nil else {
                 return Self.apiError(400, "invalid_json", "the body must be a JSON object such as {\"ready\": true}, or empty")
             }
-            readyOnly = body["ready"]?.boolValue ?? false
+            if let ready = body["ready"] {
+                guard let flag = ready.boolValue else {
+                    return Self.apiError(400, "invalid_parameter", "'ready' must be true or false, received \(ready.kindName) (a body such as {\"ready\": true})")
+                }
+                readyOnly = flag
+            }
         }
         // A fresh scan first, so the index lists what is on disk now (without loading).
         let statuses = repository.indexStatuses()
@@ -80,8 +85,11 @@ struct RepositoryRoutes: Sendable {
         // Triton lets a load carry a config override or model files; Loupe loads only what is in
         // the repository, so such a request is refused rather than half honoured.
         if !request.body.isEmpty {
-            guard let body = try? JSONReader.parse(request.body) else {
+            guard let body = try? JSONReader.parse(request.body), body.objectValue != nil else {
                 return Self.apiError(400, "invalid_json", "the body must be a JSON object such as {} or {\"parameters\": {}}, or empty")
+            }
+            if let parameters = body["parameters"], parameters.objectValue == nil {
+                return Self.apiError(400, "invalid_parameter", "'parameters' must be an object, received \(parameters.kindName)")
             }
             let keys = body["parameters"]?.objectValue?.map(\.0) ?? []
             if let key = keys.first(where: { $0 == "config" || $0.hasPrefix("file:") }) {
