@@ -177,6 +177,52 @@ let plainConv = ConvPoolGeometry(conv: ConvGeometry(height: 6, width: 5, channel
         }
     }
 
+    /// The seed conv's shape on both tables (ConvKernels.seedForward: 8 filters × 2 pooled outputs a step on AVX2,
+    /// 16 × 3 on AVX-512): the same sums in the same order, so pooled values and argmax agree bit for bit — at pooled
+    /// widths that leave each tile's remainder (7 = 3·2 + 1 = 2·3 + 1, 13, 5), with and without ReLU, 16 to 48 filters.
+    @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512"))
+    func seedConvTablesAgreeBitForBit() throws {
+        let avx2 = try #require(simdTables.first { $0.name == "avx2" }), avx512 = try #require(simdTables.first { $0.name == "avx512" })
+        for (h, w, k, relu) in [(28, 28, 32, true), (17, 16, 48, true), (12, 13, 16, false), (9, 17, 32, false)] {
+            let g = ConvPoolGeometry(conv: ConvGeometry(height: h, width: w, channels: 1, filters: k, kernel: 3, padTop: 0, padLeft: 0,
+                                                        outHeight: h - 2, outWidth: w - 2, relu: relu), pool: 2)
+            #expect(ConvKernels.takesSeedForward(g, narrow: true) && ConvKernels.takesSeedForward(g, narrow: false))
+            let n = 3
+            let x = randomBuffer(n * g.conv.inputSize, seed: 51), wt = randomBuffer(g.conv.weightCount, seed: 52, scale: 0.5)
+            let b = randomBuffer(k, seed: 53, scale: 0.2)
+            var values: [[Float]] = [], indices: [[Int32]] = []
+            for table in [avx2, avx512] {
+                let y = FloatBuffer(count: n * g.outputSize), am = IndexBuffer(count: n * g.outputSize)
+                table.convPoolForward(g, n, x.base, wt.base, b.base, y.base, am.base)
+                values.append(y.array())
+                indices.append((0..<(n * g.outputSize)).map { am.base[$0] })
+            }
+            #expect(values[0] == values[1], "\(h)×\(w), \(k) filters, relu \(relu): values")
+            #expect(indices[0] == indices[1], "\(h)×\(w), \(k) filters, relu \(relu): argmax")
+        }
+    }
+
+    /// Ties: on a constant image the 4 windows under each pooled output are equal, so the argmax is the first window
+    /// (0) — or 255 with ReLU where the value is not positive — as in the reference's first-maximum rule.
+    @Test(arguments: [true, false])
+    func seedConvPoolTiesTakeTheFirstWindow(_ relu: Bool) {
+        let g = ConvPoolGeometry(conv: ConvGeometry(height: 10, width: 12, channels: 1, filters: 32, kernel: 3, padTop: 0, padLeft: 0,
+                                                    outHeight: 8, outWidth: 10, relu: relu), pool: 2)
+        let n = 2
+        let x = FloatBuffer([Float](repeating: 0.5, count: n * g.conv.inputSize))
+        let w = randomBuffer(g.conv.weightCount, seed: 61, scale: 0.5), b = randomBuffer(32, seed: 62, scale: 0.5)
+        let refOut = FloatBuffer(count: n * g.outputSize), refArg = IndexBuffer(count: n * g.outputSize)
+        Reference.convPoolForward(g, n: n, input: x.base, weight: w.base, bias: b.base, output: refOut.base, argmax: refArg.base)
+        #expect((0..<(n * g.outputSize)).contains { refArg.base[$0] == 0 }, "some windows tie above zero")
+        if relu { #expect((0..<(n * g.outputSize)).contains { refArg.base[$0] == 255 }, "some windows tie at or below zero") }
+        for table in simdTables {
+            let out = FloatBuffer(count: n * g.outputSize), arg = IndexBuffer(count: n * g.outputSize)
+            table.convPoolForward(g, n, x.base, w.base, b.base, out.base, arg.base)
+            #expect(maxRelativeError(out, refOut) < 1e-5, "\(table.name) forward")
+            #expect((0..<(n * g.outputSize)).allSatisfy { arg.base[$0] == refArg.base[$0] }, "\(table.name) argmax")
+        }
+    }
+
     /// The AVX2 tiles (6×16, panel order) split the rows as the AVX-512 4×64 tiles do, so forward, dW and dX agree
     /// bit for bit for every batch size — the remainder rows included (not only the 4-aligned shards training uses).
     @Test(.enabled(if: ISA.hasAVX512, "this CPU has no AVX-512"))

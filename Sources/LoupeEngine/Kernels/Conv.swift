@@ -15,25 +15,35 @@
 }
 
 @_spi(Kernels) public enum ConvKernels {
+    /// Whether `seedForward` runs g: the seed network's conv shape (3×3, 1 channel, pool 2) with filters a multiple
+    /// of the table's vector (`narrow`, the AVX2 table: 8; else 16).
+    @inlinable
+    public static func takesSeedForward(_ g: ConvPoolGeometry, narrow: Bool) -> Bool {
+        g.conv.kernel == 3 && g.conv.channels == 1 && g.pool == 2 && g.conv.filters % (narrow ? 8 : 16) == 0
+    }
+
+    /// The seed conv's shape (`takesSeedForward`): forward3x3Pool2Wide (16 filters a pass, zmm), or with `narrow`
+    /// (the AVX2 table) forward3x3Pool2Narrow (8 filters a pass, 16 ymm registers). Same arithmetic per lane in the
+    /// same order on every path, so identical results. Each table calls it from a closure of its own (KernelSet), so
+    /// the kernel is inlined there with ReLU as a constant (one copy per value: no test in the epilogue).
     @inlinable @inline(__always)
-    /// `narrow` (the AVX2 table) takes the seed conv 8 filters per pass (forward3x3Pool2Narrow): 32 filters' weights
-    /// are 36 ymm registers. Same arithmetic per lane in the same order as the wide path, so identical results.
+    public static func seedForward(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                   bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
+                                   narrow: Bool) {
+        switch (narrow, g.conv.relu) {
+        case (true, true): forward3x3Pool2Narrow(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: true)
+        case (true, false): forward3x3Pool2Narrow(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: false)
+        case (false, true): forward3x3Pool2Wide(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: true)
+        case (false, false): forward3x3Pool2Wide(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: false)
+        }
+    }
+
+    /// Any other shape (the seed's shape takes `seedForward`), vectorised over filters (K % 16 == 0).
+    @inlinable @inline(__always)
     public static func forward(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
-                                narrow: Bool = false) {
+                                bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
         let c = g.conv
         let K = c.filters, C = c.channels, k = c.kernel, W = c.width, p = g.pool
-        // relu passed as a constant, so each copy's epilogue has no branch (perf showed the test inside the loop).
-        if narrow && k == 3 && C == 1 && p == 2 && K % 8 == 0 {
-            if c.relu { forward3x3Pool2Narrow(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: true) }
-            else { forward3x3Pool2Narrow(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: false) }
-            return
-        }
-        if k == 3 && C == 1 && p == 2 && K % 16 == 0 {
-            if c.relu { forward3x3Pool2Pairs(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: true) }
-            else { forward3x3Pool2Pairs(g, n: n, input: input, weight: weight, bias: bias, output: output, argmax: argmax, relu: false) }
-            return
-        }
         let PH = g.outHeight, PW = g.outWidth
         let inSize = c.height * W * C, outSize = g.outputSize
         let rowStride = W * C
@@ -99,97 +109,59 @@
         }
     }
 
-    /// The seed network's conv (3×3, 1 channel, 2×2 pool) on AVX-512: forward3x3Pool2Narrow's scheme, 16 filters a pass
-    /// (two neighbouring pooled outputs per step: 8 window accumulators, 9 weight vectors in registers, each pooled
-    /// output's 4×4 pixels broadcast row by row). It replaced 32 filters per pass with 18 weight vectors held and one
-    /// pooled output per step (4 chains of 9 dependent FMAs per 16 filters: 60% of the zmm peak → 72%, batch 256).
-    /// The same FMAs per lane in the same order as every seed conv path, so identical results. It is
-    /// forward3x3Pool2Narrow with SIMD16 for SIMD8: written once as a generic over both (a protocol with inlined
-    /// concrete witnesses), the specialisations came out as weak shared symbols (check_isa.sh) and ran at half speed.
+    /// The seed network's conv (3×3, 1 channel, 2×2 pool) on AVX-512, 16 filters a pass: three neighbouring pooled
+    /// outputs a step, so 12 window accumulators (12 independent chains of 9 FMAs) beside the 9 weight vectors, all
+    /// in zmm registers. A step reads 4 input rows × 8 columns; each kernel row's 3 taps run along a pixel row
+    /// (`strip6`: each pixel broadcast once and used by every window that holds it, 8 broadcasts per 18 FMAs), and
+    /// `pool4` pools with a compare into a mask register and two masked moves a window. Measured (batch 256, 1 thread): two
+    /// outputs a step with the integer-mask pooling (greaterMask/select: 8 instructions a window) 72% of the zmm peak;
+    /// the mask pooling alone → 83%; three outputs a step → 84%; four → 81% (C prototypes of each, then this).
+    /// Each window sums bias, then its 9 taps in (kh, kw) order, as every seed conv path and the reference do.
     @inlinable @inline(__always)
-    static func forward3x3Pool2Pairs(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                      bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, relu: Bool) {
+    static func forward3x3Pool2Wide(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                    bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
+                                    relu: Bool) {
         let c = g.conv
         let K = c.filters, W = c.width, PH = g.outHeight, PW = g.outWidth
         let inSize = c.height * W, outSize = g.outputSize
         for kc in stride(from: 0, to: K, by: 16) {
-            let wp = weight + kc
             let bv = load16(bias + kc)
-            /// The 4 pre-activation windows (2×2 conv outputs) under the pooled output whose 4×4 pixels start at px.
-            @inline(__always) func windows(_ px: UnsafePointer<Float>) -> (F16, F16, F16, F16) {
-                var s0 = bv, s1 = bv, s2 = bv, s3 = bv
-                let w0 = load16(wp), w1 = load16(wp + K), w2 = load16(wp + 2 * K)
-                do {
-                    let x0 = splat(px[0]), x1 = splat(px[1]), x2 = splat(px[2]), x3 = splat(px[3])
-                    s0.addProduct(x0, w0); s0.addProduct(x1, w1); s0.addProduct(x2, w2)
-                    s1.addProduct(x1, w0); s1.addProduct(x2, w1); s1.addProduct(x3, w2)
-                }
-                let w3 = load16(wp + 3 * K), w4 = load16(wp + 4 * K), w5 = load16(wp + 5 * K)
-                do {
-                    let x0 = splat(px[W]), x1 = splat(px[W + 1]), x2 = splat(px[W + 2]), x3 = splat(px[W + 3])
-                    s0.addProduct(x0, w3); s0.addProduct(x1, w4); s0.addProduct(x2, w5)
-                    s1.addProduct(x1, w3); s1.addProduct(x2, w4); s1.addProduct(x3, w5)
-                    s2.addProduct(x0, w0); s2.addProduct(x1, w1); s2.addProduct(x2, w2)
-                    s3.addProduct(x1, w0); s3.addProduct(x2, w1); s3.addProduct(x3, w2)
-                }
-                let w6 = load16(wp + 6 * K), w7 = load16(wp + 7 * K), w8 = load16(wp + 8 * K)
-                do {
-                    let x0 = splat(px[2 * W]), x1 = splat(px[2 * W + 1]), x2 = splat(px[2 * W + 2]), x3 = splat(px[2 * W + 3])
-                    s0.addProduct(x0, w6); s0.addProduct(x1, w7); s0.addProduct(x2, w8)
-                    s1.addProduct(x1, w6); s1.addProduct(x2, w7); s1.addProduct(x3, w8)
-                    s2.addProduct(x0, w3); s2.addProduct(x1, w4); s2.addProduct(x2, w5)
-                    s3.addProduct(x1, w3); s3.addProduct(x2, w4); s3.addProduct(x3, w5)
-                }
-                do {
-                    let x0 = splat(px[3 * W]), x1 = splat(px[3 * W + 1]), x2 = splat(px[3 * W + 2]), x3 = splat(px[3 * W + 3])
-                    s2.addProduct(x0, w6); s2.addProduct(x1, w7); s2.addProduct(x2, w8)
-                    s3.addProduct(x1, w6); s3.addProduct(x2, w7); s3.addProduct(x3, w8)
-                }
-                return (s0, s1, s2, s3)
-            }
-            /// finishPool4 on 8 lanes. (Blend selects through the stdlib's SIMDMask `replace(with:where:)` measured
-            /// 20× slower here — per-lane code; the integer masks stay.)
-            @inline(__always) func finish(_ s: (F16, F16, F16, F16), _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
-                if relu {
-                    // ReLU folded into the max, as in finishPool4.
-                    var best = I16(repeating: 0), index = I16(repeating: 255)
-                    var m = greaterMask(s.0, floats(best)); index = select(m, I16(repeating: 0), index); best = select(m, bits(s.0), best)
-                    m = greaterMask(s.1, floats(best)); index = select(m, I16(repeating: 1), index); best = select(m, bits(s.1), best)
-                    m = greaterMask(s.2, floats(best)); index = select(m, I16(repeating: 2), index); best = select(m, bits(s.2), best)
-                    m = greaterMask(s.3, floats(best)); index = select(m, I16(repeating: 3), index); best = select(m, bits(s.3), best)
-                    store16(floats(best), y)
-                    UnsafeMutableRawPointer(am).storeBytes(of: index, as: I16.self)
-                    return
-                }
-                var best = bits(s.0)
-                var index = I16(repeating: 0)
-                var m = greaterMask(s.1, floats(best)); index = select(m, I16(repeating: 1), index); best = select(m, bits(s.1), best)
-                m = greaterMask(s.2, floats(best)); index = select(m, I16(repeating: 2), index); best = select(m, bits(s.2), best)
-                m = greaterMask(s.3, floats(best)); index = select(m, I16(repeating: 3), index); best = select(m, bits(s.3), best)
-                var v = floats(best)
-                if relu {
-                    let alive = greaterMask(v, F16(repeating: 0))
-                    v = keep(alive, v)
-                    index = select(alive, index, I16(repeating: 255))
-                }
-                store16(v, y)
-                UnsafeMutableRawPointer(am).storeBytes(of: index, as: I16.self)
-            }
+            let w00 = load16(weight + kc), w01 = load16(weight + K + kc), w02 = load16(weight + 2 * K + kc)
+            let w10 = load16(weight + 3 * K + kc), w11 = load16(weight + 4 * K + kc), w12 = load16(weight + 5 * K + kc)
+            let w20 = load16(weight + 6 * K + kc), w21 = load16(weight + 7 * K + kc), w22 = load16(weight + 8 * K + kc)
             for b in 0..<n {
-                let x = input + b * inSize, y = output + b * outSize, am = argmax + b * outSize
+                let x = input + b * inSize, y = output + b * outSize + kc, am = argmax + b * outSize + kc
                 for ph in 0..<PH {
-                    let row = x + 2 * ph * W
+                    let r0 = x + 2 * ph * W, r1 = r0 + W, r2 = r1 + W, r3 = r2 + W
                     var pw = 0
-                    while pw + 2 <= PW {
-                        let a = windows(row + 2 * pw), e = windows(row + 2 * pw + 2)
-                        let o = (ph * PW + pw) * K + kc
-                        finish(a, y + o, am + o)
-                        finish(e, y + o + K, am + o + K)
-                        pw += 2
+                    while pw + 3 <= PW {
+                        // a: the conv row 2·ph, e: the row below; window (dh, dw) of pooled output j is (a or e)[2j + dw].
+                        let o = 2 * pw
+                        var a0 = bv, a1 = bv, a2 = bv, a3 = bv, a4 = bv, a5 = bv
+                        var e0 = bv, e1 = bv, e2 = bv, e3 = bv, e4 = bv, e5 = bv
+                        strip6(r0 + o, w00, w01, w02, &a0, &a1, &a2, &a3, &a4, &a5)
+                        strip6(r1 + o, w10, w11, w12, &a0, &a1, &a2, &a3, &a4, &a5)
+                        strip6(r1 + o, w00, w01, w02, &e0, &e1, &e2, &e3, &e4, &e5)
+                        strip6(r2 + o, w20, w21, w22, &a0, &a1, &a2, &a3, &a4, &a5)
+                        strip6(r2 + o, w10, w11, w12, &e0, &e1, &e2, &e3, &e4, &e5)
+                        strip6(r3 + o, w20, w21, w22, &e0, &e1, &e2, &e3, &e4, &e5)
+                        let q = (ph * PW + pw) * K
+                        pool4(a0, a1, e0, e1, relu, y + q, am + q)
+                        pool4(a2, a3, e2, e3, relu, y + q + K, am + q + K)
+                        pool4(a4, a5, e4, e5, relu, y + q + 2 * K, am + q + 2 * K)
+                        pw += 3
                     }
                     while pw < PW {
-                        let o = (ph * PW + pw) * K + kc
-                        finish(windows(row + 2 * pw), y + o, am + o)
+                        let o = 2 * pw
+                        var a0 = bv, a1 = bv, e0 = bv, e1 = bv
+                        strip2(r0 + o, w00, w01, w02, &a0, &a1)
+                        strip2(r1 + o, w10, w11, w12, &a0, &a1)
+                        strip2(r1 + o, w00, w01, w02, &e0, &e1)
+                        strip2(r2 + o, w20, w21, w22, &a0, &a1)
+                        strip2(r2 + o, w10, w11, w12, &e0, &e1)
+                        strip2(r3 + o, w20, w21, w22, &e0, &e1)
+                        let q = (ph * PW + pw) * K
+                        pool4(a0, a1, e0, e1, relu, y + q, am + q)
                         pw += 1
                     }
                 }
@@ -197,99 +169,138 @@
         }
     }
 
-    /// The seed conv for 16 ymm registers: 8 filters per pass, two neighbouring pooled outputs per step (8 window
-    /// accumulators: a window's 9 FMAs form one dependency chain, so one output's 4 chains leave the FMA ports idle
-    /// half the time — measured 58% of peak with 1 output per step, 65% with 2, 60% with 3 (spills); the 9 weight
-    /// vectors come from L1 as memory operands). The same FMAs per lane, in the same order.
+    /// The seed conv for 16 ymm registers, 8 filters a pass: two neighbouring pooled outputs a step (8 window
+    /// accumulators), kernel row by kernel row: its 3 weight vectors are loaded and run along the two pixel rows
+    /// under it (`strip4`), so 8 + 3 registers are live where holding all 9 weights spilled. Measured (batch 256,
+    /// 1 thread): all 9 weights as FMA memory operands with the integer-mask pooling 70% of the ymm peak; row by
+    /// row with `pool4`'s mask pooling 80% (one output a step 76%, three 73–77%: spills). Same sums as forward3x3Pool2Wide.
     @inlinable @inline(__always)
     static func forward3x3Pool2Narrow(_ g: ConvPoolGeometry, n: Int, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                      bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, relu: Bool) {
+                                      bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
+                                      relu: Bool) {
         let c = g.conv
         let K = c.filters, W = c.width, PH = g.outHeight, PW = g.outWidth
         let inSize = c.height * W, outSize = g.outputSize
         for kc in stride(from: 0, to: K, by: 8) {
-            let wp = weight + kc
             let bv = load8(bias + kc)
-            /// The 4 pre-activation windows (2×2 conv outputs) under the pooled output whose 4×4 pixels start at px.
-            @inline(__always) func windows(_ px: UnsafePointer<Float>) -> (F8, F8, F8, F8) {
-                var s0 = bv, s1 = bv, s2 = bv, s3 = bv
-                let w0 = load8(wp), w1 = load8(wp + K), w2 = load8(wp + 2 * K)
-                do {
-                    let x0 = splat8(px[0]), x1 = splat8(px[1]), x2 = splat8(px[2]), x3 = splat8(px[3])
-                    s0.addProduct(x0, w0); s0.addProduct(x1, w1); s0.addProduct(x2, w2)
-                    s1.addProduct(x1, w0); s1.addProduct(x2, w1); s1.addProduct(x3, w2)
-                }
-                let w3 = load8(wp + 3 * K), w4 = load8(wp + 4 * K), w5 = load8(wp + 5 * K)
-                do {
-                    let x0 = splat8(px[W]), x1 = splat8(px[W + 1]), x2 = splat8(px[W + 2]), x3 = splat8(px[W + 3])
-                    s0.addProduct(x0, w3); s0.addProduct(x1, w4); s0.addProduct(x2, w5)
-                    s1.addProduct(x1, w3); s1.addProduct(x2, w4); s1.addProduct(x3, w5)
-                    s2.addProduct(x0, w0); s2.addProduct(x1, w1); s2.addProduct(x2, w2)
-                    s3.addProduct(x1, w0); s3.addProduct(x2, w1); s3.addProduct(x3, w2)
-                }
-                let w6 = load8(wp + 6 * K), w7 = load8(wp + 7 * K), w8 = load8(wp + 8 * K)
-                do {
-                    let x0 = splat8(px[2 * W]), x1 = splat8(px[2 * W + 1]), x2 = splat8(px[2 * W + 2]), x3 = splat8(px[2 * W + 3])
-                    s0.addProduct(x0, w6); s0.addProduct(x1, w7); s0.addProduct(x2, w8)
-                    s1.addProduct(x1, w6); s1.addProduct(x2, w7); s1.addProduct(x3, w8)
-                    s2.addProduct(x0, w3); s2.addProduct(x1, w4); s2.addProduct(x2, w5)
-                    s3.addProduct(x1, w3); s3.addProduct(x2, w4); s3.addProduct(x3, w5)
-                }
-                do {
-                    let x0 = splat8(px[3 * W]), x1 = splat8(px[3 * W + 1]), x2 = splat8(px[3 * W + 2]), x3 = splat8(px[3 * W + 3])
-                    s2.addProduct(x0, w6); s2.addProduct(x1, w7); s2.addProduct(x2, w8)
-                    s3.addProduct(x1, w6); s3.addProduct(x2, w7); s3.addProduct(x3, w8)
-                }
-                return (s0, s1, s2, s3)
-            }
-            /// finishPool4 on 8 lanes. (Blend selects through the stdlib's SIMDMask `replace(with:where:)` measured
-            /// 20× slower here — per-lane code; the integer masks stay.)
-            @inline(__always) func finish(_ s: (F8, F8, F8, F8), _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
-                if relu {
-                    // ReLU folded into the max, as in finishPool4.
-                    var best = I8(repeating: 0), index = I8(repeating: 255)
-                    var m = greaterMask(s.0, floats(best)); index = select(m, I8(repeating: 0), index); best = select(m, bits(s.0), best)
-                    m = greaterMask(s.1, floats(best)); index = select(m, I8(repeating: 1), index); best = select(m, bits(s.1), best)
-                    m = greaterMask(s.2, floats(best)); index = select(m, I8(repeating: 2), index); best = select(m, bits(s.2), best)
-                    m = greaterMask(s.3, floats(best)); index = select(m, I8(repeating: 3), index); best = select(m, bits(s.3), best)
-                    store8(floats(best), y)
-                    UnsafeMutableRawPointer(am).storeBytes(of: index, as: I8.self)
-                    return
-                }
-                var best = bits(s.0)
-                var index = I8(repeating: 0)
-                var m = greaterMask(s.1, floats(best)); index = select(m, I8(repeating: 1), index); best = select(m, bits(s.1), best)
-                m = greaterMask(s.2, floats(best)); index = select(m, I8(repeating: 2), index); best = select(m, bits(s.2), best)
-                m = greaterMask(s.3, floats(best)); index = select(m, I8(repeating: 3), index); best = select(m, bits(s.3), best)
-                var v = floats(best)
-                if relu {
-                    let alive = greaterMask(v, F8(repeating: 0))
-                    v = keep(alive, v)
-                    index = select(alive, index, I8(repeating: 255))
-                }
-                store8(v, y)
-                UnsafeMutableRawPointer(am).storeBytes(of: index, as: I8.self)
-            }
+            let wk = weight + kc
             for b in 0..<n {
-                let x = input + b * inSize, y = output + b * outSize, am = argmax + b * outSize
+                let x = input + b * inSize, y = output + b * outSize + kc, am = argmax + b * outSize + kc
                 for ph in 0..<PH {
-                    let row = x + 2 * ph * W
+                    let r0 = x + 2 * ph * W
                     var pw = 0
                     while pw + 2 <= PW {
-                        let a = windows(row + 2 * pw), e = windows(row + 2 * pw + 2)
-                        let o = (ph * PW + pw) * K + kc
-                        finish(a, y + o, am + o)
-                        finish(e, y + o + K, am + o + K)
+                        let px = r0 + 2 * pw
+                        var a0 = bv, a1 = bv, a2 = bv, a3 = bv, e0 = bv, e1 = bv, e2 = bv, e3 = bv
+                        for kh in 0..<3 {
+                            let wr = wk + 3 * kh * K
+                            let w0 = load8(wr), w1 = load8(wr + K), w2 = load8(wr + 2 * K)
+                            strip4(px + kh * W, w0, w1, w2, &a0, &a1, &a2, &a3)
+                            strip4(px + (kh + 1) * W, w0, w1, w2, &e0, &e1, &e2, &e3)
+                        }
+                        let q = (ph * PW + pw) * K
+                        pool4(a0, a1, e0, e1, relu, y + q, am + q)
+                        pool4(a2, a3, e2, e3, relu, y + q + K, am + q + K)
                         pw += 2
                     }
                     while pw < PW {
-                        let o = (ph * PW + pw) * K + kc
-                        finish(windows(row + 2 * pw), y + o, am + o)
+                        let px = r0 + 2 * pw
+                        var a0 = bv, a1 = bv, e0 = bv, e1 = bv
+                        for kh in 0..<3 {
+                            let wr = wk + 3 * kh * K
+                            let w0 = load8(wr), w1 = load8(wr + K), w2 = load8(wr + 2 * K)
+                            strip2(px + kh * W, w0, w1, w2, &a0, &a1)
+                            strip2(px + (kh + 1) * W, w0, w1, w2, &e0, &e1)
+                        }
+                        let q = (ph * PW + pw) * K
+                        pool4(a0, a1, e0, e1, relu, y + q, am + q)
                         pw += 1
                     }
                 }
             }
         }
+    }
+
+    // One kernel row's 3 taps along a row of pixels: window j += px[j]·w0, px[j + 1]·w1, px[j + 2]·w2, in that order;
+    // each pixel is broadcast once and used at once by the windows that hold it. SIMD16 and SIMD8 copies (here and
+    // pool4/take): written once as a generic over both, the specialisations came out as weak shared symbols
+    // (check_isa.sh) and ran at half speed.
+    @_transparent @usableFromInline
+    static func strip6(_ px: UnsafePointer<Float>, _ w0: F16, _ w1: F16, _ w2: F16,
+                       _ a0: inout F16, _ a1: inout F16, _ a2: inout F16, _ a3: inout F16, _ a4: inout F16, _ a5: inout F16) {
+        do { let x = splat(px[0]); a0.addProduct(x, w0) }
+        do { let x = splat(px[1]); a1.addProduct(x, w0); a0.addProduct(x, w1) }
+        do { let x = splat(px[2]); a2.addProduct(x, w0); a1.addProduct(x, w1); a0.addProduct(x, w2) }
+        do { let x = splat(px[3]); a3.addProduct(x, w0); a2.addProduct(x, w1); a1.addProduct(x, w2) }
+        do { let x = splat(px[4]); a4.addProduct(x, w0); a3.addProduct(x, w1); a2.addProduct(x, w2) }
+        do { let x = splat(px[5]); a5.addProduct(x, w0); a4.addProduct(x, w1); a3.addProduct(x, w2) }
+        do { let x = splat(px[6]); a5.addProduct(x, w1); a4.addProduct(x, w2) }
+        do { let x = splat(px[7]); a5.addProduct(x, w2) }
+    }
+    @_transparent @usableFromInline
+    static func strip2(_ px: UnsafePointer<Float>, _ w0: F16, _ w1: F16, _ w2: F16, _ a0: inout F16, _ a1: inout F16) {
+        do { let x = splat(px[0]); a0.addProduct(x, w0) }
+        do { let x = splat(px[1]); a1.addProduct(x, w0); a0.addProduct(x, w1) }
+        do { let x = splat(px[2]); a1.addProduct(x, w1); a0.addProduct(x, w2) }
+        do { let x = splat(px[3]); a1.addProduct(x, w2) }
+    }
+    @_transparent @usableFromInline
+    static func strip4(_ px: UnsafePointer<Float>, _ w0: F8, _ w1: F8, _ w2: F8,
+                       _ a0: inout F8, _ a1: inout F8, _ a2: inout F8, _ a3: inout F8) {
+        do { let x = splat8(px[0]); a0.addProduct(x, w0) }
+        do { let x = splat8(px[1]); a1.addProduct(x, w0); a0.addProduct(x, w1) }
+        do { let x = splat8(px[2]); a2.addProduct(x, w0); a1.addProduct(x, w1); a0.addProduct(x, w2) }
+        do { let x = splat8(px[3]); a3.addProduct(x, w0); a2.addProduct(x, w1); a1.addProduct(x, w2) }
+        do { let x = splat8(px[4]); a3.addProduct(x, w1); a2.addProduct(x, w2) }
+        do { let x = splat8(px[5]); a3.addProduct(x, w2) }
+    }
+    @_transparent @usableFromInline
+    static func strip2(_ px: UnsafePointer<Float>, _ w0: F8, _ w1: F8, _ w2: F8, _ a0: inout F8, _ a1: inout F8) {
+        do { let x = splat8(px[0]); a0.addProduct(x, w0) }
+        do { let x = splat8(px[1]); a1.addProduct(x, w0); a0.addProduct(x, w1) }
+        do { let x = splat8(px[2]); a1.addProduct(x, w1); a0.addProduct(x, w2) }
+        do { let x = splat8(px[3]); a1.addProduct(x, w2) }
+    }
+
+    /// Max pooling of the 4 windows s0…s3 (window index dh·2 + dw) into y, the index of the first maximum into am;
+    /// with ReLU folded in: start from (+0, index 255) and take each window greater than the best so far, so no
+    /// positive window leaves (+0, 255) — equal to max-then-ReLU with the reference's first-maximum rule (ordered `>`,
+    /// as the reference compares). `take` compiles to vcmpps (into a k register on AVX-512) and two blends or masked
+    /// moves: 3 instructions a window (objdump, Swift 6.3), where greaterMask/select took 8. (SIMDMask's own
+    /// `replace(with:where:)` came out as 4-lane pieces inside these kernels: 17% of peak.)
+    @_transparent @usableFromInline
+    static func pool4(_ s0: F16, _ s1: F16, _ s2: F16, _ s3: F16, _ relu: Bool, _ y: UnsafeMutablePointer<Float>,
+                      _ am: UnsafeMutablePointer<Int32>) {
+        var best = relu ? F16(repeating: 0) : s0
+        var index = I16(repeating: relu ? 255 : 0)
+        if relu { take(s0, 0, &best, &index) }
+        take(s1, 1, &best, &index); take(s2, 2, &best, &index); take(s3, 3, &best, &index)
+        store16(best, y)
+        UnsafeMutableRawPointer(am).storeBytes(of: index, as: I16.self)
+    }
+    /// One window of pool4: (best, index) = (s, window) in the lanes where s > best. (A nested function capturing
+    /// best and index boxed them on the heap.)
+    @_transparent @usableFromInline
+    static func take(_ s: F16, _ window: Int32, _ best: inout F16, _ index: inout I16) {
+        let m = unsafeBitCast(s .> best, to: I16.self)
+        best = floats(select(m, bits(s), bits(best)))
+        index = select(m, I16(repeating: window), index)
+    }
+    @_transparent @usableFromInline
+    static func take(_ s: F8, _ window: Int32, _ best: inout F8, _ index: inout I8) {
+        let m = unsafeBitCast(s .> best, to: I8.self)
+        best = floats(select(m, bits(s), bits(best)))
+        index = select(m, I8(repeating: window), index)
+    }
+    @_transparent @usableFromInline
+    static func pool4(_ s0: F8, _ s1: F8, _ s2: F8, _ s3: F8, _ relu: Bool, _ y: UnsafeMutablePointer<Float>,
+                      _ am: UnsafeMutablePointer<Int32>) {
+        var best = relu ? F8(repeating: 0) : s0
+        var index = I8(repeating: relu ? 255 : 0)
+        if relu { take(s0, 0, &best, &index) }
+        take(s1, 1, &best, &index); take(s2, 2, &best, &index); take(s3, 3, &best, &index)
+        store8(best, y)
+        UnsafeMutableRawPointer(am).storeBytes(of: index, as: I8.self)
     }
 
     /// The seed conv's weight and bias gradients for 16 ymm registers: 8 filters per pass; the 9 weight-gradient

@@ -119,7 +119,10 @@ package struct KernelSet: Sendable {
     /// The SIMD kernels compiled for this module's ISA (x86-64-v3: AVX2 + FMA), with the narrow dense tiles.
     package static let avx2 = KernelSet(
         name: "avx2",
-        convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6, narrow: true) },
+        convPoolForward: {
+            if ConvKernels.takesSeedForward($0, narrow: true) { avx2SeedConvForward($0, $1, $2, $3, $4, $5, $6) }
+            else { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) }
+        },
         convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8,
                                                  narrow: true) },
         denseForward: avx2DenseForward,
@@ -140,6 +143,12 @@ package struct KernelSet: Sendable {
         avgPoolBackward: { PoolKernels.avgBackward($0, n: $1, dOutput: $2, dInput: $3) },
         activationForward: { ElementwiseKernels.activationForward($0, count: $1, x: $2, y: $3) },
         activationBackward: { ElementwiseKernels.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })
+}
+
+/// The AVX2 table's seed conv forward (ConvKernels.seedForward, 8 filters a pass), in a closure of its own so it is inlined.
+let avx2SeedConvForward: @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void = {
+    ConvKernels.seedForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6, narrow: true)
 }
 
 /// The AVX2 table's direct conv forward (6 pixels × 16 filters tiles), one image per call.

@@ -5,7 +5,10 @@
 
 package let avx512KernelSet = KernelSet(
     name: "avx512",
-    convPoolForward: { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) },
+    convPoolForward: {
+        if ConvKernels.takesSeedForward($0, narrow: false) { avx512SeedConvForward($0, $1, $2, $3, $4, $5, $6) }
+        else { ConvKernels.forward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6) }
+    },
     convPoolBackward: { ConvKernels.backward($0, n: $1, input: $2, weight: $3, dOutput: $4, argmax: $5, dWeight: $6, dBias: $7, dInput: $8) },
     denseForward: avx512DenseForward,
     denseBackward: avx512DenseBackward,
@@ -25,6 +28,12 @@ package let avx512KernelSet = KernelSet(
     avgPoolBackward: { PoolKernels.avgBackward($0, n: $1, dOutput: $2, dInput: $3) },
     activationForward: { ElementwiseKernels.activationForward($0, count: $1, x: $2, y: $3) },
     activationBackward: { ElementwiseKernels.activationBackward($0, count: $1, y: $2, dY: $3, dX: $4) })
+
+/// The seed conv forward (ConvKernels.seedForward, 16 filters a pass), in a closure of its own so it is inlined.
+let avx512SeedConvForward: @Sendable (ConvPoolGeometry, Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                      UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) -> Void = {
+    ConvKernels.seedForward($0, n: $1, input: $2, weight: $3, bias: $4, output: $5, argmax: $6, narrow: false)
+}
 
 /// The direct conv forward (12 pixels × 16 filters tiles), one image per call.
 let avx512DirectConv: @Sendable (ConvGeometry, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
