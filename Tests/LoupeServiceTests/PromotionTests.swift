@@ -256,6 +256,30 @@ import Testing
         shadow.stop()
     }
 
+    /// The answer's forward-pass time travels with a queued copy and the worker records it (the
+    /// request side takes no evidence lock for it); a copy that is not queued — queue full, or not
+    /// sampled — records it on the offering side at once. Each answer counts exactly once.
+    @Test func theAnswersLatencyCountsOnceWhetherItsCopyIsQueuedOrNot() {
+        let serving = FakeModel(name: "m", version: 1), candidate = FakeModel(name: "m", version: 2)
+        let tracker = PromotionTracker()
+        let shadow = ShadowRunner(capacity: 4, tracker: tracker, window: PredictionWindow(capacityImages: 0, maxAgeSeconds: 1), seed: 3)
+        let pair = PromotionTracker.Pair(candidate: 2, serving: 1)
+        func timed(_ j: ShadowRunner.Job) -> ShadowRunner.Job { var j = j; j.answeredSeconds = 0.001; return j }
+        #expect(shadow.offer(timed(job(serving, candidate, images: 2))) && shadow.offer(timed(job(serving, candidate, images: 2))))
+        #expect(tracker.evidence(model: "m", pair: pair).servingLatency.total == 0)   // queued: not yet recorded
+        #expect(!shadow.offer(timed(job(serving, candidate, images: 2))))              // the queue is full
+        #expect(!shadow.offer(timed(job(serving, candidate, images: 1, rate: 0))))     // not sampled
+        var e = tracker.evidence(model: "m", pair: pair)
+        #expect(e.servingLatency.total == 2 && e.dropped == 1 && e.compared == 0)
+
+        shadow.start()
+        let deadline = monotonicSeconds() + 10
+        while shadow.state.queued > 0 && monotonicSeconds() < deadline { sleepSeconds(0.005) }
+        e = tracker.evidence(model: "m", pair: pair)
+        #expect(e.servingLatency.total == 4 && e.compared == 4 && e.candidateLatency.total == 2 && e.seen == 2)
+        shadow.stop()
+    }
+
     @Test func sampleRateZeroOffersNothingAndAHalfRateAboutHalf() {
         let a = FakeModel(name: "m", version: 1), b = FakeModel(name: "m", version: 2)
         let shadow = ShadowRunner(capacity: 1_000_000, tracker: PromotionTracker(), window: PredictionWindow(capacityImages: 0, maxAgeSeconds: 1), seed: 7)

@@ -33,22 +33,28 @@ final class PromotionTracker: Sendable {
     func answered(_ routed: RoutedModel, inferenceSeconds: Double) {
         guard let candidate = routed.candidate else { return }
         update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version), wait: false) { e in
-            if routed.candidateAnswered {
-                e.seen += 1
-                e.candidateLatency.observe(seconds: inferenceSeconds)
-            } else {
-                e.servingLatency.observe(seconds: inferenceSeconds)
-            }
+            Self.observeAnswer(&e, routed, inferenceSeconds)
+        }
+    }
+
+    private static func observeAnswer(_ e: inout PromotionEvidence, _ routed: RoutedModel, _ seconds: Double) {
+        if routed.candidateAnswered {
+            e.seen += 1
+            e.candidateLatency.observe(seconds: seconds)
+        } else {
+            e.servingLatency.observe(seconds: seconds)
         }
     }
 
     /// The other version classified a copy off the request path: `agreed` of `images` top-1
-    /// classes matched the answer; `seconds` its forward pass.
-    func compared(_ routed: RoutedModel, images: Int, agreed: Int, seconds: Double) {
+    /// classes matched the answer; `seconds` its forward pass; `answeredSeconds` the answer's forward
+    /// pass when the copy carried it (the shadow worker records it for the request side).
+    func compared(_ routed: RoutedModel, images: Int, agreed: Int, seconds: Double, answeredSeconds: Double? = nil) {
         guard let candidate = routed.candidate else { return }
         update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version)) { e in
             e.compared += images
             e.agreed += agreed
+            if let answeredSeconds { Self.observeAnswer(&e, routed, answeredSeconds) }
             if routed.candidateAnswered {
                 e.servingLatency.observe(seconds: seconds)
             } else {
@@ -58,10 +64,13 @@ final class PromotionTracker: Sendable {
         }
     }
 
-    /// A shadow copy was dropped (the shadow queue was full).
-    func dropped(_ routed: RoutedModel) {
+    /// A shadow copy was dropped (the shadow queue was full); `answeredSeconds` as in `compared`.
+    func dropped(_ routed: RoutedModel, answeredSeconds: Double? = nil) {
         guard let candidate = routed.candidate else { return }
-        update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version), wait: false) { $0.dropped += 1 }
+        update(routed.model.name, Pair(candidate: candidate.version, serving: routed.serving.version), wait: false) { e in
+            e.dropped += 1
+            if let answeredSeconds { Self.observeAnswer(&e, routed, answeredSeconds) }
+        }
     }
 
     /// Feedback scored against version `version` of `model` (its answer or its shadow prediction):

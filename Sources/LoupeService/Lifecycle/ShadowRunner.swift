@@ -4,14 +4,22 @@
 // classifies it with the other version of the pair — the candidate in shadow mode; in canary mode
 // whichever version did not answer. The worker compares top-1 classes with the answer (agreement),
 // times its forward pass, and keeps its predictions by request id so that feedback scores them too.
-// Nothing it computes reaches a client. The request pays one sampling draw and, when sampled, one
-// enqueue under a short lock; when the queue holds `capacity` images the copy is dropped and
-// counted instead, so the queue (and the memory it holds) stays bounded whatever the load.
-// The worker classifies copies in batches: woken by the first copy of a quiet spell, it lets copies
-// gather for up to `gatherNanoseconds` (or until a batch's worth is waiting; the request side
-// signals only then), and runs every queued copy for the same pair in one forward pass of up to
-// `Worker.maxBatch` images — one stream of the other version's weights and one wake-up per batch
-// instead of per request, which is most of what shadowing cost the serving side.
+// Nothing it computes reaches a client.
+// What the request pays: one sampling draw and, when sampled, one enqueue under a try-lock of the
+// job it built (moved in, not copied: the decoded arrays are shared, never duplicated). The
+// answering version's latency (and, in canary mode, the candidate's request count) travels in the
+// job and the worker records it, so a queued copy costs the request side no evidence lock; only a
+// copy that is not queued (not sampled, queue full, lock busy) records it on the request side.
+// When the queue holds `capacity` images the copy is dropped and counted instead, so the queue
+// (and the memory it holds) stays bounded whatever the load.
+// The worker classifies copies in batches: it lets copies gather for up to `gatherNanoseconds` (or
+// until a batch's worth is waiting; the request side signals only then) and runs every queued copy
+// for the same pair in one forward pass of up to `Worker.maxBatch` images — one stream of the other
+// version's weights per batch instead of per request. After a batch it gathers again before it
+// sleeps, and it sleeps (the next copy signals) only after a quiet spell of `gatherNanoseconds`, so
+// under steady load no request wakes it: the request side's futex wake is once per batch at most.
+// The worker's own bookkeeping (images taken off the queue, copies done) rides on the lock it takes
+// for the next batch anyway: one acquisition of the queue's lock per batch.
 // The request side never waits for a lock the idle-class worker may hold (a worker preempted inside
 // a critical section would otherwise stall requests until it next gets a CPU): it only try-locks,
 // and a copy that meets a busy lock is dropped and counted (loupe_shadow_dropped_busy_total).
@@ -32,6 +40,10 @@ final class ShadowRunner: @unchecked Sendable {
         /// The true classes, when the request brought them (/feedback with instances): they score
         /// the other version's prediction at once.
         var labels: [Int]? = nil
+        /// The answering version's forward pass, for the latency evidence (and the canary's request
+        /// count) — recorded by the worker once it has the copy, or on the request side when the copy
+        /// is not queued; nil when the caller recorded it already.
+        var answeredSeconds: Double? = nil
     }
 
     /// Images waiting at most (`promotion.shadow_queue_images`).
@@ -47,8 +59,9 @@ final class ShadowRunner: @unchecked Sendable {
     private var queuedImages = 0
     private var running = false
     private var stopping = false
-    /// The worker sleeps with an empty queue (the next copy wakes it), gathers, or classifies.
-    private enum WorkerState { case idle, gathering, busy }
+    /// The worker sleeps with an empty queue (the next copy wakes it), gathers, has been signalled
+    /// (no copy signals again), or classifies.
+    private enum WorkerState { case idle, gathering, woken, busy }
     private var workerState = WorkerState.busy
     /// How long the worker lets copies gather once one has arrived.
     static let gatherNanoseconds: UInt64 = 2_000_000
@@ -68,43 +81,61 @@ final class ShadowRunner: @unchecked Sendable {
         self.random = seed | 1
     }
 
-    /// A request answered by one version of a pair (`routed.other` set): its forward-pass time for the
-    /// latency evidence, and a copy of its decoded images offered to the queue (`offer`).
+    /// A request answered by one version of a pair (`routed.other` set): a copy of its decoded images
+    /// offered to the queue (`offer`), carrying the answer's forward-pass time for the latency evidence.
+    /// With labels (POST /feedback) the time is recorded at once instead, so that the pair's evidence
+    /// exists before the caller scores the labels against it.
     func answered(_ routed: RoutedModel, batch: DecodedBatch, classes: [Int], requestID: String?, labels: [Int]? = nil,
                   inferenceNanoseconds: UInt64) {
         guard routed.other != nil else { return }
-        tracker.answered(routed, inferenceSeconds: Double(inferenceNanoseconds) / 1e9)
-        offer(Job(routed: routed, input: batch.input, pixels: batch.pixels, count: batch.count,
-                  answeredClasses: classes, requestID: requestID, labels: labels))
+        let seconds = Double(inferenceNanoseconds) / 1e9
+        if labels != nil { tracker.answered(routed, inferenceSeconds: seconds) }
+        offer(Job(routed: routed, input: batch.input, pixels: batch.pixels, count: batch.count, answeredClasses: classes,
+                  requestID: requestID, labels: labels, answeredSeconds: labels == nil ? seconds : nil))
     }
 
-    /// Offers an answered request: sampled at `routed.sampleRate`, then queued, or dropped and
-    /// counted when the queue is full. Never runs inference. Returns true when queued.
+    /// Offers an answered request: sampled at `routed.sampleRate`, then queued (moved in: its arrays
+    /// are shared, not copied), or dropped and counted when the queue is full. Never runs inference.
+    /// Returns true when queued; otherwise the job's `answeredSeconds` is recorded here.
     @discardableResult
-    func offer(_ job: Job) -> Bool {
-        guard job.routed.other != nil, job.routed.sampleRate > 0, job.count > 0 else { return false }
-        guard lock.tryLock() else {
-            busyDrops.add(1, ordering: .relaxed)
-            return false
+    func offer(_ job: consuming Job) -> Bool {
+        var full = false
+        if job.routed.other != nil, job.routed.sampleRate > 0, job.count > 0 {
+            if lock.tryLock() {
+                if sampled(job.routed.sampleRate) {
+                    if stopping || queuedImages + job.count > capacity {
+                        dropped[job.routed.model.name, default: 0] += 1
+                        full = true
+                    } else {
+                        queuedImages += job.count
+                        highWater = max(highWater, queuedImages)
+                        queue.append(consume job)
+                        // Wake the worker only when it sleeps (the first copy after a quiet spell) or
+                        // once a batch is waiting while it gathers — once, not for every copy after
+                        // (each wake-up is a futex call and a context switch taken from the serving side).
+                        if workerState == .idle || (workerState == .gathering && queuedImages >= gatherTarget) {
+                            workerState = .woken
+                            lock.signal()
+                        }
+                        lock.unlock()
+                        return true
+                    }
+                }
+                lock.unlock()
+            } else {
+                busyDrops.add(1, ordering: .relaxed)
+            }
         }
-        if job.routed.sampleRate < 1 {
-            random ^= random << 13; random ^= random >> 7; random ^= random << 17   // xorshift64
-            if Double(random >> 11) * 0x1p-53 >= job.routed.sampleRate { lock.unlock(); return false }
-        }
-        if stopping || queuedImages + job.count > capacity {
-            dropped[job.routed.model.name, default: 0] += 1
-            lock.unlock()
-            tracker.dropped(job.routed)
-            return false
-        }
-        queue.append(job)
-        queuedImages += job.count
-        highWater = max(highWater, queuedImages)
-        // Wake the worker for the first copy, and while it gathers once a batch is waiting; not
-        // for every copy (each wake-up is a context switch taken from the serving threads).
-        if workerState == .idle || (workerState == .gathering && queuedImages >= gatherTarget) { lock.signal() }
-        lock.unlock()
-        return true
+        if full { tracker.dropped(job.routed, answeredSeconds: job.answeredSeconds) }
+        else if let seconds = job.answeredSeconds { tracker.answered(job.routed, inferenceSeconds: seconds) }
+        return false
+    }
+
+    /// One draw at `rate` (under the lock: the generator is shared).
+    private func sampled(_ rate: Double) -> Bool {
+        if rate >= 1 { return true }
+        random ^= random << 13; random ^= random >> 7; random ^= random << 17   // xorshift64
+        return Double(random >> 11) * 0x1p-53 < rate
     }
 
     /// Starts the worker thread (once).
@@ -117,10 +148,10 @@ final class ShadowRunner: @unchecked Sendable {
         startThread(name: "loupe-shadow") { [self] in
             lowerCurrentThreadPriority()
             var worker = Worker()
-            while let jobs = take() {
-                worker.run(jobs, runner: self)
-                let images = jobs.reduce(0) { $0 + $1.count }
-                lock.withLock { queuedImages -= images }
+            var finished = (images: 0, copies: 0, key: ModelVersion?.none)
+            while let jobs = take(after: finished) {
+                let classified = worker.run(jobs, runner: self)
+                finished = (jobs.reduce(0) { $0 + $1.count }, classified?.copies ?? 0, classified?.key)
             }
         }
     }
@@ -140,22 +171,29 @@ final class ShadowRunner: @unchecked Sendable {
 
     /// The next batch: the oldest copy and the ones after it for the same pair (same answering and
     /// other version), up to `Worker.maxBatch` images (a larger copy alone); nil once stopping.
-    private func take() -> [Job]? {
+    /// `finished` is the batch just run (its images leave the count, its copies count as done).
+    private func take(after finished: (images: Int, copies: Int, key: ModelVersion?)) -> [Job]? {
         lock.lock()
         defer { workerState = .busy; lock.unlock() }
-        while head == queue.count {
+        queuedImages -= finished.images
+        if let key = finished.key, finished.copies > 0 { done[key, default: 0] += UInt64(finished.copies) }
+        // Let copies gather: most requests hold one image, and a pass over one image streams all of
+        // the weights for it. Right after a batch too: under steady load the next copies arrive while
+        // the worker waits here with a deadline, and no request has to wake it.
+        var deadline = monotonicNanoseconds() &+ Self.gatherNanoseconds
+        while true {
+            workerState = .gathering
+            while !stopping && queuedImages < gatherTarget && monotonicNanoseconds() < deadline {
+                lock.wait(untilMonotonic: deadline)
+            }
             if stopping { return nil }
+            if head < queue.count { break }
+            // A quiet spell: sleep until the next copy signals, then gather behind it.
             workerState = .idle
-            lock.wait()
+            while head == queue.count && !stopping { lock.wait() }
+            if stopping { return nil }
+            deadline = monotonicNanoseconds() &+ Self.gatherNanoseconds
         }
-        // Let copies gather: most requests hold one image, and a pass over one image streams all
-        // of the weights for it.
-        let deadline = monotonicNanoseconds() &+ Self.gatherNanoseconds
-        workerState = .gathering
-        while !stopping && queuedImages < gatherTarget && monotonicNanoseconds() < deadline {
-            lock.wait(untilMonotonic: deadline)
-        }
-        if stopping || head == queue.count { return stopping ? nil : [] }
         let first = queue[head]
         var jobs = [first]
         var images = first.count
@@ -170,8 +208,6 @@ final class ShadowRunner: @unchecked Sendable {
         else if head > 256 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
         return jobs
     }
-
-    fileprivate func finished(_ key: ModelVersion) { lock.withLock { done[key, default: 0] += 1 } }
 
     /// Images waiting now, and counters for the metrics.
     var state: (queued: Int, highWater: Int, done: [ModelVersion: UInt64], dropped: [String: UInt64], busy: UInt64) {
@@ -213,11 +249,15 @@ private struct Worker {
 
     /// Classifies `jobs` (one pair, at most `maxBatch` images unless a single copy is larger) with the
     /// other version in one forward pass, then scores each copy against its answer. Each copy's latency
-    /// sample is its images' share of the pass's thread CPU time.
-    mutating func run(_ jobs: [ShadowRunner.Job], runner shadow: ShadowRunner) {
-        guard let first = jobs.first else { return }
+    /// sample is its images' share of the pass's thread CPU time. Returns the copies classified and the
+    /// version that classified them (nil when the pair's inputs differ and nothing ran).
+    mutating func run(_ jobs: [ShadowRunner.Job], runner shadow: ShadowRunner) -> (copies: Int, key: ModelVersion)? {
+        guard let first = jobs.first else { return nil }
         let answered = first.routed.model
-        guard let other = first.routed.other, other.inputShape == answered.inputShape, other.inputCount == answered.inputCount else { return }
+        guard let other = first.routed.other, other.inputShape == answered.inputShape, other.inputCount == answered.inputCount else {
+            for job in jobs { if let s = job.answeredSeconds { shadow.tracker.answered(job.routed, inferenceSeconds: s) } }
+            return nil
+        }
         let total = jobs.reduce(0) { $0 + $1.count }
         // The other version's input: the same floats, or the pixels under its own normalization.
         let sameNormalization = other.normalization == answered.normalization   // one pair per batch
@@ -254,7 +294,8 @@ private struct Worker {
             let confidences = Array(allConfidences[row..<(row + job.count)])
             row += job.count
             let agreed = zip(classes, job.answeredClasses).filter { $0 == $1 }.count
-            shadow.tracker.compared(job.routed, images: job.count, agreed: agreed, seconds: seconds * Double(job.count) / Double(total))
+            shadow.tracker.compared(job.routed, images: job.count, agreed: agreed, seconds: seconds * Double(job.count) / Double(total),
+                                    answeredSeconds: job.answeredSeconds)
             if let labels = job.labels, labels.count == classes.count {
                 shadow.tracker.feedback(model: other.name, version: other.version, labels: labels, classes: classes)
             }
@@ -262,7 +303,7 @@ private struct Worker {
                 shadow.window.record(id: id, RecentPrediction(model: other.name, version: other.version, classCount: other.outputCount,
                                                               classes: classes, confidences: confidences, at: now))
             }
-            shadow.finished(ModelVersion(model: other.name, version: other.version))
         }
+        return (jobs.count, ModelVersion(model: other.name, version: other.version))
     }
 }
