@@ -91,6 +91,9 @@ struct OIPRequest {
                                                                            count: count, model: model), id: id, model: model)
             }
             floats = decodeBinary(binary, datatype: datatype)
+            if let bad = floats.first(where: { !$0.isFinite }) {   // as for JSON data: never fed to the model
+                throw .badRequest("invalid_input", "\(datatype) data must be finite numbers, received \(bad)")
+            }
         } else {
             guard binary.isEmpty else {
                 throw .badRequest("invalid_input", "\(binary.count) bytes follow the JSON header but no input names them with binary_data_size")
