@@ -187,6 +187,7 @@ public enum ONNXImporter {
             case "AveragePool": try pool(node, max: false)
             case "GlobalAveragePool":
                 guard flat == nil else { throw refuse(node, "pooling after flattening is not supported") }
+                guard nchw || shape.c == 1 else { throw refuse(node, "the tensor is NHWC here; ONNX pooling takes NCHW (add Transpose [0,3,1,2])") }
                 layers.append(.globalAvgPool2d)
                 shape = (1, 1, shape.c)
                 activationMayMerge = false
@@ -308,6 +309,9 @@ public enum ONNXImporter {
         mutating func batchNorm(_ node: ONNXNode) throws(ImportError) {
             guard let last = lastParametric, layerIsLast(last.layer), activationOf(last.layer) == .linear else {
                 throw refuse(node, "BatchNormalization must directly follow a Conv or Gemm, into which it is folded")
+            }
+            guard flat != nil || nchw || shape.c == 1 else {
+                throw refuse(node, "the tensor is NHWC here; ONNX BatchNormalization normalizes axis 1 as the channels (NCHW)")
             }
             guard (node.int("training_mode") ?? 0) == 0 else {
                 throw refuse(node, "training_mode \(node.int("training_mode")!) is not supported; Loupe imports BatchNormalization in inference mode (training_mode 0, the running mean and variance)")

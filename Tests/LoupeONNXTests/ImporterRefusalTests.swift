@@ -86,4 +86,34 @@ import Testing
                 == "node BatchNormalization → n: training_mode 1 is not supported; Loupe imports BatchNormalization in inference mode (training_mode 0, the running mean and variance)")
         #expect(refusal(try withBatchNorm(trainingMode: 0)).hasPrefix("imported as "))
     }
+
+    /// ONNX's GlobalAveragePool and BatchNormalization work on axis 1 as the channels (NCHW). On a tensor
+    /// that is NHWC in the graph (an NHWC input, or after Transpose [0,2,3,1]) axis 1 is the height: the
+    /// pool would average over (W, C) and the batch-norm scale rows, not what the engine's per-channel
+    /// layers do — refused, as Conv and the other pools on NHWC are.
+    @Test func channelOperatorsOnAnNHWCTensorAreRefused() throws {
+        var graph = Onnx_GraphProto()
+        graph.node = [ONNXModelTests.node("GlobalAveragePool", ["x"], "g"), ONNXModelTests.node("Flatten", ["g"], "f"),
+                      ONNXModelTests.node("Gemm", ["f", "w"], "y")]
+        graph.initializer = [ONNXModelTests.tensor("w", [3, 2], [1, 2, 3, 4, 5, 6])]
+        graph.input = [ONNXExporter.valueInfo("x", [nil, 3, 3, 3])]   // read as NHWC (3 rows of 3 pixels of 3 channels)
+        graph.output = [ONNXExporter.valueInfo("y", [nil, 2])]
+        var model = ONNXModelTests.tinyModel()
+        model.graph = graph
+        #expect(refusal(try ONNXModel(bytes: try ONNXModelTests.bytes(model)))
+                == "node GlobalAveragePool → g: the tensor is NHWC here; ONNX pooling takes NCHW (add Transpose [0,3,1,2])")
+
+        let transposed = try ONNXModelTests.edited { m in
+            var bn = ONNXModelTests.node("BatchNormalization", ["t", "s", "bb", "mu", "var"], "n")
+            bn.attribute = []
+            m.graph.node.insert(ONNXModelTests.node("Transpose", ["c"], "t", ints: [("perm", [0, 2, 3, 1])]), at: 1)
+            m.graph.node.insert(bn, at: 2)
+            m.graph.node.insert(ONNXModelTests.node("Transpose", ["n"], "u", ints: [("perm", [0, 3, 1, 2])]), at: 3)
+            m.graph.node[4].input[0] = "u"
+            m.graph.initializer += [ONNXModelTests.tensor("s", [2], [2, 2]), ONNXModelTests.tensor("bb", [2], [0, 0]),
+                                    ONNXModelTests.tensor("mu", [2], [0, 0]), ONNXModelTests.tensor("var", [2], [1, 1])]
+        }
+        #expect(refusal(try ONNXModel(bytes: transposed))
+                == "node BatchNormalization → n: the tensor is NHWC here; ONNX BatchNormalization normalizes axis 1 as the channels (NCHW)")
+    }
 }
