@@ -68,13 +68,14 @@ extension Sequential {
         var probabilities = [Float](repeating: 0, count: count * classes)
         var gradients = [Float](repeating: 0, count: count * inputCount)
         guard count > 0 else { return InputGradientResult(probabilities: [], logits: [], gradients: []) }
-        parameters.withUnsafeBufferPointer { p in
+        parameters.withUnsafeBufferPointer { p in packedWeights.withUnsafeBufferPointer { pw in
             input.withUnsafeBufferPointer { x in
                 targets.withUnsafeBufferPointer { t in
                     logits.withUnsafeMutableBufferPointer { z in
                         probabilities.withUnsafeMutableBufferPointer { pr in
                             gradients.withUnsafeMutableBufferPointer { g in
-                                InputGradient.run(plan, kernels: ISA.kernels, parameters: p.baseAddress!, input: x.baseAddress!, n: count,
+                                InputGradient.run(plan, kernels: ISA.kernels, parameters: p.baseAddress!,
+                                                  packedWeights: pw.isEmpty ? nil : pw.baseAddress, input: x.baseAddress!, n: count,
                                                   targets: t.baseAddress!, score: score == .logit ? .logit : .probability, storage: storage,
                                                   logits: z.baseAddress!, probabilities: pr.baseAddress!, dInput: g.baseAddress!,
                                                   transposed: transposed)
@@ -83,7 +84,7 @@ extension Sequential {
                     }
                 }
             }
-        }
+        }}
         return InputGradientResult(probabilities: probabilities, logits: logits, gradients: gradients)
     }
 }

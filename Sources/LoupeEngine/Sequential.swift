@@ -31,8 +31,12 @@ public struct Sequential: Sendable {
         didSet {
             precondition(parameters.count == plan.parameterCount, "parameter count must stay \(plan.parameterCount)")
             precondition(int8 == nil, "a quantized model's parameters are fixed (its int8 weights were packed at init)")
+            packedWeights = plan.packedWeights(parameters)
         }
     }
+    /// The grouped convs' weights packed as their kernels read them (NetworkPlan.packWeights), made with the
+    /// parameters (init, and every change of `parameters`) instead of on every call; empty without grouped convs.
+    private(set) var packedWeights: [Float]
     /// Int8 quantization (docs/model-format.md §12), nil for an fp32 model. A quantized model's
     /// `parameters` hold the dequantized weights; `predict` runs the int8 kernels.
     public let quantization: QuantizationParameters?
@@ -60,6 +64,7 @@ public struct Sequential: Sendable {
         self.parameterSlots = compiled.slots
         self.plan = compiled.plan
         self.parameters = p
+        self.packedWeights = compiled.plan.packedWeights(p)
         self.quantization = nil
         self.int8 = nil
     }
@@ -75,6 +80,7 @@ public struct Sequential: Sendable {
         self.parameterSlots = compiled.slots
         self.plan = compiled.plan
         self.parameters = parameters
+        self.packedWeights = compiled.plan.packedWeights(parameters)
         self.quantization = quantization
         self.int8 = try quantization.map {
             try Int8Network(plan: compiled.plan, architecture: architecture, slots: compiled.slots, parameters: parameters, quantization: $0)
@@ -122,7 +128,7 @@ public struct Sequential: Sendable {
             return int8.run(input, count: count, storage: workspace.uniqueInt8(int8), path: ISA.int8, threads: max(1, threads), softmax: softmax)
         }
         let storage = workspace.unique()
-        return Inference.run(plan, kernels: ISA.kernels, parameters: parameters, input: input, count: count,
+        return Inference.run(plan, kernels: ISA.kernels, parameters: parameters, packedWeights: packedWeights, input: input, count: count,
                              storage: storage, threads: max(1, threads), softmax: softmax)
     }
 }

@@ -97,6 +97,77 @@ func table(named name: String) throws -> KernelSet {
     /// gather/scatter of channels and weight columns on its own.
     @Test func groupedConvThroughTheReferenceTableMatchesReference() { checkGrouped(.reference) }
 
+    /// The weights packed once (GroupedConv.pack, as Sequential and the trainer now do) give the same bits as the
+    /// former per-call path: each group's weight columns gathered at every call, the weight gradient summed into a
+    /// zeroed scratch and added in. The former path is written out here with plain loops around the table's conv
+    /// entries. Forward, dWeight (from zero, as in training), dBias and dInput, on every table this CPU runs.
+    @Test(arguments: simdTables.map(\.name) + ["reference"])
+    func groupedConvPackedOnceIsBitIdenticalToPackingPerCall(_ name: String) throws {
+        let table = name == "reference" ? KernelSet.reference : try table(named: name)
+        for (index, g) in randomConvGeometries(seed: 31, count: 9).enumerated() {
+            let groups = [2, 3, 4][index % 3], n = 2, seed = UInt64(7000 + 10 * index)
+            let cg = g.channels, kg = g.filters, c = cg * groups, k = kg * groups
+            let inSize = g.inputSize * groups, pixelsOut = g.outHeight * g.outWidth, outSize = pixelsOut * k, wc = g.weightCount * groups
+            let x = randomBuffer(n * inSize, seed: seed), w = randomBuffer(wc, seed: seed + 1, scale: 0.5)
+            let b = randomBuffer(k, seed: seed + 2, scale: 0.2), dOut = randomBuffer(n * outSize, seed: seed + 3)
+            // The former path.
+            let gx = FloatBuffer(count: n * g.inputSize), gw = FloatBuffer(count: g.weightCount), gy = FloatBuffer(count: n * pixelsOut * kg)
+            let gdy = FloatBuffer(count: n * pixelsOut * kg), gdw = FloatBuffer(count: g.weightCount), gdx = FloatBuffer(count: n * g.inputSize)
+            let columns = FloatBuffer(count: max(1, min(n, g.imagesPerColumnBlock) * g.columnSize))
+            let dColumns = FloatBuffer(count: columns.count)
+            let oldY = FloatBuffer(count: n * outSize), oldDW = FloatBuffer(count: wc), oldDB = FloatBuffer(count: k)
+            let oldDX = FloatBuffer(count: n * inSize)
+            for group in 0..<groups {
+                for p in 0..<(n * g.height * g.width) { for j in 0..<cg { gx[p * cg + j] = x[p * c + group * cg + j] } }
+                for r in 0..<(g.taps * cg) { for j in 0..<kg { gw[r * kg + j] = w[r * k + group * kg + j] } }
+                for p in 0..<(n * pixelsOut) { for j in 0..<kg { gdy[p * kg + j] = dOut[p * k + group * kg + j] } }
+                table.convForward(g, n, gx.base, gw.base, b.base + group * kg, gy.base, columns.base)
+                for p in 0..<(n * pixelsOut) { for j in 0..<kg { oldY[p * k + group * kg + j] = gy[p * kg + j] } }
+                gdw.zero()
+                table.convBackward(g, n, gx.base, gw.base, gdy.base, gdw.base, oldDB.base + group * kg, gdx.base, columns.base, dColumns.base)
+                for r in 0..<(g.taps * cg) { for j in 0..<kg { oldDW[r * k + group * kg + j] += gdw[r * kg + j] } }
+                for p in 0..<(n * g.height * g.width) { for j in 0..<cg { oldDX[p * c + group * cg + j] = gdx[p * cg + j] } }
+            }
+            // Packed once, then run; and packed by the call itself.
+            let packed = FloatBuffer(count: wc)
+            GroupedConv.pack(g, groups: groups, weight: w.base, packed: packed.base)
+            let what = "\(name) grouped \(groups)× (\(g.height)×\(g.width)×\(cg) → \(kg)) k\(g.kernelHeight)×\(g.kernelWidth)"
+            for packedWeight in [UnsafePointer(packed.base), nil] {
+                let scratch = GroupedConvScratch(g, groups: groups, capacity: n, training: true)
+                let y = FloatBuffer(count: n * outSize), dW = FloatBuffer(count: wc), dB = FloatBuffer(count: k)
+                let dX = FloatBuffer(count: n * inSize)
+                GroupedConv.forward(g, groups: groups, n: n, input: x.base, weight: w.base, packedWeight: packedWeight, bias: b.base,
+                                    output: y.base, scratch: scratch, kernels: table)
+                GroupedConv.backward(g, groups: groups, n: n, input: x.base, weight: w.base, packedWeight: packedWeight, dOutput: dOut.base,
+                                     dWeight: dW.base, dBias: dB.base, dInput: dX.base, scratch: scratch, kernels: table)
+                let how = packedWeight == nil ? "packed per call" : "packed once"
+                #expect(y.array() == oldY.array(), "\(what) \(how): forward")
+                #expect(dW.array() == oldDW.array(), "\(what) \(how): dWeight")
+                #expect(dB.array() == oldDB.array(), "\(what) \(how): dBias")
+                #expect(dX.array() == oldDX.array(), "\(what) \(how): dInput")
+            }
+        }
+    }
+
+    /// A model keeps its packed grouped weights in step with its parameters: assigning another model's parameters
+    /// gives that model's outputs bit for bit (a stale packed copy would keep the first weights).
+    @Test func groupedConvModelRepacksWhenItsParametersChange() throws {
+        let arch = Architecture(inputShape: [6, 5, 4], layers: [
+            .groupedConv2d(filters: 32, groups: 2, kernel: 3, padding: .same, activation: .relu),
+            .groupedConv2d(filters: 6, groups: 2, kernel: 1, padding: .valid, activation: .linear),
+            .flatten, .dense(units: 3, activation: .softmax)])
+        var model = try Sequential(architecture: arch, seed: 1)
+        let other = try Sequential(architecture: arch, seed: 2)
+        let input = randomBuffer(2 * model.inputCount, seed: 77).array()
+        var ws = model.makeWorkspace(maxBatch: 2)
+        let before = model.logits(input, count: 2, workspace: &ws)
+        model.parameters = other.parameters
+        let after = model.logits(input, count: 2, workspace: &ws)
+        var ws2 = other.makeWorkspace(maxBatch: 2)
+        #expect(after == other.logits(input, count: 2, workspace: &ws2))
+        #expect(after != before)
+    }
+
     @Test func randomGeometriesCoverStridesPaddingAndChannels() {
         let convs = randomConvGeometries(seed: 7, count: 24)
         #expect(Set(convs.map(\.strideHeight)) == [1, 2, 3] && Set(convs.map(\.strideWidth)) == [1, 2, 3])
@@ -243,7 +314,7 @@ func table(named name: String) throws -> KernelSet {
             let refDW = randomBuffer(wc, seed: seed + 4), refDB = randomBuffer(k, seed: seed + 5), refDX = FloatBuffer(count: n * inSize)
             Reference.groupedConvBackward(g, groups: groups, n: n, input: x.base, weight: w.base, dOutput: dOut.base, dWeight: refDW.base,
                                           dBias: refDB.base, dInput: refDX.base)
-            let scratch = GroupedConvScratch(g, capacity: n, training: true)
+            let scratch = GroupedConvScratch(g, groups: groups, capacity: n, training: true)
             let y = FloatBuffer(count: n * outSize)
             GroupedConv.forward(g, groups: groups, n: n, input: x.base, weight: w.base, bias: b.base, output: y.base, scratch: scratch, kernels: table)
             let what = "\(table.name) grouped \(groups)× (\(g.height)×\(g.width)×\(g.channels) → \(g.filters)) k\(g.kernelHeight)×\(g.kernelWidth) s(\(g.strideHeight), \(g.strideWidth)) pad (\(g.padTop), \(g.padLeft))"

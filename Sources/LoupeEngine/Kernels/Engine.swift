@@ -68,20 +68,22 @@ extension NetworkPlan {
 
 package enum Inference {
     /// input (count, plan.inputSize) → (count, plan.outputSize) logits, or softmax probabilities.
-    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], input: [Float], count: Int,
-                            storage: InferenceStorage, threads: Int, softmax: Bool) -> [Float] {
+    /// `packedWeights`: plan.packedWeights(parameters) (empty without grouped convs).
+    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: [Float], packedWeights: [Float] = [], input: [Float],
+                            count: Int, storage: InferenceStorage, threads: Int, softmax: Bool) -> [Float] {
         let classes = plan.outputSize
         var result = [Float](repeating: 0, count: count * classes)
         let t = max(1, threads)
         let workspaces = storage.workspaces(threads: t)
         let chunk = storage.chunk
-        parameters.withUnsafeBufferPointer { p in
+        parameters.withUnsafeBufferPointer { p in packedWeights.withUnsafeBufferPointer { pw in
             input.withUnsafeBufferPointer { x in
                 result.withUnsafeMutableBufferPointer { r in
                     let params = p.baseAddress!, images = x.baseAddress!, out = r.baseAddress!
+                    let packed = pw.isEmpty ? nil : pw.baseAddress
                     func runChunk(_ c: Int, _ ws: ShardWorkspace, _ start: Int, _ blockCount: Int) {
                         let b0 = start + c * chunk, n = min(chunk, blockCount - c * chunk)
-                        Executor.forward(plan, kernels: kernels, parameters: params, input: images + b0 * plan.inputSize, n: n,
+                        Executor.forward(plan, kernels: kernels, parameters: params, packedWeights: packed, input: images + b0 * plan.inputSize, n: n,
                                          workspace: ws, dropoutSeed: nil, firstImage: 0)
                         if softmax {
                             softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: out + b0 * classes)
@@ -108,7 +110,7 @@ package enum Inference {
                     }
                 }
             }
-        }
+        }}
         return result
     }
 }
@@ -140,6 +142,8 @@ package final class TrainingEngine: @unchecked Sendable {
     let transposedPointers: [UnsafePointer<Float>?]
     /// (buffer, weight offset, inputs, outputs) of each transposed dense weight, for the optimizer.
     let transposedStages: [(buffer: UnsafeMutablePointer<Float>, offset: Int, inputs: Int, outputs: Int)]
+    /// The grouped convs' weights packed (NetworkPlan.packWeights) at the start of each step; nil without grouped convs.
+    let packedWeights: FloatBuffer?
     /// False until the transposed copies match `parameters` (set false when parameters are replaced).
     package var transposedValid = false
     var shardLoss: [Double]
@@ -176,6 +180,7 @@ package final class TrainingEngine: @unchecked Sendable {
             guard let buffer, case let .dense(inputs, outputs, _, wo, _) = plan.stages[i].op else { return nil }
             return (buffer.base, wo, inputs, outputs)
         }
+        packedWeights = plan.packedWeightCount > 0 ? FloatBuffer(count: plan.packedWeightCount) : nil
         shardLoss = Array(repeating: 0, count: self.threads)
         shardCorrect = Array(repeating: 0, count: self.threads)
     }
@@ -203,6 +208,9 @@ package final class TrainingEngine: @unchecked Sendable {
             transposedValid = true
         }
         let transposedPointers = self.transposedPointers
+        // The grouped convs' weights, packed once for every shard's forward and backward.
+        if let packedWeights { plan.packWeights(params, into: packedWeights.base) }
+        let packed = packedWeights.map { UnsafePointer($0.base) }
         // Phase 2: forward and backward per shard.
         forEachShard(n, threads: threads) { s, first, count in
             let ws = shards[s]
@@ -213,13 +221,13 @@ package final class TrainingEngine: @unchecked Sendable {
                 (ws.input.base + b * inputSize).update(from: images + src * inputSize, count: inputSize)
                 ws.labels.base[b] = labels[src]
             }
-            Executor.forward(plan, kernels: kernels, parameters: params, input: ws.input.base, n: count, workspace: ws,
+            Executor.forward(plan, kernels: kernels, parameters: params, packedWeights: packed, input: ws.input.base, n: count, workspace: ws,
                              dropoutSeed: dropoutSeed, firstImage: first)
             let r = softmaxCrossEntropy(n: count, classes: classes, logits: ws.output, labels: ws.labels.base, scale: scale,
                                         dLogits: ws.grad[ws.grad.count - 1])
             shardLoss[s] = r.loss
             shardCorrect[s] = r.correct
-            Executor.backward(plan, kernels: kernels, parameters: params, input: ws.input.base, n: count, workspace: ws,
+            Executor.backward(plan, kernels: kernels, parameters: params, packedWeights: packed, input: ws.input.base, n: count, workspace: ws,
                               dParameters: grad.base, transposedWeights: transposedPointers)
         }
         // Phase 3: sum the shard gradients in order and apply the optimizer.

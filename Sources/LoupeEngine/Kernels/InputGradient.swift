@@ -57,8 +57,8 @@ package enum InputGradient {
 
     /// input (n, plan.inputSize) NHWC → logits (n, classes), probabilities (n, classes) and
     /// dInput (n, plan.inputSize) = ∂ score(image b, targets[b]) / ∂ input b. Precondition: unsupportedStage(plan) == nil.
-    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
-                            n total: Int, targets: UnsafePointer<Int>, score: Score, storage: InputGradientStorage,
+    package static func run(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>,
+                            packedWeights: UnsafePointer<Float>? = nil, input: UnsafePointer<Float>, n total: Int, targets: UnsafePointer<Int>, score: Score, storage: InputGradientStorage,
                             logits: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
                             dInput: UnsafeMutablePointer<Float>, transposed: TransposedDenseWeights? = nil) {
         precondition(storage.plan == plan, "gradient storage was made for a different architecture")
@@ -68,7 +68,8 @@ package enum InputGradient {
             let n = min(storage.capacity, total - start)
             let ws = storage.workspace
             let x0 = input + start * inputSize
-            Executor.forward(plan, kernels: kernels, parameters: parameters, input: x0, n: n, workspace: ws, dropoutSeed: nil, firstImage: 0)
+            Executor.forward(plan, kernels: kernels, parameters: parameters, packedWeights: packedWeights, input: x0, n: n, workspace: ws,
+                             dropoutSeed: nil, firstImage: 0)
             (logits + start * classes).update(from: ws.output, count: n * classes)
             let p = probabilities + start * classes
             softmaxRows(n: n, classes: classes, logits: ws.output, probabilities: p)
@@ -86,16 +87,18 @@ package enum InputGradient {
                     for j in 0..<classes { row[j] = pt * ((j == t ? 1 : 0) - pr[j]) }
                 }
             }
-            backward(plan, kernels: kernels, parameters: parameters, input: x0, n: n, storage: storage, dInput: dInput + start * inputSize,
-                     transposed: transposed)
+            backward(plan, kernels: kernels, parameters: parameters, packedWeights: packedWeights, input: x0, n: n, storage: storage,
+                     dInput: dInput + start * inputSize, transposed: transposed)
             start += n
         }
     }
 
     /// Walks the stages in reverse from ws.grad[last] down to dInput (written). Same kernels as Executor.backward.
-    static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
-                         storage: InputGradientStorage, dInput: UnsafeMutablePointer<Float>, transposed: TransposedDenseWeights?) {
+    static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>?,
+                         input: UnsafePointer<Float>, n: Int, storage: InputGradientStorage, dInput: UnsafeMutablePointer<Float>,
+                         transposed: TransposedDenseWeights?) {
         let ws = storage.workspace
+        var packed = packedWeights.map { $0 + plan.packedWeightCount }   // walked back stage by stage
         let scratch = storage.scratch
         for i in stride(from: plan.stages.count - 1, through: 0, by: -1) {
             let stage = plan.stages[i]
@@ -118,7 +121,8 @@ package enum InputGradient {
             } else if case let .groupedConv(g, groups, w, _) = op {
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
                 scratch.zero()
-                GroupedConv.backward(g, groups: groups, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: scratch.base,
+                packed = packed.map { $0 - g.weightCount * groups }
+                GroupedConv.backward(g, groups: groups, n: n, input: x, weight: parameters + w, packedWeight: packed, dOutput: dy, dWeight: scratch.base,
                                      dBias: scratch.base + g.weightCount * groups, dInput: dx, scratch: ws.grouped[i]!, kernels: kernels)
             } else if case let .maxPool(g) = op {
                 kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx)

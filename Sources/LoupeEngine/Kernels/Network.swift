@@ -49,6 +49,33 @@ package struct NetworkPlan: Sendable, Equatable {
 }
 
 extension NetworkPlan {
+    /// Floats of the grouped convs' packed weights (GroupedConv.pack), stage after stage; 0 without grouped convs.
+    package var packedWeightCount: Int {
+        stages.reduce(0) { total, stage in
+            if case let .groupedConv(g, groups, _, _) = stage.op { return total + g.weightCount * groups }
+            return total
+        }
+    }
+
+    /// Packs every grouped conv's weight from `parameters` into `packed` (packedWeightCount floats), in stage order:
+    /// what Executor's `packedWeights` expects. Done once per set of weights (Sequential, the trainer's step).
+    package func packWeights(_ parameters: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>) {
+        var o = 0
+        for stage in stages {
+            guard case let .groupedConv(g, groups, w, _) = stage.op else { continue }
+            GroupedConv.pack(g, groups: groups, weight: parameters + w, packed: packed + o)
+            o += g.weightCount * groups
+        }
+    }
+
+    /// `packWeights` into a new array (empty without grouped convs).
+    package func packedWeights(_ parameters: [Float]) -> [Float] {
+        var packed = [Float](repeating: 0, count: packedWeightCount)
+        guard !packed.isEmpty else { return packed }
+        parameters.withUnsafeBufferPointer { p in packed.withUnsafeMutableBufferPointer { packWeights(p.baseAddress!, into: $0.baseAddress!) } }
+        return packed
+    }
+
     /// Multiply-adds of one image's forward pass through the conv and dense stages (a conv output pixel costs
     /// one MAC per weight: OH·OW·weightCount; a depthwise one kH·kW per channel; a dense layer in·out). Benchmarks count 2 FLOPs per MAC.
     package var forwardMACsPerImage: Int {
@@ -113,8 +140,8 @@ package final class ShardWorkspace: @unchecked Sendable {
                 let c = FloatBuffer(count: size); owned.append(c); columns.append(c.base)
                 if training { let d = FloatBuffer(count: size); owned.append(d); dColumns.append(d.base) } else { dColumns.append(nil) }
             } else { columns.append(nil); dColumns.append(nil) }
-            if case let .groupedConv(g, _, _, _) = stage.op {
-                grouped.append(GroupedConvScratch(g, capacity: capacity, training: training))
+            if case let .groupedConv(g, groups, _, _) = stage.op {
+                grouped.append(GroupedConvScratch(g, groups: groups, capacity: capacity, training: training))
             } else { grouped.append(nil) }
             if case .maxPool = stage.op, training {   // inference needs only the pooled values
                 let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
@@ -134,9 +161,11 @@ package enum Executor {
     /// Runs the stages over `n` images of `input` (n, plan.inputSize); the logits land in ws.output.
     /// Dropout is applied only when `dropoutSeed` is given; image b's mask comes from
     /// (seed, firstImage + b, stage), so masks do not depend on the thread count.
-    static func forward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
-                        workspace ws: ShardWorkspace, dropoutSeed: UInt64?, firstImage: Int) {
+    /// `packedWeights`: NetworkPlan.packWeights of `parameters`, or nil (the grouped convs pack theirs per call).
+    static func forward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>? = nil,
+                        input: UnsafePointer<Float>, n: Int, workspace ws: ShardWorkspace, dropoutSeed: UInt64?, firstImage: Int) {
         var x = input
+        var packed = packedWeights
         for (i, stage) in plan.stages.enumerated() {
             let y = ws.act[i]
             switch stage.op {
@@ -148,8 +177,9 @@ package enum Executor {
             case let .depthwiseConv(g, w, b):
                 kernels.depthwiseForward(g, n, x, parameters + w, parameters + b, y)
             case let .groupedConv(g, groups, w, b):
-                GroupedConv.forward(g, groups: groups, n: n, input: x, weight: parameters + w, bias: parameters + b, output: y,
-                                    scratch: ws.grouped[i]!, kernels: kernels)
+                GroupedConv.forward(g, groups: groups, n: n, input: x, weight: parameters + w, packedWeight: packed, bias: parameters + b,
+                                    output: y, scratch: ws.grouped[i]!, kernels: kernels)
+                packed = packed.map { $0 + g.weightCount * groups }
             case let .maxPool(g):
                 kernels.maxPoolForward(g, n, x, y, ws.argmax[i])   // nil in inference workspaces: values only
             case let .avgPool(g):
@@ -184,10 +214,12 @@ package enum Executor {
 
     /// Expects ws.grad[last] = dLoss/dLogits for the shard; accumulates parameter gradients into dParameters.
     /// transposedWeights[i] (optional) holds stage i's dense weight transposed (out × in), for the input gradient.
-    static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, input: UnsafePointer<Float>, n: Int,
-                         workspace ws: ShardWorkspace, dParameters: UnsafeMutablePointer<Float>,
+    /// `packedWeights` as in forward.
+    static func backward(_ plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>? = nil,
+                         input: UnsafePointer<Float>, n: Int, workspace ws: ShardWorkspace, dParameters: UnsafeMutablePointer<Float>,
                          transposedWeights: [UnsafePointer<Float>?] = []) {
         let firstParameterStage = plan.stages.firstIndex(where: \.hasParameters) ?? plan.stages.count
+        var packed = packedWeights.map { $0 + plan.packedWeightCount }   // walked back stage by stage
         for i in stride(from: plan.stages.count - 1, through: 0, by: -1) {
             let stage = plan.stages[i]
             let x = i == 0 ? input : UnsafePointer(ws.act[i - 1])
@@ -206,8 +238,9 @@ package enum Executor {
                 kernels.depthwiseBackward(g, n, x, parameters + w, dy, dParameters + w, dParameters + b, dx)
             case let .groupedConv(g, groups, w, b):
                 if g.relu { kernels.reluBackward(n * stage.outputSize, ws.act[i], dy) }
-                GroupedConv.backward(g, groups: groups, n: n, input: x, weight: parameters + w, dOutput: dy, dWeight: dParameters + w,
-                                     dBias: dParameters + b, dInput: dx, scratch: ws.grouped[i]!, kernels: kernels)
+                packed = packed.map { $0 - g.weightCount * groups }
+                GroupedConv.backward(g, groups: groups, n: n, input: x, weight: parameters + w, packedWeight: packed, dOutput: dy,
+                                     dWeight: dParameters + w, dBias: dParameters + b, dInput: dx, scratch: ws.grouped[i]!, kernels: kernels)
             case let .maxPool(g):
                 if let dx { kernels.maxPoolBackward(g, n, dy, ws.argmax[i]!, dx) }
             case let .avgPool(g):
