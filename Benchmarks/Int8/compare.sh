@@ -7,7 +7,9 @@
 # training images). ORT is Benchmarks/Int8/ort_int8.py: quantize_static (QDQ, per-channel int8 weights, uint8
 # activations, MinMax, the same 1,000 images) of the seed network ../shared/anchors/ml/model.onnx.
 # Env: ROUNDS (3), N1 (batch-1 calls, 3000), N256 (batch-256 calls, 100), ONNX (the ORT model), OUT (JSONL log).
-# Summary: medians over the rounds and the ratios against the targets (Benchmarks/Int8/summarize.py).
+# Summary: medians over the rounds and the ratios against the targets (Benchmarks/Int8/summarize.py); the 1-thread
+# Loupe figures and ratios also by the calling thread's CPU time per call (steady when the machine is not quiet).
+# Stage by stage (where the int8 time goes): python3 Benchmarks/Int8/stages.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}

@@ -8,7 +8,7 @@
 // the vpdpbusd operand layout), kp % 4 == 0, ocp % 16 == 0, padding rows/columns of W zero.
 // Every path computes the same int32 sums bit for bit; the paths differ only in instructions:
 //   avx512vnni  vpdpbusd zmm: 64 u8×s8 products per instruction
-//   avxvnni     vpdpbusd ymm (VEX, AVX-VNNI)
+//   avxvnni     vpdpbusd ymm (VEX, AVX-VNNI); a lone row (batch 1) over its nonzero 4-byte groups only
 //   avx2        vpmaddubsw sums two u8·s8 products in int16 with saturation (255·127·2 = 64770 > 32767), so
 //               it never sees whole activations: the GEMM splits each into nibbles (a = 16·h + l, h, l ≤ 15),
 //               whose pair sums (≤ 2·15·128 = 3840) add up exactly in int16 over 8 k4 steps (≤ 30720)
