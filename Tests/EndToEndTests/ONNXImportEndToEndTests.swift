@@ -19,9 +19,9 @@ import Testing
         // Every import is served and compared through v2 with the graph's tensor names and layout: 28×28×1,
         // 32×32×3, 24×40×3 and 20×20×3, ending in Softmax or in logits, with non-square kernels, windows and
         // strides, asymmetric pads, depthwise and grouped convs (BatchNorm folded into one, a depth multiplier of 2 in
-        // another); the golden samples are checked against ONNX Runtime too.
+        // another), an MLP that starts with Flatten; the golden samples are checked against ONNX Runtime too.
         let served = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits", "nonsquare", "tf_depthwise",
-                      "grouped", "grouped_bn"]
+                      "grouped", "grouped_bn", "mlp"]
         let goldenOnly: [String] = []
         for name in served + goldenOnly {
             let r = try CLIProcess.loupe(["import", dir.path + "/onnx/\(name).onnx", "--repository", repo])

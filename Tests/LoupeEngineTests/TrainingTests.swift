@@ -20,6 +20,31 @@ func blobDataset(count: Int, seed: UInt64, side: Int = 28) -> (images: [Float], 
 }
 
 @Suite struct TrainingTests {
+    /// A network that starts with flatten (an MLP on images, as an imported Flatten → Gemm gives)
+    /// reads its input: outputs equal the plain dense sum, and training on it learns.
+    @Test func flattenAsTheFirstLayerReadsTheInput() throws {
+        let arch = Architecture(inputShape: [28, 28, 1], layers: [.flatten, .dense(units: 10, activation: .linear)])
+        let model = try Sequential(architecture: arch, seed: 5)
+        let data = blobDataset(count: 64, seed: 9)
+        var ws = model.makeWorkspace(maxBatch: 64)
+        let logits = model.logits(data.images, count: 64, workspace: &ws)
+        let p = model.parameters
+        let w = try #require(model.slot(named: "dense1.weight")), bias = try #require(model.slot(named: "dense1.bias"))
+        for b in [0, 1, 63] {
+            for o in 0..<10 {
+                var sum = Double(p[bias.offset + o])
+                for k in 0..<784 { sum += Double(data.images[b * 784 + k]) * Double(p[w.offset + k * 10 + o]) }
+                #expect(abs(Double(logits[b * 10 + o]) - sum) < 1e-3 * max(1, abs(sum)), "image \(b) output \(o)")
+            }
+        }
+        let trainer = Trainer(model: try Sequential(architecture: Architecture(inputShape: [28, 28, 1],
+            layers: [.flatten, .dense(units: 10, activation: .softmax)]), seed: 5),
+            configuration: TrainingConfiguration(batchSize: 64, learningRate: 1e-2, seed: 42, threads: 2))
+        let train = blobDataset(count: 512, seed: 3)
+        for epoch in 0..<3 { _ = trainer.trainEpoch(images: train.images, labels: train.labels, count: 512, epoch: epoch) }
+        #expect(trainer.evaluate(images: train.images, labels: train.labels, count: 512).accuracy > 0.9)
+    }
+
     @Test func adamLearnsASyntheticProblem() throws {
         let data = blobDataset(count: 512, seed: 3)
         let model = try Sequential(architecture: .seed, seed: 42)

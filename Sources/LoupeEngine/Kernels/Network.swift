@@ -187,7 +187,10 @@ package enum Executor {
             case let .activation(f):
                 kernels.activationForward(f, n * stage.outputSize, x, y)
             case .flatten:
-                break
+                // After another stage, flatten shares that stage's buffer: nothing to do. As the
+                // first stage it has a buffer of its own, which the next stage reads (and training's
+                // backward pass reads as that stage's input): the images go there.
+                if i == 0 { y.update(from: x, count: n * stage.outputSize) }
             case let .dense(inputs, outputs, relu, w, b):
                 kernels.denseForward(n, inputs, outputs, relu, x, parameters + w, parameters + b, y)
             case let .dropout(rate):

@@ -34,6 +34,8 @@ Models (random seeded weights, 10 classes):
   tf_depthwise 20x20x3 NHWC (tf2onnx): Transpose, depthwise Conv (group 3) 5x3 strides [2,1]
             SAME_UPPER + Relu, Conv 1x1 + Relu, MaxPool 3x2 strides [3,2], Transpose, Reshape,
             MatMul + Add, Softmax
+  mlp       28x28x1 NCHW PyTorch MLP: Flatten first, Gemm transB=1 + Relu, Gemm transB=1, Softmax
+            (the network starts with Flatten: its input goes straight to a dense layer)
   grouped   pytorch with its second Conv grouped: group 2, weights [16, 4, 3, 3] (8 → 16 channels)
   grouped_bn 16x16x3 NCHW grouped CNN ending in logits: Conv 3x3 pads 1 + Relu, grouped Conv (group 4,
             12 → 24, weights [24, 3, 3, 3]) 3x3 stride 2 pads [1, 0, 1, 1] + BatchNormalization + Relu,
@@ -286,7 +288,21 @@ def external(path):
 # Served and compared through KServe v2 under the graphs' own tensor names and input layouts: 28×28×1 and
 # 32×32×3 graphs, ending in Softmax or in logits (v2 returns logits as they are).
 GOOD = ["pytorch", "tf2onnx", "batchnorm", "strided", "cifar_bn", "logits", "cifar_logits", "nonsquare", "tf_depthwise", "grouped",
-        "grouped_bn"]
+        "grouped_bn", "mlp"]
+
+
+def mlp(path):
+    inits = [numpy_helper.from_array(w(64, 784, scale=0.05), "f1w"), numpy_helper.from_array(w(64), "f1b"),
+             numpy_helper.from_array(w(10, 64), "f2w"), numpy_helper.from_array(w(10), "f2b")]
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "f1w", "f1b"], ["g1"], transB=1),
+             helper.make_node("Relu", ["g1"], ["r1"]),
+             helper.make_node("Gemm", ["r1", "f2w", "f2b"], ["logits"], transB=1),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
+    graph = helper.make_graph(nodes, "pytorch_mlp",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 10])], inits)
+    save(helper.make_model(graph, producer_name="pytorch"), path)
 
 
 def build(d):
@@ -306,6 +322,7 @@ def build(d):
     os.makedirs(os.path.join(d, "ext"), exist_ok=True)
     external(os.path.join(d, "ext", "external.onnx"))
     grouped_bn(os.path.join(d, "grouped_bn.onnx"))
+    mlp(os.path.join(d, "mlp.onnx"))
     print(json.dumps({"built": GOOD + ["selu", "dilated", "ext/external"]}))
 
 
