@@ -31,7 +31,7 @@ enum PNGDecoder {
 
     static func fail(_ s: String) -> LoupeDataError { .invalidImage(format: "PNG", reason: s) }
 
-    static func be32(_ b: [UInt8], _ i: Int) -> Int {
+    static func be32<Bytes: RandomAccessCollection<UInt8>>(_ b: Bytes, _ i: Int) -> Int where Bytes.Index == Int {
         Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
     }
 
@@ -42,7 +42,9 @@ enum PNGDecoder {
         var palette: [(UInt8, UInt8, UInt8)] = []
         var paletteAlpha: [UInt8] = []
         var transparentKey: [Int]?   // gray or RGB sample values that are fully transparent
-        var idat: [UInt8] = []
+        // The compressed data: the one IDAT chunk as a slice of `bytes` (the common case, no copy),
+        // or the chunks joined.
+        var idat = ArraySlice<UInt8>()
         var sawIDAT = false, idatEnded = false, sawIEND = false
         while !sawIEND {
             guard bytes.count - pos >= 12 else { throw fail("truncated: the file ends before IEND (at byte \(bytes.count))") }
@@ -64,8 +66,8 @@ enum PNGDecoder {
             case "IHDR":
                 guard header == nil else { throw fail("more than one IHDR") }
                 guard length == 13 else { throw fail("IHDR is \(length) bytes, not 13") }
-                let d = Array(data)
-                let h = Header(width: be32(d, 0), height: be32(d, 4), bitDepth: Int(d[8]), colorType: Int(d[9]), interlaced: d[12] == 1)
+                let o = data.startIndex   // IHDR's fields read in place
+                let h = Header(width: be32(data, o), height: be32(data, o + 4), bitDepth: Int(data[o + 8]), colorType: Int(data[o + 9]), interlaced: data[o + 12] == 1)
                 guard h.width > 0, h.height > 0, h.width <= 0x7fff_ffff, h.height <= 0x7fff_ffff else { throw fail("size \(h.width)×\(h.height)") }
                 let depths: ClosedRange<Int>   // the allowed bit depths are the powers of two in the range
                 switch h.colorType {
@@ -75,9 +77,9 @@ enum PNGDecoder {
                 default: throw fail("colour type \(h.colorType) does not exist")
                 }
                 guard depths.contains(h.bitDepth), h.bitDepth & (h.bitDepth - 1) == 0 else { throw fail("bit depth \(h.bitDepth) is not allowed for colour type \(h.colorType)") }
-                guard d[10] == 0 else { throw fail("compression method \(d[10])") }
-                guard d[11] == 0 else { throw fail("filter method \(d[11])") }
-                guard d[12] <= 1 else { throw fail("interlace method \(d[12])") }
+                guard data[o + 10] == 0 else { throw fail("compression method \(data[o + 10])") }
+                guard data[o + 11] == 0 else { throw fail("filter method \(data[o + 11])") }
+                guard data[o + 12] <= 1 else { throw fail("interlace method \(data[o + 12])") }
                 try limits.check(width: h.width, height: h.height)
                 header = h
             case "PLTE":
@@ -105,7 +107,7 @@ enum PNGDecoder {
                 guard !idatEnded else { throw fail("IDAT chunks are not consecutive") }
                 sawIDAT = true
                 guard idat.count + length <= limits.maxInputBytes else { throw fail("compressed data exceeds \(limits.maxInputBytes) bytes") }
-                idat += data
+                if idat.isEmpty { idat = data } else { idat += data }   // a second chunk copies (the slice is not ours)
             case "IEND":
                 sawIEND = true
             default:

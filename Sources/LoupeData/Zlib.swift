@@ -16,7 +16,7 @@ public final class Inflater {
     }
 
     private var stream = z_stream()
-    private let input: [UInt8]
+    private let input: ArraySlice<UInt8>
     private var inputOffset = 0
     private var finished = false
     private let format: Format
@@ -24,7 +24,12 @@ public final class Inflater {
     /// Total bytes produced so far.
     public private(set) var totalOut = 0
 
-    public init(_ input: [UInt8], format: Format, maxOutput: Int) throws {
+    public convenience init(_ input: [UInt8], format: Format, maxOutput: Int) throws {
+        try self.init(input[...], format: format, maxOutput: maxOutput)
+    }
+
+    /// Inflates a slice of a larger buffer (a PNG's one IDAT chunk) without copying it out.
+    public init(_ input: ArraySlice<UInt8>, format: Format, maxOutput: Int) throws {
         self.input = input
         self.format = format
         self.maxOutput = maxOutput
@@ -58,6 +63,11 @@ public final class Inflater {
         var produced = 0
         while produced < count && !finished {
             let want = count - produced
+            // Room for everything the stream may still produce (a small PNG's whole image): finish
+            // in this call, so zlib keeps no sliding window (no 32 KiB allocation and copy). If
+            // the stream does not end here, zlib goes on as with Z_NO_FLUSH, answering Z_BUF_ERROR
+            // instead of Z_OK (handled alike below). Not for gzip: members may follow.
+            let flush = format == .zlib && want >= maxOutput - totalOut ? Z_FINISH : Z_NO_FLUSH
             let (rc, got) = input.withUnsafeBufferPointer { inBuf -> (Int32, Int) in
                 buffer.withUnsafeMutableBufferPointer { outBuf -> (Int32, Int) in
                     stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + inputOffset)
@@ -66,7 +76,7 @@ public final class Inflater {
                     stream.avail_out = UInt32(clamping: want)
                     let beforeIn = stream.avail_in
                     let beforeOut = stream.avail_out
-                    let rc = inflate(&stream, Z_NO_FLUSH)
+                    let rc = inflate(&stream, flush)
                     inputOffset += Int(beforeIn - stream.avail_in)
                     return (rc, Int(beforeOut - stream.avail_out))
                 }
@@ -81,13 +91,13 @@ public final class Inflater {
                 continue
             case Z_STREAM_END:
                 // gzip files may hold several members back to back.
-                if format != .zlib, inputOffset < input.count, input[inputOffset] == 0x1f {
+                if format != .zlib, inputOffset < input.count, input[input.startIndex + inputOffset] == 0x1f {
                     inflateReset(&stream)
                 } else {
                     finished = true
                 }
             case Z_BUF_ERROR:
-                if stream.avail_in == 0 {
+                if stream.avail_in == 0 && stream.avail_out > 0 {
                     throw LoupeDataError.compression("the compressed stream is truncated (ends after \(totalOut) bytes of output)")
                 }
                 if got == 0 { throw LoupeDataError.compression("zlib made no progress") }

@@ -38,14 +38,29 @@ public final class PredictionWindow: Sendable {
     let capacityImages: Int
     let maxAgeSeconds: Double
 
-    private struct Slot { var id: String; var sequence: UInt64; var images: Int }
+    /// A request id with its hash computed once, outside the lock: the table's probes, and the
+    /// entries a removal moves back, rehash no string.
+    private struct Key: Hashable {
+        let id: String
+        let hash: Int
+        init(_ id: String) { self.id = id; hash = id.hashValue }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.id == b.id }
+    }
+    /// One record, in arrival order; `prediction` is nil once a newer record of the same id
+    /// replaced it (or it was pushed out).
+    private struct Slot { var key: Key; var prediction: RecentPrediction? }
     private struct State {
-        var byID: [String: (sequence: UInt64, prediction: RecentPrediction)] = [:]
-        /// Insertion order: a ring of slots; `head` is the oldest live one.
+        /// Each id's newest record, by its sequence number (the table holds no prediction, so
+        /// what it moves is small).
+        var byID: [Key: UInt64] = [:]
+        /// The records: a ring; `head` is the oldest live one, `ring[i]` has sequence `base + i`.
         var ring: [Slot] = []
         var head = 0
+        var base: UInt64 = 0
         var images = 0
-        var nextSequence: UInt64 = 0
+
+        func index(_ key: Key) -> Int? { byID[key].map { Int($0 - base) } }
     }
     private let state = Mutex(State())
 
@@ -61,24 +76,29 @@ public final class PredictionWindow: Sendable {
     public func record(id: String, _ prediction: RecentPrediction) {
         let n = prediction.classes.count
         guard isEnabled, n > 0, n <= capacityImages else { return }
+        let key = Key(id)
         state.withLock { s in
-            let sequence = s.nextSequence
-            s.nextSequence &+= 1
-            if let old = s.byID.updateValue((sequence, prediction), forKey: id) { s.images -= old.prediction.classes.count }
-            s.ring.append(Slot(id: id, sequence: sequence, images: n))
+            let sequence = s.base + UInt64(s.ring.count)
+            if let old = s.byID.updateValue(sequence, forKey: key) {
+                let i = Int(old - s.base)
+                s.images -= s.ring[i].prediction?.classes.count ?? 0
+                s.ring[i].prediction = nil
+            }
+            s.ring.append(Slot(key: key, prediction: prediction))
             s.images += n
             while s.images > capacityImages, s.head < s.ring.count {
-                let oldest = s.ring[s.head]
-                s.head += 1
-                // A slot whose id was since reused names a newer entry: that one stays.
-                if let entry = s.byID[oldest.id], entry.sequence == oldest.sequence {
-                    s.byID[oldest.id] = nil
-                    s.images -= oldest.images
+                // A slot whose id was since reused holds nothing: the newer record stays.
+                if let oldest = s.ring[s.head].prediction {
+                    s.byID[s.ring[s.head].key] = nil
+                    s.images -= oldest.classes.count
+                    s.ring[s.head].prediction = nil
                 }
+                s.head += 1
             }
             // Drop the consumed front once it is half the array (amortised O(1) per record).
             if s.head > 64 && s.head * 2 > s.ring.count {
                 s.ring.removeFirst(s.head)
+                s.base += UInt64(s.head)
                 s.head = 0
             }
         }
@@ -87,28 +107,32 @@ public final class PredictionWindow: Sendable {
     /// Takes the prediction of request `id` for feedback: marks it labelled and returns it, or says
     /// why not. `now` is monotonic seconds.
     public func claim(id: String, now: Double) -> Result<RecentPrediction, FeedbackClaimError> {
-        state.withLock { s in
-            guard var entry = s.byID[id] else { return .failure(.unknown) }
-            let age = now - entry.prediction.at
+        let key = Key(id)
+        return state.withLock { s in
+            guard let i = s.index(key), var prediction = s.ring[i].prediction else { return .failure(.unknown) }
+            let age = now - prediction.at
             if age > maxAgeSeconds { return .failure(.expired(ageSeconds: age)) }
-            if entry.prediction.labelled { return .failure(.duplicate) }
-            entry.prediction.labelled = true
-            s.byID[id] = entry
-            return .success(entry.prediction)
+            if prediction.labelled { return .failure(.duplicate) }
+            prediction.labelled = true
+            s.ring[i].prediction = prediction
+            return .success(prediction)
         }
     }
 
     /// Returns a claim (feedback that was then refused for another reason may be sent again).
     func release(id: String) {
+        let key = Key(id)
         state.withLock { s in
-            guard var entry = s.byID[id] else { return }
-            entry.prediction.labelled = false
-            s.byID[id] = entry
+            guard let i = s.index(key), s.ring[i].prediction != nil else { return }
+            s.ring[i].prediction!.labelled = false
         }
     }
 
     /// The prediction of request `id`, without claiming it (tests, capture).
-    func peek(id: String) -> RecentPrediction? { state.withLock { $0.byID[id]?.prediction } }
+    func peek(id: String) -> RecentPrediction? {
+        let key = Key(id)
+        return state.withLock { s in s.index(key).flatMap { s.ring[$0].prediction } }
+    }
 
     /// Images and requests held now.
     var occupancy: (images: Int, requests: Int) { state.withLock { ($0.images, $0.byID.count) } }

@@ -32,7 +32,8 @@ enum InputDecoding {
             throw .badRequest("empty_body", "the request body is empty; expected an image (PNG, JPEG, WebP or PGM), raw pixels or JSON instances")
         }
         let contentType = request.headers["Content-Type"] ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { String($0).trimmingSpaces().lowercased() } ?? ""
+        // The part before any parameters (no array of parts: this runs for every request).
+        let mediaType = String(contentType.prefix { $0 != ";" }).trimmingSpaces().lowercased()
         switch mediaType {
         case "image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
             return try images([body], model: model, limits: limits)
@@ -59,10 +60,13 @@ enum InputDecoding {
             throw .tooLarge("a request may carry at most \(limits.maxImages) images, received \(files.count)")
         }
         let w = model.imageWidth, h = model.imageHeight
-        var pixels = [UInt8](); pixels.reserveCapacity(files.count * w * h)
+        var pixels = [UInt8]()
+        if files.count > 1 { pixels.reserveCapacity(files.count * w * h) }
         for (index, file) in files.enumerated() {
             let image = try decodeImage(file, index: files.count > 1 ? index : nil, limits: limits, model: model)
             if image.width == w && image.height == h {
+                // One image of the model's size: its pixels as decoded, not copied into a batch buffer.
+                if files.count == 1 { return normalize(image.pixels, count: 1, model: model) }
                 pixels.append(contentsOf: image.pixels)
             } else if limits.resize {
                 pixels.append(contentsOf: image.resized(width: w, height: h).pixels)
