@@ -158,7 +158,7 @@ enum InputDecoding {
                     throw .badRequest("invalid_input", "instance \(index): expected {\"b64\": \"<base64 PNG>\"} (alone, or wrapped in a one-key object naming the input), received an object with \(pairs.count == 1 ? "'\(echoed(pairs[0].0))' as \(pairs[0].1.kindName)" : "keys " + pairs.map { "'\(echoed($0.0))'" }.joined(separator: ", "))")
                 }
                 guard let bytes = Base64.decode(b64) else {
-                    throw .badRequest("invalid_input", "instance \(index): 'b64' is not valid base64")
+                    throw .badRequest("invalid_input", "instance \(index): 'b64' is not valid base64; expected the standard or URL-safe alphabet (A-Z a-z 0-9 + / or - _), '=' only as final padding")
                 }
                 let image = try decodeImage(bytes, index: index, limits: limits, model: model)
                 if image.width == w && image.height == h {
