@@ -6,6 +6,7 @@
 #   Benchmarks/ServeBench/allocations.sh [BINARY] [PATH]      # defaults: .build/release/loupe /health
 #
 # Prints "allocations/request N" and, with DETAIL=1, the Loupe functions that allocate (two frames).
+# POST_FILES="a.png b.png" POSTs those files in turn instead (predict.lua), e.g. PATH /predict.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-.build/release/loupe}; URLPATH=${2:-/health}; PORT=${PORT:-18630}
@@ -15,14 +16,16 @@ perf probe -q -x "$LIBC" --add malloc 2>/dev/null || true
 "$BIN" serve --models models --host 127.0.0.1 --port "$PORT" > "$OUT/server.log" 2>&1 & PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 200); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.02; done
-wrk -t1 -c8 -d1s "http://127.0.0.1:$PORT$URLPATH" > /dev/null   # warm-up: caches, buffers, metric children
+LUA=(); [[ -n "${POST_FILES:-}" ]] && LUA=(-s Benchmarks/ServeBench/predict.lua)
+ARGS=(); [[ -n "${POST_FILES:-}" ]] && ARGS=(-- $POST_FILES)
+wrk -t1 -c8 -d1s "${LUA[@]}" "http://127.0.0.1:$PORT$URLPATH" "${ARGS[@]}" > /dev/null   # warm-up: caches, buffers, metric children
 if [[ "${DETAIL:-0}" == 1 ]]; then
   perf record -q -c 1 -e probe_libc:malloc -g -p "$PID" -o "$OUT/malloc.data" -- sleep 3 > /dev/null 2>&1 &
 else
   perf stat -e probe_libc:malloc -p "$PID" -o "$OUT/stat.txt" -- sleep 3 &
 fi
 PERF=$!; sleep 0.3
-requests=$(wrk -t1 -c8 -d2s "http://127.0.0.1:$PORT$URLPATH" | awk '/requests in/ {print $1}')
+requests=$(wrk -t1 -c8 -d2s "${LUA[@]}" "http://127.0.0.1:$PORT$URLPATH" "${ARGS[@]}" | awk '/requests in/ {print $1}')
 wait $PERF
 if [[ "${DETAIL:-0}" == 1 ]]; then
   perf script -i "$OUT/malloc.data" 2>/dev/null | python3 -c '
