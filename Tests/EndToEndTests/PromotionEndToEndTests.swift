@@ -116,12 +116,15 @@ import Testing
             "promotion.evaluate_interval_ms=50", "models.poll_interval_ms=100", "models.stable_after_ms=50",
             "repository_api.enabled=true", "repository_api.token=\(Self.token)", "logging.access_log=false"])
         try server.waitReady()
-        let (pixels, labels) = try E2E.testImages(4000)
+        // Room for 3,000 images a phase: each phase stops at its decision (a few hundred images on a
+        // quiet machine); on a loaded one the other version's copies (classified from idle time)
+        // come slower, and with them the agreement the rules wait for.
+        let (pixels, labels) = try E2E.testImages(6000)
 
         // 1. The worse version as a canary: rolled back by the accuracy rule.
         try Self.publish(models.path + "/worse/model.loupe", version: 2, into: repo)
         try Self.waitForCandidate(server.port, 2, log: { server.log })
-        let worse = try Self.drive(port: server.port, version: 2, servingBefore: 1, start: 0, limit: 2000, pixels: pixels, labels: labels)
+        let worse = try Self.drive(port: server.port, version: 2, servingBefore: 1, start: 0, limit: 3000, pixels: pixels, labels: labels)
         #expect(worse.failed == 0, "failed requests (≥ 1,000,000: version 1 stopped serving before the decision)")
         let rollback = try #require(worse.decision, "no decision on version 2 after \(worse.next) images; log:\n\(server.log.suffix(3000))")
         #expect(rollback.decision == "rollback" && rollback.reason == "accuracy", "\(rollback.message)")
@@ -150,7 +153,7 @@ import Testing
         // 2. The better version as a canary: promoted.
         try Self.publish(models.path + "/better/model.loupe", version: 3, into: repo)
         try Self.waitForCandidate(server.port, 3, log: { server.log })
-        let better = try Self.drive(port: server.port, version: 3, servingBefore: 1, start: worse.next, limit: 2000,
+        let better = try Self.drive(port: server.port, version: 3, servingBefore: 1, start: worse.next, limit: 3000,
                                     pixels: pixels, labels: labels)
         #expect(better.failed == 0)
         let promotion = try #require(better.decision, "no decision on version 3 after \(better.next - worse.next) images; log:\n\(server.log.suffix(3000))")
