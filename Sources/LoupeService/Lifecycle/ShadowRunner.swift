@@ -19,7 +19,8 @@
 // sleeps, and it sleeps (the next copy signals) only after a quiet spell of `gatherNanoseconds`, so
 // under steady load no request wakes it: the request side's futex wake is once per batch at most.
 // The worker's own bookkeeping (images taken off the queue, copies done) rides on the lock it takes
-// for the next batch anyway: one acquisition of the queue's lock per batch.
+// for the next batch anyway: one acquisition of the queue's lock per batch, and a batch that is the
+// whole queue is taken by swapping arrays — no retain or release of a copy's references under it.
 // The request side never waits for a lock the idle-class worker may hold (a worker preempted inside
 // a critical section would otherwise stall requests until it next gets a CPU): it only try-locks,
 // and a copy that meets a busy lock is dropped and counted (loupe_shadow_dropped_busy_total).
@@ -149,9 +150,11 @@ final class ShadowRunner: @unchecked Sendable {
             lowerCurrentThreadPriority()
             var worker = Worker()
             var finished = (images: 0, copies: 0, key: ModelVersion?.none)
-            while let jobs = take(after: finished) {
+            var jobs: [Job] = []
+            while take(into: &jobs, after: finished) {
                 let classified = worker.run(jobs, runner: self)
                 finished = (jobs.reduce(0) { $0 + $1.count }, classified?.copies ?? 0, classified?.key)
+                jobs.removeAll(keepingCapacity: true)   // the copies' references go here, outside the lock
             }
         }
     }
@@ -169,10 +172,13 @@ final class ShadowRunner: @unchecked Sendable {
     /// Images the worker waits for before it stops gathering (a full batch, or the whole queue).
     private var gatherTarget: Int { min(Worker.maxBatch, capacity) }
 
-    /// The next batch: the oldest copy and the ones after it for the same pair (same answering and
-    /// other version), up to `Worker.maxBatch` images (a larger copy alone); nil once stopping.
-    /// `finished` is the batch just run (its images leave the count, its copies count as done).
-    private func take(after finished: (images: Int, copies: Int, key: ModelVersion?)) -> [Job]? {
+    /// The next batch into `jobs` (empty on entry): the oldest copy and the ones after it for the same
+    /// pair (same answering and other version), up to `Worker.maxBatch` images (a larger copy alone);
+    /// false once stopping. `finished` is the batch just run (its images leave the count, its copies
+    /// count as done). When the batch is the whole queue — the usual case when the worker keeps up —
+    /// the queue's array itself is handed over and `jobs`' emptied one takes its place: no copy of a
+    /// job (seven retains) nor release under the lock the request side try-locks.
+    private func take(into jobs: inout [Job], after finished: (images: Int, copies: Int, key: ModelVersion?)) -> Bool {
         lock.lock()
         defer { workerState = .busy; lock.unlock() }
         queuedImages -= finished.images
@@ -186,27 +192,31 @@ final class ShadowRunner: @unchecked Sendable {
             while !stopping && queuedImages < gatherTarget && monotonicNanoseconds() < deadline {
                 lock.wait(untilMonotonic: deadline)
             }
-            if stopping { return nil }
+            if stopping { return false }
             if head < queue.count { break }
             // A quiet spell: sleep until the next copy signals, then gather behind it.
             workerState = .idle
             while head == queue.count && !stopping { lock.wait() }
-            if stopping { return nil }
+            if stopping { return false }
             deadline = monotonicNanoseconds() &+ Self.gatherNanoseconds
         }
-        let first = queue[head]
-        var jobs = [first]
-        var images = first.count
+        let start = head
+        var images = queue[start].count
         head += 1
         while head < queue.count, images + queue[head].count <= Worker.maxBatch,
-              queue[head].routed.model === first.routed.model, queue[head].routed.other === first.routed.other {
+              queue[head].routed.model === queue[start].routed.model, queue[head].routed.other === queue[start].routed.other {
             images += queue[head].count
-            jobs.append(queue[head])
             head += 1
         }
-        if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
-        else if head > 256 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
-        return jobs
+        if start == 0 && head == queue.count {
+            swap(&queue, &jobs)
+            head = 0
+        } else {
+            jobs.append(contentsOf: queue[start..<head])
+            if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+            else if head > 256 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
+        }
+        return true
     }
 
     /// Images waiting now, and counters for the metrics.
