@@ -52,7 +52,10 @@ public enum ONNXImporter {
     /// `maxInputSide`: the largest image height or width accepted (the serving configuration's
     /// `models.max_input_side`, so an imported model is one the server will load).
     public static func importModel(_ model: ONNXModel, maxInputSide: Int = defaultMaxInputSide) throws(ImportError) -> ImportedNetwork {
-        guard (7...21).contains(model.opset) || model.opset == 0 else {
+        guard model.opset != 0 else {   // no default-domain entry in opset_import: which operator versions it means is unknown
+            throw ImportError("the model names no opset of the default domain (\"\" or ai.onnx); Loupe imports opsets 7 to 21 of the default domain")
+        }
+        guard (7...21).contains(model.opset) else {
             throw ImportError("the model uses opset \(model.opset); Loupe imports opsets 7 to 21 of the default domain")
         }
         let graphInputs = model.inputs.filter { model.initializers[$0.name] == nil }

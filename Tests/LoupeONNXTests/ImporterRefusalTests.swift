@@ -116,4 +116,16 @@ import Testing
         #expect(refusal(try ONNXModel(bytes: transposed))
                 == "node BatchNormalization → n: the tensor is NHWC here; ONNX BatchNormalization normalizes axis 1 as the channels (NCHW)")
     }
+
+    /// A model whose opset_import names only other domains has no default-domain opset (read as 0):
+    /// which version of each operator it means is unknown, so it is refused, not imported as some version.
+    @Test func aModelWithoutADefaultDomainOpsetIsRefused() throws {
+        let bytes = try ONNXModelTests.edited { m in
+            var custom = Onnx_OperatorSetIdProto()
+            custom.domain = "com.example"; custom.version = 1
+            m.opsetImport = [custom]
+        }
+        #expect(refusal(try ONNXModel(bytes: bytes))
+                == "the model names no opset of the default domain (\"\" or ai.onnx); Loupe imports opsets 7 to 21 of the default domain")
+    }
 }
