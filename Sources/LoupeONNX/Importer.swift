@@ -160,7 +160,11 @@ public enum ONNXImporter {
                 else if perm == [0, 2, 3, 1] && nchw { nchw = false }
                 else { throw refuse(node, "perm \(perm) on a \(nchw ? "NCHW" : "NHWC") tensor; Loupe imports the NHWC↔NCHW pairs [0,3,1,2] and [0,2,3,1]") }
             case "Reshape":
-                let target = try initializer(node, 1).int64s
+                let shapeTensor = try initializer(node, 1)
+                guard shapeTensor.dataType == ONNXTensor.int64 else {
+                    throw refuse(node, "the shape input '\(shapeTensor.name)' has element type \(shapeTensor.dataType); ONNX Reshape takes an INT64 shape tensor (type 7)")
+                }
+                let target = shapeTensor.int64s
                 if flat == nil, target.count == 2, target[1] == -1 || Int(target[1]) == shape.h * shape.w * shape.c {
                     flatten()
                 } else if flat == nil, shape.c == 1, target.count == 4,

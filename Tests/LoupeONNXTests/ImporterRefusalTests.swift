@@ -128,4 +128,18 @@ import Testing
         #expect(refusal(try ONNXModel(bytes: bytes))
                 == "the model names no opset of the default domain (\"\" or ai.onnx); Loupe imports opsets 7 to 21 of the default domain")
     }
+
+    /// ONNX Reshape takes its shape as an INT64 tensor; one of another type (INT32 here) is named as such,
+    /// not reported as a reshape to [] (its values are not read).
+    @Test func aReshapeWhoseShapeIsNotInt64IsRefusedByItsType() throws {
+        let bytes = try ONNXModelTests.edited { m in
+            m.graph.node[2] = ONNXModelTests.node("Reshape", ["r", "shape"], "f")
+            var shape = Onnx_TensorProto()
+            shape.name = "shape"; shape.dims = [2]; shape.dataType = 6   // INT32
+            shape.int32Data = [0, -1]
+            m.graph.initializer.append(shape)
+        }
+        #expect(refusal(try ONNXModel(bytes: bytes))
+                == "node Reshape → f: the shape input 'shape' has element type 6; ONNX Reshape takes an INT64 shape tensor (type 7)")
+    }
 }
