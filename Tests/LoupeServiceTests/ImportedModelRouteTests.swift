@@ -19,6 +19,18 @@ import Testing
         #expect(config["input"]?.arrayValue?.first?["dims"] == .array([.number(3), .number(2), .number(2)]))
     }
 
+    /// The metadata's accepted datatypes are the ones infer takes: each listed one is served, one not listed is refused.
+    @Test func metadataListsTheDatatypesInferAccepts() {
+        let accepted = json(h.send(.GET, "/v2/models/fake"))["parameters"]?["accepted_input_datatypes"]?.stringValue ?? ""
+        let data = (1...12).map(String.init).joined(separator: ",")
+        for datatype in ["FP32", "FP16", "INT8", "UINT8", "FP64", "INT32"] {
+            let r = h.send(.POST, "/v2/models/fake/infer",
+                           body: Array(#"{"inputs":[{"name":"x","datatype":"\#(datatype)","shape":[1,3,2,2],"data":[\#(data)]}]}"#.utf8))
+            let listed = accepted.split(whereSeparator: { $0 == "," || $0 == " " }).contains(Substring(datatype))
+            #expect(listed == (r.status == 200), "\(datatype): listed \(listed) in '\(accepted)', infer answered \(r.status)")
+        }
+    }
+
     /// NCHW data under the graph's name is reordered to NHWC; the output is the logits as they are.
     @Test func inferTakesTheGraphNameAndLayoutAndReturnsLogits() {
         // Channel planes R = 1…4, G = 5…8, B = 9…12: the first pixel is (1, 5, 9).

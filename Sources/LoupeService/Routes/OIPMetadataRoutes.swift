@@ -33,7 +33,7 @@ struct OIPMetadataRoutes: Sendable {
             ("parameters", .object([("labels", .array(model.labels.map { .string($0) })),
                                     ("sha256", .string(model.sha256)),
                                     ("accepted_input_shapes", .string(OIPRequest.acceptedShapes(model))),
-                                    ("accepted_input_datatypes", .string("FP32 (model-ready values), UINT8 (pixels 0-255)"))])),
+                                    ("accepted_input_datatypes", .string(OIPRequest.acceptedDatatypes))])),
         ])
         sink.respond(.json(200, metadata))
     }

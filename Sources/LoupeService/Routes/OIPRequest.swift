@@ -19,6 +19,11 @@ struct OIPRequest {
     /// The output goes back as binary tensor data (`binary_data_output`, or the output's `binary_data`).
     var binaryOutput = false
 
+    /// The input datatypes infer takes, with each one's element size in binary tensor data.
+    static let elementSizes = ["FP32": 4, "FP16": 2, "INT8": 1, "UINT8": 1]
+    /// The same, as the model metadata's `accepted_input_datatypes` says them.
+    static let acceptedDatatypes = "FP32, FP16, INT8 (model-ready values), UINT8 (pixels 0-255)"
+
     static func parse(_ request: HTTPRequest, model: any InferenceModel, maxImages: Int) throws(ServiceError) -> OIPRequest {
         guard !request.body.isEmpty else {
             throw .badRequest("empty_body", "the request body is empty; expected a JSON inference request {\"inputs\": [...]}")
@@ -58,7 +63,6 @@ struct OIPRequest {
         guard name == inputName || name == OIPTensor.input else {
             throw .badRequest("invalid_input", "expected an input named '\(inputName)', received '\(echoed(name))'")
         }
-        let elementSizes = ["FP32": 4, "UINT8": 1, "FP16": 2, "INT8": 1]
         guard let datatype = input["datatype"]?.stringValue, let elementSize = elementSizes[datatype] else {
             throw .badRequest("invalid_datatype", "expected datatype FP32, FP16, UINT8 or INT8, received \(input["datatype"].map { $0.stringValue.map { "'\(echoed($0))'" } ?? $0.kindName } ?? "none")")
         }
