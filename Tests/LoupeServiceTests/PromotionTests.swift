@@ -177,7 +177,8 @@ import Testing
         dir.mkdir("m", "1")
         TempRepository.writeBytes(Array("not a model file".utf8), to: dir.path("m", "1", "model.loupe"))
         dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
-        let repo = ModelRepository(configuration: .testing(root: dir.root), logger: .discarding)
+        let log = CapturedLog()
+        let repo = ModelRepository(configuration: .testing(root: dir.root), logger: log.logger)
         repo.reload()
         guard let serving = repo.resolve(model: "m", version: nil), serving.version == 2 else {
             Issue.record("version 2 does not serve"); return
@@ -187,6 +188,9 @@ import Testing
             Issue.record("rolled back onto a version that does not load"); return
         }
         #expect(message.contains("m version 1 failed to load: verify:") && message.hasSuffix("version 2 keeps serving"), "\(message)")
+        // The log says what happened: nothing was unloaded, the rollback was refused.
+        #expect(!log.all.contains { $0.contains("unloaded") && !$0.contains("nothing was unloaded") }, "\(log.all)")
+        #expect(log.all.contains { $0.hasPrefix("warning: rollback of model m version 2 refused: no other version can serve") }, "\(log.all)")
         #expect(repo.resolve(model: "m", version: nil) === serving)
         #expect(repo.countersCopy.models["m"]?.reloads.success == 1)
         #expect(repo.status(model: "m")?.state == .ready)

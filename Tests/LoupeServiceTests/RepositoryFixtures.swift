@@ -1,5 +1,6 @@
 // Test fixtures for the model repository: small seeded models written with the real engine and
 // LoupeData writer, temp repositories, and a capturing HTTP sink.
+import Logging
 import Synchronization
 import Testing
 import LoupeData
@@ -150,6 +151,27 @@ extension RepositoryConfiguration {
         c.pollIntervalSeconds = poll
         c.stableAfterSeconds = stable
         return c
+    }
+}
+
+/// Keeps the lines a repository logs ("level: message"), to check what the log says happened.
+final class CapturedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    var logger: Logger { Logger(label: "test") { _ in Handler(log: self) } }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            log.lines.withLock { $0.append("\(level): \(message)") }
+        }
     }
 }
 

@@ -54,6 +54,7 @@ extension ModelRepository {
         var next = Publication(served: old.served, statuses: old.statuses)
         var events: [ReloadEvent] = []
         var settleLeft: Double? = nil
+        var dropped: [ReloadEvent] = []   // versions the policy no longer serves: unloaded only if published
         let (unloaded, failures, rolledBack) = control.withLock { ($0.unloadedByRequest, $0.failures, $0.rolledBack) }
 
         var names = Set(found.keys).union(old.served.keys).union(old.statuses.keys)
@@ -94,6 +95,8 @@ extension ModelRepository {
                 next.statuses[name] = Self.servingWithoutFiles(name, previous)
                 warnOnce("missing:\(name)", "model \(name): its files are gone from the repository; the loaded version keeps serving")
             case let .versions(steps, limit, pinnedMissing):
+                let before = events.count
+                defer { dropped += events[before...].filter { $0.outcome == .unloaded } }
                 let left = applyVersions(name: name, steps: steps, limit: limit, pinnedMissing: pinnedMissing, candidates: candidates,
                                          previous: previous, oldCandidate: old.served[name]?.candidate?.version, rolledBack: rolledBack,
                                          publication: &next, events: &events)
@@ -107,6 +110,7 @@ extension ModelRepository {
             return (events, nil, true)
         }
         publish(next)
+        for e in dropped { logger.info("model \(e.model) version \(e.version.map { String($0) } ?? "?") unloaded") }
         if let left = settleLeft { scheduleFollowUp(after: left + 0.01) }
         // Forget bookkeeping of versions that are gone.
         control.withLock { c in
@@ -169,8 +173,7 @@ extension ModelRepository {
         let arrangement = ReloadPlanner.arrange(mode: promotion.mode, kept: Set(keep.keys), heldPrimary: held, canHold: canHold)
         if let a = arrangement, a.hold { keep[a.primary] = heldModel! }
         for v in previous.keys.sorted() where keep[v] == nil {
-            events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))
-            logger.info("model \(name) version \(v) unloaded")
+            events.append(ReloadEvent(model: name, version: v, outcome: .unloaded))   // logged by pass once published
         }
         next.served[name] = arrangement.map {
             RepositorySnapshot.Served(versions: keep, latest: keep[$0.primary]!, candidate: $0.candidate.map { keep[$0]! },

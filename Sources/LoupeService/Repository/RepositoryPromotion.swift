@@ -86,6 +86,7 @@ extension ModelRepository {
                 let failed = result.events.filter { if case .failed = $0.outcome { true } else { false } }
                 let why = failed.isEmpty ? "is selected by the version policy \(configuration.policy(for: model))"
                     : "can serve (\(failed.map(\.description).joined(separator: "; ")))"
+                logger.warning("rollback of model \(model) version \(target.version) refused: no other version \(why); version \(target.version) keeps serving, nothing was unloaded")
                 return .refused(status: 409, code: "nothing_to_roll_back_to",
                                 "no other version of '\(model)' \(why); version \(target.version) keeps serving")
             }
