@@ -4,6 +4,9 @@ import LoupeData
 import Synchronization
 import Testing
 @testable import LoupeService
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite(.serialized) struct PromotionRepositoryTests {
     func repository(_ mode: PromotionMode, percent: Double = 10) -> (TempRepository, ModelRepository) {
@@ -198,6 +201,46 @@ import Testing
         // The failed fallback is remembered like any failed load; the next pass changes nothing.
         repo.reload()
         #expect(repo.resolve(model: "m", version: nil) === serving)
+    }
+
+    /// A model directory that cannot be listed during a pass (EIO here, through the file-system
+    /// layer's fault seam: tests run as root, whom chmod does not stop) is not a model that is gone:
+    /// what serves, its status, its load failures and its rollback memo stay, the promotion state
+    /// file is not rewritten without them, and the log says why. Once readable, nothing is judged again.
+    @Test func aModelDirectoryThatCannotBeListedKeepsItsState() throws {
+        let dir = TempRepository()
+        defer { dir.remove() }
+        var c = RepositoryConfiguration.testing(root: dir.root)
+        c.promotion.mode = .immediate
+        let log = CapturedLog()
+        let repo = ModelRepository(configuration: c, logger: log.logger)
+        dir.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        dir.mkdir("m", "3")
+        TempRepository.writeBytes(Array("not a model file".utf8), to: dir.path("m", "3", "model.loupe"))
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 2)   // 3 failed to load
+        guard case .done(_, 2, 1) = repo.rollback(model: "m", version: nil, reason: "manual rollback") else {
+            Issue.record("rollback refused"); return
+        }
+        let state = try FileIO.readFile(dir.path(".loupe-promotion.json"))
+        let status = repo.status(model: "m")
+        let counts = (repo.countersCopy.models["m"]?.reloads).map { [$0.success, $0.failure] }
+
+        let modelDirectory = try #require(RepositoryFileSystem.realPath(dir.path("m")))
+        RepositoryFileSystem.listFailures.withLock { $0[modelDirectory] = EIO }
+        defer { RepositoryFileSystem.listFailures.withLock { _ = $0.removeValue(forKey: modelDirectory) } }
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)
+        #expect(repo.status(model: "m") == status)
+        #expect(try FileIO.readFile(dir.path(".loupe-promotion.json")) == state)
+        #expect(log.all.contains { $0.hasPrefix("warning: cannot list \(dir.path("m")): opendir(\(modelDirectory)) failed: ") && $0.hasSuffix("model m keeps its previous state (what serves, load failures, rollbacks) until it can be read") }, "\(log.all)")
+
+        RepositoryFileSystem.listFailures.withLock { _ = $0.removeValue(forKey: modelDirectory) }
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)   // 2 stays rolled back
+        #expect((repo.countersCopy.models["m"]?.reloads).map { [$0.success, $0.failure] } == counts)       // 3 is not tried again, 2 not reloaded
+        #expect(repo.status(model: "m") == status)
     }
 
     @Test func canaryRoutingSplitsByKeyAndIsSticky() {

@@ -41,13 +41,18 @@ extension ModelRepository {
             return ([], nil, false)
         }
         let found: [String: [Int: Candidate]]
-        do { found = try scan(root: root) } catch {
+        var unreadable: Set<String> = []
+        do { found = try scan(root: root, unreadable: &unreadable) } catch {
             counters.withLock { $0.scanErrors += 1; $0.lastScan = now }
             logger.error("cannot scan the model repository: \(error)")
             return ([], nil, false)
         }
         counters.withLock { $0.lastScan = now }
-        control.withLock { $0.lastScan = found }
+        control.withLock { c in
+            var seen = found
+            for name in unreadable { seen[name] = c.lastScan[name] }   // what was last read of it
+            c.lastScan = seen
+        }
 
         let old = snapshot
         let primaryBefore = only.flatMap { name in control.withLock { $0.primaries[name] } }
@@ -68,7 +73,9 @@ extension ModelRepository {
         }
         if listed { publish(next) }
 
-        for name in names.sorted() {
+        // A model whose directory could not be listed is neither changed nor gone: it keeps its
+        // status, what serves and its bookkeeping until it can be read (the scan logged why).
+        for name in names.sorted() where !unreadable.contains(name) {
             let previous = old.served[name]?.versions ?? [:]
             let candidates = found[name]
             let plan = ReloadPlanner.plan(
@@ -112,11 +119,12 @@ extension ModelRepository {
         publish(next)
         for e in dropped { logger.info("model \(e.model) version \(e.version.map { String($0) } ?? "?") unloaded") }
         if let left = settleLeft { scheduleFollowUp(after: left + 0.01) }
-        // Forget bookkeeping of versions that are gone.
+        // Forget bookkeeping of versions that are gone (not of models that could not be read).
         control.withLock { c in
-            c.failures = c.failures.filter { found[$0.key.name]?[$0.key.version] != nil }
-            c.observed = c.observed.filter { found[$0.key.name]?[$0.key.version] != nil }
-            c.rolledBack = c.rolledBack.filter { found[$0.key.name]?[$0.key.version] != nil }
+            func kept(_ key: VersionKey) -> Bool { found[key.name]?[key.version] != nil || unreadable.contains(key.name) }
+            c.failures = c.failures.filter { kept($0.key) }
+            c.observed = c.observed.filter { kept($0.key) }
+            c.rolledBack = c.rolledBack.filter { kept($0.key) }
         }
         savePromotionState()
         return (events, settleLeft, false)

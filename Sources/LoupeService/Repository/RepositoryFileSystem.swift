@@ -3,6 +3,7 @@
 // and every one of them is resolved to its real path and refused unless it stays inside the
 // root (so a symlink that leads out of the repository is never followed).
 
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -67,7 +68,12 @@ enum RepositoryFileSystem {
     }
 
     /// Names in the directory, without "." and "..", sorted; throws when it cannot be listed.
+    /// Fault seam for tests: directories whose listing fails with the given errno (EIO, or EACCES,
+    /// which tests run as root cannot get from permissions). Empty outside tests.
+    static let listFailures = Mutex<[String: Int32]>([:])
+
     static func list(_ directory: String) throws -> [String] {
+        if let code = listFailures.withLock({ $0.isEmpty ? nil : $0[directory] }) { throw RepositoryFileError.errno("opendir", directory, code) }
         guard let dir = opendir(directory) else { throw RepositoryFileError.errno("opendir", directory) }
         defer { closedir(dir) }
         var names: [String] = []

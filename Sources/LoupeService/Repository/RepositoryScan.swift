@@ -6,6 +6,13 @@ import LoupeData
 
 extension ModelRepository {
     func scan(root: String) throws -> [String: [Int: Candidate]] {
+        var unreadable: Set<String> = []
+        return try scan(root: root, unreadable: &unreadable)
+    }
+
+    /// `unreadable`: the models whose directory exists but could not be listed (EIO, EACCES): not
+    /// in the result, and not gone either — a pass leaves their state as it was.
+    func scan(root: String, unreadable: inout Set<String>) throws -> [String: [Int: Candidate]] {
         var result: [String: [Int: Candidate]] = [:]
         for entry in try RepositoryFileSystem.list(root) {
             guard ModelRepositoryLayout.isValidName(entry) else {
@@ -22,9 +29,11 @@ extension ModelRepository {
             var versions: [Int: Candidate] = [:]
             let entries: [String]
             do { entries = try RepositoryFileSystem.list(real) } catch {
-                warnOnce(directory, "cannot list \(directory): \(error)")
+                warnOnce(directory, "cannot list \(directory): \(error); model \(entry) keeps its previous state (what serves, load failures, rollbacks) until it can be read")
+                unreadable.insert(entry)
                 continue
             }
+            control.withLock { _ = $0.warned.remove(directory) }   // readable again: a later failure is logged again
             for versionEntry in entries {
                 guard let version = ModelRepositoryLayout.parseVersion(versionEntry) else { continue }
                 let file = ModelRepositoryLayout.modelFile(in: real + "/" + versionEntry)
