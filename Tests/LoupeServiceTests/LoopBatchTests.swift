@@ -140,6 +140,38 @@ import Testing
         }
     }
 
+    /// With `batching.event_loop_max_pass_us`, a loop runs a job itself only while the model's
+    /// measured cost per image × the pass's images stays within it: an unmeasured model and the
+    /// jobs past the budget go to the workers (whose passes measure the model too).
+    @Test func aLoopRunsOnlyWhatFitsItsTimeBudget() throws {
+        let batcher = Batcher(configuration: BatcherConfiguration(workers: 1, threadsPerWorker: 1, maxBatchSize: 8, maxQueueDelayMicroseconds: 0,
+                                                                  queueCapacity: 100, onEventLoop: true, eventLoopMaxPassMicroseconds: 1000))
+        batcher.start()
+        defer { batcher.stop() }
+        let model = FakeModel()
+        let counters = batcher.statistics.counters(model)
+        /// Sets the model's measured cost (the moving average converges on a repeated sample).
+        func cost(_ nanoseconds: UInt64) { for _ in 0..<80 { counters.recordPass(images: 1, nanoseconds: nanoseconds) } }
+        let seen = Mutex<[Outcome]>([])
+        let server = try serve(batcher, jobs: { _ in [(model, [1, 0, 0, 0], false), (model, [2, 0, 0, 0], false)] },
+                               report: { o in seen.withLock { $0 = o } })
+        defer { server.shutdown(deadline: .seconds(1)) }
+        #expect(counters.nanosecondsPerImage == 0)
+        try call(server)
+        #expect(seen.withLock { $0 }.map(\.onLoop) == [false, false])   // not measured yet
+        #expect(counters.nanosecondsPerImage > 0)                        // the workers' passes measured it
+        cost(10_000)
+        try call(server)
+        #expect(seen.withLock { $0 }.map(\.onLoop) == [true, true])     // 2 × 10 µs
+        cost(600_000)
+        try call(server)
+        #expect(seen.withLock { $0 }.map(\.onLoop) == [true, false])    // 600 µs fits, 1.2 ms does not
+        cost(2_000_000)
+        try call(server)
+        #expect(seen.withLock { $0 }.map(\.onLoop) == [false, false])
+        #expect(seen.withLock { $0 }.allSatisfy { $0.submitted == .accepted && !$0.probabilities.isEmpty })
+    }
+
     @Test func stoppedBatcherRefusesOnTheLoop() throws {
         let batcher = Batcher(configuration: Self.configuration())
         batcher.start()

@@ -35,6 +35,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var maxQueueDelayMicroseconds = 0
     public var queueCapacity = 4096
     public var batchOnEventLoop = true
+    public var eventLoopMaxPassMicroseconds = 1000
     // inference
     public var inferenceWorkers = 0
     public var inferenceThreads = 1
@@ -163,6 +164,7 @@ extension ServiceConfiguration {
         int("batching.max_queue_delay_us", \.maxQueueDelayMicroseconds, 0...10_000_000, "How long a worker waits for more requests to fill a batch (0 = take what is queued, never wait)."),
         int("batching.queue_size", \.queueCapacity, 1...10_000_000, "Images waiting for a worker at most; beyond it requests get 503 + Retry-After."),
         bool("batching.on_event_loop", \.batchOnEventLoop, "Predictions decoded on a socket thread run there: one forward pass per loop iteration, no thread hand-off. Not with max_queue_delay_us or a fault delay; explanations and requests over max_batch_size images always go to the workers."),
+        int("batching.event_loop_max_pass_us", \.eventLoopMaxPassMicroseconds, 0...10_000_000, "A loop runs predictions itself only while the pass is expected (the model's measured cost per image × images) to take at most this long; a loop computing serves no other connection, health probes included. Unmeasured models and the rest go to the workers. 0 = no limit."),
         int("inference.workers", \.inferenceWorkers, 0...1024, "Inference worker threads, each with its own workspace (0 = one per CPU)."),
         int("inference.threads", \.inferenceThreads, 1...1024, "Threads each worker uses to split one batch."),
         int("inference.default_top_k", \.defaultTopK, 0...1000, "Classes listed in top_k when ?top_k= is not given."),

@@ -89,6 +89,7 @@ struct BatchWorker {
         }
         let end = monotonicNanoseconds()
         if onWorker { metrics.busyWorkers.decrement() }
+        counters.recordPass(images: images, nanoseconds: end - start)
         metrics.batchSize.observe(Double(images))
         metrics.inferenceSeconds.observe(Double(end - start) / 1e9)
         var offset = 0

@@ -74,14 +74,21 @@ public struct BatcherConfiguration: Sendable {
     /// per loop iteration. Only when nothing asks a forward pass to wait (no queue delay, no fault
     /// delay): those keep every job on the workers. See `runsOnEventLoop`.
     public var onEventLoop: Bool
+    /// `batching.event_loop_max_pass_us`: an event loop runs a model's predictions itself only while
+    /// its pass is expected to take at most this long (the model's measured cost per image × the
+    /// images): a loop computing does not serve its other connections, health probes included.
+    /// A model not yet measured goes to the workers. 0 = no limit.
+    public var eventLoopMaxPassMicroseconds: Int
 
     public init(workers: Int, threadsPerWorker: Int, maxBatchSize: Int, maxQueueDelayMicroseconds: Int, queueCapacity: Int,
-                faultDelayMilliseconds: Int = 0, faultDelayPercent: Int = 100, onEventLoop: Bool = false) {
+                faultDelayMilliseconds: Int = 0, faultDelayPercent: Int = 100, onEventLoop: Bool = false,
+                eventLoopMaxPassMicroseconds: Int = 0) {
         self.workers = max(1, workers); self.threadsPerWorker = max(1, threadsPerWorker)
         self.maxBatchSize = max(1, maxBatchSize); self.maxQueueDelayMicroseconds = max(0, maxQueueDelayMicroseconds)
         self.queueCapacity = max(1, queueCapacity)
         self.faultDelayMilliseconds = max(0, faultDelayMilliseconds); self.faultDelayPercent = min(100, max(0, faultDelayPercent))
         self.onEventLoop = onEventLoop
+        self.eventLoopMaxPassMicroseconds = max(0, eventLoopMaxPassMicroseconds)
     }
 
     /// Whether event-loop batching is in effect: asked for, and no forward pass is meant to wait
@@ -162,7 +169,8 @@ public final class Batcher: @unchecked Sendable {
         if configuration.runsOnEventLoop && job.explanation == nil && job.count <= configuration.maxBatchSize,
            let loop = CurrentEventLoop.current {
             if stopped.load(ordering: .relaxed) { return .stopped }
-            return loop.local(for: self) { LoopBatch(batcher: self) }.submit(job, on: loop)
+            let batch = loop.local(for: self) { LoopBatch(batcher: self) }
+            if batch.fitsTimeBudget(job) { return batch.submit(job, on: loop) }
         }
         lock.lock()
         if stopping { lock.unlock(); return .stopped }

@@ -50,8 +50,21 @@ final class ModelVersionStatistics: Sendable {
     private let inferences = Atomic<UInt64>(0)
     private let executions = Atomic<UInt64>(0)
     private let lastInference = Atomic<UInt64>(0)
+    private let perImage = Atomic<UInt64>(0)
 
     func executed() { executions.add(1, ordering: .relaxed) }
+
+    /// A prediction pass of `images` took `nanoseconds`: folds it into the cost per image
+    /// (a moving average, ¾ old + ¼ new) that decides what an event loop may run itself.
+    func recordPass(images: Int, nanoseconds: UInt64) {
+        guard images > 0 else { return }
+        let new = max(1, nanoseconds / UInt64(images))
+        let old = perImage.load(ordering: .relaxed)
+        perImage.store(old == 0 ? new : (3 * old + new) / 4, ordering: .relaxed)   // a lost update only skips a sample
+    }
+
+    /// Nanoseconds per image of this version's recent prediction passes; 0 before the first.
+    var nanosecondsPerImage: UInt64 { perImage.load(ordering: .relaxed) }
 
     func succeeded(images: Int, queue q: UInt64, input i: UInt64, infer f: UInt64, output o: UInt64, total: UInt64,
                    wallClockMilliseconds: UInt64) {

@@ -22,6 +22,23 @@ final class LoopBatch {
         worker = BatchWorker(batcher: batcher)
     }
 
+    /// Whether the loop's pass with `job` added stays within `batching.event_loop_max_pass_us` by
+    /// the model's measured cost per image (false while the model is unmeasured: the workers'
+    /// passes measure it). A job that does not fit goes to the workers.
+    func fitsTimeBudget(_ job: InferenceJob) -> Bool {
+        let limit = batcher.configuration.eventLoopMaxPassMicroseconds
+        if limit == 0 { return true }
+        if lastModel !== job.model {
+            lastModel = job.model
+            lastCounters = batcher.statistics.counters(job.model)
+        }
+        let perImage = lastCounters?.nanosecondsPerImage ?? 0
+        return perImage > 0 && UInt64(images + job.count) * perImage <= UInt64(limit) * 1000
+    }
+    /// The last model `fitsTimeBudget` looked at and its counters (one lookup per model change).
+    private var lastModel: (any InferenceModel)?
+    private var lastCounters: ModelVersionStatistics?
+
     /// Adds a prediction of at most `maxBatchSize` images; `.queueFull` when this loop's batch holds
     /// `queueCapacity` images already (the workers' queue rule, per loop).
     func submit(_ job: InferenceJob, on loop: CurrentEventLoop) -> Batcher.SubmitOutcome {

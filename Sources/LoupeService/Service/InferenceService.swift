@@ -82,7 +82,7 @@ public final class InferenceService: Sendable {
             queueCapacity: configuration.queueCapacity,
             faultDelayMilliseconds: configuration.faultInferenceDelayMilliseconds,
             faultDelayPercent: configuration.faultInferenceDelayPercent,
-            onEventLoop: configuration.batchOnEventLoop), metrics: metrics.batcher)
+            onEventLoop: configuration.batchOnEventLoop, eventLoopMaxPassMicroseconds: configuration.eventLoopMaxPassMicroseconds), metrics: metrics.batcher)
         if configuration.faultInferenceDelayMilliseconds > 0 {
             logger.warning("fault injection is on: \(configuration.faultInferenceDelayPercent)% of forward passes are delayed by \(configuration.faultInferenceDelayMilliseconds) ms (fault.inference_delay_ms)")
         }
