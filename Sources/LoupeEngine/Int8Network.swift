@@ -2,6 +2,7 @@
 // Arithmetic per docs/model-format.md §12; the GEMM path is picked once at start-up (ISA.int8).
 import CLoupeInt8
 import Dispatch
+import Synchronization
 @_spi(Kernels) import LoupeKernels
 
 /// The int8 GEMM implementations; all compute the same int32 sums (KernelsInt8/include/loupe_int8.h).
@@ -202,10 +203,10 @@ package final class Int8Network: Sendable {
                 let images = x.baseAddress!, out = r.baseAddress!
                 let box = Int8SendableBox((images, out))
                 let chunks = (count + chunk - 1) / chunk
-                let body: (Int) -> Void = { c in
+                let body: (_ chunk: Int, _ scratch: Int) -> Void = { c, w in
                     let (images, out) = box.value
                     let b0 = c * chunk, n = min(chunk, count - b0)
-                    self.forward(images + b0 * self.inputSize, n: n, scratch: scratches[c % scratches.count], path: path,
+                    self.forward(images + b0 * self.inputSize, n: n, scratch: scratches[w], path: path,
                                  output: out + b0 * self.outputSize)
                     if softmax {
                         let o = out + b0 * self.outputSize
@@ -213,15 +214,18 @@ package final class Int8Network: Sendable {
                     }
                 }
                 if t == 1 || chunks == 1 {
-                    for c in 0..<chunks { body(c) }
+                    for c in 0..<chunks { body(c, 0) }
                 } else {
-                    // Rounds of `scratches.count` chunks, so no two concurrent chunks share a scratch.
+                    // One worker per scratch claims the next chunk until none is left: one join for the
+                    // whole batch (rounds of one chunk per worker waited for the slowest of every round).
                     let run = Int8SendableBox(body)
-                    var first = 0
-                    while first < chunks {
-                        let round = min(scratches.count, chunks - first), base = first
-                        DispatchQueue.concurrentPerform(iterations: round) { run.value(base + $0) }
-                        first += round
+                    let next = Atomic<Int>(0)
+                    DispatchQueue.concurrentPerform(iterations: min(scratches.count, chunks)) { w in
+                        while true {
+                            let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                            if c >= chunks { break }
+                            run.value(c, w)
+                        }
                     }
                 }
             }

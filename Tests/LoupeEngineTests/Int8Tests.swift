@@ -308,6 +308,12 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         for threads in [1, 2] {
             #expect(model.int8Outputs(x, count: 23, path: path, threads: threads) == expected, "\(path), \(threads) threads")
         }
+        // More chunks (32 images each) than threads: the workers claim them as they finish.
+        let x70 = Self.images(70, seed: 6)
+        let expected70 = Self.referenceLogits(model, x70, count: 70)
+        for threads in [2, 3] {
+            #expect(model.int8Outputs(x70, count: 70, path: path, threads: threads) == expected70, "\(path), \(threads) threads, 70 images")
+        }
     }
 
     @Test func predictUsesInt8AndStaysCloseToFP32() throws {
