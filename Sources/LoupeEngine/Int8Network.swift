@@ -196,36 +196,34 @@ package final class Int8Network: Sendable {
     func run(_ input: [Float], count: Int, storage: Int8Storage, path: Int8Path, threads: Int, softmax: Bool) -> [Float] {
         var result = [Float](repeating: 0, count: count * outputSize)
         let t = max(1, threads)
-        let scratches = storage.scratches(threads: t)
+        let single = storage.scratches(threads: t)
         let chunk = storage.chunk
         input.withUnsafeBufferPointer { x in
             result.withUnsafeMutableBufferPointer { r in
                 let images = x.baseAddress!, out = r.baseAddress!
                 let box = Int8SendableBox((images, out))
                 let chunks = (count + chunk - 1) / chunk
-                let body: (_ chunk: Int, _ scratch: Int) -> Void = { c, w in
+                let body: (_ chunk: Int, _ scratch: Int8Scratch) -> Void = { c, s in
                     let (images, out) = box.value
                     let b0 = c * chunk, n = min(chunk, count - b0)
-                    self.forward(images + b0 * self.inputSize, n: n, scratch: scratches[w], path: path,
+                    self.forward(images + b0 * self.inputSize, n: n, scratch: s, path: path,
                                  output: out + b0 * self.outputSize)
                     if softmax {
                         let o = out + b0 * self.outputSize
                         softmaxRows(n: n, classes: self.outputSize, logits: o, probabilities: o)
                     }
                 }
-                if t == 1 || chunks == 1 {
-                    for c in 0..<chunks { body(c, 0) }
+                if t == 1 {
+                    for c in 0..<chunks { body(c, single[0]) }
                 } else {
-                    // One worker per scratch claims the next chunk until none is left: one join for the
-                    // whole batch (rounds of one chunk per worker waited for the slowest of every round).
+                    // As the fp32 path (InferenceStorage): every chunk is an iteration that borrows a
+                    // scratch from the free list and gives it back — one join for the whole batch, and
+                    // about one scratch per running thread is ever made.
                     let run = Int8SendableBox(body)
-                    let next = Atomic<Int>(0)
-                    DispatchQueue.concurrentPerform(iterations: min(scratches.count, chunks)) { w in
-                        while true {
-                            let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                            if c >= chunks { break }
-                            run.value(c, w)
-                        }
+                    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                        let s = storage.borrow()
+                        run.value(c, s)
+                        storage.giveBack(s)
                     }
                 }
             }
@@ -403,15 +401,22 @@ final class Int8Storage: @unchecked Sendable {
         self.maxBatch = max(1, maxBatch)
     }
 
-    /// One thread: one scratch for chunks of maxBatch images. More: chunks of up to 32 images, one scratch per thread.
+    /// One thread: one scratch for chunks of maxBatch images. More: chunks of up to 32 images, each
+    /// run with a scratch borrowed from the free list (`borrow`/`giveBack`); the list is empty then.
     func scratches(threads t: Int) -> [Int8Scratch] {
         if t != threads {
             chunk = t == 1 ? maxBatch : max(1, min(32, (maxBatch + t - 1) / t))
-            list = (0..<t).map { _ in Int8Scratch(network.scratchSizes(chunk: chunk)) }
+            list = t == 1 ? [Int8Scratch(network.scratchSizes(chunk: chunk))] : []
+            free.withLock { $0.removeAll() }
             threads = t
         }
         return list
     }
+
+    private let free = Mutex<[Int8Scratch]>([])
+    /// A scratch for one chunk (t > 1): the last one given back, or a new one.
+    func borrow() -> Int8Scratch { free.withLock { $0.popLast() } ?? Int8Scratch(network.scratchSizes(chunk: chunk)) }
+    func giveBack(_ s: Int8Scratch) { free.withLock { $0.append(s) } }
 }
 
 private struct Int8SendableBox<T>: @unchecked Sendable {
