@@ -158,7 +158,9 @@ import Testing
         defer { server.shutdown(deadline: .seconds(1)) }
         #expect(counters.nanosecondsPerImage == 0)
         try call(server)
-        #expect(seen.withLock { $0 }.map(\.onLoop) == [false, false])   // not measured yet
+        // Not measured yet: the first job goes to the workers. (The second may find the model
+        // measured already, if a worker finished the first pass before it was submitted.)
+        #expect(seen.withLock { $0 }.first?.onLoop == false)
         #expect(counters.nanosecondsPerImage > 0)                        // the workers' passes measured it
         cost(10_000)
         try call(server)
