@@ -1,6 +1,7 @@
 // The service's metric families (DESIGN §6), created once. Labels are bounded: route templates
 // (or "unmatched"), methods from a fixed set, status codes, error codes, model names and class labels.
 import LoupeHTTP
+import Synchronization
 
 public final class ServiceMetrics: Sendable {
     public let registry: MetricsRegistry
@@ -15,6 +16,7 @@ public final class ServiceMetrics: Sendable {
     let startToReady: MetricValue
     let ready: MetricValue
     let draining: MetricValue
+    private let predictionMeters = Mutex<[String: PredictionMeters]>([:])
     let batcher: BatcherMetrics
     let explanations: MetricFamily
     let explanationSeconds: HistogramFamily
@@ -70,17 +72,42 @@ public final class ServiceMetrics: Sendable {
 
     /// Records one top-1 prediction per image.
     func recordPredictions(model: String, labels: [String], classes: [Int], confidences: [Float]) {
-        let c = confidence.labels(model)
+        let m = meters(model: model)
         var low = 0
-        // Counted per class first: one labelled-series lookup per class seen, not per image.
-        var perClass = [Int](repeating: 0, count: labels.count)
-        for (cls, p) in zip(classes, confidences) {
-            if cls >= 0 && cls < labels.count { perClass[cls] += 1 } else { predictions.labels(model, String(cls)).increment() }
-            c.observe(Double(p))
+        if classes.count == 1 {
+            // One image (most requests): its class's series directly, no per-class tally.
+            let cls = classes[0]
+            predictions.labels(model, cls >= 0 && cls < labels.count ? labels[cls] : String(cls)).increment()
+        } else {
+            // Counted per class first: one labelled-series lookup per class seen, not per image.
+            var perClass = [Int](repeating: 0, count: labels.count)
+            for cls in classes {
+                if cls >= 0 && cls < labels.count { perClass[cls] += 1 } else { predictions.labels(model, String(cls)).increment() }
+            }
+            for (cls, n) in perClass.enumerated() where n > 0 { predictions.labels(model, labels[cls]).add(Double(n)) }
+        }
+        for p in confidences.prefix(classes.count) {
+            m.confidence.observe(Double(p))
             if p < 0.5 { low += 1 }
         }
-        for (cls, n) in perClass.enumerated() where n > 0 { predictions.labels(model, labels[cls]).add(Double(n)) }
-        images.labels(model).add(Double(classes.count))
-        if low > 0 { lowConfidence.labels(model).add(Double(low)) }
+        m.images.add(Double(classes.count))
+        if low > 0 { lowConfidence.labels(model).add(Double(low)) }   // the series appears with the first one
     }
+
+    /// A model's per-model prediction series, found with one lookup of its name (the families' own
+    /// lookups build a label array and hash it each time).
+    private func meters(model: String) -> PredictionMeters {
+        if let found = predictionMeters.withLock({ $0[model] }) { return found }
+        let made = PredictionMeters(confidence: confidence.labels(model), images: images.labels(model))
+        predictionMeters.withLock { cache in
+            if cache.count >= 4096 { cache.removeAll() }   // bounded like the labels themselves
+            cache[model] = made
+        }
+        return made
+    }
+}
+
+private struct PredictionMeters: Sendable {
+    let confidence: HistogramValue
+    let images: MetricValue
 }
