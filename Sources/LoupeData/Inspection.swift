@@ -56,9 +56,9 @@ public struct ModelInspection: Sendable {
         r.dataOffset = ModelFile.alignUp(16 + length)
         r.header = try? JSONDecoder().decode(ModelHeader.self, from: Data(bytes[16..<16 + length]))
         var end = bytes.count
-        if let h = r.header {
-            let dataBytes = h.quantization.flatMap { q in (try? ModelFile.storedTensors(header: h, quantization: q)).map(ModelFile.dataBytes) }
-                ?? 4 * h.parameterCount
+        // parameterCount is whatever the file says: only a count a file can hold sizes the data section.
+        if let h = r.header, let dataBytes = h.quantization.flatMap({ q in (try? ModelFile.storedTensors(header: h, quantization: q)).map(ModelFile.dataBytes) })
+            ?? ((0...ModelFile.maxFileBytes / 4).contains(h.parameterCount) ? 4 * h.parameterCount : nil) {
             if r.dataOffset! + dataBytes + 32 <= bytes.count { end = r.dataOffset! + dataBytes + 32 }
         }
         if end >= r.dataOffset! + 32 {

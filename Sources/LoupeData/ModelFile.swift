@@ -101,6 +101,11 @@ public struct ModelFile: Sendable, Equatable {
         var storage: [StoredTensor]? = nil
         if let q = header.quantization {
             do { storage = try storedTensors(header: header, quantization: q) } catch let LoupeDataError.modelFile(_, problem) { throw fail(problem) }
+            // The float view is sized by parameterCount and the tensors are read into it by the table.
+            let needed = storage!.reduce(0) { $0 + $1.entry.count }
+            guard header.parameterCount == needed else {
+                throw fail(.shapeMismatch("the architecture needs \(needed) parameters, the file holds \(header.parameterCount)"))
+            }
         }
         let dataBytes = storage.map(ModelFile.dataBytes) ?? 4 * header.parameterCount
         let expected = dataOffset + dataBytes + 32

@@ -134,6 +134,21 @@ import LoupeEngine
         }
     }
 
+    /// `loupe inspect` shows what it can of a file the reader refuses; a parameterCount no file can
+    /// hold is reported, not multiplied into an overflow (before, inspect crashed on it).
+    @Test func inspectionReportsAnAbsurdParameterCount() throws {
+        var file = try Self.makeFile()
+        for count in [1 << 62, Int.max, -(1 << 62), Int.min] {
+            file.header.parameterCount = count
+            let bytes = try file.encode()
+            let r = ModelInspection.inspect(bytes: bytes)
+            #expect(!r.isValid)
+            #expect(r.header?.parameterCount == count)
+            #expect("\(r.error.map { "\($0)" } ?? "")".contains("parameterCount"))
+            #expect(r.checksumOK, "the checksum is still found at the end of the file")
+        }
+    }
+
     @Test func readErrorsNameThePath() throws {
         let dir = try TempDir()
         let path = dir.path + "/broken.loupe"

@@ -63,6 +63,26 @@ import LoupeEngine
         #expect(throws: LoupeDataError.self) { try ModelFile(header: header, parameters: file.parameters) }
     }
 
+    /// A re-signed file whose parameterCount disagrees with its tensor table (a valid checksum proves
+    /// nothing): refused with the shape error, as a version-1 file is — before, the reader sized the
+    /// float view by parameterCount and wrote the tensors past its end (the process crashed).
+    @Test func refusesAParameterCountThatDisagreesWithTheTensors() throws {
+        let (file, _) = try Self.makeFile()
+        for count in [0, 10, file.parameters.count - 1, file.parameters.count + 1] {
+            var lying = file
+            lying.header.parameterCount = count
+            let bytes = try lying.encode()
+            do {
+                _ = try ModelFile.decode(bytes: bytes)
+                Issue.record("parameterCount \(count) accepted")
+            } catch let LoupeDataError.modelFile(_, problem) {
+                guard case let .shapeMismatch(why) = problem else { Issue.record("\(problem)"); continue }
+                #expect(why.contains("\(file.parameters.count) parameters") && why.contains("\(count)"), "\(why)")
+            }
+            #expect(!ModelInspection.inspect(bytes: bytes).isValid)
+        }
+    }
+
     @Test func inspectionFindsTheChecksumOfAVersion2File() throws {
         let (file, _) = try Self.makeFile()
         let r = ModelInspection.inspect(bytes: try file.encode())
