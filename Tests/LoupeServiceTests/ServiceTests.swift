@@ -133,6 +133,23 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         #expect(json(none)["code"]?.stringValue == "no_images")
     }
 
+    /// RFC 2046 §5.1.1: a boundary is 1…70 characters. A longer one (the header allows 16 KiB) made
+    /// the delimiter search cost body × boundary comparisons — a request of 8 MiB of 'a' under a
+    /// 16 KiB boundary of 'a's held a thread for minutes; now it is refused at once.
+    @Test func multipartBoundaryLongerThan70IsRefused() {
+        let h = Harness()
+        func send(_ boundary: String) -> (Int, String?, String?) {
+            let body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n\r\nnot-png\r\n--\(boundary)--\r\n".utf8)
+            let r = h.send(.POST, "/predict", headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")], body: body)
+            return (r.status, json(r)["code"]?.stringValue, json(r)["error"]?.stringValue)
+        }
+        let seventy = String(repeating: "b", count: 70)
+        #expect(send(seventy).1 == "invalid_image", "a 70-character boundary is allowed and the part found")
+        let (status, code, error) = send(seventy + "b")
+        #expect(status == 400 && code == "invalid_multipart")
+        #expect(error?.contains("71 characters") == true && error?.contains("1 to 70") == true, "\(error ?? "")")
+    }
+
     @Test func oipInferAndClassification() {
         let h = Harness()
         let body = Array(#"{"id": "r1", "inputs": [{"name": "input", "datatype": "UINT8", "shape": [2, 2, 2], "data": [0, 0, 0, 255, 0, 0, 0, 0]}]}"#.utf8)

@@ -9,6 +9,10 @@ extension InputDecoding {
         guard let boundary = parameter("boundary", in: contentType), !boundary.isEmpty else {
             throw .badRequest("invalid_multipart", "multipart/form-data needs a boundary parameter in Content-Type")
         }
+        // RFC 2046 §5.1.1. Also what bounds the delimiter search below (body × boundary comparisons).
+        guard boundary.utf8.count <= 70 else {
+            throw .badRequest("invalid_multipart", "the multipart boundary is \(boundary.utf8.count) characters; expected 1 to 70 (RFC 2046)")
+        }
         let delimiter = Array(("--" + boundary).utf8)
         var files: [[UInt8]] = []
         guard var position = find(delimiter, in: body, from: 0) else {
