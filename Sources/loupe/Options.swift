@@ -44,7 +44,10 @@ enum ModelPath {
         return cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
-    static func resolve(_ path: String) throws -> String {
+    static func resolve(_ given: String) throws -> String {
+        // "models/fashion/" (as shell completion writes it) is the directory "models/fashion".
+        var path = given
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         if FileIO.isRegularFile(path) { return path }
         guard FileIO.isDirectory(path) else { throw NotFound(path: absolute(path), inside: false) }
         let direct = path + "/" + ModelRepositoryLayout.modelFileName

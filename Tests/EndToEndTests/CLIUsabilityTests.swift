@@ -63,6 +63,18 @@ import Testing
         #expect(r.stderr.contains("there is no model at \(dir.path)/no-such-model"), "\(r.stderr)")
     }
 
+    /// Shell completion ends a directory with '/': `--model models/fashion/` is the model directory
+    /// (before, its latest version was looked for under models/fashion/fashion and not found).
+    @Test func aModelDirectoryWithATrailingSlashIsFound() throws {
+        let image = "examples/images/0-ankle-boot.png"
+        for model in ["models/fashion/", "models/fashion//", "models/fashion/1/"] {
+            let inspect = try CLIProcess.loupe(["inspect", "--no-self-test", model], directory: E2E.root)
+            #expect(inspect.status == 0 && inspect.stdout.contains("status          valid"), "\(model): \(inspect.output)")
+            let predict = try CLIProcess.loupe(["predict", "--model", model, image], directory: E2E.root)
+            #expect(predict.status == 0 && predict.stdout.contains("Ankle boot"), "\(model): \(predict.output)")
+        }
+    }
+
     @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
         let dir = try TempDir()
         try dir.write("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0, 16] + Array("JFIF".utf8))
