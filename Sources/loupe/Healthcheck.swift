@@ -23,10 +23,17 @@ struct Healthcheck: ParsableCommand {
     var url: String?
     @Option(help: "Configuration file to read server.port from (default: $LOUPE_CONFIG, if set).")
     var config: String?
-    @Option(help: "Seconds to wait for the answer.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for the answer (0.001 to 3600).")
     var timeout: Double = 2
     @Flag(help: "Print nothing.")
     var quiet = false
+
+    func validate() throws {
+        // Under a microsecond the socket timeout would be zero, which means none: the probe would wait forever.
+        guard timeout.isFinite, (0.001...3600).contains(timeout) else {
+            throw ValidationError("--timeout must be a number of seconds from 0.001 to 3600, got \(timeout).")
+        }
+    }
 
     func run() throws {
         let target: String

@@ -1,5 +1,6 @@
 // The first minutes with the CLI (issue 12): --version, a mistyped command, negative numbers,
 // and `predict` with one bad file among good ones — each a sentence and the right exit status.
+import Glibc
 import LoupeData
 import Testing
 
@@ -73,6 +74,31 @@ import Testing
             let predict = try CLIProcess.loupe(["predict", "--model", model, image], directory: E2E.root)
             #expect(predict.status == 0 && predict.stdout.contains("Ankle boot"), "\(model): \(predict.output)")
         }
+    }
+
+    /// `healthcheck --timeout` bounds the wait for a server that accepts and never answers. Before, 0
+    /// (or anything under a microsecond, or a negative number) set no socket timeout at all and the
+    /// probe waited forever; now those are refused, and a positive timeout ends the wait.
+    @Test func healthcheckTimeoutMustBePositive() throws {
+        // A listener that never accepts: the connection completes in the backlog, no answer comes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/health/ready"
+        for timeout in ["0", "0.0000001", "-1", "nan", "inf"] {
+            let r = try CLIProcess.run(CLIProcess.loupePath, ["healthcheck", "--url", url, "--timeout", timeout], timeout: 20)
+            #expect(r.status == 64, "--timeout \(timeout): \(r.output)")
+            #expect(r.stderr.contains("--timeout must be"), "--timeout \(timeout): \(r.stderr)")
+        }
+        let r = try CLIProcess.run(CLIProcess.loupePath, ["healthcheck", "--url", url, "--timeout", "0.3"], timeout: 20)
+        #expect(r.status == 1 && r.stdout.contains("no answer"), "\(r.output)")
     }
 
     @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
