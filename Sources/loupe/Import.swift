@@ -30,13 +30,13 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("Class labels: a file with one label per line, or a,b,c (default 0…K-1).", valueName: "labels"))
     var labels: String?
 
-    @Option(help: "Input normalization: model input = pixel × scale + offset (default: pixel / 255).")
+    @Option(parsing: .unconditional, help: "Input normalization: model input = pixel × scale + offset (default: pixel / 255; negative inverts).")
     var scale: Float = 1.0 / 255.0
 
-    @Option(help: "Input normalization offset (see --scale).")
+    @Option(parsing: .unconditional, help: "Input normalization offset (see --scale), e.g. -1 with --scale 0.0078125 for [-1, 1].")
     var offset: Float = 0
 
-    @Option(help: ArgumentHelp("Largest input height or width to import (default: models.max_input_side of the configuration serve reads, 256).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Largest input height or width to import (default: models.max_input_side of the configuration serve reads, 256).",
                                valueName: "pixels"))
     var maxInputSide: Int?
 
@@ -44,6 +44,10 @@ struct Import: ParsableCommand {
     var config: String?
 
     func validate() throws {
+        guard scale.isFinite, scale != 0 else {
+            throw ValidationError("--scale must be a finite number other than 0 (model input = pixel × scale + offset), got \(scale).")
+        }
+        guard offset.isFinite else { throw ValidationError("--offset must be a finite number, got \(offset).") }
         if let maxInputSide, !(1...4096).contains(maxInputSide) {
             throw ValidationError("--max-input-side must be from 1 to 4096, got \(maxInputSide).")
         }

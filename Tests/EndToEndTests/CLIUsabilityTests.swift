@@ -101,6 +101,25 @@ import Testing
         #expect(r.status == 1 && r.stdout.contains("no answer"), "\(r.output)")
     }
 
+    /// `import --offset -1` (PyTorch's (x − 0.5) / 0.5 normalization) is a value, not a missing one; a
+    /// normalization that is not a finite number, or a zero scale, is refused before anything is written.
+    @Test func importTakesANegativeOffsetAndRefusesANonFiniteNormalization() throws {
+        let dir = try TempDir()
+        let onnx = dir.path + "/fashion.onnx"
+        let export = try CLIProcess.loupe(["export", "--model", E2E.root + "/models/fashion", "--output", onnx])
+        try #require(export.status == 0, "\(export.output)")
+        let out = dir.path + "/m.loupe"
+        let r = try CLIProcess.loupe(["import", onnx, "--scale", "0.0078125", "--offset", "-1", "--output", out])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try ModelFile.read(path: out).header.normalization == Normalization(scale: 0.0078125, offset: -1))
+        for (option, value) in [("--scale", "nan"), ("--scale", "0"), ("--scale", "inf"), ("--offset", "-inf"), ("--offset", "nan")] {
+            let bad = try CLIProcess.loupe(["import", onnx, option, value, "--output", dir.path + "/bad.loupe"])
+            #expect(bad.status == 64, "\(option) \(value): \(bad.output)")
+            #expect(bad.stderr.contains("\(option) must be"), "\(option) \(value): \(bad.stderr)")
+        }
+        #expect(!FileIO.isRegularFile(dir.path + "/bad.loupe"))
+    }
+
     @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
         let dir = try TempDir()
         try dir.write("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0, 16] + Array("JFIF".utf8))
