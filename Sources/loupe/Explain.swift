@@ -23,22 +23,22 @@ struct Explain: ParsableCommand {
     @Option(name: .long, help: "integrated_gradients, saliency, gradient_x_input or occlusion.")
     var method: String = AttributionMethod.integratedGradients.rawValue
 
-    @Option(name: .long, help: "The class to explain (default: each image's predicted class).")
+    @Option(name: .long, parsing: .unconditional, help: "The class to explain (default: each image's predicted class).")
     var target: Int?
 
     @Option(name: .long, help: "Attribute the class's probability or its logit.")
     var output: String = ExplainedScore.probability.rawValue
 
-    @Option(name: .long, help: "Integrated-gradients steps, 1…1024.")
+    @Option(name: .long, parsing: .unconditional, help: "Integrated-gradients steps, 1…1024.")
     var steps: Int = 32
 
     @Option(name: .long, help: "Integrated-gradients baseline: black or blur.")
     var baseline: String = "black"
 
-    @Option(name: .long, help: "Occlusion window side in pixels.")
+    @Option(name: .long, parsing: .unconditional, help: "Occlusion window side in pixels.")
     var window: Int = 4
 
-    @Option(name: .long, help: "Occlusion stride in pixels.")
+    @Option(name: .long, parsing: .unconditional, help: "Occlusion stride in pixels.")
     var stride: Int = 2
 
     @Option(name: .long, help: ArgumentHelp("Write a heatmap PNG per image into this directory.", valueName: "outdir"))

@@ -22,7 +22,7 @@ struct Inspect: ParsableCommand {
     @Flag(name: .customLong("no-self-test"), help: "Skip the golden-sample self-test (as models.self_test: false does for the server).")
     var skipSelfTest = false
 
-    @Option(name: .customLong("self-test-tolerance"),
+    @Option(name: .customLong("self-test-tolerance"), parsing: .unconditional,
             help: "Largest allowed difference of a golden sample's probability from the recorded one (the server's models.self_test_tolerance).")
     var selfTestTolerance: Float = ModelFile.defaultSelfTestTolerance
 

@@ -24,15 +24,15 @@ struct Serve: ParsableCommand {
     var models: String?
     @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("host")))
     var host: String?
-    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("port")))
+    @Option(parsing: .unconditional, help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("port")))
     var port: String?
-    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("max-batch-size")))
+    @Option(parsing: .unconditional, help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("max-batch-size")))
     var maxBatchSize: String?
-    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("max-queue-delay-us")))
+    @Option(parsing: .unconditional, help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("max-queue-delay-us")))
     var maxQueueDelayUs: String?
-    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("workers")))
+    @Option(parsing: .unconditional, help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("workers")))
     var workers: String?
-    @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("threads")))
+    @Option(parsing: .unconditional, help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("threads")))
     var threads: String?
     @Option(help: ArgumentHelp(ServiceConfiguration.serveFlagHelp("tls-cert")))
     var tlsCert: String?

@@ -20,7 +20,13 @@ import Testing
         for (args, text) in [(["train", "--epochs", "-1"], "--epochs must be at least 1, got -1."),
                              (["train", "--threads", "-2"], "--threads must be between 1 and 256, got -2."),
                              (["predict", "--model", "models/fashion", "--top-k", "-3", "x.png"], "--top-k must be an integer from 0 to the model's number of classes, received -3."),
-                             (["predict", "--model", "models/fashion", "--top-k", "11", "examples/images/0-ankle-boot.png"], "--top-k must be an integer from 0 to 10, received 11.")] {
+                             (["predict", "--model", "models/fashion", "--top-k", "11", "examples/images/0-ankle-boot.png"], "--top-k must be an integer from 0 to 10, received 11."),
+                             (["explain", "--model", "models/fashion", "--target", "-1", "examples/images/0-ankle-boot.png"], "--target must be a class from 0 to 9, received -1."),
+                             (["explain", "--model", "models/fashion", "--steps", "-5", "examples/images/0-ankle-boot.png"], "--steps must be 1…1024, received -5."),
+                             (["explain", "--model", "models/fashion", "--method", "occlusion", "--window", "-2", "examples/images/0-ankle-boot.png"], "indow must be 1…28 pixels for a 28×28 input, got -2."),
+                             (["inspect", "--self-test-tolerance", "-1", "models/fashion"], "--self-test-tolerance must be between 0 and 1, got -1.0"),
+                             (["serve", "--port", "-1"], "server.port"),
+                             (["serve", "--workers", "-1"], "workers")] {
             let r = try CLIProcess.loupe(args, directory: E2E.root)
             #expect(r.status == 64, "\(args): \(r.output)")
             #expect(r.stderr.contains(text), "\(args): \(r.stderr)")
