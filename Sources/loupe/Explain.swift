@@ -10,8 +10,8 @@ struct Explain: ParsableCommand {
         The same decoding, engine gradients and heatmap as the server's /explain. Methods: \
         integrated_gradients (default; --steps, --baseline black|blur), saliency (|∂p/∂x|), gradient_x_input, \
         occlusion (--window, --stride). Any input size; images are decoded to the model's H×W×C (RGB kept \
-        for 3-channel models, whose attributions are per channel). --png OUTDIR writes <file>.explain.png per \
-        image: the image (gray, or desaturated colour for RGB) with positive attributions (summed over \
+        for 3-channel models, whose attributions are per channel). --png OUTDIR writes <file name>.explain.png per \
+        image (the files must have different names): the image (gray, or desaturated colour for RGB) with positive attributions (summed over \
         channels) in red and negative ones in blue.
         """)
 
@@ -57,7 +57,21 @@ struct Explain: ParsableCommand {
         }
         guard ExplainedScore(rawValue: output) != nil else { throw ValidationError("--output must be probability or logit, received '\(output)'.") }
         guard baseline == "black" || baseline == "blur" else { throw ValidationError("--baseline must be black or blur, received '\(baseline)'.") }
+        if png != nil {
+            // One heatmap file per input file name: two inputs of one name would write the same file.
+            var seen: [String: String] = [:]
+            for f in files {
+                let name = Self.heatmapName(f)
+                if let first = seen[name] {
+                    throw ValidationError("--png: \(first) and \(f) both write \(name); give files of different names.")
+                }
+                seen[name] = f
+            }
+        }
     }
+
+    /// The heatmap file --png writes for an input file: `<file name>.explain.png`.
+    static func heatmapName(_ file: String) -> String { String(file.split(separator: "/").last ?? Substring(file)) + ".explain.png" }
 
     func run() throws {
         let path = try modelOption.resolvedPath()
@@ -96,8 +110,7 @@ struct Explain: ParsableCommand {
             line += "  Σ attributions \(Format.fixed(Double(a.map.reduce(0, +)), 4))"
             if let b = a.baselineScore { line += " (score − baseline \(Format.fixed(Double(a.score - b), 4)))" }
             if let png {
-                let name = String(f.split(separator: "/").last ?? Substring(f))
-                let out = png + "/" + name + ".explain.png"
+                let out = png + "/" + Self.heatmapName(f)
                 try FileIO.writeAtomically(AttributionHeatmap.png(pixels: imagePixels, attributions: a.map, width: shape[1],
                                                                   height: shape[0], channels: shape[2]), to: out)
                 line += "  → \(out)"

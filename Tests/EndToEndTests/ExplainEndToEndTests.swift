@@ -218,5 +218,14 @@ import Testing
         let bad = try CLIProcess.loupe(["explain", "--model", Self.shipped + "/fashion", dir.path + "/a.png", "--method", "lime"])
         #expect(bad.status == 64)
         #expect(bad.output.contains("--method must be integrated_gradients, saliency, gradient_x_input or occlusion, received 'lime'."))
+        // Two files of one name in different directories would write one heatmap file, the second over
+        // the first (before: both lines said "→ out/a.png.explain.png", one heatmap was lost, exit 0).
+        try FileIO.createDirectories(dir.path + "/other")
+        try dir.write("other/a.png", try FileIO.readFile(dir.path + "/b.png"))
+        let twins = try CLIProcess.loupe(["explain", "--model", Self.shipped + "/fashion", dir.path + "/a.png", dir.path + "/other/a.png",
+                                          "--method", "saliency", "--png", dir.path + "/twins"])
+        #expect(twins.status == 64, "\(twins.output)")
+        #expect(twins.stderr.contains("both write a.png.explain.png"), "\(twins.stderr)")
+        #expect(!FileIO.isDirectory(dir.path + "/twins"))
     }
 }
