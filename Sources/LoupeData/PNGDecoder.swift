@@ -1,3 +1,5 @@
+import Synchronization
+
 /// PNG (ISO/IEC 15948) decoder to 8-bit gray or RGB: colour types 0, 2, 3, 4, 6 at every allowed bit
 /// depth, tRNS transparency, Adam7 interlace. Every chunk's CRC is checked; critical chunks
 /// other than IHDR/PLTE/IDAT/IEND are refused; the inflated size is bounded by the size IHDR
@@ -24,6 +26,13 @@ enum PNGDecoder {
         func rowBytes(_ w: Int) -> Int { (w * bitsPerPixel + 7) / 8 }
         /// Filter-type byte + row bytes per row, for a (sub)image of w×h.
         func rawSize(_ w: Int, _ h: Int) -> Int { w == 0 || h == 0 ? 0 : h * (1 + rowBytes(w)) }
+        /// Pass `i`'s first pixel, steps and size: one of Adam7's seven when interlaced, else the
+        /// whole image (i = 0).
+        func pass(_ i: Int) -> (x0: Int, y0: Int, dx: Int, dy: Int, w: Int, h: Int) {
+            guard interlaced else { return (0, 0, 1, 1, width, height) }
+            let (x0, y0, dx, dy) = adam7[i]
+            return (x0, y0, dx, dy, (width - x0 + dx - 1) / dx, (height - y0 + dy - 1) / dy)
+        }
     }
 
     /// Adam7 passes: (x start, y start, x step, y step).
@@ -119,15 +128,9 @@ enum PNGDecoder {
         if h.colorType == 3 && palette.isEmpty { throw fail("a palette image without PLTE") }
         if h.colorType == 3 && paletteAlpha.count > palette.count { throw fail("tRNS has more entries than PLTE") }
 
-        var passes: [(x0: Int, y0: Int, dx: Int, dy: Int, w: Int, h: Int)] = []
-        if h.interlaced {
-            for (x0, y0, dx, dy) in adam7 {
-                passes.append((x0, y0, dx, dy, (h.width - x0 + dx - 1) / dx, (h.height - y0 + dy - 1) / dy))
-            }
-        } else {
-            passes.append((0, 0, 1, 1, h.width, h.height))
-        }
-        let expected = passes.reduce(0) { $0 + h.rawSize($1.w, $1.h) }
+        let passCount = h.interlaced ? adam7.count : 1
+        var expected = 0
+        for p in 0..<passCount { let pass = h.pass(p); expected += h.rawSize(pass.w, pass.h) }
         // Rows are inflated, unfiltered and converted one at a time, and the gray output grows
         // row by row: memory follows the bytes that actually inflate, never the size IHDR claims
         // (a 20-byte IDAT that claims 4096×4096×16-bit RGBA fails after its first row, having
@@ -139,8 +142,18 @@ enum PNGDecoder {
         let sampleCount = pixelCount * outC
         var reservation = DecodeReservation(budget)
         defer { reservation.releaseAll() }
-        let inflater = try Inflater(idat, format: .zlib, maxOutput: expected)
-        var source = InflatedRows(inflater, capacity: min(expected, max(1 << 16, 1 + h.rowBytes(h.width))), expected: expected)
+        // zlib's state and the row buffers come from the previous decode (PNGScratch).
+        let scratch = PNGScratch.take()
+        var row = scratch.row, previous = scratch.previous
+        scratch.row = []; scratch.previous = []
+        let inflater = try scratch.inflater(idat, maxOutput: expected)
+        var source = InflatedRows(inflater, window: scratch.takeWindow(),
+                                  capacity: min(expected, max(1 << 16, 1 + h.rowBytes(h.width))), expected: expected)
+        defer {
+            scratch.row = row; scratch.previous = previous
+            scratch.window = source.takeWindow()
+            PNGScratch.give(scratch)
+        }
         // The image row by row for one pass; for Adam7, each pass's pixels one after another,
         // scattered into place once all of them have arrived.
         var decoded: [UInt8] = []
@@ -148,10 +161,12 @@ enum PNGDecoder {
         let bpp = max(1, h.bitsPerPixel / 8)
         // Fast path, the common cases: 8-bit gray to gray, 8-bit RGB to RGB, rows as they are.
         let asIs = h.bitDepth == 8 && transparentKey == nil && (outC == 1 ? h.colorType == 0 : h.colorType == 2)
-        for pass in passes where pass.w > 0 && pass.h > 0 {
+        for p in 0..<passCount {
+            let pass = h.pass(p)
+            guard pass.w > 0 && pass.h > 0 else { continue }
             let rowBytes = h.rowBytes(pass.w)
-            var previous = [UInt8](repeating: 0, count: rowBytes)
-            var row = [UInt8](repeating: 0, count: rowBytes)
+            previous.removeAll(keepingCapacity: true); previous.append(contentsOf: repeatElement(0, count: rowBytes))
+            row.removeAll(keepingCapacity: true); row.append(contentsOf: repeatElement(0, count: rowBytes))
             for y in 0..<pass.h {
                 let filter = try source.nextRow(into: &row)
                 try unfilter(filter, &row, previous, bpp: bpp, line: y)
@@ -173,7 +188,9 @@ enum PNGDecoder {
             try reservation.cover(2 * sampleCount, cap: 2 * sampleCount)
             var scattered = [UInt8](repeating: 0, count: sampleCount)
             var k = 0
-            for pass in passes where pass.w > 0 && pass.h > 0 {
+            for p in 0..<passCount {
+                let pass = h.pass(p)
+                guard pass.w > 0 && pass.h > 0 else { continue }
                 for y in 0..<pass.h {
                     let base = (pass.y0 + y * pass.dy) * h.width + pass.x0
                     for x in 0..<pass.w {
@@ -200,10 +217,17 @@ enum PNGDecoder {
         private var start = 0, end = 0
         private var consumed = 0
 
-        init(_ inflater: Inflater, capacity: Int, expected: Int) {
+        /// `window`: a buffer to reuse (any size; replaced when smaller than `capacity`).
+        init(_ inflater: Inflater, window: [UInt8] = [], capacity: Int, expected: Int) {
             self.inflater = inflater
             self.expected = expected
-            window = [UInt8](repeating: 0, count: capacity)
+            self.window = window.count >= capacity ? window : [UInt8](repeating: 0, count: capacity)
+        }
+
+        /// The window, for the next decode (this source is then empty).
+        mutating func takeWindow() -> [UInt8] {
+            defer { window = []; start = 0; end = 0 }
+            return window
         }
 
         /// Copies the next row's bytes into `row` and returns its filter-type byte.
@@ -341,5 +365,42 @@ enum PNGDecoder {
                 }
             }
         }
+    }
+}
+
+/// What a PNG decode borrows and gives back, so that decoding a small image allocates its output
+/// only: zlib's inflate state (reset per stream, not set up and torn down), the inflated-data
+/// window and the two row buffers. A decode holds its scratch alone from `take` to `give`; a few
+/// are kept (one per thread decoding at once, in practice), and buffers past 128 KiB are not.
+final class PNGScratch: @unchecked Sendable {
+    private var inflaterState: Inflater?
+    var window: [UInt8] = []
+    var row: [UInt8] = []
+    var previous: [UInt8] = []
+
+    private static let pool = Mutex<[PNGScratch]>([])
+    private static let kept = 16
+    private static let largestKeptBuffer = 128 << 10
+
+    static func take() -> PNGScratch { pool.withLock { $0.popLast() } ?? PNGScratch() }
+
+    static func give(_ scratch: PNGScratch) {
+        if scratch.window.count > largestKeptBuffer { scratch.window = [] }
+        if scratch.row.capacity > largestKeptBuffer { scratch.row = []; scratch.previous = [] }
+        scratch.inflaterState?.dropInput()
+        pool.withLock { if $0.count < kept { $0.append(scratch) } }
+    }
+
+    /// An inflater over `input`: the kept one restarted, or a new one.
+    func inflater(_ input: ArraySlice<UInt8>, maxOutput: Int) throws -> Inflater {
+        if let kept = inflaterState, (try? kept.restart(input, maxOutput: maxOutput)) != nil { return kept }
+        let created = try Inflater(input, format: .zlib, maxOutput: maxOutput)
+        inflaterState = created
+        return created
+    }
+
+    func takeWindow() -> [UInt8] {
+        defer { window = [] }
+        return window
     }
 }

@@ -16,11 +16,11 @@ public final class Inflater {
     }
 
     private var stream = z_stream()
-    private let input: ArraySlice<UInt8>
+    private var input: ArraySlice<UInt8>
     private var inputOffset = 0
     private var finished = false
     private let format: Format
-    public let maxOutput: Int
+    public private(set) var maxOutput: Int
     /// Total bytes produced so far.
     public private(set) var totalOut = 0
 
@@ -44,6 +44,28 @@ public final class Inflater {
     }
 
     deinit { inflateEnd(&stream) }
+
+    /// Starts over on another zlib stream, as a new `Inflater(input, format: .zlib, maxOutput:)`
+    /// would, but keeping zlib's state (and its window, if a stream needed one): `inflateReset`
+    /// instead of `inflateInit2`'s allocation per stream (PNG decoding reuses one per decode).
+    func restart(_ input: ArraySlice<UInt8>, maxOutput: Int) throws {
+        precondition(format == .zlib, "restart is for zlib streams")
+        let rc = inflateReset(&stream)
+        if rc != Z_OK { throw LoupeDataError.compression("zlib could not reset (code \(rc))") }
+        self.input = input
+        self.maxOutput = maxOutput
+        inputOffset = 0
+        finished = false
+        totalOut = 0
+    }
+
+    /// Lets go of the input (kept for a later `restart`, this inflater should not hold a request's
+    /// body alive); reading afterwards finds the stream at its end.
+    func dropInput() {
+        input = []
+        inputOffset = 0
+        finished = true
+    }
 
     /// True once the compressed stream has ended (all members, for gzip).
     public var isAtEnd: Bool { finished }

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 @testable import LoupeData
 
@@ -152,6 +154,49 @@ enum PNGWriter {
         let small = big.resized(width: 28, height: 28)
         #expect(small.pixels[0] == 0 && small.pixels[28] == 9 && small.pixels[27 * 28] == UInt8(27 * 9))
         #expect(image.inverted().pixels[0] == 255)
+    }
+
+    /// Decodes reuse zlib's state and the row buffers of earlier ones (PNGScratch): whatever came
+    /// before — a large image whose stream needed zlib's window, a stream that failed half-way, an
+    /// interlaced one, another colour type — the next decode gives what a first decode gives, here
+    /// checked against the fixtures' expected PGMs and the writer's known pattern, on one thread
+    /// and on four at once.
+    @Test func decodesAfterAnyEarlierDecodeAsAfterNone() throws {
+        let big = PNGWriter.gray(width: 300, height: 300)   // 90 KB of image data: several inflate calls
+        let bigPixels = (0..<300).flatMap { y in (0..<300).map { UInt8(($0 + y) % 256) } }
+        let kinds = ["gray8", "rgba16_adam7", "palette2", "gray_alpha8_adam7", "pillow_rgba", "gray1"]
+        let fixtures = try kinds.map { (png: try fixture($0 + ".png"), expected: try ImageDecoder.decode(try fixture($0 + ".expected.pgm"))) }
+        let broken: [(bytes: [UInt8], text: String)] = [
+            (PNGWriter.gray(width: 4, height: 3, idat: [0x78, 0x9c, 0xff, 0xff, 0xff, 0x00]), "image data"),
+            (PNGWriter.gray(width: 4, height: 3, extraRaw: [UInt8](repeating: 9, count: 100_000)), "inflates to more than"),
+            (PNGWriter.gray(width: 4, height: 3, idat: Deflate.zlib([0, 1, 2])), "truncated"),
+            (PNGWriter.gray(width: 4, height: 3, filter: 7), "filter type 7"),
+        ]
+        @Sendable func round(_ r: Int) -> [String] {
+            var problems: [String] = []
+            for i in 0..<(fixtures.count + broken.count + 1) {
+                let k = (i + r) % (fixtures.count + broken.count + 1)
+                if k < fixtures.count {
+                    if (try? ImageDecoder.decode(fixtures[k].png)) != fixtures[k].expected { problems.append("\(kinds[k]) after round \(r)") }
+                } else if k < fixtures.count + broken.count {
+                    let b = broken[k - fixtures.count]
+                    do { _ = try ImageDecoder.decode(b.bytes); problems.append("no error for \(b.text)") } catch {
+                        if !"\(error)".contains(b.text) { problems.append("\(error) instead of \(b.text)") }
+                    }
+                } else if (try? ImageDecoder.decode(big))?.pixels != bigPixels {
+                    problems.append("the 300×300 image after round \(r)")
+                }
+            }
+            return problems
+        }
+        for r in 0..<12 { #expect(round(r) == []) }
+        let results = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var found: [String] = []
+            for r in 0..<10 { found += round(r + t) }
+            results.withLock { $0 += found }
+        }
+        #expect(results.withLock { $0 } == [])
     }
 
     func expectError(_ bytes: [UInt8], contains text: String, sourceLocation: SourceLocation = #_sourceLocation) {
