@@ -17,7 +17,8 @@ public struct CalibrationBins: Sendable, Equatable, Codable {
     }
 
     public mutating func add(confidence: Float, correct right: Bool) {
-        let c = Double(min(max(confidence, 0), 1))
+        // NaN (a network whose outputs overflowed) is no confidence: the lowest bin, not a trap in Int(_:).
+        let c = confidence.isNaN ? 0 : Double(min(max(confidence, 0), 1))
         let b = min(Int(c * Double(counts.count)), counts.count - 1)
         counts[b] += 1
         confidenceSums[b] += c

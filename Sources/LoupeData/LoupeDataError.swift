@@ -29,6 +29,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
     case decodeExceedsBudget(needed: Int, limit: Int)
     /// A model file is malformed; `path` is nil when decoding bytes from memory.
     case modelFile(path: String?, problem: ModelFileProblem)
+    /// The training loss stopped being a number (the weights overflowed), in this epoch (1-based).
+    case trainingDiverged(epoch: Int, learningRate: Float)
 
     public var description: String {
         switch self {
@@ -52,6 +54,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
             return "Decoding this image needs about \(needed) bytes, more than the whole \(limit)-byte decoding allowance."
         case let .unsupportedImageFormat(what):
             return "Unsupported image format: \(what); expected PNG, JPEG, WebP or PGM (P5/P2)."
+        case let .trainingDiverged(epoch, learningRate):
+            return "Training diverged in epoch \(epoch): the training loss is not a number (NaN or infinite), so neither are the weights; nothing was written. Try a lower --learning-rate (\(learningRate))."
         case let .modelFile(path, problem):
             if let path { return "Model file '\(path)' is invalid: \(problem)." }
             return "Model file is invalid: \(problem)."

@@ -235,6 +235,7 @@ public enum TrainingRun {
         for epoch in 1...max(1, options.epochs) where options.epochs > 0 {
             let r = trainer.trainEpoch(images: trainImages, labels: train.labels, count: train.count, epoch: epoch, progress: events.batch)
             if r.stopped { stopped = true; break }
+            guard r.loss.isFinite else { throw LoupeDataError.trainingDiverged(epoch: epoch, learningRate: options.learningRate) }
             last = r
             var record = EpochRecord(epoch: epoch, loss: r.loss, accuracy: r.accuracy, seconds: r.seconds, imagesPerSecond: r.imagesPerSecond)
             if validation.count > 0 {
@@ -350,6 +351,7 @@ public enum TrainingRun {
             for epoch in 1...max(1, options.epochs) {
                 let r = trainer.trainEpoch(images: images, labels: train.labels, count: train.count, epoch: epoch, progress: events.batch)
                 if r.stopped { return CrossValidationReport(folds: results, stopped: true) }
+                guard r.loss.isFinite else { throw LoupeDataError.trainingDiverged(epoch: epoch, learningRate: options.learningRate) }
             }
             let v = trainer.evaluate(images: held.normalizedImages(), labels: held.labels, count: held.count)
             results.append(.init(fold: k + 1, trainExamples: train.count, validationExamples: held.count, loss: v.loss, accuracy: v.accuracy))

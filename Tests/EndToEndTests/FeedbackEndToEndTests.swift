@@ -12,6 +12,26 @@ import Testing
         text.split(separator: "\n").first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
 
+    /// Finite FP32 inputs can overflow inside the network (−3.4e38 everywhere makes every probability NaN).
+    /// Feedback for such a prediction used to kill the server: the calibration bins turned the NaN
+    /// confidence into an Int (a trap). Now it is scored like any other label and the server stays up.
+    @Test func feedbackForAPredictionWithoutAFiniteConfidenceKeepsTheServerUp() throws {
+        let server = try ServeProcess(models: E2E.root + "/models")   // the shipped, trained model
+        try server.waitReady()
+        let data = [String](repeating: "-3.4e38", count: 784).joined(separator: ",")
+        let infer = try HTTP.request(port: server.port, "POST", "/v2/models/fashion/infer",
+                                     headers: [("Content-Type", "application/json"), ("X-Request-ID", "overflow-1")],
+                                     body: Array(#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 28, 28, 1], "data": [\#(data)]}]}"#.utf8))
+        #expect(infer.status == 200 && infer.text.contains("[null,null"), "\(infer.text.prefix(300))")
+        let feedback = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
+                                        body: Array(#"{"request_id": "overflow-1", "label": 3}"#.utf8))
+        #expect(feedback.status == 200, "\(feedback.text)")
+        let metrics = try HTTP.request(port: server.port, "GET", "/metrics")
+        #expect(metrics.status == 200)
+        #expect(Self.metric(metrics.text, #"loupe_feedback_total{model="fashion",version="1"}"#) == 1)
+        #expect(server.process.wait(seconds: 0.1) == nil, "the server is still running; log:\n\(server.log.suffix(2000))")
+    }
+
     @Test func labelsForTestImagesMoveLiveAccuracyToTheExpectedValue() throws {
         let repo = try E2E.makeRepository()
         let server = try ServeProcess(models: repo.path, settings: ["feedback.accuracy_window=10"])

@@ -168,6 +168,13 @@ import LoupeData
         try FileIO.writeAtomically(Array("hello".utf8), to: notImage)
         let predict = try CLIProcess.loupe(["predict", "--model", Self.trained.modelPath, notImage])
         #expect(predict.status != 0 && predict.stderr.contains("Unsupported image format"), "\(predict.output)")
+        // A learning rate that makes the loss NaN: the run stops at that epoch with a sentence and writes
+        // nothing (before, it trained on and then crashed measuring the test split: Int(NaN)).
+        let diverged = try CLIProcess.loupe(["train", "--limit", "512", "--epochs", "3", "--optimizer", "sgd", "--learning-rate", "1e30",
+                                            "--threads", "1", "--output", scratch.path + "/diverged.loupe"])
+        #expect(diverged.status == 1, "\(diverged.output)")
+        #expect(diverged.stderr.contains("Training diverged in epoch 1: the training loss is not a number"), "\(diverged.stderr)")
+        #expect(diverged.stderr.contains("a lower --learning-rate (1e+30)"), "\(diverged.stderr)")
         #expect(scratch.files() == ["x.txt"], "a failed run left files behind")
     }
 

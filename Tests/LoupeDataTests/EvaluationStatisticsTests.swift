@@ -45,6 +45,19 @@ import Testing
         #expect(c.accuracyDifference == -0.25)
     }
 
+    /// A network whose outputs are NaN (weights or activations overflowed) has no confidence: it counts
+    /// in the lowest bin instead of trapping on Int(NaN), in `loupe evaluate` and the server's live ECE.
+    @Test func aNaNConfidenceCountsInTheLowestBin() {
+        var bins = CalibrationBins(bins: 10)
+        bins.add(confidence: .nan, correct: false)
+        bins.add(confidence: .infinity, correct: true)
+        bins.add(confidence: -.infinity, correct: false)
+        #expect(bins.counts == [2, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        #expect(bins.expectedCalibrationError == 0)
+        let report = EvaluationReport(probabilities: [.nan, .nan, 0.2, 0.8], labels: [0, 1], count: 2, classNames: ["a", "b"])
+        #expect(report.count == 2 && report.reliability.reduce(0) { $0 + $1.count } == 2)
+    }
+
     @Test func crossValidationMeanAndDeviation() {
         let (m, s) = CrossValidationReport.meanAndDeviation([0.8, 0.9, 1.0])
         #expect(abs(m - 0.9) < 1e-12 && abs(s - 0.1) < 1e-12)
