@@ -97,6 +97,15 @@ public struct ModelFile: Sendable, Equatable {
             throw fail(.invalidHeader(version == quantizedFormatVersion ? "a version-2 file must have a 'quantization' header"
                                                                          : "a 'quantization' header needs format version 2"))
         }
+        // The architecture is sized before the engine builds it (storedTensors, validate): one that needs more
+        // parameters than the header declares, or than the data section could hold (a byte each at least), is
+        // refused here, so what is allocated follows the file's size, never what its architecture claims.
+        if let planned = try? plannedParameterCount(of: header.architecture) {
+            guard planned <= header.parameterCount else {
+                throw fail(.shapeMismatch("the architecture needs \(planned) parameters, the file holds \(header.parameterCount)"))
+            }
+            guard planned <= bytes.count - dataOffset - 32 else { throw fail(.truncated(expected: dataOffset + planned + 32, actual: bytes.count)) }
+        }
         // Version 2: the storage layout follows from the architecture's tensors; checked before any byte is read.
         var storage: [StoredTensor]? = nil
         if let q = header.quantization {

@@ -85,6 +85,21 @@ import Testing
         #expect(verdicts.golden.status == 0, "\(verdicts.golden.output)")
     }
 
+    /// A small file whose architecture claims far more parameters than it holds (dense units 3 → 25,000,000:
+    /// 225 M parameters, 900 MB of floats) is refused from its sizes. Before, the reader built the claimed
+    /// network to lay its tensors out — a 1 KB file cost ~1 GB — so under a 600 MB address-space limit
+    /// `inspect` (like the server's loader) died instead of answering.
+    @Test func anArchitectureLargerThanTheFileIsRefusedBeforeTheEngineBuildsIt() throws {
+        let dir = try TempDir()
+        let file = try Self.honestFile()
+        let json = try Self.headerJSON(file.header)
+        #expect(json.contains("\"units\":3"))
+        try dir.write("claims.loupe", Self.container(json.replacing("\"units\":3", with: "\"units\":25000000"), file.parameters))
+        let r = try CLIProcess.run("bash", ["-c", "ulimit -v 600000 && exec \"$0\" inspect --no-self-test \"$1\"", CLIProcess.loupePath, dir.path + "/claims.loupe"])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.stdout.contains("the architecture needs 225000020 parameters, the file holds \(file.parameters.count)"), "\(r.output)")
+    }
+
     @Test func inspectRunsTheGoldenSelfTestAsTheServerDoes() throws {
         let dir = try TempDir()
         let honest = try Self.honestFile()
