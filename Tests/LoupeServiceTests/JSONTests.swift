@@ -127,4 +127,82 @@ import Testing
             }
         }
     }
+
+    /// The /predict body against a plain writer (every probability formatted where it appears, the
+    /// top-k ranked by a stable sort): byte for byte, with odd values (non-finite, −0, subnormal,
+    /// extremes), several rows and every top_k.
+    @Test func predictResponseMatchesAPlainWriter() throws {
+        let model = FakeModel()
+        let odd: [Float] = [.nan, .infinity, -.infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                            .leastNormalMagnitude, 1, 0.1, 1e-7, -1.1754944e-38]
+        var rows: [[Float]] = [[0.2, 0.5, 0.3], [0.4, 0.2, 0.4], [0.1, 0.1, 0.1]]
+        for i in 0..<odd.count { rows.append([odd[i], odd[(i + 5) % odd.count], odd[(i + 7) % odd.count]]) }
+        for _ in 0..<20 { rows.append((0..<3).map { _ in Float.random(in: 0...1) }) }
+        func plain(_ rows: [[Float]], classes: [Int], topK: Int) -> [UInt8] {
+            var w = JSONWriter()
+            w.raw("{\"model\":"); w.string(model.name)
+            w.raw(",\"model_version\":"); w.int(model.version)
+            w.raw(",\"predictions\":[")
+            for (i, row) in rows.enumerated() {
+                if i > 0 { w.raw(",") }
+                func entry(_ c: Int) {
+                    w.raw("{\"class\":"); w.int(c); w.raw(",\"label\":"); w.string(model.labels[c])
+                    w.raw(",\"confidence\":"); w.float(row[c])
+                }
+                entry(classes[i])
+                w.raw(",\"top_k\":[")
+                let order = row.indices.sorted { a, b in row[a] != row[b] ? row[a] > row[b] : a < b }
+                for (j, c) in order.prefix(topK).enumerated() { if j > 0 { w.raw(",") }; entry(c); w.raw("}") }
+                w.raw("],\"probabilities\":[")
+                for (j, p) in row.enumerated() { if j > 0 { w.raw(",") }; w.float(p) }
+                w.raw("]}")
+            }
+            w.raw("]}")
+            return w.bytes
+        }
+        let finite = rows.filter { $0.allSatisfy { !$0.isNaN } }   // a ranking over NaN has no order to compare
+        for topK in 0...3 {
+            let classes = rows.map { row in row.indices.max { row[$0] < row[$1] }! }
+            let got = PredictRoute.response(model: model, probabilities: rows.flatMap { $0 }, classes: classes, topK: 0)
+            #expect(got == plain(rows, classes: classes, topK: 0))
+            let fc = finite.map { row in row.indices.max { row[$0] < row[$1] }! }
+            let ranked = PredictRoute.response(model: model, probabilities: finite.flatMap { $0 }, classes: fc, topK: topK)
+            #expect(String(decoding: ranked, as: UTF8.self) == String(decoding: plain(finite, classes: fc, topK: topK), as: UTF8.self))
+        }
+    }
+
+    /// Server-Timing's milliseconds against the plain formatting (round to the microsecond, three decimals).
+    @Test func serverTimingFormatsMillisecondsExactly() {
+        func plain(_ ns: UInt64) -> String {
+            let micro = (Double(ns) / 1e6 * 1000).rounded()
+            let whole = Int(micro) / 1000, frac = Int(micro) % 1000
+            let f = String(frac)
+            return "\(whole)." + String(repeating: "0", count: 3 - f.count) + f
+        }
+        let values: [UInt64] = [0, 1, 499, 500, 501, 999, 1_000, 1_499, 1_500, 9_999_499, 9_999_500, 12_000_500, 123_456_789,
+                                1_000_000_000_000, 18_000_000_000_000_000]
+            + (0..<2000).map { _ in UInt64.random(in: 0...50_000_000) }
+        for q in values {
+            let i = values[Int(q % UInt64(values.count))]
+            #expect(serverTiming(queueNanoseconds: q, stage: "inference", stageNanoseconds: i) == "queue;dur=\(plain(q)), inference;dur=\(plain(i))")
+        }
+        #expect(serverTiming(queueNanoseconds: 2_000, stage: "explain", stageNanoseconds: 1_250_000) == "queue;dur=0.002, explain;dur=1.250")
+    }
+
+    /// A model's per-class prediction series are found once and kept; a later version of the
+    /// model (same name) that names a class differently counts under its own label.
+    @Test func predictionSeriesFollowTheLabels() {
+        let registry = MetricsRegistry()
+        let metrics = ServiceMetrics(registry: registry, version: "test")
+        for _ in 0..<3 { metrics.recordPredictions(model: "m", labels: ["a", "b"], classes: [1], confidences: [0.9]) }
+        metrics.recordPredictions(model: "m", labels: ["x", "y"], classes: [1], confidences: [0.9])
+        metrics.recordPredictions(model: "m", labels: ["a", "b"], classes: [1], confidences: [0.4])
+        metrics.recordPredictions(model: "m", labels: ["a", "b"], classes: [7], confidences: [0.9])
+        let text = registry.render()
+        #expect(text.contains(#"loupe_predictions_total{model="m",label="b"} 4"#))
+        #expect(text.contains(#"loupe_predictions_total{model="m",label="y"} 1"#))
+        #expect(text.contains(#"loupe_predictions_total{model="m",label="7"} 1"#))
+        #expect(!text.contains(#"label="a""#))
+        #expect(text.contains(#"loupe_low_confidence_predictions_total{model="m"} 1"#))
+    }
 }

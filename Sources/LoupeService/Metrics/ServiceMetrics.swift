@@ -77,7 +77,11 @@ public final class ServiceMetrics: Sendable {
         if classes.count == 1 {
             // One image (most requests): its class's series directly, no per-class tally.
             let cls = classes[0]
-            predictions.labels(model, cls >= 0 && cls < labels.count ? labels[cls] : String(cls)).increment()
+            if cls >= 0 && cls < labels.count {
+                m.predictions(of: cls, label: labels[cls]) { predictions.labels(model, labels[cls]) }.increment()
+            } else {
+                predictions.labels(model, String(cls)).increment()
+            }
         } else {
             // Counted per class first: one labelled-series lookup per class seen, not per image.
             var perClass = [Int](repeating: 0, count: labels.count)
@@ -107,7 +111,24 @@ public final class ServiceMetrics: Sendable {
     }
 }
 
-private struct PredictionMeters: Sendable {
+private final class PredictionMeters: Sendable {
     let confidence: HistogramValue
     let images: MetricValue
+    /// `loupe_predictions_total`'s series of this model by class index, each with the label it was
+    /// found for, filled as classes are first predicted (a series appears with its first count).
+    private let perClass = Mutex<[(label: String, series: MetricValue)?]>([])
+
+    init(confidence: HistogramValue, images: MetricValue) { self.confidence = confidence; self.images = images }
+
+    /// Class `index`'s series: the one found before for the same label, else `find()`'s (a new
+    /// version of the model may name its classes differently). Bounded like the label values.
+    func predictions(of index: Int, label: String, find: () -> MetricValue) -> MetricValue {
+        if let known = perClass.withLock({ index < $0.count ? $0[index] : nil }), known.label == label { return known.series }
+        let series = find()
+        perClass.withLock { table in
+            if index >= table.count { table.append(contentsOf: repeatElement(nil, count: index + 1 - table.count)) }
+            table[index] = (label, series)
+        }
+        return series
+    }
 }

@@ -80,9 +80,22 @@ struct ImageFeatures: Equatable {
         }
     }
 
-    /// The engine's `PixelCounts` (the same counting as the training-time statistics).
     init(buffer: UnsafeBufferPointer<UInt8>, bins: Int, inkThreshold: Int) {
         var histogram = [UInt16](repeating: 0, count: bins)
+        let (mean, ink) = histogram.withUnsafeMutableBufferPointer {
+            Self.measure(buffer, inkThreshold: inkThreshold, histogram: $0)
+        }
+        self.meanIntensity = mean
+        self.inkFraction = ink
+        self.histogram = histogram
+    }
+
+    /// The engine's `PixelCounts` (the same counting as the training-time statistics): the mean
+    /// intensity and ink share of `buffer`'s pixels, and their histogram written into `histogram`
+    /// (its count is the bins).
+    static func measure(_ buffer: UnsafeBufferPointer<UInt8>, inkThreshold: Int,
+                        histogram: UnsafeMutableBufferPointer<UInt16>) -> (mean: Double, ink: Double) {
+        let bins = histogram.count
         let (sum, ink) = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: bins) { counts in
             counts.initialize(repeating: 0)
             let totals = PixelCounts.accumulate(buffer, inkThreshold: inkThreshold, histogram: counts)
@@ -90,9 +103,7 @@ struct ImageFeatures: Equatable {
             return totals
         }
         let count = Double(max(1, buffer.count))
-        self.meanIntensity = Double(sum) / count / 255
-        self.inkFraction = Double(ink) / count
-        self.histogram = histogram
+        return (Double(sum) / count / 255, Double(ink) / count)
     }
 }
 
@@ -130,6 +141,14 @@ public final class DriftWindow: Sendable {
         }
 
         mutating func push(_ f: ImageFeatures?, predictedClass: Int) {
+            guard let f else { return push(mean: 0, ink: 0, histogram: nil, predictedClass: predictedClass) }
+            f.histogram.withUnsafeBufferPointer {
+                push(mean: f.meanIntensity, ink: f.inkFraction, histogram: $0, predictedClass: predictedClass)
+            }
+        }
+
+        /// One image's features (none: `histogram` nil, or of another bin count) and predicted class.
+        mutating func push(mean: Double, ink: Double, histogram h: UnsafeBufferPointer<UInt16>?, predictedClass: Int) {
             let slot = next
             if filled == capacity {   // evict the oldest
                 let old = Int(ringClass[slot])
@@ -146,13 +165,13 @@ public final class DriftWindow: Sendable {
             let cls = predictedClass >= 0 && predictedClass < classCounts.count ? predictedClass : -1
             ringClass[slot] = Int32(cls)
             if cls >= 0 { classCounts[cls] += 1 }
-            if let f, f.histogram.count == bins {
+            if let h, h.count == bins {
                 featured += 1
-                ringMean[slot] = f.meanIntensity; meanSum += f.meanIntensity
-                ringInk[slot] = f.inkFraction; inkSum += f.inkFraction
+                ringMean[slot] = mean; meanSum += mean
+                ringInk[slot] = ink; inkSum += ink
                 for b in 0..<bins {
-                    ringHistogram[slot * bins + b] = f.histogram[b]
-                    histogram[b] += Int(f.histogram[b])
+                    ringHistogram[slot * bins + b] = h[b]
+                    histogram[b] += Int(h[b])
                 }
             } else {
                 ringMean[slot] = -1
@@ -194,24 +213,40 @@ public final class DriftWindow: Sendable {
     }
 
     /// Records a batch: `pixels` holds `count` images back to back (or is empty when the inputs
-    /// are not available as pixels), `predictedClasses` one class per image. One lock round trip.
+    /// are not available as pixels), `predictedClasses` one class per image. One lock round trip;
+    /// the features are computed before it, into scratch space on the stack (no array per image).
     public func recordBatch(pixels: some RandomAccessCollection<UInt8>, predictedClasses: [Int]) {
         let count = predictedClasses.count
         guard count > 0 else { return }
         let perImage = pixels.count / count
-        var features: [ImageFeatures?] = []
-        features.reserveCapacity(count)
-        if perImage > 0 {
-            let p = featureParameters
-            var start = pixels.startIndex
-            for _ in 0..<count {
-                let end = pixels.index(start, offsetBy: perImage)
-                features.append(ImageFeatures(pixels: pixels[start..<end], bins: p.bins, inkThreshold: p.inkThreshold))
-                start = end
-            }
+        guard perImage > 0 else {
+            state.withLock { s in for c in predictedClasses { s.push(nil, predictedClass: c) } }
+            return
         }
-        state.withLock { s in
-            for i in 0..<count { s.push(perImage > 0 ? features[i] : nil, predictedClass: predictedClasses[i]) }
+        if pixels.withContiguousStorageIfAvailable({ recordBatch($0, perImage: perImage, predictedClasses: predictedClasses) }) == nil {
+            Array(pixels).withUnsafeBufferPointer { recordBatch($0, perImage: perImage, predictedClasses: predictedClasses) }
+        }
+    }
+
+    private func recordBatch(_ pixels: UnsafeBufferPointer<UInt8>, perImage: Int, predictedClasses: [Int]) {
+        let count = predictedClasses.count
+        let p = featureParameters
+        let bins = p.bins
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: count * bins) { histograms in
+            withUnsafeTemporaryAllocation(of: (mean: Double, ink: Double).self, capacity: count) { totals in
+                for i in 0..<count {
+                    totals[i] = ImageFeatures.measure(UnsafeBufferPointer(rebasing: pixels[(i * perImage)..<((i + 1) * perImage)]),
+                                                      inkThreshold: p.inkThreshold,
+                                                      histogram: UnsafeMutableBufferPointer(rebasing: histograms[(i * bins)..<((i + 1) * bins)]))
+                }
+                state.withLock { s in
+                    for i in 0..<count {
+                        s.push(mean: totals[i].mean, ink: totals[i].ink,
+                               histogram: UnsafeBufferPointer(rebasing: histograms[(i * bins)..<((i + 1) * bins)]),
+                               predictedClass: predictedClasses[i])
+                    }
+                }
+            }
         }
     }
 

@@ -36,7 +36,7 @@ enum InputDecoding {
         let mediaType = String(contentType.prefix { $0 != ";" }).trimmingSpaces().lowercased()
         switch mediaType {
         case "image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
-            return try images([body], model: model, limits: limits)
+            return try images(CollectionOfOne(body), model: model, limits: limits)
         case "application/octet-stream":
             return try rawPixels(body, model: model, limits: limits)
         case "application/json":
@@ -45,14 +45,15 @@ enum InputDecoding {
             return try images(try multipartFiles(body, contentType: contentType), model: model, limits: limits)
         case "", "application/x-www-form-urlencoded":
             // `curl --data-binary @x.png` sends form-urlencoded: accept it when the bytes are an image.
-            if ImageDecoder.sniff(body) != nil { return try images([body], model: model, limits: limits) }
+            if ImageDecoder.sniff(body) != nil { return try images(CollectionOfOne(body), model: model, limits: limits) }
             throw .unsupportedMediaType(contentType)
         default:
             throw .unsupportedMediaType(contentType)
         }
     }
 
-    static func images(_ files: [[UInt8]], model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
+    /// `files`: the image files (the body itself when it is one: `CollectionOfOne`, no array).
+    static func images(_ files: some RandomAccessCollection<[UInt8]>, model: any InferenceModel, limits: InputLimits) throws(ServiceError) -> DecodedBatch {
         guard !files.isEmpty else {
             throw .badRequest("no_images", "the multipart body holds no file part; send the image as a file field, e.g. curl -F image=@x.png")
         }

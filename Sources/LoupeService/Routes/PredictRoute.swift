@@ -49,42 +49,60 @@ struct PredictRoute: Sendable {
         w.raw("{\"model\":"); w.string(model.name)
         w.raw(",\"model_version\":"); w.int(model.version)
         w.raw(",\"predictions\":[")
-        var order = [Int](repeating: 0, count: k)
+        var order = topK > 0 ? [Int](repeating: 0, count: k) : []
         // Each probability is formatted once per row and its text reused for the confidence and
-        // the top-k entries (the same values): 10 float formats per image instead of 14.
-        var rowText = JSONWriter(capacity: k * 16)
-        var ends = [Int](repeating: 0, count: k)
-        for i in 0..<classes.count {
-            if i > 0 { w.raw(",") }
-            let row = probabilities[(i * k)..<((i + 1) * k)]
-            rowText.bytes.removeAll(keepingCapacity: true)
-            for j in 0..<k {
-                if j > 0 { rowText.raw(",") }
-                rowText.float(row[row.startIndex + j])
-                ends[j] = rowText.bytes.count
-            }
-            /// `{"class":c,"label":"…","confidence":` and the text of probability `c` (a confidence is
-            /// always that probability), written in place: no per-class arrays to build per response.
-            func entry(_ c: Int, into w: inout JSONWriter) {
-                w.raw("{\"class\":"); w.int(c)
-                w.raw(",\"label\":")
-                if c < labels.count { w.string(labels[c]) } else { w.raw("\""); w.int(c); w.raw("\"") }
-                w.raw(",\"confidence\":")
-                let start = c == 0 ? 0 : ends[c - 1] + 1
-                rowText.bytes.withUnsafeBufferPointer { w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<ends[c]])) }
-            }
-            entry(classes[i], into: &w)
-            w.raw(",\"top_k\":[")
-            if topK > 0 {
-                Ranking.top(topK, of: row, into: &order)
-                for j in 0..<topK {
-                    if j > 0 { w.raw(",") }
-                    entry(order[j], into: &w); w.raw("}")
+        // the top-k entries (the same values): 10 float formats per image instead of 14. The texts
+        // (at most 14 bytes each, "-1.1754944e-38") and where each ends live in scratch space on
+        // the stack, not in arrays per response.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: k * 16) { text in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { ends in
+                for i in 0..<classes.count {
+                    if i > 0 { w.raw(",") }
+                    let row = probabilities[(i * k)..<((i + 1) * k)]
+                    var used = 0
+                    for j in 0..<k {
+                        let v = row[row.startIndex + j]
+                        if v.isFinite {
+                            var d = v.description   // shortest round-trip text, as JSONWriter.float writes; a small string (no allocation)
+                            d.withUTF8 { u in
+                                _ = UnsafeMutableBufferPointer(rebasing: text[used..<used + u.count]).initialize(fromContentsOf: u)
+                                used += u.count
+                            }
+                        } else {
+                            for c in "null".utf8 { text[used] = c; used += 1 }
+                        }
+                        ends[j] = used
+                    }
+                    func probability(_ c: Int, into w: inout JSONWriter) {
+                        let start = c == 0 ? 0 : ends[c - 1]
+                        w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[start..<ends[c]]))
+                    }
+                    /// `{"class":c,"label":"…","confidence":` and the text of probability `c` (a confidence
+                    /// is always that probability), written in place: no per-class arrays to build per response.
+                    func entry(_ c: Int, into w: inout JSONWriter) {
+                        w.raw("{\"class\":"); w.int(c)
+                        w.raw(",\"label\":")
+                        if c < labels.count { w.string(labels[c]) } else { w.raw("\""); w.int(c); w.raw("\"") }
+                        w.raw(",\"confidence\":")
+                        probability(c, into: &w)
+                    }
+                    entry(classes[i], into: &w)
+                    w.raw(",\"top_k\":[")
+                    if topK > 0 {
+                        Ranking.top(topK, of: row, into: &order)
+                        for j in 0..<topK {
+                            if j > 0 { w.raw(",") }
+                            entry(order[j], into: &w); w.raw("}")
+                        }
+                    }
+                    w.raw("],\"probabilities\":[")
+                    for j in 0..<k {
+                        if j > 0 { w.raw(",") }
+                        probability(j, into: &w)
+                    }
+                    w.raw("]}")
                 }
             }
-            w.raw("],\"probabilities\":[")
-            w.bytes.append(contentsOf: rowText.bytes)
-            w.raw("]}")
         }
         w.raw("]}")
         return w.bytes

@@ -177,14 +177,6 @@ final class InstrumentedSink: HTTPResponseSink, Sendable {
     }
 }
 
-/// Milliseconds with three decimals ("1.250"), for Server-Timing and the access log.
-func formatMilliseconds(_ ms: Double) -> String {
-    let micro = (ms * 1000).rounded()
-    let whole = Int(micro) / 1000, frac = Int(micro) % 1000
-    let f = String(frac)
-    return "\(whole)." + String(repeating: "0", count: 3 - f.count) + f
-}
-
 extension HTTPRequest {
     /// The id this request's response carries as X-Request-ID: the one `RequestInstrumentation`
     /// assigned, or the client's header when the request did not pass through it (a handler
