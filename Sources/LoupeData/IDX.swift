@@ -217,7 +217,15 @@ public struct IDXFile: Sendable, Equatable {
                 self = .plain(bytes, end)
                 return Array(bytes[offset..<end])
             case let .gzip(inflater):
-                return try inflater.read(n)
+                // In steps of at most 16 MiB: memory follows the bytes that inflate, not the count a header claims.
+                var out: [UInt8] = []
+                out.reserveCapacity(min(n, 64 << 20))   // Fashion-MNIST's 47 MB in one allocation
+                while out.count < n {
+                    let chunk = try inflater.read(min(n - out.count, 16 << 20))
+                    out += chunk
+                    if chunk.isEmpty { break }
+                }
+                return out
             }
         }
     }

@@ -178,6 +178,20 @@ import LoupeData
         #expect(scratch.files() == ["x.txt"], "a failed run left files behind")
     }
 
+    /// A 150-byte gzipped IDX file whose header claims 1024×1024×1024 images fails as truncated from the
+    /// bytes that inflate. Before, the reader allocated (and zeroed) the claimed gigabyte first, so under a
+    /// 600 MB address-space limit `train --data` died instead of naming the file.
+    @Test func aGzippedIDXThatClaimsAGigabyteFailsFromItsBytes() throws {
+        let dir = try TempDir()
+        func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+        try dir.write("train-images-idx3-ubyte.gz", Deflate.gzip([0, 0, 8, 3] + be32(1024) + be32(1024) + be32(1024) + [UInt8](repeating: 0, count: 100)))
+        try dir.write("train-labels-idx1-ubyte.gz", Deflate.gzip([0, 0, 8, 1] + be32(1024) + [UInt8](repeating: 0, count: 1024)))
+        let r = try CLIProcess.run("bash", ["-c", "ulimit -v 600000 && exec \"$0\" train --data \"$1\" --output \"$1/m.loupe\"",
+                                            CLIProcess.loupePath, dir.path])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.stderr.contains("truncated: dimensions 1024×1024×1024 need 1073741824 data bytes, the file has 100"), "\(r.stderr)")
+    }
+
     @Test func ctrlCStopsTrainingAndWritesNothing() throws {
         let scratch = try TempDir()
         let p = try CLIProcess.start(CLIProcess.loupePath, ["train", "--epochs", "20", "--limit", "20000", "--threads", "2",
