@@ -205,4 +205,17 @@ import Testing
         #expect(!text.contains(#"label="a""#))
         #expect(text.contains(#"loupe_low_confidence_predictions_total{model="m"} 1"#))
     }
+
+    /// A prediction without a finite confidence (an FP32 infer input that overflowed the network) counts as
+    /// confidence 0: before, it made loupe_prediction_confidence_sum NaN for good (and landed above le="1").
+    @Test func aNaNConfidenceDoesNotPoisonTheConfidenceHistogram() {
+        let registry = MetricsRegistry()
+        let metrics = ServiceMetrics(registry: registry, version: "test")
+        metrics.recordPredictions(model: "m", labels: ["a", "b"], classes: [0], confidences: [.nan])
+        metrics.recordPredictions(model: "m", labels: ["a", "b"], classes: [1, 1], confidences: [0.75, .nan])
+        let text = registry.render()
+        #expect(text.contains(#"loupe_prediction_confidence_sum{model="m"} 0.75"#), "\(text)")
+        #expect(text.contains(#"loupe_prediction_confidence_bucket{model="m",le="0.1"} 2"#), "\(text)")
+        #expect(text.contains(#"loupe_low_confidence_predictions_total{model="m"} 2"#), "\(text)")
+    }
 }

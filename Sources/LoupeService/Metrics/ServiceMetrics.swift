@@ -91,8 +91,9 @@ public final class ServiceMetrics: Sendable {
             for (cls, n) in perClass.enumerated() where n > 0 { predictions.labels(model, labels[cls]).add(Double(n)) }
         }
         for p in confidences.prefix(classes.count) {
-            m.confidence.observe(Double(p))
-            if p < 0.5 { low += 1 }
+            let c = p.isNaN ? 0 : p   // no confidence (outputs that overflowed): 0, not a NaN sum for good
+            m.confidence.observe(Double(c))
+            if c < 0.5 { low += 1 }
         }
         m.images.add(Double(classes.count))
         if low > 0 { lowConfidence.labels(model).add(Double(low)) }   // the series appears with the first one
