@@ -189,6 +189,23 @@ package final class Int8Network: Sendable {
                          outputInverseScale: output.map { 1 / $0.inputScale }, outputZeroPoint: output?.inputZeroPoint ?? 0)
     }
 
+    /// Dense layers' weights re-laid for the AVX2 path (loupe_i8_pack_pairs), by layer, made on first use: only a
+    /// process that runs that path holds the copy (as many bytes as `packed`).
+    private let pairs = Mutex<[Int: [Int8]]>([:])
+
+    private func pairWeights(_ l: Int) -> [Int8] {
+        pairs.withLock { cache in
+            if let p = cache[l] { return p }
+            let L = layers[l]
+            var p = [Int8](repeating: 0, count: L.kp * L.ocp)
+            L.packed.withUnsafeBufferPointer { w in
+                p.withUnsafeMutableBufferPointer { loupe_i8_pack_pairs(Int32(L.kp), Int32(L.ocp), w.baseAddress!, $0.baseAddress!) }
+            }
+            cache[l] = p
+            return p
+        }
+    }
+
     /// Bytes of packed weights (for reports).
     package var weightBytes: Int { layers.reduce(0) { $0 + $1.packed.count } }
 
@@ -292,8 +309,15 @@ package final class Int8Network: Sendable {
                 }
             case let .dense(l):
                 let L = layers[l]
-                L.packed.withUnsafeBufferPointer { w in
-                    path.gemm(n: n, kp: L.kp, ocp: L.ocp, a: x, lda: xStride, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
+                if path == .avx2 {
+                    // vpmaddwd over each row's nonzero activation pairs, the weights re-laid as pairs (int8.c).
+                    pairWeights(l).withUnsafeBufferPointer { w in
+                        loupe_i8_gemm_avx2_pairs(Int32(n), Int32(L.kp), Int32(L.ocp), x, Int32(xStride), w.baseAddress!, s.acc, Int32(L.ocp))
+                    }
+                } else {
+                    L.packed.withUnsafeBufferPointer { w in
+                        path.gemm(n: n, kp: L.kp, ocp: L.ocp, a: x, lda: xStride, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
+                    }
                 }
                 finish(L, rows: n, sums: s.acc, ldc: L.ocp, u8: y, ldo: yStride, f32: output, f32Stride: outputSize)
             }
@@ -435,6 +459,20 @@ extension Sequential {
 }
 
 extension Int8Network {
+    /// acc (n, ocp) = a (n rows, lda apart) · W through the AVX2 dense layers' GEMM (tests): W packed as `pack` packs
+    /// it, re-laid as pairs as the network does.
+    package static func pairGEMM(n: Int, kp: Int, ocp: Int, a: [UInt8], lda: Int, packed: [Int8]) -> [Int32] {
+        var pairs = [Int8](repeating: 0, count: kp * ocp)
+        packed.withUnsafeBufferPointer { p in
+            pairs.withUnsafeMutableBufferPointer { loupe_i8_pack_pairs(Int32(kp), Int32(ocp), p.baseAddress!, $0.baseAddress!) }
+        }
+        var acc = [Int32](repeating: -1, count: n * ocp)
+        a.withUnsafeBufferPointer { pa in pairs.withUnsafeBufferPointer { pw in acc.withUnsafeMutableBufferPointer { pc in
+            loupe_i8_gemm_avx2_pairs(Int32(n), Int32(kp), Int32(ocp), pa.baseAddress!, Int32(lda), pw.baseAddress!, pc.baseAddress!, Int32(ocp))
+        } } }
+        return acc
+    }
+
     /// Packs a (k, oc) int8 weight [kp / 4][ocp][4] (tests and benchmarks of the GEMM alone).
     package static func pack(_ q: [Int8], k: Int, oc: Int) -> (packed: [Int8], kp: Int, ocp: Int) {
         let kp = (k + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16

@@ -58,6 +58,47 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         }
     }
 
+    /// The AVX2 dense layers' GEMM (weights re-laid as pairs, each row's nonzero activation pairs only).
+    static func pairGEMM(n: Int, k: Int, oc: Int, a: [UInt8], w: [Int8]) -> [Int32] {
+        let (packed, kp, ocp) = Int8Network.pack(w, k: k, oc: oc)
+        // Rows kp + 5 apart (lda > kp), garbage in the padding columns (zero weights there).
+        let lda = kp + 5
+        var padded = [UInt8](repeating: 255, count: n * lda)
+        for r in 0..<n { for kk in 0..<k { padded[r * lda + kk] = a[r * k + kk] } }
+        let acc = Int8Network.pairGEMM(n: n, kp: kp, ocp: ocp, a: padded, lda: lda, packed: packed)
+        var out = [Int32](repeating: 0, count: n * oc)
+        for r in 0..<n { for o in 0..<oc { out[r * oc + o] = acc[r * ocp + o] } }
+        return out
+    }
+
+    @Test("the AVX2 pair GEMM (dense layers) equals the plain loop exactly: dense, sparse and extreme rows",
+          .enabled(if: ISA.hasAVX2, "this CPU has no AVX2"))
+    func pairGEMMMatchesReference() {
+        var rng = SeededGenerator(seed: 11)
+        // k past the 256-pair super-blocks and 64-pair blocks with ragged tails; 1 row, more rows than one
+        // 16-row chunk; 64-channel tiles and 16-channel tiles after them.
+        for (n, k, oc) in [(1, 5408, 128), (1, 9, 32), (1, 1030, 80), (2, 12, 16), (5, 516, 130), (16, 600, 64), (17, 1100, 144),
+                          (33, 260, 10), (3, 37, 40)] {
+            let dense = (0..<(n * k)).map { _ in UInt8(rng.nextUnitFloat() * 256) }
+            // Zero runs and lone zeros: pairs with one zero byte must still count.
+            let sparse = (0..<(n * k)).map { i -> UInt8 in
+                i % 7 < 3 || (i / 50) % 4 == 1 ? 0 : UInt8(rng.nextUnitFloat() * 256)
+            }
+            let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 256) - 128) }
+            for a in [dense, sparse] {
+                #expect(Self.pairGEMM(n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
+                        "n \(n) k \(k) oc \(oc)")
+            }
+        }
+        let n = 3, k = 1024, oc = 32
+        for value: Int8 in [127, -128] {
+            let acc = Self.pairGEMM(n: n, k: k, oc: oc, a: [UInt8](repeating: 255, count: n * k), w: [Int8](repeating: value, count: k * oc))
+            #expect(acc.allSatisfy { $0 == 255 * Int32(value) * Int32(k) }, "\(value)")
+        }
+        let zeros = Self.pairGEMM(n: 2, k: 300, oc: 16, a: [UInt8](repeating: 0, count: 600), w: [Int8](repeating: 5, count: 300 * 16))
+        #expect(zeros.allSatisfy { $0 == 0 })
+    }
+
     @Test("extreme operands do not saturate (255 · −127 and 255 · 127 everywhere)", arguments: int8Paths)
     func extremesDoNotSaturate(path: Int8Path) {
         let n = 3, k = 1024, oc = 32
