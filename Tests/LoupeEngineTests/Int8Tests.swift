@@ -152,7 +152,9 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
                      // the register-resident pool-2 kernels: 1 to 4 groups per window (1 to 8 pairs), rows shared or not,
                      // 16 or 32 channels, the last block partly filled
                      (9, 9, 1, 1, 3, 1, 1, false, 2, 20), (8, 10, 2, 2, 3, 1, 1, false, 2, 24), (12, 12, 1, 3, 3, 2, 1, false, 2, 10),
-                     (10, 10, 3, 2, 1, 1, 1, true, 2, 40), (11, 11, 1, 4, 3, 1, 1, false, 2, 32)]
+                     (10, 10, 3, 2, 1, 1, 1, true, 2, 40), (11, 11, 1, 4, 3, 1, 1, false, 2, 32),
+                     // one channel, 3 × 3, pool 2, stride 1 (AVX2's pooledCells3x3): odd sizes, a partly filled last block
+                     (13, 15, 1, 3, 3, 1, 1, false, 2, 20), (9, 12, 1, 3, 3, 1, 1, true, 2, 48)]
         for _ in 0..<24 {
             cases.append((3 + int(10), 3 + int(10), 1 + int(6), 1 + int(4), 1 + int(4), 1 + int(2), 1 + int(2), int(2) == 1, 1 + int(3), 1 + int(80)))
         }
@@ -160,7 +162,8 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         // for blocks whose windows read only zero bytes without computing them, whatever the fill and zero point.
         let sparse = [(28, 28, 1, 3, 3, 1, 1, false, 2, 32), (28, 28, 1, 3, 3, 1, 1, true, 2, 32), (12, 12, 1, 3, 3, 2, 1, false, 2, 10),
                       (8, 10, 2, 2, 3, 1, 1, false, 2, 24), (10, 10, 3, 2, 1, 1, 1, true, 2, 40), (11, 11, 1, 4, 3, 1, 1, false, 2, 20),
-                      (9, 9, 1, 1, 3, 1, 1, false, 2, 16), (14, 14, 4, 3, 3, 1, 1, true, 2, 70)]
+                      (9, 9, 1, 1, 3, 1, 1, false, 2, 16), (14, 14, 4, 3, 3, 1, 1, true, 2, 70), (17, 19, 1, 3, 3, 1, 1, false, 2, 40),
+                      (15, 16, 1, 3, 3, 1, 1, true, 2, 8)]
         for (i, (h, w, c, kh0, kw0, sh, sw, same, pool0, oc)) in (cases + sparse).enumerated() {
             let zeroed = i >= cases.count
             let kh = min(kh0, h), kw = min(kw0, w)
