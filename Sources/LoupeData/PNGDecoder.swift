@@ -44,7 +44,11 @@ enum PNGDecoder {
         Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
     }
 
-    static func decode(_ bytes: [UInt8], channels: Int = 1, limits: ImageDecoder.Limits, budget: DecodeBudget = .unlimited) throws -> PixelImage {
+    /// `wholeImage`: let the common case (8-bit gray or RGB as stored, not interlaced, image data of
+    /// at most one window) take the whole-image path; false keeps every image row by row (the
+    /// reference the tests hold the whole-image path to).
+    static func decode(_ bytes: [UInt8], channels: Int = 1, limits: ImageDecoder.Limits, budget: DecodeBudget = .unlimited,
+                       wholeImage: Bool = true) throws -> PixelImage {
         guard bytes.starts(with: signature) else { throw fail("bad signature") }
         var pos = 8
         var header: Header?
@@ -157,29 +161,39 @@ enum PNGDecoder {
         // The image row by row for one pass; for Adam7, each pass's pixels one after another,
         // scattered into place once all of them have arrived.
         var decoded: [UInt8] = []
-        decoded.reserveCapacity(min(sampleCount, 1 << 16))   // small images grow once; a lying IHDR gets 64 KiB at most
         let bpp = max(1, h.bitsPerPixel / 8)
         // Fast path, the common cases: 8-bit gray to gray, 8-bit RGB to RGB, rows as they are.
         let asIs = h.bitDepth == 8 && transparentKey == nil && (outC == 1 ? h.colorType == 0 : h.colorType == 2)
-        for p in 0..<passCount {
-            let pass = h.pass(p)
-            guard pass.w > 0 && pass.h > 0 else { continue }
-            let rowBytes = h.rowBytes(pass.w)
-            previous.removeAll(keepingCapacity: true); previous.append(contentsOf: repeatElement(0, count: rowBytes))
-            row.removeAll(keepingCapacity: true); row.append(contentsOf: repeatElement(0, count: rowBytes))
-            for y in 0..<pass.h {
-                let filter = try source.nextRow(into: &row)
-                try unfilter(filter, &row, previous, bpp: bpp, line: y)
-                try reservation.cover(decoded.count + pass.w * outC, cap: sampleCount)
-                if asIs {
-                    decoded.append(contentsOf: row)
-                } else {
-                    let base = decoded.count
-                    decoded.append(contentsOf: repeatElement(0, count: pass.w * outC))
-                    try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
-                                   count: pass.w, channels: outC) { i, value in decoded[base + i] = value }
+        if wholeImage && asIs && !h.interlaced && expected <= 1 << 16 && source.holdsAll {
+            decoded = try source.wholeImage(rows: h.height, rowBytes: h.rowBytes(h.width), bpp: bpp) { total in
+                try reservation.cover(total, cap: sampleCount)
+            }
+        } else {
+            decoded.reserveCapacity(min(sampleCount, 1 << 16))   // small images grow once; a lying IHDR gets 64 KiB at most
+            for p in 0..<passCount {
+                let pass = h.pass(p)
+                guard pass.w > 0 && pass.h > 0 else { continue }
+                let rowBytes = h.rowBytes(pass.w)
+                previous.removeAll(keepingCapacity: true); previous.append(contentsOf: repeatElement(0, count: rowBytes))
+                row.removeAll(keepingCapacity: true); row.append(contentsOf: repeatElement(0, count: rowBytes))
+                for y in 0..<pass.h {
+                    let filter = try source.nextRow(into: &row)
+                    try row.withUnsafeMutableBufferPointer { r in
+                        try previous.withUnsafeBufferPointer { p in
+                            try unfilter(filter, r.baseAddress!, prior: p.baseAddress!, count: rowBytes, bpp: bpp, line: y)
+                        }
+                    }
+                    try reservation.cover(decoded.count + pass.w * outC, cap: sampleCount)
+                    if asIs {
+                        decoded.append(contentsOf: row)
+                    } else {
+                        let base = decoded.count
+                        decoded.append(contentsOf: repeatElement(0, count: pass.w * outC))
+                        try convertRow(row, header: h, palette: palette, paletteAlpha: paletteAlpha, transparentKey: transparentKey,
+                                       count: pass.w, channels: outC) { i, value in decoded[base + i] = value }
+                    }
+                    swap(&previous, &row)
                 }
-                swap(&previous, &row)
             }
         }
         try source.expectEnd()
@@ -228,6 +242,50 @@ enum PNGDecoder {
         mutating func takeWindow() -> [UInt8] {
             defer { window = []; start = 0; end = 0 }
             return window
+        }
+
+        /// Whether the window holds all the image data at once (`wholeImage` may run).
+        var holdsAll: Bool { window.count >= expected && start == 0 && end == 0 }
+
+        /// The whole image at once, for an image whose data fits the window (`holdsAll`) and whose
+        /// rows are its output (8-bit gray or RGB, not interlaced): inflated in one go, each row
+        /// unfiltered in place (its prior is the row before it in the window) and copied out; `reserve`
+        /// is told the output's size as it grows, as the row-by-row path tells it. Errors come as
+        /// that path gives them: a bad filter type on a row that arrived, then what ended the data
+        /// early (the same read gives the same bytes: that path asks for all of it at once too).
+        mutating func wholeImage(rows: Int, rowBytes: Int, bpp: Int, reserve: (Int) throws -> Void) throws -> [UInt8] {
+            precondition(holdsAll)
+            var failure: LoupeDataError?
+            while end < expected {
+                let got: Int
+                do {
+                    got = try inflater.read(into: &window, at: end, count: expected - end)
+                } catch let LoupeDataError.compression(reason) {
+                    failure = PNGDecoder.fail("image data: \(reason)")
+                    break
+                }
+                if got == 0 { break }
+                end += got
+            }
+            let stride = 1 + rowBytes
+            let complete = min(rows, end / stride)
+            var out = [UInt8](repeating: 0, count: complete * rowBytes)
+            try window.withUnsafeMutableBufferPointer { w in
+                try out.withUnsafeMutableBufferPointer { o in
+                    for y in 0..<complete {
+                        let row = w.baseAddress! + y * stride + 1
+                        try PNGDecoder.unfilter(row[-1], row, prior: y == 0 ? nil : UnsafePointer(row - stride), count: rowBytes, bpp: bpp, line: y)
+                        try reserve((y + 1) * rowBytes)
+                        (o.baseAddress! + y * rowBytes).update(from: row, count: rowBytes)
+                    }
+                }
+            }
+            if let failure { throw failure }
+            if complete < rows { throw PNGDecoder.fail("image data is truncated: \(consumed + end) of \(expected) bytes") }
+            start = end
+            consumed += end
+            end = 0; start = 0
+            return out
         }
 
         /// Copies the next row's bytes into `row` and returns its filter-type byte.
@@ -279,22 +337,27 @@ enum PNGDecoder {
         }
     }
 
-    static func unfilter(_ filter: UInt8, _ row: inout [UInt8], _ prior: [UInt8], bpp: Int, line: Int) throws {
-        let n = row.count
+    /// Undoes row `line`'s filter in place: `row` holds its `n` bytes, `prior` the unfiltered row
+    /// above (nil for the first row of a pass: zeros), `bpp` bytes per complete pixel (at least 1).
+    static func unfilter(_ filter: UInt8, _ row: UnsafeMutablePointer<UInt8>, prior: UnsafePointer<UInt8>?, count n: Int,
+                         bpp: Int, line: Int) throws {
         switch filter {
         case 0: break
         case 1: for i in bpp..<max(bpp, n) { row[i] = row[i] &+ row[i - bpp] }
-        case 2: for i in 0..<n { row[i] = row[i] &+ prior[i] }
+        case 2:
+            guard let prior else { break }
+            for i in 0..<n { row[i] = row[i] &+ prior[i] }
         case 3:
             for i in 0..<n {
                 let left = i >= bpp ? Int(row[i - bpp]) : 0
-                row[i] = row[i] &+ UInt8((left + Int(prior[i])) / 2)
+                let up = prior.map { Int($0[i]) } ?? 0
+                row[i] = row[i] &+ UInt8((left + up) / 2)
             }
         case 4:
             for i in 0..<n {
                 let a = i >= bpp ? Int(row[i - bpp]) : 0
-                let b = Int(prior[i])
-                let c = i >= bpp ? Int(prior[i - bpp]) : 0
+                let b = prior.map { Int($0[i]) } ?? 0
+                let c = i >= bpp ? prior.map { Int($0[i - bpp]) } ?? 0 : 0
                 let p = a + b - c
                 let pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
                 let predictor = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c)

@@ -199,6 +199,93 @@ enum PNGWriter {
         #expect(results.withLock { $0 } == [])
     }
 
+    /// The image bytes with each row filtered by `filters[y]` as an encoder does (ISO 15948 §9.2,
+    /// plainly: x minus its predictor from the unfiltered neighbours a, b, c).
+    static func filtered(_ pixels: [UInt8], width: Int, height: Int, bpp: Int, filters: [UInt8]) -> [UInt8] {
+        let rb = width * bpp
+        var out: [UInt8] = []
+        for y in 0..<height {
+            out.append(filters[y])
+            for i in 0..<rb {
+                let x = Int(pixels[y * rb + i])
+                let a = i >= bpp ? Int(pixels[y * rb + i - bpp]) : 0
+                let b = y > 0 ? Int(pixels[(y - 1) * rb + i]) : 0
+                let c = i >= bpp && y > 0 ? Int(pixels[(y - 1) * rb + i - bpp]) : 0
+                let predictor: Int
+                switch filters[y] {
+                case 0: predictor = 0
+                case 1: predictor = a
+                case 2: predictor = b
+                case 3: predictor = (a + b) / 2
+                case 4:
+                    let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    predictor = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c)
+                default: predictor = 0   // an invalid filter type: the decoder must refuse the row
+                }
+                out.append(UInt8(truncatingIfNeeded: x - predictor))
+            }
+        }
+        return out
+    }
+
+    static func png(width: Int, height: Int, colorType: UInt8, idat: [UInt8]) -> [UInt8] {
+        PNGDecoder.signature + PNGWriter.ihdr(width: width, height: height, colorType: colorType) + PNGWriter.chunk("IDAT", idat) + PNGWriter.chunk("IEND", [])
+    }
+
+    /// Random gray and RGB images, every row with a random filter, decode to their pixels — small
+    /// ones through the whole-image path, 300×300 ones row by row, and both paths on every image.
+    @Test func filteredRowsDecodeToThePixels() throws {
+        var random = SystemRandomNumberGenerator()
+        for (width, height) in [(1, 1), (3, 2), (28, 28), (13, 11), (64, 40), (300, 300)] {
+            for (colorType, bpp) in [(UInt8(0), 1), (UInt8(2), 3)] {
+                let pixels = (0..<(width * height * bpp)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                let filters = (0..<height).map { _ in UInt8.random(in: 0...4, using: &random) }
+                let bytes = Self.png(width: width, height: height, colorType: colorType,
+                                     idat: Deflate.zlib(Self.filtered(pixels, width: width, height: height, bpp: bpp, filters: filters)))
+                for wholeImage in [true, false] {
+                    let image = try PNGDecoder.decode(bytes, channels: bpp, limits: .default, wholeImage: wholeImage)
+                    #expect(image.pixels == pixels, "\(width)×\(height) colour type \(colorType), whole image \(wholeImage)")
+                }
+            }
+        }
+    }
+
+    /// The whole-image path gives what the row-by-row path gives — the same image or the same
+    /// refusal — for the fixtures, for 1 and 3 channels, and for images broken in every way a
+    /// stream can break (a bad filter type on the first, a middle or the last row, a stream that
+    /// breaks, ends early, or runs long, with a bad row before the break).
+    @Test func wholeImagePathAgreesWithRowByRow() throws {
+        var inputs = try Self.pngFixtures.map { try fixture($0 + ".png") }
+        var random = SystemRandomNumberGenerator()
+        for (width, height, colorType, bpp) in [(28, 28, UInt8(0), 1), (9, 5, UInt8(2), 3)] {
+            let pixels = (0..<(width * height * bpp)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            for badRow in [-1, 0, height / 2, height - 1] {
+                let filters = (0..<height).map { $0 == badRow ? UInt8(5) : UInt8($0 % 5) }
+                let raw = Self.filtered(pixels, width: width, height: height, bpp: bpp, filters: filters)
+                let z = Deflate.zlib(raw)
+                inputs.append(Self.png(width: width, height: height, colorType: colorType, idat: z))
+                inputs.append(Self.png(width: width, height: height, colorType: colorType, idat: Array(z.prefix(z.count / 2))))   // breaks
+                inputs.append(Self.png(width: width, height: height, colorType: colorType, idat: Deflate.zlib(Array(raw.prefix(raw.count * 2 / 3)))))   // ends early
+                inputs.append(Self.png(width: width, height: height, colorType: colorType, idat: Deflate.zlib(raw + [0, 1, 2])))   // runs long
+                var corrupt = z
+                corrupt[corrupt.count - 3] ^= 0xff   // the Adler-32 check
+                inputs.append(Self.png(width: width, height: height, colorType: colorType, idat: corrupt))
+            }
+        }
+        func outcome(_ bytes: [UInt8], channels: Int, wholeImage: Bool) -> String {
+            do { return "\(try PNGDecoder.decode(bytes, channels: channels, limits: .default, wholeImage: wholeImage))" } catch { return "\(error)" }
+        }
+        var refusals = 0
+        for bytes in inputs {
+            for channels in [1, 3] {
+                let rows = outcome(bytes, channels: channels, wholeImage: false)
+                #expect(outcome(bytes, channels: channels, wholeImage: true) == rows)
+                if rows.contains("Invalid PNG") { refusals += 1 }
+            }
+        }
+        #expect(refusals >= 60)   // the broken ones were refused (and alike), not decoded
+    }
+
     func expectError(_ bytes: [UInt8], contains text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             _ = try ImageDecoder.decode(bytes)

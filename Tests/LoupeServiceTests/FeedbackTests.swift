@@ -77,6 +77,66 @@ import Testing
         w.record(id: "a", prediction(images: 1))
         #expect(w.claim(id: "a", now: 0) == .failure(.unknown))
     }
+
+    /// The window against a plain model of it (a dictionary of each id's newest prediction and the
+    /// list of records in arrival order, the oldest live ones dropped while the images exceed the
+    /// capacity): thousands of records with ids reused from a small pool, 1–4 images each.
+    @Test func agreesWithAPlainModel() {
+        var random = SystemRandomNumberGenerator()
+        for capacity in [1, 3, 10, 64] {
+            let w = PredictionWindow(capacityImages: capacity, maxAgeSeconds: 1e9)
+            var newest: [String: RecentPrediction] = [:]
+            var order: [(id: String, at: Double)] = []   // records in arrival order (at: unique stamp)
+            var images = 0
+            let pool = (0..<(capacity * 3)).map { "id-\($0)" }
+            for step in 0..<3000 {
+                let id = pool.randomElement(using: &random)!
+                let p = prediction(images: Int.random(in: 1...4, using: &random), at: Double(step))
+                w.record(id: id, p)
+                if p.classes.count <= capacity {
+                    if let old = newest[id] { images -= old.classes.count }
+                    newest[id] = p; images += p.classes.count
+                    order.append((id, p.at))
+                    while images > capacity, !order.isEmpty {
+                        let first = order.removeFirst()
+                        if let live = newest[first.id], live.at == first.at { newest[first.id] = nil; images -= live.classes.count }
+                    }
+                }
+                if step % 7 == 0 {
+                    for id in pool where w.peek(id: id) != newest[id] { Issue.record("capacity \(capacity), step \(step): \(id)"); return }
+                    #expect(w.occupancy.images == images && w.occupancy.requests == newest.count)
+                }
+            }
+        }
+    }
+
+    /// The id table against a dictionary, with hashes from a tiny range (long runs of equal and
+    /// neighbouring homes, wrapping around the end) and random inserts, updates and removals.
+    @Test func idTableAgreesWithADictionary() {
+        var random = SystemRandomNumberGenerator()
+        for hashRange in [1, 5, 40, 1 << 40] {
+            var table = PredictionWindow.IDTable()
+            var model: [UInt64: Int] = [:]   // sequence (unique per entry) → hash
+            var next: UInt64 = 0
+            for _ in 0..<4000 {
+                if model.isEmpty || Int.random(in: 0..<3, using: &random) > 0 {
+                    let hash = Int.random(in: 0..<hashRange, using: &random) - hashRange / 2
+                    table.insert(hash, sequence: next); model[next] = hash; next += 1
+                } else {
+                    let (sequence, hash) = model.randomElement(using: &random)!
+                    guard let found = table.find(hash, where: { $0 == sequence }) else { Issue.record("lost \(sequence)"); return }
+                    if Bool.random(using: &random) {
+                        table.remove(position: found.position); model[sequence] = nil
+                    } else {
+                        table.update(position: found.position, sequence: next); model[sequence] = nil; model[next] = hash; next += 1
+                    }
+                }
+                #expect(table.count == model.count)
+            }
+            for (sequence, hash) in model { #expect(table.find(hash, where: { $0 == sequence })?.sequence == sequence) }
+            #expect(table.find(Int.max, where: { _ in true }) == nil)
+        }
+    }
 }
 
 @Suite struct FeedbackRouteTests {

@@ -83,6 +83,16 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         #expect(json(r)["predictions"]?.arrayValue?.count == 2)
     }
 
+    /// The media type of a Content-Type, with its shortcut for a header that needs no cutting,
+    /// trimming or lower-casing, against the plain cut-trim-lower.
+    @Test func mediaTypeIsThePartBeforeParameters() {
+        for header in ["image/png", "IMAGE/PNG", " image/png ", "image/png; q=1", "image/png;", "\timage/png", "Image/Png",
+                       "multipart/form-data; boundary=X", "", ";", "application/json", "image/pÑg", "image/ÉPNG", "a b"] {
+            let plain = String(header.prefix { $0 != ";" }).trimmingSpaces().lowercased()
+            #expect(InputDecoding.mediaType(header) == plain, "\(header)")
+        }
+    }
+
     @Test func requestIDIsEchoed() {
         let h = Harness()
         let r = h.send(.GET, "/health/live", headers: [("X-Request-ID", "abc-123")])

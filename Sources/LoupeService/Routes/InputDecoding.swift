@@ -32,8 +32,7 @@ enum InputDecoding {
             throw .badRequest("empty_body", "the request body is empty; expected an image (PNG, JPEG, WebP or PGM), raw pixels or JSON instances")
         }
         let contentType = request.headers["Content-Type"] ?? ""
-        // The part before any parameters (no array of parts: this runs for every request).
-        let mediaType = String(contentType.prefix { $0 != ";" }).trimmingSpaces().lowercased()
+        let mediaType = Self.mediaType(contentType)
         switch mediaType {
         case "image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/x-portable-graymap", "image/x-portable-anymap", "image/x-pgm", "image/pgm":
             return try images(CollectionOfOne(body), model: model, limits: limits)
@@ -50,6 +49,18 @@ enum InputDecoding {
         default:
             throw .unsupportedMediaType(contentType)
         }
+    }
+
+    /// `files`: the image files (the body itself when it is one: `CollectionOfOne`, no array).
+    /// A Content-Type's media type: the part before any parameters, trimmed, lower-cased. The
+    /// common header ("image/png": nothing to cut, trim or lower) is returned as it is, after one
+    /// pass over its bytes (this runs for every request).
+    static func mediaType(_ contentType: String) -> String {
+        let plain = contentType.utf8.allSatisfy { b in
+            b < 0x80 && b != UInt8(ascii: ";") && b != UInt8(ascii: " ") && b != UInt8(ascii: "\t") && !(b >= 0x41 && b <= 0x5A)
+        }
+        if plain { return contentType }
+        return String(contentType.prefix { $0 != ";" }).trimmingSpaces().lowercased()
     }
 
     /// `files`: the image files (the body itself when it is one: `CollectionOfOne`, no array).
