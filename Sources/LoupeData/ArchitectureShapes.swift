@@ -74,12 +74,20 @@ extension ModelFile {
     /// allocating (shapes as in docs/model-format.md §3). Throws on overflow or bad sizes;
     /// architectural errors the engine reports better are left to it (counted as 0 here).
     static func plannedParameterCount(of architecture: Architecture) throws -> Int {
+        // A negative size is an architectural error too (the engine names the layer): counted as 0.
+        do { return try plannedParameterCount(architecture) } catch is NegativeSize { return 0 }
+    }
+
+    private struct NegativeSize: Error {}
+
+    private static func plannedParameterCount(_ architecture: Architecture) throws -> Int {
         func bad(_ why: String) -> LoupeDataError { .modelFile(path: nil, problem: .shapeMismatch(why)) }
         let limit = 1 << 40
         func mul(_ values: [Int]) throws -> Int {
             var r = 1
             for v in values {
-                guard v >= 0, v <= limit else { throw bad("size \(v) is out of range") }
+                guard v >= 0 else { throw NegativeSize() }
+                guard v <= limit else { throw bad("size \(v) is out of range") }
                 let (p, o) = r.multipliedReportingOverflow(by: v)
                 guard !o, p <= limit else { throw bad("sizes overflow") }
                 r = p

@@ -29,6 +29,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
     case decodeExceedsBudget(needed: Int, limit: Int)
     /// A model file is malformed; `path` is nil when decoding bytes from memory.
     case modelFile(path: String?, problem: ModelFileProblem)
+    /// An architecture to train needs more parameters than a model file holds (`parameters` nil: past 2^40).
+    case architectureTooLarge(parameters: Int?, limit: Int)
     /// The training loss stopped being a number (the weights overflowed), in this epoch (1-based).
     case trainingDiverged(epoch: Int, learningRate: Float)
 
@@ -54,6 +56,12 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
             return "Decoding this image needs about \(needed) bytes, more than the whole \(limit)-byte decoding allowance."
         case let .unsupportedImageFormat(what):
             return "Unsupported image format: \(what); expected PNG, JPEG, WebP or PGM (P5/P2)."
+        case let .architectureTooLarge(parameters, limit):
+            func grouped(_ v: Int) -> String {
+                let s = String(v)
+                return String(s.enumerated().flatMap { i, c in i > 0 && (s.count - i) % 3 == 0 ? [",", c] : [c] })
+            }
+            return "The architecture needs \(parameters.map(grouped) ?? "more than \(grouped(1 << 40))") parameters; a model file holds at most \(grouped(limit)) (1 GiB of float32). Make its layers smaller."
         case let .trainingDiverged(epoch, learningRate):
             return "Training diverged in epoch \(epoch): the training loss is not a number (NaN or infinite), so neither are the weights; nothing was written. Try a lower --learning-rate (\(learningRate))."
         case let .modelFile(path, problem):

@@ -181,6 +181,11 @@ public enum TrainingRun {
             parent = file
         }
         let architecture = parent?.header.architecture ?? options.effectiveArchitecture()
+        // Sized from its shapes before the engine allocates it: what could not be written is not trained.
+        let planned = (try? ModelFile.plannedParameterCount(of: architecture)) ?? Int.max
+        guard planned <= ModelFile.maxFileBytes / 4 else {
+            throw LoupeDataError.architectureTooLarge(parameters: planned == Int.max ? nil : planned, limit: ModelFile.maxFileBytes / 4)
+        }
         // An image architecture must take the images' exact (rows, cols, channels); a flat one their value count.
         guard architecture.inputShape.count == 3 ? architecture.inputShape == full.imageShape
                                                  : architecture.inputShape.reduce(1, *) == full.pixelsPerImage else {

@@ -192,6 +192,24 @@ import LoupeData
         #expect(r.stderr.contains("truncated: dimensions 1024×1024×1024 need 1073741824 data bytes, the file has 100"), "\(r.stderr)")
     }
 
+    /// An --arch with a zero too many (dense units 1,280,000,000) is a sentence naming the parameter count and
+    /// the limit, before anything is allocated or trained; before, the engine tried to allocate 4 TB and the process
+    /// died, and one just past the limit (278 M parameters) trained to the end and then failed to write (minutes lost).
+    @Test func anArchitectureTooLargeForAModelFileIsASentence() throws {
+        let dir = try TempDir()
+        for (units, count) in [("1280000000", "1,017,600,000,010"), ("350000", "278,250,010")] {
+            try dir.write("arch.json", #"{"inputShape": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": \#(units), "activation": "relu"}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#)
+            let r = try CLIProcess.loupe(["train", "--arch", dir.path + "/arch.json", "--limit", "100", "--epochs", "1", "--output", dir.path + "/m.loupe"])
+            #expect(r.status == 1, "\(units): \(r.output.prefix(500))")
+            #expect(r.stderr.contains("The architecture needs \(count) parameters; a model file holds at most 268,435,456"), "\(r.stderr.prefix(500))")
+        }
+        // A negative size is the engine's sentence, not a size one.
+        try dir.write("arch.json", #"{"inputShape": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": -5, "activation": "relu"}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#)
+        let negative = try CLIProcess.loupe(["train", "--arch", dir.path + "/arch.json", "--limit", "100", "--epochs", "1", "--output", dir.path + "/m.loupe"])
+        #expect(negative.status == 1 && negative.stderr.contains("units must be positive"), "\(negative.output.prefix(500))")
+        #expect(dir.files() == ["arch.json"])
+    }
+
     @Test func ctrlCStopsTrainingAndWritesNothing() throws {
         let scratch = try TempDir()
         let p = try CLIProcess.start(CLIProcess.loupePath, ["train", "--epochs", "20", "--limit", "20000", "--threads", "2",
