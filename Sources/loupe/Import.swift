@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import LoupeData
 import LoupeEngine
 import LoupeONNX
@@ -117,7 +118,13 @@ struct Import: ParsableCommand {
             try FileIO.writeAtomically(encoded, to: output)
             path = output
         } else {
-            let history = Array("{\"imported_from\":\"\(stem).onnx\",\"opset\":\(network.opset),\"input_layout\":\"\(network.inputLayout)\"}\n".utf8)
+            // The file imported, exactly (its name may hold dots and quotes), as JSON.
+            struct ImportRecord: Encodable { var imported_from: String; var opset: Int64; var input_layout: String }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let record = ImportRecord(imported_from: String(model.split(separator: "/").last ?? Substring(model)), opset: network.opset,
+                                      input_layout: network.inputLayout)
+            let history = [UInt8](try encoder.encode(record)) + [0x0A]
             path = try ModelRepositoryLayout.publish(model: encoded, history: history, root: repository, name: name ?? stem).path
         }
         let layers = network.architecture.layers.map(Inspect.describe).joined(separator: " → ")

@@ -1,5 +1,6 @@
 // The first minutes with the CLI (issue 12): --version, a mistyped command, negative numbers,
 // and `predict` with one bad file among good ones — each a sentence and the right exit status.
+import FoundationEssentials
 import Glibc
 import LoupeData
 import Testing
@@ -124,6 +125,15 @@ import Testing
             #expect(bad.stderr.contains("\(option) must be"), "\(option) \(value): \(bad.stderr)")
         }
         #expect(!FileIO.isRegularFile(dir.path + "/bad.loupe"))
+        // Published into a repository, history.json names the file imported, exactly, as JSON (before: the part
+        // before the first dot + ".onnx", and a quote in the name made the file invalid JSON).
+        let odd = dir.path + "/fa\"shion.v2.onnx"
+        try FileIO.writeAtomically(try FileIO.readFile(onnx), to: odd)
+        let published = try CLIProcess.loupe(["import", odd, "--name", "imported", "--repository", dir.path + "/models"])
+        #expect(published.status == 0, "\(published.output)")
+        struct ImportHistory: Decodable, Equatable { var imported_from: String; var opset: Int; var input_layout: String }
+        let history = try JSONDecoder().decode(ImportHistory.self, from: Data(try FileIO.readFile(dir.path + "/models/imported/1/history.json")))
+        #expect(history == ImportHistory(imported_from: "fa\"shion.v2.onnx", opset: 17, input_layout: "NHWC"))
     }
 
     @Test func predictClassifiesTheGoodFilesAndNamesTheBadOnes() throws {
