@@ -90,6 +90,8 @@ enum Format {
         guard v.isFinite else { return "\(v)" }
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
+        // Past 2^53 the digits are not exact anyway, and Int(_:) would trap: Swift's own rendering (1e+300).
+        guard abs(v) * scale < 0x1p53 else { return "\(v)" }
         let r = (abs(v) * scale).rounded()
         let whole = Int(r / scale)
         var fraction = String(Int(r.truncatingRemainder(dividingBy: scale)))
@@ -119,7 +121,7 @@ enum Format {
     }
 
     static func duration(_ seconds: Double) -> String {
-        if seconds < 60 { return fixed(seconds, 1) + " s" }
+        if seconds < 60 || !(seconds < 0x1p53) { return fixed(seconds, 1) + " s" }
         let s = Int(seconds.rounded())
         return "\(s / 60)m\(s % 60 < 10 ? "0" : "")\(s % 60)s"
     }

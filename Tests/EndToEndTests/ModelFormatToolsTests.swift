@@ -100,6 +100,22 @@ import Testing
         #expect(r.stdout.contains("the architecture needs 225000020 parameters, the file holds \(file.parameters.count)"), "\(r.output)")
     }
 
+    /// The header's figures are whatever a writer put there: a huge one is printed, not converted to an Int
+    /// (before, `inspect` — the tool for looking at odd files — died on "trainAccuracy": 1e300).
+    @Test func inspectPrintsHugeHeaderFigures() throws {
+        let dir = try TempDir()
+        let file = try Self.honestFile()
+        var header = file.header
+        header.training.trainAccuracy = 1e300
+        header.training.testAccuracy = -1e300
+        header.training.trainingSeconds = 1e300
+        try ModelFile(header: header, parameters: file.parameters).write(to: dir.path + "/odd.loupe")
+        let r = try CLIProcess.loupe(["inspect", dir.path + "/odd.loupe"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.contains("train accuracy 1e+300") && r.stdout.contains("test accuracy -1e+300"), "\(r.stdout)")
+        #expect(r.stdout.contains("1e+300 s of training") && r.stdout.contains("status          valid"), "\(r.stdout)")
+    }
+
     @Test func inspectRunsTheGoldenSelfTestAsTheServerDoes() throws {
         let dir = try TempDir()
         let honest = try Self.honestFile()
