@@ -59,13 +59,13 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
     }
 
     /// The AVX2 dense layers' GEMM (weights re-laid as pairs, each row's nonzero activation pairs only).
-    static func pairGEMM(n: Int, k: Int, oc: Int, a: [UInt8], w: [Int8]) -> [Int32] {
+    static func pairGEMM(n: Int, k: Int, oc: Int, a: [UInt8], w: [Int8], pairDistance: Int = 0) -> [Int32] {
         let (packed, kp, ocp) = Int8Network.pack(w, k: k, oc: oc)
         // Rows kp + 5 apart (lda > kp), garbage in the padding columns (zero weights there).
         let lda = kp + 5
         var padded = [UInt8](repeating: 255, count: n * lda)
         for r in 0..<n { for kk in 0..<k { padded[r * lda + kk] = a[r * k + kk] } }
-        let acc = Int8Network.pairGEMM(n: n, kp: kp, ocp: ocp, a: padded, lda: lda, packed: packed)
+        let acc = Int8Network.pairGEMM(n: n, kp: kp, ocp: ocp, a: padded, lda: lda, packed: packed, pairDistance: pairDistance)
         var out = [Int32](repeating: 0, count: n * oc)
         for r in 0..<n { for o in 0..<oc { out[r * oc + o] = acc[r * ocp + o] } }
         return out
@@ -85,9 +85,13 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
                 i % 7 < 3 || (i / 50) % 4 == 1 ? 0 : UInt8(rng.nextUnitFloat() * 256)
             }
             let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 256) - 128) }
-            for a in [dense, sparse] {
-                #expect(Self.pairGEMM(n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
-                        "n \(n) k \(k) oc \(oc)")
+            let expected = [dense, sparse].map { Self.referenceGEMM(n: n, k: k, oc: oc, a: $0, w: w) }
+            // Adjacent pairs; k with k + d (a feature-map row below) in runs of 2d, adjacent after the last whole run
+            // (none when 2d > kp); d not a multiple of 8 falls back to adjacent pairs.
+            for d in [0, 8, 16, 40, 416, 12, 3000] {
+                for (a, e) in zip([dense, sparse], expected) {
+                    #expect(Self.pairGEMM(n: n, k: k, oc: oc, a: a, w: w, pairDistance: d) == e, "n \(n) k \(k) oc \(oc) distance \(d)")
+                }
             }
         }
         let n = 3, k = 1024, oc = 32
@@ -95,7 +99,8 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
             let acc = Self.pairGEMM(n: n, k: k, oc: oc, a: [UInt8](repeating: 255, count: n * k), w: [Int8](repeating: value, count: k * oc))
             #expect(acc.allSatisfy { $0 == 255 * Int32(value) * Int32(k) }, "\(value)")
         }
-        let zeros = Self.pairGEMM(n: 2, k: 300, oc: 16, a: [UInt8](repeating: 0, count: 600), w: [Int8](repeating: 5, count: 300 * 16))
+        let zeros = Self.pairGEMM(n: 2, k: 300, oc: 16, a: [UInt8](repeating: 0, count: 600), w: [Int8](repeating: 5, count: 300 * 16),
+                                  pairDistance: 24)
         #expect(zeros.allSatisfy { $0 == 0 })
     }
 

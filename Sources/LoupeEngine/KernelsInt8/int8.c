@@ -58,13 +58,37 @@ static inline long pairTile(int kp, int ocp, int o, int *width) {
     return (long)(o < full ? o / 64 * 64 : o / 16 * 16) * kp;
 }
 
+/// Which k of a row pair up (include/loupe_int8.h): k and k + dist in every 2 · dist bytes of the first `pairRegion`
+/// bytes, adjacent bytes after them. pairRegion is 0 (all adjacent) unless dist is a multiple of 8 that fits twice.
+static inline long pairRegion(int kp, int dist) { return dist >= 8 && dist % 8 == 0 ? (long)kp / (2L * dist) * 2 * dist : 0; }
+
+/// The pair of byte k (lane: 0 first, 1 second).
+static inline long pairOf(long k, int dist, long region, int *lane) {
+    if (k < region) {
+        const long i = k % (2L * dist);
+        *lane = i >= dist;
+        return k / (2L * dist) * dist + i % dist;
+    }
+    *lane = (int)((k - region) & 1);
+    return region / 2 + (k - region) / 2;
+}
+
+/// The first byte of pair j (its second: + dist inside the region, + 1 past it).
+static inline long pairFirst(long j, int dist, long region) {
+    return j < region / 2 ? j / dist * 2 * dist + j % dist : region + 2 * (j - region / 2);
+}
+
 /// [kp / 4][ocp][4] → pairs, tile by tile (loupe_i8_gemm_avx2_pairs).
-void loupe_i8_pack_pairs(int kp, int ocp, const int8_t *w, int8_t *wp) {
+void loupe_i8_pack_pairs(int kp, int ocp, const int8_t *w, int8_t *wp, int dist) {
+    const long region = pairRegion(kp, dist);
     for (int o = 0; o < ocp; o++) {
         int width;
         const long tile = pairTile(kp, ocp, o, &width);
-        for (int k = 0; k < kp; k++)
-            wp[tile + ((long)(k >> 1) * width + o % width) * 2 + (k & 1)] = w[(long)(k >> 2) * ocp * 4 + o * 4 + (k & 3)];
+        for (int k = 0; k < kp; k++) {
+            int lane;
+            const long j = pairOf(k, dist, region, &lane);
+            wp[tile + (j * width + o % width) * 2 + lane] = w[(long)(k >> 2) * ocp * 4 + o * 4 + (k & 3)];
+        }
     }
 }
 
@@ -345,15 +369,31 @@ TAVX2 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda,
 
 enum { PAIR_SB = 256, PAIR_KB = 64, PAIR_NB = PAIR_SB / PAIR_KB, PAIR_RC = 16 };
 
-/// The nonzero pairs of `np` pairs of uint8 at src, widened: values (two int16 in 32 bits) to vals, pair index
-/// (base + position) to idx; returns the count. Writes up to 8 entries past it (nonzero8).
+/// The nonzero pairs j0 … j0 + np − 1 of the row at src (j0 a multiple of 8; pairs as pairFirst places them),
+/// widened: values (two int16 in 32 bits) to vals, pair index − j0 + base to idx; returns the count. Writes up to 8
+/// entries past it (nonzero8).
 static inline __attribute__((always_inline)) TAVX2
-int nonzeroPairs(const uint8_t *src, int np, uint32_t *vals, int32_t *idx, int base) {
+int nonzeroPairs(const uint8_t *src, long j0, int np, int dist, long region, uint32_t *vals, int32_t *idx, int base) {
     int count = 0, t = 0;
-    for (; t + 8 <= np; t += 8)
-        count += nonzero8(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + t * 2))), base + t, vals + count, idx + count);
+    // Inside the region, 8 pairs share one 2 · dist run (dist % 8 == 0): 8 bytes at `first` and 8 at first + dist,
+    // interleaved; first advances by 8 and jumps over the second half of each run (no division per step).
+    long first = pairFirst(j0, dist, region), i = j0 < region / 2 ? j0 % dist : 0;
+    for (; t + 8 <= np; t += 8) {
+        __m128i bytes;
+        if (j0 + t < region / 2) {
+            bytes = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(src + first)), _mm_loadl_epi64((const __m128i *)(src + first + dist)));
+            first += 8;
+            i += 8;
+            if (i == dist) { i = 0; first += dist; }
+        } else {
+            bytes = _mm_loadu_si128((const __m128i *)(src + first));
+            first += 16;
+        }
+        count += nonzero8(_mm256_cvtepu8_epi16(bytes), base + t, vals + count, idx + count);
+    }
     for (; t < np; t++) {
-        const uint32_t v = (uint32_t)src[2 * t] | (uint32_t)src[2 * t + 1] << 16;
+        const long j = j0 + t, f = pairFirst(j, dist, region);
+        const uint32_t v = (uint32_t)src[f] | (uint32_t)src[f + (j < region / 2 ? dist : 1)] << 16;
         vals[count] = v;
         idx[count] = base + t;
         count += v != 0;
@@ -376,7 +416,9 @@ void pairRow(const int C, int count, const uint32_t *vals, const int32_t *idx, c
     for (int c = 0; c < C; c++) _mm256_storeu_si256((__m256i *)(acc + c * 8), s[c]);
 }
 
-TAVX2 void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int32_t *acc, int ldc) {
+TAVX2 void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int dist, int32_t *acc,
+                                    int ldc) {
+    const long region = pairRegion(kp, dist);
     uint32_t vals[PAIR_RC][PAIR_SB + 8];
     int32_t idx[PAIR_RC][PAIR_SB + 8], bound[PAIR_RC][PAIR_NB + 1];
     const int np = kp / 2;
@@ -391,7 +433,7 @@ TAVX2 void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, in
                 for (int b = 0; b < PAIR_NB; b++) {
                     bound[r][b] = count;
                     const int q0 = b * PAIR_KB, q1 = q0 + PAIR_KB < sb ? q0 + PAIR_KB : sb;
-                    if (q1 > q0) count += nonzeroPairs(a + (long)(r0 + r) * lda + (long)(p0 + q0) * 2, q1 - q0, vals[r] + count, idx[r] + count, q0);
+                    if (q1 > q0) count += nonzeroPairs(a + (long)(r0 + r) * lda, p0 + q0, q1 - q0, dist, region, vals[r] + count, idx[r] + count, q0);
                 }
                 bound[r][PAIR_NB] = count;
             }
@@ -451,13 +493,16 @@ static TVNNI void sparseRowVNNI(int kp, int ocp, const uint8_t *a, const int8_t 
 }
 
 #else
-void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int32_t *acc, int ldc) {
+void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int dist, int32_t *acc, int ldc) {
+    const long region = pairRegion(kp, dist);
     for (int r = 0; r < n; r++)
         for (int o = 0; o < ocp; o++) {
-            int32_t s = 0;
-            int width;
+            int32_t s = 0, width, lane;
             const long tile = pairTile(kp, ocp, o, &width);
-            for (int k = 0; k < kp; k++) s += (int32_t)a[(long)r * lda + k] * (int32_t)wp[tile + ((long)(k >> 1) * width + o % width) * 2 + (k & 1)];
+            for (int k = 0; k < kp; k++) {
+                const long j = pairOf(k, dist, region, &lane);
+                s += (int32_t)a[(long)r * lda + k] * (int32_t)wp[tile + (j * width + o % width) * 2 + lane];
+            }
             acc[(long)r * ldc + o] = s;
         }
 }

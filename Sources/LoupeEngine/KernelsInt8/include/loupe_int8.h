@@ -28,13 +28,16 @@ void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, co
 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
 void loupe_i8_gemm_scalar(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
 
-/// The AVX2 path of dense layers: the same acc as the GEMMs above from the weights re-laid as pairs
-/// (loupe_i8_pack_pairs of the packed W: per tile of 64 channels, then of 16 for ocp % 64, [kp / 2][width][2]): vpmaddwd over each row's nonzero activation pairs
-/// only (int8.c, "AVX2 over int16 weight pairs"). Plain loops off x86.
-void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int32_t *acc, int ldc);
+/// The AVX2 path of dense layers: the same acc as the GEMMs above from the weights re-laid as pairs by
+/// loupe_i8_pack_pairs (with the same dist): vpmaddwd over each row's nonzero activation pairs only (int8.c, "AVX2
+/// over weight pairs"). Which k pair up: with dist a multiple of 8 (≥ 8), bytes k and k + dist within each run of
+/// 2 · dist bytes (a dense layer after a (h, w, c) feature map: dist = w · c pairs each cell with the one below it,
+/// whose zeros come together more often than a neighbouring channel's), adjacent bytes after the last whole run;
+/// otherwise (dist 0) adjacent bytes. Plain loops off x86.
+void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int dist, int32_t *acc, int ldc);
 /// W packed [kp / 4][ocp][4] → wp, kp · ocp bytes: the tile of channels o0 … (64 wide, then 16-wide tiles for
-/// ocp % 64) from byte o0 · kp, pair j of the tile's channel c at (j · width + c) · 2.
-void loupe_i8_pack_pairs(int kp, int ocp, const int8_t *w, int8_t *wp);
+/// ocp % 64) from byte o0 · kp, pair j of the tile's channel c at (j · width + c) · 2 (lane 0 the pair's first k).
+void loupe_i8_pack_pairs(int kp, int ocp, const int8_t *w, int8_t *wp, int dist);
 
 /// x (n, count) float → q = clamp(rint(x · invScale) + zero, 0, 255), round half to even.
 void loupe_i8_quantize(int count, const float *x, float invScale, int zero, uint8_t *q);
