@@ -9,7 +9,7 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
     let name: String
     let version: Int
     let sha256 = "00"
-    let labels = ["a", "b", "c"]
+    let labels: [String]
     let inputShape: [Int]
     let inputCount: Int
     let outputCount = 3
@@ -23,8 +23,9 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
     var outputTensorName: String { rgbLogits ? "y" : "probabilities" }
     var inputLayout: String { rgbLogits ? "NCHW" : "NHWC" }
 
-    init(name: String = "fake", version: Int = 1, delayMicroseconds: UInt32 = 0, rgbLogits: Bool = false) {
-        self.name = name; self.version = version; self.delayMicroseconds = delayMicroseconds
+    init(name: String = "fake", version: Int = 1, delayMicroseconds: UInt32 = 0, rgbLogits: Bool = false,
+         labels: [String] = ["a", "b", "c"]) {
+        self.name = name; self.version = version; self.delayMicroseconds = delayMicroseconds; self.labels = labels
         self.rgbLogits = rgbLogits
         inputShape = [2, 2, rgbLogits ? 3 : 1]; inputCount = rgbLogits ? 12 : 4
     }

@@ -131,8 +131,9 @@ import Testing
     /// The /predict body against a plain writer (every probability formatted where it appears, the
     /// top-k ranked by a stable sort): byte for byte, with odd values (non-finite, −0, subnormal,
     /// extremes), several rows and every top_k.
-    @Test func predictResponseMatchesAPlainWriter() throws {
-        let model = FakeModel()
+    @Test(arguments: [["a", "b", "c"], ["T-shirt/top", "quote \" back\\slash <tag> & \u{1}", "é"], ["only one"]])
+    func predictResponseMatchesAPlainWriter(labels: [String]) throws {
+        let model = FakeModel(name: "fa\"ke<", labels: labels)   // a class past the labels is named by its index
         let odd: [Float] = [.nan, .infinity, -.infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
                             .leastNormalMagnitude, 1, 0.1, 1e-7, -1.1754944e-38]
         var rows: [[Float]] = [[0.2, 0.5, 0.3], [0.4, 0.2, 0.4], [0.1, 0.1, 0.1]]
@@ -146,7 +147,8 @@ import Testing
             for (i, row) in rows.enumerated() {
                 if i > 0 { w.raw(",") }
                 func entry(_ c: Int) {
-                    w.raw("{\"class\":"); w.int(c); w.raw(",\"label\":"); w.string(model.labels[c])
+                    w.raw("{\"class\":"); w.int(c); w.raw(",\"label\":")
+                    if c < model.labels.count { w.string(model.labels[c]) } else { w.string(String(c)) }
                     w.raw(",\"confidence\":"); w.float(row[c])
                 }
                 entry(classes[i])
@@ -169,6 +171,20 @@ import Testing
             let ranked = PredictRoute.response(model: model, probabilities: finite.flatMap { $0 }, classes: fc, topK: topK)
             #expect(String(decoding: ranked, as: UTF8.self) == String(decoding: plain(finite, classes: fc, topK: topK), as: UTF8.self))
         }
+    }
+
+    /// One route's cached name and label texts follow the model asked for (versions alternating).
+    @Test func modelTextsFollowTheModel() {
+        let shared = ModelTexts()
+        let models = [FakeModel(name: "m", version: 1, labels: ["a", "b", "c"]), FakeModel(name: "n", version: 2, labels: ["x", "<y>", "z"])]
+        let row: [Float] = [0.1, 0.7, 0.2]
+        for i in 0..<6 {
+            let m = models[i % 2]
+            #expect(PredictRoute.response(model: m, probabilities: row, classes: [1], topK: 2, texts: shared)
+                    == PredictRoute.response(model: m, probabilities: row, classes: [1], topK: 2))
+        }
+        #expect(String(decoding: PredictRoute.response(model: models[1], probabilities: row, classes: [1], topK: 0, texts: shared), as: UTF8.self)
+                .contains(#""label":"\u003cy\u003e""#))
     }
 
     /// Server-Timing's milliseconds against the plain formatting (round to the microsecond, three decimals).

@@ -2,6 +2,7 @@
 // probabilities out.
 import LoupeEngine
 import LoupeHTTP
+import Synchronization
 
 struct PredictRoute: Sendable {
     let models: ModelResolver
@@ -34,77 +35,123 @@ struct PredictRoute: Sendable {
             return sink.respond(error.response)
         }
         let requestID = request.id
-        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK] result in
+        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK, texts] result in
             let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID,
                                           routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)
-            return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK))
+            return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK, texts: texts))
         }
     }
 
+    /// The JSON texts of the model's name and labels, escaped once per model, not per response.
+    let texts = ModelTexts()
+
     /// `classes[i]` is row i's top class (< outputCount); its confidence is that probability.
-    static func response(model: any InferenceModel, probabilities: [Float], classes: [Int], topK: Int) -> [UInt8] {
+    /// Written straight into a buffer sized for the worst case (no growth, no append per part):
+    /// each probability formatted once per row, its text reused for the confidence and the top-k
+    /// entries (10 float formats per image instead of 14); strings from `texts`.
+    static func response(model: any InferenceModel, probabilities: [Float], classes: [Int], topK: Int,
+                         texts: ModelTexts = ModelTexts()) -> [UInt8] {
         let k = model.outputCount
-        let labels = model.labels
-        var w = JSONWriter(capacity: 256 + classes.count * (k * 14 + 64 + topK * 48))
-        w.raw("{\"model\":"); w.string(model.name)
-        w.raw(",\"model_version\":"); w.int(model.version)
-        w.raw(",\"predictions\":[")
+        let (name, labels) = texts.of(model)
+        let longestLabel = max(labels.reduce(0) { max($0, $1.count) }, 22)   // an unnamed class: its index, quoted
+        let entryBound = 40 + 20 + longestLabel + 16   // {"class":…,"label":…,"confidence":…}
+        let rowBound = 64 + k * 16 + (1 + topK) * entryBound
+        let bound = 64 + name.count + 20 + classes.count * rowBound
         var order = topK > 0 ? [Int](repeating: 0, count: k) : []
-        // Each probability is formatted once per row and its text reused for the confidence and
-        // the top-k entries (the same values): 10 float formats per image instead of 14. The texts
-        // (at most 14 bytes each, "-1.1754944e-38") and where each ends live in scratch space on
-        // the stack, not in arrays per response.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: k * 16) { text in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { ends in
-                for i in 0..<classes.count {
-                    if i > 0 { w.raw(",") }
-                    let row = probabilities[(i * k)..<((i + 1) * k)]
-                    var used = 0
-                    for j in 0..<k {
-                        let v = row[row.startIndex + j]
-                        if v.isFinite {
-                            var d = v.description   // shortest round-trip text, as JSONWriter.float writes; a small string (no allocation)
-                            d.withUTF8 { u in
-                                _ = UnsafeMutableBufferPointer(rebasing: text[used..<used + u.count]).initialize(fromContentsOf: u)
-                                used += u.count
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { ends in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: k * 16) { text in
+                [UInt8](unsafeUninitializedCapacity: bound) { out, written in
+                    var o = ResponseCursor(out: out.baseAddress!)
+                    o.put("{\"model\":"); o.put(name)
+                    o.put(",\"model_version\":"); o.put(model.version)
+                    o.put(",\"predictions\":[")
+                    for i in 0..<classes.count {
+                        if i > 0 { o.put(",") }
+                        let row = probabilities[(i * k)..<((i + 1) * k)]
+                        var used = 0
+                        for j in 0..<k {
+                            let v = row[row.startIndex + j]
+                            if v.isFinite {
+                                var d = v.description   // shortest round-trip text, as JSONWriter.float writes; ≤ 14 bytes: a small string
+                                let from = used
+                                used += d.withUTF8 { u in
+                                    UnsafeMutableBufferPointer(rebasing: text[from..<from + u.count]).initialize(fromContentsOf: u)
+                                }
+                            } else {
+                                for c in "null".utf8 { text[used] = c; used += 1 }
                             }
-                        } else {
-                            for c in "null".utf8 { text[used] = c; used += 1 }
+                            ends[j] = used
                         }
-                        ends[j] = used
-                    }
-                    func probability(_ c: Int, into w: inout JSONWriter) {
-                        let start = c == 0 ? 0 : ends[c - 1]
-                        w.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[start..<ends[c]]))
-                    }
-                    /// `{"class":c,"label":"…","confidence":` and the text of probability `c` (a confidence
-                    /// is always that probability), written in place: no per-class arrays to build per response.
-                    func entry(_ c: Int, into w: inout JSONWriter) {
-                        w.raw("{\"class\":"); w.int(c)
-                        w.raw(",\"label\":")
-                        if c < labels.count { w.string(labels[c]) } else { w.raw("\""); w.int(c); w.raw("\"") }
-                        w.raw(",\"confidence\":")
-                        probability(c, into: &w)
-                    }
-                    entry(classes[i], into: &w)
-                    w.raw(",\"top_k\":[")
-                    if topK > 0 {
-                        Ranking.top(topK, of: row, into: &order)
-                        for j in 0..<topK {
-                            if j > 0 { w.raw(",") }
-                            entry(order[j], into: &w); w.raw("}")
+                        func probability(_ c: Int, _ o: inout ResponseCursor) { o.put(UnsafeBufferPointer(rebasing: text[(c == 0 ? 0 : ends[c - 1])..<ends[c]])) }
+                        /// `{"class":c,"label":"…","confidence":` and the text of probability `c` (a
+                        /// confidence is always that probability).
+                        func entry(_ c: Int, _ o: inout ResponseCursor) {
+                            o.put("{\"class\":"); o.put(c)
+                            o.put(",\"label\":")
+                            if c < labels.count { o.put(labels[c]) } else { o.put("\""); o.put(c); o.put("\"") }
+                            o.put(",\"confidence\":")
+                            probability(c, &o)
                         }
+                        entry(classes[i], &o)
+                        o.put(",\"top_k\":[")
+                        if topK > 0 {
+                            Ranking.top(topK, of: row, into: &order)
+                            for j in 0..<topK {
+                                if j > 0 { o.put(",") }
+                                entry(order[j], &o); o.put("}")
+                            }
+                        }
+                        o.put("],\"probabilities\":[")
+                        for j in 0..<k {
+                            if j > 0 { o.put(",") }
+                            probability(j, &o)
+                        }
+                        o.put("]}")
                     }
-                    w.raw("],\"probabilities\":[")
-                    for j in 0..<k {
-                        if j > 0 { w.raw(",") }
-                        probability(j, into: &w)
-                    }
-                    w.raw("]}")
+                    o.put("]}")
+                    precondition(o.at <= bound, "response bound")
+                    written = o.at
                 }
             }
         }
-        w.raw("]}")
-        return w.bytes
+    }
+}
+
+/// A model's name and labels as JSON string literals (JSONWriter's escaping), made once per model:
+/// the last model asked for is kept (a request for another one makes its texts anew).
+final class ModelTexts: Sendable {
+    private let latest = Mutex<(model: (any InferenceModel)?, name: [UInt8], labels: [[UInt8]])>((nil, [], []))
+
+    func of(_ model: any InferenceModel) -> (name: [UInt8], labels: [[UInt8]]) {
+        if let hit = latest.withLock({ $0.model === model ? ($0.name, $0.labels) : nil }) { return hit }
+        func literal(_ s: String) -> [UInt8] { var w = JSONWriter(capacity: s.utf8.count + 2); w.string(s); return w.bytes }
+        let made = (name: literal(model.name), labels: model.labels.map(literal))
+        latest.withLock { $0 = (model, made.name, made.labels) }
+        return made
+    }
+}
+
+/// Writes a response into memory sized beforehand (the caller's bound): no capacity checks, no
+/// growth, no append call per part.
+private struct ResponseCursor {
+    let out: UnsafeMutablePointer<UInt8>
+    var at = 0
+
+    mutating func put(_ s: StaticString) {
+        (out + at).initialize(from: s.utf8Start, count: s.utf8CodeUnitCount)
+        at += s.utf8CodeUnitCount
+    }
+    mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if let from = bytes.baseAddress { (out + at).initialize(from: from, count: bytes.count) }
+        at += bytes.count
+    }
+    mutating func put(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { put($0) } }
+    mutating func put(_ v: Int) {
+        var m = v.magnitude, digits = 1
+        while m >= 10 { m /= 10; digits += 1 }
+        if v < 0 { out[at] = UInt8(ascii: "-"); at += 1 }
+        m = v.magnitude
+        for d in stride(from: digits - 1, through: 0, by: -1) { out[at + d] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30; m /= 10 }
+        at += digits
     }
 }
