@@ -11,12 +11,12 @@
 static double cpu(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static int byValue(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
-typedef struct { int k, oc, kp, ocp, relu, zero, dist; float inv; int8_t *packed, *pairs; int32_t *zc; float *m, *bias; } Layer;
+typedef struct { int k, oc, kp, ocp, relu, zero; float inv; int8_t *packed; int32_t *zc; float *m, *bias; } Layer;
 
 static void readOrDie(void *p, size_t n, FILE *f) { if (fread(p, 1, n, f) != n) { fprintf(stderr, "short weights file\n"); exit(1); } }
 
 /// One layer of the weights file; packed [kp / 4][ocp][4] with k in `rowBytes`-byte rows padded to `row` (conv) or plain.
-static Layer readLayer(FILE *f, int rows, int rowBytes, int row, int dist) {
+static Layer readLayer(FILE *f, int rows, int rowBytes, int row) {
     Layer l; int head[3];
     readOrDie(head, 12, f); readOrDie(&l.inv, 4, f); readOrDie(&l.zero, 4, f);
     l.k = head[0]; l.oc = head[1]; l.relu = head[2];
@@ -29,9 +29,6 @@ static Layer readLayer(FILE *f, int rows, int rowBytes, int row, int dist) {
         const int at = rows ? kk / rowBytes * row + kk % rowBytes : kk;
         for (int o = 0; o < l.oc; o++) l.packed[(at / 4) * l.ocp * 4 + o * 4 + at % 4] = q[kk * l.oc + o];
     }
-    l.pairs = malloc((size_t)l.kp * l.ocp);
-    l.dist = dist;
-    loupe_i8_pack_pairs(l.kp, l.ocp, l.packed, l.pairs, dist);
     l.zc = calloc(l.ocp, 4); l.m = calloc(l.ocp, 4); l.bias = calloc(l.ocp, 4);
     readOrDie(l.zc, (size_t)l.oc * 4, f); readOrDie(l.m, (size_t)l.oc * 4, f); readOrDie(l.bias, (size_t)l.oc * 4, f);
     free(q);
@@ -52,15 +49,11 @@ int main(int argc, char **argv) {
         printf("%-10s skipped: this CPU lacks it\n", path);
         return 0;
     }
-    // The engine runs AVX2 dense layers on weight pairs (Int8Network: loupe_i8_gemm_avx2_pairs).
-    const int pairs = !strcmp(path, "avx2");
     FILE *f = fopen(argv[1], "rb");
     if (!f) { perror(argv[1]); return 1; }
     float scale, offset, inv0, pad; int zero0;
     readOrDie(&scale, 4, f); readOrDie(&offset, 4, f); readOrDie(&inv0, 4, f); readOrDie(&pad, 4, f); readOrDie(&zero0, 4, f);
-    // dense1 follows the 13 × 13 × 32 pooled feature map: pairs a cell with the one below it (Int8Layer.pairDistance).
-    const Layer c1 = readLayer(f, 3, 3, 4, 0), d1 = readLayer(f, 0, 0, 0, getenv("PAIR_DIST") ? atoi(getenv("PAIR_DIST")) : 13 * 32),
-                d2 = readLayer(f, 0, 0, 0, 0);
+    const Layer c1 = readLayer(f, 3, 3, 4), d1 = readLayer(f, 0, 0, 0), d2 = readLayer(f, 0, 0, 0);
     fclose(f);
     gzFile g = gzopen("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb");
     if (!g) { fprintf(stderr, "no /usr/share/datasets/fashion-mnist\n"); return 1; }
@@ -85,13 +78,11 @@ int main(int argc, char **argv) {
         const double c1t = cpu();
         for (int i = 0; i < n; i++) conv(&geometry, &e, c1.packed, a0 + i * 784, a1 + i * 5408);
         const double c2 = cpu();
-        if (pairs) loupe_i8_gemm_avx2_pairs(n, d1.kp, d1.ocp, a1, 5408, d1.pairs, d1.dist, acc, d1.ocp);
-        else gemm(n, d1.kp, d1.ocp, a1, 5408, d1.packed, acc, d1.ocp);
+        gemm(n, d1.kp, d1.ocp, a1, 5408, d1.packed, acc, d1.ocp);
         const double c3 = cpu();
         loupe_i8_requantize(n, d1.oc, acc, d1.ocp, d1.zc, d1.m, d1.bias, d1.relu, d1.inv, d1.zero, a2, d1.oc);
         const double c4 = cpu();
-        if (pairs) loupe_i8_gemm_avx2_pairs(n, d2.kp, d2.ocp, a2, d1.oc, d2.pairs, d2.dist, acc, d2.ocp);
-        else gemm(n, d2.kp, d2.ocp, a2, d1.oc, d2.packed, acc, d2.ocp);
+        gemm(n, d2.kp, d2.ocp, a2, d1.oc, d2.packed, acc, d2.ocp);
         loupe_i8_dequantize(n, d2.oc, acc, d2.ocp, d2.zc, d2.m, d2.bias, 0, logits, d2.oc);
         const double c5 = cpu();
         if (it >= 0) { t[0][it] = c1t - c0; t[1][it] = c2 - c1t; t[2][it] = c3 - c2; t[3][it] = c4 - c3; t[4][it] = c5 - c4; t[5][it] = c5 - c0; }

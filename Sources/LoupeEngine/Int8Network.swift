@@ -63,9 +63,6 @@ package struct Int8Layer: Sendable {
     /// The output's quantization (the next layer's input), or nil: float32 output (the last layer).
     package var outputInverseScale: Float?
     package var outputZeroPoint: Int
-    /// A dense layer after a (h, w, c) feature map: w · c, so the AVX2 path pairs each input with the one a row
-    /// below it (loupe_i8_gemm_avx2_pairs); 0 otherwise (adjacent inputs pair up).
-    package var pairDistance = 0
 }
 
 package enum Int8Op: Sendable {
@@ -144,12 +141,6 @@ package final class Int8Network: Sendable {
             case let .dense(_, outputs, relu, w, b):
                 let inputs = stage.inputSize
                 let l = try layer(k: inputs, oc: outputs, relu: relu, weight: w, bias: b)
-                // The row of the feature map before it (flatten and dropout add no op), if that is the layer's input.
-                switch ops.last {
-                case let .conv(g, pool, _)?: layers[l].pairDistance = g.outWidth / pool * g.filters
-                case let .maxPool(g)?: layers[l].pairDistance = g.outWidth * g.channels
-                default: break
-                }
                 ops.append(.dense(layer: l))
             case .flatten, .dropout:
                 continue
@@ -196,25 +187,6 @@ package final class Int8Network: Sendable {
         return Int8Layer(k: k, kp: kp, oc: oc, ocp: ocp, packed: packed, kernelRow: kernelRow,
                          zeroCorrection: sums.map { $0 * Int32(input.inputZeroPoint) }, multiplier: multiplier, bias: b, relu: relu,
                          outputInverseScale: output.map { 1 / $0.inputScale }, outputZeroPoint: output?.inputZeroPoint ?? 0)
-    }
-
-    /// Dense layers' weights re-laid for the AVX2 path (loupe_i8_pack_pairs), by layer, made on first use: only a
-    /// process that runs that path holds the copy (as many bytes as `packed`).
-    private let pairs = Mutex<[Int: [Int8]]>([:])
-
-    private func pairWeights(_ l: Int) -> [Int8] {
-        pairs.withLock { cache in
-            if let p = cache[l] { return p }
-            let L = layers[l]
-            var p = [Int8](repeating: 0, count: L.kp * L.ocp)
-            L.packed.withUnsafeBufferPointer { w in
-                p.withUnsafeMutableBufferPointer {
-                    loupe_i8_pack_pairs(Int32(L.kp), Int32(L.ocp), w.baseAddress!, $0.baseAddress!, Int32(L.pairDistance))
-                }
-            }
-            cache[l] = p
-            return p
-        }
     }
 
     /// Bytes of packed weights (for reports).
@@ -320,16 +292,8 @@ package final class Int8Network: Sendable {
                 }
             case let .dense(l):
                 let L = layers[l]
-                if path == .avx2 {
-                    // vpmaddwd over each row's nonzero activation pairs, the weights re-laid as pairs (int8.c).
-                    pairWeights(l).withUnsafeBufferPointer { w in
-                        loupe_i8_gemm_avx2_pairs(Int32(n), Int32(L.kp), Int32(L.ocp), x, Int32(xStride), w.baseAddress!, Int32(L.pairDistance),
-                                                 s.acc, Int32(L.ocp))
-                    }
-                } else {
-                    L.packed.withUnsafeBufferPointer { w in
-                        path.gemm(n: n, kp: L.kp, ocp: L.ocp, a: x, lda: xStride, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
-                    }
+                L.packed.withUnsafeBufferPointer { w in
+                    path.gemm(n: n, kp: L.kp, ocp: L.ocp, a: x, lda: xStride, w: w.baseAddress!, acc: s.acc, ldc: L.ocp)
                 }
                 finish(L, rows: n, sums: s.acc, ldc: L.ocp, u8: y, ldo: yStride, f32: output, f32Stride: outputSize)
             }
@@ -471,23 +435,6 @@ extension Sequential {
 }
 
 extension Int8Network {
-    /// acc (n, ocp) = a (n rows, lda apart) · W through the AVX2 dense layers' GEMM (tests): W packed as `pack` packs
-    /// it, re-laid as pairs as the network does (pairDistance as Int8Layer.pairDistance).
-    package static func pairGEMM(n: Int, kp: Int, ocp: Int, a: [UInt8], lda: Int, packed: [Int8], pairDistance: Int = 0) -> [Int32] {
-        var pairs = [Int8](repeating: 0, count: kp * ocp)
-        packed.withUnsafeBufferPointer { p in
-            pairs.withUnsafeMutableBufferPointer {
-                loupe_i8_pack_pairs(Int32(kp), Int32(ocp), p.baseAddress!, $0.baseAddress!, Int32(pairDistance))
-            }
-        }
-        var acc = [Int32](repeating: -1, count: n * ocp)
-        a.withUnsafeBufferPointer { pa in pairs.withUnsafeBufferPointer { pw in acc.withUnsafeMutableBufferPointer { pc in
-            loupe_i8_gemm_avx2_pairs(Int32(n), Int32(kp), Int32(ocp), pa.baseAddress!, Int32(lda), pw.baseAddress!, Int32(pairDistance),
-                                     pc.baseAddress!, Int32(ocp))
-        } } }
-        return acc
-    }
-
     /// Packs a (k, oc) int8 weight [kp / 4][ocp][4] (tests and benchmarks of the GEMM alone).
     package static func pack(_ q: [Int8], k: Int, oc: Int) -> (packed: [Int8], kp: Int, ocp: Int) {
         let kp = (k + 3) / 4 * 4, ocp = (oc + 15) / 16 * 16

@@ -58,50 +58,22 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         }
     }
 
-    /// The AVX2 dense layers' GEMM (weights re-laid as pairs, each row's nonzero activation pairs only).
-    static func pairGEMM(n: Int, k: Int, oc: Int, a: [UInt8], w: [Int8], pairDistance: Int = 0) -> [Int32] {
-        let (packed, kp, ocp) = Int8Network.pack(w, k: k, oc: oc)
-        // Rows kp + 5 apart (lda > kp), garbage in the padding columns (zero weights there).
-        let lda = kp + 5
-        var padded = [UInt8](repeating: 255, count: n * lda)
-        for r in 0..<n { for kk in 0..<k { padded[r * lda + kk] = a[r * k + kk] } }
-        let acc = Int8Network.pairGEMM(n: n, kp: kp, ocp: ocp, a: padded, lda: lda, packed: packed, pairDistance: pairDistance)
-        var out = [Int32](repeating: 0, count: n * oc)
-        for r in 0..<n { for o in 0..<oc { out[r * oc + o] = acc[r * ocp + o] } }
-        return out
-    }
-
-    @Test("the AVX2 pair GEMM (dense layers) equals the plain loop exactly: dense, sparse and extreme rows",
+    @Test("the AVX2 GEMM splits 4-byte groups whose byte pairs could saturate vpmaddubsw (pair sums 255…510)",
           .enabled(if: ISA.hasAVX2, "this CPU has no AVX2"))
-    func pairGEMMMatchesReference() {
-        var rng = SeededGenerator(seed: 11)
-        // k past the 256-pair super-blocks and 64-pair blocks with ragged tails; 1 row, more rows than one
-        // 16-row chunk; 64-channel tiles and 16-channel tiles after them.
-        for (n, k, oc) in [(1, 5408, 128), (1, 9, 32), (1, 1030, 80), (2, 12, 16), (5, 516, 130), (16, 600, 64), (17, 1100, 144),
-                          (33, 260, 10), (3, 37, 40)] {
-            let dense = (0..<(n * k)).map { _ in UInt8(rng.nextUnitFloat() * 256) }
-            // Zero runs and lone zeros: pairs with one zero byte must still count.
-            let sparse = (0..<(n * k)).map { i -> UInt8 in
-                i % 7 < 3 || (i / 50) % 4 == 1 ? 0 : UInt8(rng.nextUnitFloat() * 256)
-            }
-            let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 256) - 128) }
-            let expected = [dense, sparse].map { Self.referenceGEMM(n: n, k: k, oc: oc, a: $0, w: w) }
-            // Adjacent pairs; k with k + d (a feature-map row below) in runs of 2d, adjacent after the last whole run
-            // (none when 2d > kp); d not a multiple of 8 falls back to adjacent pairs.
-            for d in [0, 8, 16, 40, 416, 12, 3000] {
-                for (a, e) in zip([dense, sparse], expected) {
-                    #expect(Self.pairGEMM(n: n, k: k, oc: oc, a: a, w: w, pairDistance: d) == e, "n \(n) k \(k) oc \(oc) distance \(d)")
-                }
+    func avx2SplitsSaturatingGroups() {
+        var rng = SeededGenerator(seed: 13)
+        // Pair sums at the limit (128 + 128 = 256 is whole; 129 + 128 is split), far past it, and mixed with zeros,
+        // against weights at both ends (−128 · 256 = −32,768 is exactly int16's minimum).
+        let patterns: [[UInt8]] = [[128, 128, 127, 129], [129, 128, 0, 0], [255, 255, 255, 255], [0, 255, 2, 255], [200, 57, 1, 255],
+                                   [255, 0, 0, 255], [128, 128, 128, 128]]
+        for (n, k, oc) in [(1, 64, 16), (3, 260, 32), (17, 520, 80), (1, 37, 64)] {
+            let a = (0..<(n * k)).map { i in patterns[(i / 4 + i / 37) % patterns.count][i % 4] }
+            for w in [[Int8](repeating: -128, count: k * oc), [Int8](repeating: 127, count: k * oc),
+                      (0..<(k * oc)).map { i in i % 3 == 0 ? -128 : Int8(Int(rng.nextUnitFloat() * 256) - 128) }] {
+                #expect(Self.gemm(.avx2, n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
+                        "n \(n) k \(k) oc \(oc)")
             }
         }
-        let n = 3, k = 1024, oc = 32
-        for value: Int8 in [127, -128] {
-            let acc = Self.pairGEMM(n: n, k: k, oc: oc, a: [UInt8](repeating: 255, count: n * k), w: [Int8](repeating: value, count: k * oc))
-            #expect(acc.allSatisfy { $0 == 255 * Int32(value) * Int32(k) }, "\(value)")
-        }
-        let zeros = Self.pairGEMM(n: 2, k: 300, oc: 16, a: [UInt8](repeating: 0, count: 600), w: [Int8](repeating: 5, count: 300 * 16),
-                                  pairDistance: 24)
-        #expect(zeros.allSatisfy { $0 == 0 })
     }
 
     @Test("extreme operands do not saturate (255 · −127 and 255 · 127 everywhere)", arguments: int8Paths)

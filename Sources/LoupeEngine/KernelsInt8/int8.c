@@ -50,48 +50,6 @@ void loupe_i8_gemm_scalar(int n, int kp, int ocp, const uint8_t *a, int lda, con
     }
 }
 
-/// Channel o of the pair weights: its tile (64 channels, then 16 for the last ocp % 64) starts at byte (the tile's
-/// first channel) · kp, and pair j of the tile at j · 2 · width.
-static inline long pairTile(int kp, int ocp, int o, int *width) {
-    const int full = ocp / 64 * 64;
-    *width = o < full ? 64 : 16;
-    return (long)(o < full ? o / 64 * 64 : o / 16 * 16) * kp;
-}
-
-/// Which k of a row pair up (include/loupe_int8.h): k and k + dist in every 2 · dist bytes of the first `pairRegion`
-/// bytes, adjacent bytes after them. pairRegion is 0 (all adjacent) unless dist is a multiple of 8 that fits twice.
-static inline long pairRegion(int kp, int dist) { return dist >= 8 && dist % 8 == 0 ? (long)kp / (2L * dist) * 2 * dist : 0; }
-
-/// The pair of byte k (lane: 0 first, 1 second).
-static inline long pairOf(long k, int dist, long region, int *lane) {
-    if (k < region) {
-        const long i = k % (2L * dist);
-        *lane = i >= dist;
-        return k / (2L * dist) * dist + i % dist;
-    }
-    *lane = (int)((k - region) & 1);
-    return region / 2 + (k - region) / 2;
-}
-
-/// The first byte of pair j (its second: + dist inside the region, + 1 past it).
-static inline long pairFirst(long j, int dist, long region) {
-    return j < region / 2 ? j / dist * 2 * dist + j % dist : region + 2 * (j - region / 2);
-}
-
-/// [kp / 4][ocp][4] → pairs, tile by tile (loupe_i8_gemm_avx2_pairs).
-void loupe_i8_pack_pairs(int kp, int ocp, const int8_t *w, int8_t *wp, int dist) {
-    const long region = pairRegion(kp, dist);
-    for (int o = 0; o < ocp; o++) {
-        int width;
-        const long tile = pairTile(kp, ocp, o, &width);
-        for (int k = 0; k < kp; k++) {
-            int lane;
-            const long j = pairOf(k, dist, region, &lane);
-            wp[tile + (j * width + o % width) * 2 + lane] = w[(long)(k >> 2) * ocp * 4 + o * 4 + (k & 3)];
-        }
-    }
-}
-
 #if defined(__x86_64__)
 
 // One row (batch 1) over its nonzero 4-byte groups only, defined after the AVX2 section's compaction.
@@ -223,55 +181,24 @@ TVNNI void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int l
     if (r < n) sparseRowVNNI(kp, ocp, a + (long)r * lda, w, acc + (long)r * ldc);
 }
 
-// MARK: AVX2 — vpmaddubsw on activation nibbles, int16 accumulation over 8 steps (exact)
-// vpmaddubsw (u8 × s8, adjacent products summed in int16 with saturation) cannot take whole uint8
-// activations: 255·127 + 255·127 = 64,770 > 32,767. Each activation is split into nibbles instead,
-// a = 16·h + l with h, l ∈ [0, 15], and each nibble plane goes through vpmaddubsw against the int8
-// weights (|w| ≤ 128): one pair sum is at most 2·15·128 = 3,840 in magnitude, and 8 steps (k4 groups)
-// of them added with vpaddw at most 30,720 ≤ 32,767 — no saturation and no wrap, so the int16 sums are
-// exact. Every 8 steps they are widened with vpmaddwd (pairs of int16 · 1 for l, · 16 for h) and added
-// to the int32 sums: Σ (16·h + l)·w = Σ a·w exactly, the same int32 as every other path.
-// Cost per 32 multiply-adds: 2 vpmaddubsw + 1/4 vpmaddwd on the two integer-multiply pipes, against 2
-// vpmaddwd + 2 vpmovsxbw for int16 widening (which must widen the weights on every use at batch 1).
-// Activations are split into the two nibble planes once per block of R rows × KB columns (on the
-// stack), then every 8-channel block of weights is swept over them.
+// MARK: AVX2 — vpmaddubsw over each row's nonzero 4-byte groups, saturation ruled out per group
+// vpmaddubsw (u8 × s8, two adjacent products summed in int16 with saturation) is exact when the two activation bytes
+// of a pair sum to at most 256: |a0·w0 + a1·w1| ≤ (a0 + a1) · 128 ≤ 32,768, and with w ≥ −128, w ≤ 127 the sum lies
+// in [−32,768, 32,512] — inside int16. vpmaddwd against ones then adds a channel's two pair sums into exact int32
+// (the vpdpbusd layout: W packed [kp / 4][ocp][4], 32 multiply-adds per vpmaddubsw). Each row's 4-byte groups are
+// compacted to the nonzero ones (nonzero8: a zero group adds nothing whatever the zero point, whose term is the
+// separate correction); a group with a pair summing past 256 (rare after ReLU: 99 % of the seed network's dense-input
+// bytes are below 128) is entered twice, as min(a, 128) and a − min(a, 128) byte by byte (pairs ≤ 256 and ≤ 254),
+// which sum to the same products — so every sum equals the plain loop's, for any uint8 activations and int8
+// weights. One row at a time against 64 channels (8 accumulators), k in blocks of Q_KB groups (the block's weights
+// for 64 channels, 8 KB, stay in L1 while Q_RC rows sweep them). Per 32 multiply-adds: 1 vpmaddubsw + 1 vpmaddwd on
+// the two multiply pipes, 1 weight load (its 32 bytes whole). Measured on Zen 5 (seed dense layer 5408 → 128, the
+// test images' real activations, µs per image, alternated): batch 256 7.3–7.8 with nibbles (every group, 2
+// vpmaddubsw + 1/4 vpmaddwd per 32) → 6.2–6.5 with vpmaddwd on nonzero int16 pairs (vpmovsxbw per weight use) →
+// 4.9–5.2 here; batch 1 7.3–7.7 → 6.2–6.4 → 5.9. The nonzero groups are 72 % of the seed dense layer's (pairs:
+// 50–56 %), but each costs half the pipe slots.
 
 #define TAVX2 __attribute__((target("avx2,bmi2,popcnt")))
-
-enum { NIB_KB = 2048 };  // k columns per split block (a multiple of 32: 8 steps of 4)
-
-/// R rows × U ymm (8 channels each) over `steps` k4 groups of the nibble planes lo/hi (row stride NIB_KB),
-/// weights w (k4 stride `step` bytes), added into acc (row stride ldc).
-static inline __attribute__((always_inline)) TAVX2
-/// With `rows` non-null (one row only), step t of the nibble planes is weight group rows[t] (the nonzero groups).
-void tileNib(const int R, const int U, int steps, const uint8_t *lo, const uint8_t *hi, const int32_t *rows, const int8_t *w, long step,
-             int32_t *acc, int ldc) {
-    const __m256i ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi16(16);
-    __m256i s[4][4];
-    for (int r = 0; r < R; r++) for (int u = 0; u < U; u++) s[r][u] = _mm256_loadu_si256((const __m256i *)(acc + (long)r * ldc + u * 8));
-    for (int t0 = 0; t0 < steps; t0 += 8) {
-        const int t1 = t0 + 8 < steps ? t0 + 8 : steps;
-        __m256i l16[4][4], h16[4][4];
-        for (int r = 0; r < R; r++) for (int u = 0; u < U; u++) { l16[r][u] = _mm256_setzero_si256(); h16[r][u] = _mm256_setzero_si256(); }
-        for (int t = t0; t < t1; t++) {
-            const int8_t *wk = w + (rows ? rows[t] : t) * step;
-            __m256i wv[4];
-            for (int u = 0; u < U; u++) wv[u] = _mm256_loadu_si256((const __m256i *)(wk + u * 32));
-            for (int r = 0; r < R; r++) {
-                const __m256i al = _mm256_set1_epi32(load4(lo + r * NIB_KB + t * 4));
-                const __m256i ah = _mm256_set1_epi32(load4(hi + r * NIB_KB + t * 4));
-                for (int u = 0; u < U; u++) {
-                    l16[r][u] = _mm256_add_epi16(l16[r][u], _mm256_maddubs_epi16(al, wv[u]));
-                    h16[r][u] = _mm256_add_epi16(h16[r][u], _mm256_maddubs_epi16(ah, wv[u]));
-                }
-            }
-        }
-        for (int r = 0; r < R; r++)
-            for (int u = 0; u < U; u++)
-                s[r][u] = _mm256_add_epi32(s[r][u], _mm256_add_epi32(_mm256_madd_epi16(l16[r][u], ones), _mm256_madd_epi16(h16[r][u], sixteen)));
-    }
-    for (int r = 0; r < R; r++) for (int u = 0; u < U; u++) _mm256_storeu_si256((__m256i *)(acc + (long)r * ldc + u * 8), s[r][u]);
-}
 
 /// The nonzero 32-bit lanes of v stored to the front of values, their indices (base + lane) to indices, with one vpermd
 /// each (the lane list from the 8-bit mask by pdep/pext), stored whole (8 entries: callers keep slack); returns the count.
@@ -302,159 +229,88 @@ int nonzeroGroups(const uint8_t *src, int kb, uint8_t *packed, int32_t *rows) {
     return count;
 }
 
-/// R rows (compile-time) of a: every k block split into nibble planes, then swept by every channel block.
+/// The nonzero groups of `count` 4-byte groups at src, 8 at a time as nonzero8 (values, index base + position), a group
+/// whose byte pairs could saturate vpmaddubsw entered as its two halves (above); returns the entries written (at most
+/// 2 · count, + 8 of slack past them).
 static inline __attribute__((always_inline)) TAVX2
-void rowsNib(const int R, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
-    // (+ 32: the packed stores of the one-row path write whole vectors past the last nonzero group)
-    uint8_t lo[2 * NIB_KB + 32] __attribute__((aligned(32))), hi[2 * NIB_KB + 32] __attribute__((aligned(32)));
-    const long step = (long)ocp * 4;
-    for (int r = 0; r < R; r++) memset(acc + (long)r * ldc, 0, (size_t)ocp * 4);
-    const __m256i mask = _mm256_set1_epi8(15);
-    for (int k0 = 0; k0 < kp; k0 += NIB_KB) {
-        const int kb = kp - k0 < NIB_KB ? kp - k0 : NIB_KB;
-        const int8_t *wk = w + (long)(k0 / 4) * step;
-        if (R == 1) {
-            // One row (batch 1): only its nonzero 4-byte groups. All-zero groups add nothing (whatever the zero
-            // point: its term is the separate correction), and after ReLU many are zero (28 % of the seed network's
-            // dense input groups on its test images).
-            int32_t rows[NIB_KB / 4 + 8];
-            const int count = nonzeroGroups(a + k0, kb, hi, rows);
-            for (int j = 0; j < count * 4; j += 32) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(hi + j));
-                _mm256_store_si256((__m256i *)(lo + j), _mm256_and_si256(v, mask));
-                _mm256_store_si256((__m256i *)(hi + j), _mm256_and_si256(_mm256_srli_epi16(v, 4), mask));
-            }
-            int o = 0;
-            for (; o + 32 <= ocp; o += 32) tileNib(1, 4, count, lo, hi, rows, wk + o * 4, step, acc + o, ldc);
-            for (; o < ocp; o += 16) tileNib(1, 2, count, lo, hi, rows, wk + o * 4, step, acc + o, ldc);
-            continue;
-        }
-        for (int r = 0; r < R; r++) {
-            const uint8_t *src = a + (long)r * lda + k0;
-            int j = 0;
-            for (; j + 32 <= kb; j += 32) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(src + j));
-                _mm256_store_si256((__m256i *)(lo + r * NIB_KB + j), _mm256_and_si256(v, mask));
-                _mm256_store_si256((__m256i *)(hi + r * NIB_KB + j), _mm256_and_si256(_mm256_srli_epi16(v, 4), mask));
-            }
-            for (; j < kb; j++) { lo[r * NIB_KB + j] = src[j] & 15; hi[r * NIB_KB + j] = src[j] >> 4; }
-        }
-        for (int o = 0; o < ocp; o += 16) tileNib(R, 2, kb / 4, lo, hi, 0, wk + o * 4, step, acc + o, ldc);
-    }
-}
-
-TAVX2 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
-    // 2 rows × 16 channels per tile (8 int16 + 4 int32 accumulators; measured on Zen 5 at batch 256: 96 GMAC/s
-    // against 88 for 4 rows × 8 channels and 83 for 3 × 8), 1 row × 32 channels for a single row.
-    int r = 0;
-    for (; r + 2 <= n; r += 2) rowsNib(2, kp, ocp, a + (long)r * lda, lda, w, acc + (long)r * ldc, ldc);
-    if (r < n) rowsNib(1, kp, ocp, a + (long)r * lda, lda, w, acc + (long)r * ldc, ldc);
-}
-
-// MARK: AVX2 over weight pairs — each row's nonzero activation pairs only (dense layers)
-// vpmaddwd multiplies int16 pairs and adds them into exact int32 (|a0·w0 + a1·w1| ≤ 2·255·128 < 2^31): no
-// saturation and no nibble split, 16 multiply-adds per instruction. The weights are re-laid once per layer as
-// int8 pairs (loupe_i8_pack_pairs: per tile of 64 channels [kp / 2][64][2], so a k block of one tile is
-// contiguous) and sign-extended to int16 as they are loaded (vpmovsxbw from memory: the same load count as
-// int16 weights, half the bytes — measured faster than an int16 copy at batch 256, 6.15 vs 6.42 µs for the seed
-// dense layer, and at batch 1, 6.4 vs 9.7 µs, where 1.4 MB of int16 no longer fits the 1 MB L2). Each row's
-// activations are widened to int16 pairs and only its nonzero pairs are kept (a list of values and indices, 8
-// pairs at a time as nonzeroGroups does): after ReLU 44 % of the seed network's dense-input pairs are zero (60 %
-// of single values), so that many vpmaddwd never run. A zero pair adds nothing whatever the zero point (its term
-// is the separate correction), so the sums equal every other path's. One row at a time against 64 channels (8
-// accumulators): k in blocks of PAIR_KB pairs, so a block's weights (8 KB per tile) stay in L1 while PAIR_RC rows
-// sweep them. The loop is bound by its loads (a weight load per vpmaddwd and a broadcast per pair, ≈ 2 vector
-// loads per cycle on Zen 5), not by the multiplies; a 2-row tile over the pairs nonzero in either row would halve
-// the weight loads but run 76 % of the pairs instead of 56 %.
-
-enum { PAIR_SB = 256, PAIR_KB = 64, PAIR_NB = PAIR_SB / PAIR_KB, PAIR_RC = 16 };
-
-/// The nonzero pairs j0 … j0 + np − 1 of the row at src (j0 a multiple of 8; pairs as pairFirst places them),
-/// widened: values (two int16 in 32 bits) to vals, pair index − j0 + base to idx; returns the count. Writes up to 8
-/// entries past it (nonzero8).
-static inline __attribute__((always_inline)) TAVX2
-int nonzeroPairs(const uint8_t *src, long j0, int np, int dist, long region, uint32_t *vals, int32_t *idx, int base) {
-    int count = 0, t = 0;
-    // Inside the region, 8 pairs share one 2 · dist run (dist % 8 == 0): 8 bytes at `first` and 8 at first + dist,
-    // interleaved; first advances by 8 and jumps over the second half of each run (no division per step).
-    long first = pairFirst(j0, dist, region), i = j0 < region / 2 ? j0 % dist : 0;
-    for (; t + 8 <= np; t += 8) {
-        __m128i bytes;
-        if (j0 + t < region / 2) {
-            bytes = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(src + first)), _mm_loadl_epi64((const __m128i *)(src + first + dist)));
-            first += 8;
-            i += 8;
-            if (i == dist) { i = 0; first += dist; }
+int nonzeroQuads(const uint8_t *src, int count, uint32_t *vals, int32_t *idx, int base) {
+    const __m256i ones8 = _mm256_set1_epi8(1), limit = _mm256_set1_epi16(256), c128 = _mm256_set1_epi8((char)128);
+    int n = 0, t = 0;
+    for (; t + 8 <= count; t += 8) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(src + t * 4));
+        // Pair sums a0 + a1 (≤ 510) as int16: vpmaddubsw against ones is exact.
+        if (__builtin_expect(_mm256_movemask_epi8(_mm256_cmpgt_epi16(_mm256_maddubs_epi16(v, ones8), limit)) != 0, 0)) {
+            n += nonzero8(_mm256_min_epu8(v, c128), base + t, vals + n, idx + n);
+            n += nonzero8(_mm256_subs_epu8(v, c128), base + t, vals + n, idx + n);
         } else {
-            bytes = _mm_loadu_si128((const __m128i *)(src + first));
-            first += 16;
+            n += nonzero8(v, base + t, vals + n, idx + n);
         }
-        count += nonzero8(_mm256_cvtepu8_epi16(bytes), base + t, vals + count, idx + count);
     }
-    for (; t < np; t++) {
-        const long j = j0 + t, f = pairFirst(j, dist, region);
-        const uint32_t v = (uint32_t)src[f] | (uint32_t)src[f + (j < region / 2 ? dist : 1)] << 16;
-        vals[count] = v;
-        idx[count] = base + t;
-        count += v != 0;
+    for (; t < count; t++) {
+        uint8_t b[4], lo[4], hi[4];
+        memcpy(b, src + t * 4, 4);
+        const int split = b[0] + b[1] > 256 || b[2] + b[3] > 256;
+        for (int i = 0; i < 4; i++) { lo[i] = split && b[i] > 128 ? 128 : b[i]; hi[i] = (uint8_t)(b[i] - lo[i]); }
+        uint32_t v;
+        memcpy(&v, lo, 4); vals[n] = v; idx[n] = base + t; n += v != 0;
+        memcpy(&v, hi, 4); vals[n] = v; idx[n] = base + t; n += v != 0;
     }
-    return count;
+    return n;
 }
 
-/// One row's `count` listed pairs against C ymm (8 channels each) of a tile of pair weights w (pair stride `step`
-/// bytes), added to acc.
+/// One row's `count` listed groups against C ymm (8 channels each) of W (group stride `step` bytes), added to acc.
 static inline __attribute__((always_inline)) TAVX2
-void pairRow(const int C, int count, const uint32_t *vals, const int32_t *idx, const int8_t *w, long step, int32_t *acc) {
+void quadRow(const int C, int count, const uint32_t *vals, const int32_t *idx, const int8_t *w, long step, int32_t *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[8];
     for (int c = 0; c < C; c++) s[c] = _mm256_loadu_si256((const __m256i *)(acc + c * 8));
     for (int t = 0; t < count; t++) {
         const int8_t *wk = w + idx[t] * step;
         const __m256i b = _mm256_set1_epi32((int)vals[t]);
         for (int c = 0; c < C; c++)
-            s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(b, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wk + c * 16)))));
+            s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256((const __m256i *)(wk + c * 32))), ones));
     }
     for (int c = 0; c < C; c++) _mm256_storeu_si256((__m256i *)(acc + c * 8), s[c]);
 }
 
-TAVX2 void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int dist, int32_t *acc,
-                                    int ldc) {
-    const long region = pairRegion(kp, dist);
-    uint32_t vals[PAIR_RC][PAIR_SB + 8];
-    int32_t idx[PAIR_RC][PAIR_SB + 8], bound[PAIR_RC][PAIR_NB + 1];
-    const int np = kp / 2;
-    for (int r0 = 0; r0 < n; r0 += PAIR_RC) {
-        const int rn = n - r0 < PAIR_RC ? n - r0 : PAIR_RC;
+/// Groups per super-block (every row's lists at once), per L1 block, and rows per chunk.
+enum { Q_SB = 128, Q_KB = 32, Q_NB = Q_SB / Q_KB, Q_RC = 16 };
+
+TAVX2 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
+    uint32_t vals[Q_RC][2 * Q_SB + 8];
+    int32_t idx[Q_RC][2 * Q_SB + 8], bound[Q_RC][Q_NB + 1];
+    const int groups = kp / 4;
+    const long step = (long)ocp * 4;
+    for (int r0 = 0; r0 < n; r0 += Q_RC) {
+        const int rn = n - r0 < Q_RC ? n - r0 : Q_RC;
         for (int r = 0; r < rn; r++) memset(acc + (long)(r0 + r) * ldc, 0, (size_t)ocp * 4);
-        for (int p0 = 0; p0 < np; p0 += PAIR_SB) {
-            const int sb = np - p0 < PAIR_SB ? np - p0 : PAIR_SB;
-            // Each row's nonzero pairs of this super-block, with where each k block's entries start.
+        for (int g0 = 0; g0 < groups; g0 += Q_SB) {
+            const int sb = groups - g0 < Q_SB ? groups - g0 : Q_SB;
+            // Each row's nonzero groups of this super-block, with where each block's entries start.
             for (int r = 0; r < rn; r++) {
                 int count = 0;
-                for (int b = 0; b < PAIR_NB; b++) {
+                for (int b = 0; b < Q_NB; b++) {
                     bound[r][b] = count;
-                    const int q0 = b * PAIR_KB, q1 = q0 + PAIR_KB < sb ? q0 + PAIR_KB : sb;
-                    if (q1 > q0) count += nonzeroPairs(a + (long)(r0 + r) * lda, p0 + q0, q1 - q0, dist, region, vals[r] + count, idx[r] + count, q0);
+                    const int q0 = b * Q_KB, q1 = q0 + Q_KB < sb ? q0 + Q_KB : sb;
+                    if (q1 > q0) count += nonzeroQuads(a + (long)(r0 + r) * lda + (long)(g0 + q0) * 4, q1 - q0, vals[r] + count, idx[r] + count, q0);
                 }
-                bound[r][PAIR_NB] = count;
+                bound[r][Q_NB] = count;
             }
-            // A lone row sweeps the whole super-block per tile (its weights stream from L2 whatever the order).
-            const int blocks = rn == 1 ? 1 : PAIR_NB, span = rn == 1 ? PAIR_NB : 1;
+            const int8_t *wb = w + (long)g0 * step;
+            // A lone row sweeps the whole super-block per channel tile (its weights stream from L2 whatever the order).
+            const int blocks = rn == 1 ? 1 : Q_NB, span = rn == 1 ? Q_NB : 1;
             for (int b = 0; b < blocks; b++) {
                 int o = 0;
-                for (; o + 64 <= ocp; o += 64) {
-                    const int8_t *wt = wp + (long)o * kp + (long)p0 * 128;
+                for (; o + 64 <= ocp; o += 64)
                     for (int r = 0; r < rn; r++) {
                         const int t0 = bound[r][b * span], t1 = bound[r][(b + 1) * span];
-                        pairRow(8, t1 - t0, vals[r] + t0, idx[r] + t0, wt, 128, acc + (long)(r0 + r) * ldc + o);
+                        quadRow(8, t1 - t0, vals[r] + t0, idx[r] + t0, wb + o * 4, step, acc + (long)(r0 + r) * ldc + o);
                     }
-                }
-                for (; o < ocp; o += 16) {
-                    const int8_t *wt = wp + (long)o * kp + (long)p0 * 32;
+                for (; o < ocp; o += 16)
                     for (int r = 0; r < rn; r++) {
                         const int t0 = bound[r][b * span], t1 = bound[r][(b + 1) * span];
-                        pairRow(2, t1 - t0, vals[r] + t0, idx[r] + t0, wt, 32, acc + (long)(r0 + r) * ldc + o);
+                        quadRow(2, t1 - t0, vals[r] + t0, idx[r] + t0, wb + o * 4, step, acc + (long)(r0 + r) * ldc + o);
                     }
-                }
             }
         }
     }
@@ -478,13 +334,15 @@ void sparseTileVNNI(const int C, int count, const uint8_t *packed, const int32_t
     for (int c = 0; c < C; c++) _mm256_storeu_si256((__m256i *)(acc + c * 8), s[c]);
 }
 
+enum { SPARSE_KB = 2048 };  // k columns compacted at a time
+
 static TVNNI void sparseRowVNNI(int kp, int ocp, const uint8_t *a, const int8_t *w, int32_t *acc) {
-    uint8_t packed[NIB_KB + 32];
-    int32_t rows[NIB_KB / 4 + 8];
+    uint8_t packed[SPARSE_KB + 32];
+    int32_t rows[SPARSE_KB / 4 + 8];
     const long step = (long)ocp * 4;
     memset(acc, 0, (size_t)ocp * 4);
-    for (int k0 = 0; k0 < kp; k0 += NIB_KB) {
-        const int kb = kp - k0 < NIB_KB ? kp - k0 : NIB_KB, count = nonzeroGroups(a + k0, kb, packed, rows);
+    for (int k0 = 0; k0 < kp; k0 += SPARSE_KB) {
+        const int kb = kp - k0 < SPARSE_KB ? kp - k0 : SPARSE_KB, count = nonzeroGroups(a + k0, kb, packed, rows);
         const int8_t *wk = w + (long)(k0 / 4) * step;
         int o = 0;
         for (; o + 64 <= ocp; o += 64) sparseTileVNNI(8, count, packed, rows, wk + o * 4, step, acc + o);
@@ -493,19 +351,6 @@ static TVNNI void sparseRowVNNI(int kp, int ocp, const uint8_t *a, const int8_t 
 }
 
 #else
-void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int dist, int32_t *acc, int ldc) {
-    const long region = pairRegion(kp, dist);
-    for (int r = 0; r < n; r++)
-        for (int o = 0; o < ocp; o++) {
-            int32_t s = 0, width, lane;
-            const long tile = pairTile(kp, ocp, o, &width);
-            for (int k = 0; k < kp; k++) {
-                const long j = pairOf(k, dist, region, &lane);
-                s += (int32_t)a[(long)r * lda + k] * (int32_t)wp[tile + (j * width + o % width) * 2 + lane];
-            }
-            acc[(long)r * ldc + o] = s;
-        }
-}
 void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
     loupe_i8_gemm_scalar(n, kp, ocp, a, lda, w, acc, ldc);
 }

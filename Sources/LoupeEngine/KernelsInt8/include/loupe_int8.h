@@ -9,12 +9,11 @@
 // Every path computes the same int32 sums bit for bit; the paths differ only in instructions:
 //   avx512vnni  vpdpbusd zmm: 64 u8×s8 products per instruction
 //   avxvnni     vpdpbusd ymm (VEX, AVX-VNNI); a lone row (batch 1) over its nonzero 4-byte groups only
-//   avx2        vpmaddubsw sums two u8·s8 products in int16 with saturation (255·127·2 = 64770 > 32767), so
-//               it never sees whole activations: the GEMM splits each into nibbles (a = 16·h + l, h, l ≤ 15),
-//               whose pair sums (≤ 2·15·128 = 3840) add up exactly in int16 over 8 k4 steps (≤ 30720)
-//               before vpmaddwd widens them (·1 and ·16) into the int32 sums; dense layers instead run
-//               loupe_i8_gemm_avx2_pairs (vpmaddwd on each row's nonzero activation pairs). The fused conv widens the
-//               image and the weights to int16 once per call and uses vpmaddwd (exact int32 pair sums).
+//   avx2        vpmaddubsw (u8 × s8, adjacent products summed in int16 with saturation) + vpmaddwd against ones,
+//               over each row's nonzero 4-byte groups only. Saturation cannot happen: a group whose two bytes of a
+//               pair sum past 256 (|a0·w0 + a1·w1| ≤ (a0 + a1) · 128) is entered as two groups, min(a, 128) and
+//               a − min(a, 128), which sum to the same products. The fused conv widens the image and the weights
+//               to int16 once per call and uses vpmaddwd (exact int32 pair sums).
 //   scalar      plain C loops over the packed layout (non-x86, LOUPE_ISA=reference)
 #include <stdint.h>
 
@@ -27,17 +26,6 @@ void loupe_i8_gemm_avx512vnni(int n, int kp, int ocp, const uint8_t *a, int lda,
 void loupe_i8_gemm_avxvnni(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
 void loupe_i8_gemm_scalar(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc);
-
-/// The AVX2 path of dense layers: the same acc as the GEMMs above from the weights re-laid as pairs by
-/// loupe_i8_pack_pairs (with the same dist): vpmaddwd over each row's nonzero activation pairs only (int8.c, "AVX2
-/// over weight pairs"). Which k pair up: with dist a multiple of 8 (≥ 8), bytes k and k + dist within each run of
-/// 2 · dist bytes (a dense layer after a (h, w, c) feature map: dist = w · c pairs each cell with the one below it,
-/// whose zeros come together more often than a neighbouring channel's), adjacent bytes after the last whole run;
-/// otherwise (dist 0) adjacent bytes. Plain loops off x86.
-void loupe_i8_gemm_avx2_pairs(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *wp, int dist, int32_t *acc, int ldc);
-/// W packed [kp / 4][ocp][4] → wp, kp · ocp bytes: the tile of channels o0 … (64 wide, then 16-wide tiles for
-/// ocp % 64) from byte o0 · kp, pair j of the tile's channel c at (j · width + c) · 2 (lane 0 the pair's first k).
-void loupe_i8_pack_pairs(int kp, int ocp, const int8_t *w, int8_t *wp, int dist);
 
 /// x (n, count) float → q = clamp(rint(x · invScale) + zero, 0, 255), round half to even.
 void loupe_i8_quantize(int count, const float *x, float invScale, int zero, uint8_t *q);
