@@ -13,22 +13,33 @@ import Testing
     }
 
     /// Finite FP32 inputs can overflow inside the network (−3.4e38 everywhere makes every probability NaN).
-    /// Feedback for such a prediction used to kill the server: the calibration bins turned the NaN
-    /// confidence into an Int (a trap). Now it is scored like any other label and the server stays up.
-    @Test func feedbackForAPredictionWithoutAFiniteConfidenceKeepsTheServerUp() throws {
+    /// That used to be a 200 with `null` probabilities, recorded like any prediction (and feedback for it
+    /// once killed the server: the calibration bins turned the NaN confidence into an Int). Now JSON and
+    /// binary infer answer 422 `non_finite_output` with the range the model expects, nothing is recorded
+    /// (feedback for the id is an unknown id), and the server stays up.
+    @Test func inputsThatOverflowTheNetworkAre422AndNotRecorded() throws {
         let server = try ServeProcess(models: E2E.root + "/models")   // the shipped, trained model
         try server.waitReady()
         let data = [String](repeating: "-3.4e38", count: 784).joined(separator: ",")
         let infer = try HTTP.request(port: server.port, "POST", "/v2/models/fashion/infer",
                                      headers: [("Content-Type", "application/json"), ("X-Request-ID", "overflow-1")],
                                      body: Array(#"{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 28, 28, 1], "data": [\#(data)]}]}"#.utf8))
-        #expect(infer.status == 200 && infer.text.contains("[null,null"), "\(infer.text.prefix(300))")
-        let feedback = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
-                                        body: Array(#"{"request_id": "overflow-1", "label": 3}"#.utf8))
-        #expect(feedback.status == 200, "\(feedback.text)")
+        #expect(infer.status == 422 && infer.text.contains(#""code":"non_finite_output""#), "\(infer.text.prefix(400))")
+        #expect(infer.text.contains("drove the model's outputs to NaN or infinity") && infer.text.contains("from 0.0 to 1.0"), "\(infer.text)")
+        var floats = [UInt8]()
+        for _ in 0..<784 { withUnsafeBytes(of: Float(-3.4e38).bitPattern.littleEndian) { floats += $0 } }
+        let header = Array(#"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,784],"parameters":{"binary_data_size":3136}}]}"#.utf8)
+        let binary = try HTTP.request(port: server.port, "POST", "/v2/models/fashion/infer",
+                                      headers: [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", String(header.count)),
+                                                ("X-Request-ID", "overflow-2")], body: header + floats)
+        #expect(binary.status == 422 && binary.text.contains(#""code":"non_finite_output""#), "\(binary.text.prefix(400))")
+        for id in ["overflow-1", "overflow-2"] {
+            let feedback = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
+                                            body: Array(#"{"request_id": "\#(id)", "label": 3}"#.utf8))
+            #expect(feedback.status == 404, "\(feedback.text)")
+        }
         let metrics = try HTTP.request(port: server.port, "GET", "/metrics")
-        #expect(metrics.status == 200)
-        #expect(Self.metric(metrics.text, #"loupe_feedback_total{model="fashion",version="1"}"#) == 1)
+        #expect(metrics.status == 200 && !metrics.text.contains(#"loupe_predictions_total{model="fashion""#), "\(metrics.text.prefix(300))")
         #expect(server.process.wait(seconds: 0.1) == nil, "the server is still running; log:\n\(server.log.suffix(2000))")
     }
 

@@ -22,11 +22,13 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
     var inputTensorName: String { rgbLogits ? "x" : "input" }
     var outputTensorName: String { rgbLogits ? "y" : "probabilities" }
     var inputLayout: String { rgbLogits ? "NCHW" : "NHWC" }
+    /// An image of four white pixels overflows: its outputs are NaN (as −3.4e38 FP32 data drives a real network's).
+    let overflowsOnWhite: Bool
 
     init(name: String = "fake", version: Int = 1, delayMicroseconds: UInt32 = 0, rgbLogits: Bool = false,
-         labels: [String] = ["a", "b", "c"]) {
+         labels: [String] = ["a", "b", "c"], overflowsOnWhite: Bool = false) {
         self.name = name; self.version = version; self.delayMicroseconds = delayMicroseconds; self.labels = labels
-        self.rgbLogits = rgbLogits
+        self.rgbLogits = rgbLogits; self.overflowsOnWhite = overflowsOnWhite
         inputShape = [2, 2, rgbLogits ? 3 : 1]; inputCount = rgbLogits ? 12 : 4
     }
 
@@ -41,6 +43,7 @@ final class FakeModel: InferenceModel, @unchecked Sendable {
             for i in 0..<count {
                 if model.rgbLogits { out += input[(i * n)..<(i * n + 3)]; continue }
                 let s = input[(i * 4)..<(i * 4 + 4)].reduce(0, +)
+                if model.overflowsOnWhite && s == 4 { out += [.nan, .nan, .nan]; continue }
                 out += [s, s + 1, s + 2]
             }
             return out

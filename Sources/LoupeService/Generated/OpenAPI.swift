@@ -200,6 +200,16 @@ enum OpenAPI {
        }
       }
      },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "503": {
       "description": "Not ready (`not_ready`), draining (`draining`) or the queue is full (`queue_full`).",
       "content": {
@@ -282,6 +292,16 @@ enum OpenAPI {
      },
      "410": {
       "description": "The prediction is older than feedback.max_age_s (`expired_request_id`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
        "application/json": {
         "schema": {
@@ -600,6 +620,16 @@ enum OpenAPI {
      },
      "404": {
       "description": "No such model or version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
        "application/json": {
         "schema": {
@@ -1118,6 +1148,16 @@ enum OpenAPI {
      "413": {
       "$ref": "#/components/responses/Infer413"
      },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "503": {
       "$ref": "#/components/responses/Infer503"
      }
@@ -1168,6 +1208,16 @@ enum OpenAPI {
      },
      "413": {
       "$ref": "#/components/responses/Infer413"
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
      },
      "503": {
       "$ref": "#/components/responses/Infer503"
@@ -1250,6 +1300,16 @@ enum OpenAPI {
      },
      "410": {
       "description": "The prediction is older than feedback.max_age_s (`expired_request_id`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
        "application/json": {
         "schema": {
@@ -1358,6 +1418,16 @@ enum OpenAPI {
      },
      "410": {
       "description": "The prediction is older than feedback.max_age_s (`expired_request_id`).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
        "application/json": {
         "schema": {
@@ -2250,6 +2320,16 @@ enum OpenAPI {
      "413": {
       "$ref": "#/components/responses/V1Predict413"
      },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "503": {
       "$ref": "#/components/responses/V1Predict503"
      }
@@ -2301,6 +2381,16 @@ enum OpenAPI {
      },
      "413": {
       "$ref": "#/components/responses/V1Predict413"
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
      },
      "503": {
       "$ref": "#/components/responses/V1Predict503"
@@ -2605,6 +2695,16 @@ enum OpenAPI {
        }
       }
      },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "503": {
       "description": "Not ready, draining or queue full (Retry-After).",
       "content": {
@@ -2667,6 +2767,16 @@ enum OpenAPI {
      },
      "404": {
       "description": "Unknown model or version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "422": {
+      "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
        "application/json": {
         "schema": {

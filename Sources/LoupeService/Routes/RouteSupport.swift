@@ -134,7 +134,9 @@ extension Batcher {
         let decoded = monotonicNanoseconds()
         let completion: @Sendable (InferenceResult) -> Void = { result in
             let outputStart = monotonicNanoseconds()
-            var response = respond(result)
+            // Outputs overflowed to NaN/infinity: a 422, and the route's answer (which records the
+            // prediction) never runs (Inference/NonFiniteOutputs.swift).
+            var response = NonFiniteOutputs.check(result, model: model, count: batch.count)?.response ?? respond(result)
             let end = monotonicNanoseconds()
             if counted && response.status < 400 {
                 counters.succeeded(images: batch.count, queue: result.queueNanoseconds, input: decoded &- startedAt,
