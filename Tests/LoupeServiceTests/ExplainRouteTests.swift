@@ -22,6 +22,28 @@ import Testing
         #expect(json(r)["error"]?.stringValue == "window must be an integer from 1 to 2, received '3'")
     }
 
+    /// `inference.max_explain_passes` bounds what one request may cost (images × passes per image), before
+    /// the queue: 1024 images × 1024 integrated-gradient steps once held one worker for minutes.
+    @Test func anExplanationOverTheWorkLimitIsA413NamingTheProductAndTheLimit() {
+        let h = Harness { $0.maxExplainPasses = 100 }
+        let octet = [("Content-Type", "application/octet-stream")]
+        let three = [UInt8](repeating: 0, count: 12)
+        let over = h.send(.POST, "/explain", headers: octet, body: three)   // 3 images × 43 passes (32 steps)
+        #expect(over.status == 413, "\(String(decoding: over.body, as: UTF8.self))")
+        #expect(json(over)["code"]?.stringValue == "explanation_too_large")
+        #expect(json(over)["error"]?.stringValue?.hasPrefix(
+            "this explanation would cost 3 images × 43 network passes = 129 passes, over inference.max_explain_passes (100)") == true,
+                "\(String(decoding: over.body, as: UTF8.self))")
+        let v1 = h.send(.POST, "/v1/models/fake:explain", query: [("steps", "100")], headers: [("Content-Type", "application/json")],
+                        body: Array(#"{"instances": [[0, 0, 0, 0]]}"#.utf8))
+        #expect(v1.status == 413 && json(v1)["error"]?.stringValue?.contains("1 image × 134 network passes = 134 passes") == true,
+                "\(String(decoding: v1.body, as: UTF8.self))")
+        // Within the limit the job reaches the worker (whose fake model cannot explain: 501).
+        #expect(h.send(.POST, "/explain", headers: octet, body: Array(three[0..<8])).status == 501)
+        #expect(h.send(.POST, "/explain", query: [("method", "occlusion"), ("window", "1"), ("stride", "1")], headers: octet, body: three).status == 501)
+        #expect(ServiceConfiguration().maxExplainPasses >= 1024 * 43)   // the default allows a full request at the default steps
+    }
+
     /// Explanations share the bounded queue: each holds images × passes (43 for 32 integrated-gradient
     /// steps), so behind a busy worker the next one is refused with 503 + Retry-After, and health still answers.
     @Test func aFloodOfExplanationsGets503WhileHealthAnswers() {

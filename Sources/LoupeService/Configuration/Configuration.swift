@@ -40,6 +40,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var inferenceWorkers = 0
     public var inferenceThreads = 1
     public var defaultTopK = 3
+    public var maxExplainPasses = 100_000
     // shutdown
     public var drainDelayMilliseconds = 5000
     public var drainDeadlineMilliseconds = 4000
@@ -168,6 +169,7 @@ extension ServiceConfiguration {
         int("inference.workers", \.inferenceWorkers, 0...1024, "Inference worker threads, each with its own workspace (0 = one per CPU)."),
         int("inference.threads", \.inferenceThreads, 1...1024, "Threads each worker uses to split one batch."),
         int("inference.default_top_k", \.defaultTopK, 0...1000, "Classes listed in top_k when ?top_k= is not given."),
+        int("inference.max_explain_passes", \.maxExplainPasses, 1...1_000_000_000, "Network passes one explanation request may cost at most: images × passes per image (integrated gradients: steps + (steps + 3) / 3, 43 at 32 steps; saliency and gradient × input: 2; occlusion: window positions + 1). Over it: 413. The default, about 15 s of one worker on the seed network, allows the console's and the docs' uses and 1024 images at the default 32 steps."),
         int("shutdown.drain_delay_ms", \.drainDelayMilliseconds, 0...3_600_000, "After SIGTERM: readiness answers 503 and requests are still served for this long."),
         int("shutdown.deadline_ms", \.drainDeadlineMilliseconds, 0...3_600_000, "Then: listener closed; in-flight requests get this long to finish before exit."),
         ConfigurationKey(name: "logging.format", summary: "auto (JSON lines, text on a TTY), json or text.",

@@ -628,6 +628,16 @@ enum OpenAPI {
        }
       }
      },
+     "413": {
+      "description": "The explanation would cost more than inference.max_explain_passes network passes (images \u00d7 passes per image: integrated gradients steps + (steps + 3) / 3, saliency and gradient_x_input 2, occlusion window positions + 1); the sentence names the product and the limit (code explanation_too_large). Also more images than limits.max_images_per_request (payload_too_large).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "422": {
       "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
@@ -2695,6 +2705,16 @@ enum OpenAPI {
        }
       }
      },
+     "413": {
+      "description": "The explanation would cost more than inference.max_explain_passes network passes (images \u00d7 passes per image: integrated gradients steps + (steps + 3) / 3, saliency and gradient_x_input 2, occlusion window positions + 1); the sentence names the product and the limit (code explanation_too_large). Also more images than limits.max_images_per_request (payload_too_large).",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
      "422": {
       "description": "The inputs drove the model's outputs to NaN or infinity (finite values that overflow inside the network, e.g. FP32 data of -3.4e38): no prediction is answered or recorded; the sentence names the image and the range of model-ready values the model expects (code non_finite_output).",
       "content": {
@@ -2767,6 +2787,16 @@ enum OpenAPI {
      },
      "404": {
       "description": "Unknown model or version.",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      }
+     },
+     "413": {
+      "description": "The explanation would cost more than inference.max_explain_passes network passes (images \u00d7 passes per image: integrated gradients steps + (steps + 3) / 3, saliency and gradient_x_input 2, occlusion window positions + 1); the sentence names the product and the limit (code explanation_too_large). Also more images than limits.max_images_per_request (payload_too_large).",
       "content": {
        "application/json": {
         "schema": {

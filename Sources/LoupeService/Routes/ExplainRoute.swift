@@ -10,6 +10,8 @@ struct ExplainRoute: Sendable {
     let inputs: InputPolicy
     let batcher: Batcher
     let metrics: ServiceMetrics
+    /// `inference.max_explain_passes`: the network passes (images × passes per image) one request may cost.
+    let maxPasses: Int
 
     enum Format: Sendable { case json, png }
 
@@ -41,6 +43,12 @@ struct ExplainRoute: Sendable {
         if format == .png && batch.count != 1 {
             return sink.respond(ServiceError.badRequest("invalid_parameter",
                                                         "format=png draws one image's heatmap; the request holds \(batch.count) images (use JSON for several)").response)
+        }
+        let perImage = explanation.passesPerImage(height: model.imageHeight, width: model.imageWidth)
+        let (passes, overflow) = batch.count.multipliedReportingOverflow(by: perImage)
+        if overflow || passes > maxPasses {
+            return sink.respond(ServiceError(status: 413, code: "explanation_too_large",
+                                             "this explanation would cost \(batch.count) image\(batch.count == 1 ? "" : "s") × \(perImage) network passes = \(passes) passes, over inference.max_explain_passes (\(maxPasses)); send fewer images, fewer steps, or a larger window or stride").response)
         }
         let method = explanation.options.method.rawValue
         batcher.submit(batch, model: model, sink: sink, startedAt: started, explanation: explanation) { [metrics] result in

@@ -30,7 +30,8 @@ extension InferenceService {
                                    defaultTopK: configuration.defaultTopK)
         let metadata = OIPMetadataRoutes(models: models, provider: provider, readiness: readiness,
                                          repositoryAPIEnabled: configuration.repositoryAPIEnabled)
-        let explain = ExplainRoute(models: models, inputs: inputs, batcher: batcher, metrics: metrics)
+        let explain = ExplainRoute(models: models, inputs: inputs, batcher: batcher, metrics: metrics,
+                                   maxPasses: configuration.maxExplainPasses)
         let infer = OIPInferRoute(models: models, inputs: inputs, batcher: batcher, recorder: recorder)
         let statistics = OIPStatisticsRoutes(models: models, provider: provider, statistics: batcher.statistics,
                                              maxImagesPerRequest: configuration.maxImagesPerRequest,
