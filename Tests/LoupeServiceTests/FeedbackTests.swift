@@ -258,7 +258,7 @@ import Testing
         for round in 0..<4 {
             for i in 0..<2 {
                 let id = "r\(round)-\(i)"
-                s.offer(requestID: id, model: "m", version: 1, shape: [28, 28, 1], pixels: { [UInt8](repeating: UInt8(round), count: 784) },
+                s.offer(requestID: id, model: "m", version: 1, shape: [28, 28, 1], classCount: 10, pixels: { [UInt8](repeating: UInt8(round), count: 784) },
                         classes: [1], confidences: [0.9], now: Double(monotonicNanoseconds()) / 1e9)
                 if i == 0 { s.label(requestID: id, labels: [round]) }
             }
@@ -288,7 +288,7 @@ import Testing
         let dir = try TempDir()
         let s = Self.store(dir.path, maxBytes: 1 << 20)
         s.start()
-        s.offer(requestID: "r", model: "m", version: 1, shape: [28, 28, 1], pixels: { [UInt8](repeating: 7, count: 2 * 784) },
+        s.offer(requestID: "r", model: "m", version: 1, shape: [28, 28, 1], classCount: 10, pixels: { [UInt8](repeating: 7, count: 2 * 784) },
                 classes: [1, 2], confidences: [0.9, 0.8], now: Double(monotonicNanoseconds()) / 1e9)
         s.label(requestID: "r", labels: [3])
         #expect(s.isPending("r"))
@@ -300,5 +300,26 @@ import Testing
         #expect(sets.count == 1)
         let set = try #require(sets.first)
         #expect(try IDXFile.read(path: set.path + "/unlabelled-predictions-idx1-ubyte").data == [1, 2])
+    }
+
+    /// Captured labels are one byte (IDX 0x08, what `loupe train` reads): a model of more than 256 classes
+    /// is not captured (one warning; its samples count as dropped), where class 300 used to be written as 255.
+    @Test func aModelWithMoreThan256ClassesIsNotCapturedRatherThanClamped() throws {
+        let dir = try TempDir()
+        let s = Self.store(dir.path, maxBytes: 1 << 20)
+        s.start()
+        s.offer(requestID: "big", model: "imagenet", version: 1, shape: [28, 28, 1], classCount: 1000,
+                pixels: { [UInt8](repeating: 7, count: 784) }, classes: [300], confidences: [0.9], now: Double(monotonicNanoseconds()) / 1e9)
+        s.label(requestID: "big", labels: [300])
+        s.offer(requestID: "small", model: "m", version: 1, shape: [28, 28, 1], classCount: 256,
+                pixels: { [UInt8](repeating: 7, count: 784) }, classes: [255], confidences: [0.9], now: Double(monotonicNanoseconds()) / 1e9)
+        s.label(requestID: "small", labels: [255])
+        s.flush(final: true)
+        let sets = CaptureStore.existingSets(root: dir.path)
+        #expect(sets.count == 1 && sets.allSatisfy { $0.path.contains("/m/") }, "\(sets)")
+        #expect(try IDXDataset.load(directory: try #require(sets.first).path, split: .train).labels == [255])
+        var text = MetricsWriter()
+        s.write(into: &text)
+        #expect(text.text.contains("loupe_capture_dropped_images_total{reason=\"too_many_classes\"} 1\n"), "\(text.text)")
     }
 }

@@ -40,7 +40,7 @@ struct PredictionRecorder: Sendable {
                                                           classes: classes, confidences: confidences, at: now))
         }
         if capture.isEnabled {
-            capture.offer(requestID: requestID, model: model.name, version: model.version, shape: model.inputShape,
+            capture.offer(requestID: requestID, model: model.name, version: model.version, shape: model.inputShape, classCount: k,
                           pixels: { batch.pixels ?? model.normalization.pixels(fromNormalized: batch.input) },
                           classes: classes, confidences: confidences, now: now)
         }

@@ -17,7 +17,10 @@
 // (rotation), and records waiting in memory are bounded by the same figure (a sample that does
 // not fit is dropped and counted). A write that fails (a full disk, a read-only volume) stops
 // capture with one error log line and `loupe_capture_stopped 1`; requests never fail for it.
-// Colour models (C > 1) are written as idx4 image files.
+// Colour models (C > 1) are written as idx4 image files. Labels are one byte (IDX type 0x08, all
+// `loupe train` reads), so a model with more than 256 classes is not captured: one warning names it
+// (at start for the models served then, else at its first answered request) and its sampled images
+// count as dropped (`reason="too_many_classes"`) — never labels clamped to 255.
 import Dispatch
 import Glibc
 import Logging
@@ -61,7 +64,12 @@ final class CaptureStore: Sendable {
         /// Sets on disk, oldest first, with their sizes.
         var sets: [(path: String, bytes: Int)] = []
         var sequence = 0
+        /// Models refused for their class count (warned once each).
+        var refused: Set<String> = []
     }
+
+    /// Classes a captured label can name: one IDX byte.
+    static let maxClasses = 256
 
     let configuration: CaptureConfiguration
     let logger: Logger
@@ -74,6 +82,7 @@ final class CaptureStore: Sendable {
     private let writtenUnlabelled = Atomic<Int>(0)
     private let droppedFull = Atomic<Int>(0)
     private let droppedStopped = Atomic<Int>(0)
+    private let droppedClasses = Atomic<Int>(0)
     private let writeErrors = Atomic<Int>(0)
 
     init(configuration: CaptureConfiguration, logger: Logger, seed: UInt64) {
@@ -106,15 +115,18 @@ final class CaptureStore: Sendable {
 
     /// Offers an answered request: kept with probability `capture.sample_rate`. `pixels` gives the
     /// images back to back (`count × shape.product` bytes); it is only evaluated for a sampled request.
-    func offer(requestID: String, model: String, version: Int, shape: [Int], pixels: () -> [UInt8],
+    /// `classCount`: the model's classes; over `maxClasses` nothing is kept (see `refuse`).
+    func offer(requestID: String, model: String, version: Int, shape: [Int], classCount: Int, pixels: () -> [UInt8],
                classes: [Int], confidences: [Float], now: Double) {
         guard isEnabled, !classes.isEmpty else { return }
+        let refused = classCount > Self.maxClasses && refuse(model: model, classCount: classCount)
         let picked: Bool = state.withLock { s in
             // xorshift64*: the sampling draw.
             s.rng ^= s.rng >> 12; s.rng ^= s.rng << 25; s.rng ^= s.rng >> 27
             return Double((s.rng &* 0x2545_F491_4F6C_DD1D) >> 11) / Double(1 << 53) < configuration.sampleRate
         }
         guard picked else { return }
+        if refused { droppedClasses.add(classes.count, ordering: .relaxed); return }
         let per = shape.reduce(1, *)
         let all = pixels()
         guard per > 0, all.count == per * classes.count else { return }
@@ -141,6 +153,15 @@ final class CaptureStore: Sendable {
         case 2: droppedStopped.add(classes.count, ordering: .relaxed)
         default: droppedFull.add(classes.count, ordering: .relaxed)
         }
+    }
+
+    /// A model with more than `maxClasses` classes is not captured: its labels would not fit the one-byte
+    /// IDX labels `loupe train` reads. Warns once per model; returns true.
+    @discardableResult
+    func refuse(model: String, classCount: Int) -> Bool {
+        guard isEnabled, state.withLock({ $0.refused.insert(model).inserted }) else { return true }
+        logger.warning("capture is off for model '\(model)': it has \(classCount) classes, and captured labels are one byte (IDX type 0x08, what loupe train reads), so only models of at most \(Self.maxClasses) classes are captured; its requests are answered as usual")
+        return true
     }
 
     /// Memory a waiting record is counted for: its pixels and, roughly, its sidecar entry.
@@ -290,9 +311,10 @@ final class CaptureStore: Sendable {
         w.family("loupe_capture_written_images_total", help: "Captured images written to a set, by whether a label came (labelled: train-* files; unlabelled: unlabelled-* files).", kind: .counter)
         w.sample("loupe_capture_written_images_total", labels: [("state", "labelled")], value: Double(writtenLabelled.load(ordering: .relaxed)))
         w.sample("loupe_capture_written_images_total", labels: [("state", "unlabelled")], value: Double(writtenUnlabelled.load(ordering: .relaxed)))
-        w.family("loupe_capture_dropped_images_total", help: "Sampled images not captured: buffer_full (waiting records reached capture.max_bytes), stopped (capture stopped after a write failure).", kind: .counter)
+        w.family("loupe_capture_dropped_images_total", help: "Sampled images not captured: buffer_full (waiting records reached capture.max_bytes), stopped (capture stopped after a write failure), too_many_classes (a model of more than 256 classes: labels are one byte).", kind: .counter)
         w.sample("loupe_capture_dropped_images_total", labels: [("reason", "buffer_full")], value: Double(droppedFull.load(ordering: .relaxed)))
         w.sample("loupe_capture_dropped_images_total", labels: [("reason", "stopped")], value: Double(droppedStopped.load(ordering: .relaxed)))
+        w.sample("loupe_capture_dropped_images_total", labels: [("reason", "too_many_classes")], value: Double(droppedClasses.load(ordering: .relaxed)))
         w.family("loupe_capture_write_errors_total", help: "Captured sets that could not be written (a full disk, a read-only volume); the first stops capture.", kind: .counter)
         w.sample("loupe_capture_write_errors_total", value: Double(writeErrors.load(ordering: .relaxed)))
         w.family("loupe_capture_stopped", help: "Whether a write failure stopped capture (then 1; requests are unaffected; restart to capture again).", kind: .gauge)

@@ -142,7 +142,7 @@ struct FeedbackRoute: Sendable {
             // Labelled images are captured (when sampled) with their labels straight away.
             if capture.isEnabled, let pixels = batch.pixels {
                 capture.offer(requestID: requestID, model: model.name, version: model.version, shape: model.inputShape,
-                              pixels: { pixels }, classes: classes, confidences: confidences,
+                              classCount: model.outputCount, pixels: { pixels }, classes: classes, confidences: confidences,
                               now: Double(monotonicNanoseconds()) / 1e9)
                 capture.label(requestID: requestID, labels: labels)
             }

@@ -100,6 +100,9 @@ public final class InferenceService: Sendable {
         promotion.start()
         if recorder.capture.isEnabled {
             logger.notice("capture is on: \(configuration.captureSampleRate * 100)% of requests are written to \(configuration.captureDirectory) (capture.*); see docs/operations.md on personal data")
+            for model in provider.servedModels() where model.outputCount > CaptureStore.maxClasses {
+                recorder.capture.refuse(model: model.name, classCount: model.outputCount)
+            }
         }
         _ = readiness.check()
     }
