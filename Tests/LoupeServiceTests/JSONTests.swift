@@ -185,6 +185,14 @@ import Testing
         }
         #expect(String(decoding: PredictRoute.response(model: models[1], probabilities: row, classes: [1], topK: 0, texts: shared), as: UTF8.self)
                 .contains(#""label":"\u003cy\u003e""#))
+        // The cache does not keep a model alive (an unloaded version is freed).
+        weak var gone: FakeModel?
+        do {
+            let unloaded = FakeModel(name: "old", labels: ["p", "q", "r"])
+            gone = unloaded
+            _ = shared.of(unloaded)
+        }
+        #expect(gone == nil)
     }
 
     /// Server-Timing's milliseconds against the plain formatting (round to the microsecond, three decimals).

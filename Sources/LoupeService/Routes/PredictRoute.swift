@@ -118,16 +118,23 @@ struct PredictRoute: Sendable {
 }
 
 /// A model's name and labels as JSON string literals (JSONWriter's escaping), made once per model:
-/// the last model asked for is kept (a request for another one makes its texts anew).
+/// the last model asked for is kept, weakly (an unloaded version is not held alive by this), and a
+/// request for another one makes its texts anew.
 final class ModelTexts: Sendable {
-    private let latest = Mutex<(model: (any InferenceModel)?, name: [UInt8], labels: [[UInt8]])>((nil, [], []))
+    private final class Entry: @unchecked Sendable {   // immutable but for `model`, which only the weak reference clears
+        weak var model: (any InferenceModel)?
+        let name: [UInt8]
+        let labels: [[UInt8]]
+        init(model: any InferenceModel, name: [UInt8], labels: [[UInt8]]) { self.model = model; self.name = name; self.labels = labels }
+    }
+    private let latest = Mutex<Entry?>(nil)
 
     func of(_ model: any InferenceModel) -> (name: [UInt8], labels: [[UInt8]]) {
-        if let hit = latest.withLock({ $0.model === model ? ($0.name, $0.labels) : nil }) { return hit }
+        if let hit = latest.withLock({ e -> Entry? in e?.model === model ? e : nil }) { return (hit.name, hit.labels) }
         func literal(_ s: String) -> [UInt8] { var w = JSONWriter(capacity: s.utf8.count + 2); w.string(s); return w.bytes }
-        let made = (name: literal(model.name), labels: model.labels.map(literal))
-        latest.withLock { $0 = (model, made.name, made.labels) }
-        return made
+        let made = Entry(model: model, name: literal(model.name), labels: model.labels.map(literal))
+        latest.withLock { $0 = made }
+        return (made.name, made.labels)
     }
 }
 
