@@ -5,6 +5,7 @@
 import FoundationEssentials
 import Glibc
 import LoupeData
+import LoupeEngine
 import Testing
 
 @Suite(.serialized) struct CaptureEndToEndTests {
@@ -84,6 +85,48 @@ import Testing
         #expect(train.output.contains("no test split"))
         let file = try ModelFile.read(path: out)
         #expect(file.header.training.trainExamples.map { $0 + (file.header.training.validationExamples ?? 0) } == labelled)
+    }
+
+    /// The server serves [H, W, C] inputs with C = 1 or 3 (a flat [n] model is refused at load); the gray
+    /// 28 × 28 case is above. An RGB model's captured set (idx4 images) is what `loupe train --init-from`
+    /// that model trains on, with the pixels and labels the clients sent.
+    @Test func anRGBModelsCapturedSetTrains() throws {
+        let scratch = try TempDir()
+        let n = 12, per = 8 * 8 * 3
+        let (gray, labels) = try E2E.testImages(n)
+        let pixels = (0..<n).flatMap { i in gray[(i * 784)..<(i * 784 + per)] }   // 192 values of each test image as 8×8 RGB
+        let model = try Sequential(architecture: Architecture(inputShape: [8, 8, 3], layers: [.flatten, .dense(units: 10, activation: .softmax)]), seed: 3)
+        let file = try ModelFile(model: model, labels: ClassNames.fashionMNIST, training: TrainingMetadata(dataset: "fashion-mnist", epochs: 0, seed: 3),
+                                 goldenSamples: ModelFile.goldenSamples(model: model, images: pixels, labels: labels, count: 4))
+        try scratch.mkdir("models/rgb/1")
+        try file.write(to: scratch.path + "/models/rgb/1/model.loupe")
+        let captureDir = scratch.path + "/capture"
+        let server = try ServeProcess(models: scratch.path + "/models", settings: ["capture.enabled=true", "capture.sample_rate=1",
+                                                                                   "capture.dir=\(captureDir)", "capture.flush_interval_s=1"])
+        try server.waitReady()
+        for i in 0..<n {
+            let r = try HTTP.request(port: server.port, "POST", "/predict",
+                                     headers: [("Content-Type", "application/octet-stream"), ("X-Request-ID", "rgb-\(i)")],
+                                     body: Array(pixels[(i * per)..<((i + 1) * per)]))
+            #expect(r.status == 200, "\(r.text)")
+            let f = try HTTP.request(port: server.port, "POST", "/feedback", headers: [("Content-Type", "application/json")],
+                                     body: Array(#"{"request_id": "rgb-\#(i)", "label": \#(labels[i])}"#.utf8))
+            #expect(f.status == 200, "\(f.text)")
+        }
+        server.process.signal(SIGTERM)
+        #expect(server.process.wait(seconds: 30) == 0, "\(server.log)")
+        let sets = Self.sets(captureDir, "rgb").filter { FileIO.isRegularFile($0 + "/train-images-idx4-ubyte") }
+        #expect(!sets.isEmpty, "no labelled set: \(server.log)")
+        let captured = try sets.map { try IDXDataset.load(directory: $0, split: .train) }
+        #expect(captured.reduce(0) { $0 + $1.count } == n && captured.allSatisfy { $0.imageShape == [8, 8, 3] })
+        let sent = Set((0..<n).map { Array(pixels[($0 * per)..<(($0 + 1) * per)]) + [labels[$0]] })
+        let got = Set(captured.flatMap { d in (0..<d.count).map { Array(d.images[($0 * per)..<(($0 + 1) * per)]) + [d.labels[$0]] } })
+        #expect(got == sent)
+        let out = scratch.path + "/tuned.loupe"
+        let train = try CLIProcess.loupe(["train", "--init-from", scratch.path + "/models/rgb/1/model.loupe", "--epochs", "1",
+                                          "--threads", "2", "--output", out] + sets.flatMap { ["--data", $0] })
+        #expect(train.status == 0, "\(train.output)")
+        #expect(try ModelFile.read(path: out).header.architecture.inputShape == [8, 8, 3])
     }
 
     @Test func aFailingCaptureVolumeStopsCaptureNotRequests() throws {

@@ -302,6 +302,26 @@ import Testing
         #expect(try IDXFile.read(path: set.path + "/unlabelled-predictions-idx1-ubyte").data == [1, 2])
     }
 
+    /// Every shape is written as images `loupe train` reads: [h, w, 1] as idx3, [h, w, c] as idx4 (what the
+    /// loader serves today), and also a flat [n] as 1 × n and [h, w] as h × w (the server's own image view of
+    /// them; the loader refuses such models now, but a set of them used to be a rank-2 "idx3" file IDXDataset refused).
+    @Test func everyImageShapeIsWrittenAsATrainableSet() throws {
+        for (shape, dims) in [([6], [1, 1, 6]), ([2, 3], [1, 2, 3]), ([2, 3, 1], [1, 2, 3]), ([1, 2, 3], [1, 1, 2, 3])] {
+            let dir = try TempDir()
+            let s = Self.store(dir.path, maxBytes: 1 << 20)
+            s.start()
+            s.offer(requestID: "r", model: "m", version: 1, shape: shape, classCount: 10, pixels: { [1, 2, 3, 4, 5, 6] },
+                    classes: [4], confidences: [0.9], now: Double(monotonicNanoseconds()) / 1e9)
+            s.label(requestID: "r", labels: [7])
+            s.flush(final: true)
+            let set = try #require(CaptureStore.existingSets(root: dir.path).first).path
+            let data = try IDXDataset.load(directory: set, split: .train)
+            #expect(data.images == [1, 2, 3, 4, 5, 6] && data.labels == [7] && data.pixelsPerImage == 6, "\(shape)")
+            let file = try IDXFile.read(path: set + (dims.count == 4 ? "/train-images-idx4-ubyte" : "/train-images-idx3-ubyte"))
+            #expect(file.dimensions == dims, "\(shape)")
+        }
+    }
+
     /// Captured labels are one byte (IDX 0x08, what `loupe train` reads): a model of more than 256 classes
     /// is not captured (one warning; its samples count as dropped), where class 300 used to be written as 255.
     @Test func aModelWithMoreThan256ClassesIsNotCapturedRatherThanClamped() throws {

@@ -11,9 +11,14 @@ extension CaptureStore {
         let unlabelled = records.filter { $0.label == nil }
         let shape = records[0].shape
         var files: [(name: String, bytes: [UInt8])] = []
-        let rank3 = shape.count < 3 || shape[2] == 1
-        let imageDims = rank3 ? Array(shape.prefix(2)) : shape
-        let imageSuffix = rank3 ? "idx3-ubyte" : "idx4-ubyte"
+        // The images as the server sees them (InferenceModel.imageHeight/Width/Channels): a flat [n] input is
+        // 1 × n, [h, w] is h × w; rank 3 (count, rows, cols) for one channel, rank 4 with the channels —
+        // the two image files IDXDataset (so `loupe train --data`) reads.
+        let height = shape.count >= 2 ? shape[0] : 1
+        let width = shape.count >= 2 ? shape[1] : shape.reduce(1, *)
+        let channels = shape.count >= 3 ? shape[2...].reduce(1, *) : 1
+        let imageDims = channels == 1 ? [height, width] : [height, width, channels]
+        let imageSuffix = channels == 1 ? "idx3-ubyte" : "idx4-ubyte"
         if !labelled.isEmpty {
             files.append(("train-images-" + imageSuffix, IDXFile.encode(dimensions: [labelled.count] + imageDims, data: labelled.flatMap(\.pixels))))
             files.append(("train-labels-idx1-ubyte", IDXFile.encode(dimensions: [labelled.count], data: labelled.map { UInt8(clamping: $0.label!) })))
