@@ -269,14 +269,14 @@ enum PNGDecoder {
             }
             let stride = 1 + rowBytes
             let complete = min(rows, end / stride)
-            var out = [UInt8](repeating: 0, count: complete * rowBytes)
-            try window.withUnsafeMutableBufferPointer { w in
-                try out.withUnsafeMutableBufferPointer { o in
+            let out = try window.withUnsafeMutableBufferPointer { w in
+                try [UInt8](unsafeUninitializedCapacity: complete * rowBytes) { o, initialized in
                     for y in 0..<complete {
                         let row = w.baseAddress! + y * stride + 1
                         try PNGDecoder.unfilter(row[-1], row, prior: y == 0 ? nil : UnsafePointer(row - stride), count: rowBytes, bpp: bpp, line: y)
                         try reserve((y + 1) * rowBytes)
-                        (o.baseAddress! + y * rowBytes).update(from: row, count: rowBytes)
+                        (o.baseAddress! + y * rowBytes).initialize(from: row, count: rowBytes)
+                        initialized = (y + 1) * rowBytes
                     }
                 }
             }

@@ -56,9 +56,11 @@ enum InputDecoding {
     /// common header ("image/png": nothing to cut, trim or lower) is returned as it is, after one
     /// pass over its bytes (this runs for every request).
     static func mediaType(_ contentType: String) -> String {
-        let plain = contentType.utf8.allSatisfy { b in
-            b < 0x80 && b != UInt8(ascii: ";") && b != UInt8(ascii: " ") && b != UInt8(ascii: "\t") && !(b >= 0x41 && b <= 0x5A)
-        }
+        let plain = contentType.utf8.withContiguousStorageIfAvailable { bytes in   // a plain loop over the bytes, not the UTF8View
+            bytes.allSatisfy { b in
+                b < 0x80 && b != UInt8(ascii: ";") && b != UInt8(ascii: " ") && b != UInt8(ascii: "\t") && !(b >= 0x41 && b <= 0x5A)
+            }
+        } ?? false
         if plain { return contentType }
         return String(contentType.prefix { $0 != ";" }).trimmingSpaces().lowercased()
     }
