@@ -60,3 +60,20 @@ int cloupe_detach_filter(int fd) {
     return -1;
 #endif
 }
+
+static unsigned cloupe_next_thread_index;
+// initial-exec: a plain %fs-relative access (the library is linked into the executable), not a
+// __tls_get_addr call per use.
+static _Thread_local unsigned cloupe_thread_index_plus_one __attribute__((tls_model("initial-exec")));
+static _Thread_local unsigned long long cloupe_words[64] __attribute__((tls_model("initial-exec")));
+
+unsigned long long *cloupe_thread_words(void) { return cloupe_words; }
+
+unsigned cloupe_thread_index(void) {
+    unsigned v = cloupe_thread_index_plus_one;
+    if (__builtin_expect(v == 0, 0)) {
+        v = __atomic_add_fetch(&cloupe_next_thread_index, 1, __ATOMIC_RELAXED);
+        cloupe_thread_index_plus_one = v;
+    }
+    return v - 1;
+}

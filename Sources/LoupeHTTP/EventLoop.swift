@@ -207,6 +207,9 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func run() {
+        // Claimed first, so the loops (started together) get consecutive thread numbers and so
+        // stripes of their own in striped counters.
+        _ = currentThreadIndex()
         threadID.store(UInt(pthread_self()), ordering: .relaxed)
         pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
         defer { pthread_setspecific(Self.currentKey, nil) }

@@ -1,7 +1,7 @@
 // Response serialization (RFC 9112 §4, §6; RFC 9110 §6.6.1 Date, §8.4 content codings).
 // Pure: bytes out, no socket. The connection code appends what this writes to its output buffer.
 import Glibc
-import Synchronization
+import LoupeSystem
 
 /// What the writer needs to know about the request a response answers.
 public struct HTTPResponseContext: Sendable {
@@ -54,7 +54,13 @@ public struct ResponseWriterConfiguration: Sendable {
 /// Source of the `Date` header: a per-second cache of the IMF-fixdate text.
 public final class HTTPDateCache: Sendable {
     private let now: @Sendable () -> Int
-    private let cache = Mutex<(second: Int, bytes: [UInt8])>((second: Int.min, bytes: []))
+    /// Each thread's own (no lock shared by the event loops at every response).
+    private let cache = PerThread { Entry() }
+
+    private final class Entry {
+        var second = Int.min
+        var bytes: [UInt8] = []
+    }
 
     /// `now` returns seconds since the Unix epoch (default: the system clock).
     public init(now: @escaping @Sendable () -> Int = { Int(time(nil)) }) {
@@ -66,8 +72,8 @@ public final class HTTPDateCache: Sendable {
     /// "Sun, 06 Nov 1994 08:49:37 GMT" for the current second.
     public func current() -> [UInt8] {
         let second = now()
-        return cache.withLock { c in
-            if c.second != second { c = (second, Self.imfFixdate(second)) }
+        return cache.withValue { c in
+            if c.second != second { c.second = second; c.bytes = Self.imfFixdate(second) }
             return c.bytes
         }
     }
@@ -193,7 +199,7 @@ public struct ResponseWriter: Sendable {
         appendStatic(&out, "\r\n")
         if !serverSet, let server = configuration.serverName {
             appendStatic(&out, "Server: ")
-            out.append(contentsOf: server.utf8)
+            appendUTF8(server, &out)
             appendStatic(&out, "\r\n")
         }
         // Every response: browsers must not sniff a JSON error (which may echo request bytes)
@@ -400,6 +406,11 @@ extension HTTPResponse {
 @inline(__always)
 func appendStatic(_ out: inout [UInt8], _ s: StaticString) {
     out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+}
+
+/// A String's UTF-8 in one copy when it is contiguous (native strings are), else byte by byte.
+@inline(__always) func appendUTF8(_ s: String, _ out: inout [UInt8]) {
+    if s.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil { out.append(contentsOf: s.utf8) }
 }
 
 func appendDecimal(_ value: Int, into out: inout [UInt8]) {

@@ -75,6 +75,52 @@ struct WriterTests {
         }
     }
 
+    /// appendJSONString copies runs of plain bytes at once: against a byte-by-byte reference, for
+    /// every byte value that must be escaped (and some that must not) at every position of strings
+    /// of 0–40 bytes.
+    @Test func jsonStringEscapingMatchesTheByteByByteReference() {
+        func reference(_ s: String) -> [UInt8] {
+            var out: [UInt8] = [0x22]
+            for c in s.utf8 {
+                switch c {
+                case 0x22: out += Array("\\\"".utf8)
+                case 0x5C: out += Array("\\\\".utf8)
+                case 0x0A: out += Array("\\n".utf8)
+                case 0x0D: out += Array("\\r".utf8)
+                case 0x09: out += Array("\\t".utf8)
+                case 0..<0x20, 0x3C, 0x3E, 0x26:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += Array("\\u00".utf8) + [hex[Int(c >> 4)], hex[Int(c & 0xF)]]
+                default: out.append(c)
+                }
+            }
+            return out + [0x22]
+        }
+        let specials: [UInt8] = Array(0..<0x20) + [0x22, 0x5C, 0x3C, 0x3E, 0x26, 0x20, 0x21, 0x7F, 0x61]
+        for length in 0...40 {
+            let plain = String(repeating: "a", count: length)
+            var out: [UInt8] = []
+            appendJSONString(plain, to: &out)
+            #expect(out == reference(plain))
+            for position in 0..<length {
+                for special in specials {
+                    var bytes = Array(plain.utf8)
+                    bytes[position] = special
+                    let s = String(decoding: bytes, as: UTF8.self)
+                    var fast: [UInt8] = []
+                    appendJSONString(s, to: &fast)
+                    #expect(fast == reference(s), "length \(length), byte \(special) at \(position)")
+                }
+            }
+        }
+        // Non-ASCII text passes through; escapes on both sides of it.
+        for s in ["é\"ü<16 bytes of ascii>\n", String(repeating: "ß", count: 20) + "\\", "\u{1F600}&x"] {
+            var fast: [UInt8] = []
+            appendJSONString(s, to: &fast)
+            #expect(fast == reference(s))
+        }
+    }
+
     @Test func headHasLengthButNoBody() {
         var out: [UInt8] = []
         writer.write(HTTPResponse(status: 200, body: Array(repeating: 65, count: 10)), context: HTTPResponseContext(isHead: true), into: &out)

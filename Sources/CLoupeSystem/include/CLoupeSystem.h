@@ -25,3 +25,11 @@ int cloupe_drop_new_connections(int fd);
 
 /// Removes a socket filter (an accepted socket inherits its listener's). Returns 0 or -1 with errno.
 int cloupe_detach_filter(int fd);
+
+/// A small number for the calling thread, 0, 1, 2, … in the order threads first ask (never reused),
+/// so striped counters can give each thread its own cache line. A thread-local read after the first call.
+unsigned cloupe_thread_index(void);
+
+/// The calling thread's own 64 words (zero at first), for LoupeSystem's per-thread counters
+/// (`BlockCounter` claims two each). Touched only by the thread.
+unsigned long long *cloupe_thread_words(void);

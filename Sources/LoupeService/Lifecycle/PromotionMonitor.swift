@@ -170,6 +170,7 @@ final class PromotionMonitor: Sendable {
     func writeHealth(into w: inout JSONWriter) -> Bool {
         let js = judgements.withLock { $0 }
         let last = decisions.withLock { $0.last }
+        if js.isEmpty && last.isEmpty { return false }   // the usual case: no set or sort per probe
         let names = Set(js.keys).union(last.keys).sorted()
         guard !names.isEmpty else { return false }
         w.raw("[")

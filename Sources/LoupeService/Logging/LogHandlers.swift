@@ -1,6 +1,7 @@
 // swift-log handlers for the CLI to bootstrap: one JSON object per line (for log collectors),
 // or readable text (on a terminal). Libraries only take a `Logger`; `loupe` bootstraps these.
 import Logging
+import LoupeSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -241,21 +242,28 @@ func appendTimestamp(to w: inout JSONWriter) {
     w.raw("Z\"")
 }
 
-/// "2026-11-29T08:31:06." for the wall-clock time `now` (ns), formatted once per second.
+/// "2026-11-29T08:31:06." for the wall-clock time `now` (ns), formatted once per second and thread
+/// (each thread keeps its own: no lock shared by the event loops at every access log line).
 private func timestampPrefix(_ now: Int64) -> String {
     let second = Int(now / 1_000_000_000)
-    return timestampCache.withLock { cache -> String in
+    return timestampCache.withValue { cache in
         if cache.second == second { return cache.text }
         var t = time_t(second)
         var parts = tm()
         gmtime_r(&t, &parts)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        cache = (second, "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).")
+        cache.second = second
+        cache.text = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))."
         return cache.text
     }
 }
 
-private let timestampCache = Mutex<(second: Int, text: String)>((-1, ""))
+private final class TimestampCache {
+    var second = -1
+    var text = ""
+}
+
+private let timestampCache = PerThread { TimestampCache() }
 
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }

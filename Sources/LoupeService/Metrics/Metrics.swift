@@ -6,6 +6,7 @@
 // Other parts of the service (the model repository) create their own families on the same
 // registry with `counter/gauge/histogram`, or register a `collector` closure that writes
 // samples computed at scrape time.
+import LoupeSystem
 import Synchronization
 
 /// A metric's kind, as written on its `# TYPE` line.
@@ -70,70 +71,62 @@ func escapeHelp(_ s: String) -> String {
     s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\n", "\\n")
 }
 
-/// A counter (monotonic) or gauge value; lock-free.
+/// A counter (monotonic) or gauge value; lock-free. Striped (`StripedCells`): each thread adds in
+/// a cache line of its own, so two event loops counting the same route do not trade the line at
+/// every request; reading adds the stripes.
 public final class MetricValue: Sendable {
-    private let bits = Atomic<UInt64>(0.0.bitPattern)
+    private let cells = StripedCells(width: 1)
 
-    public func add(_ delta: Double) {
-        var old = bits.load(ordering: .relaxed)
-        while true {
-            let new = (Double(bitPattern: old) + delta).bitPattern
-            let (exchanged, original) = bits.compareExchange(expected: old, desired: new, ordering: .relaxed)
-            if exchanged { return }
-            old = original
-        }
-    }
+    public func add(_ delta: Double) { cells.add(double: delta, to: 0) }
     public func increment() { add(1) }
     public func decrement() { add(-1) }
-    public func set(_ value: Double) { bits.store(value.bitPattern, ordering: .relaxed) }
-    public var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
+    public func set(_ value: Double) { cells.set(double: value, cell: 0) }
+    public var value: Double { cells.sumDouble(0) }
 }
 
-/// A histogram with fixed upper bounds (`le`), cumulative on output.
+/// A histogram with fixed upper bounds (`le`), cumulative on output. Striped like `MetricValue`:
+/// per stripe one count per bucket (the last: above every bound) and the sum. The count is the
+/// buckets' total, so a snapshot's +Inf bucket always equals its count.
 public final class HistogramValue: Sendable {
     let upperBounds: [Double]
-    private struct State { var counts: [UInt64]; var sum: Double; var count: UInt64 }
-    private let state: Mutex<State>
+    private let cells: StripedCells
 
     init(upperBounds: [Double]) {
         self.upperBounds = upperBounds
-        self.state = Mutex(State(counts: [UInt64](repeating: 0, count: upperBounds.count), sum: 0, count: 0))
+        cells = StripedCells(width: upperBounds.count + 2)
     }
+
+    private var sumCell: Int { upperBounds.count + 1 }
 
     public func observe(_ value: Double) { observe(value, times: 1) }
 
     /// Records `n` observations of the same value at once.
     public func observe(_ value: Double, times n: Int) {
         guard n > 0 else { return }
-        // Binary search for the first bound ≥ value.
+        // Binary search for the first bound ≥ value (upperBounds.count: above every bound).
         var lo = 0, hi = upperBounds.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if upperBounds[mid] >= value { hi = mid } else { lo = mid + 1 }
         }
-        let index = lo
-        state.withLock { s in
-            if index < s.counts.count { s.counts[index] &+= UInt64(n) }
-            s.sum += value * Double(n)
-            s.count &+= UInt64(n)
-        }
+        cells.add(UInt64(n), to: lo)
+        cells.add(double: value * Double(n), to: sumCell)
     }
 
     /// Per-bucket counts (last: above every bound), sum and count.
     func counts() -> HistogramCounts {
-        state.withLock { s in
-            let above = s.count &- s.counts.reduce(0, &+)
-            return HistogramCounts(upperBounds: upperBounds, counts: s.counts + [above], sum: s.sum, count: s.count)
-        }
+        var counts = [UInt64](repeating: 0, count: upperBounds.count + 1)
+        var count: UInt64 = 0
+        for i in counts.indices { counts[i] = cells.sum(i); count &+= counts[i] }
+        return HistogramCounts(upperBounds: upperBounds, counts: counts, sum: cells.sumDouble(sumCell), count: count)
     }
 
     func snapshot() -> (cumulative: [UInt64], sum: Double, count: UInt64) {
-        state.withLock { s in
-            var running: UInt64 = 0
-            var cumulative = [UInt64](); cumulative.reserveCapacity(s.counts.count)
-            for c in s.counts { running &+= c; cumulative.append(running) }
-            return (cumulative, s.sum, s.count)
-        }
+        let c = counts()
+        var running: UInt64 = 0
+        var cumulative = [UInt64](); cumulative.reserveCapacity(upperBounds.count)
+        for i in 0..<upperBounds.count { running &+= c.counts[i]; cumulative.append(running) }
+        return (cumulative, c.sum, c.count)
     }
 }
 

@@ -2,7 +2,7 @@
 // probes), and the KServe v2 health endpoints /v2/health/live and /v2/health/ready with the
 // spec's bodies ({"live": true}, {"ready": true}) that the KServe SDK reads.
 import LoupeHTTP
-import Synchronization
+import LoupeSystem
 
 struct HealthRoutes: Sendable {
     let readiness: Readiness
@@ -42,11 +42,12 @@ struct HealthRoutes: Sendable {
         let ready = readiness.check()
         let status = readiness.isDraining ? "draining" : (ready ? "ready" : "not_ready")
         var w = JSONWriter()
-        w.raw("{"); w.key("status"); w.string(status)
-        w.raw(","); w.key("version"); w.string(loupeVersion)
-        w.raw(","); w.key("uptime_seconds"); w.decimal(readiness.uptimeMilliseconds, scale: 3)
-        if let s = readiness.startToReadySeconds { w.raw(","); w.key("start_to_ready_seconds"); w.decimal(Int((s * 1e6).rounded()), scale: 6) }
-        w.raw(","); w.key("queue_depth"); w.int(batcher.queueDepth)
+        // Keys as literal bytes (nothing in them to escape): this runs at every probe.
+        w.raw(#"{"status":"#); w.string(status)
+        w.raw(#","version":"#); w.string(loupeVersion)
+        w.raw(#","uptime_seconds":"#); w.decimal(readiness.uptimeMilliseconds, scale: 3)
+        if let s = readiness.startToReadySeconds { w.raw(#","start_to_ready_seconds":"#); w.decimal(Int((s * 1e6).rounded()), scale: 6) }
+        w.raw(#","queue_depth":"#); w.int(batcher.queueDepth)
         w.bytes.append(contentsOf: modelsPart.bytes(provider))
         var judgement = JSONWriter(capacity: 0)
         if promotion.writeHealth(into: &judgement) {
@@ -75,13 +76,19 @@ struct MetricsRoute: Sendable {
 /// `"load_failures"` / `"missing_files"` when there are any — written once per published state
 /// (the repository's snapshot changes only on a reload), not once per probe.
 final class HealthModelsPart: Sendable {
-    private let kept = Mutex<(state: AnyObject?, bytes: [UInt8])>((nil, []))
+    /// Each thread keeps its own copy (no lock shared by the event loops at every probe).
+    private let kept = PerThread { Kept() }
+
+    private final class Kept {
+        var state: AnyObject? = nil
+        var bytes: [UInt8] = []
+    }
 
     func bytes(_ provider: any ModelProvider) -> [UInt8] {
         let state = provider.publishedState
-        if let state, let hit = kept.withLock({ $0.state === state ? $0.bytes : nil }) { return hit }
+        if let state, let hit = kept.withValue({ $0.state === state ? $0.bytes : nil }) { return hit }
         let bytes = Self.write(provider)
-        if let state { kept.withLock { $0 = (state, bytes) } }
+        if let state { kept.withValue { $0.state = state; $0.bytes = bytes } }
         return bytes
     }
 

@@ -10,12 +10,10 @@ final class Readiness: Sendable {
     let logger: Logger
     /// Monotonic ns when the process (or the service, in tests) started.
     let startedAt: UInt64
-    private let state = Mutex<State>(State())
-
-    private struct State {
-        var draining = false
-        var readySince: UInt64 = 0
-    }
+    /// Atomics rather than a lock: /health reads them at every request, from every event loop.
+    private let draining = Atomic<Bool>(false)
+    /// Monotonic ns of the first ready moment; 0 before.
+    private let readySince = Atomic<UInt64>(0)
 
     init(provider: any ModelProvider, metrics: ServiceMetrics, logger: Logger, startedAt: UInt64) {
         self.provider = provider; self.metrics = metrics; self.logger = logger; self.startedAt = startedAt
@@ -23,13 +21,15 @@ final class Readiness: Sendable {
 
     /// Ready now? The first time this is true, start-to-ready is recorded and logged.
     func check() -> Bool {
-        let modelReady = provider.isReady
-        let (ready, first) = state.withLock { s -> (Bool, Bool) in
-            let ready = modelReady && !s.draining
-            if ready && s.readySince == 0 { s.readySince = monotonicNanoseconds(); return (true, true) }
-            return (ready, false)
+        let ready = provider.isReady && !draining.load(ordering: .acquiring)
+        var first = false
+        if ready && readySince.load(ordering: .relaxed) == 0 {
+            first = readySince.compareExchange(expected: 0, desired: max(1, monotonicNanoseconds()), ordering: .relaxed).exchanged
         }
-        metrics.ready.set(ready ? 1 : 0)
+        // Written only when it changes: a store at every probe would move the gauge's cache line
+        // between the loops.
+        let gauge: Double = ready ? 1 : 0
+        if metrics.ready.value != gauge { metrics.ready.set(gauge) }
         if first, let seconds = startToReadySeconds {
             metrics.startToReady.set(seconds)
             logger.info("ready", metadata: ["start_to_ready_ms": .stringConvertible(Int((seconds * 1000).rounded())),
@@ -40,15 +40,15 @@ final class Readiness: Sendable {
 
     /// Seconds from start to the first ready state, nil before.
     var startToReadySeconds: Double? {
-        let since = state.withLock { $0.readySince }
+        let since = readySince.load(ordering: .relaxed)
         return since == 0 ? nil : Double(since - startedAt) / 1e9
     }
 
-    var isDraining: Bool { state.withLock { $0.draining } }
+    var isDraining: Bool { draining.load(ordering: .acquiring) }
 
     /// SIGTERM, step 1: readiness turns 503; requests are still served.
     func beginDrain() {
-        state.withLock { $0.draining = true }
+        draining.store(true, ordering: .releasing)
         metrics.draining.set(1)
         metrics.ready.set(0)
     }

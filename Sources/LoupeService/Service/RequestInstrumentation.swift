@@ -2,6 +2,7 @@
 // trace context, CORS headers, the in-flight gauge, the HTTP metrics labelled by route template,
 // the rejection counter labelled by the response's error code, and the access log line.
 import Logging
+import LoupeSystem
 import LoupeHTTP
 import Synchronization
 
@@ -11,12 +12,15 @@ final class RequestInstrumentation: Sendable {
     let accessLog: Bool
     /// `server.cors.allowed_origins` (off when empty).
     let cors: CORSPolicy
-    private let requestCounter = Atomic<UInt64>(0)
+    /// Generated request ids' numbers, in per-thread blocks (no shared counter per request); one
+    /// counter for the process (ids differ between services by their prefix anyway).
+    private static let requestNumbers = BlockCounter()
     private let requestIDPrefix: String
     /// The logger's handler when it is Loupe's own: the access log line is then written from
     /// fields already in order (no metadata dictionary per request).
     private let accessHandler: LoupeLogHandler?
-    private let meterCache = Mutex<[MeterKey: RouteMeters]>([:])
+    /// Each thread's own cache of metric children (no lock shared by the event loops).
+    private let meterCache = PerThread { MeterCache() }
 
     init(metrics: ServiceMetrics, logger: Logger, accessLog: Bool, cors: CORSPolicy, seed: UInt64) {
         self.metrics = metrics; self.logger = logger; self.accessLog = accessLog; self.cors = cors
@@ -52,7 +56,7 @@ final class RequestInstrumentation: Sendable {
            h.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             return h
         }
-        let n = requestCounter.add(1, ordering: .relaxed).newValue
+        let n = Self.requestNumbers.next()
         // The prefix's 8 digits and the counter's 8, written into the string at once.
         return String(unsafeUninitializedCapacity: 16) { b in
             var i = 0
@@ -107,13 +111,13 @@ final class RequestInstrumentation: Sendable {
     /// families' own lookups hash three label strings each, twice per request).
     private func meters(route: String, method: HTTPMethod, status: Int) -> RouteMeters {
         let key = MeterKey(route: route, method: method, status: status)
-        if let found = meterCache.withLock({ $0[key] }) { return found }
+        if let found = meterCache.withValue({ $0.meters[key] }) { return found }
         let label = ServiceMetrics.methodLabel(method)
         let created = RouteMeters(requests: metrics.requests.labels(route, label, String(status)),
                                   seconds: metrics.requestSeconds.labels(route, label))
-        meterCache.withLock { cache in
-            if cache.count >= 4096 { cache.removeAll() }   // bounded like the labels themselves
-            cache[key] = created
+        meterCache.withValue { cache in
+            if cache.meters.count >= 4096 { cache.meters.removeAll() }   // bounded like the labels themselves
+            cache.meters[key] = created
         }
         return created
     }
@@ -134,6 +138,10 @@ private struct MeterKey: Hashable {
     var route: String
     var method: HTTPMethod
     var status: Int
+}
+
+private final class MeterCache {
+    var meters: [MeterKey: RouteMeters] = [:]
 }
 
 private struct RouteMeters: Sendable {

@@ -2,7 +2,7 @@
 // accepted, its trace id goes into the access log line, and the response carries a `traceparent`
 // with the same trace id and this server's span id — or a new trace when the request had none
 // (or a malformed one), so requests can be followed through a mesh. No exporter.
-import Synchronization
+import LoupeSystem
 
 struct TraceContext: Equatable {
     /// The response's `traceparent`, `00-<trace id>-<span id>-<flags>`: 55 bytes, built once per
@@ -65,11 +65,13 @@ struct TraceContext: Equatable {
     }
 
     /// Unique, unpredictable-enough ids without a system call per request: SplitMix64 over a
-    /// counter started at a random point (one getrandom at start).
-    private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+    /// counter started at a random point (one getrandom at start); the counter's steps are taken
+    /// in per-thread blocks (no shared cache line per id).
+    private static let start = UInt64.random(in: .min ... .max)
+    private static let steps = BlockCounter()
 
     static func nextID() -> UInt64 {
-        var z = counter.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        var z = start &+ steps.next() &* 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         let id = z ^ (z >> 31)
