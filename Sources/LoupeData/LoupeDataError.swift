@@ -31,6 +31,8 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
     case modelFile(path: String?, problem: ModelFileProblem)
     /// An architecture to train needs more parameters than a model file holds (`parameters` nil: past 2^40).
     case architectureTooLarge(parameters: Int?, limit: Int)
+    /// Training the architecture at this batch size would need more activation workspace than `limit` bytes.
+    case trainingWorkspaceTooLarge(bytes: Int, limit: Int, batchSize: Int, threads: Int)
     /// The training loss stopped being a number (the weights overflowed), in this epoch (1-based).
     case trainingDiverged(epoch: Int, learningRate: Float)
 
@@ -62,6 +64,9 @@ public enum LoupeDataError: Error, CustomStringConvertible, Equatable, Sendable 
                 return String(s.enumerated().flatMap { i, c in i > 0 && (s.count - i) % 3 == 0 ? [",", c] : [c] })
             }
             return "The architecture needs \(parameters.map(grouped) ?? "more than \(grouped(1 << 40))") parameters; a model file holds at most \(grouped(limit)) (1 GiB of float32). Make its layers smaller."
+        case let .trainingWorkspaceTooLarge(bytes, limit, batchSize, threads):
+            func gib(_ b: Int) -> String { "\((Double(b) / Double(1 << 30) * 10).rounded() / 10) GiB" }
+            return "Training this architecture with --batch-size \(batchSize) on \(threads) thread\(threads == 1 ? "" : "s") needs \(bytes == Int.max ? "more than 8 EiB" : gib(bytes)) of activations and gradients, over the \(gib(limit)) loupe train allows; lower --batch-size or make the layers' outputs smaller."
         case let .trainingDiverged(epoch, learningRate):
             return "Training diverged in epoch \(epoch): the training loss is not a number (NaN or infinite), so neither are the weights; nothing was written. Try a lower --learning-rate (\(learningRate))."
         case let .modelFile(path, problem):

@@ -24,6 +24,10 @@ public struct TrainingOptions: Sendable, Equatable {
     public var initFrom: String?
     public var epochs = 10
     public var batchSize = 128
+    /// Activation workspace training may allocate (every shard's outputs, gradients and im2col columns for
+    /// its part of a mini-batch), computed from the shapes before training: 4 GiB. The seed network needs
+    /// under 100 MiB at --batch-size 128.
+    public static let maxWorkspaceBytes = 4 << 30
     public var learningRate: Float = 1e-3
     public var optimizer: OptimizerKind = .adam
     public var l2: Float = 0
@@ -185,6 +189,13 @@ public enum TrainingRun {
         let planned = (try? ModelFile.plannedParameterCount(of: architecture)) ?? Int.max
         guard planned <= ModelFile.maxFileBytes / 4 else {
             throw LoupeDataError.architectureTooLarge(parameters: planned == Int.max ? nil : planned, limit: ModelFile.maxFileBytes / 4)
+        }
+        // So is the activation workspace (outputs, gradients, im2col columns per shard): a small-parameter network
+        // with huge activations is refused here rather than exhausting memory in the first batch.
+        let workspace = (try? Sequential.trainingWorkspaceBytes(of: architecture, batchSize: options.batchSize, threads: options.threads)) ?? 0
+        guard workspace <= TrainingOptions.maxWorkspaceBytes else {
+            throw LoupeDataError.trainingWorkspaceTooLarge(bytes: workspace, limit: TrainingOptions.maxWorkspaceBytes,
+                                                           batchSize: options.batchSize, threads: max(1, min(options.threads, options.batchSize)))
         }
         // An image architecture must take the images' exact (rows, cols, channels); a flat one their value count.
         guard architecture.inputShape.count == 3 ? architecture.inputShape == full.imageShape

@@ -51,6 +51,23 @@ public struct Sequential: Sendable {
 
     package let plan: NetworkPlan
 
+    /// Bytes of activation workspace one runner of this model allocates for batches of up to `maxBatch`
+    /// images on `threads` threads (an int8 model's scratch is smaller), computed from the shapes alone, so a
+    /// caller can refuse an architecture whose activations would exhaust memory before allocating them.
+    public func inferenceWorkspaceBytes(maxBatch: Int, threads: Int) -> Int {
+        plan.inferenceWorkspaceBytes(maxBatch: maxBatch, threads: threads)
+    }
+
+    /// `trainingWorkspaceBytes` of an architecture not built yet (compiled from its shapes, nothing allocated).
+    public static func trainingWorkspaceBytes(of architecture: Architecture, batchSize: Int, threads: Int) throws -> Int {
+        try compile(architecture).plan.trainingWorkspaceBytes(batchSize: batchSize, threads: threads)
+    }
+
+    /// Bytes of activation and gradient workspace training allocates for mini-batches of `batchSize` on `threads`.
+    public func trainingWorkspaceBytes(batchSize: Int, threads: Int) -> Int {
+        plan.trainingWorkspaceBytes(batchSize: batchSize, threads: threads)
+    }
+
     /// Glorot-uniform weights from a seeded generator (same seed → same parameters), zero biases.
     public init(architecture: Architecture, seed: UInt64) throws {
         let compiled = try compile(architecture)

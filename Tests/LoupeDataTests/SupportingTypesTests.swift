@@ -63,6 +63,30 @@ import LoupeEngine
         for p in [root + "/m/1", root + "/m/2", root + "/m/07", root + "/m/.tmp-x", root + "/m", root] { rmdir(p) }
     }
 
+    /// A small-parameter architecture with huge activations is refused before training allocates anything:
+    /// 1024 filters over 28 × 28 need ≈ 7 MB of outputs, gradients and columns per image, 14 GiB at batch 2048.
+    @Test func trainingRefusesAWorkspaceOverTheLimitBeforeAllocating() throws {
+        let dir = try TempDir()
+        try dir.write("train-images-idx3-ubyte", IDXFile.encode(dimensions: [4, 28, 28], data: [UInt8](repeating: 9, count: 4 * 784)))
+        try dir.write("train-labels-idx1-ubyte", IDXFile.encode(dimensions: [4], data: [0, 1, 2, 3]))
+        var o = TrainingOptions()
+        o.dataDirectories = [dir.path]
+        o.architecture = Architecture(inputShape: [28, 28, 1], layers: [.conv2d(filters: 1024, kernel: 3, padding: .same, activation: .relu),
+                                                                       .globalAvgPool2d, .flatten, .dense(units: 4, activation: .softmax)])
+        o.architectureGiven = true
+        o.batchSize = 2048; o.threads = 2
+        #expect(try Sequential.trainingWorkspaceBytes(of: o.architecture, batchSize: 2048, threads: 2) > TrainingOptions.maxWorkspaceBytes)
+        do {
+            _ = try TrainingRun.load(o)
+            Issue.record("expected the workspace limit to refuse batch 2048")
+        } catch let error as LoupeDataError {
+            #expect(error.description.hasPrefix("Training this architecture with --batch-size 2048 on 2 threads needs ")
+                    && error.description.contains("over the 4.0 GiB loupe train allows"), "\(error)")
+        }
+        o.batchSize = 8
+        #expect(try TrainingRun.load(o).architecture == o.architecture)
+    }
+
     @Test func dropoutOptionInsertsALayerBeforeTheLastDense() {
         var o = TrainingOptions()
         #expect(o.effectiveArchitecture() == .seed)

@@ -359,6 +359,30 @@ import Glibc
         #expect(loaded.version == 1)
     }
 
+    /// An architecture's activation workspace is computed from its shapes at load: over
+    /// models.max_workspace_bytes for the configured batch, the version is refused with a sentence before
+    /// any activation is allocated (a small-parameter model with huge activations could exhaust memory).
+    @Test func aModelWhoseWorkspaceIsOverTheLimitIsRefusedAtLoad() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        let path = repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        let window = DriftWindow(reference: DriftReference(labels: RepoFixture.labels), capacity: 4)
+        let need = RepoFixture.model(seed: 1).inferenceWorkspaceBytes(maxBatch: 64, threads: 2)
+        var c = RepositoryConfiguration.testing(root: repo.root)
+        c.workspaceBatch = 64; c.workspaceThreads = 2; c.maxWorkspaceBytes = need - 1
+        do {
+            _ = try ModelLoader.load(name: "m", version: 1, path: path, expected: RepositoryFileSystem.identity(path), configuration: c, drift: { _ in window })
+            Issue.record("expected the workspace limit to refuse the model")
+        } catch {
+            #expect(error.stage == .build)
+            #expect(error.message.hasPrefix("its activations need ") && error.message.contains("for batches of 64 images (batching.max_batch_size) on 2 threads")
+                    && error.message.contains("over models.max_workspace_bytes"), "\(error.message)")
+        }
+        c.maxWorkspaceBytes = need
+        #expect(try ModelLoader.load(name: "m", version: 1, path: path, expected: RepositoryFileSystem.identity(path), configuration: c,
+                                     drift: { _ in window }).version == 1)
+        #expect(RepositoryConfiguration().maxWorkspaceBytes == ServiceConfiguration().repositoryConfiguration.maxWorkspaceBytes)
+    }
+
     @Test func aFileStillBeingWrittenWaitsUntilItSettles() throws {
         let repo = TempRepository(); defer { repo.remove() }
         let v1 = RepoFixture.file(seed: 1)

@@ -29,7 +29,7 @@ package final class InferenceStorage: @unchecked Sendable {
     /// every chunk.)
     func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
-            chunk = max(1, min(maxBatch, plan.singleThreadChunk, t == 1 ? maxBatch : min(32, (maxBatch + t - 1) / t)))
+            chunk = plan.inferenceChunk(maxBatch: maxBatch, threads: t)
             workspaces = t == 1 ? [ShardWorkspace(plan: plan, capacity: chunk, training: false)] : []
             free.withLock { $0.removeAll() }
             threads = t
@@ -46,6 +46,29 @@ package final class InferenceStorage: @unchecked Sendable {
 }
 
 extension NetworkPlan {
+    /// Images per inference workspace (InferenceStorage.workspaces): one thread, `singleThreadChunk`; more, at
+    /// most 32 and a thread's share of the batch.
+    package func inferenceChunk(maxBatch: Int, threads t: Int) -> Int {
+        max(1, min(maxBatch, singleThreadChunk, t == 1 ? maxBatch : min(32, (maxBatch + t - 1) / t)))
+    }
+
+    /// Bytes an InferenceStorage for batches of up to `maxBatch` images on `threads` threads allocates at most:
+    /// a workspace of one chunk per thread that runs at once (computed from the shapes, before allocating).
+    package func inferenceWorkspaceBytes(maxBatch: Int, threads: Int) -> Int {
+        let m = max(1, maxBatch), t = max(1, threads)
+        let chunk = inferenceChunk(maxBatch: m, threads: t)
+        let (bytes, overflow) = workspaceBytes(capacity: chunk, training: false).multipliedReportingOverflow(by: min(t, (m + chunk - 1) / chunk))
+        return overflow ? Int.max : bytes
+    }
+
+    /// Bytes a training engine's shards allocate for mini-batches of `batchSize` on `threads` threads (one
+    /// workspace of batchSize / threads images per thread, with gradients), before allocating.
+    package func trainingWorkspaceBytes(batchSize: Int, threads: Int) -> Int {
+        let t = max(1, min(threads, batchSize))
+        let (bytes, overflow) = workspaceBytes(capacity: (batchSize + t - 1) / t, training: true).multipliedReportingOverflow(by: t)
+        return overflow ? Int.max : bytes
+    }
+
     /// Images per chunk when one thread runs a batch: as many as keep one chunk's activations (and max-pool
     /// indices) within 512 KB (L2 of AVX2-era cores; 1 MB on Zen 4/5), at least 8; at least 64 when the
     /// parameters themselves outgrow that budget, since each chunk streams them from L3 again (the seed

@@ -29,6 +29,10 @@ package final class GroupedConvScratch: @unchecked Sendable {
         dWeight = training ? FloatBuffer(count: g.weightCount) : nil
         dColumns = training ? FloatBuffer(count: columnCount) : nil
     }
+
+    var allocatedBytes: Int {
+        4 * (input.count + output.count + weight.count + columns.count + (dInput?.count ?? 0) + (dWeight?.count ?? 0) + (dColumns?.count ?? 0))
+    }
 }
 
 package enum GroupedConv {

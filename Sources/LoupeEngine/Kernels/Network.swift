@@ -154,7 +154,46 @@ package final class ShardWorkspace: @unchecked Sendable {
         }
     }
 
+    /// Bytes this workspace allocated (what `NetworkPlan.workspaceBytes` predicts; tests compare them).
+    package var allocatedBytes: Int {
+        4 * (owned.reduce(0) { $0 + $1.count } + ownedIndices.reduce(0) { $0 + $1.count } + input.count) + labels.count
+            + grouped.reduce(0) { $0 + ($1?.allocatedBytes ?? 0) }
+    }
+
     var output: UnsafeMutablePointer<Float> { act[act.count - 1] }
+}
+
+extension NetworkPlan {
+    /// Bytes a ShardWorkspace of `capacity` images allocates, computed from the shapes alone (before
+    /// allocating): each stage's activations (and gradients, dropout masks when training), im2col columns,
+    /// max-pool indices, grouped-conv scratch, and a training shard's copy of its inputs and labels.
+    /// Saturates at Int.max for shapes whose product overflows.
+    package func workspaceBytes(capacity: Int, training: Bool) -> Int {
+        var total = training ? capacity : 0   // the labels' bytes
+        func add(_ a: Int, _ b: Int, bytes: Int = 4) {
+            let (p, o1) = a.multipliedReportingOverflow(by: b)
+            let (q, o2) = p.multipliedReportingOverflow(by: bytes)
+            let (s, o3) = total.addingReportingOverflow(q)
+            total = o1 || o2 || o3 ? Int.max : s
+        }
+        if training { add(capacity, inputSize) }
+        for (i, stage) in stages.enumerated() {
+            if case .flatten = stage.op, i > 0 {} else { add(capacity, stage.outputSize * (training ? 2 : 1)) }
+            if case let .conv(g, _, _) = stage.op, !g.isPointwise {
+                add(min(capacity, g.imagesPerColumnBlock), g.columnSize * (training ? 2 : 1))
+            }
+            if case let .groupedConv(g, groups, _, _) = stage.op {
+                let columns = max(1, min(capacity, g.imagesPerColumnBlock) * g.columnSize)
+                add(capacity, g.inputSize + g.outputSize + (training ? g.inputSize : 0))
+                add(g.weightCount, groups + (training ? 1 : 0))
+                add(columns, training ? 2 : 1)
+            }
+            if case .maxPool = stage.op, training { add(capacity, stage.outputSize) }
+            else if case .convPool = stage.op { add(capacity, stage.outputSize) }
+            if case .dropout = stage.op, training { add(capacity, stage.outputSize) }
+        }
+        return total
+    }
 }
 
 package enum Executor {

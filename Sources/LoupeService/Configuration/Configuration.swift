@@ -54,6 +54,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var stableAfterMilliseconds = 500
     public var maxModelBytes = 256 << 20
     public var maxInputSide = 256
+    public var maxWorkspaceBytes = 1 << 30
     public var versionPolicy = "latest"
     /// Per-model version policy (`models.policy.<name>`), overriding `versionPolicy`.
     public var modelPolicies: [String: String] = [:]
@@ -186,6 +187,7 @@ extension ServiceConfiguration {
         int("models.stable_after_ms", \.stableAfterMilliseconds, 0...3_600_000, "A new or changed file is loaded only after it has not changed for this long."),
         int("models.max_model_bytes", \.maxModelBytes, 64...(1 << 40), "Model files larger than this are refused."),
         int("models.max_input_side", \.maxInputSide, 1...4096, "Largest input image height or width a model may take: serve refuses to load a model with a larger input, and loupe import refuses to import one."),
+        int("models.max_workspace_bytes", \.maxWorkspaceBytes, 1 << 20...(1 << 40), "Activation workspace one inference worker may allocate for a model (its layers' outputs, im2col columns and pool indices for the chunk of a batching.max_batch_size batch it runs at once, × inference.threads), computed from the shapes before anything is allocated: a model needing more is refused at load with a sentence. Each worker holds one per model it serves."),
         string("models.version_policy", \.versionPolicy, "Versions served per model: latest, latest:N, all, or a list of version numbers (\"1,3\")."),
         string("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
         bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),

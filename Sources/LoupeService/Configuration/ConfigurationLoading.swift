@@ -96,6 +96,9 @@ extension ServiceConfiguration {
         r.stableAfterSeconds = Double(stableAfterMilliseconds) / 1000
         r.maxModelBytes = maxModelBytes
         r.maxInputSide = maxInputSide
+        r.maxWorkspaceBytes = maxWorkspaceBytes
+        r.workspaceBatch = maxBatchSize
+        r.workspaceThreads = inferenceThreads
         r.selfTest = selfTest
         r.selfTestTolerance = Float(selfTestTolerance)
         r.apiEnabled = repositoryAPIEnabled

@@ -54,6 +54,12 @@ enum ModelLoader {
         } catch {
             throw ModelLoadError(stage: .build, message: "\(error)")
         }
+        let workspace = model.inferenceWorkspaceBytes(maxBatch: configuration.workspaceBatch, threads: configuration.workspaceThreads)
+        guard workspace <= configuration.maxWorkspaceBytes else {
+            let perImage = model.inferenceWorkspaceBytes(maxBatch: 1, threads: 1)
+            throw ModelLoadError(stage: .build, message:
+                "its activations need \(mebibytes(workspace)) of workspace per inference worker for batches of \(configuration.workspaceBatch) images (batching.max_batch_size) on \(configuration.workspaceThreads) thread\(configuration.workspaceThreads == 1 ? "" : "s") (inference.threads), \(mebibytes(perImage)) for one image, over models.max_workspace_bytes (\(mebibytes(configuration.maxWorkspaceBytes))); lower batching.max_batch_size or raise the limit if the memory is there")
+        }
         guard model.outputCount == file.header.labels.count else {
             throw ModelLoadError(stage: .build, message:
                 "the network has \(model.outputCount) outputs but the header names \(file.header.labels.count) labels")
@@ -78,3 +84,6 @@ enum ModelLoader {
         }
     }
 }
+
+/// "11.3 MiB" (to a tenth), for load messages.
+private func mebibytes(_ bytes: Int) -> String { "\((Double(bytes) / 1_048_576 * 10).rounded() / 10) MiB" }

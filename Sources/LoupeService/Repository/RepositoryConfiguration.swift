@@ -29,6 +29,12 @@ public struct RepositoryConfiguration: Sendable, Equatable {
     public var requiredInputShape: [Int]? = nil
     /// Largest image height or width a served model may take (`models.max_input_side`). Default 256.
     public var maxInputSide: Int = 256
+    /// Activation workspace one runner of a model may need (`models.max_workspace_bytes`), for batches of
+    /// `workspaceBatch` images (`batching.max_batch_size`) on `workspaceThreads` threads (`inference.threads`):
+    /// a model needing more is refused at load. Default 1 GiB.
+    public var maxWorkspaceBytes: Int = 1 << 30
+    public var workspaceBatch: Int = 64
+    public var workspaceThreads: Int = 1
     /// Enable Triton's repository extension (`POST /v2/repository/index`,
     /// `/v2/repository/models/{m}/load|unload`). Default false.
     public var apiEnabled: Bool = false
