@@ -327,6 +327,28 @@ import Glibc
         shadow.stop()
     }
 
+    /// A copy the other version drives to NaN/infinity is no prediction (the serving path answers such
+    /// a request 422): it never agrees with the answer (argmax of a NaN row used to be class 0, "agreeing"
+    /// with an answer of 0), matches no label, and is not kept for feedback by its request id.
+    @Test func aCopyWhoseOutputsAreNotFiniteNeverAgreesAndIsNotKept() {
+        let serving = FakeModel(name: "m", version: 1), candidate = FakeModel(name: "m", version: 2, overflowsOnWhite: true)
+        let tracker = PromotionTracker()
+        let shadow = ShadowRunner(capacity: 100, tracker: tracker, window: PredictionWindow(capacityImages: 100, maxAgeSeconds: 60), seed: 1)
+        var white = ShadowRunner.Job(routed: RoutedModel(model: serving, other: candidate, candidateAnswered: false, sampleRate: 1),
+                                     input: [1, 1, 1, 1], pixels: nil, count: 1, answeredClasses: [0], requestID: "nan")
+        white.labels = [0]
+        #expect(shadow.offer(white))
+        shadow.start()
+        let deadline = monotonicSeconds() + 10
+        while shadow.state.queued > 0 && monotonicSeconds() < deadline { sleepSeconds(0.005) }
+        while shadow.state.done[ModelVersion(model: "m", version: 2)] != 1 && monotonicSeconds() < deadline { sleepSeconds(0.005) }
+        let e = tracker.evidence(model: "m", pair: .init(candidate: 2, serving: 1))
+        #expect(e.compared == 1 && e.agreed == 0, "\(e)")
+        #expect(e.candidateLabels == 1 && e.candidateCorrect == 0, "\(e)")
+        #expect(shadow.window.peek(id: "nan") == nil)
+        shadow.stop()
+    }
+
     @Test func sampleRateZeroOffersNothingAndAHalfRateAboutHalf() {
         let a = FakeModel(name: "m", version: 1), b = FakeModel(name: "m", version: 2)
         let shadow = ShadowRunner(capacity: 1_000_000, tracker: PromotionTracker(), window: PredictionWindow(capacityImages: 0, maxAgeSeconds: 1), seed: 7)

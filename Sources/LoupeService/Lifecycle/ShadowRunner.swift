@@ -296,7 +296,12 @@ private struct Worker {
         }
         let seconds = Double(threadCPUNanoseconds() &- start) / 1e9
         let probabilities = other.outputsAreLogits ? Sequential.softmax(outputs, classes: other.outputCount) : outputs
-        let (allClasses, allConfidences) = PredictionRecorder.top1(probabilities, count: total, classes: other.outputCount)
+        let (top, allConfidences) = PredictionRecorder.top1(probabilities, count: total, classes: other.outputCount)
+        var allClasses = top
+        // A row the other version drove to NaN/infinity (as the serving path answers 422 for) is no prediction:
+        // class -1, which agrees with no answer and matches no label, and its request is not kept for feedback.
+        let k = other.outputCount
+        for i in 0..<total where !NonFiniteOutputs.allFinite(probabilities[(i * k)..<((i + 1) * k)]) { allClasses[i] = -1 }
         let now = Double(monotonicNanoseconds()) / 1e9
         var row = 0
         for job in jobs {
@@ -309,7 +314,7 @@ private struct Worker {
             if let labels = job.labels, labels.count == classes.count {
                 shadow.tracker.feedback(model: other.name, version: other.version, labels: labels, classes: classes)
             }
-            if let id = job.requestID, shadow.window.isEnabled {
+            if let id = job.requestID, shadow.window.isEnabled, !classes.contains(-1) {
                 shadow.window.record(id: id, RecentPrediction(model: other.name, version: other.version, classCount: other.outputCount,
                                                               classes: classes, confidences: confidences, at: now))
             }
