@@ -104,3 +104,40 @@ private final class Counted {
     init() { Self.made.add(1, ordering: .relaxed) }
     deinit { Self.freed.add(1, ordering: .relaxed) }
 }
+
+/// GET /health's per-thread body cache: the kept body only for inputs equal in every field.
+@Suite struct HealthBodyCacheTests {
+    final class State {}
+
+    @Test func keptOnlyWhileEveryInputIsTheSame() {
+        let cache = HealthBody()
+        let state = State()
+        let base = HealthBody.Inputs(ready: true, draining: false, uptimeMilliseconds: 1000, startToReadySeconds: 0.5,
+                                     queueDepth: 0, models: state, promotion: 0)
+        var writes = 0
+        func body(_ inputs: HealthBody.Inputs) -> [UInt8] {
+            cache.body(inputs) { writes += 1; return Array("\(writes)".utf8) }
+        }
+        #expect(body(base) == Array("1".utf8))
+        #expect(body(base) == Array("1".utf8))
+        #expect(writes == 1)
+        var changes: [HealthBody.Inputs] = []
+        var c = base; c.ready = false; changes.append(c)
+        c = base; c.draining = true; changes.append(c)
+        c = base; c.uptimeMilliseconds = 1001; changes.append(c)
+        c = base; c.startToReadySeconds = nil; changes.append(c)
+        c = base; c.queueDepth = 3; changes.append(c)
+        c = base; c.models = State(); changes.append(c)
+        c = base; c.promotion = 1; changes.append(c)
+        for (i, changed) in changes.enumerated() {
+            _ = body(base)
+            let before = writes
+            #expect(body(changed) == Array("\(before + 1)".utf8), "input \(i)")
+        }
+        // A provider without a published state: written every time.
+        c = base; c.models = nil
+        let before = writes
+        _ = body(c); _ = body(c)
+        #expect(writes == before + 2)
+    }
+}

@@ -82,6 +82,14 @@ import Testing
         #expect(!tagged.logJSONLine(level: .info, message: "request") { _ in })
     }
 
+    @Test func levelNamesWrittenFromLiteralsAreTheLevelsRawValues() {
+        for level in Logger.Level.allCases {
+            let quoted = LoupeLogHandler.quoted(level)
+            let text = String(decoding: UnsafeBufferPointer(start: quoted.utf8Start, count: quoted.utf8CodeUnitCount), as: UTF8.self)
+            #expect(text == "\"\(level.rawValue)\"")
+        }
+    }
+
     @Test func bufferedLinesAreFormattedInPlaceAndDroppedWhole() {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)

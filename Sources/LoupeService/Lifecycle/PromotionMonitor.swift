@@ -73,6 +73,7 @@ final class PromotionMonitor: Sendable {
             now[slot.model] = Judgement(slot: slot, verdict: verdict, evidence: evidence)
         }
         judgements.withLock { $0 = now }
+        healthChanged()
         for j in now.values.sorted(by: { $0.slot.model < $1.slot.model }) where j.slot.policy.automatic {
             switch j.verdict {
             case .wait: continue
@@ -120,6 +121,7 @@ final class PromotionMonitor: Sendable {
         }
         tracker.reset(model: model)
         judgements.withLock { _ = $0.removeValue(forKey: model) }
+        healthChanged()
         return result
     }
 
@@ -163,6 +165,12 @@ final class PromotionMonitor: Sendable {
             if let p = j.evidence.servingLatency.quantile(0.99) { w.sample("loupe_promotion_p99_seconds", labels: labels(j) + [("role", "serving")], value: p) }
         }
     }
+
+    /// Changes after every change of what `writeHealth` writes (read before calling it, a cache of
+    /// its output is current while this stays the same): /health then takes no lock of this monitor.
+    var healthGeneration: UInt64 { generation.load(ordering: .acquiring) }
+    private let generation = Atomic<UInt64>(0)
+    private func healthChanged() { generation.add(1, ordering: .releasing) }
 
     /// GET /health's `promotion` list: each model under judgement (mode, serving and candidate
     /// versions, the verdict so far and its progress sentence, the evidence) and each model's last

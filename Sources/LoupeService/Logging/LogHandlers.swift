@@ -129,9 +129,14 @@ public struct LoupeLogHandler: LogHandler {
     let label: String
     let format: Format
     let sink: LogSink
+    /// `,"logger":"<label>"`, escaped once (`logJSONLine` writes it on every access log line).
+    private let loggerField: [UInt8]
 
     public init(label: String, format: Format, level: Logger.Level = .info, sink: LogSink = .standardOutput) {
         self.label = label; self.format = format; self.logLevel = level; self.sink = sink
+        var w = JSONWriter(capacity: 16 + label.utf8.count)
+        w.raw(",\"logger\":"); w.string(label)
+        loggerField = w.bytes
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -165,9 +170,9 @@ public struct LoupeLogHandler: LogHandler {
             var w = JSONWriter(capacity: 0)
             swap(&w.bytes, &bytes)
             w.raw("{\"ts\":"); appendTimestamp(to: &w)
-            w.raw(",\"level\":"); w.string(level.rawValue)
+            w.raw(",\"level\":"); w.raw(Self.quoted(level))
             w.raw(",\"msg\":"); w.string(message.description)
-            w.raw(",\"logger\":"); w.string(label)
+            w.bytes.append(contentsOf: loggerField)
             fields(&w)
             w.raw("}\n")
             swap(&w.bytes, &bytes)
@@ -180,6 +185,19 @@ public struct LoupeLogHandler: LogHandler {
             sink.appendLine(line)
         }
         return true
+    }
+
+    /// The level's name as a JSON string (its `rawValue`, quoted; nothing to escape).
+    static func quoted(_ level: Logger.Level) -> StaticString {
+        switch level {
+        case .trace: "\"trace\""
+        case .debug: "\"debug\""
+        case .info: "\"info\""
+        case .notice: "\"notice\""
+        case .warning: "\"warning\""
+        case .error: "\"error\""
+        case .critical: "\"critical\""
+        }
     }
 
     private func emit(level: Logger.Level, message: String, fields: [(key: String, value: Logger.Metadata.Value)]) {

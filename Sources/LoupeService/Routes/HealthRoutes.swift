@@ -10,8 +10,8 @@ struct HealthRoutes: Sendable {
     let batcher: Batcher
     /// Safe promotion: each model under judgement and its last decision.
     let promotion: PromotionMonitor
-    /// The models part of the body, kept while the provider's published state is the same.
-    let modelsPart = HealthModelsPart()
+    /// The body, kept per thread while what it is written from is the same.
+    let bodyCache = HealthBody()
 
     func live(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         sink.respond(.json(200, Array(#"{"status":"alive"}"#.utf8)))
@@ -40,23 +40,32 @@ struct HealthRoutes: Sendable {
 
     func health(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
         let ready = readiness.check()
-        let status = readiness.isDraining ? "draining" : (ready ? "ready" : "not_ready")
-        var w = JSONWriter()
-        // Keys as literal bytes (nothing in them to escape): this runs at every probe.
-        w.raw(#"{"status":"#); w.string(status)
-        w.raw(#","version":"#); w.string(loupeVersion)
-        w.raw(#","uptime_seconds":"#); w.decimal(readiness.uptimeMilliseconds, scale: 3)
-        if let s = readiness.startToReadySeconds { w.raw(#","start_to_ready_seconds":"#); w.decimal(Int((s * 1e6).rounded()), scale: 6) }
-        w.raw(#","queue_depth":"#); w.int(batcher.queueDepth)
-        w.bytes.append(contentsOf: modelsPart.bytes(provider))
-        var judgement = JSONWriter(capacity: 0)
-        if promotion.writeHealth(into: &judgement) {
-            w.raw(","); w.key("promotion"); w.bytes.append(contentsOf: judgement.bytes)
-        }
-        w.raw("}")
-        var response = HTTPResponse.json(ready ? 200 : 503, w.bytes)
+        let inputs = HealthBody.Inputs(
+            ready: ready, draining: readiness.isDraining, uptimeMilliseconds: readiness.uptimeMilliseconds,
+            startToReadySeconds: readiness.startToReadySeconds, queueDepth: batcher.queueDepth,
+            models: provider.publishedState, promotion: promotion.healthGeneration)
+        var response = HTTPResponse.json(ready ? 200 : 503, bodyCache.body(inputs) { write(inputs) })
         if !ready { response.headers.add("Retry-After", "1") }
         sink.respond(response)
+    }
+
+    /// The body for `inputs` (the parts written once per published state come from the cache).
+    private func write(_ inputs: HealthBody.Inputs) -> [UInt8] {
+        let status = inputs.draining ? "draining" : (inputs.ready ? "ready" : "not_ready")
+        var w = JSONWriter()
+        // Keys as literal bytes (nothing in them to escape).
+        w.raw(#"{"status":"#); w.string(status)
+        w.raw(#","version":"#); w.string(loupeVersion)
+        w.raw(#","uptime_seconds":"#); w.decimal(inputs.uptimeMilliseconds, scale: 3)
+        if let s = inputs.startToReadySeconds { w.raw(#","start_to_ready_seconds":"#); w.decimal(Int((s * 1e6).rounded()), scale: 6) }
+        w.raw(#","queue_depth":"#); w.int(inputs.queueDepth)
+        w.bytes.append(contentsOf: bodyCache.models(provider, state: inputs.models))
+        var judgement = JSONWriter(capacity: 0)
+        if promotion.writeHealth(into: &judgement) {
+            w.raw(#","promotion":"#); w.bytes.append(contentsOf: judgement.bytes)
+        }
+        w.raw("}")
+        return w.bytes
     }
 }
 
@@ -72,23 +81,58 @@ struct MetricsRoute: Sendable {
     }
 }
 
-/// The part of /health that follows from the model provider's state alone — `"models"`, and
-/// `"load_failures"` / `"missing_files"` when there are any — written once per published state
-/// (the repository's snapshot changes only on a reload), not once per probe.
-final class HealthModelsPart: Sendable {
+/// GET /health's body, kept per thread: the whole body while its inputs are the same (uptime is
+/// in milliseconds, so a loop answering thousands of probes a second writes it about once per
+/// millisecond), and the models part — `"models"`, and `"load_failures"` / `"missing_files"` when
+/// there are any — once per published provider state (the repository's snapshot changes only on a
+/// reload), not once per probe.
+final class HealthBody: Sendable {
+    /// Everything the body is written from: equal inputs, equal bytes.
+    struct Inputs {
+        var ready: Bool
+        var draining: Bool
+        var uptimeMilliseconds: Int
+        var startToReadySeconds: Double?
+        var queueDepth: Int
+        /// The provider's published state (compared by identity); nil: not cacheable.
+        var models: AnyObject?
+        /// `PromotionMonitor.healthGeneration`.
+        var promotion: UInt64
+
+        func same(as o: Inputs) -> Bool {
+            guard let models, models === o.models else { return false }
+            return ready == o.ready && draining == o.draining && uptimeMilliseconds == o.uptimeMilliseconds
+                && startToReadySeconds == o.startToReadySeconds && queueDepth == o.queueDepth && promotion == o.promotion
+        }
+    }
+
     /// Each thread keeps its own copy (no lock shared by the event loops at every probe).
     private let kept = PerThread { Kept() }
 
     private final class Kept {
         var state: AnyObject? = nil
-        var bytes: [UInt8] = []
+        var models: [UInt8] = []
+        var inputs: Inputs? = nil
+        var body: [UInt8] = []
     }
 
-    func bytes(_ provider: any ModelProvider) -> [UInt8] {
-        let state = provider.publishedState
-        if let state, let hit = kept.withValue({ $0.state === state ? $0.bytes : nil }) { return hit }
+    /// The body for `inputs`: the kept one when they are the same as last time on this thread, else
+    /// what `write` returns (then kept).
+    func body(_ inputs: Inputs, write: () -> [UInt8]) -> [UInt8] {
+        if let hit = kept.withValue({ k in k.inputs.map { inputs.same(as: $0) } == true ? k.body : nil }) { return hit }
+        let bytes = write()
+        kept.withValue { k in
+            k.inputs = inputs.models == nil ? nil : inputs
+            k.body = bytes
+        }
+        return bytes
+    }
+
+    /// The models part for the provider's published `state` (nil: written afresh).
+    func models(_ provider: any ModelProvider, state: AnyObject?) -> [UInt8] {
+        if let state, let hit = kept.withValue({ $0.state === state ? $0.models : nil }) { return hit }
         let bytes = Self.write(provider)
-        if let state { kept.withValue { $0.state = state; $0.bytes = bytes } }
+        if let state { kept.withValue { $0.state = state; $0.models = bytes } }
         return bytes
     }
 
