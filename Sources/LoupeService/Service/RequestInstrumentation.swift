@@ -45,8 +45,9 @@ final class RequestInstrumentation: Sendable {
             instrumentation: self, inner: sink, requestID: id,
             method: request.method, path: request.path, remote: request.remoteAddress, route: template ?? "unmatched",
             trace: TraceContext.forRequest(request.headers["traceparent"]),
-            cors: cors.headers(origin: request.headers["Origin"], method: request.method,
-                               preflight: request.headers["Access-Control-Request-Method"] != nil),
+            // With CORS off (the default) the two header lookups are skipped.
+            cors: cors.isOff ? [] : cors.headers(origin: request.headers["Origin"], method: request.method,
+                                                 preflight: request.headers["Access-Control-Request-Method"] != nil),
             start: monotonicNanoseconds())
         next(request, instrumented)
     }
