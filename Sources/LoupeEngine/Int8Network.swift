@@ -33,12 +33,13 @@ package enum Int8Path: String, Sendable, CaseIterable {
 
     /// The fused conv + max pool + requantize kernel (KernelsInt8/conv.c) over one padded image.
     @inline(__always)
+    /// `prepared`: the AVX2 kernel's int16 weights for this geometry (Int8Layer.avx2Weights), or nil (made per call).
     package func conv(_ g: UnsafePointer<loupe_i8_conv_geometry>, _ e: UnsafePointer<loupe_i8_epilogue>, w: UnsafePointer<Int8>,
-                      x: UnsafePointer<UInt8>, out: UnsafeMutablePointer<UInt8>) {
+                      prepared: UnsafePointer<Int16>? = nil, x: UnsafePointer<UInt8>, out: UnsafeMutablePointer<UInt8>) {
         switch self {
         case .avx512vnni: loupe_i8_conv_avx512vnni(g, e, w, x, out)
         case .avxvnni: loupe_i8_conv_avxvnni(g, e, w, x, out)
-        case .avx2: loupe_i8_conv_avx2(g, e, w, x, out)
+        case .avx2: loupe_i8_conv_avx2(g, e, w, prepared, x, out)
         case .scalar: loupe_i8_conv_scalar(g, e, w, x, out)
         }
     }
@@ -54,6 +55,9 @@ package struct Int8Layer: Sendable {
     package var packed: [Int8]
     /// Bytes of one padded kernel row in `packed` (fused conv), or 0.
     package var kernelRow: Int
+    /// The AVX2 fused kernel's int16 copy of `packed` for this layer's geometry (loupe_i8_conv_avx2_weights),
+    /// made once at load instead of on every call; empty when it reads `packed` directly or for other layers.
+    package var avx2Weights: [Int16] = []
     /// inputZeroPoint · Σ_k q[k][o], subtracted from each sum.
     package var zeroCorrection: [Int32]
     /// inputScale · weightScales[o] (float32 product).
@@ -155,6 +159,15 @@ package final class Int8Network: Sendable {
         guard parametric == q.layers.count, parametric > 0 else {
             throw fail("the quantization lists \(q.layers.count) layers, the network has \(parametric) conv2d/dense layers")
         }
+        for case let .conv(g, pool, l) in ops where layers[l].kernelRow > 0 {
+            var geometry = Int8Network.fusedGeometry(g, pool: pool, layers[l])
+            let packed = layers[l].packed
+            let count = loupe_i8_conv_avx2_weights(&geometry, packed, nil)
+            guard count > 0 else { continue }
+            layers[l].avx2Weights = [Int16](unsafeUninitializedCapacity: count) { b, n in
+                n = loupe_i8_conv_avx2_weights(&geometry, packed, b.baseAddress!)
+            }
+        }
         self.ops = ops
         self.layers = layers
         self.strides = strides
@@ -194,7 +207,8 @@ package final class Int8Network: Sendable {
 
     /// input (count, inputSize) float → (count, outputSize) logits, or softmax probabilities.
     func run(_ input: [Float], count: Int, storage: Int8Storage, path: Int8Path, threads: Int, softmax: Bool) -> [Float] {
-        var result = [Float](repeating: 0, count: count * outputSize)
+        // Uninitialised: the last layer writes every logit of every image (dequantize: rows × oc = outputSize each).
+        var result = [Float](unsafeUninitializedCapacity: count * outputSize) { _, n in n = count * outputSize }
         let t = max(1, threads)
         let single = storage.scratches(threads: t)
         let chunk = storage.chunk
@@ -245,14 +259,10 @@ package final class Int8Network: Sendable {
                 // Fused: the windows straight from the (padded) uint8 image, sums pooled and requantized in registers.
                 let L = layers[l]
                 let pad = Int8Network.border(g)
-                var geometry = loupe_i8_conv_geometry(
-                    h: Int32(g.height + g.padTop + pad.bottom), w: Int32(g.width + g.padLeft + pad.right), c: Int32(g.channels),
-                    kh: Int32(g.kernelHeight), kw: Int32(g.kernelWidth), sh: Int32(g.strideHeight), sw: Int32(g.strideWidth),
-                    oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool),
-                    kwc4: Int32(L.kernelRow), oc: Int32(L.oc), ocp: Int32(L.ocp))
+                var geometry = Int8Network.fusedGeometry(g, pool: pool, L)
                 let padded = g.padTop > 0 || g.padLeft > 0 || pad.bottom > 0 || pad.right > 0
                 withEpilogue(L) { e in
-                    L.packed.withUnsafeBufferPointer { w in
+                    L.packed.withUnsafeBufferPointer { w in L.avx2Weights.withUnsafeBufferPointer { w16 in
                         for b in 0..<n {
                             var image = UnsafePointer(x + b * xStride)
                             if padded {
@@ -260,9 +270,9 @@ package final class Int8Network: Sendable {
                                              Int32(pad.bottom), Int32(pad.right), UInt8(zeroPoint(of: l)), s.padded)
                                 image = UnsafePointer(s.padded)
                             }
-                            path.conv(&geometry, e, w: w.baseAddress!, x: image, out: y + b * yStride)
+                            path.conv(&geometry, e, w: w.baseAddress!, prepared: w16.isEmpty ? nil : w16.baseAddress, x: image, out: y + b * yStride)
                         }
-                    }
+                    } }
                 }
             case let .conv(g, pool, l):
                 // A conv whose output is the logits (float32): im2col + GEMM + pool over the sums + dequantize.
@@ -333,6 +343,16 @@ package final class Int8Network: Sendable {
                 }
             }
         }
+    }
+
+    /// The fused kernel's geometry of conv g (its input padded by `border`) with layer L's packing.
+    static func fusedGeometry(_ g: ConvGeometry, pool: Int, _ L: Int8Layer) -> loupe_i8_conv_geometry {
+        let pad = border(g)
+        return loupe_i8_conv_geometry(
+            h: Int32(g.height + g.padTop + pad.bottom), w: Int32(g.width + g.padLeft + pad.right), c: Int32(g.channels),
+            kh: Int32(g.kernelHeight), kw: Int32(g.kernelWidth), sh: Int32(g.strideHeight), sw: Int32(g.strideWidth),
+            oh: Int32(g.outHeight), ow: Int32(g.outWidth), pool: Int32(pool),
+            kwc4: Int32(L.kernelRow), oc: Int32(L.oc), ocp: Int32(L.ocp))
     }
 
     /// Cells the fused conv needs below and right of the image so that every window lies inside.
@@ -477,8 +497,15 @@ extension Int8Network {
         zc.withUnsafeBufferPointer { zc in m.withUnsafeBufferPointer { m in b.withUnsafeBufferPointer { b in
             var e = loupe_i8_epilogue(zc: zc.baseAddress!, m: m.baseAddress!, bias: b.baseAddress!, relu: relu ? 1 : 0,
                                       invScale: inverseScale, zero: Int32(zeroPoint))
+            // The AVX2 kernel as the network runs it: its int16 weights made beforehand (prepared).
+            let count = path == .avx2 ? loupe_i8_conv_avx2_weights(&geometry, packed, nil) : 0
+            let w16 = [Int16](unsafeUninitializedCapacity: max(count, 0)) { b, n in
+                n = count > 0 ? loupe_i8_conv_avx2_weights(&geometry, packed, b.baseAddress!) : 0
+            }
             packed.withUnsafeBufferPointer { w in source.withUnsafeBufferPointer { x in out.withUnsafeMutableBufferPointer { o in
-                path.conv(&geometry, &e, w: w.baseAddress!, x: x.baseAddress!, out: o.baseAddress!)
+                w16.withUnsafeBufferPointer { p in
+                    path.conv(&geometry, &e, w: w.baseAddress!, prepared: p.isEmpty ? nil : p.baseAddress, x: x.baseAddress!, out: o.baseAddress!)
+                }
             } } }
         } } }
         // Nothing past the output may be written (the next image's bytes in a batch).

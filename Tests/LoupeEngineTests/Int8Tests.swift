@@ -1,3 +1,4 @@
+import CLoupeInt8
 import Glibc
 import Testing
 @testable import LoupeEngine
@@ -55,6 +56,29 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
             let w = (0..<(k * oc)).map { _ in Int8(Int(rng.nextUnitFloat() * 255) - 127) }
             #expect(Self.gemm(path, n: n, k: k, oc: oc, a: a, w: w) == Self.referenceGEMM(n: n, k: k, oc: oc, a: a, w: w),
                     "\(path) sparse n \(n) k \(k) oc \(oc)")
+        }
+    }
+
+    @Test("input quantization (32 lanes at a time, then a scalar tail) equals the plain loop: ties to even, clamps, NaN → 0")
+    func inputQuantizationMatchesPlainLoop() {
+        var rng = SeededGenerator(seed: 23)
+        let inv: Float = 255, zero = 3
+        let special: [Float] = [.nan, -.nan, .infinity, -.infinity, -0.0, 0, 0.5 / 255, 1.5 / 255, 2.5 / 255, -3.5 / 255,
+                                252.5 / 255, 1, 1.02, -1, 1e30, -1e30, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        for count in Array(0...70) + [95, 96, 97, 784, 785] {
+            let x = (0..<count).map { i -> Float in
+                i % 3 == 0 ? special[(i / 3) % special.count] : rng.nextUnitFloat() * 1.2 - 0.1
+            }
+            var q = [UInt8](repeating: 0xEE, count: count + 32)
+            x.withUnsafeBufferPointer { xb in q.withUnsafeMutableBufferPointer { qb in
+                loupe_i8_quantize(Int32(count), xb.baseAddress ?? UnsafePointer(bitPattern: 16)!, inv, Int32(zero), qb.baseAddress!)
+            } }
+            let expected = x.map { v -> UInt8 in
+                let t = (v * inv).rounded(.toNearestOrEven) + Float(zero)
+                return t.isNaN ? 0 : UInt8(min(max(t, 0), 255))
+            }
+            #expect(Array(q[..<count]) == expected, "count \(count)")
+            #expect(q[count...].allSatisfy { $0 == 0xEE }, "count \(count): nothing written past the output")
         }
     }
 

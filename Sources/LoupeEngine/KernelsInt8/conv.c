@@ -656,8 +656,9 @@ static TAVX2 void pooledCells3x3(const loupe_i8_conv_geometry *g, const loupe_i8
 static TAVX2 void makeCells(const uint8_t *x, int h, int w, int16_t *cells, uint8_t *padded) {
     // A copy with a zero column on the right and a zero row below (and slack), so every load reads zeros past the image.
     const int W = w + 1;
-    memset(padded, 0, (size_t)(W * (h + 1) + 32));
-    for (int y = 0; y < h; y++) memcpy(padded + (long)y * W, x + (long)y * w, (size_t)w);
+    // Only the zero column, the zero row and the slack are set: the copy writes every other byte.
+    for (int y = 0; y < h; y++) { memcpy(padded + (long)y * W, x + (long)y * w, (size_t)w); padded[(long)y * W + w] = 0; }
+    memset(padded + (long)h * W, 0, (size_t)(W + 32));
     for (int y = 0; y < h; y++) {
         const uint8_t *r0 = padded + (long)y * W, *r1 = r0 + W;
         int16_t *c = cells + (long)y * w * 4;
@@ -676,14 +677,22 @@ static TAVX2 void makeCells(const uint8_t *x, int h, int w, int16_t *cells, uint
     }
 }
 
-TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
-                              uint8_t *out) {
+/// Whether the AVX2 kernel takes g through the cell layout (convAVX2c), the int16 pair layout (convAVX2p), or
+/// neither (convAVX2 on the packed bytes): 2, 1 or 0, from what its stack copies need.
+static int avx2Layout(const loupe_i8_conv_geometry *g) {
     const long weights = (long)g->kh * g->kwc4 * g->ocp, image = (long)g->h * g->w * g->c + 3;
-    const int G = g->kwc4 / 4, ocp = g->ocp;
-    if (g->c == 1 && g->kw % 2 == 1 && (weights + image * 4 + 64) * 2 + image + 64 <= 96 * 1024) {
+    if (g->c == 1 && g->kw % 2 == 1 && (weights + image * 4 + 64) * 2 + image + 64 <= 96 * 1024) return 2;
+    return (weights + image) * 2 > 96 * 1024 ? 0 : 1;
+}
+
+long loupe_i8_conv_avx2_weights(const loupe_i8_conv_geometry *g, const int8_t *w, int16_t *w16) {
+    const int G = g->kwc4 / 4, ocp = g->ocp, layout = avx2Layout(g);
+    const long weights = (long)g->kh * g->kwc4 * ocp;
+    if (layout == 0) return 0;
+    if (layout == 2) {
         // The cell layout (convAVX2c): pairs [T][ocp][2], H pairs row by row, then the last column's V pairs.
-        int16_t w16[weights + (long)g->kh * ocp * 2], cells[image * 4 + 64];
-        uint8_t padded[(g->w + 1) * (g->h + 1) + 32];
+        const long count = weights + (long)g->kh * ocp * 2;
+        if (!w16) return count;
         long t = 0;
         for (int i = 0; i < g->kh; i++)
             for (int j = 0; j + 1 < g->kw; j += 2, t++)
@@ -695,6 +704,30 @@ TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_ep
                 w16[(t * ocp + o) * 2] = w[((long)(i * G + j / 4) * ocp + o) * 4 + j % 4];
                 w16[(t * ocp + o) * 2 + 1] = i + 1 < g->kh ? w[((long)((i + 1) * G + j / 4) * ocp + o) * 4 + j % 4] : 0;
             }
+        return count;
+    }
+    if (!w16) return weights;
+    // Byte j of kernel row kh, channel o: packed at group kh · G + j / 4, lane j % 4; here at pair kh · 2G + j / 2, lane j % 2.
+    for (int kh = 0; kh < g->kh; kh++)
+        for (int j = 0; j < g->kwc4; j++)
+            for (int o = 0; o < ocp; o++)
+                w16[((long)(kh * 2 * G + j / 2) * ocp + o) * 2 + j % 2] = w[((long)(kh * G + j / 4) * ocp + o) * 4 + j % 4];
+    return weights;
+}
+
+TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const int16_t *prepared,
+                              const uint8_t *x, uint8_t *out) {
+    const long image = (long)g->h * g->w * g->c + 3;
+    const int layout = avx2Layout(g);
+    if (layout == 0) { convAVX2(g, e, w, x, out); return; }
+    // The widened weights: made once by the caller (loupe_i8_conv_avx2_weights), or here on the stack.
+    const long count = prepared ? 1 : loupe_i8_conv_avx2_weights(g, w, 0);
+    int16_t scratch[count];
+    const int16_t *w16 = prepared;
+    if (!w16) { loupe_i8_conv_avx2_weights(g, w, scratch); w16 = scratch; }
+    if (layout == 2) {
+        int16_t cells[image * 4 + 64];
+        uint8_t padded[(g->w + 1) * (g->h + 1) + 32];
         makeCells(x, g->h, g->w, cells, padded);
         loupe_i8_conv_geometry cg = *g;
         cg.c = 4;
@@ -702,13 +735,7 @@ TAVX2 void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_ep
         else convAVX2c(&cg, e, w16, cells, out);
         return;
     }
-    if ((weights + image) * 2 > 96 * 1024) { convAVX2(g, e, w, x, out); return; }
-    int16_t w16[weights], x16[image];
-    // Byte j of kernel row kh, channel o: packed at group kh · G + j / 4, lane j % 4; here at pair kh · 2G + j / 2, lane j % 2.
-    for (int kh = 0; kh < g->kh; kh++)
-        for (int j = 0; j < g->kwc4; j++)
-            for (int o = 0; o < ocp; o++)
-                w16[((long)(kh * 2 * G + j / 2) * ocp + o) * 2 + j % 2] = w[((long)(kh * G + j / 4) * ocp + o) * 4 + j % 4];
+    int16_t x16[image];
     // With the 3 elements past the image: pairs read there meet zero weights (as in the uint8 image).
     for (long i = 0; i < image; i++) x16[i] = x[i];
     convAVX2p(g, e, w16, x16, out);
@@ -719,6 +746,9 @@ void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_ep
                               uint8_t *out) { loupe_i8_conv_scalar(g, e, w, x, out); }
 void loupe_i8_conv_avxvnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                            uint8_t *out) { loupe_i8_conv_scalar(g, e, w, x, out); }
-void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
-                        uint8_t *out) { loupe_i8_conv_scalar(g, e, w, x, out); }
+void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const int16_t *prepared,
+                        const uint8_t *x, uint8_t *out) { (void)prepared; loupe_i8_conv_scalar(g, e, w, x, out); }
+long loupe_i8_conv_avx2_weights(const loupe_i8_conv_geometry *g, const int8_t *w, int16_t *w16) {
+    (void)g; (void)w; (void)w16; return 0;
+}
 #endif

@@ -372,7 +372,25 @@ static inline uint8_t quantizeOne(float y, float invScale, float zero) {
 
 void loupe_i8_quantize(int count, const float *x, float invScale, int zero, uint8_t *q) {
     const float z = (float)zero;
-    for (int i = 0; i < count; i++) q[i] = quantizeOne(x[i], invScale, z);
+    int i = 0;
+#if defined(__AVX2__)
+    // 32 at a time, the same operations as quantizeOne (clang keeps fminf/fmaxf scalar: their NaN rule): vroundps in
+    // the current rounding mode, then max(t, 0) — vmaxps returns its second operand for a NaN t, so NaN → 0 — and
+    // min(t, 255) on a t that is no longer NaN. Seed network batch 1: one 784-pixel image per call.
+    const __m256 inv = _mm256_set1_ps(invScale), zv = _mm256_set1_ps(z), lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(255.0f);
+    for (; i + 32 <= count; i += 32) {
+        __m256i v[4];
+        for (int j = 0; j < 4; j++) {
+            __m256 t = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + j * 8), inv), _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC);
+            t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, zv), lo), hi);
+            v[j] = _mm256_cvttps_epi32(t);
+        }
+        // Pack 32 int32 (0…255) to bytes; the in-lane packs interleave 128-bit halves, vpermd puts them back in order.
+        const __m256i w = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]), _mm256_packus_epi32(v[2], v[3]));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+#endif
+    for (; i < count; i++) q[i] = quantizeOne(x[i], invScale, z);
 }
 
 void loupe_i8_requantize(int rows, int oc, const int32_t *acc, int ldc, const int32_t *zc, const float *m, const float *bias,

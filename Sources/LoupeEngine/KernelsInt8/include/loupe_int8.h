@@ -84,8 +84,13 @@ void loupe_i8_conv_avx512vnni(const loupe_i8_conv_geometry *g, const loupe_i8_ep
                               uint8_t *out);
 void loupe_i8_conv_avxvnni(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                            uint8_t *out);
-void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
-                        uint8_t *out);
+/// The AVX2 kernel widens the weights to int16 pairs; `prepared` is that copy made once by
+/// loupe_i8_conv_avx2_weights for this geometry (the layout depends on it), or NULL: made per call.
+void loupe_i8_conv_avx2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const int16_t *prepared,
+                        const uint8_t *x, uint8_t *out);
+/// The AVX2 kernel's int16 weights for geometry g into w16 (NULL: only counts); returns the int16 count,
+/// 0 when that kernel reads the packed bytes directly (pass NULL then).
+long loupe_i8_conv_avx2_weights(const loupe_i8_conv_geometry *g, const int8_t *w, int16_t *w16);
 void loupe_i8_conv_scalar(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x,
                           uint8_t *out);
 
