@@ -35,6 +35,12 @@ static Layer readLayer(FILE *f, int rows, int rowBytes, int row) {
     return l;
 }
 
+// The AVX2 conv with its int16 weights made once (as Int8Network does at load: loupe_i8_conv_avx2_weights).
+static const int16_t *avx2Weights;
+static void convAVX2(const loupe_i8_conv_geometry *g, const loupe_i8_epilogue *e, const int8_t *w, const uint8_t *x, uint8_t *out) {
+    loupe_i8_conv_avx2(g, e, w, avx2Weights, x, out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) { fprintf(stderr, "usage: stages WEIGHTS PATH N REPS\n"); return 2; }
     const char *path = argv[2];
@@ -43,7 +49,7 @@ int main(int argc, char **argv) {
     void (*conv)(const loupe_i8_conv_geometry *, const loupe_i8_epilogue *, const int8_t *, const uint8_t *, uint8_t *);
     if (!strcmp(path, "avx512vnni")) { gemm = loupe_i8_gemm_avx512vnni; conv = loupe_i8_conv_avx512vnni; }
     else if (!strcmp(path, "avxvnni")) { gemm = loupe_i8_gemm_avxvnni; conv = loupe_i8_conv_avxvnni; }
-    else if (!strcmp(path, "avx2")) { gemm = loupe_i8_gemm_avx2; conv = loupe_i8_conv_avx2; }
+    else if (!strcmp(path, "avx2")) { gemm = loupe_i8_gemm_avx2; conv = convAVX2; }
     else { gemm = loupe_i8_gemm_scalar; conv = loupe_i8_conv_scalar; }
     if ((!strcmp(path, "avx512vnni") && !loupe_cpu_has_avx512vnni()) || (!strcmp(path, "avxvnni") && !loupe_cpu_has_avxvnni())) {
         printf("%-10s skipped: this CPU lacks it\n", path);
@@ -64,6 +70,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 256 * 784; i++) { float v = (float)raw[16 + i] * scale; x[i] = v + offset; }
     loupe_i8_conv_geometry geometry = {28, 28, 1, 3, 3, 1, 1, 26, 26, 2, 4, c1.oc, c1.ocp};
     loupe_i8_epilogue e = {c1.zc, c1.m, c1.bias, c1.relu, c1.inv, c1.zero};
+    const long w16 = loupe_i8_conv_avx2_weights(&geometry, c1.packed, NULL);
+    if (w16 > 0) {
+        int16_t *prepared = malloc(sizeof(int16_t) * (size_t)w16);
+        loupe_i8_conv_avx2_weights(&geometry, c1.packed, prepared);
+        avx2Weights = prepared;
+    }
     uint8_t *a0 = calloc(256 * 784 + 64, 1), *a1 = calloc(256 * 5408 + 64, 1), *a2 = calloc(256 * 128 + 64, 1);
     int32_t *acc = calloc(256 * 128 + 64, 4);
     float *logits = calloc(256 * 16, 4);

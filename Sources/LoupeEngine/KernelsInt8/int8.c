@@ -260,12 +260,18 @@ int nonzeroQuads(const uint8_t *src, int count, uint32_t *vals, int32_t *idx, in
 
 /// One row's `count` listed groups against C ymm (8 channels each) of W (group stride `step` bytes), added to acc.
 static inline __attribute__((always_inline)) TAVX2
-void quadRow(const int C, int count, const uint32_t *vals, const int32_t *idx, const int8_t *w, long step, int32_t *acc) {
+void quadRow(const int C, const int P, int count, const uint32_t *vals, const int32_t *idx, const int8_t *w, long step, int32_t *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[8];
     for (int c = 0; c < C; c++) s[c] = _mm256_loadu_si256((const __m256i *)(acc + c * 8));
     for (int t = 0; t < count; t++) {
         const int8_t *wk = w + idx[t] * step;
+        if (P) {
+            // A lone row (batch 1): its weight rows come from L2 in the list's irregular order; ask for the rows
+            // P entries ahead (C · 32 bytes each) so that the loads below find them in L1.
+            const int8_t *ahead = w + idx[t + P < count ? t + P : t] * step;
+            for (int c = 0; c < C; c += 2) _mm_prefetch((const char *)(ahead + c * 32), _MM_HINT_T0);
+        }
         const __m256i b = _mm256_set1_epi32((int)vals[t]);
         for (int c = 0; c < C; c++)
             s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256((const __m256i *)(wk + c * 32))), ones));
@@ -274,7 +280,7 @@ void quadRow(const int C, int count, const uint32_t *vals, const int32_t *idx, c
 }
 
 /// Groups per super-block (every row's lists at once), per L1 block, and rows per chunk.
-enum { Q_SB = 128, Q_KB = 64, Q_NB = Q_SB / Q_KB, Q_RC = 16 };
+enum { Q_SB = 128, Q_KB = 64, Q_NB = Q_SB / Q_KB, Q_RC = 16, Q_PF = 6 };
 
 TAVX2 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda, const int8_t *w, int32_t *acc, int ldc) {
     uint32_t vals[Q_RC][2 * Q_SB + 8];
@@ -302,14 +308,15 @@ TAVX2 void loupe_i8_gemm_avx2(int n, int kp, int ocp, const uint8_t *a, int lda,
             for (int b = 0; b < blocks; b++) {
                 int o = 0;
                 for (; o + 64 <= ocp; o += 64)
-                    for (int r = 0; r < rn; r++) {
+                    if (rn == 1) quadRow(8, Q_PF, bound[0][Q_NB], vals[0], idx[0], wb + o * 4, step, acc + (long)r0 * ldc + o);
+                    else for (int r = 0; r < rn; r++) {
                         const int t0 = bound[r][b * span], t1 = bound[r][(b + 1) * span];
-                        quadRow(8, t1 - t0, vals[r] + t0, idx[r] + t0, wb + o * 4, step, acc + (long)(r0 + r) * ldc + o);
+                        quadRow(8, 0, t1 - t0, vals[r] + t0, idx[r] + t0, wb + o * 4, step, acc + (long)(r0 + r) * ldc + o);
                     }
                 for (; o < ocp; o += 16)
                     for (int r = 0; r < rn; r++) {
                         const int t0 = bound[r][b * span], t1 = bound[r][(b + 1) * span];
-                        quadRow(2, t1 - t0, vals[r] + t0, idx[r] + t0, wb + o * 4, step, acc + (long)(r0 + r) * ldc + o);
+                        quadRow(2, 0, t1 - t0, vals[r] + t0, idx[r] + t0, wb + o * 4, step, acc + (long)(r0 + r) * ldc + o);
                     }
             }
         }
