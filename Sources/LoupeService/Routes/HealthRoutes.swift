@@ -46,7 +46,7 @@ struct HealthRoutes: Sendable {
             models: provider.publishedState, promotion: promotion.healthGeneration)
         var response = HTTPResponse.json(ready ? 200 : 503, bodyCache.body(inputs) { write(inputs) })
         if !ready { response.headers.add("Retry-After", "1") }
-        sink.respond(response)
+        sink.respond(consume response)
     }
 
     /// The body for `inputs` (the parts written once per published state come from the cache).
