@@ -154,11 +154,7 @@ private struct ResponseCursor {
     }
     mutating func put(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { put($0) } }
     mutating func put(_ v: Int) {
-        var m = v.magnitude, digits = 1
-        while m >= 10 { m /= 10; digits += 1 }
         if v < 0 { out[at] = UInt8(ascii: "-"); at += 1 }
-        m = v.magnitude
-        for d in stride(from: digits - 1, through: 0, by: -1) { out[at + d] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30; m /= 10 }
-        at += digits
+        at += writeDecimalDigits(v.magnitude, to: out + at)
     }
 }

@@ -171,11 +171,7 @@ extension Batcher {
 func serverTiming(queueNanoseconds: UInt64, stage: StaticString, stageNanoseconds: UInt64) -> String {
     func milliseconds(_ ns: UInt64, into b: UnsafeMutableBufferPointer<UInt8>, at i: inout Int) {
         let micro = Int((Double(ns) / 1e6 * 1000).rounded())
-        var digits = 1, whole = micro / 1000
-        while whole >= 10 { whole /= 10; digits += 1 }
-        var n = micro / 1000
-        for k in stride(from: digits - 1, through: 0, by: -1) { b[i + k] = UInt8(truncatingIfNeeded: n % 10) &+ 0x30; n /= 10 }
-        i += digits
+        i += writeDecimalDigits(UInt(micro / 1000), to: b.baseAddress! + i)
         b[i] = UInt8(ascii: ".")
         let frac = micro % 1000
         b[i + 1] = UInt8(truncatingIfNeeded: frac / 100) &+ 0x30

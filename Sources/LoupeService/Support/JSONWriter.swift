@@ -25,15 +25,9 @@ public struct JSONWriter {
     /// Decimal digits, written straight into the buffer (no intermediate String).
     public mutating func int(_ v: Int) {
         if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        var m = v.magnitude
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var i = 20
-            repeat {
-                i -= 1
-                digits[i] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30
-                m /= 10
-            } while m > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i..<20]))
+            let n = writeDecimalDigits(v.magnitude, to: digits.baseAddress!)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: digits.baseAddress, count: n))
         }
     }
 
@@ -103,4 +97,15 @@ public struct JSONWriter {
 extension JSONWriter: TextOutputStream {
     public mutating func write(_ string: String) { raw(string) }
     public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
+}
+
+/// The decimal digits of `m` written at `out` (room for 20 needed), most significant first;
+/// returns how many. The one digit writer of the service's hand-sized outputs (JSONWriter.int,
+/// the /predict response cursor, Server-Timing).
+@inline(__always) func writeDecimalDigits(_ m: UInt, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    var digits = 1, rest = m
+    while rest >= 10 { rest /= 10; digits += 1 }
+    rest = m
+    for d in stride(from: digits - 1, through: 0, by: -1) { out[d] = UInt8(truncatingIfNeeded: rest % 10) &+ 0x30; rest /= 10 }
+    return digits
 }
