@@ -74,21 +74,20 @@ public final class ServiceMetrics: Sendable {
     func recordPredictions(model: String, labels: [String], classes: [Int], confidences: [Float]) {
         let m = meters(model: model)
         var low = 0
+        /// Class `cls`'s series, from the model's cache (an index without a label: its own series).
+        func series(_ cls: Int) -> MetricValue {
+            guard cls >= 0 && cls < labels.count else { return predictions.labels(model, String(cls)) }
+            return m.predictions(of: cls, label: labels[cls]) { predictions.labels(model, labels[cls]) }
+        }
         if classes.count == 1 {
-            // One image (most requests): its class's series directly, no per-class tally.
-            let cls = classes[0]
-            if cls >= 0 && cls < labels.count {
-                m.predictions(of: cls, label: labels[cls]) { predictions.labels(model, labels[cls]) }.increment()
-            } else {
-                predictions.labels(model, String(cls)).increment()
-            }
+            series(classes[0]).increment()   // one image (most requests): no per-class tally
         } else {
-            // Counted per class first: one labelled-series lookup per class seen, not per image.
+            // Counted per class first: one series update per class seen, not per image.
             var perClass = [Int](repeating: 0, count: labels.count)
             for cls in classes {
-                if cls >= 0 && cls < labels.count { perClass[cls] += 1 } else { predictions.labels(model, String(cls)).increment() }
+                if cls >= 0 && cls < labels.count { perClass[cls] += 1 } else { series(cls).increment() }
             }
-            for (cls, n) in perClass.enumerated() where n > 0 { predictions.labels(model, labels[cls]).add(Double(n)) }
+            for (cls, n) in perClass.enumerated() where n > 0 { series(cls).add(Double(n)) }
         }
         for p in confidences.prefix(classes.count) {
             let c = p.isNaN ? 0 : p   // no confidence (outputs that overflowed): 0, not a NaN sum for good
