@@ -157,12 +157,22 @@ public struct Explainer: Sendable {
     /// The dense weights packed transposed once, for the input-gradient GEMM (the model's parameters never change here).
     private let transposed: TransposedDenseWeights
 
+    /// Images its workspaces hold at once (bigger batches of an explanation run in chunks); what
+    /// Sequential.explanationWorkspaceBytes counts.
+    public static let maxBatch = 64
+
+    /// Bytes its workspaces and the transposed weights have allocated so far, counted from the buffers (tests
+    /// compare it with Sequential.explanationWorkspaceBytes).
+    package var allocatedBytes: Int {
+        model.allocatedBytes(of: inference) + gradients.storage.allocatedBytes + transposed.allocatedBytes
+    }
+
     /// Throws when the model has a layer kind without an input gradient.
     public init(model: Sequential) throws {
         if let why = model.explanationUnsupportedReason { throw EngineError.invalidArchitecture(why) }
         self.model = model
-        inference = model.makeWorkspace(maxBatch: 64)
-        gradients = model.makeGradientWorkspace(maxBatch: 64)
+        inference = model.makeWorkspace(maxBatch: Self.maxBatch)
+        gradients = model.makeGradientWorkspace(maxBatch: Self.maxBatch)
         transposed = model.parameters.withUnsafeBufferPointer {
             TransposedDenseWeights(plan: model.plan, kernels: ISA.kernels, parameters: $0.baseAddress!)
         }

@@ -366,6 +366,19 @@ package final class Int8Network: Sendable {
         l == 0 ? inputZeroPoint : layers[l - 1].outputZeroPoint
     }
 
+    /// Images per scratch (Int8Storage): one thread, the whole batch; more, up to 32 and a thread's share.
+    static func chunk(maxBatch: Int, threads t: Int) -> Int {
+        t == 1 ? max(1, maxBatch) : max(1, min(32, (maxBatch + t - 1) / t))
+    }
+
+    /// Bytes an Int8Storage for batches of up to `maxBatch` images on `threads` threads allocates at most: one
+    /// scratch per chunk that runs at once (as NetworkPlan.inferenceWorkspaceBytes for fp32), from the shapes.
+    func workspaceBytes(maxBatch: Int, threads: Int) -> Int {
+        let m = max(1, maxBatch), t = max(1, threads)
+        let chunk = Int8Network.chunk(maxBatch: m, threads: t)
+        return saturatingProduct(Int8Scratch.bytes(scratchSizes(chunk: chunk)), min(t, (m + chunk - 1) / chunk))
+    }
+
     /// Scratch sizes for a chunk of `chunk` images.
     func scratchSizes(chunk: Int) -> (act: Int, columns: Int, acc: Int, pooled: Int, padded: Int) {
         var act = chunk * inputStride, columns = 4, acc = chunk * 16, pooled = 16, padded = 4
@@ -397,13 +410,33 @@ final class Int8Scratch: @unchecked Sendable {
     let actA: UnsafeMutablePointer<UInt8>, actB: UnsafeMutablePointer<UInt8>
     let columns: UnsafeMutablePointer<UInt8>, padded: UnsafeMutablePointer<UInt8>
     let acc: UnsafeMutablePointer<Int32>, pooled: UnsafeMutablePointer<Int32>
+    /// Bytes allocated, counted as the buffers are made (tests compare it with `bytes(sizes)`).
+    private(set) var allocatedBytes = 0
     init(_ sizes: (act: Int, columns: Int, acc: Int, pooled: Int, padded: Int)) {
-        padded = .allocate(capacity: sizes.padded); padded.initialize(repeating: 0, count: sizes.padded)
-        actA = .allocate(capacity: sizes.act); actA.initialize(repeating: 0, count: sizes.act)
-        actB = .allocate(capacity: sizes.act); actB.initialize(repeating: 0, count: sizes.act)
-        columns = .allocate(capacity: sizes.columns); columns.initialize(repeating: 0, count: sizes.columns)
-        acc = .allocate(capacity: sizes.acc); acc.initialize(repeating: 0, count: sizes.acc)
-        pooled = .allocate(capacity: sizes.pooled); pooled.initialize(repeating: 0, count: sizes.pooled)
+        var total = 0
+        func make<T: FixedWidthInteger>(_ count: Int) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: count); p.initialize(repeating: 0, count: count)
+            total += count * MemoryLayout<T>.stride
+            return p
+        }
+        padded = make(sizes.padded)
+        actA = make(sizes.act)
+        actB = make(sizes.act)
+        columns = make(sizes.columns)
+        acc = make(sizes.acc)
+        pooled = make(sizes.pooled)
+        allocatedBytes = total
+    }
+
+    /// Bytes a scratch of these sizes allocates (the workspace limit reads this).
+    static func bytes(_ sizes: (act: Int, columns: Int, acc: Int, pooled: Int, padded: Int)) -> Int {
+        var tally = ByteTally()
+        tally.add(sizes.padded, bytesEach: 1)
+        tally.add(sizes.act, bytesEach: 2)   // actA and actB
+        tally.add(sizes.columns, bytesEach: 1)
+        tally.add(sizes.acc, bytesEach: 4)
+        tally.add(sizes.pooled, bytesEach: 4)
+        return tally.bytes
     }
     deinit { actA.deallocate(); actB.deallocate(); columns.deallocate(); padded.deallocate(); acc.deallocate(); pooled.deallocate() }
 }
@@ -425,17 +458,28 @@ final class Int8Storage: @unchecked Sendable {
     /// run with a scratch borrowed from the free list (`borrow`/`giveBack`); the list is empty then.
     func scratches(threads t: Int) -> [Int8Scratch] {
         if t != threads {
-            chunk = t == 1 ? maxBatch : max(1, min(32, (maxBatch + t - 1) / t))
-            list = t == 1 ? [Int8Scratch(network.scratchSizes(chunk: chunk))] : []
+            chunk = Int8Network.chunk(maxBatch: maxBatch, threads: t)
+            list = []
             free.withLock { $0.removeAll() }
+            made.withLock { $0 = 0 }
+            if t == 1 { list = [make()] }
             threads = t
         }
         return list
     }
 
+    /// Bytes of the scratches made since the thread count was last set (tests compare it with Int8Network.workspaceBytes).
+    var allocatedBytes: Int { made.withLock { $0 } }
+    private let made = Mutex(0)
+    private func make() -> Int8Scratch {
+        let s = Int8Scratch(network.scratchSizes(chunk: chunk))
+        made.withLock { $0 += s.allocatedBytes }
+        return s
+    }
+
     private let free = Mutex<[Int8Scratch]>([])
     /// A scratch for one chunk (t > 1): the last one given back, or a new one.
-    func borrow() -> Int8Scratch { free.withLock { $0.popLast() } ?? Int8Scratch(network.scratchSizes(chunk: chunk)) }
+    func borrow() -> Int8Scratch { free.withLock { $0.popLast() } ?? make() }
     func giveBack(_ s: Int8Scratch) { free.withLock { $0.append(s) } }
 }
 

@@ -52,10 +52,25 @@ public struct Sequential: Sendable {
     package let plan: NetworkPlan
 
     /// Bytes of activation workspace one runner of this model allocates for batches of up to `maxBatch`
-    /// images on `threads` threads (an int8 model's scratch is smaller), computed from the shapes alone, so a
+    /// images on `threads` threads — fp32 workspaces, or a quantized model's int8 scratch, whichever `predict`
+    /// makes — computed from the shapes alone (the layouts the workspaces are then allocated from), so a
     /// caller can refuse an architecture whose activations would exhaust memory before allocating them.
     public func inferenceWorkspaceBytes(maxBatch: Int, threads: Int) -> Int {
-        plan.inferenceWorkspaceBytes(maxBatch: maxBatch, threads: threads)
+        if let int8 { return int8.workspaceBytes(maxBatch: maxBatch, threads: threads) }
+        return plan.inferenceWorkspaceBytes(maxBatch: maxBatch, threads: threads)
+    }
+
+    /// Bytes an `Explainer` of this model allocates (on its first explanation, beside the runner's inference
+    /// workspace): an inference workspace and a training-mode gradient workspace for `Explainer.maxBatch`
+    /// images, the conv gradients' scratch and the dense weights packed transposed. 0 when the model cannot be
+    /// explained (no Explainer is ever made).
+    public var explanationWorkspaceBytes: Int {
+        guard explanationUnsupportedReason == nil else { return 0 }
+        var tally = ByteTally()
+        tally.add(inferenceWorkspaceBytes(maxBatch: Explainer.maxBatch, threads: 1), bytesEach: 1)
+        tally.add(InputGradientStorage.bytes(plan, capacity: Explainer.maxBatch), bytesEach: 1)
+        tally.add(TransposedDenseWeights.bytes(plan), bytesEach: 1)
+        return tally.bytes
     }
 
     /// `trainingWorkspaceBytes` of an architecture not built yet (compiled from its shapes, nothing allocated).
@@ -111,6 +126,12 @@ public struct Sequential: Sendable {
 
     /// The slot with this name, e.g. "dense1.weight".
     public func slot(named name: String) -> ParameterSlot? { parameterSlots.first { $0.name == name } }
+
+    /// Bytes of the workspaces `workspace` has allocated so far, counted from its buffers (tests compare it with
+    /// `inferenceWorkspaceBytes`).
+    package func allocatedBytes(of workspace: InferenceWorkspace) -> Int {
+        int8 == nil ? workspace.storage.allocatedBytes : (workspace.int8?.allocatedBytes ?? 0)
+    }
 
     public func makeWorkspace(maxBatch: Int) -> InferenceWorkspace {
         InferenceWorkspace(maxBatch: max(1, maxBatch), storage: InferenceStorage(plan: plan, maxBatch: max(1, maxBatch)))

@@ -18,14 +18,53 @@ import Testing
                                                        .maxPool2d(pool: 3, stride: 2, padding: .same), .flatten, .dense(units: 3, activation: .softmax)]),
     ]
 
-    @Test(arguments: 0..<4) func computedBytesAreTheAllocatedBytes(_ index: Int) throws {
+    /// The layout the workspace is allocated from: its bytes are what the buffers then hold, for every stage kind.
+    @Test(arguments: 0..<4) func layoutBytesAreTheAllocatedBytes(_ index: Int) throws {
         let plan = try compile(Self.architectures[index]).plan
         for capacity in [1, 7, 64] {
             for training in [false, true] {
-                let ws = ShardWorkspace(plan: plan, capacity: capacity, training: training)
-                #expect(plan.workspaceBytes(capacity: capacity, training: training) == ws.allocatedBytes,
-                        "architecture \(index), \(capacity) images, training \(training)")
+                let layout = plan.workspaceLayout(capacity: capacity, training: training)
+                let ws = ShardWorkspace(layout: layout)
+                #expect(layout.bytes == ws.allocatedBytes, "architecture \(index), \(capacity) images, training \(training)")
+                #expect(layout.bytes > 0)
             }
+        }
+    }
+
+    /// What a runner's workspace really allocates after a batch of maxBatch images is the figure the limit reads,
+    /// for fp32 models (every stage kind) and int8 ones (whose scratch is its own, not the fp32 figure).
+    @Test(arguments: 0..<4) func inferenceFigureIsWhatPredictAllocates(_ index: Int) throws {
+        let model = try Sequential(architecture: Self.architectures[index], seed: 2)
+        for maxBatch in [1, 7, 64, 200] {
+            var workspace = model.makeWorkspace(maxBatch: maxBatch)
+            _ = model.predict([Float](repeating: 0.5, count: maxBatch * model.inputCount), count: maxBatch, workspace: &workspace)
+            #expect(model.allocatedBytes(of: workspace) == model.inferenceWorkspaceBytes(maxBatch: maxBatch, threads: 1),
+                    "architecture \(index), batch \(maxBatch)")
+        }
+    }
+
+    @Test func int8FigureIsWhatItsScratchAllocates() throws {
+        let model = try Int8NetworkTests.quantizedModel()
+        let fp32 = try Sequential(architecture: model.architecture, parameters: model.parameters)
+        for maxBatch in [1, 5, 64] {
+            var workspace = model.makeWorkspace(maxBatch: maxBatch)
+            _ = model.predict(Int8NetworkTests.images(maxBatch, seed: 5), count: maxBatch, workspace: &workspace)
+            let figure = model.inferenceWorkspaceBytes(maxBatch: maxBatch, threads: 1)
+            #expect(model.allocatedBytes(of: workspace) == figure, "batch \(maxBatch)")
+            #expect(figure < fp32.inferenceWorkspaceBytes(maxBatch: maxBatch, threads: 1), "batch \(maxBatch)")
+        }
+    }
+
+    /// An Explainer allocates (made on a worker's first explanation) what explanationWorkspaceBytes says, for fp32 and int8
+    /// models; a model without input gradients is never explained, so it counts 0.
+    @Test func explanationFigureIsWhatAnExplainerAllocates() throws {
+        let models = [try Sequential(architecture: .seed, seed: 1), try Sequential(architecture: Self.architectures[2], seed: 4),
+                      try Int8NetworkTests.quantizedModel()]
+        for model in models {
+            var explainer = try Explainer(model: model)
+            _ = try explainer.explain([Float](repeating: 0.25, count: model.inputCount), options: AttributionOptions(steps: 100))
+            #expect(explainer.allocatedBytes == model.explanationWorkspaceBytes, "\(model.architecture.inputShape)")
+            #expect(model.explanationWorkspaceBytes > model.inferenceWorkspaceBytes(maxBatch: Explainer.maxBatch, threads: 1))
         }
     }
 
@@ -36,12 +75,23 @@ import Testing
         #expect(one > 20_000 && one < 400_000, "\(one)")
         // The figures the docs quote (Config/loupe.yaml, TrainingOptions.maxWorkspaceBytes).
         #expect(model.inferenceWorkspaceBytes(maxBatch: 64, threads: 1) < 16 << 20)
+        #expect(model.explanationWorkspaceBytes < 64 << 20)
         #expect(model.trainingWorkspaceBytes(batchSize: 128, threads: 2) < 100 << 20)
-        #expect(model.inferenceWorkspaceBytes(maxBatch: 64, threads: 1) == model.plan.workspaceBytes(capacity: model.plan.inferenceChunk(maxBatch: 64, threads: 1), training: false))
-        #expect(model.trainingWorkspaceBytes(batchSize: 32, threads: 2) == 2 * model.plan.workspaceBytes(capacity: 16, training: true))
+        #expect(model.inferenceWorkspaceBytes(maxBatch: 64, threads: 1) == model.plan.workspaceLayout(capacity: model.plan.inferenceChunk(maxBatch: 64, threads: 1), training: false).bytes)
+        #expect(model.trainingWorkspaceBytes(batchSize: 32, threads: 2) == 2 * model.plan.workspaceLayout(capacity: 16, training: true).bytes)
         let huge = try Sequential(architecture: Architecture(inputShape: [256, 256, 3], layers: [
             .conv2d(filters: 4096, kernel: 1, padding: .valid, activation: .relu), .globalAvgPool2d, .flatten, .dense(units: 2, activation: .softmax)]), seed: 1)
         #expect(huge.inferenceWorkspaceBytes(maxBatch: 64, threads: 1) > 1 << 30)   // 1 GiB per image: never allocated here
-        #expect(huge.plan.workspaceBytes(capacity: Int.max / 2, training: true) == Int.max)
+        #expect(huge.plan.workspaceLayout(capacity: Int.max / 2, training: true).bytes == Int.max)
+    }
+
+    /// A training engine's shards are the layout trainingWorkspaceBytes reads.
+    @Test func trainingFigureIsWhatTheShardsAllocate() throws {
+        let plan = try compile(Self.architectures[1]).plan
+        for (batch, threads) in [(32, 2), (7, 3), (5, 8)] {
+            let engine = TrainingEngine(plan: plan, kernels: ISA.kernels, parameters: [Float](repeating: 0.01, count: plan.parameterCount),
+                                        threads: threads, batchSize: batch, rule: .sgd(momentum: 0), learningRate: 0.1, l2: 0)
+            #expect(engine.workspaceAllocatedBytes == plan.trainingWorkspaceBytes(batchSize: batch, threads: threads))
+        }
     }
 }

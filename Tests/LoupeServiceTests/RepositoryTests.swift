@@ -366,7 +366,8 @@ import Glibc
         let repo = TempRepository(); defer { repo.remove() }
         let path = repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
         let window = DriftWindow(reference: DriftReference(labels: RepoFixture.labels), capacity: 4)
-        let need = RepoFixture.model(seed: 1).inferenceWorkspaceBytes(maxBatch: 64, threads: 2)
+        let model = RepoFixture.model(seed: 1)
+        let need = model.inferenceWorkspaceBytes(maxBatch: 64, threads: 2) + model.explanationWorkspaceBytes
         var c = RepositoryConfiguration.testing(root: repo.root)
         c.workspaceBatch = 64; c.workspaceThreads = 2; c.maxWorkspaceBytes = need - 1
         do {
@@ -381,6 +382,49 @@ import Glibc
         #expect(try ModelLoader.load(name: "m", version: 1, path: path, expected: RepositoryFileSystem.identity(path), configuration: c,
                                      drift: { _ in window }).version == 1)
         #expect(RepositoryConfiguration().maxWorkspaceBytes == ServiceConfiguration().repositoryConfiguration.maxWorkspaceBytes)
+    }
+
+    /// The limit counts the explanation workspace (allocated on the first /explain, beside the inference one): a limit
+    /// that holds the inference workspace alone refuses the model, naming both parts.
+    @Test func theWorkspaceLimitCountsTheExplanationWorkspace() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        let path = repo.write(RepoFixture.file(seed: 1), name: "m", version: 1)
+        let window = DriftWindow(reference: DriftReference(labels: RepoFixture.labels), capacity: 4)
+        let model = RepoFixture.model(seed: 1)
+        let inference = model.inferenceWorkspaceBytes(maxBatch: 64, threads: 1), explanation = model.explanationWorkspaceBytes
+        #expect(explanation > 0)
+        var c = RepositoryConfiguration.testing(root: repo.root)
+        c.workspaceBatch = 64; c.workspaceThreads = 1; c.maxWorkspaceBytes = inference + explanation - 1
+        #expect(c.maxWorkspaceBytes >= inference)
+        do {
+            _ = try ModelLoader.load(name: "m", version: 1, path: path, expected: RepositoryFileSystem.identity(path), configuration: c, drift: { _ in window })
+            Issue.record("expected the workspace limit to count the explanation workspace")
+        } catch {
+            #expect(error.message.contains("for explanations (64 images at a time, made on the first /explain)"), "\(error.message)")
+        }
+    }
+
+    /// An int8 version is checked with what its int8 scratch allocates, not the fp32 figure: a limit between the two
+    /// serves it.
+    @Test func anInt8ModelIsCheckedWithItsOwnWorkspace() throws {
+        let repo = TempRepository(); defer { repo.remove() }
+        let (file, int8) = try QuantizedServingTests.quantizedFile()
+        let path = repo.write(file, name: "m", version: 1)
+        let window = DriftWindow(reference: DriftReference(labels: RepoFixture.labels), capacity: 4)
+        let fp32 = try Sequential(architecture: int8.architecture, parameters: int8.parameters)
+        let batch = 4096
+        let int8Need = int8.inferenceWorkspaceBytes(maxBatch: batch, threads: 1) + int8.explanationWorkspaceBytes
+        let fp32Need = fp32.inferenceWorkspaceBytes(maxBatch: batch, threads: 1) + fp32.explanationWorkspaceBytes
+        #expect(int8Need < fp32Need)
+        var c = RepositoryConfiguration.testing(root: repo.root)
+        c.workspaceBatch = batch; c.workspaceThreads = 1; c.maxWorkspaceBytes = int8Need
+        let loaded = try ModelLoader.load(name: "m", version: 1, path: path, expected: RepositoryFileSystem.identity(path), configuration: c,
+                                          drift: { _ in window })
+        #expect(loaded.model.precision == "int8")
+        c.maxWorkspaceBytes = int8Need - 1
+        #expect(throws: ModelLoadError.self) {
+            _ = try ModelLoader.load(name: "m", version: 1, path: path, expected: RepositoryFileSystem.identity(path), configuration: c, drift: { _ in window })
+        }
     }
 
     @Test func aFileStillBeingWrittenWaitsUntilItSettles() throws {

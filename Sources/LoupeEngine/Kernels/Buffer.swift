@@ -75,3 +75,19 @@ package func forEachShard(_ n: Int, threads: Int, _ body: (Int, Int, Int) -> Voi
         body(s, start, end - start)
     }
 }
+
+/// a · b, or Int.max when the product overflows (sizes computed from shapes before anything is allocated).
+package func saturatingProduct(_ a: Int, _ b: Int) -> Int {
+    let (p, overflow) = a.multipliedReportingOverflow(by: b)
+    return overflow ? Int.max : p
+}
+
+/// Byte total of buffers (count × element size each) that saturates at Int.max instead of overflowing.
+package struct ByteTally: Sendable, Equatable {
+    package private(set) var bytes = 0
+    package init() {}
+    package mutating func add(_ count: Int, bytesEach: Int) {
+        let (s, overflow) = bytes.addingReportingOverflow(saturatingProduct(count, bytesEach))
+        bytes = overflow ? Int.max : s
+    }
+}

@@ -30,17 +30,33 @@ package final class InferenceStorage: @unchecked Sendable {
     func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
             chunk = plan.inferenceChunk(maxBatch: maxBatch, threads: t)
-            workspaces = t == 1 ? [ShardWorkspace(plan: plan, capacity: chunk, training: false)] : []
+            layout = plan.workspaceLayout(capacity: chunk, training: false)
+            workspaces = []
             free.withLock { $0.removeAll() }
+            made.withLock { $0 = 0 }
+            if t == 1 { workspaces = [make()] }
             threads = t
         }
         return workspaces
     }
 
+    /// The layout every workspace of this storage has (for the current thread count): what
+    /// NetworkPlan.inferenceWorkspaceBytes counts.
+    private var layout: WorkspaceLayout?
+    /// Bytes of the workspaces made since the thread count was last set, counted from their buffers (tests compare
+    /// it with NetworkPlan.inferenceWorkspaceBytes).
+    package var allocatedBytes: Int { made.withLock { $0 } }
+    private func make() -> ShardWorkspace {
+        let ws = ShardWorkspace(layout: layout!)
+        made.withLock { $0 += ws.allocatedBytes }
+        return ws
+    }
+    private let made = Mutex(0)
+
     private let free = Mutex<[ShardWorkspace]>([])
     /// A workspace for one chunk (t > 1): the last one given back, or a new one.
     func borrow() -> ShardWorkspace {
-        free.withLock { $0.popLast() } ?? ShardWorkspace(plan: plan, capacity: chunk, training: false)
+        free.withLock { $0.popLast() } ?? make()
     }
     func giveBack(_ ws: ShardWorkspace) { free.withLock { $0.append(ws) } }
 }
@@ -57,16 +73,20 @@ extension NetworkPlan {
     package func inferenceWorkspaceBytes(maxBatch: Int, threads: Int) -> Int {
         let m = max(1, maxBatch), t = max(1, threads)
         let chunk = inferenceChunk(maxBatch: m, threads: t)
-        let (bytes, overflow) = workspaceBytes(capacity: chunk, training: false).multipliedReportingOverflow(by: min(t, (m + chunk - 1) / chunk))
-        return overflow ? Int.max : bytes
+        return saturatingProduct(workspaceLayout(capacity: chunk, training: false).bytes, min(t, (m + chunk - 1) / chunk))
     }
 
     /// Bytes a training engine's shards allocate for mini-batches of `batchSize` on `threads` threads (one
     /// workspace of batchSize / threads images per thread, with gradients), before allocating.
     package func trainingWorkspaceBytes(batchSize: Int, threads: Int) -> Int {
+        let (shards, layout) = trainingLayout(batchSize: batchSize, threads: threads)
+        return saturatingProduct(layout.bytes, shards)
+    }
+
+    /// A training engine's shards: one workspace of batchSize / threads images (with gradients) per thread.
+    package func trainingLayout(batchSize: Int, threads: Int) -> (shards: Int, layout: WorkspaceLayout) {
         let t = max(1, min(threads, batchSize))
-        let (bytes, overflow) = workspaceBytes(capacity: (batchSize + t - 1) / t, training: true).multipliedReportingOverflow(by: t)
-        return overflow ? Int.max : bytes
+        return (t, workspaceLayout(capacity: (batchSize + t - 1) / t, training: true))
     }
 
     /// Images per chunk when one thread runs a batch: as many as keep one chunk's activations (and max-pool
@@ -176,7 +196,8 @@ package final class TrainingEngine: @unchecked Sendable {
                  rule: OptimizerRule, learningRate: Float, l2: Float) {
         self.plan = plan
         self.kernels = kernels
-        self.threads = max(1, min(threads, batchSize))
+        let (shardCount, layout) = plan.trainingLayout(batchSize: batchSize, threads: threads)
+        self.threads = shardCount
         self.batchSize = batchSize
         self.rule = rule
         self.learningRate = learningRate
@@ -189,8 +210,7 @@ package final class TrainingEngine: @unchecked Sendable {
         moment2 = FloatBuffer(count: plan.parameterCount)
         weightMask = FloatBuffer(count: plan.parameterCount)
         for r in plan.weightRanges { for i in r { weightMask[i] = 1 } }
-        let per = (batchSize + self.threads - 1) / self.threads
-        shards = (0..<self.threads).map { _ in ShardWorkspace(plan: plan, capacity: per, training: true) }
+        shards = (0..<self.threads).map { _ in ShardWorkspace(layout: layout) }
         let firstParameterStage = plan.stages.firstIndex(where: \.hasParameters) ?? plan.stages.count
         transposed = plan.stages.enumerated().map { i, stage in
             if case let .dense(inputs, outputs, _, _, _) = stage.op, i > firstParameterStage, outputs % 16 == 0, inputs % 16 == 0 {
@@ -209,6 +229,9 @@ package final class TrainingEngine: @unchecked Sendable {
     }
 
     deinit { gradientPointers.deallocate() }
+
+    /// Bytes the shards' workspaces hold, counted from their buffers (tests compare it with trainingWorkspaceBytes).
+    package var workspaceAllocatedBytes: Int { shards.reduce(0) { $0 + $1.allocatedBytes } }
 
     package var parameterArray: [Float] { parameters.array() }
 

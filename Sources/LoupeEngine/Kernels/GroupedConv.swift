@@ -9,8 +9,29 @@
 // init and when its parameters change, the trainer once per step), not per call and group.
 // Reference: Reference.groupedConvForward / groupedConvBackward (plain loops over the full tensors).
 
-/// Per-stage scratch of a grouped convolution, sized for `capacity` images (ShardWorkspace owns it).
+/// Per-stage scratch of a grouped convolution, sized for `capacity` images (ShardWorkspace owns it): exactly the
+/// buffers of its `Layout`.
 package final class GroupedConvScratch: @unchecked Sendable {
+    /// Float counts of the scratch's buffers, computed from the shapes alone (WorkspaceLayout holds one per grouped stage).
+    package struct Layout: Sendable, Equatable {
+        package var input, output, weight, columns: Int
+        /// Training only (nil otherwise).
+        package var dInput, dWeight, dColumns: Int?
+
+        package init(_ g: ConvGeometry, groups: Int, capacity: Int, training: Bool) {
+            let columnCount = max(1, saturatingProduct(min(capacity, g.imagesPerColumnBlock), g.columnSize))
+            input = saturatingProduct(capacity, g.inputSize)
+            output = saturatingProduct(capacity, g.outputSize)
+            weight = saturatingProduct(g.weightCount, groups)
+            columns = columnCount
+            dInput = training ? input : nil
+            dWeight = training ? g.weightCount : nil
+            dColumns = training ? columnCount : nil
+        }
+
+        package var floats: [Int] { [input, output, weight, columns] + [dInput, dWeight, dColumns].compactMap { $0 } }
+    }
+
     /// One group's input (capacity, H, W, C/G), output or output gradient (capacity, OH, OW, K/G); the weight packed
     /// for a call that brings no packed copy (G blocks, `GroupedConv.pack`).
     let input, output, weight: FloatBuffer
@@ -19,17 +40,21 @@ package final class GroupedConvScratch: @unchecked Sendable {
     /// Training only: one group's input gradient, weight gradient and column gradients.
     let dInput, dWeight, dColumns: FloatBuffer?
 
-    package init(_ g: ConvGeometry, groups: Int, capacity: Int, training: Bool) {
-        let columnCount = max(1, min(capacity, g.imagesPerColumnBlock) * g.columnSize)
-        input = FloatBuffer(count: capacity * g.inputSize)
-        output = FloatBuffer(count: capacity * g.outputSize)
-        weight = FloatBuffer(count: g.weightCount * groups)
-        columns = FloatBuffer(count: columnCount)
-        dInput = training ? FloatBuffer(count: capacity * g.inputSize) : nil
-        dWeight = training ? FloatBuffer(count: g.weightCount) : nil
-        dColumns = training ? FloatBuffer(count: columnCount) : nil
+    package convenience init(_ g: ConvGeometry, groups: Int, capacity: Int, training: Bool) {
+        self.init(layout: Layout(g, groups: groups, capacity: capacity, training: training))
     }
 
+    package init(layout: Layout) {
+        input = FloatBuffer(count: layout.input)
+        output = FloatBuffer(count: layout.output)
+        weight = FloatBuffer(count: layout.weight)
+        columns = FloatBuffer(count: layout.columns)
+        dInput = layout.dInput.map { FloatBuffer(count: $0) }
+        dWeight = layout.dWeight.map { FloatBuffer(count: $0) }
+        dColumns = layout.dColumns.map { FloatBuffer(count: $0) }
+    }
+
+    /// Bytes of the buffers this scratch holds (counted from the buffers, not from the layout; tests compare them).
     var allocatedBytes: Int {
         4 * (input.count + output.count + weight.count + columns.count + (dInput?.count ?? 0) + (dWeight?.count ?? 0) + (dColumns?.count ?? 0))
     }

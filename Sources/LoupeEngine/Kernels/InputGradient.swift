@@ -16,7 +16,12 @@ package final class InputGradientStorage: @unchecked Sendable {
     package init(plan: NetworkPlan, capacity: Int) {
         self.plan = plan
         self.capacity = max(1, capacity)
-        workspace = ShardWorkspace(plan: plan, capacity: self.capacity, training: true)
+        workspace = ShardWorkspace(layout: plan.workspaceLayout(capacity: self.capacity, training: true))
+        scratch = FloatBuffer(count: Self.scratchCount(plan))
+    }
+
+    /// Floats of `scratch`: the largest weight + bias gradient of one conv stage (at least 1).
+    package static func scratchCount(_ plan: NetworkPlan) -> Int {
         var most = 0
         for stage in plan.stages {
             if case let .convPool(g, _, _) = stage.op { most = max(most, g.conv.weightCount + g.conv.filters) }
@@ -24,8 +29,19 @@ package final class InputGradientStorage: @unchecked Sendable {
             if case let .depthwiseConv(g, _, _) = stage.op { most = max(most, g.depthwiseWeightCount + g.channels) }
             if case let .groupedConv(g, groups, _, _) = stage.op { most = max(most, (g.weightCount + g.filters) * groups) }
         }
-        scratch = FloatBuffer(count: max(most, 1))
+        return max(most, 1)
     }
+
+    /// Bytes an InputGradientStorage of `capacity` images allocates (its training-mode workspace and the scratch).
+    package static func bytes(_ plan: NetworkPlan, capacity: Int) -> Int {
+        var tally = ByteTally()
+        tally.add(plan.workspaceLayout(capacity: max(1, capacity), training: true).bytes, bytesEach: 1)
+        tally.add(scratchCount(plan), bytesEach: 4)
+        return tally.bytes
+    }
+
+    /// Bytes allocated, counted from the buffers (tests compare it with `bytes`).
+    package var allocatedBytes: Int { workspace.allocatedBytes + 4 * scratch.count }
 }
 
 package enum InputGradient {
@@ -154,12 +170,28 @@ package final class TransposedDenseWeights: @unchecked Sendable {
 
     package init(plan: NetworkPlan, kernels: KernelSet, parameters: UnsafePointer<Float>) {
         for (i, stage) in plan.stages.enumerated() {
-            guard case let .dense(inputs, outputs, _, w, _) = stage.op, inputs % 16 == 0, outputs % 16 == 0 else { continue }
+            guard let (inputs, outputs, w) = Self.transposed(stage) else { continue }
             let buffer = FloatBuffer(count: inputs * outputs)
             kernels.transpose(inputs, outputs, parameters + w, buffer.base, 0, inputs)
             buffers[i] = buffer
         }
     }
+
+    /// The dense stages that get a transposed copy: (inputs, outputs, weight offset).
+    private static func transposed(_ stage: Stage) -> (Int, Int, Int)? {
+        guard case let .dense(inputs, outputs, _, w, _) = stage.op, inputs % 16 == 0, outputs % 16 == 0 else { return nil }
+        return (inputs, outputs, w)
+    }
+
+    /// Bytes the copies of `plan` take, from its shapes.
+    package static func bytes(_ plan: NetworkPlan) -> Int {
+        var tally = ByteTally()
+        for stage in plan.stages { if let (i, o, _) = transposed(stage) { tally.add(saturatingProduct(i, o), bytesEach: 4) } }
+        return tally.bytes
+    }
+
+    /// Bytes held, counted from the buffers.
+    package var allocatedBytes: Int { buffers.values.reduce(0) { $0 + 4 * $1.count } }
 
     func weightT(stage: Int) -> UnsafePointer<Float>? { buffers[stage].map { UnsafePointer($0.base) } }
 }

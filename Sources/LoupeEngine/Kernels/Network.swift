@@ -101,7 +101,72 @@ extension NetworkPlan {
     }
 }
 
-/// Activations (and, for training, their gradients) of one shard of up to `capacity` images.
+/// The buffers of one ShardWorkspace of `capacity` images, computed from the network's shapes alone (before
+/// anything is allocated): each stage's activations (and gradients, dropout masks when training), im2col columns,
+/// max-pool indices, grouped-conv scratch, and a training shard's copy of its inputs and labels. ShardWorkspace
+/// allocates exactly these buffers, and the workspace limits (models.max_workspace_bytes, `loupe train`'s) read
+/// `bytes` of the same value, so the figure checked is the memory then taken. Counts saturate at Int.max for
+/// shapes whose product overflows (such a layout is refused by its `bytes`, never allocated).
+package struct WorkspaceLayout: Sendable, Equatable {
+    package struct StageBuffers: Sendable, Equatable {
+        /// Floats of the stage's output, (capacity, outputSize); nil when it shares the previous stage's buffer
+        /// (flatten after another stage). Training allocates as many again for the gradient.
+        package var activation: Int?
+        /// im2col floats of a general (non-pointwise) conv; training allocates as many again for their gradient.
+        package var columns: Int?
+        package var grouped: GroupedConvScratch.Layout?
+        /// Int32 argmax indices (max pool in training, the fused conv + pool always).
+        package var indices: Int?
+        /// Dropout mask floats (training).
+        package var mask: Int?
+    }
+
+    package let capacity: Int
+    package let training: Bool
+    package let stages: [StageBuffers]
+    /// A training shard's copy of its input images (floats) and labels (bytes); 0 for inference.
+    package let inputFloats: Int
+    package let labelBytes: Int
+    /// Bytes of all the buffers above (saturating at Int.max).
+    package let bytes: Int
+
+    package init(_ plan: NetworkPlan, capacity: Int, training: Bool) {
+        self.capacity = capacity
+        self.training = training
+        inputFloats = training ? saturatingProduct(capacity, plan.inputSize) : 0
+        labelBytes = training ? capacity : 0
+        stages = plan.stages.enumerated().map { i, stage in
+            var b = StageBuffers()
+            let outputs = saturatingProduct(capacity, stage.outputSize)
+            if case .flatten = stage.op, i > 0 {} else { b.activation = outputs }
+            if case let .conv(g, _, _) = stage.op, !g.isPointwise {
+                b.columns = saturatingProduct(min(capacity, g.imagesPerColumnBlock), g.columnSize)
+            }
+            if case let .groupedConv(g, groups, _, _) = stage.op {
+                b.grouped = GroupedConvScratch.Layout(g, groups: groups, capacity: capacity, training: training)
+            }
+            if case .maxPool = stage.op, training { b.indices = outputs }   // inference needs only the pooled values
+            else if case .convPool = stage.op { b.indices = outputs }
+            if case .dropout = stage.op, training { b.mask = outputs }
+            return b
+        }
+        var tally = ByteTally()
+        tally.add(inputFloats, bytesEach: 4)
+        tally.add(labelBytes, bytesEach: 1)
+        let copies = training ? 2 : 1   // a value and, training, its gradient
+        for b in stages {
+            if let a = b.activation { tally.add(a, bytesEach: 4 * copies) }
+            if let c = b.columns { tally.add(c, bytesEach: 4 * copies) }
+            for f in b.grouped?.floats ?? [] { tally.add(f, bytesEach: 4) }
+            if let x = b.indices { tally.add(x, bytesEach: 4) }
+            if let m = b.mask { tally.add(m, bytesEach: 4) }
+        }
+        bytes = tally.bytes
+    }
+}
+
+/// Activations (and, for training, their gradients) of one shard of up to `capacity` images: the buffers of a
+/// WorkspaceLayout.
 package final class ShardWorkspace: @unchecked Sendable {
     package let capacity: Int
     let training: Bool
@@ -122,39 +187,33 @@ package final class ShardWorkspace: @unchecked Sendable {
     var input: FloatBuffer
     var labels: ByteBuffer
 
-    package init(plan: NetworkPlan, capacity: Int, training: Bool) {
-        self.capacity = capacity
-        self.training = training
-        input = FloatBuffer(count: training ? capacity * plan.inputSize : 0)
-        labels = ByteBuffer(count: training ? capacity : 0)
-        for (i, stage) in plan.stages.enumerated() {
-            if case .flatten = stage.op, i > 0 {
+    package convenience init(plan: NetworkPlan, capacity: Int, training: Bool) {
+        self.init(layout: WorkspaceLayout(plan, capacity: capacity, training: training))
+    }
+
+    package init(layout: WorkspaceLayout) {
+        capacity = layout.capacity
+        training = layout.training
+        input = FloatBuffer(count: layout.inputFloats)
+        labels = ByteBuffer(count: layout.labelBytes)
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> { let b = FloatBuffer(count: count); owned.append(b); return b.base }
+        for (i, b) in layout.stages.enumerated() {
+            if let a = b.activation {
+                act.append(buffer(a))
+                if training { grad.append(buffer(a)) }
+            } else {   // flatten shares the previous stage's buffers
                 act.append(act[i - 1])
                 if training { grad.append(grad[i - 1]) }
-            } else {
-                let a = FloatBuffer(count: capacity * stage.outputSize); owned.append(a); act.append(a.base)
-                if training { let g = FloatBuffer(count: capacity * stage.outputSize); owned.append(g); grad.append(g.base) }
             }
-            if case let .conv(g, _, _) = stage.op, !g.isPointwise {
-                let size = min(capacity, g.imagesPerColumnBlock) * g.columnSize
-                let c = FloatBuffer(count: size); owned.append(c); columns.append(c.base)
-                if training { let d = FloatBuffer(count: size); owned.append(d); dColumns.append(d.base) } else { dColumns.append(nil) }
-            } else { columns.append(nil); dColumns.append(nil) }
-            if case let .groupedConv(g, groups, _, _) = stage.op {
-                grouped.append(GroupedConvScratch(g, groups: groups, capacity: capacity, training: training))
-            } else { grouped.append(nil) }
-            if case .maxPool = stage.op, training {   // inference needs only the pooled values
-                let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
-            } else if case .convPool = stage.op {
-                let b = IndexBuffer(count: capacity * stage.outputSize); ownedIndices.append(b); argmax.append(b.base)
-            } else { argmax.append(nil) }
-            if case .dropout = stage.op, training {
-                let m = FloatBuffer(count: capacity * stage.outputSize); owned.append(m); mask.append(m.base)
-            } else { mask.append(nil) }
+            columns.append(b.columns.map { buffer($0) })
+            dColumns.append(training ? b.columns.map { buffer($0) } : nil)
+            grouped.append(b.grouped.map { GroupedConvScratch(layout: $0) })
+            argmax.append(b.indices.map { let x = IndexBuffer(count: $0); ownedIndices.append(x); return x.base })
+            mask.append(b.mask.map { buffer($0) })
         }
     }
 
-    /// Bytes this workspace allocated (what `NetworkPlan.workspaceBytes` predicts; tests compare them).
+    /// Bytes this workspace allocated, counted from its buffers (what its layout's `bytes` says; tests compare them).
     package var allocatedBytes: Int {
         4 * (owned.reduce(0) { $0 + $1.count } + ownedIndices.reduce(0) { $0 + $1.count } + input.count) + labels.count
             + grouped.reduce(0) { $0 + ($1?.allocatedBytes ?? 0) }
@@ -164,35 +223,9 @@ package final class ShardWorkspace: @unchecked Sendable {
 }
 
 extension NetworkPlan {
-    /// Bytes a ShardWorkspace of `capacity` images allocates, computed from the shapes alone (before
-    /// allocating): each stage's activations (and gradients, dropout masks when training), im2col columns,
-    /// max-pool indices, grouped-conv scratch, and a training shard's copy of its inputs and labels.
-    /// Saturates at Int.max for shapes whose product overflows.
-    package func workspaceBytes(capacity: Int, training: Bool) -> Int {
-        var total = training ? capacity : 0   // the labels' bytes
-        func add(_ a: Int, _ b: Int, bytes: Int = 4) {
-            let (p, o1) = a.multipliedReportingOverflow(by: b)
-            let (q, o2) = p.multipliedReportingOverflow(by: bytes)
-            let (s, o3) = total.addingReportingOverflow(q)
-            total = o1 || o2 || o3 ? Int.max : s
-        }
-        if training { add(capacity, inputSize) }
-        for (i, stage) in stages.enumerated() {
-            if case .flatten = stage.op, i > 0 {} else { add(capacity, stage.outputSize * (training ? 2 : 1)) }
-            if case let .conv(g, _, _) = stage.op, !g.isPointwise {
-                add(min(capacity, g.imagesPerColumnBlock), g.columnSize * (training ? 2 : 1))
-            }
-            if case let .groupedConv(g, groups, _, _) = stage.op {
-                let columns = max(1, min(capacity, g.imagesPerColumnBlock) * g.columnSize)
-                add(capacity, g.inputSize + g.outputSize + (training ? g.inputSize : 0))
-                add(g.weightCount, groups + (training ? 1 : 0))
-                add(columns, training ? 2 : 1)
-            }
-            if case .maxPool = stage.op, training { add(capacity, stage.outputSize) }
-            else if case .convPool = stage.op { add(capacity, stage.outputSize) }
-            if case .dropout = stage.op, training { add(capacity, stage.outputSize) }
-        }
-        return total
+    /// The buffers (and bytes) of a ShardWorkspace of `capacity` images.
+    package func workspaceLayout(capacity: Int, training: Bool) -> WorkspaceLayout {
+        WorkspaceLayout(self, capacity: capacity, training: training)
     }
 }
 

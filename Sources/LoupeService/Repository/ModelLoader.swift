@@ -54,11 +54,17 @@ enum ModelLoader {
         } catch {
             throw ModelLoadError(stage: .build, message: "\(error)")
         }
-        let workspace = model.inferenceWorkspaceBytes(maxBatch: configuration.workspaceBatch, threads: configuration.workspaceThreads)
+        // What one worker allocates for this model, from the layouts its buffers are then made from: the inference
+        // workspace (fp32, or an int8 model's own scratch) and, made on the first /explain, the explanation workspace.
+        let inference = model.inferenceWorkspaceBytes(maxBatch: configuration.workspaceBatch, threads: configuration.workspaceThreads)
+        let explanation = model.explanationWorkspaceBytes
+        let (sum, overflow) = inference.addingReportingOverflow(explanation)
+        let workspace = overflow ? Int.max : sum
         guard workspace <= configuration.maxWorkspaceBytes else {
             let perImage = model.inferenceWorkspaceBytes(maxBatch: 1, threads: 1)
+            let explained = explanation > 0 ? " + \(mebibytes(explanation)) for explanations (\(Explainer.maxBatch) images at a time, made on the first /explain)" : ""
             throw ModelLoadError(stage: .build, message:
-                "its activations need \(mebibytes(workspace)) of workspace per inference worker for batches of \(configuration.workspaceBatch) images (batching.max_batch_size) on \(configuration.workspaceThreads) thread\(configuration.workspaceThreads == 1 ? "" : "s") (inference.threads), \(mebibytes(perImage)) for one image, over models.max_workspace_bytes (\(mebibytes(configuration.maxWorkspaceBytes))); lower batching.max_batch_size or raise the limit if the memory is there")
+                "its activations need \(mebibytes(workspace)) of workspace per inference worker: \(mebibytes(inference)) for batches of \(configuration.workspaceBatch) images (batching.max_batch_size) on \(configuration.workspaceThreads) thread\(configuration.workspaceThreads == 1 ? "" : "s") (inference.threads), \(mebibytes(perImage)) for one image\(explained), over models.max_workspace_bytes (\(mebibytes(configuration.maxWorkspaceBytes))); lower batching.max_batch_size or raise the limit if the memory is there")
         }
         guard model.outputCount == file.header.labels.count else {
             throw ModelLoadError(stage: .build, message:
