@@ -64,6 +64,25 @@ import Testing
         }
     }
 
+    /// models.default names a model that is not in the repository (a typo): a request naming no model is told which
+    /// model it asked for and what the repository has, not "model 'default' is not loaded"; a name no model can have
+    /// stops serve with the key's sentence and status 64.
+    @Test func aDefaultModelThatIsNotThereIsNamed() throws {
+        let repo = try E2E.makeRepository()
+        let server = try ServeProcess(models: repo.path, settings: ["models.default=fashon"])
+        try server.waitReady()
+        let r = try HTTP.request(port: server.port, "POST", "/predict", headers: [("Content-Type", "application/octet-stream")],
+                                 body: [UInt8](repeating: 0, count: 784))
+        #expect(r.status == 404)
+        #expect(r.text.contains("model 'fashon' is not loaded (the default model, models.default); the repository has 'fashion'"), "\(r.text)")
+        let named = try HTTP.request(port: server.port, "POST", "/predict?model=fashion", headers: [("Content-Type", "application/octet-stream")],
+                                     body: [UInt8](repeating: 0, count: 784))
+        #expect(named.status == 200)
+        let bad = try CLIProcess.loupe(["serve", "--models", repo.path, "--set", "models.default=../fashion"])
+        #expect(bad.status == 64, "\(bad.output)")
+        #expect(bad.stderr.contains("models.default (flag): expected a model name"), "\(bad.stderr)")
+    }
+
     @Test func aMissingModelIsASentenceWithTheAbsolutePath() throws {
         let dir = try TempDir()
         let r = try CLIProcess.loupe(["evaluate", "--model", "no-such-model"], directory: dir.path)

@@ -65,6 +65,26 @@ import Testing
         } throws: { error in (error as? ConfigurationError)?.key == "metrics.port" && "\(error)".contains("must differ from server.port") }
     }
 
+    /// models.default and the model of models.policy.<model> are model names: one no model can have (a path, a
+    /// leading dot) is refused with a sentence naming the key and where it came from, instead of being kept and never
+    /// matching (every request without a model name then failed).
+    @Test func modelNamesInKeysAreChecked() throws {
+        var warnings: [String] = []
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: ["LOUPE_MODELS_DEFAULT": "../fashion"], overrides: [], warnings: &warnings)
+        } throws: { error in
+            (error as? ConfigurationError)?.key == "models.default" && "\(error)".contains("expected a model name") && "\(error)".contains("LOUPE_MODELS_DEFAULT")
+        }
+        #expect {
+            _ = try ServiceConfiguration.load(file: nil, environment: [:], overrides: [("models.policy..hidden", "latest")], warnings: &warnings)
+        } throws: { error in "\(error)".contains("'.hidden' is not a valid model name") }
+        let ok = try ServiceConfiguration.load(file: nil, environment: ["LOUPE_MODELS_DEFAULT": "fashion-2.v1"], overrides: [("models.default", "")],
+                                               warnings: &warnings)
+        #expect(ok.repositoryConfiguration.defaultModel == nil)
+        #expect(try ServiceConfiguration.load(file: nil, environment: ["LOUPE_MODELS_DEFAULT": "fashion-2.v1"], overrides: [],
+                                              warnings: &warnings).defaultModel == "fashion-2.v1")
+    }
+
     @Test func fileErrorsNameLineAndKey() throws {
         let dir = try TempDir()
         try dir.write("a.yaml", "server:\n  port: 70000\n")

@@ -189,7 +189,7 @@ extension ServiceConfiguration {
         int("models.max_input_side", \.maxInputSide, 1...4096, "Largest input image height or width a model may take: serve refuses to load a model with a larger input, and loupe import refuses to import one."),
         int("models.max_workspace_bytes", \.maxWorkspaceBytes, 1 << 20...(1 << 40), "Workspace one inference worker may allocate for a model: its layers' outputs, im2col columns and pool indices for the chunk of a batching.max_batch_size batch it runs at once, × inference.threads (an int8 model: its own int8 scratch), plus what the worker's first explanation of the model allocates (64 images forward and backward, the dense weights transposed). Computed from the same layouts the buffers are then made from, before anything is allocated: a model needing more is refused at load with a sentence. Each worker holds one per model it serves."),
         string("models.version_policy", \.versionPolicy, "Versions served per model: latest, latest:N, all, or a list of version numbers (\"1,3\")."),
-        string("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
+        modelName("models.default", \.defaultModel, "Model used when a request names none (empty = the only one, or the first by name)."),
         bool("models.self_test", \.selfTest, "Run each model on its golden samples before serving it."),
         double("models.self_test_tolerance", \.selfTestTolerance, 0...1, "Largest allowed difference of a golden sample's class probability from the recorded one."),
         int("drift.window", \.driftWindow, 1...10_000_000, "Most recent images the drift statistics (PSI) are computed over."),

@@ -31,6 +31,9 @@ extension ServiceConfiguration {
             guard !model.isEmpty else {
                 throw ConfigurationError(key: name, message: "a model name must follow '\(Self.policyPrefix)'", source: source)
             }
+            guard ModelRepositoryLayout.isValidName(model) else {
+                throw ConfigurationError(key: name, message: "'\(model)' is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)", source: source)
+            }
             do throws(ConfigurationValueError) {
                 try Self.validatePolicy(value)
             } catch {
@@ -240,6 +243,17 @@ extension ServiceConfiguration {
     static func string(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, String> & Sendable,
                        _ summary: String) -> ConfigurationKey {
         ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            c[keyPath: keyPath] = v
+        }, read: { $0[keyPath: keyPath] })
+    }
+
+    /// A model name (the repository's grammar), or empty for "none".
+    static func modelName(_ name: String, _ keyPath: WritableKeyPath<ServiceConfiguration, String> & Sendable,
+                          _ summary: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
+            guard v.isEmpty || ModelRepositoryLayout.isValidName(v) else {
+                throw ConfigurationValueError(message: "expected a model name ([A-Za-z0-9_.-], not starting with a dot), or empty, got '\(v)'")
+            }
             c[keyPath: keyPath] = v
         }, read: { $0[keyPath: keyPath] })
     }

@@ -92,6 +92,8 @@ public protocol ModelProvider: AnyObject, Sendable {
     func servedModels() -> [any InferenceModel]
     /// Names of the models known to the repository (servable or not).
     var modelNames: [String] { get }
+    /// The model a request that names none asks for (`models.default`, else the first served by name); nil when none.
+    var defaultModelName: String? { get }
     /// True when the provider can serve: see `ModelRepository.isReady` (strict readiness).
     var isReady: Bool { get }
     /// Asks for a rescan/reload (SIGHUP). Returns at once; the reload runs in the background.
@@ -115,6 +117,7 @@ public protocol ModelProvider: AnyObject, Sendable {
 }
 
 extension ModelProvider {
+    public var defaultModelName: String? { nil }
     public func missingFiles() -> [ModelLoadProblem] { [] }
     public var publishedState: AnyObject? { nil }
 }

@@ -44,8 +44,16 @@ struct ModelResolver: Sendable {
         }
         if let model = provider.model(named: name, version: version) { return .success(model) }
         if !provider.isReady && name == nil { return .failure(.notReady) }
-        var error = ServiceError.modelNotFound(name ?? (provider.modelNames.isEmpty ? nil : "default"), version: version)
-        if let name, let problem = provider.loadProblems().first(where: { $0.model == name && $0.state != .ready && (version == nil || $0.version == version) }) {
+        // A request naming no model asked for the default one: name it (a models.default that names no model of the
+        // repository otherwise reads as "model 'default'").
+        let defaultName = name == nil ? provider.defaultModelName : nil
+        var error = ServiceError.modelNotFound(name ?? defaultName ?? (provider.modelNames.isEmpty ? nil : "default"), version: version)
+        let names = provider.modelNames
+        if let defaultName, !names.contains(defaultName) {
+            error.message += " (the default model, models.default); the repository has \(names.isEmpty ? "no model" : names.map { "'\(echoed($0))'" }.joined(separator: ", ")): name one in the request or fix models.default"
+        }
+        if let name = name ?? defaultName,
+           let problem = provider.loadProblems().first(where: { $0.model == name && $0.state != .ready && (version == nil || $0.version == version) }) {
             error.message += ": version \(problem.version) failed to load: \(problem.reason)"
         }
         return .failure(error)
