@@ -87,6 +87,42 @@ import Glibc
 
     /// The rollback memo is in the state file: a restart neither serves nor re-candidates a
     /// rolled-back file (until it changes), in any mode, and a memo for a vanished version is dropped.
+    /// The rollback memo follows the content, not only the file state: the rolled-back file in a new state with the
+    /// same bytes (what a volume mounted again under another device number, or a restored or copied repository, gives)
+    /// stays rolled back — in immediate mode too, and across a restart — while other content is judged again.
+    @Test func aRolledBackFileInANewStateWithTheSameContentStaysRolledBack() throws {
+        let (dir, repo) = repository(.immediate)
+        defer { dir.remove() }
+        let path = dir.write(RepoFixture.file(seed: 2), name: "m", version: 2)
+        repo.reload()
+        let sha = try #require(repo.resolve(model: "m", version: nil)).sha256
+        #expect(repo.resolve(model: "m", version: nil)?.version == 2)
+        guard case .done(_, 2, 1) = repo.rollback(model: "m", version: 2, reason: "manual rollback") else {
+            Issue.record("rollback refused"); return
+        }
+        let bytes = try FileIO.readFile(path)
+        let statePath = dir.path(".loupe-promotion.json")
+        let before = String(decoding: try FileIO.readFile(statePath), as: UTF8.self)
+        #expect(before.contains("\"sha256\":\"\(sha)\""), "\(before)")
+        try FileIO.writeAtomically(bytes, to: path)   // same bytes, another inode and ctime
+        repo.reload()
+        #expect(repo.resolve(model: "m", version: nil)?.version == 1)
+        #expect(repo.resolve(model: "m", version: 2) == nil)
+        #expect(repo.status(model: "m")?.versions.first { $0.version == 2 }?.reason == "rolled back: manual rollback")
+        let after = String(decoding: try FileIO.readFile(statePath), as: UTF8.self)
+        #expect(after != before && after.contains("\"sha256\":\"\(sha)\""), "the memo takes the new file state: \(after)")
+
+        try FileIO.writeAtomically(bytes, to: path)
+        let restarted = ModelRepository(configuration: repo.configuration, logger: .discarding)
+        restarted.start()
+        #expect(restarted.resolve(model: "m", version: nil)?.version == 1)
+        #expect(restarted.resolve(model: "m", version: 2) == nil)
+        // Other content under version 2 is a new model: it serves (immediate mode).
+        dir.write(RepoFixture.file(seed: 3), name: "m", version: 2)
+        restarted.reload()
+        #expect(restarted.resolve(model: "m", version: nil)?.version == 2)
+    }
+
     @Test func aRestartKeepsTheRollbackMemo() throws {
         let (dir, repo) = repository(.canary)
         defer { dir.remove() }

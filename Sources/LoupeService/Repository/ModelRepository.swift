@@ -26,6 +26,15 @@ public final class ModelRepository: Sendable {
     let timer = Mutex<TimerBox?>(nil)
 
     struct VersionKey: Hashable { var name: String; var version: Int }
+    /// A rolled-back version: the file state it had, why, and the SHA-256 of its content. A file whose state differs
+    /// (another device number once the volume is mounted again elsewhere, a restored or copied repository) but whose
+    /// content is the same stays rolled back; only other content is judged again.
+    struct RollbackMemo {
+        var identity: FileIdentity
+        var reason: String
+        /// nil in a state file written before the content was recorded (then the file state alone decides).
+        var sha256: String?
+    }
     struct Candidate { var path: String; var identity: FileIdentity }
 
     struct Control {
@@ -46,7 +55,7 @@ public final class ModelRepository: Sendable {
         var primaries: [String: Int] = [:]
         /// Versions rolled back, with the file state that was: never served or a candidate again
         /// until the file changes (like `failures`).
-        var rolledBack: [VersionKey: (identity: FileIdentity, reason: String)] = [:]
+        var rolledBack: [VersionKey: RollbackMemo] = [:]
         /// The promotion state file's bytes as last read or written (nil: none yet).
         var savedState: [UInt8]? = nil
     }

@@ -82,7 +82,7 @@ extension ModelRepository {
                 onDisk: candidates?.mapValues(\.identity), served: previous.mapValues(\.fileIdentity),
                 failures: Dictionary(uniqueKeysWithValues: failures.filter { $0.key.name == name }.map { ($0.key.version, $0.value) }),
                 unloaded: unloaded.contains(name), policy: configuration.policy(for: name),
-                rolledBack: Dictionary(uniqueKeysWithValues: rolledBack.filter { $0.key.name == name }.map { ($0.key.version, $0.value) }))
+                rolledBack: Dictionary(uniqueKeysWithValues: rolledBack.filter { $0.key.name == name }.map { ($0.key.version, ($0.value.identity, $0.value.reason)) }))
             switch plan {
             case .unloaded(let onDisk):
                 for v in previous.keys.sorted() { events.append(ReloadEvent(model: name, version: v, outcome: .unloaded)) }
@@ -134,7 +134,7 @@ extension ModelRepository {
     /// vanished while nothing else would serve, arranges the primary and a promotion candidate,
     /// and builds its status. Returns the seconds until a settling file may have settled.
     func applyVersions(name: String, steps: [ReloadPlanner.Step], limit: Int, pinnedMissing: [Int], candidates: [Int: Candidate]?,
-                       previous: [Int: LoadedModel], oldCandidate: Int?, rolledBack: [VersionKey: (identity: FileIdentity, reason: String)],
+                       previous: [Int: LoadedModel], oldCandidate: Int?, rolledBack: [VersionKey: RollbackMemo],
                        publication next: inout Publication, events: inout [ReloadEvent]) -> Double? {
         let outcome = execute(name: name, steps: steps, limit: limit, candidates: candidates ?? [:],
                               previous: previous, publication: &next, events: &events)
@@ -270,6 +270,23 @@ extension ModelRepository {
             let loaded = try ModelLoader.load(name: name, version: v, path: candidate.path, expected: candidate.identity,
                                               configuration: configuration,
                                               drift: { driftWindow(name: name, header: $0) })
+            // A rolled-back version's file in another state (the planner compares file states only) with the same
+            // content — the volume mounted again under another device number, the repository restored or copied —
+            // is still the rolled-back model: it stays out, and the memo takes the new file state.
+            let memo: RollbackMemo? = control.withLock { c in
+                guard var m = c.rolledBack[key], m.sha256 == loaded.sha256 else { return nil }
+                m.identity = candidate.identity
+                c.rolledBack[key] = m
+                c.failures[key] = nil
+                c.warned.remove("settling:\(candidate.path)")
+                return m
+            }
+            if let memo {
+                out.visited[v] = VersionStatus(version: v, state: .unavailable, reason: "rolled back: \(memo.reason)", sha256: nil)
+                logger.info("model \(name) version \(v): its file changed state but holds the rolled-back content (same SHA-256); it stays rolled back",
+                            metadata: ["sha256": "\(loaded.sha256)"])
+                return
+            }
             out.keep[v] = loaded
             control.withLock { c in
                 c.failures[key] = nil

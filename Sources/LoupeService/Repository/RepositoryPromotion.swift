@@ -77,7 +77,7 @@ extension ModelRepository {
                                     "model '\(model)' has no other version in the repository to roll back to; version \(target.version) keeps serving")
                 }
             }
-            control.withLock { $0.rolledBack[key] = (target.fileIdentity, reason) }
+            control.withLock { $0.rolledBack[key] = RollbackMemo(identity: target.fileIdentity, reason: reason, sha256: target.sha256) }
             let result = pass(only: model, keepServing: true)
             guard !result.abandoned, let now = snapshot.served[model]?.latest else {
                 // Nothing else would serve (the policy selects nothing else, or what it selects does
@@ -132,7 +132,7 @@ extension ModelRepository {
                 if let n = Self.positiveInt(value) { primaries[name] = n }
             }
         }
-        var rolledBack: [VersionKey: (identity: FileIdentity, reason: String)] = [:]
+        var rolledBack: [VersionKey: RollbackMemo] = [:]
         for (name, list) in document["rolled_back"]?.objectValue ?? [] where ModelRepositoryLayout.isValidName(name) {
             for entry in list.arrayValue ?? [] {
                 func number<T: FixedWidthInteger>(_ key: String, _: T.Type) -> T? { entry[key]?.stringValue.flatMap { T($0) } }
@@ -140,9 +140,10 @@ extension ModelRepository {
                       let device = number("device", UInt64.self), let inode = number("inode", UInt64.self),
                       let size = number("size", Int64.self), let mtime = number("mtime_ns", Int64.self),
                       let ctime = number("ctime_ns", Int64.self) else { continue }
-                rolledBack[VersionKey(name: name, version: version)] =
-                    (FileIdentity(device: device, inode: inode, size: size, mtimeNanoseconds: mtime, ctimeNanoseconds: ctime),
-                     entry["reason"]?.stringValue ?? "rolled back before a restart")
+                let sha256 = entry["sha256"]?.stringValue.flatMap { $0.utf8.count == 64 && $0.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) } ? $0 : nil }
+                rolledBack[VersionKey(name: name, version: version)] = RollbackMemo(
+                    identity: FileIdentity(device: device, inode: inode, size: size, mtimeNanoseconds: mtime, ctimeNanoseconds: ctime),
+                    reason: entry["reason"]?.stringValue ?? "rolled back before a restart", sha256: sha256)
             }
         }
         control.withLock { c in
@@ -164,7 +165,7 @@ extension ModelRepository {
     }
 
     /// The state file's bytes: models and versions sorted, so equal states give equal bytes.
-    static func renderPromotionState(primaries: [String: Int], rolledBack: [VersionKey: (identity: FileIdentity, reason: String)]) -> [UInt8] {
+    static func renderPromotionState(primaries: [String: Int], rolledBack: [VersionKey: RollbackMemo]) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{"); w.key("serving"); w.raw("{")
         for (i, (name, version)) in primaries.sorted(by: { $0.key < $1.key }).enumerated() {
@@ -188,6 +189,7 @@ extension ModelRepository {
                     w.raw(","); w.key("size"); w.string(String(f.size))
                     w.raw(","); w.key("mtime_ns"); w.string(String(f.mtimeNanoseconds))
                     w.raw(","); w.key("ctime_ns"); w.string(String(f.ctimeNanoseconds))
+                    if let sha256 = value.sha256 { w.raw(","); w.key("sha256"); w.string(sha256) }
                     w.raw("}")
                 }
                 w.raw("]")
