@@ -103,6 +103,8 @@ func json(_ r: HTTPResponse) -> JSONValue { (try? JSONReader.parse(r.body)) ?? .
         ("application/octet-stream", [UInt8](repeating: 1, count: 5), 400, "wrong_input_size", "multiple of 4 bytes"),
         ("application/octet-stream", [UInt8](), 400, "empty_body", "empty"),
         ("text/plain", [UInt8](repeating: 1, count: 4), 415, "unsupported_media_type", "text/plain"),
+        // The 415 names every image type /predict decodes (a GIF's sender is told JPEG and WebP work too).
+        ("image/gif", Array("GIF89a".utf8), 415, "unsupported_media_type", "expected Content-Type image/png, image/jpeg, image/webp, image/x-portable-graymap,"),
         ("application/json", Array("{".utf8), 400, "invalid_json", "byte"),
         ("application/json", Array(#"{"instances": [[1, 2, 3]]}"#.utf8), 400, "wrong_input_size", "expected 4 numbers"),
         ("application/json", Array(#"{"instances": [[1, 2, 3, 300]]}"#.utf8), 400, "invalid_input", "0 to 255"),

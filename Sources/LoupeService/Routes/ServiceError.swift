@@ -27,7 +27,7 @@ public struct ServiceError: Error, Sendable, CustomStringConvertible {
     static func tooLarge(_ message: String) -> ServiceError { ServiceError(status: 413, code: "payload_too_large", message) }
     static func unsupportedMediaType(_ received: String) -> ServiceError {
         ServiceError(status: 415, code: "unsupported_media_type",
-                     "expected Content-Type image/png, image/x-portable-graymap, application/octet-stream, application/json or multipart/form-data, received \(received.isEmpty ? "none" : "'\(echoed(received))'")")
+                     "expected Content-Type image/png, image/jpeg, image/webp, image/x-portable-graymap, application/octet-stream, application/json or multipart/form-data, received \(received.isEmpty ? "none" : "'\(echoed(received))'")")
     }
     static let notReady = ServiceError(status: 503, code: "not_ready", "no model is ready to serve yet", retryAfterSeconds: 1)
     static let draining = ServiceError(status: 503, code: "draining", "the server is shutting down", retryAfterSeconds: 1)
