@@ -56,6 +56,9 @@ struct Inspect: ParsableCommand {
         return .invalidHeader(e.description)
     }
 
+    /// The value of an arithmetic result, nil when it overflowed.
+    static func checked(_ r: (partialValue: Int, overflow: Bool)) -> Int? { r.overflow ? nil : r.partialValue }
+
     private func printSummary(_ r: ModelInspection, file: String) {
         Terminal.line("file            \(file) (\(Format.grouped(r.fileSize)) bytes)")
         Terminal.line("format          \(r.magicOK ? "loupe" : "not a .loupe file (bad magic)")\(r.formatVersion.map { ", version \($0)" } ?? "")")
@@ -69,8 +72,13 @@ struct Inspect: ParsableCommand {
             Terminal.line("graph tensors   input '\(h.inputName ?? "input")' \(h.inputLayout ?? "NHWC"), output '\(h.outputName ?? "?")'")
         }
         if let q = h.quantization {
-            let int8Count = h.tensors.filter { $0.dtype == "int8" }.reduce(0) { $0 + $1.count }
-            Terminal.line("parameters      \(Format.grouped(h.parameterCount)): \(Format.grouped(int8Count)) int8 weights, \(Format.grouped(h.parameterCount - int8Count)) float32")
+            // The header's figures are whatever its writer put there (the file may be invalid): no arithmetic that traps.
+            let int8Count = h.tensors.filter { $0.dtype == "int8" }.reduce(Optional(0)) { sum, t in
+                t.shape.reduce(Optional(1)) { p, d in p.flatMap { Self.checked($0.multipliedReportingOverflow(by: d)) } }
+                    .flatMap { c in sum.flatMap { Self.checked($0.addingReportingOverflow(c)) } }
+            }
+            let floatCount = int8Count.flatMap { Self.checked(h.parameterCount.subtractingReportingOverflow($0)) }
+            Terminal.line("parameters      \(Format.grouped(h.parameterCount)): \(int8Count.map(Format.grouped) ?? "?") int8 weights, \(floatCount.map(Format.grouped) ?? "?") float32")
             Terminal.line("precision       \(q.precision): weights per output channel (symmetric), uint8 activations; calibrated on \(Format.grouped(q.calibrationImages)) images (\(q.calibrator.rawValue)\(q.percentile.map { " \($0)" } ?? ""))")
             for l in q.layers {
                 Terminal.line("  \(Format.pad(l.name, 8)) input scale \(l.inputScale), zero point \(l.inputZeroPoint); weight scales \(Format.grouped(l.weightScales.count)) in [\(l.weightScales.min() ?? 0), \(l.weightScales.max() ?? 0)]")
@@ -79,7 +87,8 @@ struct Inspect: ParsableCommand {
                 Terminal.line("fp32 parent     sha256 \(p.sha256.prefix(16))…, \(Format.grouped(p.fileBytes)) bytes (this file \(Format.grouped(r.fileSize)), \(Format.fixed(Double(r.fileSize) / Double(max(1, p.fileBytes)), 3))×)\(p.testAccuracy.map { ", test accuracy \(Format.fixed($0, 4))" } ?? "")\(p.testAccuracy.flatMap { a in h.training.testAccuracy.map { ", int8 \(Format.fixed($0, 4)) (\(Format.fixed(($0 - a) * 100, 2)) points)" } } ?? "")")
             }
         } else {
-            Terminal.line("parameters      \(Format.grouped(h.parameterCount)) float32 (\(Format.grouped(4 * h.parameterCount)) bytes)")
+            let bytes = Self.checked(h.parameterCount.multipliedReportingOverflow(by: 4))
+            Terminal.line("parameters      \(Format.grouped(h.parameterCount)) float32 (\(bytes.map(Format.grouped) ?? "more than \(Format.grouped(Int.max))") bytes)")
             Terminal.line("precision       fp32")
         }
         Terminal.line("architecture")

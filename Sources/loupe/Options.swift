@@ -104,7 +104,7 @@ enum Format {
 
     /// Groups thousands: 12345 → "12,345".
     static func grouped(_ v: Int) -> String {
-        let s = String(abs(v))
+        let s = String(v.magnitude)   // not abs: Int.min (a header may hold it) has no positive Int
         var out = ""
         for (i, c) in s.enumerated() {
             if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }

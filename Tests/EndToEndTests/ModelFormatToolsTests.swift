@@ -116,6 +116,25 @@ import Testing
         #expect(r.stdout.contains("1e+300 s of training") && r.stdout.contains("status          valid"), "\(r.stdout)")
     }
 
+    /// A header's parameterCount beyond what any file holds (2^62: its byte count overflows Int) is reported as an
+    /// invalid file with a sentence; before, `inspect` printing the header's figures trapped on 4 × parameterCount.
+    @Test func inspectOfAnOverflowingParameterCountSaysInvalid() throws {
+        let dir = try TempDir()
+        let file = try Self.honestFile()
+        let json = try Self.headerJSON(file.header)
+        let count = "\"parameterCount\":\(file.parameters.count)"
+        #expect(json.contains(count))
+        try dir.write("huge.loupe", Self.container(json.replacing(count, with: "\"parameterCount\":4611686018427387904"), file.parameters))
+        let r = try CLIProcess.loupe(["inspect", dir.path + "/huge.loupe"])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.stdout.contains("parameters      4,611,686,018,427,387,904 float32 (more than"), "\(r.stdout)")
+        #expect(r.stdout.contains("INVALID:") && r.stdout.contains("parameterCount 4611686018427387904 is out of range"), "\(r.stdout)")
+        // The smallest Int too (no positive Int to print it from).
+        try dir.write("min.loupe", Self.container(json.replacing(count, with: "\"parameterCount\":-9223372036854775808"), file.parameters))
+        let m = try CLIProcess.loupe(["inspect", dir.path + "/min.loupe"])
+        #expect(m.status == 1 && m.stdout.contains("parameters      -9,223,372,036,854,775,808 float32"), "\(m.output)")
+    }
+
     @Test func inspectRunsTheGoldenSelfTestAsTheServerDoes() throws {
         let dir = try TempDir()
         let honest = try Self.honestFile()
