@@ -84,6 +84,10 @@ enum HealthProbe {
         } else if let colon = hostPort.lastIndex(of: ":") {
             host = String(hostPort[..<colon]); port = String(hostPort[hostPort.index(after: colon)...])
         }
+        // getaddrinfo takes a numeric service past 65535 and keeps its low 16 bits: :70000 would probe port 4464.
+        guard let number = UInt16(port), number > 0 else {
+            throw Failure(message: "the port must be a number from 1 to 65535, got '\(port)'")
+        }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?

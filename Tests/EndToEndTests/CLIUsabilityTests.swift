@@ -125,6 +125,12 @@ import Testing
         }
         let r = try CLIProcess.run(CLIProcess.loupePath, ["healthcheck", "--url", url, "--timeout", "0.3"], timeout: 20)
         #expect(r.status == 1 && r.stdout.contains("no answer"), "\(r.output)")
+        // A port past 65535 is refused, not cut to its low 16 bits (before, port + 65536 probed this listener).
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        for bad in [String(port + 65536), "0", "http", ""] {
+            let wrapped = try CLIProcess.run(CLIProcess.loupePath, ["healthcheck", "--url", "http://127.0.0.1:\(bad)/health/ready", "--timeout", "0.3"], timeout: 20)
+            #expect(wrapped.status == 1 && wrapped.stdout.contains("the port must be a number from 1 to 65535, got '\(bad)'"), "\(bad): \(wrapped.output)")
+        }
     }
 
     /// `import --offset -1` (PyTorch's (x − 0.5) / 0.5 normalization) is a value, not a missing one; a
