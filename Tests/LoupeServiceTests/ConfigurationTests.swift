@@ -101,6 +101,21 @@ import Testing
         } throws: { error in "\(error)".contains("server.prot") }
     }
 
+    /// A configuration file is read only up to the size one can have: a wrong path (here 2 MiB of comments, as
+    /// /dev/zero or a model file would be) is refused with a sentence, not read and parsed whole.
+    @Test func anOversizedConfigurationFileIsRefused() throws {
+        let dir = try TempDir()
+        try dir.write("big.yaml", String(repeating: "# a comment line that goes on for a while\n", count: 50_000))
+        var warnings: [String] = []
+        #expect {
+            _ = try ServiceConfiguration.load(file: dir.path + "/big.yaml", environment: [:], overrides: [], warnings: &warnings)
+        } throws: { error in
+            (error as? ConfigurationError)?.key == "config" && "\(error)".contains("is larger than 1048576 bytes; a configuration file is a few kB")
+        }
+        try dir.write("small.yaml", "server:\n  port: 9001\n" + String(repeating: "#\n", count: 1000))
+        #expect(try ServiceConfiguration.load(file: dir.path + "/small.yaml", environment: [:], overrides: [], warnings: &warnings).port == 9001)
+    }
+
     @Test func perModelPoliciesAndLists() throws {
         let dir = try TempDir()
         try dir.write("p.yaml", "models:\n  policy:\n    fashion: [1, 3]\n    digits: latest\n")

@@ -143,6 +143,9 @@ extension ServiceConfiguration {
 
     // MARK: Loading
 
+    /// The largest configuration file read (Config/loupe.yaml, every key documented, is about 15 kB).
+    public static let maxConfigurationBytes = 1 << 20
+
     /// Loads defaults, then the YAML file (if any), then `LOUPE_*` variables, then `overrides`
     /// (flags, in order). Unknown keys in the file or among flags are refused; unknown
     /// `LOUPE_*` variables are reported in `warnings` (other tools may set them).
@@ -150,12 +153,18 @@ extension ServiceConfiguration {
                             warnings: inout [String]) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration()
         if let file, !file.isEmpty {
-            let text: String
+            let bytes: [UInt8]
             do {
-                text = try readTextFile(file)
+                bytes = try readFileBytes(file, limit: maxConfigurationBytes + 1)
             } catch {
                 throw ConfigurationError(key: "config", message: "cannot read '\(file)': \(error)", source: "--config")
             }
+            // Read no further than a configuration can be: a wrong path (a model file, a device such as /dev/zero)
+            // is refused at once instead of being read and parsed whole (/dev/zero took 1 GiB and minutes).
+            guard bytes.count <= maxConfigurationBytes else {
+                throw ConfigurationError(key: "config", message: "'\(file)' is larger than \(maxConfigurationBytes) bytes; a configuration file is a few kB (is it the right file?)", source: "--config")
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
             let entries: [(key: String, value: String, line: Int)]
             do {
                 entries = try MiniYAML.flatten(text)
