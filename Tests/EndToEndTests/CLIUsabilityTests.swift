@@ -78,7 +78,9 @@ import Testing
         let named = try HTTP.request(port: server.port, "POST", "/predict?model=fashion", headers: [("Content-Type", "application/octet-stream")],
                                      body: [UInt8](repeating: 0, count: 784))
         #expect(named.status == 200)
-        let bad = try CLIProcess.loupe(["serve", "--models", repo.path, "--set", "models.default=../fashion"])
+        // Loopback port 0 and a bound wait: a binary that took the value would serve, not exit; the test then fails in 30 s.
+        let bad = try CLIProcess.run(CLIProcess.loupePath, ["serve", "--models", repo.path, "--host", "127.0.0.1", "--port", "0",
+                                                            "--set", "models.default=../fashion"], timeout: 30)
         #expect(bad.status == 64, "\(bad.output)")
         #expect(bad.stderr.contains("models.default (flag): expected a model name"), "\(bad.stderr)")
     }
