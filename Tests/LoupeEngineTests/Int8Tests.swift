@@ -395,6 +395,53 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         #expect(worst < 0.05, "int8 probabilities within 0.05 of fp32, worst \(worst)")
     }
 
+    @Test("quantize orders a conv's channels so that the dense layer's input groups are zero together; outputs stay bit-identical")
+    func channelOrderKeepsOutputs() throws {
+        let architecture = Architecture(inputShape: [10, 9, 2], layers: [
+            .conv2d(filters: 16, kernel: 3, padding: .valid, activation: .relu),
+            .maxPool2d(pool: 2),
+            .flatten,
+            .dense(units: 20, activation: .relu),
+            .dense(units: 5, activation: .softmax),
+        ])
+        let fp32 = try Sequential(architecture: architecture, seed: 8)
+        let calibration = Self.images(64, seed: 11)
+        let plain = try fp32.quantized(calibrationImages: calibration, count: 64, calibrator: .minmax, orderChannels: false)
+        let ordered = try fp32.quantized(calibrationImages: calibration, count: 64, calibrator: .minmax)
+        // The conv's channels moved (their scales with them); every layer's input quantization is the same.
+        let (a, b) = (plain.quantization!.layers, ordered.quantization!.layers)
+        #expect(a[0].weightScales != b[0].weightScales && a[0].weightScales.sorted() == b[0].weightScales.sorted())
+        #expect(a.map(\.inputScale) == b.map(\.inputScale) && a.map(\.inputZeroPoint) == b.map(\.inputZeroPoint))
+        #expect(a[1...].map(\.weightScales) == b[1...].map(\.weightScales))
+        #expect(plain.parameters.sorted() == ordered.parameters.sorted(), "the same weights, moved")
+        // The same function bit for bit: every path, and the plain-loop spec of either model.
+        let x = Self.images(19, seed: 12)
+        let expected = Self.referenceLogits(plain, x, count: 19)
+        #expect(Self.referenceLogits(ordered, x, count: 19) == expected)
+        for path in int8Paths {
+            #expect(ordered.int8Outputs(x, count: 19, path: path) == expected, "\(path)")
+            #expect(plain.int8Outputs(x, count: 19, path: path) == expected, "\(path)")
+        }
+        // The architecture of the other test (a linear conv feeds the dense layer: zero point > 0) is left as it is.
+        let other = try Sequential(architecture: Self.architecture, seed: 3)
+        #expect(try other.quantized(calibrationImages: calibration, count: 64, calibrator: .minmax).parameters
+                == other.quantized(calibrationImages: calibration, count: 64, calibrator: .minmax, orderChannels: false).parameters)
+    }
+
+    @Test("the channel order groups channels that are zero on the same pixels, never worse than the identity")
+    func zeroGroupOrderGroupsCoZeroChannels() {
+        // 8 channels: the even ones are zero on pixels 0..<60, the odd ones on 40..<100; in the identity order no group
+        // of 4 is ever all zero. Values 0.4 / inverse scale 1 round to 0 (zero); 0.6 rounds to 1.
+        var values = [Float](repeating: 0.6, count: 100 * 8)
+        for p in 0..<100 { for c in 0..<8 where (c % 2 == 0 && p < 60) || (c % 2 == 1 && p >= 40) { values[p * 8 + c] = 0.4 } }
+        let order = Sequential.zeroGroupOrder(values, channels: 8, inverseScale: 1)
+        #expect(order.sorted() == Array(0..<8))
+        #expect(Set(order[0..<4]) == [0, 2, 4, 6] || Set(order[0..<4]) == [1, 3, 5, 7], "\(order)")
+        // Nothing to gain (every channel zero everywhere, or nowhere): the identity.
+        #expect(Sequential.zeroGroupOrder([Float](repeating: 0, count: 80), channels: 8, inverseScale: 1) == Array(0..<8))
+        #expect(Sequential.zeroGroupOrder([Float](repeating: 5, count: 80), channels: 8, inverseScale: 1) == Array(0..<8))
+    }
+
     @Test func calibrationOfPixelInputsIsExact() throws {
         let model = try Self.quantizedModel()
         // Inputs k/255 with 0 and 255 present: min/max gives scale 1/255, zero point 0, so pixels map to themselves.
