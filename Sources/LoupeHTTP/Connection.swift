@@ -138,9 +138,9 @@ final class Connection: LoopChannel, @unchecked Sendable {
         return true
     }
 
-    private func perform(_ action: ConnectionStateMachine.Action) {
+    private func perform(_ action: consuming ConnectionStateMachine.Action) {
         if !reasonRecorded { recordReason() }
-        switch action {
+        switch consume action {
         case .none:
             break
         case .dispatch(var request, let serial, let keepAlive):
@@ -155,7 +155,7 @@ final class Connection: LoopChannel, @unchecked Sendable {
             } else {
                 let handler = core.handler
                 let request = request
-                loop.submit { handler(request, sink) }
+                loop.submit { handler(request, sink) }   // a copy: the closure may run more than once as far as Swift knows
             }
         case .shutdownWrite:
             tls?.shutdown()

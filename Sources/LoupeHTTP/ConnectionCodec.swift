@@ -51,12 +51,13 @@ struct RequestDecoder {
 
     mutating func next() -> DecodeResult {
         while true {
-            if complete, let h = head {
-                let request = h.makeRequest(body: body)
-                head = nil
-                body = []
+            if complete, let h = head.take() {
+                // Moved out, not copied (a copy retains and releases every string of the head).
+                let keepAlive = h.keepAlive
+                var taken: [UInt8] = []
+                swap(&taken, &body)
                 complete = false
-                return .request(request, keepAlive: h.keepAlive)
+                return .request(h.makeRequest(body: taken), keepAlive: keepAlive)
             }
             guard pendingStart < pending.count else { return .needMore }
             parts.removeAll(keepingCapacity: true)
@@ -66,12 +67,14 @@ struct RequestDecoder {
                 return .error(error)
             }
             var newHead = false
-            for part in parts {
-                switch part {
+            // Each part moved out of the array in order (reversed, then popped): no copy of a head.
+            parts.reverse()
+            while let part = parts.popLast() {
+                switch consume part {
                 case .head(let h):
+                    if let n = h.contentLength, n > 0 { body.reserveCapacity(n) }
                     head = h
                     newHead = true
-                    if let n = h.contentLength, n > 0 { body.reserveCapacity(n) }
                 case .body(let slice):
                     body.append(contentsOf: slice)
                 case .end:
@@ -82,8 +85,8 @@ struct RequestDecoder {
                 pending.removeAll(keepingCapacity: pending.capacity <= Self.retainedCapacity)
                 pendingStart = 0
             }
-            if newHead && !complete, let h = head {
-                return .head(expectContinue: h.expectContinue)
+            if newHead && !complete, let expectContinue = head?.expectContinue {
+                return .head(expectContinue: expectContinue)
             }
         }
     }

@@ -128,4 +128,8 @@ public protocol HTTPResponseSink: Sendable {
 
 /// Handlers run on the server's handler queue; they must not block for long. Heavy work goes to
 /// the caller's own bounded workers, which then call `sink.respond`.
-public typealias HTTPHandler = @Sendable (HTTPRequest, any HTTPResponseSink) -> Void
+///
+/// `consuming`: the request moves from the connection through the layers that fill in its id,
+/// route template and parameters (each would otherwise copy it: a retain and a release of every
+/// string and array in it, per layer); a handler that only reads it needs nothing different.
+public typealias HTTPHandler = @Sendable (consuming HTTPRequest, any HTTPResponseSink) -> Void

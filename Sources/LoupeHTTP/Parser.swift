@@ -83,8 +83,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.bodyFraming = bodyFraming
     }
 
-    /// The request handed to handlers, once the body is collected.
-    public func makeRequest(body: [UInt8], remoteAddress: String = "") -> HTTPRequest {
+    /// The request handed to handlers, once the body is collected (the head's fields move into it).
+    public consuming func makeRequest(body: consuming [UInt8], remoteAddress: String = "") -> HTTPRequest {
         HTTPRequest(method: method, target: target, path: path, query: query, version: version, headers: headers,
                     body: body, remoteAddress: remoteAddress)
     }

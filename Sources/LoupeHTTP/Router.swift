@@ -165,10 +165,9 @@ public struct Router: Sendable {
     /// label metrics, routes once): on `.found`, calls the handler with `pathParameters` and
     /// `routeTemplate` filled in; otherwise answers 404 or 405 (with `Allow`) in JSON, 501 for a
     /// method no route knows, or 204 for OPTIONS.
-    public func dispatch(_ result: RouteMatch, _ request: HTTPRequest, sink: any HTTPResponseSink) {
+    public func dispatch(_ result: RouteMatch, _ request: consuming HTTPRequest, sink: any HTTPResponseSink) {
         switch result {
         case .found(let template, let parameters, let handler):
-            var request = request
             request.pathParameters = parameters
             request.routeTemplate = template
             handler(request, sink)

@@ -199,10 +199,14 @@ import Glibc
         #expect(models.status(model: "m")?.versions.map(\.fileMissing) == [true])
         #expect(models.missingFiles().map(\.version) == [1])
         #expect((models as any ModelProvider).isReady)
+        let generation = models.publishedGeneration
         // …until it is unloaded through the API.
         #expect(models.unload(model: "m").ok)
         #expect(models.resolve(model: "m", version: nil) == nil)
         #expect(!(models as any ModelProvider).isReady)
+        // A publication moves the number /health keeps its models part by.
+        #expect(models.publishedGeneration != generation)
+        #expect(models.publishedGeneration != nil)
     }
 
     @Test func aDeletedModelFileKeepsServingUntilANewVersionReplacesIt() {

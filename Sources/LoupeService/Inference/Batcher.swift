@@ -131,7 +131,13 @@ public final class Batcher: @unchecked Sendable {
     /// (up to megabytes for a large batch) is freed without waiting for compaction.
     private var queue: [InferenceJob?] = []
     private var head = 0
-    private var queuedImages = 0
+    /// Images waiting: changed only with `lock` held, kept in an atomic so that `queueDepth` (read
+    /// by GET /health at every probe, from every event loop) takes no lock.
+    private var queuedImages: Int {
+        get { queued.load(ordering: .relaxed) }
+        set { queued.store(newValue, ordering: .relaxed) }
+    }
+    private let queued = Atomic<Int>(0)
     private var stopping = false
     /// `stopping`, readable without the lock (event-loop submissions).
     private let stopped = Atomic<Bool>(false)
@@ -193,7 +199,7 @@ public final class Batcher: @unchecked Sendable {
     }
 
     /// Images waiting now.
-    public var queueDepth: Int { lock.withLock { queuedImages } }
+    public var queueDepth: Int { queued.load(ordering: .relaxed) }
 
     /// Stops taking jobs; workers finish what is queued, then exit. `waitUntilIdle` waits for that.
     public func stop() {

@@ -110,16 +110,16 @@ public protocol ModelProvider: AnyObject, Sendable {
     func promotionSlots() -> [PromotionSlot]
     func promote(model: String, version: Int?) -> PromotionAction
     func rollback(model: String, version: Int?, reason: String) -> PromotionAction
-    /// An object whose identity changes whenever `servedModels`, `loadProblems`, `missingFiles`
-    /// or `isReady` may answer differently (the repository's published snapshot), so /health can
-    /// keep what it wrote from them until then; nil: nothing may be kept.
-    var publishedState: AnyObject? { get }
+    /// A number that changes whenever `servedModels`, `loadProblems`, `missingFiles` or
+    /// `isReady` may answer differently (the repository's publications), so /health can keep what
+    /// it wrote from them until then; nil: nothing may be kept.
+    var publishedGeneration: UInt64? { get }
 }
 
 extension ModelProvider {
     public var defaultModelName: String? { nil }
     public func missingFiles() -> [ModelLoadProblem] { [] }
-    public var publishedState: AnyObject? { nil }
+    public var publishedGeneration: UInt64? { nil }
 }
 
 /// The version that answers a request without a version, and (safe promotion) the other version

@@ -18,6 +18,11 @@ public final class ModelRepository: Sendable {
 
     /// The published snapshot: the one reference every request reads (under a tiny lock).
     let published: Mutex<RepositorySnapshot>
+    /// Set inside `published`'s lock at each publication, read without it: the publication's
+    /// number and the snapshot's strict readiness (what /health and readiness probes ask at every
+    /// request: no lock and no reference count shared by the event loops).
+    let generation = Atomic<UInt64>(0)
+    let publishedReady = Atomic<Bool>(false)
     /// Reload passes run one at a time on this queue.
     let queue = DispatchQueue(label: "loupe.repository.reload")
     let control = Mutex(Control())
@@ -239,7 +244,11 @@ public final class ModelRepository: Sendable {
 
     func publish(_ publication: Publication) {
         let next = RepositorySnapshot(served: publication.served, statuses: publication.statuses, configuredDefault: configuration.defaultModel)
-        published.withLock { $0 = next }
+        published.withLock {
+            $0 = next
+            publishedReady.store(next.isReady, ordering: .releasing)
+            generation.wrappingAdd(1, ordering: .releasing)
+        }
         // Drift compares with the training statistics of the version requests get by default.
         for model in publication.served.values {
             model.latest.drift.setReference(DriftReference(header: model.latest.header))

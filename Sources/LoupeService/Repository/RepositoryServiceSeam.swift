@@ -2,6 +2,7 @@
 // `InferenceModel`, `ModelRepository` its `ModelProvider` (Inference/InferenceModel.swift).
 import LoupeData
 import LoupeEngine
+import Synchronization
 
 extension LoadedModel: InferenceModel {
     public var precision: String { header.precision }
@@ -53,17 +54,12 @@ extension ModelRepository: ModelProvider {
 
     public func servedModels() -> [any InferenceModel] { loadedModels }
 
-    /// The published snapshot: every answer below is computed from it alone.
-    public var publishedState: AnyObject? { publishedSnapshot }
+    /// The published snapshot's number (every answer below is computed from the snapshot alone).
+    public var publishedGeneration: UInt64? { generation.load(ordering: .acquiring) }
 
-    /// Strict readiness (KServe/Triton): at least one model is served (loaded, verified,
-    /// self-tested) and every model the repository lists has either a served version or a final
-    /// failure — none is still loading with nothing served. Draining is the service's.
-    public var isReady: Bool {
-        let snap = publishedSnapshot
-        guard !snap.served.isEmpty else { return false }
-        return snap.statuses.values.allSatisfy { $0.state != .loading || snap.served[$0.name] != nil }
-    }
+    /// Strict readiness (`RepositorySnapshot.isReady`) of the published snapshot, read without
+    /// the snapshot's lock (every GET /health and readiness probe asks, from every event loop).
+    public var isReady: Bool { publishedReady.load(ordering: .acquiring) }
 
     public func missingFiles() -> [ModelLoadProblem] {
         statuses.flatMap { status in

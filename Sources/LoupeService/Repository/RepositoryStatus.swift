@@ -90,11 +90,16 @@ final class RepositorySnapshot: Sendable {
     let served: [String: Served]
     let statuses: [String: ModelStatus]
     let defaultModel: String?
+    /// Strict readiness (KServe/Triton): at least one model is served (loaded, verified,
+    /// self-tested) and every model the repository lists has either a served version or a final
+    /// failure — none is still loading with nothing served. Draining is the service's.
+    let isReady: Bool
 
     init(served: [String: Served], statuses: [String: ModelStatus], configuredDefault: String?) {
         self.served = served
         self.statuses = statuses
         if let configuredDefault { defaultModel = configuredDefault } else { defaultModel = served.keys.min() }
+        isReady = !served.isEmpty && statuses.values.allSatisfy { $0.state != .loading || served[$0.name] != nil }
     }
 
     static let empty = RepositorySnapshot(served: [:], statuses: [:], configuredDefault: nil)

@@ -43,7 +43,7 @@ struct HealthRoutes: Sendable {
         let inputs = HealthBody.Inputs(
             ready: ready, draining: readiness.isDraining, uptimeMilliseconds: readiness.uptimeMilliseconds,
             startToReadySeconds: readiness.startToReadySeconds, queueDepth: batcher.queueDepth,
-            models: provider.publishedState, promotion: promotion.healthGeneration)
+            models: provider.publishedGeneration, promotion: promotion.healthGeneration)
         var response = HTTPResponse.json(ready ? 200 : 503, bodyCache.body(inputs) { write(inputs) })
         if !ready { response.headers.add("Retry-After", "1") }
         sink.respond(consume response)
@@ -94,13 +94,13 @@ final class HealthBody: Sendable {
         var uptimeMilliseconds: Int
         var startToReadySeconds: Double?
         var queueDepth: Int
-        /// The provider's published state (compared by identity); nil: not cacheable.
-        var models: AnyObject?
+        /// The provider's published generation; nil: not cacheable.
+        var models: UInt64?
         /// `PromotionMonitor.healthGeneration`.
         var promotion: UInt64
 
         func same(as o: Inputs) -> Bool {
-            guard let models, models === o.models else { return false }
+            guard let models, models == o.models else { return false }
             return ready == o.ready && draining == o.draining && uptimeMilliseconds == o.uptimeMilliseconds
                 && startToReadySeconds == o.startToReadySeconds && queueDepth == o.queueDepth && promotion == o.promotion
         }
@@ -110,7 +110,7 @@ final class HealthBody: Sendable {
     private let kept = PerThread { Kept() }
 
     private final class Kept {
-        var state: AnyObject? = nil
+        var state: UInt64? = nil
         var models: [UInt8] = []
         var inputs: Inputs? = nil
         var body: [UInt8] = []
@@ -128,9 +128,9 @@ final class HealthBody: Sendable {
         return bytes
     }
 
-    /// The models part for the provider's published `state` (nil: written afresh).
-    func models(_ provider: any ModelProvider, state: AnyObject?) -> [UInt8] {
-        if let state, let hit = kept.withValue({ $0.state === state ? $0.models : nil }) { return hit }
+    /// The models part for the provider's published generation `state` (nil: written afresh).
+    func models(_ provider: any ModelProvider, state: UInt64?) -> [UInt8] {
+        if let state, let hit = kept.withValue({ $0.state == state ? $0.models : nil }) { return hit }
         let bytes = Self.write(provider)
         if let state { kept.withValue { $0.state = state; $0.models = bytes } }
         return bytes

@@ -31,14 +31,13 @@ final class RequestInstrumentation: Sendable {
     /// Wraps a request whose route (`template`, nil when none matched) is already known: assigns
     /// the request id (set as the request's X-Request-ID for the handler), counts it in flight, and hands `next` a sink that, on response, adds
     /// X-Request-ID, traceparent and CORS headers, records the metrics and writes the access log.
-    func instrument(_ request: HTTPRequest, template: String?, sink: any HTTPResponseSink,
-                    next: (HTTPRequest, any HTTPResponseSink) -> Void) {
+    func instrument(_ request: consuming HTTPRequest, template: String?, sink: any HTTPResponseSink,
+                    next: (consuming HTTPRequest, any HTTPResponseSink) -> Void) {
         metrics.inFlight.increment()
         // The handler sees the id the response will carry (generated or the client's), so the
         // prediction recorder can key the prediction by it for later feedback.
         // (`request.id`: the client's X-Request-ID when usable, else a generated one; an unusable
         // id is replaced, not kept beside ours.)
-        var request = request
         let id = requestID(from: request.headers["X-Request-ID"])
         request.requestID = id
         let instrumented = InstrumentedSink(
