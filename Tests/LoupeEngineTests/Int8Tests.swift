@@ -361,6 +361,28 @@ let int8Paths: [Int8Path] = Int8Path.allCases.filter(\.isSupported)
         }
     }
 
+    @Test("a workspace makes the int8 scratch once and keeps it across calls; a copy of the workspace gets its own")
+    func int8ScratchIsKeptAcrossCalls() throws {
+        let model = try Self.quantizedModel()
+        let x = Self.images(3, seed: 4)
+        var workspace = model.makeWorkspace(maxBatch: 4)
+        let first = model.predict(x, count: 3, workspace: &workspace)
+        // Weak: a strong reference here would itself make the scratch shared (and rightly replaced).
+        weak var storage = workspace.int8
+        #expect(storage != nil)
+        for _ in 0..<3 { #expect(model.predict(x, count: 3, workspace: &workspace) == first) }
+        #expect(storage != nil && workspace.int8 === storage, "the same scratch on every call")
+        // Another quantized network (a different Int8Network) in the same workspace gets a scratch of its own.
+        let other = try Self.quantizedModel(.percentile)
+        _ = other.predict(x, count: 3, workspace: &workspace)
+        #expect(workspace.int8 !== storage && workspace.int8?.network === other.int8)
+        // A shared copy is not written by the other holder: the next call on it makes its own.
+        var copy = workspace
+        weak var shared = copy.int8
+        _ = other.predict(x, count: 3, workspace: &copy)
+        #expect(shared != nil && copy.int8 !== shared && workspace.int8 === shared)
+    }
+
     @Test func predictUsesInt8AndStaysCloseToFP32() throws {
         let fp32 = try Sequential(architecture: Self.architecture, seed: 3)
         let model = try Self.quantizedModel()
