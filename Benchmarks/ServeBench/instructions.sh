@@ -9,7 +9,8 @@
 #
 # Prints "instructions/request N", then the functions with the most instructions per request,
 # inclusive (TOP, default 25). Needs valgrind; the binary is copied without its DWARF (valgrind
-# 3.19 cannot read DWARF 5), symbols kept.
+# 3.19 cannot read DWARF 5), symbols kept. POST_FILES="a.png b.png" POSTs those files in turn
+# instead (predict.lua), e.g. PATH /predict.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-.build/release/loupe}; URLPATH=${2:-/health}; PORT=${PORT:-18631}
@@ -20,9 +21,11 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrin
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break; sleep 0.1; done
 callgrind_control -i on "$PID" > /dev/null 2>&1
-wrk -t1 -c8 -d2s "http://127.0.0.1:$PORT$URLPATH" > /dev/null   # warm-up: caches, buffers, metric children
+LUA=(); [[ -n "${POST_FILES:-}" ]] && LUA=(-s Benchmarks/ServeBench/predict.lua)
+ARGS=(); [[ -n "${POST_FILES:-}" ]] && ARGS=(-- $POST_FILES)
+wrk -t1 -c8 -d2s "${LUA[@]}" "http://127.0.0.1:$PORT$URLPATH" "${ARGS[@]}" > /dev/null   # warm-up: caches, buffers, metric children
 callgrind_control -z "$PID" > /dev/null 2>&1
-requests=$(wrk -t1 -c8 -d4s "http://127.0.0.1:$PORT$URLPATH" | awk '/requests in/ {print $1}')
+requests=$(wrk -t1 -c8 -d4s "${LUA[@]}" "http://127.0.0.1:$PORT$URLPATH" "${ARGS[@]}" | awk '/requests in/ {print $1}')
 callgrind_control -i off "$PID" > /dev/null 2>&1
 callgrind_control -d "$PID" > /dev/null 2>&1
 F=$(ls -S "$OUT"/callgrind.out* | head -1)

@@ -29,25 +29,29 @@ public enum Ranking {
 
     /// `top` over a buffer of scores.
     public static func top(_ k: Int, of scores: UnsafeBufferPointer<Float>, into order: inout [Int]) {
+        order.withUnsafeMutableBufferPointer { top(k, of: scores, into: $0) }
+    }
+
+    /// `top` into caller memory (at least `scores.count` entries; a response writer's scratch).
+    public static func top(_ k: Int, of scores: UnsafeBufferPointer<Float>, into order: UnsafeMutableBufferPointer<Int>) {
         let n = scores.count
         precondition(order.count >= n && k <= n)
         for j in 0..<n { order[j] = j }
         guard k > 0 else { return }
         if k <= 8 {
-            order.withUnsafeMutableBufferPointer { order in
-                for j in 0..<k {
-                    var best = j
-                    var m = j + 1
-                    while m < n {
-                        let pm = scores[order[m]], pb = scores[order[best]]
-                        if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
-                        m += 1
-                    }
-                    if best != j { order.swapAt(j, best) }
+            for j in 0..<k {
+                var best = j
+                var m = j + 1
+                while m < n {
+                    let pm = scores[order[m]], pb = scores[order[best]]
+                    if pm > pb || (pm == pb && order[m] < order[best]) { best = m }
+                    m += 1
                 }
+                if best != j { order.swapAt(j, best) }
             }
         } else {
-            order[0..<n].sort { a, b in
+            var head = UnsafeMutableBufferPointer(rebasing: order[0..<n])
+            head.sort { a, b in
                 let pa = scores[a], pb = scores[b]
                 return pa != pb ? pa > pb : a < b
             }

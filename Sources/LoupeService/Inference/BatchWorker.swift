@@ -59,7 +59,7 @@ struct BatchWorker {
             if onWorker { metrics.busyWorkers.decrement() }
             let queued = start > job.enqueuedAt ? start - job.enqueuedAt : 0
             metrics.queueSeconds.observe(Double(queued) / 1e9)
-            job.completion(InferenceResult(probabilities: [], queueNanoseconds: queued, inferenceNanoseconds: end - start,
+            job.complete(InferenceResult(probabilities: [], queueNanoseconds: queued, inferenceNanoseconds: end - start,
                                            batchSize: job.count, explanation: result))
             return
         }
@@ -100,7 +100,7 @@ struct BatchWorker {
             let slice = batch.count == 1 ? output : Array(output[(offset * outputs)..<((offset + job.count) * outputs)])
             offset += job.count
             let probabilities = model.outputsAreLogits ? Sequential.softmax(slice, classes: outputs) : slice
-            job.completion(InferenceResult(probabilities: probabilities, outputs: slice, queueNanoseconds: queued,
+            job.complete(InferenceResult(probabilities: probabilities, outputs: slice, queueNanoseconds: queued,
                                            inferenceNanoseconds: end - start, batchSize: images))
         }
     }

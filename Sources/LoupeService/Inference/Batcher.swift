@@ -27,8 +27,10 @@ public struct InferenceResult: Sendable {
     public var explanation: Result<[Attribution], ServiceError>? = nil
 }
 
-/// One queued request.
-public final class InferenceJob: @unchecked Sendable {
+/// One queued request. A route's job (`ResponderJob`, Routes/RouteSupport.swift) is a subclass
+/// that completes itself, so that a request's job, its completion and what the route needs to
+/// answer are one allocation, not a job plus closure contexts.
+public class InferenceJob: @unchecked Sendable {
     public let model: any InferenceModel
     let input: [Float]
     public let count: Int
@@ -37,26 +39,33 @@ public final class InferenceJob: @unchecked Sendable {
     /// Queue slots the job holds: its images, times the network passes per image for an explanation.
     public let weight: Int
     let enqueuedAt: UInt64
-    let completion: @Sendable (InferenceResult) -> Void
+    private let completion: (@Sendable (InferenceResult) -> Void)?
 
     /// `input` holds `count × model.inputCount` model-ready floats.
-    public init(model: any InferenceModel, input: [Float], count: Int,
-                completion: @escaping @Sendable (InferenceResult) -> Void) {
-        precondition(input.count == count * model.inputCount, "input size does not match count")
-        self.model = model; self.input = input; self.count = count
-        self.explanation = nil; self.weight = count
-        self.enqueuedAt = monotonicNanoseconds(); self.completion = completion
+    public convenience init(model: any InferenceModel, input: [Float], count: Int,
+                            completion: @escaping @Sendable (InferenceResult) -> Void) {
+        self.init(model: model, input: input, count: count, explanation: nil, enqueuedAt: monotonicNanoseconds(), completion: completion)
     }
 
     /// An explain job: `count` images explained one after another on one worker.
-    public init(model: any InferenceModel, input: [Float], count: Int, explanation: ExplanationRequest,
-                completion: @escaping @Sendable (InferenceResult) -> Void) {
+    public convenience init(model: any InferenceModel, input: [Float], count: Int, explanation: ExplanationRequest,
+                            completion: @escaping @Sendable (InferenceResult) -> Void) {
+        self.init(model: model, input: input, count: count, explanation: explanation, enqueuedAt: monotonicNanoseconds(), completion: completion)
+    }
+
+    /// `enqueuedAt`: monotonic ns, the queue wait's start. A subclass passes no `completion` and
+    /// overrides `complete`.
+    init(model: any InferenceModel, input: [Float], count: Int, explanation: ExplanationRequest?, enqueuedAt: UInt64,
+         completion: (@Sendable (InferenceResult) -> Void)?) {
         precondition(input.count == count * model.inputCount, "input size does not match count")
         self.model = model; self.input = input; self.count = count
         self.explanation = explanation
-        self.weight = count * explanation.passesPerImage(height: model.imageHeight, width: model.imageWidth)
-        self.enqueuedAt = monotonicNanoseconds(); self.completion = completion
+        self.weight = explanation.map { count * $0.passesPerImage(height: model.imageHeight, width: model.imageWidth) } ?? count
+        self.enqueuedAt = enqueuedAt; self.completion = completion
     }
+
+    /// Completes the job with its result, on the worker (or event loop) that ran it.
+    func complete(_ result: InferenceResult) { completion?(result) }
 }
 
 public struct BatcherConfiguration: Sendable {

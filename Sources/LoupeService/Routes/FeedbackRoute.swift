@@ -23,7 +23,7 @@ struct FeedbackRoute: Sendable {
     static let expectedForms = #"expected {"request_id": "<X-Request-ID of a prediction>", "label": <class>} or {"instances": [...], "labels": [...]}"#
 
     func handle(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        inputs.offloadIfLarge(request) { [self] in handleNow(request, sink) }
+        inputs.offloadIfLarge(request, sink, self) { $0.handleNow($1, $2) }
     }
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {

@@ -14,7 +14,7 @@ struct OIPInferRoute: Sendable {
     let recorder: PredictionRecorder
 
     func handle(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        inputs.offloadIfLarge(request) { [self] in handleNow(request, sink) }
+        inputs.offloadIfLarge(request, sink, self) { $0.handleNow($1, $2) }
     }
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {

@@ -13,7 +13,7 @@ struct PredictRoute: Sendable {
     let defaultTopK: Int
 
     func handle(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        inputs.offloadIfLarge(request) { [self] in handleNow(request, sink) }
+        inputs.offloadIfLarge(request, sink, self) { $0.handleNow($1, $2) }
     }
 
     func handleNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
@@ -34,11 +34,24 @@ struct PredictRoute: Sendable {
             batcher.failed(model, startedAt: started)
             return sink.respond(error.response)
         }
-        let requestID = request.id
-        batcher.submit(batch, model: model, sink: sink, startedAt: started) { [recorder, topK, texts] result in
+        batcher.submit(batch, model: model, sink: sink, startedAt: started,
+                       responder: Responder(recorder: recorder, texts: texts, batch: batch, routed: routed, requestID: request.id, topK: topK))
+    }
+
+    /// Records the answered batch and writes the response (carried inside the job: no closure).
+    struct Responder: PredictionResponder {
+        let recorder: PredictionRecorder
+        let texts: ModelTexts
+        let batch: DecodedBatch
+        let routed: RoutedModel
+        let requestID: String?
+        let topK: Int
+
+        func response(_ result: InferenceResult) -> HTTPResponse {
+            let model = routed.model
             let classes = recorder.record(model: model, batch: batch, probabilities: result.probabilities, requestID: requestID,
                                           routed: routed, inferenceNanoseconds: result.inferenceNanoseconds)
-            return .json(200, Self.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK, texts: texts))
+            return .json(200, PredictRoute.response(model: model, probabilities: result.probabilities, classes: classes, topK: topK, texts: texts))
         }
     }
 
@@ -57,9 +70,9 @@ struct PredictRoute: Sendable {
         let entryBound = 40 + 20 + longestLabel + 16   // {"class":…,"label":…,"confidence":…}
         let rowBound = 64 + k * 16 + (1 + topK) * entryBound
         let bound = 64 + name.count + 20 + classes.count * rowBound
-        var order = topK > 0 ? [Int](repeating: 0, count: k) : []
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { ends in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: k * 16) { text in
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * k) { scratch in
+            let ends = UnsafeMutableBufferPointer(rebasing: scratch[0..<k]), order = UnsafeMutableBufferPointer(rebasing: scratch[k...])
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: k * 16) { text in
                 [UInt8](unsafeUninitializedCapacity: bound) { out, written in
                     var o = ResponseCursor(out: out.baseAddress!)
                     o.put("{\"model\":"); o.put(name)
@@ -95,7 +108,7 @@ struct PredictRoute: Sendable {
                         entry(classes[i], &o)
                         o.put(",\"top_k\":[")
                         if topK > 0 {
-                            Ranking.top(topK, of: row, into: &order)
+                            row.withUnsafeBufferPointer { Ranking.top(topK, of: $0, into: order) }
                             for j in 0..<topK {
                                 if j > 0 { o.put(",") }
                                 entry(order[j], &o); o.put("}")

@@ -117,54 +117,93 @@ struct InputPolicy: Sendable {
     /// Decoding runs where the handler runs (by default the connection's event loop: no thread
     /// hand-off for the common small request); a body larger than `server.inline_decode_max_bytes`
     /// is decoded on a Dispatch queue instead, so parsing a big JSON batch never holds up the other
-    /// connections of that loop.
-    func offloadIfLarge(_ request: HTTPRequest, _ work: @escaping @Sendable () -> Void) {
+    /// connections of that loop. `run` is called with `handler` (pass a closure that captures
+    /// nothing, `{ $0.handleNow($1, $2) }`): a closure context is made only to offload, not for
+    /// every request.
+    @inline(__always)
+    func offloadIfLarge<Handler: Sendable>(_ request: HTTPRequest, _ sink: any HTTPResponseSink, _ handler: Handler,
+                                           _ run: @escaping @Sendable (Handler, HTTPRequest, any HTTPResponseSink) -> Void) {
         if request.body.count > inlineDecodeMaxBytes {
-            DispatchQueue.global(qos: .userInitiated).async(execute: work)
+            DispatchQueue.global(qos: .userInitiated).async { run(handler, request, sink) }
         } else {
-            work()
+            run(handler, request, sink)
         }
     }
 }
 
-extension Batcher {
-    /// Queues a decoded batch; `respond` runs on the inference worker with the result, and its
-    /// response gets the Server-Timing of the queue wait and the forward pass. `startedAt` (monotonic
-    /// ns) is when the handler began decoding the body: the request's statistics (`statistics`) count
-    /// decoding, queueing, the forward pass and writing the response from there.
-    /// With `explanation`, the job explains the images instead (it runs alone on a worker; Server-Timing
-    /// then names the attribution time `explain`; the inference statistics do not count it).
-    func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink, startedAt: UInt64,
-                explanation: ExplanationRequest? = nil, respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
-        let counters = statistics.counters(model)
+/// What a route answers once its prediction has run: the response for the result (on the worker
+/// or event loop that ran it). Carried inside the job (`ResponderJob`), so a route whose responder
+/// is a struct pays one allocation per request for job and completion together.
+protocol PredictionResponder: Sendable {
+    func response(_ result: InferenceResult) -> HTTPResponse
+}
+
+/// A route's answer as a closure (routes that need no struct of their own).
+struct ClosureResponder: PredictionResponder {
+    let respond: @Sendable (InferenceResult) -> HTTPResponse
+    func response(_ result: InferenceResult) -> HTTPResponse { respond(result) }
+}
+
+/// A route's queued request: the job, the connection to answer and the route's responder in one
+/// object. Completing it checks the outputs (NonFiniteOutputs), has the responder answer, counts
+/// the request's statistics and adds the Server-Timing of the queue wait and the forward pass.
+final class ResponderJob<Responder: PredictionResponder>: InferenceJob, @unchecked Sendable {
+    let responder: Responder
+    let sink: any HTTPResponseSink
+    let startedAt: UInt64
+    let counters: ModelVersionStatistics
+
+    init(model: any InferenceModel, batch: DecodedBatch, explanation: ExplanationRequest?, decodedAt: UInt64,
+         sink: any HTTPResponseSink, startedAt: UInt64, counters: ModelVersionStatistics, responder: Responder) {
+        self.responder = responder; self.sink = sink; self.startedAt = startedAt; self.counters = counters
+        super.init(model: model, input: batch.input, count: batch.count, explanation: explanation, enqueuedAt: decodedAt, completion: nil)
+    }
+
+    override func complete(_ result: InferenceResult) {
         let counted = explanation == nil
-        let stage: StaticString = counted ? "inference" : "explain"
-        let decoded = monotonicNanoseconds()
-        let completion: @Sendable (InferenceResult) -> Void = { result in
-            let outputStart = monotonicNanoseconds()
-            // Outputs overflowed to NaN/infinity: a 422, and the route's answer (which records the
-            // prediction) never runs (Inference/NonFiniteOutputs.swift).
-            var response = NonFiniteOutputs.check(result, model: model, count: batch.count)?.response ?? respond(result)
-            let end = monotonicNanoseconds()
-            if counted && response.status < 400 {
-                counters.succeeded(images: batch.count, queue: result.queueNanoseconds, input: decoded &- startedAt,
-                                   infer: result.inferenceNanoseconds, output: end &- outputStart, total: end &- startedAt,
-                                   wallClockMilliseconds: InferenceStatistics.nowMilliseconds())
-            } else if counted {
-                counters.failed(nanoseconds: end &- startedAt)
-            }
-            response.headers.add("Server-Timing", serverTiming(queueNanoseconds: result.queueNanoseconds, stage: stage,
-                                                               stageNanoseconds: result.inferenceNanoseconds))
-            sink.respond(response)
+        let outputStart = monotonicNanoseconds()
+        // Outputs overflowed to NaN/infinity: a 422, and the route's answer (which records the
+        // prediction) never runs (Inference/NonFiniteOutputs.swift).
+        var response = NonFiniteOutputs.check(result, model: model, count: count)?.response ?? responder.response(result)
+        let end = monotonicNanoseconds()
+        if counted && response.status < 400 {
+            counters.succeeded(images: count, queue: result.queueNanoseconds, input: enqueuedAt &- startedAt,
+                               infer: result.inferenceNanoseconds, output: end &- outputStart, total: end &- startedAt,
+                               wallClockMilliseconds: InferenceStatistics.nowMilliseconds())
+        } else if counted {
+            counters.failed(nanoseconds: end &- startedAt)
         }
-        let job = explanation.map { InferenceJob(model: model, input: batch.input, count: batch.count, explanation: $0, completion: completion) }
-            ?? InferenceJob(model: model, input: batch.input, count: batch.count, completion: completion)
+        response.headers.add("Server-Timing", serverTiming(queueNanoseconds: result.queueNanoseconds, stage: counted ? "inference" : "explain",
+                                                           stageNanoseconds: result.inferenceNanoseconds))
+        sink.respond(consume response)
+    }
+}
+
+extension Batcher {
+    /// Queues a decoded batch; `responder` answers on the inference worker (or event loop) with
+    /// the result, and its response gets the Server-Timing of the queue wait and the forward pass.
+    /// `startedAt` (monotonic ns) is when the handler began decoding the body: the request's
+    /// statistics (`statistics`) count decoding, queueing, the forward pass and writing the
+    /// response from there. With `explanation`, the job explains the images instead (it runs alone
+    /// on a worker; Server-Timing then names the attribution time `explain`; the inference
+    /// statistics do not count it).
+    func submit<Responder: PredictionResponder>(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink,
+                                                startedAt: UInt64, explanation: ExplanationRequest? = nil, responder: Responder) {
+        let counters = statistics.counters(model)
+        let job = ResponderJob(model: model, batch: batch, explanation: explanation, decodedAt: monotonicNanoseconds(),
+                               sink: sink, startedAt: startedAt, counters: counters, responder: responder)
         switch submit(job) {
         case .accepted: return
         case .queueFull: sink.respond(ServiceError.queueFull.response)
         case .stopped: sink.respond(ServiceError.draining.response)
         }
-        if counted { counters.failed(nanoseconds: monotonicNanoseconds() &- startedAt) }
+        if explanation == nil { counters.failed(nanoseconds: monotonicNanoseconds() &- startedAt) }
+    }
+
+    /// `submit(_:model:sink:startedAt:explanation:responder:)` with the answer as a closure.
+    func submit(_ batch: DecodedBatch, model: any InferenceModel, sink: any HTTPResponseSink, startedAt: UInt64,
+                explanation: ExplanationRequest? = nil, respond: @escaping @Sendable (InferenceResult) -> HTTPResponse) {
+        submit(batch, model: model, sink: sink, startedAt: startedAt, explanation: explanation, responder: ClosureResponder(respond: respond))
     }
 
     /// Counts a request for `model` that failed before reaching the queue (its body did not decode).

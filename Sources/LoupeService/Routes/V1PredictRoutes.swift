@@ -38,12 +38,12 @@ struct V1PredictRoutes: Sendable {
     // MARK: POST …:predict
 
     func predict(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        inputs.offloadIfLarge(request) { [self] in predictNow(request, sink, explain: false) }
+        inputs.offloadIfLarge(request, sink, self) { $0.predictNow($1, $2, explain: false) }
     }
 
     /// `…:explain`: the same bodies, answered with POST /explain's JSON.
     func explain(_ request: HTTPRequest, _ sink: any HTTPResponseSink) {
-        inputs.offloadIfLarge(request) { [self] in predictNow(request, sink, explain: true) }
+        inputs.offloadIfLarge(request, sink, self) { $0.predictNow($1, $2, explain: true) }
     }
 
     func predictNow(_ request: HTTPRequest, _ sink: any HTTPResponseSink, explain: Bool) {
