@@ -143,25 +143,30 @@ final class Connection: LoopChannel, @unchecked Sendable {
         switch consume action {
         case .none:
             break
-        case .dispatch(var request, let serial, let keepAlive):
-            request.remoteAddress = remoteAddress
-            core.requestStarted()
-            let sink = ResponseSink(connection: self, serial: serial,
-                                    context: HTTPResponseContext(request: request, keepAlive: keepAlive))
-            if core.configuration.runHandlersOnEventLoop {
-                inDispatch = true
-                core.handler(request, sink)
-                inDispatch = false
-            } else {
-                let handler = core.handler
-                let request = request
-                loop.submit { handler(request, sink) }   // a copy: the closure may run more than once as far as Swift knows
-            }
+        case .dispatch(let request, let serial, let keepAlive):
+            dispatch(request, serial: serial, keepAlive: keepAlive)
         case .shutdownWrite:
             tls?.shutdown()
             Syscall.shutdown(fd, Int32(SHUT_WR))
         case .close:
             close()
+        }
+    }
+
+    /// Hands a request to the handler, moved along (no copy of its strings and arrays).
+    private func dispatch(_ request: consuming HTTPRequest, serial: UInt64, keepAlive: Bool) {
+        request.remoteAddress = remoteAddress
+        core.requestStarted()
+        let sink = ResponseSink(connection: self, serial: serial,
+                                context: HTTPResponseContext(request: request, keepAlive: keepAlive))
+        if core.configuration.runHandlersOnEventLoop {
+            inDispatch = true
+            core.handler(consume request, sink)
+            inDispatch = false
+        } else {
+            let handler = core.handler
+            let request = request
+            loop.submit { handler(request, sink) }
         }
     }
 

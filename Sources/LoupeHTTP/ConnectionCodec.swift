@@ -34,7 +34,8 @@ struct RequestDecoder {
 
     /// Some byte of a request has arrived that has not been answered yet.
     var isMidRequest: Bool {
-        if head != nil || pendingStart < pending.count { return true }
+        if case .some = head { return true }   // not `head != nil`, which copies the head to compare
+        if pendingStart < pending.count { return true }
         switch parser.phase {
         case .head, .body: return true
         default: return false
@@ -51,13 +52,12 @@ struct RequestDecoder {
 
     mutating func next() -> DecodeResult {
         while true {
-            if complete, let h = head.take() {
+            if complete, var h = head.take() {
                 // Moved out, not copied (a copy retains and releases every string of the head).
-                let keepAlive = h.keepAlive
                 var taken: [UInt8] = []
                 swap(&taken, &body)
                 complete = false
-                return .request(h.makeRequest(body: taken), keepAlive: keepAlive)
+                return .request(h.takeRequest(body: taken), keepAlive: h.keepAlive)
             }
             guard pendingStart < pending.count else { return .needMore }
             parts.removeAll(keepingCapacity: true)

@@ -25,7 +25,7 @@ public struct HTTPResponseContext: Sendable {
                   acceptEncoding: head.headers["accept-encoding"])
     }
 
-    public init(request: HTTPRequest, keepAlive: Bool) {
+    public init(request: borrowing HTTPRequest, keepAlive: Bool) {
         self.init(isHead: request.method == .HEAD, version: request.version, keepAlive: keepAlive,
                   acceptEncoding: request.headers["accept-encoding"])
     }
@@ -163,66 +163,82 @@ public struct ResponseWriter: Sendable {
             }
         }
 
-        var headBytes = 160   // status line, Date, Server, nosniff, framing
+        // The head is written through a cursor into memory sized for it, then appended at once.
+        let date = dates.current()
+        let server = serverSet ? nil : configuration.serverName
+        var headBytes = Self.fixedHeadBytes + date.count + (server?.utf8.count ?? 0) + (declaredLength?.utf8.count ?? 0)
         for field in response.headers { headBytes += field.name.utf8.count + field.value.utf8.count + 4 }
         out.reserveCapacity(out.count + headBytes + body.count)
-        appendHeadPrefix(status: status, headers: response.headers, serverSet: serverSet, into: &out)
-        if gzipped { appendStatic(&out, "Content-Encoding: gzip\r\n") }
-        if addVary { appendStatic(&out, "Vary: Accept-Encoding\r\n") }
-        if bodyAllowed {
-            appendStatic(&out, "Content-Length: ")
-            if context.isHead && body.isEmpty, let declared = declaredLength, isDecimal(declared) {
-                // A HEAD handler that states the length its GET would have.
-                out.append(contentsOf: declared.utf8)
-            } else {
-                appendDecimal(body.count, into: &out)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: headBytes) { buffer in
+            var c = ByteCursor(buffer)
+            Self.putStatusLine(status, &c)
+            c.put("Date: "); date.withUnsafeBufferPointer { c.put($0) }; c.put("\r\n")
+            if let server { c.put("Server: "); Self.putUTF8(server, &c); c.put("\r\n") }
+            // Every response: browsers must not sniff a JSON error (which may echo request bytes)
+            // into HTML or script.
+            c.put("X-Content-Type-Options: nosniff\r\n")
+            for field in response.headers { Self.putWritable(field.name, field.value, &c) }
+            if gzipped { c.put("Content-Encoding: gzip\r\n") }
+            if addVary { c.put("Vary: Accept-Encoding\r\n") }
+            if bodyAllowed {
+                c.put("Content-Length: ")
+                if context.isHead && body.isEmpty, let declared = declaredLength, isDecimal(declared) {
+                    // A HEAD handler that states the length its GET would have.
+                    Self.putUTF8(declared, &c)
+                } else {
+                    c.putDecimal(UInt(body.count))
+                }
+                c.put("\r\n")
             }
-            appendStatic(&out, "\r\n")
+            if close {
+                c.put("Connection: close\r\n")
+            } else if context.version.minor == 0 {
+                c.put("Connection: keep-alive\r\n")
+            }
+            c.put("\r\n")
+            out.append(contentsOf: c.written)
         }
-        if close {
-            appendStatic(&out, "Connection: close\r\n")
-        } else if context.version.minor == 0 {
-            appendStatic(&out, "Connection: keep-alive\r\n")
-        }
-        appendStatic(&out, "\r\n")
         if bodyAllowed && !context.isHead { out.append(contentsOf: body) }
         return close
     }
 
-    /// Status line, Date, Server (unless the handler set one), `X-Content-Type-Options: nosniff`
-    /// and the handler's writable headers:
-    /// the part every response head shares.
-    private func appendHeadPrefix(status: Int, headers: HTTPHeaders, serverSet: Bool, into out: inout [UInt8]) {
-        appendStatusLine(status, &out)
-        appendStatic(&out, "Date: ")
-        out.append(contentsOf: dates.current())
-        appendStatic(&out, "\r\n")
-        if !serverSet, let server = configuration.serverName {
-            appendStatic(&out, "Server: ")
-            appendUTF8(server, &out)
-            appendStatic(&out, "\r\n")
-        }
-        // Every response: browsers must not sniff a JSON error (which may echo request bytes)
-        // into HTML or script.
-        appendStatic(&out, "X-Content-Type-Options: nosniff\r\n")
-        for field in headers { Self.appendWritable(field.name, field.value, into: &out) }
-    }
+    /// The most a head takes besides Date, Server's value, a declared length and the handler's
+    /// fields: status line 46 (3 digits, the longest reason phrase), "Date: " and CRLF 8,
+    /// "Server: " and CRLF 10, nosniff 33, Content-Encoding 24, Vary 23, Content-Length 38 (20
+    /// digits), Connection 24, the empty line 2 — 208, rounded up.
+    static let fixedHeadBytes = 256
 
     /// Appends `name: value` CRLF when `isUserHeaderWritable` (its plain reference, in the tests)
-    /// allows it: the same rules, checked and copied over each string's bytes in one pass.
+    /// allows it (`putWritable` into an array: the tests' entry).
     static func appendWritable(_ name: String, _ value: String, into out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: name.utf8.count + value.utf8.count + 4) { buffer in
+            var c = ByteCursor(buffer)
+            putWritable(name, value, &c)
+            out.append(contentsOf: c.written)
+        }
+    }
+
+    /// Writes `name: value` CRLF when `isUserHeaderWritable` allows it: the same rules, checked
+    /// and copied over each string's bytes in one pass. Needs name + value + 4 bytes of room.
+    static func putWritable(_ name: String, _ value: String, _ c: inout ByteCursor) {
         var name = name, value = value   // withUTF8 makes a bridged or foreign string contiguous first
         name.withUTF8 { n in
             value.withUTF8 { v in
                 guard !n.isEmpty, !isForbiddenName(n) else { return }
                 for b in n where !isTokenByte(b) { return }
                 for b in v where !(b == HTAB || (b >= SP && b != 0x7F)) { return }
-                out.append(contentsOf: n)
-                appendStatic(&out, ": ")
-                out.append(contentsOf: v)
-                appendStatic(&out, "\r\n")
+                c.put(n)
+                c.put(": ")
+                c.put(v)
+                c.put("\r\n")
             }
         }
+    }
+
+    /// A String's UTF-8 (contiguous, or made so).
+    private static func putUTF8(_ s: String, _ c: inout ByteCursor) {
+        var s = s
+        s.withUTF8 { c.put($0) }
     }
 
     /// Date, Connection, Content-Length, Transfer-Encoding (any case): the writer's own.
@@ -366,16 +382,16 @@ public struct ResponseWriter: Sendable {
         }
     }
 
-    private func appendStatusLine(_ status: Int, _ out: inout [UInt8]) {
+    private static func putStatusLine(_ status: Int, _ c: inout ByteCursor) {
         if status == 200 {
-            appendStatic(&out, "HTTP/1.1 200 OK\r\n")
+            c.put("HTTP/1.1 200 OK\r\n")
             return
         }
-        appendStatic(&out, "HTTP/1.1 ")
-        appendDecimal(min(max(status, 100), 999), into: &out)
-        out.append(SP)
-        appendStatic(&out, Self.reasonPhrase(status))
-        appendStatic(&out, "\r\n")
+        c.put("HTTP/1.1 ")
+        c.putDecimal(UInt(min(max(status, 100), 999)))
+        c.put(SP)
+        c.put(Self.reasonPhrase(status))
+        c.put("\r\n")
     }
 }
 
@@ -406,11 +422,6 @@ extension HTTPResponse {
 @inline(__always)
 func appendStatic(_ out: inout [UInt8], _ s: StaticString) {
     out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
-}
-
-/// A String's UTF-8 in one copy when it is contiguous (native strings are), else byte by byte.
-@inline(__always) func appendUTF8(_ s: String, _ out: inout [UInt8]) {
-    if s.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil { out.append(contentsOf: s.utf8) }
 }
 
 func appendDecimal(_ value: Int, into out: inout [UInt8]) {
@@ -447,8 +458,17 @@ public func echoed(_ value: some StringProtocol, limit: Int = 64) -> String {
 /// bytes can never read as markup). Runs that need no escaping are copied in bulk. The one JSON
 /// string escaper of the project (LoupeService's JSONWriter calls it).
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
-    out.append(DQUOTE)
     let done: Bool? = s.utf8.withContiguousStorageIfAvailable { buffer in
+        // The usual case, nothing to escape (ids, paths, names): quotes and bytes in one append.
+        if buffer.count <= 256, !buffer.contains(where: jsonNeedsEscape) {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: buffer.count + 2) { quoted in
+                var c = ByteCursor(quoted)
+                c.put(DQUOTE); c.put(buffer); c.put(DQUOTE)
+                out.append(contentsOf: c.written)
+            }
+            return true
+        }
+        out.append(DQUOTE)
         var runStart = 0
         for i in 0..<buffer.count where jsonNeedsEscape(buffer[i]) {
             if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
@@ -456,14 +476,16 @@ public func appendJSONString(_ s: String, to out: inout [UInt8]) {
             runStart = i + 1
         }
         if buffer.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart...])) }
+        out.append(DQUOTE)
         return true
     }
     if done == nil {
+        out.append(DQUOTE)
         for c in s.utf8 {
             if jsonNeedsEscape(c) { appendJSONEscape(c, &out) } else { out.append(c) }
         }
+        out.append(DQUOTE)
     }
-    out.append(DQUOTE)
 }
 
 @inline(__always) private func jsonNeedsEscape(_ c: UInt8) -> Bool {

@@ -170,7 +170,7 @@ public struct Router: Sendable {
         case .found(let template, let parameters, let handler):
             request.pathParameters = parameters
             request.routeTemplate = template
-            handler(request, sink)
+            handler(consume request, sink)
         case .methodNotAllowed where Self.isUnrecognized(request.method), .notFound where Self.isUnrecognized(request.method):
             // A method the server does not recognize (PROPFIND, made-up ones): 501, as RFC 9110 §9.1 and
             // nginx answer, rather than 404/405, which would say the resource or this route is at fault.

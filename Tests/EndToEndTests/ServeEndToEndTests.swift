@@ -280,7 +280,12 @@ func decode<T: Decodable>(_ type: T.Type, _ reply: HTTPReply) throws -> T {
         #expect(elapsed < 60, "1,200 requests took \(elapsed) s")
         // Now read it all: every access-log line arrives, whole and in request order.
         let readDeadline = now() + 10
-        while now() < readDeadline && !text.contains("\"request_id\":\"fill-1199\"") { drain(); usleep(10_000) }
+        // Until the last request's line has arrived whole (a read may end inside a line).
+        func lastLineIn() -> Bool {
+            guard let r = text.range(of: "\"request_id\":\"fill-1199\"") else { return false }
+            return text[r.upperBound...].contains("\n")
+        }
+        while now() < readDeadline && !lastLineIn() { drain(); usleep(10_000) }
         let ids = text.split(separator: "\n").compactMap { line -> Int? in
             guard line.hasPrefix("{"), line.hasSuffix("}"), let r = line.firstRange(of: "\"request_id\":\"fill-") else { return nil }
             return Int(line[r.upperBound...].prefix { $0.isNumber })

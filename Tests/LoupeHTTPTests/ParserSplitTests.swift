@@ -130,3 +130,61 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// The connection's decoder moves each head and body out of the parser's parts (no copies): at
+/// every split of every fixture it must hand over the requests its plain reference makes — the
+/// whole input's parts, each head's `makeRequest` with its body parts joined.
+struct DecoderSplitTests {
+    private static func reference(_ parts: [HTTPPart]) -> [HTTPRequest] {
+        var out: [HTTPRequest] = []
+        var head: HTTPRequestHead? = nil
+        var body: [UInt8] = []
+        for part in parts {
+            switch part {
+            case .head(let h): head = h; body = []
+            case .body(let b): body += b
+            case .end: if let h = head { out.append(h.makeRequest(body: body)) }; head = nil
+            }
+        }
+        return out
+    }
+
+    private static func decode(_ pieces: [[UInt8]]) -> [HTTPRequest] {
+        var decoder = RequestDecoder(limits: .default)
+        var out: [HTTPRequest] = []
+        for piece in pieces {
+            piece.withUnsafeBytes { decoder.append($0) }
+            var steps = 0
+            loop: while steps < 1000 {
+                steps += 1
+                switch decoder.next() {
+                case .request(let r, _): out.append(r)
+                case .head: continue
+                case .needMore, .error: break loop
+                }
+            }
+        }
+        return out
+    }
+
+    private static func same(_ a: [HTTPRequest], _ b: [HTTPRequest]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { x, y in
+            x.method == y.method && x.target == y.target && x.path == y.path && x.version == y.version
+                && x.query.elementsEqual(y.query, by: { $0.name == $1.name && $0.value == $1.value })
+                && x.headers == y.headers && x.body == y.body
+        }
+    }
+
+    @Test(arguments: validFixtures.indices)
+    func everySplitGivesTheParsersRequests(_ index: Int) throws {
+        let input = bytes(validFixtures[index])
+        let expected = Self.reference(try parseAll(input))
+        #expect(!expected.isEmpty)
+        for cut in 0...input.count {
+            let got = Self.decode([Array(input[..<cut]), Array(input[cut...])])
+            #expect(Self.same(got, expected), "fixture \(index) split at \(cut)")
+            if !Self.same(got, expected) { break }
+        }
+        #expect(Self.same(Self.decode(input.map { [$0] }), expected), "fixture \(index) byte by byte")
+    }
+}

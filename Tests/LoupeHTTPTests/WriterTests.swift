@@ -113,6 +113,15 @@ struct WriterTests {
                 }
             }
         }
+        // Around the size up to which a string with nothing to escape is copied with its quotes at once.
+        for length in [255, 256, 257, 300] {
+            let plain = String(repeating: "a", count: length)
+            for s in [plain, plain + "<", "\"" + plain] {
+                var fast: [UInt8] = [0x2C]
+                appendJSONString(s, to: &fast)
+                #expect(fast == [0x2C] + reference(s), "length \(s.utf8.count)")
+            }
+        }
         // Non-ASCII text passes through; escapes on both sides of it.
         for s in ["é\"ü<16 bytes of ascii>\n", String(repeating: "ß", count: 20) + "\\", "\u{1F600}&x"] {
             var fast: [UInt8] = []

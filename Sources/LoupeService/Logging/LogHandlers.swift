@@ -76,27 +76,21 @@ public final class LogSink: @unchecked Sendable {
         if spare.capacity > 1 << 20 { spare = [] } else { spare.removeAll(keepingCapacity: true) }
     }
 
-    /// Appends one non-urgent line that `format` writes straight into the buffer (under the lock:
-    /// no array per line), dropped and counted like `write`'s when it would pass `capacity`;
-    /// before `startBuffering` the line is formatted apart and written at once.
+    /// Appends one non-urgent line that `format` writes into the calling thread's own scratch
+    /// array (outside the lock, no array per line), then copied into the buffer under the lock: the
+    /// event loops share the lock for one copy a line, not for the formatting (GET /health, issue
+    /// 16). Dropped and counted like `write`'s when it would pass `capacity`; before
+    /// `startBuffering` the line is written at once.
     func appendLine(_ format: (inout [UInt8]) -> Void) {
-        let buffered = lock.withLock { () -> Bool in
-            guard buffering else { return false }
-            let before = buffer.count
-            format(&buffer)
-            if buffer.count > capacity {
-                buffer.removeSubrange(before...)
-                dropped += 1
-            } else if before == 0 {
-                lock.signal()
-            }
-            return true
+        Self.scratch.withValue { s in
+            s.bytes.removeAll(keepingCapacity: s.bytes.capacity <= 1 << 16)
+            format(&s.bytes)
+            write(s.bytes, urgent: false)
         }
-        if buffered { return }
-        var line: [UInt8] = []
-        format(&line)
-        write(line, urgent: false)
     }
+
+    private final class Scratch { var bytes: [UInt8] = [] }
+    private static let scratch = PerThread { Scratch() }
 
     /// Writes one or more whole lines. Non-`urgent` ones are buffered once buffering is on;
     /// `urgent` ones (warnings, errors) are written at once, after what is buffered.
@@ -166,6 +160,7 @@ public struct LoupeLogHandler: LogHandler {
     public func logJSONLine(level: Logger.Level, message: StaticString, fields: (inout JSONWriter) -> Void) -> Bool {
         guard metadata.isEmpty, format == .json else { return false }
         guard level >= logLevel else { return true }
+        let loggerField = self.loggerField   // captured alone: not a copy of the whole handler per line
         func line(_ bytes: inout [UInt8]) {
             var w = JSONWriter(capacity: 0)
             swap(&w.bytes, &bytes)

@@ -106,9 +106,9 @@ extension InferenceService {
         let maxBodyBytes = configuration.maxBodyBytes
         return { [instrumentation] request, sink in
             let match = router.match(request)
-            instrumentation.instrument(request, template: match.template, sink: sink) { request, sink in
+            instrumentation.instrument(consume request, template: match.template, sink: sink) { request, sink in
                 guard case .found = match, !request.body.isEmpty, request.headers["Content-Encoding"] != nil else {
-                    return router.dispatch(match, request, sink: sink)
+                    return router.dispatch(match, consume request, sink: sink)
                 }
                 switch ContentCoding.decode(request, maxBytes: maxBodyBytes) {
                 case .success(let decoded): router.dispatch(match, decoded, sink: sink)

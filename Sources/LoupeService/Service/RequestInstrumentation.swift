@@ -48,7 +48,7 @@ final class RequestInstrumentation: Sendable {
             cors: cors.isOff ? [] : cors.headers(origin: request.headers["Origin"], method: request.method,
                                                  preflight: request.headers["Access-Control-Request-Method"] != nil),
             start: monotonicNanoseconds())
-        next(request, instrumented)
+        next(consume request, instrumented)
     }
 
     private func requestID(from header: String?) -> String {

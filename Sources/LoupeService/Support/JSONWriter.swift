@@ -6,7 +6,8 @@ import LoupeHTTP
 public struct JSONWriter {
     public var bytes: [UInt8] = []
 
-    public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+    /// `capacity` 0 reserves nothing (reserving 0 on an empty array still allocates a buffer).
+    public init(capacity: Int = 512) { if capacity > 0 { bytes.reserveCapacity(capacity) } }
 
     @inline(__always) public mutating func raw(_ s: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
@@ -99,13 +100,3 @@ extension JSONWriter: TextOutputStream {
     public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }
 
-/// The decimal digits of `m` written at `out` (room for 20 needed), most significant first;
-/// returns how many. The one digit writer of the service's hand-sized outputs (JSONWriter.int,
-/// the /predict response cursor, Server-Timing).
-@inline(__always) func writeDecimalDigits(_ m: UInt, to out: UnsafeMutablePointer<UInt8>) -> Int {
-    var digits = 1, rest = m
-    while rest >= 10 { rest /= 10; digits += 1 }
-    rest = m
-    for d in stride(from: digits - 1, through: 0, by: -1) { out[d] = UInt8(truncatingIfNeeded: rest % 10) &+ 0x30; rest /= 10 }
-    return digits
-}
