@@ -19,6 +19,13 @@ public struct Normalization: Codable, Sendable, Equatable {
         }
     }
 
+    /// `apply(pixels)` appended to `out` (a forward pass's batch buffer: the pixels normalized
+    /// where they are gathered, in no array of their own).
+    public func append(_ pixels: [UInt8], to out: inout [Float]) {
+        let scale = self.scale, offset = self.offset
+        out.append(contentsOf: pixels.lazy.map { Float($0) * scale + offset })
+    }
+
     public func apply(_ pixels: ArraySlice<UInt8>, into out: inout [Float], at start: Int) {
         var i = start
         for p in pixels {

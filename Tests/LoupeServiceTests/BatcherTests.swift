@@ -167,3 +167,41 @@ import Glibc
         batcher.stop()
     }
 }
+
+/// Jobs that carry 8-bit pixels are normalized where the forward pass gathers its batch; that path
+/// is held to its reference, the floats `Normalization.apply` makes: the same outputs, alone and
+/// gathered with float jobs into one pass.
+@Suite struct PixelJobTests {
+    @Test func pixelJobsRunAsTheirNormalizedFloats() throws {
+        let model = FakeModel()
+        let batcher = Batcher(configuration: .init(workers: 1, threadsPerWorker: 1, maxBatchSize: 8, maxQueueDelayMicroseconds: 0, queueCapacity: 100))
+        var random = SystemRandomNumberGenerator()
+        let images = (0..<5).map { _ in (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) } }
+        func run(_ jobs: [(pixels: Bool, image: [UInt8])]) -> [[Float]] {
+            let results = Mutex<[Int: [Float]]>([:])
+            var worker = BatchWorker(batcher: batcher)
+            for (i, job) in jobs.enumerated() {
+                let done: @Sendable (InferenceResult) -> Void = { r in results.withLock { $0[i] = r.probabilities } }
+                worker.batch.append(job.pixels
+                    ? InferenceJob(model: model, floats: nil, pixels: job.image, count: 1, explanation: nil, enqueuedAt: 0, completion: done)
+                    : InferenceJob(model: model, input: model.normalization.apply(job.image), count: 1, completion: done))
+            }
+            worker.execute(onWorker: false)
+            return results.withLock { r in jobs.indices.map { r[$0] ?? [] } }
+        }
+        for image in images {
+            let reference = run([(false, image)])
+            #expect(!reference[0].isEmpty)
+            #expect(run([(true, image)]) == reference)
+        }
+        let mixed = images.enumerated().map { (pixels: $0.offset % 2 == 0, image: $0.element) }
+        #expect(run(mixed) == run(mixed.map { (pixels: false, image: $0.image) }))
+        #expect(run(mixed) == run(mixed.map { (pixels: true, image: $0.image) }))
+        // The pixel job's floats, where something needs them whole, are the reference's.
+        let job = InferenceJob(model: model, floats: nil, pixels: images[0], count: 1, explanation: nil, enqueuedAt: 0, completion: nil)
+        #expect(job.input == model.normalization.apply(images[0]))
+        var appended: [Float] = [7]
+        Normalization(scale: 0.37, offset: -1.5).append(images[1], to: &appended)
+        #expect(appended == [7] + Normalization(scale: 0.37, offset: -1.5).apply(images[1]))
+    }
+}

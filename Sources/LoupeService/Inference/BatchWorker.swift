@@ -66,16 +66,23 @@ struct BatchWorker {
         let images = batch.reduce(0) { $0 + $1.count }
         let output: [Float]
         if batch.count == 1 && images <= maxBatch {
-            output = runner.predict(batch[0].input, count: images, threads: threads)
+            if let floats = batch[0].floats {
+                output = runner.predict(floats, count: images, threads: threads)
+            } else {   // pixels: normalized into the reused buffer, not an array of their own
+                buffer.removeAll(keepingCapacity: true)
+                batch[0].appendInput(to: &buffer)
+                output = runner.predict(buffer, count: images, threads: threads)
+            }
             counters.executed()
         } else if batch.count == 1 {
             // One request larger than a batch: run it in slices.
             let job = batch[0]
+            let input = job.input
             var out = [Float](); out.reserveCapacity(images * model.outputCount)
             var offset = 0
             while offset < images {
                 let n = min(maxBatch, images - offset)
-                let slice = Array(job.input[(offset * model.inputCount)..<((offset + n) * model.inputCount)])
+                let slice = Array(input[(offset * model.inputCount)..<((offset + n) * model.inputCount)])
                 out.append(contentsOf: runner.predict(slice, count: n, threads: threads))
                 counters.executed()
                 offset += n
@@ -83,7 +90,7 @@ struct BatchWorker {
             output = out
         } else {
             buffer.removeAll(keepingCapacity: true)
-            for job in batch { buffer.append(contentsOf: job.input) }
+            for job in batch { job.appendInput(to: &buffer) }
             output = runner.predict(buffer, count: images, threads: threads)
             counters.executed()
         }

@@ -8,6 +8,7 @@
 // event loop's thread waits in that loop's own batch instead (LoopBatch.swift), which the loop runs
 // at the end of its current iteration — the requests it decoded in one round are one forward pass,
 // and the responses are written from there: no lock, no futex, no eventfd, no thread hand-off.
+import LoupeData
 import LoupeEngine
 import LoupeHTTP
 import Synchronization
@@ -32,7 +33,11 @@ public struct InferenceResult: Sendable {
 /// answer are one allocation, not a job plus closure contexts.
 public class InferenceJob: @unchecked Sendable {
     public let model: any InferenceModel
-    let input: [Float]
+    /// The input: model-ready floats, or 8-bit pixels normalized where the forward pass gathers
+    /// its batch (`appendInput`), or by `input`.
+    let floats: [Float]?
+    let pixels: [UInt8]?
+    let normalization: Normalization
     public let count: Int
     /// Set for an explain job: it runs alone, and counts as `weight` images in the queue.
     public let explanation: ExplanationRequest?
@@ -44,24 +49,34 @@ public class InferenceJob: @unchecked Sendable {
     /// `input` holds `count × model.inputCount` model-ready floats.
     public convenience init(model: any InferenceModel, input: [Float], count: Int,
                             completion: @escaping @Sendable (InferenceResult) -> Void) {
-        self.init(model: model, input: input, count: count, explanation: nil, enqueuedAt: monotonicNanoseconds(), completion: completion)
+        self.init(model: model, floats: input, pixels: nil, count: count, explanation: nil, enqueuedAt: monotonicNanoseconds(), completion: completion)
     }
 
     /// An explain job: `count` images explained one after another on one worker.
     public convenience init(model: any InferenceModel, input: [Float], count: Int, explanation: ExplanationRequest,
                             completion: @escaping @Sendable (InferenceResult) -> Void) {
-        self.init(model: model, input: input, count: count, explanation: explanation, enqueuedAt: monotonicNanoseconds(), completion: completion)
+        self.init(model: model, floats: input, pixels: nil, count: count, explanation: explanation, enqueuedAt: monotonicNanoseconds(), completion: completion)
     }
 
-    /// `enqueuedAt`: monotonic ns, the queue wait's start. A subclass passes no `completion` and
-    /// overrides `complete`.
-    init(model: any InferenceModel, input: [Float], count: Int, explanation: ExplanationRequest?, enqueuedAt: UInt64,
+    /// `floats`, or else `pixels` (normalized by the model's normalization), hold `count ×
+    /// model.inputCount` values. `enqueuedAt`: monotonic ns, the queue wait's start. A subclass
+    /// passes no `completion` and overrides `complete`.
+    init(model: any InferenceModel, floats: [Float]?, pixels: [UInt8]?, count: Int, explanation: ExplanationRequest?, enqueuedAt: UInt64,
          completion: (@Sendable (InferenceResult) -> Void)?) {
-        precondition(input.count == count * model.inputCount, "input size does not match count")
-        self.model = model; self.input = input; self.count = count
+        precondition((floats?.count ?? pixels?.count) == count * model.inputCount, "input size does not match count")
+        self.model = model; self.count = count
+        self.floats = floats; self.pixels = floats == nil ? pixels : nil; self.normalization = model.normalization
         self.explanation = explanation
         self.weight = explanation.map { count * $0.passesPerImage(height: model.imageHeight, width: model.imageWidth) } ?? count
         self.enqueuedAt = enqueuedAt; self.completion = completion
+    }
+
+    /// `count × model.inputCount` model-ready floats.
+    var input: [Float] { floats ?? normalization.apply(pixels!) }
+
+    /// Appends the model-ready input to `buffer` (pixels are normalized straight into it).
+    func appendInput(to buffer: inout [Float]) {
+        if let floats { buffer.append(contentsOf: floats) } else { normalization.append(pixels!, to: &buffer) }
     }
 
     /// Completes the job with its result, on the worker (or event loop) that ran it.

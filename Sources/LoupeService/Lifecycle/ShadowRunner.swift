@@ -31,10 +31,11 @@ import Synchronization
 final class ShadowRunner: @unchecked Sendable {
     struct Job {
         var routed: RoutedModel
-        /// Model-ready input of the answered version, `count` images.
-        var input: [Float]
-        /// The images' 8-bit pixels when they came as pixels (to renormalize for the other version).
-        var pixels: [UInt8]?
+        /// The answered version's input, `count` images: its model-ready floats (`input`) and, when
+        /// they came as pixels, the 8-bit pixels (to renormalize for the other version).
+        var batch: DecodedBatch
+        var input: [Float] { batch.input }
+        var pixels: [UInt8]? { batch.pixels }
         var count: Int
         var answeredClasses: [Int]
         var requestID: String?
@@ -45,6 +46,18 @@ final class ShadowRunner: @unchecked Sendable {
         /// count) — recorded by the worker once it has the copy, or on the request side when the copy
         /// is not queued; nil when the caller recorded it already.
         var answeredSeconds: Double? = nil
+
+        init(routed: RoutedModel, batch: DecodedBatch, count: Int, answeredClasses: [Int], requestID: String?,
+             labels: [Int]? = nil, answeredSeconds: Double? = nil) {
+            self.routed = routed; self.batch = batch; self.count = count; self.answeredClasses = answeredClasses
+            self.requestID = requestID; self.labels = labels; self.answeredSeconds = answeredSeconds
+        }
+
+        init(routed: RoutedModel, input: [Float], pixels: [UInt8]?, count: Int, answeredClasses: [Int], requestID: String?,
+             labels: [Int]? = nil, answeredSeconds: Double? = nil) {
+            self.init(routed: routed, batch: DecodedBatch(input: input, count: count, pixels: pixels), count: count,
+                      answeredClasses: answeredClasses, requestID: requestID, labels: labels, answeredSeconds: answeredSeconds)
+        }
     }
 
     /// Images waiting at most (`promotion.shadow_queue_images`).
@@ -91,7 +104,7 @@ final class ShadowRunner: @unchecked Sendable {
         guard routed.other != nil else { return }
         let seconds = Double(inferenceNanoseconds) / 1e9
         if labels != nil { tracker.answered(routed, inferenceSeconds: seconds) }
-        offer(Job(routed: routed, input: batch.input, pixels: batch.pixels, count: batch.count, answeredClasses: classes,
+        offer(Job(routed: routed, batch: batch, count: batch.count, answeredClasses: classes,
                   requestID: requestID, labels: labels, answeredSeconds: labels == nil ? seconds : nil))
     }
 

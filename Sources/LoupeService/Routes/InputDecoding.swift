@@ -7,11 +7,28 @@ import LoupeHTTP
 
 /// A decoded batch for one model.
 struct DecodedBatch {
-    /// `count × inputCount` model-ready floats.
-    var input: [Float]
     var count: Int
     /// The raw pixels when the input was pixels (for drift statistics); nil for FP32 tensors.
     var pixels: [UInt8]?
+    /// The model-ready floats when they came as floats (FP32 tensors); nil for pixels, which are
+    /// normalized where they are used: straight into the forward pass's batch buffer (no float
+    /// array per request), or by `input`.
+    var floats: [Float]?
+    /// The model's normalization, for `pixels`.
+    var normalization: Normalization
+
+    /// Model-ready floats as they came (`pixels`, when given, are the ones they were made from).
+    init(input: [Float], count: Int, pixels: [UInt8]?) {
+        floats = input; self.count = count; self.pixels = pixels; normalization = .standard
+    }
+
+    /// Pixels, normalized by `normalization` where they are used.
+    init(pixels: [UInt8], count: Int, normalization: Normalization) {
+        floats = nil; self.count = count; self.pixels = pixels; self.normalization = normalization
+    }
+
+    /// `count × inputCount` model-ready floats (made from the pixels at each call when they came as pixels).
+    var input: [Float] { floats ?? normalization.apply(pixels ?? []) }
 }
 
 struct InputLimits {
@@ -233,7 +250,7 @@ enum InputDecoding {
     }
 
     static func normalize(_ pixels: [UInt8], count: Int, model: any InferenceModel) -> DecodedBatch {
-        DecodedBatch(input: model.normalization.apply(pixels), count: count, pixels: pixels)
+        DecodedBatch(pixels: pixels, count: count, normalization: model.normalization)
     }
 
     private static func imagePrefix(_ index: Int, _ count: Int) -> String { count > 1 ? "image \(index): " : "" }

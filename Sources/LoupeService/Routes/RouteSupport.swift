@@ -156,7 +156,8 @@ final class ResponderJob<Responder: PredictionResponder>: InferenceJob, @uncheck
     init(model: any InferenceModel, batch: DecodedBatch, explanation: ExplanationRequest?, decodedAt: UInt64,
          sink: any HTTPResponseSink, startedAt: UInt64, counters: ModelVersionStatistics, responder: Responder) {
         self.responder = responder; self.sink = sink; self.startedAt = startedAt; self.counters = counters
-        super.init(model: model, input: batch.input, count: batch.count, explanation: explanation, enqueuedAt: decodedAt, completion: nil)
+        super.init(model: model, floats: batch.floats, pixels: batch.pixels, count: batch.count, explanation: explanation,
+                   enqueuedAt: decodedAt, completion: nil)
     }
 
     override func complete(_ result: InferenceResult) {
