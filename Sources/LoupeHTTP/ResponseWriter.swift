@@ -226,13 +226,39 @@ public struct ResponseWriter: Sendable {
             value.withUTF8 { v in
                 guard !n.isEmpty, !isForbiddenName(n) else { return }
                 for b in n where !isTokenByte(b) { return }
-                for b in v where !(b == HTAB || (b >= SP && b != 0x7F)) { return }
+                guard isFieldValue(v) else { return }
                 c.put(n)
                 c.put(": ")
                 c.put(v)
                 c.put("\r\n")
             }
         }
+    }
+
+    /// Whether every byte may stand in a field value (HTAB, or SP and above but DEL; the rule of
+    /// `isUserHeaderWritable`): eight bytes at a time while no word holds a byte below SP or a DEL,
+    /// then byte by byte from the first word that does (HTAB is allowed) and for the tail.
+    @inline(__always)
+    static func isFieldValue(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        if let base = v.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= v.count {
+                let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20 (exact as a test of "any")
+                let y = x ^ (ones &* 0x7F)
+                let del = (y &- ones) & ~y & highs             // some byte == 0x7F
+                if below | del != 0 { break }
+                i += 8
+            }
+        }
+        while i < v.count {
+            let b = v[i]
+            if !(b == HTAB || (b >= SP && b != 0x7F)) { return false }
+            i += 1
+        }
+        return true
     }
 
     /// A String's UTF-8 (contiguous, or made so).

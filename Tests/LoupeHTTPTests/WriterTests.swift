@@ -75,6 +75,28 @@ struct WriterTests {
         }
     }
 
+    /// The value check reads eight bytes at a time: every byte that decides it (controls, HTAB,
+    /// DEL, SP, the highest ASCII and non-ASCII) at every position of values of 0–40 bytes.
+    @Test func fieldValueCheckAgreesWithTheRuleAtEveryPosition() {
+        let specials: [UInt8] = [0x00, 0x01, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x21, 0x7E, 0x7F, 0x80, 0xA0, 0xFF]
+        for length in 0...40 {
+            let plain = [UInt8](repeating: 0x61, count: length)
+            for position in -1..<length {
+                for special in position < 0 ? [0x61] : specials {
+                    var bytes = plain
+                    if position >= 0 { bytes[position] = special }
+                    let value = String(decoding: bytes, as: UTF8.self)
+                    var fast: [UInt8] = []
+                    ResponseWriter.appendWritable("X-V", value, into: &fast)
+                    let reference = ResponseWriter.isUserHeaderWritable("X-V", value) ? Array("X-V: \(value)\r\n".utf8) : []
+                    #expect(fast == reference, "length \(length), byte \(special) at \(position)")
+                    let direct = bytes.withUnsafeBufferPointer { ResponseWriter.isFieldValue($0) }
+                    #expect(direct == bytes.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }, "length \(length), byte \(special) at \(position)")
+                }
+            }
+        }
+    }
+
     /// appendJSONString copies runs of plain bytes at once: against a byte-by-byte reference, for
     /// every byte value that must be escaped (and some that must not) at every position of strings
     /// of 0–40 bytes.
