@@ -23,7 +23,19 @@ public struct Normalization: Codable, Sendable, Equatable {
     /// where they are gathered, in no array of their own).
     public func append(_ pixels: [UInt8], to out: inout [Float]) {
         let scale = self.scale, offset = self.offset
-        out.append(contentsOf: pixels.lazy.map { Float($0) * scale + offset })
+        // 128 values at a time through a stack buffer (a loop the compiler vectorizes, as `apply`'s),
+        // each chunk appended as one copy: no heap memory, no per-element append.
+        pixels.withUnsafeBufferPointer { p in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 128) { t in
+                var start = 0
+                while start < p.count {
+                    let n = min(128, p.count - start), from = p.baseAddress! + start
+                    for i in 0..<n { t[i] = Float(from[i]) * scale + offset }
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: t[0..<n]))
+                    start += n
+                }
+            }
+        }
     }
 
     public func apply(_ pixels: ArraySlice<UInt8>, into out: inout [Float], at start: Int) {
