@@ -485,8 +485,9 @@ public func echoed(_ value: some StringProtocol, limit: Int = 64) -> String {
 /// string escaper of the project (LoupeService's JSONWriter calls it).
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
     let done: Bool? = s.utf8.withContiguousStorageIfAvailable { buffer in
+        var i = firstJSONEscape(buffer, from: 0)
         // The usual case, nothing to escape (ids, paths, names): quotes and bytes in one append.
-        if buffer.count <= 256, !buffer.contains(where: jsonNeedsEscape) {
+        if i == buffer.count && buffer.count <= 256 {
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: buffer.count + 2) { quoted in
                 var c = ByteCursor(quoted)
                 c.put(DQUOTE); c.put(buffer); c.put(DQUOTE)
@@ -496,10 +497,11 @@ public func appendJSONString(_ s: String, to out: inout [UInt8]) {
         }
         out.append(DQUOTE)
         var runStart = 0
-        for i in 0..<buffer.count where jsonNeedsEscape(buffer[i]) {
+        while i < buffer.count {
             if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
             appendJSONEscape(buffer[i], &out)
             runStart = i + 1
+            i = firstJSONEscape(buffer, from: runStart)
         }
         if buffer.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart...])) }
         out.append(DQUOTE)
@@ -512,6 +514,26 @@ public func appendJSONString(_ s: String, to out: inout [UInt8]) {
         }
         out.append(DQUOTE)
     }
+}
+
+/// The index of the first byte at or after `start` that a JSON string must escape (`jsonNeedsEscape`),
+/// or `buffer.count`: eight bytes at a time while a word holds none of them, then byte by byte.
+@inline(__always) private func firstJSONEscape(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+    var i = start
+    if let base = buffer.baseAddress {
+        let raw = UnsafeRawPointer(base)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        // Some byte of `x` equal to `b` (exact as a test of "any").
+        @inline(__always) func has(_ x: UInt64, _ b: UInt64) -> UInt64 { let y = x ^ (ones &* b); return (y &- ones) & ~y & highs }
+        while i + 8 <= buffer.count {
+            let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20
+            if below | has(x, 0x22) | has(x, 0x5C) | has(x, 0x3C) | has(x, 0x3E) | has(x, 0x26) != 0 { break }
+            i += 8
+        }
+    }
+    while i < buffer.count && !jsonNeedsEscape(buffer[i]) { i += 1 }
+    return i
 }
 
 @inline(__always) private func jsonNeedsEscape(_ c: UInt8) -> Bool {
