@@ -116,6 +116,31 @@ import Testing
         #expect(try ServiceConfiguration.load(file: dir.path + "/small.yaml", environment: [:], overrides: [], warnings: &warnings).port == 9001)
     }
 
+    /// A key given twice in one file is refused with both lines and the file, not silently last-wins
+    /// (a repeated `port:`) or merged (two `models:` sections); the same key under different parents is fine.
+    @Test func aKeyRepeatedInTheFileIsRefused() throws {
+        let dir = try TempDir()
+        var warnings: [String] = []
+        func refusal(_ name: String, _ text: String) throws -> String? {
+            try dir.write(name, text)
+            do {
+                _ = try ServiceConfiguration.load(file: dir.path + "/" + name, environment: [:], overrides: [], warnings: &warnings)
+                return nil
+            } catch let error as ConfigurationError {
+                return "\(error)"
+            }
+        }
+        let port = try refusal("port.yaml", "server:\n  port: 9001\n  host: 127.0.0.1\n  port: 9002\n")
+        #expect(port == "invalid configuration: config (\(dir.path)/port.yaml): line 4: the key 'server.port' is given twice, on line 2 and on line 4; give it once")
+        let models = try refusal("models.yaml", "models:\n  dir: /a\nserver:\n  port: 9001\nmodels:\n  max_loaded: 2\n")
+        #expect(models?.contains("the key 'models' is given twice, on line 1 and on line 5") == true, "\(models ?? "accepted")")
+        #expect(models?.contains("models.yaml") == true)
+        let top = try refusal("top.yaml", "a: 1\na: 2\n")
+        #expect(top?.contains("'a' is given twice, on line 1 and on line 2") == true, "\(top ?? "accepted")")
+        // The same leaf name under different parents, and a list, are one key each.
+        #expect(try refusal("fine.yaml", "server:\n  port: 9001\nmetrics:\n  port: 9100\nmodels:\n  policy:\n    a:\n      - 1\n      - 2\n") == nil)
+    }
+
     @Test func perModelPoliciesAndLists() throws {
         let dir = try TempDir()
         try dir.write("p.yaml", "models:\n  policy:\n    fashion: [1, 3]\n    digits: latest\n")

@@ -5,7 +5,7 @@
 // imports full Foundation, which costs the server ≈8 MB of RSS; see DESIGN §1.)
 
 /// Flattens a YAML document into dotted keys: `server:\n  port: 8080` → `["server.port": "8080"]`.
-/// Sequences become comma-joined values (`[1, 2]` → "1,2").
+/// Sequences become comma-joined values (`[1, 2]` → "1,2"). A key given twice at the same place is an error.
 struct MiniYAML {
     struct ParseError: Error, CustomStringConvertible {
         var line: Int
@@ -18,6 +18,10 @@ struct MiniYAML {
         // Stack of (indent, key path) for the open mappings.
         var stack: [(indent: Int, path: String)] = [(-1, "")]
         var pendingSequenceKey: (path: String, indent: Int, line: Int, items: [String])?
+        // Every key path seen so far (leaves and mapping parents) with its line: a key given twice in one
+        // file is refused, as a careful YAML loader does, instead of the later value silently winning
+        // (two `port:` lines) or two `models:` sections silently merging.
+        var seen: [String: Int] = [:]
 
         /// Ends a key that had no inline value: a list, an empty value, or (when the next line is
         /// indented deeper) the parent of a nested mapping, which yields nothing itself.
@@ -65,6 +69,10 @@ struct MiniYAML {
             while let top = stack.last, top.indent >= indent { stack.removeLast() }
             guard let parent = stack.last else { throw ParseError(line: lineNumber, message: "bad indentation") }
             let path = parent.path.isEmpty ? key : parent.path + "." + key
+            if let first = seen[path] {
+                throw ParseError(line: lineNumber, message: "the key '\(path)' is given twice, on line \(first) and on line \(lineNumber); give it once")
+            }
+            seen[path] = lineNumber
 
             if rest.isEmpty {
                 // A nested mapping or a block sequence follows.
