@@ -51,6 +51,17 @@ int cloupe_drop_new_connections(int fd) {
 #endif
 }
 
+int cloupe_affinity_cpu_count(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    return CPU_COUNT(&set);
+#else
+    return -1;
+#endif
+}
+
 int cloupe_detach_filter(int fd) {
 #ifdef __linux__
     int unused = 0;

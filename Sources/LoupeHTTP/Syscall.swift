@@ -202,7 +202,7 @@ enum Syscall {
     static func wallClockSeconds() -> Int { Int(LoupeSystem.wallClockNanoseconds() / 1_000_000_000) }
 
     static func processorCount() -> Int {
-        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        availableProcessorCount()
     }
 }
 

@@ -1,15 +1,16 @@
 import ArgumentParser
 import LoupeData
+import LoupeSystem
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// `--threads N`: shared by train, evaluate and predict.
 struct ThreadOptions: ParsableArguments {
-    @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: the number of online CPUs).")
+    @Option(name: .long, parsing: .unconditional, help: "Worker threads (default: the CPUs this process may use: its affinity mask, capped by a cgroup CPU quota).")
     var threads: Int?
 
-    var resolved: Int { threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    var resolved: Int { threads ?? availableProcessorCount() }
 
     func validate() throws {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads).") }

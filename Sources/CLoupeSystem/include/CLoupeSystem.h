@@ -15,6 +15,9 @@ int cloupe_set_thread_name(const char *name);
 /// Returns 2 for SCHED_IDLE, 1 for nice 19, 0 when neither took effect.
 int cloupe_lower_thread_priority(void);
 
+/// CPUs in the calling thread's scheduler affinity mask (sched_getaffinity, CPU_COUNT), or -1.
+int cloupe_affinity_cpu_count(void);
+
 /// accept4(2) (a GNU extension in glibc's headers).
 int cloupe_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 

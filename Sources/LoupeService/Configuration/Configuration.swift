@@ -107,10 +107,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// Worker count after resolving 0 = one per online CPU.
+    /// Worker count after resolving 0 = one per CPU this process may use (availableProcessorCount).
     public var effectiveInferenceWorkers: Int {
         if inferenceWorkers > 0 { return inferenceWorkers }
-        return max(1, onlineProcessorCount())
+        return availableProcessorCount()
     }
 }
 

@@ -1,4 +1,4 @@
-// Small OS helpers used by the service: whole-file reads, CPU count, process start. Clocks,
+// Small OS helpers used by the service: whole-file reads, process start. Clocks,
 // sleeping, threads and descriptor loops are LoupeSystem's (re-exported to the service's users).
 @_exported import LoupeSystem
 #if canImport(Glibc)
@@ -6,10 +6,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-public func onlineProcessorCount() -> Int {
-    Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-}
 
 struct SystemError: Error, CustomStringConvertible {
     var call: String
