@@ -16,7 +16,9 @@
 # SwiftNIO server, built in release under $ANCHORS/nio: copy the anchors somewhere writable first); the
 # peers serve /health only.
 # Env: ROUNDS (3) DUR (10s) WARM (2s) TESTS ("health-c64 health-c1 png-c64") ANCHORS (/work/shared/anchors/http)
-#      OUT (/tmp/loupe-request-cost)
+#      OUT (/tmp/loupe-request-cost); SERVER_CPUS / WRK_CPUS (taskset CPU lists, unset: unpinned), e.g.
+#      SERVER_CPUS=1 WRK_CPUS=0 puts the server on one core and wrk on the other, so req/s is the
+#      server's capacity on one core instead of a share of two it splits with the load generator.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}; DUR=${DUR:-10s}; WARM=${WARM:-2s}
@@ -26,6 +28,8 @@ OUT=${OUT:-/tmp/loupe-request-cost}; mkdir -p "$OUT"
 export PORT=18620
 HZ=$(getconf CLK_TCK)
 PID=""
+PIN_SERVER=(); [[ -n "${SERVER_CPUS:-}" ]] && PIN_SERVER=(taskset -c "$SERVER_CPUS")
+PIN_WRK=(); [[ -n "${WRK_CPUS:-}" ]] && PIN_WRK=(taskset -c "$WRK_CPUS")
 
 python3 Benchmarks/ServeBench/test_images.py "$OUT" 8
 
@@ -54,9 +58,9 @@ start() {
   local cmd; cmd=$(command_for "$1")
   if [[ "$1" == nginx-w1 || "$1" == nginx-w1-log ]]; then
     local conf="$OUT/nginx/nginx.conf"; [[ "$1" == nginx-w1-log ]] && conf="$OUT/nginx/nginx-log.conf"
-    nginx -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$conf" -g 'daemon off;' > "$OUT/server.log" 2>&1 & PID=$!
+    "${PIN_SERVER[@]}" nginx -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$conf" -g 'daemon off;' > "$OUT/server.log" 2>&1 & PID=$!
   else
-    bash -c "exec $cmd" > "$OUT/server.log" 2>&1 & PID=$!
+    "${PIN_SERVER[@]}" bash -c "exec $cmd" > "$OUT/server.log" 2>&1 & PID=$!
   fi
   for _ in $(seq 1 300); do curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/health" 2>/dev/null && return 0; sleep 0.02; done
   echo "$1 did not start:"; cat "$OUT/server.log" >&2; return 1
@@ -73,7 +77,7 @@ ticks() { local s=0; for p in $(pids); do s=$(( s + $(awk '{print $14+$15}' /pro
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 us() { awk '{v=$1; if (v ~ /us$/) {sub("us","",v); print v} else if (v ~ /ms$/) {sub("ms","",v); print v*1000} else if (v ~ /s$/) {sub("s","",v); print v*1e6}}' <<< "$1"; }
 
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; $(date -u +%FT%TZ)" | tee "$OUT/runs.tsv"
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; server CPUs ${SERVER_CPUS:-any}, wrk CPUs ${WRK_CPUS:-any}; $(date -u +%FT%TZ)" | tee "$OUT/runs.tsv"
 printf 'variant\ttest\tround\treq_s\tp50_us\tp99_us\tcpu_us_req\tother_cpu_pct\terrors\n' | tee -a "$OUT/runs.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   for test in $TESTS; do
@@ -86,9 +90,9 @@ for round in $(seq 1 "$ROUNDS"); do
         health-c1) args=(-c1 "http://127.0.0.1:$PORT/health") ;;
         png-c64) args=(-c64 -s Benchmarks/ServeBench/predict.lua "http://127.0.0.1:$PORT/predict" -- "$OUT"/png/*.png) ;;
       esac
-      wrk -t1 -d"$WARM" "${args[@]}" > /dev/null
+      "${PIN_WRK[@]}" wrk -t1 -d"$WARM" "${args[@]}" > /dev/null
       c0=$(ticks); b0=$(busy); w0=$(date +%s%N)
-      /usr/bin/time -f '%U %S' -o "$OUT/wrk.time" wrk -t1 -d"$DUR" --latency "${args[@]}" > "$OUT/wrk.txt"
+      /usr/bin/time -f '%U %S' -o "$OUT/wrk.time" "${PIN_WRK[@]}" wrk -t1 -d"$DUR" --latency "${args[@]}" > "$OUT/wrk.txt"
       c1=$(ticks); b1=$(busy); w1=$(date +%s%N)
       stop
       f="$OUT/wrk.txt"
