@@ -248,6 +248,35 @@ import Testing
                      logger: Logger(label: "test"), seed: 1)
     }
 
+    /// A restart within the same second starts the set sequence at 1 again: the name of a set already on
+    /// disk is skipped, never replaced, and capture goes on (before, the rename failed and capture stopped).
+    @Test func aSetNameThatIsTakenIsSkipped() throws {
+        let dir = try TempDir()
+        // Sets an earlier run left, named as this run's first set would be in the next few seconds.
+        let now = wallClockSeconds()
+        var earlier: [String] = []
+        for k in -1...30 {
+            let path = dir.path + "/m/" + CaptureStore.setName(wallClock: now + Double(k), sequence: 1)
+            try FileIO.createDirectories(path)
+            try FileIO.writeAtomically([(Array("set \(k)".utf8), path + "/capture.json")])
+            earlier.append(path)
+        }
+        let s = Self.store(dir.path, maxBytes: 1 << 20)
+        s.start()
+        s.offer(requestID: "a", model: "m", version: 1, shape: [28, 28, 1], classCount: 10, pixels: { [UInt8](repeating: 7, count: 784) },
+                classes: [1], confidences: [0.9], now: Double(monotonicNanoseconds()) / 1e9)
+        s.label(requestID: "a", labels: [3])
+        s.flush(final: false)
+        let sets = CaptureStore.existingSets(root: dir.path).map(\.path)
+        let new = sets.filter { !earlier.contains($0) }
+        #expect(new.count == 1, "\(sets)")
+        #expect(new.allSatisfy { $0.hasSuffix("-000002") && FileIO.isRegularFile($0 + "/train-images-idx3-ubyte") })
+        for (k, path) in zip(-1...30, earlier) {
+            #expect(try FileIO.readFile(path + "/capture.json") == Array("set \(k)".utf8))
+        }
+        #expect(!s.isStopped)
+    }
+
     /// Labelled records become train-* files, the rest wait; sets rotate so the directory stays
     /// under max_bytes (the oldest go first).
     @Test func setsAreWrittenAndRotated() throws {

@@ -182,6 +182,8 @@ final class CaptureStore: Sendable {
 
     /// Whether a request's records are waiting for a label (tests).
     func isPending(_ requestID: String) -> Bool { state.withLock { $0.pending[requestID] != nil } }
+    /// Whether a write failure stopped capture (loupe_capture_stopped).
+    var isStopped: Bool { state.withLock { $0.stopped } }
 
     // MARK: Writing (capture queue)
 
@@ -280,8 +282,22 @@ final class CaptureStore: Sendable {
         let temp = String(cString: made)
         do {
             try FileIO.writeAtomically(files.map { ($0.bytes, temp + "/" + $0.name) })
-            let final = parent + "/" + name
-            if rename(temp, final) != 0 { throw LoupeDataError.io(path: final, operation: "rename", errno: errno) }
+            var final = parent + "/" + name
+            var attempts = 0
+            while rename(temp, final) != 0 {
+                let error = errno
+                // A set of this name is there already (a restart within the same second starts the sequence
+                // again at 1, or the clock went back): take the next sequence number. rename(2) never replaces
+                // a non-empty directory, so no set is lost; before, this stopped capture.
+                attempts += 1
+                guard error == ENOTEMPTY || error == EEXIST, attempts < 100_000 else {
+                    throw LoupeDataError.io(path: final, operation: "rename", errno: error)
+                }
+                final = parent + "/" + state.withLock { s in
+                    s.sequence += 1
+                    return Self.setName(wallClock: wallClockSeconds(), sequence: s.sequence)
+                }
+            }
             let dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dfd >= 0 { _ = fsync(dfd); close(dfd) }
             state.withLock { $0.sets.append((final, total)) }
