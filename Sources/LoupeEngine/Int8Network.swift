@@ -473,6 +473,7 @@ final class Int8Storage: @unchecked Sendable {
             list = []
             free.withLock { $0.removeAll() }
             made.withLock { $0 = 0 }
+            slots = DispatchSemaphore(value: t)
             if t == 1 { list = [make()] }
             threads = t
         }
@@ -489,9 +490,18 @@ final class Int8Storage: @unchecked Sendable {
     }
 
     private let free = Mutex<[Int8Scratch]>([])
-    /// A scratch for one chunk (t > 1): the last one given back, or a new one.
-    func borrow() -> Int8Scratch { free.withLock { $0.popLast() } ?? make() }
-    func giveBack(_ s: Int8Scratch) { free.withLock { $0.append(s) } }
+    /// At most `threads` chunks hold a scratch at once (as InferenceStorage.slots: concurrentPerform runs as
+    /// many iterations at once as the machine has cores, which may be more than the setting).
+    private var slots = DispatchSemaphore(value: 0)
+    /// A scratch for one chunk (t > 1): the last one given back, or a new one; waits while `threads` are out.
+    func borrow() -> Int8Scratch {
+        slots.wait()
+        return free.withLock { $0.popLast() } ?? make()
+    }
+    func giveBack(_ s: Int8Scratch) {
+        free.withLock { $0.append(s) }
+        slots.signal()
+    }
 }
 
 private struct Int8SendableBox<T>: @unchecked Sendable {

@@ -43,6 +43,25 @@ import Testing
         }
     }
 
+    /// With `threads` > 1 a batch's chunks run as concurrentPerform iterations, as many at once as the machine has
+    /// cores; at most `threads` of them hold a workspace at once (InferenceStorage.slots), so what is made stays
+    /// within the figure for that many threads on any machine. (On a machine with no more cores than `threads` it
+    /// holds without the bound too; with more, e.g. 16 cores and threads 2, it failed: up to 8 chunk workspaces.)
+    @Test func threadsBoundTheWorkspacesMadeForABatch() throws {
+        let model = try Sequential(architecture: Self.architectures[0], seed: 2)
+        let int8 = try Int8NetworkTests.quantizedModel()
+        for threads in [2, 3] {
+            var workspace = model.makeWorkspace(maxBatch: 256)
+            var scratch = int8.makeWorkspace(maxBatch: 256)
+            for _ in 0..<8 {
+                _ = model.predict([Float](repeating: 0.5, count: 256 * model.inputCount), count: 256, workspace: &workspace, threads: threads)
+                _ = int8.predict(Int8NetworkTests.images(256, seed: 5), count: 256, workspace: &scratch, threads: threads)
+            }
+            #expect(model.allocatedBytes(of: workspace) <= model.inferenceWorkspaceBytes(maxBatch: 256, threads: threads), "threads \(threads)")
+            #expect(int8.allocatedBytes(of: scratch) <= int8.inferenceWorkspaceBytes(maxBatch: 256, threads: threads), "threads \(threads)")
+        }
+    }
+
     @Test func int8FigureIsWhatItsScratchAllocates() throws {
         let model = try Int8NetworkTests.quantizedModel()
         let fp32 = try Sequential(architecture: model.architecture, parameters: model.parameters)

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -34,6 +35,7 @@ package final class InferenceStorage: @unchecked Sendable {
             workspaces = []
             free.withLock { $0.removeAll() }
             made.withLock { $0 = 0 }
+            slots = DispatchSemaphore(value: t)
             if t == 1 { workspaces = [make()] }
             threads = t
         }
@@ -54,11 +56,19 @@ package final class InferenceStorage: @unchecked Sendable {
     private let made = Mutex(0)
 
     private let free = Mutex<[ShardWorkspace]>([])
-    /// A workspace for one chunk (t > 1): the last one given back, or a new one.
+    /// At most `threads` chunks hold a workspace at once: concurrentPerform runs as many iterations at once as
+    /// the machine has cores, so without this a batch on a machine with more cores than `inference.threads`
+    /// would run (and make workspaces for) more chunks at once than the setting and the workspace limit allow.
+    private var slots = DispatchSemaphore(value: 0)
+    /// A workspace for one chunk (t > 1): the last one given back, or a new one; waits while `threads` are out.
     func borrow() -> ShardWorkspace {
-        free.withLock { $0.popLast() } ?? make()
+        slots.wait()
+        return free.withLock { $0.popLast() } ?? make()
     }
-    func giveBack(_ ws: ShardWorkspace) { free.withLock { $0.append(ws) } }
+    func giveBack(_ ws: ShardWorkspace) {
+        free.withLock { $0.append(ws) }
+        slots.signal()
+    }
 }
 
 extension NetworkPlan {
