@@ -470,38 +470,20 @@ final class Int8Storage: @unchecked Sendable {
     func scratches(threads t: Int) -> [Int8Scratch] {
         if t != threads {
             chunk = Int8Network.chunk(maxBatch: maxBatch, threads: t)
-            list = []
-            free.withLock { $0.removeAll() }
-            made.withLock { $0 = 0 }
-            slots = DispatchSemaphore(value: t)
-            if t == 1 { list = [make()] }
+            let sizes = network.scratchSizes(chunk: chunk)
+            pool = ChunkWorkspaces(threads: t) { let s = Int8Scratch(sizes); return (s, s.allocatedBytes) }
+            list = t == 1 ? [pool!.make()] : []
             threads = t
         }
         return list
     }
 
+    private var pool: ChunkWorkspaces<Int8Scratch>?
     /// Bytes of the scratches made since the thread count was last set (tests compare it with Int8Network.workspaceBytes).
-    var allocatedBytes: Int { made.withLock { $0 } }
-    private let made = Mutex(0)
-    private func make() -> Int8Scratch {
-        let s = Int8Scratch(network.scratchSizes(chunk: chunk))
-        made.withLock { $0 += s.allocatedBytes }
-        return s
-    }
-
-    private let free = Mutex<[Int8Scratch]>([])
-    /// At most `threads` chunks hold a scratch at once (as InferenceStorage.slots: concurrentPerform runs as
-    /// many iterations at once as the machine has cores, which may be more than the setting).
-    private var slots = DispatchSemaphore(value: 0)
-    /// A scratch for one chunk (t > 1): the last one given back, or a new one; waits while `threads` are out.
-    func borrow() -> Int8Scratch {
-        slots.wait()
-        return free.withLock { $0.popLast() } ?? make()
-    }
-    func giveBack(_ s: Int8Scratch) {
-        free.withLock { $0.append(s) }
-        slots.signal()
-    }
+    var allocatedBytes: Int { pool?.allocatedBytes ?? 0 }
+    /// A scratch for one chunk (t > 1); see ChunkWorkspaces.
+    func borrow() -> Int8Scratch { pool!.borrow() }
+    func giveBack(_ s: Int8Scratch) { pool!.giveBack(s) }
 }
 
 private struct Int8SendableBox<T>: @unchecked Sendable {

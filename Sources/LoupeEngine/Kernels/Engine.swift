@@ -31,42 +31,56 @@ package final class InferenceStorage: @unchecked Sendable {
     func workspaces(threads t: Int) -> [ShardWorkspace] {
         if t != threads {
             chunk = plan.inferenceChunk(maxBatch: maxBatch, threads: t)
-            layout = plan.workspaceLayout(capacity: chunk, training: false)
-            workspaces = []
-            free.withLock { $0.removeAll() }
-            made.withLock { $0 = 0 }
-            slots = DispatchSemaphore(value: t)
-            if t == 1 { workspaces = [make()] }
+            let layout = plan.workspaceLayout(capacity: chunk, training: false)
+            pool = ChunkWorkspaces(threads: t) { let ws = ShardWorkspace(layout: layout); return (ws, ws.allocatedBytes) }
+            workspaces = t == 1 ? [pool!.make()] : []
             threads = t
         }
         return workspaces
     }
 
-    /// The layout every workspace of this storage has (for the current thread count): what
-    /// NetworkPlan.inferenceWorkspaceBytes counts.
-    private var layout: WorkspaceLayout?
+    /// The workspaces of the current thread count (each of the layout NetworkPlan.inferenceWorkspaceBytes counts).
+    private var pool: ChunkWorkspaces<ShardWorkspace>?
     /// Bytes of the workspaces made since the thread count was last set, counted from their buffers (tests compare
     /// it with NetworkPlan.inferenceWorkspaceBytes).
-    package var allocatedBytes: Int { made.withLock { $0 } }
-    private func make() -> ShardWorkspace {
-        let ws = ShardWorkspace(layout: layout!)
-        made.withLock { $0 += ws.allocatedBytes }
-        return ws
-    }
-    private let made = Mutex(0)
+    package var allocatedBytes: Int { pool?.allocatedBytes ?? 0 }
+    /// A workspace for one chunk (t > 1); see ChunkWorkspaces.
+    func borrow() -> ShardWorkspace { pool!.borrow() }
+    func giveBack(_ ws: ShardWorkspace) { pool!.giveBack(ws) }
+}
 
-    private let free = Mutex<[ShardWorkspace]>([])
-    /// At most `threads` chunks hold a workspace at once: concurrentPerform runs as many iterations at once as
-    /// the machine has cores, so without this a batch on a machine with more cores than `inference.threads`
-    /// would run (and make workspaces for) more chunks at once than the setting and the workspace limit allow.
-    private var slots = DispatchSemaphore(value: 0)
-    /// A workspace for one chunk (t > 1): the last one given back, or a new one; waits while `threads` are out.
-    func borrow() -> ShardWorkspace {
+/// The workspaces a batch's chunks use when they run on t > 1 threads (InferenceStorage, Int8Storage): a free
+/// list the chunks borrow from and give back to, so about one workspace per running thread is ever made and each
+/// stays warm in cache; and t slots, so at most t chunks hold one at once. concurrentPerform runs as many
+/// iterations at once as the machine has cores; without the slots, threads 2 on a 16-core machine ran up to 8
+/// chunks at once and made a workspace for each (more CPU than the setting, more memory than
+/// models.max_workspace_bytes counted).
+package final class ChunkWorkspaces<Workspace: AnyObject & Sendable>: @unchecked Sendable {
+    private let free = Mutex<[Workspace]>([])
+    private let made = Mutex(0)
+    private let slots: DispatchSemaphore
+    private let create: () -> (Workspace, bytes: Int)
+
+    package init(threads: Int, create: @escaping () -> (Workspace, bytes: Int)) {
+        slots = DispatchSemaphore(value: threads)
+        self.create = create
+    }
+
+    /// Bytes of the workspaces made (by `make` and `borrow`).
+    package var allocatedBytes: Int { made.withLock { $0 } }
+    /// A new workspace, counted (the one-thread path keeps its own).
+    package func make() -> Workspace {
+        let (workspace, bytes) = create()
+        made.withLock { $0 += bytes }
+        return workspace
+    }
+    /// The last workspace given back, or a new one; waits while all `threads` are out.
+    package func borrow() -> Workspace {
         slots.wait()
         return free.withLock { $0.popLast() } ?? make()
     }
-    func giveBack(_ ws: ShardWorkspace) {
-        free.withLock { $0.append(ws) }
+    package func giveBack(_ workspace: Workspace) {
+        free.withLock { $0.append(workspace) }
         slots.signal()
     }
 }
