@@ -74,7 +74,7 @@ struct PredictRoute: Sendable {
             let ends = UnsafeMutableBufferPointer(rebasing: scratch[0..<k]), order = UnsafeMutableBufferPointer(rebasing: scratch[k...])
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: k * 16) { text in
                 [UInt8](unsafeUninitializedCapacity: bound) { out, written in
-                    var o = ResponseCursor(out: out.baseAddress!)
+                    var o = ByteCursor(out)
                     o.put("{\"model\":"); o.put(name)
                     o.put(",\"model_version\":"); o.put(model.version)
                     o.put(",\"predictions\":[")
@@ -95,10 +95,10 @@ struct PredictRoute: Sendable {
                             }
                             ends[j] = used
                         }
-                        func probability(_ c: Int, _ o: inout ResponseCursor) { o.put(UnsafeBufferPointer(rebasing: text[(c == 0 ? 0 : ends[c - 1])..<ends[c]])) }
+                        func probability(_ c: Int, _ o: inout ByteCursor) { o.put(UnsafeBufferPointer(rebasing: text[(c == 0 ? 0 : ends[c - 1])..<ends[c]])) }
                         /// `{"class":c,"label":"…","confidence":` and the text of probability `c` (a
                         /// confidence is always that probability).
-                        func entry(_ c: Int, _ o: inout ResponseCursor) {
+                        func entry(_ c: Int, _ o: inout ByteCursor) {
                             o.put("{\"class\":"); o.put(c)
                             o.put(",\"label\":")
                             if c < labels.count { o.put(labels[c]) } else { o.put("\""); o.put(c); o.put("\"") }
@@ -122,8 +122,7 @@ struct PredictRoute: Sendable {
                         o.put("]}")
                     }
                     o.put("]}")
-                    precondition(o.at <= bound, "response bound")
-                    written = o.at
+                    written = o.count
                 }
             }
         }
@@ -151,23 +150,12 @@ final class ModelTexts: Sendable {
     }
 }
 
-/// Writes a response into memory sized beforehand (the caller's bound): no capacity checks, no
-/// growth, no append call per part.
-private struct ResponseCursor {
-    let out: UnsafeMutablePointer<UInt8>
-    var at = 0
-
-    mutating func put(_ s: StaticString) {
-        (out + at).initialize(from: s.utf8Start, count: s.utf8CodeUnitCount)
-        at += s.utf8CodeUnitCount
-    }
-    mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
-        if let from = bytes.baseAddress { (out + at).initialize(from: from, count: bytes.count) }
-        at += bytes.count
-    }
+/// The /predict body's pieces that ByteCursor (LoupeHTTP) does not write itself: pre-escaped texts
+/// and signed numbers.
+private extension ByteCursor {
     mutating func put(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { put($0) } }
     mutating func put(_ v: Int) {
-        if v < 0 { out[at] = UInt8(ascii: "-"); at += 1 }
-        at += writeDecimalDigits(v.magnitude, to: out + at)
+        if v < 0 { put(UInt8(ascii: "-")) }
+        putDecimal(v.magnitude)
     }
 }
