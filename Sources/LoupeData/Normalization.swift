@@ -11,10 +11,17 @@ public struct Normalization: Codable, Sendable, Equatable {
     /// pixel / 255, giving [0, 1] — what Loupe trains with.
     public static let standard = Normalization(scale: 1.0 / 255.0, offset: 0)
 
-    public func apply(_ pixels: [UInt8]) -> [Float] {
+    /// The one normalization loop (every entry point below writes through it): `n` pixels from
+    /// `from` to `to`, a loop the compiler vectorizes.
+    @inline(__always)
+    func write(_ from: UnsafePointer<UInt8>, count n: Int, to: UnsafeMutablePointer<Float>) {
         let scale = self.scale, offset = self.offset
-        return [Float](unsafeUninitializedCapacity: pixels.count) { buffer, initialized in
-            for i in 0..<pixels.count { buffer[i] = Float(pixels[i]) * scale + offset }
+        for i in 0..<n { to[i] = Float(from[i]) * scale + offset }
+    }
+
+    public func apply(_ pixels: [UInt8]) -> [Float] {
+        [Float](unsafeUninitializedCapacity: pixels.count) { buffer, initialized in
+            pixels.withUnsafeBufferPointer { p in if let base = p.baseAddress { write(base, count: p.count, to: buffer.baseAddress!) } }
             initialized = pixels.count
         }
     }
@@ -22,15 +29,14 @@ public struct Normalization: Codable, Sendable, Equatable {
     /// `apply(pixels)` appended to `out` (a forward pass's batch buffer: the pixels normalized
     /// where they are gathered, in no array of their own).
     public func append(_ pixels: [UInt8], to out: inout [Float]) {
-        let scale = self.scale, offset = self.offset
-        // 128 values at a time through a stack buffer (a loop the compiler vectorizes, as `apply`'s),
-        // each chunk appended as one copy: no heap memory, no per-element append.
+        // 128 values at a time through a stack buffer, each chunk appended as one copy: no heap
+        // memory, no per-element append.
         pixels.withUnsafeBufferPointer { p in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 128) { t in
                 var start = 0
                 while start < p.count {
-                    let n = min(128, p.count - start), from = p.baseAddress! + start
-                    for i in 0..<n { t[i] = Float(from[i]) * scale + offset }
+                    let n = min(128, p.count - start)
+                    write(p.baseAddress! + start, count: n, to: t.baseAddress!)
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: t[0..<n]))
                     start += n
                 }
@@ -39,10 +45,11 @@ public struct Normalization: Codable, Sendable, Equatable {
     }
 
     public func apply(_ pixels: ArraySlice<UInt8>, into out: inout [Float], at start: Int) {
-        var i = start
-        for p in pixels {
-            out[i] = Float(p) * scale + offset
-            i += 1
+        precondition(start >= 0 && start + pixels.count <= out.count, "Normalization.apply: out of range")
+        pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                if let base = p.baseAddress { write(base, count: p.count, to: o.baseAddress! + start) }
+            }
         }
     }
 
