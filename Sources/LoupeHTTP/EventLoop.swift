@@ -41,7 +41,7 @@ final class EventLoop: @unchecked Sendable {
     private let sleeping = Atomic<Bool>(false)
     private var running = true
     private let threadID = Atomic<UInt>(0)
-    private var thread: pthread_t? = nil
+    private(set) var thread: pthread_t? = nil
 
     /// Monotonic time of the current iteration, nanoseconds. Loop thread only.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
@@ -184,6 +184,11 @@ final class EventLoop: @unchecked Sendable {
     private var outstanding = 0
     /// How long to poll for outstanding responses before sleeping (HTTPServerConfiguration.responseSpinWait).
     var spinNanoseconds: UInt64 = 0
+    /// Yield the core once before sleeping after an iteration that had events
+    /// (HTTPServerConfiguration.yieldBeforeSleep).
+    var yieldBeforeSleep = true
+    /// Whether the last epoll_wait returned events (this iteration did work).
+    private var lastWaitHadEvents = false
 
     func execute(_ task: LoopTask) {
         if exited.load(ordering: .acquiring) { return }
@@ -235,15 +240,27 @@ final class EventLoop: @unchecked Sendable {
                     if spins & 63 == 0 && Syscall.monotonicNanoseconds() >= until { break }
                 }
             }
-            sleeping.store(true, ordering: .sequentiallyConsistent)
-            if mailbox.withLock({ !$0.isEmpty }) { timeoutMs = 0 }
-            let n: Int
-            do {
-                n = try Syscall.epollWait(epfd, events, timeoutMs: timeoutMs)
-            } catch {
-                n = 0
+            var n = 0
+            if timeoutMs != 0 && yieldBeforeSleep && lastWaitHadEvents && mailboxCount.load(ordering: .acquiring) == 0 {
+                // About to sleep right after work: let whatever else wants this core run first (the
+                // client on the same machine, a handler, another loop) and look again, instead of
+                // sleeping now and being woken through the kernel for the next event a moment later.
+                // A yield returns at once when nothing else is runnable; this loop is not `sleeping`
+                // meanwhile, so other threads do not signal its eventfd.
+                sched_yield()
+                n = (try? Syscall.epollWait(epfd, events, timeoutMs: 0)) ?? 0
             }
-            sleeping.store(false, ordering: .sequentiallyConsistent)
+            if n == 0 {
+                sleeping.store(true, ordering: .sequentiallyConsistent)
+                if mailbox.withLock({ !$0.isEmpty }) { timeoutMs = 0 }
+                do {
+                    n = try Syscall.epollWait(epfd, events, timeoutMs: timeoutMs)
+                } catch {
+                    n = 0
+                }
+                sleeping.store(false, ordering: .sequentiallyConsistent)
+            }
+            lastWaitHadEvents = n > 0
             now = Syscall.monotonicNanoseconds()
             for i in 0..<n {
                 let ev = events[i]

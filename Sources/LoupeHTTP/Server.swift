@@ -308,7 +308,11 @@ public final class HTTPServer: @unchecked Sendable {
             try Syscall.bind(fd, address)
             try Syscall.listen(fd, backlog: Int32(clamping: configuration.backlog))
             boundPort.store(try Syscall.localAddress(fd).port, ordering: .releasing)
-            for i in 0..<max(1, configuration.eventLoopThreads) { loops.append(try EventLoop(index: i)) }
+            for i in 0..<max(1, configuration.eventLoopThreads) {
+                let loop = try EventLoop(index: i)
+                loop.yieldBeforeSleep = configuration.yieldBeforeSleep
+                loops.append(loop)
+            }
             if !configuration.runHandlersOnEventLoop {
                 for loop in loops {
                     loop.pool = core.pool

@@ -66,6 +66,7 @@ public final class ServiceServer: Sendable {
         if c.eventLoopThreads > 0 { h.eventLoopThreads = c.eventLoopThreads }
         if c.handlerThreads > 0 { h.handlerThreads = c.handlerThreads }
         h.runHandlersOnEventLoop = c.handlersOnEventLoop
+        h.yieldBeforeSleep = c.yieldBeforeSleep
         h.maxConnections = c.maxConnections
         h.maxRequestsPerConnection = c.maxRequestsPerConnection
         h.maxHeaderBytes = c.maxHeaderBytes
