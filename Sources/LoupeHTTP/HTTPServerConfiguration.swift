@@ -35,7 +35,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// the next events have often arrived by then, so the loop goes on without the
     /// sleep and kernel wake-up; when nothing else is runnable the yield returns at once. Measured
     /// on the 2-vCPU build VM (docs/http-runtime.md): 34k → 5k context switches a second and
-    /// +30–40 % requests a second at 64 connections, no change at one connection. Default true.
+    /// +30–40 % requests a second at 64 connections, no change at one connection. A yield that kept
+    /// the core away longer than 0.25 ms (an unrelated busy thread's time slice) holds further
+    /// yields off for 100 ms (`EventLoopYield`). Default true.
     public var yieldBeforeSleep: Bool = true
 
     // MARK: limits

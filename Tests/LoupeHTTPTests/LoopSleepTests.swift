@@ -47,6 +47,16 @@ import Testing
             #expect(a - b < 0.05, "an idle loop used \(a - b) s of CPU in 0.5 s")
         }
     }
+
+    /// A yield that kept the core longer than a quarter millisecond (someone else's time slice) holds
+    /// further yields off; shorter ones (the client or another loop ran briefly) do not.
+    @Test func aLongYieldIsTheOneThatHoldsYieldsOff() {
+        #expect(EventLoopYield.wasShort(from: 1_000, to: 1_000))
+        #expect(EventLoopYield.wasShort(from: 1_000, to: 1_000 + EventLoopYield.shortNanoseconds))
+        #expect(!EventLoopYield.wasShort(from: 1_000, to: 1_001 + EventLoopYield.shortNanoseconds))
+        #expect(!EventLoopYield.wasShort(from: 0, to: 3_000_000))
+        #expect(EventLoopYield.holdNanoseconds >= 100 * EventLoopYield.shortNanoseconds)
+    }
 }
 
 /// CPU time of a loop's thread (-1 when it cannot be read).
