@@ -2,6 +2,8 @@
 # Per-request cost of `loupe serve` against nginx with one worker (issue 16): alternating A/B runs of
 #   health-c64   GET /health over 64 keep-alive connections
 #   health-c1    GET /health over one connection
+#   live-c64     GET /v2/health/live over 64 connections: Loupe's tiniest answer ({"live":true}, like the
+#                peers' {"status":"ok"}; /health's body lists the models, 246 bytes); the peers get /health
 #   png-c64      POST /predict of one 28×28 Fashion-MNIST PNG over 64 connections (loupe only)
 # for each named variant, ROUNDS times, then the medians. Server CPU per request = utime+stime of
 # the server over the timed run ÷ requests (from /proc); "other" = busy CPU of the whole machine
@@ -88,6 +90,8 @@ for round in $(seq 1 "$ROUNDS"); do
       case "$test" in
         health-c64) args=(-c64 "http://127.0.0.1:$PORT/health") ;;
         health-c1) args=(-c1 "http://127.0.0.1:$PORT/health") ;;
+        live-c64) path=/v2/health/live; [[ "$v" == nginx-w1* || "$v" == nio ]] && path=/health
+                  args=(-c64 "http://127.0.0.1:$PORT$path") ;;
         png-c64) args=(-c64 -s Benchmarks/ServeBench/predict.lua "http://127.0.0.1:$PORT/predict" -- "$OUT"/png/*.png) ;;
       esac
       "${PIN_WRK[@]}" wrk -t1 -d"$WARM" "${args[@]}" > /dev/null
