@@ -21,6 +21,8 @@
 // `loupe train` reads), so a model with more than 256 classes is not captured: one warning names it
 // (at start for the models served then, else at its first answered request) and its sampled images
 // count as dropped (`reason="too_many_classes"`) — never labels clamped to 255.
+// This file: the store, the request path and the metrics; the capture queue's writing is
+// CaptureWriting.swift, a set's file contents CaptureSetFiles.swift.
 import Dispatch
 import Glibc
 import Logging
@@ -54,7 +56,7 @@ final class CaptureStore: Sendable {
         var at: Double
     }
 
-    private struct State {
+    struct State {
         var pending: [String: [Record]] = [:]
         var order: [String] = []            // request ids in arrival order (may name taken ones)
         var ready: [Record] = []
@@ -73,17 +75,17 @@ final class CaptureStore: Sendable {
 
     let configuration: CaptureConfiguration
     let logger: Logger
-    private let state: Mutex<State>
-    private let queue = DispatchQueue(label: "loupe.capture")
+    let state: Mutex<State>
+    let queue = DispatchQueue(label: "loupe.capture")
     private let timerStarted = Atomic<Bool>(false)
     // Metrics
     private let sampled = Atomic<Int>(0)
-    private let writtenLabelled = Atomic<Int>(0)
-    private let writtenUnlabelled = Atomic<Int>(0)
+    let writtenLabelled = Atomic<Int>(0)
+    let writtenUnlabelled = Atomic<Int>(0)
     private let droppedFull = Atomic<Int>(0)
     private let droppedStopped = Atomic<Int>(0)
     private let droppedClasses = Atomic<Int>(0)
-    private let writeErrors = Atomic<Int>(0)
+    let writeErrors = Atomic<Int>(0)
 
     init(configuration: CaptureConfiguration, logger: Logger, seed: UInt64) {
         self.configuration = configuration
@@ -101,14 +103,6 @@ final class CaptureStore: Sendable {
         let existing = Self.existingSets(root: configuration.directory)
         state.withLock { $0.sets = existing }
         scheduleFlush()
-    }
-
-    private func scheduleFlush() {
-        queue.asyncAfter(deadline: .now() + configuration.flushIntervalSeconds) { [weak self] in
-            guard let self else { return }
-            self.flushNow(final: false)
-            if !self.state.withLock({ $0.stopped }) { self.scheduleFlush() }
-        }
     }
 
     // MARK: Request path
@@ -185,130 +179,7 @@ final class CaptureStore: Sendable {
     /// Whether a write failure stopped capture (loupe_capture_stopped).
     var isStopped: Bool { state.withLock { $0.stopped } }
 
-    // MARK: Writing (capture queue)
-
-    /// Writes what is ready now (and, when `final`, everything pending, unlabelled). Blocks until done.
-    func flush(final: Bool) {
-        guard isEnabled else { return }
-        queue.sync { flushNow(final: final) }
-    }
-
-    private func flushNow(final: Bool) {
-        let now = Double(monotonicNanoseconds()) / 1e9
-        let batch: [Record] = state.withLock { s in
-            guard !s.stopped else { return [] }
-            var out = s.ready
-            s.ready = []
-            // Pending records whose label did not come in time are written unlabelled.
-            var keep: [String] = []
-            for id in s.order {
-                guard let records = s.pending[id] else { continue }
-                if final || now - (records.first?.at ?? now) > configuration.labelWaitSeconds {
-                    out += records
-                    s.pending[id] = nil
-                } else {
-                    keep.append(id)
-                }
-            }
-            s.order = keep
-            return out
-        }
-        guard !batch.isEmpty else { return }
-        defer {
-            let size = batch.reduce(0) { $0 + Self.bufferedSize(pixels: $1.pixels.count, images: 1) }
-            state.withLock { $0.bufferedBytes = max(0, $0.bufferedBytes - size) }
-        }
-        var byModel: [String: [Record]] = [:]
-        for r in batch { byModel[r.model, default: []].append(r) }
-        for (model, records) in byModel.sorted(by: { $0.key < $1.key }) {
-            // A model whose input shape changed between versions: one set per shape.
-            var byShape: [[Int]: [Record]] = [:]
-            for r in records { byShape[r.shape, default: []].append(r) }
-            for (_, group) in byShape.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                do {
-                    try writeSet(model: model, records: group)
-                } catch {
-                    stop(because: error)
-                    return
-                }
-            }
-        }
-    }
-
-    private func stop(because error: any Error) {
-        writeErrors.add(1, ordering: .relaxed)
-        state.withLock { s in
-            s.stopped = true
-            s.pending = [:]; s.order = []; s.ready = []; s.bufferedBytes = 0
-        }
-        logger.error("capture stopped: writing a captured set failed; requests are unaffected, fix the volume and restart to capture again",
-                     metadata: ["error": "\(error)", "dir": "\(configuration.directory)"])
-    }
-
-    private func writeSet(model: String, records: [Record]) throws {
-        let (files, labelled, unlabelled) = Self.setFiles(model: model, records: records)
-        let total = files.reduce(0) { $0 + $1.bytes.count }
-        guard total <= configuration.maxBytes else {
-            // One flush larger than the whole allowance: split it.
-            let half = records.count / 2
-            guard half > 0 else { return }
-            try writeSet(model: model, records: Array(records[..<half]))
-            try writeSet(model: model, records: Array(records[half...]))
-            return
-        }
-        let parent = configuration.directory + "/" + model
-        try FileIO.createDirectories(parent)
-        // Rotation: delete the oldest sets until this one fits under capture.max_bytes.
-        var doomed: [String] = []
-        let name: String = state.withLock { s in
-            var used = s.sets.reduce(0) { $0 + $1.bytes }
-            while used + total > configuration.maxBytes, !s.sets.isEmpty {
-                let oldest = s.sets.removeFirst()
-                used -= oldest.bytes
-                doomed.append(oldest.path)
-            }
-            s.sequence += 1
-            return Self.setName(wallClock: wallClockSeconds(), sequence: s.sequence)
-        }
-        for path in doomed {
-            for f in (try? RepositoryFileSystem.list(path)) ?? [] { unlink(path + "/" + f) }
-            rmdir(path)
-            logger.info("capture: removed the oldest set to stay under capture.max_bytes", metadata: ["set": "\(path)"])
-        }
-        var template = Array("\(parent)/.tmp-\(getpid())-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LoupeDataError.io(path: parent, operation: "create temp directory", errno: errno)
-        }
-        let temp = String(cString: made)
-        do {
-            try FileIO.writeAtomically(files.map { ($0.bytes, temp + "/" + $0.name) })
-            var final = parent + "/" + name
-            var attempts = 0
-            while rename(temp, final) != 0 {
-                let error = errno
-                // A set of this name is there already (a restart within the same second starts the sequence
-                // again at 1, or the clock went back): take the next sequence number. rename(2) never replaces
-                // a non-empty directory, so no set is lost; before, this stopped capture.
-                attempts += 1
-                guard error == ENOTEMPTY || error == EEXIST, attempts < 100_000 else {
-                    throw LoupeDataError.io(path: final, operation: "rename", errno: error)
-                }
-                final = parent + "/" + state.withLock { s in
-                    s.sequence += 1
-                    return Self.setName(wallClock: wallClockSeconds(), sequence: s.sequence)
-                }
-            }
-            let dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-            state.withLock { $0.sets.append((final, total)) }
-        } catch {
-            for f in (try? RepositoryFileSystem.list(temp)) ?? [] { unlink(temp + "/" + f) }
-            rmdir(temp)
-            throw error
-        }
-        writtenLabelled.add(labelled, ordering: .relaxed)
-        writtenUnlabelled.add(unlabelled, ordering: .relaxed)
-    }
+    // Writing (the capture queue): CaptureWriting.swift.
 
     // MARK: Metrics
 
