@@ -481,38 +481,80 @@ public func echoed(_ value: some StringProtocol, limit: Int = 64) -> String {
 
 /// Appends `s` as a JSON string literal: quote, backslash and control characters escaped, and
 /// `<` `>` `&` too (HTML-safe output, as Go's encoder writes it: an error message quoting request
-/// bytes can never read as markup). Runs that need no escaping are copied in bulk. The one JSON
-/// string escaper of the project (LoupeService's JSONWriter calls it).
+/// bytes can never read as markup). Escaped by `ByteCursor.putJSONString` (the one JSON string
+/// escaper of the project; LoupeService's JSONWriter and access log call it) into a temporary of
+/// at most 1 KiB, a piece of `jsonPieceBytes` input bytes at a time, each appended at once.
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
-    let done: Bool? = s.utf8.withContiguousStorageIfAvailable { buffer in
-        var i = firstJSONEscape(buffer, from: 0)
-        // The usual case, nothing to escape (ids, paths, names): quotes and bytes in one append.
-        if i == buffer.count && buffer.count <= 256 {
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: buffer.count + 2) { quoted in
-                var c = ByteCursor(quoted)
-                c.put(DQUOTE); c.put(buffer); c.put(DQUOTE)
+    var s = s   // withUTF8 makes a bridged or foreign string contiguous first
+    s.withUTF8 { buffer in
+        let piece = min(buffer.count, jsonPieceBytes)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: jsonStringBound(piece)) { temporary in
+            var start = 0
+            repeat {
+                var c = ByteCursor(temporary)
+                let end = min(start + piece, buffer.count)
+                if start == 0 { c.put(DQUOTE) }
+                c.putJSONEscaped(UnsafeBufferPointer(rebasing: buffer[start..<end]))
+                if end == buffer.count { c.put(DQUOTE) }
                 out.append(contentsOf: c.written)
-            }
-            return true
+                start = end
+            } while start < buffer.count
         }
-        out.append(DQUOTE)
-        var runStart = 0
-        while i < buffer.count {
-            if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
-            appendJSONEscape(buffer[i], &out)
-            runStart = i + 1
-            i = firstJSONEscape(buffer, from: runStart)
-        }
-        if buffer.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart...])) }
-        out.append(DQUOTE)
-        return true
     }
-    if done == nil {
-        out.append(DQUOTE)
-        for c in s.utf8 {
-            if jsonNeedsEscape(c) { appendJSONEscape(c, &out) } else { out.append(c) }
+}
+
+/// Input bytes escaped per piece by `appendJSONString`: its temporary (6 × 170 + 2 bytes) stays
+/// within the 1 KiB that is always taken from the stack.
+let jsonPieceBytes = 170
+
+/// The most bytes `putJSONString` writes for a string of `utf8Count` bytes: each byte escaped
+/// as `\u00XX` (6), and the quotes.
+@inlinable @inline(__always)
+public func jsonStringBound(_ utf8Count: Int) -> Int { 6 * utf8Count + 2 }
+
+extension ByteCursor {
+    /// `s` as a JSON string literal (the escaping of `appendJSONString`); needs room for
+    /// `jsonStringBound(s.utf8.count)` bytes.
+    public mutating func putJSONString(_ s: String) {
+        if s.utf8.withContiguousStorageIfAvailable({ putJSONString($0) }) == nil {
+            var s = s   // made contiguous
+            s.withUTF8 { putJSONString($0) }
         }
-        out.append(DQUOTE)
+    }
+
+    /// The bytes of a JSON string literal, quotes included; needs `jsonStringBound(bytes.count)`.
+    public mutating func putJSONString(_ bytes: UnsafeBufferPointer<UInt8>) {
+        put(DQUOTE)
+        putJSONEscaped(bytes)
+        put(DQUOTE)
+    }
+
+    /// The escaped bytes without quotes: runs that need no escaping copied in bulk. Needs room for
+    /// 6 bytes a byte.
+    mutating func putJSONEscaped(_ buffer: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        while true {
+            let i = firstJSONEscape(buffer, from: runStart)
+            if i > runStart { put(UnsafeBufferPointer(rebasing: buffer[runStart..<i])) }
+            if i == buffer.count { return }
+            putJSONEscape(buffer[i])
+            runStart = i + 1
+        }
+    }
+
+    private mutating func putJSONEscape(_ c: UInt8) {
+        let hex: StaticString = "0123456789abcdef"
+        switch c {
+        case DQUOTE: put("\\\"")
+        case BACKSLASH: put("\\\\")
+        case LF: put("\\n")
+        case CR: put("\\r")
+        case HTAB: put("\\t")
+        default:
+            put("\\u00")
+            put(hex.utf8Start[Int(c >> 4)])
+            put(hex.utf8Start[Int(c & 0xF)])
+        }
     }
 }
 
@@ -538,21 +580,6 @@ public func appendJSONString(_ s: String, to out: inout [UInt8]) {
 
 @inline(__always) private func jsonNeedsEscape(_ c: UInt8) -> Bool {
     c == DQUOTE || c == BACKSLASH || c < 0x20 || c == 0x3C || c == 0x3E || c == 0x26
-}
-
-private func appendJSONEscape(_ c: UInt8, _ out: inout [UInt8]) {
-    let hex: StaticString = "0123456789abcdef"
-    switch c {
-    case DQUOTE: appendStatic(&out, "\\\"")
-    case BACKSLASH: appendStatic(&out, "\\\\")
-    case LF: appendStatic(&out, "\\n")
-    case CR: appendStatic(&out, "\\r")
-    case HTAB: appendStatic(&out, "\\t")
-    default:
-        appendStatic(&out, "\\u00")
-        out.append(hex.utf8Start[Int(c >> 4)])
-        out.append(hex.utf8Start[Int(c & 0xF)])
-    }
 }
 
 func isDecimal(_ s: String) -> Bool { !s.utf8.isEmpty && s.utf8.allSatisfy(isDigit) }

@@ -2,6 +2,7 @@
 // decimal numbers written from integers, and the access log's in-place JSON line.
 import Glibc
 import Logging
+import LoupeHTTP
 import Testing
 @testable import LoupeService
 
@@ -29,9 +30,12 @@ import Testing
         #expect(t.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
         #expect(t.flags == "00")
         #expect(t.spanID != "00f067aa0ba902b7" && t.spanID.utf8.count == 16)
-        var bytes: [UInt8] = []
-        t.appendTraceID(to: &bytes)
-        #expect(String(decoding: bytes, as: UTF8.self) == "\"4bf92f3577b34da6a3ce929d0e0e4736\"")
+        let written = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 34) { memory in
+            var c = ByteCursor(memory)
+            t.putTraceID(&c)
+            return String(decoding: c.written, as: UTF8.self)
+        }
+        #expect(written == "\"4bf92f3577b34da6a3ce929d0e0e4736\"")
         // Malformed parents start a new trace, as the spec says.
         for bad in ["", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
                     "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"] {
@@ -66,20 +70,20 @@ import Testing
         _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
         let sink = LogSink(fd: fds[1], capacity: 1 << 20, flushIntervalMilliseconds: 60_000)
         let handler = LoupeLogHandler(label: "loupe", format: .json, level: .info, sink: sink)
-        let written = handler.logJSONLine(level: .info, message: "request") { w in
-            w.raw(",\"a\":"); w.decimal(55, scale: 3); w.raw(",\"b\":"); w.string("x\"y")
+        let written = handler.logJSONLine(level: .info, message: "request", fieldBytes: 15 + 2 * ByteCursor.decimalBytes + jsonStringBound(3)) { c in
+            c.put(",\"a\":"); c.putDecimal(55, scale: 3); c.put(",\"b\":"); c.putJSONString("x\"y"); c.put(",\"c\":"); c.putInt(-12)
         }
         #expect(written)
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = read(fds[0], &buffer, buffer.count)
         let line = String(decoding: buffer[0..<max(0, n)], as: UTF8.self)
-        #expect(line.hasPrefix("{\"ts\":\"20") && line.hasSuffix("\",\"level\":\"info\",\"msg\":\"request\",\"logger\":\"loupe\",\"a\":0.055,\"b\":\"x\\\"y\"}\n"), "\(line)")
+        #expect(line.hasPrefix("{\"ts\":\"20") && line.hasSuffix("\",\"level\":\"info\",\"msg\":\"request\",\"logger\":\"loupe\",\"a\":0.055,\"b\":\"x\\\"y\",\"c\":-12}\n"), "\(line)")
         // Below the level: nothing written, but handled. Text format or handler metadata: not handled.
-        #expect(handler.logJSONLine(level: .debug, message: "request") { _ in Issue.record("formatted a dropped line") })
-        #expect(!LoupeLogHandler(label: "loupe", format: .text, sink: sink).logJSONLine(level: .info, message: "request") { _ in })
+        #expect(handler.logJSONLine(level: .debug, message: "request", fieldBytes: 0) { _ in Issue.record("formatted a dropped line") })
+        #expect(!LoupeLogHandler(label: "loupe", format: .text, sink: sink).logJSONLine(level: .info, message: "request", fieldBytes: 0) { _ in })
         var tagged = handler
         tagged.metadata["k"] = "v"
-        #expect(!tagged.logJSONLine(level: .info, message: "request") { _ in })
+        #expect(!tagged.logJSONLine(level: .info, message: "request", fieldBytes: 0) { _ in })
     }
 
     @Test func levelNamesWrittenFromLiteralsAreTheLevelsRawValues() {
@@ -97,14 +101,14 @@ import Testing
         _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
         let sink = LogSink(fd: fds[1], capacity: 20, flushIntervalMilliseconds: 60_000)
         sink.startBuffering()
-        for i in 0..<5 { sink.appendLine { $0.append(contentsOf: Array("line \(i)\n".utf8)) } }   // 7 bytes each: 2 fit
+        for i in 0..<5 { sink.appendLine(maxBytes: 8) { c in for b in "line \(i)\n".utf8 { c.put(b) } } }   // 7 bytes each: 2 fit
         #expect(sink.droppedLines == 3)
         sink.flush()
         var buffer = [UInt8](repeating: 0, count: 256)
         let n = read(fds[0], &buffer, buffer.count)
         #expect(String(decoding: buffer[0..<max(0, n)], as: UTF8.self) == "line 0\nline 1\n")
         // The emptied buffer is used again after the flush.
-        sink.appendLine { $0.append(contentsOf: Array("again\n".utf8)) }
+        sink.appendLine(maxBytes: 6) { c in c.put("again\n") }
         sink.flush()
         let m = read(fds[0], &buffer, buffer.count)
         #expect(String(decoding: buffer[0..<max(0, m)], as: UTF8.self) == "again\n")

@@ -1,6 +1,7 @@
 // swift-log handlers for the CLI to bootstrap: one JSON object per line (for log collectors),
 // or readable text (on a terminal). Libraries only take a `Logger`; `loupe` bootstraps these.
 import Logging
+import LoupeHTTP
 import LoupeSystem
 import Synchronization
 #if canImport(Glibc)
@@ -76,25 +77,40 @@ public final class LogSink: @unchecked Sendable {
         if spare.capacity > 1 << 20 { spare = [] } else { spare.removeAll(keepingCapacity: true) }
     }
 
-    /// Appends one non-urgent line that `format` writes into the calling thread's own scratch
-    /// array (outside the lock, no array per line), then copied into the buffer under the lock: the
-    /// event loops share the lock for one copy a line, not for the formatting (GET /health, issue
-    /// 16). Dropped and counted like `write`'s when it would pass `capacity`; before
-    /// `startBuffering` the line is written at once.
-    func appendLine(_ format: (inout [UInt8]) -> Void) {
+    /// Appends one non-urgent line of at most `maxBytes` that `format` writes through a cursor into
+    /// the calling thread's own scratch memory (outside the lock, no array per line), then copied
+    /// into the buffer under the lock: the event loops share the lock for one copy a line, not for
+    /// the formatting (GET /health, issue 16). Dropped and counted like `write`'s when it would pass
+    /// `capacity`; before `startBuffering` the line is written at once.
+    func appendLine(maxBytes: Int, _ format: (inout ByteCursor) -> Void) {
         Self.scratch.withValue { s in
-            s.bytes.removeAll(keepingCapacity: s.bytes.capacity <= 1 << 16)
-            format(&s.bytes)
-            write(s.bytes, urgent: false)
+            var c = ByteCursor(s.memory(maxBytes))
+            format(&c)
+            write(UnsafeRawBufferPointer(c.written), urgent: false)
         }
     }
 
-    private final class Scratch { var bytes: [UInt8] = [] }
+    /// A thread's scratch memory for lines: kept, grown when a line needs more.
+    private final class Scratch {
+        private var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1024)
+        func memory(_ bytes: Int) -> UnsafeMutableBufferPointer<UInt8> {
+            if buffer.count < bytes {
+                buffer.deallocate()
+                buffer = .allocate(capacity: max(bytes, 2 * buffer.count))
+            }
+            return buffer
+        }
+        deinit { buffer.deallocate() }
+    }
     private static let scratch = PerThread { Scratch() }
 
     /// Writes one or more whole lines. Non-`urgent` ones are buffered once buffering is on;
     /// `urgent` ones (warnings, errors) are written at once, after what is buffered.
     func write(_ bytes: [UInt8], urgent: Bool = true) {
+        bytes.withUnsafeBytes { write($0, urgent: urgent) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, urgent: Bool) {
         if !urgent {
             let buffered = lock.withLock { () -> Bool in
                 guard buffering else { return false }
@@ -110,7 +126,7 @@ public final class LogSink: @unchecked Sendable {
         }
         writeLock.withLock { _ in
             writePending()
-            bytes.withUnsafeBytes { writeAll(fd, $0) }
+            writeAll(fd, bytes)
         }
     }
 }
@@ -152,32 +168,35 @@ public struct LoupeLogHandler: LogHandler {
     }
 
     /// A JSON line whose fields the caller writes itself, for one logged with the same fields on
-    /// every request (the access log): `fields` appends `,"key":value` pairs in key order after
-    /// `ts`, `level`, `msg` and `logger`, straight into the sink's buffer — no metadata values,
-    /// no dictionary, no array per line. Returns false, writing nothing, when this handler writes
-    /// text or carries metadata of its own (then the caller logs through `Logger` as usual); a
-    /// level below the handler's is dropped and counts as written.
-    public func logJSONLine(level: Logger.Level, message: StaticString, fields: (inout JSONWriter) -> Void) -> Bool {
+    /// every request (the access log): `fields` puts `,"key":value` pairs in key order after `ts`,
+    /// `level`, `msg` and `logger`, at most `fieldBytes` of them, through a cursor straight into
+    /// the calling thread's scratch memory — no metadata values, no dictionary, no array per line.
+    /// Returns false, writing nothing, when this handler writes text or carries metadata of its
+    /// own (then the caller logs through `Logger` as usual); a level below the handler's is
+    /// dropped and counts as written.
+    public func logJSONLine(level: Logger.Level, message: StaticString, fieldBytes: Int,
+                            fields: (inout ByteCursor) -> Void) -> Bool {
         guard metadata.isEmpty, format == .json else { return false }
         guard level >= logLevel else { return true }
         let loggerField = self.loggerField   // captured alone: not a copy of the whole handler per line
-        func line(_ bytes: inout [UInt8]) {
-            var w = JSONWriter(capacity: 0)
-            swap(&w.bytes, &bytes)
-            w.raw("{\"ts\":"); appendTimestamp(to: &w)
-            w.raw(",\"level\":"); w.raw(Self.quoted(level))
-            w.raw(",\"msg\":"); w.string(message.description)
-            w.bytes.append(contentsOf: loggerField)
-            fields(&w)
-            w.raw("}\n")
-            swap(&w.bytes, &bytes)
+        // `{"ts":` 6, the time 26, `,"level":` 9, the longest level 10, `,"msg":` 7, `}` and LF 2.
+        let maxBytes = 60 + jsonStringBound(message.utf8CodeUnitCount) + loggerField.count + fieldBytes
+        func line(_ c: inout ByteCursor) {
+            c.put("{\"ts\":"); putTimestamp(&c)
+            c.put(",\"level\":"); c.put(Self.quoted(level))
+            c.put(",\"msg\":"); c.putJSONString(UnsafeBufferPointer(start: message.utf8Start, count: message.utf8CodeUnitCount))
+            loggerField.withUnsafeBufferPointer { c.put($0) }
+            fields(&c)
+            c.put("}\n")
         }
         if level >= .warning {
-            var bytes: [UInt8] = []
-            line(&bytes)
-            sink.write(bytes, urgent: true)
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxBytes) { memory in
+                var c = ByteCursor(memory)
+                line(&c)
+                sink.write(UnsafeRawBufferPointer(c.written), urgent: true)
+            }
         } else {
-            sink.appendLine(line)
+            sink.appendLine(maxBytes: maxBytes, line)
         }
         return true
     }
@@ -241,39 +260,42 @@ public struct LoupeLogHandler: LogHandler {
 func timestamp() -> String {
     let now = wallClockNanoseconds()
     let ms = Int(now % 1_000_000_000 / 1_000_000)
-    return timestampPrefix(now) + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
+    return withTimestampPrefix(now) { String(decoding: $0, as: UTF8.self) } + (ms < 10 ? "00" : (ms < 100 ? "0" : "")) + String(ms) + "Z"
 }
 
-/// `timestamp()` as a JSON string, written into `w` without a temporary String.
-func appendTimestamp(to w: inout JSONWriter) {
+/// `timestamp()` as a JSON string (26 bytes), put without a temporary String.
+func putTimestamp(_ c: inout ByteCursor) {
     let now = wallClockNanoseconds()
     let ms = Int(now % 1_000_000_000 / 1_000_000)
-    w.raw("\""); w.raw(timestampPrefix(now))
-    w.bytes.append(UInt8(truncatingIfNeeded: ms / 100) &+ 0x30)
-    w.bytes.append(UInt8(truncatingIfNeeded: ms / 10 % 10) &+ 0x30)
-    w.bytes.append(UInt8(truncatingIfNeeded: ms % 10) &+ 0x30)
-    w.raw("Z\"")
+    c.put("\"")
+    withTimestampPrefix(now) { c.put($0) }
+    c.put(UInt8(truncatingIfNeeded: ms / 100) &+ 0x30)
+    c.put(UInt8(truncatingIfNeeded: ms / 10 % 10) &+ 0x30)
+    c.put(UInt8(truncatingIfNeeded: ms % 10) &+ 0x30)
+    c.put("Z\"")
 }
 
-/// "2026-11-29T08:31:06." for the wall-clock time `now` (ns), formatted once per second and thread
-/// (each thread keeps its own: no lock shared by the event loops at every access log line).
-private func timestampPrefix(_ now: Int64) -> String {
+/// Calls `body` with "2026-11-29T08:31:06." for the wall-clock time `now` (ns), formatted once per
+/// second and thread (each thread keeps its own: no lock shared by the event loops at every access
+/// log line).
+private func withTimestampPrefix<R>(_ now: Int64, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
     let second = Int(now / 1_000_000_000)
     return timestampCache.withValue { cache in
-        if cache.second == second { return cache.text }
-        var t = time_t(second)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        cache.second = second
-        cache.text = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))."
-        return cache.text
+        if cache.second != second {
+            var t = time_t(second)
+            var parts = tm()
+            gmtime_r(&t, &parts)
+            func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+            cache.second = second
+            cache.text = Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).".utf8)
+        }
+        return cache.text.withUnsafeBufferPointer(body)
     }
 }
 
 private final class TimestampCache {
     var second = -1
-    var text = ""
+    var text: [UInt8] = []
 }
 
 private let timestampCache = PerThread { TimestampCache() }

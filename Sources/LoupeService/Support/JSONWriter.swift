@@ -43,24 +43,12 @@ public struct JSONWriter {
         if v.isFinite { raw(v.description) } else { raw("null") }
     }
 
-    /// `value` ÷ 10^`scale` as a decimal number with the trailing zeros dropped but one digit
-    /// kept after the point ("1.25", "0.055", "3.0"): the number a Double of that value prints,
-    /// written from integers (no Double formatting, no temporary String). `scale` is 1…9.
+    /// `value` ÷ 10^`scale` as a decimal number (`ByteCursor.putDecimal(_:scale:)`).
     public mutating func decimal(_ value: Int, scale: Int) {
-        precondition(scale >= 1 && scale <= 9, "decimal scale is 1…9")
-        var unit = 1
-        for _ in 0..<scale { unit *= 10 }
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        let m = Int(value.magnitude)
-        int(m / unit)
-        bytes.append(UInt8(ascii: "."))
-        var fraction = m % unit, digits = scale
-        while digits > 1 && fraction % 10 == 0 { fraction /= 10; digits -= 1 }
-        var place = 1
-        for _ in 1..<digits { place *= 10 }
-        for _ in 0..<digits {
-            bytes.append(UInt8(truncatingIfNeeded: fraction / place) &+ 0x30)
-            fraction %= place; place /= 10
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ByteCursor.decimalBytes) { digits in
+            var c = ByteCursor(digits)
+            c.putDecimal(value, scale: scale)
+            bytes.append(contentsOf: c.written)
         }
     }
 
@@ -100,3 +88,36 @@ extension JSONWriter: TextOutputStream {
     public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }
 
+
+extension ByteCursor {
+    /// The most bytes `putInt` or `putDecimal(_:scale:)` writes (sign, 19 digits, point, 9 digits).
+    public static let decimalBytes = 32
+
+    /// `v` in decimal; needs `decimalBytes` of room.
+    public mutating func putInt(_ v: Int) {
+        if v < 0 { put(UInt8(ascii: "-")) }
+        putDecimal(v.magnitude)
+    }
+
+    /// `value` ÷ 10^`scale` as a decimal number with the trailing zeros dropped but one digit
+    /// kept after the point ("1.25", "0.055", "3.0"): the number a Double of that value prints,
+    /// written from integers (no Double formatting, no temporary String). `scale` is 1…9; needs
+    /// `decimalBytes` of room.
+    public mutating func putDecimal(_ value: Int, scale: Int) {
+        precondition(scale >= 1 && scale <= 9, "decimal scale is 1…9")
+        var unit = 1
+        for _ in 0..<scale { unit *= 10 }
+        if value < 0 { put(UInt8(ascii: "-")) }
+        let m = value.magnitude
+        putDecimal(m / UInt(unit))
+        put(UInt8(ascii: "."))
+        var fraction = Int(m % UInt(unit)), digits = scale
+        while digits > 1 && fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+        var place = 1
+        for _ in 1..<digits { place *= 10 }
+        for _ in 0..<digits {
+            put(UInt8(truncatingIfNeeded: fraction / place) &+ 0x30)
+            fraction %= place; place /= 10
+        }
+    }
+}

@@ -2,6 +2,7 @@
 // accepted, its trace id goes into the access log line, and the response carries a `traceparent`
 // with the same trace id and this server's span id — or a new trace when the request had none
 // (or a malformed one), so requests can be followed through a mesh. No exporter.
+import LoupeHTTP
 import LoupeSystem
 
 struct TraceContext: Equatable {
@@ -20,13 +21,13 @@ struct TraceContext: Equatable {
         String(decoding: header.utf8.dropFirst(offset).prefix(count), as: UTF8.self)
     }
 
-    /// Appends the trace id as a JSON string (hex digits: nothing to escape).
-    func appendTraceID(to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        if header.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[3..<35])) }) == nil {
-            bytes.append(contentsOf: header.utf8.dropFirst(3).prefix(32))
+    /// The trace id as a JSON string (34 bytes; hex digits: nothing to escape).
+    func putTraceID(_ c: inout ByteCursor) {
+        c.put(UInt8(ascii: "\""))
+        if header.utf8.withContiguousStorageIfAvailable({ c.put(UnsafeBufferPointer(rebasing: $0[3..<35])) }) == nil {
+            for b in header.utf8.dropFirst(3).prefix(32) { c.put(b) }
         }
-        bytes.append(UInt8(ascii: "\""))
+        c.put(UInt8(ascii: "\""))
     }
 
     /// The trace of a request: the caller's trace id and flags from a valid `traceparent`,
