@@ -33,6 +33,11 @@ package func cgroupV2Path(_ procSelfCgroup: String) -> String? {
     return nil
 }
 
+/// cgroup files are a line or two: read no more than this of one.
+private let cgroupFileLimit = 64 * 1024
+
+private func readSmallTextFile(_ path: String) -> String? { try? readTextFile(path, limit: cgroupFileLimit) }
+
 private func cgroupCPUQuota() -> Int? {
     if let own = readSmallTextFile("/proc/self/cgroup").flatMap(cgroupV2Path) {
         // Inside a cgroup namespace (a container's default) the process's cgroup is the root "/".
@@ -48,12 +53,4 @@ private func cgroupCPUQuota() -> Int? {
         }
     }
     return nil
-}
-
-private func readSmallTextFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    guard let bytes = readToEnd(fd, limit: 64 * 1024) else { return nil }
-    return String(decoding: bytes, as: UTF8.self)
 }

@@ -48,18 +48,7 @@ public final class TempDir: @unchecked Sendable {
 
     /// A file's text ("" when it cannot be read).
     public func read(_ relative: String) -> String {
-        let fd = open(path + "/" + relative, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
+        (try? readTextFile(path + "/" + relative)) ?? ""
     }
 
     /// Names in the directory (or in `sub`, e.g. "/fashion"), sorted, without . and ..

@@ -1,31 +1,12 @@
-// Small OS helpers used by the service: whole-file reads, process start. Clocks,
-// sleeping, threads and descriptor loops are LoupeSystem's (re-exported to the service's users).
+// Small OS helpers used by the service: terminal check, process start, the environment. Clocks,
+// sleeping, threads, descriptor loops and whole-file reads are LoupeSystem's (re-exported to the
+// service's users).
 @_exported import LoupeSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-struct SystemError: Error, CustomStringConvertible {
-    var call: String
-    var path: String
-    var errnoValue: Int32
-    var description: String { "\(call)(\(path)): \(String(cString: strerror(errnoValue)))" }
-}
-
-/// Reads a whole file as bytes (small files: config, /proc entries).
-func readFileBytes(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw SystemError(call: "open", path: path, errnoValue: errno) }
-    defer { close(fd) }
-    guard let bytes = readToEnd(fd, limit: limit) else { throw SystemError(call: "read", path: path, errnoValue: errno) }
-    return bytes
-}
-
-func readTextFile(_ path: String) throws -> String {
-    String(decoding: try readFileBytes(path), as: UTF8.self)
-}
 
 /// True when file descriptor `fd` is a terminal (logs are text there, JSON elsewhere).
 public func isTerminal(_ fd: Int32) -> Bool { isatty(fd) != 0 }
