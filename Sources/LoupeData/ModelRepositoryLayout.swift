@@ -12,6 +12,14 @@ public enum ModelRepositoryLayout {
     /// Longest accepted model name, in bytes.
     public static let maxNameLength = 128
 
+    /// The rule `isValidName` checks, as every message that refuses a name states it.
+    public static let nameRule = "1–\(maxNameLength) bytes of [A-Za-z0-9_.-], not starting with a dot"
+
+    /// "'NAME' is not a valid model name (the rule)": the sentence a refused name gets.
+    public static func invalidNameMessage(_ name: String) -> String {
+        "'\(name)' is not a valid model name (\(nameRule))"
+    }
+
     /// `[A-Za-z0-9_.-]+`, 1–128 bytes, not starting with a dot (so never "." or "..").
     public static func isValidName(_ name: String) -> Bool {
         let bytes = name.utf8
@@ -78,7 +86,7 @@ public enum ModelRepositoryLayout {
     @discardableResult
     public static func publish(model: [UInt8], history: [UInt8], root: String, name: String) throws -> (path: String, version: Int) {
         guard isValidName(name) else {
-            throw LoupeDataError.io(path: name, operation: "publish (model names are 1–128 of A-Z a-z 0-9 _ . -, not starting with '.')", errno: EINVAL)
+            throw LoupeDataError.io(path: name, operation: "publish (model names are \(nameRule))", errno: EINVAL)
         }
         let parent = root + "/" + name
         try FileIO.createDirectories(parent)

@@ -76,7 +76,7 @@ struct Train: ParsableCommand {
         if let folds, folds < 2 { throw ValidationError("--folds must be at least 2, got \(folds).") }
         if output != nil && name != nil { throw ValidationError("--output and --name exclude each other: --name picks a repository path, --output an exact file.") }
         if let name, !ModelRepositoryLayout.isValidName(name) {
-            throw ValidationError("--name '\(name)' is not a valid model name (1–128 of A-Z a-z 0-9 _ . -, not starting with '.').")
+            throw ValidationError("--name " + ModelRepositoryLayout.invalidNameMessage(name) + ".")
         }
         if let output, FileIO.isDirectory(output) { throw ValidationError("--output '\(output)' is a directory; give a file path such as \(output)/model.loupe.") }
     }

@@ -15,7 +15,7 @@ extension ServiceConfiguration {
             }
             let model = String(rest[..<dot]), key = String(rest[rest.index(after: dot)...])
             guard ModelRepositoryLayout.isValidName(model) else {
-                throw ConfigurationError(key: name, message: "'\(model)' is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)", source: source)
+                throw ConfigurationError(key: name, message: ModelRepositoryLayout.invalidNameMessage(model), source: source)
             }
             var scratch = self
             do throws(ConfigurationError) {
@@ -32,7 +32,7 @@ extension ServiceConfiguration {
                 throw ConfigurationError(key: name, message: "a model name must follow '\(Self.policyPrefix)'", source: source)
             }
             guard ModelRepositoryLayout.isValidName(model) else {
-                throw ConfigurationError(key: name, message: "'\(model)' is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)", source: source)
+                throw ConfigurationError(key: name, message: ModelRepositoryLayout.invalidNameMessage(model), source: source)
             }
             do throws(ConfigurationValueError) {
                 try Self.validatePolicy(value)
@@ -261,7 +261,7 @@ extension ServiceConfiguration {
                           _ summary: String) -> ConfigurationKey {
         ConfigurationKey(name: name, summary: summary, apply: { (c, v) throws(ConfigurationValueError) in
             guard v.isEmpty || ModelRepositoryLayout.isValidName(v) else {
-                throw ConfigurationValueError(message: "expected a model name ([A-Za-z0-9_.-], not starting with a dot), or empty, got '\(v)'")
+                throw ConfigurationValueError(message: "expected a model name (\(ModelRepositoryLayout.nameRule)), or empty, got '\(v)'")
             }
             c[keyPath: keyPath] = v
         }, read: { $0[keyPath: keyPath] })

@@ -60,10 +60,10 @@ public struct RepositoryConfiguration: Sendable, Equatable {
         var errors: [String] = []
         if root.isEmpty { errors.append("repository.path must not be empty") }
         if let name = defaultModel, !ModelRepositoryLayout.isValidName(name) {
-            errors.append("repository.default_model \"\(name)\" is not a valid model name ([A-Za-z0-9_.-], no leading dot)")
+            errors.append("repository.default_model: " + ModelRepositoryLayout.invalidNameMessage(name))
         }
         for (name, policy) in policies {
-            if !ModelRepositoryLayout.isValidName(name) { errors.append("repository.policies has an invalid model name \"\(name)\"") }
+            if !ModelRepositoryLayout.isValidName(name) { errors.append("repository.policies: " + ModelRepositoryLayout.invalidNameMessage(name)) }
             if case .latest(let n) = policy, n < 1 { errors.append("repository.policies.\(name): latest needs at least 1") }
         }
         if case .latest(let n) = versionPolicy, n < 1 { errors.append("repository.version_policy: latest needs at least 1") }

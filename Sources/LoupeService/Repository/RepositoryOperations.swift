@@ -19,7 +19,7 @@ extension ModelRepository {
     public func load(model: String) -> LoadOutcome {
         guard ModelRepositoryLayout.isValidName(model) else {
             return LoadOutcome(ok: false, notFound: false, events: [],
-                               message: "\"\(model)\" is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)")
+                               message: ModelRepositoryLayout.invalidNameMessage(model))
         }
         return queue.sync {
             control.withLock { _ = $0.unloadedByRequest.remove(model) }
@@ -55,7 +55,7 @@ extension ModelRepository {
     /// Requests already holding one of its versions finish with it.
     public func unload(model: String) -> (ok: Bool, message: String) {
         guard ModelRepositoryLayout.isValidName(model) else {
-            return (false, "\"\(model)\" is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)")
+            return (false, ModelRepositoryLayout.invalidNameMessage(model))
         }
         return queue.sync {
             let known = snapshot.statuses[model] != nil || control.withLock { $0.lastScan[model] != nil }

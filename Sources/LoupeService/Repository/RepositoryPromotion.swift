@@ -97,7 +97,7 @@ extension ModelRepository {
 
     private static func notServed(_ model: String) -> PromotionAction {
         guard ModelRepositoryLayout.isValidName(model) else {
-            return .refused(status: 400, code: "invalid_model_name", "\"\(model)\" is not a valid model name ([A-Za-z0-9_.-], not starting with a dot)")
+            return .refused(status: 400, code: "invalid_model_name", ModelRepositoryLayout.invalidNameMessage(model))
         }
         return .refused(status: 404, code: "model_not_found", "model '\(model)' is not served")
     }

@@ -34,7 +34,7 @@ struct ModelResolver: Sendable {
     func resolve(name: String?, versionText: String?) -> Result<any InferenceModel, ServiceError> {
         var version: Int?
         if let name, name.isEmpty {
-            return .failure(.badRequest("invalid_parameter", "model must be a model name ([A-Za-z0-9_.-]); leave the parameter out for the default model"))
+            return .failure(.badRequest("invalid_parameter", "model must be a model name (\(ModelRepositoryLayout.nameRule)); leave the parameter out for the default model"))
         }
         if let v = versionText {
             guard let n = Int(v), n >= 1 else {
