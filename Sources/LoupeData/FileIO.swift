@@ -99,14 +99,8 @@ public enum FileIO {
         }
         do {
             defer { close(fd) }
-            var done = 0
-            while done < bytes.count {
-                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LoupeDataError.io(path: tempPath, operation: "write", errno: errno)
-                }
-                done += n
+            guard bytes.withUnsafeBytes({ writeAll(fd, $0) }) else {
+                throw LoupeDataError.io(path: tempPath, operation: "write", errno: errno)
             }
             if fchmod(fd, mode) != 0 { throw LoupeDataError.io(path: tempPath, operation: "fchmod", errno: errno) }
             if fsync(fd) != 0 { throw LoupeDataError.io(path: tempPath, operation: "fsync", errno: errno) }

@@ -69,14 +69,7 @@ enum Terminal {
 
     static func write(_ s: String, to fd: Int32 = STDOUT_FILENO) {
         var s = s
-        s.withUTF8 { buf in
-            var done = 0
-            while done < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
-                if n <= 0 { if errno == EINTR { continue }; return }
-                done += n
-            }
-        }
+        s.withUTF8 { _ = writeAll(fd, UnsafeRawBufferPointer($0)) }
     }
 
     static func line(_ s: String = "") { write(s + "\n") }

@@ -35,12 +35,8 @@ public final class TempDir: @unchecked Sendable {
         let fd = open(path + "/" + relative, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TestSupportError("open \(relative): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw TestSupportError("write \(relative): \(String(cString: strerror(errno)))") }
-            offset += n
+        guard bytes.withUnsafeBytes({ writeAll(fd, $0) }) else {
+            throw TestSupportError("write \(relative): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -83,14 +79,7 @@ public func runProcess(_ arguments: [String]) -> (status: Int32, output: String)
     let rc = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
     posix_spawn_file_actions_destroy(&actions)
     close(fds[1])
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        output.append(contentsOf: chunk[0..<n])
-    }
+    let output = readToEnd(fds[0]) ?? []
     close(fds[0])
     guard rc == 0 else { return (-1, "spawn failed: \(rc)") }
     var status: Int32 = 0
