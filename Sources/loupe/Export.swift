@@ -35,8 +35,7 @@ struct Export: ParsableCommand {
         } catch {
             throw Import.ImportFailure(message: "\(path) cannot be exported: \(error)")
         }
-        try FileIO.createDirectories(FileIO.directoryName(output))
-        try FileIO.writeAtomically(bytes, to: output)
+        try ModelOutput.write(bytes, to: output)
         Terminal.line("wrote \(output) (\(Format.grouped(bytes.count)) bytes, ONNX opset \(ONNXExporter.opset), input 'input' [N, \(file.header.architecture.inputShape.map(String.init).joined(separator: ", "))] FP32, output 'probabilities'\(file.header.quantization == nil ? "" : "; int8 as QDQ: QuantizeLinear/DequantizeLinear")")
     }
 }

@@ -114,8 +114,7 @@ struct Import: ParsableCommand {
         let encoded = try file.encode()
         let path: String
         if let output {
-            try FileIO.createDirectories(FileIO.directoryName(output))
-            try FileIO.writeAtomically(encoded, to: output)
+            try ModelOutput.write(encoded, to: output)
             path = output
         } else {
             // The file imported, exactly (its name may hold dots and quotes), as JSON.

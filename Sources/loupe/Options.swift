@@ -63,6 +63,19 @@ enum ModelPath {
     }
 }
 
+/// `--output PATH`: what a command made (a model, an ONNX file) written to exactly that file.
+enum ModelOutput {
+    /// Writes `bytes` to `output` atomically, its directory created first, with `history` beside it
+    /// (`Train.historyPath`) when given: both are staged before either is renamed, so a full disk
+    /// leaves the old model and history.
+    static func write(_ bytes: [UInt8], history: [UInt8]? = nil, to output: String) throws {
+        try FileIO.createDirectories(FileIO.directoryName(output))
+        var files = [(bytes: bytes, path: output)]
+        if let history { files.append((history, Train.historyPath(forModelAt: output))) }
+        try FileIO.writeAtomically(files)
+    }
+}
+
 /// Writes to standard output without Foundation, flushing as it goes.
 enum Terminal {
     static var isInteractive: Bool { isatty(STDOUT_FILENO) != 0 }

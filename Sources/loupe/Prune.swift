@@ -92,8 +92,7 @@ struct Prune: ParsableCommand {
         let history = try outcome.history.encoded()
         let written: String
         if let output {
-            try FileIO.createDirectories(FileIO.directoryName(output))
-            try FileIO.writeAtomically([(bytes, output), (history, Train.historyPath(forModelAt: output))])
+            try ModelOutput.write(bytes, history: history, to: output)
             written = output
         } else {
             written = try ModelRepositoryLayout.publish(model: bytes, history: history, root: destination!.root, name: destination!.name).path

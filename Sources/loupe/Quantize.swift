@@ -82,8 +82,7 @@ struct Quantize: ParsableCommand {
         let bytes = try file.encode()
         let written: String
         if let output {
-            try FileIO.createDirectories(FileIO.directoryName(output))
-            try FileIO.writeAtomically(bytes, to: output)
+            try ModelOutput.write(bytes, to: output)
             written = output
         } else {
             let note = try Quantize.history(file: file, parentPath: path)

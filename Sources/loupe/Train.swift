@@ -142,9 +142,7 @@ struct Train: ParsableCommand {
         let history = try outcome.history.encoded()
         let path: String
         if let output {
-            try FileIO.createDirectories(FileIO.directoryName(output))
-            // Both staged before either is renamed: a full disk leaves the old model and history.
-            try FileIO.writeAtomically([(bytes, output), (history, Train.historyPath(forModelAt: output))])
+            try ModelOutput.write(bytes, history: history, to: output)
             path = output
         } else {
             let modelName = name ?? initFrom.flatMap(Train.repositoryName(ofModelAt:)) ?? Train.defaultName(forDataAt: dataDirectories[0])
