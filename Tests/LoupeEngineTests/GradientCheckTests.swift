@@ -14,6 +14,21 @@ func withinTolerance(_ numeric: Double, _ analytic: Float) -> Bool {
     abs(numeric - Double(analytic)) <= 2e-3 + 2e-3 * abs(Double(analytic))
 }
 
+/// Checks d(L)/d(buffer[i]) for ~40 entries of each buffer (pairs: the buffer, its analytic
+/// gradient, its name) against the central difference (L(θ+h) − L(θ−h)) / 2h.
+func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, FloatBuffer, String)], loss: () -> Double) {
+    for (buffer, grad, name) in pairs {
+        for i in stride(from: 0, to: buffer.count, by: max(1, buffer.count / 40)) {
+            let saved = buffer[i]
+            buffer[i] = saved + h; let lp = loss()
+            buffer[i] = saved - h; let lm = loss()
+            buffer[i] = saved
+            let numeric = (lp - lm) / Double(2 * h)
+            #expect(withinTolerance(numeric, grad[i]), "\(label) d\(name)[\(i)]: numeric \(numeric) analytic \(grad[i])")
+        }
+    }
+}
+
 func dot(_ a: FloatBuffer, _ r: FloatBuffer, _ count: Int) -> Double {
     var s: Double = 0
     for i in 0..<count { s += Double(a[i]) * Double(r[i]) }
@@ -63,17 +78,7 @@ func dot(_ a: FloatBuffer, _ r: FloatBuffer, _ count: Int) -> Double {
         table.reluBackward(n * outputs, y.base, dY.base)
         let dW = FloatBuffer(count: inputs * outputs), dB = FloatBuffer(count: outputs), dX = FloatBuffer(count: n * inputs)
         table.denseBackward(n, inputs, outputs, x.base, w.base, nil, dY.base, dW.base, dB.base, dX.base)
-        let h: Float = 1e-2
-        for (buffer, grad, name) in [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")] {
-            for i in stride(from: 0, to: buffer.count, by: max(1, buffer.count / 40)) {
-                let saved = buffer[i]
-                buffer[i] = saved + h; let lp = loss()
-                buffer[i] = saved - h; let lm = loss()
-                buffer[i] = saved
-                let numeric = (lp - lm) / Double(2 * h)
-                #expect(withinTolerance(numeric, grad[i]), "\(tableName) d\(name)[\(i)]: numeric \(numeric) analytic \(grad[i])")
-            }
-        }
+        checkFiniteDifferences(tableName, h: 1e-2, [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")], loss: loss)
     }
 
     func checkConvPoolBackward(_ tableName: String) throws {
@@ -121,17 +126,8 @@ func dot(_ a: FloatBuffer, _ r: FloatBuffer, _ count: Int) -> Double {
             _ = loss()
             let dW = FloatBuffer(count: conv.weightCount), dB = FloatBuffer(count: conv.filters), dX = FloatBuffer(count: n * conv.inputSize)
             table.convPoolBackward(g, n, x.base, w.base, r.base, arg.base, dW.base, dB.base, dX.base)
-            let h: Float = 4e-3
-            for (buffer, grad, name) in [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")] {
-                for i in stride(from: 0, to: buffer.count, by: max(1, buffer.count / 40)) {
-                    let saved = buffer[i]
-                    buffer[i] = saved + h; let lp = loss()
-                    buffer[i] = saved - h; let lm = loss()
-                    buffer[i] = saved
-                    let numeric = (lp - lm) / Double(2 * h)
-                    #expect(withinTolerance(numeric, grad[i]), "\(tableName) \(g.pool == 2 ? "seed" : "odd") d\(name)[\(i)]: numeric \(numeric) analytic \(grad[i])")
-                }
-            }
+            checkFiniteDifferences("\(tableName) \(g.pool == 2 ? "seed" : "odd")", h: 4e-3, [(w, dW, "weight"), (b, dB, "bias"), (x, dX, "input")],
+                                   loss: loss)
         }
     }
 

@@ -8,20 +8,7 @@ import Testing
 // Samples are moved away from kinks rather than loosening the tolerance: no ReLU pre-activation
 // within 0.01 of 0, max-pool inputs are distinct values 0.02 apart, no activation
 // input within 0.05 of a ReLU/leaky/clip kink; h (≤ 4e-3 for conv, 1e-2 elsewhere) cannot cross them.
-
-/// Checks d(L)/d(buffer[i]) for ~40 entries of each buffer.
-func checkFiniteDifferences(_ label: String, h: Float, _ pairs: [(FloatBuffer, FloatBuffer, String)], loss: () -> Double) {
-    for (buffer, grad, name) in pairs {
-        for i in stride(from: 0, to: buffer.count, by: max(1, buffer.count / 40)) {
-            let saved = buffer[i]
-            buffer[i] = saved + h; let lp = loss()
-            buffer[i] = saved - h; let lm = loss()
-            buffer[i] = saved
-            let numeric = (lp - lm) / Double(2 * h)
-            #expect(withinTolerance(numeric, grad[i]), "\(label) d\(name)[\(i)]: numeric \(numeric) analytic \(grad[i])")
-        }
-    }
-}
+// The check itself: checkFiniteDifferences (GradientCheckTests.swift).
 
 @Suite struct LayerGradientCheckTests {
     @Test(arguments: ["reference", "avx2"]) func stridedPaddedConvBackwardMatchesFiniteDifferences(_ name: String) throws {
