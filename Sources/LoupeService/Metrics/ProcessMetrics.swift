@@ -48,7 +48,7 @@ enum ProcessMetrics {
     static func processStartTimeSeconds() -> Double? {
         guard let stat = readSelfStat(), let text = try? readTextFile("/proc/stat") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
-            if let boot = Double(line.dropFirst(6).trimmingPrefixSpaces()) {
+            if let boot = Double(String(line.dropFirst(6)).trimmingLeadingSpaces()) {
                 return boot + stat.starttime / Double(sysconf(Int32(_SC_CLK_TCK)))
             }
         }
@@ -76,6 +76,3 @@ enum ProcessMetrics {
 private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #endif
 
-extension Substring {
-    func trimmingPrefixSpaces() -> Substring { drop(while: { $0 == " " }) }
-}

@@ -22,7 +22,7 @@ public enum VersionPolicy: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `latest`, `latest:N`, `all`, `specific:1,3` (or a bare list `1,3`, or `3`).
     public init?(parsing text: String) {
-        let trimmed = text.trimmedBlanks()
+        let trimmed = text.trimmingSpaces()
         let lower = trimmed.lowercased()
         if lower == "latest" { self = .latest(count: 1); return }
         if lower == "all" { self = .all; return }
@@ -33,7 +33,7 @@ public enum VersionPolicy: Sendable, Equatable, CustomStringConvertible {
         var list = Substring(lower)
         if lower.hasPrefix("specific:") { list = list.dropFirst("specific:".count) }
         let parts = list.split(separator: ",", omittingEmptySubsequences: false)
-            .map { $0.trimmedBlanks() }
+            .map { String($0).trimmingSpaces() }
         var versions: [Int] = []
         for part in parts {
             guard let v = ModelRepositoryLayout.parseVersion(part) else { return nil }
@@ -41,15 +41,5 @@ public enum VersionPolicy: Sendable, Equatable, CustomStringConvertible {
         }
         guard !versions.isEmpty else { return nil }
         self = .specific(Array(Set(versions)).sorted())
-    }
-}
-
-extension StringProtocol {
-    /// Without leading and trailing spaces and tabs.
-    fileprivate func trimmedBlanks() -> String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" { s = s.dropFirst() }
-        while let c = s.last, c == " " || c == "\t" { s = s.dropLast() }
-        return String(s)
     }
 }
