@@ -7,21 +7,6 @@ import Glibc
 import Testing
 @testable import LoupeData
 
-/// Runs a tool from PATH with stdout to `stdout` (a file path); returns its exit status.
-func runTool(_ arguments: [String], stdout: String? = nil) -> Int32 {
-    var pid = pid_t()
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    if let stdout { posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    guard posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return status
-}
-
 /// JPEG files made with cjpeg/jpegtran in a temporary directory.
 final class JPEGFactory {
     let dir: TempDir
@@ -39,7 +24,7 @@ final class JPEGFactory {
     func encode(_ image: PixelImage, _ options: [String] = []) throws -> [UInt8] {
         let input = name(image.channels == 1 ? "pgm" : "ppm"), output = name("jpg")
         try FileIO.writeAtomically(Self.pnm(image), to: input)
-        try #require(runTool(["cjpeg"] + options + ["-outfile", output, input]) == 0, "cjpeg failed (apt install libjpeg-turbo-progs)")
+        try #require(runProcess(["cjpeg"] + options + ["-outfile", output, input]).status == 0, "cjpeg failed (apt install libjpeg-turbo-progs)")
         return try FileIO.readFile(output)
     }
 
@@ -47,7 +32,7 @@ final class JPEGFactory {
     func transform(_ jpeg: [UInt8], _ options: [String]) throws -> [UInt8] {
         let input = name("jpg"), output = name("jpg")
         try FileIO.writeAtomically(jpeg, to: input)
-        try #require(runTool(["jpegtran"] + options + ["-outfile", output, input]) == 0, "jpegtran \(options) failed")
+        try #require(runProcess(["jpegtran"] + options + ["-outfile", output, input]).status == 0, "jpegtran \(options) failed")
         return try FileIO.readFile(output)
     }
 
@@ -55,7 +40,7 @@ final class JPEGFactory {
     func reference(_ jpeg: [UInt8], _ options: [String] = []) throws -> PixelImage {
         let input = name("jpg"), output = name("pnm")
         try FileIO.writeAtomically(jpeg, to: input)
-        try #require(runTool(["djpeg", "-pnm"] + options + ["-outfile", output, input]) == 0, "djpeg failed")
+        try #require(runProcess(["djpeg", "-pnm"] + options + ["-outfile", output, input]).status == 0, "djpeg failed")
         return try Self.parsePNM(try FileIO.readFile(output))
     }
 

@@ -6,16 +6,6 @@ import Testing
 
 private func canMountTmpfs() -> Bool { getuid() == 0 && access("/bin/mount", X_OK) == 0 }
 
-private func run(_ arguments: [String]) -> Int32 {
-    var pid = pid_t()
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    guard posix_spawn(&pid, arguments[0], nil, nil, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return status
-}
-
 /// A pid that no longer runs: a child that has exited and been reaped.
 private func deadPid() -> pid_t {
     var pid = pid_t()
@@ -31,10 +21,10 @@ private func deadPid() -> pid_t {
     @Test(.enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs (a full disk)"))
     func aFullDiskLeavesTheOldModelAndHistoryAsTheyWere() throws {
         let dir = try TempDir()
-        guard run(["/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path]) == 0 else {
+        guard runProcess(["/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.path]).status == 0 else {
             Issue.record("mount failed"); return
         }
-        defer { _ = run(["/bin/umount", dir.path]) }
+        defer { _ = runProcess(["/bin/umount", dir.path]) }
         let model = dir.path + "/m.loupe", history = dir.path + "/m.history.json"
         try FileIO.writeAtomically([([1, 2, 3], model), (Array("old".utf8), history)])
         // The new model does not fit: the write fails and both old files are untouched.

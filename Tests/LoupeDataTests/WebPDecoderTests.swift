@@ -19,7 +19,7 @@ final class WebPFactory {
     func encode(_ image: PixelImage, _ options: [String] = []) throws -> [UInt8] {
         let input = name("png"), output = name("webp")
         try FileIO.writeAtomically(PNGEncoder.encode(width: image.width, height: image.height, channels: image.channels, pixels: image.pixels), to: input)
-        try #require(runTool(["cwebp", "-quiet"] + options + [input, "-o", output]) == 0, "cwebp failed (apt install webp)")
+        try #require(runProcess(["cwebp", "-quiet"] + options + [input, "-o", output]).status == 0, "cwebp failed (apt install webp)")
         return try FileIO.readFile(output)
     }
 
@@ -32,7 +32,7 @@ final class WebPFactory {
             inputs.append(input)
         }
         let output = name("webp")
-        try #require(runTool(["img2webp", "-lossless"] + inputs + ["-o", output]) == 0, "img2webp failed")
+        try #require(runProcess(["img2webp", "-lossless"] + inputs + ["-o", output]).status == 0, "img2webp failed")
         return try FileIO.readFile(output)
     }
 
@@ -41,7 +41,7 @@ final class WebPFactory {
     func referencePNG(_ webp: [UInt8]) throws -> [UInt8] {
         let input = name("webp"), output = name("pam")
         try FileIO.writeAtomically(webp, to: input)
-        try #require(runTool(["dwebp", "-quiet", input, "-pam", "-o", output]) == 0, "dwebp failed")
+        try #require(runProcess(["dwebp", "-quiet", input, "-pam", "-o", output]).status == 0, "dwebp failed")
         let pam = try FileIO.readFile(output)
         // "P7\nWIDTH w\nHEIGHT h\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n" then RGBA samples.
         let marker = Array("ENDHDR\n".utf8)
