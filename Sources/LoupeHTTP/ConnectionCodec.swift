@@ -67,9 +67,11 @@ struct RequestDecoder {
                 return .error(error)
             }
             var newHead = false
-            // Each part moved out of the array in order (reversed, then popped): no copy of a head.
-            parts.reverse()
-            while let part = parts.popLast() {
+            // Each part moved out of the array in order (swapped for an empty part): no copy of a
+            // head, and no reordering of the array (a reverse moves every part twice).
+            for k in parts.indices {
+                var part = HTTPPart.end(trailers: HTTPHeaders())
+                swap(&part, &parts[k])
                 switch consume part {
                 case .head(let h):
                     if let n = h.contentLength, n > 0 { body.reserveCapacity(n) }
@@ -81,6 +83,7 @@ struct RequestDecoder {
                     complete = true
                 }
             }
+            parts.removeAll(keepingCapacity: true)
             if pendingStart == pending.count {
                 pending.removeAll(keepingCapacity: pending.capacity <= Self.retainedCapacity)
                 pendingStart = 0

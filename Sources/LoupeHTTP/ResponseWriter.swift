@@ -136,16 +136,18 @@ public struct ResponseWriter: Sendable {
         var serverSet = false
         var contentType: String? = nil
         var declaredLength: String? = nil
-        for field in response.headers {
-            let name = field.name.utf8
-            switch name.count {
-            case 10 where HTTPHeaders.equal(field.name, "connection"):
-                if headerListContains(field.value, "close") { close = true }
-            case 16 where HTTPHeaders.equal(field.name, "content-encoding"): contentEncodingSet = true
-            case 4 where HTTPHeaders.equal(field.name, "vary"): varySet = true
-            case 6 where HTTPHeaders.equal(field.name, "server"): serverSet = true
-            case 12 where HTTPHeaders.equal(field.name, "content-type"): contentType = field.value
-            case 14 where HTTPHeaders.equal(field.name, "content-length"): declaredLength = field.value
+        // Fields read in place by index (iterating copies each name and value: a retain and a
+        // release of both, per loop).
+        let fields = response.headers.fields
+        for i in fields.indices {
+            switch fields[i].name.utf8.count {
+            case 10 where HTTPHeaders.equal(fields[i].name, "connection"):
+                if headerListContains(fields[i].value, "close") { close = true }
+            case 16 where HTTPHeaders.equal(fields[i].name, "content-encoding"): contentEncodingSet = true
+            case 4 where HTTPHeaders.equal(fields[i].name, "vary"): varySet = true
+            case 6 where HTTPHeaders.equal(fields[i].name, "server"): serverSet = true
+            case 12 where HTTPHeaders.equal(fields[i].name, "content-type"): contentType = fields[i].value
+            case 14 where HTTPHeaders.equal(fields[i].name, "content-length"): declaredLength = fields[i].value
             default: break
             }
         }
@@ -167,7 +169,7 @@ public struct ResponseWriter: Sendable {
         let date = dates.current()
         let server = serverSet ? nil : configuration.serverName
         var headBytes = Self.fixedHeadBytes + date.count + (server?.utf8.count ?? 0) + (declaredLength?.utf8.count ?? 0)
-        for field in response.headers { headBytes += field.name.utf8.count + field.value.utf8.count + 4 }
+        for i in fields.indices { headBytes += fields[i].name.utf8.count + fields[i].value.utf8.count + 4 }
         out.reserveCapacity(out.count + headBytes + body.count)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: headBytes) { buffer in
             var c = ByteCursor(buffer)
@@ -177,7 +179,7 @@ public struct ResponseWriter: Sendable {
             // Every response: browsers must not sniff a JSON error (which may echo request bytes)
             // into HTML or script.
             c.put("X-Content-Type-Options: nosniff\r\n")
-            for field in response.headers { Self.putWritable(field.name, field.value, &c) }
+            for i in fields.indices { Self.putWritable(fields[i].name, fields[i].value, &c) }
             if gzipped { c.put("Content-Encoding: gzip\r\n") }
             if addVary { c.put("Vary: Accept-Encoding\r\n") }
             if bodyAllowed {
@@ -221,9 +223,8 @@ public struct ResponseWriter: Sendable {
     /// Writes `name: value` CRLF when `isUserHeaderWritable` allows it: the same rules, checked
     /// and copied over each string's bytes in one pass. Needs name + value + 4 bytes of room.
     static func putWritable(_ name: String, _ value: String, _ c: inout ByteCursor) {
-        var name = name, value = value   // withUTF8 makes a bridged or foreign string contiguous first
-        name.withUTF8 { n in
-            value.withUTF8 { v in
+        withUTF8Bytes(name) { n in
+            withUTF8Bytes(value) { v in
                 guard !n.isEmpty, !isForbiddenName(n) else { return }
                 for b in n where !isTokenByte(b) { return }
                 guard isFieldValue(v) else { return }
@@ -263,8 +264,7 @@ public struct ResponseWriter: Sendable {
 
     /// A String's UTF-8 (contiguous, or made so).
     private static func putUTF8(_ s: String, _ c: inout ByteCursor) {
-        var s = s
-        s.withUTF8 { c.put($0) }
+        withUTF8Bytes(s) { c.put($0) }
     }
 
     /// Date, Connection, Content-Length, Transfer-Encoding (any case): the writer's own.
@@ -485,8 +485,7 @@ public func echoed(_ value: some StringProtocol, limit: Int = 64) -> String {
 /// escaper of the project; LoupeService's JSONWriter and access log call it) into a temporary of
 /// at most 1 KiB, a piece of `jsonPieceBytes` input bytes at a time, each appended at once.
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
-    var s = s   // withUTF8 makes a bridged or foreign string contiguous first
-    s.withUTF8 { buffer in
+    withUTF8Bytes(s) { buffer in
         let piece = min(buffer.count, jsonPieceBytes)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: jsonStringBound(piece)) { temporary in
             var start = 0
@@ -516,10 +515,7 @@ extension ByteCursor {
     /// `s` as a JSON string literal (the escaping of `appendJSONString`); needs room for
     /// `jsonStringBound(s.utf8.count)` bytes.
     public mutating func putJSONString(_ s: String) {
-        if s.utf8.withContiguousStorageIfAvailable({ putJSONString($0) }) == nil {
-            var s = s   // made contiguous
-            s.withUTF8 { putJSONString($0) }
-        }
+        withUTF8Bytes(s) { putJSONString($0) }
     }
 
     /// The bytes of a JSON string literal, quotes included; needs `jsonStringBound(bytes.count)`.
@@ -580,6 +576,15 @@ extension ByteCursor {
 
 @inline(__always) private func jsonNeedsEscape(_ c: UInt8) -> Bool {
     c == DQUOTE || c == BACKSLASH || c < 0x20 || c == 0x3C || c == 0x3E || c == 0x26
+}
+
+/// Calls `body` with a String's UTF-8 in place (native and small strings), else with a contiguous
+/// copy (a bridged or foreign string): no copy of the String itself, so no retain and release.
+@inline(__always)
+func withUTF8Bytes<R>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    if let result = s.utf8.withContiguousStorageIfAvailable(body) { return result }
+    var s = s
+    return s.withUTF8(body)
 }
 
 func isDecimal(_ s: String) -> Bool { !s.utf8.isEmpty && s.utf8.allSatisfy(isDigit) }

@@ -242,18 +242,18 @@ public struct Router: Sendable {
         var captures: [String] = []
         // Pass 1: a route that takes this method (HEAD falls back to GET).
         if let leaf = find(0, p, 1, &captures, accepting: method) {
-            let node = nodes[leaf]
-            let handler = node.handler(for: method) ?? (method == .HEAD ? node.handler(for: .GET) : nil)
+            // The node's fields read in place (a copy of the node retains and releases each of them).
+            let handler = nodes[leaf].handler(for: method) ?? (method == .HEAD ? nodes[leaf].handler(for: .GET) : nil)
             if let handler {
                 var parameters: [String: String] = [:]
                 if !captures.isEmpty {
                     parameters.reserveCapacity(captures.count)
-                    for (name, value) in zip(node.parameterNames, captures) { parameters[name] = value }
+                    for (name, value) in zip(nodes[leaf].parameterNames, captures) { parameters[name] = value }
                 }
-                return .found(template: node.template ?? "", parameters: parameters, handler: handler)
+                return .found(template: nodes[leaf].template ?? "", parameters: parameters, handler: handler)
             }
             // Only reachable for OPTIONS answered by the router itself.
-            return .options(template: node.template ?? "", allowed: allowedMethods([node]))
+            return .options(template: nodes[leaf].template ?? "", allowed: allowedMethods([nodes[leaf]]))
         }
         // Pass 2: any route on this path → 405.
         captures.removeAll()

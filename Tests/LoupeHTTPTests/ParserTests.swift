@@ -38,6 +38,11 @@ func parseError(_ s: String, limits: HTTPParserLimits = .default) -> HTTPParseEr
 }
 
 struct ParserBasicsTests {
+    /// The token-byte bitmap against the RFC's list, for every byte value.
+    @Test func tokenBytesAreTheRFCsTchars() {
+        for b in 0...255 { #expect(isTokenByte(UInt8(b)) == isTokenByteReference(UInt8(b)), "byte \(b)") }
+    }
+
     @Test func simpleGet() throws {
         let parts = try parseAll(bytes("GET /v2/models/fashion?top_k=3&x HTTP/1.1\r\nHost: localhost:8080\r\nAccept: */*\r\n\r\n"))
         #expect(parts.count == 2)
