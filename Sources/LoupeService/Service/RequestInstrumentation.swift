@@ -15,7 +15,8 @@ final class RequestInstrumentation: Sendable {
     /// Generated request ids' numbers, in per-thread blocks (no shared counter per request); one
     /// counter for the process (ids differ between services by their prefix anyway).
     private static let requestNumbers = BlockCounter()
-    private let requestIDPrefix: String
+    /// The high 32 bits of every generated id (the low 32 are the counter's).
+    private let requestIDPrefix: UInt64
     /// The logger's handler when it is Loupe's own: the access log line is then written from
     /// fields already in order (no metadata dictionary per request).
     private let accessHandler: LoupeLogHandler?
@@ -24,7 +25,7 @@ final class RequestInstrumentation: Sendable {
 
     init(metrics: ServiceMetrics, logger: Logger, accessLog: Bool, cors: CORSPolicy, seed: UInt64) {
         self.metrics = metrics; self.logger = logger; self.accessLog = accessLog; self.cors = cors
-        requestIDPrefix = Self.hex8((seed &* 0x9E37_79B9_7F4A_7C15) >> 32)
+        requestIDPrefix = (seed &* 0x9E37_79B9_7F4A_7C15) & 0xFFFF_FFFF_0000_0000
         accessHandler = logger.handler as? LoupeLogHandler
     }
 
@@ -57,20 +58,8 @@ final class RequestInstrumentation: Sendable {
             return h
         }
         let n = Self.requestNumbers.next()
-        // The prefix's 8 digits and the counter's 8, written into the string at once.
-        return String(unsafeUninitializedCapacity: 16) { b in
-            var i = 0
-            for c in requestIDPrefix.utf8 { b[i] = c; i += 1 }
-            let table: StaticString = "0123456789abcdef"
-            for k in 0..<8 { b[8 + k] = table.utf8Start[Int((n >> UInt64(28 - 4 * k)) & 0xF)] }
-            return 16
-        }
-    }
-
-    /// The low 32 bits as exactly 8 lower-case hex digits (so a generated request id is always 16).
-    static func hex8(_ v: UInt64) -> String {
-        let hex = String(v & 0xFFFF_FFFF, radix: 16)
-        return String(repeating: "0", count: 8 - hex.count) + hex
+        // The prefix's 8 hex digits and the counter's 8, written into the string at once.
+        return TraceContext.hex(requestIDPrefix | (n & 0xFFFF_FFFF), 16)
     }
 
     fileprivate func finished(_ sink: InstrumentedSink, status: Int, errorCode: String?) {

@@ -39,15 +39,12 @@ struct TraceContext: Equatable {
         }
         let high = nextID(), low = nextID()
         return TraceContext(header: String(unsafeUninitializedCapacity: 55) { b in
-            let table: StaticString = "0123456789abcdef"
-            func put(_ v: UInt64, at offset: Int) {
-                for i in 0..<16 { b[offset + i] = table.utf8Start[Int((v >> UInt64(60 - 4 * i)) & 0xF)] }
-            }
-            b[0] = 0x30; b[1] = 0x30; b[2] = 0x2D
-            put(high, at: 3); put(low, at: 19)
-            b[35] = 0x2D
-            put(span, at: 36)
-            b[52] = 0x2D; b[53] = 0x30; b[54] = 0x31
+            let p = b.baseAddress!
+            p[0] = 0x30; p[1] = 0x30; p[2] = 0x2D
+            writeHex(high, digits: 16, to: p + 3); writeHex(low, digits: 16, to: p + 19)
+            p[35] = 0x2D
+            writeHex(span, digits: 16, to: p + 36)
+            p[52] = 0x2D; p[53] = 0x30; p[54] = 0x31
             return 55
         })
     }
@@ -83,14 +80,25 @@ struct TraceContext: Equatable {
         s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
-    /// `digits` lower-case hex digits of `v` (16 at most), written straight into the string.
-    private static func hex(_ v: UInt64, _ digits: Int) -> String {
+    /// `digits` lower-case hex digits of `v` (16 at most), written straight into the string
+    /// (also the request ids' writer).
+    static func hex(_ v: UInt64, _ digits: Int) -> String {
         String(unsafeUninitializedCapacity: digits) { buffer in
-            let table: StaticString = "0123456789abcdef"
-            for i in 0..<digits {
-                buffer[i] = table.utf8Start[Int((v >> UInt64(4 * (digits - 1 - i))) & 0xF)]
-            }
+            writeHex(v, digits: digits, to: buffer.baseAddress!)
             return digits
+        }
+    }
+
+    /// The low `digits` hex digits of `v` (lower case, 16 at most) at `out`, last digit first: a
+    /// masking shift and a table load a digit.
+    @inline(__always)
+    static func writeHex(_ v: UInt64, digits: Int, to out: UnsafeMutablePointer<UInt8>) {
+        let table: StaticString = "0123456789abcdef"
+        var v = v, i = digits
+        while i > 0 {
+            i -= 1
+            out[i] = table.utf8Start[Int(truncatingIfNeeded: v & 0xF)]
+            v &>>= 4
         }
     }
 }
