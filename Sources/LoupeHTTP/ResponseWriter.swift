@@ -57,9 +57,10 @@ public final class HTTPDateCache: Sendable {
     /// Each thread's own (no lock shared by the event loops at every response).
     private let cache = PerThread { Entry() }
 
+    /// One thread's, never touched re-entrantly: no dynamic exclusivity check (see Connection).
     private final class Entry {
-        var second = Int.min
-        var bytes: [UInt8] = []
+        @exclusivity(unchecked) var second = Int.min
+        @exclusivity(unchecked) var bytes: [UInt8] = []
     }
 
     /// `now` returns seconds since the Unix epoch (default: the system clock).
