@@ -350,6 +350,32 @@ public struct HTTPParser: Sendable {
         let maxLine = limits.maxRequestLineBytes, maxSection = limits.maxHeaderBytes, maxCount = limits.maxHeaderCount
         var i = from
         while i < n {
+            if !s.sawCR {
+                // A run of bytes that are neither CR nor LF, counted at once (eight at a time) with
+                // the limit checked at its end: the length only grows within the run, so the error
+                // is the one a byte-by-byte check throws.
+                var k = i
+                if let base = buf.baseAddress {
+                    let raw = UnsafeRawPointer(base)
+                    while k + 8 <= n {
+                        let x = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+                        if wordHasByte(x, CR) | wordHasByte(x, LF) != 0 { break }
+                        k += 8
+                    }
+                }
+                while k < n && buf[k] != CR && buf[k] != LF { k += 1 }
+                if k > i {
+                    s.lineLength += k - i
+                    s.started = true
+                    i = k
+                    if isHead && s.lines == 0 {
+                        if s.lineLength > maxLine { throw .requestLineTooLong(limit: maxLine) }
+                    } else if s.sectionBytes + s.lineLength > maxSection {
+                        throw .headerSectionTooLarge(limit: maxSection)
+                    }
+                    continue
+                }
+            }
             let b = buf[i]
             i += 1
             if s.sawCR {
@@ -814,6 +840,15 @@ func isTokenByteReference(_ b: UInt8) -> Bool {
     case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
     default: false
     }
+}
+
+/// Nonzero when some byte of the word `x` equals `b` (exact as a test of "any"): the eight-at-a-time
+/// scans' test (head sections, JSON escapes, field values).
+@inline(__always)
+func wordHasByte(_ x: UInt64, _ b: UInt8) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let y = x ^ (ones &* UInt64(b))
+    return (y &- ones) & ~y & (ones &* 0x80)
 }
 
 @inline(__always) func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }

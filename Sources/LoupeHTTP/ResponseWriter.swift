@@ -249,9 +249,7 @@ public struct ResponseWriter: Sendable {
             while i + 8 <= v.count {
                 let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20 (exact as a test of "any")
-                let y = x ^ (ones &* 0x7F)
-                let del = (y &- ones) & ~y & highs             // some byte == 0x7F
-                if below | del != 0 { break }
+                if below | wordHasByte(x, 0x7F) != 0 { break }
                 i += 8
             }
         }
@@ -562,12 +560,11 @@ extension ByteCursor {
     if let base = buffer.baseAddress {
         let raw = UnsafeRawPointer(base)
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        // Some byte of `x` equal to `b` (exact as a test of "any").
-        @inline(__always) func has(_ x: UInt64, _ b: UInt64) -> UInt64 { let y = x ^ (ones &* b); return (y &- ones) & ~y & highs }
         while i + 8 <= buffer.count {
             let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20
-            if below | has(x, 0x22) | has(x, 0x5C) | has(x, 0x3C) | has(x, 0x3E) | has(x, 0x26) != 0 { break }
+            if below | wordHasByte(x, DQUOTE) | wordHasByte(x, BACKSLASH) | wordHasByte(x, 0x3C) | wordHasByte(x, 0x3E)
+                | wordHasByte(x, AMPERSAND) != 0 { break }
             i += 8
         }
     }
