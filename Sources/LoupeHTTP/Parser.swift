@@ -535,7 +535,7 @@ public struct HTTPParser: Sendable {
         i += 10
 
         // Header fields.
-        var fields: [(name: String, value: String)] = []
+        var fields: [HTTPField] = []
         // One slot more than the request carries: a server commonly adds a field of its own (a
         // request id) before the handler runs, and a full array would be copied to grow.
         fields.reserveCapacity(fieldCount + 1)
@@ -551,7 +551,7 @@ public struct HTTPParser: Sendable {
         while let f = try nextField(p, &i) {
             let name = String(decoding: UnsafeBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]), as: UTF8.self)
             let value = String(decoding: UnsafeBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]), as: UTF8.self)
-            fields.append((name: name, value: value))
+            fields.append(HTTPField(name: name, value: value))
             switch f.nameEnd - f.nameStart {
             case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "host"):
                 hostCount += 1
@@ -683,10 +683,10 @@ public struct HTTPParser: Sendable {
 
     static func parseTrailers(_ p: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> HTTPHeaders {
         var i = 0
-        var fields: [(name: String, value: String)] = []
+        var fields: [HTTPField] = []
         while let f = try nextField(p, &i) {
-            fields.append((name: String(decoding: UnsafeBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]), as: UTF8.self),
-                           value: String(decoding: UnsafeBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]), as: UTF8.self)))
+            fields.append(HTTPField(name: String(decoding: UnsafeBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]), as: UTF8.self),
+                                    value: String(decoding: UnsafeBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]), as: UTF8.self)))
         }
         return HTTPHeaders(fields: fields)
     }
