@@ -29,15 +29,18 @@ public struct HTTPHeaders: Sendable, Sequence {
     }
     public mutating func remove(_ name: String) { fields.removeAll { Self.equal($0.name, name) } }
     /// First value of `name`, or nil.
-    public subscript(_ name: String) -> String? { fields.first { Self.equal($0.name, name) }?.value }
+    public subscript(_ name: String) -> String? {
+        // By index: `first(where:)` copies the matching field (its name too) into an optional.
+        for i in fields.indices where Self.equal(fields[i].name, name) { return fields[i].value }
+        return nil
+    }
     public func values(_ name: String) -> [String] { fields.filter { Self.equal($0.name, name) }.map(\.value) }
     public func makeIterator() -> IndexingIterator<[HTTPField]> { fields.makeIterator() }
     static func equal(_ a: String, _ b: String) -> Bool {
-        let a = a.utf8, b = b.utf8
-        guard a.count == b.count else { return false }
-        // Fast path over contiguous UTF-8 (native and small strings).
-        if let result = a.withContiguousStorageIfAvailable({ x in
-            b.withContiguousStorageIfAvailable { y -> Bool in
+        guard a.utf8.count == b.utf8.count else { return false }
+        // Over both strings' UTF-8 in place (contiguous copies only for bridged or foreign strings).
+        return withUTF8Bytes(a) { x in
+            withUTF8Bytes(b) { y in
                 for i in 0..<x.count where x[i] != y[i] {
                     let lx = (x[i] >= 65 && x[i] <= 90) ? x[i] + 32 : x[i]
                     let ly = (y[i] >= 65 && y[i] <= 90) ? y[i] + 32 : y[i]
@@ -45,13 +48,7 @@ public struct HTTPHeaders: Sendable, Sequence {
                 }
                 return true
             }
-        }), let result { return result }
-        for (x, y) in zip(a, b) where x != y {
-            let lx = (x >= 65 && x <= 90) ? x + 32 : x
-            let ly = (y >= 65 && y <= 90) ? y + 32 : y
-            if lx != ly { return false }
         }
-        return true
     }
 }
 
