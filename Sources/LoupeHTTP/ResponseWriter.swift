@@ -226,8 +226,7 @@ public struct ResponseWriter: Sendable {
     static func putWritable(_ name: String, _ value: String, _ c: inout ByteCursor) {
         withUTF8Bytes(name) { n in
             withUTF8Bytes(value) { v in
-                guard !n.isEmpty, !isForbiddenName(n) else { return }
-                for b in n where !isTokenByte(b) { return }
+                guard !n.isEmpty, !isForbiddenName(n), isTokenName(n) else { return }
                 guard isFieldValue(v) else { return }
                 c.put(n)
                 c.put(": ")
@@ -235,6 +234,39 @@ public struct ResponseWriter: Sendable {
                 c.put("\r\n")
             }
         }
+    }
+
+    /// Whether every byte is a tchar (`isTokenByte`): eight bytes at a time while they are ASCII
+    /// letters, digits or '-' (what field names are made of; the last word overlaps the one
+    /// before), byte by byte from the start otherwise and for names under eight bytes.
+    @inline(__always)
+    static func isTokenName(_ n: UnsafeBufferPointer<UInt8>) -> Bool {
+        if n.count >= 8, let base = n.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            var i = 0
+            while isAlphanumericOrDash(raw.loadUnaligned(fromByteOffset: min(i, n.count - 8), as: UInt64.self)) {
+                if i >= n.count - 8 { return true }
+                i += 8
+            }
+        }
+        for b in n where !isTokenByte(b) { return false }
+        return true
+    }
+
+    /// Whether all eight bytes of `x` are ASCII letters, digits or '-'. A byte's high bit marks it
+    /// within a range: with every byte below 0x80, `v + (0x80 - lo)` reaches 0x80 exactly when
+    /// v ≥ lo and `v + (0x7F - hi)` exactly when v > hi, and no sum carries into the next byte.
+    @inline(__always)
+    static func isAlphanumericOrDash(_ x: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        if x & highs != 0 { return false }
+        @inline(__always) func within(_ v: UInt64, _ lo: UInt64, _ hi: UInt64) -> UInt64 {
+            (v &+ ones &* (0x80 - lo)) & ~(v &+ ones &* (0x7F - hi)) & highs
+        }
+        let digit = within(x, 0x30, 0x39)
+        let letter = within(x | (ones &* 0x20), 0x61, 0x7A)   // 'A'…'Z' folded onto 'a'…'z'
+        let dash = within(x, 0x2D, 0x2D)
+        return digit | letter | dash == highs
     }
 
     /// Whether every byte may stand in a field value (HTAB, or SP and above but DEL; the rule of

@@ -75,6 +75,27 @@ struct WriterTests {
         }
     }
 
+    /// The name check reads eight bytes at a time while they are letters, digits or '-': every
+    /// byte value at every position of names of 0–24 bytes (letters, digits and dashes around it)
+    /// against the byte-by-byte rule.
+    @Test func fieldNameCheckAgreesWithTheRuleAtEveryPosition() {
+        var mismatches: [String] = []
+        let fill = Array("Ab9-zZ0-".utf8)
+        for length in 0...24 {
+            let plain = (0..<length).map { fill[$0 % fill.count] }
+            for position in -1..<length {
+                for special in position < 0 ? [0x61] : Array(0...255) {
+                    var bytes = plain
+                    if position >= 0 { bytes[position] = UInt8(special) }
+                    let fast = bytes.withUnsafeBufferPointer { ResponseWriter.isTokenName($0) }
+                    if fast != bytes.allSatisfy(isTokenByteReference) { mismatches.append("length \(length), byte \(special) at \(position)") }
+                }
+            }
+        }
+        let count = mismatches.count
+        #expect(count == 0, "\(mismatches.prefix(10))")
+    }
+
     /// The value check reads eight bytes at a time: every byte that decides it (controls, HTAB,
     /// DEL, SP, the highest ASCII and non-ASCII) at every position of values of 0–40 bytes.
     @Test func fieldValueCheckAgreesWithTheRuleAtEveryPosition() {
