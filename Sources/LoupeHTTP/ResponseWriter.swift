@@ -586,18 +586,26 @@ extension ByteCursor {
 }
 
 /// The index of the first byte at or after `start` that a JSON string must escape (`jsonNeedsEscape`),
-/// or `buffer.count`: eight bytes at a time while a word holds none of them, then byte by byte.
+/// or `buffer.count`: eight bytes at a time while a word holds none of them, the last few bytes as
+/// one word too (padded with bytes that need no escape), then byte by byte from a word that does.
 @inline(__always) private func firstJSONEscape(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
     var i = start
     if let base = buffer.baseAddress {
         let raw = UnsafeRawPointer(base)
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        while i + 8 <= buffer.count {
-            let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        @inline(__always) func needsEscape(_ x: UInt64) -> Bool {
             let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20
-            if below | wordHasByte(x, DQUOTE) | wordHasByte(x, BACKSLASH) | wordHasByte(x, 0x3C) | wordHasByte(x, 0x3E)
-                | wordHasByte(x, AMPERSAND) != 0 { break }
+            return below | wordHasByte(x, DQUOTE) | wordHasByte(x, BACKSLASH) | wordHasByte(x, 0x3C) | wordHasByte(x, 0x3E)
+                | wordHasByte(x, AMPERSAND) != 0
+        }
+        while i + 8 <= buffer.count {
+            if needsEscape(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { break }
             i += 8
+        }
+        if i < buffer.count && buffer.count - i < 8 {
+            var x: UInt64 = ones &* 0x61   // 'a'
+            withUnsafeMutableBytes(of: &x) { $0.baseAddress!.copyMemory(from: raw + i, byteCount: buffer.count - i) }
+            if !needsEscape(x) { return buffer.count }
         }
     }
     while i < buffer.count && !jsonNeedsEscape(buffer[i]) { i += 1 }
