@@ -186,11 +186,9 @@ final class EventLoop: @unchecked Sendable {
     var spinNanoseconds: UInt64 = 0
     /// Yield the core once before sleeping after an iteration that had events
     /// (HTTPServerConfiguration.yieldBeforeSleep).
-    var yieldBeforeSleep = true
+    var yieldBeforeSleep = false
     /// Whether the last epoll_wait returned events (this iteration did work).
     private var lastWaitHadEvents = false
-    /// No yield before this time (monotonic ns): set after a long yield.
-    private var yieldHeldUntil: UInt64 = 0
 
     func execute(_ task: LoopTask) {
         if exited.load(ordering: .acquiring) { return }
@@ -243,19 +241,13 @@ final class EventLoop: @unchecked Sendable {
                 }
             }
             var n = 0
-            if timeoutMs != 0 && yieldBeforeSleep && lastWaitHadEvents && now >= yieldHeldUntil
-                && mailboxCount.load(ordering: .acquiring) == 0 {
-                // About to sleep right after work: let whatever else wants this core run first (the
-                // client on the same machine, a handler, another loop) and look again, instead of
-                // sleeping now and being woken through the kernel for the next event a moment later.
-                // A yield returns at once when nothing else is runnable; this loop is not `sleeping`
-                // meanwhile, so other threads do not signal its eventfd. A yield that kept the core
-                // away long means an unrelated busy thread had it (a whole time slice): events then
-                // wait for the loop, so it stops yielding for a while (EventLoopYield).
-                let before = Syscall.monotonicNanoseconds()
+            if timeoutMs != 0 && yieldBeforeSleep && lastWaitHadEvents && mailboxCount.load(ordering: .acquiring) == 0 {
+                // About to sleep right after work: let whatever else wants this core run first and
+                // look again, instead of sleeping now and being woken through the kernel for the next
+                // event a moment later (HTTPServerConfiguration.yieldBeforeSleep: off by default, as
+                // a CPU-bound thread then keeps the core for its whole time slice). This loop is not
+                // `sleeping` meanwhile, so other threads do not signal its eventfd.
                 sched_yield()
-                let after = Syscall.monotonicNanoseconds()
-                if !EventLoopYield.wasShort(from: before, to: after) { yieldHeldUntil = after &+ EventLoopYield.holdNanoseconds }
                 n = (try? Syscall.epollWait(epfd, events, timeoutMs: 0)) ?? 0
             }
             if n == 0 {
@@ -334,18 +326,4 @@ final class EventLoop: @unchecked Sendable {
 /// Starts a joinable named pthread (not a Dispatch worker: the count of these is fixed by the caller).
 func spawnThread(name: String, _ body: @escaping () -> Void) -> pthread_t {
     startThread(name: name, detached: false, body)
-}
-
-/// When a loop's yield before sleeping (HTTPServerConfiguration.yieldBeforeSleep) is worth it. A yield
-/// pays when the threads that run meanwhile are short ones — the client on the same machine sending the
-/// next requests, another loop, a handler — and costs when an unrelated thread busy with computation
-/// (a build, a batch job) gets the core for its whole time slice (0.75–3 ms here) while requests wait.
-/// A loop whose yield took longer than `shortNanoseconds` does not yield again for `holdNanoseconds`.
-enum EventLoopYield {
-    static let shortNanoseconds: UInt64 = 250_000
-    static let holdNanoseconds: UInt64 = 100_000_000
-
-    static func wasShort(from start: UInt64, to end: UInt64) -> Bool {
-        end &- start <= shortNanoseconds
-    }
 }

@@ -30,15 +30,15 @@ public struct HTTPServerConfiguration: Sendable {
     /// 0.01. Default 0.
     public var responseSpinWait: Double = 0
     /// An event loop that has just handled events and would now sleep in epoll_wait first yields
-    /// its core once (`sched_yield`) and looks again. When the loops share cores with other busy
-    /// threads (more loops than free cores, a client on the same machine, inference workers),
-    /// the next events have often arrived by then, so the loop goes on without the
-    /// sleep and kernel wake-up; when nothing else is runnable the yield returns at once. Measured
-    /// on the 2-vCPU build VM (docs/http-runtime.md): 34k → 5k context switches a second and
-    /// +30–40 % requests a second at 64 connections, no change at one connection. A yield that kept
-    /// the core away longer than 0.25 ms (an unrelated busy thread's time slice) holds further
-    /// yields off for 100 ms (`EventLoopYield`). Default true.
-    public var yieldBeforeSleep: Bool = true
+    /// its core once (`sched_yield`) and looks again. It pays when the loops' cores are shared with
+    /// the threads that produce their work — the client on the same machine (a sidecar proxy, a
+    /// load generator), more loops than cores: measured on the 2-vCPU build VM with wrk beside the
+    /// server, 97k → 124k req/s and 9.2 → 8.2 µs CPU per request at 64 connections. It costs badly
+    /// when an unrelated CPU-bound thread shares the core, which then keeps it for a whole time
+    /// slice: with two busy loops beside the server, 73k → 31k req/s and p50 0.46 → 1.9 ms. A yield's
+    /// length does not tell the two apart (the client's turns also last over a millisecond), so it
+    /// is off by default (docs/http-runtime.md). Default false.
+    public var yieldBeforeSleep: Bool = false
 
     // MARK: limits
 

@@ -15,7 +15,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var eventLoopThreads = 0
     public var handlerThreads = 0
     public var handlersOnEventLoop = true
-    public var yieldBeforeSleep = true
+    public var yieldBeforeSleep = false
     public var inlineDecodeMaxBytes = 65536
     public var gzipMinimumBytes = 1024
     public var corsAllowedOrigins = ""
@@ -149,7 +149,7 @@ extension ServiceConfiguration {
         int("server.event_loop_threads", \.eventLoopThreads, 0...1024, "Socket I/O threads (epoll loops); 0 = one per CPU."),
         int("server.handler_threads", \.handlerThreads, 0...1024, "Threads that decode requests (PNG, JSON) before they are queued; 0 = one per CPU."),
         bool("server.handlers_on_event_loop", \.handlersOnEventLoop, "Run request handlers (routing, decoding small bodies) on the socket threads: two thread hand-offs fewer per request. false = on the HTTP layer's handler threads."),
-        bool("server.yield_before_sleep", \.yieldBeforeSleep, "A socket thread that has just handled events yields its core once before it sleeps: when it shares cores with other busy threads, the next requests have often arrived by then (fewer sleeps and wake-ups). false = sleep at once."),
+        bool("server.yield_before_sleep", \.yieldBeforeSleep, "A socket thread that has just handled events yields its core once before it sleeps: faster when its cores are shared with the process sending the requests (a sidecar proxy), much slower beside CPU-bound work. false = sleep at once."),
         int("server.inline_decode_max_bytes", \.inlineDecodeMaxBytes, 0...1_073_741_824, "Bodies larger than this are decoded on a separate queue, not on the socket thread."),
         int("server.gzip_min_bytes", \.gzipMinimumBytes, 0...1_073_741_824, "Responses at least this large are gzipped for clients that accept it (0 = never)."),
         string("server.cors.allowed_origins", \.corsAllowedOrigins, "Origins whose browser pages may call the API (comma-separated, or *); empty = CORS off."),
