@@ -851,6 +851,14 @@ func wordHasByte(_ x: UInt64, _ b: UInt8) -> UInt64 {
     return (y &- ones) & ~y & (ones &* 0x80)
 }
 
+/// Nonzero when some byte of the word `x` is below `b` (`b` ≤ 0x80; exact as a test of "any"): the
+/// control-byte test of the eight-at-a-time scans (field values, JSON escapes).
+@inline(__always)
+func wordHasByteBelow(_ x: UInt64, _ b: UInt8) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    return (x &- ones &* UInt64(b)) & ~x & (ones &* 0x80)
+}
+
 @inline(__always) func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
 @inline(__always) func isHexDigit(_ b: UInt8) -> Bool { PercentDecoding.hexValue(b) != nil }
 @inline(__always)

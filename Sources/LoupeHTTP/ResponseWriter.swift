@@ -274,14 +274,12 @@ public struct ResponseWriter: Sendable {
     /// then byte by byte from the first word that does (HTAB is allowed) and for the tail.
     @inline(__always)
     static func isFieldValue(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         var i = 0
         if let base = v.baseAddress {
             let raw = UnsafeRawPointer(base)
             while i + 8 <= v.count {
                 let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20 (exact as a test of "any")
-                if below | wordHasByte(x, 0x7F) != 0 { break }
+                if wordHasByteBelow(x, SP) | wordHasByte(x, 0x7F) != 0 { break }
                 i += 8
             }
         }
@@ -482,16 +480,9 @@ func appendStatic(_ out: inout [UInt8], _ s: StaticString) {
 }
 
 func appendDecimal(_ value: Int, into out: inout [UInt8]) {
-    if value < 0 { out.append(0x2D); appendDecimal(0 - value, into: &out); return }
-    if value < 10 { out.append(0x30 + UInt8(value)); return }
-    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                 UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    var v = value
-    var n = 0
-    withUnsafeMutableBytes(of: &digits) { d in
-        while v > 0 { d[19 - n] = 0x30 + UInt8(v % 10); v /= 10; n += 1 }
-        out.append(contentsOf: d[(20 - n)...])
+    if value < 0 { out.append(0x2D) }
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { d in
+        out.append(contentsOf: d.prefix(writeDecimalDigits(value.magnitude, to: d.baseAddress!)))
     }
 }
 
@@ -592,10 +583,9 @@ extension ByteCursor {
     var i = start
     if let base = buffer.baseAddress {
         let raw = UnsafeRawPointer(base)
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let ones: UInt64 = 0x0101_0101_0101_0101
         @inline(__always) func needsEscape(_ x: UInt64) -> Bool {
-            let below = (x &- ones &* 0x20) & ~x & highs   // some byte < 0x20
-            return below | wordHasByte(x, DQUOTE) | wordHasByte(x, BACKSLASH) | wordHasByte(x, 0x3C) | wordHasByte(x, 0x3E)
+            wordHasByteBelow(x, 0x20) | wordHasByte(x, DQUOTE) | wordHasByte(x, BACKSLASH) | wordHasByte(x, 0x3C) | wordHasByte(x, 0x3E)
                 | wordHasByte(x, AMPERSAND) != 0
         }
         while i + 8 <= buffer.count {
