@@ -5,6 +5,11 @@
 #
 #   Benchmarks/HTTPBench/compare.sh [server ...]      (default: loupe loupe-inline nio hb nginx-w1)
 #
+# Servers: loupe (handlers on the handler threads), loupe-inline (handlers on the event loops, as
+# `loupe serve` runs its cheap routes), loupe-inline-1 (the same with one event loop: like for like
+# with nginx-w1), nio, hb, nginx-w1 (one worker) and nginx-w2 (two workers: like for like with Loupe's
+# default of one event loop per CPU on a 2-CPU box). The client shares the CPUs with the server here.
+#
 # Env: ANCHORS   directory holding the anchors with nio/ and hb/ built in release
 #                (default /work/shared/anchors/http; copy it somewhere writable to build)
 #      LOUPE_BIN loupe-http-bench binary (default .build/release/loupe-http-bench; build it with
@@ -28,13 +33,14 @@ start() {
   case "$1" in
     loupe)        "$LOUPE_BIN" --port 8084 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     loupe-inline) "$LOUPE_BIN" --port 8084 --inline > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
+    loupe-inline-1) "$LOUPE_BIN" --port 8084 --inline --loops 1 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     loupe-nospin) "$LOUPE_BIN" --port 8084 --spin-us 0 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     loupe-probe)  "$LOUPE_BIN" --port 8084 --dispatch-probe > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8084 ;;
     nio) "$ANCHORS/nio/.build/release/NIOServer" 8082 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8082 ;;
     hb)  "$ANCHORS/hb/.build/release/HBServer" 8081 > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8081 ;;
-    nginx-w1)
+    nginx-w1|nginx-w2)
       mkdir -p "$OUT/nginx/tmp"
-      nginx -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$ANCHORS/nginx/nginx-w1.conf" -g 'daemon off;' \
+      nginx -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$ANCHORS/nginx/$1.conf" -g 'daemon off;' \
         > "$OUT/server-$1.log" 2>&1 & PID=$!; PORT=8083 ;;
   esac
   for _ in $(seq 1 200); do curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/health" 2>/dev/null && return 0; sleep 0.02; done

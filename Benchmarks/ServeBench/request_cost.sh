@@ -14,7 +14,8 @@
 # A variant is `name=command` (the command must listen on $PORT, given in the environment), or one
 # of the shorthands: `serve` (.build/release/loupe serve --models models), `base` ($BASE_BIN serve,
 # e.g. a build of an older commit), `nginx-w1` (shared/anchors/http's one-worker nginx, access log off),
-# `nginx-w1-log` (the same with a buffered access log, like Loupe's default) and `nio` (its raw
+# `nginx-w1-log` (the same with a buffered access log, like Loupe's default), `nginx-w2` (two workers,
+# access log off: like Loupe's default of one event loop per CPU on this 2-CPU box) and `nio` (its raw
 # SwiftNIO server, built in release under $ANCHORS/nio: copy the anchors somewhere writable first); the
 # peers serve /health only.
 # Env: ROUNDS (3) DUR (10s) WARM (2s) TESTS ("health-c64 health-c1 png-c64") ANCHORS (/work/shared/anchors/http)
@@ -39,7 +40,7 @@ command_for() {
   case "$1" in
     serve) echo ".build/release/loupe serve --models models --host 127.0.0.1 --port $PORT" ;;
     base) echo "${BASE_BIN:?set BASE_BIN to the loupe binary to compare against} serve --models models --host 127.0.0.1 --port $PORT" ;;
-    nginx-w1|nginx-w1-log) echo "nginx (one worker)" ;;
+    nginx-w1|nginx-w1-log|nginx-w2) echo "nginx" ;;
     nio) echo "$ANCHORS/nio/.build/release/NIOServer $PORT" ;;
     *=*) echo "${1#*=}" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
@@ -55,11 +56,13 @@ sed "s/127.0.0.1:8083/127.0.0.1:$PORT/" "$ANCHORS/nginx/nginx-w1.conf" > "$OUT/n
 sed -e "s/127.0.0.1:8083/127.0.0.1:$PORT/" \
     -e "s|access_log off;|access_log $OUT/nginx/access.log combined buffer=256k flush=1s;|" \
     "$ANCHORS/nginx/nginx-w1.conf" > "$OUT/nginx/nginx-log.conf"
+sed "s/127.0.0.1:8083/127.0.0.1:$PORT/" "$ANCHORS/nginx/nginx-w2.conf" > "$OUT/nginx/nginx-w2.conf"
 
 start() {
   local cmd; cmd=$(command_for "$1")
-  if [[ "$1" == nginx-w1 || "$1" == nginx-w1-log ]]; then
+  if [[ "$1" == nginx-w* ]]; then
     local conf="$OUT/nginx/nginx.conf"; [[ "$1" == nginx-w1-log ]] && conf="$OUT/nginx/nginx-log.conf"
+    [[ "$1" == nginx-w2 ]] && conf="$OUT/nginx/nginx-w2.conf"
     "${PIN_SERVER[@]}" nginx -e "$OUT/nginx/error.log" -p "$OUT/nginx/" -c "$conf" -g 'daemon off;' > "$OUT/server.log" 2>&1 & PID=$!
   else
     "${PIN_SERVER[@]}" bash -c "exec $cmd" > "$OUT/server.log" 2>&1 & PID=$!
@@ -85,12 +88,12 @@ for round in $(seq 1 "$ROUNDS"); do
   for test in $TESTS; do
     for v in "$@"; do
       name=$(name_of "$v")
-      [[ ( "$v" == nginx-w1* || "$v" == nio ) && "$test" == png-* ]] && continue   # peers serve /health only
+      [[ ( "$v" == nginx-w* || "$v" == nio ) && "$test" == png-* ]] && continue   # peers serve /health only
       start "$v"
       case "$test" in
         health-c64) args=(-c64 "http://127.0.0.1:$PORT/health") ;;
         health-c1) args=(-c1 "http://127.0.0.1:$PORT/health") ;;
-        live-c64) path=/v2/health/live; [[ "$v" == nginx-w1* || "$v" == nio ]] && path=/health
+        live-c64) path=/v2/health/live; [[ "$v" == nginx-w* || "$v" == nio ]] && path=/health
                   args=(-c64 "http://127.0.0.1:$PORT$path") ;;
         png-c64) args=(-c64 -s Benchmarks/ServeBench/predict.lua "http://127.0.0.1:$PORT/predict" -- "$OUT"/png/*.png) ;;
       esac
