@@ -1,4 +1,5 @@
 import COpenSSL
+import LoupeSystem
 
 /// SHA-256 through OpenSSL's libcrypto.
 public enum SHA256 {
@@ -24,14 +25,17 @@ public enum SHA256 {
     public static func hex(_ bytes: ArraySlice<UInt8>) -> String { hexString(digest(bytes)) }
     public static func hex(_ bytes: [UInt8]) -> String { hex(bytes[...]) }
 
+    /// `bytes` as lower-case hex, two digits a byte (LoupeSystem's writeHexDigits).
     static func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var s: [UInt8] = []
-        s.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            s.append(digits[Int(b >> 4)])
-            s.append(digits[Int(b & 0xf)])
+        let n = 2 * bytes.count
+        guard n > 0 else { return "" }
+        return String(unsafeUninitializedCapacity: n) { buffer in
+            var out = buffer.baseAddress!
+            for b in bytes {
+                writeHexDigits(UInt64(b), digits: 2, to: out)
+                out += 2
+            }
+            return n
         }
-        return String(decoding: s, as: UTF8.self)
     }
 }

@@ -2,6 +2,7 @@
 // small pieces on every request (a response head, an access log line), where `Array.append` costs
 // a capacity check, a uniqueness check and a count update per piece (≈ 60 instructions a call;
 // callgrind, GET /health, issue 16).
+import LoupeSystem
 
 /// The decimal digits of `m` written at `out` (room for 20 needed), most significant first;
 /// returns how many. The one digit writer of the hand-sized outputs (JSONWriter.int, the /predict
@@ -57,5 +58,13 @@ public struct ByteCursor {
     public mutating func putDecimal(_ value: UInt) {
         precondition(end - position >= 20, "ByteCursor: written past the size reserved")
         position += writeDecimalDigits(value, to: position)
+    }
+
+    /// The low `digits` lower-case hex digits of `value` (16 at most; LoupeSystem's writeHexDigits).
+    @inlinable @inline(__always)
+    public mutating func putHex(_ value: UInt64, digits: Int) {
+        precondition(end - position >= digits, "ByteCursor: written past the size reserved")
+        writeHexDigits(value, digits: digits, to: position)
+        position += digits
     }
 }

@@ -561,7 +561,6 @@ extension ByteCursor {
     }
 
     private mutating func putJSONEscape(_ c: UInt8) {
-        let hex: StaticString = "0123456789abcdef"
         switch c {
         case DQUOTE: put("\\\"")
         case BACKSLASH: put("\\\\")
@@ -570,8 +569,7 @@ extension ByteCursor {
         case HTAB: put("\\t")
         default:
             put("\\u00")
-            put(hex.utf8Start[Int(c >> 4)])
-            put(hex.utf8Start[Int(c & 0xF)])
+            putHex(UInt64(c), digits: 2)
         }
     }
 }

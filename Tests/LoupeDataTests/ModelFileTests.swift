@@ -23,6 +23,14 @@ import LoupeEngine
         return try ModelFile(header: header, parameters: (0..<count).map { Float($0) * 0.5 - 3 })
     }
 
+    @Test func sha256HexOfKnownVectors() {
+        // FIPS 180-2 examples: lower-case hex, two digits a byte.
+        #expect(SHA256.hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hexString([0x00, 0x0F, 0xF0, 0xFF, 0x5A]) == "000ff0ff5a")
+        #expect(SHA256.hexString([UInt8]()) == "")
+    }
+
     @Test func tensorsOfTheSeedNetwork() throws {
         let t = try ModelFile.expectedTensors(for: .seed)
         #expect(t.map(\.name) == ["conv1.weight", "conv1.bias", "dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias"])

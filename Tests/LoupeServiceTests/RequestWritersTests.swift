@@ -9,6 +9,13 @@ import Testing
 @Suite struct RequestWritersTests {
     private func isLowerHex(_ s: String) -> Bool { s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) } }
 
+    @Test func idsAreWrittenAsTheirLowHexDigits() {
+        #expect(TraceContext.hex(0x0123_4567_89AB_CDEF, 16) == "0123456789abcdef")
+        #expect(TraceContext.hex(0xFEDC_BA98_7654_3210, 16) == "fedcba9876543210")
+        #expect(TraceContext.hex(0x1_2345_6789_ABCD, 8) == "6789abcd")
+        #expect(TraceContext.hex(0x2A, 4) == "002a")
+    }
+
     @Test func aNewTraceHasTheW3CShapeAndFreshIDs() {
         var seen = Set<String>()
         for _ in 0..<1000 {

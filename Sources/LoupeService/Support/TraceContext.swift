@@ -41,9 +41,9 @@ struct TraceContext: Equatable {
         return TraceContext(header: String(unsafeUninitializedCapacity: 55) { b in
             let p = b.baseAddress!
             p[0] = 0x30; p[1] = 0x30; p[2] = 0x2D
-            writeHex(high, digits: 16, to: p + 3); writeHex(low, digits: 16, to: p + 19)
+            writeHexDigits(high, digits: 16, to: p + 3); writeHexDigits(low, digits: 16, to: p + 19)
             p[35] = 0x2D
-            writeHex(span, digits: 16, to: p + 36)
+            writeHexDigits(span, digits: 16, to: p + 36)
             p[52] = 0x2D; p[53] = 0x30; p[54] = 0x31
             return 55
         })
@@ -84,21 +84,8 @@ struct TraceContext: Equatable {
     /// (also the request ids' writer).
     static func hex(_ v: UInt64, _ digits: Int) -> String {
         String(unsafeUninitializedCapacity: digits) { buffer in
-            writeHex(v, digits: digits, to: buffer.baseAddress!)
+            writeHexDigits(v, digits: digits, to: buffer.baseAddress!)
             return digits
-        }
-    }
-
-    /// The low `digits` hex digits of `v` (lower case, 16 at most) at `out`, last digit first: a
-    /// masking shift and a table load a digit.
-    @inline(__always)
-    static func writeHex(_ v: UInt64, digits: Int, to out: UnsafeMutablePointer<UInt8>) {
-        let table: StaticString = "0123456789abcdef"
-        var v = v, i = digits
-        while i > 0 {
-            i -= 1
-            out[i] = table.utf8Start[Int(truncatingIfNeeded: v & 0xF)]
-            v &>>= 4
         }
     }
 }
