@@ -24,11 +24,10 @@ public struct InferenceResult: Sendable {
 /// answer are one allocation, not a job plus closure contexts.
 public class InferenceJob: @unchecked Sendable {
     public let model: any InferenceModel
-    /// The input: model-ready floats, or 8-bit pixels normalized where the forward pass gathers
-    /// its batch (`appendInput`), or by `input`.
+    /// The input: model-ready floats, or 8-bit pixels normalized (by `model.normalization`) where
+    /// the forward pass gathers its batch (`appendInput`), or by `input`.
     let floats: [Float]?
     let pixels: [UInt8]?
-    let normalization: Normalization
     public let count: Int
     /// Set for an explain job: it runs alone, and counts as `weight` images in the queue.
     public let explanation: ExplanationRequest?
@@ -56,18 +55,18 @@ public class InferenceJob: @unchecked Sendable {
          completion: (@Sendable (InferenceResult) -> Void)?) {
         precondition((floats?.count ?? pixels?.count) == count * model.inputCount, "input size does not match count")
         self.model = model; self.count = count
-        self.floats = floats; self.pixels = floats == nil ? pixels : nil; self.normalization = model.normalization
+        self.floats = floats; self.pixels = floats == nil ? pixels : nil
         self.explanation = explanation
         self.weight = explanation.map { count * $0.passesPerImage(height: model.imageHeight, width: model.imageWidth) } ?? count
         self.enqueuedAt = enqueuedAt; self.completion = completion
     }
 
     /// `count × model.inputCount` model-ready floats.
-    var input: [Float] { floats ?? normalization.apply(pixels!) }
+    var input: [Float] { floats ?? model.normalization.apply(pixels!) }
 
     /// Appends the model-ready input to `buffer` (pixels are normalized straight into it).
     func appendInput(to buffer: inout [Float]) {
-        if let floats { buffer.append(contentsOf: floats) } else { normalization.append(pixels!, to: &buffer) }
+        if let floats { buffer.append(contentsOf: floats) } else { model.normalization.append(pixels!, to: &buffer) }
     }
 
     /// Completes the job with its result, on the worker (or event loop) that ran it.
