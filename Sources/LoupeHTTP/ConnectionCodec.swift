@@ -52,12 +52,14 @@ struct RequestDecoder {
 
     mutating func next() -> DecodeResult {
         while true {
-            if complete, var h = head.take() {
-                // Moved out, not copied (a copy retains and releases every string of the head).
+            if complete, let h = head.take() {
+                // The head and body moved into the request, not copied (a copy retains and releases
+                // every string of the head).
                 var taken: [UInt8] = []
                 swap(&taken, &body)
                 complete = false
-                return .request(h.takeRequest(body: taken), keepAlive: h.keepAlive)
+                let keepAlive = h.keepAlive
+                return .request(HTTPRequest(head: h, body: taken), keepAlive: keepAlive)
             }
             guard pendingStart < pending.count else { return .needMore }
             // Emptied after each use (below), so only after a parse error is anything left here.

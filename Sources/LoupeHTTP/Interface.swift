@@ -79,17 +79,13 @@ public enum HTTPMethod: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A complete request, body collected (bounded by the server's body limit).
+/// A complete request, body collected (bounded by the server's body limit): the parsed head, the
+/// body, and what the server and router add (peer address, route template and parameters, id).
 public struct HTTPRequest: Sendable {
-    public var method: HTTPMethod
-    /// The request target as sent (origin-form or absolute-form).
-    public var target: String
-    /// Percent-decoded path, e.g. "/v2/models/fashion/infer".
-    public var path: String
-    /// Percent-decoded query items in order ("a=1&b" → [("a","1"),("b","")]).
-    public var query: [(name: String, value: String)]
-    public var version: (major: Int, minor: Int)
-    public var headers: HTTPHeaders
+    /// The head as parsed: method, target, path, query, version, header fields, and what the parser
+    /// read from them (host, keep-alive, `Expect: 100-continue`, body framing). The request's
+    /// `method`, `target`, `path`, `query`, `version` and `headers` are views of it.
+    public var head: HTTPRequestHead
     public var body: [UInt8]
     /// Values captured by the router for `{name}` segments of the matched route.
     public var pathParameters: [String: String]
@@ -101,11 +97,47 @@ public struct HTTPRequest: Sendable {
     /// was. A field of its own, so assigning it does not copy the header array.
     public var requestID: String = ""
 
+    // The head's fields, read and changed in place (`_read`/`_modify`: no copy of a string or
+    // array to read a header or add one).
+    @inlinable public var method: HTTPMethod {
+        _read { yield head.method }
+        _modify { yield &head.method }
+    }
+    /// The request target as sent (origin-form or absolute-form).
+    @inlinable public var target: String {
+        _read { yield head.target }
+        _modify { yield &head.target }
+    }
+    /// Percent-decoded path, e.g. "/v2/models/fashion/infer".
+    @inlinable public var path: String {
+        _read { yield head.path }
+        _modify { yield &head.path }
+    }
+    /// Percent-decoded query items in order ("a=1&b" → [("a","1"),("b","")]).
+    @inlinable public var query: [(name: String, value: String)] {
+        _read { yield head.query }
+        _modify { yield &head.query }
+    }
+    @inlinable public var version: (major: Int, minor: Int) {
+        _read { yield head.version }
+        _modify { yield &head.version }
+    }
+    @inlinable public var headers: HTTPHeaders {
+        _read { yield head.headers }
+        _modify { yield &head.headers }
+    }
+
+    /// The request a parsed head and its body make (the head and body moved in, not copied).
+    public init(head: HTTPRequestHead, body: [UInt8] = [], remoteAddress: String = "") {
+        self.head = head; self.body = body; self.pathParameters = [:]; self.routeTemplate = nil
+        self.remoteAddress = remoteAddress
+    }
+
     public init(method: HTTPMethod, target: String, path: String, query: [(name: String, value: String)] = [],
                 version: (major: Int, minor: Int) = (1, 1), headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
                 pathParameters: [String: String] = [:], routeTemplate: String? = nil, remoteAddress: String = "") {
-        self.method = method; self.target = target; self.path = path; self.query = query; self.version = version
-        self.headers = headers; self.body = body; self.pathParameters = pathParameters
+        self.head = HTTPRequestHead(method: method, target: target, path: path, query: query, version: version, headers: headers)
+        self.body = body; self.pathParameters = pathParameters
         self.routeTemplate = routeTemplate; self.remoteAddress = remoteAddress
     }
     public func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }

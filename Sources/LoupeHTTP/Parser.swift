@@ -85,17 +85,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The request handed to handlers, once the body is collected.
     public func makeRequest(body: [UInt8], remoteAddress: String = "") -> HTTPRequest {
-        var head = self
-        return head.takeRequest(body: body, remoteAddress: remoteAddress)
-    }
-
-    /// `makeRequest`, moving the head's strings and arrays into the request (swapped out, no
-    /// retain and release of each) and leaving them empty here: for the connection's decoder.
-    mutating func takeRequest(body: [UInt8], remoteAddress: String = "") -> HTTPRequest {
-        func take<T>(_ field: inout T, _ empty: T) -> T { var out = empty; swap(&out, &field); return out }
-        return HTTPRequest(method: take(&method, .GET), target: take(&target, ""), path: take(&path, ""),
-                           query: take(&query, []), version: version, headers: take(&headers, HTTPHeaders()),
-                           body: body, remoteAddress: remoteAddress)
+        HTTPRequest(head: self, body: body, remoteAddress: remoteAddress)
     }
 
     public static func == (a: HTTPRequestHead, b: HTTPRequestHead) -> Bool {
