@@ -93,13 +93,7 @@ public struct Sequential: Sendable {
             guard let limit = compiled.glorotLimits[slot.name] else { continue }
             for i in slot.offset..<(slot.offset + slot.count) { p[i] = (rng.nextUnitFloat() * 2 - 1) * limit }
         }
-        self.architecture = architecture
-        self.parameterSlots = compiled.slots
-        self.plan = compiled.plan
-        self.parameters = p
-        self.packedWeights = compiled.plan.packedWeights(p)
-        self.quantization = nil
-        self.int8 = nil
+        try self.init(architecture: architecture, compiled: compiled, parameters: p, quantization: nil)
     }
 
     /// Wraps existing parameters (e.g. read from a model file); throws if the count does not match.
@@ -109,6 +103,13 @@ public struct Sequential: Sendable {
         guard parameters.count == compiled.plan.parameterCount else {
             throw EngineError.parameterCountMismatch(expected: compiled.plan.parameterCount, got: parameters.count)
         }
+        try self.init(architecture: architecture, compiled: compiled, parameters: parameters, quantization: quantization)
+    }
+
+    /// The one place a network is assembled: `parameters` (as many as `compiled.plan` holds) packed for the
+    /// kernels, and with `quantization` quantized and packed for the int8 kernels.
+    private init(architecture: Architecture, compiled: CompiledNetwork, parameters: [Float],
+                 quantization: QuantizationParameters?) throws {
         self.architecture = architecture
         self.parameterSlots = compiled.slots
         self.plan = compiled.plan
