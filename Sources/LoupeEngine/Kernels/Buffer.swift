@@ -8,11 +8,7 @@ package final class FloatBuffer: @unchecked Sendable {
 
     package init(count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(64, (count * MemoryLayout<Float>.stride + 63) & ~63)
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
-        base.initialize(repeating: 0, count: count)
+        base = alignedZeroed(Float.self, count: count)
     }
 
     package convenience init(_ values: [Float]) {
@@ -42,11 +38,7 @@ package final class ByteBuffer: @unchecked Sendable {
     package let count: Int
     package init(count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(64, (count + 63) & ~63)
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
-        base = raw.bindMemory(to: UInt8.self, capacity: max(count, 64))
-        base.initialize(repeating: 0, count: count)
+        base = alignedZeroed(UInt8.self, count: count)
     }
     deinit { free(base) }
 }
@@ -56,13 +48,20 @@ package final class IndexBuffer: @unchecked Sendable {
     package let count: Int
     package init(count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(64, (count * 4 + 63) & ~63)
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
-        base = raw.bindMemory(to: Int32.self, capacity: max(count, 16))
-        base.initialize(repeating: 0, count: count)
+        base = alignedZeroed(Int32.self, count: count)
     }
     deinit { free(base) }
+}
+
+/// The storage of FloatBuffer, ByteBuffer and IndexBuffer: `count` zeros of `T` in 64-byte-aligned memory
+/// rounded up to whole 64-byte lines (one at least), freed with `free`.
+private func alignedZeroed<T: AdditiveArithmetic>(_: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+    var raw: UnsafeMutableRawPointer?
+    let bytes = max(64, (count * MemoryLayout<T>.stride + 63) & ~63)
+    guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory (\(bytes) bytes)") }
+    let base = raw.bindMemory(to: T.self, capacity: max(count, 64 / MemoryLayout<T>.stride))
+    base.initialize(repeating: .zero, count: count)
+    return base
 }
 
 /// Runs `body(shard, start, count)` for `threads` contiguous shards of `n` items.
