@@ -15,34 +15,37 @@
             else { maxForward2x2Values(g, n: n, input: input, output: output) }
             return
         }
-        g.forEachWindow(n: n) { b, window, o in
+        for b in 0..<n {
             let x = input + b * g.inputSize, y = output + b * g.outputSize, am = argmax.map { $0 + b * g.outputSize }
-            let (h0, h1, w0, w1) = window
-            var c = 0
-            while c + 16 <= C {
-                var best = F16(repeating: -.infinity)
-                var index = I16(repeating: Int32(h0 * W + w0))
-                for ih in h0..<h1 { for iw in w0..<w1 {
-                    let pixel = ih * W + iw
-                    let v = load16(x + pixel * C + c)
-                    let m = greaterMask(v, best)
-                    index = select(m, I16(repeating: Int32(pixel)), index)
-                    best = floats(select(m, bits(v), bits(best)))
-                }}
-                store16(best, y + o + c)
-                if let am { UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self) }
-                c += 16
-            }
-            while c < C {
-                var best = -Float.infinity, bestIndex = h0 * W + w0
-                for ih in h0..<h1 { for iw in w0..<w1 {
-                    let v = x[(ih * W + iw) * C + c]
-                    if v > best { best = v; bestIndex = ih * W + iw }
-                }}
-                y[o + c] = best
-                if let am { am[o + c] = Int32(bestIndex) }
-                c += 1
-            }
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let o = (oh * g.outWidth + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    var best = F16(repeating: -.infinity)
+                    var index = I16(repeating: Int32(h0 * W + w0))
+                    for ih in h0..<h1 { for iw in w0..<w1 {
+                        let pixel = ih * W + iw
+                        let v = load16(x + pixel * C + c)
+                        let m = greaterMask(v, best)
+                        index = select(m, I16(repeating: Int32(pixel)), index)
+                        best = floats(select(m, bits(v), bits(best)))
+                    }}
+                    store16(best, y + o + c)
+                    if let am { UnsafeMutableRawPointer(am + o + c).storeBytes(of: index, as: I16.self) }
+                    c += 16
+                }
+                while c < C {
+                    var best = -Float.infinity, bestIndex = h0 * W + w0
+                    for ih in h0..<h1 { for iw in w0..<w1 {
+                        let v = x[(ih * W + iw) * C + c]
+                        if v > best { best = v; bestIndex = ih * W + iw }
+                    }}
+                    y[o + c] = best
+                    if let am { am[o + c] = Int32(bestIndex) }
+                    c += 1
+                }
+            }}
         }
     }
 
@@ -111,23 +114,26 @@
     @inlinable @inline(__always)
     public static func avgForward(_ g: Pool2DGeometry, n: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         let C = g.channels, W = g.width
-        g.forEachWindow(n: n) { b, window, o in
+        for b in 0..<n {
             let x = input + b * g.inputSize, y = output + b * g.outputSize
-            let (h0, h1, w0, w1) = window
-            let scale = 1 / Float((h1 - h0) * (w1 - w0))
-            var c = 0
-            while c + 16 <= C {
-                var s = F16(repeating: 0)
-                for ih in h0..<h1 { for iw in w0..<w1 { s += load16(x + (ih * W + iw) * C + c) } }
-                store16(s * scale, y + o + c)
-                c += 16
-            }
-            while c < C {
-                var s: Float = 0
-                for ih in h0..<h1 { for iw in w0..<w1 { s += x[(ih * W + iw) * C + c] } }
-                y[o + c] = s * scale
-                c += 1
-            }
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let scale = 1 / Float((h1 - h0) * (w1 - w0))
+                let o = (oh * g.outWidth + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    var s = F16(repeating: 0)
+                    for ih in h0..<h1 { for iw in w0..<w1 { s += load16(x + (ih * W + iw) * C + c) } }
+                    store16(s * scale, y + o + c)
+                    c += 16
+                }
+                while c < C {
+                    var s: Float = 0
+                    for ih in h0..<h1 { for iw in w0..<w1 { s += x[(ih * W + iw) * C + c] } }
+                    y[o + c] = s * scale
+                    c += 1
+                }
+            }}
         }
     }
 
@@ -136,34 +142,24 @@
     public static func avgBackward(_ g: Pool2DGeometry, n: Int, dOutput: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
         let C = g.channels, W = g.width
         dInput.update(repeating: 0, count: n * g.inputSize)
-        g.forEachWindow(n: n) { b, window, o in
-            let dy = dOutput + b * g.outputSize, dx = dInput + b * g.inputSize
-            let (h0, h1, w0, w1) = window
-            let scale = 1 / Float((h1 - h0) * (w1 - w0))
-            var c = 0
-            while c + 16 <= C {
-                let d = load16(dy + o + c) * scale
-                for ih in h0..<h1 { for iw in w0..<w1 { let p = dx + (ih * W + iw) * C + c; store16(load16(p) + d, p) } }
-                c += 16
-            }
-            while c < C {
-                let d = dy[o + c] * scale
-                for ih in h0..<h1 { for iw in w0..<w1 { dx[(ih * W + iw) * C + c] += d } }
-                c += 1
-            }
-        }
-    }
-}
-
-extension Pool2DGeometry {
-    /// The window walk of the general pooling kernels (maxForward, avgForward, avgBackward): for each of
-    /// `n` images and each output cell, `body(image, window, o)` with the cell's window clipped to the image
-    /// and o = (oh·OW + ow)·C, the cell's first value in the image's output. Inlined with its closure,
-    /// it compiles to the loops written out.
-    @inlinable @inline(__always)
-    func forEachWindow(n: Int, _ body: (_ image: Int, _ window: (h0: Int, h1: Int, w0: Int, w1: Int), _ o: Int) -> Void) {
         for b in 0..<n {
-            for oh in 0..<outHeight { for ow in 0..<outWidth { body(b, window(oh, ow), (oh * outWidth + ow) * channels) } }
+            let dy = dOutput + b * g.outputSize, dx = dInput + b * g.inputSize
+            for oh in 0..<g.outHeight { for ow in 0..<g.outWidth {
+                let (h0, h1, w0, w1) = g.window(oh, ow)
+                let scale = 1 / Float((h1 - h0) * (w1 - w0))
+                let o = (oh * g.outWidth + ow) * C
+                var c = 0
+                while c + 16 <= C {
+                    let d = load16(dy + o + c) * scale
+                    for ih in h0..<h1 { for iw in w0..<w1 { let p = dx + (ih * W + iw) * C + c; store16(load16(p) + d, p) } }
+                    c += 16
+                }
+                while c < C {
+                    let d = dy[o + c] * scale
+                    for ih in h0..<h1 { for iw in w0..<w1 { dx[(ih * W + iw) * C + c] += d } }
+                    c += 1
+                }
+            }}
         }
     }
 }
